@@ -1,0 +1,35 @@
+# The two set-up commands (README): `make demo` and `make test`.
+# Both create .venv with the project installed; only Python >= 3.10 is needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint examples clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "tierstack needs Python 3.10 or newer; set PYTHON=python3.x" or 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## demo: install, then explain and resolve the bundled fraud-detection example
+demo: $(STAMP)
+	$(BIN)/tierstack explain examples/fraud-detection/tierstack.yaml
+	$(BIN)/tierstack show examples/fraud-detection/tierstack.yaml --resolved --provenance
+
+## test: install, lint, run the whole test suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+## examples: refresh the checked-in outputs after an intended change
+examples: $(STAMP)
+	$(BIN)/python -m tierstack.generator.examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""The built-in tier blueprints (YAML + Jinja2), shipped as package data."""

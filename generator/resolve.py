@@ -1,0 +1,296 @@
+"""The plan of record: spec + selection + blueprint, resolved per environment.
+
+Layers, last wins: blueprint defaults, the blueprint's role overrides, the
+spec's top-level labels/budget/overrides, then the environment's own entries.
+Only selected capabilities survive into an environment's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tierstack.generator import blueprint as bp
+from tierstack.generator.blueprint import display_path
+from tierstack.generator.catalog import Catalog, load_catalog
+from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.selection import Selection, answer_text, select
+from tierstack.generator.spec import LoadedSpec, check_label_key, check_label_value
+
+ROLE_NAMES = {
+    "development": ("dev", "development", "sandbox", "sbx", "test"),
+    "staging": ("staging", "stage", "stg", "qa", "preprod", "uat"),
+    "production": ("prod", "production", "prd", "live"),
+}
+
+
+@dataclass
+class ResolvedEnvironment:
+    name: str
+    role: str
+    stack: str
+    project: str
+    region: str
+    settings: dict[str, Any]
+    provenance: dict[tuple[str, ...], str]
+
+
+@dataclass
+class Resolved:
+    loaded: LoadedSpec
+    selection: Selection
+    blueprint: bp.Blueprint
+    environments: dict[str, ResolvedEnvironment]
+
+    def to_data(self) -> dict[str, Any]:
+        spec, sel = self.loaded.spec, self.selection
+        return {
+            "name": spec.name,
+            "team": spec.team,
+            "tier": sel.tier,
+            "recommended_tier": sel.recommended_tier,
+            "blueprint": self.blueprint.chain,
+            "capabilities": list(sel.ids),
+            "features": sorted(sel.features),
+            "environments": {
+                env.name: {
+                    "stack": env.stack,
+                    "role": env.role,
+                    "project": env.project,
+                    "region": env.region,
+                    **env.settings,
+                }
+                for env in self.environments.values()
+            },
+        }
+
+    def provenance(self) -> dict[str, str]:
+        spec_name = display_path(self.loaded.path)
+        out: dict[str, str] = {}
+        for env in self.environments.values():
+            for key in ("stack", "role", "project", "region"):
+                out[f"environments.{env.name}.{key}"] = env.provenance.get((key,), spec_name)
+            for path in bp.leaf_paths(env.settings):
+                out[".".join(("environments", env.name, *path))] = env.provenance.get(path, "")
+        return out
+
+
+def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, Any]:
+    spec = loaded.spec
+    uc = spec.use_case
+    builtins: dict[str, Any] = {
+        "name": spec.name,
+        "team": spec.team,
+        "region": spec.region,
+        "tier": selection.tier,
+        "use_case": {k: answer_text(v) for k, v in uc.model_dump().items()} | {"accelerator": str(uc.accelerator)},
+        "mission_critical": uc.mission_critical,
+        "serving": uc.serving,
+        "schedule": uc.schedule,
+        "capabilities": list(selection.ids),
+        "features": sorted(selection.features),
+        "accelerator": {
+            "kind": uc.accelerator.kind,
+            "type": uc.accelerator.type,
+            "count": uc.accelerator.count,
+            "machine_type": uc.accelerator.machine_type,
+        },
+    }
+    for key in spec.variables:
+        if key in builtins:
+            raise loaded.error(
+                f"variable '{key}' would hide the built-in template variable of that name", f"variables.{key}",
+                hint="rename it; built-ins: " + ", ".join(sorted(builtins)),
+            )
+    return builtins | spec.variables
+
+
+def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
+    catalog = catalog or load_catalog()
+    selection = select(loaded, catalog)
+    spec = loaded.spec
+    spec_file = display_path(loaded.path)
+    ref = spec.blueprint or catalog.tier(selection.tier).blueprint
+    blueprint = bp.load(ref, template_variables(loaded, selection), loaded.path, spec_file)
+    _check_blueprint(loaded, selection, blueprint, catalog)
+
+    names = _environment_names(loaded, selection, catalog)
+    spec_layer = _spec_layer(loaded, spec_file)
+    environments: dict[str, ResolvedEnvironment] = {}
+    for index, env in enumerate(names):
+        environments[env] = _resolve_env(loaded, selection, blueprint, spec_layer, env, index, len(names), spec_file)
+    return Resolved(loaded, selection, blueprint, environments)
+
+
+def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, catalog: Catalog) -> None:
+    configured = blueprint.layer.data.get("defaults", {}).get("capabilities", {}) or {}
+    where = blueprint.layer.prov
+    for cap_id in configured:
+        if cap_id not in catalog.ids:
+            src = where.get(("defaults", "capabilities", cap_id), blueprint.chain[0])
+            hint = did_you_mean(cap_id, catalog.ids) or "capabilities: " + ", ".join(catalog.ids)
+            file, _, line = src.partition(":")
+            raise UserError(f"'{cap_id}' is not a capability", file=file, line=int(line) if line else None,
+                            field=f"defaults.capabilities.{cap_id}", hint=hint)
+    for cap_id in selection.ids:
+        if cap_id not in configured:
+            raise UserError(
+                f"the blueprint does not configure {cap_id}, which this use case needs",
+                file=blueprint.chain[0], field=f"defaults.capabilities.{cap_id}",
+                hint=f"add defaults.capabilities.{cap_id} to the blueprint, extend a tier blueprint that "
+                f"has it, or remove it with capabilities.remove in {display_path(loaded.path)}",
+            )
+    if blueprint.tier is not None and blueprint.tier != selection.tier and loaded.spec.blueprint:
+        selection.warnings.append(
+            f"blueprint {blueprint.chain[0]} implements tier {blueprint.tier}, the use case is tier {selection.tier}"
+        )
+
+
+def _environment_names(loaded: LoadedSpec, selection: Selection, catalog: Catalog) -> list[str]:
+    tier = catalog.tier(selection.tier)
+    given = loaded.spec.environments
+    if not given:
+        return list(tier.environments)
+    if len(given) < len(tier.environments):
+        raise loaded.error(
+            f"tier {tier.level} ({tier.name}) promotes through {len(tier.environments)} environments "
+            f"({', '.join(tier.environments)}), but {len(given)} are listed",
+            "environments",
+            hint="add environments: " + ", ".join(e for e in tier.environments if e not in given),
+        )
+    return list(given)
+
+
+def environment_role(name: str, index: int, count: int, explicit: str | None) -> str:
+    """Explicit role, else from a well-known name, else from the promotion order."""
+    if explicit:
+        return explicit
+    for role, names in ROLE_NAMES.items():
+        if name in names:
+            return role
+    if count == 1 or index == 0:
+        return "development"
+    return "production" if index == count - 1 else "staging"
+
+
+def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
+    """The spec's top-level settings as a layer over the blueprint (labels, budget, overrides)."""
+    spec, doc = loaded.spec, loaded.doc
+    layer = bp.layer_from(doc, spec_file, ("overrides",))
+    given: dict[str, Any] = {}
+    if "labels" in spec.model_fields_set:
+        given["labels"] = spec.labels
+    if spec.budget is not None:
+        # only what the user wrote (plus 'enabled'), so the blueprint's defaults keep their provenance
+        given["budget"] = spec.budget.model_dump(exclude_unset=True) | {"enabled": spec.budget.enabled}
+    for key, value in given.items():
+        prov = {(key, *p): _spec_line(loaded, spec_file, (key, *p)) for p in bp.leaf_paths(value)}
+        layer = bp.merge(layer, bp.Layer({key: value}, prov))
+    return layer
+
+
+def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> str:
+    line = loaded.line(*path)
+    return f"{spec_file}:{line}" if line else spec_file
+
+
+def _resolve_env(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, spec_layer: bp.Layer,
+                 env: str, index: int, count: int, spec_file: str) -> ResolvedEnvironment:
+    spec = loaded.spec
+    settings = spec.environments.get(env) if spec.environments else None
+    role = environment_role(env, index, count, settings.role if settings else None)
+    base = blueprint.environment_layer(role)
+    _check_known(loaded, base.data, loaded.spec.overrides, ("overrides",))
+    layer = bp.merge(base, spec_layer)
+    if settings is not None:
+        env_doc = ("environments", env)
+        _check_known(loaded, layer.data, settings.overrides, (*env_doc, "overrides"))
+        layer = bp.merge(layer, bp.layer_from(loaded.doc, spec_file, (*env_doc, "overrides")))
+        for key in ("labels", "serving_class"):
+            if key in settings.model_fields_set:
+                layer = bp.merge(layer, _field_layer(loaded, spec_file, env_doc, key, getattr(settings, key)))
+        if settings.budget is not None and settings.budget.amount is not None:
+            layer = bp.merge(layer, _field_layer(loaded, spec_file, (*env_doc, "budget"), "amount",
+                                                 settings.budget.amount, prefix=("budget",)))
+    data = layer.data
+    caps = data.get("capabilities", {}) or {}
+    data["capabilities"] = {c: caps[c] for c in selection.ids}
+    labels = _labels(loaded, selection, env, data.get("labels") or {}, layer.prov)
+    data["labels"] = labels
+    prov = {p: v for p, v in layer.prov.items() if p[0] != "capabilities" or p[1] in selection.ids}
+    for key in labels:
+        prov.setdefault(("labels", key), "tierstack (automatic label)")
+    project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
+    region = (settings.region if settings and settings.region else None) or spec.region
+    env_line = loaded.line("environments", env)
+    prov.update({
+        ("stack",): "tierstack: <name>-<environment>",
+        ("role",): f"{spec_file}:{env_line}" if settings and settings.role else "tierstack: from the name or order",
+        ("project",): _where(loaded, spec_file, ("environments", env, "project"), "tierstack: <name>-<environment>"),
+        ("region",): _where(loaded, spec_file, ("environments", env, "region"), None)
+        or _where(loaded, spec_file, ("region",), "tierstack: default region"),
+    })
+    return ResolvedEnvironment(env, role, f"{spec.name}-{env}", project, region, dict(sorted_settings(data)), prov)
+
+
+def sorted_settings(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Settings in a stable order: capabilities last, so the per-environment scalars read first."""
+    return sorted(data.items(), key=lambda kv: (kv[0] == "capabilities", kv[0]))
+
+
+def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: str | None) -> str | None:
+    node: Any = loaded.doc
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return f"{spec_file}:{loaded.line(*path)}"
+
+
+def _field_layer(loaded: LoadedSpec, spec_file: str, doc_path: tuple[str, ...], key: str, value: Any,
+                 prefix: tuple[str, ...] = ()) -> bp.Layer:
+    data: Any = {key: value}
+    for part in reversed(prefix):
+        data = {part: data}
+    paths = bp.leaf_paths(data)
+    line = loaded.line(*doc_path, key)
+    return bp.Layer(data, {p: f"{spec_file}:{line}" for p in paths})
+
+
+def _check_known(loaded: LoadedSpec, base: Any, over: Any, path: tuple[str, ...]) -> None:
+    """Overrides in tierstack.yaml may only change settings the blueprint has (typos are errors)."""
+    if not isinstance(over, dict) or not isinstance(base, dict):
+        return
+    for key, value in over.items():
+        target = key.removesuffix(bp.APPEND)
+        if target not in base:
+            known = sorted(base)
+            hint = did_you_mean(target, known) or ("settings here: " + ", ".join(known) if known else None)
+            raise loaded.error(f"the blueprint has no setting '{target}' here", ".".join((*path, key)), hint=hint)
+        _check_known(loaded, base[target], value, (*path, key))
+
+
+def _labels(loaded: LoadedSpec, selection: Selection, env: str, given: dict[str, Any],
+            prov: dict[tuple[str, ...], str]) -> dict[str, str]:
+    """The common cost labels, automatic ones first, validated against GCP's rules."""
+    spec = loaded.spec
+    automatic = {
+        "use-case": spec.name,
+        "team": spec.team,
+        "environment": env,
+        "tier": f"tier-{selection.tier}",
+        "managed-by": "tierstack",
+    }
+    labels = automatic | {str(k): str(v) for k, v in given.items()}
+    for key, value in labels.items():
+        try:
+            check_label_key(key)
+            check_label_value(value)
+        except ValueError as exc:
+            src = prov.get(("labels", key), display_path(loaded.path))
+            file, _, line = src.partition(":")
+            raise UserError(str(exc), file=file, line=int(line) if line.isdigit() else None,
+                            field=f"labels.{key}") from None
+    if len(labels) > 64:
+        raise loaded.error(f"{len(labels)} labels; GCP allows at most 64 per resource", "labels")
+    return dict(sorted(labels.items()))

@@ -1,0 +1,86 @@
+"""The rules from use-case answers to capabilities, as one table.
+
+Each row reads: when this answer is given (in these stages), switch on these
+capabilities and these features, because of `why`. The engine
+(generator/selection.py) evaluates the rows in order and never needs an `if`
+of its own for a characteristic; DESIGN.md's table and this one must agree
+(tests/test_rules.py checks every row on and off).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PRODUCTION = ("production",)
+RESEARCH = ("research",)
+
+
+@dataclass(frozen=True)
+class Rule:
+    field: str  # a use_case field
+    value: Any  # the answer that fires the rule; NOT_NONE matches any answer but 'none'
+    capabilities: tuple[str, ...]
+    why: str
+    features: tuple[str, ...] = ()
+    stages: tuple[str, ...] = PRODUCTION
+
+    def matches(self, answers: dict[str, Any]) -> bool:
+        if answers["stage"] not in self.stages:
+            return False
+        given = answers[self.field]
+        if self.value is NOT_NONE:
+            return given not in (None, "none")
+        return given == self.value
+
+
+class _NotNone:
+    def __repr__(self) -> str:
+        return "any but none"
+
+
+NOT_NONE = _NotNone()
+
+ALWAYS: tuple[tuple[str, str], ...] = (
+    ("foundation", "every stack needs its APIs, identities and IAM"),
+    ("cost_controls", "every stack carries cost labels and a budget"),
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("stage", "research", ("experimentation", "data_processing"), stages=RESEARCH,
+         why="research explores data and prototypes models in notebooks"),
+    Rule("mission_critical", True,
+         ("model_monitoring", "model_evaluation", "model_registry", "metadata_tracking"),
+         features=("production_serving", "cmek", "delete_protection"),
+         why="a mission-critical model must be watched, evaluated, versioned and traceable"),
+    Rule("reusable", True, ("model_registry", "metadata_tracking", "feature_repository"),
+         why="other teams need a governed model and shared, consistent features"),
+    Rule("retraining", "on_degradation", ("model_training", "model_monitoring"),
+         why="retraining on degradation needs monitoring to notice and training to react"),
+    Rule("retraining", "scheduled",
+         ("data_processing", "model_training", "model_evaluation", "ml_pipelines", "model_registry",
+          "metadata_tracking"),
+         features=("continuous_training",),
+         why="scheduled retraining runs as a pipeline that prepares data, trains, evaluates and registers"),
+    Rule("code_changes", "frequent", ("ml_pipelines",), features=("ci_cd",),
+         why="frequent code changes need pipelines built, tested and deployed by CI/CD"),
+    Rule("serving", "batch", ("model_serving",), features=("batch_serving",),
+         why="batch prediction needs an output location and an identity to run it"),
+    Rule("serving", "online", ("model_serving", "model_monitoring"), features=("online_serving",),
+         why="an online endpoint must be served and watched for errors, latency and drift"),
+    Rule("online_experimentation", True, ("online_experimentation", "model_registry"),
+         features=("traffic_split",),
+         why="A/B tests and canaries compare registered model versions on live traffic"),
+    Rule("accelerator", NOT_NONE, ("model_training",), features=("training_pool",),
+         why="an accelerator is provisioned as a GPU/TPU training pool"),
+)
+
+# Answers that only mean something in production; giving them for research is a contradiction.
+PRODUCTION_ONLY_DEFAULTS: dict[str, Any] = {
+    "mission_critical": False,
+    "reusable": False,
+    "retraining": "none",
+    "code_changes": "rare",
+    "serving": "none",
+    "online_experimentation": False,
+}

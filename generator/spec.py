@@ -1,0 +1,444 @@
+"""The use-case spec, `tierstack.yaml`, as pydantic models.
+
+Unknown keys are errors (with a did-you-mean), every field has a type, and
+`load_spec` turns pydantic's findings into UserErrors that carry the file and
+line of the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from tierstack.generator.catalog import load_catalog
+from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
+from tierstack.generator.yamlio import line_of, load_file, to_plain
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+ENV_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
+LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+
+Stage = Literal["research", "production"]
+Retraining = Literal["none", "on_degradation", "scheduled"]
+CodeChanges = Literal["rare", "frequent"]
+Serving = Literal["none", "batch", "online"]
+ServingClass = Literal["experimental", "production"]
+Role = Literal["development", "staging", "production"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def check_label_key(key: str) -> str:
+    if not LABEL_KEY_RE.match(key):
+        raise ValueError(
+            f"label key '{key}' breaks GCP's label rules: start with a lowercase letter, "
+            "then up to 62 lowercase letters, digits, '_' or '-'"
+        )
+    return key
+
+
+def check_label_value(value: str) -> str:
+    if not LABEL_VALUE_RE.match(value):
+        raise ValueError(
+            f"label value '{value}' breaks GCP's label rules: at most 63 lowercase letters, digits, '_' or '-'"
+        )
+    return value
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels) > 64:
+        raise ValueError(f"{len(labels)} labels given; GCP allows at most 64 per resource")
+    for key, value in labels.items():
+        check_label_key(key)
+        check_label_value(value)
+    return labels
+
+
+class AcceleratorChoice(BaseModel):
+    """`none`, `gpu:TYPE×N` (or `gpu:TYPExN`) or `tpu:TYPE`, checked against the catalog."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["none", "gpu", "tpu"] = "none"
+    type: str | None = None
+    count: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return parse_accelerator(value)
+
+    def __str__(self) -> str:
+        if self.kind == "none":
+            return "none"
+        if self.kind == "tpu":
+            return f"tpu:{self.type}" + (f"×{self.count}" if self.count else "")
+        return f"gpu:{self.type}×{self.count}"
+
+    @property
+    def machine_type(self) -> str | None:
+        if self.kind == "none" or self.type is None:
+            return None
+        acc = load_catalog().accelerator(self.type)
+        return acc.machine_types[self.count] if acc else None
+
+
+def parse_accelerator(text: str) -> dict[str, Any]:
+    raw = text.strip()
+    if raw.lower() in ("", "none", "no", "false"):
+        return {"kind": "none"}
+    kind, sep, rest = raw.partition(":")
+    kind = kind.lower()
+    if not sep or kind not in ("gpu", "tpu"):
+        raise ValueError(f"'{text}' is not an accelerator; write none, gpu:TYPE×N (e.g. gpu:NVIDIA_L4×1) or tpu:TYPE")
+    match = re.match(r"^(.*?)(?:\s*[x×*]\s*(\d+))?$", rest.strip())
+    assert match is not None  # the pattern matches any string
+    name = match.group(1).strip().upper().replace("-", "_")
+    count = int(match.group(2)) if match.group(2) else None
+    catalog = load_catalog()
+    acc = catalog.accelerator(name)
+    if acc is None:
+        known = [a.name for a in catalog.accelerators if a.kind == kind]
+        hint = did_you_mean(name, known) or one_of(known)
+        raise ValueError(f"'{name}' is not a known {kind.upper()} type; {hint}")
+    if acc.kind != kind:
+        raise ValueError(f"{name} is a {acc.kind.upper()}, not a {kind.upper()}; write {acc.kind}:{name}")
+    if count is None:
+        count = acc.default_count
+    if count not in acc.machine_types:
+        counts = ", ".join(str(c) for c in acc.counts)
+        raise ValueError(f"{name} comes {counts} to a machine, not {count}")
+    return {"kind": kind, "type": name, "count": count}
+
+
+class UseCase(_Strict):
+    """The questionnaire's answers (DESIGN.md, 'From use case to capabilities')."""
+
+    stage: Stage
+    mission_critical: bool = False
+    reusable: bool = False
+    retraining: Retraining = "none"
+    schedule: str | None = Field(default=None, description="cron for scheduled retraining")
+    code_changes: CodeChanges = "rare"
+    serving: Serving = "none"
+    online_experimentation: bool = False
+    accelerator: AcceleratorChoice = AcceleratorChoice()
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        fields = value.split()
+        if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
+            raise ValueError(f"'{value}' is not a cron expression: five fields, e.g. '0 3 * * 1' (03:00 every Monday)")
+        return value
+
+
+class Budget(_Strict):
+    """A billing budget per environment; amounts in `currency` per month."""
+
+    enabled: bool = True
+    amount: float | None = Field(default=None, description="monthly amount per environment")
+    currency: str = "USD"
+    billing_account: str | None = None
+    thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.9, 1.0])
+    forecast_thresholds: list[float] = Field(default_factory=lambda: [1.0])
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"a budget must be more than 0, not {value:g}")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.match(r"^[A-Z]{3}$", value):
+            raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
+        return value
+
+    @field_validator("billing_account")
+    @classmethod
+    def _billing(cls, value: str | None) -> str | None:
+        if value is not None and not BILLING_RE.match(value):
+            raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
+        return value
+
+    @field_validator("thresholds", "forecast_thresholds")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        for v in value:
+            if not 0 < v <= 10:
+                raise ValueError(f"threshold {v:g} is outside (0, 10]; write 0.5 for 50%")
+        return sorted(set(value))
+
+
+class BudgetOverride(_Strict):
+    amount: float | None = None
+
+    _positive = field_validator("amount")(Budget._positive.__func__)  # type: ignore[attr-defined]
+
+
+Labels = Annotated[dict[str, str], Field(default_factory=dict)]
+
+
+class Environment(_Strict):
+    """One environment, hence one stack: `<name>-<env>`."""
+
+    project: str | None = Field(default=None, description="GCP project id; default <name>-<env>")
+    region: str | None = None
+    role: Role | None = Field(default=None, description="default: from the name, else the position")
+    serving_class: ServingClass | None = None
+    labels: Labels
+    budget: BudgetOverride | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None and not PROJECT_RE.match(value):
+            raise ValueError(
+                f"'{value}' is not a GCP project id: 6-30 characters, lowercase letters, digits and "
+                "hyphens, starting with a letter and not ending with a hyphen"
+            )
+        return value
+
+    _region = field_validator("region")(lambda v: _check_region(v))
+    _labels = field_validator("labels")(lambda v: _check_labels(v))
+
+
+def _check_region(value: str | None) -> str | None:
+    if value is not None and not REGION_RE.match(value):
+        raise ValueError(f"'{value}' is not a GCP region name such as us-central1 or europe-west4")
+    return value
+
+
+class CapabilityChanges(_Strict):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+    @field_validator("add", "remove")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        ids = load_catalog().ids
+        for name in value:
+            if name not in ids:
+                hint = did_you_mean(name, ids) or one_of(ids)
+                raise ValueError(f"'{name}' is not a capability; {hint}")
+        return value
+
+
+class Spec(_Strict):
+    """A use case: the whole of `tierstack.yaml`."""
+
+    name: str
+    team: str
+    description: str = ""
+    use_case: UseCase
+    region: str = "us-central1"
+    environments: dict[str, Environment] | None = None
+    labels: Labels
+    budget: Budget | None = None
+    blueprint: str | None = None
+    tier: int | None = Field(default=None, ge=0, le=2)
+    allow_gaps: bool = False
+    capabilities: CapabilityChanges = CapabilityChanges()
+    variables: dict[str, Any] = Field(default_factory=dict)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(
+                f"'{value}' cannot name stacks and resources: 3-20 characters, lowercase letters, digits "
+                "and hyphens, starting with a letter"
+            )
+        return value
+
+    @field_validator("team")
+    @classmethod
+    def _team(cls, value: str) -> str:
+        if not value or not LABEL_VALUE_RE.match(value):
+            raise ValueError(f"'{value}' cannot be a label value: lowercase letters, digits, '_' or '-', 1-63 long")
+        return value
+
+    _region = field_validator("region")(lambda v: _check_region(v))
+    _labels = field_validator("labels")(lambda v: _check_labels(v))
+
+    @field_validator("environments")
+    @classmethod
+    def _env_names(cls, value: dict[str, Environment] | None) -> dict[str, Environment] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("list at least one environment, e.g. dev")
+            for env in value:
+                if not ENV_RE.match(env):
+                    raise ValueError(f"'{env}' cannot name an environment: up to 10 lowercase letters and digits")
+        return value
+
+    @field_validator("variables")
+    @classmethod
+    def _var_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not key.isidentifier():
+                raise ValueError(f"'{key}' cannot name a template variable: use letters, digits and '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _budget_needs_account(self) -> Spec:
+        if self.budget and self.budget.enabled:
+            if self.budget.billing_account is None:
+                raise ValueError(
+                    "budget.billing_account is required while budgets are on; give the billing "
+                    "account id (012345-6789AB-CDEF01) or set budget.enabled: false"
+                )
+            if self.budget.amount is None:
+                raise ValueError("budget.amount is required while budgets are on (monthly, per environment)")
+        return self
+
+
+@dataclass
+class LoadedSpec:
+    """A validated spec with the document it came from, for line lookups."""
+
+    spec: Spec
+    path: Path
+    doc: Any
+
+    def line(self, *path: str | int) -> int | None:
+        return line_of(self.doc, path)
+
+    def error(self, message: str, field: str, hint: str | None = None) -> UserError:
+        keys: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
+        return UserError(message, file=self.path, line=self.line(*keys), field=field, hint=hint)
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    doc = load_file(path, "use-case spec")
+    if doc is None:
+        raise UserError("the file is empty", file=path, hint="run 'tierstack init' to write a starting tierstack.yaml")
+    if not isinstance(doc, dict):
+        raise UserError("the top level must be a mapping of keys (name, team, use_case, ...)", file=path, line=1)
+    try:
+        spec = Spec.model_validate(to_plain(doc))
+    except ValidationError as exc:
+        raise _explain(exc, path, doc) from None
+    return LoadedSpec(spec=spec, path=path, doc=doc)
+
+
+# --- pydantic errors, retold for a person -------------------------------------------------------
+
+
+def _explain(exc: ValidationError, path: Path, doc: Any) -> UserError:
+    errors: list[UserError] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not _is_internal_loc(p))
+        if loc in seen:  # a union reports one problem per member; one is enough
+            continue
+        seen.add(loc)
+        errors.append(_one_error(err, loc, path, doc))
+    return errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _is_internal_loc(part: Any) -> bool:
+    # pydantic adds union-member and validator tags such as 'function-after[...]' to a location
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
+
+
+def _one_error(err: Any, loc: tuple[Any, ...], path: Path, doc: Any) -> UserError:
+    field = ".".join(str(p) for p in loc) or None
+    line = line_of(doc, loc)
+    kind, msg = err["type"], err["msg"]
+    given = err.get("input")
+    hint = None
+    if kind == "extra_forbidden":
+        allowed = _fields_at(Spec, loc[:-1])
+        hint = did_you_mean(str(loc[-1]), allowed) or ("valid keys here: " + ", ".join(allowed) if allowed else None)
+        message = f"unknown key '{loc[-1]}'"
+    elif kind == "missing":
+        message = "this field is required"
+        hint = _REQUIRED_HINTS.get(field or "")
+    elif kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        hint = did_you_mean(str(given), expected) or one_of(expected)
+        message = f"'{given}' is not allowed here"
+    elif kind == "value_error":
+        message = msg.removeprefix("Value error, ")
+        if not loc:
+            field, line = _field_named_in(message), None
+            if field:
+                line = line_of(doc, tuple(field.split(".")))
+    else:
+        message = f"{msg[0].lower()}{msg[1:]}" + (f" (got {given!r})" if _short(given) else "")
+    return UserError(message, file=path, line=line, field=field, hint=hint)
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and len(repr(value)) < 60
+
+
+def _field_named_in(message: str) -> str | None:
+    match = re.match(r"^([a-z_]+(?:\.[a-z_]+)+) ", message)
+    return match.group(1) if match else None
+
+
+_REQUIRED_HINTS = {
+    "name": "a short lowercase name for the use case, e.g. fraud-detection",
+    "team": "the owning team, used as a cost label, e.g. risk-ml",
+    "use_case": "describe the use case; 'tierstack init' asks the questions",
+    "use_case.stage": "research or production",
+}
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at `loc` inside `model` (for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """Optional[X] -> X; leaves other types alone."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp

@@ -1,0 +1,1 @@
+"""One CDK-for-Terraform construct per capability (see DESIGN.md, 'Capabilities')."""
