@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 from ruamel.yaml.comments import CommentedMap
 from tierstack.generator.errors import UserError, did_you_mean
-from tierstack.generator.yamlio import parse, read_text, to_plain
+from tierstack.generator.yamlio import key_line, parse, read_text, to_plain
 
 TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
 ROLES = ("development", "staging", "production")
@@ -264,10 +264,8 @@ def _parse_rendered(text: str, name: str, line_map: dict[int, int]) -> Any:
 
 
 def _line(node: CommentedMap, key: Any, line_map: dict[int, int]) -> int | None:
-    try:
-        return line_map.get(node.lc.key(key)[0] + 1)
-    except (KeyError, TypeError, AttributeError):
-        return None
+    raw = key_line(node, key)
+    return line_map.get(raw, raw) if raw else None
 
 
 def _check_top(doc: CommentedMap, name: str, line_map: dict[int, int]) -> None:
@@ -292,11 +290,7 @@ def _to_layer(doc: Any, name: str, line_map: dict[int, int] | None = None) -> La
     def walk(node: Any, path: Key) -> None:
         if isinstance(node, CommentedMap):
             for key, value in node.items():
-                try:
-                    raw = node.lc.key(key)[0] + 1
-                    line = line_map.get(raw, raw) if line_map else raw
-                except (KeyError, TypeError, AttributeError):
-                    line = None
+                line = _line(node, key, line_map or {})
                 here = (*path, str(key))
                 if isinstance(value, CommentedMap) and value:
                     walk(value, here)

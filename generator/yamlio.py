@@ -46,7 +46,8 @@ def read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{what} not found", file=path, hint="check the path, or run 'tierstack init' to create one") from None
+        hint = "check the path, or run 'tierstack init' to create one"
+        raise UserError(f"{what} not found", file=path, hint=hint) from None
     except IsADirectoryError:
         raise UserError(f"{what} is a directory, not a file", file=path) from None
     except UnicodeDecodeError:
@@ -59,6 +60,18 @@ def load_file(path: Path, what: str = "file") -> Any:
     return parse(read_text(path, what), path)
 
 
+def key_line(node: Any, key: Any) -> int | None:
+    """1-based line of a mapping key or a sequence item in a round-trip document."""
+    try:
+        if isinstance(node, CommentedMap):
+            return node.lc.key(key)[0] + 1
+        if isinstance(node, CommentedSeq):
+            return node.lc.item(key)[0] + 1
+    except (KeyError, TypeError, AttributeError, IndexError):
+        pass
+    return None
+
+
 def line_of(doc: Any, path: Path_) -> int | None:
     """1-based line of the value at `path` in a round-trip document, if known.
 
@@ -67,22 +80,15 @@ def line_of(doc: Any, path: Path_) -> int | None:
     """
     node, line = doc, None
     for key in path:
-        if isinstance(node, CommentedMap) and key in node:
-            try:
-                line = node.lc.key(key)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
-            node = node[key]
-        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
-            try:
-                line = node.lc.item(key)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
-            node = node[key]
-        else:
+        found = (isinstance(node, CommentedMap) and key in node) or (
+            isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node)
+        )
+        if not found:
             if line is None and hasattr(node, "lc"):
                 line = node.lc.line + 1
             break
+        line = key_line(node, key) or line
+        node = node[key]
     return line
 
 
