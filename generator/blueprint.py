@@ -27,6 +27,7 @@ from typing import Any
 
 import jinja2
 from ruamel.yaml.comments import CommentedMap
+
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.yamlio import key_line, parse, read_text, to_plain
 
@@ -186,7 +187,7 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
         raise UserError(f"template error: {exc.message}", file=name, line=exc.lineno) from None
     except jinja2.UndefinedError as exc:
         missing = re.findall(r"'([^']+)' is undefined", str(exc))
-        line = _template_line(exc)
+        line = _template_line(exc, name)
         if missing:
             hint = did_you_mean(missing[0], variables) or "known variables: " + ", ".join(sorted(variables))
             raise UserError(
@@ -196,13 +197,15 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
             ) from None
         raise UserError(f"template error: {exc}", file=name, line=line) from None
     except jinja2.TemplateError as exc:
-        raise UserError(f"template error: {exc}", file=name, line=_template_line(exc)) from None
+        raise UserError(f"template error: {exc}", file=name, line=_template_line(exc, name)) from None
     except (TypeError, ValueError, ZeroDivisionError, AttributeError, KeyError) as exc:
-        raise UserError(f"template error: {type(exc).__name__}: {exc}", file=name, line=_template_line(exc)) from None
+        line = _template_line(exc, name)
+        raise UserError(f"template error: {type(exc).__name__}: {exc}", file=name, line=line) from None
 
 
-def _template_line(exc: BaseException) -> int | None:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+def _template_line(exc: BaseException, name: str) -> int | None:
+    """The template line an exception came from (Jinja rewrites frames to the template's name)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in (name, "<template>")]
     return frames[-1].lineno if frames else None
 
 

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from tierstack.generator.errors import UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import parse, to_plain
 

@@ -26,6 +26,7 @@ def _check(kind: str) -> Any:
 
     def proc(value: str) -> str:
         from pydantic import ValidationError
+
         from tierstack.generator import spec
 
         try:

@@ -262,8 +262,9 @@ def _accelerator_regions(loaded: LoadedSpec, catalog: Catalog) -> list[UserError
     errors = []
     for env, region, field_name in environment_regions(loaded):
         if region not in known.regions:
+            where = f"environment {env}" if env else "the default region"
             errors.append(loaded.error(
-                f"{acc.type} is not offered for Vertex AI training in {region} (environment {env})",
+                f"{acc.type} is not offered for Vertex AI training in {region} ({where})",
                 field_name,
                 hint=f"{acc.type} is known in: {', '.join(known.regions)}",
             ))
@@ -280,5 +281,5 @@ def environment_regions(loaded: LoadedSpec) -> list[tuple[str, str, str]]:
         else:
             out.append((env, spec.region, "region"))
     if not spec.environments:
-        out.append(("(all)", spec.region, "region"))
+        out.append(("", spec.region, "region"))
     return out

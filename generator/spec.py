@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import line_of, load_file, to_plain

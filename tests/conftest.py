@@ -1,0 +1,62 @@
+"""Shared helpers: write a spec to a temporary folder, run the CLI in-process."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tierstack.generator.cli import main
+from tierstack.generator.resolve import Resolved, resolve
+from tierstack.generator.spec import LoadedSpec, load_spec
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[..., Path]:
+    """write(text, name='tierstack.yaml') -> the path, with the text dedented."""
+
+    def _write(text: str, name: str = "tierstack.yaml") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def spec_of(write: Callable[..., Path]) -> Callable[..., LoadedSpec]:
+    def _spec(text: str) -> LoadedSpec:
+        return load_spec(write(text))
+
+    return _spec
+
+
+@pytest.fixture
+def resolve_text(write: Callable[..., Path]) -> Callable[..., Resolved]:
+    def _resolve(text: str) -> Resolved:
+        return resolve(load_spec(write(text)))
+
+    return _resolve
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=True)
+
+
+def use_case(**answers: object) -> str:
+    """A minimal spec with these use_case answers (stage production unless given)."""
+    answers = {"stage": "production", **answers}
+    lines = [f"  {k}: {_yaml(v)}" for k, v in answers.items()]
+    return "name: demo-case\nteam: ml-platform\nuse_case:\n" + "\n".join(lines) + "\n"
+
+
+def _yaml(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f'"{value}"' if isinstance(value, str) and " " in value else str(value)

@@ -1,0 +1,60 @@
+"""The bundled catalog is valid and agrees with DESIGN.md and the built-in blueprints."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tierstack.generator.blueprint import builtin_names, load
+from tierstack.generator.catalog import load_catalog
+from tierstack.generator.spec import REGION_RE
+
+DESIGN_IDS = {
+    "foundation", "cost_controls", "experimentation", "data_processing", "model_training", "model_evaluation",
+    "model_serving", "online_experimentation", "model_monitoring", "ml_pipelines", "model_registry",
+    "feature_repository", "metadata_tracking",
+}
+
+
+def test_catalog_has_the_thirteen_capabilities_of_the_design() -> None:
+    catalog = load_catalog()
+    assert set(catalog.ids) == DESIGN_IDS
+    assert {c.id for c in catalog.capabilities if c.always} == {"foundation", "cost_controls"}
+    for cap in catalog.capabilities:
+        assert cap.definition and cap.process and cap.provisions, cap.id
+
+
+def test_tiers_are_zero_one_two_with_growing_environments() -> None:
+    tiers = load_catalog().tiers
+    assert [t.level for t in tiers] == [0, 1, 2]
+    assert [len(t.environments) for t in tiers] == [1, 2, 3]
+    assert [t.ci_cd for t in tiers] == [False, False, True]
+    assert [t.blueprint for t in tiers] == builtin_names()
+
+
+VARIABLES = {
+    "name": "demo", "team": "t", "region": "us-central1", "tier": 2, "mission_critical": False,
+    "serving": "online", "schedule": "0 1 * * *", "capabilities": [], "features": [],
+    "use_case": {"stage": "production"},
+    "accelerator": {"kind": "none", "type": None, "count": 0, "machine_type": None},
+}
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_each_tier_blueprint_configures_exactly_the_tier_capabilities(level: int) -> None:
+    catalog = load_catalog()
+    blueprint = load(catalog.tier(level).blueprint, VARIABLES, None, "test")
+    configured = set(blueprint.layer.data["defaults"]["capabilities"])
+    assert configured == set(catalog.tier_capabilities(level))
+    assert blueprint.tier == level
+
+
+def test_accelerator_table_is_consistent() -> None:
+    machine = re.compile(r"^[a-z0-9]+-[a-z0-9-]+$")
+    for acc in load_catalog().accelerators:
+        assert acc.regions, acc.name
+        assert list(acc.regions) == sorted(acc.regions), f"{acc.name}: keep regions sorted"
+        assert all(REGION_RE.match(r) for r in acc.regions), acc.name
+        assert all(machine.match(m) for m in acc.machine_types.values()), acc.name
+        assert acc.name.startswith("TPU_") == (acc.kind == "tpu")
