@@ -1,0 +1,183 @@
+"""The command line, as a user and a script see it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import REPO, run, use_case
+from tierstack.generator.cli import main
+
+FRAUD = str(REPO / "examples/fraud-detection/tierstack.yaml")
+COMMANDS = ["capabilities", "tiers", "init", "explain", "show"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_help_loads_no_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from tierstack.generator.cli import main\n"
+        "CliRunner().invoke(main, ['--help'])\n"
+        "heavy = [m for m in ('pydantic', 'jinja2', 'ruamel.yaml', 'rich', 'cdktn', 'google.cloud') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_capabilities_and_tiers_as_data(fmt: str) -> None:
+    caps = _load(run("capabilities", "--format", fmt).output, fmt)
+    tiers = _load(run("tiers", "--format", fmt).output, fmt)
+    assert len(caps) == 13 and caps[0]["id"] == "foundation"
+    assert [t["level"] for t in tiers] == [0, 1, 2]
+    assert "ml_pipelines" in tiers[1]["capabilities"] and "ml_pipelines" not in tiers[0]["capabilities"]
+
+
+def test_capabilities_text_lists_every_id() -> None:
+    output = run("capabilities").output
+    for cap_id in ("foundation", "metadata_tracking", "online_experimentation"):
+        assert cap_id in output
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_explain_as_data(fmt: str) -> None:
+    result = run("explain", FRAUD, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    data = _load(result.output, fmt)
+    assert data["tier"] == 2
+    caps = {c["id"]: c for c in data["capabilities"]}
+    assert caps["online_experimentation"]["reasons"][0]["answer"] == "use_case.online_experimentation"
+    assert [e["stack"] for e in data["environments"]] == [
+        "fraud-detection-dev", "fraud-detection-staging", "fraud-detection-prod"]
+
+
+def test_show_spec_and_resolved() -> None:
+    spec = _load(run("show", FRAUD).output, "yaml")
+    assert spec["use_case"]["accelerator"] == {"kind": "gpu", "type": "NVIDIA_L4", "count": 1}
+    resolved = json.loads(run("show", FRAUD, "--resolved", "--format", "json").output)
+    assert resolved["environments"]["prod"]["serving_class"] == "production"
+    with_prov = json.loads(run("show", FRAUD, "--resolved", "--provenance", "--format", "json").output)
+    assert with_prov["provenance"]["environments.prod.delete_protection"].startswith("blueprints/level-2-cicd")
+
+
+def test_show_provenance_text_puts_the_source_beside_each_value() -> None:
+    output = run("show", FRAUD, "--resolved", "--provenance").output
+    [line] = [ln for ln in output.splitlines() if ln.startswith("environments.prod.capabilities.model_serving.min_")]
+    assert "= 2" in line and "# blueprints/level-2-cicd.yaml.j2:" in line
+
+
+def test_provenance_needs_resolved() -> None:
+    result = run("show", FRAUD, "--provenance")
+    assert result.exit_code == 2 and "--provenance goes with --resolved" in result.output
+
+
+def test_default_config_is_tierstack_yaml_in_the_working_directory(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(use_case(serving="batch"))
+    monkeypatch.chdir(path.parent)
+    result = run("explain")
+    assert result.exit_code == 0 and "demo-case" in result.output
+
+
+def test_missing_default_config_says_how_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("explain")
+    assert result.exit_code == 2
+    assert "tierstack.yaml: use-case spec not found" in result.stderr and "tierstack init" in result.stderr
+
+
+def test_a_bug_is_reported_as_a_bug_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tierstack.generator.resolve as resolve_mod
+
+    def boom(*_: object, **__: object) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(resolve_mod, "resolve", boom)
+    result = run("explain", FRAUD)
+    assert result.exit_code == 1
+    assert "internal error: RuntimeError: kaput" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- init ----------------------------------------------------------------------------------------
+
+INIT_FLAGS = [
+    "--no-input", "--name", "churn", "--team", "growth", "--stage", "production", "--mission-critical",
+    "--retraining", "scheduled", "--schedule", "0 4 * * *", "--serving", "online", "--region", "europe-west4",
+    "--budget", "250", "--billing-account", "01A2B3-C4D5E6-F7A8B9",
+]
+
+
+def test_init_with_flags_writes_a_commented_valid_spec(tmp_path: Path) -> None:
+    path = tmp_path / "tierstack.yaml"
+    result = run("init", str(path), *INIT_FLAGS)
+    assert result.exit_code == 0, result.output
+    text = path.read_text()
+    assert "# Does an outage or a bad model hurt the business?" in text
+    assert "mission_critical: yes" in text and 'schedule: "0 4 * * *"' in text
+    data = json.loads(run("explain", str(path), "--format", "json").output)
+    assert data["tier"] == 1
+    assert [e["name"] for e in data["environments"]] == ["dev", "prod"]  # the tier's environments
+    assert data["environments"][0]["project"] == "churn-dev"
+
+
+def test_init_interactive_asks_and_reasks_a_bad_answer(tmp_path: Path) -> None:
+    path = tmp_path / "tierstack.yaml"
+    answers = "\n".join([
+        "Bad Name", "vision", "research-team", "research", "gpu:NVIDIA_L4×1", "us-central1", "", "",
+    ]) + "\n"
+    result = run("init", str(path), input=answers)
+    assert result.exit_code == 0, result.output
+    assert "cannot name stacks" in result.output  # the bad name was refused, then asked again
+    data = json.loads(run("explain", str(path), "--format", "json").output)
+    assert data["name"] == "vision" and data["answers"]["accelerator"] == "gpu:NVIDIA_L4×1"
+    assert [c["id"] for c in data["capabilities"]] == [
+        "foundation", "cost_controls", "experimentation", "data_processing"]
+
+
+def test_init_never_replaces_a_file_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "tierstack.yaml"
+    path.write_text("# my hand-edited file\n")
+    result = run("init", str(path), *INIT_FLAGS)
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert path.read_text() == "# my hand-edited file\n"
+    assert run("init", str(path), *INIT_FLAGS, "--force").exit_code == 0
+    assert "name: churn" in path.read_text()
+
+
+def test_init_writes_nothing_when_the_answers_contradict(tmp_path: Path) -> None:
+    path = tmp_path / "tierstack.yaml"
+    result = run("init", str(path), "--no-input", "--name", "churn", "--team", "growth", "--stage", "production",
+                 "--region", "asia-south1", "--accelerator", "tpu:TPU_V3")
+    assert result.exit_code == 2
+    assert "TPU_V3 is not offered" in result.stderr and "nothing was written" in result.stderr
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_no_input_requires_a_name(tmp_path: Path) -> None:
+    result = run("init", str(tmp_path / "t.yaml"), "--no-input")
+    assert result.exit_code == 2 and "--name is required" in result.stderr
+
+
+def _load(text: str, fmt: str) -> object:
+    return json.loads(text) if fmt == "json" else YAML(typ="safe").load(text)
+
+
+def test_main_is_the_console_script() -> None:
+    assert main.name == "main" and callable(main)
