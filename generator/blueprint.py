@@ -111,7 +111,9 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
         return Source(display_path(path), read_text(path, "blueprint"), path)
     names = builtin_names()
     if ref not in names:
-        hint = did_you_mean(ref, names) or "built-in blueprints: " + ", ".join(names)
+        builtins = "built-in blueprints: " + ", ".join(names)
+        close = did_you_mean(ref, names)
+        hint = f"{close} {builtins}" if close else builtins
         raise UserError(f"'{ref}' is not a built-in blueprint", file=referrer, field=field_name, hint=hint)
     text = resources.files("tierstack.blueprints").joinpath(f"{ref}.yaml.j2").read_text(encoding="utf-8")
     return Source(f"blueprints/{ref}.yaml.j2", text, None)

@@ -33,6 +33,9 @@ def parse(text: str, source: str | Path) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            # the parser notices an unclosed bracket or quote a line later; say where it began
+            problem += f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         raise UserError(
             f"this is not valid YAML: {problem}",
             file=source,

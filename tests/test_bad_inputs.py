@@ -1,0 +1,55 @@
+"""The bad-input corpus: every file must give one clear error and exit 2.
+
+Each file in tests/bad_inputs/ states, in its leading comments, what its
+error must say:
+
+    # expect: <text the message must contain>     (any number)
+    # expect-field: <the field the message names>
+    # expect-line: <the line the message points at>
+    # expect-file: <the file the message names, relative to bad_inputs/> (default: the file itself)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+CASES = sorted(CORPUS.glob("*.yaml"))
+
+
+def expectations(path: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
+        match = re.match(r"^# (expect(?:-field|-line|-file)?): (.*)$", line)
+        if not match:
+            break
+        found.setdefault(match.group(1), []).append(match.group(2))
+    return found
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_bad_input_gives_one_clear_error(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expect = expectations(path)
+    assert expect.get("expect"), f"{path.name} states no expectation"
+    monkeypatch.chdir(CORPUS)
+    result = run("explain", path.name)
+    err = result.stderr
+    assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
+    assert err.startswith("error: ")
+    assert "Traceback" not in err and result.stdout == ""
+    file = expect.get("expect-file", [path.name])[0]
+    location = file + (f":{expect['expect-line'][0]}" if "expect-line" in expect else "")
+    assert f"{location}:" in err or f"{location}," in err, err
+    for field in expect.get("expect-field", []):
+        assert f"field '{field}'" in err, err
+    for text in expect["expect"]:
+        assert text in err, err
