@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint examples clean
+.PHONY: demo test lint refresh clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "tierstack needs Python 3.10 or newer; set PYTHON=python3.x" or 0)'
@@ -27,9 +27,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## examples: refresh the checked-in outputs after an intended change
-examples: $(STAMP)
-	$(BIN)/python -m tierstack.generator.examples
+## refresh: rewrite the checked-in generated files (examples' outputs, docs/capabilities.md)
+refresh: $(STAMP)
+	$(BIN)/python -m tierstack.generator.refresh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

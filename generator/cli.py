@@ -73,7 +73,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(short_help="The MLOps capabilities tierstack knows.")
 @_format_option()
 def capabilities(fmt: str) -> None:
     """List the MLOps capabilities tierstack knows.
@@ -95,7 +95,7 @@ def capabilities(fmt: str) -> None:
         click.echo(f"{'':<24}{cap.definition}")
 
 
-@main.command()
+@main.command(short_help="The maturity tiers and what each provides.")
 @_format_option()
 def tiers(fmt: str) -> None:
     """List the maturity tiers and what each provides.
@@ -118,7 +118,7 @@ def tiers(fmt: str) -> None:
         click.echo(f"  capabilities: {', '.join(tier['capabilities'])}")
 
 
-@main.command()
+@main.command(short_help="Why each capability, which tier, which stacks.")
 @config_argument
 @_format_option()
 def explain(config: Path, fmt: str) -> None:
@@ -138,7 +138,7 @@ def explain(config: Path, fmt: str) -> None:
     click.echo(explain_text(data) if fmt == "text" else as_data(data, fmt), nl=False)
 
 
-@main.command()
+@main.command(short_help="The spec, or the resolved plan with provenance.")
 @config_argument
 @click.option("--resolved", is_flag=True, help="Show the resolved blueprint, per environment.")
 @click.option("--provenance", is_flag=True, help="With --resolved: the file and line that set each value.")

@@ -50,7 +50,7 @@ def _check(kind: str) -> Any:
     return proc
 
 
-@click.command()
+@click.command(short_help="Answer questions, get a commented tierstack.yaml.")
 @click.argument("path", required=False, default="tierstack.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Use-case name, e.g. fraud-detection.")
 @click.option("--team", help="Owning team (cost label).")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from tierstack.generator.examples import example_configs, outputs
+from tierstack.generator.refresh import catalog_doc, example_configs, outputs
 
 CONFIGS = example_configs(REPO / "examples")
 
@@ -33,7 +33,7 @@ def test_checked_in_outputs_match(config: Path, monkeypatch: pytest.MonkeyPatch)
     relative = config.relative_to(REPO)
     for name, text in outputs(relative).items():
         checked_in = (config.parent / name).read_text(encoding="utf-8")
-        assert text == checked_in, f"{relative.parent / name} is stale: run `make examples` and review the diff"
+        assert text == checked_in, f"{relative.parent / name} is stale: run `make refresh` and review the diff"
 
 
 @pytest.mark.parametrize("command", [["explain"], ["show", "--resolved", "--provenance"]])
@@ -46,3 +46,8 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds(command: list[
                              capture_output=True, cwd=REPO, env=env, check=True)
         runs.append(out.stdout)
     assert runs[0] == runs[1] and runs[0]
+
+
+def test_catalog_doc_is_current() -> None:
+    checked_in = (REPO / "docs/capabilities.md").read_text(encoding="utf-8")
+    assert catalog_doc() == checked_in, "docs/capabilities.md is stale: run `make refresh`"

@@ -1,0 +1,97 @@
+"""Refresh the checked-in generated files (`make refresh`).
+
+Every example's explain/resolved output and docs/capabilities.md. Run from
+the repository root: paths in the outputs are relative to it, so the files
+are the same on every machine. tests/test_examples.py checks that the
+checked-in copies match what the code produces now.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tierstack.generator.catalog import Catalog, load_catalog
+from tierstack.generator.errors import UserError
+from tierstack.generator.fsio import write_atomic
+from tierstack.generator.report import explain_data, explain_text, resolved_text
+from tierstack.generator.resolve import resolve
+from tierstack.generator.spec import load_spec
+
+EXAMPLES = Path("examples")
+
+
+def example_configs(root: Path = EXAMPLES) -> list[Path]:
+    return sorted(root.glob("*/tierstack.yaml"))
+
+
+def outputs(config: Path) -> dict[str, str]:
+    """The checked-in files of one example: name -> text."""
+    catalog = load_catalog()
+    resolved = resolve(load_spec(config), catalog)
+    return {
+        "explain.txt": explain_text(explain_data(resolved, catalog)),
+        "resolved.txt": resolved_text(resolved, provenance=True),
+    }
+
+
+CATALOG_DOC = Path("docs/capabilities.md")
+
+
+def catalog_doc(catalog: Catalog | None = None) -> str:
+    """docs/capabilities.md: the catalog, the rules and the tiers, from the data the code uses."""
+    from tierstack.generator.rules import ALWAYS, RULES
+    from tierstack.generator.selection import answer_text
+
+    catalog = catalog or load_catalog()
+    out = [
+        "# Capability catalog",
+        "",
+        "Generated from `generator/data/*.yaml` and `generator/rules.py` by `make refresh`; do not edit.",
+        "",
+        "| id | name | tier | lifecycle process | definition |",
+        "|---|---|---|---|---|",
+    ]
+    for cap in catalog.capabilities:
+        tier = "always" if cap.always else f"{cap.min_tier}+"
+        out.append(f"| `{cap.id}` | {cap.name} | {tier} | {cap.process} | {cap.definition} |")
+    out += ["", "## What each provisions on Google Cloud", ""]
+    for cap in catalog.capabilities:
+        out.append(f"- **{cap.id}**" + (f" (requires {', '.join(cap.requires)})" if cap.requires else ""))
+        out += [f"  - {item}" for item in cap.provisions]
+    out += ["", "## Rules: from use case to capabilities", "",
+            "| answer | in stage | switches on | features | why |", "|---|---|---|---|---|"]
+    for cap_id, why in ALWAYS:
+        out.append(f"| always | any | `{cap_id}` | | {why} |")
+    for rule in RULES:
+        caps = ", ".join(f"`{c}`" for c in rule.capabilities)
+        feats = ", ".join(rule.features)
+        answer = f"`{rule.field}` = {answer_text(rule.value)}"
+        out.append(f"| {answer} | {', '.join(rule.stages)} | {caps} | {feats} | {rule.why} |")
+    out += ["", "## Tiers", "", "| tier | name | environments | CI/CD | summary |", "|---|---|---|---|---|"]
+    for tier in catalog.tiers:
+        ci = "yes" if tier.ci_cd else "no"
+        out.append(f"| {tier.level} | {tier.name} | {', '.join(tier.environments)} | {ci} | {tier.summary} |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    if not EXAMPLES.is_dir():
+        print("run from the repository root (no examples/ here)", file=sys.stderr)
+        return 2
+    write_atomic(CATALOG_DOC, catalog_doc())
+    print(f"wrote {CATALOG_DOC}")
+    for config in example_configs():
+        try:
+            files = outputs(config)
+        except UserError as err:
+            print(f"error: {err.render()}", file=sys.stderr)
+            return 2
+        for name, text in files.items():
+            write_atomic(config.parent / name, text)
+            print(f"wrote {config.parent / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
