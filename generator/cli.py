@@ -171,6 +171,38 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
         click.echo(as_data(plan.to_data(), fmt), nl=False)
 
 
+@main.command(short_help="Synthesize one Terraform stack per environment.")
+@config_argument
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory [default: cdktf.out beside the config].")
+@click.option("--env", "environments", multiple=True, help="Only these environments (repeatable).")
+@click.option("--force", is_flag=True, help="Replace output files that were edited by hand.")
+def generate(config: Path, out: Path | None, environments: tuple[str, ...], force: bool) -> None:
+    """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
+
+    Writes cdktf.out/stacks/<name>-<env>/cdk.tf.json and manifest.json (the
+    layout Atlantis and the CDK CLI expect), atomically: a failure leaves the
+    previous output as it was.
+
+    \b
+    Examples:
+      tierstack generate examples/fraud-detection/tierstack.yaml
+      tierstack generate --env prod --out build/stacks
+    """
+    from tierstack.generator.generate import generate as run_generate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    plan = resolve(load_spec(config))
+    target = out or config.parent / "cdktf.out"
+    summaries = run_generate(plan, target, list(environments) or None, force,
+                             progress=lambda text: click.echo(text, err=True))
+    for summary in summaries:
+        parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
+        click.echo(f"{summary.name}: {summary.total} resources ({parts})")
+    click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+
+
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
 main.add_command(init)

@@ -1,0 +1,196 @@
+"""`tierstack generate`: resolved plan -> cdktf.out/ with one stack per environment.
+
+The output directory is replaced as a whole, atomically: synthesis goes to a
+temporary sibling, and only a complete tree is swapped in, so a crash leaves
+the previous output intact. A file the user edited by hand since tierstack
+wrote it (tracked by hash in .tierstack-manifest.json) is never replaced
+without --force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tierstack.generator import __version__
+from tierstack.generator.blueprint import display_path
+from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.fsio import write_atomic
+from tierstack.generator.resolve import Resolved
+
+MANIFEST = ".tierstack-manifest.json"
+CDKTF_JSON_MARK = "written by tierstack generate; edit tierstack.yaml instead"
+PROVIDERS = ["hashicorp/google@8.7.0", "hashicorp/google-beta@8.7.0"]
+
+
+@dataclass
+class StackSummary:
+    name: str
+    resources_by_capability: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.resources_by_capability.values())
+
+
+def generate(resolved: Resolved, out: Path, environments: list[str] | None = None,
+             force: bool = False, progress: Callable[[str], None] = lambda _: None) -> list[StackSummary]:
+    """Synthesize and swap the new tree into `out`; return a summary per stack written."""
+    _check_environments(resolved, environments)
+    _recover_interrupted_swap(out)
+    if not force:
+        check_hand_edits(out)
+    progress("synthesizing (loading the Google provider bindings takes a few seconds)...")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        from tierstack.generator.stacks import synthesize
+
+        names = synthesize(resolved, tmp, environments)
+        if environments and out.is_dir():
+            _carry_over(out, tmp, names)
+        _write_manifest(tmp)
+        _swap(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _write_cdktf_json(resolved, out)
+    order = list(resolved.selection.ids)
+    return [summarize(out, name, order) for name in names]
+
+
+def _check_environments(resolved: Resolved, environments: list[str] | None) -> None:
+    for env in environments or []:
+        if env not in resolved.environments:
+            known = list(resolved.environments)
+            hint = did_you_mean(env, known) or "environments: " + ", ".join(known)
+            raise UserError(f"no environment '{env}' in this use case", file=display_path(resolved.loaded.path),
+                            field="--env", hint=hint)
+
+
+# --- hand edits and the manifest -----------------------------------------------------------------
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
+
+
+def _write_manifest(root: Path) -> None:
+    files = {p.relative_to(root).as_posix(): _digest(p) for p in _files(root)}
+    text = json.dumps({"generator": f"tierstack {__version__}", "files": files}, indent=2, sort_keys=True)
+    (root / MANIFEST).write_text(text + "\n", encoding="utf-8")
+
+
+def check_hand_edits(out: Path) -> None:
+    """Refuse to replace an output tree with files tierstack did not write as they are now."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError("the output path exists and is not a directory", file=display_path(out), field="--out")
+    manifest = out / MANIFEST
+    present = _files(out)
+    if not manifest.exists():
+        if present:
+            raise UserError("this directory was not written by tierstack (no .tierstack-manifest.json); "
+                            "not replacing it", file=display_path(out), field="--out",
+                            hint="choose another --out, or pass --force to replace it")
+        return
+    try:
+        known = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError("its .tierstack-manifest.json is unreadable", file=display_path(out), field="--out",
+                        hint="pass --force to regenerate the directory") from None
+    changed = [p.relative_to(out).as_posix() for p in present
+               if known.get(p.relative_to(out).as_posix()) != _digest(p)]
+    if changed:
+        listing = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        raise UserError(f"files were changed or added by hand since tierstack wrote them: {listing}",
+                        file=display_path(out), field="--out",
+                        hint="move your changes into tierstack.yaml (overrides:) or a blueprint, "
+                        "or pass --force to replace them")
+
+
+# --- the swap ------------------------------------------------------------------------------------
+
+
+def _backup_of(out: Path) -> Path:
+    return out.with_name(f".{out.name}.previous")
+
+
+def _swap(new: Path, out: Path) -> None:
+    backup = _backup_of(out)
+    shutil.rmtree(backup, ignore_errors=True)
+    if out.exists():
+        os.replace(out, backup)
+    os.replace(new, out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _recover_interrupted_swap(out: Path) -> None:
+    """A crash between the two renames leaves only the backup: put it back."""
+    backup = _backup_of(out)
+    if backup.is_dir() and not out.exists():
+        os.replace(backup, out)
+
+
+def _carry_over(out: Path, new: Path, written: list[str]) -> None:
+    """With --env, keep the stacks of the other environments as they were."""
+    old_manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
+    new_manifest = json.loads((new / "manifest.json").read_text())
+    for name, entry in sorted(old_manifest.get("stacks", {}).items()):
+        if name in written or not (out / "stacks" / name).is_dir():
+            continue
+        shutil.copytree(out / "stacks" / name, new / "stacks" / name)
+        new_manifest["stacks"][name] = entry
+    new_manifest["stacks"] = dict(sorted(new_manifest["stacks"].items()))
+    (new / "manifest.json").write_text(json.dumps(new_manifest, indent=2) + "\n", encoding="utf-8")
+
+
+# --- cdktf.json and summaries --------------------------------------------------------------------
+
+
+def _write_cdktf_json(resolved: Resolved, out: Path) -> None:
+    """For users who also want the CDK CLI: written beside the output, never over someone else's file."""
+    target = out.parent / "cdktf.json"
+    # the CDK CLI runs `app` from the folder holding cdktf.json
+    config = os.path.relpath(resolved.loaded.path.resolve(), out.parent.resolve())
+    data = {
+        "//": CDKTF_JSON_MARK,
+        "language": "python",
+        "app": f"tierstack generate {config} --out {out.name}",
+        "output": out.name,
+        "projectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tierstack:{resolved.loaded.spec.name}")),
+        "sendCrashReports": "false",
+        "terraformProviders": PROVIDERS,
+        "terraformModules": [],
+        "context": {},
+    }
+    text = json.dumps(data, indent=2) + "\n"
+    if target.exists():
+        try:
+            ours = json.loads(target.read_text(encoding="utf-8")).get("//") == CDKTF_JSON_MARK
+        except (ValueError, AttributeError):
+            ours = False
+        if not ours or target.read_text(encoding="utf-8") == text:
+            return
+    write_atomic(target, text)
+
+
+def summarize(out: Path, stack: str, order: list[str]) -> StackSummary:
+    data = json.loads((out / "stacks" / stack / "cdk.tf.json").read_text(encoding="utf-8"))
+    counts: dict[str, int] = {}
+    for resources in data.get("resource", {}).values():
+        for body in resources.values():
+            capability = body["//"]["metadata"]["path"].split("/")[1]
+            counts[capability] = counts.get(capability, 0) + 1
+    return StackSummary(stack, {c: counts[c] for c in order if c in counts})

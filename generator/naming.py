@@ -1,0 +1,56 @@
+"""Names of cloud resources, derived from the plan and checked against GCP's rules.
+
+Every name is derived (never typed by the user), so a rule broken here is
+reported against the input it came from: the use-case name, the project or
+the environment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tierstack.generator.errors import UserError
+
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+DATASET_RE = re.compile(r"^[a-zA-Z0-9_]{1,1024}$")
+
+
+def bucket_name(project: str, name: str, purpose: str, source: str) -> str:
+    """<project>-<use case>-<purpose>, unless the project already carries the use-case name."""
+    base = project if name in project else f"{project}-{name}"
+    bucket = f"{base}-{purpose}".replace("_", "-")
+    if len(bucket) > 63:
+        raise UserError(
+            f"bucket name '{bucket}' is {len(bucket)} characters; GCS allows at most 63", file=source,
+            field="project",
+            hint="shorten the environment's project id or the use-case name",
+        )
+    if not BUCKET_RE.match(bucket) or "google" in bucket or bucket.startswith("goog"):
+        raise UserError(f"'{bucket}' breaks GCS bucket naming rules", file=source, field="project",
+                        hint="lowercase letters, digits and hyphens; no 'goog' prefix and no 'google'")
+    return bucket
+
+
+def account_id(name: str, role: str, source: str) -> str:
+    account = f"{name}-{role}"
+    if not ACCOUNT_RE.match(account):
+        raise UserError(
+            f"service account id '{account}' breaks IAM's rule (6-30 characters, lowercase letters, digits, "
+            "hyphens, starting with a letter)", file=source, field="name",
+            hint=f"shorten the use-case name to at most {29 - len(role)} characters",
+        )
+    return account
+
+
+def dataset_id(name: str, purpose: str) -> str:
+    """BigQuery ids take underscores, not hyphens."""
+    dataset = f"{name}_{purpose}".replace("-", "_")
+    assert DATASET_RE.match(dataset), dataset  # name and purpose are validated upstream
+    return dataset
+
+
+def resource_id(name: str, purpose: str, max_len: int = 63) -> str:
+    """A regional resource id (endpoint, store, repository): hyphens, lowercase, bounded."""
+    rid = f"{name}-{purpose}".replace("_", "-")
+    return rid[:max_len].rstrip("-")

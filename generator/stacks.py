@@ -1,0 +1,150 @@
+"""Assemble one TerraformStack per environment from the resolved plan, and synthesize it.
+
+Imports the cdktn bindings, so only `tierstack generate` (and tests) load
+this module. Construct ids are the capability ids and the resource names
+inside each module (see modules/base.py), so adding, removing or reordering a
+capability or an environment never changes another resource's address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tierstack.generator import jsii_env, naming
+from tierstack.generator.errors import UserError
+from tierstack.generator.resolve import Resolved, ResolvedEnvironment
+
+# Which API a resource type needs enabled before it can be created.
+API_BY_PREFIX: tuple[tuple[str, str], ...] = (
+    ("google_storage_", "storage.googleapis.com"),
+    ("google_bigquery_", "bigquery.googleapis.com"),
+    ("google_vertex_ai_", "aiplatform.googleapis.com"),
+    ("google_workbench_", "notebooks.googleapis.com"),
+    ("google_artifact_registry_", "artifactregistry.googleapis.com"),
+    ("google_cloud_scheduler_", "cloudscheduler.googleapis.com"),
+    ("google_pubsub_", "pubsub.googleapis.com"),
+    ("google_monitoring_", "monitoring.googleapis.com"),
+    ("google_billing_budget", "billingbudgets.googleapis.com"),
+    ("google_kms_", "cloudkms.googleapis.com"),
+    ("google_service_account", "iam.googleapis.com"),
+    ("google_iam_workload_identity_pool", "sts.googleapis.com"),
+    ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
+)
+
+
+def api_for(resource_type: str) -> str | None:
+    for prefix, api in API_BY_PREFIX:
+        if resource_type.startswith(prefix):
+            return api
+    return None
+
+
+def synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None = None) -> list[str]:
+    """Build the app and write `stacks/<stack>/cdk.tf.json` and `manifest.json` into outdir."""
+    jsii_env.prepare()
+    from cdktn import App
+
+    app = App(outdir=str(outdir), skip_backend_validation=True)
+    names = []
+    for env in resolved.environments.values():
+        if environments is None or env.name in environments:
+            build_stack(app, resolved, env)
+            names.append(env.stack)
+    app.synth()
+    return names
+
+
+def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
+    from cdktn import GcsBackend, TerraformStack
+    from cdktn_provider_google.provider import GoogleProvider
+    from cdktn_provider_google_beta.provider import GoogleBetaProvider
+
+    from tierstack.modules import construct_class
+    from tierstack.modules.base import Identities, ModuleInputs, add_outputs
+
+    spec = resolved.loaded.spec
+    settings = env.settings
+    source = str(resolved.loaded.path)
+    state_bucket = settings.get("state", {}).get("bucket") or f"{spec.name}-tfstate"
+    if not naming.BUCKET_RE.match(state_bucket):
+        raise UserError(f"'{state_bucket}' is not a valid state bucket name", file=source,
+                        field="variables.state_bucket", hint="3-63 lowercase letters, digits, hyphens")
+
+    stack = TerraformStack(app, env.stack)
+    google = GoogleProvider(stack, "google", project=env.project, region=env.region,
+                            add_terraform_attribution_label=True)
+    beta = GoogleBetaProvider(stack, "google-beta", project=env.project, region=env.region,
+                              add_terraform_attribution_label=True)
+    for provider in (google, beta):
+        # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
+        provider.add_override("default_labels", settings["labels"])
+    GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
+
+    identities = Identities()
+    selected = list(settings["capabilities"])
+    shared: dict[str, Any] = {
+        "beta_provider": beta,
+        "budget": settings.get("budget"),
+        "model_serving_online": "model_serving" in selected
+        and settings["capabilities"]["model_serving"].get("mode", "online") == "online",
+        "ml_pipelines": "ml_pipelines" in selected,
+    }
+
+    def inputs(capability: str, kms_key: str | None) -> ModuleInputs:
+        return ModuleInputs(
+            name=spec.name, environment=env.name, project=env.project, region=env.region,
+            labels=settings["labels"], kms_key=kms_key, delete_protection=bool(settings.get("delete_protection")),
+            serving_class=settings.get("serving_class", "experimental"),
+            settings=settings["capabilities"][capability] or {}, identities=identities, source=source,
+            shared=shared,
+        )
+
+    encryption = settings.get("encryption") or {}
+    foundation = construct_class("foundation")(stack, inputs("foundation", None))
+    kms_key = encryption.get("kms_key")
+    if encryption.get("cmek") and not kms_key:
+        kms_key = foundation.cmek_key(services_needing_keys(selected))
+    shared["project_number"] = foundation.project_data.number
+    modules = [foundation]
+    for capability in selected:
+        if capability == "foundation":
+            continue
+        module = construct_class(capability)(stack, inputs(capability, kms_key))
+        shared[capability] = module
+        modules.append(module)
+
+    _enable_apis(foundation, modules, settings["capabilities"]["foundation"].get("apis", []))
+    for module in modules:
+        add_outputs(stack, module)
+    return stack
+
+
+def services_needing_keys(selected: list[str]) -> set[str]:
+    """The Google service agents that will use the CMEK key, from what the selection creates."""
+    services = {"storage"}
+    if {"data_processing", "model_evaluation", "model_monitoring", "online_experimentation",
+            "model_serving"} & set(selected):
+        services.add("bigquery")
+    if {"model_training", "model_serving", "metadata_tracking", "feature_repository",
+            "experimentation"} & set(selected):
+        services.add("aiplatform")
+    if {"ml_pipelines", "model_registry"} & set(selected):
+        services.add("artifactregistry")
+    if {"ml_pipelines", "cost_controls"} & set(selected):
+        services.add("pubsub")
+    return services
+
+
+def _enable_apis(foundation: Any, modules: list[Any], listed: list[str]) -> None:
+    """Enable the listed APIs plus every API a resource needs, and make each resource wait for its API."""
+    from cdktn import TerraformResource
+
+    resources = [r for m in modules for r in m.node.find_all() if isinstance(r, TerraformResource)
+                 and not r.terraform_resource_type.startswith("google_project_service")]
+    needed = {api for r in resources if (api := api_for(r.terraform_resource_type))}
+    services = foundation.enable_apis([*listed, *needed])
+    for resource in resources:
+        api = api_for(resource.terraform_resource_type)
+        if api and resource.terraform_resource_type != "data_google_project":
+            resource.depends_on = [*(resource.depends_on or []), services[api].fqn]

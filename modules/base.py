@@ -1,0 +1,167 @@
+"""What every capability construct shares: the same inputs for the same concerns.
+
+Like Cloud Foundation Fabric's modules, each construct takes labels, an
+encryption key, region, environment and delete protection in one shape
+(ModuleInputs), and builds its resources through the helpers here, so a
+bucket is secure by default in every module and every resource gets a
+readable, stable Terraform address: `<resource type>.<capability>_<name>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from cdktn import TerraformOutput
+from cdktn_provider_google.bigquery_dataset import BigqueryDataset, BigqueryDatasetDefaultEncryptionConfiguration
+from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
+from cdktn_provider_google.storage_bucket import (
+    StorageBucket,
+    StorageBucketEncryption,
+    StorageBucketLifecycleRule,
+    StorageBucketLifecycleRuleAction,
+    StorageBucketLifecycleRuleCondition,
+    StorageBucketVersioning,
+)
+from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+from constructs import Construct
+
+from tierstack.generator import naming
+
+
+@dataclass
+class Identities:
+    """Service account emails by role (pipelines, training, serving, ci, ...), filled by foundation."""
+
+    emails: dict[str, str] = field(default_factory=dict)
+
+    def member(self, role: str) -> str:
+        return f"serviceAccount:{self.emails[role]}"
+
+    def has(self, role: str) -> bool:
+        return role in self.emails
+
+
+@dataclass
+class ModuleInputs:
+    """The same inputs, for the same concerns, in every capability module."""
+
+    name: str  # the use case
+    environment: str
+    project: str
+    region: str
+    labels: dict[str, str]  # the common cost labels; each module adds `capability`
+    kms_key: str | None  # CMEK key id (or a reference to one); None for Google-managed keys
+    delete_protection: bool
+    serving_class: str
+    settings: dict[str, Any]  # this capability's resolved settings
+    identities: Identities
+    source: str = "tierstack.yaml"  # for error messages
+    shared: dict[str, Any] = field(default_factory=dict)  # what earlier modules expose, by capability
+
+
+@dataclass(frozen=True)
+class Output:
+    value: Any
+    description: str
+
+
+class CapabilityModule(Construct):
+    """Base of the thirteen constructs; subclasses set `capability` and implement build()."""
+
+    capability: ClassVar[str]
+
+    def __init__(self, scope: Construct, inputs: ModuleInputs) -> None:
+        super().__init__(scope, self.capability)
+        self.inputs = inputs
+        self.settings = inputs.settings
+        self.outputs: dict[str, Output] = {}
+        self.build()
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    # --- the shared concerns ---------------------------------------------------------------------
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {**self.inputs.labels, "capability": self.capability}
+
+    @property
+    def deletion_policy(self) -> str:
+        """Provider 8's delete protection: PREVENT keeps `terraform destroy` from deleting it."""
+        return "PREVENT" if self.inputs.delete_protection else "DELETE"
+
+    def add(self, resource_type: type, construct_id: str, /, **kwargs: Any) -> Any:
+        """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
+        resource = resource_type(self, construct_id, **kwargs)
+        resource.override_logical_id(f"{self.capability}_{construct_id}")
+        return resource
+
+    def expose(self, key: str, value: Any, description: str) -> None:
+        self.outputs[key] = Output(value, description)
+
+    # --- building blocks used by several modules -------------------------------------------------
+
+    def bucket(self, purpose: str, noncurrent_days: int = 30, readers: tuple[str, ...] = (),
+               writers: tuple[str, ...] = ()) -> StorageBucket:
+        """A bucket that is secure by default: uniform access, no public access, versioned, CMEK on request."""
+        inputs = self.inputs
+        name = naming.bucket_name(inputs.project, inputs.name, purpose, inputs.source)
+        bucket = self.add(
+            StorageBucket, f"{purpose}_bucket",
+            name=name,
+            project=inputs.project,
+            location=inputs.region.upper(),
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            versioning=StorageBucketVersioning(enabled=True),
+            lifecycle_rule=[StorageBucketLifecycleRule(
+                action=StorageBucketLifecycleRuleAction(type="Delete"),
+                condition=StorageBucketLifecycleRuleCondition(
+                    days_since_noncurrent_time=noncurrent_days, with_state="ARCHIVED"),
+            )],
+            encryption=StorageBucketEncryption(default_kms_key_name=inputs.kms_key) if inputs.kms_key else None,
+            force_destroy=not inputs.delete_protection,
+            deletion_policy=self.deletion_policy,
+            labels={**self.labels, "purpose": purpose.replace("_", "-")},
+        )
+        for role, members in (("roles/storage.objectViewer", readers), ("roles/storage.objectAdmin", writers)):
+            for who in members:
+                if inputs.identities.has(who):
+                    short = role.rsplit(".", 1)[-1].lower()
+                    self.add(StorageBucketIamMember, f"{purpose}_bucket_{who}_{short}",
+                             bucket=bucket.name, role=role, member=inputs.identities.member(who))
+        return bucket
+
+    def dataset(self, purpose: str, description: str, writers: tuple[str, ...] = (),
+                readers: tuple[str, ...] = ()) -> BigqueryDataset:
+        """A BigQuery dataset in the region, CMEK on request, contents kept when protected."""
+        inputs = self.inputs
+        dataset = self.add(
+            BigqueryDataset, f"{purpose}_dataset",
+            dataset_id=naming.dataset_id(inputs.name, purpose),
+            project=inputs.project,
+            location=inputs.region,
+            description=description,
+            delete_contents_on_destroy=not inputs.delete_protection,
+            deletion_policy=self.deletion_policy,
+            default_encryption_configuration=(
+                BigqueryDatasetDefaultEncryptionConfiguration(kms_key_name=inputs.kms_key) if inputs.kms_key else None
+            ),
+            labels=self.labels,
+        )
+        for role, members in (("roles/bigquery.dataEditor", writers), ("roles/bigquery.dataViewer", readers)):
+            for who in members:
+                if inputs.identities.has(who):
+                    short = role.rsplit(".", 1)[-1].lower()
+                    self.add(BigqueryDatasetIamMember, f"{purpose}_dataset_{who}_{short}",
+                             project=inputs.project, dataset_id=dataset.dataset_id, role=role,
+                             member=inputs.identities.member(who))
+        return dataset
+
+
+def add_outputs(scope: Construct, module: CapabilityModule) -> None:
+    """One Terraform output per exposed attribute: `<capability>_<key>`."""
+    for key, out in module.outputs.items():
+        TerraformOutput(scope, f"{module.capability}_{key}", value=out.value, description=out.description)

@@ -1,0 +1,58 @@
+"""cost_controls: a billing budget per environment with thresholds and a Pub/Sub notification topic.
+
+The cost labels themselves are applied by every module (base.CapabilityModule.labels).
+"""
+
+from __future__ import annotations
+
+from cdktn_provider_google.billing_budget import (
+    BillingBudget,
+    BillingBudgetAllUpdatesRule,
+    BillingBudgetAmount,
+    BillingBudgetAmountSpecifiedAmount,
+    BillingBudgetBudgetFilter,
+    BillingBudgetThresholdRules,
+)
+from cdktn_provider_google.pubsub_topic import PubsubTopic
+from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+
+from tierstack.modules.base import CapabilityModule
+
+BUDGET_PUBLISHER = "serviceAccount:billing-budget-alert@system.gserviceaccount.com"
+
+
+class CostControls(CapabilityModule):
+    capability = "cost_controls"
+
+    def build(self) -> None:
+        budget = self.inputs.shared.get("budget") or {}
+        if not budget.get("enabled"):
+            return
+        inputs = self.inputs
+        topic = self.add(PubsubTopic, "budget_topic", project=inputs.project,
+                         name=f"{inputs.name}-{inputs.environment}-budget", labels=self.labels,
+                         kms_key_name=inputs.kms_key)
+        self.add(PubsubTopicIamMember, "budget_topic_publisher", project=inputs.project, topic=topic.name,
+                 role="roles/pubsub.publisher", member=BUDGET_PUBLISHER)
+        amount = float(budget["amount"])
+        units, nanos = int(amount), round((amount - int(amount)) * 1e9)
+        rules = [BillingBudgetThresholdRules(threshold_percent=t, spend_basis="CURRENT_SPEND")
+                 for t in budget.get("thresholds", [])]
+        rules += [BillingBudgetThresholdRules(threshold_percent=t, spend_basis="FORECASTED_SPEND")
+                  for t in budget.get("forecast_thresholds", [])]
+        project_number = inputs.shared["project_number"]
+        self.add(
+            BillingBudget, "budget",
+            billing_account=budget["billing_account"],
+            display_name=f"{inputs.name}-{inputs.environment}",
+            amount=BillingBudgetAmount(specified_amount=BillingBudgetAmountSpecifiedAmount(
+                currency_code=budget.get("currency", "USD"), units=str(units), nanos=nanos or None)),
+            budget_filter=BillingBudgetBudgetFilter(
+                projects=[f"projects/{project_number}"],
+                labels={"use-case": inputs.name},
+                calendar_period="MONTH",
+            ),
+            threshold_rules=rules,
+            all_updates_rule=BillingBudgetAllUpdatesRule(pubsub_topic=topic.id, schema_version="1.0"),
+        )
+        self.expose("budget_topic", topic.id, "Pub/Sub topic that receives budget notifications")

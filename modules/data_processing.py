@@ -1,0 +1,31 @@
+"""data_processing: BigQuery datasets, a Dataflow staging bucket and the Dataflow worker identity."""
+
+from __future__ import annotations
+
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+from cdktn_provider_google.service_account import ServiceAccount
+
+from tierstack.generator import naming
+from tierstack.modules.base import CapabilityModule
+
+
+class DataProcessing(CapabilityModule):
+    capability = "data_processing"
+
+    def build(self) -> None:
+        inputs = self.inputs
+        if self.settings.get("dataflow", True):
+            # the worker first, so the datasets and the staging bucket below grant it access
+            worker = self.add(ServiceAccount, "dataflow_sa", project=inputs.project,
+                              account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
+                              display_name=f"{inputs.name} Dataflow worker ({inputs.environment})")
+            inputs.identities.emails["dataflow"] = worker.email
+            self.add(ProjectIamMember, "dataflow_worker", project=inputs.project, role="roles/dataflow.worker",
+                     member=inputs.identities.member("dataflow"))
+            staging = self.bucket("dataflow", noncurrent_days=7, writers=("dataflow", "pipelines"))
+            self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
+            self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")
+        for purpose in self.settings.get("datasets", ["prepared"]):
+            dataset = self.dataset(purpose, f"{purpose} data of {inputs.name}",
+                                   writers=("pipelines", "dataflow"), readers=("training",))
+            self.expose(f"{purpose}_dataset", dataset.dataset_id, f"BigQuery dataset: {purpose} data")

@@ -1,0 +1,131 @@
+"""foundation: APIs, one service account per role, least-privilege IAM, persona groups, CI identity, CMEK key."""
+
+from __future__ import annotations
+
+from cdktn_provider_google.data_google_project import DataGoogleProject
+from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
+from cdktn_provider_google.iam_workload_identity_pool_provider import (
+    IamWorkloadIdentityPoolProvider,
+    IamWorkloadIdentityPoolProviderOidc,
+)
+from cdktn_provider_google.kms_crypto_key import KmsCryptoKey
+from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
+from cdktn_provider_google.kms_key_ring import KmsKeyRing
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+from cdktn_provider_google.project_service import ProjectService
+from cdktn_provider_google.service_account import ServiceAccount
+from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
+from tierstack.generator import naming
+from tierstack.generator.errors import UserError
+from tierstack.modules.base import CapabilityModule
+
+# Project roles per identity: what each needs and nothing broader; resource-level
+# grants (buckets, datasets, repositories) are made by the module owning the resource.
+ROLE_GRANTS: dict[str, tuple[str, ...]] = {
+    "pipelines": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader"),
+    "training": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader"),
+    "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"),
+    "ci": ("roles/aiplatform.user", "roles/artifactregistry.writer"),
+}
+PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
+    "data_scientists": ("roles/aiplatform.user", "roles/bigquery.user", "roles/notebooks.runner"),
+    "ml_engineers": ("roles/aiplatform.user", "roles/bigquery.user", "roles/artifactregistry.writer"),
+    "viewers": ("roles/aiplatform.viewer", "roles/bigquery.dataViewer"),
+}
+# Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
+ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"))
+# Google service agents that must use the CMEK key, by the API that creates them.
+KEY_USERS = {
+    "storage": "service-{n}@gs-project-accounts.iam.gserviceaccount.com",
+    "aiplatform": "service-{n}@gcp-sa-aiplatform.iam.gserviceaccount.com",
+    "bigquery": "bq-{n}@bigquery-encryption.iam.gserviceaccount.com",
+    "artifactregistry": "service-{n}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
+    "pubsub": "service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com",
+}
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def _short(role: str) -> str:
+    return role.removeprefix("roles/").replace(".", "_").lower()
+
+
+class Foundation(CapabilityModule):
+    capability = "foundation"
+
+    def build(self) -> None:
+        inputs = self.inputs
+        self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
+        for role in self.settings.get("service_accounts", []):
+            account = self.add(
+                ServiceAccount, f"{role}_sa",
+                project=inputs.project,
+                account_id=naming.account_id(inputs.name, role, inputs.source),
+                display_name=f"{inputs.name} {role} ({inputs.environment})",
+                description=f"tierstack: {role} identity of {inputs.name} in {inputs.environment}",
+            )
+            inputs.identities.emails[role] = account.email
+            self.expose(f"{role}_service_account", account.email, f"email of the {role} service account")
+            for grant in ROLE_GRANTS.get(role, ()):
+                self.add(ProjectIamMember, f"{role}_{_short(grant)}", project=inputs.project, role=grant,
+                         member=inputs.identities.member(role))
+        for runner, target in ACT_AS:
+            if inputs.identities.has(runner) and inputs.identities.has(target):
+                self.add(ServiceAccountIamMember, f"{runner}_actas_{target}",
+                         service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails[target]}",
+                         role="roles/iam.serviceAccountUser", member=inputs.identities.member(runner))
+        for persona, group in sorted((self.settings.get("persona_groups") or {}).items()):
+            for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
+                self.add(ProjectIamMember, f"{persona}_{_short(grant)}", project=inputs.project, role=grant,
+                         member=f"group:{group}")
+        if "ci" in self.settings.get("service_accounts", []):
+            self._ci_federation(self.settings.get("ci") or {})
+
+    def _ci_federation(self, ci: dict) -> None:
+        """CI signs in through Workload Identity Federation: no service account keys anywhere."""
+        inputs = self.inputs
+        repository = ci.get("repository")
+        if not repository or "/" not in str(repository):
+            raise UserError(
+                "tier 2 deploys through CI, which needs the repository allowed to deploy (owner/name)",
+                file=inputs.source, field="variables.ci_repository",
+                hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
+            )
+        if ci.get("provider", "github") != "github":
+            raise UserError(f"CI provider '{ci.get('provider')}' is not supported yet; use github",
+                            file=inputs.source, field="variables.ci_provider")
+        pool = self.add(IamWorkloadIdentityPool, "ci_pool", project=inputs.project,
+                        workload_identity_pool_id=naming.resource_id(inputs.name, "ci", 32),
+                        display_name=f"{inputs.name} CI", description="tierstack: CI/CD federation")
+        self.add(IamWorkloadIdentityPoolProvider, "ci_provider", project=inputs.project,
+                 workload_identity_pool_id=pool.workload_identity_pool_id,
+                 workload_identity_pool_provider_id="github",
+                 attribute_mapping={"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
+                 attribute_condition=f"assertion.repository == '{repository}'",
+                 oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER))
+        self.add(ServiceAccountIamMember, "ci_workload_identity_user",
+                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['ci']}",
+                 role="roles/iam.workloadIdentityUser",
+                 member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}")
+        self.expose("ci_workload_identity_pool", pool.name, "workload identity pool for CI")
+
+    def cmek_key(self, services: set[str]) -> str:
+        """Create a key ring and key for this stack, usable by the service agents that need it."""
+        inputs = self.inputs
+        ring = self.add(KmsKeyRing, "keyring", project=inputs.project, location=inputs.region,
+                        name=f"{inputs.name}-{inputs.environment}")
+        key = self.add(KmsCryptoKey, "key", key_ring=ring.id, name="stateful", rotation_period="7776000s",
+                       deletion_policy="PREVENT", labels=self.labels)
+        for service in sorted(services & set(KEY_USERS)):
+            member = "serviceAccount:" + KEY_USERS[service].format(n=self.project_data.number)
+            self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key.id,
+                     role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=member)
+        self.expose("kms_key", key.id, "customer-managed encryption key of the stateful resources")
+        return key.id
+
+    def enable_apis(self, apis: list[str]) -> dict[str, ProjectService]:
+        services = {}
+        for api in sorted(set(apis)):
+            services[api] = self.add(ProjectService, f"api_{api.split('.')[0]}", project=self.inputs.project,
+                                     service=api, disable_on_destroy=False)
+        return services

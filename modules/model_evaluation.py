@@ -1,0 +1,17 @@
+"""model_evaluation: the evaluation results dataset and its IAM."""
+
+from __future__ import annotations
+
+from tierstack.modules.base import CapabilityModule
+
+
+class ModelEvaluation(CapabilityModule):
+    capability = "model_evaluation"
+
+    def build(self) -> None:
+        dataset = self.dataset(self.settings.get("dataset", "evaluation"),
+                               "model evaluation results, one table per evaluated model version",
+                               writers=("pipelines", "training"), readers=("ci", "serving"))
+        self.expose("dataset", dataset.dataset_id, "BigQuery dataset of evaluation results")
+        self.expose("bucket_prefix", self.settings.get("bucket_prefix", "evaluations/"),
+                    "prefix in the artifacts bucket for evaluation artifacts")

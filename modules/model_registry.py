@@ -1,0 +1,38 @@
+"""model_registry: registry access for the right identities and the serving-container repository."""
+
+from __future__ import annotations
+
+from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
+from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+
+from tierstack.generator import naming
+from tierstack.modules.base import CapabilityModule
+
+
+class ModelRegistry(CapabilityModule):
+    capability = "model_registry"
+
+    def build(self) -> None:
+        inputs, settings = self.inputs, self.settings
+        repository = self.add(
+            ArtifactRegistryRepository, "containers",
+            project=inputs.project, location=inputs.region, format="DOCKER",
+            repository_id=naming.resource_id(inputs.name, settings.get("container_repository", "serving")),
+            description=f"{inputs.name} model serving containers",
+            kms_key_name=inputs.kms_key, labels=self.labels, deletion_policy=self.deletion_policy,
+        )
+        self.expose("container_repository", repository.id, "Artifact Registry repository for serving containers")
+        for who, role in (("serving", "roles/artifactregistry.reader"), ("pipelines", "roles/artifactregistry.writer"),
+                          ("ci", "roles/artifactregistry.writer")):
+            if inputs.identities.has(who):
+                self.add(ArtifactRegistryRepositoryIamMember, f"containers_{who}", project=inputs.project,
+                         location=inputs.region, repository=repository.name, role=role,
+                         member=inputs.identities.member(who))
+        approvers = settings.get("approvers")
+        if approvers:
+            # governance: approvers may promote model versions; nobody else outside the pipeline identities
+            self.add(ProjectIamMember, "approvers", project=inputs.project, role="roles/aiplatform.user",
+                     member=f"group:{approvers}")
+        self.expose("require_approval", bool(settings.get("require_approval", False)),
+                    "whether promotion to production needs an approval")

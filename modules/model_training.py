@@ -1,0 +1,82 @@
+"""model_training: artifact and staging buckets, and a GPU/TPU training pool (persistent resource)."""
+
+from __future__ import annotations
+
+from cdktn_provider_google.vertex_ai_persistent_resource import (
+    VertexAiPersistentResource,
+    VertexAiPersistentResourceEncryptionSpec,
+    VertexAiPersistentResourceResourcePools,
+    VertexAiPersistentResourceResourcePoolsAutoscalingSpec,
+    VertexAiPersistentResourceResourcePoolsMachineSpec,
+)
+
+from tierstack.generator import naming
+from tierstack.generator.catalog import load_catalog
+from tierstack.generator.errors import UserError
+from tierstack.modules.base import CapabilityModule
+
+
+class ModelTraining(CapabilityModule):
+    capability = "model_training"
+
+    def build(self) -> None:
+        days = int(self.settings.get("noncurrent_version_days", 30))
+        for purpose in self.settings.get("buckets", ["artifacts", "staging"]):
+            bucket = self.bucket(purpose, noncurrent_days=days, writers=("training", "pipelines"),
+                                 readers=("serving", "ci"))
+            self.expose(f"{purpose}_bucket", bucket.name, f"{purpose} bucket for training")
+        pool = self.settings.get("training_pool") or {}
+        if pool.get("enabled"):
+            self._pool(pool)
+
+    def _pool(self, pool: dict) -> None:
+        inputs = self.inputs
+        check_pool(pool, inputs.region, inputs.source, inputs.environment)
+        spec = VertexAiPersistentResourceResourcePoolsMachineSpec(
+            machine_type=pool["machine_type"],
+            accelerator_type=pool.get("accelerator_type"),
+            accelerator_count=pool.get("accelerator_count"),
+        )
+        resource = self.add(
+            VertexAiPersistentResource, "pool",
+            project=inputs.project,
+            location=inputs.region,
+            name=naming.resource_id(inputs.name, "training-pool"),
+            display_name=f"{inputs.name} training pool ({inputs.environment})",
+            resource_pools=[VertexAiPersistentResourceResourcePools(
+                machine_spec=spec,
+                # int64 in the API: the bindings take these as strings
+                replica_count=str(int(pool["min_replicas"])),
+                autoscaling_spec=VertexAiPersistentResourceResourcePoolsAutoscalingSpec(
+                    min_replica_count=str(int(pool["min_replicas"])),
+                    max_replica_count=str(int(pool["max_replicas"]))),
+            )],
+            encryption_spec=VertexAiPersistentResourceEncryptionSpec(kms_key_name=inputs.kms_key)
+            if inputs.kms_key else None,
+            labels=self.labels,
+            deletion_policy=self.deletion_policy,
+        )
+        self.expose("training_pool", resource.id, "persistent resource id to run training jobs on")
+
+
+def check_pool(pool: dict, region: str, source: str, environment: str) -> None:
+    """The machine type must be the one the accelerator needs, and the region must offer it."""
+    field = f"environments.{environment}.capabilities.model_training.training_pool"
+    acc_type = pool.get("accelerator_type")
+    lo, hi = int(pool.get("min_replicas", 1)), int(pool.get("max_replicas", 1))
+    if not 1 <= lo <= hi:
+        raise UserError(f"training pool replicas must satisfy 1 <= min ({lo}) <= max ({hi})", file=source,
+                        field=f"{field}.min_replicas")
+    if not acc_type:
+        return
+    acc = load_catalog().accelerator(acc_type)
+    if acc is None:
+        raise UserError(f"'{acc_type}' is not a known accelerator", file=source, field=f"{field}.accelerator_type")
+    if region not in acc.regions:
+        raise UserError(f"{acc_type} is not offered for Vertex AI training in {region}", file=source,
+                        field=f"environments.{environment}.region", hint="known in: " + ", ".join(acc.regions))
+    count, machine = int(pool.get("accelerator_count") or 0), pool.get("machine_type")
+    if acc.machine_types.get(count) != machine:
+        allowed = ", ".join(f"{n}×{acc_type} on {m}" for n, m in sorted(acc.machine_types.items()))
+        raise UserError(f"{machine} with {count}×{acc_type} is not a valid machine for that accelerator",
+                        file=source, field=f"{field}.machine_type", hint=f"valid: {allowed}")
