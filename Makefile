@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## demo: install, then explain and resolve the bundled fraud-detection example
+EXAMPLES := $(sort $(wildcard examples/*/tierstack.yaml))
+
+## demo: install, explain the fraud-detection example, generate every example's stacks
 demo: $(STAMP)
 	$(BIN)/tierstack explain examples/fraud-detection/tierstack.yaml
-	$(BIN)/tierstack show examples/fraud-detection/tierstack.yaml --resolved --provenance
+	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
 ## test: install, lint, run the whole test suite
 test: $(STAMP)
@@ -27,9 +29,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## refresh: rewrite the checked-in generated files (examples' outputs, docs/capabilities.md)
+## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md)
 refresh: $(STAMP)
 	$(BIN)/python -m tierstack.generator.refresh
+	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -60,3 +60,25 @@ def _yaml(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return f'"{value}"' if isinstance(value, str) and " " in value else str(value)
+
+
+CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every example and tier case, generated once per run: config (relative to the repo) -> output dir.
+
+    In-process, so the cdktn bindings load once (seconds) for the whole suite.
+    """
+    from tierstack.generator.generate import generate
+    from tierstack.generator.refresh import example_configs
+
+    root = tmp_path_factory.mktemp("synth")
+    outputs = {}
+    for config in [*example_configs(REPO / "examples"), *CASES]:
+        rel = config.relative_to(REPO).as_posix()
+        target = root / rel.replace("/", "__").removesuffix(".yaml") / "cdktf.out"
+        generate(resolve(load_spec(config)), target)
+        outputs[rel] = target
+    return outputs

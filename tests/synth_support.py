@@ -1,0 +1,60 @@
+"""Synthesis helpers for the stack tests: generate once, read stacks, compare with inventories.
+
+An inventory (tests/inventories/<case>.yaml), after Cloud Foundation Fabric's
+module tests, says what must be in a synthesized stack:
+
+    config: examples/fraud-detection/tierstack.yaml   # relative to the repository
+    stacks:
+      fraud-detection-prod:
+        counts: {google_storage_bucket: 4}            # exact, per resource type listed
+        resources:                                    # a subset of each resource's attributes
+          google_storage_bucket.model_training_artifacts_bucket:
+            deletion_policy: PREVENT
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parent.parent
+INVENTORIES = REPO / "tests" / "inventories"
+
+
+def read_stack(out: Path, stack: str) -> dict[str, Any]:
+    return json.loads((out / "stacks" / stack / "cdk.tf.json").read_text(encoding="utf-8"))
+
+
+def resources(stack_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Address -> body, for every managed resource in a stack."""
+    return {f"{rtype}.{name}": body for rtype, items in stack_json.get("resource", {}).items()
+            for name, body in items.items()}
+
+
+def counts(stack_json: dict[str, Any]) -> dict[str, int]:
+    return {rtype: len(items) for rtype, items in stack_json.get("resource", {}).items()}
+
+
+def load_inventory(path: Path) -> dict[str, Any]:
+    return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+
+
+def mismatches(expected: Any, actual: Any, where: str) -> list[str]:
+    """Where `actual` does not contain `expected` (mappings as subsets, everything else equal)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected a mapping, got {actual!r}"]
+        out = []
+        for key, value in expected.items():
+            if key not in actual:
+                out.append(f"{where}.{key}: missing")
+            else:
+                out.extend(mismatches(value, actual[key], f"{where}.{key}"))
+        return out
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        pairs = enumerate(zip(expected, actual, strict=True))
+        return [m for i, (e, a) in pairs for m in mismatches(e, a, f"{where}[{i}]")]
+    return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]
