@@ -143,6 +143,7 @@ def _enable_apis(foundation: Any, modules: list[Any], listed: list[str]) -> None
     resources = [r for m in modules for r in m.node.find_all() if isinstance(r, TerraformResource)
                  and not r.terraform_resource_type.startswith("google_project_service")]
     needed = {api for r in resources if (api := api_for(r.terraform_resource_type))}
+    needed |= {api for m in modules for api in m.apis}
     services = foundation.enable_apis([*listed, *needed])
     for resource in resources:
         api = api_for(resource.terraform_resource_type)

@@ -70,6 +70,8 @@ class CapabilityModule(Construct):
     """Base of the thirteen constructs; subclasses set `capability` and implement build()."""
 
     capability: ClassVar[str]
+    # APIs the capability needs at run time beyond those its resource types imply (jobs, not resources)
+    apis: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, scope: Construct, inputs: ModuleInputs) -> None:
         super().__init__(scope, self.capability)

@@ -11,6 +11,7 @@ from tierstack.modules.base import CapabilityModule
 
 class DataProcessing(CapabilityModule):
     capability = "data_processing"
+    apis = ("dataflow.googleapis.com",)
 
     def build(self) -> None:
         inputs = self.inputs

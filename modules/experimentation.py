@@ -17,6 +17,7 @@ from tierstack.modules.base import CapabilityModule
 
 class Experimentation(CapabilityModule):
     capability = "experimentation"
+    apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com")
 
     def build(self) -> None:
         inputs, workbench = self.inputs, self.settings.get("workbench", {})

@@ -26,6 +26,7 @@ FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 
 class MlPipelines(CapabilityModule):
     capability = "ml_pipelines"
+    apis = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings

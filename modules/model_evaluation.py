@@ -7,6 +7,7 @@ from tierstack.modules.base import CapabilityModule
 
 class ModelEvaluation(CapabilityModule):
     capability = "model_evaluation"
+    apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:
         dataset = self.dataset(self.settings.get("dataset", "evaluation"),

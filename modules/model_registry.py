@@ -12,6 +12,7 @@ from tierstack.modules.base import CapabilityModule
 
 class ModelRegistry(CapabilityModule):
     capability = "model_registry"
+    apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings

@@ -18,6 +18,7 @@ from tierstack.modules.base import CapabilityModule
 
 class ModelTraining(CapabilityModule):
     capability = "model_training"
+    apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:
         days = int(self.settings.get("noncurrent_version_days", 30))

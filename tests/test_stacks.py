@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synth_support import read_stack, resources
 
 from conftest import REPO
+from synth_support import read_stack, resources
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 COST_LABELS = {"use-case", "team", "environment", "tier", "managed-by", "capability"}
