@@ -16,18 +16,18 @@ ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[a-zA-Z0-9_]{1,1024}$")
 
 
-def bucket_name(project: str, name: str, purpose: str, source: str) -> str:
+def bucket_name(project: str, name: str, purpose: str, source: str, field: str = "project") -> str:
     """<project>-<use case>-<purpose>, unless the project already carries the use-case name."""
     base = project if name in project else f"{project}-{name}"
     bucket = f"{base}-{purpose}".replace("_", "-")
     if len(bucket) > 63:
         raise UserError(
             f"bucket name '{bucket}' is {len(bucket)} characters; GCS allows at most 63", file=source,
-            field="project",
+            field=field,
             hint="shorten the environment's project id or the use-case name",
         )
     if not BUCKET_RE.match(bucket) or "google" in bucket or bucket.startswith("goog"):
-        raise UserError(f"'{bucket}' breaks GCS bucket naming rules", file=source, field="project",
+        raise UserError(f"'{bucket}' breaks GCS bucket naming rules", file=source, field=field,
                         hint="lowercase letters, digits and hyphens; no 'goog' prefix and no 'google'")
     return bucket
 

@@ -109,7 +109,8 @@ class CapabilityModule(Construct):
                writers: tuple[str, ...] = ()) -> StorageBucket:
         """A bucket that is secure by default: uniform access, no public access, versioned, CMEK on request."""
         inputs = self.inputs
-        name = naming.bucket_name(inputs.project, inputs.name, purpose, inputs.source)
+        name = naming.bucket_name(inputs.project, inputs.name, purpose, inputs.source,
+                                  field=f"environments.{inputs.environment}.project")
         bucket = self.add(
             StorageBucket, f"{purpose}_bucket",
             name=name,
