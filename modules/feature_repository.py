@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdktn_provider_google.bigquery_table import BigqueryTable
+from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableEncryptionConfiguration
 from cdktn_provider_google.vertex_ai_feature_group import (
     VertexAiFeatureGroup,
     VertexAiFeatureGroupBigQuery,
@@ -32,6 +32,8 @@ class FeatureRepository(CapabilityModule):
         dataset_id = naming.dataset_id(inputs.name, settings.get("source_dataset", "prepared"))
         table = self.add(BigqueryTable, "features_table", project=inputs.project, dataset_id=dataset_id,
                          table_id="features", schema=FEATURE_SCHEMA, labels=self.labels,
+                         encryption_configuration=BigqueryTableEncryptionConfiguration(kms_key_name=inputs.kms_key)
+                         if inputs.kms_key else None,
                          deletion_protection=inputs.delete_protection, deletion_policy=self.deletion_policy)
         table.node.add_dependency(self.inputs.shared["data_processing"])
         store_id = naming.dataset_id(inputs.name, "features")  # stores take underscores, like datasets

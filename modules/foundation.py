@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktn import TerraformResourceLifecycle
 from cdktn_provider_google.data_google_project import DataGoogleProject
 from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
 from cdktn_provider_google.iam_workload_identity_pool_provider import (
@@ -11,6 +12,10 @@ from cdktn_provider_google.iam_workload_identity_pool_provider import (
 from cdktn_provider_google.kms_crypto_key import KmsCryptoKey
 from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
 from cdktn_provider_google.kms_key_ring import KmsKeyRing
+from cdktn_provider_google.project_iam_audit_config import (
+    ProjectIamAuditConfig,
+    ProjectIamAuditConfigAuditLogConfig,
+)
 from cdktn_provider_google.project_iam_member import ProjectIamMember
 from cdktn_provider_google.project_service import ProjectService
 from cdktn_provider_google.service_account import ServiceAccount
@@ -80,6 +85,11 @@ class Foundation(CapabilityModule):
                          member=f"group:{group}")
         if "ci" in self.settings.get("service_accounts", []):
             self._ci_federation(self.settings.get("ci") or {})
+        for service in sorted(self.settings.get("data_access_logs") or []):
+            # who read and wrote data, through Cloud Audit Logs (what Google recommends over bucket usage logs)
+            self.add(ProjectIamAuditConfig, f"audit_{service.split('.')[0]}", project=inputs.project, service=service,
+                     audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t)
+                                       for t in ("DATA_READ", "DATA_WRITE")])
 
     def _ci_federation(self, ci: dict) -> None:
         """CI signs in through Workload Identity Federation: no service account keys anywhere."""
@@ -97,11 +107,13 @@ class Foundation(CapabilityModule):
         pool = self.add(IamWorkloadIdentityPool, "ci_pool", project=inputs.project,
                         workload_identity_pool_id=naming.resource_id(inputs.name, "ci", 32),
                         display_name=f"{inputs.name} CI", description="tierstack: CI/CD federation")
+        # pin the trust to one repository *and* one subject (by default its main branch), not any workflow
+        subject = f"repo:{repository}:{ci.get('subject', 'ref:refs/heads/main')}"
         self.add(IamWorkloadIdentityPoolProvider, "ci_provider", project=inputs.project,
                  workload_identity_pool_id=pool.workload_identity_pool_id,
                  workload_identity_pool_provider_id="github",
                  attribute_mapping={"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
-                 attribute_condition=f"assertion.repository == '{repository}'",
+                 attribute_condition=f"assertion.repository == '{repository}' && assertion.sub == '{subject}'",
                  oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER))
         self.add(ServiceAccountIamMember, "ci_workload_identity_user",
                  service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['ci']}",
@@ -114,8 +126,10 @@ class Foundation(CapabilityModule):
         inputs = self.inputs
         ring = self.add(KmsKeyRing, "keyring", project=inputs.project, location=inputs.region,
                         name=f"{inputs.name}-{inputs.environment}")
+        # destroying a key destroys every byte encrypted with it: never from Terraform
         key = self.add(KmsCryptoKey, "key", key_ring=ring.id, name="stateful", rotation_period="7776000s",
-                       deletion_policy="PREVENT", labels=self.labels)
+                       deletion_policy="PREVENT", labels=self.labels,
+                       lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
         for service in sorted(services & set(KEY_USERS)):
             member = "serviceAccount:" + KEY_USERS[service].format(n=self.project_data.number)
             self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key.id,

@@ -71,6 +71,8 @@ class ModelServing(CapabilityModule):
             display_name=f"{inputs.name}-{inputs.environment}",
             description=f"{inputs.name} online predictions ({inputs.serving_class} serving class)",
             predict_request_response_logging_config=log_config,
+            # a VPC-peered private endpoint when the blueprint names the network (projects/N/global/networks/X)
+            network=settings.get("network"),
             encryption_spec=VertexAiEndpointEncryptionSpec(kms_key_name=inputs.kms_key) if inputs.kms_key else None,
             labels={**self.labels, "serving-class": inputs.serving_class},
             deletion_policy=self.deletion_policy,

@@ -83,7 +83,7 @@ def test_frequent_code_changes_mean_ci_cd_and_tier_two(spec_of: Callable[..., Lo
     assert "ci_cd" not in off.features and off.recommended_tier == 1
 
 
-def test_mission_critical_gives_production_serving_cmek_and_delete_protection_in_prod(
+def test_mission_critical_gives_production_serving_and_cmek_in_prod(
     resolve_text: Callable[..., Resolved],
 ) -> None:
     answers = {"retraining": "scheduled", "schedule": "0 1 * * *", "serving": "online"}
@@ -95,7 +95,8 @@ def test_mission_critical_gives_production_serving_cmek_and_delete_protection_in
     assert on["prod"].settings["capabilities"]["model_serving"]["min_replicas"] >= 2
     assert on["dev"].settings["serving_class"] == "experimental"
     assert off["prod"].settings["serving_class"] == "experimental"
-    assert off["prod"].settings["delete_protection"] is False
+    assert off["prod"].settings["delete_protection"] is True  # production always keeps state (DESIGN, Stacks)
+    assert off["dev"].settings["delete_protection"] is False
     assert off["prod"].settings["encryption"]["cmek"] is False
 
 
