@@ -58,9 +58,8 @@ def synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None 
 def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     from cdktn import GcsBackend, TerraformStack
     from cdktn_provider_google.provider import GoogleProvider
-    from cdktn_provider_google_beta.provider import GoogleBetaProvider
 
-    from tierstack.modules import construct_class
+    from tierstack.modules import beta, construct_class
     from tierstack.modules.base import Identities, ModuleInputs, add_outputs
 
     spec = resolved.loaded.spec
@@ -74,17 +73,14 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     stack = TerraformStack(app, env.stack)
     google = GoogleProvider(stack, "google", project=env.project, region=env.region,
                             add_terraform_attribution_label=True)
-    beta = GoogleBetaProvider(stack, "google-beta", project=env.project, region=env.region,
-                              add_terraform_attribution_label=True)
-    for provider in (google, beta):
-        # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
-        provider.add_override("default_labels", settings["labels"])
+    # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
+    google.add_override("default_labels", settings["labels"])
+    beta.declare_provider(stack, env.project, env.region, settings["labels"])
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
 
     identities = Identities()
     selected = list(settings["capabilities"])
     shared: dict[str, Any] = {
-        "beta_provider": beta,
         "budget": settings.get("budget"),
         "model_serving_online": "model_serving" in selected
         and settings["capabilities"]["model_serving"].get("mode", "online") == "online",
@@ -137,15 +133,16 @@ def services_needing_keys(selected: list[str]) -> set[str]:
 
 
 def _enable_apis(foundation: Any, modules: list[Any], listed: list[str]) -> None:
-    """Enable the listed APIs plus every API a resource needs, and make each resource wait for its API."""
-    from cdktn import TerraformResource
+    """Enable the listed APIs plus every API a resource needs, and make each resource wait for its API.
 
-    resources = [r for m in modules for r in m.node.find_all() if isinstance(r, TerraformResource)
-                 and not r.terraform_resource_type.startswith("google_project_service")]
-    needed = {api for r in resources if (api := api_for(r.terraform_resource_type))}
-    needed |= {api for m in modules for api in m.apis}
+    Works from what the modules recorded in Python (module.created), not by reading the construct
+    tree back through jsii, which costs a round trip to Node per read.
+    """
+    created = [(r, t) for m in modules for r, t in m.created]
+    needed = {api for _, t in created if (api := api_for(t))} | {api for m in modules for api in m.apis}
     services = foundation.enable_apis([*listed, *needed])
-    for resource in resources:
-        api = api_for(resource.terraform_resource_type)
-        if api and resource.terraform_resource_type != "data_google_project":
-            resource.depends_on = [*(resource.depends_on or []), services[api].fqn]
+    references = {api: service.fqn for api, service in services.items()}
+    for resource, terraform_type in created:
+        api = api_for(terraform_type)
+        if api:
+            resource.depends_on = [references[api]]

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from tierstack.generator import jsii_env
+
+jsii_env.prepare()  # before any cdktn import: our Node, and no version banner
+
 MODULES = {
     "foundation": "Foundation",
     "cost_controls": "CostControls",

@@ -10,9 +10,10 @@ readable, stable Terraform address: `<resource type>.<capability>_<name>`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, ClassVar
 
-from cdktn import TerraformOutput
+from cdktn import TerraformDataSource, TerraformOutput
 from cdktn_provider_google.bigquery_dataset import BigqueryDataset, BigqueryDatasetDefaultEncryptionConfiguration
 from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
 from cdktn_provider_google.storage_bucket import (
@@ -78,6 +79,7 @@ class CapabilityModule(Construct):
         self.inputs = inputs
         self.settings = inputs.settings
         self.outputs: dict[str, Output] = {}
+        self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.build()
 
     def build(self) -> None:
@@ -98,6 +100,12 @@ class CapabilityModule(Construct):
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
         resource = resource_type(self, construct_id, **kwargs)
         resource.override_logical_id(f"{self.capability}_{construct_id}")
+        if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
+            self.track(resource, _terraform_type(resource_type))
+        return resource
+
+    def track(self, resource: Any, terraform_type: str) -> Any:
+        self.created.append((resource, terraform_type))
         return resource
 
     def expose(self, key: str, value: Any, description: str) -> None:
@@ -162,6 +170,11 @@ class CapabilityModule(Construct):
                              project=inputs.project, dataset_id=dataset.dataset_id, role=role,
                              member=inputs.identities.member(who))
         return dataset
+
+
+@cache
+def _terraform_type(resource_type: type) -> str:
+    return str(resource_type.TF_RESOURCE_TYPE)  # type: ignore[attr-defined]
 
 
 def add_outputs(scope: Construct, module: CapabilityModule) -> None:

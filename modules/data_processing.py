@@ -26,7 +26,9 @@ class DataProcessing(CapabilityModule):
             staging = self.bucket("dataflow", noncurrent_days=7, writers=("dataflow", "pipelines"))
             self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
             self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")
+        self.datasets = {}  # by purpose, for the modules that build on this one (feature_repository)
         for purpose in self.settings.get("datasets", ["prepared"]):
             dataset = self.dataset(purpose, f"{purpose} data of {inputs.name}",
                                    writers=("pipelines", "dataflow"), readers=("training",))
+            self.datasets[purpose] = dataset
             self.expose(f"{purpose}_dataset", dataset.dataset_id, f"BigQuery dataset: {purpose} data")

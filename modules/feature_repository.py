@@ -15,6 +15,7 @@ from cdktn_provider_google.vertex_ai_feature_online_store import (
 )
 
 from tierstack.generator import naming
+from tierstack.generator.errors import UserError
 from tierstack.modules.base import CapabilityModule
 
 # The feature table every team writes to: one row per entity and timestamp.
@@ -29,13 +30,20 @@ class FeatureRepository(CapabilityModule):
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
-        dataset_id = naming.dataset_id(inputs.name, settings.get("source_dataset", "prepared"))
+        source = settings.get("source_dataset", "prepared")
+        datasets = inputs.shared["data_processing"].datasets
+        if source not in datasets:
+            raise UserError(
+                f"the feature source dataset '{source}' is not one of data_processing's datasets",
+                file=inputs.source, field=f"environments.{inputs.environment}.capabilities.feature_repository"
+                ".source_dataset", hint="datasets: " + ", ".join(datasets))
+        # a reference, not the literal id, so Terraform creates the dataset before the table
+        dataset_id = datasets[source].dataset_id
         table = self.add(BigqueryTable, "features_table", project=inputs.project, dataset_id=dataset_id,
                          table_id="features", schema=FEATURE_SCHEMA, labels=self.labels,
                          encryption_configuration=BigqueryTableEncryptionConfiguration(kms_key_name=inputs.kms_key)
                          if inputs.kms_key else None,
                          deletion_protection=inputs.delete_protection, deletion_policy=self.deletion_policy)
-        table.node.add_dependency(self.inputs.shared["data_processing"])
         store_id = naming.dataset_id(inputs.name, "features")  # stores take underscores, like datasets
         store = self.add(
             VertexAiFeatureOnlineStore, "online_store",
