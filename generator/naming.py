@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 from tierstack.generator.errors import UserError
+from tierstack.generator.spec import BUCKET_RE  # one rule for bucket names
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[a-zA-Z0-9_]{1,1024}$")
 

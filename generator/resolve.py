@@ -102,7 +102,10 @@ def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, An
                 f"variable '{key}' would hide the built-in template variable of that name", f"variables.{key}",
                 hint="rename it; built-ins: " + ", ".join(sorted(builtins)),
             )
-    return builtins | spec.variables
+    given = spec.variables
+    if spec.state_bucket:
+        given = {**given, "state_bucket": spec.state_bucket}
+    return builtins | given
 
 
 def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:

@@ -34,6 +34,7 @@ REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
 
 Stage = Literal["research", "production"]
@@ -264,6 +265,7 @@ class Spec(_Strict):
     labels: Labels
     budget: Budget | None = None
     blueprint: str | None = None
+    state_bucket: str | None = Field(default=None, description="GCS bucket for Terraform state; <name>-tfstate")
     tier: int | None = Field(default=None, ge=0, le=2)
     allow_gaps: bool = False
     capabilities: CapabilityChanges = CapabilityChanges()
@@ -289,6 +291,14 @@ class Spec(_Strict):
 
     _region = field_validator("region")(lambda v: _check_region(v))
     _labels = field_validator("labels")(lambda v: _check_labels(v))
+
+    @field_validator("state_bucket")
+    @classmethod
+    def _state_bucket(cls, value: str | None) -> str | None:
+        if value is not None and (not BUCKET_RE.match(value) or "google" in value or value.startswith("goog")):
+            raise ValueError(f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
+                             "starting and ending with a letter or digit, no 'goog'")
+        return value
 
     @field_validator("environments")
     @classmethod

@@ -66,9 +66,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     settings = env.settings
     source = str(resolved.loaded.path)
     state_bucket = settings.get("state", {}).get("bucket") or f"{spec.name}-tfstate"
-    if not naming.BUCKET_RE.match(state_bucket):
+    if not naming.BUCKET_RE.match(state_bucket):  # a blueprint may have set it; the spec's own is checked
         raise UserError(f"'{state_bucket}' is not a valid state bucket name", file=source,
-                        field="variables.state_bucket", hint="3-63 lowercase letters, digits, hyphens")
+                        field="state_bucket", hint="3-63 lowercase letters, digits, hyphens")
 
     stack = TerraformStack(app, env.stack)
     google = GoogleProvider(stack, "google", project=env.project, region=env.region,

@@ -38,7 +38,7 @@ def test_generate_prints_a_summary_per_stack(write: Callable[..., Path]) -> None
         ("environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n        model_serving:\n"
          "          min_replicas: 1\n    serving_class: production\n",
          "environments.prod.capabilities.model_serving.min_replicas", "at least 2 replicas"),
-        ("variables:\n  state_bucket: Not_A_Bucket\n", "variables.state_bucket", "not a valid state bucket"),
+        ("state_bucket: Not_A_Bucket\n", "state_bucket", "is not a GCS bucket name"),
     ],
 )
 def test_bad_input_fails_before_any_file_is_written(
@@ -61,6 +61,23 @@ def test_a_bucket_name_over_63_characters_names_the_project_that_made_it(write: 
     assert "field 'environments.dev.project'" in result.stderr
     assert f"'{long_project}-twenty-characters-uc-pipeline-root' is 65 characters" in result.stderr
     assert not (config.parent / "cdktf.out").exists()
+
+
+@pytest.mark.parametrize("case", ["24-tpu-not-in-region", "33-label-key", "29-region-invalid", "35-budget-negative",
+                                  "36-budget-without-account", "22-gpu-count"])
+def test_the_bad_input_corpus_stops_generate_before_anything_is_written(case: str, tmp_path: Path) -> None:
+    config = tmp_path / "tierstack.yaml"
+    shutil.copy(REPO / "tests" / "bad_inputs" / f"{case}.yaml", config)
+    result = run("generate", str(config))
+    assert result.exit_code == 2 and result.stderr.startswith("error: ") and "field '" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tierstack.yaml"]
+
+
+def test_the_state_bucket_comes_from_the_config(write: Callable[..., Path]) -> None:
+    config = write(use_case(serving="batch") + "state_bucket: acme-terraform-state\n")
+    assert run("generate", str(config)).exit_code == 0
+    data = json.loads((config.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text())
+    assert data["terraform"]["backend"]["gcs"] == {"bucket": "acme-terraform-state", "prefix": "demo-case-dev"}
 
 
 def test_training_pool_machine_must_match_the_accelerator(write: Callable[..., Path]) -> None:
