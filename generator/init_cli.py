@@ -154,15 +154,12 @@ def _tier_environments(answers: dict[str, Any]) -> list[str]:
         use_case = UseCase.model_validate(fields)
     except Exception:
         return ["dev"]
-    from tierstack.generator.rules import ALWAYS, RULES
+    from tierstack.generator.rules import ALWAYS
+    from tierstack.generator.selection import fired_rules
 
-    answers_ = use_case.model_dump() | {"accelerator": str(use_case.accelerator)}
-    chosen = {c: [] for c, _ in ALWAYS}
-    features: dict[str, list[Any]] = {}
-    for rule in RULES:
-        if rule.matches(answers_):
-            chosen.update({c: [] for c in rule.capabilities})
-            features.update({f: [] for f in rule.features})
+    rules = fired_rules(use_case)
+    chosen = {c: [] for c, _ in ALWAYS} | {c: [] for rule in rules for c in rule.capabilities}
+    features = {f: [] for rule in rules for f in rule.features}
     tier, _ = recommend_tier(chosen, features, catalog)
     return list(catalog.tier(tier).environments)
 

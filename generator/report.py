@@ -172,26 +172,9 @@ def resolved_text(resolved: Resolved, provenance: bool) -> str:
     data = resolved.to_data()
     if not provenance:
         return dump(data)
-    where = resolved.provenance()
-    width = max((len(k) for k in where), default=0)
+    leaves = resolved.leaves()
+    width = max((len(key) for key, _, _ in leaves), default=0)
     lines = [f"# {k}: {json.dumps(v)}" for k, v in data.items() if k != "environments"]
-    for key, source in where.items():
-        value = _lookup(data, key)
+    for key, value, source in leaves:
         lines.append(f"{key:<{width}} = {json.dumps(value, ensure_ascii=False)}  # {source}")
     return "\n".join(lines) + "\n"
-
-
-def _lookup(data: Any, dotted: str) -> Any:
-    node = data
-    parts = dotted.split(".")
-    i = 0
-    while i < len(parts):
-        # keys may contain dots (API names); take the longest key that matches
-        for j in range(len(parts), i, -1):
-            key = ".".join(parts[i:j])
-            if isinstance(node, dict) and key in node:
-                node, i = node[key], j
-                break
-        else:
-            return None
-    return node

@@ -64,15 +64,23 @@ class Resolved:
             },
         }
 
-    def provenance(self) -> dict[str, str]:
+    def leaves(self) -> list[tuple[str, Any, str]]:
+        """(dotted key, value, file:line that set it) for every resolved value, in output order."""
         spec_name = display_path(self.loaded.path)
-        out: dict[str, str] = {}
+        out: list[tuple[str, Any, str]] = []
         for env in self.environments.values():
             for key in ("stack", "role", "project", "region"):
-                out[f"environments.{env.name}.{key}"] = env.provenance.get((key,), spec_name)
+                out.append((f"environments.{env.name}.{key}", getattr(env, key) if key != "stack" else env.stack,
+                            env.provenance.get((key,), spec_name)))
             for path in bp.leaf_paths(env.settings):
-                out[".".join(("environments", env.name, *path))] = env.provenance.get(path, "")
+                value: Any = env.settings
+                for part in path:
+                    value = value[part]
+                out.append((".".join(("environments", env.name, *path)), value, env.provenance.get(path, "")))
         return out
+
+    def provenance(self) -> dict[str, str]:
+        return {key: source for key, _, source in self.leaves()}
 
 
 def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, Any]:

@@ -67,13 +67,12 @@ def select(loaded: LoadedSpec, catalog: Catalog | None = None) -> Selection:
     features: dict[str, list[Reason]] = {}
     for cap_id, why in ALWAYS:
         chosen.setdefault(cap_id, []).append(Reason("always", "", why))
-    for rule in RULES:
-        if rule.matches(answers):
-            reason = _reason(rule, answers, loaded)
-            for cap_id in rule.capabilities:
-                chosen.setdefault(cap_id, []).append(reason)
-            for feat in rule.features:
-                features.setdefault(feat, []).append(reason)
+    for rule in fired_rules(spec.use_case):
+        reason = _reason(rule, answers, loaded)
+        for cap_id in rule.capabilities:
+            chosen.setdefault(cap_id, []).append(reason)
+        for feat in rule.features:
+            features.setdefault(feat, []).append(reason)
 
     for i, cap_id in enumerate(spec.capabilities.add):
         line = loaded.line("capabilities", "add", i)
@@ -100,6 +99,12 @@ def select(loaded: LoadedSpec, catalog: Catalog | None = None) -> Selection:
     if pinned and tier > recommended:
         selection.warnings.append(f"tier {tier} is pinned above the recommended tier {recommended}")
     return selection
+
+
+def fired_rules(use_case: UseCase) -> list[Rule]:
+    """The rows of the rules table these answers switch on, in table order."""
+    answers = _answers(use_case)
+    return [rule for rule in RULES if rule.matches(answers)]
 
 
 def _answers(use_case: UseCase) -> dict[str, Any]:

@@ -83,7 +83,8 @@ class CapabilityModule(Construct):
         self.build()
 
     def build(self) -> None:
-        raise NotImplementedError
+        """Create the capability's resources; every capability module defines it."""
+        raise TypeError(f"{type(self).__name__} must define build()")
 
     # --- the shared concerns ---------------------------------------------------------------------
 
