@@ -13,7 +13,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tierstack.generator.errors import UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import parse, to_plain
 
 
@@ -96,13 +95,6 @@ class Catalog(_Strict):
             if acc.name == name:
                 return acc
         return None
-
-    def check_ids(self, names: list[str], field: str, file: object = None) -> None:
-        """Raise a UserError for the first name that is not a capability id."""
-        for name in names:
-            if name not in self.ids:
-                hint = did_you_mean(name, self.ids) or one_of(self.ids)
-                raise UserError(f"'{name}' is not a capability", file=file, field=field, hint=hint)
 
 
 def _data(name: str) -> object:

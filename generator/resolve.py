@@ -70,7 +70,7 @@ class Resolved:
         out: list[tuple[str, Any, str]] = []
         for env in self.environments.values():
             for key in ("stack", "role", "project", "region"):
-                out.append((f"environments.{env.name}.{key}", getattr(env, key) if key != "stack" else env.stack,
+                out.append((f"environments.{env.name}.{key}", getattr(env, key),
                             env.provenance.get((key,), spec_name)))
             for path in bp.leaf_paths(env.settings):
                 value: Any = env.settings

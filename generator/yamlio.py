@@ -115,6 +115,7 @@ def dump(data: Any) -> str:
     """Plain data to block-style YAML, keys in the order given."""
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    # keep keys in the order given (the safe dumper sorts them otherwise); the output order is part of the UX
     yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
     buf = io.StringIO()
     yaml.dump(data, buf)
