@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint refresh clean
+.PHONY: demo test lint refresh standin-schema clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "tierstack needs Python 3.10 or newer; set PYTHON=python3.x" or 0)'
@@ -29,10 +29,16 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md)
+## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
+## the plan fixtures made by real terraform against the provider stand-in)
 refresh: $(STAMP)
 	$(BIN)/python -m tierstack.generator.refresh
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
+	$(BIN)/python tests/standin/plans.py
+
+## standin-schema: re-extract the Google providers' schema for the offline stand-in from the pinned bindings
+standin-schema: $(STAMP)
+	$(BIN)/python tests/standin/extract.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

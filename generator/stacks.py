@@ -141,8 +141,7 @@ def _enable_apis(foundation: Any, modules: list[Any], listed: list[str]) -> None
     created = [(r, t) for m in modules for r, t in m.created]
     needed = {api for _, t in created if (api := api_for(t))} | {api for m in modules for api in m.apis}
     services = foundation.enable_apis([*listed, *needed])
-    references = {api: service.fqn for api, service in services.items()}
     for resource, terraform_type in created:
         api = api_for(terraform_type)
         if api:
-            resource.depends_on = [references[api]]
+            resource.depends_on = [services[api]]  # a static address, as Terraform requires

@@ -100,10 +100,21 @@ class CapabilityModule(Construct):
     def add(self, resource_type: type, construct_id: str, /, **kwargs: Any) -> Any:
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
         resource = resource_type(self, construct_id, **kwargs)
-        resource.override_logical_id(f"{self.capability}_{construct_id}")
+        resource.override_logical_id(self.logical_id(construct_id))
         if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
             self.track(resource, _terraform_type(resource_type))
         return resource
+
+    def logical_id(self, construct_id: str) -> str:
+        return f"{self.capability}_{construct_id}"
+
+    def address(self, resource_type: type, construct_id: str) -> str:
+        """The static Terraform address (`type.name`) of a resource made by add(), for meta-arguments.
+
+        `depends_on` takes a static reference; a token such as `resource.fqn` would render
+        `${type.name}`, which Terraform rejects there.
+        """
+        return f"{_terraform_type(resource_type)}.{self.logical_id(construct_id)}"
 
     def track(self, resource: Any, terraform_type: str) -> Any:
         self.created.append((resource, terraform_type))

@@ -137,9 +137,11 @@ class Foundation(CapabilityModule):
         self.expose("kms_key", key.id, "customer-managed encryption key of the stateful resources")
         return key.id
 
-    def enable_apis(self, apis: list[str]) -> dict[str, ProjectService]:
-        services = {}
+    def enable_apis(self, apis: list[str]) -> dict[str, str]:
+        """Enable each API; return the static address of each one's google_project_service, by API."""
+        addresses = {}
         for api in sorted(set(apis)):
-            services[api] = self.add(ProjectService, f"api_{api.split('.')[0]}", project=self.inputs.project,
-                                     service=api, disable_on_destroy=False)
-        return services
+            construct_id = f"api_{api.split('.')[0]}"
+            self.add(ProjectService, construct_id, project=self.inputs.project, service=api, disable_on_destroy=False)
+            addresses[api] = self.address(ProjectService, construct_id)
+        return addresses

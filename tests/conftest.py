@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -82,3 +84,30 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         generate(resolve(load_spec(config)), target)
         outputs[rel] = target
     return outputs
+
+
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Outside CI a missing tool skips with its reason; on CI it fails: a test that skips there does not exist."""
+    if ON_CI:
+        pytest.fail(f"{reason} (CI=true: the Terraform tests must run here)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def terraform(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real terraform binary, with the offline Google provider stand-in as its only provider source."""
+    from standin import mirror
+
+    try:
+        binary, _ = mirror.find_terraform()
+    except mirror.TerraformMissing as missing:
+        skip_or_fail(str(missing))
+    try:
+        import tf.gen.tfplugin_pb2  # noqa: F401  (the stand-in's protocol messages)
+    except ImportError:
+        skip_or_fail("the provider stand-in needs the dev extras (pip install -e '.[dev]', Python >= 3.11)")
+    config = mirror.build(tmp_path_factory.mktemp("standin"))
+    return mirror.Terraform(binary, config)

@@ -15,6 +15,7 @@ module tests, says what must be in a synthesized stack:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,33 @@ def mismatches(expected: Any, actual: Any, where: str) -> list[str]:
         pairs = enumerate(zip(expected, actual, strict=True))
         return [m for i, (e, a) in pairs for m in mismatches(e, a, f"{where}[{i}]")]
     return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]
+
+
+STATIC_ADDRESS = re.compile(r"^(data\.)?[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_-]*$|^module\.[A-Za-z_][\w-]*$")
+STATIC_PROVIDER = re.compile(r"^[a-z][a-z0-9-]*(\.[A-Za-z_][\w-]*)?$")
+
+
+def dynamic_meta_arguments(stack_json: dict[str, Any]) -> list[str]:
+    """Meta-arguments that are not the static references Terraform requires (`${...}` and the like).
+
+    Terraform evaluates depends_on, lifecycle, provider and the moved/import/removed addresses before any
+    value exists, so each must be a literal address; an interpolation there fails `terraform init`.
+    """
+    problems = []
+    blocks = [(f"{kind}.{rtype}.{name}", body) for kind in ("resource", "data")
+              for rtype, items in stack_json.get(kind, {}).items() for name, body in items.items()]
+    blocks += [(f"output.{name}", body) for name, body in stack_json.get("output", {}).items()]
+    for where, body in blocks:
+        for ref in body.get("depends_on", []):
+            if not STATIC_ADDRESS.match(str(ref)):
+                problems.append(f"{where}: depends_on {ref!r}")
+        if "${" in json.dumps(body.get("lifecycle", {})):
+            problems.append(f"{where}: lifecycle {json.dumps(body['lifecycle'])}")
+        if "provider" in body and not STATIC_PROVIDER.match(str(body["provider"])):
+            problems.append(f"{where}: provider {body['provider']!r}")
+    for kind in ("moved", "import", "removed"):
+        for entry in stack_json.get(kind, []):
+            for key in ("from", "to"):
+                if key in entry and not STATIC_ADDRESS.match(str(entry[key])):
+                    problems.append(f"{kind}: {key} {entry[key]!r}")
+    return problems
