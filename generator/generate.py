@@ -54,8 +54,7 @@ def generate(resolved: Resolved, out: Path, environments: list[str] | None = Non
         from tierstack.generator.stacks import synthesize
 
         names = synthesize(resolved, tmp, environments)
-        if environments and out.is_dir():
-            _carry_over(out, tmp, names)
+        _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
         _write_manifest(tmp)
         _swap(tmp, out)
     finally:
@@ -143,17 +142,26 @@ def _recover_interrupted_swap(out: Path) -> None:
         os.replace(backup, out)
 
 
-def _carry_over(out: Path, new: Path, written: list[str]) -> None:
-    """With --env, keep the stacks of the other environments as they were."""
-    old_manifest = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").exists() else {}
-    new_manifest = json.loads((new / "manifest.json").read_text())
-    for name, entry in sorted(old_manifest.get("stacks", {}).items()):
-        if name in written or not (out / "stacks" / name).is_dir():
-            continue
-        shutil.copytree(out / "stacks" / name, new / "stacks" / name)
-        new_manifest["stacks"][name] = entry
+def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: bool) -> None:
+    """Make cdktn's manifest.json name only files that exist; with --env, keep the other stacks as they were.
+
+    cdktn lists a `stackMetadataPath` (stacks/<stack>/metadata.json) for every stack but writes that file
+    only for HCL output. For JSON output the stack metadata is in cdk.tf.json under "//", and the CDK CLI
+    reads `stackMetadataPath` only when the stack is not a .tf.json file. So the entry is dropped.
+    """
+    new_manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
+    if carry_over and (out / "manifest.json").is_file():
+        old_manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        for name, entry in sorted(old_manifest.get("stacks", {}).items()):
+            if name in written or not (out / "stacks" / name).is_dir():
+                continue
+            shutil.copytree(out / "stacks" / name, new / "stacks" / name)
+            new_manifest["stacks"][name] = entry
+    for entry in new_manifest["stacks"].values():
+        entry.pop("stackMetadataPath", None)
     new_manifest["stacks"] = dict(sorted(new_manifest["stacks"].items()))
-    (new / "manifest.json").write_text(json.dumps(new_manifest, indent=2) + "\n", encoding="utf-8")
+    text = json.dumps(new_manifest, indent=2, sort_keys=True)
+    (new / "manifest.json").write_text(text + "\n", encoding="utf-8")
 
 
 # --- cdktf.json and summaries --------------------------------------------------------------------

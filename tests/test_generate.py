@@ -197,3 +197,23 @@ def test_jsii_node_that_does_not_exist_is_a_clear_error(write: Callable[..., Pat
 
     with pytest.raises(UserError, match="JSII_NODE points at '/nowhere/node'"):
         jsii_env.prepare()
+
+
+# --- manifest.json names only what exists --------------------------------------------------------
+
+
+def _manifest_paths(out: Path) -> list[str]:
+    """Every file or directory manifest.json names (constructPath is a construct's, not a file's)."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    return [value for entry in manifest["stacks"].values() for key, value in entry.items()
+            if key.endswith(("Path", "Directory")) and key != "constructPath"]
+
+
+def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    full = _manifest_paths(out)
+    assert len(full) == 4 and all((out / path).exists() for path in full), full
+    assert run("generate", str(config), "--env", "prod").exit_code == 0
+    assert _manifest_paths(out) == full and all((out / path).exists() for path in full)
