@@ -22,7 +22,7 @@ from pathlib import Path
 from tierstack.generator import __version__
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
-from tierstack.generator.fsio import write_atomic
+from tierstack.generator.fsio import follow_umask, write_atomic
 from tierstack.generator.resolve import Resolved
 
 MANIFEST = ".tierstack-manifest.json"
@@ -56,6 +56,8 @@ def generate(resolved: Resolved, out: Path, environments: list[str] | None = Non
         names = synthesize(resolved, tmp, environments)
         _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
         _write_manifest(tmp)
+        # mkdtemp made tmp 0700, and jsii's Node, started once per process, may predate the umask
+        follow_umask(tmp)
         _swap(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

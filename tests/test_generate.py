@@ -217,3 +217,36 @@ def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> Non
     assert len(full) == 4 and all((out / path).exists() for path in full), full
     assert run("generate", str(config), "--env", "prod").exit_code == 0
     assert _manifest_paths(out) == full and all((out / path).exists() for path in full)
+
+
+# --- permissions follow the umask ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)],
+                         ids=["umask-022", "umask-027"])
+def test_output_follows_the_umask(mask: int, file_mode: int, dir_mode: int, write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    previous = os.umask(mask)
+    try:
+        assert run("generate", str(config)).exit_code == 0
+    finally:
+        os.umask(previous)
+    out = config.parent / "cdktf.out"
+    paths = [out, *out.rglob("*"), config.parent / "cdktf.json"]
+    modes = {p.relative_to(config.parent).as_posix(): oct(p.stat().st_mode & 0o777) for p in paths}
+    assert modes == {rel: oct(dir_mode if (config.parent / rel).is_dir() else file_mode) for rel in modes}
+
+
+def test_write_atomic_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
+    from tierstack.generator.fsio import write_atomic
+
+    target = tmp_path / "cdktf.json"
+    previous = os.umask(0o022)
+    try:
+        write_atomic(target, "one\n")
+        assert target.stat().st_mode & 0o777 == 0o644
+        target.chmod(0o600)
+        write_atomic(target, "two\n")
+    finally:
+        os.umask(previous)
+    assert target.read_text() == "two\n" and target.stat().st_mode & 0o777 == 0o600
