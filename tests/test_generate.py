@@ -20,6 +20,7 @@ from tierstack.generator.spec import load_spec
 
 TWO_ENVS = "environments:\n  dev:\n    project: acme-gen-dev\n  prod:\n    project: acme-gen-prod\n"
 SPEC = use_case(serving="online", retraining="on_degradation") + TWO_ENVS
+WITH_STAGING = SPEC + "  staging:\n    project: acme-gen-staging\n"
 
 
 def test_generate_prints_a_summary_per_stack(write: Callable[..., Path]) -> None:
@@ -250,3 +251,155 @@ def test_write_atomic_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> 
     finally:
         os.umask(previous)
     assert target.read_text() == "two\n" and target.stat().st_mode & 0o777 == 0o600
+
+
+# --- Terraform's own files in a stack directory --------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, tuple[str, bytes]]:
+    """Everything under root, symlinks as links (never followed): relative path -> (kind, content or target)."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                found[rel] = ("symlink", os.readlink(path).encode())
+            elif path.is_dir():
+                found[rel] = ("dir", b"")
+            else:
+                found[rel] = ("file", path.read_bytes())
+    return found
+
+
+def _terraform_files(stack: Path) -> dict[str, tuple[str, bytes]]:
+    return {rel: entry for rel, entry in _tree(stack).items() if rel != "cdk.tf.json"}
+
+
+def _terraform_init(stack: Path, cache: Path) -> dict[str, tuple[str, bytes]]:
+    """What `terraform init` with a plugin cache, a local state, a workspace and `plan -out` leave in a stack."""
+    provider = cache / "registry.terraform.io" / "hashicorp" / "google" / "8.7.0" / "linux_amd64"
+    provider.mkdir(parents=True, exist_ok=True)
+    (provider / "terraform-provider-google_v8.7.0_x5").write_bytes(b"\x7fELF" + bytes(4096))
+    link = stack / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "google" / "8.7.0"
+    link.mkdir(parents=True)
+    (link / "linux_amd64").symlink_to(provider, target_is_directory=True)
+    (stack / ".terraform" / "terraform.tfstate").write_text('{"backend": {"type": "gcs"}}\n')
+    (stack / ".terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/google" {\n'
+                                               '  version = "8.7.0"\n}\n')
+    (stack / "terraform.tfstate").write_text('{"version": 4, "serial": 7}\n')
+    (stack / "terraform.tfstate.backup").write_text('{"version": 4, "serial": 6}\n')
+    (stack / ".terraform.tfstate.lock.info").write_text('{"ID": "5e0c"}\n')
+    (stack / "terraform.tfstate.d" / "blue").mkdir(parents=True)
+    (stack / "terraform.tfstate.d" / "blue" / "terraform.tfstate").write_text('{"version": 4}\n')
+    (stack / "plan.tfplan").write_bytes(b"PK\x03\x04 a saved plan")
+    return _terraform_files(stack)
+
+
+def test_terraform_files_in_a_stack_are_the_users_and_survive_every_regeneration(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    dev, prod = out / "stacks" / "demo-case-dev", out / "stacks" / "demo-case-prod"
+    dev_files = _terraform_init(dev, tmp_path / "plugin-cache")
+    prod_files = _terraform_init(prod, tmp_path / "plugin-cache")
+
+    result = run("generate", str(config))  # not hand edits
+    assert result.exit_code == 0, result.output
+    assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
+    assert not any(".terraform" in f or "tfstate" in f or "tfplan" in f
+                   for f in json.loads((out / ".tierstack-manifest.json").read_text())["files"])
+
+    assert run("generate", str(config), "--force").exit_code == 0
+    assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
+
+    config.write_text(config.read_text().replace("acme-gen-prod", "acme-gen-prod2"))
+    result = run("generate", str(config), "--env", "prod")  # prod regenerated, dev carried over
+    assert result.exit_code == 0, result.output
+    assert "acme-gen-prod2" in (prod / "cdk.tf.json").read_text()
+    assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
+    assert run("generate", str(config), "--env", "dev", "--force").exit_code == 0
+    assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
+
+    (dev / "extra.tf").write_text("# mine\n")  # a file of the user's own is still a hand edit
+    result = run("generate", str(config))
+    assert result.exit_code == 2
+    assert "changed or added by hand since tierstack wrote them: stacks/demo-case-dev/extra.tf\n" in result.stderr
+
+
+def test_terraform_files_are_neither_hashed_nor_followed(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    plan = resolve(load_spec(config))
+    generate_mod.generate(plan, out)
+    _terraform_init(out / "stacks" / "demo-case-dev", tmp_path / "plugin-cache")
+    read: list[Path] = []
+    digest = generate_mod._digest
+    monkeypatch.setattr(generate_mod, "_digest", lambda path: read.append(path) or digest(path))
+    generate_mod.generate(plan, out)
+    assert read and not [p for p in read if "terraform" in p.name or ".terraform" in p.parts or "plugin-cache" in
+                         p.parts]
+
+
+def test_a_crash_just_before_the_swap_leaves_terraform_files_where_they_were(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    plan = resolve(load_spec(config))
+    generate_mod.generate(plan, out)
+    _terraform_init(out / "stacks" / "demo-case-dev", tmp_path / "plugin-cache")
+    before = _tree(out)
+
+    def crash(new: Path, target: Path) -> None:
+        assert (new / "stacks" / "demo-case-dev" / "terraform.tfstate").is_file()  # already in the new tree
+        raise RuntimeError("killed before the swap")
+
+    monkeypatch.setattr(generate_mod, "_swap", crash)
+    with pytest.raises(RuntimeError):
+        generate_mod.generate(plan, out, force=True)
+    assert _tree(out) == before
+    assert not [p.name for p in config.parent.iterdir() if p.name.startswith(".")]  # no temporary tree left
+
+
+def test_a_stack_that_leaves_the_config_keeps_its_terraform_files(write: Callable[..., Path], tmp_path: Path) -> None:
+    config = write(WITH_STAGING)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    staging = out / "stacks" / "demo-case-staging"
+    staging_files = _terraform_init(staging, tmp_path / "plugin-cache")
+    before = _tree(out)
+    config.write_text(SPEC)  # staging removed
+
+    result = run("generate", str(config))
+    assert result.exit_code == 2
+    assert "stack demo-case-staging left the config" in result.stderr
+    assert "stacks/demo-case-staging/terraform.tfstate," in result.stderr and "--force" in result.stderr
+    assert _tree(out) == before  # nothing was touched
+
+    result = run("generate", str(config), "--force")
+    assert result.exit_code == 0, result.output
+    assert "kept Terraform's files of demo-case-staging" in result.stderr
+    assert _tree(staging) == staging_files  # only the user's files, byte-identical
+    assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == ["demo-case-dev", "demo-case-prod"]
+    result = run("generate", str(config))  # already acknowledged: kept, with a note, no --force needed
+    assert result.exit_code == 0, result.output
+    assert "kept Terraform's files of demo-case-staging" in result.stderr and _tree(staging) == staging_files
+    assert run("generate", str(config), "--env", "prod").exit_code == 0 and _tree(staging) == staging_files
+
+    config.write_text(WITH_STAGING)  # staging is back: its stack joins the files it left
+    assert run("generate", str(config)).exit_code == 0
+    assert (staging / "cdk.tf.json").is_file() and _terraform_files(staging) == staging_files
+
+
+def test_a_stack_without_terraform_files_just_goes(write: Callable[..., Path]) -> None:
+    config = write(WITH_STAGING)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    config.write_text(SPEC)
+    assert run("generate", str(config)).exit_code == 0
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["demo-case-dev", "demo-case-prod"]
