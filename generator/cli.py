@@ -173,21 +173,31 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
 
 @main.command(short_help="Synthesize one Terraform stack per environment.")
 @config_argument
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output directory [default: cdktf.out beside the config].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="The cdktf output directory, what cdktf.out is by default [default: cdktf.out beside the config].")
 @click.option("--env", "environments", multiple=True, help="Only these environments (repeatable).")
-@click.option("--force", is_flag=True, help="Replace output files that were edited by hand.")
+@click.option("--force", is_flag=True,
+              help="Replace output files that were edited by hand (Terraform's own files are always kept).")
 def generate(config: Path, out: Path | None, environments: tuple[str, ...], force: bool) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
-    Writes cdktf.out/stacks/<name>-<env>/cdk.tf.json and manifest.json (the
-    layout Atlantis and the CDK CLI expect), atomically: a failure leaves the
-    previous output as it was.
+    \b
+    Writes, with DIR = --out (default: cdktf.out beside the config):
+      DIR/stacks/<name>-<env>/cdk.tf.json   one stack per environment
+      DIR/manifest.json                     the stacks and their paths (CDK CLI, Atlantis)
+      DIR/.tierstack-manifest.json          what tierstack wrote, to spot hand edits
+      cdktf.json beside DIR                 for the CDK CLI (never over your own)
+
+    The new tree replaces DIR atomically: a failure leaves the previous output
+    as it was. Terraform's files in a stack directory (.terraform/,
+    .terraform.lock.hcl, *.tfplan, terraform.tfstate*) are yours: they are
+    carried over into every regeneration. A stack that leaves the config while
+    its directory holds them stops generate unless --force, which keeps them.
 
     \b
     Examples:
       tierstack generate examples/fraud-detection/tierstack.yaml
-      tierstack generate --env prod --out build/stacks
+      tierstack generate --env prod --out build/cdktf.out   # build/cdktf.out/stacks/<name>-prod/
     """
     from tierstack.generator.generate import generate as run_generate
     from tierstack.generator.resolve import resolve

@@ -403,3 +403,20 @@ def test_a_stack_without_terraform_files_just_goes(write: Callable[..., Path]) -
     config.write_text(SPEC)
     assert run("generate", str(config)).exit_code == 0
     assert sorted(p.name for p in (out / "stacks").iterdir()) == ["demo-case-dev", "demo-case-prod"]
+
+
+# --- layout: --out is the cdktf output directory -------------------------------------------------
+
+
+def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    out = config.parent / "build" / "stacks"
+    assert run("generate", str(config), "--out", str(out)).exit_code == 0
+    assert sorted(p.relative_to(config.parent).as_posix() for p in config.parent.rglob("*") if p.is_file()) == [
+        "build/cdktf.json", "build/stacks/.tierstack-manifest.json", "build/stacks/manifest.json",
+        "build/stacks/stacks/demo-case-dev/cdk.tf.json", "build/stacks/stacks/demo-case-prod/cdk.tf.json",
+        "tierstack.yaml"]
+    assert json.loads((config.parent / "build" / "cdktf.json").read_text())["output"] == "stacks"
+    help_text = run("generate", "--help").output
+    assert "DIR/stacks/<name>-<env>/cdk.tf.json" in help_text and "DIR/manifest.json" in help_text
+    assert "cdktf.json beside DIR" in help_text
