@@ -75,6 +75,14 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
                             add_terraform_attribution_label=True)
     # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
     google.add_override("default_labels", settings["labels"])
+    pinned: list[Any] = []
+
+    def pinned_labels_provider() -> Any:
+        """The same provider without default_labels, declared once and only when a module needs it."""
+        if not pinned:
+            pinned.append(GoogleProvider(stack, "google_pinned_labels", alias="pinned_labels", project=env.project,
+                                         region=env.region, add_terraform_attribution_label=True))
+        return pinned[0]
     beta.declare_provider(stack, env.project, env.region, settings["labels"])
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
 
@@ -93,7 +101,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
             labels=settings["labels"], kms_key=kms_key, delete_protection=bool(settings.get("delete_protection")),
             serving_class=settings.get("serving_class", "experimental"),
             settings=settings["capabilities"][capability] or {}, identities=identities, source=source,
-            shared=shared,
+            shared=shared, pinned_labels_provider=pinned_labels_provider,
         )
 
     encryption = settings.get("encryption") or {}
@@ -113,6 +121,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     _enable_apis(foundation, modules, settings["capabilities"]["foundation"].get("apis", []))
     for module in modules:
         add_outputs(stack, module)
+    moves = sorted(move for module in modules for move in module.moves)
+    if moves:
+        stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])
     return stack
 
 

@@ -9,11 +9,12 @@ readable, stable Terraform address: `<resource type>.<capability>_<name>`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from cdktn import TerraformDataSource, TerraformOutput
+from cdktn import TerraformDataSource, TerraformOutput, TerraformResourceLifecycle
 from cdktn_provider_google.bigquery_dataset import BigqueryDataset, BigqueryDatasetDefaultEncryptionConfiguration
 from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
 from cdktn_provider_google.storage_bucket import (
@@ -59,6 +60,9 @@ class ModuleInputs:
     identities: Identities
     source: str = "tierstack.yaml"  # for error messages
     shared: dict[str, Any] = field(default_factory=dict)  # what earlier modules expose, by capability
+    # The google provider without default_labels, for resources whose labels Google cannot change in
+    # place (see CapabilityModule.pinned_labels); made on first use, so other stacks do not carry it.
+    pinned_labels_provider: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,10 @@ class CapabilityModule(Construct):
     capability: ClassVar[str]
     # APIs the capability needs at run time beyond those its resource types imply (jobs, not resources)
     apis: ClassVar[tuple[str, ...]] = ()
+    # Renames: {current construct id: the id it had before}. Each becomes a `moved` block, so Terraform
+    # moves the resource in state instead of destroying it and creating a new one. Keep entries for
+    # as long as any deployed stack may still carry the old address.
+    moved_from: ClassVar[dict[str, str]] = {}
 
     def __init__(self, scope: Construct, inputs: ModuleInputs) -> None:
         super().__init__(scope, self.capability)
@@ -80,6 +88,7 @@ class CapabilityModule(Construct):
         self.settings = inputs.settings
         self.outputs: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
+        self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from
         self.build()
 
     def build(self) -> None:
@@ -101,9 +110,26 @@ class CapabilityModule(Construct):
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
         resource = resource_type(self, construct_id, **kwargs)
         resource.override_logical_id(self.logical_id(construct_id))
+        if construct_id in self.moved_from:
+            self.moves.append((self.address(resource_type, self.moved_from[construct_id]),
+                               self.address(resource_type, construct_id)))
         if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
             self.track(resource, _terraform_type(resource_type))
         return resource
+
+    def pinned_labels(self) -> dict[str, Any]:
+        """Arguments for a resource whose labels cannot change without replacing it.
+
+        Vertex AI persistent resources take labels only at creation: the provider replaces the resource
+        when its labels or the provider's default_labels change (ForceNew `effective_labels`). Such a
+        resource keeps the labels it was created with: it is planned through a provider without
+        default_labels, and later label changes are ignored, so changing a cost label (`tier` when
+        `code_changes` changes, `team`, `cost-center`) never destroys it.
+        """
+        if self.inputs.pinned_labels_provider is None:
+            return {"labels": self.labels}
+        return {"labels": self.labels, "provider": self.inputs.pinned_labels_provider(),
+                "lifecycle": TerraformResourceLifecycle(ignore_changes=["labels"])}
 
     def logical_id(self, construct_id: str) -> str:
         return f"{self.capability}_{construct_id}"

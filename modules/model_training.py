@@ -54,8 +54,8 @@ class ModelTraining(CapabilityModule):
             )],
             encryption_spec=VertexAiPersistentResourceEncryptionSpec(kms_key_name=inputs.kms_key)
             if inputs.kms_key else None,
-            labels=self.labels,
             deletion_policy=self.deletion_policy,
+            **self.pinned_labels(),
         )
         self.expose("training_pool", resource.id, "persistent resource id to run training jobs on")
 
