@@ -159,11 +159,15 @@ class UseCase(_Strict):
 
 
 class Budget(_Strict):
-    """A billing budget per environment; amounts in `currency` per month."""
+    """A billing budget per environment; amounts per month in the billing account's currency.
+
+    `currency` stays unset unless given: the Budget API requires it to equal the billing
+    account's own currency, so a guessed default fails on every account in another currency.
+    """
 
     enabled: bool = True
     amount: float | None = Field(default=None, description="monthly amount per environment")
-    currency: str = "USD"
+    currency: str | None = None
     billing_account: str | None = None
     thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.9, 1.0])
     forecast_thresholds: list[float] = Field(default_factory=lambda: [1.0])
@@ -177,8 +181,8 @@ class Budget(_Strict):
 
     @field_validator("currency")
     @classmethod
-    def _currency(cls, value: str) -> str:
-        if not re.match(r"^[A-Z]{3}$", value):
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Z]{3}$", value):
             raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
         return value
 

@@ -28,9 +28,13 @@ API_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("google_billing_budget", "billingbudgets.googleapis.com"),
     ("google_kms_", "cloudkms.googleapis.com"),
     ("google_service_account", "iam.googleapis.com"),
-    ("google_iam_workload_identity_pool", "sts.googleapis.com"),
+    ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
     ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
 )
+
+
+# Capability settings the assembler reads itself, not a module (tests/test_settings_consumed.py)
+ASSEMBLER_SETTINGS: frozenset[tuple[str, ...]] = frozenset({("foundation", "apis")})
 
 
 def api_for(resource_type: str) -> str | None:
@@ -71,8 +75,11 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
                         field="state_bucket", hint="3-63 lowercase letters, digits, hyphens")
 
     stack = TerraformStack(app, env.stack)
+    # billing_project + user_project_override: APIs that bill a quota project (the Billing Budget API
+    # among them) are called against this project, where the stack enables them, not the caller's
     google = GoogleProvider(stack, "google", project=env.project, region=env.region,
-                            add_terraform_attribution_label=True)
+                            add_terraform_attribution_label=True, billing_project=env.project,
+                            user_project_override=True)
     # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
     google.add_override("default_labels", settings["labels"])
     pinned: list[Any] = []
@@ -81,7 +88,8 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         """The same provider without default_labels, declared once and only when a module needs it."""
         if not pinned:
             pinned.append(GoogleProvider(stack, "google_pinned_labels", alias="pinned_labels", project=env.project,
-                                         region=env.region, add_terraform_attribution_label=True))
+                                         region=env.region, add_terraform_attribution_label=True,
+                                         billing_project=env.project, user_project_override=True))
         return pinned[0]
     beta.declare_provider(stack, env.project, env.region, settings["labels"])
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
@@ -108,7 +116,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     foundation = construct_class("foundation")(stack, inputs("foundation", None))
     kms_key = encryption.get("kms_key")
     if encryption.get("cmek") and not kms_key:
-        kms_key = foundation.cmek_key(services_needing_keys(selected))
+        kms_key = foundation.cmek_key()
     shared["project_number"] = foundation.project_data.number
     modules = [foundation]
     for capability in selected:
@@ -118,7 +126,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         shared[capability] = module
         modules.append(module)
 
-    _enable_apis(foundation, modules, settings["capabilities"]["foundation"].get("apis", []))
+    # the agents of the services whose resources were given the key, granted on it (a given key too)
+    grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
+    _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)
     for module in modules:
         add_outputs(stack, module)
     moves = sorted(move for module in modules for move in module.moves)
@@ -127,32 +137,49 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     return stack
 
 
-def services_needing_keys(selected: list[str]) -> set[str]:
-    """The Google service agents that will use the CMEK key, from what the selection creates."""
-    services = {"storage"}
-    if {"data_processing", "model_evaluation", "model_monitoring", "online_experimentation",
-            "model_serving"} & set(selected):
-        services.add("bigquery")
-    if {"model_training", "model_serving", "metadata_tracking", "feature_repository",
-            "experimentation"} & set(selected):
-        services.add("aiplatform")
-    if {"ml_pipelines", "model_registry"} & set(selected):
-        services.add("artifactregistry")
-    if {"ml_pipelines", "cost_controls"} & set(selected):
-        services.add("pubsub")
-    return services
+# The resource types that take the CMEK key, and the service whose agent then encrypts with it.
+KEY_SERVICE_BY_TYPE: dict[str, str] = {
+    "google_storage_bucket": "storage",
+    "google_bigquery_dataset": "bigquery",
+    "google_bigquery_table": "bigquery",
+    "google_vertex_ai_endpoint": "aiplatform",
+    "google_vertex_ai_feature_online_store": "aiplatform",
+    "google_vertex_ai_metadata_store": "aiplatform",
+    "google_vertex_ai_persistent_resource": "aiplatform",
+    "google_vertex_ai_tensorboard": "aiplatform",
+    "google_artifact_registry_repository": "artifactregistry",
+    "google_pubsub_topic": "pubsub",
+}
 
 
-def _enable_apis(foundation: Any, modules: list[Any], listed: list[str]) -> None:
-    """Enable the listed APIs plus every API a resource needs, and make each resource wait for its API.
+def key_services(modules: list[Any]) -> set[str]:
+    """The services whose agents will use the key, from the resources the modules created."""
+    return {KEY_SERVICE_BY_TYPE[t] for m in modules for _, t in m.created if t in KEY_SERVICE_BY_TYPE}
 
-    Works from what the modules recorded in Python (module.created), not by reading the construct
-    tree back through jsii, which costs a round trip to Node per read.
+
+def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], grants: dict[str, Any]) -> None:
+    """Enable the listed APIs plus every API a resource needs; make each resource wait for what it uses.
+
+    A resource waits for its API, and, when it takes the CMEK key, for the grant that lets its
+    service's agent use the key (else the first apply fails on a fresh project). Each grant waits for
+    Cloud KMS and for the agent, which waits for its own API. Works from what the modules recorded in
+    Python (module.created), not by reading the construct tree back through jsii.
     """
+    from tierstack.modules.foundation import API_OF_SERVICE
+
     created = [(r, t) for m in modules for r, t in m.created]
     needed = {api for _, t in created if (api := api_for(t))} | {api for m in modules for api in m.apis}
+    needed |= {API_OF_SERVICE[service] for service in grants}
     services = foundation.enable_apis([*listed, *needed])
+    grant_resources = {id(g.grant) for g in grants.values()}
+    for service, grant in grants.items():
+        grant.agent.depends_on = [services[API_OF_SERVICE[service]]]
+        grant.grant.depends_on = [services["cloudkms.googleapis.com"], grant.agent_address]
     for resource, terraform_type in created:
-        api = api_for(terraform_type)
-        if api:
-            resource.depends_on = [services[api]]  # a static address, as Terraform requires
+        if id(resource) in grant_resources or terraform_type == "google_project_service_identity":
+            continue
+        waits = [services[api]] if (api := api_for(terraform_type)) else []
+        if terraform_type in KEY_SERVICE_BY_TYPE and KEY_SERVICE_BY_TYPE[terraform_type] in grants:
+            waits.append(grants[KEY_SERVICE_BY_TYPE[terraform_type]].address)
+        if waits:
+            resource.depends_on = waits  # static addresses, as Terraform requires

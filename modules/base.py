@@ -210,6 +210,11 @@ class CapabilityModule(Construct):
         return dataset
 
 
+def short_role(role: str) -> str:
+    """`roles/bigquery.jobUser` -> `bigquery_jobuser`, for construct ids."""
+    return role.removeprefix("roles/").replace(".", "_").lower()
+
+
 @cache
 def _terraform_type(resource_type: type) -> str:
     return str(resource_type.TF_RESOURCE_TYPE)  # type: ignore[attr-defined]

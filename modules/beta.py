@@ -1,6 +1,7 @@
 """google-beta, without loading the google-beta bindings.
 
-Only one resource tierstack makes is beta-only: the Vertex AI metadata store.
+Two resources tierstack makes are beta-only: the Vertex AI metadata store and
+google_project_service_identity (which creates a service agent before it is granted a key).
 Importing the cdktn-provider-google-beta bindings loads a second assembly into
 Node: about 720 MB of memory and two seconds on every generate, for one resource.
 So the provider block and that resource are declared through cdktn's core API,
@@ -19,15 +20,18 @@ from constructs import Construct
 PROVIDER = "google-beta"
 SOURCE = "hashicorp/google-beta"
 VERSION = "8.7.0"  # cdktn-provider-google-beta==21.1.0; tests/test_beta.py keeps the two in step
+SERVICE_IDENTITY = "google_project_service_identity"
 
 
 def declare_provider(stack: TerraformStack, project: str, region: str, labels: dict[str, str]) -> None:
     stack.add_override(f"terraform.required_providers.{PROVIDER}", {"source": SOURCE, "version": VERSION})
     stack.add_override(f"provider.{PROVIDER}", [{
         "add_terraform_attribution_label": True,
+        "billing_project": project,
         "default_labels": labels,
         "project": project,
         "region": region,
+        "user_project_override": True,
     }])
 
 

@@ -1,4 +1,4 @@
-"""cost_controls: a billing budget per environment with thresholds and a Pub/Sub notification topic.
+"""cost_controls: a billing budget per project and environment, with thresholds and a Pub/Sub notification topic.
 
 The cost labels themselves are applied by every module (base.CapabilityModule.labels).
 """
@@ -29,11 +29,14 @@ class CostControls(CapabilityModule):
         if not budget.get("enabled"):
             return
         inputs = self.inputs
-        topic = self.add(PubsubTopic, "budget_topic", project=inputs.project,
-                         name=f"{inputs.name}-{inputs.environment}-budget", labels=self.labels,
-                         kms_key_name=inputs.kms_key)
-        self.add(PubsubTopicIamMember, "budget_topic_publisher", project=inputs.project, topic=topic.name,
-                 role="roles/pubsub.publisher", member=BUDGET_PUBLISHER)
+        topic = None
+        if self.settings.get("budget_topic", True):
+            # for automation (a function that caps spend, a chat notifier) to subscribe to
+            topic = self.add(PubsubTopic, "budget_topic", project=inputs.project,
+                             name=f"{inputs.name}-{inputs.environment}-budget", labels=self.labels,
+                             kms_key_name=inputs.kms_key)
+            self.add(PubsubTopicIamMember, "budget_topic_publisher", project=inputs.project, topic=topic.name,
+                     role="roles/pubsub.publisher", member=BUDGET_PUBLISHER)
         amount = float(budget["amount"])
         units, nanos = int(amount), round((amount - int(amount)) * 1e9)
         rules = [BillingBudgetThresholdRules(threshold_percent=t, spend_basis="CURRENT_SPEND")
@@ -46,13 +49,17 @@ class CostControls(CapabilityModule):
             billing_account=budget["billing_account"],
             display_name=f"{inputs.name}-{inputs.environment}",
             amount=BillingBudgetAmount(specified_amount=BillingBudgetAmountSpecifiedAmount(
-                currency_code=budget.get("currency", "USD"), units=str(units), nanos=nanos or None)),
+                # unset unless the user gave it: it must equal the billing account's currency
+                currency_code=budget.get("currency"), units=str(units), nanos=nanos or None)),
+            # the whole project, not a label: spend on anything unlabelled (egress, support, a resource made
+            # by hand) must count against the budget too
             budget_filter=BillingBudgetBudgetFilter(
                 projects=[f"projects/{project_number}"],
-                labels={"use-case": inputs.name},
                 calendar_period="MONTH",
             ),
             threshold_rules=rules,
-            all_updates_rule=BillingBudgetAllUpdatesRule(pubsub_topic=topic.id, schema_version="1.0"),
+            all_updates_rule=BillingBudgetAllUpdatesRule(pubsub_topic=topic.id, schema_version="1.0")
+            if topic is not None else None,
         )
-        self.expose("budget_topic", topic.id, "Pub/Sub topic that receives budget notifications")
+        if topic is not None:
+            self.expose("budget_topic", topic.id, "Pub/Sub topic that receives budget notifications")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from cdktn_provider_google.project_iam_member import ProjectIamMember
 from cdktn_provider_google.service_account import ServiceAccount
+from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
 from tierstack.generator import naming
-from tierstack.modules.base import CapabilityModule
+from tierstack.modules.base import CapabilityModule, short_role
 
 
 class DataProcessing(CapabilityModule):
@@ -21,8 +22,17 @@ class DataProcessing(CapabilityModule):
                               account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
                               display_name=f"{inputs.name} Dataflow worker ({inputs.environment})")
             inputs.identities.emails["dataflow"] = worker.email
-            self.add(ProjectIamMember, "dataflow_worker", project=inputs.project, role="roles/dataflow.worker",
-                     member=inputs.identities.member("dataflow"))
+            # the worker runs BigQuery jobs and reads through the Storage Read API (BigQueryIO)
+            for role in ("roles/dataflow.worker", "roles/bigquery.jobUser", "roles/bigquery.readSessionUser"):
+                construct_id = "dataflow_worker" if role == "roles/dataflow.worker" else f"dataflow_{short_role(role)}"
+                self.add(ProjectIamMember, construct_id, project=inputs.project, role=role,
+                         member=inputs.identities.member("dataflow"))
+            if inputs.identities.has("pipelines"):
+                # pipelines launch Dataflow jobs that run as the worker: launch rights, and act-as on the worker
+                self.add(ProjectIamMember, "pipelines_dataflow_developer", project=inputs.project,
+                         role="roles/dataflow.developer", member=inputs.identities.member("pipelines"))
+                self.add(ServiceAccountIamMember, "pipelines_actas_dataflow", service_account_id=worker.name,
+                         role="roles/iam.serviceAccountUser", member=inputs.identities.member("pipelines"))
             staging = self.bucket("dataflow", noncurrent_days=7, writers=("dataflow", "pipelines"))
             self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
             self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")

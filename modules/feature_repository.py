@@ -1,4 +1,4 @@
-"""feature_repository: a Vertex AI Feature Online Store and a feature group over BigQuery."""
+"""feature_repository: a Vertex AI Feature Online Store serving a feature view, and a feature group over BigQuery."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from cdktn_provider_google.vertex_ai_feature_group import (
 )
 from cdktn_provider_google.vertex_ai_feature_online_store import (
     VertexAiFeatureOnlineStore,
+    VertexAiFeatureOnlineStoreBigtable,
+    VertexAiFeatureOnlineStoreBigtableAutoScaling,
     VertexAiFeatureOnlineStoreEncryptionSpec,
     VertexAiFeatureOnlineStoreOptimized,
+)
+from cdktn_provider_google.vertex_ai_feature_online_store_featureview import (
+    VertexAiFeatureOnlineStoreFeatureview,
+    VertexAiFeatureOnlineStoreFeatureviewBigQuerySource,
+    VertexAiFeatureOnlineStoreFeatureviewSyncConfig,
 )
 
 from tierstack.generator import naming
@@ -27,6 +34,19 @@ FEATURE_SCHEMA = (
 
 class FeatureRepository(CapabilityModule):
     capability = "feature_repository"
+
+    def _serving(self, kind: str) -> dict[str, object]:
+        """`optimized` (low latency, managed) or `bigtable` (large feature sets, autoscaled nodes)."""
+        if kind == "optimized":
+            return {"optimized": VertexAiFeatureOnlineStoreOptimized()}
+        if kind == "bigtable":
+            nodes = self.settings.get("bigtable_nodes") or {}
+            scaling = VertexAiFeatureOnlineStoreBigtableAutoScaling(
+                min_node_count=int(nodes.get("min", 1)), max_node_count=int(nodes.get("max", 3)))
+            return {"bigtable": VertexAiFeatureOnlineStoreBigtable(auto_scaling=scaling)}
+        raise UserError(f"online_store '{kind}' is not a Vertex AI online serving type", file=self.inputs.source,
+                        field=f"environments.{self.inputs.environment}.capabilities.feature_repository.online_store",
+                        hint="optimized or bigtable")
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
@@ -48,7 +68,7 @@ class FeatureRepository(CapabilityModule):
         store = self.add(
             VertexAiFeatureOnlineStore, "online_store",
             project=inputs.project, region=inputs.region, name=store_id,
-            optimized=VertexAiFeatureOnlineStoreOptimized(),
+            **self._serving(settings.get("online_store", "optimized")),
             encryption_spec=VertexAiFeatureOnlineStoreEncryptionSpec(kms_key_name=inputs.kms_key)
             if inputs.kms_key else None,
             force_destroy=not inputs.delete_protection,
@@ -65,5 +85,15 @@ class FeatureRepository(CapabilityModule):
             ),
             labels=self.labels, deletion_policy=self.deletion_policy,
         )
+        # what makes the store serve anything: a feature view over the features table, synced on a schedule
+        view = self.add(
+            VertexAiFeatureOnlineStoreFeatureview, "feature_view",
+            project=inputs.project, region=inputs.region, feature_online_store=store.name, name=store_id,
+            big_query_source=VertexAiFeatureOnlineStoreFeatureviewBigQuerySource(
+                uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}", entity_id_columns=["entity_id"]),
+            sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings.get("sync_cron", "0 * * * *")),
+            labels=self.labels,
+        )
         self.expose("online_store", store.id, "Vertex AI Feature Online Store id")
+        self.expose("feature_view", view.id, "feature view the online store serves, synced on sync_cron")
         self.expose("feature_group", group.id, "feature group over the BigQuery features table")

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from cdktn import TerraformResourceLifecycle
+from cdktn_provider_google.data_google_bigquery_default_service_account import DataGoogleBigqueryDefaultServiceAccount
 from cdktn_provider_google.data_google_project import DataGoogleProject
+from cdktn_provider_google.data_google_storage_project_service_account import DataGoogleStorageProjectServiceAccount
 from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
 from cdktn_provider_google.iam_workload_identity_pool_provider import (
     IamWorkloadIdentityPoolProvider,
@@ -23,13 +28,28 @@ from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMe
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
-from tierstack.modules.base import CapabilityModule
+from tierstack.modules import beta
+from tierstack.modules.base import CapabilityModule, short_role
+
+
+@dataclass(frozen=True)
+class KeyGrant:
+    """A service agent, materialised, and its grant on the key: what resources using the key wait for."""
+
+    agent: Any
+    agent_address: str
+    grant: Any
+    address: str
 
 # Project roles per identity: what each needs and nothing broader; resource-level
 # grants (buckets, datasets, repositories) are made by the module owning the resource.
+# BigQuery: jobUser to run the queries and loads pipelines and training jobs issue (dataset access alone
+# cannot start a job); readSessionUser for the Storage Read API that training readers use.
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
-    "pipelines": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader"),
-    "training": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader"),
+    "pipelines": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader",
+                  "roles/bigquery.jobUser"),
+    "training": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader",
+                 "roles/bigquery.jobUser", "roles/bigquery.readSessionUser"),
     "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"),
     "ci": ("roles/aiplatform.user", "roles/artifactregistry.writer"),
 }
@@ -40,19 +60,18 @@ PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
 }
 # Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
 ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"))
-# Google service agents that must use the CMEK key, by the API that creates them.
-KEY_USERS = {
-    "storage": "service-{n}@gs-project-accounts.iam.gserviceaccount.com",
-    "aiplatform": "service-{n}@gcp-sa-aiplatform.iam.gserviceaccount.com",
-    "bigquery": "bq-{n}@bigquery-encryption.iam.gserviceaccount.com",
-    "artifactregistry": "service-{n}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
-    "pubsub": "service-{n}@gcp-sa-pubsub.iam.gserviceaccount.com",
-}
+# The Google service agents that encrypt with the CMEK key, by service. On a fresh project none of them
+# exists until something asks for it, and a grant to an agent that does not exist fails. So each is
+# materialised first, the way Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery
+# through their own data sources (reading them creates the agent), the others through
+# google_project_service_identity (google-beta).
+AGENT_DATA_SOURCES = {"storage": DataGoogleStorageProjectServiceAccount,
+                      "bigquery": DataGoogleBigqueryDefaultServiceAccount}
+AGENT_IDENTITIES = {"aiplatform": "aiplatform.googleapis.com", "artifactregistry": "artifactregistry.googleapis.com",
+                    "pubsub": "pubsub.googleapis.com"}
+KEY_SERVICES = (*AGENT_DATA_SOURCES, *AGENT_IDENTITIES)
+API_OF_SERVICE = {"storage": "storage.googleapis.com", "bigquery": "bigquery.googleapis.com", **AGENT_IDENTITIES}
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-
-
-def _short(role: str) -> str:
-    return role.removeprefix("roles/").replace(".", "_").lower()
 
 
 class Foundation(CapabilityModule):
@@ -72,7 +91,7 @@ class Foundation(CapabilityModule):
             inputs.identities.emails[role] = account.email
             self.expose(f"{role}_service_account", account.email, f"email of the {role} service account")
             for grant in ROLE_GRANTS.get(role, ()):
-                self.add(ProjectIamMember, f"{role}_{_short(grant)}", project=inputs.project, role=grant,
+                self.add(ProjectIamMember, f"{role}_{short_role(grant)}", project=inputs.project, role=grant,
                          member=inputs.identities.member(role))
         for runner, target in ACT_AS:
             if inputs.identities.has(runner) and inputs.identities.has(target):
@@ -81,7 +100,7 @@ class Foundation(CapabilityModule):
                          role="roles/iam.serviceAccountUser", member=inputs.identities.member(runner))
         for persona, group in sorted((self.settings.get("persona_groups") or {}).items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
-                self.add(ProjectIamMember, f"{persona}_{_short(grant)}", project=inputs.project, role=grant,
+                self.add(ProjectIamMember, f"{persona}_{short_role(grant)}", project=inputs.project, role=grant,
                          member=f"group:{group}")
         if "ci" in self.settings.get("service_accounts", []):
             self._ci_federation(self.settings.get("ci") or {})
@@ -107,8 +126,9 @@ class Foundation(CapabilityModule):
         pool = self.add(IamWorkloadIdentityPool, "ci_pool", project=inputs.project,
                         workload_identity_pool_id=naming.resource_id(inputs.name, "ci", 32),
                         display_name=f"{inputs.name} CI", description="tierstack: CI/CD federation")
-        # pin the trust to one repository *and* one subject (by default its main branch), not any workflow
-        subject = f"repo:{repository}:{ci.get('subject', 'ref:refs/heads/main')}"
+        # pin the trust to one repository *and* one subject: by default the GitHub environment named like this
+        # stack's environment, so a workflow that may deploy dev cannot deploy prod
+        subject = f"repo:{repository}:{ci.get('subject') or f'environment:{inputs.environment}'}"
         self.add(IamWorkloadIdentityPoolProvider, "ci_provider", project=inputs.project,
                  workload_identity_pool_id=pool.workload_identity_pool_id,
                  workload_identity_pool_provider_id="github",
@@ -121,8 +141,8 @@ class Foundation(CapabilityModule):
                  member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}")
         self.expose("ci_workload_identity_pool", pool.name, "workload identity pool for CI")
 
-    def cmek_key(self, services: set[str]) -> str:
-        """Create a key ring and key for this stack, usable by the service agents that need it."""
+    def cmek_key(self) -> str:
+        """Create this stack's key ring and key; the grants follow in grant_key(), once the users are known."""
         inputs = self.inputs
         ring = self.add(KmsKeyRing, "keyring", project=inputs.project, location=inputs.region,
                         name=f"{inputs.name}-{inputs.environment}")
@@ -130,12 +150,30 @@ class Foundation(CapabilityModule):
         key = self.add(KmsCryptoKey, "key", key_ring=ring.id, name="stateful", rotation_period="7776000s",
                        deletion_policy="PREVENT", labels=self.labels,
                        lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
-        for service in sorted(services & set(KEY_USERS)):
-            member = "serviceAccount:" + KEY_USERS[service].format(n=self.project_data.number)
-            self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key.id,
-                     role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=member)
         self.expose("kms_key", key.id, "customer-managed encryption key of the stateful resources")
-        return key.id
+        return str(key.id)
+
+    def grant_key(self, key_id: str, services: set[str]) -> dict[str, KeyGrant]:
+        """Materialise each service's agent and let it use the key; by service, what a key user must wait for."""
+        grants = {}
+        for service in sorted(services & set(KEY_SERVICES)):
+            agent_id = f"{service}_agent"
+            if service in AGENT_DATA_SOURCES:
+                agent = self.add(AGENT_DATA_SOURCES[service], agent_id, project=self.inputs.project)
+                email = agent.email_address if service == "storage" else agent.email
+                agent_address = "data." + self.address(AGENT_DATA_SOURCES[service], agent_id)
+            else:
+                agent = beta.resource(self, agent_id, beta.SERVICE_IDENTITY,
+                                      {"project": self.inputs.project, "service": AGENT_IDENTITIES[service]})
+                agent.override_logical_id(self.logical_id(agent_id))
+                self.track(agent, beta.SERVICE_IDENTITY)
+                email = agent.get_string_attribute("email")
+                agent_address = f"{beta.SERVICE_IDENTITY}.{self.logical_id(agent_id)}"
+            grant = self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key_id,
+                             role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=f"serviceAccount:{email}")
+            grants[service] = KeyGrant(agent, agent_address, grant,
+                                       self.address(KmsCryptoKeyIamMember, f"key_{service}_agent"))
+        return grants
 
     def enable_apis(self, apis: list[str]) -> dict[str, str]:
         """Enable each API; return the static address of each one's google_project_service, by API."""

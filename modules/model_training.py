@@ -8,6 +8,8 @@ from cdktn_provider_google.vertex_ai_persistent_resource import (
     VertexAiPersistentResourceResourcePools,
     VertexAiPersistentResourceResourcePoolsAutoscalingSpec,
     VertexAiPersistentResourceResourcePoolsMachineSpec,
+    VertexAiPersistentResourceResourceRuntimeSpec,
+    VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec,
 )
 
 from tierstack.generator import naming
@@ -54,6 +56,12 @@ class ModelTraining(CapabilityModule):
             )],
             encryption_spec=VertexAiPersistentResourceEncryptionSpec(kms_key_name=inputs.kms_key)
             if inputs.kms_key else None,
+            # jobs on the pool must run as a user-managed identity (the training one: only it is granted
+            # the data, and only the pipelines identity may act as it), never as the Vertex AI service agent;
+            # provider 8.7 takes no account here, each job names its own
+            resource_runtime_spec=VertexAiPersistentResourceResourceRuntimeSpec(
+                service_account_spec=VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec(
+                    enable_custom_service_account=True)),
             deletion_policy=self.deletion_policy,
             **self.pinned_labels(),
         )
@@ -73,6 +81,11 @@ def check_pool(pool: dict, region: str, source: str, environment: str) -> None:
     acc = load_catalog().accelerator(acc_type)
     if acc is None:
         raise UserError(f"'{acc_type}' is not a known accelerator", file=source, field=f"{field}.accelerator_type")
+    if acc.kind == "tpu":
+        raise UserError(f"a persistent training pool cannot hold {acc_type}: Vertex AI documents persistent "
+                        "resources for VMs and GPUs, and google_vertex_ai_persistent_resource (provider 8.7) "
+                        "cannot set the TPU topology Vertex requires", file=source, field=f"{field}.enabled",
+                        hint="leave training_pool.enabled false: TPU training runs as on-demand custom jobs")
     if region not in acc.regions:
         raise UserError(f"{acc_type} is not offered for Vertex AI training in {region}", file=source,
                         field=f"environments.{environment}.region", hint="known in: " + ", ".join(acc.regions))

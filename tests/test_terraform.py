@@ -118,3 +118,37 @@ def test_plan_fixtures_are_current(config: str, planned: dict[str, Any]) -> None
         kept = json.loads(fixture.read_text(encoding="utf-8"))
         assert plans.comparable(kept) == plans.comparable(plans.normalize(plan)), (
             f"{fixture.relative_to(REPO)} is stale; run `make refresh`")
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+def test_the_stand_in_names_a_type_it_has_no_schema_for_and_the_fix() -> None:
+    from standin.provider import StandIn
+
+    with pytest.raises(KeyError) as error:
+        StandIn("google").resource("google_compute_instance")
+    assert "google_compute_instance" in str(error.value) and "make standin-schema" in str(error.value)
+
+
+def fake_terraform(tmp_path: Path, version: str) -> Path:
+    binary = tmp_path / "terraform"
+    binary.write_text(f'#!/bin/sh\necho \'{{"terraform_version": "{version}"}}\'\n', encoding="utf-8")
+    binary.chmod(0o755)
+    return binary
+
+
+def test_an_old_terraform_is_refused_with_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_terraform(tmp_path, "1.5.7")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(mirror.TerraformMissing, match=r"version 1\.5\.7, older than 1\.7\.0; install Terraform"):
+        mirror.find_terraform()
+    fake_terraform(tmp_path, "1.11.4")
+    assert mirror.find_terraform()[1] == (1, 11, 4)
+
+
+def test_a_missing_terraform_says_how_to_get_it_or_opentofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("TERRAFORM_BINARY_NAME", "tofu")
+    with pytest.raises(mirror.TerraformMissing, match="'tofu' is not on PATH; install Terraform >= 1.7 .* OpenTofu"):
+        mirror.find_terraform()

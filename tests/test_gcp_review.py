@@ -1,0 +1,223 @@
+"""The Google Cloud review's findings, each a check on every generated stack (issue: GCP review).
+
+Ordering a fresh project needs (service agents before CMEK grants, grants
+before the resources that use the key, the IAM API before identity pools),
+budgets that Google accepts and that count everything, IAM the jobs need,
+cost sanity outside production, and the production serving class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, run, use_case
+from synth_support import read_stack, resources
+
+from tierstack.generator.stacks import KEY_SERVICE_BY_TYPE
+from tierstack.modules.foundation import API_OF_SERVICE
+
+
+def every_stack(synthesized: dict[str, Path]) -> list[tuple[str, dict[str, Any]]]:
+    return [(stack.name, read_stack(out, stack.name)) for out in synthesized.values()
+            for stack in sorted((out / "stacks").iterdir())]
+
+
+def uses_key(body: dict[str, Any]) -> bool:
+    text = str({k: v for k, v in body.items() if k not in ("depends_on", "//")})
+    return "kms" in text and ("google_kms_crypto_key" in text or "cryptoKeys" in text)
+
+
+# --- 4. budget currency -----------------------------------------------------------------------------
+
+
+def test_budgets_leave_the_currency_to_the_billing_account(synthesized: dict[str, Path]) -> None:
+    budgets = [(name, body) for name, stack in every_stack(synthesized)
+               for body in stack.get("resource", {}).get("google_billing_budget", {}).values()]
+    assert budgets
+    for name, body in budgets:
+        assert "currency_code" not in body["amount"]["specified_amount"], name
+
+
+def test_a_currency_the_user_gives_is_kept(write: Any, tmp_path: Path) -> None:
+    from tierstack.generator.generate import generate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    config = write(use_case(serving="batch") + "budget:\n  amount: 100\n  currency: EUR\n"
+                   "  billing_account: 01A2B3-C4D5E6-F7A8B9\n")
+    generate(resolve(load_spec(config)), tmp_path / "out")
+    stack = read_stack(tmp_path / "out", "demo-case-dev")
+    assert stack["resource"]["google_billing_budget"]["cost_controls_budget"]["amount"]["specified_amount"][
+        "currency_code"] == "EUR"
+
+
+# --- 5. CMEK on a fresh project ---------------------------------------------------------------------
+
+
+def test_every_key_grant_waits_for_a_materialised_agent_and_cloud_kms(synthesized: dict[str, Path]) -> None:
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        for grant_id, grant in stack.get("resource", {}).get("google_kms_crypto_key_iam_member", {}).items():
+            seen += 1
+            waits = grant.get("depends_on", [])
+            assert "google_project_service.foundation_api_cloudkms" in waits, f"{name} {grant_id}"
+            agent = next((w for w in waits if "_agent" in w), None)
+            assert agent, f"{name} {grant_id} waits for no service agent: {waits}"
+            kind, *rest = agent.split(".")
+            section = stack["data"] if kind == "data" else stack["resource"]
+            agent_type, agent_name = (rest if kind == "data" else [kind, *rest])
+            assert agent_name in section[agent_type], f"{name}: {agent} is not in the stack"
+            assert agent_name in grant["member"], f"{name} {grant_id}: the member is not the agent's email"
+    assert seen, "no CMEK stack among the examples and cases"
+
+
+def test_every_resource_using_the_key_waits_for_its_services_grant(synthesized: dict[str, Path]) -> None:
+    checked = 0
+    for name, stack in every_stack(synthesized):
+        for address, body in resources(stack).items():
+            rtype = address.split(".")[0]
+            if rtype in KEY_SERVICE_BY_TYPE and uses_key(body):
+                grant = f"google_kms_crypto_key_iam_member.foundation_key_{KEY_SERVICE_BY_TYPE[rtype]}_agent"
+                assert grant in body.get("depends_on", []), f"{name} {address}: {body.get('depends_on')}"
+                checked += 1
+    assert checked > 10
+
+
+def test_agents_wait_for_their_api(synthesized: dict[str, Path]) -> None:
+    for name, stack in every_stack(synthesized):
+        agents = {**stack.get("data", {}).get("google_storage_project_service_account", {}),
+                  **stack.get("data", {}).get("google_bigquery_default_service_account", {}),
+                  **stack.get("resource", {}).get("google_project_service_identity", {})}
+        for agent_id, body in agents.items():
+            service = agent_id.removeprefix("foundation_").removesuffix("_agent")
+            api = API_OF_SERVICE[service].split(".")[0]
+            assert body["depends_on"] == [f"google_project_service.foundation_api_{api}"], f"{name} {agent_id}"
+
+
+# --- 6. other ordering ------------------------------------------------------------------------------
+
+
+def test_identity_pools_wait_for_the_iam_api(synthesized: dict[str, Path]) -> None:
+    pools = [(n, b) for n, s in every_stack(synthesized)
+             for t in ("google_iam_workload_identity_pool", "google_iam_workload_identity_pool_provider")
+             for b in s.get("resource", {}).get(t, {}).values()]
+    assert pools
+    for name, body in pools:
+        assert body["depends_on"] == ["google_project_service.foundation_api_iam"], name
+
+
+def test_providers_bill_the_stacks_project_for_quota_apis(synthesized: dict[str, Path]) -> None:
+    for name, stack in every_stack(synthesized):
+        for provider, configs in stack["provider"].items():
+            for config in configs:
+                assert config["billing_project"] == config["project"], f"{name} {provider}"
+                assert config["user_project_override"] is True, f"{name} {provider}"
+
+
+# --- 10. cost sanity --------------------------------------------------------------------------------
+
+
+def test_no_always_on_training_pool_outside_production(synthesized: dict[str, Path]) -> None:
+    pools = {name: bool(stack.get("resource", {}).get("google_vertex_ai_persistent_resource"))
+             for name, stack in every_stack(synthesized)}
+    assert pools["fraud-detection-prod"], "the GPU use case keeps its pool in production"
+    assert [n for n, has in pools.items() if has and not n.endswith("-prod")] == []
+
+
+def test_a_tpu_never_goes_on_a_persistent_pool(synthesized: dict[str, Path], write: Any) -> None:
+    tier1 = read_stack(synthesized["tests/cases/tier1-online.yaml"], "tier1-online-prod")
+    assert "google_vertex_ai_persistent_resource" not in tier1["resource"]
+    config = write(use_case(retraining="on_degradation", serving="online", accelerator="tpu:TPU_V5_LITEPOD")
+                   + "region: us-central1\noverrides:\n  capabilities:\n    model_training:\n"
+                   "      training_pool:\n        enabled: true\n")
+    result = run("generate", str(config), "--out", str(config.parent / "out"))
+    assert result.exit_code == 2, result.output
+    assert "cannot hold TPU_V5_LITEPOD" in result.output and "training_pool" in result.output
+
+
+def test_budgets_count_the_whole_project_not_a_label(synthesized: dict[str, Path]) -> None:
+    for name, stack in every_stack(synthesized):
+        for body in stack.get("resource", {}).get("google_billing_budget", {}).values():
+            assert "labels" not in body["budget_filter"], name
+            assert body["budget_filter"]["projects"] == ["projects/${data.google_project.foundation_project.number}"]
+
+
+def test_endpoint_replicas_follow_the_serving_class(synthesized: dict[str, Path]) -> None:
+    for name, stack in every_stack(synthesized):
+        for endpoint in stack.get("resource", {}).get("google_vertex_ai_endpoint", {}).values():
+            pool = stack["resource"]["google_vertex_ai_deployment_resource_pool"]["model_serving_deployment_pool"]
+            replicas = pool["dedicated_resources"]["min_replica_count"]
+            if endpoint["labels"]["serving-class"] == "production":
+                assert replicas >= 2, name
+            else:
+                assert replicas == 1, name
+
+
+# --- 11. IAM the jobs need --------------------------------------------------------------------------
+
+
+def project_roles(stack: dict[str, Any], who: str) -> set[str]:
+    return {b["role"] for b in stack["resource"].get("google_project_iam_member", {}).values()
+            if f"foundation_{who}_sa" in str(b["member"]) or f"data_processing_{who}_sa" in str(b["member"])}
+
+
+def test_identities_that_query_bigquery_can_run_jobs(synthesized: dict[str, Path]) -> None:
+    stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
+    assert "roles/bigquery.jobUser" in project_roles(stack, "pipelines")
+    assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser"} <= project_roles(stack, "training")
+    assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser",
+            "roles/dataflow.worker"} <= project_roles(stack, "dataflow")
+
+
+def test_pipelines_can_launch_dataflow_as_its_worker(synthesized: dict[str, Path]) -> None:
+    stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
+    assert "roles/dataflow.developer" in project_roles(stack, "pipelines")
+    act_as = stack["resource"]["google_service_account_iam_member"]["data_processing_pipelines_actas_dataflow"]
+    assert act_as["role"] == "roles/iam.serviceAccountUser"
+    assert "data_processing_dataflow_sa" in act_as["service_account_id"]
+    assert "foundation_pipelines_sa" in act_as["member"]
+
+
+def test_jobs_on_the_training_pool_must_run_as_a_user_managed_identity(synthesized: dict[str, Path]) -> None:
+    stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
+    pool = stack["resource"]["google_vertex_ai_persistent_resource"]["model_training_pool"]
+    assert pool["resource_runtime_spec"]["service_account_spec"]["enable_custom_service_account"] is True
+
+
+def test_ci_trust_is_scoped_to_the_environment(synthesized: dict[str, Path]) -> None:
+    out = synthesized["examples/fraud-detection/tierstack.yaml"]
+    for env in ("dev", "staging", "prod"):
+        stack = read_stack(out, f"fraud-detection-{env}")
+        provider = stack["resource"]["google_iam_workload_identity_pool_provider"]["foundation_ci_provider"]
+        assert provider["attribute_condition"].endswith(
+            f"assertion.sub == 'repo:acme/fraud-detection:environment:{env}'"), provider["attribute_condition"]
+
+
+# --- 12. serving class ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", ["tests/cases/tier1-online.yaml", "examples/churn-emea/tierstack.yaml"])
+def test_production_of_an_online_use_case_gets_the_production_class(config: str,
+                                                                     synthesized: dict[str, Path]) -> None:
+    out = synthesized[config]
+    prod = next(p.name for p in (out / "stacks").iterdir() if p.name.endswith("-prod"))
+    endpoint = read_stack(out, prod)["resource"]["google_vertex_ai_endpoint"]["model_serving_endpoint"]
+    assert endpoint["labels"]["serving-class"] == "production"
+
+
+def test_explain_says_which_serving_class_and_why() -> None:
+    result = run("explain", str(REPO / "tests/cases/tier1-online.yaml"))
+    assert "serving class production (a production environment serving online)" in result.output
+    assert "serving class experimental (a development environment)" in result.output
+
+
+def test_experimental_in_production_only_when_asked(write: Any) -> None:
+    config = write(use_case(retraining="on_degradation", serving="online")
+                   + "environments:\n  dev:\n    project: acme-demo-dev\n  prod:\n    project: acme-demo-prod\n"
+                   "    overrides:\n      serving_class: experimental\n"
+                   "      capabilities:\n        model_serving:\n          min_replicas: 1\n")
+    result = run("explain", str(config))
+    assert result.exit_code == 0, result.output
+    assert "serving class experimental (asked for by" in result.output
