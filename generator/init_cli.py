@@ -8,6 +8,8 @@ replaced with --force.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +136,13 @@ def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
     answers["budget"] = ask("budget", "Monthly budget per environment (blank for none)", "", type=str)
     if answers["budget"] not in ("", None):
         try:
-            answers["budget"] = f"{float(answers['budget']):g}"
+            amount = float(answers["budget"])
         except ValueError:
-            raise UserError(f"'{answers['budget']}' is not an amount", field="budget") from None
+            raise UserError(f"'{answers['budget']}' is not an amount", field="--budget") from None
+        if not math.isfinite(amount) or amount <= 0:  # 1e400 reads as inf
+            raise UserError(f"'{answers['budget']}' is not an amount more than 0", field="--budget",
+                            hint="a monthly amount per environment, e.g. 500")
+        answers["budget"] = f"{amount:g}"
         answers["billing_account"] = ask("billing_account", "Billing account id", check="billing_account",
                                          required=True)
     return answers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from tierstack.generator.errors import UserError
-from tierstack.generator.spec import BUCKET_RE  # one rule for bucket names
+from tierstack.generator.grammars import REPOSITORY_ID_RE, check_bucket_name  # one rule for bucket names
 
 ACCOUNT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[a-zA-Z0-9_]{1,1024}$")
@@ -26,10 +26,11 @@ def bucket_name(project: str, name: str, purpose: str, source: str, field: str =
             field=field,
             hint="shorten the environment's project id or the use-case name",
         )
-    if not BUCKET_RE.match(bucket) or "google" in bucket or bucket.startswith("goog"):
-        raise UserError(f"'{bucket}' breaks GCS bucket naming rules", file=source, field=field,
-                        hint="lowercase letters, digits and hyphens; no 'goog' prefix and no 'google'")
-    return bucket
+    try:
+        return check_bucket_name(bucket)
+    except ValueError as error:
+        raise UserError(str(error), file=source, field=field,
+                        hint="change the project id or the use-case name the bucket name is made of") from None
 
 
 def account_id(name: str, role: str, source: str) -> str:
@@ -50,7 +51,14 @@ def dataset_id(name: str, purpose: str) -> str:
     return dataset
 
 
-def resource_id(name: str, purpose: str, max_len: int = 63) -> str:
-    """A regional resource id (endpoint, store, repository): hyphens, lowercase, bounded."""
-    rid = f"{name}-{purpose}".replace("_", "-")
-    return rid[:max_len].rstrip("-")
+def resource_id(name: str, purpose: str, max_len: int = 63, source: str = "tierstack.yaml",
+                field: str = "name") -> str:
+    """A regional resource id (endpoint, store, repository): lowercase letters, digits, hyphens, bounded.
+
+    `purpose` may come from a setting (a repository name), so the result is checked, not trusted.
+    """
+    rid = f"{name}-{purpose}".replace("_", "-")[:max_len].rstrip("-")
+    if not REPOSITORY_ID_RE.match(rid):
+        raise UserError(f"'{rid}' is not a valid resource id: lowercase letters, digits and hyphens, starting "
+                        "with a letter", file=source, field=field, hint=f"use lowercase letters in '{purpose}'")
+    return rid

@@ -7,6 +7,7 @@ line of the offending value.
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from tierstack.generator import grammars
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import line_of, load_file, to_plain
@@ -34,8 +37,6 @@ REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
-CRON_FIELD_RE = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
 
 Stage = Literal["research", "production"]
 Retraining = Literal["none", "on_degradation", "scheduled"]
@@ -150,12 +151,7 @@ class UseCase(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        fields = value.split()
-        if len(fields) != 5 or not all(CRON_FIELD_RE.match(f) for f in fields):
-            raise ValueError(f"'{value}' is not a cron expression: five fields, e.g. '0 3 * * 1' (03:00 every Monday)")
-        return value
+        return value if value is None else grammars.check_cron(value)
 
 
 class Budget(_Strict):
@@ -175,8 +171,8 @@ class Budget(_Strict):
     @field_validator("amount")
     @classmethod
     def _positive(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"a budget must be more than 0, not {value:g}")
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise ValueError(f"a budget must be a number more than 0, not {value:g}")
         return value
 
     @field_validator("currency")
@@ -242,6 +238,41 @@ def _check_region(value: str | None) -> str | None:
     return value
 
 
+def _checked(check: Any) -> Any:
+    return AfterValidator(lambda v: v if v is None else check(v))
+
+
+class Variables(BaseModel):
+    """Template variables: the ones the built-in blueprints read are typed and checked against the grammar of
+    the place they end up in (a CEL condition, an email channel, a KMS key name); a blueprint may read more."""
+
+    model_config = ConfigDict(extra="allow")
+
+    alert_email: Annotated[str | None, _checked(grammars.check_email)] = None
+    ci_provider: Literal["github"] | None = None
+    ci_repository: Annotated[str | None, _checked(grammars.check_repository)] = None
+    ci_subject: Annotated[str | None, _checked(grammars.check_subject)] = None
+    kms_key: Annotated[str | None, _checked(grammars.check_kms_key)] = None
+    time_zone: Annotated[str | None, _checked(grammars.check_time_zone)] = None
+    feature_sync_cron: Annotated[str | None, _checked(grammars.check_cron)] = None
+    model_approvers_group: Annotated[str | None, _checked(grammars.check_email)] = None
+    data_scientists_group: Annotated[str | None, _checked(grammars.check_email)] = None
+    ml_engineers_group: Annotated[str | None, _checked(grammars.check_email)] = None
+    viewers_group: Annotated[str | None, _checked(grammars.check_email)] = None
+    serving_network: Annotated[str | None, _checked(grammars.check_network)] = None
+
+    @model_validator(mode="after")
+    def _names(self) -> Variables:
+        for key in self.model_extra or {}:
+            if not key.isidentifier():
+                raise ValueError(f"'{key}' cannot name a template variable: use letters, digits and '_'")
+        return self
+
+    def given(self) -> dict[str, Any]:
+        """The variables the spec set, as the blueprint templates see them."""
+        return self.model_dump(exclude_unset=True)
+
+
 class CapabilityChanges(_Strict):
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
@@ -270,10 +301,10 @@ class Spec(_Strict):
     budget: Budget | None = None
     blueprint: str | None = None
     state_bucket: str | None = Field(default=None, description="GCS bucket for Terraform state; <name>-tfstate")
-    tier: int | None = Field(default=None, ge=0, le=2)
+    tier: int | None = Field(default=None, ge=0, le=2, strict=True)  # strict: `tier: true` is not tier 1
     allow_gaps: bool = False
     capabilities: CapabilityChanges = CapabilityChanges()
-    variables: dict[str, Any] = Field(default_factory=dict)
+    variables: Variables = Field(default_factory=lambda: Variables())
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
@@ -299,10 +330,7 @@ class Spec(_Strict):
     @field_validator("state_bucket")
     @classmethod
     def _state_bucket(cls, value: str | None) -> str | None:
-        if value is not None and (not BUCKET_RE.match(value) or "google" in value or value.startswith("goog")):
-            raise ValueError(f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
-                             "starting and ending with a letter or digit, no 'goog'")
-        return value
+        return value if value is None else grammars.check_bucket_name(value)
 
     @field_validator("environments")
     @classmethod
@@ -315,13 +343,6 @@ class Spec(_Strict):
                     raise ValueError(f"'{env}' cannot name an environment: up to 10 lowercase letters and digits")
         return value
 
-    @field_validator("variables")
-    @classmethod
-    def _var_names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if not key.isidentifier():
-                raise ValueError(f"'{key}' cannot name a template variable: use letters, digits and '_'")
-        return value
 
     @model_validator(mode="after")
     def _budget_needs_account(self) -> Spec:

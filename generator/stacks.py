@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tierstack.generator import jsii_env, naming
+from tierstack.generator import jsii_env
+from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 
@@ -70,9 +71,11 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     settings = env.settings
     source = str(resolved.loaded.path)
     state_bucket = settings.get("state", {}).get("bucket") or f"{spec.name}-tfstate"
-    if not naming.BUCKET_RE.match(state_bucket):  # a blueprint may have set it; the spec's own is checked
-        raise UserError(f"'{state_bucket}' is not a valid state bucket name", file=source,
-                        field="state_bucket", hint="3-63 lowercase letters, digits, hyphens")
+    try:  # a blueprint may have set it; the spec's own is checked when it is loaded
+        check_bucket_name(state_bucket)
+    except ValueError as error:
+        raise UserError(str(error), file=source, field="state_bucket",
+                        hint="set state_bucket in tierstack.yaml to a valid name") from None
 
     stack = TerraformStack(app, env.stack)
     # billing_project + user_project_override: APIs that bill a quota project (the Billing Budget API

@@ -19,7 +19,9 @@ class ModelRegistry(CapabilityModule):
         repository = self.add(
             ArtifactRegistryRepository, "containers",
             project=inputs.project, location=inputs.region, format="DOCKER",
-            repository_id=naming.resource_id(inputs.name, settings.get("container_repository", "serving")),
+            repository_id=naming.resource_id(
+                inputs.name, settings.get("container_repository", "serving"), source=inputs.source,
+                field=f"environments.{inputs.environment}.capabilities.model_registry.container_repository"),
             description=f"{inputs.name} model serving containers",
             kms_key_name=inputs.kms_key, labels=self.labels, deletion_policy=self.deletion_policy,
         )

@@ -94,7 +94,10 @@ def test_mission_critical_gives_production_serving_and_cmek_in_prod(
     assert on["prod"].settings["encryption"]["cmek"] is True
     assert on["prod"].settings["capabilities"]["model_serving"]["min_replicas"] >= 2
     assert on["dev"].settings["serving_class"] == "experimental"
-    assert off["prod"].settings["serving_class"] == "experimental"
+    # serving online in production is the production class whatever the use case (the ML-SRE rule)
+    assert off["prod"].settings["serving_class"] == "production"
+    batch = resolve_text(use_case(mission_critical=False, **{**answers, "serving": "batch"})).environments
+    assert batch["prod"].settings["serving_class"] == "experimental"
     assert off["prod"].settings["delete_protection"] is True  # production always keeps state (DESIGN, Stacks)
     assert off["dev"].settings["delete_protection"] is False
     assert off["prod"].settings["encryption"]["cmek"] is False
@@ -115,11 +118,14 @@ def test_serving_mode_reaches_the_serving_settings(resolve_text: Callable[..., R
 def test_accelerator_sets_the_training_pool_machine_spec(
     accelerator: str, machine: str, count: int, resolve_text: Callable[..., Resolved]
 ) -> None:
-    pool = resolve_text(use_case(accelerator=accelerator)).environments["dev"].settings["capabilities"][
-        "model_training"]["training_pool"]
-    assert pool["enabled"] is True
-    assert pool["machine_type"] == machine
-    assert pool["accelerator_count"] == count
+    environments = resolve_text(use_case(accelerator=accelerator) + "environments:\n  dev: {}\n  prod: {}\n"
+                                ).environments
+    for env in ("dev", "prod"):
+        pool = environments[env].settings["capabilities"]["model_training"]["training_pool"]
+        assert pool["machine_type"] == machine
+        assert pool["accelerator_count"] == count
+        # always-on: only in production, and never for a TPU (on-demand jobs there)
+        assert pool["enabled"] is (env == "prod" and accelerator.startswith("gpu")), env
 
 
 def test_without_accelerator_training_is_on_demand(resolve_text: Callable[..., Resolved]) -> None:
