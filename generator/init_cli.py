@@ -9,7 +9,6 @@ replaced with --force.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Any
 

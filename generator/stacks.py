@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator import jsii_env
-from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.errors import UserError
+from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 
 # Which API a resource type needs enabled before it can be created.

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run, use_case
 
+from conftest import run, use_case
 from tierstack.generator import grammars
 
 
