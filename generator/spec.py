@@ -273,6 +273,24 @@ class Variables(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+class Waiver(_Strict):
+    """A production guarantee knowingly weakened (generator/guarantees.py), with the reason, for the record."""
+
+    guarantee: str
+    reason: str = Field(min_length=10, description="why weakening it is acceptable here")
+    environments: list[str] | None = Field(default=None, description="default: every environment")
+
+    @field_validator("guarantee")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from tierstack.generator.guarantees import GUARANTEE_IDS
+
+        if value not in GUARANTEE_IDS:
+            raise ValueError(f"'{value}' is not a guarantee; " + (did_you_mean(value, GUARANTEE_IDS)
+                                                                  or one_of(GUARANTEE_IDS)))
+        return value
+
+
 class CapabilityChanges(_Strict):
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
@@ -306,6 +324,7 @@ class Spec(_Strict):
     capabilities: CapabilityChanges = CapabilityChanges()
     variables: Variables = Field(default_factory=lambda: Variables())
     overrides: dict[str, Any] = Field(default_factory=dict)
+    waivers: list[Waiver] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tierstack.generator import jsii_env
+from tierstack.generator import guarantees, jsii_env
 from tierstack.generator.errors import UserError
 from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
@@ -134,6 +134,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)
     for module in modules:
         add_outputs(stack, module)
+    waived = guarantees.applied(resolved, env.name)
+    if waived:  # recorded in the stack, where a reviewer reads it
+        stack.add_override("//.tierstack_waivers", waived)
     moves = sorted(move for module in modules for move in module.moves)
     if moves:
         stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])

@@ -1,0 +1,109 @@
+"""Production guarantees, and the only way to weaken one: a named waiver with a reason.
+
+An override or a blueprint can change any setting, including the ones that
+keep production safe. Each guarantee below is checked on the resolved plan of
+every environment it covers; a weakened guarantee without a waiver in
+`tierstack.yaml` (`waivers:`) is an error naming the file and line that
+weakened it. A waiver is shown by `explain` and recorded in the stack it
+applies to. Public access prevention on buckets and least-privilege IAM (no
+basic roles) are held by the modules' code: no setting can weaken them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tierstack.generator.errors import ErrorList, UserError
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    id: str
+    what: str  # the promise, for messages
+    setting: tuple[str, ...]  # the resolved setting that weakens it, for the file:line
+    applies: Callable[[Any, Any], bool]  # (resolved environment, spec) -> does this environment carry it
+    holds: Callable[[dict[str, Any]], bool]  # resolved settings -> is it kept
+
+
+def _production(env: Any, spec: Any) -> bool:
+    return bool(env.role == "production")
+
+
+def _mission_critical_production(env: Any, spec: Any) -> bool:
+    return bool(env.role == "production" and spec.use_case.mission_critical)
+
+
+def _encrypted(settings: dict[str, Any]) -> bool:
+    encryption = settings.get("encryption") or {}
+    return bool(encryption.get("cmek") or encryption.get("kms_key"))
+
+
+def _audited(settings: dict[str, Any]) -> bool:
+    foundation = (settings.get("capabilities") or {}).get("foundation") or {}
+    return "storage.googleapis.com" in (foundation.get("data_access_logs") or [])
+
+
+GUARANTEES: tuple[Guarantee, ...] = (
+    Guarantee("delete_protection", "stateful resources in production keep delete protection",
+              ("delete_protection",), _production, lambda s: s.get("delete_protection") is True),
+    Guarantee("cmek", "a mission-critical use case encrypts production data with a customer-managed key",
+              ("encryption", "cmek"), _mission_critical_production, _encrypted),
+    Guarantee("audit_logs", "production records who read and wrote its buckets (Cloud Audit Logs, data access)",
+              ("capabilities", "foundation", "data_access_logs"), _production, _audited),
+)
+GUARANTEE_IDS = tuple(g.id for g in GUARANTEES)
+
+
+def check(resolved: Any) -> None:
+    """Every guarantee holds in every environment it covers, or a waiver names it; else one error per breach."""
+    spec, errors = resolved.loaded.spec, []
+    waived = {(w.guarantee, env) for w in spec.waivers for env in (w.environments or resolved.environments)}
+    for env in resolved.environments.values():
+        for guarantee in GUARANTEES:
+            if not guarantee.applies(env, spec) or guarantee.holds(env.settings):
+                continue
+            if (guarantee.id, env.name) in waived:
+                continue
+            errors.append(_breach(resolved, env, guarantee))
+    for waiver in spec.waivers:
+        for name in waiver.environments or []:
+            if name not in resolved.environments:
+                errors.append(resolved.loaded.error(f"the waiver names environment '{name}', which this use case "
+                                                    "does not have", "waivers",
+                                                    hint="environments: " + ", ".join(resolved.environments)))
+    if errors:
+        raise errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _breach(resolved: Any, env: Any, guarantee: Guarantee) -> UserError:
+    where = _source(env.provenance, guarantee.setting)
+    file, line = where.rsplit(":", 1) if where and where.rsplit(":", 1)[-1].isdigit() else (where, "")
+    return UserError(
+        f"this weakens a production guarantee in {env.name}: {guarantee.what}",
+        file=file or str(resolved.loaded.path), line=int(line) if line else None,
+        field=f"environments.{env.name}.{'.'.join(guarantee.setting)}",
+        hint=f"remove the override, or add to tierstack.yaml: waivers: [{{guarantee: {guarantee.id}, "
+             f"environments: [{env.name}], reason: \"why this is acceptable\"}}]")
+
+
+def _source(provenance: dict[tuple[str, ...], str], setting: tuple[str, ...]) -> str:
+    """Where the weakening value came from: the setting itself or the closest provenance under it."""
+    if setting in provenance:
+        return provenance[setting]
+    under = sorted(v for k, v in provenance.items() if k[:len(setting)] == setting)
+    return under[0] if under else ""
+
+
+def applied(resolved: Any, env_name: str) -> list[dict[str, str]]:
+    """The waivers in force for one environment (they weaken something there), for explain and the stack."""
+    spec, env = resolved.loaded.spec, resolved.environments[env_name]
+    out = []
+    for waiver in spec.waivers:
+        if waiver.environments and env_name not in waiver.environments:
+            continue
+        guarantee = next(g for g in GUARANTEES if g.id == waiver.guarantee)
+        if guarantee.applies(env, spec) and not guarantee.holds(env.settings):
+            out.append({"guarantee": guarantee.id, "promise": guarantee.what, "reason": waiver.reason})
+    return out
