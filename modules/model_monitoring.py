@@ -1,30 +1,89 @@
-"""model_monitoring: the monitoring dataset, a notification channel and alert policies."""
+"""model_monitoring: the monitoring dataset, alert policies that Cloud Monitoring can evaluate, a channel.
+
+Every metric an alert reads comes from generator/data/metric_types.yaml (real
+Cloud Monitoring metric types, with their source), through
+`tierstack.generator.monitoring.metric()`, so a filter cannot name a metric,
+label or resource type that does not exist. What each alert means:
+
+- endpoint errors: a ratio, errors over responses, per endpoint
+  (`prediction/online/error_count` / `prediction/online/response_count`, both
+  summed per endpoint over five minutes); `endpoint_error_rate` is a fraction
+  (0.05 = 5 % of requests fail). Shaped like Google's ratio example:
+  https://cloud.google.com/monitoring/alerts/policies-in-json (ratio policies).
+- endpoint latency: the 99th percentile of the model's own latency
+  (`prediction_latencies` with `latency_type = "model"`; the other value,
+  `overhead`, is Vertex AI's share), per deployed model, in ms, the metric's unit.
+- pipeline failures: Vertex AI has no metric that counts failed PipelineJobs
+  (only `pipelinejob/duration` and the task count). Google's documented way is a
+  log-based metric on the PipelineJob's state-change log entries:
+  `resource.type="aiplatform.googleapis.com/PipelineJob"` and
+  `jsonPayload.state="PIPELINE_STATE_FAILED"`
+  (https://cloud.google.com/vertex-ai/docs/pipelines/metrics, "custom metrics",
+  read 2026-11-25). The module creates that counter (`google_logging_metric`)
+  and alerts as soon as one failed run is counted, one incident per run.
+
+Drift and skew: the Google provider 8.7 has no resource for Vertex AI Model
+Monitoring (no ModelMonitor, no ModelDeploymentMonitoringJob, in google or
+google-beta), and a monitoring job needs a deployed model, which a pipeline
+creates, not Terraform. So the stack provisions what such a job writes to (the
+monitoring dataset) and hands the job its threshold: `drift_threshold` becomes
+the Terraform output `model_monitoring_drift_threshold`, the default
+per-feature drift threshold (Vertex AI's distance score, 0 to 1; Vertex's own
+default is 0.3) that the pipeline reads with `terraform output` when it creates
+the monitoring job for the model it deploys. One reviewed value per
+environment, instead of a constant in pipeline code.
+
+Without `notification_email` (the blueprints set it from `alert_email`) the
+policies have no channel: `explain` and `generate` warn, see
+`tierstack.generator.monitoring.unreceived_alerts`.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from cdktn_provider_google.logging_metric import LoggingMetric, LoggingMetricMetricDescriptor
 from cdktn_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicy,
     MonitoringAlertPolicyAlertStrategy,
     MonitoringAlertPolicyConditions,
     MonitoringAlertPolicyConditionsConditionThreshold,
     MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+    MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations,
     MonitoringAlertPolicyDocumentation,
 )
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 
+from tierstack.generator.errors import UserError
+from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
 from tierstack.modules.base import CapabilityModule
 
-ENDPOINT = 'resource.type = "aiplatform.googleapis.com/Endpoint"'
+Threshold = MonitoringAlertPolicyConditionsConditionThreshold
+Aggregations = MonitoringAlertPolicyConditionsConditionThresholdAggregations
+DenominatorAggregations = MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations
+
+ERRORS = metric("aiplatform.googleapis.com/prediction/online/error_count")
+RESPONSES = metric("aiplatform.googleapis.com/prediction/online/response_count")
+LATENCY = metric("aiplatform.googleapis.com/prediction/online/prediction_latencies")
+PIPELINE_JOB = "aiplatform.googleapis.com/PipelineJob"
+FAILED_RUNS = f'resource.type = "{PIPELINE_JOB}" AND jsonPayload.state = "PIPELINE_STATE_FAILED"'
+WINDOW = "300s"
 
 
 class ModelMonitoring(CapabilityModule):
     capability = "model_monitoring"
+    apis = ("logging.googleapis.com",)  # the log-based metric that counts failed pipeline runs
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
-        dataset = self.dataset(settings.get("dataset", "monitoring"), "model monitoring results (skew, drift)",
+        dataset = self.dataset(settings.get("dataset", "monitoring"),
+                               "model monitoring results: what the monitoring jobs the pipeline creates write",
                                writers=("pipelines", "serving"), readers=("ci",))
         self.expose("dataset", dataset.dataset_id, "BigQuery dataset of monitoring results")
+        if settings.get("drift_threshold") is not None:
+            self.expose("drift_threshold", self._fraction("drift_threshold", settings["drift_threshold"], upper=1.0),
+                        "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
+                        "creates (no Terraform resource exists for one)")
         channels = []
         email = settings.get("notification_email")
         if email:
@@ -34,46 +93,109 @@ class ModelMonitoring(CapabilityModule):
             channels = [channel.id]
             self.expose("notification_channel", channel.id, "alert notification channel")
         alerts = settings.get("alerts") or {}
-        serving = inputs.shared.get("model_serving_online")
-        if serving and alerts.get("endpoint_error_rate") is not None:
-            self._policy("endpoint_errors", "endpoint error rate", channels,
-                         f'{ENDPOINT} AND metric.type = "aiplatform.googleapis.com/prediction/online/error_count"',
-                         float(alerts["endpoint_error_rate"]), "ALIGN_RATE")
-        if serving and alerts.get("endpoint_latency_p99_ms") is not None:
-            self._policy("endpoint_latency", "endpoint p99 latency", channels,
-                         f'{ENDPOINT} AND metric.type = '
-                         '"aiplatform.googleapis.com/prediction/online/prediction_latencies"',
-                         float(alerts["endpoint_latency_p99_ms"]), "ALIGN_PERCENTILE_99")
-        if inputs.shared.get("ml_pipelines") and alerts.get("pipeline_failures"):
-            self._policy("pipeline_failures", "failed pipeline runs", channels,
-                         'resource.type = "aiplatform.googleapis.com/PipelineJob" AND '
-                         'metric.type = "aiplatform.googleapis.com/pipelinejob/completed_count" AND '
-                         'metric.labels.state = "FAILED"', 0.0, "ALIGN_COUNT")
+        online, pipelines = bool(inputs.shared.get("model_serving_online")), bool(inputs.shared.get("ml_pipelines"))
+        planned = planned_alerts(alerts, online, pipelines)
+        if "endpoint_errors" in planned:
+            self._endpoint_errors(channels, self._fraction("alerts.endpoint_error_rate",
+                                                           alerts["endpoint_error_rate"], upper=1.0, closed=False))
+        if "endpoint_latency" in planned:
+            self._endpoint_latency(channels, self._positive("alerts.endpoint_latency_p99_ms",
+                                                            alerts["endpoint_latency_p99_ms"]))
+        if "pipeline_failures" in planned:
+            self._pipeline_failures(channels)
 
-    def _policy(self, key: str, what: str, channels: list[str], metric_filter: str, threshold: float,
-                aligner: str) -> None:
+    # --- the alerts ------------------------------------------------------------------------------
+
+    def _endpoint_scope(self) -> list[str]:
+        """Restrict endpoint alerts to this use case's endpoint, when model_serving made one."""
+        endpoint = getattr(self.inputs.shared.get("model_serving"), "endpoint", None)
+        if endpoint is None:
+            return []
+        assert "endpoint_id" in resource_labels(ERRORS.resource)
+        return [f'resource.labels.endpoint_id = "{endpoint.name}"']
+
+    def _endpoint_errors(self, channels: list[str], ratio: float) -> None:
+        scope = self._endpoint_scope()
+        per_endpoint: dict[str, Any] = {"alignment_period": WINDOW, "per_series_aligner": "ALIGN_DELTA",
+                                        "cross_series_reducer": "REDUCE_SUM",
+                                        "group_by_fields": ["resource.label.endpoint_id"]}
+        self._policy("endpoint_errors", "endpoint error ratio", channels, Threshold(
+            filter=ERRORS.filter(*scope),
+            denominator_filter=RESPONSES.filter(*scope),
+            aggregations=[Aggregations(**per_endpoint)],
+            denominator_aggregations=[DenominatorAggregations(**per_endpoint)],
+            comparison="COMPARISON_GT", threshold_value=ratio, duration=WINDOW,
+        ), f"More than {ratio:.1%} of the requests to the endpoint failed over five minutes "
+           "(prediction errors / responses).")
+
+    def _endpoint_latency(self, channels: list[str], milliseconds: float) -> None:
+        if LATENCY.unit != "ms":  # the setting is in ms; a table that says otherwise must change both
+            raise RuntimeError(f"{LATENCY.type} is in {LATENCY.unit}, endpoint_latency_p99_ms in ms")
+        self._policy("endpoint_latency", "model p99 latency", channels, Threshold(
+            filter=LATENCY.filter(LATENCY.label("latency_type", "model"), *self._endpoint_scope()),
+            aggregations=[Aggregations(
+                alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99")],
+            comparison="COMPARISON_GT", threshold_value=milliseconds, duration=WINDOW,
+        ), f"The 99th percentile of the model's own latency (Vertex AI's overhead excluded) stayed above "
+           f"{milliseconds:g} ms for five minutes, for a deployed model of the endpoint.")
+
+    def _pipeline_failures(self, channels: list[str]) -> None:
+        inputs = self.inputs
+        counter = self.add(
+            LoggingMetric, "pipeline_failures_metric",
+            project=inputs.project,
+            name=f"{inputs.name}-{inputs.environment}-pipeline-failures",
+            description=f"Failed Vertex AI pipeline runs of {inputs.name} in {inputs.environment} "
+                        "(PipelineJob state-change log entries with state PIPELINE_STATE_FAILED)",
+            filter=FAILED_RUNS,
+            metric_descriptor=LoggingMetricMetricDescriptor(metric_kind="DELTA", value_type="INT64", unit="1",
+                                                            display_name="Failed pipeline runs"),
+        )
+        # the name is interpolated, so Terraform creates the metric before the policy that reads it
+        self._policy("pipeline_failures", "failed pipeline runs", channels, Threshold(
+            filter=f'metric.type = "{log_metric_type(counter.name)}" AND resource.type = "{PIPELINE_JOB}"',
+            aggregations=[Aggregations(
+                alignment_period=WINDOW, per_series_aligner="ALIGN_SUM")],
+            comparison="COMPARISON_GT", threshold_value=0, duration="0s",
+        ), "A Vertex AI pipeline run failed; the incident names its pipeline_job_id.")
+
+    def _policy(self, key: str, what: str, channels: list[str],
+                threshold: Threshold, doc: str) -> None:
         inputs = self.inputs
         self.add(
             MonitoringAlertPolicy, f"{key}_alert",
             project=inputs.project,
             display_name=f"{inputs.name} {inputs.environment}: {what}",
             combiner="OR",
-            conditions=[MonitoringAlertPolicyConditions(
-                display_name=what,
-                condition_threshold=MonitoringAlertPolicyConditionsConditionThreshold(
-                    filter=metric_filter,
-                    comparison="COMPARISON_GT",
-                    threshold_value=threshold,
-                    duration="300s",
-                    aggregations=[MonitoringAlertPolicyConditionsConditionThresholdAggregations(
-                        alignment_period="300s", per_series_aligner=aligner)],
-                ),
-            )],
+            conditions=[MonitoringAlertPolicyConditions(display_name=what, condition_threshold=threshold)],
             notification_channels=channels or None,
             alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s"),
             documentation=MonitoringAlertPolicyDocumentation(
-                content=f"{what} of {inputs.name} in {inputs.environment} crossed {threshold:g}.",
-                mime_type="text/markdown"),
+                content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"),
             severity="ERROR" if inputs.serving_class == "production" else "WARNING",
             user_labels=self.labels,
         )
+
+    # --- settings --------------------------------------------------------------------------------
+
+    def _field(self, key: str) -> str:
+        return f"environments.{self.inputs.environment}.capabilities.model_monitoring.{key}"
+
+    def _number(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"{key} must be a number, not {value!r}", file=self.inputs.source, field=self._field(key))
+        return float(value)
+
+    def _fraction(self, key: str, value: Any, upper: float, closed: bool = True) -> float:
+        number = self._number(key, value)
+        if not (0 < number <= upper if closed else 0 < number < upper):
+            bound = f"<= {upper:g}" if closed else f"< {upper:g}"
+            raise UserError(f"{key} must be > 0 and {bound}, not {value!r}", file=self.inputs.source,
+                            field=self._field(key), hint="a fraction: 0.3, not 30")
+        return number
+
+    def _positive(self, key: str, value: Any) -> float:
+        number = self._number(key, value)
+        if number <= 0:
+            raise UserError(f"{key} must be > 0, not {value!r}", file=self.inputs.source, field=self._field(key))
+        return number

@@ -1,0 +1,109 @@
+"""Cloud Monitoring facts as data, and the one rule for which alerts an environment gets.
+
+Imports no cdktn binding, so `explain` can use it. `metric()` reads
+data/metric_types.yaml (real metric types with their kind, value type, unit,
+monitored resource and labels, and the source they were read from): the
+model_monitoring module builds its filters only from these entries, and the
+tests check every generated alert against the same table. `planned_alerts()`
+decides which alert policies model_monitoring creates; `unreceived_alerts()`
+turns environments whose policies have no notification channel into a warning
+for `explain` and `generate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from tierstack.generator.yamlio import parse, to_plain
+
+TABLE = "metric_types.yaml"
+
+
+@dataclass(frozen=True)
+class MetricType:
+    type: str
+    kind: str  # GAUGE, DELTA, CUMULATIVE
+    value_type: str  # INT64, DOUBLE, DISTRIBUTION, ...
+    unit: str
+    resource: str  # the monitored resource type the metric is written against
+    labels: tuple[str, ...]
+    label_values: dict[str, tuple[str, ...]]
+
+    def label(self, key: str, value: str) -> str:
+        """A filter term on one of the metric's labels, refused unless the table lists the label and value."""
+        if key not in self.labels:
+            raise KeyError(f"{self.type} has no label {key!r} in {TABLE} (it has {', '.join(self.labels)})")
+        allowed = self.label_values.get(key)
+        if allowed is not None and value not in allowed:
+            raise KeyError(f"{self.type}: {key} is one of {', '.join(allowed)} in {TABLE}, not {value!r}")
+        return f'metric.labels.{key} = "{value}"'
+
+    def filter(self, *terms: str) -> str:
+        """A Monitoring filter selecting this metric on its own monitored resource, AND the given terms."""
+        return " AND ".join((f'metric.type = "{self.type}"', f'resource.type = "{self.resource}"', *terms))
+
+
+@cache
+def _table() -> dict[str, Any]:
+    text = resources.files("tierstack.generator").joinpath("data", TABLE).read_text(encoding="utf-8")
+    return to_plain(parse(text, f"tierstack/generator/data/{TABLE}"))  # type: ignore[no-any-return]
+
+
+def metric(metric_type: str) -> MetricType:
+    """The table's entry for a metric type; a KeyError names the table when the type is not a real one."""
+    entry = _table()["metrics"].get(metric_type)
+    if entry is None:
+        raise KeyError(f"{metric_type} is not in {TABLE}: add it from Google's metric list, with its source")
+    return MetricType(metric_type, entry["kind"], entry["value_type"], str(entry["unit"]), entry["resource"],
+                      tuple(entry["labels"]),
+                      {k: tuple(v) for k, v in (entry.get("label_values") or {}).items()})
+
+
+def resource_labels(resource_type: str) -> tuple[str, ...]:
+    return tuple(_table()["resources"][resource_type]["labels"])
+
+
+def log_metric_type(name: str) -> str:
+    """The metric type of a log-based metric (a google_logging_metric) called `name`."""
+    return f"{_table()['log_based']['prefix']}{name}"
+
+
+# --- which alert policies, and who receives them ---------------------------------------------------
+
+def planned_alerts(alerts: dict[str, Any], online: bool, pipelines: bool) -> list[str]:
+    """The alert policies model_monitoring creates, by key, from its `alerts` settings and what it watches."""
+    out = []
+    if online and alerts.get("endpoint_error_rate") is not None:
+        out.append("endpoint_errors")
+    if online and alerts.get("endpoint_latency_p99_ms") is not None:
+        out.append("endpoint_latency")
+    if pipelines and alerts.get("pipeline_failures"):
+        out.append("pipeline_failures")
+    return out
+
+
+def environment_alerts(capabilities: dict[str, Any]) -> list[str]:
+    """planned_alerts() for an environment's resolved `capabilities` settings."""
+    if "model_monitoring" not in capabilities:
+        return []
+    settings = capabilities["model_monitoring"] or {}
+    serving = capabilities.get("model_serving")
+    online = "model_serving" in capabilities and (serving or {}).get("mode", "online") == "online"
+    return planned_alerts(settings.get("alerts") or {}, online, "ml_pipelines" in capabilities)
+
+
+def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning when alert policies would be created with no notification channel: nobody would hear them.
+
+    `environments` maps an environment name to its resolved settings.
+    """
+    silent = [name for name, settings in environments.items()
+              if environment_alerts(settings.get("capabilities") or {})
+              and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))]
+    if not silent:
+        return []
+    return [f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
+            "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"]
