@@ -200,10 +200,13 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
       tierstack generate --env prod --out build/cdktf.out   # build/cdktf.out/stacks/<name>-prod/
     """
     from tierstack.generator.generate import generate as run_generate
+    from tierstack.generator.report import delivery_warnings
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
     plan = resolve(load_spec(config))
+    for warning in delivery_warnings(plan):
+        click.echo(f"warning: {warning}", err=True)
     target = out or config.parent / "cdktf.out"
     summaries = run_generate(plan, target, list(environments) or None, force,
                              progress=lambda text: click.echo(text, err=True))

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from tierstack.generator.catalog import Catalog
+from tierstack.generator.monitoring import unreceived_alerts
 from tierstack.generator.resolve import Resolved, display_path
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.yamlio import dump
@@ -85,8 +86,13 @@ def explain_data(resolved: Resolved, catalog: Catalog) -> dict[str, Any]:
             }
             for env in resolved.environments.values()
         ],
-        "warnings": sel.warnings,
+        "warnings": [*sel.warnings, *delivery_warnings(resolved)],
     }
+
+
+def delivery_warnings(resolved: Resolved) -> list[str]:
+    """Warnings about what the stacks will create but nobody will see (alerts without a channel)."""
+    return unreceived_alerts({env.name: env.settings for env in resolved.environments.values()})
 
 
 def _provisions(catalog: Catalog, cap_id: str, serving: str) -> list[str]:

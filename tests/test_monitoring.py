@@ -272,7 +272,7 @@ def test_explain_promises_only_what_model_monitoring_provisions() -> None:
     assert any("notification channel, when alert_email" in line for line in provisions)
 
 
-# --- settings -------------------------------------------------------------------------------------
+# --- alerts nobody receives ------------------------------------------------------------------------
 
 NO_EMAIL = """\
 name: quiet-case
@@ -285,6 +285,28 @@ environments:
   dev: {project: acme-quiet-dev}
   prod: {project: acme-quiet-prod}
 """
+
+
+def test_explain_warns_when_alerts_reach_nobody(tmp_path: Path) -> None:
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(NO_EMAIL, encoding="utf-8")
+    result = run("explain", str(config))
+    assert result.exit_code == 0, result.output
+    warnings = result.output.split("\nWarnings\n", 1)[-1]
+    assert "notify nobody" in warnings and "dev, prod" in warnings and "alert_email" in warnings
+    data = json.loads(run("explain", str(config), "--format", "json").output)
+    assert any("notify nobody" in w for w in data["warnings"])
+
+    config.write_text(NO_EMAIL + "variables:\n  alert_email: oncall@example.com\n", encoding="utf-8")
+    assert "notify nobody" not in run("explain", str(config)).output
+
+
+def test_generate_warns_when_alerts_reach_nobody(tmp_path: Path, synthesized: dict[str, Path]) -> None:
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(NO_EMAIL, encoding="utf-8")
+    result = run("generate", str(config), "--env", "dev", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "notify nobody" in result.output
 
 
 @pytest.mark.parametrize("threshold", ["0", "1.5", "'high'"])
