@@ -31,6 +31,8 @@ API_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("google_service_account", "iam.googleapis.com"),
     ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
     ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
+    ("google_logging_", "logging.googleapis.com"),
+    ("google_compute_", "compute.googleapis.com"),
 )
 
 
