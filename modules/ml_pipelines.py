@@ -1,27 +1,125 @@
-"""ml_pipelines: pipeline root bucket, Artifact Registry (KFP and Docker), runner identity, schedule.
+"""ml_pipelines: pipeline root bucket, Artifact Registry (KFP and Docker), runner identity, retraining triggers.
 
-Continuous training runs on a Cloud Scheduler job that publishes to a Pub/Sub
-topic; the pipeline trigger (a Cloud Function or CI) subscribes to it.
+Google provider 8.7 has no Vertex AI schedule resource, so a run is started the way the Vertex AI
+REST API documents it: `POST https://{region}-aiplatform.googleapis.com/v1/{parent}/pipelineJobs`
+with a PipelineJob body (google/cloud/aiplatform/v1/pipeline_job.proto: templateUri,
+runtimeConfig.gcsOutputDirectory, serviceAccount, labels, encryptionSpec). The body names the
+compiled template in the stack's KFP repository (`https://{region}-kfp.pkg.dev/{project}/{repo}/
+{template}/{tag}`), so CI publishes the template and the triggers run whatever it last published.
+
+- Continuous training (`schedule` set): a Cloud Scheduler job with an HTTP target and the pipelines
+  identity's OAuth token makes that call. The Cloud Scheduler service agent mints the token through
+  its own role (roles/cloudscheduler.serviceAgent holds iam.serviceAccounts.getAccessToken); nothing
+  is granted to it here.
+- Retraining on degradation (`retrain_on_degradation`): a Pub/Sub topic for model monitoring's alerts
+  to publish to (a Cloud Monitoring notification channel of type `pubsub`), an Eventarc trigger that
+  hands each message to a workflow, and the workflow, which makes the same call when the message is
+  an incident that opened. Pub/Sub push cannot send a body of our choosing, hence the workflow.
+
+Both call pipelineJobs.create as the pipelines identity with `serviceAccount` = that identity, and
+"users starting the pipeline must have iam.serviceAccounts.actAs on this service account" (the
+PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on itself.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import re
+from typing import Any
 
+from cdktn import Fn, Token
 from cdktn_provider_google.artifact_registry_repository import (
     ArtifactRegistryRepository,
     ArtifactRegistryRepositoryCleanupPolicies,
     ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
 )
 from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
-from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob, CloudSchedulerJobPubsubTarget
+from cdktn_provider_google.cloud_scheduler_job import (
+    CloudSchedulerJob,
+    CloudSchedulerJobHttpTarget,
+    CloudSchedulerJobHttpTargetOauthToken,
+    CloudSchedulerJobRetryConfig,
+)
+from cdktn_provider_google.eventarc_trigger import (
+    EventarcTrigger,
+    EventarcTriggerDestination,
+    EventarcTriggerMatchingCriteria,
+    EventarcTriggerTransport,
+    EventarcTriggerTransportPubsub,
+)
+from cdktn_provider_google.project_iam_member import ProjectIamMember
 from cdktn_provider_google.pubsub_topic import PubsubTopic
+from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
 from tierstack.generator import naming
+from tierstack.generator.errors import UserError
+from tierstack.generator.spec import UseCase
 from tierstack.modules.base import CapabilityModule
 
 FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+# Artifact Registry package and tag names: the template name KFP's RegistryClient uploads under
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
+
+
+def vertex_endpoint(project: str, region: str, collection: str) -> str:
+    """The regional Vertex AI REST endpoint of a collection (pipelineJobs, batchPredictionJobs)."""
+    return f"https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/{collection}"
+
+
+def hcl_json(value: Any) -> str:
+    """`jsonencode(value)` in Terraform, so references (service accounts, buckets, keys) stay references.
+
+    Literal strings go through Fn.raw_string: cdktn writes them into an HCL expression, where a quote
+    or `${` would otherwise end the string or start an interpolation.
+    """
+
+    def literal(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: literal(v) for key, v in item.items()}
+        if isinstance(item, list):
+            return [literal(v) for v in item]
+        if isinstance(item, str) and not Token.is_unresolved(item):
+            return Fn.raw_string(item)
+        return item
+
+    return Fn.jsonencode(literal(value))
+
+
+def check_cron(module: CapabilityModule, cron: str, cron_field: str) -> None:
+    """A schedule from a blueprint or an override is checked like use_case.schedule (one cron grammar)."""
+    inputs = module.inputs
+    try:
+        UseCase._cron(cron)
+    except ValueError as exc:
+        raise UserError(str(exc), file=inputs.source,
+                        field=f"environments.{inputs.environment}.capabilities.{module.capability}.{cron_field}",
+                        hint="five cron fields (minute hour day-of-month month day-of-week)") from None
+
+
+def http_job_arguments(module: CapabilityModule, *, cron: str, cron_field: str, time_zone: str, uri: str,
+                       identity: str, body: dict[str, Any], description: str) -> dict[str, Any]:
+    """The arguments of a Cloud Scheduler job that POSTs `body` to a Google API as `identity`.
+
+    Retried on failure (a 5xx, a quota error, a deadline): at most 3 more attempts, 1 to 10 minutes
+    apart. Creating a Vertex AI job returns at once, so one attempt gets 3 minutes.
+    """
+    inputs = module.inputs
+    check_cron(module, cron, cron_field)
+    return {
+        "project": inputs.project, "region": inputs.region, "schedule": cron, "time_zone": time_zone,
+        "description": description,
+        "attempt_deadline": "180s",
+        "retry_config": CloudSchedulerJobRetryConfig(retry_count=3, min_backoff_duration="60s",
+                                                     max_backoff_duration="600s", max_doublings=2),
+        "http_target": CloudSchedulerJobHttpTarget(
+            uri=uri, http_method="POST", headers={"Content-Type": "application/json"},
+            body=Fn.base64encode(hcl_json(body)),
+            oauth_token=CloudSchedulerJobHttpTargetOauthToken(
+                service_account_email=inputs.identities.emails[identity], scope=CLOUD_PLATFORM)),
+    }
 
 
 class MlPipelines(CapabilityModule):
@@ -30,9 +128,12 @@ class MlPipelines(CapabilityModule):
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
+        field = f"environments.{inputs.environment}.capabilities.ml_pipelines"
+        self.retraining_topic: PubsubTopic | None = None  # for model monitoring's pubsub notification channel
         root = self.bucket("pipeline_root", writers=("pipelines", "training"), readers=("ci",))
         self.expose("pipeline_root", root.url, "pipeline root (gs://...) for Vertex AI Pipelines")
-        for repo in settings.get("repositories", ["kfp", "docker"]):
+        repositories = settings.get("repositories", ["kfp", "docker"])
+        for repo in repositories:
             repository = self.add(
                 ArtifactRegistryRepository, f"{repo}_repository",
                 project=inputs.project, location=inputs.region, format=FORMATS[repo],
@@ -50,19 +151,100 @@ class MlPipelines(CapabilityModule):
                          location=inputs.region, repository=repository.name, role="roles/artifactregistry.writer",
                          member=inputs.identities.member("ci"))
             self.expose(f"{repo}_repository", repository.id, f"Artifact Registry {FORMATS[repo]} repository")
-        if settings.get("schedule"):
-            self._schedule(settings["schedule"], settings.get("time_zone", "Etc/UTC"))
 
-    def _schedule(self, cron: str, time_zone: str) -> None:
+        cron = settings.get("schedule")
+        time_zone = settings.get("time_zone") or "Etc/UTC"
+        on_degradation = bool(settings.get("retrain_on_degradation"))
+        template, tag = settings.get("pipeline_template", "training-pipeline"), settings.get("template_tag", "latest")
+        if not (cron or on_degradation):
+            return
+        if cron:
+            check_cron(self, str(cron), "schedule")
+        if "kfp" not in repositories:
+            raise UserError("a retraining trigger runs the pipeline template from the KFP repository, "
+                            "but ml_pipelines.repositories has no kfp", file=inputs.source,
+                            field=f"{field}.repositories", hint="add kfp to ml_pipelines.repositories")
+        if not PACKAGE_RE.match(str(template)):
+            raise UserError(f"'{template}' is not a KFP template name in Artifact Registry", file=inputs.source,
+                            field=f"{field}.pipeline_template",
+                            hint="lowercase letters, digits, '.', '_', '-', e.g. training-pipeline")
+        if not TAG_RE.match(str(tag)):
+            raise UserError(f"'{tag}' is not an Artifact Registry tag", file=inputs.source,
+                            field=f"{field}.template_tag", hint="letters, digits, '.', '_', '-', e.g. latest")
+        job = self._pipeline_job(root.url, str(template), str(tag))
+        # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity
+        self.add(ServiceAccountIamMember, "pipelines_actas_itself",
+                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['pipelines']}",
+                 role="roles/iam.serviceAccountUser", member=inputs.identities.member("pipelines"))
+        if cron:
+            self.add(CloudSchedulerJob, "schedule", name=f"{inputs.name}-{inputs.environment}-continuous-training",
+                     **http_job_arguments(
+                         self, cron=str(cron), cron_field="schedule", time_zone=str(time_zone), identity="pipelines",
+                         body=job,
+                         uri=vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                         description=f"continuous training of {inputs.name}: runs the {template}:{tag} "
+                                     "pipeline template on Vertex AI Pipelines"))
+        if on_degradation:
+            self._degradation_trigger(job)
+
+    def _pipeline_job(self, pipeline_root: str, template: str, tag: str) -> dict[str, Any]:
+        """The PipelineJob resource that pipelineJobs.create takes as its request body."""
         inputs = self.inputs
-        topic = self.add(PubsubTopic, "trigger_topic", project=inputs.project,
-                         name=f"{inputs.name}-{inputs.environment}-pipeline-trigger", labels=self.labels,
+        repository = naming.resource_id(inputs.name, "kfp")
+        job: dict[str, Any] = {
+            "displayName": f"{inputs.name}-{inputs.environment}-{template}",
+            "templateUri": f"https://{inputs.region}-kfp.pkg.dev/{inputs.project}/{repository}/{template}/{tag}",
+            "runtimeConfig": {"gcsOutputDirectory": pipeline_root},
+            "serviceAccount": inputs.identities.emails["pipelines"],
+            "labels": self.labels,
+        }
+        if inputs.kms_key:
+            job["encryptionSpec"] = {"kmsKeyName": inputs.kms_key}
+        return job
+
+    def _degradation_trigger(self, job: dict[str, Any]) -> None:
+        """Topic -> Eventarc -> workflow -> pipelineJobs.create, for alerts that mean the model degraded."""
+        inputs = self.inputs
+        self.apis = (*type(self).apis, "eventarc.googleapis.com", "workflows.googleapis.com")
+        topic = self.add(PubsubTopic, "retraining_topic", project=inputs.project,
+                         name=f"{inputs.name}-{inputs.environment}-retraining", labels=self.labels,
                          kms_key_name=inputs.kms_key)
-        message = json.dumps({"use_case": inputs.name, "environment": inputs.environment, "pipeline": "training"},
-                             sort_keys=True)
-        self.add(CloudSchedulerJob, "schedule", project=inputs.project, region=inputs.region,
-                 name=f"{inputs.name}-{inputs.environment}-continuous-training", schedule=cron, time_zone=time_zone,
-                 description=f"continuous training of {inputs.name}",
-                 pubsub_target=CloudSchedulerJobPubsubTarget(
-                     topic_name=topic.id, data=base64.b64encode(message.encode()).decode()))
-        self.expose("trigger_topic", topic.id, "Pub/Sub topic the training schedule publishes to")
+        # A Cloud Monitoring notification sends one message when an incident opens and one when it
+        # closes (payload: {"incident": {"state": "open" | "closed", ...}}); only an opening retrains.
+        source = {"main": {"params": ["event"], "steps": [
+            {"read_message": {"assign": [{"message": "${json.decode(base64.decode(event.data.message.data))}"}]}},
+            {"only_when_an_incident_opens": {"switch": [
+                {"condition": '${map.get(message, "incident") == null}', "return": "not an incident: ignored"},
+                {"condition": '${map.get(message.incident, "state") != "open"}',
+                 "return": "the incident did not open: no retraining"},
+            ]}},
+            # a POST is retried only where the API did not process it (429, 503): never two runs for one alert
+            {"start_pipeline_run": {"try": {"call": "http.post", "args": {
+                "url": vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                "auth": {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]},
+                "body": job,
+            }, "result": "created"}, "retry": "${http.default_retry_non_idempotent}"}},
+            {"done": {"return": "${created.body.name}"}},
+        ]}}
+        workflow = self.add(
+            WorkflowsWorkflow, "retraining", project=inputs.project, region=inputs.region,
+            name=f"{inputs.name}-{inputs.environment}-retraining",
+            description=f"starts a {inputs.name} training pipeline run when model monitoring reports a degradation",
+            service_account=inputs.identities.emails["pipelines"],
+            source_contents=hcl_json(source), call_log_level="LOG_ERRORS_ONLY",
+            deletion_protection=False, labels=self.labels)
+        # the trigger's identity starts executions: Workflows Invoker (no resource-level IAM for workflows in
+        # provider 8.7); Pub/Sub messages need no Eventarc Event Receiver role
+        self.add(ProjectIamMember, "pipelines_workflows_invoker", project=inputs.project,
+                 role="roles/workflows.invoker", member=inputs.identities.member("pipelines"))
+        self.add(
+            EventarcTrigger, "retraining_trigger", project=inputs.project, location=inputs.region,
+            name=f"{inputs.name}-{inputs.environment}-retraining",
+            matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_MESSAGE)],
+            transport=EventarcTriggerTransport(pubsub=EventarcTriggerTransportPubsub(topic=topic.id)),
+            destination=EventarcTriggerDestination(workflow=workflow.id),
+            service_account=inputs.identities.emails["pipelines"], labels=self.labels)
+        self.retraining_topic = topic
+        self.expose("retraining_topic", topic.id,
+                    "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
+                    "degradation alerts at it (a notification channel of type pubsub)")
