@@ -1,5 +1,9 @@
 """model_serving: an online endpoint with a deployment pool and request logging, or batch outputs.
 
+Batch serving with a `batch_schedule` (cron) also gets a Cloud Scheduler job that starts a Vertex AI
+batch prediction job on that schedule; without one, batch prediction jobs are started by hand or by a
+pipeline.
+
 Serving classes: `experimental` (cheap, minimal replicas) and `production`
 (at least two replicas, request logging, delete protection); the class is
 checked here so a blueprint cannot ask for production with one replica.
@@ -7,6 +11,12 @@ checked here so a blueprint cannot ask for production with one replica.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
+from cdktn_provider_google.project_iam_member import ProjectIamMember
+from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 from cdktn_provider_google.vertex_ai_deployment_resource_pool import (
     VertexAiDeploymentResourcePool,
     VertexAiDeploymentResourcePoolDedicatedResources,
@@ -23,10 +33,18 @@ from cdktn_provider_google.vertex_ai_endpoint import (
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.modules.base import CapabilityModule
+from tierstack.modules.ml_pipelines import check_cron, http_job_arguments, vertex_endpoint
+
+# a Vertex AI model id (custom ids: [a-z0-9_-], up to 63; or the numeric id), with a version id or alias
+_MODEL = r"[A-Za-z0-9_-]{1,63}(@[A-Za-z0-9_-]{1,128})?"
+SHORT_MODEL_RE = re.compile(rf"^{_MODEL}$")
+FULL_MODEL_RE = re.compile(rf"^projects/[a-z0-9-]+/locations/(?P<location>[a-z0-9-]+)/models/{_MODEL}$")
+BQ_TABLE_RE = re.compile(r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}$")
 
 
 class ModelServing(CapabilityModule):
     capability = "model_serving"
+    apis = ("aiplatform.googleapis.com",)  # batch prediction jobs are created at run time, not by Terraform
 
     def build(self) -> None:
         if self.settings.get("mode", "online") == "batch":
@@ -39,6 +57,90 @@ class ModelServing(CapabilityModule):
         dataset = self.dataset("predictions", "batch prediction outputs", writers=("serving", "pipelines"))
         self.expose("predictions_bucket", bucket.name, "batch prediction output bucket")
         self.expose("predictions_dataset", dataset.dataset_id, "batch prediction output dataset")
+        cron = self.settings.get("batch_schedule")
+        if cron:
+            self._batch_schedule(str(cron), naming.dataset_id(self.inputs.name, "predictions"))
+
+    def _batch_schedule(self, cron: str, output_dataset: str) -> None:
+        """A Cloud Scheduler job that starts a Vertex AI batch prediction job (batchPredictionJobs.create).
+
+        Body: the BatchPredictionJob resource (google/cloud/aiplatform/v1/batch_prediction_job.proto):
+        BigQuery in and out (`bq://PROJECT.DATASET.TABLE` in; `bq://PROJECT.DATASET` out, where Vertex AI
+        writes a predictions_<time> and an errors_<time> table), dedicated resources (custom-trained models
+        support no automatic resources), and `serviceAccount`, the serving identity the model's container
+        runs as. The call is made as that same identity: it is granted Vertex AI User (to create the job)
+        and Service Account User on itself ("users deploying the Model must have iam.serviceAccounts.actAs
+        on this service account").
+        """
+        inputs, settings = self.inputs, self.settings
+        field = f"environments.{inputs.environment}.capabilities.model_serving"
+        check_cron(self, cron, "batch_schedule")
+        model = self._batch_model(settings.get("batch_model"), f"{field}.batch_model")
+        source = self._batch_input(settings.get("batch_input"), f"{field}.batch_input")
+        job: dict[str, Any] = {
+            "displayName": f"{inputs.name}-{inputs.environment}-batch-prediction",
+            "model": model,
+            "inputConfig": {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": source}},
+            "outputConfig": {"predictionsFormat": "bigquery",
+                             "bigqueryDestination": {"outputUri": f"bq://{inputs.project}.{output_dataset}"}},
+            "dedicatedResources": {
+                "machineSpec": {"machineType": settings.get("machine_type", "n1-standard-4")},
+                "startingReplicaCount": 1,
+                "maxReplicaCount": max(1, int(settings.get("max_replicas", 1))),
+            },
+            "serviceAccount": inputs.identities.emails["serving"],
+            "labels": self.labels,
+        }
+        if inputs.kms_key:
+            job["encryptionSpec"] = {"kmsKeyName": inputs.kms_key}
+        self.add(ProjectIamMember, "serving_aiplatform_user", project=inputs.project, role="roles/aiplatform.user",
+                 member=inputs.identities.member("serving"))
+        self.add(ServiceAccountIamMember, "serving_actas_itself",
+                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['serving']}",
+                 role="roles/iam.serviceAccountUser", member=inputs.identities.member("serving"))
+        self.add(CloudSchedulerJob, "batch_prediction", name=f"{inputs.name}-{inputs.environment}-batch-prediction",
+                 **http_job_arguments(
+                     self, cron=cron, cron_field="batch_schedule",
+                     time_zone=str(settings.get("time_zone") or "Etc/UTC"),
+                     uri=vertex_endpoint(inputs.project, inputs.region, "batchPredictionJobs"), identity="serving",
+                     body=job, description=f"scheduled batch prediction of {inputs.name} with {model}"))
+
+    def _batch_model(self, model: Any, field: str) -> str:
+        """The model's resource name, from a full name in the stack's region or a short NAME[@VERSION]."""
+        inputs = self.inputs
+        if not model:
+            raise UserError("a batch_schedule needs the model to score with", file=inputs.source, field=field,
+                            hint="set model_serving.batch_model to a registered model, e.g. "
+                                 f"projects/{inputs.project}/locations/{inputs.region}/models/NAME@default, "
+                                 "or remove batch_schedule")
+        model = str(model)
+        if SHORT_MODEL_RE.match(model):
+            return f"projects/{inputs.project}/locations/{inputs.region}/models/{model}"
+        full = FULL_MODEL_RE.match(model)
+        if not full:
+            raise UserError(f"'{model}' is not a Vertex AI model", file=inputs.source, field=field,
+                            hint="projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS], or NAME@ALIAS")
+        if full.group("location") != inputs.region:
+            raise UserError(f"the model is in {full.group('location')}, but a batch prediction job must run in the "
+                            f"model's region and this environment is in {inputs.region}", file=inputs.source,
+                            field=field, hint=f"use a model registered in {inputs.region}")
+        return model
+
+    def _batch_input(self, source: Any, field: str) -> str:
+        """The BigQuery table to score: given, or the prepared dataset's batch_input table."""
+        inputs = self.inputs
+        if source:
+            if not BQ_TABLE_RE.match(str(source)):
+                raise UserError(f"'{source}' is not a BigQuery table URI", file=inputs.source, field=field,
+                                hint="bq://PROJECT.DATASET.TABLE")
+            return str(source)
+        processing = inputs.shared.get("data_processing")
+        if processing is None or "prepared" not in getattr(processing, "datasets", {}):
+            raise UserError("a batch_schedule needs the table to score, and this stack has no prepared dataset "
+                            "(data_processing is not selected)", file=inputs.source, field=field,
+                            hint="set model_serving.batch_input to bq://PROJECT.DATASET.TABLE, or add "
+                                 "data_processing to capabilities.add")
+        return f"bq://{inputs.project}.{naming.dataset_id(inputs.name, 'prepared')}.batch_input"
 
     def _online(self) -> None:
         inputs, settings = self.inputs, self.settings
