@@ -177,7 +177,8 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
               help="The cdktf output directory, what cdktf.out is by default [default: cdktf.out beside the config].")
 @click.option("--env", "environments", multiple=True, help="Only these environments (repeatable).")
 @click.option("--force", is_flag=True,
-              help="Replace output files that were edited by hand (Terraform's own files are always kept).")
+              help="Replace files tierstack wrote that were edited by hand, cdktf.json included. Files it did "
+              "not write are never deleted, and Terraform's own files are always kept.")
 def generate(config: Path, out: Path | None, environments: tuple[str, ...], force: bool) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
@@ -189,10 +190,15 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
       cdktf.json beside DIR                 for the CDK CLI (never over your own)
 
     The new tree replaces DIR atomically: a failure leaves the previous output
-    as it was. Terraform's files in a stack directory (.terraform/,
-    .terraform.lock.hcl, *.tfplan, terraform.tfstate*) are yours: they are
-    carried over into every regeneration. A stack that leaves the config while
-    its directory holds them stops generate unless --force, which keeps them.
+    as it was. DIR must be a directory of its own: not the config's folder, a
+    repository's top, your home, the current directory or /. A file there
+    that tierstack did not write stops generate, even with --force; one it
+    wrote and you edited (cdktf.json too) stops it unless --force. Terraform's
+    files in a stack directory (.terraform/, .terraform.lock.hcl, *.tfplan,
+    terraform.tfstate*) are yours: they are carried over into every
+    regeneration. A stack that leaves the config while its directory holds
+    them stops generate unless --force, which keeps them. A second generate
+    into the same DIR waits for the first (up to 2 minutes).
 
     \b
     Examples:

@@ -4,11 +4,25 @@
 otherwise). It receives `manifest.json`, `stacks/<stack>/cdk.tf.json` and
 `.tierstack-manifest.json`; `cdktf.json` goes beside it, in `out`'s parent.
 
+`out` must be a directory of its own (`check_out`): not `/`, the home
+directory, the current directory or one above it, a repository's top (`.git`),
+the config's folder, a symlink, a path under a file or ending in `..`, or a
+place the user cannot write. Each is a UserError naming `--out`, raised before
+anything is written.
+
 The output directory is replaced as a whole, atomically: synthesis goes to a
-temporary sibling, and only a complete tree is swapped in, so a crash leaves
-the previous output intact. A file the user edited by hand since tierstack
-wrote it (tracked by hash in .tierstack-manifest.json) is never replaced
-without --force.
+temporary sibling (`.<out>.new-XXXXXXXX`, marked by a `.tierstack-new` file
+until the swap), and only a complete tree is swapped in, so a crash leaves the
+previous output intact; the next run removes such a marked leftover. A file
+the user edited by hand since tierstack wrote it (tracked by hash in
+.tierstack-manifest.json, which also records cdktf.json's) is never replaced
+without --force. A file tierstack did not write is never deleted, not even
+with --force: the run stops and names it. A stack carried over by `--env`
+keeps the hashes recorded for it, so a hand edit in it stays one.
+
+Only one generate at a time writes an output directory: each holds an
+exclusive lock on `.<out>.lock` beside it (removed when the run ends); a second
+run waits for it, up to LOCK_TIMEOUT seconds, then stops with a clear error.
 
 Terraform's own files in a stack's directory (what `terraform init`, `plan
 -out` and a local state leave there: `.terraform/`, `.terraform.lock.hcl`,
@@ -27,12 +41,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tierstack.generator import __version__
 from tierstack.generator.blueprint import display_path
@@ -40,9 +57,16 @@ from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.fsio import follow_umask, write_atomic
 from tierstack.generator.resolve import Resolved
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (Windows: no advisory locks; generate runs unlocked)
+    fcntl = None  # type: ignore[assignment]
+
 MANIFEST = ".tierstack-manifest.json"
+MARKER = ".tierstack-new"  # in a temporary tree until it is swapped in: a leftover with it is tierstack's
 CDKTF_JSON_MARK = "written by tierstack generate; edit tierstack.yaml instead"
 PROVIDERS = ["hashicorp/google@8.7.0", "hashicorp/google-beta@8.7.0"]
+LOCK_TIMEOUT = 120.0  # seconds a generate waits for another one writing the same output directory
 
 
 @dataclass
@@ -59,9 +83,20 @@ def generate(resolved: Resolved, out: Path, environments: list[str] | None = Non
              force: bool = False, progress: Callable[[str], None] = lambda _: None) -> list[StackSummary]:
     """Synthesize and swap the new tree into `out`; return a summary per stack written."""
     _check_environments(resolved, environments)
+    shown = display_path(out)
+    out = check_out(out, resolved.loaded.path)
+    with _output_lock(out, shown, progress):
+        return _generate(resolved, out, shown, environments, force, progress)
+
+
+def _generate(resolved: Resolved, out: Path, shown: str, environments: list[str] | None, force: bool,
+              progress: Callable[[str], None]) -> list[StackSummary]:
+    _clean_leftovers(out)
     _recover_interrupted_swap(out)
-    if not force:
-        check_hand_edits(out)
+    recorded = _read_manifest(out, shown)
+    cdktf_text = _cdktf_json_text(resolved, out)
+    cdktf_action, cdktf_note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
+    _check_output(out, shown, recorded, cdktf_action == "edited", force)
     kept = terraform_files(out)
     removed = [] if environments else _removed_stacks(out, {env.stack for env in resolved.environments.values()},
                                                        kept)
@@ -70,30 +105,38 @@ def generate(resolved: Resolved, out: Path, environments: list[str] | None = Non
         which = ("stacks " if len(removed) > 1 else "stack ") + ", ".join(removed)
         raise UserError(f"{which} left the config, but Terraform's files are in "
                         f"{'their directories' if len(removed) > 1 else 'its directory'}: {listing}",
-                        file=display_path(out), field="--out",
+                        file=shown, field="--out",
                         hint="run `terraform destroy` there first if its resources should go, or pass --force to "
                         "regenerate and keep only Terraform's files in that directory")
     progress("synthesizing (loading the Google provider bindings takes a few seconds)...")
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
+        (tmp / MARKER).write_text("a temporary tree of tierstack generate; the next generate removes it\n",
+                                  encoding="utf-8")
         from tierstack.generator.stacks import synthesize
 
         names = synthesize(resolved, tmp, environments)
-        _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
-        _write_manifest(tmp)
+        carried = _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
+        ours = cdktf_action in ("write", "same", "edited")  # "edited" gets this far only with --force
+        beside = {"cdktf.json": _sha256(cdktf_text.encode())} if ours else {}
+        _write_manifest(tmp, recorded.get("files", {}), carried, beside)
         # mkdtemp made tmp 0700, and jsii's Node, started once per process, may predate the umask. Before
         # the links below: a chmod through a hard link would change the user's original file.
         follow_umask(tmp)
         _keep_terraform_files(out, tmp, kept)
+        _check_unchanged_since(out, shown, recorded.get("files", {}), kept)
+        if cdktf_action in ("write", "edited"):  # before the swap: a crash between the two leaves a cdktf.json
+            write_atomic(out.parent / "cdktf.json", cdktf_text)  # that matches what the next run writes
         _swap(tmp, out)
+        (out / MARKER).unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     for stack in sorted(kept):
         if stack not in names and not (out / "stacks" / stack / "cdk.tf.json").exists():
             progress(f"kept Terraform's files of {stack}, a stack no longer in the config: "
                      + ", ".join(f"stacks/{stack}/{entry}" for entry in kept[stack]))
-    _write_cdktf_json(resolved, out)
+    if cdktf_note:
+        progress(cdktf_note)
     order = list(resolved.selection.ids)
     return [summarize(out, name, order) for name in names]
 
@@ -105,6 +148,137 @@ def _check_environments(resolved: Resolved, environments: list[str] | None) -> N
             hint = did_you_mean(env, known) or "environments: " + ", ".join(known)
             raise UserError(f"no environment '{env}' in this use case", file=display_path(resolved.loaded.path),
                             field="--env", hint=hint)
+
+
+# --- --out: a directory of its own, and one generate at a time -----------------------------------
+
+
+def check_out(out: Path, config: Path) -> Path:
+    """The output directory as an absolute path, or a UserError naming --out if generate must not replace it.
+
+    Only the parent is resolved: a symlink as `out` itself is refused rather than followed.
+    """
+    typed = str(out)
+
+    def refuse(message: str, hint: str = "generate replaces the output directory as a whole: give it a "
+               "directory of its own, e.g. --out cdktf.out beside your tierstack.yaml") -> UserError:
+        return UserError(message, file=typed, field="--out", hint=hint)
+
+    if out.name == "..":
+        raise refuse("ends in '..': --out must name the output directory itself")
+    try:
+        return _check_out(out, config, refuse)
+    except (OSError, RuntimeError) as exc:  # an unreadable ancestor, a symlink loop
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise refuse(f"cannot be written: {reason}", hint="choose a directory you can write to") from None
+
+
+def _check_out(out: Path, config: Path, refuse: Callable[..., UserError]) -> Path:
+    target = out.parent.resolve() / out.name if out.name else out.resolve()
+    if target == Path(target.anchor):
+        raise refuse("is the root directory")
+    with suppress(OSError):  # a working directory that was deleted is above nothing
+        cwd = Path.cwd().resolve()
+        if target == cwd or target in cwd.parents:
+            raise refuse("is the current directory" if target == cwd else "contains the current directory")
+    with suppress(RuntimeError, KeyError):  # no home directory to protect
+        home = Path.home().resolve()
+        if target == home or target in home.parents:
+            raise refuse("is your home directory" if target == home else "contains your home directory")
+    if target in config.resolve().parents:
+        raise refuse(f"contains the config file {display_path(config)}")
+    if target.is_symlink():
+        raise refuse("is a symbolic link", hint="give the directory it points to, or a directory of its own")
+    if target.exists() and not target.is_dir():
+        raise refuse("exists and is not a directory")
+    if (target / ".git").exists() or (target / ".git").is_symlink():
+        raise refuse("holds a .git: it is the top of a repository")
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir():
+        raise refuse(f"is under a file: {display_path(existing)}", hint="give a path of directories")
+    for directory in (target, target.parent) if existing == target else (existing,):
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise refuse(f"cannot be written: no permission to write in {display_path(directory)}",
+                         hint="choose a directory you can write to, or change its permissions")
+    return target
+
+
+@contextmanager
+def _output_lock(out: Path, shown: str, progress: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive lock on `.<out>.lock` beside `out`; wait up to LOCK_TIMEOUT for another holder.
+
+    The file holds the holder's process id and is removed by the holder, while it still holds the lock. A
+    waiter that then gets the lock on the removed file sees that the path names another file (or none) and
+    starts over, so two runs can never both hold "the" lock.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot be written: {exc.strerror}", file=shown, field="--out",
+                        hint="choose a directory you can write to") from None
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    path = out.parent / f".{out.name}.lock"
+    deadline = time.monotonic() + LOCK_TIMEOUT
+    waited = False
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)  # never through a link
+        except OSError as exc:
+            raise UserError(f"cannot be written: {exc.strerror}: {display_path(path)}", file=shown, field="--out",
+                            hint="choose a directory you can write to") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise UserError(f"another tierstack generate ({holder}) is writing this directory; gave up after "
+                                f"{LOCK_TIMEOUT:g} s", file=shown, field="--out",
+                                hint=f"run generate again once it has finished (its lock is {display_path(path)})"
+                                ) from None
+            if not waited:
+                progress(f"waiting for another tierstack generate ({holder}) writing {shown}, "
+                         f"up to {LOCK_TIMEOUT:g} s...")
+                waited = True
+            time.sleep(0.05)
+            continue
+        except OSError as exc:  # a file system without locks
+            os.close(fd)
+            raise UserError(f"cannot lock {display_path(path)}: {exc.strerror}", file=shown, field="--out",
+                            hint="choose an output directory on a local file system") from None
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # the previous holder removed that file: start over with the one the path names now
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _lock_holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except (OSError, UnicodeDecodeError):
+        pid = ""
+    return f"process {pid}" if pid.isdigit() else "process unknown"
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove the temporary trees of runs killed before they could (under the lock: none is in use)."""
+    pattern = re.compile(re.escape(f".{out.name}.new-") + r"[a-z0-9_]{8}")
+    for path in out.parent.iterdir():
+        if pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink() and (path / MARKER).is_file():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 # --- Terraform's files, hand edits and the manifest ----------------------------------------------
@@ -137,14 +311,20 @@ def _removed_stacks(out: Path, current: set[str], kept: dict[str, list[str]]) ->
             and any(not is_terraform_file(p.name) for p in (out / "stacks" / stack).iterdir())]
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def _digest(path: Path) -> str:
     if path.is_symlink():  # tierstack writes no symlinks; vouch for where one points, never follow it
-        return "symlink:" + hashlib.sha256(os.readlink(path).encode()).hexdigest()
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+        return "symlink:" + _sha256(os.readlink(path).encode())
+    if not path.is_file():  # a FIFO or a device where tierstack wrote a file: never read it
+        return "not a regular file"
+    return _sha256(path.read_bytes())
 
 
 def _files(root: Path) -> list[Path]:
-    """Every file and symlink under root, except the manifest and Terraform's files in stack directories.
+    """Every file and symlink under root, except the manifest, the marker and Terraform's files in stacks.
 
     Symlinks are listed, never followed: `.terraform/` can hold links to provider directories and
     binaries of hundreds of megabytes, and it is skipped as a whole.
@@ -157,43 +337,121 @@ def _files(root: Path) -> list[Path]:
             dirnames[:] = [d for d in dirnames if not is_terraform_file(d)]
             filenames = [f for f in filenames if not is_terraform_file(f)]
         found += [here / d for d in dirnames if (here / d).is_symlink()]  # os.walk does not descend them
-        found += [here / f for f in filenames if here != root or f != MANIFEST]
+        found += [here / f for f in filenames if here != root or f not in (MANIFEST, MARKER)]
     return sorted(found)
 
 
-def _write_manifest(root: Path) -> None:
-    files = {p.relative_to(root).as_posix(): _digest(p) for p in _files(root)}
-    text = json.dumps({"generator": f"tierstack {__version__}", "files": files}, indent=2, sort_keys=True)
-    (root / MANIFEST).write_text(text + "\n", encoding="utf-8")
+def _write_manifest(root: Path, recorded: dict[str, str], carried: list[str], beside: dict[str, str]) -> None:
+    """Record the hash of every file in the new tree, and of the files tierstack wrote beside it.
+
+    A stack carried over from the previous tree (`--env`) keeps the hashes recorded when tierstack wrote it:
+    a hand edit carried over with --force is not tierstack's, and stays a hand edit.
+    """
+    files = {}
+    for path in _files(root):
+        rel = path.relative_to(root).as_posix()
+        if any(rel.startswith(f"stacks/{stack}/") for stack in carried):
+            if rel in recorded:
+                files[rel] = recorded[rel]
+        else:
+            files[rel] = _digest(path)
+    data: dict[str, object] = {"generator": f"tierstack {__version__}", "files": files}
+    if beside:
+        data["beside"] = beside
+    (root / MANIFEST).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def check_hand_edits(out: Path) -> None:
-    """Refuse to replace an output tree with files tierstack did not write as they are now."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise UserError("the output path exists and is not a directory", file=display_path(out), field="--out")
+def _read_manifest(out: Path, shown: str) -> dict[str, dict[str, str]]:
+    """The previous run's record: {"files": {relative path: hash}, "beside": {"cdktf.json": hash}}, or {}."""
     manifest = out / MANIFEST
-    present = _files(out)
-    if not manifest.exists():
-        if present:
-            raise UserError("this directory was not written by tierstack (no .tierstack-manifest.json); "
-                            "not replacing it", file=display_path(out), field="--out",
-                            hint="choose another --out, or pass --force to replace it")
-        return
+    if not out.is_dir() or not (manifest.exists() or manifest.is_symlink()):
+        return {}
     try:
-        known = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        if manifest.is_symlink() or not manifest.is_file():
+            raise ValueError(manifest)
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        record = {"files": data["files"], "beside": data.get("beside", {})}
+        if not all(isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in table.items()) for table in record.values()):
+            raise ValueError(manifest)
     except (ValueError, KeyError, TypeError):
-        raise UserError("its .tierstack-manifest.json is unreadable", file=display_path(out), field="--out",
-                        hint="pass --force to regenerate the directory") from None
-    changed = [p.relative_to(out).as_posix() for p in present
-               if known.get(p.relative_to(out).as_posix()) != _digest(p)]
+        raise UserError(f"its {MANIFEST} is unreadable, so tierstack cannot tell which files it wrote",
+                        file=shown, field="--out",
+                        hint=f"restore the file; or, if nothing in {shown} is yours, delete {shown} and run "
+                        "generate again (tierstack never deletes a file it did not write)") from None
+    return record
+
+
+def _listing(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def _check_output(out: Path, shown: str, recorded: dict[str, dict[str, str]], cdktf_edited: bool,
+                  force: bool) -> None:
+    """Refuse to replace an output tree holding files tierstack did not write, or (without --force) edited."""
+    if out.exists() and not out.is_dir():  # check_out refuses it; a race since is still no reason to delete it
+        raise UserError("the output path exists and is not a directory", file=shown, field="--out")
+    known = recorded.get("files", {})
+    unknown = _unknown_entries(out, known) if out.is_dir() else []
+    changed = [] if force or not out.is_dir() else [
+        rel for rel in (p.relative_to(out).as_posix() for p in _files(out)) if rel in known
+        and known[rel] != _digest(out / rel)]
+    if cdktf_edited and not force:
+        changed.append("../cdktf.json")
+    never = "tierstack never deletes a file it did not write, not even with --force"
+    if unknown and not recorded:
+        raise UserError(f"this directory was not written by tierstack (no {MANIFEST}); it holds "
+                        f"{_listing(unknown)}", file=shown, field="--out",
+                        hint=f"{never}: choose another --out, or move those out of it")
+    if unknown:
+        also = f"\n  and files changed by hand since tierstack wrote them: {_listing(changed)}" if changed else ""
+        raise UserError(f"files that tierstack did not write: {_listing(unknown)}{also}", file=shown,
+                        field="--out", hint=f"{never}: move them out of {shown}"
+                        + ("; then move your changes into tierstack.yaml, or pass --force to replace the "
+                           "changed files" if changed else ""))
     if changed:
-        listing = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        raise UserError(f"files were changed or added by hand since tierstack wrote them: {listing}",
-                        file=display_path(out), field="--out",
+        raise UserError(f"files were changed by hand since tierstack wrote them: {_listing(changed)}",
+                        file=shown, field="--out",
                         hint="move your changes into tierstack.yaml (overrides:) or a blueprint, "
                         "or pass --force to replace them")
+
+
+def _check_unchanged_since(out: Path, shown: str, known: dict[str, str], kept: dict[str, list[str]]) -> None:
+    """Just before the swap: stop if a file of the user's appeared in `out` while synthesis ran."""
+    late = _unknown_entries(out, known) if out.is_dir() else []
+    late += [f"stacks/{stack}/{name}" for stack, names in terraform_files(out).items() for name in names
+             if name not in kept.get(stack, [])]
+    if late:
+        raise UserError(f"files appeared while generate ran: {_listing(sorted(late))}; nothing was replaced",
+                        file=shown, field="--out", hint="run generate again once nothing else writes there")
+
+
+def _unknown_entries(out: Path, known: dict[str, str]) -> list[str]:
+    """Files, symlinks and directories under `out` that tierstack did not write (directories end in `/`).
+
+    Terraform's files in stack directories are the user's and stay; `stacks/` and the stack directories are
+    tierstack's even when only Terraform's files are left in them.
+    """
+    ours = {parent.as_posix() for rel in known for parent in PurePosixPath(rel).parents} | {"stacks"}
+    found = []
+    for dirpath, dirnames, filenames in os.walk(out):
+        here = Path(dirpath)
+        parts = here.relative_to(out).parts
+        if len(parts) == 2 and parts[0] == "stacks":
+            dirnames[:] = [d for d in dirnames if not is_terraform_file(d)]
+            filenames = [f for f in filenames if not is_terraform_file(f)]
+        for name in list(dirnames):
+            rel = (here / name).relative_to(out).as_posix()
+            if (here / name).is_symlink():
+                dirnames.remove(name)
+                if rel not in known:
+                    found.append(rel)
+            elif rel not in ours and parts != ("stacks",):
+                dirnames.remove(name)
+                found.append(rel + "/")
+        found += [rel for rel in ((here / f).relative_to(out).as_posix() for f in filenames)
+                  if rel not in known and (parts or rel not in (MANIFEST, MARKER))]
+    return sorted(found)
 
 
 # --- the swap ------------------------------------------------------------------------------------
@@ -219,14 +477,17 @@ def _recover_interrupted_swap(out: Path) -> None:
         os.replace(backup, out)
 
 
-def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: bool) -> None:
+def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: bool) -> list[str]:
     """Make cdktn's manifest.json name only files that exist; with --env, keep the other stacks as they were.
+
+    Returns the stacks carried over from the previous tree.
 
     cdktn lists a `stackMetadataPath` (stacks/<stack>/metadata.json) for every stack but writes that file
     only for HCL output. For JSON output the stack metadata is in cdk.tf.json under "//", and the CDK CLI
     reads `stackMetadataPath` only when the stack is not a .tf.json file. So the entry is dropped.
     """
     new_manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
+    carried = []
     if carry_over and (out / "manifest.json").is_file():
         old_manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         for name, entry in sorted(old_manifest.get("stacks", {}).items()):
@@ -235,11 +496,13 @@ def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: 
                 continue
             shutil.copytree(source, new / "stacks" / name, symlinks=True, ignore=_terraform_entries_of(source))
             new_manifest["stacks"][name] = entry
+            carried.append(name)
     for entry in new_manifest["stacks"].values():
         entry.pop("stackMetadataPath", None)
     new_manifest["stacks"] = dict(sorted(new_manifest["stacks"].items()))
     text = json.dumps(new_manifest, indent=2, sort_keys=True)
     (new / "manifest.json").write_text(text + "\n", encoding="utf-8")
+    return carried
 
 
 def _terraform_entries_of(stack: Path) -> Callable[[str, list[str]], list[str]]:
@@ -277,11 +540,10 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
 # --- cdktf.json and summaries --------------------------------------------------------------------
 
 
-def _write_cdktf_json(resolved: Resolved, out: Path) -> None:
-    """For users who also want the CDK CLI: written beside the output, never over someone else's file."""
-    target = out.parent / "cdktf.json"
+def _cdktf_json_text(resolved: Resolved, out: Path) -> str:
+    """cdktf.json, for users who also want the CDK CLI; it goes beside the output directory."""
     # the CDK CLI runs `app` from the folder holding cdktf.json
-    config = os.path.relpath(resolved.loaded.path.resolve(), out.parent.resolve())
+    config = os.path.relpath(resolved.loaded.path.resolve(), out.parent)
     data = {
         "//": CDKTF_JSON_MARK,
         "language": "python",
@@ -293,15 +555,37 @@ def _write_cdktf_json(resolved: Resolved, out: Path) -> None:
         "terraformModules": [],
         "context": {},
     }
-    text = json.dumps(data, indent=2) + "\n"
-    if target.exists():
-        try:
-            ours = json.loads(target.read_text(encoding="utf-8")).get("//") == CDKTF_JSON_MARK
-        except (ValueError, AttributeError):
-            ours = False
-        if not ours or target.read_text(encoding="utf-8") == text:
-            return
-    write_atomic(target, text)
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _cdktf_json_action(out: Path, text: str, recorded: str | None) -> tuple[str, str | None]:
+    """What to do with cdktf.json beside `out`, and a note for the user when it is left alone.
+
+    "write": absent, or as tierstack recorded writing it; "same": already `text`; "edited": tierstack's for
+    this output but changed since (replaced only with --force); "foreign": the user's own (no tierstack mark,
+    or not a regular file) or tierstack's for another output directory beside it: never replaced.
+    """
+    target = out.parent / "cdktf.json"
+    if not target.exists() and not target.is_symlink():
+        return "write", None
+    if target.is_symlink() or not target.is_file():
+        return "foreign", "left cdktf.json as it is: it is not tierstack's (not a regular file)"
+    current = target.read_bytes()
+    if current == text.encode():
+        return "same", None
+    if recorded == _sha256(current):
+        return "write", None
+    try:
+        data = json.loads(current)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("//") != CDKTF_JSON_MARK:
+        return "foreign", f"left cdktf.json as it is: it is not tierstack's (no \"//\" mark in {display_path(target)})"
+    if data.get("output") != out.name:
+        return "foreign", (f"left cdktf.json as it is: tierstack wrote it for the output directory "
+                           f"'{data.get('output')}' beside it, not '{out.name}' (delete it to get one for "
+                           f"'{out.name}')")
+    return "edited", None
 
 
 def summarize(out: Path, stack: str, order: list[str]) -> StackSummary:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,13 +140,19 @@ def test_hand_edits_are_never_replaced_without_force(write: Callable[..., Path])
     stack = config.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "cdk.tf.json"
     stack.write_text(stack.read_text().replace('"region"', '"region" ', 1))
     (config.parent / "cdktf.out" / "notes.txt").write_text("mine")
+    edited = stack.read_bytes()
     result = run("generate", str(config))
     assert result.exit_code == 2
     assert "stacks/demo-case-dev/cdk.tf.json" in result.stderr and "notes.txt" in result.stderr
     assert "--force" in result.stderr
     assert (config.parent / "cdktf.out" / "notes.txt").read_text() == "mine"
+    result = run("generate", str(config), "--force")  # replaces the edited stack, never deletes notes.txt
+    assert result.exit_code == 2 and "field '--out'" in result.stderr
+    assert "tierstack did not write: notes.txt" in result.stderr and "never deletes" in result.stderr
+    assert (config.parent / "cdktf.out" / "notes.txt").read_text() == "mine" and stack.read_bytes() == edited
+    (config.parent / "cdktf.out" / "notes.txt").rename(config.parent / "notes.txt")
     assert run("generate", str(config), "--force").exit_code == 0
-    assert not (config.parent / "cdktf.out" / "notes.txt").exists()
+    assert stack.read_bytes() != edited
     json.loads(stack.read_text())
 
 
@@ -153,6 +164,9 @@ def test_a_directory_tierstack_did_not_write_is_left_alone(write: Callable[..., 
     result = run("generate", str(config), "--out", str(out))
     assert result.exit_code == 2 and "not written by tierstack" in result.stderr
     assert (out / "main.tf").read_text() == "# someone's terraform"
+    result = run("generate", str(config), "--out", str(out), "--force")  # not even with --force
+    assert result.exit_code == 2 and "not written by tierstack" in result.stderr and "main.tf" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["main.tf"] and not (config.parent / "cdktf.json").exists()
 
 
 def test_env_regenerates_one_stack_and_keeps_the_others(write: Callable[..., Path]) -> None:
@@ -173,8 +187,46 @@ def test_env_regenerates_one_stack_and_keeps_the_others(write: Callable[..., Pat
 def test_a_users_own_cdktf_json_is_not_replaced(write: Callable[..., Path]) -> None:
     config = write(SPEC)
     (config.parent / "cdktf.json").write_text('{"app": "python main.py"}\n')
+    for force in ([], ["--force"]):
+        result = run("generate", str(config), *force)
+        assert result.exit_code == 0, result.output
+        assert (config.parent / "cdktf.json").read_text() == '{"app": "python main.py"}\n'
+        assert "left cdktf.json as it is: it is not tierstack's" in result.stderr
+    assert "beside" not in json.loads((config.parent / "cdktf.out" / ".tierstack-manifest.json").read_text())
+
+
+def test_a_hand_edited_cdktf_json_is_protected_like_the_stacks(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    cdktf, out = config.parent / "cdktf.json", config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
-    assert (config.parent / "cdktf.json").read_text() == '{"app": "python main.py"}\n'
+    recorded = json.loads((out / ".tierstack-manifest.json").read_text())["beside"]
+    assert recorded == {"cdktf.json": hashlib.sha256(cdktf.read_bytes()).hexdigest()}
+    data = json.loads(cdktf.read_text())
+    data["context"] = {"excludeStackIdFromLogicalIds": "true"}  # the mark stays: still an edit
+    cdktf.write_text(json.dumps(data, indent=2) + "\n")
+    edited, before = cdktf.read_text(), _tree(out)
+
+    result = run("generate", str(config))
+    assert result.exit_code == 2
+    assert "changed by hand since tierstack wrote them: ../cdktf.json" in result.stderr and "--force" in result.stderr
+    assert cdktf.read_text() == edited and _tree(out) == before
+
+    result = run("generate", str(config), "--force")
+    assert result.exit_code == 0, result.output
+    assert json.loads(cdktf.read_text())["context"] == {}
+    assert json.loads((out / ".tierstack-manifest.json").read_text())["beside"] == recorded
+    assert run("generate", str(config)).exit_code == 0
+
+
+def test_a_cdktf_json_tierstack_wrote_for_another_output_is_left_alone(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    cdktf = config.parent / "build" / "cdktf.json"
+    assert run("generate", str(config), "--out", str(config.parent / "build" / "a")).exit_code == 0
+    first = cdktf.read_text()
+    result = run("generate", str(config), "--out", str(config.parent / "build" / "b"), "--force")
+    assert result.exit_code == 0, result.output
+    assert cdktf.read_text() == first and json.loads(first)["output"] == "a"
+    assert "left cdktf.json as it is: tierstack wrote it for the output directory 'a'" in result.stderr
 
 
 @pytest.mark.skipif(not shutil.which("node") or not subprocess.run(
@@ -188,7 +240,8 @@ def test_no_jsii_banner_even_with_an_end_of_life_node(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "!!" not in out.stderr and "end-of-life" not in out.stderr
-    assert out.stderr.strip() == "synthesizing (loading the Google provider bindings takes a few seconds)..."
+    assert [line for line in out.stderr.splitlines() if not line.startswith("warning: ")] == [
+        "synthesizing (loading the Google provider bindings takes a few seconds)..."]
 
 
 def test_jsii_node_that_does_not_exist_is_a_clear_error(write: Callable[..., Path],
@@ -326,7 +379,7 @@ def test_terraform_files_in_a_stack_are_the_users_and_survive_every_regeneration
     (dev / "extra.tf").write_text("# mine\n")  # a file of the user's own is still a hand edit
     result = run("generate", str(config))
     assert result.exit_code == 2
-    assert "changed or added by hand since tierstack wrote them: stacks/demo-case-dev/extra.tf\n" in result.stderr
+    assert "files that tierstack did not write: stacks/demo-case-dev/extra.tf\n" in result.stderr
 
 
 def test_terraform_files_are_neither_hashed_nor_followed(
@@ -420,3 +473,226 @@ def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
     help_text = run("generate", "--help").output
     assert "DIR/stacks/<name>-<env>/cdk.tf.json" in help_text and "DIR/manifest.json" in help_text
     assert "cdktf.json beside DIR" in help_text
+
+
+# --- --force never deletes what tierstack did not write; --out must be a directory of its own ------
+
+
+def test_force_into_the_configs_own_folder_is_refused_and_deletes_nothing(tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    (proj / ".git").mkdir(parents=True)
+    (proj / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (proj / "NOTES.md").write_text("# notes\n")
+    (proj / "tierstack.yaml").write_text(SPEC)
+    before = _tree(tmp_path)
+    result = run("generate", "--force", "--out", str(proj), str(proj / "tierstack.yaml"))
+    assert result.exit_code == 2, result.output
+    assert "field '--out'" in result.stderr and "contains the config file" in result.stderr
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert _tree(tmp_path) == before
+
+
+def _bad_out(case: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Set up one bad --out under root (the config is root/tierstack.yaml) and return it as typed."""
+    here = root / "here"
+    if case in ("current-directory", "current-directory-empty", "dot-dot"):
+        (here / "sub").mkdir(parents=True)
+        if case != "current-directory-empty":
+            (here / "notes.txt").write_text("mine\n")
+        monkeypatch.chdir(here if case != "current-directory-empty" else here / "sub")
+        return "sub/.." if case == "dot-dot" else "."
+    if case == "home":
+        (root / "home").mkdir()
+        (root / "home" / ".bashrc").write_text("export EDITOR=vi\n")
+        monkeypatch.setenv("HOME", str(root / "home"))
+        return str(root / "home")
+    if case == "git-repository":
+        (root / "repo" / ".git").mkdir(parents=True)
+        (root / "repo" / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        return str(root / "repo")
+    if case == "under-a-file":
+        (root / "notes.txt").write_text("mine\n")
+        return str(root / "notes.txt" / "cdktf.out")
+    if case == "symlink":
+        (root / "real").mkdir()
+        (root / "link").symlink_to(root / "real", target_is_directory=True)
+        return str(root / "link")
+    assert case == "config-folder"
+    return str(root)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("current-directory", "is the current directory"),
+    ("current-directory-empty", "is the current directory"),
+    ("dot-dot", "ends in '..'"),
+    ("home", "is your home directory"),
+    ("git-repository", "holds a .git"),
+    ("config-folder", "contains the config file"),
+    ("under-a-file", "is under a file:"),
+    ("symlink", "is a symbolic link"),
+])
+def test_a_bad_out_is_refused_before_anything_is_written(
+    case: str, message: str, write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(SPEC)
+    out = _bad_out(case, tmp_path, monkeypatch)
+    before = _tree(tmp_path)
+    result = run("generate", str(config), "--out", out, "--force")
+    assert result.exit_code == 2, result.output
+    assert f"error: {out}, field '--out': " in result.stderr and message in result.stderr, result.stderr
+    assert "hint: " in result.stderr and "Traceback" not in result.output and "internal error" not in result.output
+    assert _tree(tmp_path) == before
+
+
+def test_the_root_directory_is_refused_as_out(write: Callable[..., Path], tmp_path: Path) -> None:
+    config = write(SPEC)
+    before = _tree(tmp_path)
+    result = run("generate", str(config), "--out", "/")
+    assert result.exit_code == 2
+    assert "error: /, field '--out': is the root directory" in result.stderr
+    assert _tree(tmp_path) == before and not [p for p in Path("/").iterdir() if p.name.startswith(".new-")]
+
+
+def _as_an_ordinary_user() -> None:
+    """In a child of root: drop every capability, so permission bits bind root like any other user."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in range(64):
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP; the exec then grants root nothing
+
+
+def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path: Path) -> None:
+    """A real process: as root, without its capabilities (root may otherwise write anywhere)."""
+    config = write(SPEC)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    before = _tree(tmp_path)
+    try:
+        result = subprocess.run([sys.executable, "-m", "tierstack.generator.cli", "generate", str(config), "--force",
+                                 "--out", str(locked / "cdktf.out")], capture_output=True, text=True, cwd=tmp_path,
+                                timeout=120, preexec_fn=_as_an_ordinary_user if os.geteuid() == 0 else None)
+    finally:
+        locked.chmod(0o755)
+    assert result.returncode == 2, result.stderr
+    assert f"error: {locked / 'cdktf.out'}, field '--out': cannot be written" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and _tree(tmp_path) == before
+
+
+def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks(
+    write: Callable[..., Path]
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    rel = "stacks/demo-case-dev/cdk.tf.json"
+    recorded = json.loads((out / ".tierstack-manifest.json").read_text())["files"][rel]
+    dev = out / rel
+    dev.write_text(dev.read_text().replace('"region"', '"region" ', 1))
+    edited = dev.read_bytes()
+    result = run("generate", str(config), "--env", "prod", "--force")  # dev is carried over, edit and all
+    assert result.exit_code == 0, result.output
+    assert dev.read_bytes() == edited
+    assert json.loads((out / ".tierstack-manifest.json").read_text())["files"][rel] == recorded
+    result = run("generate", str(config))  # the edit is still one
+    assert result.exit_code == 2 and f"changed by hand since tierstack wrote them: {rel}" in result.stderr
+
+
+def test_the_temporary_tree_of_a_killed_run_is_cleaned_on_the_next_run(
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    plan = resolve(load_spec(config))
+    generate_mod.generate(plan, out)
+    _terraform_init(out / "stacks" / "demo-case-dev", tmp_path / "plugin-cache")
+    before = _tree(out)
+    mine = config.parent / ".cdktf.out.new-mine"  # the prefix, but not tierstack's
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine\n")
+
+    def killed(new: Path, target: Path) -> None:
+        raise RuntimeError("SIGKILL: no finally runs")
+
+    with monkeypatch.context() as kill:  # a kill leaves the temporary tree: nothing cleans up after it
+        kill.setattr(generate_mod, "_swap", killed)
+        kill.setattr(shutil, "rmtree", lambda *args, **kwargs: None)
+        with pytest.raises(RuntimeError):
+            generate_mod.generate(plan, out, force=True)
+    leftovers = [p.name for p in config.parent.iterdir() if p.name.startswith(".cdktf.out.new-") and p != mine]
+    assert len(leftovers) == 1
+    assert (config.parent / leftovers[0] / "stacks" / "demo-case-dev" / "terraform.tfstate").is_file()
+
+    generate_mod.generate(plan, out)
+    assert sorted(p.name for p in config.parent.iterdir() if p.name.startswith(".")) == [".cdktf.out.new-mine"]
+    assert (mine / "keep.txt").read_text() == "mine\n" and _tree(out) == before
+
+
+def _hold_lock(lock: Path) -> Any:
+    """Take the output directory's lock as another generate would, with this process's id in it."""
+    held = open(lock, "a+")  # noqa: SIM115  (closed by the caller)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    held.truncate(0)
+    held.write(f"{os.getpid()}\n")
+    held.flush()
+    return held
+
+
+def test_a_second_generate_into_the_same_directory_waits_for_the_first(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    held = _hold_lock(config.parent / ".cdktf.out.lock")
+    second = subprocess.Popen([sys.executable, "-m", "tierstack.generator.cli", "generate", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    watchdog = threading.Timer(300, second.kill)
+    watchdog.start()
+    try:
+        seen = []
+        for line in second.stderr:  # type: ignore[union-attr]
+            seen.append(line)
+            if "waiting" in line:
+                break
+        assert seen and "waiting for another tierstack generate (process " + str(os.getpid()) in seen[-1], seen
+        assert not out.exists() and not (config.parent / "cdktf.json").exists()  # nothing written while it waits
+        held.close()  # the first run is done
+        stdout, stderr = second.communicate()
+    finally:
+        held.close()
+        watchdog.cancel()
+        second.kill()
+    assert second.returncode == 0, stderr
+    assert stdout.splitlines()[-1] == f"wrote {out}/ (2 stacks)"
+    assert (out / "stacks" / "demo-case-prod" / "cdk.tf.json").is_file()
+    assert not (config.parent / ".cdktf.out.lock").exists()
+
+
+def test_a_lock_held_too_long_is_a_clear_error(write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generate_mod, "LOCK_TIMEOUT", 0.3)
+    config = write(SPEC)
+    with _hold_lock(config.parent / ".cdktf.out.lock"):
+        result = run("generate", str(config))
+    assert result.exit_code == 2
+    assert "field '--out'" in result.stderr and f"another tierstack generate (process {os.getpid()})" in result.stderr
+    assert "gave up after 0.3 s" in result.stderr and "Traceback" not in result.output
+    assert sorted(p.name for p in config.parent.iterdir()) == [".cdktf.out.lock", "tierstack.yaml"]
+
+
+def test_a_file_that_appears_while_generate_runs_stops_the_swap(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    plan = resolve(load_spec(config))
+    generate_mod.generate(plan, out)
+    before = _tree(out)
+    state = out / "stacks" / "demo-case-dev" / "terraform.tfstate"
+    keep = generate_mod._keep_terraform_files
+
+    def meanwhile(old: Path, new: Path, kept: dict[str, list[str]]) -> None:
+        keep(old, new, kept)
+        state.write_text('{"version": 4}\n')  # `terraform apply` in the stack, after the files were carried over
+
+    monkeypatch.setattr(generate_mod, "_keep_terraform_files", meanwhile)
+    with pytest.raises(UserError, match=r"files appeared while generate ran: stacks/demo-case-dev/terraform\.tfstate"):
+        generate_mod.generate(plan, out)
+    assert state.read_text() == '{"version": 4}\n'
+    assert {rel: entry for rel, entry in _tree(out).items() if not rel.endswith("terraform.tfstate")} == before
