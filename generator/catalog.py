@@ -1,4 +1,4 @@
-"""The capability catalog, tiers and accelerators, loaded from data files.
+"""The capability catalog, tiers and accelerators, and the Google Cloud facts, loaded from data files.
 
 The data ships inside the package (generator/data/) and is validated with
 pydantic on first use, so a broken catalog fails loudly at start, not halfway
@@ -7,6 +7,8 @@ through a generation.
 
 from __future__ import annotations
 
+import datetime
+import re
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -115,3 +117,87 @@ def load_catalog() -> Catalog:
         )
     except ValidationError as exc:  # a packaging bug, not a user error: say where
         raise RuntimeError(f"the bundled catalog in tierstack/generator/data is invalid:\n{exc}") from exc
+
+
+# --- Google Cloud facts: zones per region, machine families and their GPUs ---------------------------
+
+ZONE_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+
+
+class Source(_Strict):
+    """Where a facts table comes from: Google's page and the day it was read."""
+
+    title: str
+    url: str = Field(pattern=r"^https://(docs\.)?cloud\.google\.com/")
+    read: datetime.date
+
+
+class Zone(_Strict):
+    gpus: bool = False  # the zone offers GPUs that attach to N1 machines
+    series: tuple[str, ...] | None = None  # the machine series it offers; None when not known
+
+
+class Region(_Strict):
+    location: str
+    zones: dict[str, Zone] = Field(min_length=1)  # in Google's order
+
+
+class MachineFamily(_Strict):
+    description: str
+    # GPUs attached to the family's machine types: {GPU: {count: most vCPUs}}
+    attached: dict[str, dict[int, int]] = {}
+    defaults: dict[int, str] = {}  # attached GPUs: the machine type for each count, when none is named
+    # machine types with built-in GPUs: {machine type: (GPU, count)}, smallest first per count
+    machine_types: dict[str, tuple[str, int]] = {}
+
+
+class GcpFacts(_Strict):
+    zones_source: Source
+    regions: dict[str, Region]
+    machines_source: Source
+    families: dict[str, MachineFamily]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GcpFacts:
+        for name, region in self.regions.items():
+            for zone in region.zones:
+                if not ZONE_RE.match(zone) or zone.rsplit("-", 1)[0] != name:
+                    raise ValueError(f"zone {zone} is not a zone name of region {name}")
+        for name, family in self.families.items():
+            for machine in [*family.machine_types, *family.defaults.values()]:
+                if machine.split("-")[0] != name:
+                    raise ValueError(f"machine type {machine} is not of the {name} family")
+            for gpu, limits in family.attached.items():
+                for count, most in limits.items():
+                    default = family.defaults.get(count)
+                    if default is None or int(default.rsplit("-", 1)[-1]) > most:
+                        raise ValueError(f"{name}: no default machine type for {count}x{gpu} within {most} vCPUs")
+        return self
+
+
+@cache
+def load_gcp_facts() -> GcpFacts:
+    """zones.yaml and machine_families.yaml, validated, and checked against accelerators.yaml."""
+    zones, machines = _data("zones.yaml"), _data("machine_families.yaml")
+    try:
+        facts = GcpFacts(
+            zones_source=zones["source"], regions=zones["regions"],  # type: ignore[index]
+            machines_source=machines["source"], families=machines["families"],  # type: ignore[index]
+        )
+    except ValidationError as exc:
+        raise RuntimeError(f"the bundled Google Cloud facts in tierstack/generator/data are invalid:\n{exc}") from exc
+    problems = _against_accelerators(facts, load_catalog())
+    if problems:
+        raise RuntimeError("the bundled Google Cloud facts disagree with accelerators.yaml:\n" + "\n".join(problems))
+    return facts
+
+
+def _against_accelerators(facts: GcpFacts, catalog: Catalog) -> list[str]:
+    """Every GPU the facts name is in the catalog; every region with an accelerator has its zones."""
+    known = {acc.name for acc in catalog.accelerators if acc.kind == "gpu"}
+    named = {gpu for f in facts.families.values() for gpu in [*f.attached, *(g for g, _ in f.machine_types.values())]}
+    problems = [f"machine_families.yaml names {gpu}, which accelerators.yaml does not list" for gpu in
+                sorted(named - known)]
+    problems += [f"accelerators.yaml offers {acc.name} in {region}, which zones.yaml does not list"
+                 for acc in catalog.accelerators for region in acc.regions if region not in facts.regions]
+    return problems

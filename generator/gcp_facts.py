@@ -1,0 +1,249 @@
+"""Google Cloud facts applied: which zone a notebook goes in, which machine types take a GPU.
+
+The facts are data with their sources (generator/data/zones.yaml and
+machine_families.yaml, loaded by catalog.load_gcp_facts); this module answers
+questions with them. A broken rule is a FactError naming the setting at fault;
+the caller turns it into a UserError with the file, line and field
+(check_resolved for `explain`/`show`/`generate`, the experimentation module as
+a last line). Anything that places a VM with a GPU (the Workbench notebook,
+the training pool) can call gpu_problem and machine_types_for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tierstack.generator.blueprint import display_path
+from tierstack.generator.catalog import ZONE_RE, Zone, load_gcp_facts
+from tierstack.generator.errors import UserError
+
+if TYPE_CHECKING:
+    from tierstack.generator.resolve import Resolved, ResolvedEnvironment
+
+# N1 machine types that take attached GPUs: predefined standard/highmem/highcpu, and custom ones.
+N1_GPU_MACHINE = re.compile(
+    r"^(?:n1-(?:standard|highmem|highcpu)-(?P<vcpus>\d+)|(?:n1-)?custom-(?P<custom>\d+)-\d+(?:-ext)?)$")
+NETWORK_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+SUBNET_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/regions/(?P<region>[a-z]+(-[a-z]+)+[0-9]+)"
+                       r"/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+WORKBENCH = ("capabilities", "experimentation", "workbench")
+
+
+@dataclass
+class FactError(Exception):
+    """A setting that Google Cloud would reject: which one (a workbench key, or 'region'), why, what fits."""
+
+    message: str
+    key: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a Workbench instance goes: its zone, and an existing network and subnetwork (or None, None)."""
+
+    zone: str
+    network: str | None
+    subnet: str | None
+    subnet_range: str
+
+
+# --- machine types and GPUs --------------------------------------------------------------------------
+
+
+def machine_family(machine_type: str) -> str:
+    """n1-standard-4 -> n1; custom-4-16384 (an N1 custom type) -> n1."""
+    return "n1" if machine_type.startswith("custom-") else machine_type.split("-", 1)[0]
+
+
+def gpu_problem(machine_type: str, gpu: str, count: int) -> str | None:
+    """Why `machine_type` cannot have `count` × `gpu`, or None when it can."""
+    family = load_gcp_facts().families.get(machine_family(machine_type))
+    if family is not None and machine_type in family.machine_types:
+        built, built_count = family.machine_types[machine_type]
+        if (built, built_count) == (gpu, count):
+            return None
+        return f"{machine_type} comes with {built_count}×{built} built in, not {count}×{gpu}"
+    if family is not None and gpu in family.attached:
+        limits = family.attached[gpu]
+        if count not in limits:
+            counts = ", ".join(str(c) for c in sorted(limits))
+            return f"{gpu} attaches to a machine {counts} at a time, not {count}"
+        match = N1_GPU_MACHINE.match(machine_type)
+        if match is None:
+            return f"{machine_type} is not an N1 machine type that takes GPUs (predefined standard, highmem, " \
+                   "highcpu, or custom)"
+        vcpus = int(match["vcpus"] or match["custom"])
+        if vcpus > limits[count]:
+            return f"{count}×{gpu} allows at most {limits[count]} vCPUs, and {machine_type} has {vcpus}"
+        return None
+    families = load_gcp_facts().families
+    attach = [name.upper() for name, f in families.items() if gpu in f.attached]
+    built = [name.upper() for name, f in families.items() if any(g == gpu for g, _ in f.machine_types.values())]
+    how = f"it attaches only to {' and '.join(attach)} machine types" if attach else \
+        f"it comes only built into {' and '.join(built)} machine types" if built else "no machine type takes it"
+    return f"{machine_type} cannot take {gpu}: {how}"
+
+
+def machine_types_for(gpu: str, count: int) -> list[str]:
+    """The machine types that take `count` × `gpu`, as text for a hint (built-in ones, or the N1 rule)."""
+    out: list[str] = []
+    for family in load_gcp_facts().families.values():
+        out += [m for m, pair in family.machine_types.items() if pair == (gpu, count)]
+        if count in family.attached.get(gpu, {}):
+            out.append(f"{family.defaults[count]} or another N1 machine type (n1-standard, n1-highmem, n1-highcpu "
+                       f"or custom) with at most {family.attached[gpu][count]} vCPUs")
+    return out
+
+
+def default_machine_type(gpu: str | None, count: int) -> str | None:
+    """The smallest machine type listed for `count` × `gpu` (a notebook's default), or None."""
+    if gpu is None:
+        return None
+    for family in load_gcp_facts().families.values():
+        for machine, pair in family.machine_types.items():
+            if pair == (gpu, count):
+                return machine
+        if count in family.attached.get(gpu, {}):
+            return family.defaults[count]
+    return None
+
+
+def check_machine(machine_type: str, gpu: str | None, count: int) -> None:
+    """A FactError on `machine_type` when it cannot have `count` × `gpu`, listing the machine types that can."""
+    if not gpu:
+        return
+    problem = gpu_problem(machine_type, gpu, count)
+    if problem is None:
+        return
+    valid = machine_types_for(gpu, count)
+    hint = f"valid machine types for {count}×{gpu}: " + ", ".join(valid) if valid else \
+        f"no machine type takes {count}×{gpu}; choose another count (generator/data/machine_families.yaml)"
+    raise FactError(problem, "machine_type", hint)
+
+
+# --- zones -------------------------------------------------------------------------------------------
+
+
+def zones_of(region: str) -> tuple[str, ...]:
+    """The region's zones in Google's order; () for a region the table does not know."""
+    known = load_gcp_facts().regions.get(region)
+    return tuple(known.zones) if known else ()
+
+
+def offers(zone: Zone, machine_type: str, gpu: str | None) -> bool | None:
+    """Whether the zone offers the machine (and attachable GPUs for it); None when the table does not say."""
+    if zone.series is None:
+        return None
+    family = machine_family(machine_type)
+    if family not in zone.series:
+        return False
+    facts = load_gcp_facts().families.get(family)
+    attaches = bool(gpu) and facts is not None and gpu in facts.attached
+    return zone.gpus if attaches else True
+
+
+def pick_zone(region: str, machine_type: str, gpu: str | None, zone: str | None = None) -> str:
+    """The given zone, checked; else the first zone of the region that offers the machine (or the first)."""
+    facts = load_gcp_facts()
+    known = facts.regions.get(region)
+    if known is None:
+        raise FactError(f"no zones are known for region {region} (generator/data/zones.yaml)", "region",
+                        "regions with known zones: " + ", ".join(sorted(facts.regions)))
+    what = f"{machine_type}" + (f" with {gpu}" if gpu else "")
+    if zone is not None:
+        if not isinstance(zone, str) or zone not in known.zones:
+            shown = zone if isinstance(zone, str) else repr(zone)
+            why = "is not a zone name" if not isinstance(zone, str) or not ZONE_RE.match(zone) else \
+                f"is not a zone of {region}"
+            raise FactError(f"'{shown}' {why}", "zone", f"zones of {region}: " + ", ".join(known.zones))
+        if offers(known.zones[zone], machine_type, gpu) is False:
+            raise FactError(f"zone {zone} does not offer {what} (generator/data/zones.yaml)", "zone",
+                            _zones_hint(region, machine_type, gpu))
+        return zone
+    offering = [name for name, z in known.zones.items() if offers(z, machine_type, gpu) is not False]
+    if not offering:
+        raise FactError(f"no zone of {region} offers {what} (generator/data/zones.yaml)", "machine_type",
+                        "choose another machine type, or a region that offers it")
+    return offering[0]
+
+
+def _zones_hint(region: str, machine_type: str, gpu: str | None) -> str:
+    zones = load_gcp_facts().regions[region].zones
+    good = [name for name, z in zones.items() if offers(z, machine_type, gpu) is not False]
+    return ("zones of " + region + " that do: " + ", ".join(good)) if good else f"no zone of {region} does"
+
+
+# --- the Workbench notebook --------------------------------------------------------------------------
+
+
+def place_workbench(region: str, workbench: Mapping[str, Any]) -> Placement:
+    """Check a Workbench's settings against the facts; return where it goes."""
+    machine_type = str(workbench.get("machine_type") or "e2-standard-4")
+    gpu = workbench.get("accelerator_type") or None
+    count = int(workbench.get("accelerator_count") or 1)
+    check_machine(machine_type, gpu, count)
+    zone = pick_zone(region, machine_type, gpu, workbench.get("zone"))
+    network, subnet = workbench.get("network"), workbench.get("subnet")
+    if (network is None) != (subnet is None):
+        missing = "subnet" if subnet is None else "network"
+        raise FactError("network and subnet name an existing VPC network and its subnetwork together",
+                        missing, f"set {missing} too, or neither (tierstack then creates both)")
+    if network is not None and not (isinstance(network, str) and NETWORK_RE.match(network)):
+        raise FactError(f"'{network}' is not a VPC network name", "network",
+                        "write projects/PROJECT/global/networks/NAME")
+    if subnet is not None:
+        match = SUBNET_RE.match(subnet) if isinstance(subnet, str) else None
+        if match is None:
+            raise FactError(f"'{subnet}' is not a subnetwork name", "subnet",
+                            f"write projects/PROJECT/regions/{region}/subnetworks/NAME")
+        if match["region"] != region:
+            raise FactError(f"the subnetwork is in {match['region']}, the notebook in {region}", "subnet",
+                            f"name a subnetwork of {region}, with Private Google Access")
+    subnet_range = str(workbench.get("subnet_range") or DEFAULT_SUBNET_RANGE)
+    try:
+        net = ipaddress.IPv4Network(subnet_range)
+    except ValueError:
+        raise FactError(f"'{subnet_range}' is not an IPv4 range in CIDR notation", "subnet_range",
+                        f"for example {DEFAULT_SUBNET_RANGE}") from None
+    if not net.is_private or not 8 <= net.prefixlen <= 29:
+        raise FactError(f"{subnet_range} is not a private range of /8 to /29", "subnet_range",
+                        "a subnetwork's primary range is private (RFC 1918), between /8 and /29; "
+                        f"for example {DEFAULT_SUBNET_RANGE}")
+    return Placement(zone, network, subnet, subnet_range)
+
+
+DEFAULT_SUBNET_RANGE = "10.10.0.0/24"
+
+
+def check_resolved(resolved: Resolved) -> None:
+    """Every environment's Workbench settings against the facts, reported at the file and line that set them."""
+    for env in resolved.environments.values():
+        experimentation = env.settings.get("capabilities", {}).get("experimentation") or {}
+        workbench = experimentation.get("workbench")
+        if workbench is None:
+            continue
+        try:
+            place_workbench(env.region, workbench)
+        except FactError as err:
+            raise _user_error(resolved, env, err) from None
+
+
+def _user_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) -> UserError:
+    if err.key == "region":
+        path: tuple[str, ...] = ("region",)
+        spec_envs = resolved.loaded.spec.environments or {}
+        field = f"environments.{env.name}.region" if env.name in spec_envs and spec_envs[env.name].region \
+            else "region"
+    else:
+        path = (*WORKBENCH, err.key)
+        field = ".".join(("environments", env.name, *path))
+    source = env.provenance.get(path) or ""
+    file, _, line = source.rpartition(":")
+    if not line.isdigit():
+        file, line = display_path(resolved.loaded.path), ""
+    return UserError(err.message, file=file, line=int(line) if line else None, field=field, hint=err.hint)
