@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierstack.generator import blueprint as bp
+from tierstack.generator import gcp_facts
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
@@ -102,6 +103,9 @@ def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, An
             "type": uc.accelerator.type,
             "count": uc.accelerator.count,
             "machine_type": uc.accelerator.machine_type,
+            # the smallest machine that takes the GPU(s), for a notebook (generator/data/machine_families.yaml)
+            "workbench_machine_type": gcp_facts.default_machine_type(uc.accelerator.type, uc.accelerator.count)
+            if uc.accelerator.kind == "gpu" else None,
         },
     }
     for key in spec.variables:
@@ -130,7 +134,9 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     environments: dict[str, ResolvedEnvironment] = {}
     for index, env in enumerate(names):
         environments[env] = _resolve_env(loaded, selection, blueprint, spec_layer, env, index, len(names), spec_file)
-    return Resolved(loaded, selection, blueprint, environments)
+    resolved = Resolved(loaded, selection, blueprint, environments)
+    gcp_facts.check_resolved(resolved)  # zones, machine types and GPUs, networks: what Google would reject
+    return resolved
 
 
 def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, catalog: Catalog) -> None:

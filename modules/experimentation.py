@@ -1,26 +1,43 @@
-"""experimentation: a Workbench instance (no public IP, idle shutdown) and a Vertex AI TensorBoard."""
+"""experimentation: a Workbench instance (no public IP, idle shutdown) on a network with Private Google Access,
+and a Vertex AI TensorBoard.
+
+The notebook's zone and machine type come from Google Cloud facts (generator/data/zones.yaml and
+machine_families.yaml, through generator/gcp_facts.py): a real zone of the region that offers the machine,
+and a machine type that takes the GPU. Without a public IP the VM reaches Google APIs through Private Google
+Access on its subnetwork: an existing one from the settings, or a network and subnetwork created here.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallDeny, ComputeFirewallLogConfig
+from cdktn_provider_google.compute_network import ComputeNetwork
+from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
 from cdktn_provider_google.vertex_ai_tensorboard import VertexAiTensorboard, VertexAiTensorboardEncryptionSpec
 from cdktn_provider_google.workbench_instance import (
     WorkbenchInstance,
     WorkbenchInstanceGceSetup,
     WorkbenchInstanceGceSetupAcceleratorConfigs,
+    WorkbenchInstanceGceSetupNetworkInterfaces,
     WorkbenchInstanceGceSetupServiceAccounts,
     WorkbenchInstanceGceSetupShieldedInstanceConfig,
 )
 
-from tierstack.generator import naming
+from tierstack.generator import gcp_facts, naming
+from tierstack.generator.errors import UserError
 from tierstack.modules.base import CapabilityModule
 
 
 class Experimentation(CapabilityModule):
     capability = "experimentation"
-    apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com")
+    # compute: the notebook is a Compute Engine VM on a VPC network, also when the network is not created
+    # here (the stack assembler makes google_compute_* resources wait for it; the Notebooks API does not)
+    apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com", "compute.googleapis.com")
 
     def build(self) -> None:
         inputs, workbench = self.inputs, self.settings.get("workbench", {})
+        placement = self._placement(workbench)
         accelerators = []
         if workbench.get("accelerator_type"):
             accelerators = [WorkbenchInstanceGceSetupAcceleratorConfigs(
@@ -29,12 +46,13 @@ class Experimentation(CapabilityModule):
         instance = self.add(
             WorkbenchInstance, "workbench",
             project=inputs.project,
-            location=f"{inputs.region}-a",
+            location=placement.zone,
             name=naming.resource_id(inputs.name, "workbench"),
             gce_setup=WorkbenchInstanceGceSetup(
                 machine_type=workbench.get("machine_type", "e2-standard-4"),
                 disable_public_ip=not workbench.get("public_ip", False),
                 accelerator_configs=accelerators or None,
+                network_interfaces=[self._network_interface(placement)],
                 metadata={"idle-timeout-seconds": str(int(workbench.get("idle_shutdown_minutes", 60)) * 60)},
                 shielded_instance_config=WorkbenchInstanceGceSetupShieldedInstanceConfig(
                     enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True),
@@ -57,3 +75,55 @@ class Experimentation(CapabilityModule):
                 deletion_policy=self.deletion_policy,
             )
             self.expose("tensorboard", board.id, "Vertex AI TensorBoard id for experiment tracking")
+
+    def _placement(self, workbench: Any) -> gcp_facts.Placement:
+        """Zone and network from the facts; resolve() has checked them, so an error here is a last line."""
+        try:
+            return gcp_facts.place_workbench(self.inputs.region, workbench)
+        except gcp_facts.FactError as err:
+            field = "region" if err.key == "region" else \
+                f"environments.{self.inputs.environment}.capabilities.experimentation.workbench.{err.key}"
+            raise UserError(err.message, file=self.inputs.source, field=field, hint=err.hint) from None
+
+    def _network_interface(self, placement: gcp_facts.Placement) -> WorkbenchInstanceGceSetupNetworkInterfaces:
+        """The given subnetwork, or a network and subnetwork in the region with Private Google Access."""
+        if placement.subnet is not None:
+            return WorkbenchInstanceGceSetupNetworkInterfaces(network=placement.network, subnet=placement.subnet)
+        inputs = self.inputs
+        name = naming.resource_id(inputs.name, "notebooks")
+        network = self.add(
+            ComputeNetwork, "network",
+            project=inputs.project,
+            name=name,
+            description=f"{inputs.name} notebooks ({inputs.environment}); managed by tierstack",
+            auto_create_subnetworks=False,
+            deletion_policy=self.deletion_policy,
+        )
+        subnet = self.add(
+            ComputeSubnetwork, "subnet",
+            project=inputs.project,
+            region=inputs.region,
+            name=name,
+            network=network.id,
+            ip_cidr_range=placement.subnet_range,
+            private_ip_google_access=True,  # Google APIs without a public IP
+            log_config=ComputeSubnetworkLogConfig(aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5,
+                                                  metadata="INCLUDE_ALL_METADATA"),
+            deletion_policy=self.deletion_policy,
+        )
+        # nothing reaches the notebook from outside (its proxy and Google APIs are outbound): the implied
+        # deny made explicit and logged, so the network never falls back on permissive defaults
+        self.add(
+            ComputeFirewall, "deny_ingress",
+            project=inputs.project,
+            name=naming.resource_id(inputs.name, "notebooks-deny-ingress"),
+            network=network.id,
+            description="deny all ingress to the notebooks network; managed by tierstack",
+            direction="INGRESS",
+            priority=65534,
+            source_ranges=["0.0.0.0/0"],
+            deny=[ComputeFirewallDeny(protocol="all")],
+            log_config=ComputeFirewallLogConfig(metadata="INCLUDE_ALL_METADATA"),
+            deletion_policy=self.deletion_policy,
+        )  # none of the three types takes labels
+        return WorkbenchInstanceGceSetupNetworkInterfaces(network=network.id, subnet=subnet.id)
