@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tierstack.generator import guarantees
 from tierstack.generator.catalog import Catalog
 from tierstack.generator.monitoring import unreceived_alerts
 from tierstack.generator.resolve import Resolved, display_path
@@ -81,8 +82,10 @@ def explain_data(resolved: Resolved, catalog: Catalog) -> dict[str, Any]:
                 "project": env.project,
                 "region": env.region,
                 "serving_class": env.settings.get("serving_class"),
+                "serving_class_reason": _serving_class_reason(env, spec.use_case.serving),
                 "delete_protection": env.settings.get("delete_protection"),
                 "budget": _budget_text(env.settings.get("budget") or {}),
+                "waivers": guarantees.applied(resolved, env.name),
             }
             for env in resolved.environments.values()
         ],
@@ -93,6 +96,18 @@ def explain_data(resolved: Resolved, catalog: Catalog) -> dict[str, Any]:
 def delivery_warnings(resolved: Resolved) -> list[str]:
     """Warnings about what the stacks will create but nobody will see (alerts without a channel)."""
     return unreceived_alerts({env.name: env.settings for env in resolved.environments.values()})
+
+
+def _serving_class_reason(env: Any, serving: str) -> str:
+    """Why this environment's endpoint has its serving class (the ML-SRE rule, or who overrode it)."""
+    chosen = env.settings.get("serving_class")
+    if serving != "online":
+        return "no online endpoint"
+    if env.role == "production":
+        if chosen == "production":
+            return "a production environment serving online"
+        return f"asked for by {env.provenance.get(('serving_class',), 'an override')}"
+    return f"a {env.role} environment"
 
 
 def _provisions(catalog: Catalog, cap_id: str, serving: str) -> list[str]:
@@ -108,7 +123,8 @@ def _budget_text(budget: dict[str, Any]) -> str:
     amount = budget.get("amount")
     thresholds = ", ".join(f"{t:.0%}" for t in budget.get("thresholds", []))
     forecast = ", ".join(f"{t:.0%}" for t in budget.get("forecast_thresholds", []))
-    return f"{amount:g} {budget.get('currency')}/month; alerts at {thresholds} actual, {forecast} forecast"
+    currency = budget.get("currency") or "in the billing account's currency"
+    return f"{amount:g} {currency}/month; alerts at {thresholds} actual, {forecast} forecast"
 
 
 def explain_text(data: dict[str, Any]) -> str:
@@ -150,7 +166,10 @@ def explain_text(data: dict[str, Any]) -> str:
     add("Environments (one stack each)")
     for env in data["environments"]:
         add(f"  {env['stack']}: {env['role']}, project {env['project']}, {env['region']}")
-        add(f"    serving class {env['serving_class']}, delete protection {answer_text(env['delete_protection'])}")
+        add(f"    serving class {env['serving_class']} ({env['serving_class_reason']}), "
+            f"delete protection {answer_text(env['delete_protection'])}")
+        for waiver in env.get("waivers", []):
+            add(f"    WAIVED {waiver['guarantee']}: {waiver['promise']}; because {waiver['reason']}")
         add(f"    budget {env['budget']}")
     if data["warnings"]:
         add("")

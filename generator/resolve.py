@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierstack.generator import blueprint as bp
-from tierstack.generator import gcp_facts
+from tierstack.generator import gcp_facts, guarantees
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.selection import Selection, answer_text, select
-from tierstack.generator.spec import LoadedSpec, check_label_key, check_label_value
+from tierstack.generator.spec import PROJECT_RE, LoadedSpec, check_label_key, check_label_value
 
 ROLE_NAMES = {
     "development": ("dev", "development", "sandbox", "sbx", "test"),
@@ -108,13 +108,13 @@ def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, An
             if uc.accelerator.kind == "gpu" else None,
         },
     }
-    for key in spec.variables:
+    given = spec.variables.given()
+    for key in given:
         if key in builtins:
             raise loaded.error(
                 f"variable '{key}' would hide the built-in template variable of that name", f"variables.{key}",
                 hint="rename it; built-ins: " + ", ".join(sorted(builtins)),
             )
-    given = spec.variables
     if spec.state_bucket:
         given = {**given, "state_bucket": spec.state_bucket}
     return builtins | given
@@ -136,6 +136,7 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
         environments[env] = _resolve_env(loaded, selection, blueprint, spec_layer, env, index, len(names), spec_file)
     resolved = Resolved(loaded, selection, blueprint, environments)
     gcp_facts.check_resolved(resolved)  # zones, machine types and GPUs, networks: what Google would reject
+    guarantees.check(resolved)  # production guarantees hold, or a waiver says why not
     return resolved
 
 
@@ -238,6 +239,10 @@ def _resolve_env(loaded: LoadedSpec, selection: Selection, blueprint: bp.Bluepri
     for key in labels:
         prov.setdefault(("labels", key), "tierstack (automatic label)")
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
+    if not PROJECT_RE.match(project):  # the default <name>-<env> can reach 31 characters
+        raise loaded.error(f"the default project id '{project}' ({len(project)} characters) is not a GCP project "
+                           "id: 6-30 characters", f"environments.{env}" if loaded.line("environments", env)
+                           else "name", hint=f"give environments.{env}.project, or shorten the name")
     region = (settings.region if settings and settings.region else None) or spec.region
     env_line = loaded.line("environments", env)
     prov.update({

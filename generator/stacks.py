@@ -32,6 +32,8 @@ API_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
     ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
     ("google_logging_", "logging.googleapis.com"),
+    ("google_workflows_", "workflows.googleapis.com"),
+    ("google_eventarc_", "eventarc.googleapis.com"),
     ("google_compute_", "compute.googleapis.com"),
 )
 
@@ -131,6 +133,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         shared[capability] = module
         modules.append(module)
 
+    _wire_retraining(modules)
     # the agents of the services whose resources were given the key, granted on it (a given key too)
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
     _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)
@@ -143,6 +146,18 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     if moves:
         stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])
     return stack
+
+
+def _wire_retraining(modules: list[Any]) -> None:
+    """Retraining on degradation: monitoring's anomalies reach the pipeline trigger's topic.
+
+    Wired here, once both exist, because model_monitoring is built before ml_pipelines.
+    """
+    by_capability = {m.capability: m for m in modules}
+    pipelines, monitoring = by_capability.get("ml_pipelines"), by_capability.get("model_monitoring")
+    topic = getattr(pipelines, "retraining_topic", None)
+    if topic is not None and monitoring is not None:
+        monitoring.retraining_channel(topic)
 
 
 # The resource types that take the CMEK key, and the service whose agent then encrypts with it.
@@ -173,20 +188,26 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
     Cloud KMS and for the agent, which waits for its own API. Works from what the modules recorded in
     Python (module.created), not by reading the construct tree back through jsii.
     """
-    from tierstack.modules.foundation import API_OF_SERVICE
+    from tierstack.modules.foundation import AGENT_IDENTITIES, API_OF_SERVICE
 
     created = [(r, t) for m in modules for r, t in m.created]
     needed = {api for _, t in created if (api := api_for(t))} | {api for m in modules for api in m.apis}
     needed |= {API_OF_SERVICE[service] for service in grants}
+    api_waits = {key: api for m in modules for key, api in m.api_waits.items()}
+    needed |= set(api_waits.values())
     services = foundation.enable_apis([*listed, *needed])
     grant_resources = {id(g.grant) for g in grants.values()}
     for service, grant in grants.items():
-        grant.agent.depends_on = [services[API_OF_SERVICE[service]]]
+        if service not in AGENT_IDENTITIES:  # the identities wait for their API below, like any resource
+            grant.agent.depends_on = [services[API_OF_SERVICE[service]]]
         grant.grant.depends_on = [services["cloudkms.googleapis.com"], grant.agent_address]
+    extra = {key: addresses for m in modules for key, addresses in m.waits.items()}
     for resource, terraform_type in created:
-        if id(resource) in grant_resources or terraform_type == "google_project_service_identity":
+        if id(resource) in grant_resources:
             continue
-        waits = [services[api]] if (api := api_for(terraform_type)) else []
+        api = api_waits.get(id(resource)) or api_for(terraform_type)
+        waits = [services[api]] if api else []
+        waits += extra.get(id(resource), [])
         if terraform_type in KEY_SERVICE_BY_TYPE and KEY_SERVICE_BY_TYPE[terraform_type] in grants:
             waits.append(grants[KEY_SERVICE_BY_TYPE[terraform_type]].address)
         if waits:

@@ -89,6 +89,8 @@ class CapabilityModule(Construct):
         self.outputs: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from
+        self.waits: dict[int, list[str]] = {}  # id(resource) -> addresses it waits for beyond its API
+        self.api_waits: dict[int, str] = {}  # id(resource) -> an API its type does not imply (service agents)
         self.build()
 
     def build(self) -> None:
@@ -130,6 +132,24 @@ class CapabilityModule(Construct):
             return {"labels": self.labels}
         return {"labels": self.labels, "provider": self.inputs.pinned_labels_provider(),
                 "lifecycle": TerraformResourceLifecycle(ignore_changes=["labels"])}
+
+    def service_agent(self, construct_id: str, service: str) -> tuple[Any, str]:
+        """Materialise a Google service agent (google_project_service_identity, google-beta) after its API.
+
+        Returns the resource and its email (a reference). Grants to an agent fail until it exists.
+        """
+        from tierstack.modules import beta
+
+        agent = beta.resource(self, construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project,
+                                                                           "service": service})
+        agent.override_logical_id(self.logical_id(construct_id))
+        self.track(agent, beta.SERVICE_IDENTITY)
+        self.api_waits[id(agent)] = service
+        return agent, agent.get_string_attribute("email")
+
+    def wait_for(self, resource: Any, *addresses: str) -> None:
+        """Make a resource wait for others (static addresses); the assembler adds its API and key grant."""
+        self.waits.setdefault(id(resource), []).extend(addresses)
 
     def logical_id(self, construct_id: str) -> str:
         return f"{self.capability}_{construct_id}"

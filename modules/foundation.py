@@ -59,7 +59,8 @@ PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
     "viewers": ("roles/aiplatform.viewer", "roles/bigquery.dataViewer"),
 }
 # Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
-ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"))
+# CI deploys what runs as pipelines and serving (scheduled batch prediction jobs carry the serving identity).
+ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"), ("ci", "serving"))
 # The Google service agents that encrypt with the CMEK key, by service. On a fresh project none of them
 # exists until something asks for it, and a grant to an agent that does not exist fails. So each is
 # materialised first, the way Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery
@@ -163,11 +164,7 @@ class Foundation(CapabilityModule):
                 email = agent.email_address if service == "storage" else agent.email
                 agent_address = "data." + self.address(AGENT_DATA_SOURCES[service], agent_id)
             else:
-                agent = beta.resource(self, agent_id, beta.SERVICE_IDENTITY,
-                                      {"project": self.inputs.project, "service": AGENT_IDENTITIES[service]})
-                agent.override_logical_id(self.logical_id(agent_id))
-                self.track(agent, beta.SERVICE_IDENTITY)
-                email = agent.get_string_attribute("email")
+                agent, email = self.service_agent(agent_id, AGENT_IDENTITIES[service])
                 agent_address = f"{beta.SERVICE_IDENTITY}.{self.logical_id(agent_id)}"
             grant = self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key_id,
                              role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=f"serviceAccount:{email}")

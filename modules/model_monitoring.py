@@ -53,6 +53,7 @@ from cdktn_provider_google.monitoring_alert_policy import (
     MonitoringAlertPolicyDocumentation,
 )
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
+from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
 from tierstack.generator.errors import UserError
 from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
@@ -105,6 +106,26 @@ class ModelMonitoring(CapabilityModule):
             self._pipeline_failures(channels)
 
     # --- the alerts ------------------------------------------------------------------------------
+
+    def retraining_channel(self, topic: Any) -> None:
+        """A Pub/Sub notification channel on the retraining topic, for drift and skew anomalies.
+
+        Drift and skew are watched by the Vertex AI model monitoring job the pipeline creates with the
+        model it deploys (provider 8.7 has no resource for it); that job notifies the channel output
+        here, and the message starts a retraining run (ml_pipelines' trigger). Cloud Monitoring publishes
+        as its notification service agent, materialised and granted publisher on the topic first.
+        """
+        inputs = self.inputs
+        _, email = self.service_agent("notification_agent", "monitoring.googleapis.com")
+        self.add(PubsubTopicIamMember, "retraining_publisher", project=inputs.project, topic=topic.name,
+                 role="roles/pubsub.publisher", member=f"serviceAccount:{email}")
+        channel = self.add(MonitoringNotificationChannel, "retraining", project=inputs.project, type="pubsub",
+                           display_name=f"{inputs.name} {inputs.environment} retraining trigger",
+                           labels={"topic": topic.id}, user_labels=self.labels)
+        self.wait_for(channel, self.address(PubsubTopicIamMember, "retraining_publisher"))
+        self.expose("retraining_channel", channel.id,
+                    "notification channel that starts a retraining run: give it to the model monitoring job "
+                    "(modelMonitoringAlertConfig.notificationChannels) with drift_threshold")
 
     def _endpoint_scope(self) -> list[str]:
         """Restrict endpoint alerts to this use case's endpoint, when model_serving made one."""

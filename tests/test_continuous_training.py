@@ -327,8 +327,6 @@ def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callab
             "${google_pubsub_topic.ml_pipelines_retraining_topic.id}"
 
 
-@pytest.mark.xfail(strict=True, reason="generator/stacks.py API_BY_PREFIX has no google_workflows_ / google_eventarc_ "
-                   "entries yet (the lead's file): the APIs are enabled, but nothing waits for them")
 def test_the_degradation_trigger_waits_for_its_apis(synth: Callable[[str], Any]) -> None:
     stacks = synth(degradation_spec())
     stack = stacks["demo-case-prod"]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import REPO, run, use_case
 from synth_support import read_stack, resources
-
 from tierstack.generator.stacks import KEY_SERVICE_BY_TYPE
 from tierstack.modules.foundation import API_OF_SERVICE
 
@@ -91,6 +91,8 @@ def test_agents_wait_for_their_api(synthesized: dict[str, Path]) -> None:
                   **stack.get("data", {}).get("google_bigquery_default_service_account", {}),
                   **stack.get("resource", {}).get("google_project_service_identity", {})}
         for agent_id, body in agents.items():
+            if not agent_id.startswith("foundation_"):  # the key users'; monitoring's is tested below
+                continue
             service = agent_id.removeprefix("foundation_").removesuffix("_agent")
             api = API_OF_SERVICE[service].split(".")[0]
             assert body["depends_on"] == [f"google_project_service.foundation_api_{api}"], f"{name} {agent_id}"
@@ -221,3 +223,31 @@ def test_experimental_in_production_only_when_asked(write: Any) -> None:
     result = run("explain", str(config))
     assert result.exit_code == 0, result.output
     assert "serving class experimental (asked for by" in result.output
+
+
+# --- 7. retraining on degradation: monitoring reaches the trigger -------------------------------------
+
+
+def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path) -> None:
+    """The pipeline's model monitoring job notifies a Pub/Sub channel on the topic whose messages retrain."""
+    from tierstack.generator.generate import generate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    config = write(use_case(retraining="on_degradation", serving="online")
+                   + "environments: {dev: {}, prod: {}}\nvariables: {alert_email: oncall@example.com}\n")
+    generate(resolve(load_spec(config)), tmp_path / "out")
+    prod = read_stack(tmp_path / "out", "demo-case-prod")["resource"]
+    channel = prod["google_monitoring_notification_channel"]["model_monitoring_retraining"]
+    assert channel["type"] == "pubsub"
+    assert channel["labels"] == {"topic": "${google_pubsub_topic.ml_pipelines_retraining_topic.id}"}
+    grant = prod["google_pubsub_topic_iam_member"]["model_monitoring_retraining_publisher"]
+    assert grant["role"] == "roles/pubsub.publisher"
+    agent_email = "${google_project_service_identity.model_monitoring_notification_agent.email}"
+    assert grant["member"] == f"serviceAccount:{agent_email}"
+    assert "google_pubsub_topic_iam_member.model_monitoring_retraining_publisher" in channel["depends_on"]
+    agent = prod["google_project_service_identity"]["model_monitoring_notification_agent"]
+    assert agent["service"] == "monitoring.googleapis.com"
+    assert agent["depends_on"] == ["google_project_service.foundation_api_monitoring"]
+    dev = read_stack(tmp_path / "out", "demo-case-dev")["resource"]
+    assert "model_monitoring_retraining" not in dev.get("google_monitoring_notification_channel", {})

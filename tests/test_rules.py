@@ -24,7 +24,7 @@ ROWS = [
     ({"stage": "research"}, {"experimentation", "data_processing"}),
     ({"mission_critical": True}, {"model_monitoring", "model_evaluation", "model_registry", "metadata_tracking"}),
     ({"reusable": True}, {"model_registry", "metadata_tracking", "feature_repository"}),
-    ({"retraining": "on_degradation"}, {"model_training", "model_monitoring"}),
+    ({"retraining": "on_degradation"}, {"model_training", "model_monitoring", "ml_pipelines"}),
     ({"retraining": "scheduled", "schedule": "0 3 * * 1"},
      {"data_processing", "model_training", "model_evaluation", "ml_pipelines", "model_registry",
       "metadata_tracking"}),

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import CASES, REPO
 
+from conftest import CASES, REPO
 from tierstack.generator.generate import generate
 from tierstack.generator.refresh import example_configs
 from tierstack.generator.resolve import resolve

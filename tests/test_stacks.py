@@ -12,7 +12,6 @@ import pytest
 
 from conftest import REPO
 from synth_support import read_stack, resources
-
 from tierstack.generator.stateful import is_stateful
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}

@@ -150,5 +150,5 @@ def test_an_old_terraform_is_refused_with_what_to_install(tmp_path: Path, monkey
 def test_a_missing_terraform_says_how_to_get_it_or_opentofu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("TERRAFORM_BINARY_NAME", "tofu")
-    with pytest.raises(mirror.TerraformMissing, match="'tofu' is not on PATH; install Terraform >= 1.7 .* OpenTofu"):
+    with pytest.raises(mirror.TerraformMissing, match=r"'tofu' is not on PATH; install Terraform >= 1\.7 .* OpenTofu"):
         mirror.find_terraform()
