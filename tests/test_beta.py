@@ -31,7 +31,8 @@ def test_metadata_store_and_provider_match_the_typed_binding(tmp_path: Path) -> 
     app = App(outdir=str(tmp_path))
     typed = TerraformStack(app, "typed")
     provider = GoogleBetaProvider(typed, "google-beta", project="acme-p", region="europe-west4",
-                                  add_terraform_attribution_label=True)
+                                  add_terraform_attribution_label=True, billing_project="acme-p",
+                                  user_project_override=True)
     provider.add_override("default_labels", labels)
     GoogleVertexAiMetadataStore(typed, "store", provider=provider, project="acme-p", region="europe-west4",
                                 name="default", description="lineage", deletion_policy="PREVENT",
@@ -40,6 +41,11 @@ def test_metadata_store_and_provider_match_the_typed_binding(tmp_path: Path) -> 
     ours = TerraformStack(app, "ours")
     beta.declare_provider(ours, "acme-p", "europe-west4", labels)
     beta.resource(ours, "store", RESOURCE_TYPE, attributes)
+    # the service identity (service agents) too: built with the binding and through modules/beta.py
+    from cdktn_provider_google_beta.google_project_service_identity import GoogleProjectServiceIdentity
+
+    GoogleProjectServiceIdentity(typed, "agent", provider=provider, project="acme-p", service="pubsub.googleapis.com")
+    beta.resource(ours, "agent", beta.SERVICE_IDENTITY, {"project": "acme-p", "service": "pubsub.googleapis.com"})
     app.synth()
 
     def load(stack: str) -> dict:
@@ -48,5 +54,6 @@ def test_metadata_store_and_provider_match_the_typed_binding(tmp_path: Path) -> 
     t, o = load("typed"), load("ours")
     strip = lambda body: {k: v for k, v in body.items() if k != "//"}  # noqa: E731 - metadata names the stack
     assert strip(o["resource"][RESOURCE_TYPE]["store"]) == strip(t["resource"][RESOURCE_TYPE]["store"])
+    assert strip(o["resource"][beta.SERVICE_IDENTITY]["agent"]) == strip(t["resource"][beta.SERVICE_IDENTITY]["agent"])
     assert o["provider"]["google-beta"] == t["provider"]["google-beta"]
     assert o["terraform"]["required_providers"]["google-beta"] == t["terraform"]["required_providers"]["google-beta"]
