@@ -29,12 +29,13 @@ class ModelTraining(CapabilityModule):
                                  readers=("serving", "ci"))
             self.expose(f"{purpose}_bucket", bucket.name, f"{purpose} bucket for training")
         pool = self.settings.get("training_pool") or {}
+        if pool.get("enabled") or pool.get("machine_type"):  # a wrong machine is wrong even while switched off
+            check_pool(pool, self.inputs.region, self.inputs.source, self.inputs.environment)
         if pool.get("enabled"):
             self._pool(pool)
 
     def _pool(self, pool: dict) -> None:
         inputs = self.inputs
-        check_pool(pool, inputs.region, inputs.source, inputs.environment)
         spec = VertexAiPersistentResourceResourcePoolsMachineSpec(
             machine_type=pool["machine_type"],
             accelerator_type=pool.get("accelerator_type"),
@@ -81,7 +82,7 @@ def check_pool(pool: dict, region: str, source: str, environment: str) -> None:
     acc = load_catalog().accelerator(acc_type)
     if acc is None:
         raise UserError(f"'{acc_type}' is not a known accelerator", file=source, field=f"{field}.accelerator_type")
-    if acc.kind == "tpu":
+    if acc.kind == "tpu" and pool.get("enabled"):
         raise UserError(f"a persistent training pool cannot hold {acc_type}: Vertex AI documents persistent "
                         "resources for VMs and GPUs, and google_vertex_ai_persistent_resource (provider 8.7) "
                         "cannot set the TPU topology Vertex requires", file=source, field=f"{field}.enabled",

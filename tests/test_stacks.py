@@ -30,7 +30,8 @@ def all_stacks(synthesized: dict[str, Path]) -> list[tuple[str, str, dict[str, A
 
 def binding_params(resource_type: str) -> set[str]:
     """Constructor arguments of the binding class for a resource type (what the provider accepts)."""
-    if resource_type == "google_vertex_ai_metadata_store":  # beta-only; its bindings keep the prefix
+    if resource_type in ("google_vertex_ai_metadata_store", "google_project_service_identity"):
+        # beta-only; their bindings keep the prefix
         name = resource_type
         module = import_module(f"cdktn_provider_google_beta.{name}")
     else:
