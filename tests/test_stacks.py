@@ -145,7 +145,11 @@ def test_checked_in_example_stacks_are_current_and_byte_identical(
     fresh_files = sorted(p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file())
     assert fresh_files == sorted(p.relative_to(checked_in) for p in checked_in.rglob("*") if p.is_file())
     for rel in fresh_files:
-        assert (fresh / rel).read_bytes() == (checked_in / rel).read_bytes(), (
+        fresh_bytes, kept = (fresh / rel).read_bytes(), (checked_in / rel).read_bytes()
+        if rel.name == ".tierstack-manifest.json":
+            # the hash of cdktf.json beside the output depends on where the output is (its `app` path)
+            fresh_bytes, kept = (json.dumps({**json.loads(b), "beside": None}).encode() for b in (fresh_bytes, kept))
+        assert fresh_bytes == kept, (
             f"examples/{example}/cdktf.out/{rel} is stale: run `make refresh` and review the diff")
 
 
