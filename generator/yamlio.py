@@ -2,33 +2,223 @@
 
 ruamel.yaml's round-trip loader records the line of each key and list item;
 we keep that so an error (or a provenance listing) can point at a line.
+
+Configs and blueprints are untrusted input (they come from pull requests), so
+reading and parsing are bounded: a file must be a regular file of at most
+MAX_FILE_BYTES; a document may nest at most MAX_DEPTH levels, counting the
+levels that aliases bring in; and aliases may bring in at most
+MAX_ALIAS_NODES nodes in all, and never a node that contains the alias. All
+of this is checked on the composed node graph, before anything walks the
+document recursively, so an alias bomb costs milliseconds, not gigabytes.
 """
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.scanner import RoundTripScanner
 
 from tierstack.generator.errors import UserError
 
 Path_ = tuple[str | int, ...]
 
+# A config or a blueprint. The largest shipped file is 6 KiB; parsing is the cost this bounds: ruamel's
+# round-trip parser reads about 50 KiB/s of dense YAML, so 1 MiB took 30-40 s and 600 MB, 128 KiB a few s.
+MAX_FILE_BYTES = 128 * 1024
+MAX_DEPTH = 64  # nesting levels of mappings and lists; tierstack's own documents use under 10
+MAX_ALIAS_NODES = 10_000  # nodes that aliases bring in, summed over every alias of a document
+
+
+class _Refused(Exception):
+    """A document over one of the limits, or a value Python cannot hold; `parse` makes it a UserError."""
+
+    def __init__(self, message: str, line: int | None, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.line, self.hint = message, line, hint
+
+
+def _line_of_mark(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
+class _BoundedComposer(Composer):  # type: ignore[misc]
+    """ruamel's composer with a depth limit and an alias budget, checked before construction.
+
+    An alias is composed as a reference to the anchored node, so the node graph
+    stays small; it is walking the document afterwards (constructing plain
+    data, validating) that expands it. Here the graph is measured once, each
+    node once (memoised), before anything expands it.
+    """
+
+    def compose_document(self) -> Any:
+        self._ts_depth = 0
+        self._ts_aliases: list[tuple[Node, Any]] = []
+        node = super().compose_document()
+        if node is not None and self._ts_aliases:
+            _check_aliases(node, self._ts_aliases)
+        return node
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.parser.check_event(AliasEvent):
+            mark = self.parser.peek_event().start_mark
+            node = super().compose_node(parent, index)
+            self._ts_aliases.append((node, mark))
+            return node
+        return super().compose_node(parent, index)
+
+    def compose_sequence_node(self, anchor: Any) -> Any:
+        return self._nested(super().compose_sequence_node, anchor)
+
+    def compose_mapping_node(self, anchor: Any) -> Any:
+        return self._nested(super().compose_mapping_node, anchor)
+
+    def _nested(self, compose: Any, anchor: Any) -> Any:
+        self._ts_depth += 1
+        if self._ts_depth > MAX_DEPTH:
+            mark = self.parser.peek_event().start_mark
+            raise _Refused(
+                f"the document nests more than {MAX_DEPTH} levels deep", _line_of_mark(mark),
+                f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
+            )
+        try:
+            return compose(anchor)
+        finally:
+            self._ts_depth -= 1
+
+
+class _BoundedScanner(RoundTripScanner):  # type: ignore[misc]
+    """ruamel's scanner, stopping at MAX_DEPTH open collections.
+
+    The scanner looks ahead over every open flow collection for each token, so
+    `[[[[…` costs quadratic time long before the composer sees the depth;
+    refusing here keeps a deeply nested file linear.
+    """
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: Any) -> None:
+        if len(self.flow_context) >= MAX_DEPTH:
+            self._too_deep()
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+    def add_indent(self, column: int) -> bool:
+        if self.indent < column and len(self.indents) > MAX_DEPTH:
+            self._too_deep()
+        return bool(super().add_indent(column))
+
+    def _too_deep(self) -> None:
+        raise _Refused(
+            f"the document nests more than {MAX_DEPTH} levels deep", _line_of_mark(self.reader.get_mark()),
+            f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
+        )
+
+
+class _CheckedConstructor(RoundTripConstructor):  # type: ignore[misc]
+    """ruamel's constructor; a scalar Python refuses (an integer of 5,000 digits, 2024-13-45) gets its line."""
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            return super().construct_non_recursive_object(node, tag)
+        except (ValueError, OverflowError) as exc:
+            raise _Refused(f"this value cannot be read: {exc}", _line_of_mark(node.start_mark),
+                           "quote it to keep it as text") from None
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_aliases(root: Node, aliases: list[tuple[Node, Any]]) -> None:
+    """Refuse a cycle through an alias, alias expansion over budget, or depth through aliases.
+
+    Sizes (nodes when fully expanded) and heights are computed once per node,
+    iteratively, so neither a wide nor a deep graph costs more than its nodes.
+    """
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    cycle_at: dict[int, Node] = {}
+    for start in [root, *(node for node, _ in aliases)]:
+        if id(start) in size:
+            continue
+        stack: list[tuple[Node, bool]] = [(start, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            if done:
+                on_path.discard(key)
+                kids = _children(node)
+                size[key] = min(1 + sum(size[id(k)] for k in kids), MAX_ALIAS_NODES + 1)
+                level = 1 if isinstance(node, (SequenceNode, MappingNode)) else 0
+                height[key] = level + max((height[id(k)] for k in kids), default=0)
+                continue
+            if key in size:
+                continue
+            on_path.add(key)
+            stack.append((node, True))
+            for kid in _children(node):
+                if id(kid) in on_path:
+                    cycle_at[id(kid)] = kid
+                    continue
+                if id(kid) not in size:
+                    stack.append((kid, False))
+            if cycle_at:
+                break
+        if cycle_at:
+            break
+    if cycle_at:
+        for node, mark in aliases:
+            if id(node) in cycle_at:
+                raise _Refused("this alias refers to a node that contains it, so it would never end",
+                              _line_of_mark(mark), "an alias may only repeat a node that is complete where it is used")
+    if height.get(id(root), 0) > MAX_DEPTH:
+        deepest = max(aliases, key=lambda pair: height.get(id(pair[0]), 0))
+        raise _Refused(
+            f"with its aliases expanded, the document nests more than {MAX_DEPTH} levels deep",
+            _line_of_mark(deepest[1]), f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
+        )
+    total = 0
+    for node, mark in aliases:
+        total += size[id(node)]
+        if total > MAX_ALIAS_NODES:
+            raise _Refused(
+                f"aliases repeat more than {MAX_ALIAS_NODES:,} values in all (an alias bomb?)",
+                _line_of_mark(mark), "write the values out, or use fewer and smaller aliases",
+            )
+
 
 def _loader() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.Scanner = _BoundedScanner
+    yaml.Composer = _BoundedComposer
+    yaml.Constructor = _CheckedConstructor
     return yaml
 
 
 def parse(text: str, source: str | Path) -> Any:
-    """Parse YAML text; a syntax error becomes a UserError with its line."""
+    """Parse YAML text; a syntax error or a document over a limit becomes a UserError with its line."""
     try:
         return _loader().load(io.StringIO(text))
+    except _Refused as exc:
+        raise UserError(exc.message, file=source, line=exc.line, hint=exc.hint) from None
+    except RecursionError:
+        raise UserError(f"the document nests too deeply to read (more than {MAX_DEPTH} levels)",
+                        file=source) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -46,18 +236,115 @@ def parse(text: str, source: str | Path) -> Any:
         raise UserError(f"this is not valid YAML: {exc}", file=source) from None
 
 
-def read_text(path: Path, what: str) -> str:
+class Unreadable(UserError):
+    """The path leads to no regular file that can be read: missing, a directory, a FIFO, a device, a loop.
+
+    `reason` is the message without the subject ("not found", "is a directory, not a file", ...),
+    for callers that word the error around the reference (a blueprint named in another file).
+    """
+
+    reason: str = ""
+
+
+def _unreadable(what: str, reason: str, path: Path, hint: str | None = None) -> Unreadable:
+    err = Unreadable(f"{what} {reason}", file=path, hint=hint)
+    err.reason = reason
+    return err
+
+
+_KINDS = (
+    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    return next((reason for test, reason in _KINDS if test(mode)), "is not a regular file")
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "not found"
+    if exc.errno == errno.ELOOP:
+        return "is a loop of symbolic links"
+    if exc.errno == errno.EISDIR:
+        return "is a directory, not a file"
+    if exc.errno == errno.ENOTDIR:
+        return "not found (a part of its path is not a directory)"
+    return f"cannot be read: {exc.strerror or exc}"
+
+
+def read_bytes_bounded(path: Path, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is a UserError.
+
+    The type is checked before opening (so a device or a FIFO is never opened
+    for reading), then again on the open descriptor (so a file swapped in
+    between cannot slip through); the open never blocks (O_NONBLOCK), and at
+    most limit + 1 bytes are read, whatever the file claims its size is.
+    """
+    hint = "check the path, or run 'tierstack init' to create one"
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        hint = "check the path, or run 'tierstack init' to create one"
-        raise UserError(f"{what} not found", file=path, hint=hint) from None
-    except IsADirectoryError:
-        raise UserError(f"{what} is a directory, not a file", file=path) from None
+        reason = _not_regular(os.stat(path).st_mode)
+    except OSError as exc:
+        reason = _os_reason(exc)
+    if reason is not None:
+        raise _unreadable(what, reason, path, hint if reason == "not found" else None)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    try:
+        info = os.fstat(fd)
+        reason = _not_regular(info.st_mode)
+        if reason is not None:
+            raise _unreadable(what, reason, path)
+        if info.st_size > limit:
+            raise _too_large(what, path, limit)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, limit + 1 - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise _too_large(what, path, limit)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    finally:
+        os.close(fd)
+
+
+def size_text(limit: int) -> str:
+    """128 KiB, 1 MiB, 1,000 bytes."""
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if limit % unit == 0:
+            return f"{limit // unit} {name}"
+    return f"{limit:,} bytes"
+
+
+def _too_large(what: str, path: Path, limit: int) -> UserError:
+    return UserError(f"{what} is larger than {size_text(limit)}, the limit for a config or a blueprint", file=path,
+                     hint="tierstack's own blueprints are under 10 KiB, a tierstack.yaml is about 1 KiB; "
+                     "is this the right file?")
+
+
+def read_text(path: Path, what: str) -> str:
+    """A config or a blueprint as text: a bounded, regular, UTF-8 file, newlines normalised as open() does."""
+    data = read_bytes_bounded(path, what)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{what} is not UTF-8 text", file=path) from None
-    except OSError as exc:
-        raise UserError(f"cannot read {what}: {exc.strerror}", file=path) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def load_file(path: Path, what: str = "file") -> Any:

@@ -7,6 +7,9 @@ error must say:
     # expect-field: <the field the message names>
     # expect-line: <the line the message points at>
     # expect-file: <the file the message names, relative to bad_inputs/> (default: the file itself)
+
+Blueprints the cases name live in bad_inputs/blueprints/. `explain` must give
+the error; `generate` must give the same one and write nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from conftest import run
 
@@ -38,10 +42,23 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_bad_input_gives_one_clear_error(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CORPUS)
+    assert_one_clear_error(path, run("explain", path.name))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_bad_input_stops_generate_before_it_writes(
+    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(CORPUS)
+    assert_one_clear_error(path, run("generate", "--out", str(tmp_path / "out" / "cdktf.out"), path.name))
+    assert list(tmp_path.iterdir()) == []
+    assert not (CORPUS / "cdktf.out").exists()
+
+
+def assert_one_clear_error(path: Path, result: Result) -> None:
     expect = expectations(path)
     assert expect.get("expect"), f"{path.name} states no expectation"
-    monkeypatch.chdir(CORPUS)
-    result = run("explain", path.name)
     err = result.stderr
     assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
     assert err.startswith("error: ")
