@@ -1,7 +1,8 @@
-"""checkov, a real security scanner, on every production-environment stack.
+"""checkov, a real security scanner, on every stack of every example and test case, every environment.
 
-Zero failed checks, apart from the documented skips in tests/checkov-baseline.yaml.
-Run with --skip-download (no call to the vendor's API) on the synthesized JSON.
+Zero failed checks, apart from the documented skips in tests/checkov-baseline.yaml. Stacks are scanned in
+four groups (with or without CMEK, production or not), one checkov run each, so a skip applies only where
+its scope says. Run with --skip-download (no call to the vendor's API) on the synthesized JSON.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import pytest
 
 from synth_support import REPO, load_inventory, read_stack, resources
 
-BASELINE = load_inventory(REPO / "tests" / "checkov-baseline.yaml")["skips"]
+BASELINE: dict[str, dict[str, Any]] = load_inventory(REPO / "tests" / "checkov-baseline.yaml")["skips"]
+GROUPS = [(cmek, env) for cmek in ("cmek", "google-managed") for env in ("production", "non_production")]
 
 
 def checkov() -> str:
@@ -26,21 +28,9 @@ def checkov() -> str:
     return exe
 
 
-@pytest.fixture(scope="module")
-def production_stacks(synthesized: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every production-environment stack, copied one per folder, grouped by whether it uses CMEK."""
-    root = tmp_path_factory.mktemp("checkov")
-    stacks = {}
-    for target in synthesized.values():
-        for stack in json.loads((target / "manifest.json").read_text())["stacks"]:
-            data = read_stack(target, stack)
-            if not data["terraform"]["backend"]["gcs"]["prefix"].endswith("-prod"):
-                continue
-            folder = root / ("cmek" if uses_cmek(data) else "google-managed") / stack
-            folder.mkdir(parents=True)
-            shutil.copy(target / "stacks" / stack / "cdk.tf.json", folder / "cdk.tf.json")
-            stacks[stack] = folder
-    return stacks
+def check_id(key: str) -> str:
+    """Baseline keys are CHECK or CHECK@scope (production, non_production)."""
+    return key.split("@")[0]
 
 
 def uses_cmek(data: dict[str, Any]) -> bool:
@@ -48,60 +38,95 @@ def uses_cmek(data: dict[str, Any]) -> bool:
     return any("encryption" in body for body in buckets)
 
 
-def skips_for(group: str) -> list[str]:
+@pytest.fixture(scope="module")
+def grouped(synthesized: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """Every stack, copied one per folder under its group's folder: (cmek, environment class) -> folder."""
+    root = tmp_path_factory.mktemp("checkov")
+    groups: dict[tuple[str, str], Path] = {}
+    for target in synthesized.values():
+        for stack in json.loads((target / "manifest.json").read_text())["stacks"]:
+            data = read_stack(target, stack)
+            group = ("cmek" if uses_cmek(data) else "google-managed",
+                     "production" if stack.endswith("-prod") else "non_production")
+            folder = root / "-".join(group) / stack
+            folder.mkdir(parents=True)
+            shutil.copy(target / "stacks" / stack / "cdk.tf.json", folder / "cdk.tf.json")
+            groups[group] = folder.parent
+    return groups
+
+
+def applies(key: str, group: tuple[str, str]) -> bool:
+    entry, scope = BASELINE[key], key.partition("@")[2]
+    if scope and scope != group[1]:
+        return False
+    return group[0] == "google-managed" or not entry.get("only_without_cmek")
+
+
+def skips_for(group: tuple[str, str]) -> list[str]:
     """Checks skipped for the whole group; checks scoped to named resources are filtered after the scan."""
-    return sorted(c for c, e in BASELINE.items() if "resources" not in e
-                  and (group == "google-managed" or not e.get("only_without_cmek")))
+    return sorted({check_id(k) for k, e in BASELINE.items() if "resources" not in e and applies(k, group)})
 
 
-def unexplained(failed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def unexplained(failed: list[dict[str, Any]], group: tuple[str, str]) -> list[dict[str, Any]]:
     """Failures not covered by a baseline entry scoped to named resources."""
     def covered(f: dict[str, Any]) -> bool:
-        entry = BASELINE.get(f["check_id"], {})
-        return f["resource"].split(".")[-1] in entry.get("resources", [])
+        return any(check_id(k) == f["check_id"] and f["resource"].split(".")[-1] in e.get("resources", [])
+                   and applies(k, group) for k, e in BASELINE.items())
     return [f for f in failed if not covered(f)]
 
 
-def scan(root: Path, skip: list[str]) -> list[dict[str, Any]]:
+def scan(root: Path, skip: list[str], only: list[str] | None = None) -> list[dict[str, Any]]:
     args = [checkov(), "-d", str(root), "--framework", "terraform_json", "--skip-download", "--quiet",
             "--compact", "-o", "json"]
     if skip:
         args += ["--skip-check", ",".join(skip)]
+    if only:
+        args += ["--check", ",".join(only)]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert out.stdout.strip(), f"checkov printed nothing: {out.stderr[-2000:]}"
     report = json.loads(out.stdout)
     reports = report if isinstance(report, list) else [report]
     assert all(r.get("check_type") == "terraform_json" for r in reports)
-    assert sum(r["summary"]["passed"] for r in reports) > 100, "checkov passed almost nothing: did it parse?"
+    if not only:
+        assert sum(r["summary"]["passed"] for r in reports) > 100, "checkov passed almost nothing: did it parse?"
     assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
     return [f for r in reports for f in r["results"].get("failed_checks", [])]
 
 
-@pytest.mark.parametrize("group", ["cmek", "google-managed"])
-def test_production_stacks_pass_checkov(group: str, production_stacks: dict[str, Path]) -> None:
-    folders = {s: f for s, f in production_stacks.items() if f.parent.name == group}
-    expected = {"cmek": {"fraud-detection-prod", "churn-emea-prod", "tier1-online-prod"},
-                "google-managed": {"recommender-prod", "tier2-cicd-prod"}}[group]
-    assert expected <= set(folders)
-    failed = unexplained(scan(next(iter(folders.values())).parent, skip=skips_for(group)))
+@pytest.mark.parametrize("group", GROUPS, ids=["-".join(g) for g in GROUPS])
+def test_every_stack_passes_checkov(group: tuple[str, str], grouped: dict[tuple[str, str], Path]) -> None:
+    assert group in grouped, f"no stack in group {group}: the examples and cases must cover every group"
+    failed = unexplained(scan(grouped[group], skip=skips_for(group)), group)
     assert not failed, "\n".join(f"{f['check_id']} {f['resource']} ({f['file_path']}): {f['check_name']}"
                                  for f in failed)
 
 
-def test_every_baseline_entry_is_still_needed_and_compensated(production_stacks: dict[str, Path]) -> None:
-    root = next(iter(production_stacks.values())).parent.parent
-    failing = {f["check_id"] for f in scan(root, skip=[])}
-    assert set(BASELINE) <= failing, f"no longer failing, remove from the baseline: {set(BASELINE) - failing}"
-    for check, entry in BASELINE.items():
-        assert len(entry["reason"]) > 80, f"{check}: say why"
+def test_every_baseline_entry_is_still_needed_and_compensated(grouped: dict[tuple[str, str], Path]) -> None:
+    failing = {(f["check_id"], group) for group, folder in grouped.items() for f in scan(folder, skip=[])}
+    for key, entry in BASELINE.items():
+        assert len(entry["reason"]) > 80, f"{key}: say why"
+        groups = [g for g in grouped if applies(key, g)]
+        assert any((check_id(key), g) in failing for g in groups), f"{key} no longer fails: remove it"
         if "requires" not in entry:
             continue
-        for stack, folder in production_stacks.items():
-            present = resources(json.loads((folder / "cdk.tf.json").read_text()))
-            kind = entry["requires"].split(".")[0]
-            if "resources" in entry:  # scoped: compensated wherever a named resource is
-                if any(a.split(".")[-1] in entry["resources"] for a in present):
-                    assert entry["requires"] in present, f"{stack}: {check} scoped but {entry['requires']} missing"
-                continue
-            if any(a.startswith(kind) for a in present) or check == "CKV_GCP_62":
-                assert entry["requires"] in present, f"{stack}: {check} is skipped but {entry['requires']} is missing"
+        for group in groups:
+            for folder in sorted(grouped[group].iterdir()):
+                present = resources(json.loads((folder / "cdk.tf.json").read_text()))
+                named = entry.get("resources")
+                needs = any(a.split(".")[-1] in named for a in present) if named else True
+                if needs:
+                    assert entry["requires"] in present, f"{folder.name}: {key} skipped, {entry['requires']} missing"
+
+
+def test_a_private_endpoint_passes_the_check_the_baseline_skips_for_public_ones(
+        synthesized: dict[str, Path], tmp_path: Path) -> None:
+    """CKV2_GCP_33 is skipped only for endpoints without a network: give one and the check passes."""
+    data = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
+    folder = tmp_path / "private"
+    folder.mkdir()
+    (folder / "cdk.tf.json").write_text(json.dumps(data), encoding="utf-8")
+    assert [f["check_id"] for f in scan(folder, skip=[], only=["CKV2_GCP_33"])] == ["CKV2_GCP_33"]
+    data["resource"]["google_vertex_ai_endpoint"]["model_serving_endpoint"]["network"] = \
+        "projects/123456789012/global/networks/ml"
+    (folder / "cdk.tf.json").write_text(json.dumps(data), encoding="utf-8")
+    assert scan(folder, skip=[], only=["CKV2_GCP_33"]) == []
