@@ -2,11 +2,20 @@
 
 Every message names the file, the line where known, the field, and what would
 be valid, so the CLI can print it and exit 2 without a traceback.
+
+The environment can be wrong too: a full disk, a read-only file system, a
+permission. `environment_error` turns such an OSError (or the same failure
+inside jsii's Node runtime, which reaches Python as a RuntimeError carrying
+Node's `ENOSPC: ...` message) into a UserError naming the path; any other
+exception stays what it is, a bug.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,3 +72,85 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 def one_of(choices: Iterable[str]) -> str:
     return "valid values: " + ", ".join(f"'{c}'" for c in choices)
+
+
+# --- the environment's failures ------------------------------------------------------------------
+
+_WRITE_ELSEWHERE = "or write somewhere else (generate --out DIR, init PATH)"
+_PERMISSIONS = "check the permissions of the file and of the directories above it"
+_ENVIRONMENT = {  # errno name -> (the problem, what to do); getattr below: not every platform has each
+    "EACCES": ("permission denied", _PERMISSIONS),
+    "EPERM": ("operation not permitted", _PERMISSIONS),
+    "ENOSPC": ("no space left on the device", f"free some space on that file system, {_WRITE_ELSEWHERE}"),
+    "EDQUOT": ("disk quota exceeded", f"free some space or ask for a larger quota, {_WRITE_ELSEWHERE}"),
+    "EROFS": ("read-only file system", f"remount it read-write, {_WRITE_ELSEWHERE}"),
+    "EFBIG": ("file too large for this file system or its limits", "check `ulimit -f` and the file system"),
+    "EIO": ("input/output error", "the disk or the network file system failed; check it and run again"),
+    "EMFILE": ("too many open files", "raise the limit (ulimit -n) and run again"),
+    "ENFILE": ("too many open files in the system", "close other programs, or raise the system's limit"),
+    "ENAMETOOLONG": ("file name too long", "use a shorter path"),
+    "ELOOP": ("too many levels of symbolic links", "check the symbolic links in the path"),
+}
+ENVIRONMENT_ERRNOS: dict[int, tuple[str, str]] = {
+    getattr(errno, name): text for name, text in _ENVIRONMENT.items() if hasattr(errno, name)}
+# Node's fs errors, as jsii passes them on: "Error: ENOSPC: no space left on device, open '/x/y'"
+_NODE_ERROR = re.compile(r"^(?:\w*Error: )?(E[A-Z]+): [^,\n]*, (\w+)(?: '([^'\n]*)')?")
+
+
+def environment_error(exc: BaseException, path: str | Path | None = None) -> UserError | None:
+    """The UserError for an OSError the environment caused (or None): the path, the problem, what to do.
+
+    `path` names what the command was reading or writing, for errors that carry no file name (a full
+    disk fails a write on a descriptor). Only the errnos in ENVIRONMENT_ERRNOS count; an explicit
+    `raise ... from` chain is followed, an implicit context is not (that would be a bug while handling).
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        found = _from_os_error(cause, path) if isinstance(cause, OSError) else _from_node_error(cause, path)
+        if found is not None:
+            return found
+        cause = cause.__cause__
+    return None
+
+
+def _from_os_error(exc: OSError, path: str | Path | None) -> UserError | None:
+    if exc.errno not in ENVIRONMENT_ERRNOS:
+        return None
+    problem, hint = ENVIRONMENT_ERRNOS[exc.errno]
+    code = errno.errorcode[exc.errno]
+    names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
+    if not names:
+        return UserError(f"{problem} ({code})", file=_shown(path) if path is not None else None, hint=hint)
+    if path is not None and not any(os.path.lexists(n) for n in names):
+        # a temporary file that is gone now (removed by the cleanup, or never created): name the
+        # user's path, and the temporary one only beside it
+        return UserError(f"{problem} ({code}, at {' -> '.join(_shown(n) for n in names)})", file=_shown(path),
+                         hint=hint)
+    return UserError(f"{problem} ({code})", file=" -> ".join(_shown(n) for n in names), hint=hint)
+
+
+def _from_node_error(exc: BaseException, path: str | Path | None) -> UserError | None:
+    if not isinstance(exc, RuntimeError):
+        return None
+    match = _NODE_ERROR.match(str(exc))
+    code = getattr(errno, match.group(1), None) if match else None
+    if match is None or code not in ENVIRONMENT_ERRNOS:
+        return None
+    problem, hint = ENVIRONMENT_ERRNOS[code]
+    where = match.group(3) or path
+    if not match.group(3):
+        hint += ("; Node writes the new stacks beside the output directory, and unpacks the bindings into "
+                 "jsii's package cache (JSII_RUNTIME_PACKAGE_CACHE_ROOT moves it)")
+    return UserError(f"{problem} ({match.group(1)}, while Node.js synthesized the stacks: {match.group(2)})",
+                     file=_shown(where) if where is not None else None, hint=hint)
+
+
+def _shown(path: str | Path) -> str:
+    """Relative to the working directory when below it, as everywhere else in tierstack's messages."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
