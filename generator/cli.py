@@ -1,50 +1,245 @@
 """The `tierstack` command line.
 
 Only click is imported at start; each command imports what it needs, so
-`tierstack --help` stays fast. Every UserError becomes one message on stderr
-and exit code 2; nothing the user typed can produce a traceback.
+`tierstack --help` stays fast. Nothing the user typed, and nothing the
+environment did, produces a traceback. The exit codes (README, "Errors and exit codes"):
+
+  0    success
+  1    a bug in tierstack ("internal error"; TIERSTACK_DEBUG=1 shows the traceback)
+  2    bad input or a bad environment: a UserError, a usage error, end of input in
+       `init`, a full disk, a read-only file system, a permission
+  3    reserved for review's destructive-change verdict (planned; nothing returns it yet)
+  130  interrupted (Ctrl-C, SIGINT): "Aborted!"
+  141  the reader of our output went away (a closed pipe): no message
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 DEFAULT_CONFIG = "tierstack.yaml"
-EXIT_USER_ERROR = 2
 FORMATS = ("text", "json", "yaml")
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USER_ERROR = 2
+EXIT_DESTRUCTIVE_CHANGE = 3  # reserved for review's verdict (planned); nothing returns it yet
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
+
+_PARAMS = "tierstack.command"  # ctx.meta key: the running command's name and parameters
+_interrupted = threading.Event()  # set by the SIGINT handler for the run in progress
+
+
+class _CommandContext(click.Context):
+    """A command's context that leaves its parameters where the error handling can see them.
+
+    An OSError from a full disk names no file; the command's path (--out, the config) does.
+    """
+
+    def invoke(self, callback: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if self.command.callback is callback:
+            self.meta[_PARAMS] = (self.command.name, dict(self.params))
+        return super().invoke(callback, *args, **kwargs)
 
 
 class TierstackGroup(click.Group):
-    """Turns UserErrors into one clear message and exit 2."""
+    """One clear message and exit code for every way a run can end; "internal error" only for bugs."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.context_class = _CommandContext
+        super().add_command(cmd, name)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        _interrupted.clear()
+        try:
+            return super().main(*args, **kwargs)
+        finally:  # what is still buffered goes now, so a closed pipe or a full disk is not noise at exit
+            code = _flush_outputs()
+            if code:
+                sys.exit(code)  # replaces the exit code: the output was cut
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _handled(None):  # `tierstack --help | head -1`, a usage error into a closed pipe
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        with _ctrl_c_handled(), _handled(ctx):  # the handler is restored after "Aborted!" is out
             return super().invoke(ctx)
-        except click.exceptions.Exit:
-            raise
-        except Exception as exc:
-            from tierstack.generator.errors import UserError
 
-            if isinstance(exc, UserError):
-                click.secho(f"error: {exc.render()}", err=True, fg="red")
-                ctx.exit(EXIT_USER_ERROR)
-            if isinstance(exc, click.ClickException):
-                raise
-            if os.environ.get("TIERSTACK_DEBUG"):
-                raise
-            click.secho(
-                f"internal error: {type(exc).__name__}: {exc}\n"
-                "This is a bug in tierstack, not in your input. Run again with TIERSTACK_DEBUG=1 "
-                "for the traceback and include it in a bug report.",
-                err=True,
-                fg="red",
-            )
-            ctx.exit(1)
+
+@contextlib.contextmanager
+def _handled(ctx: click.Context | None) -> Iterator[None]:
+    """Every exception becomes its message and exit code (click.exceptions.Exit); bugs stay bugs."""
+    try:
+        yield
+    except click.exceptions.Exit:
+        raise
+    except (KeyboardInterrupt, click.Abort):  # click.prompt turns Ctrl-C into Abort
+        _report("\nAborted!", color=None)  # the blank line ends the terminal's ^C, as click does
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        if _output_closed(exc):
+            _silence_closed_outputs()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+        if _interrupted.is_set():  # what Ctrl-C broke on its way (jsii's Node runtime, stopped by it)
+            _report("\nAborted!", color=None)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        raise click.exceptions.Exit(_failure(ctx, exc)) from None
+
+
+def _failure(ctx: click.Context | None, exc: Exception) -> int:
+    """Report exc; return its exit code (or re-raise it, with TIERSTACK_DEBUG)."""
+    from tierstack.generator.errors import UserError, environment_error
+
+    if isinstance(exc, click.ClickException):  # a usage error: click's message, click's code
+        with contextlib.suppress(OSError):
+            exc.show()
+        return exc.exit_code
+    if not isinstance(exc, UserError):
+        exc = environment_error(exc, _echo_stream(exc) or _command_path(ctx)) or exc
+    if isinstance(exc, UserError):
+        _report(f"error: {exc.render()}")
+        return EXIT_USER_ERROR
+    if os.environ.get("TIERSTACK_DEBUG"):
+        raise exc
+    _report(f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in tierstack, not in your input. Run again with TIERSTACK_DEBUG=1 "
+            "for the traceback and include it in a bug report.")
+    return EXIT_BUG
+
+
+def _command_path(ctx: click.Context | None) -> Path | None:
+    """What the running command writes (generate, init) or reads (the config)."""
+    if ctx is None or _PARAMS not in ctx.meta:
+        return None
+    name, params = ctx.meta[_PARAMS]
+    if name == "generate":
+        return params.get("out") or params["config"].parent / "cdktf.out"
+    return params.get("path") or params.get("config")
+
+
+def _report(text: str, color: str | None = "red") -> None:
+    """A message on stderr; if stderr is a closed pipe, the message is lost and the exit code stays."""
+    try:
+        click.secho(text, err=True, fg=color)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        _silence_closed_outputs()
+
+
+# --- a closed pipe -------------------------------------------------------------------------------
+
+
+def _output_closed(exc: BaseException) -> bool:
+    """EPIPE, and our stdout or stderr is what broke (not, say, the pipe to jsii's Node process)."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.EPIPE):
+        return False
+    return any(_is_closed(fd) for fd in _std_fds())
+
+
+def _std_fds() -> list[int]:
+    fds = []
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # CliRunner's streams have none
+            fds.append(stream.fileno())
+    return fds
+
+
+def _is_closed(fd: int) -> bool:
+    """The reading end of this pipe or socket is gone (poll reports an error or a hang-up)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows): take EPIPE to be ours
+        return True
+
+
+def _silence_closed_outputs() -> None:
+    """Point a closed stdout or stderr at /dev/null, so the flush at exit is not another BrokenPipeError.
+
+    What Python's documentation recommends (signal module, "Note on SIGPIPE"); SIGPIPE itself stays
+    ignored, as Python sets it, or a dead jsii Node process would kill tierstack without a word.
+    """
+    for fd in _std_fds():
+        if _is_closed(fd):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+
+def _flush_outputs() -> int:
+    """Flush stdout and stderr; 0, or the exit code for the output that could not be written."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                _silence_closed_outputs()
+                return EXIT_BROKEN_PIPE
+            with contextlib.suppress(OSError):
+                sys.stderr.write(f"error: {getattr(stream, 'name', 'output')}: {exc.strerror or exc}\n")
+            return EXIT_USER_ERROR
+        except (AttributeError, ValueError):  # closed or replaced
+            pass
+    return 0
+
+
+def _echo_stream(exc: BaseException) -> str | None:
+    """'<stdout>' or '<stderr>' when exc was raised writing to it (a full disk under `> file`), else None."""
+    tb = exc.__traceback__
+    name = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_globals.get("__name__") == "click.utils" and frame.f_code.co_name == "echo":
+            stream_name = getattr(frame.f_locals.get("file"), "name", None)
+            name = stream_name if isinstance(stream_name, str) else "<output>"
+        tb = tb.tb_next
+    return name
+
+
+# --- Ctrl-C --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _ctrl_c_handled() -> Iterator[None]:
+    """While a command runs, Ctrl-C stops jsii's Node runtime before KeyboardInterrupt unwinds anything.
+
+    generate removes its temporary tree on the way out; Node must not be writing into it by then. A
+    second Ctrl-C while that cleanup runs is ignored (it takes a moment), then the old handler is back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _interrupted.set()
+    runtime = sys.modules.get("tierstack.generator.jsii_env")
+    if runtime is not None:  # imported only by generate, before the bindings
+        runtime.interrupt()
+    raise KeyboardInterrupt
 
 
 def _format_option(default: str = "text") -> Any:
