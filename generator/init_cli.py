@@ -3,7 +3,9 @@
 Every question is also a flag, so scripts can answer without a terminal
 (`--no-input` takes the defaults for anything not given). The answers are
 validated as a spec before anything is written, and an existing file is only
-replaced with --force.
+replaced with --force. Input that ends before the last question (stdin closed,
+Ctrl-D) is a UserError naming the question, exit 2, with nothing written;
+Ctrl-C at a question is the CLI's "Aborted!", exit 130.
 """
 
 from __future__ import annotations
@@ -107,11 +109,20 @@ def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
                 raise UserError(f"--{key.replace('_', '-')} is required with --no-input", field=key)
             return default
         kw.pop("required", None)
-        if isinstance(default, bool):
-            return click.confirm(text, default=default)
         if key in CHOICES:
             kw["type"] = click.Choice(CHOICES[key])
-        return click.prompt(text, default=default, value_proc=_check(check) if check else None, **kw)
+        try:
+            if isinstance(default, bool):
+                return click.confirm(text, default=default)
+            return click.prompt(text, default=default, value_proc=_check(check) if check else None, **kw)
+        except click.Abort as abort:
+            if not isinstance(abort.__context__, EOFError):  # Ctrl-C: the CLI says "Aborted!", exit 130
+                raise
+            click.echo()  # end the unanswered prompt's line
+            raise UserError(f"init needs answers: stdin closed before '{text}'; nothing was written",
+                            hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "
+                            "tierstack init --no-input --name NAME --team TEAM (tierstack init --help lists "
+                            "them)") from None
 
     answers["name"] = ask("name", "Use-case name", check="name", required=True)
     answers["team"] = ask("team", "Owning team", check="team", required=True)
