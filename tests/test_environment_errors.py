@@ -1,0 +1,259 @@
+"""What the environment does to a run is not a bug (issue 7, item 7).
+
+A closed pipe, a closed stdin, Ctrl-C and a disk that is full or read-only each get their own message and
+exit code; "internal error ... a bug in tierstack" stays for real bugs. Pipes and signals are real
+subprocesses; the file system's failures are injected where the write happens.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run, use_case
+from tierstack.generator import cli
+
+TIERSTACK = str(Path(sys.executable).with_name("tierstack"))
+FRAUD = REPO / "examples/fraud-detection"
+NOISE = ("Traceback", "internal error", "Exception ignored", "BrokenPipeError", "Error on jsii")
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="pipes and signals as on POSIX")
+
+
+def _in_shell(script: str, tmp_path: Path) -> tuple[int, str]:
+    """Run `script` in bash without pipefail; return tierstack's own exit code and its stderr."""
+    err = tmp_path / "stderr.txt"
+    out = subprocess.run(
+        ["bash", "-c", f'set +o pipefail; {script} 2>"$ERR" | $READER; echo "${{PIPESTATUS[0]}}"'],
+        env={**os.environ, "T": TIERSTACK, "ERR": str(err), "READER": "true"},
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    return int(out.stdout.split()[-1]), err.read_text()
+
+
+# --- a closed pipe -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [
+    '"$T" capabilities',
+    f'"$T" explain {FRAUD}/tierstack.yaml',
+    '"$T" --help',
+    '"$T" tiers --format json',
+])
+def test_a_reader_that_stops_early_gets_a_quiet_exit_141(command: str, tmp_path: Path) -> None:
+    """`true` stops reading before tierstack writes anything, so the first write meets a closed pipe."""
+    code, stderr = _in_shell(command, tmp_path)
+    assert stderr == ""
+    assert code == cli.EXIT_BROKEN_PIPE == 141
+
+
+def test_capabilities_piped_into_head_prints_no_noise(tmp_path: Path) -> None:
+    """The issue's case. Whether head leaves before the last line is written is a race: 0 or 141, never noise."""
+    err = tmp_path / "stderr.txt"
+    out = subprocess.run(
+        ["bash", "-c", 'set +o pipefail; "$T" capabilities 2>"$ERR" | head -c10; echo " ${PIPESTATUS[0]}"'],
+        env={**os.environ, "T": TIERSTACK, "ERR": str(err)}, capture_output=True, text=True, timeout=60,
+    )
+    assert out.stdout.startswith("foundation")
+    assert int(out.stdout.split()[-1]) in (0, 141)
+    assert err.read_text() == ""
+
+
+def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path) -> None:
+    err = tmp_path / "stderr.txt"
+    out = subprocess.run(
+        ["bash", "-c", 'set +o pipefail; "$T" explain missing.yaml 2>&1 | true; echo "${PIPESTATUS[0]}"'],
+        env={**os.environ, "T": TIERSTACK, "ERR": str(err)}, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+    )
+    assert out.stdout.split()[-1] == "2"
+    assert out.stderr == ""  # nothing leaked to the shell's own stderr either
+
+
+# --- end of input in init ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answers", "question"), [
+    ("", "Use-case name"),
+    ("churn\n", "Owning team"),
+    ("churn\ngrowth\nproduction\n", "Mission critical?"),  # a yes/no question
+])
+def test_init_with_stdin_closed_says_what_it_needs(tmp_path: Path, answers: str, question: str) -> None:
+    path = tmp_path / "tierstack.yaml"
+    result = run("init", str(path), input=answers)
+    assert result.exit_code == cli.EXIT_USER_ERROR, result.output
+    assert f"init needs answers: stdin closed before '{question}'" in result.stderr
+    assert "--no-input" in result.stderr
+    assert "internal error" not in result.stderr and "Abort" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_ctrl_c_at_an_init_prompt_is_aborted_130(tmp_path: Path) -> None:
+    path = tmp_path / "tierstack.yaml"
+    proc = subprocess.Popen([TIERSTACK, "init", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.read(len("Use-case name")) == b"Use-case name"  # the prompt is up, waiting
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    text = stderr.decode()
+    assert proc.returncode == cli.EXIT_INTERRUPTED == 130
+    assert text.strip() == "Aborted!"
+    assert not path.exists()
+
+
+# --- Ctrl-C during generate ----------------------------------------------------------------------
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_ctrl_c_while_synthesizing_exits_130_and_keeps_the_old_tree(tmp_path: Path) -> None:
+    """SIGINT to tierstack alone, while jsii's Node runtime is busy, then a second, impatient one.
+
+    Node does not get the signal here (a terminal's Ctrl-C reaches the whole process group): tierstack
+    has to stop it itself, at once, before the temporary tree is removed, and jsii's exit handler must
+    not print a traceback when the second Ctrl-C lands in it.
+    """
+    project = tmp_path / "fraud"
+    project.mkdir()
+    for name in ("tierstack.yaml", "cdktf.json"):
+        shutil.copy2(FRAUD / name, project / name)
+    shutil.copytree(FRAUD / "cdktf.out", project / "cdktf.out")
+    before = {"cdktf.out": _tree(project / "cdktf.out"), "cdktf.json": _tree(project)["cdktf.json"]}
+    proc = subprocess.Popen([TIERSTACK, "generate", str(project / "tierstack.yaml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("synthesizing") for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, f"no synthesis to interrupt: {lines}"
+            time.sleep(0.05)
+        time.sleep(1.5)  # inside jsii: Node is loading the bindings
+        assert proc.poll() is None, "generate finished before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        reader.join(timeout=10)
+    stdout = proc.stdout.read()
+    stderr = "".join(lines)
+    assert proc.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert stderr.rstrip().endswith("Aborted!")
+    for noise in NOISE:
+        assert noise not in stderr
+    assert stdout == ""
+    assert _tree(project / "cdktf.out") == before["cdktf.out"]  # the old tree, untouched
+    assert _tree(project)["cdktf.json"] == before["cdktf.json"]
+    assert sorted(p.name for p in project.iterdir()) == ["cdktf.json", "cdktf.out", "tierstack.yaml"]
+
+
+# --- the file system's failures ------------------------------------------------------------------
+
+
+def _fail(code: int, filename: str | None = None):
+    def fail(*_: object, **__: object) -> None:
+        raise OSError(code, os.strerror(code), *([filename] if filename else []))
+
+    return fail
+
+
+@pytest.mark.parametrize(("where", "code", "problem"), [
+    ("fsync", errno.ENOSPC, "no space left on the device"),
+    ("mkstemp", errno.EACCES, "permission denied"),
+    ("mkstemp", errno.EROFS, "read-only file system"),
+])
+def test_init_that_cannot_write_names_the_path_and_the_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, code: int, problem: str
+) -> None:
+    import tempfile
+
+    path = tmp_path / "tierstack.yaml"
+    if where == "fsync":  # a full disk shows at write or fsync time, on a descriptor: no file name
+        monkeypatch.setattr(os, "fsync", _fail(code))
+    else:
+        monkeypatch.setattr(tempfile, "mkstemp", _fail(code, str(tmp_path / ".tierstack.yaml.x.tmp")))
+    result = run("init", str(path), "--no-input", "--name", "churn", "--team", "growth")
+    assert result.exit_code == cli.EXIT_USER_ERROR, result.output
+    assert problem in result.stderr
+    assert str(tmp_path) in result.stderr
+    assert "internal error" not in result.stderr and "bug" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # write_atomic removed its temporary file
+
+
+@pytest.mark.parametrize("failure", [
+    OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+    RuntimeError("Error: ENOSPC: no space left on device, write"),  # what jsii raises when Node's write fails
+])
+def test_generate_on_a_full_disk_is_exit_2_and_keeps_the_old_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    import tierstack.generator.stacks as stacks
+
+    def full(*_: object, **__: object) -> list[str]:
+        raise failure
+
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(use_case(serving="batch"), encoding="utf-8")
+    monkeypatch.setattr(stacks, "synthesize", full)
+    result = run("generate", str(config), "--out", str(tmp_path / "build" / "out"))
+    assert result.exit_code == cli.EXIT_USER_ERROR, result.output
+    assert "no space left on the device" in result.stderr
+    assert str(tmp_path / "build" / "out") in result.stderr
+    assert "internal error" not in result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["build", "tierstack.yaml"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_redirected_to_a_full_disk_names_stdout() -> None:
+    """`tierstack capabilities > file` on a full disk: /dev/full fails every write with ENOSPC."""
+    with open("/dev/full", "w") as full:
+        out = subprocess.run([TIERSTACK, "capabilities"], stdout=full, stderr=subprocess.PIPE, text=True,
+                             timeout=60)
+    assert out.returncode == cli.EXIT_USER_ERROR
+    assert out.stderr.startswith("error: <stdout>: no space left on the device (ENOSPC)")
+    for noise in NOISE:
+        assert noise not in out.stderr
+
+
+def test_other_os_errors_are_still_bugs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An errno the environment does not explain (a bad descriptor) stays a bug report."""
+    import tierstack.generator.resolve as resolve_mod
+
+    monkeypatch.setattr(resolve_mod, "resolve", _fail(errno.EBADF))
+    result = run("explain", str(FRAUD / "tierstack.yaml"))
+    assert result.exit_code == cli.EXIT_BUG
+    assert "internal error: OSError" in result.stderr and "bug in tierstack" in result.stderr
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+
+def test_the_readme_exit_code_table_is_the_cli_s() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\d+)` \| (.+?) \|", readme, flags=re.MULTILINE))
+    assert set(rows) == {"0", "1", "2", "3", "130", "141"}
+    assert {cli.EXIT_OK, cli.EXIT_BUG, cli.EXIT_USER_ERROR, cli.EXIT_INTERRUPTED, cli.EXIT_BROKEN_PIPE} <= {
+        int(code) for code in rows}
+    assert "planned" in rows["3"]
