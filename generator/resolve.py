@@ -12,6 +12,7 @@ from typing import Any
 
 from tierstack.generator import blueprint as bp
 from tierstack.generator import gcp_facts, guarantees
+from tierstack.generator import settings as typed_settings
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
@@ -136,6 +137,7 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
         environments[env] = _resolve_env(loaded, selection, blueprint, spec_layer, env, index, len(names), spec_file)
     resolved = Resolved(loaded, selection, blueprint, environments)
     gcp_facts.check_resolved(resolved)  # zones, machine types and GPUs, networks: what Google would reject
+    typed_settings.check_resolved(resolved)  # typed settings: every environment, every capability, all errors at once
     guarantees.check(resolved)  # production guarantees hold, or a waiver says why not
     return resolved
 
@@ -194,7 +196,7 @@ def environment_role(name: str, index: int, count: int, explicit: str | None) ->
 def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
     """The spec's top-level settings as a layer over the blueprint (labels, budget, overrides)."""
     spec, doc = loaded.spec, loaded.doc
-    layer = bp.layer_from(doc, spec_file, ("overrides",))
+    layer = bp.Layer({}, {})
     given: dict[str, Any] = {}
     if "labels" in spec.model_fields_set:
         given["labels"] = spec.labels
@@ -204,7 +206,8 @@ def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
     for key, value in given.items():
         prov = {(key, *p): _spec_line(loaded, spec_file, (key, *p)) for p in bp.leaf_paths(value)}
         layer = bp.merge(layer, bp.Layer({key: value}, prov))
-    return layer
+    # overrides are deep overrides of the resolved settings: they win over the spec's own fields too
+    return bp.merge(layer, bp.layer_from(doc, spec_file, ("overrides",)))
 
 
 def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> str:

@@ -43,7 +43,7 @@ def test_generate_prints_a_summary_per_stack(write: Callable[..., Path]) -> None
     [
         ("environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n        model_serving:\n"
          "          min_replicas: 1\n    serving_class: production\n",
-         "environments.prod.capabilities.model_serving.min_replicas", "at least 2 replicas"),
+         "environments.prod.overrides.capabilities.model_serving.min_replicas", "at least 2 replicas"),
         ("state_bucket: Not_A_Bucket\n", "state_bucket", "is not a GCS bucket name"),
     ],
 )

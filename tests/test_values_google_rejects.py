@@ -37,9 +37,10 @@ def test_a_repository_id_with_uppercase_or_underscores_is_an_error(write: Any) -
 def test_a_state_bucket_a_blueprint_sets_follows_the_same_rule(write: Any) -> None:
     write("extends: level-0-manual\ndefaults:\n  state:\n    bucket: my-google-state\n", name="org.yaml.j2")
     config = write(use_case(serving="batch") + "blueprint: org.yaml.j2\n")
-    result = run("generate", str(config))
+    result = run("explain", str(config))  # caught when the plan is resolved, at the blueprint's line
     assert result.exit_code == 2, result.output
-    assert "field 'state_bucket'" in result.output and "without 'google'" in result.output
+    assert "org.yaml.j2:4, field 'environments.dev.state.bucket'" in result.output
+    assert "without 'google'" in result.output
 
 
 @pytest.mark.parametrize(("cron", "problem"), [

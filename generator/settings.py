@@ -1,0 +1,438 @@
+"""Typed settings: what each capability (and each environment) accepts, checked when the plan is resolved.
+
+Blueprints and overrides may set anything; these models say what is valid, so
+`explain`, `show` and `generate` agree: a wrong override (`max_replicas:
+"lots"`, replicas 1.9, `apis` as a string, `serving_class: PRODUCTION`) is an
+error naming the file, the line and the path the user wrote, all errors in one
+run, before anything is synthesized. The defaults live in the tier blueprints
+(one place); a field here is required where every tier blueprint sets it.
+Strict: no string becomes a number, no float an integer, no number a boolean.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tierstack.generator import grammars
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _check(check: Any) -> Any:
+    return AfterValidator(lambda v: v if v is None else check(v))
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not an IP range such as 10.10.0.0/24") from None
+    if not network.is_private:
+        raise ValueError(f"'{value}' is not a private range (RFC 1918)")
+    return value
+
+
+def _matching(regex: str, what: str) -> Any:
+    pattern = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"'{value}' is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} listed more than once")
+    return values
+
+
+Unique = AfterValidator(_unique)
+ApiName = Annotated[str, _matching(r"^[a-z0-9-]+\.googleapis\.com$", "an API name such as storage.googleapis.com")]
+Purpose = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,29}$",
+                                   "a name part: lowercase letters, digits and '_', starting with a letter")]
+Email = Annotated[str, _check(grammars.check_email)]
+Cron = Annotated[str, _check(grammars.check_cron)]
+TimeZone = Annotated[str, _check(grammars.check_time_zone)]
+Network = Annotated[str, _check(grammars.check_network)]
+KmsKey = Annotated[str, _check(grammars.check_kms_key)]
+Replicas = Annotated[int, Field(ge=1, le=1000)]
+Identity = Literal["pipelines", "training", "serving", "ci"]
+MachineType = Annotated[str, _matching(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-4")]
+
+
+class PersonaGroups(_Settings):
+    data_scientists: Email | None = None
+    ml_engineers: Email | None = None
+    viewers: Email | None = None
+
+
+class Ci(_Settings):
+    provider: Literal["github"] = "github"
+    repository: Annotated[str, _check(grammars.check_repository)] | None = None
+    subject: Annotated[str, _check(grammars.check_subject)] | None = None
+
+
+class Foundation(_Settings):
+    apis: list[ApiName]
+    service_accounts: Annotated[list[Identity], Unique]
+    data_access_logs: list[ApiName]
+    persona_groups: PersonaGroups
+    ci: Ci | None = None
+
+
+class CostControls(_Settings):
+    budget_topic: bool
+
+
+class Workbench(_Settings):
+    machine_type: MachineType
+    accelerator_type: str | None = None
+    accelerator_count: Annotated[int, Field(ge=1, le=8)] | None = None
+    zone: str | None = None
+    idle_shutdown_minutes: Annotated[int, Field(ge=10, le=1440)]
+    public_ip: bool
+    network: str | None = None
+    subnet: str | None = None
+    subnet_range: Annotated[str, _check(_cidr)]
+
+
+class Experimentation(_Settings):
+    workbench: Workbench
+    tensorboard: bool
+
+
+class DataProcessing(_Settings):
+    datasets: Annotated[list[Purpose], Unique]
+    dataflow: bool
+
+
+class TrainingPool(_Settings):
+    enabled: bool
+    machine_type: MachineType | None = None
+    accelerator_type: str | None = None
+    accelerator_count: Annotated[int, Field(ge=1, le=16)] | None = None
+    min_replicas: Replicas = 1
+    max_replicas: Replicas = 1
+
+    @model_validator(mode="after")
+    def _replicas(self) -> TrainingPool:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+
+class ModelTraining(_Settings):
+    buckets: Annotated[list[Purpose], Unique]
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)]
+    training_pool: TrainingPool
+
+
+class ModelEvaluation(_Settings):
+    dataset: Purpose
+    bucket_prefix: Annotated[str, _matching(r"^[a-z0-9_/-]+/$", "an object prefix ending in '/'")]
+
+
+class RequestLogging(_Settings):
+    enabled: bool
+    sampling_rate: Annotated[float, Field(gt=0, le=1)]
+
+
+class ModelServing(_Settings):
+    mode: Literal["online", "batch"]
+    network: Network | None = None
+    machine_type: MachineType
+    min_replicas: Replicas
+    max_replicas: Replicas
+    request_logging: RequestLogging
+    batch_schedule: Cron | None = None
+    time_zone: TimeZone = "Etc/UTC"
+    batch_model: str | None = None
+    batch_input: str | None = None
+
+    @model_validator(mode="after")
+    def _replicas(self) -> ModelServing:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
+        return self
+
+
+class OnlineExperimentation(_Settings):
+    challenger_traffic_percent: Annotated[int, Field(ge=1, le=50)]
+    comparison_dataset: Purpose
+
+
+class Alerts(_Settings):
+    endpoint_error_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # a fraction of requests
+    endpoint_latency_p99_ms: Annotated[float, Field(gt=0)] | None = None
+    pipeline_failures: bool = False
+
+
+class ModelMonitoring(_Settings):
+    dataset: Purpose
+    notification_email: Email | None = None
+    alerts: Alerts
+    drift_threshold: Annotated[float, Field(gt=0, le=1)]
+
+
+class MlPipelines(_Settings):
+    schedule: Cron | None = None
+    time_zone: TimeZone
+    repositories: Annotated[list[Literal["kfp", "docker"]], Unique]
+    pipeline_template: str
+    template_tag: str
+    retrain_on_degradation: bool = False
+
+
+class ModelRegistry(_Settings):
+    container_repository: Annotated[str, _matching(r"^[a-z][a-z0-9-]{0,40}$", "a repository name: lowercase "
+                                                   "letters, digits and hyphens, starting with a letter")]
+    approvers: Email | None = None
+    require_approval: bool = False
+
+
+class BigtableNodes(_Settings):
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)] = 3
+
+
+class FeatureRepository(_Settings):
+    online_store: Literal["optimized", "bigtable"]
+    bigtable_nodes: BigtableNodes | None = None
+    source_dataset: Purpose
+    sync_cron: Cron
+
+
+class MetadataTracking(_Settings):
+    store: Annotated[str, _matching(r"^[a-z][a-z0-9-]{0,62}$", "a store id: lowercase letters, digits, hyphens")]
+
+
+CAPABILITY_SETTINGS: dict[str, type[_Settings]] = {
+    "foundation": Foundation, "cost_controls": CostControls, "experimentation": Experimentation,
+    "data_processing": DataProcessing, "model_training": ModelTraining, "model_evaluation": ModelEvaluation,
+    "model_serving": ModelServing, "online_experimentation": OnlineExperimentation,
+    "model_monitoring": ModelMonitoring, "ml_pipelines": MlPipelines, "model_registry": ModelRegistry,
+    "feature_repository": FeatureRepository, "metadata_tracking": MetadataTracking,
+}
+
+
+def _positive_amount(value: float | None) -> float | None:
+    if value is not None:
+        grammars.check_finite(value)
+        if value <= 0:
+            raise ValueError(f"a budget must be more than 0, not {value:g}")
+    return value
+
+
+class Budget(_Settings):
+    enabled: bool
+    amount: Annotated[float | None, AfterValidator(_positive_amount)] = None
+    currency: Annotated[str, _matching(r"^[A-Z]{3}$", "an ISO 4217 currency code such as EUR")] | None = None
+    billing_account: Annotated[str, _matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$",
+                                              "a billing account id such as 012345-6789AB-CDEF01")] | None = None
+    thresholds: list[Annotated[float, Field(gt=0, le=10)]]
+    forecast_thresholds: list[Annotated[float, Field(gt=0, le=10)]]
+
+
+class Encryption(_Settings):
+    cmek: bool
+    kms_key: KmsKey | None = None
+
+
+class State(_Settings):
+    bucket: Annotated[str, _check(grammars.check_bucket_name)]
+
+
+class EnvironmentSettings(_Settings):
+    """An environment's resolved settings, capabilities aside (each checked by its own model)."""
+
+    serving_class: Literal["experimental", "production"]
+    delete_protection: bool
+    encryption: Encryption
+    labels: dict[str, str]
+    budget: Budget
+    state: State
+    capabilities: dict[str, Any]
+
+
+def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path in the resolved settings, message) for everything invalid, all at once."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    serving = (settings.get("capabilities") or {}).get("model_serving") or {}
+    replicas = serving.get("min_replicas")
+    if settings.get("serving_class") == "production" and serving.get("mode") == "online" \
+            and isinstance(replicas, int) and replicas < 2:
+        found.append((("capabilities", "model_serving", "min_replicas"),
+                      f"the production serving class needs at least 2 replicas, not {replicas}; raise "
+                      "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)"))
+    checks: list[tuple[tuple[str, ...], type[_Settings], Any]] = [((), EnvironmentSettings, settings)]
+    for capability, values in (settings.get("capabilities") or {}).items():
+        model = CAPABILITY_SETTINGS.get(capability)
+        if model is not None:
+            checks.append((("capabilities", capability), model, values or {}))
+    for prefix, model, values in checks:
+        try:
+            model.model_validate(values)
+        except ValidationError as error:
+            for item in error.errors(include_url=False):
+                loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
+                found.append(((*prefix, *loc), _message(item)))
+    return found
+
+
+def _message(item: Any) -> str:
+    given = item.get("input")
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        return "no such setting"
+    if kind == "missing":
+        return "this setting is required (the tier blueprints set it; a blueprint of your own must too)"
+    text = item["msg"].removeprefix("Value error, ")
+    if text[1:2].islower():
+        text = text[0].lower() + text[1:]
+    short = isinstance(given, (str, int, float, bool)) and len(repr(given)) < 60
+    return f"{text} (got {given!r})" if short and repr(given) not in text else text
+
+
+# --- checking a resolved plan ---------------------------------------------------------------------
+
+
+def check_resolved(resolved: Any) -> None:
+    """Every environment's settings against the models, and no override for an unselected capability."""
+    from tierstack.generator.errors import ErrorList, UserError
+
+    loaded = resolved.loaded
+    errors: list[UserError] = [*_unselected_overrides(resolved), *_missing_identities(resolved),
+                               *_ci_repository(resolved)]
+    seen: set[tuple[str, str]] = set()
+    for env in resolved.environments.values():
+        for path, message in problems(env.settings):
+            where = _provenance(env.provenance, path)
+            file, line = _split(where)
+            written = _written_path(loaded, file, line) or f"environments.{env.name}." + ".".join(map(str, path))
+            key = (".".join(map(str, path)), message)
+            if key in seen or (where, message) in seen:  # one problem shared by every environment: say it once
+                continue
+            seen.update({key, (where, message)})
+            errors.append(UserError(message, file=file or str(loaded.path), line=line, field=written,
+                                    hint=_hint(path)))
+    if errors:
+        raise errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _provenance(provenance: dict[tuple[str, ...], str], path: tuple[str | int, ...]) -> str:
+    """The source of a resolved path, or of the nearest enclosing setting that has one."""
+    keys = tuple(str(p) for p in path if not isinstance(p, int))
+    for end in range(len(keys), 0, -1):
+        if keys[:end] in provenance:
+            return provenance[keys[:end]]
+    under = sorted(v for k, v in provenance.items() if k[:len(keys)] == keys)
+    return under[0] if under else ""
+
+
+def _split(where: str) -> tuple[str, int | None]:
+    file, _, line = where.rpartition(":")
+    return (file, int(line)) if line.isdigit() and file else (where, None)
+
+
+def _written_path(loaded: Any, file: str, line: int | None) -> str | None:
+    """The dotted path in tierstack.yaml written on that line (`overrides.capabilities...`), if it is there."""
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.yamlio import key_line
+
+    if line is None or file != display_path(loaded.path):
+        return None
+
+    def walk(node: Any, prefix: tuple[str, ...]) -> str | None:
+        if not isinstance(node, dict):
+            return None
+        for key, value in node.items():
+            here = (*prefix, str(key))
+            found = walk(value, here)  # the deepest key on the line: `budget: {amount: -100}` is budget.amount
+            if found:
+                return found
+            if key_line(node, key) == line:
+                return ".".join(here)
+        return None
+
+    return walk(loaded.doc, ())
+
+
+def _hint(path: tuple[str | int, ...]) -> str | None:
+    if len(path) >= 2 and path[0] == "capabilities":
+        model = CAPABILITY_SETTINGS.get(str(path[1]))
+        if model is not None:
+            return f"{path[1]} settings: " + ", ".join(model.model_fields)
+    return None
+
+
+# The identities a capability's resources run as or grant to: foundation must create them.
+IDENTITIES_NEEDED: dict[str, tuple[str, ...]] = {
+    "model_training": ("training",), "ml_pipelines": ("pipelines",), "model_serving": ("serving",),
+}
+
+
+def _missing_identities(resolved: Any) -> list[Any]:
+    from tierstack.generator.errors import UserError
+
+    out = []
+    for env in resolved.environments.values():
+        accounts = (env.settings["capabilities"].get("foundation") or {}).get("service_accounts")
+        if not isinstance(accounts, list):  # the model reports the wrong type
+            return out
+        made = {str(a) for a in accounts}
+        for capability in env.settings["capabilities"]:
+            missing = [i for i in IDENTITIES_NEEDED.get(capability, ()) if i not in made]
+            if missing:
+                where = _provenance(env.provenance, ("capabilities", "foundation", "service_accounts"))
+                file, line = _split(where)
+                out.append(UserError(
+                    f"{capability} needs the {', '.join(missing)} identity, which foundation.service_accounts "
+                    "does not create", file=file or str(resolved.loaded.path), line=line,
+                    field=_written_path(resolved.loaded, file, line)
+                    or f"environments.{env.name}.capabilities.foundation.service_accounts",
+                    hint=f"keep {', '.join(missing)} in service_accounts"))
+                return out  # the same gap in every environment: once is enough
+    return out
+
+
+def _ci_repository(resolved: Any) -> list[Any]:
+    """A CI identity needs the repository it trusts: the user's to give, so the error points at tierstack.yaml."""
+    for env in resolved.environments.values():
+        foundation = env.settings["capabilities"].get("foundation") or {}
+        accounts, ci = foundation.get("service_accounts"), foundation.get("ci")
+        if not isinstance(accounts, list) or (ci is not None and not isinstance(ci, dict)):
+            return []  # the model reports the wrong type
+        if "ci" in accounts and not (ci or {}).get("repository"):
+            return [resolved.loaded.error(
+                "CI deploys this tier, and needs the repository allowed to deploy (OWNER/NAME)",
+                "variables.ci_repository",
+                hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml")]
+    return []
+
+
+def _unselected_overrides(resolved: Any) -> list[Any]:
+    """An override for a capability this use case does not select would silently do nothing."""
+
+    loaded, selected = resolved.loaded, set(resolved.selection.ids)
+    spec = loaded.spec
+    places: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("overrides",), spec.overrides)]
+    places += [(("environments", name, "overrides"), env.overrides) for name, env in (spec.environments or {}).items()]
+    out = []
+    for prefix, overrides in places:
+        for capability in (overrides.get("capabilities") or {}) if isinstance(overrides, dict) else {}:
+            if capability in CAPABILITY_SETTINGS and capability not in selected:
+                out.append(loaded.error(
+                    f"'{capability}' is not selected for this use case (no answer switches it on), so this "
+                    "override would do nothing", ".".join((*prefix, "capabilities", capability)),
+                    hint=f"add it with capabilities: {{add: [{capability}]}}, or remove the override"))
+    return out
