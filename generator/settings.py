@@ -264,6 +264,13 @@ class EnvironmentSettings(_Settings):
     capabilities: dict[str, Any]
 
 
+def validated(capability: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A capability's settings as its model reads them, defaults filled: the one place a default lives
+    besides the blueprints. Called after check_resolved, so it does not fail on a resolved plan."""
+    model = CAPABILITY_SETTINGS.get(capability)
+    return model.model_validate(values).model_dump() if model is not None else values
+
+
 def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
     """(path in the resolved settings, message) for everything invalid, all at once."""
     found: list[tuple[tuple[str | int, ...], str]] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator import guarantees, jsii_env
+from tierstack.generator import settings as typed_settings
 from tierstack.generator.errors import UserError
 from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
@@ -115,7 +116,8 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
             name=spec.name, environment=env.name, project=env.project, region=env.region,
             labels=settings["labels"], kms_key=kms_key, delete_protection=bool(settings.get("delete_protection")),
             serving_class=settings.get("serving_class", "experimental"),
-            settings=settings["capabilities"][capability] or {}, identities=identities, source=source,
+            settings=typed_settings.validated(capability, settings["capabilities"][capability] or {}),
+            identities=identities, source=source,
             shared=shared, pinned_labels_provider=pinned_labels_provider,
         )
 

@@ -30,7 +30,7 @@ class CostControls(CapabilityModule):
             return
         inputs = self.inputs
         topic = None
-        if self.settings.get("budget_topic", True):
+        if self.settings["budget_topic"]:
             # for automation (a function that caps spend, a chat notifier) to subscribe to
             topic = self.add(PubsubTopic, "budget_topic", project=inputs.project,
                              name=f"{inputs.name}-{inputs.environment}-budget", labels=self.labels,

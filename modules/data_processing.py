@@ -16,7 +16,7 @@ class DataProcessing(CapabilityModule):
 
     def build(self) -> None:
         inputs = self.inputs
-        if self.settings.get("dataflow", True):
+        if self.settings["dataflow"]:
             # the worker first, so the datasets and the staging bucket below grant it access
             worker = self.add(ServiceAccount, "dataflow_sa", project=inputs.project,
                               account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
@@ -37,7 +37,7 @@ class DataProcessing(CapabilityModule):
             self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
             self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")
         self.datasets = {}  # by purpose, for the modules that build on this one (feature_repository)
-        for purpose in self.settings.get("datasets", ["prepared"]):
+        for purpose in self.settings["datasets"]:
             dataset = self.dataset(purpose, f"{purpose} data of {inputs.name}",
                                    writers=("pipelines", "dataflow"), readers=("training",))
             self.datasets[purpose] = dataset

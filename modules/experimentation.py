@@ -36,7 +36,7 @@ class Experimentation(CapabilityModule):
     apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com", "compute.googleapis.com")
 
     def build(self) -> None:
-        inputs, workbench = self.inputs, self.settings.get("workbench", {})
+        inputs, workbench = self.inputs, self.settings["workbench"]
         placement = self._placement(workbench)
         accelerators = []
         if workbench.get("accelerator_type"):
@@ -64,7 +64,7 @@ class Experimentation(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         self.expose("workbench_instance", instance.name, "Workbench instance name")
-        if self.settings.get("tensorboard", True):
+        if self.settings["tensorboard"]:
             board = self.add(
                 VertexAiTensorboard, "tensorboard",
                 project=inputs.project, region=inputs.region,

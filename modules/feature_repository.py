@@ -50,7 +50,7 @@ class FeatureRepository(CapabilityModule):
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
-        source = settings.get("source_dataset", "prepared")
+        source = settings["source_dataset"]
         datasets = inputs.shared["data_processing"].datasets
         if source not in datasets:
             raise UserError(
@@ -68,7 +68,7 @@ class FeatureRepository(CapabilityModule):
         store = self.add(
             VertexAiFeatureOnlineStore, "online_store",
             project=inputs.project, region=inputs.region, name=store_id,
-            **self._serving(settings.get("online_store", "optimized")),
+            **self._serving(settings["online_store"]),
             encryption_spec=VertexAiFeatureOnlineStoreEncryptionSpec(kms_key_name=inputs.kms_key)
             if inputs.kms_key else None,
             force_destroy=not inputs.delete_protection,
@@ -91,7 +91,7 @@ class FeatureRepository(CapabilityModule):
             project=inputs.project, region=inputs.region, feature_online_store=store.name, name=store_id,
             big_query_source=VertexAiFeatureOnlineStoreFeatureviewBigQuerySource(
                 uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}", entity_id_columns=["entity_id"]),
-            sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings.get("sync_cron", "0 * * * *")),
+            sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings["sync_cron"]),
             labels=self.labels,
         )
         self.expose("online_store", store.id, "Vertex AI Feature Online Store id")

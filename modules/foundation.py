@@ -81,7 +81,7 @@ class Foundation(CapabilityModule):
     def build(self) -> None:
         inputs = self.inputs
         self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
-        for role in self.settings.get("service_accounts", []):
+        for role in self.settings["service_accounts"]:
             account = self.add(
                 ServiceAccount, f"{role}_sa",
                 project=inputs.project,
@@ -103,7 +103,7 @@ class Foundation(CapabilityModule):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
                 self.add(ProjectIamMember, f"{persona}_{short_role(grant)}", project=inputs.project, role=grant,
                          member=f"group:{group}")
-        if "ci" in self.settings.get("service_accounts", []):
+        if "ci" in self.settings["service_accounts"]:
             self._ci_federation(self.settings.get("ci") or {})
         for service in sorted(self.settings.get("data_access_logs") or []):
             # who read and wrote data, through Cloud Audit Logs (what Google recommends over bucket usage logs)

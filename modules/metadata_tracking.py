@@ -28,7 +28,7 @@ class MetadataTracking(CapabilityModule):
     def build(self) -> None:
         inputs = self.inputs
         attributes = store_attributes(
-            inputs.project, inputs.region, self.settings.get("store", "default"),
+            inputs.project, inputs.region, self.settings["store"],
             f"lineage of {inputs.name} ({inputs.environment})", inputs.kms_key, self.deletion_policy)
         store = self.track(beta.resource(self, "store", RESOURCE_TYPE, attributes), RESOURCE_TYPE)
         store.override_logical_id(f"{self.capability}_store")

@@ -132,7 +132,7 @@ class MlPipelines(CapabilityModule):
         self.retraining_topic: PubsubTopic | None = None  # for model monitoring's pubsub notification channel
         root = self.bucket("pipeline_root", writers=("pipelines", "training"), readers=("ci",))
         self.expose("pipeline_root", root.url, "pipeline root (gs://...) for Vertex AI Pipelines")
-        repositories = settings.get("repositories", ["kfp", "docker"])
+        repositories = settings["repositories"]
         for repo in repositories:
             repository = self.add(
                 ArtifactRegistryRepository, f"{repo}_repository",
@@ -155,7 +155,7 @@ class MlPipelines(CapabilityModule):
         cron = settings.get("schedule")
         time_zone = settings.get("time_zone") or "Etc/UTC"
         on_degradation = bool(settings.get("retrain_on_degradation"))
-        template, tag = settings.get("pipeline_template", "training-pipeline"), settings.get("template_tag", "latest")
+        template, tag = settings["pipeline_template"], settings["template_tag"]
         if not (cron or on_degradation):
             return
         if cron:

@@ -77,7 +77,7 @@ class ModelMonitoring(CapabilityModule):
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
-        dataset = self.dataset(settings.get("dataset", "monitoring"),
+        dataset = self.dataset(settings["dataset"],
                                "model monitoring results: what the monitoring jobs the pipeline creates write",
                                writers=("pipelines", "serving"), readers=("ci",))
         self.expose("dataset", dataset.dataset_id, "BigQuery dataset of monitoring results")

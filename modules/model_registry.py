@@ -20,7 +20,7 @@ class ModelRegistry(CapabilityModule):
             ArtifactRegistryRepository, "containers",
             project=inputs.project, location=inputs.region, format="DOCKER",
             repository_id=naming.resource_id(
-                inputs.name, settings.get("container_repository", "serving"), source=inputs.source,
+                inputs.name, settings["container_repository"], source=inputs.source,
                 field=f"environments.{inputs.environment}.capabilities.model_registry.container_repository"),
             description=f"{inputs.name} model serving containers",
             kms_key_name=inputs.kms_key, labels=self.labels, deletion_policy=self.deletion_policy,
@@ -37,5 +37,5 @@ class ModelRegistry(CapabilityModule):
             # governance: approvers may promote model versions; nobody else outside the pipeline identities
             self.add(ProjectIamMember, "approvers", project=inputs.project, role="roles/aiplatform.user",
                      member=f"group:{approvers}")
-        self.expose("require_approval", bool(settings.get("require_approval", False)),
+        self.expose("require_approval", bool(settings["require_approval"]),
                     "whether promotion to production needs an approval")

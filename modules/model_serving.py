@@ -47,7 +47,7 @@ class ModelServing(CapabilityModule):
     apis = ("aiplatform.googleapis.com",)  # batch prediction jobs are created at run time, not by Terraform
 
     def build(self) -> None:
-        if self.settings.get("mode", "online") == "batch":
+        if self.settings["mode"] == "batch":
             self._batch()
         else:
             self._online()
@@ -84,9 +84,9 @@ class ModelServing(CapabilityModule):
             "outputConfig": {"predictionsFormat": "bigquery",
                              "bigqueryDestination": {"outputUri": f"bq://{inputs.project}.{output_dataset}"}},
             "dedicatedResources": {
-                "machineSpec": {"machineType": settings.get("machine_type", "n1-standard-4")},
+                "machineSpec": {"machineType": settings["machine_type"]},
                 "startingReplicaCount": 1,
-                "maxReplicaCount": max(1, int(settings.get("max_replicas", 1))),
+                "maxReplicaCount": max(1, int(settings["max_replicas"])),
             },
             "serviceAccount": inputs.identities.emails["serving"],
             "labels": self.labels,
@@ -144,7 +144,7 @@ class ModelServing(CapabilityModule):
 
     def _online(self) -> None:
         inputs, settings = self.inputs, self.settings
-        lo, hi = int(settings.get("min_replicas", 1)), int(settings.get("max_replicas", 1))
+        lo, hi = int(settings["min_replicas"]), int(settings["max_replicas"])
         field = f"environments.{inputs.environment}.capabilities.model_serving"
         if inputs.serving_class == "production" and lo < 2:
             raise UserError(f"the production serving class needs at least 2 replicas, not {lo}",
@@ -186,7 +186,7 @@ class ModelServing(CapabilityModule):
             name=naming.resource_id(inputs.name, "serving-pool"),
             dedicated_resources=VertexAiDeploymentResourcePoolDedicatedResources(
                 machine_spec=VertexAiDeploymentResourcePoolDedicatedResourcesMachineSpec(
-                    machine_type=settings.get("machine_type", "n1-standard-4")),
+                    machine_type=settings["machine_type"]),
                 min_replica_count=lo,
                 max_replica_count=hi,
                 autoscaling_metric_specs=[VertexAiDeploymentResourcePoolDedicatedResourcesAutoscalingMetricSpecs(

@@ -23,8 +23,8 @@ class ModelTraining(CapabilityModule):
     apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:
-        days = int(self.settings.get("noncurrent_version_days", 30))
-        for purpose in self.settings.get("buckets", ["artifacts", "staging"]):
+        days = int(self.settings["noncurrent_version_days"])
+        for purpose in self.settings["buckets"]:
             bucket = self.bucket(purpose, noncurrent_days=days, writers=("training", "pipelines"),
                                  readers=("serving", "ci"))
             self.expose(f"{purpose}_bucket", bucket.name, f"{purpose} bucket for training")

@@ -16,12 +16,12 @@ class OnlineExperimentation(CapabilityModule):
 
     def build(self) -> None:
         inputs = self.inputs
-        share = int(self.settings.get("challenger_traffic_percent", 10))
+        share = int(self.settings["challenger_traffic_percent"])
         if not 1 <= share <= 50:
             raise UserError(f"a challenger gets 1-50% of traffic, not {share}%", file=inputs.source,
                             field=f"environments.{inputs.environment}.capabilities.online_experimentation."
                             "challenger_traffic_percent")
-        dataset = self.dataset(self.settings.get("comparison_dataset", "online_experiments"),
+        dataset = self.dataset(self.settings["comparison_dataset"],
                                "champion/challenger comparisons on live traffic",
                                writers=("pipelines", "serving"), readers=("ci",))
         self.expose("comparison_dataset", dataset.dataset_id, "BigQuery dataset of A/B comparisons")
