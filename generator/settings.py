@@ -116,19 +116,24 @@ class DataProcessing(_Settings):
     dataflow: bool
 
 
-class TrainingPool(_Settings):
+class _ReplicaRange(_Settings):
+    """Settings with min_replicas and max_replicas, in that order."""
+
+    @model_validator(mode="after")
+    def _replicas(self) -> _ReplicaRange:
+        low, high = getattr(self, "min_replicas"), getattr(self, "max_replicas")  # noqa: B009 - set by subclasses
+        if low > high:
+            raise ValueError(f"max_replicas ({high}) is below min_replicas ({low})")
+        return self
+
+
+class TrainingPool(_ReplicaRange):
     enabled: bool
     machine_type: MachineType | None = None
     accelerator_type: str | None = None
     accelerator_count: Annotated[int, Field(ge=1, le=16)] | None = None
     min_replicas: Replicas = 1
     max_replicas: Replicas = 1
-
-    @model_validator(mode="after")
-    def _replicas(self) -> TrainingPool:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
-        return self
 
 
 class ModelTraining(_Settings):
@@ -147,7 +152,7 @@ class RequestLogging(_Settings):
     sampling_rate: Annotated[float, Field(gt=0, le=1)]
 
 
-class ModelServing(_Settings):
+class ModelServing(_ReplicaRange):
     mode: Literal["online", "batch"]
     network: Network | None = None
     machine_type: MachineType
@@ -158,12 +163,6 @@ class ModelServing(_Settings):
     time_zone: TimeZone = "Etc/UTC"
     batch_model: str | None = None
     batch_input: str | None = None
-
-    @model_validator(mode="after")
-    def _replicas(self) -> ModelServing:
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"max_replicas ({self.max_replicas}) is below min_replicas ({self.min_replicas})")
-        return self
 
 
 class OnlineExperimentation(_Settings):
