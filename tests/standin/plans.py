@@ -29,7 +29,12 @@ def actions(plan: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def normalize(plan: dict[str, Any]) -> dict[str, Any]:
-    return {**plan, "timestamp": TIMESTAMP} if "timestamp" in plan else plan
+    """The run's timestamp fixed, and relevant_attributes (in no stable order from Terraform) sorted."""
+    out = {**plan, "timestamp": TIMESTAMP} if "timestamp" in plan else dict(plan)
+    if "relevant_attributes" in out:
+        out["relevant_attributes"] = sorted(out["relevant_attributes"],
+                                            key=lambda a: (a["resource"], json.dumps(a["attribute"])))
+    return out
 
 
 def comparable(plan: dict[str, Any]) -> dict[str, Any]:
