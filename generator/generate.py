@@ -51,7 +51,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from tierstack.generator import __version__
+from tierstack.generator import __version__, providers
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.fsio import follow_umask, write_atomic
@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover  (Windows: no advisory locks; generate r
 MANIFEST = ".tierstack-manifest.json"
 MARKER = ".tierstack-new"  # in a temporary tree until it is swapped in: a leftover with it is tierstack's
 CDKTF_JSON_MARK = "written by tierstack generate; edit tierstack.yaml instead"
-PROVIDERS = ["hashicorp/google@8.7.0", "hashicorp/google-beta@8.7.0"]
+PROVIDERS = providers.PINNED
 LOCK_TIMEOUT = 120.0  # seconds a generate waits for another one writing the same output directory
 
 

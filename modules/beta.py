@@ -17,9 +17,11 @@ from typing import Any
 from cdktn import TerraformResource, TerraformStack
 from constructs import Construct
 
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
+
 PROVIDER = "google-beta"
 SOURCE = "hashicorp/google-beta"
-VERSION = "8.7.0"  # cdktn-provider-google-beta==21.1.0; tests/test_beta.py keeps the two in step
+VERSION = GOOGLE_PROVIDER_VERSION  # the pinned bindings' provider; tests/test_beta.py keeps the two in step
 SERVICE_IDENTITY = "google_project_service_identity"
 
 

@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run, use_case
 from tierstack.generator import generate as generate_mod
 from tierstack.generator.errors import UserError
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 
@@ -331,15 +332,16 @@ def _terraform_files(stack: Path) -> dict[str, tuple[str, bytes]]:
 
 def _terraform_init(stack: Path, cache: Path) -> dict[str, tuple[str, bytes]]:
     """What `terraform init` with a plugin cache, a local state, a workspace and `plan -out` leave in a stack."""
-    provider = cache / "registry.terraform.io" / "hashicorp" / "google" / "8.7.0" / "linux_amd64"
+    provider = cache / "registry.terraform.io" / "hashicorp" / "google" / GOOGLE_PROVIDER_VERSION / "linux_amd64"
     provider.mkdir(parents=True, exist_ok=True)
-    (provider / "terraform-provider-google_v8.7.0_x5").write_bytes(b"\x7fELF" + bytes(4096))
-    link = stack / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "google" / "8.7.0"
+    (provider / f"terraform-provider-google_v{GOOGLE_PROVIDER_VERSION}_x5").write_bytes(b"\x7fELF" + bytes(4096))
+    link = stack / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "google"
+    link = link / GOOGLE_PROVIDER_VERSION
     link.mkdir(parents=True)
     (link / "linux_amd64").symlink_to(provider, target_is_directory=True)
     (stack / ".terraform" / "terraform.tfstate").write_text('{"backend": {"type": "gcs"}}\n')
     (stack / ".terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/google" {\n'
-                                               '  version = "8.7.0"\n}\n')
+                                               f'  version = "{GOOGLE_PROVIDER_VERSION}"\n}}\n')
     (stack / "terraform.tfstate").write_text('{"version": 4, "serial": 7}\n')
     (stack / "terraform.tfstate.backup").write_text('{"version": 4, "serial": 6}\n')
     (stack / ".terraform.tfstate.lock.info").write_text('{"ID": "5e0c"}\n')

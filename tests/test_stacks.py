@@ -12,6 +12,7 @@ import pytest
 
 from conftest import REPO
 from synth_support import read_stack, resources
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
 from tierstack.generator.stateful import is_stateful
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
@@ -45,8 +46,8 @@ def binding_params(resource_type: str) -> set[str]:
 def test_every_stack_has_pinned_providers_and_its_own_state_prefix(synthesized: dict[str, Path]) -> None:
     for _, stack, data in all_stacks(synthesized):
         providers = data["terraform"]["required_providers"]
-        assert providers["google"] == {"source": "hashicorp/google", "version": "8.7.0"}
-        assert providers["google-beta"] == {"source": "hashicorp/google-beta", "version": "8.7.0"}
+        for name in PROVIDER_NAMES:
+            assert providers[name] == {"source": f"hashicorp/{name}", "version": GOOGLE_PROVIDER_VERSION}
         assert data["terraform"]["backend"]["gcs"]["prefix"] == stack
         assert set(data["provider"]) == {"google", "google-beta"}
 
@@ -162,4 +163,4 @@ def test_layout_is_the_one_atlantis_and_the_cdk_cli_expect(synthesized: dict[str
         assert (target / entry["synthesizedStackPath"]).is_file()
     cdktf = json.loads((target.parent / "cdktf.json").read_text())
     assert cdktf["output"] == target.name and cdktf["language"] == "python"
-    assert "hashicorp/google-beta@8.7.0" in cdktf["terraformProviders"]
+    assert f"hashicorp/google-beta@{GOOGLE_PROVIDER_VERSION}" in cdktf["terraformProviders"]

@@ -10,6 +10,7 @@ tests; elsewhere they skip with the reason.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from conftest import CASES, REPO
 from standin import extract, mirror, plans
 from synth_support import dynamic_meta_arguments, read_stack
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
 from tierstack.generator.refresh import example_configs
 
 CONFIGS = [p.relative_to(REPO).as_posix() for p in [*example_configs(REPO / "examples"), *CASES]]
@@ -63,7 +65,8 @@ def test_the_stand_in_has_a_schema_for_every_type_tierstack_emits(synthesized: d
 def test_the_schema_records_its_source_and_provider_version() -> None:
     for provider in extract.PACKAGES:
         schema = json.loads(extract.schema_path(provider).read_text(encoding="utf-8"))
-        assert "21.1.0" in schema["source"] and "8.7.0" in schema["source"], schema["source"]
+        bindings = importlib.metadata.version(extract.PACKAGES[provider].replace("_", "-"))
+        assert bindings in schema["source"] and GOOGLE_PROVIDER_VERSION in schema["source"], schema["source"]
         assert schema["provider"]["block"]["attributes"]["project"] == {"type": "string", "optional": True}
 
 

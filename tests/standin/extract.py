@@ -1,7 +1,8 @@
 """Extract the Google providers' schema from the pinned cdktn bindings, for the offline stand-in.
 
 No Google provider binary can be downloaded here, but the prebuilt bindings
-(`cdktn-provider-google` / `-google-beta` 21.1.0, provider 8.7.0) were
+(`cdktn-provider-google` / `-google-beta`, pinned in pyproject.toml; provider version in
+generator/providers.py) were
 generated from the real provider's schema, and their wheels ship it in two
 forms inside `_jsii/*.jsii.tgz`:
 
@@ -34,10 +35,12 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SCHEMA_DIR = HERE / "schema"
-PROVIDER_VERSION = "8.7.0"  # what cdktn-provider-google(-beta) 21.1.0 were generated from
+PROVIDER_VERSION = GOOGLE_PROVIDER_VERSION  # what the pinned cdktn-provider-google(-beta) were generated from
 PACKAGES = {"google": "cdktn_provider_google", "google-beta": "cdktn_provider_google_beta"}
 
 CLASS_RE = re.compile(r"^class (\w+) extends ([\w.]+) \{$(.*?)^\}$", re.M | re.S)

@@ -1,7 +1,7 @@
 """Install the stand-in where Terraform looks for providers, and run the real `terraform` against it.
 
 The stand-in goes into a local filesystem mirror
-(`<root>/mirror/registry.terraform.io/hashicorp/<name>/8.7.0/<os_arch>/`), and
+(`<root>/mirror/registry.terraform.io/hashicorp/<name>/<version>/<os_arch>/`), and
 Terraform is pointed at it by a CLI configuration file (TF_CLI_CONFIG_FILE),
 never by editing a stack. The mirror is the only installation method, so
 Terraform cannot reach the network for providers; checkpoint calls are off.
@@ -20,9 +20,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
+
 HERE = Path(__file__).resolve().parent
-PROVIDERS = ("google", "google-beta")
-VERSION = "8.7.0"
+PROVIDERS = PROVIDER_NAMES
+VERSION = GOOGLE_PROVIDER_VERSION
 OLDEST_TERRAFORM = (1, 7, 0)  # `removed` blocks (1.7) and `import` blocks (1.5) in the review fixtures
 INSTALL_HINT = ("install Terraform >= 1.7 (https://developer.hashicorp.com/terraform/install) or OpenTofu "
                 "(https://opentofu.org/docs/intro/install/); set TERRAFORM_BINARY_NAME=tofu to use OpenTofu")

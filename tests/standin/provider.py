@@ -1,8 +1,9 @@
-"""An offline stand-in for hashicorp/google and google-beta 8.7.0, served over Terraform's plugin protocol.
+"""An offline stand-in for hashicorp/google and google-beta, served over Terraform's plugin protocol.
 
 Run by Terraform itself (from the filesystem mirror `mirror.py` builds), as
 `provider.py google` or `provider.py google-beta`. It serves the schema
-extracted from the pinned bindings (`schema/<provider>-8.7.0.json`) over
+extracted from the pinned bindings (`schema/<provider>-<version>.json`, the version in
+generator/providers.py) over
 tfplugin6 (gRPC, go-plugin handshake, mutual TLS), so the real `terraform`
 binary can run init, validate, plan and apply with no network and no
 credentials:
@@ -39,7 +40,9 @@ sys.path.insert(0, str(HERE))
 import values  # noqa: E402  (a script run by Terraform: its folder is not on the path otherwise)
 from values import UNKNOWN  # noqa: E402
 
-VERSION = "8.7.0"
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION  # noqa: E402
+
+VERSION = GOOGLE_PROVIDER_VERSION
 MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"
 MAGIC_COOKIE = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2"
 REGENERATE = "make standin-schema (python tests/standin/extract.py)"
