@@ -43,11 +43,12 @@ from jinja2.utils import pass_context
 from jinja2.visitor import NodeTransformer
 from ruamel.yaml.comments import CommentedMap
 
+from tierstack.generator.choices import Role, choices
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.yamlio import MAX_FILE_BYTES, Unreadable, key_line, parse, read_text, size_text, to_plain
 
 TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
-ROLES = ("development", "staging", "production")
+ROLES = choices(Role)
 APPEND = "+"
 _MARK = re.compile(r"\x1f(\d+)\x1e")
 

@@ -27,8 +27,9 @@ from typing import Any
 
 import click
 
+from tierstack.generator.choices import FORMATS
+
 DEFAULT_CONFIG = "tierstack.yaml"
-FORMATS = ("text", "json", "yaml")
 
 EXIT_OK = 0
 EXIT_BUG = 1

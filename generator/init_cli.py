@@ -16,12 +16,7 @@ from typing import Any
 
 import click
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "stage": ("research", "production"),
-    "retraining": ("none", "on_degradation", "scheduled"),
-    "code_changes": ("rare", "frequent"),
-    "serving": ("none", "batch", "online"),
-}
+from tierstack.generator.choices import ANSWER_CHOICES as CHOICES
 
 
 def _check(kind: str) -> Any:

@@ -16,8 +16,6 @@ from tierstack.generator.resolve import Resolved, display_path
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.yamlio import dump
 
-FORMATS = ("text", "json", "yaml")
-
 
 def as_data(data: Any, fmt: str) -> str:
     if fmt == "json":

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PRODUCTION = ("production",)
-RESEARCH = ("research",)
+from tierstack.generator.choices import ANSWER_CHOICES, Stage
+
+PRODUCTION: tuple[Stage, ...] = ("production",)
+RESEARCH: tuple[Stage, ...] = ("research",)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,15 @@ class Rule:
     why: str
     features: tuple[str, ...] = ()
     stages: tuple[str, ...] = PRODUCTION
+
+    def __post_init__(self) -> None:
+        """A row names only answers the spec can hold (generator/choices.py)."""
+        unknown = [s for s in self.stages if s not in ANSWER_CHOICES["stage"]]
+        allowed = ANSWER_CHOICES.get(self.field)
+        if allowed is not None and self.value is not NOT_NONE and self.value not in allowed:
+            unknown.append(self.value)
+        if unknown:
+            raise ValueError(f"rule on {self.field}: {unknown} not among the spec's choices")
 
     def matches(self, answers: dict[str, Any]) -> bool:
         if answers["stage"] not in self.stages:

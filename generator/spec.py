@@ -27,6 +27,7 @@ from pydantic import (
 
 from tierstack.generator import grammars
 from tierstack.generator.catalog import load_catalog
+from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import line_of, load_file, to_plain
 
@@ -37,13 +38,6 @@ REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-
-Stage = Literal["research", "production"]
-Retraining = Literal["none", "on_degradation", "scheduled"]
-CodeChanges = Literal["rare", "frequent"]
-Serving = Literal["none", "batch", "online"]
-ServingClass = Literal["experimental", "production"]
-Role = Literal["development", "staging", "production"]
 
 
 class _Strict(BaseModel):

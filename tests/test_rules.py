@@ -141,3 +141,26 @@ def test_online_experimentation_without_online_serving_is_a_contradiction(
         select(spec_of(use_case(serving="batch", online_experimentation=True)))
     assert err.value.field == "use_case.online_experimentation"
     assert "serving" in err.value.render()
+
+
+@pytest.mark.parametrize("row", [
+    {"field": "serving", "value": "streaming"},  # not one of the spec's serving choices
+    {"field": "serving", "value": "online", "stages": ("prod",)},  # not one of its stages
+])
+def test_a_rule_row_names_only_answers_the_spec_can_hold(row: dict[str, object]) -> None:
+    from tierstack.generator.rules import Rule
+
+    with pytest.raises(ValueError, match="not among the spec's choices"):
+        Rule(capabilities=("model_serving",), why="a typo", **row)  # type: ignore[arg-type]
+
+
+def test_the_spec_and_the_questionnaire_share_one_list_of_choices() -> None:
+    import typing
+
+    from tierstack.generator.choices import ANSWER_CHOICES
+    from tierstack.generator.init_cli import CHOICES
+    from tierstack.generator.spec import UseCase
+
+    assert CHOICES is ANSWER_CHOICES
+    for name, values in ANSWER_CHOICES.items():
+        assert typing.get_args(UseCase.model_fields[name].annotation) == values
