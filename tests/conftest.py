@@ -111,3 +111,14 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Any:
         skip_or_fail("the provider stand-in needs the dev extras (pip install -e '.[dev]', Python >= 3.11)")
     config = mirror.build(tmp_path_factory.mktemp("standin"))
     return mirror.Terraform(binary, config)
+
+
+# Session fixtures that cost tens of seconds: a test that uses one (directly or through another fixture) is slow.
+SLOW_FIXTURES = {"synthesized", "terraform"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs a slow session fixture, so `-m 'not slow'` never builds one."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tierstack.generator import jsii_env
 
 
+@pytest.mark.slow  # loads the google-beta bindings (720 MB)
 def test_metadata_store_and_provider_match_the_typed_binding(tmp_path: Path) -> None:
     jsii_env.prepare()
     from cdktn import App, TerraformStack

@@ -18,6 +18,8 @@ import pytest
 
 from synth_support import REPO, load_inventory, read_stack, resources
 
+pytestmark = pytest.mark.slow  # checkov scans
+
 BASELINE: dict[str, dict[str, Any]] = load_inventory(REPO / "tests" / "checkov-baseline.yaml")["skips"]
 GROUPS = [(cmek, env) for cmek in ("cmek", "google-managed") for env in ("production", "non_production")]
 

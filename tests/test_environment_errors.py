@@ -124,6 +124,7 @@ def _tree(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_synthesizing_exits_130_and_keeps_the_old_tree(tmp_path: Path) -> None:
     """SIGINT to tierstack alone, while jsii's Node runtime is busy, then a second, impatient one.
 

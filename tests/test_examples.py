@@ -15,6 +15,7 @@ from tierstack.generator.refresh import catalog_doc, example_configs, outputs
 CONFIGS = example_configs(REPO / "examples")
 
 
+@pytest.mark.slow  # one process per example
 def test_there_are_at_least_three_examples_across_all_tiers() -> None:
     import json
 
@@ -28,7 +29,9 @@ def test_there_are_at_least_three_examples_across_all_tiers() -> None:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.parent.name for c in CONFIGS])
+@pytest.mark.change_detector
 def test_checked_in_outputs_match(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change detector: explain.txt and resolved.txt are written by the code they check (`make refresh`)."""
     monkeypatch.chdir(REPO)
     relative = config.relative_to(REPO)
     for name, text in outputs(relative).items():
@@ -48,6 +51,8 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds(command: list[
     assert runs[0] == runs[1] and runs[0]
 
 
+@pytest.mark.change_detector
 def test_catalog_doc_is_current() -> None:
+    """A change detector: docs/capabilities.md is written from the catalog and rules it shows (`make refresh`)."""
     checked_in = (REPO / "docs/capabilities.md").read_text(encoding="utf-8")
     assert catalog_doc() == checked_in, "docs/capabilities.md is stale: run `make refresh`"

@@ -233,6 +233,7 @@ def test_a_cdktf_json_tierstack_wrote_for_another_output_is_left_alone(write: Ca
 @pytest.mark.skipif(not shutil.which("node") or not subprocess.run(
     ["node", "--version"], capture_output=True, text=True).stdout.startswith("v20"),
     reason="needs a Node 20 on PATH to show that an end-of-life Node's banner is kept from the user")
+@pytest.mark.slow
 def test_no_jsii_banner_even_with_an_end_of_life_node(tmp_path: Path) -> None:
     config = tmp_path / "tierstack.yaml"
     config.write_text(SPEC)
@@ -639,6 +640,7 @@ def _hold_lock(lock: Path) -> Any:
     return held
 
 
+@pytest.mark.slow
 def test_a_second_generate_into_the_same_directory_waits_for_the_first(write: Callable[..., Path]) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"

@@ -79,6 +79,7 @@ def reads(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], set[str]]
     return present, seen | {".".join(path) for path in ASSEMBLER_SETTINGS}
 
 
+@pytest.mark.slow  # generates every example
 def test_every_resolved_capability_setting_is_read_by_some_module(reads: tuple[set[str], set[str]]) -> None:
     present, seen = reads
     unread = sorted(key for key in present if key not in seen and not any(s.startswith(key + ".") for s in seen))

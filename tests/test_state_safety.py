@@ -24,6 +24,8 @@ from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 from tierstack.generator.stateful import is_stateful
 
+pytestmark = pytest.mark.slow  # terraform apply and plan on generated stacks
+
 BASE = """\
 name: safety-case
 team: ml-platform

@@ -23,6 +23,8 @@ from synth_support import dynamic_meta_arguments, read_stack
 from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
 from tierstack.generator.refresh import example_configs
 
+pytestmark = pytest.mark.slow  # the real terraform binary on every stack
+
 CONFIGS = [p.relative_to(REPO).as_posix() for p in [*example_configs(REPO / "examples"), *CASES]]
 
 
@@ -109,6 +111,7 @@ def test_terraform_plans_only_creates_on_an_empty_state(config: str, planned: di
         assert len(created) == resource_count(read_stack(synthesized[config], stack)), stack
 
 
+@pytest.mark.change_detector
 @pytest.mark.parametrize("config", CONFIGS)
 def test_plan_fixtures_are_current(config: str, planned: dict[str, Any]) -> None:
     """A change detector, not a judge: tests/fixtures/plans/ must match today's plans (`make refresh`).
