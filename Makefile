@@ -32,7 +32,7 @@ lint: $(STAMP)
 ## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
 ## the plan fixtures made by real terraform against the provider stand-in)
 refresh: $(STAMP)
-	$(BIN)/python -m tierstack.generator.refresh
+	$(BIN)/python tests/refresh.py
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 	$(BIN)/python tests/standin/plans.py
 

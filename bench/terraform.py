@@ -29,8 +29,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from standin import mirror
+    from synth_support import example_configs
     from tierstack.generator.generate import generate
-    from tierstack.generator.refresh import example_configs
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 

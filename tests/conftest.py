@@ -73,8 +73,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     In-process, so the cdktn bindings load once (seconds) for the whole suite.
     """
+    from synth_support import example_configs
     from tierstack.generator.generate import generate
-    from tierstack.generator.refresh import example_configs
 
     root = tmp_path_factory.mktemp("synth")
     outputs = {}

@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 INVENTORIES = REPO / "tests" / "inventories"
 
 
+def example_configs(root: Path = REPO / "examples") -> list[Path]:
+    """The bundled examples' tierstack.yaml files, sorted."""
+    return sorted(root.glob("*/tierstack.yaml"))
+
+
 def read_stack(out: Path, stack: str) -> dict[str, Any]:
     return json.loads((out / "stacks" / stack / "cdk.tf.json").read_text(encoding="utf-8"))
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from tierstack.generator.refresh import catalog_doc, example_configs, outputs
+from refresh import catalog_doc, outputs
+from synth_support import example_configs
 
 CONFIGS = example_configs(REPO / "examples")
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from conftest import CASES, REPO
+from synth_support import example_configs
 from tierstack.generator.generate import generate
-from tierstack.generator.refresh import example_configs
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 from tierstack.generator.stacks import ASSEMBLER_SETTINGS

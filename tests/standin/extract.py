@@ -315,8 +315,8 @@ def emitted_types() -> dict[str, set[str]]:
     import tempfile
 
     sys.path.insert(0, str(REPO / "tests"))
+    from synth_support import example_configs
     from tierstack.generator.generate import generate
-    from tierstack.generator.refresh import example_configs
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 

@@ -52,8 +52,8 @@ def write_fixture(stack: str, plan: dict[str, Any]) -> Path:
 def main() -> int:
     sys.path.insert(0, str(HERE.parent))
     from standin import mirror
+    from synth_support import example_configs
     from tierstack.generator.generate import generate
-    from tierstack.generator.refresh import example_configs
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 

@@ -1,9 +1,11 @@
-"""Refresh the checked-in generated files (`make refresh`).
+"""Refresh the checked-in generated files (`make refresh`, i.e. `python tests/refresh.py`).
 
-Every example's explain/resolved output and docs/capabilities.md. Run from
-the repository root: paths in the outputs are relative to it, so the files
-are the same on every machine. tests/test_examples.py checks that the
-checked-in copies match what the code produces now.
+A maintainer tool, not part of the installed package: the wheel ships only
+generator/, modules/ and blueprints/. Every example's explain/resolved output
+and docs/capabilities.md. Run from the repository root: paths in the outputs
+are relative to it, so the files are the same on every machine.
+tests/test_examples.py checks that the checked-in copies match what the code
+produces now.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from synth_support import example_configs
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError
 from tierstack.generator.fsio import write_atomic
@@ -19,10 +22,6 @@ from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 
 EXAMPLES = Path("examples")
-
-
-def example_configs(root: Path = EXAMPLES) -> list[Path]:
-    return sorted(root.glob("*/tierstack.yaml"))
 
 
 def outputs(config: Path) -> dict[str, str]:
@@ -81,7 +80,7 @@ def main() -> int:
         return 2
     write_atomic(CATALOG_DOC, catalog_doc())
     print(f"wrote {CATALOG_DOC}")
-    for config in example_configs():
+    for config in example_configs(EXAMPLES):
         try:
             files = outputs(config)
         except UserError as err:
