@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tierstack.generator import grammars
+from tierstack.generator.choices import ServingClass
 
 
 class _Settings(BaseModel):
@@ -254,7 +255,7 @@ class State(_Settings):
 class EnvironmentSettings(_Settings):
     """An environment's resolved settings, capabilities aside (each checked by its own model)."""
 
-    serving_class: Literal["experimental", "production"]
+    serving_class: ServingClass
     delete_protection: bool
     encryption: Encryption
     labels: dict[str, str]

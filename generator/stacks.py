@@ -115,7 +115,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         return ModuleInputs(
             name=spec.name, environment=env.name, project=env.project, region=env.region,
             labels=settings["labels"], kms_key=kms_key, delete_protection=bool(settings.get("delete_protection")),
-            serving_class=settings.get("serving_class", "experimental"),
+            serving_class=settings["serving_class"],  # validated: every blueprint resolves one
             settings=typed_settings.validated(capability, settings["capabilities"][capability] or {}),
             identities=identities, source=source,
             shared=shared, pinned_labels_provider=pinned_labels_provider,

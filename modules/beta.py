@@ -17,10 +17,10 @@ from typing import Any
 from cdktn import TerraformResource, TerraformStack
 from constructs import Construct
 
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
+from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, SOURCES
 
 PROVIDER = "google-beta"
-SOURCE = "hashicorp/google-beta"
+SOURCE = SOURCES[PROVIDER]
 VERSION = GOOGLE_PROVIDER_VERSION  # the pinned bindings' provider; tests/test_beta.py keeps the two in step
 SERVICE_IDENTITY = "google_project_service_identity"
 
