@@ -170,3 +170,16 @@ def test_a_rename_ships_a_moved_block_and_plans_a_move(terraform: Any, applied: 
     assert change["previous_address"] == "google_storage_bucket.model_training_artifacts_bucket"
     assert change["change"]["actions"] == ["no-op"], change["change"]["actions"]
     assert not destroyed_state(plan)
+
+
+def test_terraform_init_in_a_stack_then_generate_again_keeps_the_lock_file(terraform: Any, tmp_path: Path) -> None:
+    """The README's flow: generate, `terraform init` where the stack is, change the use case, generate again."""
+    stack_dir = synth(BASE, tmp_path)
+    mirror.check(terraform.run("init", "-backend=false", "-input=false", "-no-color", cwd=stack_dir), "init")
+    lock = (stack_dir / ".terraform.lock.hcl").read_bytes()
+    assert (stack_dir / ".terraform" / "providers").is_dir()
+    synth(VARIANTS["a capability added (reusable: feature_repository)"], tmp_path)  # no --force needed
+    assert (stack_dir / ".terraform.lock.hcl").read_bytes() == lock
+    assert "feature_repository" in (stack_dir / "cdk.tf.json").read_text(encoding="utf-8")
+    verdict = json.loads(terraform.run("validate", "-json", "-no-color", cwd=stack_dir).stdout)
+    assert verdict["valid"] is True, verdict
