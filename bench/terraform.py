@@ -41,8 +41,10 @@ def main() -> int:
         root = Path(tmp)
         terraform = mirror.Terraform(binary, mirror.build(root / "standin"))
         # what each plugin process pays before it serves: interpreter, gRPC, protocol messages, a certificate
-        startup = (f"import sys; sys.path.insert(0, {str(REPO / 'tests/standin')!r}); import provider, grpc; "
-                   "import tf.gen.tfplugin_pb2; provider.load_schema('google'); provider._certificate()")
+        startup = (
+            f"import sys; sys.path.insert(0, {str(REPO / 'tests/standin')!r}); import provider, grpc; "
+            "import tf.gen.tfplugin_pb2; provider.load_schema('google'); provider._certificate()"
+        )
         start = time.perf_counter()
         subprocess.run([sys.executable, "-B", "-c", startup], capture_output=True, check=True)
         print(f"stand-in process start-up: {1000 * (time.perf_counter() - start):.0f} ms")
@@ -64,8 +66,10 @@ def main() -> int:
                 medians = {k: statistics.median(v) for k, v in times.items()}
                 for k, v in medians.items():
                     totals[k] += v
-                print(f"{stack_dir.name:32} {len(plan.get('resource_changes', [])):>9} "
-                      f"{medians['validate']:>10.2f} {medians['plan']:>8.2f}")
+                print(
+                    f"{stack_dir.name:32} {len(plan.get('resource_changes', [])):>9} "
+                    f"{medians['validate']:>10.2f} {medians['plan']:>8.2f}"
+                )
         print(f"{'all stacks':32} {'':>9} {totals['validate']:>10.2f} {totals['plan']:>8.2f}")
     return 0
 

@@ -134,9 +134,12 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
             missing = err.reason == "not found"
             raise UserError(
                 f"blueprint '{ref}' {err.reason} ({'looked for' if missing else 'at'} {display_path(path)})",
-                file=referrer, field=field_name,
+                file=referrer,
+                field=field_name,
                 hint="paths are relative to the file that names them; built-in blueprints: "
-                + ", ".join(builtin_names()) if missing else "a blueprint must be a regular file",
+                + ", ".join(builtin_names())
+                if missing
+                else "a blueprint must be a regular file",
             ) from None
         except UserError as err:  # too large, not UTF-8: name the file as everywhere else
             err.file = display_path(path)
@@ -221,13 +224,16 @@ MAX_FORMAT_WIDTH = 1_000  # width or precision in a '%' format
 MAX_SECONDS = 2.0  # wall-clock time for one render; the built-in blueprints take milliseconds
 
 FILTERS: dict[str, Callable[..., Any]] = {}  # filled below: name -> filter
-STR_METHODS = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split",
-                         "title", "capitalize"})
+STR_METHODS = frozenset(
+    {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "title", "capitalize"}
+)
 DICT_METHODS = frozenset({"items", "keys", "values", "get"})
 LOOP_METHODS = frozenset({"cycle", "changed"})
 LIMITS_HINT = "blueprints render in a sandbox with limits; see 'Limits' in docs/blueprints.md"
-SANDBOX_HINT = ("blueprints render in a sandbox: the only function is range(), attributes starting with '_' "
-                "are out of reach, and only the filters and methods in docs/blueprints.md are there")
+SANDBOX_HINT = (
+    "blueprints render in a sandbox: the only function is range(), attributes starting with '_' "
+    "are out of reach, and only the filters and methods in docs/blueprints.md are there"
+)
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
 _VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
 
@@ -242,8 +248,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"+", "*", "**", "%"})
 
     def __init__(self) -> None:
-        super().__init__(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-                         loader=None)
+        super().__init__(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, loader=None)
         self.globals = {"range": self.range}
         self.filters = {**FILTERS, **_GUARD_FILTERS}
         self.work = self.iterations = self.output = 0
@@ -258,8 +263,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def charge(self, amount: int) -> None:
         self.work += amount
         if self.work > MAX_WORK:
-            raise LimitExceeded(f"rendering does too much work: more than {MAX_WORK:,} characters and items "
-                                "built, looped over or written")
+            raise LimitExceeded(
+                f"rendering does too much work: more than {MAX_WORK:,} characters and items "
+                "built, looped over or written"
+            )
         self.tick()
 
     def measure(self, value: Any) -> int:
@@ -304,8 +311,11 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         except OverflowError:
             count = MAX_RANGE + 1
         if count > MAX_RANGE:
-            raise LimitExceeded(f"range() of {count:,} numbers is over the limit of {MAX_RANGE:,}"
-                                if count <= 10**15 else f"range() is over the limit of {MAX_RANGE:,} numbers")
+            raise LimitExceeded(
+                f"range() of {count:,} numbers is over the limit of {MAX_RANGE:,}"
+                if count <= 10**15
+                else f"range() is over the limit of {MAX_RANGE:,} numbers"
+            )
         return numbers
 
     def iterate(self, iterable: Any) -> Any:
@@ -391,6 +401,7 @@ def _sandbox(context: Context) -> _Sandbox:
 # The guards `_Guard` puts into every template. They take the context so that Jinja never folds them
 # into constants at compile time, and their names cannot be written in a template (a '-' is not allowed).
 
+
 @pass_context
 def _guard_emit(context: Context, value: Any, clean_length: int | None = None) -> Any:
     """Every piece of output, also inside macros and {% set %} blocks: counted against MAX_OUTPUT."""
@@ -401,8 +412,10 @@ def _guard_emit(context: Context, value: Any, clean_length: int | None = None) -
         clean_length = len(value)
     env.output += clean_length
     if env.output > MAX_OUTPUT:
-        raise LimitExceeded(f"the blueprint renders to more than {size_text(MAX_OUTPUT)} of text "
-                            "(macros and {% set %} blocks count, too)")
+        raise LimitExceeded(
+            f"the blueprint renders to more than {size_text(MAX_OUTPUT)} of text "
+            "(macros and {% set %} blocks count, too)"
+        )
     env.charge(clean_length)
     return value
 
@@ -433,7 +446,10 @@ def _guard_tick(context: Context, value: Any) -> Any:
 
 
 _GUARD_FILTERS: dict[str, Callable[..., Any]] = {
-    "ts-emit": _guard_emit, "ts-iter": _guard_iterate, "ts-value": _guard_value, "ts-concat": _guard_concat,
+    "ts-emit": _guard_emit,
+    "ts-iter": _guard_iterate,
+    "ts-value": _guard_value,
+    "ts-concat": _guard_concat,
     "ts-tick": _guard_tick,
 }
 
@@ -471,10 +487,18 @@ def _join(context: Context, value: Any, d: str = "", attribute: str | int | None
     return text
 
 
-FILTERS.update({
-    "default": do_default, "d": do_default, "tojson": _tojson, "join": _join, "length": len,
-    "lower": _text_filter(do_lower), "upper": _text_filter(do_upper), "trim": _text_filter(do_trim),
-})
+FILTERS.update(
+    {
+        "default": do_default,
+        "d": do_default,
+        "tojson": _tojson,
+        "join": _join,
+        "length": len,
+        "lower": _text_filter(do_lower),
+        "upper": _text_filter(do_upper),
+        "trim": _text_filter(do_trim),
+    }
+)
 
 
 def _guard(node: nodes.Expr, name: str, *args: Any) -> nodes.Filter:
@@ -488,7 +512,8 @@ class _Guard(NodeTransformer):
         self.generic_visit(node)
         node.nodes = [
             _guard(nodes.Const(child.data, lineno=child.lineno), "ts-emit", len(_MARK.sub("", child.data)))
-            if isinstance(child, nodes.TemplateData) else _guard(child, "ts-emit")
+            if isinstance(child, nodes.TemplateData)
+            else _guard(child, "ts-emit")
             for child in node.nodes
         ]
         return node
@@ -537,18 +562,25 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
     except LimitExceeded as exc:
         raise UserError(str(exc.message), file=name, line=_template_line(exc, name), hint=LIMITS_HINT) from None
     except SecurityError as exc:
-        raise UserError(f"the blueprint sandbox refused this: {exc.message}", file=name,
-                        line=_template_line(exc, name), hint=SANDBOX_HINT) from None
+        raise UserError(
+            f"the blueprint sandbox refused this: {exc.message}",
+            file=name,
+            line=_template_line(exc, name),
+            hint=SANDBOX_HINT,
+        ) from None
     except jinja2.UndefinedError as exc:
         missing = re.findall(r"'([^']+)' is undefined", str(exc))
         line = _template_line(exc, name)
         if missing and missing[0] in DEFAULT_NAMESPACE and missing[0] not in variables:
-            raise UserError(f"'{missing[0]}' is not available in blueprints", file=name, line=line,
-                            hint=SANDBOX_HINT) from None
+            raise UserError(
+                f"'{missing[0]}' is not available in blueprints", file=name, line=line, hint=SANDBOX_HINT
+            ) from None
         if missing:
             hint = did_you_mean(missing[0], variables) or "known variables: " + ", ".join(sorted(variables))
             raise UserError(
-                f"template variable '{missing[0]}' is not defined", file=name, line=line,
+                f"template variable '{missing[0]}' is not defined",
+                file=name,
+                line=line,
                 field=f"variables.{missing[0]}",
                 hint=f"{hint}; or define it under 'variables:' in tierstack.yaml",
             ) from None
@@ -556,15 +588,23 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
     except jinja2.TemplateError as exc:
         raise UserError(f"template error: {exc}", file=name, line=_template_line(exc, name)) from None
     except RecursionError as exc:
-        raise UserError("the template calls itself, or nests, too deeply", file=name,
-                        line=_template_line(exc, name), hint=LIMITS_HINT) from None
+        raise UserError(
+            "the template calls itself, or nests, too deeply",
+            file=name,
+            line=_template_line(exc, name),
+            hint=LIMITS_HINT,
+        ) from None
     except SyntaxError:  # Python's own limit on nested blocks, when the template is compiled
         raise UserError("the template nests its blocks too deeply", file=name, hint=LIMITS_HINT) from None
     except (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError) as exc:
         line = _template_line(exc, name)
         if isinstance(exc, TypeError) and "no loader" in str(exc):
-            raise UserError("include, import and Jinja's own extends are not available in blueprints", file=name,
-                            line=line, hint="a blueprint builds on another with the 'extends:' key") from None
+            raise UserError(
+                "include, import and Jinja's own extends are not available in blueprints",
+                file=name,
+                line=line,
+                hint="a blueprint builds on another with the 'extends:' key",
+            ) from None
         raise UserError(f"template error: {type(exc).__name__}: {exc}", file=name, line=line) from None
 
 
@@ -577,8 +617,9 @@ def _template_line(exc: BaseException, name: str) -> int | None:
 # --- loading and merging -------------------------------------------------------------------------
 
 
-def load(ref: str, variables: dict[str, Any], relative_to: Path | None, referrer: str,
-         field_name: str = "blueprint") -> Blueprint:
+def load(
+    ref: str, variables: dict[str, Any], relative_to: Path | None, referrer: str, field_name: str = "blueprint"
+) -> Blueprint:
     """Render, parse and merge `ref` and everything it extends."""
     layers: list[Layer] = []
     chain: list[str] = []
@@ -589,8 +630,12 @@ def load(ref: str, variables: dict[str, Any], relative_to: Path | None, referrer
         name = found.name
         if name in chain:
             loop = " -> ".join([*chain, name])
-            raise UserError(f"blueprints extend each other in a circle: {loop}", file=chain[-1], field="extends",
-                            hint="break the circle: a blueprint cannot extend itself, directly or not")
+            raise UserError(
+                f"blueprints extend each other in a circle: {loop}",
+                file=chain[-1],
+                field="extends",
+                hint="break the circle: a blueprint cannot extend itself, directly or not",
+            )
         chain.append(name)
         text, line_map = render(name, found.text, variables)
         doc = _parse_rendered(text, name, line_map)
@@ -602,8 +647,9 @@ def load(ref: str, variables: dict[str, Any], relative_to: Path | None, referrer
         if parent is None:
             break
         if not isinstance(parent, str):
-            raise UserError("extends must name one blueprint", file=name, line=_line(doc, "extends", line_map),
-                            field="extends")
+            raise UserError(
+                "extends must name one blueprint", file=name, line=_line(doc, "extends", line_map), field="extends"
+            )
         current_ref, current_referrer, current_field = parent, name, "extends"
         current_rel = found.path
     merged = Layer({}, {})
@@ -640,16 +686,22 @@ def _check_top(doc: CommentedMap, name: str, line_map: dict[int, int]) -> None:
     for key in doc:
         if key not in TOP_KEYS:
             hint = did_you_mean(str(key), TOP_KEYS) or "valid keys: " + ", ".join(TOP_KEYS)
-            raise UserError(f"unknown blueprint key '{key}'", file=name, line=_line(doc, key, line_map),
-                            field=str(key), hint=hint)
+            raise UserError(
+                f"unknown blueprint key '{key}'", file=name, line=_line(doc, key, line_map), field=str(key), hint=hint
+            )
     for key in ("defaults", "roles"):
         if key in doc and not isinstance(doc[key], (CommentedMap, type(None))):
             raise UserError(f"'{key}' must be a mapping", file=name, line=_line(doc, key, line_map), field=key)
     for role in doc.get("roles") or {}:
         if role not in ROLES:
             hint = did_you_mean(str(role), ROLES) or "roles: " + ", ".join(ROLES)
-            raise UserError(f"unknown environment role '{role}'", file=name,
-                            line=_line(doc["roles"], role, line_map), field=f"roles.{role}", hint=hint)
+            raise UserError(
+                f"unknown environment role '{role}'",
+                file=name,
+                line=_line(doc["roles"], role, line_map),
+                field=f"roles.{role}",
+                hint=hint,
+            )
 
 
 def _to_layer(doc: Any, name: str, line_map: dict[int, int] | None = None) -> Layer:
@@ -708,7 +760,8 @@ def _merge_data(base: Any, over: Any, path: Key, over_layer: Layer) -> Any:
                 src = over_layer.prov.get((*path, key), "")
                 raise UserError(
                     f"'{key}' appends a list, but the inherited '{target}' is not a list",
-                    file=src.rsplit(":", 1)[0] or None, field=".".join((*path, key)),
+                    file=src.rsplit(":", 1)[0] or None,
+                    field=".".join((*path, key)),
                     hint=f"write '{target}:' to replace the value instead",
                 )
             out[target] = inherited + value

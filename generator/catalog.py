@@ -181,8 +181,10 @@ def load_gcp_facts() -> GcpFacts:
     zones, machines = _data("zones.yaml"), _data("machine_families.yaml")
     try:
         facts = GcpFacts(
-            zones_source=zones["source"], regions=zones["regions"],  # type: ignore[index]
-            machines_source=machines["source"], families=machines["families"],  # type: ignore[index]
+            zones_source=zones["source"],
+            regions=zones["regions"],  # type: ignore[index]
+            machines_source=machines["source"],
+            families=machines["families"],  # type: ignore[index]
         )
     except ValidationError as exc:
         raise RuntimeError(f"the bundled Google Cloud facts in tierstack/generator/data are invalid:\n{exc}") from exc
@@ -196,8 +198,13 @@ def _against_accelerators(facts: GcpFacts, catalog: Catalog) -> list[str]:
     """Every GPU the facts name is in the catalog; every region with an accelerator has its zones."""
     known = {acc.name for acc in catalog.accelerators if acc.kind == "gpu"}
     named = {gpu for f in facts.families.values() for gpu in [*f.attached, *(g for g, _ in f.machine_types.values())]}
-    problems = [f"machine_families.yaml names {gpu}, which accelerators.yaml does not list" for gpu in
-                sorted(named - known)]
-    problems += [f"accelerators.yaml offers {acc.name} in {region}, which zones.yaml does not list"
-                 for acc in catalog.accelerators for region in acc.regions if region not in facts.regions]
+    problems = [
+        f"machine_families.yaml names {gpu}, which accelerators.yaml does not list" for gpu in sorted(named - known)
+    ]
+    problems += [
+        f"accelerators.yaml offers {acc.name} in {region}, which zones.yaml does not list"
+        for acc in catalog.accelerators
+        for region in acc.regions
+        if region not in facts.regions
+    ]
     return problems

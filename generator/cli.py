@@ -70,8 +70,9 @@ class TierstackGroup(click.Group):
             if code:
                 sys.exit(code)  # replaces the exit code: the output was cut
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         with _handled(None):  # `tierstack --help | head -1`, a usage error into a closed pipe
             return super().make_context(info_name, args, parent, **extra)
 
@@ -115,9 +116,11 @@ def _failure(ctx: click.Context | None, exc: Exception) -> int:
         return EXIT_USER_ERROR
     if os.environ.get("TIERSTACK_DEBUG"):
         raise exc
-    _report(f"internal error: {type(exc).__name__}: {exc}\n"
-            "This is a bug in tierstack, not in your input. Run again with TIERSTACK_DEBUG=1 "
-            "for the traceback and include it in a bug report.")
+    _report(
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        "This is a bug in tierstack, not in your input. Run again with TIERSTACK_DEBUG=1 "
+        "for the traceback and include it in a bug report."
+    )
     return EXIT_BUG
 
 
@@ -245,13 +248,20 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 def _format_option(default: str = "text") -> Any:
     return click.option(
-        "--format", "fmt", type=click.Choice(FORMATS), default=default, show_default=True,
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default=default,
+        show_default=True,
         help="text for people; json or yaml for scripts.",
     )
 
 
 config_argument = click.argument(
-    "config", required=False, default=DEFAULT_CONFIG, type=click.Path(dir_okay=False, path_type=Path),
+    "config",
+    required=False,
+    default=DEFAULT_CONFIG,
+    type=click.Path(dir_okay=False, path_type=Path),
 )
 
 
@@ -369,12 +379,19 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
 
 @main.command(short_help="Synthesize one Terraform stack per environment.")
 @config_argument
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="The cdktf output directory, what cdktf.out is by default [default: cdktf.out beside the config].")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The cdktf output directory, what cdktf.out is by default [default: cdktf.out beside the config].",
+)
 @click.option("--env", "environments", multiple=True, help="Only these environments (repeatable).")
-@click.option("--force", is_flag=True,
-              help="Replace files tierstack wrote that were edited by hand, cdktf.json included. Files it did "
-              "not write are never deleted, and Terraform's own files are always kept.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace files tierstack wrote that were edited by hand, cdktf.json included. Files it did "
+    "not write are never deleted, and Terraform's own files are always kept.",
+)
 def generate(config: Path, out: Path | None, environments: tuple[str, ...], force: bool) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
@@ -410,8 +427,9 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
     for warning in delivery_warnings(plan):
         click.echo(f"warning: {warning}", err=True)
     target = out or config.parent / "cdktf.out"
-    summaries = run_generate(plan, target, list(environments) or None, force,
-                             progress=lambda text: click.echo(text, err=True))
+    summaries = run_generate(
+        plan, target, list(environments) or None, force, progress=lambda text: click.echo(text, err=True)
+    )
     for summary in summaries:
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})")

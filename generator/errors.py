@@ -92,7 +92,8 @@ _ENVIRONMENT = {  # errno name -> (the problem, what to do); getattr below: not 
     "ELOOP": ("too many levels of symbolic links", "check the symbolic links in the path"),
 }
 ENVIRONMENT_ERRNOS: dict[int, tuple[str, str]] = {
-    getattr(errno, name): text for name, text in _ENVIRONMENT.items() if hasattr(errno, name)}
+    getattr(errno, name): text for name, text in _ENVIRONMENT.items() if hasattr(errno, name)
+}
 # Node's fs errors, as jsii passes them on: "Error: ENOSPC: no space left on device, open '/x/y'"
 _NODE_ERROR = re.compile(r"^(?:\w*Error: )?(E[A-Z]+): [^,\n]*, (\w+)(?: '([^'\n]*)')?")
 
@@ -126,8 +127,9 @@ def _from_os_error(exc: OSError, path: str | Path | None) -> UserError | None:
     if path is not None and not any(os.path.lexists(n) for n in names):
         # a temporary file that is gone now (removed by the cleanup, or never created): name the
         # user's path, and the temporary one only beside it
-        return UserError(f"{problem} ({code}, at {' -> '.join(_shown(n) for n in names)})", file=_shown(path),
-                         hint=hint)
+        return UserError(
+            f"{problem} ({code}, at {' -> '.join(_shown(n) for n in names)})", file=_shown(path), hint=hint
+        )
     return UserError(f"{problem} ({code})", file=" -> ".join(_shown(n) for n in names), hint=hint)
 
 
@@ -141,10 +143,15 @@ def _from_node_error(exc: BaseException, path: str | Path | None) -> UserError |
     problem, hint = ENVIRONMENT_ERRNOS[code]
     where = match.group(3) or path
     if not match.group(3):
-        hint += ("; Node writes the new stacks beside the output directory, and unpacks the bindings into "
-                 "jsii's package cache (JSII_RUNTIME_PACKAGE_CACHE_ROOT moves it)")
-    return UserError(f"{problem} ({match.group(1)}, while Node.js synthesized the stacks: {match.group(2)})",
-                     file=_shown(where) if where is not None else None, hint=hint)
+        hint += (
+            "; Node writes the new stacks beside the output directory, and unpacks the bindings into "
+            "jsii's package cache (JSII_RUNTIME_PACKAGE_CACHE_ROOT moves it)"
+        )
+    return UserError(
+        f"{problem} ({match.group(1)}, while Node.js synthesized the stacks: {match.group(2)})",
+        file=_shown(where) if where is not None else None,
+        hint=hint,
+    )
 
 
 def _shown(path: str | Path) -> str:

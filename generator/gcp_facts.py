@@ -26,10 +26,13 @@ if TYPE_CHECKING:
 
 # N1 machine types that take attached GPUs: predefined standard/highmem/highcpu, and custom ones.
 N1_GPU_MACHINE = re.compile(
-    r"^(?:n1-(?:standard|highmem|highcpu)-(?P<vcpus>\d+)|(?:n1-)?custom-(?P<custom>\d+)-\d+(?:-ext)?)$")
+    r"^(?:n1-(?:standard|highmem|highcpu)-(?P<vcpus>\d+)|(?:n1-)?custom-(?P<custom>\d+)-\d+(?:-ext)?)$"
+)
 NETWORK_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
-SUBNET_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/regions/(?P<region>[a-z]+(-[a-z]+)+[0-9]+)"
-                       r"/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+SUBNET_RE = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/regions/(?P<region>[a-z]+(-[a-z]+)+[0-9]+)"
+    r"/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
 WORKBENCH = ("capabilities", "experimentation", "workbench")
 
 
@@ -75,8 +78,10 @@ def gpu_problem(machine_type: str, gpu: str, count: int) -> str | None:
             return f"{gpu} attaches to a machine {counts} at a time, not {count}"
         match = N1_GPU_MACHINE.match(machine_type)
         if match is None:
-            return f"{machine_type} is not an N1 machine type that takes GPUs (predefined standard, highmem, " \
-                   "highcpu, or custom)"
+            return (
+                f"{machine_type} is not an N1 machine type that takes GPUs (predefined standard, highmem, "
+                "highcpu, or custom)"
+            )
         vcpus = int(match["vcpus"] or match["custom"])
         if vcpus > limits[count]:
             return f"{count}×{gpu} allows at most {limits[count]} vCPUs, and {machine_type} has {vcpus}"
@@ -84,8 +89,13 @@ def gpu_problem(machine_type: str, gpu: str, count: int) -> str | None:
     families = load_gcp_facts().families
     attach = [name.upper() for name, f in families.items() if gpu in f.attached]
     built = [name.upper() for name, f in families.items() if any(g == gpu for g, _ in f.machine_types.values())]
-    how = f"it attaches only to {' and '.join(attach)} machine types" if attach else \
-        f"it comes only built into {' and '.join(built)} machine types" if built else "no machine type takes it"
+    how = (
+        f"it attaches only to {' and '.join(attach)} machine types"
+        if attach
+        else f"it comes only built into {' and '.join(built)} machine types"
+        if built
+        else "no machine type takes it"
+    )
     return f"{machine_type} cannot take {gpu}: {how}"
 
 
@@ -95,8 +105,10 @@ def machine_types_for(gpu: str, count: int) -> list[str]:
     for family in load_gcp_facts().families.values():
         out += [m for m, pair in family.machine_types.items() if pair == (gpu, count)]
         if count in family.attached.get(gpu, {}):
-            out.append(f"{family.defaults[count]} or another N1 machine type (n1-standard, n1-highmem, n1-highcpu "
-                       f"or custom) with at most {family.attached[gpu][count]} vCPUs")
+            out.append(
+                f"{family.defaults[count]} or another N1 machine type (n1-standard, n1-highmem, n1-highcpu "
+                f"or custom) with at most {family.attached[gpu][count]} vCPUs"
+            )
     return out
 
 
@@ -121,8 +133,11 @@ def check_machine(machine_type: str, gpu: str | None, count: int) -> None:
     if problem is None:
         return
     valid = machine_types_for(gpu, count)
-    hint = f"valid machine types for {count}×{gpu}: " + ", ".join(valid) if valid else \
-        f"no machine type takes {count}×{gpu}; choose another count (generator/data/machine_families.yaml)"
+    hint = (
+        f"valid machine types for {count}×{gpu}: " + ", ".join(valid)
+        if valid
+        else f"no machine type takes {count}×{gpu}; choose another count (generator/data/machine_families.yaml)"
+    )
     raise FactError(problem, "machine_type", hint)
 
 
@@ -152,23 +167,35 @@ def pick_zone(region: str, machine_type: str, gpu: str | None, zone: str | None 
     facts = load_gcp_facts()
     known = facts.regions.get(region)
     if known is None:
-        raise FactError(f"no zones are known for region {region} (generator/data/zones.yaml)", "region",
-                        "regions with known zones: " + ", ".join(sorted(facts.regions)))
+        raise FactError(
+            f"no zones are known for region {region} (generator/data/zones.yaml)",
+            "region",
+            "regions with known zones: " + ", ".join(sorted(facts.regions)),
+        )
     what = f"{machine_type}" + (f" with {gpu}" if gpu else "")
     if zone is not None:
         if not isinstance(zone, str) or zone not in known.zones:
             shown = zone if isinstance(zone, str) else repr(zone)
-            why = "is not a zone name" if not isinstance(zone, str) or not ZONE_RE.match(zone) else \
-                f"is not a zone of {region}"
+            why = (
+                "is not a zone name"
+                if not isinstance(zone, str) or not ZONE_RE.match(zone)
+                else f"is not a zone of {region}"
+            )
             raise FactError(f"'{shown}' {why}", "zone", f"zones of {region}: " + ", ".join(known.zones))
         if offers(known.zones[zone], machine_type, gpu) is False:
-            raise FactError(f"zone {zone} does not offer {what} (generator/data/zones.yaml)", "zone",
-                            _zones_hint(region, machine_type, gpu))
+            raise FactError(
+                f"zone {zone} does not offer {what} (generator/data/zones.yaml)",
+                "zone",
+                _zones_hint(region, machine_type, gpu),
+            )
         return zone
     offering = [name for name, z in known.zones.items() if offers(z, machine_type, gpu) is not False]
     if not offering:
-        raise FactError(f"no zone of {region} offers {what} (generator/data/zones.yaml)", "machine_type",
-                        "choose another machine type, or a region that offers it")
+        raise FactError(
+            f"no zone of {region} offers {what} (generator/data/zones.yaml)",
+            "machine_type",
+            "choose another machine type, or a region that offers it",
+        )
     return offering[0]
 
 
@@ -191,29 +218,45 @@ def place_workbench(region: str, workbench: Mapping[str, Any]) -> Placement:
     network, subnet = workbench.get("network"), workbench.get("subnet")
     if (network is None) != (subnet is None):
         missing = "subnet" if subnet is None else "network"
-        raise FactError("network and subnet name an existing VPC network and its subnetwork together",
-                        missing, f"set {missing} too, or neither (tierstack then creates both)")
+        raise FactError(
+            "network and subnet name an existing VPC network and its subnetwork together",
+            missing,
+            f"set {missing} too, or neither (tierstack then creates both)",
+        )
     if network is not None and not (isinstance(network, str) and NETWORK_RE.match(network)):
-        raise FactError(f"'{network}' is not a VPC network name", "network",
-                        "write projects/PROJECT/global/networks/NAME")
+        raise FactError(
+            f"'{network}' is not a VPC network name", "network", "write projects/PROJECT/global/networks/NAME"
+        )
     if subnet is not None:
         match = SUBNET_RE.match(subnet) if isinstance(subnet, str) else None
         if match is None:
-            raise FactError(f"'{subnet}' is not a subnetwork name", "subnet",
-                            f"write projects/PROJECT/regions/{region}/subnetworks/NAME")
+            raise FactError(
+                f"'{subnet}' is not a subnetwork name",
+                "subnet",
+                f"write projects/PROJECT/regions/{region}/subnetworks/NAME",
+            )
         if match["region"] != region:
-            raise FactError(f"the subnetwork is in {match['region']}, the notebook in {region}", "subnet",
-                            f"name a subnetwork of {region}, with Private Google Access")
+            raise FactError(
+                f"the subnetwork is in {match['region']}, the notebook in {region}",
+                "subnet",
+                f"name a subnetwork of {region}, with Private Google Access",
+            )
     subnet_range = str(workbench.get("subnet_range") or DEFAULT_SUBNET_RANGE)
     try:
         net = ipaddress.IPv4Network(subnet_range)
     except ValueError:
-        raise FactError(f"'{subnet_range}' is not an IPv4 range in CIDR notation", "subnet_range",
-                        f"for example {DEFAULT_SUBNET_RANGE}") from None
+        raise FactError(
+            f"'{subnet_range}' is not an IPv4 range in CIDR notation",
+            "subnet_range",
+            f"for example {DEFAULT_SUBNET_RANGE}",
+        ) from None
     if not net.is_private or not 8 <= net.prefixlen <= 29:
-        raise FactError(f"{subnet_range} is not a private range of /8 to /29", "subnet_range",
-                        "a subnetwork's primary range is private (RFC 1918), between /8 and /29; "
-                        f"for example {DEFAULT_SUBNET_RANGE}")
+        raise FactError(
+            f"{subnet_range} is not a private range of /8 to /29",
+            "subnet_range",
+            "a subnetwork's primary range is private (RFC 1918), between /8 and /29; "
+            f"for example {DEFAULT_SUBNET_RANGE}",
+        )
     return Placement(zone, network, subnet, subnet_range)
 
 
@@ -237,8 +280,7 @@ def _user_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) ->
     if err.key == "region":
         path: tuple[str, ...] = ("region",)
         spec_envs = resolved.loaded.spec.environments or {}
-        field = f"environments.{env.name}.region" if env.name in spec_envs and spec_envs[env.name].region \
-            else "region"
+        field = f"environments.{env.name}.region" if env.name in spec_envs and spec_envs[env.name].region else "region"
     else:
         path = (*WORKBENCH, err.key)
         field = ".".join(("environments", env.name, *path))

@@ -79,8 +79,13 @@ class StackSummary:
         return sum(self.resources_by_capability.values())
 
 
-def generate(resolved: Resolved, out: Path, environments: list[str] | None = None,
-             force: bool = False, progress: Callable[[str], None] = lambda _: None) -> list[StackSummary]:
+def generate(
+    resolved: Resolved,
+    out: Path,
+    environments: list[str] | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[StackSummary]:
     """Synthesize and swap the new tree into `out`; return a summary per stack written."""
     _check_environments(resolved, environments)
     shown = display_path(out)
@@ -89,8 +94,14 @@ def generate(resolved: Resolved, out: Path, environments: list[str] | None = Non
         return _generate(resolved, out, shown, environments, force, progress)
 
 
-def _generate(resolved: Resolved, out: Path, shown: str, environments: list[str] | None, force: bool,
-              progress: Callable[[str], None]) -> list[StackSummary]:
+def _generate(
+    resolved: Resolved,
+    out: Path,
+    shown: str,
+    environments: list[str] | None,
+    force: bool,
+    progress: Callable[[str], None],
+) -> list[StackSummary]:
     _clean_leftovers(out)
     _recover_interrupted_swap(out)
     recorded = _read_manifest(out, shown)
@@ -98,21 +109,24 @@ def _generate(resolved: Resolved, out: Path, shown: str, environments: list[str]
     cdktf_action, cdktf_note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
     _check_output(out, shown, recorded, cdktf_action == "edited", force)
     kept = terraform_files(out)
-    removed = [] if environments else _removed_stacks(out, {env.stack for env in resolved.environments.values()},
-                                                       kept)
+    removed = [] if environments else _removed_stacks(out, {env.stack for env in resolved.environments.values()}, kept)
     if removed and not force:
         listing = ", ".join(f"stacks/{stack}/{entry}" for stack in removed for entry in kept[stack])
         which = ("stacks " if len(removed) > 1 else "stack ") + ", ".join(removed)
-        raise UserError(f"{which} left the config, but Terraform's files are in "
-                        f"{'their directories' if len(removed) > 1 else 'its directory'}: {listing}",
-                        file=shown, field="--out",
-                        hint="run `terraform destroy` there first if its resources should go, or pass --force to "
-                        "regenerate and keep only Terraform's files in that directory")
+        raise UserError(
+            f"{which} left the config, but Terraform's files are in "
+            f"{'their directories' if len(removed) > 1 else 'its directory'}: {listing}",
+            file=shown,
+            field="--out",
+            hint="run `terraform destroy` there first if its resources should go, or pass --force to "
+            "regenerate and keep only Terraform's files in that directory",
+        )
     progress("synthesizing (loading the Google provider bindings takes a few seconds)...")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
-        (tmp / MARKER).write_text("a temporary tree of tierstack generate; the next generate removes it\n",
-                                  encoding="utf-8")
+        (tmp / MARKER).write_text(
+            "a temporary tree of tierstack generate; the next generate removes it\n", encoding="utf-8"
+        )
         from tierstack.generator.stacks import synthesize
 
         names = synthesize(resolved, tmp, environments)
@@ -133,8 +147,10 @@ def _generate(resolved: Resolved, out: Path, shown: str, environments: list[str]
         shutil.rmtree(tmp, ignore_errors=True)
     for stack in sorted(kept):
         if stack not in names and not (out / "stacks" / stack / "cdk.tf.json").exists():
-            progress(f"kept Terraform's files of {stack}, a stack no longer in the config: "
-                     + ", ".join(f"stacks/{stack}/{entry}" for entry in kept[stack]))
+            progress(
+                f"kept Terraform's files of {stack}, a stack no longer in the config: "
+                + ", ".join(f"stacks/{stack}/{entry}" for entry in kept[stack])
+            )
     if cdktf_note:
         progress(cdktf_note)
     order = list(resolved.selection.ids)
@@ -146,8 +162,12 @@ def _check_environments(resolved: Resolved, environments: list[str] | None) -> N
         if env not in resolved.environments:
             known = list(resolved.environments)
             hint = did_you_mean(env, known) or "environments: " + ", ".join(known)
-            raise UserError(f"no environment '{env}' in this use case", file=display_path(resolved.loaded.path),
-                            field="--env", hint=hint)
+            raise UserError(
+                f"no environment '{env}' in this use case",
+                file=display_path(resolved.loaded.path),
+                field="--env",
+                hint=hint,
+            )
 
 
 # --- --out: a directory of its own, and one generate at a time -----------------------------------
@@ -160,8 +180,11 @@ def check_out(out: Path, config: Path) -> Path:
     """
     typed = str(out)
 
-    def refuse(message: str, hint: str = "generate replaces the output directory as a whole: give it a "
-               "directory of its own, e.g. --out cdktf.out beside your tierstack.yaml") -> UserError:
+    def refuse(
+        message: str,
+        hint: str = "generate replaces the output directory as a whole: give it a "
+        "directory of its own, e.g. --out cdktf.out beside your tierstack.yaml",
+    ) -> UserError:
         return UserError(message, file=typed, field="--out", hint=hint)
 
     if out.name == "..":
@@ -198,8 +221,10 @@ def _check_out(out: Path, config: Path, refuse: Callable[..., UserError]) -> Pat
         raise refuse(f"is under a file: {display_path(existing)}", hint="give a path of directories")
     for directory in (target, target.parent) if existing == target else (existing,):
         if not os.access(directory, os.W_OK | os.X_OK):
-            raise refuse(f"cannot be written: no permission to write in {display_path(directory)}",
-                         hint="choose a directory you can write to, or change its permissions")
+            raise refuse(
+                f"cannot be written: no permission to write in {display_path(directory)}",
+                hint="choose a directory you can write to, or change its permissions",
+            )
     return target
 
 
@@ -214,8 +239,9 @@ def _output_lock(out: Path, shown: str, progress: Callable[[str], None]) -> Iter
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"cannot be written: {exc.strerror}", file=shown, field="--out",
-                        hint="choose a directory you can write to") from None
+        raise UserError(
+            f"cannot be written: {exc.strerror}", file=shown, field="--out", hint="choose a directory you can write to"
+        ) from None
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -226,28 +252,40 @@ def _output_lock(out: Path, shown: str, progress: Callable[[str], None]) -> Iter
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)  # never through a link
         except OSError as exc:
-            raise UserError(f"cannot be written: {exc.strerror}: {display_path(path)}", file=shown, field="--out",
-                            hint="choose a directory you can write to") from None
+            raise UserError(
+                f"cannot be written: {exc.strerror}: {display_path(path)}",
+                file=shown,
+                field="--out",
+                hint="choose a directory you can write to",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _lock_holder(fd)
             os.close(fd)
             if time.monotonic() >= deadline:
-                raise UserError(f"another tierstack generate ({holder}) is writing this directory; gave up after "
-                                f"{LOCK_TIMEOUT:g} s", file=shown, field="--out",
-                                hint=f"run generate again once it has finished (its lock is {display_path(path)})"
-                                ) from None
+                raise UserError(
+                    f"another tierstack generate ({holder}) is writing this directory; gave up after "
+                    f"{LOCK_TIMEOUT:g} s",
+                    file=shown,
+                    field="--out",
+                    hint=f"run generate again once it has finished (its lock is {display_path(path)})",
+                ) from None
             if not waited:
-                progress(f"waiting for another tierstack generate ({holder}) writing {shown}, "
-                         f"up to {LOCK_TIMEOUT:g} s...")
+                progress(
+                    f"waiting for another tierstack generate ({holder}) writing {shown}, up to {LOCK_TIMEOUT:g} s..."
+                )
                 waited = True
             time.sleep(0.05)
             continue
         except OSError as exc:  # a file system without locks
             os.close(fd)
-            raise UserError(f"cannot lock {display_path(path)}: {exc.strerror}", file=shown, field="--out",
-                            hint="choose an output directory on a local file system") from None
+            raise UserError(
+                f"cannot lock {display_path(path)}: {exc.strerror}",
+                file=shown,
+                field="--out",
+                hint="choose an output directory on a local file system",
+            ) from None
         try:
             current = os.stat(path)
         except FileNotFoundError:
@@ -307,8 +345,11 @@ def terraform_files(out: Path) -> dict[str, list[str]]:
 
 def _removed_stacks(out: Path, current: set[str], kept: dict[str, list[str]]) -> list[str]:
     """Stacks with Terraform's files whose directory still holds tierstack's files but that left the config."""
-    return [stack for stack in kept if stack not in current
-            and any(not is_terraform_file(p.name) for p in (out / "stacks" / stack).iterdir())]
+    return [
+        stack
+        for stack in kept
+        if stack not in current and any(not is_terraform_file(p.name) for p in (out / "stacks" / stack).iterdir())
+    ]
 
 
 def _sha256(data: bytes) -> str:
@@ -371,14 +412,19 @@ def _read_manifest(out: Path, shown: str) -> dict[str, dict[str, str]]:
             raise ValueError(manifest)
         data = json.loads(manifest.read_text(encoding="utf-8"))
         record = {"files": data["files"], "beside": data.get("beside", {})}
-        if not all(isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str)
-                                                   for k, v in table.items()) for table in record.values()):
+        if not all(
+            isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in table.items())
+            for table in record.values()
+        ):
             raise ValueError(manifest)
     except (ValueError, KeyError, TypeError):
-        raise UserError(f"its {MANIFEST} is unreadable, so tierstack cannot tell which files it wrote",
-                        file=shown, field="--out",
-                        hint=f"restore the file; or, if nothing in {shown} is yours, delete {shown} and run "
-                        "generate again (tierstack never deletes a file it did not write)") from None
+        raise UserError(
+            f"its {MANIFEST} is unreadable, so tierstack cannot tell which files it wrote",
+            file=shown,
+            field="--out",
+            hint=f"restore the file; or, if nothing in {shown} is yours, delete {shown} and run "
+            "generate again (tierstack never deletes a file it did not write)",
+        ) from None
     return record
 
 
@@ -386,44 +432,69 @@ def _listing(paths: list[str]) -> str:
     return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
-def _check_output(out: Path, shown: str, recorded: dict[str, dict[str, str]], cdktf_edited: bool,
-                  force: bool) -> None:
+def _check_output(out: Path, shown: str, recorded: dict[str, dict[str, str]], cdktf_edited: bool, force: bool) -> None:
     """Refuse to replace an output tree holding files tierstack did not write, or (without --force) edited."""
     if out.exists() and not out.is_dir():  # check_out refuses it; a race since is still no reason to delete it
         raise UserError("the output path exists and is not a directory", file=shown, field="--out")
     known = recorded.get("files", {})
     unknown = _unknown_entries(out, known) if out.is_dir() else []
-    changed = [] if force or not out.is_dir() else [
-        rel for rel in (p.relative_to(out).as_posix() for p in _files(out)) if rel in known
-        and known[rel] != _digest(out / rel)]
+    changed = (
+        []
+        if force or not out.is_dir()
+        else [
+            rel
+            for rel in (p.relative_to(out).as_posix() for p in _files(out))
+            if rel in known and known[rel] != _digest(out / rel)
+        ]
+    )
     if cdktf_edited and not force:
         changed.append("../cdktf.json")
     never = "tierstack never deletes a file it did not write, not even with --force"
     if unknown and not recorded:
-        raise UserError(f"this directory was not written by tierstack (no {MANIFEST}); it holds "
-                        f"{_listing(unknown)}", file=shown, field="--out",
-                        hint=f"{never}: choose another --out, or move those out of it")
+        raise UserError(
+            f"this directory was not written by tierstack (no {MANIFEST}); it holds {_listing(unknown)}",
+            file=shown,
+            field="--out",
+            hint=f"{never}: choose another --out, or move those out of it",
+        )
     if unknown:
         also = f"\n  and files changed by hand since tierstack wrote them: {_listing(changed)}" if changed else ""
-        raise UserError(f"files that tierstack did not write: {_listing(unknown)}{also}", file=shown,
-                        field="--out", hint=f"{never}: move them out of {shown}"
-                        + ("; then move your changes into tierstack.yaml, or pass --force to replace the "
-                           "changed files" if changed else ""))
+        raise UserError(
+            f"files that tierstack did not write: {_listing(unknown)}{also}",
+            file=shown,
+            field="--out",
+            hint=f"{never}: move them out of {shown}"
+            + (
+                "; then move your changes into tierstack.yaml, or pass --force to replace the changed files"
+                if changed
+                else ""
+            ),
+        )
     if changed:
-        raise UserError(f"files were changed by hand since tierstack wrote them: {_listing(changed)}",
-                        file=shown, field="--out",
-                        hint="move your changes into tierstack.yaml (overrides:) or a blueprint, "
-                        "or pass --force to replace them")
+        raise UserError(
+            f"files were changed by hand since tierstack wrote them: {_listing(changed)}",
+            file=shown,
+            field="--out",
+            hint="move your changes into tierstack.yaml (overrides:) or a blueprint, or pass --force to replace them",
+        )
 
 
 def _check_unchanged_since(out: Path, shown: str, known: dict[str, str], kept: dict[str, list[str]]) -> None:
     """Just before the swap: stop if a file of the user's appeared in `out` while synthesis ran."""
     late = _unknown_entries(out, known) if out.is_dir() else []
-    late += [f"stacks/{stack}/{name}" for stack, names in terraform_files(out).items() for name in names
-             if name not in kept.get(stack, [])]
+    late += [
+        f"stacks/{stack}/{name}"
+        for stack, names in terraform_files(out).items()
+        for name in names
+        if name not in kept.get(stack, [])
+    ]
     if late:
-        raise UserError(f"files appeared while generate ran: {_listing(sorted(late))}; nothing was replaced",
-                        file=shown, field="--out", hint="run generate again once nothing else writes there")
+        raise UserError(
+            f"files appeared while generate ran: {_listing(sorted(late))}; nothing was replaced",
+            file=shown,
+            field="--out",
+            hint="run generate again once nothing else writes there",
+        )
 
 
 def _unknown_entries(out: Path, known: dict[str, str]) -> list[str]:
@@ -449,8 +520,11 @@ def _unknown_entries(out: Path, known: dict[str, str]) -> list[str]:
             elif rel not in ours and parts != ("stacks",):
                 dirnames.remove(name)
                 found.append(rel + "/")
-        found += [rel for rel in ((here / f).relative_to(out).as_posix() for f in filenames)
-                  if rel not in known and (parts or rel not in (MANIFEST, MARKER))]
+        found += [
+            rel
+            for rel in ((here / f).relative_to(out).as_posix() for f in filenames)
+            if rel not in known and (parts or rel not in (MANIFEST, MARKER))
+        ]
     return sorted(found)
 
 
@@ -580,11 +654,13 @@ def _cdktf_json_action(out: Path, text: str, recorded: str | None) -> tuple[str,
     except ValueError:
         data = None
     if not isinstance(data, dict) or data.get("//") != CDKTF_JSON_MARK:
-        return "foreign", f"left cdktf.json as it is: it is not tierstack's (no \"//\" mark in {display_path(target)})"
+        return "foreign", f'left cdktf.json as it is: it is not tierstack\'s (no "//" mark in {display_path(target)})'
     if data.get("output") != out.name:
-        return "foreign", (f"left cdktf.json as it is: tierstack wrote it for the output directory "
-                           f"'{data.get('output')}' beside it, not '{out.name}' (delete it to get one for "
-                           f"'{out.name}')")
+        return "foreign", (
+            f"left cdktf.json as it is: tierstack wrote it for the output directory "
+            f"'{data.get('output')}' beside it, not '{out.name}' (delete it to get one for "
+            f"'{out.name}')"
+        )
     return "edited", None
 
 

@@ -17,20 +17,28 @@ GITHUB_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?"
 GITHUB_REPO = r"[A-Za-z0-9._-]{1,100}"
 REPOSITORY_RE = re.compile(rf"^{GITHUB_OWNER}/{GITHUB_REPO}$")
 # what may follow `repo:OWNER/NAME:` in a GitHub OIDC subject (environment:prod, ref:refs/heads/main, ...)
-SUBJECT_RE = re.compile(r"^(environment:[A-Za-z0-9._-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9._/-]{1,255}"
-                        r"|pull_request|job_workflow_ref:[A-Za-z0-9._/@-]{1,255})$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-KMS_KEY_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{1,63}"
-                        r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$")
+SUBJECT_RE = re.compile(
+    r"^(environment:[A-Za-z0-9._-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9._/-]{1,255}"
+    r"|pull_request|job_workflow_ref:[A-Za-z0-9._/@-]{1,255})$"
+)
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+KMS_KEY_RE = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{1,63}"
+    r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+)
 NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,30}/global/networks/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Artifact Registry repository ids: lowercase letters, digits and hyphens, starting with a letter
 REPOSITORY_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # unix-cron, as Cloud Scheduler reads it: minute hour day-of-month month day-of-week
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-MONTHS = {m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV",
-                                      "DEC"), start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1)
+}
 DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 
 
@@ -40,9 +48,11 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 def check_bucket_name(value: str) -> str:
     """GCS bucket naming: 3-63 of [a-z0-9_-], alphanumeric at both ends, no 'goog' prefix, no 'google' inside."""
     if not BUCKET_RE.match(value) or value.startswith("goog") or "google" in value:
-        raise ValueError(f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
-                         "starting and ending with a letter or digit, not starting with 'goog' and "
-                         "without 'google'")
+        raise ValueError(
+            f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
+            "starting and ending with a letter or digit, not starting with 'goog' and "
+            "without 'google'"
+        )
     return value
 
 
@@ -54,8 +64,9 @@ def check_repository(value: str) -> str:
 
 def check_subject(value: str) -> str:
     if not SUBJECT_RE.match(value):
-        raise ValueError(f"'{value}' is not a GitHub OIDC subject suffix such as environment:prod or "
-                         "ref:refs/heads/main")
+        raise ValueError(
+            f"'{value}' is not a GitHub OIDC subject suffix such as environment:prod or ref:refs/heads/main"
+        )
     return value
 
 
@@ -67,8 +78,9 @@ def check_email(value: str) -> str:
 
 def check_kms_key(value: str) -> str:
     if not KMS_KEY_RE.match(value):
-        raise ValueError(f"'{value}' is not a Cloud KMS key name: "
-                         "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY")
+        raise ValueError(
+            f"'{value}' is not a Cloud KMS key name: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
+        )
     return value
 
 
@@ -80,8 +92,10 @@ def check_network(value: str) -> str:
 
 def check_repository_id(value: str) -> str:
     if not REPOSITORY_ID_RE.match(value):
-        raise ValueError(f"'{value}' is not an Artifact Registry repository id: lowercase letters, digits and "
-                         "hyphens, starting with a letter, at most 63")
+        raise ValueError(
+            f"'{value}' is not an Artifact Registry repository id: lowercase letters, digits and "
+            "hyphens, starting with a letter, at most 63"
+        )
     return value
 
 

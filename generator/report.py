@@ -164,8 +164,10 @@ def explain_text(data: dict[str, Any]) -> str:
     add("Environments (one stack each)")
     for env in data["environments"]:
         add(f"  {env['stack']}: {env['role']}, project {env['project']}, {env['region']}")
-        add(f"    serving class {env['serving_class']} ({env['serving_class_reason']}), "
-            f"delete protection {answer_text(env['delete_protection'])}")
+        add(
+            f"    serving class {env['serving_class']} ({env['serving_class_reason']}), "
+            f"delete protection {answer_text(env['delete_protection'])}"
+        )
         for waiver in env.get("waivers", []):
             add(f"    WAIVED {waiver['guarantee']}: {waiver['promise']}; because {waiver['reason']}")
         add(f"    budget {env['budget']}")

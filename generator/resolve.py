@@ -72,8 +72,7 @@ class Resolved:
         out: list[tuple[str, Any, str]] = []
         for env in self.environments.values():
             for key in ("stack", "role", "project", "region"):
-                out.append((f"environments.{env.name}.{key}", getattr(env, key),
-                            env.provenance.get((key,), spec_name)))
+                out.append((f"environments.{env.name}.{key}", getattr(env, key), env.provenance.get((key,), spec_name)))
             for path in bp.leaf_paths(env.settings):
                 value: Any = env.settings
                 for part in path:
@@ -106,14 +105,16 @@ def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, An
             "machine_type": uc.accelerator.machine_type,
             # the smallest machine that takes the GPU(s), for a notebook (generator/data/machine_families.yaml)
             "workbench_machine_type": gcp_facts.default_machine_type(uc.accelerator.type, uc.accelerator.count)
-            if uc.accelerator.kind == "gpu" else None,
+            if uc.accelerator.kind == "gpu"
+            else None,
         },
     }
     given = spec.variables.given()
     for key in given:
         if key in builtins:
             raise loaded.error(
-                f"variable '{key}' would hide the built-in template variable of that name", f"variables.{key}",
+                f"variable '{key}' would hide the built-in template variable of that name",
+                f"variables.{key}",
                 hint="rename it; built-ins: " + ", ".join(sorted(builtins)),
             )
     if spec.state_bucket:
@@ -150,13 +151,19 @@ def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blu
             src = where.get(("defaults", "capabilities", cap_id), blueprint.chain[0])
             hint = did_you_mean(cap_id, catalog.ids) or "capabilities: " + ", ".join(catalog.ids)
             file, _, line = src.partition(":")
-            raise UserError(f"'{cap_id}' is not a capability", file=file, line=int(line) if line else None,
-                            field=f"defaults.capabilities.{cap_id}", hint=hint)
+            raise UserError(
+                f"'{cap_id}' is not a capability",
+                file=file,
+                line=int(line) if line else None,
+                field=f"defaults.capabilities.{cap_id}",
+                hint=hint,
+            )
     for cap_id in selection.ids:
         if cap_id not in configured:
             raise UserError(
                 f"the blueprint does not configure {cap_id}, which this use case needs",
-                file=blueprint.chain[0], field=f"defaults.capabilities.{cap_id}",
+                file=blueprint.chain[0],
+                field=f"defaults.capabilities.{cap_id}",
                 hint=f"add defaults.capabilities.{cap_id} to the blueprint, extend a tier blueprint that "
                 f"has it, or remove it with capabilities.remove in {display_path(loaded.path)}",
             )
@@ -215,8 +222,16 @@ def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> str
     return f"{spec_file}:{line}" if line else spec_file
 
 
-def _resolve_env(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, spec_layer: bp.Layer,
-                 env: str, index: int, count: int, spec_file: str) -> ResolvedEnvironment:
+def _resolve_env(
+    loaded: LoadedSpec,
+    selection: Selection,
+    blueprint: bp.Blueprint,
+    spec_layer: bp.Layer,
+    env: str,
+    index: int,
+    count: int,
+    spec_file: str,
+) -> ResolvedEnvironment:
     spec = loaded.spec
     settings = spec.environments.get(env) if spec.environments else None
     role = environment_role(env, index, count, settings.role if settings else None)
@@ -231,8 +246,12 @@ def _resolve_env(loaded: LoadedSpec, selection: Selection, blueprint: bp.Bluepri
             if key in settings.model_fields_set:
                 layer = bp.merge(layer, _field_layer(loaded, spec_file, env_doc, key, getattr(settings, key)))
         if settings.budget is not None and settings.budget.amount is not None:
-            layer = bp.merge(layer, _field_layer(loaded, spec_file, (*env_doc, "budget"), "amount",
-                                                 settings.budget.amount, prefix=("budget",)))
+            layer = bp.merge(
+                layer,
+                _field_layer(
+                    loaded, spec_file, (*env_doc, "budget"), "amount", settings.budget.amount, prefix=("budget",)
+                ),
+            )
     data = layer.data
     caps = data.get("capabilities", {}) or {}
     data["capabilities"] = {c: caps[c] for c in selection.ids}
@@ -243,18 +262,24 @@ def _resolve_env(loaded: LoadedSpec, selection: Selection, blueprint: bp.Bluepri
         prov.setdefault(("labels", key), "tierstack (automatic label)")
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
     if not PROJECT_RE.match(project):  # the default <name>-<env> can reach 31 characters
-        raise loaded.error(f"the default project id '{project}' ({len(project)} characters) is not a GCP project "
-                           "id: 6-30 characters", f"environments.{env}" if loaded.line("environments", env)
-                           else "name", hint=f"give environments.{env}.project, or shorten the name")
+        raise loaded.error(
+            f"the default project id '{project}' ({len(project)} characters) is not a GCP project id: 6-30 characters",
+            f"environments.{env}" if loaded.line("environments", env) else "name",
+            hint=f"give environments.{env}.project, or shorten the name",
+        )
     region = (settings.region if settings and settings.region else None) or spec.region
     env_line = loaded.line("environments", env)
-    prov.update({
-        ("stack",): "tierstack: <name>-<environment>",
-        ("role",): f"{spec_file}:{env_line}" if settings and settings.role else "tierstack: from the name or order",
-        ("project",): _where(loaded, spec_file, ("environments", env, "project"), "tierstack: <name>-<environment>"),
-        ("region",): _where(loaded, spec_file, ("environments", env, "region"), None)
-        or _where(loaded, spec_file, ("region",), "tierstack: default region"),
-    })
+    prov.update(
+        {
+            ("stack",): "tierstack: <name>-<environment>",
+            ("role",): f"{spec_file}:{env_line}" if settings and settings.role else "tierstack: from the name or order",
+            ("project",): _where(
+                loaded, spec_file, ("environments", env, "project"), "tierstack: <name>-<environment>"
+            ),
+            ("region",): _where(loaded, spec_file, ("environments", env, "region"), None)
+            or _where(loaded, spec_file, ("region",), "tierstack: default region"),
+        }
+    )
     return ResolvedEnvironment(env, role, f"{spec.name}-{env}", project, region, dict(sorted_settings(data)), prov)
 
 
@@ -272,8 +297,9 @@ def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: s
     return f"{spec_file}:{loaded.line(*path)}"
 
 
-def _field_layer(loaded: LoadedSpec, spec_file: str, doc_path: tuple[str, ...], key: str, value: Any,
-                 prefix: tuple[str, ...] = ()) -> bp.Layer:
+def _field_layer(
+    loaded: LoadedSpec, spec_file: str, doc_path: tuple[str, ...], key: str, value: Any, prefix: tuple[str, ...] = ()
+) -> bp.Layer:
     data: Any = {key: value}
     for part in reversed(prefix):
         data = {part: data}
@@ -295,8 +321,9 @@ def _check_known(loaded: LoadedSpec, base: Any, over: Any, path: tuple[str, ...]
         _check_known(loaded, base[target], value, (*path, key))
 
 
-def _labels(loaded: LoadedSpec, selection: Selection, env: str, given: dict[str, Any],
-            prov: dict[tuple[str, ...], str]) -> dict[str, str]:
+def _labels(
+    loaded: LoadedSpec, selection: Selection, env: str, given: dict[str, Any], prov: dict[tuple[str, ...], str]
+) -> dict[str, str]:
     """The common cost labels, automatic ones first, validated against GCP's rules."""
     spec = loaded.spec
     automatic = {
@@ -314,8 +341,9 @@ def _labels(loaded: LoadedSpec, selection: Selection, env: str, given: dict[str,
         except ValueError as exc:
             src = prov.get(("labels", key), display_path(loaded.path))
             file, _, line = src.partition(":")
-            raise UserError(str(exc), file=file, line=int(line) if line.isdigit() else None,
-                            field=f"labels.{key}") from None
+            raise UserError(
+                str(exc), file=file, line=int(line) if line.isdigit() else None, field=f"labels.{key}"
+            ) from None
     if len(labels) > 64:
         raise loaded.error(f"{len(labels)} labels; GCP allows at most 64 per resource", "labels")
     return dict(sorted(labels.items()))

@@ -223,35 +223,47 @@ def check_contradictions(loaded: LoadedSpec, catalog: Catalog) -> None:
     uc = loaded.spec.use_case
     errors: list[UserError] = []
     if uc.online_experimentation and uc.serving != "online":
-        errors.append(loaded.error(
-            f"online experimentation (A/B tests, canaries) needs online serving, but serving is '{uc.serving}'",
-            "use_case.online_experimentation",
-            hint="set use_case.serving: online, or use_case.online_experimentation: no",
-        ))
+        errors.append(
+            loaded.error(
+                f"online experimentation (A/B tests, canaries) needs online serving, but serving is '{uc.serving}'",
+                "use_case.online_experimentation",
+                hint="set use_case.serving: online, or use_case.online_experimentation: no",
+            )
+        )
     if uc.retraining == "scheduled" and uc.schedule is None:
-        errors.append(loaded.error(
-            "scheduled retraining needs a schedule", "use_case.schedule",
-            hint="add use_case.schedule as cron, e.g. '0 3 * * 1' for 03:00 every Monday",
-        ))
+        errors.append(
+            loaded.error(
+                "scheduled retraining needs a schedule",
+                "use_case.schedule",
+                hint="add use_case.schedule as cron, e.g. '0 3 * * 1' for 03:00 every Monday",
+            )
+        )
     if uc.schedule is not None and uc.retraining != "scheduled":
-        errors.append(loaded.error(
-            f"a schedule is set but use_case.retraining is '{uc.retraining}'", "use_case.schedule",
-            hint="set use_case.retraining: scheduled, or remove the schedule",
-        ))
+        errors.append(
+            loaded.error(
+                f"a schedule is set but use_case.retraining is '{uc.retraining}'",
+                "use_case.schedule",
+                hint="set use_case.retraining: scheduled, or remove the schedule",
+            )
+        )
     if uc.stage == "research":
         for key, default in PRODUCTION_ONLY_DEFAULTS.items():
             if getattr(uc, key) != default:
-                errors.append(loaded.error(
-                    f"{key} = {answer_text(getattr(uc, key))} only applies in production, but stage is 'research'",
-                    f"use_case.{key}",
-                    hint=f"set use_case.stage: production, or remove use_case.{key}",
-                ))
+                errors.append(
+                    loaded.error(
+                        f"{key} = {answer_text(getattr(uc, key))} only applies in production, but stage is 'research'",
+                        f"use_case.{key}",
+                        hint=f"set use_case.stage: production, or remove use_case.{key}",
+                    )
+                )
     if uc.stage == "research" and uc.accelerator.kind == "tpu":
-        errors.append(loaded.error(
-            "in research the accelerator goes on the Workbench notebook, and notebooks take GPUs, not TPUs",
-            "use_case.accelerator",
-            hint="choose a GPU (e.g. gpu:NVIDIA_L4×1), or set use_case.stage: production for a TPU training pool",
-        ))
+        errors.append(
+            loaded.error(
+                "in research the accelerator goes on the Workbench notebook, and notebooks take GPUs, not TPUs",
+                "use_case.accelerator",
+                hint="choose a GPU (e.g. gpu:NVIDIA_L4×1), or set use_case.stage: production for a TPU training pool",
+            )
+        )
     errors.extend(_accelerator_regions(loaded, catalog))
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
@@ -268,11 +280,13 @@ def _accelerator_regions(loaded: LoadedSpec, catalog: Catalog) -> list[UserError
     for env, region, field_name in environment_regions(loaded):
         if region not in known.regions:
             where = f"environment {env}" if env else "the default region"
-            errors.append(loaded.error(
-                f"{acc.type} is not offered for Vertex AI training in {region} ({where})",
-                field_name,
-                hint=f"{acc.type} is known in: {', '.join(known.regions)}",
-            ))
+            errors.append(
+                loaded.error(
+                    f"{acc.type} is not offered for Vertex AI training in {region} ({where})",
+                    field_name,
+                    hint=f"{acc.type} is known in: {', '.join(known.regions)}",
+                )
+            )
     return errors
 
 

@@ -59,8 +59,9 @@ def _unique(values: list[Any]) -> list[Any]:
 
 Unique = AfterValidator(_unique)
 ApiName = Annotated[str, _matching(r"^[a-z0-9-]+\.googleapis\.com$", "an API name such as storage.googleapis.com")]
-Purpose = Annotated[str, _matching(r"^[a-z][a-z0-9_]{0,29}$",
-                                   "a name part: lowercase letters, digits and '_', starting with a letter")]
+Purpose = Annotated[
+    str, _matching(r"^[a-z][a-z0-9_]{0,29}$", "a name part: lowercase letters, digits and '_', starting with a letter")
+]
 Email = Annotated[str, _check(grammars.check_email)]
 Cron = Annotated[str, _check(grammars.check_cron)]
 TimeZone = Annotated[str, _check(grammars.check_time_zone)]
@@ -194,8 +195,13 @@ class MlPipelines(_Settings):
 
 
 class ModelRegistry(_Settings):
-    container_repository: Annotated[str, _matching(r"^[a-z][a-z0-9-]{0,40}$", "a repository name: lowercase "
-                                                   "letters, digits and hyphens, starting with a letter")]
+    container_repository: Annotated[
+        str,
+        _matching(
+            r"^[a-z][a-z0-9-]{0,40}$",
+            "a repository name: lowercase letters, digits and hyphens, starting with a letter",
+        ),
+    ]
     approvers: Email | None = None
     require_approval: bool = False
 
@@ -217,11 +223,19 @@ class MetadataTracking(_Settings):
 
 
 CAPABILITY_SETTINGS: dict[str, type[_Settings]] = {
-    "foundation": Foundation, "cost_controls": CostControls, "experimentation": Experimentation,
-    "data_processing": DataProcessing, "model_training": ModelTraining, "model_evaluation": ModelEvaluation,
-    "model_serving": ModelServing, "online_experimentation": OnlineExperimentation,
-    "model_monitoring": ModelMonitoring, "ml_pipelines": MlPipelines, "model_registry": ModelRegistry,
-    "feature_repository": FeatureRepository, "metadata_tracking": MetadataTracking,
+    "foundation": Foundation,
+    "cost_controls": CostControls,
+    "experimentation": Experimentation,
+    "data_processing": DataProcessing,
+    "model_training": ModelTraining,
+    "model_evaluation": ModelEvaluation,
+    "model_serving": ModelServing,
+    "online_experimentation": OnlineExperimentation,
+    "model_monitoring": ModelMonitoring,
+    "ml_pipelines": MlPipelines,
+    "model_registry": ModelRegistry,
+    "feature_repository": FeatureRepository,
+    "metadata_tracking": MetadataTracking,
 }
 
 
@@ -237,8 +251,13 @@ class Budget(_Settings):
     enabled: bool
     amount: Annotated[float | None, AfterValidator(_positive_amount)] = None
     currency: Annotated[str, _matching(r"^[A-Z]{3}$", "an ISO 4217 currency code such as EUR")] | None = None
-    billing_account: Annotated[str, _matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$",
-                                              "a billing account id such as 012345-6789AB-CDEF01")] | None = None
+    billing_account: (
+        Annotated[
+            str,
+            _matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", "a billing account id such as 012345-6789AB-CDEF01"),
+        ]
+        | None
+    ) = None
     thresholds: list[Annotated[float, Field(gt=0, le=10)]]
     forecast_thresholds: list[Annotated[float, Field(gt=0, le=10)]]
 
@@ -276,11 +295,19 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
     found: list[tuple[tuple[str | int, ...], str]] = []
     serving = (settings.get("capabilities") or {}).get("model_serving") or {}
     replicas = serving.get("min_replicas")
-    if settings.get("serving_class") == "production" and serving.get("mode") == "online" \
-            and isinstance(replicas, int) and replicas < 2:
-        found.append((("capabilities", "model_serving", "min_replicas"),
-                      f"the production serving class needs at least 2 replicas, not {replicas}; raise "
-                      "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)"))
+    if (
+        settings.get("serving_class") == "production"
+        and serving.get("mode") == "online"
+        and isinstance(replicas, int)
+        and replicas < 2
+    ):
+        found.append(
+            (
+                ("capabilities", "model_serving", "min_replicas"),
+                f"the production serving class needs at least 2 replicas, not {replicas}; raise "
+                "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)",
+            )
+        )
     checks: list[tuple[tuple[str, ...], type[_Settings], Any]] = [((), EnvironmentSettings, settings)]
     for capability, values in (settings.get("capabilities") or {}).items():
         model = CAPABILITY_SETTINGS.get(capability)
@@ -318,8 +345,11 @@ def check_resolved(resolved: Any) -> None:
     from tierstack.generator.errors import ErrorList, UserError
 
     loaded = resolved.loaded
-    errors: list[UserError] = [*_unselected_overrides(resolved), *_missing_identities(resolved),
-                               *_ci_repository(resolved)]
+    errors: list[UserError] = [
+        *_unselected_overrides(resolved),
+        *_missing_identities(resolved),
+        *_ci_repository(resolved),
+    ]
     seen: set[tuple[str, str]] = set()
     for env in resolved.environments.values():
         for path, message in problems(env.settings):
@@ -330,8 +360,7 @@ def check_resolved(resolved: Any) -> None:
             if key in seen or (where, message) in seen:  # one problem shared by every environment: say it once
                 continue
             seen.update({key, (where, message)})
-            errors.append(UserError(message, file=file or str(loaded.path), line=line, field=written,
-                                    hint=_hint(path)))
+            errors.append(UserError(message, file=file or str(loaded.path), line=line, field=written, hint=_hint(path)))
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
 
@@ -342,7 +371,7 @@ def _provenance(provenance: dict[tuple[str, ...], str], path: tuple[str | int, .
     for end in range(len(keys), 0, -1):
         if keys[:end] in provenance:
             return provenance[keys[:end]]
-    under = sorted(v for k, v in provenance.items() if k[:len(keys)] == keys)
+    under = sorted(v for k, v in provenance.items() if k[: len(keys)] == keys)
     return under[0] if under else ""
 
 
@@ -384,7 +413,9 @@ def _hint(path: tuple[str | int, ...]) -> str | None:
 
 # The identities a capability's resources run as or grant to: foundation must create them.
 IDENTITIES_NEEDED: dict[str, tuple[str, ...]] = {
-    "model_training": ("training",), "ml_pipelines": ("pipelines",), "model_serving": ("serving",),
+    "model_training": ("training",),
+    "ml_pipelines": ("pipelines",),
+    "model_serving": ("serving",),
 }
 
 
@@ -402,12 +433,17 @@ def _missing_identities(resolved: Any) -> list[Any]:
             if missing:
                 where = _provenance(env.provenance, ("capabilities", "foundation", "service_accounts"))
                 file, line = _split(where)
-                out.append(UserError(
-                    f"{capability} needs the {', '.join(missing)} identity, which foundation.service_accounts "
-                    "does not create", file=file or str(resolved.loaded.path), line=line,
-                    field=_written_path(resolved.loaded, file, line)
-                    or f"environments.{env.name}.capabilities.foundation.service_accounts",
-                    hint=f"keep {', '.join(missing)} in service_accounts"))
+                out.append(
+                    UserError(
+                        f"{capability} needs the {', '.join(missing)} identity, which foundation.service_accounts "
+                        "does not create",
+                        file=file or str(resolved.loaded.path),
+                        line=line,
+                        field=_written_path(resolved.loaded, file, line)
+                        or f"environments.{env.name}.capabilities.foundation.service_accounts",
+                        hint=f"keep {', '.join(missing)} in service_accounts",
+                    )
+                )
                 return out  # the same gap in every environment: once is enough
     return out
 
@@ -420,10 +456,13 @@ def _ci_repository(resolved: Any) -> list[Any]:
         if not isinstance(accounts, list) or (ci is not None and not isinstance(ci, dict)):
             return []  # the model reports the wrong type
         if "ci" in accounts and not (ci or {}).get("repository"):
-            return [resolved.loaded.error(
-                "CI deploys this tier, and needs the repository allowed to deploy (OWNER/NAME)",
-                "variables.ci_repository",
-                hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml")]
+            return [
+                resolved.loaded.error(
+                    "CI deploys this tier, and needs the repository allowed to deploy (OWNER/NAME)",
+                    "variables.ci_repository",
+                    hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
+                )
+            ]
     return []
 
 
@@ -438,8 +477,12 @@ def _unselected_overrides(resolved: Any) -> list[Any]:
     for prefix, overrides in places:
         for capability in (overrides.get("capabilities") or {}) if isinstance(overrides, dict) else {}:
             if capability in CAPABILITY_SETTINGS and capability not in selected:
-                out.append(loaded.error(
-                    f"'{capability}' is not selected for this use case (no answer switches it on), so this "
-                    "override would do nothing", ".".join((*prefix, "capabilities", capability)),
-                    hint=f"add it with capabilities: {{add: [{capability}]}}, or remove the override"))
+                out.append(
+                    loaded.error(
+                        f"'{capability}' is not selected for this use case (no answer switches it on), so this "
+                        "override would do nothing",
+                        ".".join((*prefix, "capabilities", capability)),
+                        hint=f"add it with capabilities: {{add: [{capability}]}}, or remove the override",
+                    )
+                )
     return out

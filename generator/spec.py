@@ -280,8 +280,9 @@ class Waiver(_Strict):
         from tierstack.generator.guarantees import GUARANTEE_IDS
 
         if value not in GUARANTEE_IDS:
-            raise ValueError(f"'{value}' is not a guarantee; " + (did_you_mean(value, GUARANTEE_IDS)
-                                                                  or one_of(GUARANTEE_IDS)))
+            raise ValueError(
+                f"'{value}' is not a guarantee; " + (did_you_mean(value, GUARANTEE_IDS) or one_of(GUARANTEE_IDS))
+            )
         return value
 
 
@@ -355,7 +356,6 @@ class Spec(_Strict):
                 if not ENV_RE.match(env):
                     raise ValueError(f"'{env}' cannot name an environment: up to 10 lowercase letters and digits")
         return value
-
 
     @model_validator(mode="after")
     def _budget_needs_account(self) -> Spec:

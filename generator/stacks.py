@@ -79,15 +79,22 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     try:  # a blueprint may have set it; the spec's own is checked when it is loaded
         check_bucket_name(state_bucket)
     except ValueError as error:
-        raise UserError(str(error), file=source, field="state_bucket",
-                        hint="set state_bucket in tierstack.yaml to a valid name") from None
+        raise UserError(
+            str(error), file=source, field="state_bucket", hint="set state_bucket in tierstack.yaml to a valid name"
+        ) from None
 
     stack = TerraformStack(app, env.stack)
     # billing_project + user_project_override: APIs that bill a quota project (the Billing Budget API
     # among them) are called against this project, where the stack enables them, not the caller's
-    google = GoogleProvider(stack, "google", project=env.project, region=env.region,
-                            add_terraform_attribution_label=True, billing_project=env.project,
-                            user_project_override=True)
+    google = GoogleProvider(
+        stack,
+        "google",
+        project=env.project,
+        region=env.region,
+        add_terraform_attribution_label=True,
+        billing_project=env.project,
+        user_project_override=True,
+    )
     # set raw: passed as a typed argument, jsii rewrites the keys ('cost-center' -> 'cost_center')
     google.add_override("default_labels", settings["labels"])
     pinned: list[Any] = []
@@ -95,10 +102,20 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     def pinned_labels_provider() -> Any:
         """The same provider without default_labels, declared once and only when a module needs it."""
         if not pinned:
-            pinned.append(GoogleProvider(stack, "google_pinned_labels", alias="pinned_labels", project=env.project,
-                                         region=env.region, add_terraform_attribution_label=True,
-                                         billing_project=env.project, user_project_override=True))
+            pinned.append(
+                GoogleProvider(
+                    stack,
+                    "google_pinned_labels",
+                    alias="pinned_labels",
+                    project=env.project,
+                    region=env.region,
+                    add_terraform_attribution_label=True,
+                    billing_project=env.project,
+                    user_project_override=True,
+                )
+            )
         return pinned[0]
+
     beta.declare_provider(stack, env.project, env.region, settings["labels"])
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
 
@@ -113,12 +130,19 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
 
     def inputs(capability: str, kms_key: str | None) -> ModuleInputs:
         return ModuleInputs(
-            name=spec.name, environment=env.name, project=env.project, region=env.region,
-            labels=settings["labels"], kms_key=kms_key, delete_protection=bool(settings.get("delete_protection")),
+            name=spec.name,
+            environment=env.name,
+            project=env.project,
+            region=env.region,
+            labels=settings["labels"],
+            kms_key=kms_key,
+            delete_protection=bool(settings.get("delete_protection")),
             serving_class=settings["serving_class"],  # validated: every blueprint resolves one
             settings=typed_settings.validated(capability, settings["capabilities"][capability] or {}),
-            identities=identities, source=source,
-            shared=shared, pinned_labels_provider=pinned_labels_provider,
+            identities=identities,
+            source=source,
+            shared=shared,
+            pinned_labels_provider=pinned_labels_provider,
         )
 
     encryption = settings.get("encryption") or {}

@@ -89,7 +89,8 @@ class _BoundedComposer(Composer):  # type: ignore[misc]
         if self._ts_depth > MAX_DEPTH:
             mark = self.parser.peek_event().start_mark
             raise _Refused(
-                f"the document nests more than {MAX_DEPTH} levels deep", _line_of_mark(mark),
+                f"the document nests more than {MAX_DEPTH} levels deep",
+                _line_of_mark(mark),
                 f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
             )
         try:
@@ -118,7 +119,8 @@ class _BoundedScanner(RoundTripScanner):  # type: ignore[misc]
 
     def _too_deep(self) -> None:
         raise _Refused(
-            f"the document nests more than {MAX_DEPTH} levels deep", _line_of_mark(self.reader.get_mark()),
+            f"the document nests more than {MAX_DEPTH} levels deep",
+            _line_of_mark(self.reader.get_mark()),
             f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
         )
 
@@ -130,8 +132,9 @@ class _CheckedConstructor(RoundTripConstructor):  # type: ignore[misc]
         try:
             return super().construct_non_recursive_object(node, tag)
         except (ValueError, OverflowError) as exc:
-            raise _Refused(f"this value cannot be read: {exc}", _line_of_mark(node.start_mark),
-                           "quote it to keep it as text") from None
+            raise _Refused(
+                f"this value cannot be read: {exc}", _line_of_mark(node.start_mark), "quote it to keep it as text"
+            ) from None
 
 
 def _children(node: Node) -> list[Node]:
@@ -183,13 +186,17 @@ def _check_aliases(root: Node, aliases: list[tuple[Node, Any]]) -> None:
     if cycle_at:
         for node, mark in aliases:
             if id(node) in cycle_at:
-                raise _Refused("this alias refers to a node that contains it, so it would never end",
-                              _line_of_mark(mark), "an alias may only repeat a node that is complete where it is used")
+                raise _Refused(
+                    "this alias refers to a node that contains it, so it would never end",
+                    _line_of_mark(mark),
+                    "an alias may only repeat a node that is complete where it is used",
+                )
     if height.get(id(root), 0) > MAX_DEPTH:
         deepest = max(aliases, key=lambda pair: height.get(id(pair[0]), 0))
         raise _Refused(
             f"with its aliases expanded, the document nests more than {MAX_DEPTH} levels deep",
-            _line_of_mark(deepest[1]), f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
+            _line_of_mark(deepest[1]),
+            f"tierstack reads at most {MAX_DEPTH} levels of mappings and lists",
         )
     total = 0
     for node, mark in aliases:
@@ -197,7 +204,8 @@ def _check_aliases(root: Node, aliases: list[tuple[Node, Any]]) -> None:
         if total > MAX_ALIAS_NODES:
             raise _Refused(
                 f"aliases repeat more than {MAX_ALIAS_NODES:,} values in all (an alias bomb?)",
-                _line_of_mark(mark), "write the values out, or use fewer and smaller aliases",
+                _line_of_mark(mark),
+                "write the values out, or use fewer and smaller aliases",
             )
 
 
@@ -217,8 +225,7 @@ def parse(text: str, source: str | Path) -> Any:
     except _Refused as exc:
         raise UserError(exc.message, file=source, line=exc.line, hint=exc.hint) from None
     except RecursionError:
-        raise UserError(f"the document nests too deeply to read (more than {MAX_DEPTH} levels)",
-                        file=source) from None
+        raise UserError(f"the document nests too deeply to read (more than {MAX_DEPTH} levels)", file=source) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -332,9 +339,11 @@ def size_text(limit: int) -> str:
 
 
 def _too_large(what: str, path: Path, limit: int) -> UserError:
-    return UserError(f"{what} is larger than {size_text(limit)}, the limit for a config or a blueprint", file=path,
-                     hint="tierstack's own blueprints are under 10 KiB, a tierstack.yaml is about 1 KiB; "
-                     "is this the right file?")
+    return UserError(
+        f"{what} is larger than {size_text(limit)}, the limit for a config or a blueprint",
+        file=path,
+        hint="tierstack's own blueprints are under 10 KiB, a tierstack.yaml is about 1 KiB; is this the right file?",
+    )
 
 
 def read_text(path: Path, what: str) -> str:

@@ -113,8 +113,9 @@ class CapabilityModule(Construct):
         resource = resource_type(self, construct_id, **kwargs)
         resource.override_logical_id(self.logical_id(construct_id))
         if construct_id in self.moved_from:
-            self.moves.append((self.address(resource_type, self.moved_from[construct_id]),
-                               self.address(resource_type, construct_id)))
+            self.moves.append(
+                (self.address(resource_type, self.moved_from[construct_id]), self.address(resource_type, construct_id))
+            )
         if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
             self.track(resource, _terraform_type(resource_type))
         return resource
@@ -130,8 +131,11 @@ class CapabilityModule(Construct):
         """
         if self.inputs.pinned_labels_provider is None:
             return {"labels": self.labels}
-        return {"labels": self.labels, "provider": self.inputs.pinned_labels_provider(),
-                "lifecycle": TerraformResourceLifecycle(ignore_changes=["labels"])}
+        return {
+            "labels": self.labels,
+            "provider": self.inputs.pinned_labels_provider(),
+            "lifecycle": TerraformResourceLifecycle(ignore_changes=["labels"]),
+        }
 
     def service_agent(self, construct_id: str, service: str) -> tuple[Any, str]:
         """Materialise a Google service agent (google_project_service_identity, google-beta) after its API.
@@ -140,8 +144,9 @@ class CapabilityModule(Construct):
         """
         from tierstack.modules import beta
 
-        agent = beta.resource(self, construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project,
-                                                                           "service": service})
+        agent = beta.resource(
+            self, construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project, "service": service}
+        )
         agent.override_logical_id(self.logical_id(construct_id))
         self.track(agent, beta.SERVICE_IDENTITY)
         self.api_waits[id(agent)] = service
@@ -171,25 +176,31 @@ class CapabilityModule(Construct):
 
     # --- building blocks used by several modules -------------------------------------------------
 
-    def bucket(self, purpose: str, noncurrent_days: int = 30, readers: tuple[str, ...] = (),
-               writers: tuple[str, ...] = ()) -> StorageBucket:
+    def bucket(
+        self, purpose: str, noncurrent_days: int = 30, readers: tuple[str, ...] = (), writers: tuple[str, ...] = ()
+    ) -> StorageBucket:
         """A bucket that is secure by default: uniform access, no public access, versioned, CMEK on request."""
         inputs = self.inputs
-        name = naming.bucket_name(inputs.project, inputs.name, purpose, inputs.source,
-                                  field=f"environments.{inputs.environment}.project")
+        name = naming.bucket_name(
+            inputs.project, inputs.name, purpose, inputs.source, field=f"environments.{inputs.environment}.project"
+        )
         bucket = self.add(
-            StorageBucket, f"{purpose}_bucket",
+            StorageBucket,
+            f"{purpose}_bucket",
             name=name,
             project=inputs.project,
             location=inputs.region.upper(),
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             versioning=StorageBucketVersioning(enabled=True),
-            lifecycle_rule=[StorageBucketLifecycleRule(
-                action=StorageBucketLifecycleRuleAction(type="Delete"),
-                condition=StorageBucketLifecycleRuleCondition(
-                    days_since_noncurrent_time=noncurrent_days, with_state="ARCHIVED"),
-            )],
+            lifecycle_rule=[
+                StorageBucketLifecycleRule(
+                    action=StorageBucketLifecycleRuleAction(type="Delete"),
+                    condition=StorageBucketLifecycleRuleCondition(
+                        days_since_noncurrent_time=noncurrent_days, with_state="ARCHIVED"
+                    ),
+                )
+            ],
             encryption=StorageBucketEncryption(default_kms_key_name=inputs.kms_key) if inputs.kms_key else None,
             force_destroy=not inputs.delete_protection,
             deletion_policy=self.deletion_policy,
@@ -199,16 +210,23 @@ class CapabilityModule(Construct):
             for who in members:
                 if inputs.identities.has(who):
                     short = role.rsplit(".", 1)[-1].lower()
-                    self.add(StorageBucketIamMember, f"{purpose}_bucket_{who}_{short}",
-                             bucket=bucket.name, role=role, member=inputs.identities.member(who))
+                    self.add(
+                        StorageBucketIamMember,
+                        f"{purpose}_bucket_{who}_{short}",
+                        bucket=bucket.name,
+                        role=role,
+                        member=inputs.identities.member(who),
+                    )
         return bucket
 
-    def dataset(self, purpose: str, description: str, writers: tuple[str, ...] = (),
-                readers: tuple[str, ...] = ()) -> BigqueryDataset:
+    def dataset(
+        self, purpose: str, description: str, writers: tuple[str, ...] = (), readers: tuple[str, ...] = ()
+    ) -> BigqueryDataset:
         """A BigQuery dataset in the region, CMEK on request, contents kept when protected."""
         inputs = self.inputs
         dataset = self.add(
-            BigqueryDataset, f"{purpose}_dataset",
+            BigqueryDataset,
+            f"{purpose}_dataset",
             dataset_id=naming.dataset_id(inputs.name, purpose),
             project=inputs.project,
             location=inputs.region,
@@ -224,9 +242,14 @@ class CapabilityModule(Construct):
             for who in members:
                 if inputs.identities.has(who):
                     short = role.rsplit(".", 1)[-1].lower()
-                    self.add(BigqueryDatasetIamMember, f"{purpose}_dataset_{who}_{short}",
-                             project=inputs.project, dataset_id=dataset.dataset_id, role=role,
-                             member=inputs.identities.member(who))
+                    self.add(
+                        BigqueryDatasetIamMember,
+                        f"{purpose}_dataset_{who}_{short}",
+                        project=inputs.project,
+                        dataset_id=dataset.dataset_id,
+                        role=role,
+                        member=inputs.identities.member(who),
+                    )
         return dataset
 
 

@@ -27,14 +27,19 @@ SERVICE_IDENTITY = "google_project_service_identity"
 
 def declare_provider(stack: TerraformStack, project: str, region: str, labels: dict[str, str]) -> None:
     stack.add_override(f"terraform.required_providers.{PROVIDER}", {"source": SOURCE, "version": VERSION})
-    stack.add_override(f"provider.{PROVIDER}", [{
-        "add_terraform_attribution_label": True,
-        "billing_project": project,
-        "default_labels": labels,
-        "project": project,
-        "region": region,
-        "user_project_override": True,
-    }])
+    stack.add_override(
+        f"provider.{PROVIDER}",
+        [
+            {
+                "add_terraform_attribution_label": True,
+                "billing_project": project,
+                "default_labels": labels,
+                "project": project,
+                "region": region,
+                "user_project_override": True,
+            }
+        ],
+    )
 
 
 def resource(scope: Construct, construct_id: str, resource_type: str, attributes: dict[str, Any]) -> TerraformResource:

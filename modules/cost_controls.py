@@ -32,25 +32,46 @@ class CostControls(CapabilityModule):
         topic = None
         if self.settings["budget_topic"]:
             # for automation (a function that caps spend, a chat notifier) to subscribe to
-            topic = self.add(PubsubTopic, "budget_topic", project=inputs.project,
-                             name=f"{inputs.name}-{inputs.environment}-budget", labels=self.labels,
-                             kms_key_name=inputs.kms_key)
-            self.add(PubsubTopicIamMember, "budget_topic_publisher", project=inputs.project, topic=topic.name,
-                     role="roles/pubsub.publisher", member=BUDGET_PUBLISHER)
+            topic = self.add(
+                PubsubTopic,
+                "budget_topic",
+                project=inputs.project,
+                name=f"{inputs.name}-{inputs.environment}-budget",
+                labels=self.labels,
+                kms_key_name=inputs.kms_key,
+            )
+            self.add(
+                PubsubTopicIamMember,
+                "budget_topic_publisher",
+                project=inputs.project,
+                topic=topic.name,
+                role="roles/pubsub.publisher",
+                member=BUDGET_PUBLISHER,
+            )
         amount = float(budget["amount"])
         units, nanos = int(amount), round((amount - int(amount)) * 1e9)
-        rules = [BillingBudgetThresholdRules(threshold_percent=t, spend_basis="CURRENT_SPEND")
-                 for t in budget.get("thresholds", [])]
-        rules += [BillingBudgetThresholdRules(threshold_percent=t, spend_basis="FORECASTED_SPEND")
-                  for t in budget.get("forecast_thresholds", [])]
+        rules = [
+            BillingBudgetThresholdRules(threshold_percent=t, spend_basis="CURRENT_SPEND")
+            for t in budget.get("thresholds", [])
+        ]
+        rules += [
+            BillingBudgetThresholdRules(threshold_percent=t, spend_basis="FORECASTED_SPEND")
+            for t in budget.get("forecast_thresholds", [])
+        ]
         project_number = inputs.shared["project_number"]
         self.add(
-            BillingBudget, "budget",
+            BillingBudget,
+            "budget",
             billing_account=budget["billing_account"],
             display_name=f"{inputs.name}-{inputs.environment}",
-            amount=BillingBudgetAmount(specified_amount=BillingBudgetAmountSpecifiedAmount(
-                # unset unless the user gave it: it must equal the billing account's currency
-                currency_code=budget.get("currency"), units=str(units), nanos=nanos or None)),
+            amount=BillingBudgetAmount(
+                specified_amount=BillingBudgetAmountSpecifiedAmount(
+                    # unset unless the user gave it: it must equal the billing account's currency
+                    currency_code=budget.get("currency"),
+                    units=str(units),
+                    nanos=nanos or None,
+                )
+            ),
             # the whole project, not a label: spend on anything unlabelled (egress, support, a resource made
             # by hand) must count against the budget too
             budget_filter=BillingBudgetBudgetFilter(
@@ -59,7 +80,8 @@ class CostControls(CapabilityModule):
             ),
             threshold_rules=rules,
             all_updates_rule=BillingBudgetAllUpdatesRule(pubsub_topic=topic.id, schema_version="1.0")
-            if topic is not None else None,
+            if topic is not None
+            else None,
         )
         if topic is not None:
             self.expose("budget_topic", topic.id, "Pub/Sub topic that receives budget notifications")

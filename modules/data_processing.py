@@ -18,27 +18,47 @@ class DataProcessing(CapabilityModule):
         inputs = self.inputs
         if self.settings["dataflow"]:
             # the worker first, so the datasets and the staging bucket below grant it access
-            worker = self.add(ServiceAccount, "dataflow_sa", project=inputs.project,
-                              account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
-                              display_name=f"{inputs.name} Dataflow worker ({inputs.environment})")
+            worker = self.add(
+                ServiceAccount,
+                "dataflow_sa",
+                project=inputs.project,
+                account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
+                display_name=f"{inputs.name} Dataflow worker ({inputs.environment})",
+            )
             inputs.identities.emails["dataflow"] = worker.email
             # the worker runs BigQuery jobs and reads through the Storage Read API (BigQueryIO)
             for role in ("roles/dataflow.worker", "roles/bigquery.jobUser", "roles/bigquery.readSessionUser"):
                 construct_id = "dataflow_worker" if role == "roles/dataflow.worker" else f"dataflow_{short_role(role)}"
-                self.add(ProjectIamMember, construct_id, project=inputs.project, role=role,
-                         member=inputs.identities.member("dataflow"))
+                self.add(
+                    ProjectIamMember,
+                    construct_id,
+                    project=inputs.project,
+                    role=role,
+                    member=inputs.identities.member("dataflow"),
+                )
             if inputs.identities.has("pipelines"):
                 # pipelines launch Dataflow jobs that run as the worker: launch rights, and act-as on the worker
-                self.add(ProjectIamMember, "pipelines_dataflow_developer", project=inputs.project,
-                         role="roles/dataflow.developer", member=inputs.identities.member("pipelines"))
-                self.add(ServiceAccountIamMember, "pipelines_actas_dataflow", service_account_id=worker.name,
-                         role="roles/iam.serviceAccountUser", member=inputs.identities.member("pipelines"))
+                self.add(
+                    ProjectIamMember,
+                    "pipelines_dataflow_developer",
+                    project=inputs.project,
+                    role="roles/dataflow.developer",
+                    member=inputs.identities.member("pipelines"),
+                )
+                self.add(
+                    ServiceAccountIamMember,
+                    "pipelines_actas_dataflow",
+                    service_account_id=worker.name,
+                    role="roles/iam.serviceAccountUser",
+                    member=inputs.identities.member("pipelines"),
+                )
             staging = self.bucket("dataflow", noncurrent_days=7, writers=("dataflow", "pipelines"))
             self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
             self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")
         self.datasets = {}  # by purpose, for the modules that build on this one (feature_repository)
         for purpose in self.settings["datasets"]:
-            dataset = self.dataset(purpose, f"{purpose} data of {inputs.name}",
-                                   writers=("pipelines", "dataflow"), readers=("training",))
+            dataset = self.dataset(
+                purpose, f"{purpose} data of {inputs.name}", writers=("pipelines", "dataflow"), readers=("training",)
+            )
             self.datasets[purpose] = dataset
             self.expose(f"{purpose}_dataset", dataset.dataset_id, f"BigQuery dataset: {purpose} data")

@@ -40,11 +40,15 @@ class Experimentation(CapabilityModule):
         placement = self._placement(workbench)
         accelerators = []
         if workbench.get("accelerator_type"):
-            accelerators = [WorkbenchInstanceGceSetupAcceleratorConfigs(
-                type=workbench["accelerator_type"], core_count=str(workbench.get("accelerator_count", 1)))]
+            accelerators = [
+                WorkbenchInstanceGceSetupAcceleratorConfigs(
+                    type=workbench["accelerator_type"], core_count=str(workbench.get("accelerator_count", 1))
+                )
+            ]
         identity = "training" if inputs.identities.has("training") else None
         instance = self.add(
-            WorkbenchInstance, "workbench",
+            WorkbenchInstance,
+            "workbench",
             project=inputs.project,
             location=placement.zone,
             name=naming.resource_id(inputs.name, "workbench"),
@@ -55,9 +59,11 @@ class Experimentation(CapabilityModule):
                 network_interfaces=[self._network_interface(placement)],
                 metadata={"idle-timeout-seconds": str(int(workbench.get("idle_shutdown_minutes", 60)) * 60)},
                 shielded_instance_config=WorkbenchInstanceGceSetupShieldedInstanceConfig(
-                    enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True),
+                    enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
+                ),
                 service_accounts=[WorkbenchInstanceGceSetupServiceAccounts(email=inputs.identities.emails[identity])]
-                if identity else None,
+                if identity
+                else None,
             ),
             disable_proxy_access=False,
             labels=self.labels,
@@ -66,11 +72,14 @@ class Experimentation(CapabilityModule):
         self.expose("workbench_instance", instance.name, "Workbench instance name")
         if self.settings["tensorboard"]:
             board = self.add(
-                VertexAiTensorboard, "tensorboard",
-                project=inputs.project, region=inputs.region,
+                VertexAiTensorboard,
+                "tensorboard",
+                project=inputs.project,
+                region=inputs.region,
                 display_name=f"{inputs.name}-{inputs.environment}",
                 encryption_spec=VertexAiTensorboardEncryptionSpec(kms_key_name=inputs.kms_key)
-                if inputs.kms_key else None,
+                if inputs.kms_key
+                else None,
                 labels=self.labels,
                 deletion_policy=self.deletion_policy,
             )
@@ -81,8 +90,11 @@ class Experimentation(CapabilityModule):
         try:
             return gcp_facts.place_workbench(self.inputs.region, workbench)
         except gcp_facts.FactError as err:
-            field = "region" if err.key == "region" else \
-                f"environments.{self.inputs.environment}.capabilities.experimentation.workbench.{err.key}"
+            field = (
+                "region"
+                if err.key == "region"
+                else f"environments.{self.inputs.environment}.capabilities.experimentation.workbench.{err.key}"
+            )
             raise UserError(err.message, file=self.inputs.source, field=field, hint=err.hint) from None
 
     def _network_interface(self, placement: gcp_facts.Placement) -> WorkbenchInstanceGceSetupNetworkInterfaces:
@@ -92,7 +104,8 @@ class Experimentation(CapabilityModule):
         inputs = self.inputs
         name = naming.resource_id(inputs.name, "notebooks")
         network = self.add(
-            ComputeNetwork, "network",
+            ComputeNetwork,
+            "network",
             project=inputs.project,
             name=name,
             description=f"{inputs.name} notebooks ({inputs.environment}); managed by tierstack",
@@ -100,21 +113,24 @@ class Experimentation(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         subnet = self.add(
-            ComputeSubnetwork, "subnet",
+            ComputeSubnetwork,
+            "subnet",
             project=inputs.project,
             region=inputs.region,
             name=name,
             network=network.id,
             ip_cidr_range=placement.subnet_range,
             private_ip_google_access=True,  # Google APIs without a public IP
-            log_config=ComputeSubnetworkLogConfig(aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5,
-                                                  metadata="INCLUDE_ALL_METADATA"),
+            log_config=ComputeSubnetworkLogConfig(
+                aggregation_interval="INTERVAL_10_MIN", flow_sampling=0.5, metadata="INCLUDE_ALL_METADATA"
+            ),
             deletion_policy=self.deletion_policy,
         )
         # nothing reaches the notebook from outside (its proxy and Google APIs are outbound): the implied
         # deny made explicit and logged, so the network never falls back on permissive defaults
         self.add(
-            ComputeFirewall, "deny_ingress",
+            ComputeFirewall,
+            "deny_ingress",
             project=inputs.project,
             name=naming.resource_id(inputs.name, "notebooks-deny-ingress"),
             network=network.id,

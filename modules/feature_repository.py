@@ -42,11 +42,15 @@ class FeatureRepository(CapabilityModule):
         if kind == "bigtable":
             nodes = self.settings.get("bigtable_nodes") or {}
             scaling = VertexAiFeatureOnlineStoreBigtableAutoScaling(
-                min_node_count=int(nodes.get("min", 1)), max_node_count=int(nodes.get("max", 3)))
+                min_node_count=int(nodes.get("min", 1)), max_node_count=int(nodes.get("max", 3))
+            )
             return {"bigtable": VertexAiFeatureOnlineStoreBigtable(auto_scaling=scaling)}
-        raise UserError(f"online_store '{kind}' is not a Vertex AI online serving type", file=self.inputs.source,
-                        field=f"environments.{self.inputs.environment}.capabilities.feature_repository.online_store",
-                        hint="optimized or bigtable")
+        raise UserError(
+            f"online_store '{kind}' is not a Vertex AI online serving type",
+            file=self.inputs.source,
+            field=f"environments.{self.inputs.environment}.capabilities.feature_repository.online_store",
+            hint="optimized or bigtable",
+        )
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
@@ -55,42 +59,68 @@ class FeatureRepository(CapabilityModule):
         if source not in datasets:
             raise UserError(
                 f"the feature source dataset '{source}' is not one of data_processing's datasets",
-                file=inputs.source, field=f"environments.{inputs.environment}.capabilities.feature_repository"
-                ".source_dataset", hint="datasets: " + ", ".join(datasets))
+                file=inputs.source,
+                field=f"environments.{inputs.environment}.capabilities.feature_repository.source_dataset",
+                hint="datasets: " + ", ".join(datasets),
+            )
         # a reference, not the literal id, so Terraform creates the dataset before the table
         dataset_id = datasets[source].dataset_id
-        table = self.add(BigqueryTable, "features_table", project=inputs.project, dataset_id=dataset_id,
-                         table_id="features", schema=FEATURE_SCHEMA, labels=self.labels,
-                         encryption_configuration=BigqueryTableEncryptionConfiguration(kms_key_name=inputs.kms_key)
-                         if inputs.kms_key else None,
-                         deletion_protection=inputs.delete_protection, deletion_policy=self.deletion_policy)
+        table = self.add(
+            BigqueryTable,
+            "features_table",
+            project=inputs.project,
+            dataset_id=dataset_id,
+            table_id="features",
+            schema=FEATURE_SCHEMA,
+            labels=self.labels,
+            encryption_configuration=BigqueryTableEncryptionConfiguration(kms_key_name=inputs.kms_key)
+            if inputs.kms_key
+            else None,
+            deletion_protection=inputs.delete_protection,
+            deletion_policy=self.deletion_policy,
+        )
         store_id = naming.dataset_id(inputs.name, "features")  # stores take underscores, like datasets
         store = self.add(
-            VertexAiFeatureOnlineStore, "online_store",
-            project=inputs.project, region=inputs.region, name=store_id,
+            VertexAiFeatureOnlineStore,
+            "online_store",
+            project=inputs.project,
+            region=inputs.region,
+            name=store_id,
             **self._serving(settings["online_store"]),
             encryption_spec=VertexAiFeatureOnlineStoreEncryptionSpec(kms_key_name=inputs.kms_key)
-            if inputs.kms_key else None,
+            if inputs.kms_key
+            else None,
             force_destroy=not inputs.delete_protection,
-            labels=self.labels, deletion_policy=self.deletion_policy,
+            labels=self.labels,
+            deletion_policy=self.deletion_policy,
         )
         group = self.add(
-            VertexAiFeatureGroup, "feature_group",
-            project=inputs.project, region=inputs.region, name=store_id,
+            VertexAiFeatureGroup,
+            "feature_group",
+            project=inputs.project,
+            region=inputs.region,
+            name=store_id,
             description=f"features of {inputs.name}",
             big_query=VertexAiFeatureGroupBigQuery(
                 big_query_source=VertexAiFeatureGroupBigQueryBigQuerySource(
-                    input_uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}"),
+                    input_uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}"
+                ),
                 entity_id_columns=["entity_id"],
             ),
-            labels=self.labels, deletion_policy=self.deletion_policy,
+            labels=self.labels,
+            deletion_policy=self.deletion_policy,
         )
         # what makes the store serve anything: a feature view over the features table, synced on a schedule
         view = self.add(
-            VertexAiFeatureOnlineStoreFeatureview, "feature_view",
-            project=inputs.project, region=inputs.region, feature_online_store=store.name, name=store_id,
+            VertexAiFeatureOnlineStoreFeatureview,
+            "feature_view",
+            project=inputs.project,
+            region=inputs.region,
+            feature_online_store=store.name,
+            name=store_id,
             big_query_source=VertexAiFeatureOnlineStoreFeatureviewBigQuerySource(
-                uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}", entity_id_columns=["entity_id"]),
+                uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}", entity_id_columns=["entity_id"]
+            ),
             sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings["sync_cron"]),
             labels=self.labels,
         )

@@ -41,15 +41,25 @@ class KeyGrant:
     grant: Any
     address: str
 
+
 # Project roles per identity: what each needs and nothing broader; resource-level
 # grants (buckets, datasets, repositories) are made by the module owning the resource.
 # BigQuery: jobUser to run the queries and loads pipelines and training jobs issue (dataset access alone
 # cannot start a job); readSessionUser for the Storage Read API that training readers use.
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
-    "pipelines": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader",
-                  "roles/bigquery.jobUser"),
-    "training": ("roles/aiplatform.user", "roles/logging.logWriter", "roles/artifactregistry.reader",
-                 "roles/bigquery.jobUser", "roles/bigquery.readSessionUser"),
+    "pipelines": (
+        "roles/aiplatform.user",
+        "roles/logging.logWriter",
+        "roles/artifactregistry.reader",
+        "roles/bigquery.jobUser",
+    ),
+    "training": (
+        "roles/aiplatform.user",
+        "roles/logging.logWriter",
+        "roles/artifactregistry.reader",
+        "roles/bigquery.jobUser",
+        "roles/bigquery.readSessionUser",
+    ),
     "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"),
     "ci": ("roles/aiplatform.user", "roles/artifactregistry.writer"),
 }
@@ -66,10 +76,15 @@ ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines
 # materialised first, the way Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery
 # through their own data sources (reading them creates the agent), the others through
 # google_project_service_identity (google-beta).
-AGENT_DATA_SOURCES = {"storage": DataGoogleStorageProjectServiceAccount,
-                      "bigquery": DataGoogleBigqueryDefaultServiceAccount}
-AGENT_IDENTITIES = {"aiplatform": "aiplatform.googleapis.com", "artifactregistry": "artifactregistry.googleapis.com",
-                    "pubsub": "pubsub.googleapis.com"}
+AGENT_DATA_SOURCES = {
+    "storage": DataGoogleStorageProjectServiceAccount,
+    "bigquery": DataGoogleBigqueryDefaultServiceAccount,
+}
+AGENT_IDENTITIES = {
+    "aiplatform": "aiplatform.googleapis.com",
+    "artifactregistry": "artifactregistry.googleapis.com",
+    "pubsub": "pubsub.googleapis.com",
+}
 KEY_SERVICES = (*AGENT_DATA_SOURCES, *AGENT_IDENTITIES)
 API_OF_SERVICE = {"storage": "storage.googleapis.com", "bigquery": "bigquery.googleapis.com", **AGENT_IDENTITIES}
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
@@ -83,7 +98,8 @@ class Foundation(CapabilityModule):
         self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
         for role in self.settings["service_accounts"]:
             account = self.add(
-                ServiceAccount, f"{role}_sa",
+                ServiceAccount,
+                f"{role}_sa",
                 project=inputs.project,
                 account_id=naming.account_id(inputs.name, role, inputs.source),
                 display_name=f"{inputs.name} {role} ({inputs.environment})",
@@ -92,24 +108,42 @@ class Foundation(CapabilityModule):
             inputs.identities.emails[role] = account.email
             self.expose(f"{role}_service_account", account.email, f"email of the {role} service account")
             for grant in ROLE_GRANTS.get(role, ()):
-                self.add(ProjectIamMember, f"{role}_{short_role(grant)}", project=inputs.project, role=grant,
-                         member=inputs.identities.member(role))
+                self.add(
+                    ProjectIamMember,
+                    f"{role}_{short_role(grant)}",
+                    project=inputs.project,
+                    role=grant,
+                    member=inputs.identities.member(role),
+                )
         for runner, target in ACT_AS:
             if inputs.identities.has(runner) and inputs.identities.has(target):
-                self.add(ServiceAccountIamMember, f"{runner}_actas_{target}",
-                         service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails[target]}",
-                         role="roles/iam.serviceAccountUser", member=inputs.identities.member(runner))
+                self.add(
+                    ServiceAccountIamMember,
+                    f"{runner}_actas_{target}",
+                    service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails[target]}",
+                    role="roles/iam.serviceAccountUser",
+                    member=inputs.identities.member(runner),
+                )
         for persona, group in sorted((self.settings.get("persona_groups") or {}).items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
-                self.add(ProjectIamMember, f"{persona}_{short_role(grant)}", project=inputs.project, role=grant,
-                         member=f"group:{group}")
+                self.add(
+                    ProjectIamMember,
+                    f"{persona}_{short_role(grant)}",
+                    project=inputs.project,
+                    role=grant,
+                    member=f"group:{group}",
+                )
         if "ci" in self.settings["service_accounts"]:
             self._ci_federation(self.settings.get("ci") or {})
         for service in sorted(self.settings.get("data_access_logs") or []):
             # who read and wrote data, through Cloud Audit Logs (what Google recommends over bucket usage logs)
-            self.add(ProjectIamAuditConfig, f"audit_{service.split('.')[0]}", project=inputs.project, service=service,
-                     audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t)
-                                       for t in ("DATA_READ", "DATA_WRITE")])
+            self.add(
+                ProjectIamAuditConfig,
+                f"audit_{service.split('.')[0]}",
+                project=inputs.project,
+                service=service,
+                audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t) for t in ("DATA_READ", "DATA_WRITE")],
+            )
 
     def _ci_federation(self, ci: dict) -> None:
         """CI signs in through Workload Identity Federation: no service account keys anywhere."""
@@ -118,39 +152,67 @@ class Foundation(CapabilityModule):
         if not repository or "/" not in str(repository):
             raise UserError(
                 "tier 2 deploys through CI, which needs the repository allowed to deploy (owner/name)",
-                file=inputs.source, field="variables.ci_repository",
+                file=inputs.source,
+                field="variables.ci_repository",
                 hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
             )
         if ci.get("provider", "github") != "github":
-            raise UserError(f"CI provider '{ci.get('provider')}' is not supported yet; use github",
-                            file=inputs.source, field="variables.ci_provider")
-        pool = self.add(IamWorkloadIdentityPool, "ci_pool", project=inputs.project,
-                        workload_identity_pool_id=naming.resource_id(inputs.name, "ci", 32),
-                        display_name=f"{inputs.name} CI", description="tierstack: CI/CD federation")
+            raise UserError(
+                f"CI provider '{ci.get('provider')}' is not supported yet; use github",
+                file=inputs.source,
+                field="variables.ci_provider",
+            )
+        pool = self.add(
+            IamWorkloadIdentityPool,
+            "ci_pool",
+            project=inputs.project,
+            workload_identity_pool_id=naming.resource_id(inputs.name, "ci", 32),
+            display_name=f"{inputs.name} CI",
+            description="tierstack: CI/CD federation",
+        )
         # pin the trust to one repository *and* one subject: by default the GitHub environment named like this
         # stack's environment, so a workflow that may deploy dev cannot deploy prod
         subject = f"repo:{repository}:{ci.get('subject') or f'environment:{inputs.environment}'}"
-        self.add(IamWorkloadIdentityPoolProvider, "ci_provider", project=inputs.project,
-                 workload_identity_pool_id=pool.workload_identity_pool_id,
-                 workload_identity_pool_provider_id="github",
-                 attribute_mapping={"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
-                 attribute_condition=f"assertion.repository == '{repository}' && assertion.sub == '{subject}'",
-                 oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER))
-        self.add(ServiceAccountIamMember, "ci_workload_identity_user",
-                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['ci']}",
-                 role="roles/iam.workloadIdentityUser",
-                 member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}")
+        self.add(
+            IamWorkloadIdentityPoolProvider,
+            "ci_provider",
+            project=inputs.project,
+            workload_identity_pool_id=pool.workload_identity_pool_id,
+            workload_identity_pool_provider_id="github",
+            attribute_mapping={"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
+            attribute_condition=f"assertion.repository == '{repository}' && assertion.sub == '{subject}'",
+            oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER),
+        )
+        self.add(
+            ServiceAccountIamMember,
+            "ci_workload_identity_user",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['ci']}",
+            role="roles/iam.workloadIdentityUser",
+            member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}",
+        )
         self.expose("ci_workload_identity_pool", pool.name, "workload identity pool for CI")
 
     def cmek_key(self) -> str:
         """Create this stack's key ring and key; the grants follow in grant_key(), once the users are known."""
         inputs = self.inputs
-        ring = self.add(KmsKeyRing, "keyring", project=inputs.project, location=inputs.region,
-                        name=f"{inputs.name}-{inputs.environment}")
+        ring = self.add(
+            KmsKeyRing,
+            "keyring",
+            project=inputs.project,
+            location=inputs.region,
+            name=f"{inputs.name}-{inputs.environment}",
+        )
         # destroying a key destroys every byte encrypted with it: never from Terraform
-        key = self.add(KmsCryptoKey, "key", key_ring=ring.id, name="stateful", rotation_period="7776000s",
-                       deletion_policy="PREVENT", labels=self.labels,
-                       lifecycle=TerraformResourceLifecycle(prevent_destroy=True))
+        key = self.add(
+            KmsCryptoKey,
+            "key",
+            key_ring=ring.id,
+            name="stateful",
+            rotation_period="7776000s",
+            deletion_policy="PREVENT",
+            labels=self.labels,
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
+        )
         self.expose("kms_key", key.id, "customer-managed encryption key of the stateful resources")
         return str(key.id)
 
@@ -166,10 +228,16 @@ class Foundation(CapabilityModule):
             else:
                 agent, email = self.service_agent(agent_id, AGENT_IDENTITIES[service])
                 agent_address = f"{beta.SERVICE_IDENTITY}.{self.logical_id(agent_id)}"
-            grant = self.add(KmsCryptoKeyIamMember, f"key_{service}_agent", crypto_key_id=key_id,
-                             role="roles/cloudkms.cryptoKeyEncrypterDecrypter", member=f"serviceAccount:{email}")
-            grants[service] = KeyGrant(agent, agent_address, grant,
-                                       self.address(KmsCryptoKeyIamMember, f"key_{service}_agent"))
+            grant = self.add(
+                KmsCryptoKeyIamMember,
+                f"key_{service}_agent",
+                crypto_key_id=key_id,
+                role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+                member=f"serviceAccount:{email}",
+            )
+            grants[service] = KeyGrant(
+                agent, agent_address, grant, self.address(KmsCryptoKeyIamMember, f"key_{service}_agent")
+            )
         return grants
 
     def enable_apis(self, apis: list[str]) -> dict[str, str]:

@@ -94,13 +94,25 @@ def check_cron(module: CapabilityModule, cron: str, cron_field: str) -> None:
     try:
         UseCase._cron(cron)
     except ValueError as exc:
-        raise UserError(str(exc), file=inputs.source,
-                        field=f"environments.{inputs.environment}.capabilities.{module.capability}.{cron_field}",
-                        hint="five cron fields (minute hour day-of-month month day-of-week)") from None
+        raise UserError(
+            str(exc),
+            file=inputs.source,
+            field=f"environments.{inputs.environment}.capabilities.{module.capability}.{cron_field}",
+            hint="five cron fields (minute hour day-of-month month day-of-week)",
+        ) from None
 
 
-def http_job_arguments(module: CapabilityModule, *, cron: str, cron_field: str, time_zone: str, uri: str,
-                       identity: str, body: dict[str, Any], description: str) -> dict[str, Any]:
+def http_job_arguments(
+    module: CapabilityModule,
+    *,
+    cron: str,
+    cron_field: str,
+    time_zone: str,
+    uri: str,
+    identity: str,
+    body: dict[str, Any],
+    description: str,
+) -> dict[str, Any]:
     """The arguments of a Cloud Scheduler job that POSTs `body` to a Google API as `identity`.
 
     Retried on failure (a 5xx, a quota error, a deadline): at most 3 more attempts, 1 to 10 minutes
@@ -109,16 +121,24 @@ def http_job_arguments(module: CapabilityModule, *, cron: str, cron_field: str, 
     inputs = module.inputs
     check_cron(module, cron, cron_field)
     return {
-        "project": inputs.project, "region": inputs.region, "schedule": cron, "time_zone": time_zone,
+        "project": inputs.project,
+        "region": inputs.region,
+        "schedule": cron,
+        "time_zone": time_zone,
         "description": description,
         "attempt_deadline": "180s",
-        "retry_config": CloudSchedulerJobRetryConfig(retry_count=3, min_backoff_duration="60s",
-                                                     max_backoff_duration="600s", max_doublings=2),
+        "retry_config": CloudSchedulerJobRetryConfig(
+            retry_count=3, min_backoff_duration="60s", max_backoff_duration="600s", max_doublings=2
+        ),
         "http_target": CloudSchedulerJobHttpTarget(
-            uri=uri, http_method="POST", headers={"Content-Type": "application/json"},
+            uri=uri,
+            http_method="POST",
+            headers={"Content-Type": "application/json"},
             body=Fn.base64encode(hcl_json(body)),
             oauth_token=CloudSchedulerJobHttpTargetOauthToken(
-                service_account_email=inputs.identities.emails[identity], scope=CLOUD_PLATFORM)),
+                service_account_email=inputs.identities.emails[identity], scope=CLOUD_PLATFORM
+            ),
+        ),
     }
 
 
@@ -135,21 +155,34 @@ class MlPipelines(CapabilityModule):
         repositories = settings["repositories"]
         for repo in repositories:
             repository = self.add(
-                ArtifactRegistryRepository, f"{repo}_repository",
-                project=inputs.project, location=inputs.region, format=FORMATS[repo],
+                ArtifactRegistryRepository,
+                f"{repo}_repository",
+                project=inputs.project,
+                location=inputs.region,
+                format=FORMATS[repo],
                 repository_id=naming.resource_id(inputs.name, f"{repo}"),
                 description=f"{inputs.name} {FORMATS[repo]} artifacts",
                 kms_key_name=inputs.kms_key,
-                cleanup_policies=[ArtifactRegistryRepositoryCleanupPolicies(
-                    id="keep-recent", action="KEEP",
-                    most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(keep_count=20))],
+                cleanup_policies=[
+                    ArtifactRegistryRepositoryCleanupPolicies(
+                        id="keep-recent",
+                        action="KEEP",
+                        most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(keep_count=20),
+                    )
+                ],
                 labels=self.labels,
                 deletion_policy=self.deletion_policy,
             )
             if inputs.identities.has("ci"):
-                self.add(ArtifactRegistryRepositoryIamMember, f"{repo}_repository_ci_writer", project=inputs.project,
-                         location=inputs.region, repository=repository.name, role="roles/artifactregistry.writer",
-                         member=inputs.identities.member("ci"))
+                self.add(
+                    ArtifactRegistryRepositoryIamMember,
+                    f"{repo}_repository_ci_writer",
+                    project=inputs.project,
+                    location=inputs.region,
+                    repository=repository.name,
+                    role="roles/artifactregistry.writer",
+                    member=inputs.identities.member("ci"),
+                )
             self.expose(f"{repo}_repository", repository.id, f"Artifact Registry {FORMATS[repo]} repository")
 
         cron = settings.get("schedule")
@@ -161,29 +194,53 @@ class MlPipelines(CapabilityModule):
         if cron:
             check_cron(self, str(cron), "schedule")
         if "kfp" not in repositories:
-            raise UserError("a retraining trigger runs the pipeline template from the KFP repository, "
-                            "but ml_pipelines.repositories has no kfp", file=inputs.source,
-                            field=f"{field}.repositories", hint="add kfp to ml_pipelines.repositories")
+            raise UserError(
+                "a retraining trigger runs the pipeline template from the KFP repository, "
+                "but ml_pipelines.repositories has no kfp",
+                file=inputs.source,
+                field=f"{field}.repositories",
+                hint="add kfp to ml_pipelines.repositories",
+            )
         if not PACKAGE_RE.match(str(template)):
-            raise UserError(f"'{template}' is not a KFP template name in Artifact Registry", file=inputs.source,
-                            field=f"{field}.pipeline_template",
-                            hint="lowercase letters, digits, '.', '_', '-', e.g. training-pipeline")
+            raise UserError(
+                f"'{template}' is not a KFP template name in Artifact Registry",
+                file=inputs.source,
+                field=f"{field}.pipeline_template",
+                hint="lowercase letters, digits, '.', '_', '-', e.g. training-pipeline",
+            )
         if not TAG_RE.match(str(tag)):
-            raise UserError(f"'{tag}' is not an Artifact Registry tag", file=inputs.source,
-                            field=f"{field}.template_tag", hint="letters, digits, '.', '_', '-', e.g. latest")
+            raise UserError(
+                f"'{tag}' is not an Artifact Registry tag",
+                file=inputs.source,
+                field=f"{field}.template_tag",
+                hint="letters, digits, '.', '_', '-', e.g. latest",
+            )
         job = self._pipeline_job(root.url, str(template), str(tag))
         # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity
-        self.add(ServiceAccountIamMember, "pipelines_actas_itself",
-                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['pipelines']}",
-                 role="roles/iam.serviceAccountUser", member=inputs.identities.member("pipelines"))
+        self.add(
+            ServiceAccountIamMember,
+            "pipelines_actas_itself",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['pipelines']}",
+            role="roles/iam.serviceAccountUser",
+            member=inputs.identities.member("pipelines"),
+        )
         if cron:
-            self.add(CloudSchedulerJob, "schedule", name=f"{inputs.name}-{inputs.environment}-continuous-training",
-                     **http_job_arguments(
-                         self, cron=str(cron), cron_field="schedule", time_zone=str(time_zone), identity="pipelines",
-                         body=job,
-                         uri=vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
-                         description=f"continuous training of {inputs.name}: runs the {template}:{tag} "
-                                     "pipeline template on Vertex AI Pipelines"))
+            self.add(
+                CloudSchedulerJob,
+                "schedule",
+                name=f"{inputs.name}-{inputs.environment}-continuous-training",
+                **http_job_arguments(
+                    self,
+                    cron=str(cron),
+                    cron_field="schedule",
+                    time_zone=str(time_zone),
+                    identity="pipelines",
+                    body=job,
+                    uri=vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                    description=f"continuous training of {inputs.name}: runs the {template}:{tag} "
+                    "pipeline template on Vertex AI Pipelines",
+                ),
+            )
         if on_degradation:
             self._degradation_trigger(job)
 
@@ -206,45 +263,96 @@ class MlPipelines(CapabilityModule):
         """Topic -> Eventarc -> workflow -> pipelineJobs.create, for alerts that mean the model degraded."""
         inputs = self.inputs
         self.apis = (*type(self).apis, "eventarc.googleapis.com", "workflows.googleapis.com")
-        topic = self.add(PubsubTopic, "retraining_topic", project=inputs.project,
-                         name=f"{inputs.name}-{inputs.environment}-retraining", labels=self.labels,
-                         kms_key_name=inputs.kms_key)
+        topic = self.add(
+            PubsubTopic,
+            "retraining_topic",
+            project=inputs.project,
+            name=f"{inputs.name}-{inputs.environment}-retraining",
+            labels=self.labels,
+            kms_key_name=inputs.kms_key,
+        )
         # A Cloud Monitoring notification sends one message when an incident opens and one when it
         # closes (payload: {"incident": {"state": "open" | "closed", ...}}); only an opening retrains.
-        source = {"main": {"params": ["event"], "steps": [
-            {"read_message": {"assign": [{"message": "${json.decode(base64.decode(event.data.message.data))}"}]}},
-            {"only_when_an_incident_opens": {"switch": [
-                {"condition": '${map.get(message, "incident") == null}', "return": "not an incident: ignored"},
-                {"condition": '${map.get(message.incident, "state") != "open"}',
-                 "return": "the incident did not open: no retraining"},
-            ]}},
-            # a POST is retried only where the API did not process it (429, 503): never two runs for one alert
-            {"start_pipeline_run": {"try": {"call": "http.post", "args": {
-                "url": vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
-                "auth": {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]},
-                "body": job,
-            }, "result": "created"}, "retry": "${http.default_retry_non_idempotent}"}},
-            {"done": {"return": "${created.body.name}"}},
-        ]}}
+        source = {
+            "main": {
+                "params": ["event"],
+                "steps": [
+                    {
+                        "read_message": {
+                            "assign": [{"message": "${json.decode(base64.decode(event.data.message.data))}"}]
+                        }
+                    },
+                    {
+                        "only_when_an_incident_opens": {
+                            "switch": [
+                                {
+                                    "condition": '${map.get(message, "incident") == null}',
+                                    "return": "not an incident: ignored",
+                                },
+                                {
+                                    "condition": '${map.get(message.incident, "state") != "open"}',
+                                    "return": "the incident did not open: no retraining",
+                                },
+                            ]
+                        }
+                    },
+                    # a POST is retried only where the API did not process it (429, 503): never two runs for one alert
+                    {
+                        "start_pipeline_run": {
+                            "try": {
+                                "call": "http.post",
+                                "args": {
+                                    "url": vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                                    "auth": {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]},
+                                    "body": job,
+                                },
+                                "result": "created",
+                            },
+                            "retry": "${http.default_retry_non_idempotent}",
+                        }
+                    },
+                    {"done": {"return": "${created.body.name}"}},
+                ],
+            }
+        }
         workflow = self.add(
-            WorkflowsWorkflow, "retraining", project=inputs.project, region=inputs.region,
+            WorkflowsWorkflow,
+            "retraining",
+            project=inputs.project,
+            region=inputs.region,
             name=f"{inputs.name}-{inputs.environment}-retraining",
             description=f"starts a {inputs.name} training pipeline run when model monitoring reports a degradation",
             service_account=inputs.identities.emails["pipelines"],
-            source_contents=hcl_json(source), call_log_level="LOG_ERRORS_ONLY",
-            deletion_protection=False, labels=self.labels)
+            source_contents=hcl_json(source),
+            call_log_level="LOG_ERRORS_ONLY",
+            deletion_protection=False,
+            labels=self.labels,
+        )
         # the trigger's identity starts executions: Workflows Invoker (no resource-level IAM for workflows in
         # provider 8.7); Pub/Sub messages need no Eventarc Event Receiver role
-        self.add(ProjectIamMember, "pipelines_workflows_invoker", project=inputs.project,
-                 role="roles/workflows.invoker", member=inputs.identities.member("pipelines"))
         self.add(
-            EventarcTrigger, "retraining_trigger", project=inputs.project, location=inputs.region,
+            ProjectIamMember,
+            "pipelines_workflows_invoker",
+            project=inputs.project,
+            role="roles/workflows.invoker",
+            member=inputs.identities.member("pipelines"),
+        )
+        self.add(
+            EventarcTrigger,
+            "retraining_trigger",
+            project=inputs.project,
+            location=inputs.region,
             name=f"{inputs.name}-{inputs.environment}-retraining",
             matching_criteria=[EventarcTriggerMatchingCriteria(attribute="type", value=PUBSUB_MESSAGE)],
             transport=EventarcTriggerTransport(pubsub=EventarcTriggerTransportPubsub(topic=topic.id)),
             destination=EventarcTriggerDestination(workflow=workflow.id),
-            service_account=inputs.identities.emails["pipelines"], labels=self.labels)
+            service_account=inputs.identities.emails["pipelines"],
+            labels=self.labels,
+        )
         self.retraining_topic = topic
-        self.expose("retraining_topic", topic.id,
-                    "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
-                    "degradation alerts at it (a notification channel of type pubsub)")
+        self.expose(
+            "retraining_topic",
+            topic.id,
+            "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
+            "degradation alerts at it (a notification channel of type pubsub)",
+        )

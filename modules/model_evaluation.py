@@ -10,9 +10,13 @@ class ModelEvaluation(CapabilityModule):
     apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:
-        dataset = self.dataset(self.settings["dataset"],
-                               "model evaluation results, one table per evaluated model version",
-                               writers=("pipelines", "training"), readers=("ci", "serving"))
+        dataset = self.dataset(
+            self.settings["dataset"],
+            "model evaluation results, one table per evaluated model version",
+            writers=("pipelines", "training"),
+            readers=("ci", "serving"),
+        )
         self.expose("dataset", dataset.dataset_id, "BigQuery dataset of evaluation results")
-        self.expose("bucket_prefix", self.settings["bucket_prefix"],
-                    "prefix in the artifacts bucket for evaluation artifacts")
+        self.expose(
+            "bucket_prefix", self.settings["bucket_prefix"], "prefix in the artifacts bucket for evaluation artifacts"
+        )

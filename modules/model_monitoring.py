@@ -77,31 +77,46 @@ class ModelMonitoring(CapabilityModule):
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
-        dataset = self.dataset(settings["dataset"],
-                               "model monitoring results: what the monitoring jobs the pipeline creates write",
-                               writers=("pipelines", "serving"), readers=("ci",))
+        dataset = self.dataset(
+            settings["dataset"],
+            "model monitoring results: what the monitoring jobs the pipeline creates write",
+            writers=("pipelines", "serving"),
+            readers=("ci",),
+        )
         self.expose("dataset", dataset.dataset_id, "BigQuery dataset of monitoring results")
         if settings.get("drift_threshold") is not None:
-            self.expose("drift_threshold", self._fraction("drift_threshold", settings["drift_threshold"], upper=1.0),
-                        "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
-                        "creates (no Terraform resource exists for one)")
+            self.expose(
+                "drift_threshold",
+                self._fraction("drift_threshold", settings["drift_threshold"], upper=1.0),
+                "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
+                "creates (no Terraform resource exists for one)",
+            )
         channels = []
         email = settings.get("notification_email")
         if email:
-            channel = self.add(MonitoringNotificationChannel, "email", project=inputs.project, type="email",
-                               display_name=f"{inputs.name} {inputs.environment} alerts",
-                               labels={"email_address": email}, user_labels=self.labels)
+            channel = self.add(
+                MonitoringNotificationChannel,
+                "email",
+                project=inputs.project,
+                type="email",
+                display_name=f"{inputs.name} {inputs.environment} alerts",
+                labels={"email_address": email},
+                user_labels=self.labels,
+            )
             channels = [channel.id]
             self.expose("notification_channel", channel.id, "alert notification channel")
         alerts = settings.get("alerts") or {}
         online, pipelines = bool(inputs.shared.get("model_serving_online")), bool(inputs.shared.get("ml_pipelines"))
         planned = planned_alerts(alerts, online, pipelines)
         if "endpoint_errors" in planned:
-            self._endpoint_errors(channels, self._fraction("alerts.endpoint_error_rate",
-                                                           alerts["endpoint_error_rate"], upper=1.0, closed=False))
+            self._endpoint_errors(
+                channels,
+                self._fraction("alerts.endpoint_error_rate", alerts["endpoint_error_rate"], upper=1.0, closed=False),
+            )
         if "endpoint_latency" in planned:
-            self._endpoint_latency(channels, self._positive("alerts.endpoint_latency_p99_ms",
-                                                            alerts["endpoint_latency_p99_ms"]))
+            self._endpoint_latency(
+                channels, self._positive("alerts.endpoint_latency_p99_ms", alerts["endpoint_latency_p99_ms"])
+            )
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
 
@@ -117,15 +132,30 @@ class ModelMonitoring(CapabilityModule):
         """
         inputs = self.inputs
         _, email = self.service_agent("notification_agent", "monitoring.googleapis.com")
-        self.add(PubsubTopicIamMember, "retraining_publisher", project=inputs.project, topic=topic.name,
-                 role="roles/pubsub.publisher", member=f"serviceAccount:{email}")
-        channel = self.add(MonitoringNotificationChannel, "retraining", project=inputs.project, type="pubsub",
-                           display_name=f"{inputs.name} {inputs.environment} retraining trigger",
-                           labels={"topic": topic.id}, user_labels=self.labels)
+        self.add(
+            PubsubTopicIamMember,
+            "retraining_publisher",
+            project=inputs.project,
+            topic=topic.name,
+            role="roles/pubsub.publisher",
+            member=f"serviceAccount:{email}",
+        )
+        channel = self.add(
+            MonitoringNotificationChannel,
+            "retraining",
+            project=inputs.project,
+            type="pubsub",
+            display_name=f"{inputs.name} {inputs.environment} retraining trigger",
+            labels={"topic": topic.id},
+            user_labels=self.labels,
+        )
         self.wait_for(channel, self.address(PubsubTopicIamMember, "retraining_publisher"))
-        self.expose("retraining_channel", channel.id,
-                    "notification channel that starts a retraining run: give it to the model monitoring job "
-                    "(modelMonitoringAlertConfig.notificationChannels) with drift_threshold")
+        self.expose(
+            "retraining_channel",
+            channel.id,
+            "notification channel that starts a retraining run: give it to the model monitoring job "
+            "(modelMonitoringAlertConfig.notificationChannels) with drift_threshold",
+        )
 
     def _endpoint_scope(self) -> list[str]:
         """Restrict endpoint alerts to this use case's endpoint, when model_serving made one."""
@@ -137,54 +167,81 @@ class ModelMonitoring(CapabilityModule):
 
     def _endpoint_errors(self, channels: list[str], ratio: float) -> None:
         scope = self._endpoint_scope()
-        per_endpoint: dict[str, Any] = {"alignment_period": WINDOW, "per_series_aligner": "ALIGN_DELTA",
-                                        "cross_series_reducer": "REDUCE_SUM",
-                                        "group_by_fields": ["resource.label.endpoint_id"]}
-        self._policy("endpoint_errors", "endpoint error ratio", channels, Threshold(
-            filter=ERRORS.filter(*scope),
-            denominator_filter=RESPONSES.filter(*scope),
-            aggregations=[Aggregations(**per_endpoint)],
-            denominator_aggregations=[DenominatorAggregations(**per_endpoint)],
-            comparison="COMPARISON_GT", threshold_value=ratio, duration=WINDOW,
-        ), f"More than {ratio:.1%} of the requests to the endpoint failed over five minutes "
-           "(prediction errors / responses).")
+        per_endpoint: dict[str, Any] = {
+            "alignment_period": WINDOW,
+            "per_series_aligner": "ALIGN_DELTA",
+            "cross_series_reducer": "REDUCE_SUM",
+            "group_by_fields": ["resource.label.endpoint_id"],
+        }
+        self._policy(
+            "endpoint_errors",
+            "endpoint error ratio",
+            channels,
+            Threshold(
+                filter=ERRORS.filter(*scope),
+                denominator_filter=RESPONSES.filter(*scope),
+                aggregations=[Aggregations(**per_endpoint)],
+                denominator_aggregations=[DenominatorAggregations(**per_endpoint)],
+                comparison="COMPARISON_GT",
+                threshold_value=ratio,
+                duration=WINDOW,
+            ),
+            f"More than {ratio:.1%} of the requests to the endpoint failed over five minutes "
+            "(prediction errors / responses).",
+        )
 
     def _endpoint_latency(self, channels: list[str], milliseconds: float) -> None:
         if LATENCY.unit != "ms":  # the setting is in ms; a table that says otherwise must change both
             raise RuntimeError(f"{LATENCY.type} is in {LATENCY.unit}, endpoint_latency_p99_ms in ms")
-        self._policy("endpoint_latency", "model p99 latency", channels, Threshold(
-            filter=LATENCY.filter(LATENCY.label("latency_type", "model"), *self._endpoint_scope()),
-            aggregations=[Aggregations(
-                alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99")],
-            comparison="COMPARISON_GT", threshold_value=milliseconds, duration=WINDOW,
-        ), f"The 99th percentile of the model's own latency (Vertex AI's overhead excluded) stayed above "
-           f"{milliseconds:g} ms for five minutes, for a deployed model of the endpoint.")
+        self._policy(
+            "endpoint_latency",
+            "model p99 latency",
+            channels,
+            Threshold(
+                filter=LATENCY.filter(LATENCY.label("latency_type", "model"), *self._endpoint_scope()),
+                aggregations=[Aggregations(alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99")],
+                comparison="COMPARISON_GT",
+                threshold_value=milliseconds,
+                duration=WINDOW,
+            ),
+            f"The 99th percentile of the model's own latency (Vertex AI's overhead excluded) stayed above "
+            f"{milliseconds:g} ms for five minutes, for a deployed model of the endpoint.",
+        )
 
     def _pipeline_failures(self, channels: list[str]) -> None:
         inputs = self.inputs
         counter = self.add(
-            LoggingMetric, "pipeline_failures_metric",
+            LoggingMetric,
+            "pipeline_failures_metric",
             project=inputs.project,
             name=f"{inputs.name}-{inputs.environment}-pipeline-failures",
             description=f"Failed Vertex AI pipeline runs of {inputs.name} in {inputs.environment} "
-                        "(PipelineJob state-change log entries with state PIPELINE_STATE_FAILED)",
+            "(PipelineJob state-change log entries with state PIPELINE_STATE_FAILED)",
             filter=FAILED_RUNS,
-            metric_descriptor=LoggingMetricMetricDescriptor(metric_kind="DELTA", value_type="INT64", unit="1",
-                                                            display_name="Failed pipeline runs"),
+            metric_descriptor=LoggingMetricMetricDescriptor(
+                metric_kind="DELTA", value_type="INT64", unit="1", display_name="Failed pipeline runs"
+            ),
         )
         # the name is interpolated, so Terraform creates the metric before the policy that reads it
-        self._policy("pipeline_failures", "failed pipeline runs", channels, Threshold(
-            filter=f'metric.type = "{log_metric_type(counter.name)}" AND resource.type = "{PIPELINE_JOB}"',
-            aggregations=[Aggregations(
-                alignment_period=WINDOW, per_series_aligner="ALIGN_SUM")],
-            comparison="COMPARISON_GT", threshold_value=0, duration="0s",
-        ), "A Vertex AI pipeline run failed; the incident names its pipeline_job_id.")
+        self._policy(
+            "pipeline_failures",
+            "failed pipeline runs",
+            channels,
+            Threshold(
+                filter=f'metric.type = "{log_metric_type(counter.name)}" AND resource.type = "{PIPELINE_JOB}"',
+                aggregations=[Aggregations(alignment_period=WINDOW, per_series_aligner="ALIGN_SUM")],
+                comparison="COMPARISON_GT",
+                threshold_value=0,
+                duration="0s",
+            ),
+            "A Vertex AI pipeline run failed; the incident names its pipeline_job_id.",
+        )
 
-    def _policy(self, key: str, what: str, channels: list[str],
-                threshold: Threshold, doc: str) -> None:
+    def _policy(self, key: str, what: str, channels: list[str], threshold: Threshold, doc: str) -> None:
         inputs = self.inputs
         self.add(
-            MonitoringAlertPolicy, f"{key}_alert",
+            MonitoringAlertPolicy,
+            f"{key}_alert",
             project=inputs.project,
             display_name=f"{inputs.name} {inputs.environment}: {what}",
             combiner="OR",
@@ -192,7 +249,8 @@ class ModelMonitoring(CapabilityModule):
             notification_channels=channels or None,
             alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s"),
             documentation=MonitoringAlertPolicyDocumentation(
-                content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"),
+                content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"
+            ),
             severity="ERROR" if inputs.serving_class == "production" else "WARNING",
             user_labels=self.labels,
         )
@@ -211,8 +269,12 @@ class ModelMonitoring(CapabilityModule):
         number = self._number(key, value)
         if not (0 < number <= upper if closed else 0 < number < upper):
             bound = f"<= {upper:g}" if closed else f"< {upper:g}"
-            raise UserError(f"{key} must be > 0 and {bound}, not {value!r}", file=self.inputs.source,
-                            field=self._field(key), hint="a fraction: 0.3, not 30")
+            raise UserError(
+                f"{key} must be > 0 and {bound}, not {value!r}",
+                file=self.inputs.source,
+                field=self._field(key),
+                hint="a fraction: 0.3, not 30",
+            )
         return number
 
     def _positive(self, key: str, value: Any) -> float:

@@ -17,25 +17,48 @@ class ModelRegistry(CapabilityModule):
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
         repository = self.add(
-            ArtifactRegistryRepository, "containers",
-            project=inputs.project, location=inputs.region, format="DOCKER",
+            ArtifactRegistryRepository,
+            "containers",
+            project=inputs.project,
+            location=inputs.region,
+            format="DOCKER",
             repository_id=naming.resource_id(
-                inputs.name, settings["container_repository"], source=inputs.source,
-                field=f"environments.{inputs.environment}.capabilities.model_registry.container_repository"),
+                inputs.name,
+                settings["container_repository"],
+                source=inputs.source,
+                field=f"environments.{inputs.environment}.capabilities.model_registry.container_repository",
+            ),
             description=f"{inputs.name} model serving containers",
-            kms_key_name=inputs.kms_key, labels=self.labels, deletion_policy=self.deletion_policy,
+            kms_key_name=inputs.kms_key,
+            labels=self.labels,
+            deletion_policy=self.deletion_policy,
         )
         self.expose("container_repository", repository.id, "Artifact Registry repository for serving containers")
-        for who, role in (("serving", "roles/artifactregistry.reader"), ("pipelines", "roles/artifactregistry.writer"),
-                          ("ci", "roles/artifactregistry.writer")):
+        for who, role in (
+            ("serving", "roles/artifactregistry.reader"),
+            ("pipelines", "roles/artifactregistry.writer"),
+            ("ci", "roles/artifactregistry.writer"),
+        ):
             if inputs.identities.has(who):
-                self.add(ArtifactRegistryRepositoryIamMember, f"containers_{who}", project=inputs.project,
-                         location=inputs.region, repository=repository.name, role=role,
-                         member=inputs.identities.member(who))
+                self.add(
+                    ArtifactRegistryRepositoryIamMember,
+                    f"containers_{who}",
+                    project=inputs.project,
+                    location=inputs.region,
+                    repository=repository.name,
+                    role=role,
+                    member=inputs.identities.member(who),
+                )
         approvers = settings.get("approvers")
         if approvers:
             # governance: approvers may promote model versions; nobody else outside the pipeline identities
-            self.add(ProjectIamMember, "approvers", project=inputs.project, role="roles/aiplatform.user",
-                     member=f"group:{approvers}")
-        self.expose("require_approval", bool(settings["require_approval"]),
-                    "whether promotion to production needs an approval")
+            self.add(
+                ProjectIamMember,
+                "approvers",
+                project=inputs.project,
+                role="roles/aiplatform.user",
+                member=f"group:{approvers}",
+            )
+        self.expose(
+            "require_approval", bool(settings["require_approval"]), "whether promotion to production needs an approval"
+        )

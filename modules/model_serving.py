@@ -81,8 +81,10 @@ class ModelServing(CapabilityModule):
             "displayName": f"{inputs.name}-{inputs.environment}-batch-prediction",
             "model": model,
             "inputConfig": {"instancesFormat": "bigquery", "bigquerySource": {"inputUri": source}},
-            "outputConfig": {"predictionsFormat": "bigquery",
-                             "bigqueryDestination": {"outputUri": f"bq://{inputs.project}.{output_dataset}"}},
+            "outputConfig": {
+                "predictionsFormat": "bigquery",
+                "bigqueryDestination": {"outputUri": f"bq://{inputs.project}.{output_dataset}"},
+            },
             "dedicatedResources": {
                 "machineSpec": {"machineType": settings["machine_type"]},
                 "startingReplicaCount": 1,
@@ -93,37 +95,67 @@ class ModelServing(CapabilityModule):
         }
         if inputs.kms_key:
             job["encryptionSpec"] = {"kmsKeyName": inputs.kms_key}
-        self.add(ProjectIamMember, "serving_aiplatform_user", project=inputs.project, role="roles/aiplatform.user",
-                 member=inputs.identities.member("serving"))
-        self.add(ServiceAccountIamMember, "serving_actas_itself",
-                 service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['serving']}",
-                 role="roles/iam.serviceAccountUser", member=inputs.identities.member("serving"))
-        self.add(CloudSchedulerJob, "batch_prediction", name=f"{inputs.name}-{inputs.environment}-batch-prediction",
-                 **http_job_arguments(
-                     self, cron=cron, cron_field="batch_schedule",
-                     time_zone=str(settings.get("time_zone") or "Etc/UTC"),
-                     uri=vertex_endpoint(inputs.project, inputs.region, "batchPredictionJobs"), identity="serving",
-                     body=job, description=f"scheduled batch prediction of {inputs.name} with {model}"))
+        self.add(
+            ProjectIamMember,
+            "serving_aiplatform_user",
+            project=inputs.project,
+            role="roles/aiplatform.user",
+            member=inputs.identities.member("serving"),
+        )
+        self.add(
+            ServiceAccountIamMember,
+            "serving_actas_itself",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['serving']}",
+            role="roles/iam.serviceAccountUser",
+            member=inputs.identities.member("serving"),
+        )
+        self.add(
+            CloudSchedulerJob,
+            "batch_prediction",
+            name=f"{inputs.name}-{inputs.environment}-batch-prediction",
+            **http_job_arguments(
+                self,
+                cron=cron,
+                cron_field="batch_schedule",
+                time_zone=str(settings.get("time_zone") or "Etc/UTC"),
+                uri=vertex_endpoint(inputs.project, inputs.region, "batchPredictionJobs"),
+                identity="serving",
+                body=job,
+                description=f"scheduled batch prediction of {inputs.name} with {model}",
+            ),
+        )
 
     def _batch_model(self, model: Any, field: str) -> str:
         """The model's resource name, from a full name in the stack's region or a short NAME[@VERSION]."""
         inputs = self.inputs
         if not model:
-            raise UserError("a batch_schedule needs the model to score with", file=inputs.source, field=field,
-                            hint="set model_serving.batch_model to a registered model, e.g. "
-                                 f"projects/{inputs.project}/locations/{inputs.region}/models/NAME@default, "
-                                 "or remove batch_schedule")
+            raise UserError(
+                "a batch_schedule needs the model to score with",
+                file=inputs.source,
+                field=field,
+                hint="set model_serving.batch_model to a registered model, e.g. "
+                f"projects/{inputs.project}/locations/{inputs.region}/models/NAME@default, "
+                "or remove batch_schedule",
+            )
         model = str(model)
         if SHORT_MODEL_RE.match(model):
             return f"projects/{inputs.project}/locations/{inputs.region}/models/{model}"
         full = FULL_MODEL_RE.match(model)
         if not full:
-            raise UserError(f"'{model}' is not a Vertex AI model", file=inputs.source, field=field,
-                            hint="projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS], or NAME@ALIAS")
+            raise UserError(
+                f"'{model}' is not a Vertex AI model",
+                file=inputs.source,
+                field=field,
+                hint="projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS], or NAME@ALIAS",
+            )
         if full.group("location") != inputs.region:
-            raise UserError(f"the model is in {full.group('location')}, but a batch prediction job must run in the "
-                            f"model's region and this environment is in {inputs.region}", file=inputs.source,
-                            field=field, hint=f"use a model registered in {inputs.region}")
+            raise UserError(
+                f"the model is in {full.group('location')}, but a batch prediction job must run in the "
+                f"model's region and this environment is in {inputs.region}",
+                file=inputs.source,
+                field=field,
+                hint=f"use a model registered in {inputs.region}",
+            )
         return model
 
     def _batch_input(self, source: Any, field: str) -> str:
@@ -131,15 +163,23 @@ class ModelServing(CapabilityModule):
         inputs = self.inputs
         if source:
             if not BQ_TABLE_RE.match(str(source)):
-                raise UserError(f"'{source}' is not a BigQuery table URI", file=inputs.source, field=field,
-                                hint="bq://PROJECT.DATASET.TABLE")
+                raise UserError(
+                    f"'{source}' is not a BigQuery table URI",
+                    file=inputs.source,
+                    field=field,
+                    hint="bq://PROJECT.DATASET.TABLE",
+                )
             return str(source)
         processing = inputs.shared.get("data_processing")
         if processing is None or "prepared" not in getattr(processing, "datasets", {}):
-            raise UserError("a batch_schedule needs the table to score, and this stack has no prepared dataset "
-                            "(data_processing is not selected)", file=inputs.source, field=field,
-                            hint="set model_serving.batch_input to bq://PROJECT.DATASET.TABLE, or add "
-                                 "data_processing to capabilities.add")
+            raise UserError(
+                "a batch_schedule needs the table to score, and this stack has no prepared dataset "
+                "(data_processing is not selected)",
+                file=inputs.source,
+                field=field,
+                hint="set model_serving.batch_input to bq://PROJECT.DATASET.TABLE, or add "
+                "data_processing to capabilities.add",
+            )
         return f"bq://{inputs.project}.{naming.dataset_id(inputs.name, 'prepared')}.batch_input"
 
     def _online(self) -> None:
@@ -147,25 +187,34 @@ class ModelServing(CapabilityModule):
         lo, hi = int(settings["min_replicas"]), int(settings["max_replicas"])
         field = f"environments.{inputs.environment}.capabilities.model_serving"
         if inputs.serving_class == "production" and lo < 2:
-            raise UserError(f"the production serving class needs at least 2 replicas, not {lo}",
-                            file=inputs.source, field=f"{field}.min_replicas",
-                            hint="raise min_replicas, or use serving_class: experimental")
+            raise UserError(
+                f"the production serving class needs at least 2 replicas, not {lo}",
+                file=inputs.source,
+                field=f"{field}.min_replicas",
+                hint="raise min_replicas, or use serving_class: experimental",
+            )
         if not 1 <= lo <= hi:
-            raise UserError(f"replicas must satisfy 1 <= min ({lo}) <= max ({hi})", file=inputs.source,
-                            field=f"{field}.max_replicas")
+            raise UserError(
+                f"replicas must satisfy 1 <= min ({lo}) <= max ({hi})",
+                file=inputs.source,
+                field=f"{field}.max_replicas",
+            )
         logging = settings.get("request_logging") or {}
         log_config = None
         if logging.get("enabled") or inputs.serving_class == "production":
-            logs = self.dataset("serving_logs", "online prediction request/response log", writers=("serving",),
-                                readers=("pipelines",))
+            logs = self.dataset(
+                "serving_logs", "online prediction request/response log", writers=("serving",), readers=("pipelines",)
+            )
             log_config = VertexAiEndpointPredictRequestResponseLoggingConfig(
                 enabled=True,
                 sampling_rate=float(logging.get("sampling_rate", 0.1)),
                 bigquery_destination=VertexAiEndpointPredictRequestResponseLoggingConfigBigqueryDestination(
-                    output_uri=f"bq://{inputs.project}.{logs.dataset_id}.request_response_logging"),
+                    output_uri=f"bq://{inputs.project}.{logs.dataset_id}.request_response_logging"
+                ),
             )
         endpoint = self.add(
-            VertexAiEndpoint, "endpoint",
+            VertexAiEndpoint,
+            "endpoint",
             project=inputs.project,
             location=inputs.region,
             region=inputs.region,
@@ -180,17 +229,22 @@ class ModelServing(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         pool = self.add(
-            VertexAiDeploymentResourcePool, "deployment_pool",
+            VertexAiDeploymentResourcePool,
+            "deployment_pool",
             project=inputs.project,
             region=inputs.region,
             name=naming.resource_id(inputs.name, "serving-pool"),
             dedicated_resources=VertexAiDeploymentResourcePoolDedicatedResources(
                 machine_spec=VertexAiDeploymentResourcePoolDedicatedResourcesMachineSpec(
-                    machine_type=settings["machine_type"]),
+                    machine_type=settings["machine_type"]
+                ),
                 min_replica_count=lo,
                 max_replica_count=hi,
-                autoscaling_metric_specs=[VertexAiDeploymentResourcePoolDedicatedResourcesAutoscalingMetricSpecs(
-                    metric_name="aiplatform.googleapis.com/prediction/online/cpu/utilization", target=60)],
+                autoscaling_metric_specs=[
+                    VertexAiDeploymentResourcePoolDedicatedResourcesAutoscalingMetricSpecs(
+                        metric_name="aiplatform.googleapis.com/prediction/online/cpu/utilization", target=60
+                    )
+                ],
             ),
             deletion_policy=self.deletion_policy,
         )

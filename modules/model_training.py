@@ -25,8 +25,9 @@ class ModelTraining(CapabilityModule):
     def build(self) -> None:
         days = int(self.settings["noncurrent_version_days"])
         for purpose in self.settings["buckets"]:
-            bucket = self.bucket(purpose, noncurrent_days=days, writers=("training", "pipelines"),
-                                 readers=("serving", "ci"))
+            bucket = self.bucket(
+                purpose, noncurrent_days=days, writers=("training", "pipelines"), readers=("serving", "ci")
+            )
             self.expose(f"{purpose}_bucket", bucket.name, f"{purpose} bucket for training")
         pool = self.settings.get("training_pool") or {}
         if pool.get("enabled") or pool.get("machine_type"):  # a wrong machine is wrong even while switched off
@@ -42,27 +43,34 @@ class ModelTraining(CapabilityModule):
             accelerator_count=pool.get("accelerator_count"),
         )
         resource = self.add(
-            VertexAiPersistentResource, "pool",
+            VertexAiPersistentResource,
+            "pool",
             project=inputs.project,
             location=inputs.region,
             name=naming.resource_id(inputs.name, "training-pool"),
             display_name=f"{inputs.name} training pool ({inputs.environment})",
-            resource_pools=[VertexAiPersistentResourceResourcePools(
-                machine_spec=spec,
-                # int64 in the API: the bindings take these as strings
-                replica_count=str(int(pool["min_replicas"])),
-                autoscaling_spec=VertexAiPersistentResourceResourcePoolsAutoscalingSpec(
-                    min_replica_count=str(int(pool["min_replicas"])),
-                    max_replica_count=str(int(pool["max_replicas"]))),
-            )],
+            resource_pools=[
+                VertexAiPersistentResourceResourcePools(
+                    machine_spec=spec,
+                    # int64 in the API: the bindings take these as strings
+                    replica_count=str(int(pool["min_replicas"])),
+                    autoscaling_spec=VertexAiPersistentResourceResourcePoolsAutoscalingSpec(
+                        min_replica_count=str(int(pool["min_replicas"])),
+                        max_replica_count=str(int(pool["max_replicas"])),
+                    ),
+                )
+            ],
             encryption_spec=VertexAiPersistentResourceEncryptionSpec(kms_key_name=inputs.kms_key)
-            if inputs.kms_key else None,
+            if inputs.kms_key
+            else None,
             # jobs on the pool must run as a user-managed identity (the training one: only it is granted
             # the data, and only the pipelines identity may act as it), never as the Vertex AI service agent;
             # provider 8.7 takes no account here, each job names its own
             resource_runtime_spec=VertexAiPersistentResourceResourceRuntimeSpec(
                 service_account_spec=VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec(
-                    enable_custom_service_account=True)),
+                    enable_custom_service_account=True
+                )
+            ),
             deletion_policy=self.deletion_policy,
             **self.pinned_labels(),
         )
@@ -75,23 +83,38 @@ def check_pool(pool: dict, region: str, source: str, environment: str) -> None:
     acc_type = pool.get("accelerator_type")
     lo, hi = int(pool.get("min_replicas", 1)), int(pool.get("max_replicas", 1))
     if not 1 <= lo <= hi:
-        raise UserError(f"training pool replicas must satisfy 1 <= min ({lo}) <= max ({hi})", file=source,
-                        field=f"{field}.min_replicas")
+        raise UserError(
+            f"training pool replicas must satisfy 1 <= min ({lo}) <= max ({hi})",
+            file=source,
+            field=f"{field}.min_replicas",
+        )
     if not acc_type:
         return
     acc = load_catalog().accelerator(acc_type)
     if acc is None:
         raise UserError(f"'{acc_type}' is not a known accelerator", file=source, field=f"{field}.accelerator_type")
     if acc.kind == "tpu" and pool.get("enabled"):
-        raise UserError(f"a persistent training pool cannot hold {acc_type}: Vertex AI documents persistent "
-                        "resources for VMs and GPUs, and google_vertex_ai_persistent_resource (provider 8.7) "
-                        "cannot set the TPU topology Vertex requires", file=source, field=f"{field}.enabled",
-                        hint="leave training_pool.enabled false: TPU training runs as on-demand custom jobs")
+        raise UserError(
+            f"a persistent training pool cannot hold {acc_type}: Vertex AI documents persistent "
+            "resources for VMs and GPUs, and google_vertex_ai_persistent_resource (provider 8.7) "
+            "cannot set the TPU topology Vertex requires",
+            file=source,
+            field=f"{field}.enabled",
+            hint="leave training_pool.enabled false: TPU training runs as on-demand custom jobs",
+        )
     if region not in acc.regions:
-        raise UserError(f"{acc_type} is not offered for Vertex AI training in {region}", file=source,
-                        field=f"environments.{environment}.region", hint="known in: " + ", ".join(acc.regions))
+        raise UserError(
+            f"{acc_type} is not offered for Vertex AI training in {region}",
+            file=source,
+            field=f"environments.{environment}.region",
+            hint="known in: " + ", ".join(acc.regions),
+        )
     count, machine = int(pool.get("accelerator_count") or 0), pool.get("machine_type")
     if acc.machine_types.get(count) != machine:
         allowed = ", ".join(f"{n}×{acc_type} on {m}" for n, m in sorted(acc.machine_types.items()))
-        raise UserError(f"{machine} with {count}×{acc_type} is not a valid machine for that accelerator",
-                        file=source, field=f"{field}.machine_type", hint=f"valid: {allowed}")
+        raise UserError(
+            f"{machine} with {count}×{acc_type} is not a valid machine for that accelerator",
+            file=source,
+            field=f"{field}.machine_type",
+            hint=f"valid: {allowed}",
+        )

@@ -18,11 +18,17 @@ class OnlineExperimentation(CapabilityModule):
         inputs = self.inputs
         share = int(self.settings["challenger_traffic_percent"])
         if not 1 <= share <= 50:
-            raise UserError(f"a challenger gets 1-50% of traffic, not {share}%", file=inputs.source,
-                            field=f"environments.{inputs.environment}.capabilities.online_experimentation."
-                            "challenger_traffic_percent")
-        dataset = self.dataset(self.settings["comparison_dataset"],
-                               "champion/challenger comparisons on live traffic",
-                               writers=("pipelines", "serving"), readers=("ci",))
+            raise UserError(
+                f"a challenger gets 1-50% of traffic, not {share}%",
+                file=inputs.source,
+                field=f"environments.{inputs.environment}.capabilities.online_experimentation."
+                "challenger_traffic_percent",
+            )
+        dataset = self.dataset(
+            self.settings["comparison_dataset"],
+            "champion/challenger comparisons on live traffic",
+            writers=("pipelines", "serving"),
+            readers=("ci",),
+        )
         self.expose("comparison_dataset", dataset.dataset_id, "BigQuery dataset of A/B comparisons")
         self.expose("challenger_traffic_percent", share, "share of endpoint traffic a challenger receives")

@@ -58,8 +58,13 @@ def catalog_doc(catalog: Catalog | None = None) -> str:
     for cap in catalog.capabilities:
         out.append(f"- **{cap.id}**" + (f" (requires {', '.join(cap.requires)})" if cap.requires else ""))
         out += [f"  - {item}" for item in cap.provisions]
-    out += ["", "## Rules: from use case to capabilities", "",
-            "| answer | in stage | switches on | features | why |", "|---|---|---|---|---|"]
+    out += [
+        "",
+        "## Rules: from use case to capabilities",
+        "",
+        "| answer | in stage | switches on | features | why |",
+        "|---|---|---|---|---|",
+    ]
     for cap_id, why in ALWAYS:
         out.append(f"| always | any | `{cap_id}` | | {why} |")
     for rule in RULES:

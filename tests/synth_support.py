@@ -36,8 +36,11 @@ def read_stack(out: Path, stack: str) -> dict[str, Any]:
 
 def resources(stack_json: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Address -> body, for every managed resource in a stack."""
-    return {f"{rtype}.{name}": body for rtype, items in stack_json.get("resource", {}).items()
-            for name, body in items.items()}
+    return {
+        f"{rtype}.{name}": body
+        for rtype, items in stack_json.get("resource", {}).items()
+        for name, body in items.items()
+    }
 
 
 def counts(stack_json: dict[str, Any]) -> dict[str, int]:
@@ -77,8 +80,12 @@ def dynamic_meta_arguments(stack_json: dict[str, Any]) -> list[str]:
     value exists, so each must be a literal address; an interpolation there fails `terraform init`.
     """
     problems = []
-    blocks = [(f"{kind}.{rtype}.{name}", body) for kind in ("resource", "data")
-              for rtype, items in stack_json.get(kind, {}).items() for name, body in items.items()]
+    blocks = [
+        (f"{kind}.{rtype}.{name}", body)
+        for kind in ("resource", "data")
+        for rtype, items in stack_json.get(kind, {}).items()
+        for name, body in items.items()
+    ]
     blocks += [(f"output.{name}", body) for name, body in stack_json.get("output", {}).items()]
     for where, body in blocks:
         for ref in body.get("depends_on", []):

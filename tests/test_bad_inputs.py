@@ -47,9 +47,7 @@ def test_bad_input_gives_one_clear_error(path: Path, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
-def test_bad_input_stops_generate_before_it_writes(
-    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_bad_input_stops_generate_before_it_writes(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(CORPUS)
     assert_one_clear_error(path, run("generate", "--out", str(tmp_path / "out" / "cdktf.out"), path.name))
     assert list(tmp_path.iterdir()) == []

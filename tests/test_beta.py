@@ -33,14 +33,27 @@ def test_metadata_store_and_provider_match_the_typed_binding(tmp_path: Path) -> 
     attributes = store_attributes("acme-p", "europe-west4", "default", "lineage", "projects/k/keys/x", "PREVENT")
     app = App(outdir=str(tmp_path))
     typed = TerraformStack(app, "typed")
-    provider = GoogleBetaProvider(typed, "google-beta", project="acme-p", region="europe-west4",
-                                  add_terraform_attribution_label=True, billing_project="acme-p",
-                                  user_project_override=True)
+    provider = GoogleBetaProvider(
+        typed,
+        "google-beta",
+        project="acme-p",
+        region="europe-west4",
+        add_terraform_attribution_label=True,
+        billing_project="acme-p",
+        user_project_override=True,
+    )
     provider.add_override("default_labels", labels)
-    GoogleVertexAiMetadataStore(typed, "store", provider=provider, project="acme-p", region="europe-west4",
-                                name="default", description="lineage", deletion_policy="PREVENT",
-                                encryption_spec=GoogleVertexAiMetadataStoreEncryptionSpec(
-                                    kms_key_name="projects/k/keys/x"))
+    GoogleVertexAiMetadataStore(
+        typed,
+        "store",
+        provider=provider,
+        project="acme-p",
+        region="europe-west4",
+        name="default",
+        description="lineage",
+        deletion_policy="PREVENT",
+        encryption_spec=GoogleVertexAiMetadataStoreEncryptionSpec(kms_key_name="projects/k/keys/x"),
+    )
     ours = TerraformStack(app, "ours")
     beta.declare_provider(ours, "acme-p", "europe-west4", labels)
     beta.resource(ours, "store", RESOURCE_TYPE, attributes)

@@ -118,7 +118,8 @@ def test_provenance_points_at_the_spec_for_overrides(resolve_text: Callable[...,
     assert dev.settings["capabilities"]["model_serving"]["machine_type"] == "n2-standard-8"
     assert dev.provenance[("capabilities", "model_serving", "machine_type")].endswith("tierstack.yaml:9")
     assert dev.provenance[("capabilities", "model_serving", "min_replicas")].startswith(
-        "blueprints/level-0-manual.yaml.j2:")
+        "blueprints/level-0-manual.yaml.j2:"
+    )
 
 
 def test_environment_overrides_win_over_top_level_overrides(resolve_text: Callable[..., Resolved]) -> None:

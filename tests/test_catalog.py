@@ -11,9 +11,19 @@ from tierstack.generator.catalog import load_catalog
 from tierstack.generator.spec import REGION_RE
 
 DESIGN_IDS = {
-    "foundation", "cost_controls", "experimentation", "data_processing", "model_training", "model_evaluation",
-    "model_serving", "online_experimentation", "model_monitoring", "ml_pipelines", "model_registry",
-    "feature_repository", "metadata_tracking",
+    "foundation",
+    "cost_controls",
+    "experimentation",
+    "data_processing",
+    "model_training",
+    "model_evaluation",
+    "model_serving",
+    "online_experimentation",
+    "model_monitoring",
+    "ml_pipelines",
+    "model_registry",
+    "feature_repository",
+    "metadata_tracking",
 }
 
 
@@ -34,8 +44,15 @@ def test_tiers_are_zero_one_two_with_growing_environments() -> None:
 
 
 VARIABLES = {
-    "name": "demo", "team": "t", "region": "us-central1", "tier": 2, "mission_critical": False,
-    "serving": "online", "schedule": "0 1 * * *", "capabilities": [], "features": [],
+    "name": "demo",
+    "team": "t",
+    "region": "us-central1",
+    "tier": 2,
+    "mission_critical": False,
+    "serving": "online",
+    "schedule": "0 1 * * *",
+    "capabilities": [],
+    "features": [],
     "use_case": {"stage": "production"},
     "accelerator": {"kind": "none", "type": None, "count": 0, "machine_type": None},
 }

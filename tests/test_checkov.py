@@ -48,8 +48,10 @@ def grouped(synthesized: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
     for target in synthesized.values():
         for stack in json.loads((target / "manifest.json").read_text())["stacks"]:
             data = read_stack(target, stack)
-            group = ("cmek" if uses_cmek(data) else "google-managed",
-                     "production" if stack.endswith("-prod") else "non_production")
+            group = (
+                "cmek" if uses_cmek(data) else "google-managed",
+                "production" if stack.endswith("-prod") else "non_production",
+            )
             folder = root / "-".join(group) / stack
             folder.mkdir(parents=True)
             shutil.copy(target / "stacks" / stack / "cdk.tf.json", folder / "cdk.tf.json")
@@ -71,15 +73,31 @@ def skips_for(group: tuple[str, str]) -> list[str]:
 
 def unexplained(failed: list[dict[str, Any]], group: tuple[str, str]) -> list[dict[str, Any]]:
     """Failures not covered by a baseline entry scoped to named resources."""
+
     def covered(f: dict[str, Any]) -> bool:
-        return any(check_id(k) == f["check_id"] and f["resource"].split(".")[-1] in e.get("resources", [])
-                   and applies(k, group) for k, e in BASELINE.items())
+        return any(
+            check_id(k) == f["check_id"]
+            and f["resource"].split(".")[-1] in e.get("resources", [])
+            and applies(k, group)
+            for k, e in BASELINE.items()
+        )
+
     return [f for f in failed if not covered(f)]
 
 
 def scan(root: Path, skip: list[str], only: list[str] | None = None) -> list[dict[str, Any]]:
-    args = [checkov(), "-d", str(root), "--framework", "terraform_json", "--skip-download", "--quiet",
-            "--compact", "-o", "json"]
+    args = [
+        checkov(),
+        "-d",
+        str(root),
+        "--framework",
+        "terraform_json",
+        "--skip-download",
+        "--quiet",
+        "--compact",
+        "-o",
+        "json",
+    ]
     if skip:
         args += ["--skip-check", ",".join(skip)]
     if only:
@@ -99,8 +117,9 @@ def scan(root: Path, skip: list[str], only: list[str] | None = None) -> list[dic
 def test_every_stack_passes_checkov(group: tuple[str, str], grouped: dict[tuple[str, str], Path]) -> None:
     assert group in grouped, f"no stack in group {group}: the examples and cases must cover every group"
     failed = unexplained(scan(grouped[group], skip=skips_for(group)), group)
-    assert not failed, "\n".join(f"{f['check_id']} {f['resource']} ({f['file_path']}): {f['check_name']}"
-                                 for f in failed)
+    assert not failed, "\n".join(
+        f"{f['check_id']} {f['resource']} ({f['file_path']}): {f['check_name']}" for f in failed
+    )
 
 
 def test_every_baseline_entry_is_still_needed_and_compensated(grouped: dict[tuple[str, str], Path]) -> None:
@@ -121,14 +140,16 @@ def test_every_baseline_entry_is_still_needed_and_compensated(grouped: dict[tupl
 
 
 def test_a_private_endpoint_passes_the_check_the_baseline_skips_for_public_ones(
-        synthesized: dict[str, Path], tmp_path: Path) -> None:
+    synthesized: dict[str, Path], tmp_path: Path
+) -> None:
     """CKV2_GCP_33 is skipped only for endpoints without a network: give one and the check passes."""
     data = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
     folder = tmp_path / "private"
     folder.mkdir()
     (folder / "cdk.tf.json").write_text(json.dumps(data), encoding="utf-8")
     assert [f["check_id"] for f in scan(folder, skip=[], only=["CKV2_GCP_33"])] == ["CKV2_GCP_33"]
-    data["resource"]["google_vertex_ai_endpoint"]["model_serving_endpoint"]["network"] = \
+    data["resource"]["google_vertex_ai_endpoint"]["model_serving_endpoint"]["network"] = (
         "projects/123456789012/global/networks/ml"
+    )
     (folder / "cdk.tf.json").write_text(json.dumps(data), encoding="utf-8")
     assert scan(folder, skip=[], only=["CKV2_GCP_33"]) == []

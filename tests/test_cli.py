@@ -28,8 +28,13 @@ def test_every_command_has_help_with_an_example(command: str) -> None:
 
 
 # what `tierstack --help` may load of tierstack itself: the command modules and what they import at start
-LIGHT_TIERSTACK_MODULES = {"tierstack", "tierstack.generator", "tierstack.generator.cli",
-                           "tierstack.generator.init_cli", "tierstack.generator.choices"}
+LIGHT_TIERSTACK_MODULES = {
+    "tierstack",
+    "tierstack.generator",
+    "tierstack.generator.cli",
+    "tierstack.generator.init_cli",
+    "tierstack.generator.choices",
+}
 
 
 def test_help_loads_no_dependency_but_click() -> None:
@@ -44,12 +49,20 @@ def test_help_loads_no_dependency_but_click() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
-    dependencies = {re.split(r"[^A-Za-z0-9_.-]", req, maxsplit=1)[0].lower().replace("_", "-")
-                    for req in importlib.metadata.requires("tierstack") or [] if "extra ==" not in req}
+    dependencies = {
+        re.split(r"[^A-Za-z0-9_.-]", req, maxsplit=1)[0].lower().replace("_", "-")
+        for req in importlib.metadata.requires("tierstack") or []
+        if "extra ==" not in req
+    }
     assert {"click", "pydantic", "cdktn"} <= dependencies  # the metadata was read
     by_distribution = importlib.metadata.packages_distributions()
-    heavy = sorted(module for module in loaded if "." not in module and module != "click"
-                   and {d.lower().replace("_", "-") for d in by_distribution.get(module, [])} & dependencies)
+    heavy = sorted(
+        module
+        for module in loaded
+        if "." not in module
+        and module != "click"
+        and {d.lower().replace("_", "-") for d in by_distribution.get(module, [])} & dependencies
+    )
     assert heavy == [], f"tierstack --help imports its dependencies {heavy}"
     ours = sorted(m for m in loaded if m.startswith("tierstack") and m not in LIGHT_TIERSTACK_MODULES)
     assert ours == [], f"tierstack --help imports {ours}, which load the heavy dependencies"
@@ -79,7 +92,10 @@ def test_explain_as_data(fmt: str) -> None:
     caps = {c["id"]: c for c in data["capabilities"]}
     assert caps["online_experimentation"]["reasons"][0]["answer"] == "use_case.online_experimentation"
     assert [e["stack"] for e in data["environments"]] == [
-        "fraud-detection-dev", "fraud-detection-staging", "fraud-detection-prod"]
+        "fraud-detection-dev",
+        "fraud-detection-staging",
+        "fraud-detection-prod",
+    ]
 
 
 def test_show_spec_and_resolved() -> None:
@@ -134,9 +150,26 @@ def test_a_bug_is_reported_as_a_bug_not_a_traceback(monkeypatch: pytest.MonkeyPa
 # --- init ----------------------------------------------------------------------------------------
 
 INIT_FLAGS = [
-    "--no-input", "--name", "churn", "--team", "growth", "--stage", "production", "--mission-critical",
-    "--retraining", "scheduled", "--schedule", "0 4 * * *", "--serving", "online", "--region", "europe-west4",
-    "--budget", "250", "--billing-account", "01A2B3-C4D5E6-F7A8B9",
+    "--no-input",
+    "--name",
+    "churn",
+    "--team",
+    "growth",
+    "--stage",
+    "production",
+    "--mission-critical",
+    "--retraining",
+    "scheduled",
+    "--schedule",
+    "0 4 * * *",
+    "--serving",
+    "online",
+    "--region",
+    "europe-west4",
+    "--budget",
+    "250",
+    "--billing-account",
+    "01A2B3-C4D5E6-F7A8B9",
 ]
 
 
@@ -155,16 +188,32 @@ def test_init_with_flags_writes_a_commented_valid_spec(tmp_path: Path) -> None:
 
 def test_init_interactive_asks_and_reasks_a_bad_answer(tmp_path: Path) -> None:
     path = tmp_path / "tierstack.yaml"
-    answers = "\n".join([
-        "Bad Name", "vision", "research-team", "research", "gpu:NVIDIA_L4×1", "us-central1", "", "",
-    ]) + "\n"
+    answers = (
+        "\n".join(
+            [
+                "Bad Name",
+                "vision",
+                "research-team",
+                "research",
+                "gpu:NVIDIA_L4×1",
+                "us-central1",
+                "",
+                "",
+            ]
+        )
+        + "\n"
+    )
     result = run("init", str(path), input=answers)
     assert result.exit_code == 0, result.output
     assert "cannot name stacks" in result.output  # the bad name was refused, then asked again
     data = json.loads(run("explain", str(path), "--format", "json").output)
     assert data["name"] == "vision" and data["answers"]["accelerator"] == "gpu:NVIDIA_L4×1"
     assert [c["id"] for c in data["capabilities"]] == [
-        "foundation", "cost_controls", "experimentation", "data_processing"]
+        "foundation",
+        "cost_controls",
+        "experimentation",
+        "data_processing",
+    ]
 
 
 def test_init_never_replaces_a_file_without_force(tmp_path: Path) -> None:
@@ -179,8 +228,21 @@ def test_init_never_replaces_a_file_without_force(tmp_path: Path) -> None:
 
 def test_init_writes_nothing_when_the_answers_contradict(tmp_path: Path) -> None:
     path = tmp_path / "tierstack.yaml"
-    result = run("init", str(path), "--no-input", "--name", "churn", "--team", "growth", "--stage", "production",
-                 "--region", "asia-south1", "--accelerator", "tpu:TPU_V3")
+    result = run(
+        "init",
+        str(path),
+        "--no-input",
+        "--name",
+        "churn",
+        "--team",
+        "growth",
+        "--stage",
+        "production",
+        "--region",
+        "asia-south1",
+        "--accelerator",
+        "tpu:TPU_V3",
+    )
     assert result.exit_code == 2
     assert "TPU_V3 is not offered" in result.stderr and "nothing was written" in result.stderr
     assert not path.exists()

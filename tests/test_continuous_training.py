@@ -49,7 +49,7 @@ class _Hcl:
     def parse(self) -> Any:
         value = self.value()
         self.space()
-        assert self.i == len(self.text), f"trailing text: {self.text[self.i:]!r}"
+        assert self.i == len(self.text), f"trailing text: {self.text[self.i :]!r}"
         return value
 
     def space(self) -> None:
@@ -58,7 +58,7 @@ class _Hcl:
 
     def eat(self, char: str) -> None:
         self.space()
-        assert self.text[self.i] == char, f"expected {char!r} at {self.text[self.i:self.i + 40]!r}"
+        assert self.text[self.i] == char, f"expected {char!r} at {self.text[self.i : self.i + 40]!r}"
         self.i += 1
 
     def value(self) -> Any:
@@ -74,7 +74,7 @@ class _Hcl:
             self.i = number.end()
             return json.loads(number.group())
         ref = self.REF.match(self.text, self.i)
-        assert ref, f"unexpected {self.text[self.i:self.i + 40]!r}"
+        assert ref, f"unexpected {self.text[self.i : self.i + 40]!r}"
         self.i = ref.end()
         return {"true": True, "false": False, "null": None}.get(ref.group(), "${" + ref.group() + "}")
 
@@ -196,8 +196,9 @@ def test_every_retraining_schedule_starts_a_vertex_pipeline_run(synthesized: dic
             stack = stacks[env.stack]
             pipelines = env.settings["capabilities"].get("ml_pipelines")
             cron = (pipelines or {}).get("schedule")
-            jobs = {k: v for k, v in of_type(stack, "google_cloud_scheduler_job").items()
-                    if k.startswith("ml_pipelines_")}
+            jobs = {
+                k: v for k, v in of_type(stack, "google_cloud_scheduler_job").items() if k.startswith("ml_pipelines_")
+            }
             if not cron:
                 assert not jobs, f"{env.stack}: a schedule job without a schedule"
                 continue
@@ -222,9 +223,12 @@ def test_every_retraining_schedule_starts_a_vertex_pipeline_run(synthesized: dic
 
 
 def test_development_runs_pipelines_by_hand_and_promoted_environments_on_the_schedule(
-        synthesized: dict[str, Path]) -> None:
-    for config, stack_names in {"tests/cases/tier2-cicd.yaml": ("tier2-cicd-staging", "tier2-cicd-prod"),
-                                "examples/recommender/tierstack.yaml": ("recommender-prod",)}.items():
+    synthesized: dict[str, Path],
+) -> None:
+    for config, stack_names in {
+        "tests/cases/tier2-cicd.yaml": ("tier2-cicd-staging", "tier2-cicd-prod"),
+        "examples/recommender/tierstack.yaml": ("recommender-prod",),
+    }.items():
         stacks = stacks_of(synthesized[config])
         dev = next(name for name in stacks if name.endswith("-dev"))
         assert "ml_pipelines_schedule" not in of_type(stacks[dev], "google_cloud_scheduler_job")
@@ -238,9 +242,13 @@ def test_the_pipelines_identity_may_start_runs_as_itself(synthesized: dict[str, 
     stacks = stacks_of(synthesized["tests/cases/tier2-cicd.yaml"])
     for name, stack in stacks.items():
         grants = of_type(stack, "google_service_account_iam_member")
-        own = [g for g in grants.values()
-               if g["member"] == f"serviceAccount:{PIPELINES_SA}" and g["role"] == "roles/iam.serviceAccountUser"
-               and "foundation_pipelines_sa" in str(g["service_account_id"])]
+        own = [
+            g
+            for g in grants.values()
+            if g["member"] == f"serviceAccount:{PIPELINES_SA}"
+            and g["role"] == "roles/iam.serviceAccountUser"
+            and "foundation_pipelines_sa" in str(g["service_account_id"])
+        ]
         has_schedule = "ml_pipelines_schedule" in of_type(stack, "google_cloud_scheduler_job")
         assert bool(own) == has_schedule, name
 
@@ -254,26 +262,36 @@ def test_no_pipeline_topic_without_a_consumer(synthesized: dict[str, Path], tmp_
         for topic in of_type(stack, "google_pubsub_topic"):
             if not topic.startswith("ml_pipelines_"):
                 continue
-            consumers = [t for t in of_type(stack, "google_eventarc_trigger").values()
-                         if t["transport"]["pubsub"]["topic"] == f"${{google_pubsub_topic.{topic}.id}}"]
-            consumers += [s for s in of_type(stack, "google_pubsub_subscription").values()
-                          if f"google_pubsub_topic.{topic}." in s["topic"]]
+            consumers = [
+                t
+                for t in of_type(stack, "google_eventarc_trigger").values()
+                if t["transport"]["pubsub"]["topic"] == f"${{google_pubsub_topic.{topic}.id}}"
+            ]
+            consumers += [
+                s
+                for s in of_type(stack, "google_pubsub_subscription").values()
+                if f"google_pubsub_topic.{topic}." in s["topic"]
+            ]
             assert consumers, f"{name}: nothing reads google_pubsub_topic.{topic}"
         assert "ml_pipelines_trigger_topic" not in text, name
 
 
 def test_a_schedule_needs_the_kfp_repository(synth: Callable[[str], Any]) -> None:
-    spec = (use_case(retraining="scheduled", schedule="0 3 * * 1") + "region: us-central1\n"
-            "overrides:\n  capabilities:\n    ml_pipelines:\n      repositories: [docker]\n")
+    spec = (
+        use_case(retraining="scheduled", schedule="0 3 * * 1") + "region: us-central1\n"
+        "overrides:\n  capabilities:\n    ml_pipelines:\n      repositories: [docker]\n"
+    )
     with pytest.raises(UserError) as err:
         synth(spec)
     assert "ml_pipelines.repositories" in str(err.value) and "kfp" in str(err.value)
 
 
 def test_a_bad_cron_in_an_environment_override_is_a_user_error(synth: Callable[[str], Any]) -> None:
-    spec = (use_case(retraining="scheduled", schedule="0 3 * * 1") + "region: us-central1\n"
-            "environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n"
-            "        ml_pipelines:\n          schedule: every monday\n")
+    spec = (
+        use_case(retraining="scheduled", schedule="0 3 * * 1") + "region: us-central1\n"
+        "environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n"
+        "        ml_pipelines:\n          schedule: every monday\n"
+    )
     with pytest.raises(UserError) as err:
         synth(spec)
     assert "ml_pipelines.schedule" in str(err.value) and "cron" in str(err.value)
@@ -284,8 +302,10 @@ def test_a_bad_cron_in_an_environment_override_is_a_user_error(synth: Callable[[
 
 def degradation_spec() -> str:
     """On degradation, at tier 2 (frequent code changes select the pipelines)."""
-    return (use_case(retraining="on_degradation", code_changes="frequent", serving="online")
-            + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n")
+    return (
+        use_case(retraining="on_degradation", code_changes="frequent", serving="online")
+        + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n"
+    )
 
 
 def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callable[[str], Any]) -> None:
@@ -301,7 +321,8 @@ def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callab
         trigger = of_type(stack, "google_eventarc_trigger")["ml_pipelines_retraining_trigger"]
         assert trigger["location"] == region
         assert trigger["matching_criteria"] == [
-            {"attribute": "type", "value": "google.cloud.pubsub.topic.v1.messagePublished"}]
+            {"attribute": "type", "value": "google.cloud.pubsub.topic.v1.messagePublished"}
+        ]
         assert trigger["transport"]["pubsub"]["topic"] == "${google_pubsub_topic.ml_pipelines_retraining_topic.id}"
         assert trigger["destination"]["workflow"] == "${google_workflows_workflow.ml_pipelines_retraining.id}"
         assert trigger["service_account"] == PIPELINES_SA
@@ -319,21 +340,28 @@ def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callab
         assert call["args"]["url"] == pipeline_job_endpoint(project, region)
         assert call["args"]["auth"] == {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]}
         check_pipeline_job(call["args"]["body"], stack, name)
-        invoker = [g for g in of_type(stack, "google_project_iam_member").values()
-                   if g["role"] == "roles/workflows.invoker"]
+        invoker = [
+            g for g in of_type(stack, "google_project_iam_member").values() if g["role"] == "roles/workflows.invoker"
+        ]
         assert [g["member"] for g in invoker] == [f"serviceAccount:{PIPELINES_SA}"], name
         outputs = stack.get("output", {})
-        assert outputs["ml_pipelines_retraining_topic"]["value"] == \
-            "${google_pubsub_topic.ml_pipelines_retraining_topic.id}"
+        assert (
+            outputs["ml_pipelines_retraining_topic"]["value"]
+            == "${google_pubsub_topic.ml_pipelines_retraining_topic.id}"
+        )
 
 
 def test_the_degradation_trigger_waits_for_its_apis(synth: Callable[[str], Any]) -> None:
     stacks = synth(degradation_spec())
     stack = stacks["demo-case-prod"]
-    services = {body["service"]: f"google_project_service.{name}"
-                for name, body in of_type(stack, "google_project_service").items()}
-    for resource_type, api in (("google_workflows_workflow", "workflows.googleapis.com"),
-                               ("google_eventarc_trigger", "eventarc.googleapis.com")):
+    services = {
+        body["service"]: f"google_project_service.{name}"
+        for name, body in of_type(stack, "google_project_service").items()
+    }
+    for resource_type, api in (
+        ("google_workflows_workflow", "workflows.googleapis.com"),
+        ("google_eventarc_trigger", "eventarc.googleapis.com"),
+    ):
         assert api in services
         for name, body in of_type(stack, resource_type).items():
             assert services[api] in body.get("depends_on", []), f"{resource_type}.{name}"
@@ -352,30 +380,41 @@ MODEL = "projects/demo-case-prod/locations/us-central1/models/scorer@default"
 
 
 def batch_spec(overrides: str) -> str:
-    return (use_case(serving="batch") + "region: us-central1\nenvironments:\n  prod:\n    project: demo-case-prod\n"
-            "overrides:\n  capabilities:\n    model_serving:\n" + overrides)
+    return (
+        use_case(serving="batch") + "region: us-central1\nenvironments:\n  prod:\n    project: demo-case-prod\n"
+        "overrides:\n  capabilities:\n    model_serving:\n" + overrides
+    )
 
 
 def test_a_batch_schedule_starts_a_batch_prediction_job(synth: Callable[[str], Any]) -> None:
-    stacks = synth(batch_spec('      batch_schedule: "0 5 * * *"\n      time_zone: Europe/Paris\n'
-                              f"      batch_model: {MODEL}\n"
-                              "      batch_input: bq://demo-case-prod.sales.to_score\n"))
+    stacks = synth(
+        batch_spec(
+            '      batch_schedule: "0 5 * * *"\n      time_zone: Europe/Paris\n'
+            f"      batch_model: {MODEL}\n"
+            "      batch_input: bq://demo-case-prod.sales.to_score\n"
+        )
+    )
     stack = stacks["demo-case-prod"]
     project, region = where(stack)
     job = of_type(stack, "google_cloud_scheduler_job")["model_serving_batch_prediction"]
     assert job["schedule"] == "0 5 * * *" and job["time_zone"] == "Europe/Paris"
     target = job["http_target"]
-    assert target["uri"] == (f"https://{region}-aiplatform.googleapis.com/v1/projects/{project}"
-                             f"/locations/{region}/batchPredictionJobs")
+    assert target["uri"] == (
+        f"https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/batchPredictionJobs"
+    )
     assert target["http_method"] == "POST"
     assert target["oauth_token"] == {"service_account_email": SERVING_SA, "scope": CLOUD_PLATFORM}
     body = encoded(target["body"])
     dataset = of_type(stack, "google_bigquery_dataset")["model_serving_predictions_dataset"]["dataset_id"]
     assert body["model"] == MODEL
-    assert body["inputConfig"] == {"instancesFormat": "bigquery",
-                                   "bigquerySource": {"inputUri": "bq://demo-case-prod.sales.to_score"}}
-    assert body["outputConfig"] == {"predictionsFormat": "bigquery",
-                                    "bigqueryDestination": {"outputUri": f"bq://{project}.{dataset}"}}
+    assert body["inputConfig"] == {
+        "instancesFormat": "bigquery",
+        "bigquerySource": {"inputUri": "bq://demo-case-prod.sales.to_score"},
+    }
+    assert body["outputConfig"] == {
+        "predictionsFormat": "bigquery",
+        "bigqueryDestination": {"outputUri": f"bq://{project}.{dataset}"},
+    }
     assert body["dedicatedResources"]["machineSpec"]["machineType"]
     assert body["dedicatedResources"]["startingReplicaCount"] >= 1
     assert body["serviceAccount"] == SERVING_SA
@@ -384,30 +423,44 @@ def test_a_batch_schedule_starts_a_batch_prediction_job(synth: Callable[[str], A
     # the serving identity may create the job (Vertex AI user) and name itself as the job's identity
     roles = {(g["role"], g["member"]) for g in of_type(stack, "google_project_iam_member").values()}
     assert ("roles/aiplatform.user", f"serviceAccount:{SERVING_SA}") in roles
-    own = [g for g in of_type(stack, "google_service_account_iam_member").values()
-           if g["member"] == f"serviceAccount:{SERVING_SA}" and g["role"] == "roles/iam.serviceAccountUser"
-           and "foundation_serving_sa" in str(g["service_account_id"])]
+    own = [
+        g
+        for g in of_type(stack, "google_service_account_iam_member").values()
+        if g["member"] == f"serviceAccount:{SERVING_SA}"
+        and g["role"] == "roles/iam.serviceAccountUser"
+        and "foundation_serving_sa" in str(g["service_account_id"])
+    ]
     assert own
 
 
 def test_a_short_model_id_is_completed_with_the_stack_project_and_region(synth: Callable[[str], Any]) -> None:
-    stacks = synth(batch_spec('      batch_schedule: "0 5 * * *"\n      batch_model: scorer@default\n'
-                              "      batch_input: bq://demo-case-prod.sales.to_score\n"))
-    body = encoded(of_type(stacks["demo-case-prod"], "google_cloud_scheduler_job")
-                   ["model_serving_batch_prediction"]["http_target"]["body"])
+    stacks = synth(
+        batch_spec(
+            '      batch_schedule: "0 5 * * *"\n      batch_model: scorer@default\n'
+            "      batch_input: bq://demo-case-prod.sales.to_score\n"
+        )
+    )
+    body = encoded(
+        of_type(stacks["demo-case-prod"], "google_cloud_scheduler_job")["model_serving_batch_prediction"][
+            "http_target"
+        ]["body"]
+    )
     assert body["model"] == MODEL
 
 
 def test_batch_reads_the_prepared_dataset_by_default(synth: Callable[[str], Any]) -> None:
-    spec = (use_case(serving="batch", retraining="scheduled", schedule="0 2 * * 0") + "region: us-central1\n"
-            "overrides:\n  capabilities:\n    model_serving:\n"
-            '      batch_schedule: "0 5 * * *"\n      batch_model: scorer@default\n')
+    spec = (
+        use_case(serving="batch", retraining="scheduled", schedule="0 2 * * 0") + "region: us-central1\n"
+        "overrides:\n  capabilities:\n    model_serving:\n"
+        '      batch_schedule: "0 5 * * *"\n      batch_model: scorer@default\n'
+    )
     stacks = synth(spec)
     for name, stack in stacks.items():
         project, _ = where(stack)
         prepared = of_type(stack, "google_bigquery_dataset")["data_processing_prepared_dataset"]["dataset_id"]
-        body = encoded(of_type(stack, "google_cloud_scheduler_job")["model_serving_batch_prediction"]
-                       ["http_target"]["body"])
+        body = encoded(
+            of_type(stack, "google_cloud_scheduler_job")["model_serving_batch_prediction"]["http_target"]["body"]
+        )
         assert body["inputConfig"]["bigquerySource"]["inputUri"] == f"bq://{project}.{prepared}.batch_input", name
 
 
@@ -416,18 +469,36 @@ def test_batch_without_a_schedule_stays_manual(synthesized: dict[str, Path]) -> 
         assert not of_type(stack, "google_cloud_scheduler_job"), name
 
 
-@pytest.mark.parametrize(("overrides", "field", "words"), [
-    ('      batch_schedule: "0 5 * * *"\n      batch_input: bq://demo-case-prod.sales.to_score\n',
-     "model_serving.batch_model", "batch_model"),
-    ('      batch_schedule: "5 o\'clock"\n      batch_model: scorer\n', "model_serving.batch_schedule", "cron"),
-    ('      batch_schedule: "0 5 * * *"\n      batch_model: "projects/p/locations/europe-west4/models/m"\n'
-     "      batch_input: bq://demo-case-prod.sales.to_score\n", "model_serving.batch_model", "us-central1"),
-    ('      batch_schedule: "0 5 * * *"\n      batch_model: scorer\n', "model_serving.batch_input", "data_processing"),
-    ('      batch_schedule: "0 5 * * *"\n      batch_model: scorer\n      batch_input: sales.to_score\n',
-     "model_serving.batch_input", "bq://"),
-])
-def test_bad_batch_settings_are_user_errors_naming_the_field(synth: Callable[[str], Any], overrides: str,
-                                                             field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        (
+            '      batch_schedule: "0 5 * * *"\n      batch_input: bq://demo-case-prod.sales.to_score\n',
+            "model_serving.batch_model",
+            "batch_model",
+        ),
+        ('      batch_schedule: "5 o\'clock"\n      batch_model: scorer\n', "model_serving.batch_schedule", "cron"),
+        (
+            '      batch_schedule: "0 5 * * *"\n      batch_model: "projects/p/locations/europe-west4/models/m"\n'
+            "      batch_input: bq://demo-case-prod.sales.to_score\n",
+            "model_serving.batch_model",
+            "us-central1",
+        ),
+        (
+            '      batch_schedule: "0 5 * * *"\n      batch_model: scorer\n',
+            "model_serving.batch_input",
+            "data_processing",
+        ),
+        (
+            '      batch_schedule: "0 5 * * *"\n      batch_model: scorer\n      batch_input: sales.to_score\n',
+            "model_serving.batch_input",
+            "bq://",
+        ),
+    ],
+)
+def test_bad_batch_settings_are_user_errors_naming_the_field(
+    synth: Callable[[str], Any], overrides: str, field: str, words: str
+) -> None:
     with pytest.raises(UserError) as err:
         synth(batch_spec(overrides))
     assert field in str(err.value) and words in str(err.value), str(err.value)

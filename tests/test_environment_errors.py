@@ -37,7 +37,10 @@ def _in_shell(script: str, tmp_path: Path) -> tuple[int, str]:
     out = subprocess.run(
         ["bash", "-c", f'set +o pipefail; {script} 2>"$ERR" | $READER; echo "${{PIPESTATUS[0]}}"'],
         env={**os.environ, "T": TIERSTACK, "ERR": str(err), "READER": "true"},
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return int(out.stdout.split()[-1]), err.read_text()
 
@@ -45,12 +48,15 @@ def _in_shell(script: str, tmp_path: Path) -> tuple[int, str]:
 # --- a closed pipe -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [
-    '"$T" capabilities',
-    f'"$T" explain {FRAUD}/tierstack.yaml',
-    '"$T" --help',
-    '"$T" tiers --format json',
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        '"$T" capabilities',
+        f'"$T" explain {FRAUD}/tierstack.yaml',
+        '"$T" --help',
+        '"$T" tiers --format json',
+    ],
+)
 def test_a_reader_that_stops_early_gets_a_quiet_exit_141(command: str, tmp_path: Path) -> None:
     """`true` stops reading before tierstack writes anything, so the first write meets a closed pipe."""
     code, stderr = _in_shell(command, tmp_path)
@@ -63,7 +69,10 @@ def test_capabilities_piped_into_head_prints_no_noise(tmp_path: Path) -> None:
     err = tmp_path / "stderr.txt"
     out = subprocess.run(
         ["bash", "-c", 'set +o pipefail; "$T" capabilities 2>"$ERR" | head -c10; echo " ${PIPESTATUS[0]}"'],
-        env={**os.environ, "T": TIERSTACK, "ERR": str(err)}, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "T": TIERSTACK, "ERR": str(err)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.stdout.startswith("foundation")
     assert int(out.stdout.split()[-1]) in (0, 141)
@@ -74,7 +83,10 @@ def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path)
     err = tmp_path / "stderr.txt"
     out = subprocess.run(
         ["bash", "-c", 'set +o pipefail; "$T" explain missing.yaml 2>&1 | true; echo "${PIPESTATUS[0]}"'],
-        env={**os.environ, "T": TIERSTACK, "ERR": str(err)}, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "T": TIERSTACK, "ERR": str(err)},
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=tmp_path,
     )
     assert out.stdout.split()[-1] == "2"
@@ -84,11 +96,14 @@ def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path)
 # --- end of input in init ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("answers", "question"), [
-    ("", "Use-case name"),
-    ("churn\n", "Owning team"),
-    ("churn\ngrowth\nproduction\n", "Mission critical?"),  # a yes/no question
-])
+@pytest.mark.parametrize(
+    ("answers", "question"),
+    [
+        ("", "Use-case name"),
+        ("churn\n", "Owning team"),
+        ("churn\ngrowth\nproduction\n", "Mission critical?"),  # a yes/no question
+    ],
+)
 def test_init_with_stdin_closed_says_what_it_needs(tmp_path: Path, answers: str, question: str) -> None:
     path = tmp_path / "tierstack.yaml"
     result = run("init", str(path), input=answers)
@@ -101,8 +116,9 @@ def test_init_with_stdin_closed_says_what_it_needs(tmp_path: Path, answers: str,
 
 def test_ctrl_c_at_an_init_prompt_is_aborted_130(tmp_path: Path) -> None:
     path = tmp_path / "tierstack.yaml"
-    proc = subprocess.Popen([TIERSTACK, "init", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [TIERSTACK, "init", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.read(len("Use-case name")) == b"Use-case name"  # the prompt is up, waiting
@@ -120,8 +136,11 @@ def test_ctrl_c_at_an_init_prompt_is_aborted_130(tmp_path: Path) -> None:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.slow
@@ -138,8 +157,12 @@ def test_ctrl_c_while_synthesizing_exits_130_and_keeps_the_old_tree(tmp_path: Pa
         shutil.copy2(FRAUD / name, project / name)
     shutil.copytree(FRAUD / "cdktf.out", project / "cdktf.out")
     before = {"cdktf.out": _tree(project / "cdktf.out"), "cdktf.json": _tree(project)["cdktf.json"]}
-    proc = subprocess.Popen([TIERSTACK, "generate", str(project / "tierstack.yaml")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [TIERSTACK, "generate", str(project / "tierstack.yaml")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
     reader.start()
@@ -180,11 +203,14 @@ def _fail(code: int, filename: str | None = None):
     return fail
 
 
-@pytest.mark.parametrize(("where", "code", "problem"), [
-    ("fsync", errno.ENOSPC, "no space left on the device"),
-    ("mkstemp", errno.EACCES, "permission denied"),
-    ("mkstemp", errno.EROFS, "read-only file system"),
-])
+@pytest.mark.parametrize(
+    ("where", "code", "problem"),
+    [
+        ("fsync", errno.ENOSPC, "no space left on the device"),
+        ("mkstemp", errno.EACCES, "permission denied"),
+        ("mkstemp", errno.EROFS, "read-only file system"),
+    ],
+)
 def test_init_that_cannot_write_names_the_path_and_the_problem(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, code: int, problem: str
 ) -> None:
@@ -203,10 +229,13 @@ def test_init_that_cannot_write_names_the_path_and_the_problem(
     assert list(tmp_path.iterdir()) == []  # write_atomic removed its temporary file
 
 
-@pytest.mark.parametrize("failure", [
-    OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
-    RuntimeError("Error: ENOSPC: no space left on device, write"),  # what jsii raises when Node's write fails
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+        RuntimeError("Error: ENOSPC: no space left on device, write"),  # what jsii raises when Node's write fails
+    ],
+)
 def test_generate_on_a_full_disk_is_exit_2_and_keeps_the_old_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
@@ -230,8 +259,7 @@ def test_generate_on_a_full_disk_is_exit_2_and_keeps_the_old_tree(
 def test_output_redirected_to_a_full_disk_names_stdout() -> None:
     """`tierstack capabilities > file` on a full disk: /dev/full fails every write with ENOSPC."""
     with open("/dev/full", "w") as full:
-        out = subprocess.run([TIERSTACK, "capabilities"], stdout=full, stderr=subprocess.PIPE, text=True,
-                             timeout=60)
+        out = subprocess.run([TIERSTACK, "capabilities"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert out.returncode == cli.EXIT_USER_ERROR
     assert out.stderr.startswith("error: <stdout>: no space left on the device (ENOSPC)")
     for noise in NOISE:
@@ -256,5 +284,6 @@ def test_the_readme_exit_code_table_is_the_cli_s() -> None:
     rows = dict(re.findall(r"^\| `(\d+)` \| (.+?) \|", readme, flags=re.MULTILINE))
     assert set(rows) == {"0", "1", "2", "3", "130", "141"}
     assert {cli.EXIT_OK, cli.EXIT_BUG, cli.EXIT_USER_ERROR, cli.EXIT_INTERRUPTED, cli.EXIT_BROKEN_PIPE} <= {
-        int(code) for code in rows}
+        int(code) for code in rows
+    }
     assert "planned" in rows["3"]

@@ -22,8 +22,12 @@ def test_there_are_at_least_three_examples_across_all_tiers() -> None:
 
     tiers = set()
     for config in CONFIGS:
-        out = subprocess.run([sys.executable, "-m", "tierstack.generator.cli", "explain", str(config),
-                              "--format", "json"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "tierstack.generator.cli", "explain", str(config), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         tiers.add(json.loads(out.stdout)["tier"])
     assert len(CONFIGS) >= 3
     assert tiers == {0, 1, 2}
@@ -46,8 +50,13 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds(command: list[
     runs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-m", "tierstack.generator.cli", *command, config],
-                             capture_output=True, cwd=REPO, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "tierstack.generator.cli", *command, config],
+            capture_output=True,
+            cwd=REPO,
+            env=env,
+            check=True,
+        )
         runs.append(out.stdout)
     assert runs[0] == runs[1] and runs[0]
 

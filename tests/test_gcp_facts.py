@@ -91,8 +91,20 @@ def test_each_facts_table_cites_its_source_and_the_day_it_was_read(name: str) ->
 def test_every_region_that_offers_an_accelerator_and_the_common_ones_have_real_zones() -> None:
     facts = load_gcp_facts()
     wanted = {region for acc in load_catalog().accelerators for region in acc.regions}
-    wanted |= {"us-central1", "us-east1", "us-east4", "us-west1", "europe-west1", "europe-west2", "europe-west3",
-               "europe-west4", "europe-north1", "asia-northeast1", "asia-southeast1", "australia-southeast1"}
+    wanted |= {
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-west1",
+        "europe-west1",
+        "europe-west2",
+        "europe-west3",
+        "europe-west4",
+        "europe-north1",
+        "asia-northeast1",
+        "asia-southeast1",
+        "australia-southeast1",
+    }
     assert wanted <= set(facts.regions), sorted(wanted - set(facts.regions))
     # the two guesses of the old f"{region}-a" that do not exist
     assert "europe-west1-a" not in facts.regions["europe-west1"].zones
@@ -225,8 +237,12 @@ def test_a_gpu_on_an_e2_notebook_is_an_error_that_lists_the_valid_machine_types(
 
 
 def test_the_notebook_machine_follows_its_gpu(write: Callable[..., Path]) -> None:
-    for accelerator, machine in [("gpu:NVIDIA_TESLA_T4×1", "n1-standard-4"), ("gpu:NVIDIA_L4×1", "g2-standard-4"),
-                                 ("gpu:NVIDIA_L4×2", "g2-standard-24"), ("none", "e2-standard-4")]:
+    for accelerator, machine in [
+        ("gpu:NVIDIA_TESLA_T4×1", "n1-standard-4"),
+        ("gpu:NVIDIA_L4×1", "g2-standard-4"),
+        ("gpu:NVIDIA_L4×2", "g2-standard-24"),
+        ("none", "e2-standard-4"),
+    ]:
         loaded = load_spec(write(research(accelerator=accelerator)))
         workbench = resolve(loaded).environments["dev"].settings["capabilities"]["experimentation"]["workbench"]
         assert workbench["machine_type"] == machine, accelerator
@@ -238,14 +254,18 @@ def test_the_notebook_machine_follows_its_gpu(write: Callable[..., Path]) -> Non
         ("        zone: europe-west1-a\n", "zone", "'europe-west1-a' is not a zone of europe-west1"),
         ("        zone: us-east1-b\n", "zone", "is not a zone of europe-west1"),
         ("        machine_type: g2-standard-4\n", "machine_type", "g2-standard-4 comes with 1×NVIDIA_L4"),
-        ("        subnet: default\n        network: projects/acme-net/global/networks/shared\n", "subnet",
-         "'default' is not a subnetwork name"),
+        (
+            "        subnet: default\n        network: projects/acme-net/global/networks/shared\n",
+            "subnet",
+            "'default' is not a subnetwork name",
+        ),
         ("        network: projects/acme-net/global/networks/shared\n", "subnet", "together"),
         ("        subnet_range: 8.8.8.0/24\n", "subnet_range", "not a private range"),
     ],
 )
-def test_bad_workbench_settings_name_their_field(workbench: str, key: str, message: str,
-                                                  write: Callable[..., Path]) -> None:
+def test_bad_workbench_settings_name_their_field(
+    workbench: str, key: str, message: str, write: Callable[..., Path]
+) -> None:
     with pytest.raises(UserError) as caught:
         resolve(load_spec(write(research(workbench=workbench))))
     assert caught.value.field == f"environments.dev.capabilities.experimentation.workbench.{key}"
@@ -265,10 +285,15 @@ def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(write: Calla
     from tierstack.generator.generate import generate
 
     subnet = "projects/acme-net/regions/europe-west1/subnetworks/notebooks"
-    config = write(research(workbench=(
-        "        zone: europe-west1-c\n"
-        "        network: projects/acme-net/global/networks/shared\n"
-        f"        subnet: {subnet}\n")))
+    config = write(
+        research(
+            workbench=(
+                "        zone: europe-west1-c\n"
+                "        network: projects/acme-net/global/networks/shared\n"
+                f"        subnet: {subnet}\n"
+            )
+        )
+    )
     out = config.parent / "cdktf.out"
     generate(resolve(load_spec(config)), out)
     data = json.loads((out / "stacks" / "shelf-test-dev" / "cdk.tf.json").read_text(encoding="utf-8"))
@@ -276,5 +301,6 @@ def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(write: Calla
     assert body["location"] == "europe-west1-c"
     assert body["gce_setup"]["machine_type"] == "n1-standard-4"
     assert body["gce_setup"]["network_interfaces"] == [
-        {"network": "projects/acme-net/global/networks/shared", "subnet": subnet}]
+        {"network": "projects/acme-net/global/networks/shared", "subnet": subnet}
+    ]
     assert not resources_of(data, "google_compute_network") and not resources_of(data, "google_compute_subnetwork")

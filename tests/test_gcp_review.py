@@ -20,8 +20,11 @@ from tierstack.modules.foundation import API_OF_SERVICE
 
 
 def every_stack(synthesized: dict[str, Path]) -> list[tuple[str, dict[str, Any]]]:
-    return [(stack.name, read_stack(out, stack.name)) for out in synthesized.values()
-            for stack in sorted((out / "stacks").iterdir())]
+    return [
+        (stack.name, read_stack(out, stack.name))
+        for out in synthesized.values()
+        for stack in sorted((out / "stacks").iterdir())
+    ]
 
 
 def uses_key(body: dict[str, Any]) -> bool:
@@ -33,8 +36,11 @@ def uses_key(body: dict[str, Any]) -> bool:
 
 
 def test_budgets_leave_the_currency_to_the_billing_account(synthesized: dict[str, Path]) -> None:
-    budgets = [(name, body) for name, stack in every_stack(synthesized)
-               for body in stack.get("resource", {}).get("google_billing_budget", {}).values()]
+    budgets = [
+        (name, body)
+        for name, stack in every_stack(synthesized)
+        for body in stack.get("resource", {}).get("google_billing_budget", {}).values()
+    ]
     assert budgets
     for name, body in budgets:
         assert "currency_code" not in body["amount"]["specified_amount"], name
@@ -45,12 +51,17 @@ def test_a_currency_the_user_gives_is_kept(write: Any, tmp_path: Path) -> None:
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
-    config = write(use_case(serving="batch") + "budget:\n  amount: 100\n  currency: EUR\n"
-                   "  billing_account: 01A2B3-C4D5E6-F7A8B9\n")
+    config = write(
+        use_case(serving="batch") + "budget:\n  amount: 100\n  currency: EUR\n  billing_account: 01A2B3-C4D5E6-F7A8B9\n"
+    )
     generate(resolve(load_spec(config)), tmp_path / "out")
     stack = read_stack(tmp_path / "out", "demo-case-dev")
-    assert stack["resource"]["google_billing_budget"]["cost_controls_budget"]["amount"]["specified_amount"][
-        "currency_code"] == "EUR"
+    assert (
+        stack["resource"]["google_billing_budget"]["cost_controls_budget"]["amount"]["specified_amount"][
+            "currency_code"
+        ]
+        == "EUR"
+    )
 
 
 # --- 5. CMEK on a fresh project ---------------------------------------------------------------------
@@ -67,7 +78,7 @@ def test_every_key_grant_waits_for_a_materialised_agent_and_cloud_kms(synthesize
             assert agent, f"{name} {grant_id} waits for no service agent: {waits}"
             kind, *rest = agent.split(".")
             section = stack["data"] if kind == "data" else stack["resource"]
-            agent_type, agent_name = (rest if kind == "data" else [kind, *rest])
+            agent_type, agent_name = rest if kind == "data" else [kind, *rest]
             assert agent_name in section[agent_type], f"{name}: {agent} is not in the stack"
             assert agent_name in grant["member"], f"{name} {grant_id}: the member is not the agent's email"
     assert seen, "no CMEK stack among the examples and cases"
@@ -87,9 +98,11 @@ def test_every_resource_using_the_key_waits_for_its_services_grant(synthesized: 
 
 def test_agents_wait_for_their_api(synthesized: dict[str, Path]) -> None:
     for name, stack in every_stack(synthesized):
-        agents = {**stack.get("data", {}).get("google_storage_project_service_account", {}),
-                  **stack.get("data", {}).get("google_bigquery_default_service_account", {}),
-                  **stack.get("resource", {}).get("google_project_service_identity", {})}
+        agents = {
+            **stack.get("data", {}).get("google_storage_project_service_account", {}),
+            **stack.get("data", {}).get("google_bigquery_default_service_account", {}),
+            **stack.get("resource", {}).get("google_project_service_identity", {}),
+        }
         for agent_id, body in agents.items():
             if not agent_id.startswith("foundation_"):  # the key users'; monitoring's is tested below
                 continue
@@ -102,9 +115,12 @@ def test_agents_wait_for_their_api(synthesized: dict[str, Path]) -> None:
 
 
 def test_identity_pools_wait_for_the_iam_api(synthesized: dict[str, Path]) -> None:
-    pools = [(n, b) for n, s in every_stack(synthesized)
-             for t in ("google_iam_workload_identity_pool", "google_iam_workload_identity_pool_provider")
-             for b in s.get("resource", {}).get(t, {}).values()]
+    pools = [
+        (n, b)
+        for n, s in every_stack(synthesized)
+        for t in ("google_iam_workload_identity_pool", "google_iam_workload_identity_pool_provider")
+        for b in s.get("resource", {}).get(t, {}).values()
+    ]
     assert pools
     for name, body in pools:
         assert body["depends_on"] == ["google_project_service.foundation_api_iam"], name
@@ -122,8 +138,10 @@ def test_providers_bill_the_stacks_project_for_quota_apis(synthesized: dict[str,
 
 
 def test_no_always_on_training_pool_outside_production(synthesized: dict[str, Path]) -> None:
-    pools = {name: bool(stack.get("resource", {}).get("google_vertex_ai_persistent_resource"))
-             for name, stack in every_stack(synthesized)}
+    pools = {
+        name: bool(stack.get("resource", {}).get("google_vertex_ai_persistent_resource"))
+        for name, stack in every_stack(synthesized)
+    }
     assert pools["fraud-detection-prod"], "the GPU use case keeps its pool in production"
     assert [n for n, has in pools.items() if has and not n.endswith("-prod")] == []
 
@@ -131,9 +149,11 @@ def test_no_always_on_training_pool_outside_production(synthesized: dict[str, Pa
 def test_a_tpu_never_goes_on_a_persistent_pool(synthesized: dict[str, Path], write: Any) -> None:
     tier1 = read_stack(synthesized["tests/cases/tier1-online.yaml"], "tier1-online-prod")
     assert "google_vertex_ai_persistent_resource" not in tier1["resource"]
-    config = write(use_case(retraining="on_degradation", serving="online", accelerator="tpu:TPU_V5_LITEPOD")
-                   + "region: us-central1\noverrides:\n  capabilities:\n    model_training:\n"
-                   "      training_pool:\n        enabled: true\n")
+    config = write(
+        use_case(retraining="on_degradation", serving="online", accelerator="tpu:TPU_V5_LITEPOD")
+        + "region: us-central1\noverrides:\n  capabilities:\n    model_training:\n"
+        "      training_pool:\n        enabled: true\n"
+    )
     result = run("generate", str(config), "--out", str(config.parent / "out"))
     assert result.exit_code == 2, result.output
     assert "cannot hold TPU_V5_LITEPOD" in result.output and "training_pool" in result.output
@@ -161,16 +181,20 @@ def test_endpoint_replicas_follow_the_serving_class(synthesized: dict[str, Path]
 
 
 def project_roles(stack: dict[str, Any], who: str) -> set[str]:
-    return {b["role"] for b in stack["resource"].get("google_project_iam_member", {}).values()
-            if f"foundation_{who}_sa" in str(b["member"]) or f"data_processing_{who}_sa" in str(b["member"])}
+    return {
+        b["role"]
+        for b in stack["resource"].get("google_project_iam_member", {}).values()
+        if f"foundation_{who}_sa" in str(b["member"]) or f"data_processing_{who}_sa" in str(b["member"])
+    }
 
 
 def test_identities_that_query_bigquery_can_run_jobs(synthesized: dict[str, Path]) -> None:
     stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
     assert "roles/bigquery.jobUser" in project_roles(stack, "pipelines")
     assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser"} <= project_roles(stack, "training")
-    assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser",
-            "roles/dataflow.worker"} <= project_roles(stack, "dataflow")
+    assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser", "roles/dataflow.worker"} <= project_roles(
+        stack, "dataflow"
+    )
 
 
 def test_pipelines_can_launch_dataflow_as_its_worker(synthesized: dict[str, Path]) -> None:
@@ -194,15 +218,15 @@ def test_ci_trust_is_scoped_to_the_environment(synthesized: dict[str, Path]) -> 
         stack = read_stack(out, f"fraud-detection-{env}")
         provider = stack["resource"]["google_iam_workload_identity_pool_provider"]["foundation_ci_provider"]
         assert provider["attribute_condition"].endswith(
-            f"assertion.sub == 'repo:acme/fraud-detection:environment:{env}'"), provider["attribute_condition"]
+            f"assertion.sub == 'repo:acme/fraud-detection:environment:{env}'"
+        ), provider["attribute_condition"]
 
 
 # --- 12. serving class ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("config", ["tests/cases/tier1-online.yaml", "examples/churn-emea/tierstack.yaml"])
-def test_production_of_an_online_use_case_gets_the_production_class(config: str,
-                                                                     synthesized: dict[str, Path]) -> None:
+def test_production_of_an_online_use_case_gets_the_production_class(config: str, synthesized: dict[str, Path]) -> None:
     out = synthesized[config]
     prod = next(p.name for p in (out / "stacks").iterdir() if p.name.endswith("-prod"))
     endpoint = read_stack(out, prod)["resource"]["google_vertex_ai_endpoint"]["model_serving_endpoint"]
@@ -216,10 +240,12 @@ def test_explain_says_which_serving_class_and_why() -> None:
 
 
 def test_experimental_in_production_only_when_asked(write: Any) -> None:
-    config = write(use_case(retraining="on_degradation", serving="online")
-                   + "environments:\n  dev:\n    project: acme-demo-dev\n  prod:\n    project: acme-demo-prod\n"
-                   "    overrides:\n      serving_class: experimental\n"
-                   "      capabilities:\n        model_serving:\n          min_replicas: 1\n")
+    config = write(
+        use_case(retraining="on_degradation", serving="online")
+        + "environments:\n  dev:\n    project: acme-demo-dev\n  prod:\n    project: acme-demo-prod\n"
+        "    overrides:\n      serving_class: experimental\n"
+        "      capabilities:\n        model_serving:\n          min_replicas: 1\n"
+    )
     result = run("explain", str(config))
     assert result.exit_code == 0, result.output
     assert "serving class experimental (asked for by" in result.output
@@ -234,8 +260,10 @@ def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path) -> N
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
-    config = write(use_case(retraining="on_degradation", serving="online")
-                   + "environments: {dev: {}, prod: {}}\nvariables: {alert_email: oncall@example.com}\n")
+    config = write(
+        use_case(retraining="on_degradation", serving="online")
+        + "environments: {dev: {}, prod: {}}\nvariables: {alert_email: oncall@example.com}\n"
+    )
     generate(resolve(load_spec(config)), tmp_path / "out")
     prod = read_stack(tmp_path / "out", "demo-case-prod")["resource"]
     channel = prod["google_monitoring_notification_channel"]["model_monitoring_retraining"]

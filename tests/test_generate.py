@@ -42,9 +42,12 @@ def test_generate_prints_a_summary_per_stack(write: Callable[..., Path]) -> None
 @pytest.mark.parametrize(
     ("extra", "field", "message"),
     [
-        ("environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n        model_serving:\n"
-         "          min_replicas: 1\n    serving_class: production\n",
-         "environments.prod.overrides.capabilities.model_serving.min_replicas", "at least 2 replicas"),
+        (
+            "environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n        model_serving:\n"
+            "          min_replicas: 1\n    serving_class: production\n",
+            "environments.prod.overrides.capabilities.model_serving.min_replicas",
+            "at least 2 replicas",
+        ),
         ("state_bucket: Not_A_Bucket\n", "state_bucket", "is not a GCS bucket name"),
     ],
 )
@@ -61,8 +64,10 @@ def test_bad_input_fails_before_any_file_is_written(
 
 def test_a_bucket_name_over_63_characters_names_the_project_that_made_it(write: Callable[..., Path]) -> None:
     long_project = "acme-a-very-long-project-id-01"  # 30, the most GCP allows
-    config = write(use_case(retraining="scheduled", schedule="0 1 * * *").replace("demo-case", "twenty-characters-uc")
-                   + f"environments:\n  dev:\n    project: {long_project}\n  prod: {{}}\n")
+    config = write(
+        use_case(retraining="scheduled", schedule="0 1 * * *").replace("demo-case", "twenty-characters-uc")
+        + f"environments:\n  dev:\n    project: {long_project}\n  prod: {{}}\n"
+    )
     result = run("generate", str(config))
     assert result.exit_code == 2, result.output
     assert "field 'environments.dev.project'" in result.stderr
@@ -70,8 +75,17 @@ def test_a_bucket_name_over_63_characters_names_the_project_that_made_it(write: 
     assert not (config.parent / "cdktf.out").exists()
 
 
-@pytest.mark.parametrize("case", ["24-tpu-not-in-region", "33-label-key", "29-region-invalid", "35-budget-negative",
-                                  "36-budget-without-account", "22-gpu-count"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "24-tpu-not-in-region",
+        "33-label-key",
+        "29-region-invalid",
+        "35-budget-negative",
+        "36-budget-without-account",
+        "22-gpu-count",
+    ],
+)
 def test_the_bad_input_corpus_stops_generate_before_anything_is_written(case: str, tmp_path: Path) -> None:
     config = tmp_path / "tierstack.yaml"
     shutil.copy(REPO / "tests" / "bad_inputs" / f"{case}.yaml", config)
@@ -88,8 +102,10 @@ def test_the_state_bucket_comes_from_the_config(write: Callable[..., Path]) -> N
 
 
 def test_training_pool_machine_must_match_the_accelerator(write: Callable[..., Path]) -> None:
-    config = write(use_case(accelerator="gpu:NVIDIA_L4×1") + "overrides:\n  capabilities:\n    model_training:\n"
-                   "      training_pool:\n        machine_type: n1-standard-8\n")
+    config = write(
+        use_case(accelerator="gpu:NVIDIA_L4×1") + "overrides:\n  capabilities:\n    model_training:\n"
+        "      training_pool:\n        machine_type: n1-standard-8\n"
+    )
     result = run("generate", str(config))
     assert result.exit_code == 2
     assert "n1-standard-8 with 1×NVIDIA_L4 is not a valid machine" in result.stderr
@@ -230,24 +246,33 @@ def test_a_cdktf_json_tierstack_wrote_for_another_output_is_left_alone(write: Ca
     assert "left cdktf.json as it is: tierstack wrote it for the output directory 'a'" in result.stderr
 
 
-@pytest.mark.skipif(not shutil.which("node") or not subprocess.run(
-    ["node", "--version"], capture_output=True, text=True).stdout.startswith("v20"),
-    reason="needs a Node 20 on PATH to show that an end-of-life Node's banner is kept from the user")
+@pytest.mark.skipif(
+    not shutil.which("node")
+    or not subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.startswith("v20"),
+    reason="needs a Node 20 on PATH to show that an end-of-life Node's banner is kept from the user",
+)
 @pytest.mark.slow
 def test_no_jsii_banner_even_with_an_end_of_life_node(tmp_path: Path) -> None:
     config = tmp_path / "tierstack.yaml"
     config.write_text(SPEC)
     env = {**os.environ, "JSII_NODE": shutil.which("node") or "node"}
-    out = subprocess.run([sys.executable, "-m", "tierstack.generator.cli", "generate", str(config)],
-                         capture_output=True, text=True, env=env, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-m", "tierstack.generator.cli", "generate", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr
     assert "!!" not in out.stderr and "end-of-life" not in out.stderr
     assert [line for line in out.stderr.splitlines() if not line.startswith("warning: ")] == [
-        "synthesizing (loading the Google provider bindings takes a few seconds)..."]
+        "synthesizing (loading the Google provider bindings takes a few seconds)..."
+    ]
 
 
-def test_jsii_node_that_does_not_exist_is_a_clear_error(write: Callable[..., Path],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_jsii_node_that_does_not_exist_is_a_clear_error(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("JSII_NODE", "/nowhere/node")
     from tierstack.generator import jsii_env
 
@@ -261,8 +286,12 @@ def test_jsii_node_that_does_not_exist_is_a_clear_error(write: Callable[..., Pat
 def _manifest_paths(out: Path) -> list[str]:
     """Every file or directory manifest.json names (constructPath is a construct's, not a file's)."""
     manifest = json.loads((out / "manifest.json").read_text())
-    return [value for entry in manifest["stacks"].values() for key, value in entry.items()
-            if key.endswith(("Path", "Directory")) and key != "constructPath"]
+    return [
+        value
+        for entry in manifest["stacks"].values()
+        for key, value in entry.items()
+        if key.endswith(("Path", "Directory")) and key != "constructPath"
+    ]
 
 
 def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> None:
@@ -278,8 +307,9 @@ def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> Non
 # --- permissions follow the umask ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)],
-                         ids=["umask-022", "umask-027"])
+@pytest.mark.parametrize(
+    ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)], ids=["umask-022", "umask-027"]
+)
 def test_output_follows_the_umask(mask: int, file_mode: int, dir_mode: int, write: Callable[..., Path]) -> None:
     config = write(SPEC)
     previous = os.umask(mask)
@@ -341,8 +371,9 @@ def _terraform_init(stack: Path, cache: Path) -> dict[str, tuple[str, bytes]]:
     link.mkdir(parents=True)
     (link / "linux_amd64").symlink_to(provider, target_is_directory=True)
     (stack / ".terraform" / "terraform.tfstate").write_text('{"backend": {"type": "gcs"}}\n')
-    (stack / ".terraform.lock.hcl").write_text('provider "registry.terraform.io/hashicorp/google" {\n'
-                                               f'  version = "{GOOGLE_PROVIDER_VERSION}"\n}}\n')
+    (stack / ".terraform.lock.hcl").write_text(
+        f'provider "registry.terraform.io/hashicorp/google" {{\n  version = "{GOOGLE_PROVIDER_VERSION}"\n}}\n'
+    )
     (stack / "terraform.tfstate").write_text('{"version": 4, "serial": 7}\n')
     (stack / "terraform.tfstate.backup").write_text('{"version": 4, "serial": 6}\n')
     (stack / ".terraform.tfstate.lock.info").write_text('{"ID": "5e0c"}\n')
@@ -365,8 +396,10 @@ def test_terraform_files_in_a_stack_are_the_users_and_survive_every_regeneration
     result = run("generate", str(config))  # not hand edits
     assert result.exit_code == 0, result.output
     assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
-    assert not any(".terraform" in f or "tfstate" in f or "tfplan" in f
-                   for f in json.loads((out / ".tierstack-manifest.json").read_text())["files"])
+    assert not any(
+        ".terraform" in f or "tfstate" in f or "tfplan" in f
+        for f in json.loads((out / ".tierstack-manifest.json").read_text())["files"]
+    )
 
     assert run("generate", str(config), "--force").exit_code == 0
     assert _terraform_files(dev) == dev_files and _terraform_files(prod) == prod_files
@@ -397,8 +430,9 @@ def test_terraform_files_are_neither_hashed_nor_followed(
     digest = generate_mod._digest
     monkeypatch.setattr(generate_mod, "_digest", lambda path: read.append(path) or digest(path))
     generate_mod.generate(plan, out)
-    assert read and not [p for p in read if "terraform" in p.name or ".terraform" in p.parts or "plugin-cache" in
-                         p.parts]
+    assert read and not [
+        p for p in read if "terraform" in p.name or ".terraform" in p.parts or "plugin-cache" in p.parts
+    ]
 
 
 def test_a_crash_just_before_the_swap_leaves_terraform_files_where_they_were(
@@ -469,9 +503,13 @@ def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
     out = config.parent / "build" / "stacks"
     assert run("generate", str(config), "--out", str(out)).exit_code == 0
     assert sorted(p.relative_to(config.parent).as_posix() for p in config.parent.rglob("*") if p.is_file()) == [
-        "build/cdktf.json", "build/stacks/.tierstack-manifest.json", "build/stacks/manifest.json",
-        "build/stacks/stacks/demo-case-dev/cdk.tf.json", "build/stacks/stacks/demo-case-prod/cdk.tf.json",
-        "tierstack.yaml"]
+        "build/cdktf.json",
+        "build/stacks/.tierstack-manifest.json",
+        "build/stacks/manifest.json",
+        "build/stacks/stacks/demo-case-dev/cdk.tf.json",
+        "build/stacks/stacks/demo-case-prod/cdk.tf.json",
+        "tierstack.yaml",
+    ]
     assert json.loads((config.parent / "build" / "cdktf.json").read_text())["output"] == "stacks"
     help_text = run("generate", "--help").output
     assert "DIR/stacks/<name>-<env>/cdk.tf.json" in help_text and "DIR/manifest.json" in help_text
@@ -524,16 +562,19 @@ def _bad_out(case: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return str(root)
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("current-directory", "is the current directory"),
-    ("current-directory-empty", "is the current directory"),
-    ("dot-dot", "ends in '..'"),
-    ("home", "is your home directory"),
-    ("git-repository", "holds a .git"),
-    ("config-folder", "contains the config file"),
-    ("under-a-file", "is under a file:"),
-    ("symlink", "is a symbolic link"),
-])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("current-directory", "is the current directory"),
+        ("current-directory-empty", "is the current directory"),
+        ("dot-dot", "ends in '..'"),
+        ("home", "is your home directory"),
+        ("git-repository", "holds a .git"),
+        ("config-folder", "contains the config file"),
+        ("under-a-file", "is under a file:"),
+        ("symlink", "is a symbolic link"),
+    ],
+)
 def test_a_bad_out_is_refused_before_anything_is_written(
     case: str, message: str, write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -571,9 +612,23 @@ def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path
     locked.chmod(0o555)
     before = _tree(tmp_path)
     try:
-        result = subprocess.run([sys.executable, "-m", "tierstack.generator.cli", "generate", str(config), "--force",
-                                 "--out", str(locked / "cdktf.out")], capture_output=True, text=True, cwd=tmp_path,
-                                timeout=120, preexec_fn=_as_an_ordinary_user if os.geteuid() == 0 else None)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tierstack.generator.cli",
+                "generate",
+                str(config),
+                "--force",
+                "--out",
+                str(locked / "cdktf.out"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=120,
+            preexec_fn=_as_an_ordinary_user if os.geteuid() == 0 else None,
+        )
     finally:
         locked.chmod(0o755)
     assert result.returncode == 2, result.stderr
@@ -581,9 +636,7 @@ def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path
     assert "Traceback" not in result.stderr and _tree(tmp_path) == before
 
 
-def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks(
-    write: Callable[..., Path]
-) -> None:
+def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks(write: Callable[..., Path]) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -645,8 +698,13 @@ def test_a_second_generate_into_the_same_directory_waits_for_the_first(write: Ca
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     held = _hold_lock(config.parent / ".cdktf.out.lock")
-    second = subprocess.Popen([sys.executable, "-m", "tierstack.generator.cli", "generate", str(config)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "tierstack.generator.cli", "generate", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     watchdog = threading.Timer(300, second.kill)
     watchdog.start()
     try:

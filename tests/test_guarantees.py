@@ -12,7 +12,9 @@ from typing import Any
 
 from conftest import run, use_case
 
-WAIVED = use_case(serving="batch") + """\
+WAIVED = (
+    use_case(serving="batch")
+    + """\
 environments:
   dev: {}
   prod:
@@ -22,22 +24,29 @@ waivers:
     environments: [prod]
     reason: the predictions are rebuilt every night from the warehouse
 """
+)
 
 
 def test_a_waiver_lets_the_plan_resolve_and_explain_shows_it(write: Any) -> None:
     result = run("explain", str(write(WAIVED)))
     assert result.exit_code == 0, result.output
-    assert ("WAIVED delete_protection: stateful resources in production keep delete protection; because the "
-            "predictions are rebuilt every night from the warehouse") in result.output
+    assert (
+        "WAIVED delete_protection: stateful resources in production keep delete protection; because the "
+        "predictions are rebuilt every night from the warehouse"
+    ) in result.output
 
 
 def test_the_stack_records_the_waiver_and_really_drops_the_protection(write: Any) -> None:
     config = write(WAIVED)
     assert run("generate", str(config)).exit_code == 0
     prod = json.loads((config.parent / "cdktf.out/stacks/demo-case-prod/cdk.tf.json").read_text())
-    assert prod["//"]["tierstack_waivers"] == [{
-        "guarantee": "delete_protection", "promise": "stateful resources in production keep delete protection",
-        "reason": "the predictions are rebuilt every night from the warehouse"}]
+    assert prod["//"]["tierstack_waivers"] == [
+        {
+            "guarantee": "delete_protection",
+            "promise": "stateful resources in production keep delete protection",
+            "reason": "the predictions are rebuilt every night from the warehouse",
+        }
+    ]
     assert {b["deletion_policy"] for b in prod["resource"]["google_storage_bucket"].values()} == {"DELETE"}
     dev = json.loads((config.parent / "cdktf.out/stacks/demo-case-dev/cdk.tf.json").read_text())
     assert "tierstack_waivers" not in dev["//"]

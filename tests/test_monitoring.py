@@ -24,8 +24,16 @@ from conftest import REPO, run
 from synth_support import read_stack, resources
 
 TABLE_FILE = REPO / "generator" / "data" / "metric_types.yaml"
-ALIGNERS_FOR_COUNTS = {"ALIGN_DELTA", "ALIGN_RATE", "ALIGN_SUM", "ALIGN_COUNT", "ALIGN_MEAN", "ALIGN_MAX",
-                       "ALIGN_MIN", "ALIGN_NONE"}
+ALIGNERS_FOR_COUNTS = {
+    "ALIGN_DELTA",
+    "ALIGN_RATE",
+    "ALIGN_SUM",
+    "ALIGN_COUNT",
+    "ALIGN_MEAN",
+    "ALIGN_MAX",
+    "ALIGN_MIN",
+    "ALIGN_NONE",
+}
 PERCENTILE = re.compile(r"^ALIGN_PERCENTILE_\d\d$")
 INTERPOLATION = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}$")
 
@@ -65,8 +73,10 @@ def conditions(policy: dict[str, Any]) -> list[dict[str, Any]]:
 
 # --- Monitoring filter terms -----------------------------------------------------------------------
 
-TERM = re.compile(r'\b(metric|resource)\.(type|labels?\.(?:"([\w-]+)"|([\w-]+)))'
-                  r'\s*(=|!=|:)\s*("(?:[^"\\]|\\.)*"|\w+\([^)]*\))')
+TERM = re.compile(
+    r'\b(metric|resource)\.(type|labels?\.(?:"([\w-]+)"|([\w-]+)))'
+    r'\s*(=|!=|:)\s*("(?:[^"\\]|\\.)*"|\w+\([^)]*\))'
+)
 
 
 def terms(metric_filter: str) -> list[tuple[str, str, str]]:
@@ -79,15 +89,22 @@ def terms(metric_filter: str) -> list[tuple[str, str, str]]:
 
 
 def test_filter_terms_are_read_the_way_monitoring_reads_them() -> None:
-    got = terms('metric.type = "a.googleapis.com/x" AND resource.type="a.googleapis.com/R" '
-                'AND metric.labels.latency_type = "model" AND resource.label."endpoint_id"="1" '
-                'AND metric.label.response_code = starts_with("5")')
-    assert got == [("metric", "type", "a.googleapis.com/x"), ("resource", "type", "a.googleapis.com/R"),
-                   ("metric", "latency_type", "model"), ("resource", "endpoint_id", "1"),
-                   ("metric", "response_code", 'starts_with("5")')]
+    got = terms(
+        'metric.type = "a.googleapis.com/x" AND resource.type="a.googleapis.com/R" '
+        'AND metric.labels.latency_type = "model" AND resource.label."endpoint_id"="1" '
+        'AND metric.label.response_code = starts_with("5")'
+    )
+    assert got == [
+        ("metric", "type", "a.googleapis.com/x"),
+        ("resource", "type", "a.googleapis.com/R"),
+        ("metric", "latency_type", "model"),
+        ("resource", "endpoint_id", "1"),
+        ("metric", "response_code", 'starts_with("5")'),
+    ]
 
 
 # --- the table -------------------------------------------------------------------------------------
+
 
 def test_metric_table_cites_its_source_and_date() -> None:
     header = TABLE_FILE.read_text(encoding="utf-8").split("\n\n", 1)[0]
@@ -104,8 +121,10 @@ def test_metric_table_cites_its_source_and_date() -> None:
 
 # --- every alert of every stack --------------------------------------------------------------------
 
-def _check_series(where: str, metric_filter: str, aggregations: list[dict[str, Any]], data: dict[str, Any],
-                  problems: list[str]) -> dict[str, Any] | None:
+
+def _check_series(
+    where: str, metric_filter: str, aggregations: list[dict[str, Any]], data: dict[str, Any], problems: list[str]
+) -> dict[str, Any] | None:
     """The table entry a filter selects (None if it selects nothing real), with each problem recorded."""
     known = table()
     found = terms(metric_filter)
@@ -163,8 +182,12 @@ def _log_metric(name: str, data: dict[str, Any], where: str, problems: list[str]
         problems.append(f"{where}: the log-based metric {body['name']} must select one resource.type")
         return None
     descriptor = body.get("metric_descriptor", {})
-    return {"kind": descriptor.get("metric_kind"), "value_type": descriptor.get("value_type"),
-            "resource": kinds[0], "labels": sorted(body.get("label_extractors", {}))}
+    return {
+        "kind": descriptor.get("metric_kind"),
+        "value_type": descriptor.get("value_type"),
+        "resource": kinds[0],
+        "labels": sorted(body.get("label_extractors", {})),
+    }
 
 
 def test_every_alert_names_a_real_metric_with_its_labels_and_resource(synthesized: dict[str, Path]) -> None:
@@ -182,13 +205,19 @@ def test_every_alert_names_a_real_metric_with_its_labels_and_resource(synthesize
                 seen += 1
                 _check_series(where, threshold["filter"], threshold.get("aggregations", []), data, problems)
                 if "denominator_filter" in threshold:
-                    _check_series(f"{where} (denominator)", threshold["denominator_filter"],
-                                  threshold.get("denominator_aggregations", []), data, problems)
+                    _check_series(
+                        f"{where} (denominator)",
+                        threshold["denominator_filter"],
+                        threshold.get("denominator_aggregations", []),
+                        data,
+                        problems,
+                    )
     assert seen, "no alert policy in any generated stack"
     assert not problems, "\n".join(problems)
 
 
 # --- semantics -------------------------------------------------------------------------------------
+
 
 def _threshold(data: dict[str, Any], key: str) -> dict[str, Any]:
     (condition,) = conditions(policies(data)[f"model_monitoring_{key}_alert"])
@@ -254,8 +283,9 @@ def test_drift_threshold_reaches_the_stack_as_an_output(synthesized: dict[str, P
     for stack, monitoring in settings.items():
         assert any(a.startswith("google_bigquery_dataset.model_monitoring_") for a in resources(data[stack]))
         output = data[stack].get("output", {}).get("model_monitoring_drift_threshold")
-        assert output and output["value"] == monitoring["drift_threshold"], \
+        assert output and output["value"] == monitoring["drift_threshold"], (
             f"{stack}: the resolved drift_threshold is read by nothing"
+        )
 
 
 def test_explain_promises_only_what_model_monitoring_provisions() -> None:
@@ -312,8 +342,10 @@ def test_generate_warns_when_alerts_reach_nobody(tmp_path: Path, synthesized: di
 @pytest.mark.parametrize("threshold", ["0", "1.5", "'high'"])
 def test_a_drift_threshold_outside_zero_to_one_is_an_error(tmp_path: Path, threshold: str) -> None:
     config = tmp_path / "tierstack.yaml"
-    config.write_text(NO_EMAIL + f"overrides:\n  capabilities:\n    model_monitoring:\n"
-                      f"      drift_threshold: {threshold}\n", encoding="utf-8")
+    config.write_text(
+        NO_EMAIL + f"overrides:\n  capabilities:\n    model_monitoring:\n      drift_threshold: {threshold}\n",
+        encoding="utf-8",
+    )
     result = run("generate", str(config), "--env", "dev", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert "drift_threshold" in result.output

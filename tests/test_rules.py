@@ -25,14 +25,24 @@ ROWS = [
     ({"mission_critical": True}, {"model_monitoring", "model_evaluation", "model_registry", "metadata_tracking"}),
     ({"reusable": True}, {"model_registry", "metadata_tracking", "feature_repository"}),
     ({"retraining": "on_degradation"}, {"model_training", "model_monitoring", "ml_pipelines"}),
-    ({"retraining": "scheduled", "schedule": "0 3 * * 1"},
-     {"data_processing", "model_training", "model_evaluation", "ml_pipelines", "model_registry",
-      "metadata_tracking"}),
+    (
+        {"retraining": "scheduled", "schedule": "0 3 * * 1"},
+        {
+            "data_processing",
+            "model_training",
+            "model_evaluation",
+            "ml_pipelines",
+            "model_registry",
+            "metadata_tracking",
+        },
+    ),
     ({"code_changes": "frequent"}, {"ml_pipelines"}),
     ({"serving": "batch"}, {"model_serving"}),
     ({"serving": "online"}, {"model_serving", "model_monitoring"}),
-    ({"serving": "online", "online_experimentation": True},
-     {"model_serving", "model_monitoring", "online_experimentation", "model_registry"}),
+    (
+        {"serving": "online", "online_experimentation": True},
+        {"model_serving", "model_monitoring", "online_experimentation", "model_registry"},
+    ),
     ({"accelerator": "gpu:NVIDIA_L4×1"}, {"model_training"}),
 ]
 
@@ -50,8 +60,17 @@ def test_row_switches_exactly_its_capabilities_on(
 
 
 def test_with_every_answer_off_only_the_always_capabilities_remain(spec_of: Callable[..., LoadedSpec]) -> None:
-    loaded = spec_of(use_case(mission_critical=False, reusable=False, retraining="none", code_changes="rare",
-                              serving="none", online_experimentation=False, accelerator="none"))
+    loaded = spec_of(
+        use_case(
+            mission_critical=False,
+            reusable=False,
+            retraining="none",
+            code_changes="rare",
+            serving="none",
+            online_experimentation=False,
+            accelerator="none",
+        )
+    )
     selection = select(loaded)
     assert set(selection.ids) == ALWAYS
     assert selection.recommended_tier == 0
@@ -112,14 +131,19 @@ def test_serving_mode_reaches_the_serving_settings(resolve_text: Callable[..., R
 
 @pytest.mark.parametrize(
     ("accelerator", "machine", "count"),
-    [("gpu:NVIDIA_L4×2", "g2-standard-24", 2), ("gpu:nvidia-tesla-t4x4", "n1-standard-32", 4),
-     ("tpu:TPU_V5_LITEPOD", "ct5lp-hightpu-4t", 4), ("gpu:NVIDIA_TESLA_A100", "a2-highgpu-1g", 1)],
+    [
+        ("gpu:NVIDIA_L4×2", "g2-standard-24", 2),
+        ("gpu:nvidia-tesla-t4x4", "n1-standard-32", 4),
+        ("tpu:TPU_V5_LITEPOD", "ct5lp-hightpu-4t", 4),
+        ("gpu:NVIDIA_TESLA_A100", "a2-highgpu-1g", 1),
+    ],
 )
 def test_accelerator_sets_the_training_pool_machine_spec(
     accelerator: str, machine: str, count: int, resolve_text: Callable[..., Resolved]
 ) -> None:
-    environments = resolve_text(use_case(accelerator=accelerator) + "environments:\n  dev: {}\n  prod: {}\n"
-                                ).environments
+    environments = resolve_text(
+        use_case(accelerator=accelerator) + "environments:\n  dev: {}\n  prod: {}\n"
+    ).environments
     for env in ("dev", "prod"):
         pool = environments[env].settings["capabilities"]["model_training"]["training_pool"]
         assert pool["machine_type"] == machine
@@ -129,8 +153,11 @@ def test_accelerator_sets_the_training_pool_machine_spec(
 
 
 def test_without_accelerator_training_is_on_demand(resolve_text: Callable[..., Resolved]) -> None:
-    pool = resolve_text(use_case(retraining="on_degradation")).environments["dev"].settings["capabilities"][
-        "model_training"]["training_pool"]
+    pool = (
+        resolve_text(use_case(retraining="on_degradation"))
+        .environments["dev"]
+        .settings["capabilities"]["model_training"]["training_pool"]
+    )
     assert pool == {"enabled": False}
 
 
@@ -143,10 +170,13 @@ def test_online_experimentation_without_online_serving_is_a_contradiction(
     assert "serving" in err.value.render()
 
 
-@pytest.mark.parametrize("row", [
-    {"field": "serving", "value": "streaming"},  # not one of the spec's serving choices
-    {"field": "serving", "value": "online", "stages": ("prod",)},  # not one of its stages
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"field": "serving", "value": "streaming"},  # not one of the spec's serving choices
+        {"field": "serving", "value": "online", "stages": ("prod",)},  # not one of its stages
+    ],
+)
 def test_a_rule_row_names_only_answers_the_spec_can_hold(row: dict[str, object]) -> None:
     from tierstack.generator.rules import Rule
 

@@ -16,8 +16,13 @@ SCHEDULED = {"retraining": "scheduled", "schedule": "0 3 * * 1"}
 
 @pytest.mark.parametrize(
     ("answers", "tier"),
-    [({"serving": "batch"}, 0), ({**SCHEDULED}, 1), ({"mission_critical": True}, 1),
-     ({"code_changes": "frequent"}, 2), ({"stage": "research"}, 0)],
+    [
+        ({"serving": "batch"}, 0),
+        ({**SCHEDULED}, 1),
+        ({"mission_critical": True}, 1),
+        ({"code_changes": "frequent"}, 2),
+        ({"stage": "research"}, 0),
+    ],
 )
 def test_recommended_tier(answers: dict[str, object], tier: int, spec_of: Callable[..., LoadedSpec]) -> None:
     selection = select(spec_of(use_case(**answers)))
@@ -73,8 +78,11 @@ def test_explicit_remove_is_recorded_with_what_it_overrode(spec_of: Callable[...
     [
         ("remove: [foundation]", "cannot be removed: every stack needs it", "capabilities.remove.0"),
         ("add: [model_serving]\n  remove: [model_serving]", "both added and removed", "capabilities.remove.0"),
-        ("remove: [data_processing]\n  add: [feature_repository]", "feature_repository builds on it",
-         "capabilities.remove.0"),
+        (
+            "remove: [data_processing]\n  add: [feature_repository]",
+            "feature_repository builds on it",
+            "capabilities.remove.0",
+        ),
     ],
 )
 def test_impossible_removals(changes: str, message: str, field: str, spec_of: Callable[..., LoadedSpec]) -> None:

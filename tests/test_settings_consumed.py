@@ -91,4 +91,3 @@ def test_the_recorder_notices_an_unread_setting() -> None:
     settings = Recorder({"read": {"inner": 1}, "unread": 2}, "cap", seen)
     assert settings.get("read")["inner"] == 1
     assert leaves({"read": {"inner": 1}, "unread": 2}, "cap") - seen == {"cap.unread"}
-

@@ -117,8 +117,12 @@ def test_cmek_reaches_every_stateful_resource_when_on(synthesized: dict[str, Pat
     prod = resources(read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod"))
     key = "${google_kms_crypto_key.foundation_key.id}"
     assert prod["google_storage_bucket.model_training_artifacts_bucket"]["encryption"]["default_kms_key_name"] == key
-    assert prod["google_bigquery_dataset.model_monitoring_monitoring_dataset"][
-        "default_encryption_configuration"]["kms_key_name"] == key
+    assert (
+        prod["google_bigquery_dataset.model_monitoring_monitoring_dataset"]["default_encryption_configuration"][
+            "kms_key_name"
+        ]
+        == key
+    )
     assert prod["google_vertex_ai_metadata_store.metadata_tracking_store"]["encryption_spec"]["kms_key_name"] == key
     dev = resources(read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-dev"))
     assert "encryption" not in dev["google_storage_bucket.model_training_artifacts_bucket"]
@@ -139,9 +143,7 @@ def test_every_resource_waits_for_its_api(synthesized: dict[str, Path]) -> None:
 
 @pytest.mark.change_detector
 @pytest.mark.parametrize("example", sorted(p.parent.name for p in (REPO / "examples").glob("*/tierstack.yaml")))
-def test_checked_in_example_stacks_are_current_and_byte_identical(
-    example: str, synthesized: dict[str, Path]
-) -> None:
+def test_checked_in_example_stacks_are_current_and_byte_identical(example: str, synthesized: dict[str, Path]) -> None:
     """A change detector: examples/*/cdktf.out is written by the generate it is compared with (`make refresh`).
 
     The truth about the stacks is in the independent checks: inventories, rules, terraform, checkov.
@@ -156,7 +158,8 @@ def test_checked_in_example_stacks_are_current_and_byte_identical(
             # the hash of cdktf.json beside the output depends on where the output is (its `app` path)
             fresh_bytes, kept = (json.dumps({**json.loads(b), "beside": None}).encode() for b in (fresh_bytes, kept))
         assert fresh_bytes == kept, (
-            f"examples/{example}/cdktf.out/{rel} is stale: run `make refresh` and review the diff")
+            f"examples/{example}/cdktf.out/{rel} is stale: run `make refresh` and review the diff"
+        )
 
 
 def test_layout_is_the_one_atlantis_and_the_cdk_cli_expect(synthesized: dict[str, Path]) -> None:

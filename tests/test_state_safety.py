@@ -79,11 +79,13 @@ name: safety-case
 """
 
 VARIANTS = {
-    "a capability added (reusable: feature_repository)": BASE.replace("  serving: online\n",
-                                                                      "  serving: online\n  reusable: yes\n"),
+    "a capability added (reusable: feature_repository)": BASE.replace(
+        "  serving: online\n", "  serving: online\n  reusable: yes\n"
+    ),
     "YAML keys reordered": REORDERED,
     "an answer that changes the labels (code_changes: frequent -> tier-2)": BASE.replace(
-        "  serving: online\n", "  serving: online\n  code_changes: frequent\n"),
+        "  serving: online\n", "  serving: online\n  code_changes: frequent\n"
+    ),
 }
 STACK = "safety-case-prod"
 
@@ -115,14 +117,17 @@ def replan(terraform: Any, applied: Path, stack_dir: Path, workdir: Path) -> dic
 
 
 def destroyed_state(plan: dict[str, Any]) -> list[str]:
-    return [f"{c['address']}: {c['change']['actions']} ({c.get('action_reason', '')})"
-            for c in plan["resource_changes"]
-            if "delete" in c["change"]["actions"] and is_stateful(c["type"])]
+    return [
+        f"{c['address']}: {c['change']['actions']} ({c.get('action_reason', '')})"
+        for c in plan["resource_changes"]
+        if "delete" in c["change"]["actions"] and is_stateful(c["type"])
+    ]
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_a_changed_use_case_destroys_no_stateful_resource(variant: str, terraform: Any, applied: Path,
-                                                           tmp_path: Path) -> None:
+def test_a_changed_use_case_destroys_no_stateful_resource(
+    variant: str, terraform: Any, applied: Path, tmp_path: Path
+) -> None:
     plan = replan(terraform, applied, synth(VARIANTS[variant], tmp_path / "synth"), tmp_path / "work")
     assert not destroyed_state(plan), f"{variant}: " + "; ".join(destroyed_state(plan))
 
@@ -136,8 +141,9 @@ def test_the_label_change_is_planned_as_in_place_updates(terraform: Any, applied
     assert buckets and all(act == ["update"] for act in buckets.values()), buckets
 
 
-def test_the_stand_in_plans_a_replacement_where_the_provider_would(terraform: Any, applied: Path,
-                                                                   tmp_path: Path) -> None:
+def test_the_stand_in_plans_a_replacement_where_the_provider_would(
+    terraform: Any, applied: Path, tmp_path: Path
+) -> None:
     """Not vacuous either: a bucket moved to another location (ForceNew) is replaced, and the check sees it."""
     workdir = mirror.workdir_for(applied, tmp_path / "work")
     stack = json.loads((workdir / "cdk.tf.json").read_text(encoding="utf-8"))
@@ -145,12 +151,14 @@ def test_the_stand_in_plans_a_replacement_where_the_provider_would(terraform: An
     (workdir / "cdk.tf.json").write_text(json.dumps(stack), encoding="utf-8")
     shutil.copy(applied / "terraform.tfstate", workdir / "terraform.tfstate")
     destroyed = destroyed_state(mirror.plan(terraform, workdir))
-    assert destroyed == ["google_storage_bucket.model_training_artifacts_bucket: ['delete', 'create'] "
-                         "(replace_because_cannot_update)"], destroyed
+    assert destroyed == [
+        "google_storage_bucket.model_training_artifacts_bucket: ['delete', 'create'] (replace_because_cannot_update)"
+    ], destroyed
 
 
-def test_a_rename_ships_a_moved_block_and_plans_a_move(terraform: Any, applied: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rename_ships_a_moved_block_and_plans_a_move(
+    terraform: Any, applied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A throwaway rename of the artifacts bucket's construct id, declared in `moved_from`."""
     from tierstack.modules.base import CapabilityModule
     from tierstack.modules.model_training import ModelTraining

@@ -35,32 +35,62 @@ def stacks_of(out: Path) -> list[str]:
 
 
 def test_meta_arguments_are_static_references(synthesized: dict[str, Path]) -> None:
-    problems = [f"{config} {stack}: {p}" for config, out in synthesized.items() for stack in stacks_of(out)
-                for p in dynamic_meta_arguments(read_stack(out, stack))]
+    problems = [
+        f"{config} {stack}: {p}"
+        for config, out in synthesized.items()
+        for stack in stacks_of(out)
+        for p in dynamic_meta_arguments(read_stack(out, stack))
+    ]
     assert not problems, "\n".join(problems)
 
 
 def test_the_meta_argument_check_catches_interpolations() -> None:
     """What tierstack wrote before the fix: depends_on = ["${google_project_service.x}"]."""
-    stack = {"resource": {"google_storage_bucket": {"b": {
-        "depends_on": ["${google_project_service.foundation_api_storage}"],
-        "lifecycle": {"replace_triggered_by": ["${google_kms_crypto_key.k.id}"]},
-        "provider": "${google-beta}"}}},
-        "moved": [{"from": "google_storage_bucket.a", "to": "${google_storage_bucket.b}"}]}
+    stack = {
+        "resource": {
+            "google_storage_bucket": {
+                "b": {
+                    "depends_on": ["${google_project_service.foundation_api_storage}"],
+                    "lifecycle": {"replace_triggered_by": ["${google_kms_crypto_key.k.id}"]},
+                    "provider": "${google-beta}",
+                }
+            }
+        },
+        "moved": [{"from": "google_storage_bucket.a", "to": "${google_storage_bucket.b}"}],
+    }
     problems = dynamic_meta_arguments(stack)
     assert len(problems) == 4, problems
-    assert dynamic_meta_arguments({"resource": {"google_storage_bucket": {"b": {
-        "depends_on": ["google_project_service.foundation_api_storage", "data.google_project.p"],
-        "provider": "google-beta"}}}}) == []
+    assert (
+        dynamic_meta_arguments(
+            {
+                "resource": {
+                    "google_storage_bucket": {
+                        "b": {
+                            "depends_on": ["google_project_service.foundation_api_storage", "data.google_project.p"],
+                            "provider": "google-beta",
+                        }
+                    }
+                }
+            }
+        )
+        == []
+    )
 
 
 def test_the_stand_in_has_a_schema_for_every_type_tierstack_emits(synthesized: dict[str, Path]) -> None:
     known = {p: extract.known_types(p) for p in extract.PACKAGES}
-    missing = sorted({f"{provider}:{key}" for out in synthesized.values() for stack in stacks_of(out)
-                      for provider, key in extract.types_in(read_stack(out, stack))
-                      if key not in known.get(provider, set())})
-    assert not missing, (f"the offline provider stand-in has no schema for {missing}; "
-                         "regenerate it with `make standin-schema`")
+    missing = sorted(
+        {
+            f"{provider}:{key}"
+            for out in synthesized.values()
+            for stack in stacks_of(out)
+            for provider, key in extract.types_in(read_stack(out, stack))
+            if key not in known.get(provider, set())
+        }
+    )
+    assert not missing, (
+        f"the offline provider stand-in has no schema for {missing}; regenerate it with `make standin-schema`"
+    )
 
 
 def test_the_schema_records_its_source_and_provider_version() -> None:
@@ -75,8 +105,9 @@ def test_the_schema_records_its_source_and_provider_version() -> None:
 
 
 @pytest.fixture(scope="session")
-def planned(synthesized: dict[str, Path], terraform: Any,
-            tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]:
+def planned(
+    synthesized: dict[str, Path], terraform: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]:
     """config -> stack -> (validate's verdict, the plan's JSON), each stack validated and planned once."""
     root = tmp_path_factory.mktemp("terraform")
     results: dict[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {}
@@ -100,8 +131,9 @@ def test_terraform_validate_accepts_every_stack(config: str, planned: dict[str, 
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-def test_terraform_plans_only_creates_on_an_empty_state(config: str, planned: dict[str, Any],
-                                                        synthesized: dict[str, Path]) -> None:
+def test_terraform_plans_only_creates_on_an_empty_state(
+    config: str, planned: dict[str, Any], synthesized: dict[str, Path]
+) -> None:
     for stack, (_, plan) in planned[config].items():
         actions = plans.actions(plan)
         others = {address: a for address, a in actions.items() if a not in (["create"], ["read"])}
@@ -122,7 +154,8 @@ def test_plan_fixtures_are_current(config: str, planned: dict[str, Any]) -> None
         assert fixture.exists(), f"{fixture.relative_to(REPO)} is missing; run `make refresh`"
         kept = json.loads(fixture.read_text(encoding="utf-8"))
         assert plans.comparable(kept) == plans.comparable(plans.normalize(plan)), (
-            f"{fixture.relative_to(REPO)} is stale; run `make refresh`")
+            f"{fixture.relative_to(REPO)} is stale; run `make refresh`"
+        )
 
 
 # --- bad input ------------------------------------------------------------------------------------

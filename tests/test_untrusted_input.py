@@ -32,8 +32,10 @@ SPEC = "name: demo-case\nteam: ml\nuse_case: {stage: research}\n"
 HANG_GUARD_SECONDS = 20  # far above the second any of these takes; only there so a regression fails, not hangs
 WALL_CLOCK_BOUND = 5.0
 
-posix_only = pytest.mark.skipif(not hasattr(signal, "setitimer") or not hasattr(os, "mkfifo"),
-                                reason="needs POSIX: FIFOs, /dev/zero and an interval timer")
+posix_only = pytest.mark.skipif(
+    not hasattr(signal, "setitimer") or not hasattr(os, "mkfifo"),
+    reason="needs POSIX: FIFOs, /dev/zero and an interval timer",
+)
 
 
 @contextlib.contextmanager
@@ -100,7 +102,7 @@ PAYLOADS = {
     "namespace-globals": "{{ namespace.__init__.__globals__.os.system('touch MARKER') }}",
     "self-reference": "{{ self.__init__.__globals__.__builtins__.__import__('os').system('touch MARKER') }}",
     "subclasses-popen": "{% for c in ''.__class__.__mro__[1].__subclasses__() %}"
-                        "{% if c.__name__ == 'Popen' %}{{ c(['touch', 'MARKER']) }}{% endif %}{% endfor %}",
+    "{% if c.__name__ == 'Popen' %}{{ c(['touch', 'MARKER']) }}{% endif %}{% endfor %}",
     "format-string-attribute": "{{ '{0.__class__.__mro__}'.format(name) }}",
     "range-globals": "{{ range.__self__.__class__ }}",
     "loop-internals": "{% for i in [1] %}{{ loop._iterator.__class__ }}{% endfor %}",
@@ -112,8 +114,7 @@ def test_a_blueprint_cannot_run_commands(
     payload: str, write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "ran.marker"
-    write("extends: level-0-manual\ndescription: \"" + payload.replace("MARKER", str(marker)) + "\"\n",
-          "evil.yaml.j2")
+    write('extends: level-0-manual\ndescription: "' + payload.replace("MARKER", str(marker)) + '"\n', "evil.yaml.j2")
     write(SPEC + "blueprint: ./evil.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
     explain_and_generate("tierstack.yaml", tmp_path, "evil.yaml.j2:2")
@@ -124,9 +125,11 @@ def test_a_blueprint_cannot_read_files(
     write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = write("s3cr3t-token-value\n", "secret.txt")
-    write("extends: level-0-manual\n"
-          f"description: {{{{ lipsum.__globals__['__builtins__']['open']('{secret}').read() | tojson }}}}\n",
-          "evil.yaml.j2")
+    write(
+        "extends: level-0-manual\n"
+        f"description: {{{{ lipsum.__globals__['__builtins__']['open']('{secret}').read() | tojson }}}}\n",
+        "evil.yaml.j2",
+    )
     write(SPEC + "blueprint: ./evil.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
     for args in (("explain", "tierstack.yaml"), ("generate", "tierstack.yaml")):
@@ -141,9 +144,11 @@ def test_a_forked_blueprint_is_sandboxed_too(
 ) -> None:
     """The payload sits in a blueprint two `extends:` away from the one the config names."""
     marker = tmp_path / "ran.marker"
-    write("extends: level-0-manual\n"
-          f"description: \"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}}\"\n",
-          "shared/base.yaml.j2")
+    write(
+        "extends: level-0-manual\n"
+        f"description: \"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}}\"\n",
+        "shared/base.yaml.j2",
+    )
     write("extends: ./shared/base.yaml.j2\n", "fork.yaml.j2")
     write(SPEC + "blueprint: ./fork.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
@@ -160,20 +165,29 @@ MEMORY_BOMBS = {
     "power-tower": ("description: {{ 10 ** (10 ** 10) }}\n", "more than 128 bits", 2),
     "join-separator": ("description: {{ range(10000) | join('x' * 100000) }}\n", "more than 1,000,000", 2),
     "concat-doubling": ("{% set a = 'x' * 600000 %}\n{% set b = a ~ a %}\n", "more than 1,000,000", 3),
-    "macro-output": ("{% macro m() %}{% for i in range(10000) %}" + "x" * 200 + "{% endfor %}{% endmacro %}\n"
-                     "{% set discarded = m() %}\n", "renders to more than 128 KiB", 2),
+    "macro-output": (
+        "{% macro m() %}{% for i in range(10000) %}" + "x" * 200 + "{% endfor %}{% endmacro %}\n"
+        "{% set discarded = m() %}\n",
+        "renders to more than 128 KiB",
+        2,
+    ),
     "format-width": ("description: {{ '%.999999999f' % 1.5 }}\n", "format width or precision", 2),
 }
 TIME_BOMBS = {
-    "nested-loops": ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}\n",
-                     "loops ran more than 100,000 times", 2),
-    "recursive-loop": ("{% for x in range(3) recursive %}{% if loop.depth < 5 %}{{ loop(range(10000)) }}"
-                       "{% endif %}{% endfor %}\n", "loops ran more than 100,000 times", 2),
+    "nested-loops": (
+        "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}\n",
+        "loops ran more than 100,000 times",
+        2,
+    ),
+    "recursive-loop": (
+        "{% for x in range(3) recursive %}{% if loop.depth < 5 %}{{ loop(range(10000)) }}{% endif %}{% endfor %}\n",
+        "loops ran more than 100,000 times",
+        2,
+    ),
 }
 
 
-@pytest.mark.parametrize("case", [*MEMORY_BOMBS.values(), *TIME_BOMBS.values()],
-                         ids=[*MEMORY_BOMBS, *TIME_BOMBS])
+@pytest.mark.parametrize("case", [*MEMORY_BOMBS.values(), *TIME_BOMBS.values()], ids=[*MEMORY_BOMBS, *TIME_BOMBS])
 def test_rendering_stops_at_its_limits_quickly(
     case: tuple[str, str, int], write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,8 +200,11 @@ def test_rendering_stops_at_its_limits_quickly(
 
 
 def test_range_within_the_limit_renders(write: Callable[..., Path], resolve_text: Callable[..., object]) -> None:
-    write("extends: level-0-manual\ndefaults:\n  labels:\n"
-          "{% for i in range(3) %}\n    l{{ i }}: v{{ i }}\n{% endfor %}\n", "ok.yaml.j2")
+    write(
+        "extends: level-0-manual\ndefaults:\n  labels:\n"
+        "{% for i in range(3) %}\n    l{{ i }}: v{{ i }}\n{% endfor %}\n",
+        "ok.yaml.j2",
+    )
     plan = resolve_text(SPEC + "blueprint: ./ok.yaml.j2\n")
     layer = plan.blueprint.layer  # type: ignore[attr-defined]
     assert {"l0": "v0", "l1": "v1", "l2": "v2"}.items() <= layer.data["defaults"]["labels"].items()
@@ -218,7 +235,15 @@ def test_the_sandbox_renders_what_blueprints_are_documented_to_use() -> None:
     )
     text, _ = bp.render("t.yaml.j2", source, {"name": "demo", "labels": {"team": "ML "}, "items": [1, 2]})
     assert text.split("\n")[:9] == [
-        "", 'a: "DEMO"', "", 'l_team: "ml"', "", 'b: "1,2-2"', "c: no", "d: ML  true 01", "",
+        "",
+        'a: "DEMO"',
+        "",
+        'l_team: "ml"',
+        "",
+        'b: "1,2-2"',
+        "c: no",
+        "d: ML  true 01",
+        "",
     ]
     assert "e1: odd" in text and "e2: even" in text
 
@@ -249,8 +274,9 @@ def test_an_alias_bomb_in_a_config_is_refused_quickly_and_small(
     config = write(SPEC + "variables:\n" + ALIAS_BOMB)
     assert config.stat().st_size < 600  # 9 ** 9 = 387 million 'lol's when expanded
     monkeypatch.chdir(tmp_path)
-    explain_and_generate("tierstack.yaml", tmp_path, "tierstack.yaml:9", "aliases repeat more than 10,000",
-                         peak_limit=32 * 2**20)
+    explain_and_generate(
+        "tierstack.yaml", tmp_path, "tierstack.yaml:9", "aliases repeat more than 10,000", peak_limit=32 * 2**20
+    )
 
 
 def test_an_alias_bomb_in_a_blueprint_is_refused_at_its_source_line(
@@ -259,8 +285,14 @@ def test_an_alias_bomb_in_a_blueprint_is_refused_at_its_source_line(
     write("extends: level-0-manual\ndefaults:\n{% if true %}\n" + ALIAS_BOMB + "{% endif %}\n", "bomb.yaml.j2")
     write(SPEC + "blueprint: ./bomb.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
-    explain_and_generate("tierstack.yaml", tmp_path, "bomb.yaml.j2:8", "aliases repeat more than 10,000",
-                         "in the rendered template", peak_limit=32 * 2**20)
+    explain_and_generate(
+        "tierstack.yaml",
+        tmp_path,
+        "bomb.yaml.j2:8",
+        "aliases repeat more than 10,000",
+        "in the rendered template",
+        peak_limit=32 * 2**20,
+    )
 
 
 def test_aliases_within_the_budget_still_work(write: Callable[..., Path], resolve_text: Callable[..., object]) -> None:
@@ -275,9 +307,11 @@ def test_aliases_within_the_budget_still_work(write: Callable[..., Path], resolv
 
 
 def test_nesting_too_deep_is_refused_before_anything_recurses() -> None:
-    for text in ("a: " + "[" * 100_000 + "]" * 100_000 + "\n",
-                 "- " * 50_000 + "x\n",
-                 "".join(" " * i + "k:\n" for i in range(200)) + " " * 200 + "k: 1\n"):
+    for text in (
+        "a: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "- " * 50_000 + "x\n",
+        "".join(" " * i + "k:\n" for i in range(200)) + " " * 200 + "k: 1\n",
+    ):
         start = time.monotonic()
         with pytest.raises(UserError, match="nests more than 64 levels deep"):
             yamlio.parse(text, "deep.yaml")
@@ -286,6 +320,7 @@ def test_nesting_too_deep_is_refused_before_anything_recurses() -> None:
 
 
 # --- files that are not regular files, or too large ---------------------------------------------
+
 
 def _fifo(path: Path) -> None:
     os.mkfifo(path)

@@ -18,16 +18,32 @@ from tierstack.generator import grammars
 
 def test_init_refuses_a_budget_that_is_not_a_finite_amount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run("init", "--no-input", "--name", "demo-x", "--team", "ml", "--stage", "production",
-                 "--serving", "batch", "--budget", "1e400", "--billing-account", "01A2B3-C4D5E6-F7A8B9")
+    result = run(
+        "init",
+        "--no-input",
+        "--name",
+        "demo-x",
+        "--team",
+        "ml",
+        "--stage",
+        "production",
+        "--serving",
+        "batch",
+        "--budget",
+        "1e400",
+        "--billing-account",
+        "01A2B3-C4D5E6-F7A8B9",
+    )
     assert result.exit_code == 2, result.output
     assert "field '--budget'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "tierstack.yaml").exists()
 
 
 def test_a_repository_id_with_uppercase_or_underscores_is_an_error(write: Any) -> None:
-    config = write(use_case(retraining="scheduled", schedule="0 3 * * 1", serving="batch")
-                   + "overrides:\n  capabilities:\n    model_registry:\n      container_repository: Serving_Repo\n")
+    config = write(
+        use_case(retraining="scheduled", schedule="0 3 * * 1", serving="batch")
+        + "overrides:\n  capabilities:\n    model_registry:\n      container_repository: Serving_Repo\n"
+    )
     result = run("generate", str(config))
     assert result.exit_code == 2, result.output
     assert "model_registry.container_repository" in result.output and "lowercase" in result.output
@@ -43,11 +59,18 @@ def test_a_state_bucket_a_blueprint_sets_follows_the_same_rule(write: Any) -> No
     assert "without 'google'" in result.output
 
 
-@pytest.mark.parametrize(("cron", "problem"), [
-    ("0 24 * * *", "'24' is not a valid hour (0-23)"), ("0 3 32 * *", "'32' is not a valid day of month (1-31)"),
-    ("0 3 * 13 *", "'13' is not a valid month (1-12)"), ("0 3 * * 8", "'8' is not a valid day of week (0-7)"),
-    ("*/0 * * * *", "'/0' is not a step"), ("5-1 * * * *", "runs backwards"), ("0 3 * *", "five fields"),
-])
+@pytest.mark.parametrize(
+    ("cron", "problem"),
+    [
+        ("0 24 * * *", "'24' is not a valid hour (0-23)"),
+        ("0 3 32 * *", "'32' is not a valid day of month (1-31)"),
+        ("0 3 * 13 *", "'13' is not a valid month (1-12)"),
+        ("0 3 * * 8", "'8' is not a valid day of week (0-7)"),
+        ("*/0 * * * *", "'/0' is not a step"),
+        ("5-1 * * * *", "runs backwards"),
+        ("0 3 * *", "five fields"),
+    ],
+)
 def test_cron_fields_are_checked_against_their_ranges(cron: str, problem: str) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):
         grammars.check_cron(cron)

@@ -48,16 +48,22 @@ FUNCTION_RE = re.compile(r"^function (\w+)ToHclTerraform\(struct\) \{$(.*?)^\}$"
 SYNTH_RE = re.compile(r"^    synthesizeHclAttributes\(\) \{$(.*?)^    \}$", re.M | re.S)
 HCL_ATTR_RE = re.compile(
     r"^\s+(\w+): \{\s*value: (.*?),\s*isBlock: (true|false),\s*type: \"(\w+)\",\s*storageClassType: \"(\w+)\",\s*\},",
-    re.M | re.S)
+    re.M | re.S,
+)
 MEMBER_RE = re.compile(r"^    // (\w+) - computed: (true|false), optional: (true|false), required: (true|false)$", re.M)
 COMPLEX_RE = re.compile(r"^    _\w+ = new (?:index_\d+\.)?([\w.]+)\(this, \"(\w+)\"(?:, (true|false))?\);$", re.M)
 GETTER_RE = re.compile(r"return (cdktn\.Fn\.tolist\()?this\.get(\w*)Attribute\('(\w+)'\)")
 TYPE_RE = re.compile(r"static tfResourceType = \"(\w+)\";")
 
 GETTER_TYPES: dict[str, Any] = {
-    "String": "string", "Number": "number", "Boolean": "bool",
-    "List": ["list", "string"], "NumberList": ["list", "number"], "StringMap": ["map", "string"],
-    "NumberMap": ["map", "number"], "BooleanMap": ["map", "bool"],
+    "String": "string",
+    "Number": "number",
+    "Boolean": "bool",
+    "List": ["list", "string"],
+    "NumberList": ["list", "number"],
+    "StringMap": ["map", "string"],
+    "NumberMap": ["map", "number"],
+    "BooleanMap": ["map", "bool"],
 }
 STORAGE_TYPES: dict[str, str] = {"string": "string", "number": "number", "boolean": "bool"}
 
@@ -109,7 +115,7 @@ def _members(body: str) -> list[Member]:
     marks = list(MEMBER_RE.finditer(body))
     for i, mark in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(body)
-        chunk = body[mark.end():end]
+        chunk = body[mark.end() : end]
         member = Member(mark.group(1), mark.group(2) == "true", mark.group(3) == "true", mark.group(4) == "true")
         complex_match = COMPLEX_RE.search(chunk)
         getter = GETTER_RE.search(chunk)
@@ -188,8 +194,7 @@ def build_block(module: Module, class_name: str, hcl: dict[str, HclAttr]) -> dic
         if entry is not None and entry.is_block:
             if entry.function is None or member.complex_class is None:
                 raise ExtractError(f"block '{member.name}' of {class_name} has no struct function")
-            nested = build_block(module, _reference_class(member.complex_class),
-                                 module.function_hcl[entry.function])
+            nested = build_block(module, _reference_class(member.complex_class), module.function_hcl[entry.function])
             mode = {"list": "list", "set": "set", "struct": "single"}[entry.kind]
             block: dict[str, Any] = {"nesting_mode": mode, "block": nested}
             if member.required:
@@ -226,8 +231,9 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _struct_block(module: Module, hcl: dict[str, HclAttr], required: set[str],
-                  skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+def _struct_block(
+    module: Module, hcl: dict[str, HclAttr], required: set[str], skip: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     """A block from an HCL table alone (provider configuration structs have no reference classes)."""
     attributes, blocks = {}, {}
     for name, entry in sorted(hcl.items()):
@@ -300,7 +306,7 @@ def extract(provider: str, wanted: set[str]) -> dict[str, Any]:
     return {
         "format_version": "1.0",
         "source": f"{PACKAGES[provider].replace('_', '-')} {assembly.get('version')} "
-                  f"(jsii assembly and generated JavaScript), Google provider {PROVIDER_VERSION}",
+        f"(jsii assembly and generated JavaScript), Google provider {PROVIDER_VERSION}",
         "provider": provider_schema,
         "resource_schemas": dict(sorted(resources.items())),
         "data_source_schemas": dict(sorted(data_sources.items())),
@@ -369,12 +375,15 @@ def main(argv: list[str] | None = None) -> int:
     for provider, types in sorted(wanted.items()):
         schema = extract(provider, types)
         got = {f"resource.{t}" for t in schema["resource_schemas"]} | {
-            f"data.{t}" for t in schema["data_source_schemas"]}
+            f"data.{t}" for t in schema["data_source_schemas"]
+        }
         if types - got:
             raise ExtractError(f"{provider}: no binding found for {sorted(types - got)}")
         schema_path(provider).write_text(json.dumps(schema, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-        print(f"{schema_path(provider).relative_to(REPO)}: {len(schema['resource_schemas'])} resources, "
-              f"{len(schema['data_source_schemas'])} data sources")
+        print(
+            f"{schema_path(provider).relative_to(REPO)}: {len(schema['resource_schemas'])} resources, "
+            f"{len(schema['data_source_schemas'])} data sources"
+        )
     return 0
 
 

@@ -26,8 +26,10 @@ HERE = Path(__file__).resolve().parent
 PROVIDERS = PROVIDER_NAMES
 VERSION = GOOGLE_PROVIDER_VERSION
 OLDEST_TERRAFORM = (1, 7, 0)  # `removed` blocks (1.7) and `import` blocks (1.5) in the review fixtures
-INSTALL_HINT = ("install Terraform >= 1.7 (https://developer.hashicorp.com/terraform/install) or OpenTofu "
-                "(https://opentofu.org/docs/intro/install/); set TERRAFORM_BINARY_NAME=tofu to use OpenTofu")
+INSTALL_HINT = (
+    "install Terraform >= 1.7 (https://developer.hashicorp.com/terraform/install) or OpenTofu "
+    "(https://opentofu.org/docs/intro/install/); set TERRAFORM_BINARY_NAME=tofu to use OpenTofu"
+)
 
 
 class TerraformMissing(Exception):
@@ -36,7 +38,8 @@ class TerraformMissing(Exception):
 
 def os_arch() -> str:
     machine = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower())
+        platform.machine().lower(), platform.machine().lower()
+    )
     return f"{platform.system().lower()}_{machine}"
 
 
@@ -46,8 +49,13 @@ def find_terraform() -> tuple[str, tuple[int, ...]]:
     path = shutil.which(name)
     if path is None:
         raise TerraformMissing(f"'{name}' is not on PATH; {INSTALL_HINT}")
-    out = subprocess.run([path, "version", "-json"], capture_output=True, text=True,
-                         env={**os.environ, "CHECKPOINT_DISABLE": "1"}, check=False)
+    out = subprocess.run(
+        [path, "version", "-json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1"},
+        check=False,
+    )
     try:
         text = json.loads(out.stdout)["terraform_version"]
     except (ValueError, KeyError):
@@ -67,8 +75,7 @@ def build(root: Path, python: str = sys.executable) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         binary = target / f"terraform-provider-{name}_v{VERSION}"
         # -B: the repository's folders stay free of bytecode written by Terraform's runs
-        binary.write_text(f'#!/bin/sh\nexec "{python}" -B "{HERE / "provider.py"}" {name} "$@"\n',
-                          encoding="utf-8")
+        binary.write_text(f'#!/bin/sh\nexec "{python}" -B "{HERE / "provider.py"}" {name} "$@"\n', encoding="utf-8")
         binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     config = root / "terraformrc"
     includes = ", ".join(f'"registry.terraform.io/hashicorp/{n}"' for n in PROVIDERS)
@@ -77,7 +84,9 @@ def build(root: Path, python: str = sys.executable) -> Path:
         "disable_checkpoint = true\n"
         "provider_installation {\n"
         f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = [{includes}]\n  }}\n'
-        "}\n", encoding="utf-8")
+        "}\n",
+        encoding="utf-8",
+    )
     return config
 
 
@@ -89,15 +98,24 @@ class Terraform:
     config: Path
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items()
-                if not k.startswith(("TF_", "GOOGLE_", "CLOUDSDK_")) and k != "CHECKPOINT_DISABLE"}
-        return {**keep, "TF_CLI_CONFIG_FILE": str(self.config), "CHECKPOINT_DISABLE": "1",
-                "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+        keep = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TF_", "GOOGLE_", "CLOUDSDK_")) and k != "CHECKPOINT_DISABLE"
+        }
+        return {
+            **keep,
+            "TF_CLI_CONFIG_FILE": str(self.config),
+            "CHECKPOINT_DISABLE": "1",
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+        }
 
     def run(self, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         """Run terraform in cwd; the caller checks the result (see check())."""
-        return subprocess.run([self.binary, *args], cwd=cwd, capture_output=True, text=True, env=self.env(),
-                              check=False, timeout=300)
+        return subprocess.run(
+            [self.binary, *args], cwd=cwd, capture_output=True, text=True, env=self.env(), check=False, timeout=300
+        )
 
 
 LOCAL_BACKEND = {"terraform": {"backend": {"local": {"path": "terraform.tfstate"}}}}

@@ -32,8 +32,9 @@ def normalize(plan: dict[str, Any]) -> dict[str, Any]:
     """The run's timestamp fixed, and relevant_attributes (in no stable order from Terraform) sorted."""
     out = {**plan, "timestamp": TIMESTAMP} if "timestamp" in plan else dict(plan)
     if "relevant_attributes" in out:
-        out["relevant_attributes"] = sorted(out["relevant_attributes"],
-                                            key=lambda a: (a["resource"], json.dumps(a["attribute"])))
+        out["relevant_attributes"] = sorted(
+            out["relevant_attributes"], key=lambda a: (a["resource"], json.dumps(a["attribute"]))
+        )
     return out
 
 

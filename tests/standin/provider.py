@@ -68,16 +68,31 @@ def load_replace_attributes() -> dict[str, list[str]]:
 def _block_pb(pb: Any, block: dict[str, Any]) -> Any:
     out = pb.Schema.Block()
     for name, attr in sorted(block.get("attributes", {}).items()):
-        out.attributes.append(pb.Schema.Attribute(
-            name=name, type=json.dumps(attr["type"]).encode(), required=bool(attr.get("required")),
-            optional=bool(attr.get("optional")), computed=bool(attr.get("computed")),
-            sensitive=bool(attr.get("sensitive"))))
-    modes = {"list": pb.Schema.NestedBlock.LIST, "set": pb.Schema.NestedBlock.SET,
-             "single": pb.Schema.NestedBlock.SINGLE}
+        out.attributes.append(
+            pb.Schema.Attribute(
+                name=name,
+                type=json.dumps(attr["type"]).encode(),
+                required=bool(attr.get("required")),
+                optional=bool(attr.get("optional")),
+                computed=bool(attr.get("computed")),
+                sensitive=bool(attr.get("sensitive")),
+            )
+        )
+    modes = {
+        "list": pb.Schema.NestedBlock.LIST,
+        "set": pb.Schema.NestedBlock.SET,
+        "single": pb.Schema.NestedBlock.SINGLE,
+    }
     for name, nested in sorted(block.get("block_types", {}).items()):
-        out.block_types.append(pb.Schema.NestedBlock(
-            type_name=name, block=_block_pb(pb, nested["block"]), nesting=modes[nested["nesting_mode"]],
-            min_items=nested.get("min_items", 0), max_items=nested.get("max_items", 0)))
+        out.block_types.append(
+            pb.Schema.NestedBlock(
+                type_name=name,
+                block=_block_pb(pb, nested["block"]),
+                nesting=modes[nested["nesting_mode"]],
+                min_items=nested.get("min_items", 0),
+                max_items=nested.get("max_items", 0),
+            )
+        )
     return out
 
 
@@ -149,8 +164,11 @@ def realistic(type_name: str, obj: dict[str, Any], project: str) -> dict[str, An
         known["number"] = number
     elif type_name == "google_service_account" and obj.get("account_id"):
         email = f"{obj['account_id']}@{obj.get('project') or project}.iam.gserviceaccount.com"
-        known.update(email=email, member=f"serviceAccount:{email}",
-                     name=f"projects/{obj.get('project') or project}/serviceAccounts/{email}")
+        known.update(
+            email=email,
+            member=f"serviceAccount:{email}",
+            name=f"projects/{obj.get('project') or project}/serviceAccounts/{email}",
+        )
     elif type_name == "google_project_service_identity" and obj.get("service"):
         agent = str(obj["service"]).split(".")[0]
         email = f"service-{number}@gcp-sa-{agent}.iam.gserviceaccount.com"
@@ -187,8 +205,10 @@ class StandIn:
     def _lookup(self, section: str, type_name: str, what: str) -> dict[str, Any]:
         found = self.schema[section].get(type_name)
         if found is None:
-            raise KeyError(f"the offline stand-in for hashicorp/{self.provider} {VERSION} has no schema for "
-                           f"{what} type '{type_name}'; regenerate it with {REGENERATE}")
+            raise KeyError(
+                f"the offline stand-in for hashicorp/{self.provider} {VERSION} has no schema for "
+                f"{what} type '{type_name}'; regenerate it with {REGENERATE}"
+            )
         return found
 
     def configure(self, config: dict[str, Any] | None) -> None:
@@ -263,8 +283,7 @@ class StandIn:
 
 def _servicer(standin: StandIn, pb: Any, rpc: Any) -> Any:
     def diagnostics(error: Exception) -> list[Any]:
-        return [pb.Diagnostic(severity=pb.Diagnostic.ERROR, summary=str(error).split(";")[0],
-                              detail=str(error))]
+        return [pb.Diagnostic(severity=pb.Diagnostic.ERROR, summary=str(error).split(";")[0], detail=str(error))]
 
     def dynamic(value: Any) -> Any:
         return pb.DynamicValue(msgpack=values.encode(value))
@@ -275,13 +294,15 @@ def _servicer(standin: StandIn, pb: Any, rpc: Any) -> Any:
             return pb.GetMetadata.Response(
                 server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True),
                 resources=[pb.GetMetadata.ResourceMetadata(type_name=t) for t in schema["resource_schemas"]],
-                data_sources=[pb.GetMetadata.DataSourceMetadata(type_name=t) for t in schema["data_source_schemas"]])
+                data_sources=[pb.GetMetadata.DataSourceMetadata(type_name=t) for t in schema["data_source_schemas"]],
+            )
 
         def GetProviderSchema(self, request: Any, context: Any) -> Any:
             schema = standin.schema
             response = pb.GetProviderSchema.Response(
                 provider=_schema_pb(pb, schema["provider"]),
-                server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True))
+                server_capabilities=pb.ServerCapabilities(plan_destroy=True, get_provider_schema_optional=True),
+            )
             for name, body in schema["resource_schemas"].items():
                 response.resource_schemas[name].CopyFrom(_schema_pb(pb, body))
             for name, body in schema["data_source_schemas"].items():
@@ -322,19 +343,27 @@ def _servicer(standin: StandIn, pb: Any, rpc: Any) -> Any:
         def PlanResourceChange(self, request: Any, context: Any) -> Any:
             try:
                 planned, replace = standin.plan(
-                    request.type_name, values.decode(request.prior_state.msgpack),
-                    values.decode(request.proposed_new_state.msgpack), values.decode(request.config.msgpack))
+                    request.type_name,
+                    values.decode(request.prior_state.msgpack),
+                    values.decode(request.proposed_new_state.msgpack),
+                    values.decode(request.config.msgpack),
+                )
             except KeyError as error:
                 return pb.PlanResourceChange.Response(diagnostics=diagnostics(error))
-            paths = [pb.AttributePath(steps=[pb.AttributePath.Step(attribute_name=p) for p in path])
-                     for path in replace]
-            return pb.PlanResourceChange.Response(planned_state=dynamic(planned), requires_replace=paths,
-                                                  planned_private=request.prior_private)
+            paths = [
+                pb.AttributePath(steps=[pb.AttributePath.Step(attribute_name=p) for p in path]) for path in replace
+            ]
+            return pb.PlanResourceChange.Response(
+                planned_state=dynamic(planned), requires_replace=paths, planned_private=request.prior_private
+            )
 
         def ApplyResourceChange(self, request: Any, context: Any) -> Any:
             try:
-                new = standin.apply(request.type_name, values.decode(request.planned_state.msgpack),
-                                    values.decode(request.config.msgpack))
+                new = standin.apply(
+                    request.type_name,
+                    values.decode(request.planned_state.msgpack),
+                    values.decode(request.config.msgpack),
+                )
             except KeyError as error:
                 return pb.ApplyResourceChange.Response(diagnostics=diagnostics(error))
             return pb.ApplyResourceChange.Response(new_state=dynamic(new), private=request.planned_private)
@@ -369,26 +398,48 @@ def _certificate() -> tuple[bytes, bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
-                                         data_encipherment=False, key_agreement=True, key_cert_sign=True,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=True,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return cert.public_bytes(serialization.Encoding.PEM), key_pem, cert.public_bytes(serialization.Encoding.DER)
 
 
 def serve(provider: str) -> int:
     if os.environ.get(MAGIC_COOKIE_KEY) != MAGIC_COOKIE:
-        print("This is a Terraform provider plugin (the offline stand-in for hashicorp/"
-              f"{provider}); Terraform runs it, not you.", file=sys.stderr)
+        print(
+            "This is a Terraform provider plugin (the offline stand-in for hashicorp/"
+            f"{provider}); Terraform runs it, not you.",
+            file=sys.stderr,
+        )
         return 1
     import grpc
     from tf.gen import grpc_controller_pb2 as controller_pb
