@@ -24,10 +24,12 @@ demo: $(STAMP)
 ## test: install, lint, run the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
 ## the plan fixtures made by real terraform against the provider stand-in)
