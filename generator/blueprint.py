@@ -36,9 +36,10 @@ from typing import Any
 import jinja2
 from jinja2 import nodes
 from jinja2.defaults import DEFAULT_NAMESPACE
+from jinja2.exceptions import SecurityError
 from jinja2.filters import do_default, do_lower, do_tojson, do_trim, do_upper, sync_do_join
 from jinja2.runtime import BlockReference, Context, LoopContext, Macro, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 from jinja2.visitor import NodeTransformer
 from ruamel.yaml.comments import CommentedMap
@@ -235,7 +236,8 @@ SANDBOX_HINT = (
     "are out of reach, and only the filters and methods in docs/blueprints.md are there"
 )
 _FORMAT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(\*|\d+)?(?:\.(\*|\d+))?")
-_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+# lists, tuples and dict views: walked item by item
+_SEQUENCES: tuple[type[Iterable[Any]], ...] = (list, tuple, type({}.keys()), type({}.values()), type({}.items()))
 
 
 class LimitExceeded(SecurityError):
@@ -282,7 +284,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 total += len(item)
             elif isinstance(item, Undefined):
                 total += 1
-            elif isinstance(item, (list, tuple, *_VIEWS)):
+            elif isinstance(item, _SEQUENCES):
                 total += 1
                 stack.extend(item)
             elif isinstance(item, dict):
@@ -331,7 +333,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             self.charge(1)
             yield item
 
-    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         self.tick()
         if isinstance(obj, LoopContext):  # loop(children) in a recursive loop: more iterations
             args = (self.iterate(args[0]), *args[1:]) if args else args
@@ -501,7 +503,7 @@ FILTERS.update(
 )
 
 
-def _guard(node: nodes.Expr, name: str, *args: Any) -> nodes.Filter:
+def _guard(node: nodes.Node, name: str, *args: Any) -> nodes.Filter:
     return nodes.Filter(node, name, [nodes.Const(a) for a in args], [], None, None, lineno=node.lineno)
 
 

@@ -11,7 +11,7 @@ import datetime
 import re
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -99,21 +99,19 @@ class Catalog(_Strict):
         return None
 
 
-def _data(name: str) -> object:
-    text = resources.files("tierstack.generator").joinpath("data", name).read_text(encoding="utf-8")
+def _data(name: str) -> Any:
+    text = resources.files("tierstack.generator").joinpath("data").joinpath(name).read_text(encoding="utf-8")
     return to_plain(parse(text, f"tierstack/generator/data/{name}"))
 
 
 @cache
 def load_catalog() -> Catalog:
-    caps = _data("capabilities.yaml")["capabilities"]  # type: ignore[index]
-    tiers = _data("tiers.yaml")["tiers"]  # type: ignore[index]
-    accs = _data("accelerators.yaml")["accelerators"]  # type: ignore[index]
+    caps = _data("capabilities.yaml")["capabilities"]
+    tiers = _data("tiers.yaml")["tiers"]
+    accs = _data("accelerators.yaml")["accelerators"]
     try:
-        return Catalog(
-            capabilities=caps,
-            tiers=tiers,
-            accelerators=[{"name": k, **v} for k, v in accs.items()],  # type: ignore[union-attr]
+        return Catalog.model_validate(
+            {"capabilities": caps, "tiers": tiers, "accelerators": [{"name": k, **v} for k, v in accs.items()]}
         )
     except ValidationError as exc:  # a packaging bug, not a user error: say where
         raise RuntimeError(f"the bundled catalog in tierstack/generator/data is invalid:\n{exc}") from exc
@@ -182,9 +180,9 @@ def load_gcp_facts() -> GcpFacts:
     try:
         facts = GcpFacts(
             zones_source=zones["source"],
-            regions=zones["regions"],  # type: ignore[index]
+            regions=zones["regions"],
             machines_source=machines["source"],
-            families=machines["families"],  # type: ignore[index]
+            families=machines["families"],
         )
     except ValidationError as exc:
         raise RuntimeError(f"the bundled Google Cloud facts in tierstack/generator/data are invalid:\n{exc}") from exc

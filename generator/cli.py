@@ -21,9 +21,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -130,8 +130,10 @@ def _command_path(ctx: click.Context | None) -> Path | None:
         return None
     name, params = ctx.meta[_PARAMS]
     if name == "generate":
-        return params.get("out") or params["config"].parent / "cdktf.out"
-    return params.get("path") or params.get("config")
+        out: Path = params.get("out") or params["config"].parent / "cdktf.out"
+        return out
+    given: Path | None = params.get("path") or params.get("config")
+    return given
 
 
 def _report(text: str, color: str | None = "red") -> None:
@@ -246,7 +248,10 @@ def _on_sigint(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _format_option(default: str = "text") -> Any:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _format_option(default: str = "text") -> Callable[[_F], _F]:
     return click.option(
         "--format",
         "fmt",

@@ -88,12 +88,12 @@ def gpu_problem(machine_type: str, gpu: str, count: int) -> str | None:
         return None
     families = load_gcp_facts().families
     attach = [name.upper() for name, f in families.items() if gpu in f.attached]
-    built = [name.upper() for name, f in families.items() if any(g == gpu for g, _ in f.machine_types.values())]
+    built_into = [name.upper() for name, f in families.items() if any(g == gpu for g, _ in f.machine_types.values())]
     how = (
         f"it attaches only to {' and '.join(attach)} machine types"
         if attach
-        else f"it comes only built into {' and '.join(built)} machine types"
-        if built
+        else f"it comes only built into {' and '.join(built_into)} machine types"
+        if built_into
         else "no machine type takes it"
     )
     return f"{machine_type} cannot take {gpu}: {how}"

@@ -175,11 +175,12 @@ def _tier_environments(answers: dict[str, Any]) -> list[str]:
     except Exception:
         return ["dev"]
     from tierstack.generator.rules import ALWAYS
-    from tierstack.generator.selection import fired_rules
+    from tierstack.generator.selection import Reason, fired_rules
 
     rules = fired_rules(use_case)
-    chosen = {c: [] for c, _ in ALWAYS} | {c: [] for rule in rules for c in rule.capabilities}
-    features = {f: [] for rule in rules for f in rule.features}
+    always = [c for c, _ in ALWAYS]
+    chosen: dict[str, list[Reason]] = {c: [] for c in [*always, *(c for rule in rules for c in rule.capabilities)]}
+    features: dict[str, list[Reason]] = {f: [] for rule in rules for f in rule.features}
     tier, _ = recommend_tier(chosen, features, catalog)
     return list(catalog.tier(tier).environments)
 
@@ -189,7 +190,9 @@ def _render(answers: dict[str, Any]) -> str:
 
     import jinja2
 
-    source = resources.files("tierstack.generator").joinpath("templates", "tierstack.yaml.j2").read_text("utf-8")
+    source = (
+        resources.files("tierstack.generator").joinpath("templates").joinpath("tierstack.yaml.j2").read_text("utf-8")
+    )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     env.globals["yesno"] = lambda v: "yes" if v else "no"
     return env.from_string(source).render(**{"billing_account": None, **answers})

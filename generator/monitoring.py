@@ -48,8 +48,9 @@ class MetricType:
 
 @cache
 def _table() -> dict[str, Any]:
-    text = resources.files("tierstack.generator").joinpath("data", TABLE).read_text(encoding="utf-8")
-    return to_plain(parse(text, f"tierstack/generator/data/{TABLE}"))  # type: ignore[no-any-return]
+    text = resources.files("tierstack.generator").joinpath("data").joinpath(TABLE).read_text(encoding="utf-8")
+    table: dict[str, Any] = to_plain(parse(text, f"tierstack/generator/data/{TABLE}"))
+    return table
 
 
 def metric(metric_type: str) -> MetricType:

@@ -10,9 +10,10 @@ import json
 from typing import Any
 
 from tierstack.generator import guarantees
+from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog
 from tierstack.generator.monitoring import unreceived_alerts
-from tierstack.generator.resolve import Resolved, display_path
+from tierstack.generator.resolve import Resolved
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.yamlio import dump
 

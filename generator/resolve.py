@@ -8,7 +8,7 @@ Only selected capabilities survive into an environment's settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from tierstack.generator import blueprint as bp
 from tierstack.generator import gcp_facts, guarantees
@@ -288,6 +288,10 @@ def sorted_settings(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return sorted(data.items(), key=lambda kv: (kv[0] == "capabilities", kv[0]))
 
 
+@overload
+def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: str) -> str: ...
+@overload
+def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: None) -> str | None: ...
 def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: str | None) -> str | None:
     node: Any = loaded.doc
     for part in path:

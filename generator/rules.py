@@ -42,7 +42,7 @@ class Rule:
         given = answers[self.field]
         if self.value is NOT_NONE:
             return given not in (None, "none")
-        return given == self.value
+        return bool(given == self.value)
 
 
 class _NotNone:

@@ -422,7 +422,7 @@ IDENTITIES_NEEDED: dict[str, tuple[str, ...]] = {
 def _missing_identities(resolved: Any) -> list[Any]:
     from tierstack.generator.errors import UserError
 
-    out = []
+    out: list[Any] = []
     for env in resolved.environments.values():
         accounts = (env.settings["capabilities"].get("foundation") or {}).get("service_accounts")
         if not isinstance(accounts, list):  # the model reports the wrong type

@@ -53,7 +53,7 @@ def _line_of_mark(mark: Any) -> int | None:
     return mark.line + 1 if mark is not None else None
 
 
-class _BoundedComposer(Composer):  # type: ignore[misc]
+class _BoundedComposer(Composer):
     """ruamel's composer with a depth limit and an alias budget, checked before construction.
 
     An alias is composed as a reference to the anchored node, so the node graph
@@ -99,7 +99,7 @@ class _BoundedComposer(Composer):  # type: ignore[misc]
             self._ts_depth -= 1
 
 
-class _BoundedScanner(RoundTripScanner):  # type: ignore[misc]
+class _BoundedScanner(RoundTripScanner):
     """ruamel's scanner, stopping at MAX_DEPTH open collections.
 
     The scanner looks ahead over every open flow collection for each token, so
@@ -125,7 +125,7 @@ class _BoundedScanner(RoundTripScanner):  # type: ignore[misc]
         )
 
 
-class _CheckedConstructor(RoundTripConstructor):  # type: ignore[misc]
+class _CheckedConstructor(RoundTripConstructor):
     """ruamel's constructor; a scalar Python refuses (an integer of 5,000 digits, 2024-13-45) gets its line."""
 
     def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
@@ -364,9 +364,11 @@ def key_line(node: Any, key: Any) -> int | None:
     """1-based line of a mapping key or a sequence item in a round-trip document."""
     try:
         if isinstance(node, CommentedMap):
-            return node.lc.key(key)[0] + 1
+            line: int = node.lc.key(key)[0]
+            return line + 1
         if isinstance(node, CommentedSeq):
-            return node.lc.item(key)[0] + 1
+            line = node.lc.item(key)[0]
+            return line + 1
     except (KeyError, TypeError, AttributeError, IndexError):
         pass
     return None
@@ -412,7 +414,7 @@ def dump(data: Any) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     # keep keys in the order given (the safe dumper sorts them otherwise); the output order is part of the UX
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]  # ruamel annotates it as None
     buf = io.StringIO()
     yaml.dump(data, buf)
     return buf.getvalue()

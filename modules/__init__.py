@@ -31,4 +31,5 @@ MODULES = {
 
 
 def construct_class(capability: str) -> type:
-    return getattr(import_module(f"tierstack.modules.{capability}"), MODULES[capability])
+    cls: type = getattr(import_module(f"tierstack.modules.{capability}"), MODULES[capability])
+    return cls

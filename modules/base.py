@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, ClassVar
 
 from cdktn import TerraformDataSource, TerraformOutput, TerraformResourceLifecycle
@@ -76,7 +75,7 @@ class CapabilityModule(Construct):
 
     capability: ClassVar[str]
     # APIs the capability needs at run time beyond those its resource types imply (jobs, not resources)
-    apis: ClassVar[tuple[str, ...]] = ()
+    apis: tuple[str, ...] = ()  # a class default; an instance may add what its settings need
     # Renames: {current construct id: the id it had before}. Each becomes a `moved` block, so Terraform
     # moves the resource in state instead of destroying it and creating a new one. Keep entries for
     # as long as any deployed stack may still carry the old address.
@@ -184,7 +183,7 @@ class CapabilityModule(Construct):
         name = naming.bucket_name(
             inputs.project, inputs.name, purpose, inputs.source, field=f"environments.{inputs.environment}.project"
         )
-        bucket = self.add(
+        bucket: StorageBucket = self.add(
             StorageBucket,
             f"{purpose}_bucket",
             name=name,
@@ -224,7 +223,7 @@ class CapabilityModule(Construct):
     ) -> BigqueryDataset:
         """A BigQuery dataset in the region, CMEK on request, contents kept when protected."""
         inputs = self.inputs
-        dataset = self.add(
+        dataset: BigqueryDataset = self.add(
             BigqueryDataset,
             f"{purpose}_dataset",
             dataset_id=naming.dataset_id(inputs.name, purpose),
@@ -258,7 +257,6 @@ def short_role(role: str) -> str:
     return role.removeprefix("roles/").replace(".", "_").lower()
 
 
-@cache
 def _terraform_type(resource_type: type) -> str:
     return str(resource_type.TF_RESOURCE_TYPE)  # type: ignore[attr-defined]
 

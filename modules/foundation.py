@@ -145,7 +145,7 @@ class Foundation(CapabilityModule):
                 audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t) for t in ("DATA_READ", "DATA_WRITE")],
             )
 
-    def _ci_federation(self, ci: dict) -> None:
+    def _ci_federation(self, ci: dict[str, Any]) -> None:
         """CI signs in through Workload Identity Federation: no service account keys anywhere."""
         inputs = self.inputs
         repository = ci.get("repository")

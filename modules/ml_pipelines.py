@@ -144,7 +144,7 @@ def http_job_arguments(
 
 class MlPipelines(CapabilityModule):
     capability = "ml_pipelines"
-    apis = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
+    apis: tuple[str, ...] = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
 
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings

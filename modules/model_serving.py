@@ -137,13 +137,13 @@ class ModelServing(CapabilityModule):
                 f"projects/{inputs.project}/locations/{inputs.region}/models/NAME@default, "
                 "or remove batch_schedule",
             )
-        model = str(model)
-        if SHORT_MODEL_RE.match(model):
-            return f"projects/{inputs.project}/locations/{inputs.region}/models/{model}"
-        full = FULL_MODEL_RE.match(model)
+        name = str(model)
+        if SHORT_MODEL_RE.match(name):
+            return f"projects/{inputs.project}/locations/{inputs.region}/models/{name}"
+        full = FULL_MODEL_RE.match(name)
         if not full:
             raise UserError(
-                f"'{model}' is not a Vertex AI model",
+                f"'{name}' is not a Vertex AI model",
                 file=inputs.source,
                 field=field,
                 hint="projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS], or NAME@ALIAS",
@@ -156,7 +156,7 @@ class ModelServing(CapabilityModule):
                 field=field,
                 hint=f"use a model registered in {inputs.region}",
             )
-        return model
+        return name
 
     def _batch_input(self, source: Any, field: str) -> str:
         """The BigQuery table to score: given, or the prepared dataset's batch_input table."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cdktn_provider_google.vertex_ai_persistent_resource import (
     VertexAiPersistentResource,
     VertexAiPersistentResourceEncryptionSpec,
@@ -35,7 +37,7 @@ class ModelTraining(CapabilityModule):
         if pool.get("enabled"):
             self._pool(pool)
 
-    def _pool(self, pool: dict) -> None:
+    def _pool(self, pool: dict[str, Any]) -> None:
         inputs = self.inputs
         spec = VertexAiPersistentResourceResourcePoolsMachineSpec(
             machine_type=pool["machine_type"],
@@ -77,7 +79,7 @@ class ModelTraining(CapabilityModule):
         self.expose("training_pool", resource.id, "persistent resource id to run training jobs on")
 
 
-def check_pool(pool: dict, region: str, source: str, environment: str) -> None:
+def check_pool(pool: dict[str, Any], region: str, source: str, environment: str) -> None:
     """The machine type must be the one the accelerator needs, and the region must offer it."""
     field = f"environments.{environment}.capabilities.model_training.training_pool"
     acc_type = pool.get("accelerator_type")
