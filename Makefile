@@ -21,15 +21,17 @@ demo: $(STAMP)
 	$(BIN)/tierstack explain examples/fraud-detection/tierstack.yaml
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
-## test: install, lint, run the whole test suite
+## test: install, lint, format check, type check (mypy, strict), run the whole test suite
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
 ## the plan fixtures made by real terraform against the provider stand-in)
