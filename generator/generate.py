@@ -364,6 +364,21 @@ def _digest(path: Path) -> str:
     return _sha256(path.read_bytes())
 
 
+def _walk_outside_terraform(root: Path) -> Iterator[tuple[Path, tuple[str, ...], list[str], list[str]]]:
+    """os.walk under root, without Terraform's files in the stack directories (the user's, never walked).
+
+    Yields (folder, its parts relative to root, sub-folder names, file names); the caller may prune the
+    sub-folder names in place, as with os.walk.
+    """
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        parts = here.relative_to(root).parts
+        if len(parts) == 2 and parts[0] == "stacks":
+            dirnames[:] = [d for d in dirnames if not is_terraform_file(d)]
+            filenames = [f for f in filenames if not is_terraform_file(f)]
+        yield here, parts, dirnames, filenames
+
+
 def _files(root: Path) -> list[Path]:
     """Every file and symlink under root, except the manifest, the marker and Terraform's files in stacks.
 
@@ -371,12 +386,7 @@ def _files(root: Path) -> list[Path]:
     binaries of hundreds of megabytes, and it is skipped as a whole.
     """
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        parts = here.relative_to(root).parts
-        if len(parts) == 2 and parts[0] == "stacks":
-            dirnames[:] = [d for d in dirnames if not is_terraform_file(d)]
-            filenames = [f for f in filenames if not is_terraform_file(f)]
+    for here, _parts, dirnames, filenames in _walk_outside_terraform(root):
         found += [here / d for d in dirnames if (here / d).is_symlink()]  # os.walk does not descend them
         found += [here / f for f in filenames if here != root or f not in (MANIFEST, MARKER)]
     return sorted(found)
@@ -505,12 +515,7 @@ def _unknown_entries(out: Path, known: dict[str, str]) -> list[str]:
     """
     ours = {parent.as_posix() for rel in known for parent in PurePosixPath(rel).parents} | {"stacks"}
     found = []
-    for dirpath, dirnames, filenames in os.walk(out):
-        here = Path(dirpath)
-        parts = here.relative_to(out).parts
-        if len(parts) == 2 and parts[0] == "stacks":
-            dirnames[:] = [d for d in dirnames if not is_terraform_file(d)]
-            filenames = [f for f in filenames if not is_terraform_file(f)]
+    for here, parts, dirnames, filenames in _walk_outside_terraform(out):
         for name in list(dirnames):
             rel = (here / name).relative_to(out).as_posix()
             if (here / name).is_symlink():
