@@ -20,30 +20,28 @@ from tierstack.generator.choices import ANSWER_CHOICES as CHOICES
 
 
 def _check(kind: str) -> Any:
-    """A click value_proc that validates one answer the way the spec will."""
+    """A click value_proc that validates one answer the way the spec will: the spec's own types."""
 
     def proc(value: str) -> str:
-        from pydantic import ValidationError
+        from pydantic import TypeAdapter, ValidationError
 
         from tierstack.generator import spec
 
+        types: dict[str, Any] = {
+            "name": spec.Name,
+            "team": spec.Team,
+            "schedule": spec.Cron,
+            "accelerator": spec.AcceleratorChoice,
+            "region": spec.Region,
+            "billing_account": spec.BillingAccount | None,
+        }
+        if kind not in types:
+            return value
         try:
-            if kind == "name":
-                spec.Spec._name(value)
-            elif kind == "team":
-                spec.Spec._team(value)
-            elif kind == "schedule":
-                spec.UseCase._cron(value)
-            elif kind == "accelerator":
-                value = str(spec.AcceleratorChoice.model_validate(value))
-            elif kind == "region":
-                spec._check_region(value)
-            elif kind == "billing_account":
-                spec.Budget._billing(value or None)
-        except (ValueError, ValidationError) as exc:
-            text = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise click.BadParameter(text.removeprefix("Value error, ")) from None
-        return value
+            checked = TypeAdapter(types[kind]).validate_python(value or None if kind == "billing_account" else value)
+        except ValidationError as exc:
+            raise click.BadParameter(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        return str(checked) if kind == "accelerator" else value
 
     return proc
 

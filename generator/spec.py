@@ -11,6 +11,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,12 +22,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from tierstack.generator import grammars
-from tierstack.generator.catalog import load_catalog
+from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
 from tierstack.generator.yamlio import line_of, load_file, to_plain
@@ -70,6 +72,84 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+def check_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            f"'{value}' cannot name stacks and resources: 3-20 characters, lowercase letters, digits "
+            "and hyphens, starting with a letter"
+        )
+    return value
+
+
+def check_team(value: str) -> str:
+    if not value or not LABEL_VALUE_RE.match(value):
+        raise ValueError(f"'{value}' cannot be a label value: lowercase letters, digits, '_' or '-', 1-63 long")
+    return value
+
+
+def check_region(value: str) -> str:
+    if not REGION_RE.match(value):
+        raise ValueError(f"'{value}' is not a GCP region name such as us-central1 or europe-west4")
+    return value
+
+
+def check_project(value: str) -> str:
+    if not PROJECT_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a GCP project id: 6-30 characters, lowercase letters, digits and "
+            "hyphens, starting with a letter and not ending with a hyphen"
+        )
+    return value
+
+
+def check_amount(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"a budget must be a number more than 0, not {value:g}")
+    return value
+
+
+def check_currency(value: str) -> str:
+    if not re.match(r"^[A-Z]{3}$", value):
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
+    return value
+
+
+def check_billing_account(value: str) -> str:
+    if not BILLING_RE.match(value):
+        raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
+    return value
+
+
+def _fractions(value: list[float]) -> list[float]:
+    for v in value:
+        if not 0 < v <= 10:
+            raise ValueError(f"threshold {v:g} is outside (0, 10]; write 0.5 for 50%")
+    return sorted(set(value))
+
+
+def _optional(check: Callable[[Any], Any]) -> AfterValidator:
+    """A check for an optional value: None passes."""
+    return AfterValidator(lambda v: v if v is None else check(v))
+
+
+# One type per kind of value, used by the models below and by `init` (through a TypeAdapter).
+Name = Annotated[str, AfterValidator(check_name)]
+Team = Annotated[str, AfterValidator(check_team)]
+Region = Annotated[str, AfterValidator(check_region)]
+Cron = Annotated[str, AfterValidator(grammars.check_cron)]
+BillingAccount = Annotated[str, AfterValidator(check_billing_account)]
+Amount = Annotated[float, AfterValidator(check_amount)]
+Labels = Annotated[dict[str, str], AfterValidator(_check_labels), Field(default_factory=dict)]
+Thresholds = Annotated[list[float], AfterValidator(_fractions)]
+
+
+def _catalog(info: ValidationInfo) -> Catalog:
+    """The catalog load_spec passes in the validation context (the bundled one when validated alone)."""
+    context = info.context if isinstance(info.context, dict) else {}
+    catalog = context.get("catalog")
+    return catalog if isinstance(catalog, Catalog) else load_catalog()
+
+
 class AcceleratorChoice(BaseModel):
     """`none`, `gpu:TYPE×N` (or `gpu:TYPExN`) or `tpu:TYPE`, checked against the catalog."""
 
@@ -81,10 +161,10 @@ class AcceleratorChoice(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _parse(cls, value: Any) -> Any:
+    def _parse(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, str):
             return value
-        return parse_accelerator(value)
+        return parse_accelerator(value, _catalog(info))
 
     def __str__(self) -> str:
         if self.kind == "none":
@@ -101,7 +181,7 @@ class AcceleratorChoice(BaseModel):
         return acc.machine_types[self.count] if acc else None
 
 
-def parse_accelerator(text: str) -> dict[str, Any]:
+def parse_accelerator(text: str, catalog: Catalog | None = None) -> dict[str, Any]:
     raw = text.strip()
     if raw.lower() in ("", "none", "no", "false"):
         return {"kind": "none"}
@@ -113,7 +193,7 @@ def parse_accelerator(text: str) -> dict[str, Any]:
     assert match is not None  # the pattern matches any string
     name = match.group(1).strip().upper().replace("-", "_")
     count = int(match.group(2)) if match.group(2) else None
-    catalog = load_catalog()
+    catalog = catalog or load_catalog()
     acc = catalog.accelerator(name)
     if acc is None:
         known = [a.name for a in catalog.accelerators if a.kind == kind]
@@ -136,16 +216,11 @@ class UseCase(_Strict):
     mission_critical: bool = False
     reusable: bool = False
     retraining: Retraining = "none"
-    schedule: str | None = Field(default=None, description="cron for scheduled retraining")
+    schedule: Cron | None = Field(default=None, description="cron for scheduled retraining")
     code_changes: CodeChanges = "rare"
     serving: Serving = "none"
     online_experimentation: bool = False
     accelerator: AcceleratorChoice = AcceleratorChoice()
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        return value if value is None else grammars.check_cron(value)
 
 
 class Budget(_Strict):
@@ -156,84 +231,29 @@ class Budget(_Strict):
     """
 
     enabled: bool = True
-    amount: float | None = Field(default=None, description="monthly amount per environment")
-    currency: str | None = None
-    billing_account: str | None = None
-    thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.9, 1.0])
-    forecast_thresholds: list[float] = Field(default_factory=lambda: [1.0])
-
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, value: float | None) -> float | None:
-        if value is not None and (not math.isfinite(value) or value <= 0):
-            raise ValueError(f"a budget must be a number more than 0, not {value:g}")
-        return value
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[A-Z]{3}$", value):
-            raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
-        return value
-
-    @field_validator("billing_account")
-    @classmethod
-    def _billing(cls, value: str | None) -> str | None:
-        if value is not None and not BILLING_RE.match(value):
-            raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
-        return value
-
-    @field_validator("thresholds", "forecast_thresholds")
-    @classmethod
-    def _fractions(cls, value: list[float]) -> list[float]:
-        for v in value:
-            if not 0 < v <= 10:
-                raise ValueError(f"threshold {v:g} is outside (0, 10]; write 0.5 for 50%")
-        return sorted(set(value))
+    amount: Amount | None = Field(default=None, description="monthly amount per environment")
+    currency: Annotated[str, AfterValidator(check_currency)] | None = None
+    billing_account: BillingAccount | None = None
+    thresholds: Thresholds = Field(default_factory=lambda: [0.5, 0.9, 1.0])
+    forecast_thresholds: Thresholds = Field(default_factory=lambda: [1.0])
 
 
 class BudgetOverride(_Strict):
-    amount: float | None = None
-
-    _positive = field_validator("amount")(Budget._positive.__func__)  # type: ignore[attr-defined]
-
-
-Labels = Annotated[dict[str, str], Field(default_factory=dict)]
+    amount: Amount | None = None
 
 
 class Environment(_Strict):
     """One environment, hence one stack: `<name>-<env>`."""
 
-    project: str | None = Field(default=None, description="GCP project id; default <name>-<env>")
-    region: str | None = None
+    project: Annotated[str, AfterValidator(check_project)] | None = Field(
+        default=None, description="GCP project id; default <name>-<env>"
+    )
+    region: Region | None = None
     role: Role | None = Field(default=None, description="default: from the name, else the position")
     serving_class: ServingClass | None = None
     labels: Labels
     budget: BudgetOverride | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str | None) -> str | None:
-        if value is not None and not PROJECT_RE.match(value):
-            raise ValueError(
-                f"'{value}' is not a GCP project id: 6-30 characters, lowercase letters, digits and "
-                "hyphens, starting with a letter and not ending with a hyphen"
-            )
-        return value
-
-    _region = field_validator("region")(lambda v: _check_region(v))
-    _labels = field_validator("labels")(lambda v: _check_labels(v))
-
-
-def _check_region(value: str | None) -> str | None:
-    if value is not None and not REGION_RE.match(value):
-        raise ValueError(f"'{value}' is not a GCP region name such as us-central1 or europe-west4")
-    return value
-
-
-def _checked(check: Any) -> Any:
-    return AfterValidator(lambda v: v if v is None else check(v))
 
 
 class Variables(BaseModel):
@@ -242,18 +262,18 @@ class Variables(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    alert_email: Annotated[str | None, _checked(grammars.check_email)] = None
+    alert_email: Annotated[str | None, _optional(grammars.check_email)] = None
     ci_provider: Literal["github"] | None = None
-    ci_repository: Annotated[str | None, _checked(grammars.check_repository)] = None
-    ci_subject: Annotated[str | None, _checked(grammars.check_subject)] = None
-    kms_key: Annotated[str | None, _checked(grammars.check_kms_key)] = None
-    time_zone: Annotated[str | None, _checked(grammars.check_time_zone)] = None
-    feature_sync_cron: Annotated[str | None, _checked(grammars.check_cron)] = None
-    model_approvers_group: Annotated[str | None, _checked(grammars.check_email)] = None
-    data_scientists_group: Annotated[str | None, _checked(grammars.check_email)] = None
-    ml_engineers_group: Annotated[str | None, _checked(grammars.check_email)] = None
-    viewers_group: Annotated[str | None, _checked(grammars.check_email)] = None
-    serving_network: Annotated[str | None, _checked(grammars.check_network)] = None
+    ci_repository: Annotated[str | None, _optional(grammars.check_repository)] = None
+    ci_subject: Annotated[str | None, _optional(grammars.check_subject)] = None
+    kms_key: Annotated[str | None, _optional(grammars.check_kms_key)] = None
+    time_zone: Annotated[str | None, _optional(grammars.check_time_zone)] = None
+    feature_sync_cron: Annotated[str | None, _optional(grammars.check_cron)] = None
+    model_approvers_group: Annotated[str | None, _optional(grammars.check_email)] = None
+    data_scientists_group: Annotated[str | None, _optional(grammars.check_email)] = None
+    ml_engineers_group: Annotated[str | None, _optional(grammars.check_email)] = None
+    viewers_group: Annotated[str | None, _optional(grammars.check_email)] = None
+    serving_network: Annotated[str | None, _optional(grammars.check_network)] = None
 
     @model_validator(mode="after")
     def _names(self) -> Variables:
@@ -292,8 +312,8 @@ class CapabilityChanges(_Strict):
 
     @field_validator("add", "remove")
     @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        ids = load_catalog().ids
+    def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        ids = _catalog(info).ids
         for name in value:
             if name not in ids:
                 hint = did_you_mean(name, ids) or one_of(ids)
@@ -304,47 +324,24 @@ class CapabilityChanges(_Strict):
 class Spec(_Strict):
     """A use case: the whole of `tierstack.yaml`."""
 
-    name: str
-    team: str
+    name: Name
+    team: Team
     description: str = ""
     use_case: UseCase
-    region: str = "us-central1"
+    region: Region = "us-central1"
     environments: dict[str, Environment] | None = None
     labels: Labels
     budget: Budget | None = None
     blueprint: str | None = None
-    state_bucket: str | None = Field(default=None, description="GCS bucket for Terraform state; <name>-tfstate")
+    state_bucket: Annotated[str, AfterValidator(grammars.check_bucket_name)] | None = Field(
+        default=None, description="GCS bucket for Terraform state; <name>-tfstate"
+    )
     tier: int | None = Field(default=None, ge=0, le=2, strict=True)  # strict: `tier: true` is not tier 1
     allow_gaps: bool = False
     capabilities: CapabilityChanges = CapabilityChanges()
     variables: Variables = Field(default_factory=lambda: Variables())
     overrides: dict[str, Any] = Field(default_factory=dict)
     waivers: list[Waiver] = Field(default_factory=list)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
-            raise ValueError(
-                f"'{value}' cannot name stacks and resources: 3-20 characters, lowercase letters, digits "
-                "and hyphens, starting with a letter"
-            )
-        return value
-
-    @field_validator("team")
-    @classmethod
-    def _team(cls, value: str) -> str:
-        if not value or not LABEL_VALUE_RE.match(value):
-            raise ValueError(f"'{value}' cannot be a label value: lowercase letters, digits, '_' or '-', 1-63 long")
-        return value
-
-    _region = field_validator("region")(lambda v: _check_region(v))
-    _labels = field_validator("labels")(lambda v: _check_labels(v))
-
-    @field_validator("state_bucket")
-    @classmethod
-    def _state_bucket(cls, value: str | None) -> str | None:
-        return value if value is None else grammars.check_bucket_name(value)
 
     @field_validator("environments")
     @classmethod
@@ -393,7 +390,7 @@ def load_spec(path: Path) -> LoadedSpec:
     if not isinstance(doc, dict):
         raise UserError("the top level must be a mapping of keys (name, team, use_case, ...)", file=path, line=1)
     try:
-        spec = Spec.model_validate(to_plain(doc))
+        spec = Spec.model_validate(to_plain(doc), context={"catalog": load_catalog()})
     except ValidationError as exc:
         raise _explain(exc, path, doc) from None
     return LoadedSpec(spec=spec, path=path, doc=doc)

@@ -51,9 +51,8 @@ from cdktn_provider_google.pubsub_topic import PubsubTopic
 from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
-from tierstack.generator import naming
+from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
-from tierstack.generator.spec import UseCase
 from tierstack.modules.base import CapabilityModule
 
 FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
@@ -92,7 +91,7 @@ def check_cron(module: CapabilityModule, cron: str, cron_field: str) -> None:
     """A schedule from a blueprint or an override is checked like use_case.schedule (one cron grammar)."""
     inputs = module.inputs
     try:
-        UseCase._cron(cron)
+        grammars.check_cron(cron)
     except ValueError as exc:
         raise UserError(
             str(exc),
