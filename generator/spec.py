@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,8 @@ from pydantic import (
 from tierstack.generator import grammars
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
-from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
+from tierstack.generator.errors import UserError, did_you_mean, one_of
+from tierstack.generator.pydantic_errors import retell
 from tierstack.generator.yamlio import line_of, load_file, to_plain
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
@@ -392,99 +391,14 @@ def load_spec(path: Path) -> LoadedSpec:
     try:
         spec = Spec.model_validate(to_plain(doc), context={"catalog": load_catalog()})
     except ValidationError as exc:
-        raise _explain(exc, path, doc) from None
+        raise retell(exc, path, doc, Spec, REQUIRED_HINTS) from None
     return LoadedSpec(spec=spec, path=path, doc=doc)
 
 
-# --- pydantic errors, retold for a person -------------------------------------------------------
-
-
-def _explain(exc: ValidationError, path: Path, doc: Any) -> UserError:
-    errors: list[UserError] = []
-    seen: set[tuple[Any, ...]] = set()
-    for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not _is_internal_loc(p))
-        if loc in seen:  # a union reports one problem per member; one is enough
-            continue
-        seen.add(loc)
-        errors.append(_one_error(err, loc, path, doc))
-    return errors[0] if len(errors) == 1 else ErrorList(errors)
-
-
-def _is_internal_loc(part: Any) -> bool:
-    # pydantic adds union-member and validator tags such as 'function-after[...]' to a location
-    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
-
-
-def _one_error(err: Any, loc: tuple[Any, ...], path: Path, doc: Any) -> UserError:
-    field = ".".join(str(p) for p in loc) or None
-    line = line_of(doc, loc)
-    kind, msg = err["type"], err["msg"]
-    given = err.get("input")
-    hint = None
-    if kind == "extra_forbidden":
-        allowed = _fields_at(Spec, loc[:-1])
-        hint = did_you_mean(str(loc[-1]), allowed) or ("valid keys here: " + ", ".join(allowed) if allowed else None)
-        message = f"unknown key '{loc[-1]}'"
-    elif kind == "missing":
-        message = "this field is required"
-        hint = _REQUIRED_HINTS.get(field or "")
-    elif kind == "literal_error":
-        expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-        hint = did_you_mean(str(given), expected) or one_of(expected)
-        message = f"'{given}' is not allowed here"
-    elif kind == "value_error":
-        message = msg.removeprefix("Value error, ")
-        if not loc:
-            field, line = _field_named_in(message), None
-            if field:
-                line = line_of(doc, tuple(field.split(".")))
-    else:
-        message = f"{msg[0].lower()}{msg[1:]}" + (f" (got {given!r})" if _short(given) else "")
-    return UserError(message, file=path, line=line, field=field, hint=hint)
-
-
-def _short(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) and len(repr(value)) < 60
-
-
-def _field_named_in(message: str) -> str | None:
-    match = re.match(r"^([a-z_]+(?:\.[a-z_]+)+) ", message)
-    return match.group(1) if match else None
-
-
-_REQUIRED_HINTS = {
+# what to write for a required field the spec lacks
+REQUIRED_HINTS = {
     "name": "a short lowercase name for the use case, e.g. fraud-detection",
     "team": "the owning team, used as a cost label, e.g. risk-ml",
     "use_case": "describe the use case; 'tierstack init' asks the questions",
     "use_case.stage": "research or production",
 }
-
-
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """Field names of the model found at `loc` inside `model` (for did-you-mean)."""
-    current: Any = model
-    for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            info = current.model_fields.get(str(part))
-            if info is None:
-                return []
-            current = info.annotation
-        elif typing.get_origin(current) in (dict, list):
-            current = typing.get_args(current)[-1]
-        else:
-            return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
-    return []
-
-
-def _unwrap(tp: Any) -> Any:
-    """Optional[X] -> X; leaves other types alone."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return tp

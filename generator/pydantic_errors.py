@@ -1,0 +1,108 @@
+"""Pydantic's validation errors, retold for the person who wrote the file.
+
+Each error keeps its data (location, kind, input) until the end and is then
+formatted once: the file and line (from the YAML document), the field, a message
+in plain words and, where it helps, a hint (did you mean, the valid keys, what
+to write for a required field). As click keeps an error's data and formats it last.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
+from tierstack.generator.yamlio import line_of
+
+
+def retell(
+    exc: ValidationError, path: Path, doc: Any, model: type[BaseModel], required_hints: dict[str, str]
+) -> UserError:
+    """One UserError (or an ErrorList) for a validation of `model` from the document at `path`."""
+    errors: list[UserError] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not _is_internal_loc(p))
+        if loc in seen:  # a union reports one problem per member; one is enough
+            continue
+        seen.add(loc)
+        errors.append(_one_error(err, loc, path, doc, model, required_hints))
+    return errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _is_internal_loc(part: Any) -> bool:
+    # pydantic adds union-member and validator tags such as 'function-after[...]' to a location
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
+
+
+def _one_error(
+    err: Any, loc: tuple[Any, ...], path: Path, doc: Any, model: type[BaseModel], required_hints: dict[str, str]
+) -> UserError:
+    field = ".".join(str(p) for p in loc) or None
+    line = line_of(doc, loc)
+    kind, msg = err["type"], err["msg"]
+    given = err.get("input")
+    hint = None
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        hint = did_you_mean(str(loc[-1]), allowed) or ("valid keys here: " + ", ".join(allowed) if allowed else None)
+        message = f"unknown key '{loc[-1]}'"
+    elif kind == "missing":
+        message = "this field is required"
+        hint = required_hints.get(field or "")
+    elif kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        hint = did_you_mean(str(given), expected) or one_of(expected)
+        message = f"'{given}' is not allowed here"
+    elif kind == "value_error":
+        message = msg.removeprefix("Value error, ")
+        if not loc:
+            field, line = _field_named_in(message), None
+            if field:
+                line = line_of(doc, tuple(field.split(".")))
+    else:
+        message = f"{msg[0].lower()}{msg[1:]}" + (f" (got {given!r})" if _short(given) else "")
+    return UserError(message, file=path, line=line, field=field, hint=hint)
+
+
+def _short(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and len(repr(value)) < 60
+
+
+def _field_named_in(message: str) -> str | None:
+    match = re.match(r"^([a-z_]+(?:\.[a-z_]+)+) ", message)
+    return match.group(1) if match else None
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found at `loc` inside `model` (for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            if info is None:
+                return []
+            current = info.annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    """Optional[X] -> X; leaves other types alone."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
