@@ -70,7 +70,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     from cdktn_provider_google.provider import GoogleProvider
 
     from tierstack.modules import beta, construct_class
-    from tierstack.modules.base import Identities, ModuleInputs, add_outputs
+    from tierstack.modules.base import Identities, ModuleInputs, Upstream, add_outputs
 
     spec = resolved.loaded.spec
     settings = env.settings
@@ -121,12 +121,12 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
 
     identities = Identities()
     selected = list(settings["capabilities"])
-    shared: dict[str, Any] = {
-        "budget": settings.get("budget"),
-        "model_serving_online": "model_serving" in selected
+    upstream = Upstream(
+        budget=settings.get("budget") or {},
+        serving_online="model_serving" in selected
         and settings["capabilities"]["model_serving"].get("mode", "online") == "online",
-        "ml_pipelines": "ml_pipelines" in selected,
-    }
+        pipelines_selected="ml_pipelines" in selected,
+    )
 
     def inputs(capability: str, kms_key: str | None) -> ModuleInputs:
         return ModuleInputs(
@@ -141,7 +141,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
             settings=typed_settings.validated(capability, settings["capabilities"][capability] or {}),
             identities=identities,
             source=source,
-            shared=shared,
+            upstream=upstream,
             pinned_labels_provider=pinned_labels_provider,
         )
 
@@ -150,13 +150,14 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     kms_key = encryption.get("kms_key")
     if encryption.get("cmek") and not kms_key:
         kms_key = foundation.cmek_key()
-    shared["project_number"] = foundation.project_data.number
+    upstream.project_number = foundation.project_data.number
     modules = [foundation]
+    check_build_order(selected)
     for capability in selected:
         if capability == "foundation":
             continue
         module = construct_class(capability)(stack, inputs(capability, kms_key))
-        shared[capability] = module
+        _provide(upstream, module)
         modules.append(module)
 
     _wire_retraining(modules)
@@ -172,6 +173,30 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     if moves:
         stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])
     return stack
+
+
+# Which modules read what another provides (Upstream): the provider must be built first.
+PROVIDED_BY: dict[str, tuple[str, ...]] = {
+    "feature_repository": ("data_processing",),
+    "model_serving": ("data_processing",),
+    "model_monitoring": ("model_serving",),
+}
+
+
+def check_build_order(selected: list[str]) -> None:
+    """The catalog's order must build every provider before its readers (a bug in the catalog otherwise)."""
+    for reader, providers in PROVIDED_BY.items():
+        for provider in providers:
+            if reader in selected and provider in selected and selected.index(provider) > selected.index(reader):
+                raise RuntimeError(f"capability order: {provider} must come before {reader} in capabilities.yaml")
+
+
+def _provide(upstream: Any, module: Any) -> None:
+    """Hand what a module provides to the modules built after it (check_build_order guards the order)."""
+    if module.capability == "data_processing":
+        upstream.datasets = module.datasets
+    elif module.capability == "model_serving":
+        upstream.endpoint = getattr(module, "endpoint", None)
 
 
 def _wire_retraining(modules: list[Any]) -> None:

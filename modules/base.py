@@ -44,6 +44,23 @@ class Identities:
 
 
 @dataclass
+class Upstream:
+    """What a module takes from the stack and from the modules built before it: explicit and typed,
+    the way Cloud Foundation Fabric passes one module's outputs as another's variables.
+
+    The assembler fills each field once its provider exists (modules are built in catalog order, which
+    puts every provider first; stacks.build_stack checks it).
+    """
+
+    budget: dict[str, Any] = field(default_factory=dict)  # the environment's resolved budget settings
+    project_number: Any = None  # foundation's data.google_project number (a reference)
+    serving_online: bool = False  # model_serving is selected and serves online
+    pipelines_selected: bool = False  # ml_pipelines is selected
+    datasets: dict[str, Any] | None = None  # data_processing's BigQuery datasets by purpose, once built
+    endpoint: Any = None  # model_serving's Vertex AI endpoint, once built
+
+
+@dataclass
 class ModuleInputs:
     """The same inputs, for the same concerns, in every capability module."""
 
@@ -58,7 +75,7 @@ class ModuleInputs:
     settings: dict[str, Any]  # this capability's resolved settings
     identities: Identities
     source: str = "tierstack.yaml"  # for error messages
-    shared: dict[str, Any] = field(default_factory=dict)  # what earlier modules expose, by capability
+    upstream: Upstream = field(default_factory=lambda: Upstream())  # what the stack and earlier modules provide
     # The google provider without default_labels, for resources whose labels Google cannot change in
     # place (see CapabilityModule.pinned_labels); made on first use, so other stacks do not carry it.
     pinned_labels_provider: Callable[[], Any] | None = None

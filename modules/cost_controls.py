@@ -25,7 +25,7 @@ class CostControls(CapabilityModule):
     capability = "cost_controls"
 
     def build(self) -> None:
-        budget = self.inputs.shared.get("budget") or {}
+        budget = self.inputs.upstream.budget
         if not budget.get("enabled"):
             return
         inputs = self.inputs
@@ -58,7 +58,7 @@ class CostControls(CapabilityModule):
             BillingBudgetThresholdRules(threshold_percent=t, spend_basis="FORECASTED_SPEND")
             for t in budget.get("forecast_thresholds", [])
         ]
-        project_number = inputs.shared["project_number"]
+        project_number = inputs.upstream.project_number
         self.add(
             BillingBudget,
             "budget",

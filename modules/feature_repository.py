@@ -55,7 +55,7 @@ class FeatureRepository(CapabilityModule):
     def build(self) -> None:
         inputs, settings = self.inputs, self.settings
         source = settings["source_dataset"]
-        datasets = inputs.shared["data_processing"].datasets
+        datasets = inputs.upstream.datasets or {}
         if source not in datasets:
             raise UserError(
                 f"the feature source dataset '{source}' is not one of data_processing's datasets",

@@ -106,7 +106,7 @@ class ModelMonitoring(CapabilityModule):
             channels = [channel.id]
             self.expose("notification_channel", channel.id, "alert notification channel")
         alerts = settings.get("alerts") or {}
-        online, pipelines = bool(inputs.shared.get("model_serving_online")), bool(inputs.shared.get("ml_pipelines"))
+        online, pipelines = inputs.upstream.serving_online, inputs.upstream.pipelines_selected
         planned = planned_alerts(alerts, online, pipelines)
         if "endpoint_errors" in planned:
             self._endpoint_errors(
@@ -159,7 +159,7 @@ class ModelMonitoring(CapabilityModule):
 
     def _endpoint_scope(self) -> list[str]:
         """Restrict endpoint alerts to this use case's endpoint, when model_serving made one."""
-        endpoint = getattr(self.inputs.shared.get("model_serving"), "endpoint", None)
+        endpoint = self.inputs.upstream.endpoint
         if endpoint is None:
             return []
         assert "endpoint_id" in resource_labels(ERRORS.resource)

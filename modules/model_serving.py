@@ -170,8 +170,7 @@ class ModelServing(CapabilityModule):
                     hint="bq://PROJECT.DATASET.TABLE",
                 )
             return str(source)
-        processing = inputs.shared.get("data_processing")
-        if processing is None or "prepared" not in getattr(processing, "datasets", {}):
+        if "prepared" not in (inputs.upstream.datasets or {}):
             raise UserError(
                 "a batch_schedule needs the table to score, and this stack has no prepared dataset "
                 "(data_processing is not selected)",

@@ -279,3 +279,13 @@ def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path) -> N
     assert agent["depends_on"] == ["google_project_service.foundation_api_monitoring"]
     dev = read_stack(tmp_path / "out", "demo-case-dev")["resource"]
     assert "model_monitoring_retraining" not in dev.get("google_monitoring_notification_channel", {})
+
+
+def test_providers_are_built_before_the_modules_that_read_them() -> None:
+    """Typed inputs between modules: the catalog's order must build a provider before its readers."""
+    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.stacks import check_build_order
+
+    check_build_order(list(load_catalog().ids))  # the real order passes
+    with pytest.raises(RuntimeError, match="model_serving must come before model_monitoring"):
+        check_build_order(["foundation", "model_monitoring", "model_serving"])
