@@ -189,8 +189,18 @@ class MlPipelines(_Settings):
     schedule: Cron | None = None
     time_zone: TimeZone
     repositories: Annotated[list[Literal["kfp", "docker"]], Unique]
-    pipeline_template: str
-    template_tag: str
+    # the compiled template in the KFP repository: https://REGION-kfp.pkg.dev/PROJECT/REPO/TEMPLATE/TAG
+    pipeline_template: Annotated[
+        str,
+        _matching(
+            r"^[a-z0-9][a-z0-9._-]{0,127}$",
+            "a KFP template name in Artifact Registry: lowercase letters, digits, '.', '_', '-'",
+        ),
+    ]
+    template_tag: Annotated[
+        str,
+        _matching(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", "an Artifact Registry tag: letters, digits, '.', '_', '-'"),
+    ]
     retrain_on_degradation: bool = False
 
 

@@ -23,7 +23,6 @@ PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from cdktn import Fn, Token
@@ -51,15 +50,13 @@ from cdktn_provider_google.pubsub_topic import PubsubTopic
 from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
-from tierstack.generator import grammars, naming
+from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.modules.base import CapabilityModule
 
 FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 # Artifact Registry package and tag names: the template name KFP's RegistryClient uploads under
-PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
@@ -87,20 +84,6 @@ def hcl_json(value: Any) -> str:
     return Fn.jsonencode(literal(value))
 
 
-def check_cron(module: CapabilityModule, cron: str, cron_field: str) -> None:
-    """A schedule from a blueprint or an override is checked like use_case.schedule (one cron grammar)."""
-    inputs = module.inputs
-    try:
-        grammars.check_cron(cron)
-    except ValueError as exc:
-        raise UserError(
-            str(exc),
-            file=inputs.source,
-            field=f"environments.{inputs.environment}.capabilities.{module.capability}.{cron_field}",
-            hint="five cron fields (minute hour day-of-month month day-of-week)",
-        ) from None
-
-
 def http_job_arguments(
     module: CapabilityModule,
     *,
@@ -118,7 +101,6 @@ def http_job_arguments(
     apart. Creating a Vertex AI job returns at once, so one attempt gets 3 minutes.
     """
     inputs = module.inputs
-    check_cron(module, cron, cron_field)
     return {
         "project": inputs.project,
         "region": inputs.region,
@@ -190,8 +172,6 @@ class MlPipelines(CapabilityModule):
         template, tag = settings["pipeline_template"], settings["template_tag"]
         if not (cron or on_degradation):
             return
-        if cron:
-            check_cron(self, str(cron), "schedule")
         if "kfp" not in repositories:
             raise UserError(
                 "a retraining trigger runs the pipeline template from the KFP repository, "
@@ -199,20 +179,6 @@ class MlPipelines(CapabilityModule):
                 file=inputs.source,
                 field=f"{field}.repositories",
                 hint="add kfp to ml_pipelines.repositories",
-            )
-        if not PACKAGE_RE.match(str(template)):
-            raise UserError(
-                f"'{template}' is not a KFP template name in Artifact Registry",
-                file=inputs.source,
-                field=f"{field}.pipeline_template",
-                hint="lowercase letters, digits, '.', '_', '-', e.g. training-pipeline",
-            )
-        if not TAG_RE.match(str(tag)):
-            raise UserError(
-                f"'{tag}' is not an Artifact Registry tag",
-                file=inputs.source,
-                field=f"{field}.template_tag",
-                hint="letters, digits, '.', '_', '-', e.g. latest",
             )
         job = self._pipeline_job(root.url, str(template), str(tag))
         # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity

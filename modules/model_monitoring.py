@@ -55,7 +55,6 @@ from cdktn_provider_google.monitoring_alert_policy import (
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
-from tierstack.generator.errors import UserError
 from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
 from tierstack.modules.base import CapabilityModule
 
@@ -87,7 +86,7 @@ class ModelMonitoring(CapabilityModule):
         if settings.get("drift_threshold") is not None:
             self.expose(
                 "drift_threshold",
-                self._fraction("drift_threshold", settings["drift_threshold"], upper=1.0),
+                settings["drift_threshold"],  # validated: 0 < x <= 1 (generator/settings.py)
                 "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
                 "creates (no Terraform resource exists for one)",
             )
@@ -109,14 +108,9 @@ class ModelMonitoring(CapabilityModule):
         online, pipelines = inputs.upstream.serving_online, inputs.upstream.pipelines_selected
         planned = planned_alerts(alerts, online, pipelines)
         if "endpoint_errors" in planned:
-            self._endpoint_errors(
-                channels,
-                self._fraction("alerts.endpoint_error_rate", alerts["endpoint_error_rate"], upper=1.0, closed=False),
-            )
+            self._endpoint_errors(channels, alerts["endpoint_error_rate"])
         if "endpoint_latency" in planned:
-            self._endpoint_latency(
-                channels, self._positive("alerts.endpoint_latency_p99_ms", alerts["endpoint_latency_p99_ms"])
-            )
+            self._endpoint_latency(channels, alerts["endpoint_latency_p99_ms"])
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
 
@@ -254,31 +248,3 @@ class ModelMonitoring(CapabilityModule):
             severity="ERROR" if inputs.serving_class == "production" else "WARNING",
             user_labels=self.labels,
         )
-
-    # --- settings --------------------------------------------------------------------------------
-
-    def _field(self, key: str) -> str:
-        return f"environments.{self.inputs.environment}.capabilities.model_monitoring.{key}"
-
-    def _number(self, key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise UserError(f"{key} must be a number, not {value!r}", file=self.inputs.source, field=self._field(key))
-        return float(value)
-
-    def _fraction(self, key: str, value: Any, upper: float, closed: bool = True) -> float:
-        number = self._number(key, value)
-        if not (0 < number <= upper if closed else 0 < number < upper):
-            bound = f"<= {upper:g}" if closed else f"< {upper:g}"
-            raise UserError(
-                f"{key} must be > 0 and {bound}, not {value!r}",
-                file=self.inputs.source,
-                field=self._field(key),
-                hint="a fraction: 0.3, not 30",
-            )
-        return number
-
-    def _positive(self, key: str, value: Any) -> float:
-        number = self._number(key, value)
-        if number <= 0:
-            raise UserError(f"{key} must be > 0, not {value!r}", file=self.inputs.source, field=self._field(key))
-        return number

@@ -33,7 +33,7 @@ from cdktn_provider_google.vertex_ai_endpoint import (
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.modules.base import CapabilityModule
-from tierstack.modules.ml_pipelines import check_cron, http_job_arguments, vertex_endpoint
+from tierstack.modules.ml_pipelines import http_job_arguments, vertex_endpoint
 
 # a Vertex AI model id (custom ids: [a-z0-9_-], up to 63; or the numeric id), with a version id or alias
 _MODEL = r"[A-Za-z0-9_-]{1,63}(@[A-Za-z0-9_-]{1,128})?"
@@ -74,7 +74,6 @@ class ModelServing(CapabilityModule):
         """
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.model_serving"
-        check_cron(self, cron, "batch_schedule")
         model = self._batch_model(settings.get("batch_model"), f"{field}.batch_model")
         source = self._batch_input(settings.get("batch_input"), f"{field}.batch_input")
         job: dict[str, Any] = {
