@@ -175,13 +175,15 @@ class CapabilityModule(Construct):
     def logical_id(self, construct_id: str) -> str:
         return f"{self.capability}_{construct_id}"
 
-    def address(self, resource_type: type, construct_id: str) -> str:
+    def address(self, resource_type: type | str, construct_id: str) -> str:
         """The static Terraform address (`type.name`) of a resource made by add(), for meta-arguments.
 
+        `resource_type` is a binding class, or the Terraform type of one declared through modules/beta.py.
         `depends_on` takes a static reference; a token such as `resource.fqn` would render
         `${type.name}`, which Terraform rejects there.
         """
-        return f"{_terraform_type(resource_type)}.{self.logical_id(construct_id)}"
+        terraform_type = resource_type if isinstance(resource_type, str) else _terraform_type(resource_type)
+        return f"{terraform_type}.{self.logical_id(construct_id)}"
 
     def track(self, resource: Any, terraform_type: str) -> Any:
         self.created.append((resource, terraform_type))

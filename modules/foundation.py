@@ -227,7 +227,7 @@ class Foundation(CapabilityModule):
                 agent_address = "data." + self.address(AGENT_DATA_SOURCES[service], agent_id)
             else:
                 agent, email = self.service_agent(agent_id, AGENT_IDENTITIES[service])
-                agent_address = f"{beta.SERVICE_IDENTITY}.{self.logical_id(agent_id)}"
+                agent_address = self.address(beta.SERVICE_IDENTITY, agent_id)
             grant = self.add(
                 KmsCryptoKeyIamMember,
                 f"key_{service}_agent",

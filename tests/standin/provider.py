@@ -269,8 +269,8 @@ class StandIn:
         special = {k: v for k, v in realistic(type_name, known, self.project).items() if value.get(k) is UNKNOWN}
         ty = values.block_type(block)
         filled = fill_unknowns({**value, **special}, ty, seed, type_name)
-        if filled.get("id") in (None, UNKNOWN) or str(filled.get("id", "")).startswith("standin-"):
-            filled["id"] = f"{type_name}/{seed[:16]}" if value.get("id") is UNKNOWN else filled.get("id")
+        if value.get("id") is UNKNOWN:  # ids in the provider's `type/...` shape, not the generic invented string
+            filled["id"] = f"{type_name}/{seed[:16]}"
         return filled
 
     def upgrade(self, type_name: str, raw_json: bytes) -> Any:
