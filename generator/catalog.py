@@ -1,8 +1,9 @@
-"""The capability catalog, tiers and accelerators, and the Google Cloud facts, loaded from data files.
+"""The capability catalog, tiers and accelerators, and the Google Cloud facts.
 
-The data ships inside the package (generator/data/) and is validated with
-pydantic on first use, so a broken catalog fails loudly at start, not halfway
-through a generation.
+Each capability's catalog entry is declared by its class in modules/; the
+tiers, accelerators and facts are data files shipped inside the package
+(generator/data/). All are validated with pydantic on first use, so a broken
+catalog fails loudly at start, not halfway through a generation.
 """
 
 from __future__ import annotations
@@ -104,17 +105,28 @@ def _data(name: str) -> Any:
     return to_plain(parse(text, f"tierstack/generator/data/{name}"))
 
 
-@cache
 def load_catalog() -> Catalog:
-    caps = _data("capabilities.yaml")["capabilities"]
+    """The capabilities (each declared by its class in modules/), the tiers and the accelerators."""
+    from tierstack.modules import registry
+
+    return _catalog(tuple(registry().values()))
+
+
+@cache
+def _catalog(classes: tuple[Any, ...]) -> Catalog:
+    """Cached per set of capability classes, so a capability defined later (a test's) is seen."""
     tiers = _data("tiers.yaml")["tiers"]
     accs = _data("accelerators.yaml")["accelerators"]
     try:
         return Catalog.model_validate(
-            {"capabilities": caps, "tiers": tiers, "accelerators": [{"name": k, **v} for k, v in accs.items()]}
+            {
+                "capabilities": [cls.catalog_entry() for cls in classes],
+                "tiers": tiers,
+                "accelerators": [{"name": k, **v} for k, v in accs.items()],
+            }
         )
     except ValidationError as exc:  # a packaging bug, not a user error: say where
-        raise RuntimeError(f"the bundled catalog in tierstack/generator/data is invalid:\n{exc}") from exc
+        raise RuntimeError(f"the capability catalog (modules/, generator/data/) is invalid:\n{exc}") from exc
 
 
 # --- Google Cloud facts: zones per region, machine families and their GPUs ---------------------------

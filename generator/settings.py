@@ -21,15 +21,15 @@ from tierstack.generator import grammars
 from tierstack.generator.choices import ServingClass
 
 
-class _Settings(BaseModel):
+class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _check(check: Any) -> Any:
+def check(check: Any) -> Any:
     return AfterValidator(lambda v: v if v is None else check(v))
 
 
-def _cidr(value: str) -> str:
+def cidr(value: str) -> str:
     try:
         network = ipaddress.ip_network(value)
     except ValueError:
@@ -39,7 +39,7 @@ def _cidr(value: str) -> str:
     return value
 
 
-def _matching(regex: str, what: str) -> Any:
+def matching(regex: str, what: str) -> Any:
     pattern = re.compile(regex)
 
     def check(value: str) -> str:
@@ -58,195 +58,29 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 Unique = AfterValidator(_unique)
-ApiName = Annotated[str, _matching(r"^[a-z0-9-]+\.googleapis\.com$", "an API name such as storage.googleapis.com")]
+ApiName = Annotated[str, matching(r"^[a-z0-9-]+\.googleapis\.com$", "an API name such as storage.googleapis.com")]
 Purpose = Annotated[
-    str, _matching(r"^[a-z][a-z0-9_]{0,29}$", "a name part: lowercase letters, digits and '_', starting with a letter")
+    str, matching(r"^[a-z][a-z0-9_]{0,29}$", "a name part: lowercase letters, digits and '_', starting with a letter")
 ]
-Email = Annotated[str, _check(grammars.check_email)]
-Cron = Annotated[str, _check(grammars.check_cron)]
-TimeZone = Annotated[str, _check(grammars.check_time_zone)]
-Network = Annotated[str, _check(grammars.check_network)]
-KmsKey = Annotated[str, _check(grammars.check_kms_key)]
+Email = Annotated[str, check(grammars.check_email)]
+Cron = Annotated[str, check(grammars.check_cron)]
+TimeZone = Annotated[str, check(grammars.check_time_zone)]
+Network = Annotated[str, check(grammars.check_network)]
+KmsKey = Annotated[str, check(grammars.check_kms_key)]
 Replicas = Annotated[int, Field(ge=1, le=1000)]
 Identity = Literal["pipelines", "training", "serving", "ci"]
-MachineType = Annotated[str, _matching(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-4")]
+MachineType = Annotated[str, matching(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$", "a machine type such as n1-standard-4")]
 
 
-class PersonaGroups(_Settings):
-    data_scientists: Email | None = None
-    ml_engineers: Email | None = None
-    viewers: Email | None = None
-
-
-class Ci(_Settings):
-    provider: Literal["github"] = "github"
-    repository: Annotated[str, _check(grammars.check_repository)] | None = None
-    subject: Annotated[str, _check(grammars.check_subject)] | None = None
-
-
-class Foundation(_Settings):
-    apis: list[ApiName]
-    service_accounts: Annotated[list[Identity], Unique]
-    data_access_logs: list[ApiName]
-    persona_groups: PersonaGroups
-    ci: Ci | None = None
-
-
-class CostControls(_Settings):
-    budget_topic: bool
-
-
-class Workbench(_Settings):
-    machine_type: MachineType
-    accelerator_type: str | None = None
-    accelerator_count: Annotated[int, Field(ge=1, le=8)] | None = None
-    zone: str | None = None
-    idle_shutdown_minutes: Annotated[int, Field(ge=10, le=1440)]
-    public_ip: bool
-    network: str | None = None
-    subnet: str | None = None
-    subnet_range: Annotated[str, _check(_cidr)]
-
-
-class Experimentation(_Settings):
-    workbench: Workbench
-    tensorboard: bool
-
-
-class DataProcessing(_Settings):
-    datasets: Annotated[list[Purpose], Unique]
-    dataflow: bool
-
-
-class _ReplicaRange(_Settings):
+class ReplicaRange(Settings):
     """Settings with min_replicas and max_replicas, in that order."""
 
     @model_validator(mode="after")
-    def _replicas(self) -> _ReplicaRange:
+    def _replicas(self) -> ReplicaRange:
         low, high = getattr(self, "min_replicas"), getattr(self, "max_replicas")  # noqa: B009 - set by subclasses
         if low > high:
             raise ValueError(f"max_replicas ({high}) is below min_replicas ({low})")
         return self
-
-
-class TrainingPool(_ReplicaRange):
-    enabled: bool
-    machine_type: MachineType | None = None
-    accelerator_type: str | None = None
-    accelerator_count: Annotated[int, Field(ge=1, le=16)] | None = None
-    min_replicas: Replicas = 1
-    max_replicas: Replicas = 1
-
-
-class ModelTraining(_Settings):
-    buckets: Annotated[list[Purpose], Unique]
-    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)]
-    training_pool: TrainingPool
-
-
-class ModelEvaluation(_Settings):
-    dataset: Purpose
-    bucket_prefix: Annotated[str, _matching(r"^[a-z0-9_/-]+/$", "an object prefix ending in '/'")]
-
-
-class RequestLogging(_Settings):
-    enabled: bool
-    sampling_rate: Annotated[float, Field(gt=0, le=1)]
-
-
-class ModelServing(_ReplicaRange):
-    mode: Literal["online", "batch"]
-    network: Network | None = None
-    machine_type: MachineType
-    min_replicas: Replicas
-    max_replicas: Replicas
-    request_logging: RequestLogging
-    batch_schedule: Cron | None = None
-    time_zone: TimeZone = "Etc/UTC"
-    batch_model: str | None = None
-    batch_input: str | None = None
-
-
-class OnlineExperimentation(_Settings):
-    challenger_traffic_percent: Annotated[int, Field(ge=1, le=50)]
-    comparison_dataset: Purpose
-
-
-class Alerts(_Settings):
-    endpoint_error_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # a fraction of requests
-    endpoint_latency_p99_ms: Annotated[float, Field(gt=0)] | None = None
-    pipeline_failures: bool = False
-
-
-class ModelMonitoring(_Settings):
-    dataset: Purpose
-    notification_email: Email | None = None
-    alerts: Alerts
-    drift_threshold: Annotated[float, Field(gt=0, le=1)]
-
-
-class MlPipelines(_Settings):
-    schedule: Cron | None = None
-    time_zone: TimeZone
-    repositories: Annotated[list[Literal["kfp", "docker"]], Unique]
-    # the compiled template in the KFP repository: https://REGION-kfp.pkg.dev/PROJECT/REPO/TEMPLATE/TAG
-    pipeline_template: Annotated[
-        str,
-        _matching(
-            r"^[a-z0-9][a-z0-9._-]{0,127}$",
-            "a KFP template name in Artifact Registry: lowercase letters, digits, '.', '_', '-'",
-        ),
-    ]
-    template_tag: Annotated[
-        str,
-        _matching(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", "an Artifact Registry tag: letters, digits, '.', '_', '-'"),
-    ]
-    retrain_on_degradation: bool = False
-
-
-class ModelRegistry(_Settings):
-    container_repository: Annotated[
-        str,
-        _matching(
-            r"^[a-z][a-z0-9-]{0,40}$",
-            "a repository name: lowercase letters, digits and hyphens, starting with a letter",
-        ),
-    ]
-    approvers: Email | None = None
-    require_approval: bool = False
-
-
-class BigtableNodes(_Settings):
-    min: Annotated[int, Field(ge=1)] = 1
-    max: Annotated[int, Field(ge=1)] = 3
-
-
-class FeatureRepository(_Settings):
-    online_store: Literal["optimized", "bigtable"]
-    bigtable_nodes: BigtableNodes | None = None
-    source_dataset: Purpose
-    sync_cron: Cron
-
-
-class MetadataTracking(_Settings):
-    store: Annotated[str, _matching(r"^[a-z][a-z0-9-]{0,62}$", "a store id: lowercase letters, digits, hyphens")]
-
-
-CAPABILITY_SETTINGS: dict[str, type[_Settings]] = {
-    "foundation": Foundation,
-    "cost_controls": CostControls,
-    "experimentation": Experimentation,
-    "data_processing": DataProcessing,
-    "model_training": ModelTraining,
-    "model_evaluation": ModelEvaluation,
-    "model_serving": ModelServing,
-    "online_experimentation": OnlineExperimentation,
-    "model_monitoring": ModelMonitoring,
-    "ml_pipelines": MlPipelines,
-    "model_registry": ModelRegistry,
-    "feature_repository": FeatureRepository,
-    "metadata_tracking": MetadataTracking,
-}
 
 
 def _positive_amount(value: float | None) -> float | None:
@@ -257,14 +91,14 @@ def _positive_amount(value: float | None) -> float | None:
     return value
 
 
-class Budget(_Settings):
+class Budget(Settings):
     enabled: bool
     amount: Annotated[float | None, AfterValidator(_positive_amount)] = None
-    currency: Annotated[str, _matching(r"^[A-Z]{3}$", "an ISO 4217 currency code such as EUR")] | None = None
+    currency: Annotated[str, matching(r"^[A-Z]{3}$", "an ISO 4217 currency code such as EUR")] | None = None
     billing_account: (
         Annotated[
             str,
-            _matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", "a billing account id such as 012345-6789AB-CDEF01"),
+            matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", "a billing account id such as 012345-6789AB-CDEF01"),
         ]
         | None
     ) = None
@@ -272,16 +106,16 @@ class Budget(_Settings):
     forecast_thresholds: list[Annotated[float, Field(gt=0, le=10)]]
 
 
-class Encryption(_Settings):
+class Encryption(Settings):
     cmek: bool
     kms_key: KmsKey | None = None
 
 
-class State(_Settings):
-    bucket: Annotated[str, _check(grammars.check_bucket_name)]
+class State(Settings):
+    bucket: Annotated[str, check(grammars.check_bucket_name)]
 
 
-class EnvironmentSettings(_Settings):
+class EnvironmentSettings(Settings):
     """An environment's resolved settings, capabilities aside (each checked by its own model)."""
 
     serving_class: ServingClass
@@ -293,10 +127,18 @@ class EnvironmentSettings(_Settings):
     capabilities: dict[str, Any]
 
 
+def settings_model(capability: str) -> type[Settings] | None:
+    """The settings model a capability declares (modules/), or None for an id that is no capability."""
+    from tierstack.modules import registry
+
+    cls = registry().get(capability)
+    return cls.settings_model if cls is not None else None
+
+
 def validated(capability: str, values: dict[str, Any]) -> dict[str, Any]:
     """A capability's settings as its model reads them, defaults filled: the one place a default lives
     besides the blueprints. Called after check_resolved, so it does not fail on a resolved plan."""
-    model = CAPABILITY_SETTINGS.get(capability)
+    model = settings_model(capability)
     return model.model_validate(values).model_dump() if model is not None else values
 
 
@@ -318,9 +160,9 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
                 "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)",
             )
         )
-    checks: list[tuple[tuple[str, ...], type[_Settings], Any]] = [((), EnvironmentSettings, settings)]
+    checks: list[tuple[tuple[str, ...], type[Settings], Any]] = [((), EnvironmentSettings, settings)]
     for capability, values in (settings.get("capabilities") or {}).items():
-        model = CAPABILITY_SETTINGS.get(capability)
+        model = settings_model(capability)
         if model is not None:
             checks.append((("capabilities", capability), model, values or {}))
     for prefix, model, values in checks:
@@ -415,18 +257,18 @@ def _written_path(loaded: Any, file: str, line: int | None) -> str | None:
 
 def _hint(path: tuple[str | int, ...]) -> str | None:
     if len(path) >= 2 and path[0] == "capabilities":
-        model = CAPABILITY_SETTINGS.get(str(path[1]))
+        model = settings_model(str(path[1]))
         if model is not None:
             return f"{path[1]} settings: " + ", ".join(model.model_fields)
     return None
 
 
-# The identities a capability's resources run as or grant to: foundation must create them.
-IDENTITIES_NEEDED: dict[str, tuple[str, ...]] = {
-    "model_training": ("training",),
-    "ml_pipelines": ("pipelines",),
-    "model_serving": ("serving",),
-}
+def _identities_needed(capability: str) -> tuple[str, ...]:
+    """The identities a capability's resources run as or grant to (its class's `identities`)."""
+    from tierstack.modules import registry
+
+    cls = registry().get(capability)
+    return cls.identities if cls is not None else ()
 
 
 def _missing_identities(resolved: Any) -> list[Any]:
@@ -439,7 +281,7 @@ def _missing_identities(resolved: Any) -> list[Any]:
             return out
         made = {str(a) for a in accounts}
         for capability in env.settings["capabilities"]:
-            missing = [i for i in IDENTITIES_NEEDED.get(capability, ()) if i not in made]
+            missing = [i for i in _identities_needed(capability) if i not in made]
             if missing:
                 where = _provenance(env.provenance, ("capabilities", "foundation", "service_accounts"))
                 file, line = _split(where)
@@ -486,7 +328,7 @@ def _unselected_overrides(resolved: Any) -> list[Any]:
     out = []
     for prefix, overrides in places:
         for capability in (overrides.get("capabilities") or {}) if isinstance(overrides, dict) else {}:
-            if capability in CAPABILITY_SETTINGS and capability not in selected:
+            if settings_model(capability) is not None and capability not in selected:
                 out.append(
                     loaded.error(
                         f"'{capability}' is not selected for this use case (no answer switches it on), so this "

@@ -8,6 +8,7 @@ capability or an environment never changes another resource's address.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from tierstack.generator.errors import UserError
 from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 
-# Which API a resource type needs enabled before it can be created.
+# Which API a resource type needs enabled before it can be created (Google's, for every capability; a
+# capability whose types are not here declares them in its class's `resource_apis`).
 API_BY_PREFIX: tuple[tuple[str, str], ...] = (
     ("google_storage_", "storage.googleapis.com"),
     ("google_bigquery_", "bigquery.googleapis.com"),
@@ -43,8 +45,9 @@ API_BY_PREFIX: tuple[tuple[str, str], ...] = (
 ASSEMBLER_SETTINGS: frozenset[tuple[str, ...]] = frozenset({("foundation", "apis")})
 
 
-def api_for(resource_type: str) -> str | None:
-    for prefix, api in API_BY_PREFIX:
+def api_for(resource_type: str, declared: Mapping[str, str] | None = None) -> str | None:
+    """The API a resource type needs: a capability's own declaration (`resource_apis`), else the table."""
+    for prefix, api in [*(declared or {}).items(), *API_BY_PREFIX]:
         if resource_type.startswith(prefix):
             return api
     return None
@@ -69,8 +72,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     from cdktn import GcsBackend, TerraformStack
     from cdktn_provider_google.provider import GoogleProvider
 
-    from tierstack.modules import beta, construct_class
+    from tierstack.modules import beta, build_order, capability_class
     from tierstack.modules.base import Identities, ModuleInputs, Upstream, add_outputs
+    from tierstack.modules.foundation import Foundation
 
     spec = resolved.loaded.spec
     settings = env.settings
@@ -146,21 +150,21 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         )
 
     encryption = settings.get("encryption") or {}
-    foundation = construct_class("foundation")(stack, inputs("foundation", None))
+    foundation = Foundation(stack, inputs("foundation", None))  # first: every other capability uses its identities
     kms_key = encryption.get("kms_key")
     if encryption.get("cmek") and not kms_key:
         kms_key = foundation.cmek_key()
-    upstream.project_number = foundation.project_data.number
+    foundation.provide(upstream)
     modules = [foundation]
-    check_build_order(selected)
-    for capability in selected:
+    for capability in build_order(selected):
         if capability == "foundation":
             continue
-        module = construct_class(capability)(stack, inputs(capability, kms_key))
-        _provide(upstream, module)
+        module = capability_class(capability)(stack, inputs(capability, kms_key))
+        module.provide(upstream)
         modules.append(module)
-
-    _wire_retraining(modules)
+    built = {m.capability: m for m in modules}
+    for module in modules:
+        module.connect(built)
     # the agents of the services whose resources were given the key, granted on it (a given key too)
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
     _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)
@@ -175,60 +179,14 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     return stack
 
 
-# Which modules read what another provides (Upstream): the provider must be built first.
-PROVIDED_BY: dict[str, tuple[str, ...]] = {
-    "feature_repository": ("data_processing",),
-    "model_serving": ("data_processing",),
-    "model_monitoring": ("model_serving",),
-}
-
-
-def check_build_order(selected: list[str]) -> None:
-    """The catalog's order must build every provider before its readers (a bug in the catalog otherwise)."""
-    for reader, providers in PROVIDED_BY.items():
-        for provider in providers:
-            if reader in selected and provider in selected and selected.index(provider) > selected.index(reader):
-                raise RuntimeError(f"capability order: {provider} must come before {reader} in capabilities.yaml")
-
-
-def _provide(upstream: Any, module: Any) -> None:
-    """Hand what a module provides to the modules built after it (check_build_order guards the order)."""
-    if module.capability == "data_processing":
-        upstream.datasets = module.datasets
-    elif module.capability == "model_serving":
-        upstream.endpoint = getattr(module, "endpoint", None)
-
-
-def _wire_retraining(modules: list[Any]) -> None:
-    """Retraining on degradation: monitoring's anomalies reach the pipeline trigger's topic.
-
-    Wired here, once both exist, because model_monitoring is built before ml_pipelines.
-    """
-    by_capability = {m.capability: m for m in modules}
-    pipelines, monitoring = by_capability.get("ml_pipelines"), by_capability.get("model_monitoring")
-    topic = getattr(pipelines, "retraining_topic", None)
-    if topic is not None and monitoring is not None:
-        monitoring.retraining_channel(topic)
-
-
-# The resource types that take the CMEK key, and the service whose agent then encrypts with it.
-KEY_SERVICE_BY_TYPE: dict[str, str] = {
-    "google_storage_bucket": "storage",
-    "google_bigquery_dataset": "bigquery",
-    "google_bigquery_table": "bigquery",
-    "google_vertex_ai_endpoint": "aiplatform",
-    "google_vertex_ai_feature_online_store": "aiplatform",
-    "google_vertex_ai_metadata_store": "aiplatform",
-    "google_vertex_ai_persistent_resource": "aiplatform",
-    "google_vertex_ai_tensorboard": "aiplatform",
-    "google_artifact_registry_repository": "artifactregistry",
-    "google_pubsub_topic": "pubsub",
-}
+def key_service_by_type(modules: list[Any]) -> dict[str, str]:
+    """Resource type -> the service whose agent uses the key, as the modules' classes declare it."""
+    return {t: service for m in modules for t, service in m.key_services.items()}
 
 
 def key_services(modules: list[Any]) -> set[str]:
     """The services whose agents will use the key, from the resources the modules created."""
-    return {KEY_SERVICE_BY_TYPE[t] for m in modules for _, t in m.created if t in KEY_SERVICE_BY_TYPE}
+    return {m.key_services[t] for m in modules for _, t in m.created if t in m.key_services}
 
 
 def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], grants: dict[str, Any]) -> None:
@@ -241,8 +199,8 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
     """
     from tierstack.modules.foundation import AGENT_IDENTITIES, API_OF_SERVICE
 
-    created = [(r, t) for m in modules for r, t in m.created]
-    needed = {api for _, t in created if (api := api_for(t))} | {api for m in modules for api in m.apis}
+    created = [(r, t, m.resource_apis) for m in modules for r, t in m.created]
+    needed = {api for _, t, declared in created if (api := api_for(t, declared))} | {a for m in modules for a in m.apis}
     needed |= {API_OF_SERVICE[service] for service in grants}
     api_waits = {key: api for m in modules for key, api in m.api_waits.items()}
     needed |= set(api_waits.values())
@@ -253,13 +211,14 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
             grant.agent.depends_on = [services[API_OF_SERVICE[service]]]
         grant.grant.depends_on = [services["cloudkms.googleapis.com"], grant.agent_address]
     extra = {key: addresses for m in modules for key, addresses in m.waits.items()}
-    for resource, terraform_type in created:
+    key_service = key_service_by_type(modules)
+    for resource, terraform_type, declared in created:
         if id(resource) in grant_resources:
             continue
-        api = api_waits.get(id(resource)) or api_for(terraform_type)
+        api = api_waits.get(id(resource)) or api_for(terraform_type, declared)
         waits = [services[api]] if api else []
         waits += extra.get(id(resource), [])
-        if terraform_type in KEY_SERVICE_BY_TYPE and KEY_SERVICE_BY_TYPE[terraform_type] in grants:
-            waits.append(grants[KEY_SERVICE_BY_TYPE[terraform_type]].address)
+        if key_service.get(terraform_type) in grants:
+            waits.append(grants[key_service[terraform_type]].address)
         if waits:
             resource.depends_on = waits  # static addresses, as Terraform requires

@@ -1,33 +1,38 @@
-"""What every capability construct shares: the same inputs for the same concerns.
+"""What every capability shares: one class per capability, which registers itself, and the same inputs
+for the same concerns.
 
-Like Cloud Foundation Fabric's modules, each construct takes labels, an
-encryption key, region, environment and delete protection in one shape
-(ModuleInputs), and builds its resources through the helpers here, so a
-bucket is secure by default in every module and every resource gets a
-readable, stable Terraform address: `<resource type>.<capability>_<name>`.
+A capability is one file in this folder: a subclass of CapabilityModule that declares, as class
+attributes, what it is (its catalog entry), what it accepts (its settings model), what it needs from
+the project (APIs, identities, which of its resource types take the CMEK key) and what it gives (its
+outputs), and whose build() creates its resources. Defining the class registers it
+(`__init_subclass__`); the catalog, the settings checks and the stack assembler read the registry.
+
+Like Cloud Foundation Fabric's modules, each construct takes labels, an encryption key, region,
+environment and delete protection in one shape (ModuleInputs), and builds its resources through the
+helpers here, so a bucket is secure by default in every module and every resource gets a readable,
+stable Terraform address: `<resource type>.<capability>_<name>`.
+
+Importing a capability is cheap: the cdktn bindings (seconds to load) are imported where resources
+are made, so `explain` and the settings checks read the registry without them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
-
-from cdktn import TerraformDataSource, TerraformOutput, TerraformResourceLifecycle
-from cdktn_provider_google.bigquery_dataset import BigqueryDataset, BigqueryDatasetDefaultEncryptionConfiguration
-from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
-from cdktn_provider_google.storage_bucket import (
-    StorageBucket,
-    StorageBucketEncryption,
-    StorageBucketLifecycleRule,
-    StorageBucketLifecycleRuleAction,
-    StorageBucketLifecycleRuleCondition,
-    StorageBucketVersioning,
-)
-from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
-from constructs import Construct
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tierstack.generator import naming
+
+if TYPE_CHECKING:
+    from cdktn_provider_google.bigquery_dataset import BigqueryDataset
+    from cdktn_provider_google.storage_bucket import StorageBucket
+    from constructs import Construct
+
+    from tierstack.generator.settings import Settings
 
 
 @dataclass
@@ -48,8 +53,8 @@ class Upstream:
     """What a module takes from the stack and from the modules built before it: explicit and typed,
     the way Cloud Foundation Fabric passes one module's outputs as another's variables.
 
-    The assembler fills each field once its provider exists (modules are built in catalog order, which
-    puts every provider first; stacks.build_stack checks it).
+    The assembler fills the stack's fields; a module fills its own in provide(), and a module that reads
+    one declares its provider in `after`, so the provider is built first.
     """
 
     budget: dict[str, Any] = field(default_factory=dict)  # the environment's resolved budget settings
@@ -87,22 +92,111 @@ class Output:
     description: str
 
 
-class CapabilityModule(Construct):
-    """Base of the thirteen constructs; subclasses set `capability` and implement build()."""
+# --- the registry ---------------------------------------------------------------------------------
 
-    capability: ClassVar[str]
-    # APIs the capability needs at run time beyond those its resource types imply (jobs, not resources)
-    apis: tuple[str, ...] = ()  # a class default; an instance may add what its settings need
+_REGISTRY: dict[str, type[CapabilityModule]] = {}
+_ID = re.compile(r"^[a-z][a-z_]*[a-z]$")
+# what every capability must declare (the rest have defaults)
+_REQUIRED = ("title", "definition", "process", "provisions", "settings_model")
+
+
+def registered() -> Mapping[str, type[CapabilityModule]]:
+    """Every capability class defined so far, in the order they were defined (a read-only view)."""
+    return MappingProxyType(_REGISTRY)
+
+
+def unregister(capability: str) -> None:
+    """Forget a capability (tests that define a throwaway one clean up with this)."""
+    _REGISTRY.pop(capability, None)
+
+
+def _register(cls: type[CapabilityModule]) -> None:
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    if not _ID.match(cls.capability):
+        raise TypeError(f"{name}: capability id '{cls.capability}' must be lowercase letters and '_'")
+    missing = [attribute for attribute in _REQUIRED if not hasattr(cls, attribute)]
+    if missing:
+        raise TypeError(f"{name} must declare {', '.join(missing)} (see CapabilityModule)")
+    for key, description in cls.outputs.items():
+        fields = {f for _, f, _, _ in string.Formatter().parse(key) if f}
+        if fields != {f for _, f, _, _ in string.Formatter().parse(description) if f}:
+            raise TypeError(f"{name}: output '{key}' and its description must name the same {{fields}}")
+    cls.key_services = {**CapabilityModule.key_services, **cls.key_services}
+    existing = _REGISTRY.get(cls.capability)
+    if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != name:
+        raise TypeError(f"capability '{cls.capability}' is defined twice: {existing.__module__} and {cls.__module__}")
+    _REGISTRY[cls.capability] = cls
+
+
+class CapabilityModule:
+    """One capability: declared by class attributes, built by build(). Subclasses register themselves."""
+
+    # --- what it is: its catalog entry (`tierstack capabilities`, explain, docs/capabilities.md) ----
+    capability: ClassVar[str]  # the id, used in tierstack.yaml, blueprints, addresses and labels
+    title: ClassVar[str]
+    definition: ClassVar[str]
+    process: ClassVar[str]  # the ML lifecycle processes it serves
+    provisions: ClassVar[tuple[str, ...]]  # what it creates on Google Cloud, for people
+    min_tier: ClassVar[int] = 0  # the lowest maturity tier whose blueprint provisions it
+    always: ClassVar[bool] = False  # every use case gets it
+    requires: ClassVar[tuple[str, ...]] = ()  # capabilities selected with it
+
+    # --- what it accepts --------------------------------------------------------------------------
+    # Its settings (blueprint defaults and overrides), checked when the plan is resolved. A blueprint
+    # need not configure a capability whose settings all have defaults.
+    settings_model: ClassVar[type[Settings]]
+
+    # --- what it needs ----------------------------------------------------------------------------
+    # APIs it needs at run time beyond those its resource types imply (jobs, not resources); an
+    # instance may add what its settings need
+    apis: tuple[str, ...] = ()
+    # the API of each resource type it creates that the assembler's table (stacks.API_BY_PREFIX) lacks
+    resource_apis: ClassVar[Mapping[str, str]] = {}
+    identities: ClassVar[tuple[str, ...]] = ()  # service accounts it runs as or grants to (foundation makes them)
+    # The resource types it gives the CMEK key, and the service whose agent then uses the key: the
+    # assembler grants those agents on the key and makes the resources wait for the grant. Buckets and
+    # datasets (the helpers below) are declared here for every capability.
+    key_services: ClassVar[Mapping[str, str]] = {
+        "google_storage_bucket": "storage",
+        "google_bigquery_dataset": "bigquery",
+    }
+    # capabilities whose values it reads from Upstream (they provide() them): built before it
+    after: ClassVar[tuple[str, ...]] = ()
+
+    # --- what it gives ----------------------------------------------------------------------------
+    # Terraform outputs it may expose: {key: description}; `{field}`s are filled by expose()
+    outputs: ClassVar[Mapping[str, str]] = {}
     # Renames: {current construct id: the id it had before}. Each becomes a `moved` block, so Terraform
     # moves the resource in state instead of destroying it and creating a new one. Keep entries for
     # as long as any deployed stack may still carry the old address.
-    moved_from: ClassVar[dict[str, str]] = {}
+    moved_from: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capability" in cls.__dict__:  # a class without its own id is a base for others
+            _register(cls)
+
+    @classmethod
+    def catalog_entry(cls) -> dict[str, Any]:
+        """The fields of the catalog's Capability model (generator/catalog.py validates them)."""
+        return {
+            "id": cls.capability,
+            "name": cls.title,
+            "definition": cls.definition,
+            "process": cls.process,
+            "provisions": tuple(cls.provisions),
+            "min_tier": cls.min_tier,
+            "always": cls.always,
+            "requires": tuple(cls.requires),
+        }
 
     def __init__(self, scope: Construct, inputs: ModuleInputs) -> None:
-        super().__init__(scope, self.capability)
+        from constructs import Construct
+
+        self.scope = Construct(scope, self.capability)  # the construct the resources are made in
         self.inputs = inputs
         self.settings = inputs.settings
-        self.outputs: dict[str, Output] = {}
+        self.exposed: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from
         self.waits: dict[int, list[str]] = {}  # id(resource) -> addresses it waits for beyond its API
@@ -112,6 +206,12 @@ class CapabilityModule(Construct):
     def build(self) -> None:
         """Create the capability's resources; every capability module defines it."""
         raise TypeError(f"{type(self).__name__} must define build()")
+
+    def provide(self, upstream: Upstream) -> None:
+        """Fill the Upstream fields this module provides to those built after it (see `after`)."""
+
+    def connect(self, built: Mapping[str, CapabilityModule]) -> None:
+        """Wire to modules built after this one, once every module of the stack exists."""
 
     # --- the shared concerns ---------------------------------------------------------------------
 
@@ -126,7 +226,9 @@ class CapabilityModule(Construct):
 
     def add(self, resource_type: type, construct_id: str, /, **kwargs: Any) -> Any:
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
-        resource = resource_type(self, construct_id, **kwargs)
+        from cdktn import TerraformDataSource
+
+        resource = resource_type(self.scope, construct_id, **kwargs)
         resource.override_logical_id(self.logical_id(construct_id))
         if construct_id in self.moved_from:
             self.moves.append(
@@ -135,6 +237,14 @@ class CapabilityModule(Construct):
         if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
             self.track(resource, _terraform_type(resource_type))
         return resource
+
+    def add_beta(self, construct_id: str, resource_type: str, attributes: dict[str, Any]) -> Any:
+        """A google-beta resource (modules/beta.py), addressed and tracked like add()'s."""
+        from tierstack.modules import beta
+
+        resource = beta.resource(self.scope, construct_id, resource_type, attributes)
+        resource.override_logical_id(self.logical_id(construct_id))
+        return self.track(resource, resource_type)
 
     def pinned_labels(self) -> dict[str, Any]:
         """Arguments for a resource whose labels cannot change without replacing it.
@@ -147,6 +257,8 @@ class CapabilityModule(Construct):
         """
         if self.inputs.pinned_labels_provider is None:
             return {"labels": self.labels}
+        from cdktn import TerraformResourceLifecycle
+
         return {
             "labels": self.labels,
             "provider": self.inputs.pinned_labels_provider(),
@@ -160,11 +272,7 @@ class CapabilityModule(Construct):
         """
         from tierstack.modules import beta
 
-        agent = beta.resource(
-            self, construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project, "service": service}
-        )
-        agent.override_logical_id(self.logical_id(construct_id))
-        self.track(agent, beta.SERVICE_IDENTITY)
+        agent = self.add_beta(construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project, "service": service})
         self.api_waits[id(agent)] = service
         return agent, agent.get_string_attribute("email")
 
@@ -189,8 +297,11 @@ class CapabilityModule(Construct):
         self.created.append((resource, terraform_type))
         return resource
 
-    def expose(self, key: str, value: Any, description: str) -> None:
-        self.outputs[key] = Output(value, description)
+    def expose(self, key: str, value: Any, **fields: str) -> None:
+        """Expose a declared output (`outputs`), its `{field}`s filled from `fields`."""
+        if key not in self.outputs:
+            raise TypeError(f"{type(self).__name__} exposes '{key}', which its `outputs` do not declare")
+        self.exposed[key.format(**fields)] = Output(value, self.outputs[key].format(**fields))
 
     # --- building blocks used by several modules -------------------------------------------------
 
@@ -198,6 +309,16 @@ class CapabilityModule(Construct):
         self, purpose: str, noncurrent_days: int = 30, readers: tuple[str, ...] = (), writers: tuple[str, ...] = ()
     ) -> StorageBucket:
         """A bucket that is secure by default: uniform access, no public access, versioned, CMEK on request."""
+        from cdktn_provider_google.storage_bucket import (
+            StorageBucket,
+            StorageBucketEncryption,
+            StorageBucketLifecycleRule,
+            StorageBucketLifecycleRuleAction,
+            StorageBucketLifecycleRuleCondition,
+            StorageBucketVersioning,
+        )
+        from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
+
         inputs = self.inputs
         name = naming.bucket_name(
             inputs.project, inputs.name, purpose, inputs.source, field=f"environments.{inputs.environment}.project"
@@ -241,6 +362,12 @@ class CapabilityModule(Construct):
         self, purpose: str, description: str, writers: tuple[str, ...] = (), readers: tuple[str, ...] = ()
     ) -> BigqueryDataset:
         """A BigQuery dataset in the region, CMEK on request, contents kept when protected."""
+        from cdktn_provider_google.bigquery_dataset import (
+            BigqueryDataset,
+            BigqueryDatasetDefaultEncryptionConfiguration,
+        )
+        from cdktn_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
+
         inputs = self.inputs
         dataset: BigqueryDataset = self.add(
             BigqueryDataset,
@@ -282,5 +409,7 @@ def _terraform_type(resource_type: type) -> str:
 
 def add_outputs(scope: Construct, module: CapabilityModule) -> None:
     """One Terraform output per exposed attribute: `<capability>_<key>`."""
-    for key, out in module.outputs.items():
+    from cdktn import TerraformOutput
+
+    for key, out in module.exposed.items():
         TerraformOutput(scope, f"{module.capability}_{key}", value=out.value, description=out.description)

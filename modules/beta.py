@@ -12,12 +12,13 @@ requires byte-identical JSON, so the attribute names stay checked by jsii.
 
 from __future__ import annotations
 
-from typing import Any
-
-from cdktn import TerraformResource, TerraformStack
-from constructs import Construct
+from typing import TYPE_CHECKING, Any
 
 from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, SOURCES
+
+if TYPE_CHECKING:
+    from cdktn import TerraformResource, TerraformStack
+    from constructs import Construct
 
 PROVIDER = "google-beta"
 SOURCE = SOURCES[PROVIDER]
@@ -46,6 +47,8 @@ def resource(scope: Construct, construct_id: str, resource_type: str, attributes
     """A google-beta resource with these (already validated) attributes; None values are left out."""
     # no generator metadata: cdktn would then look for a google-beta provider *construct*, which is
     # exactly what this module avoids loading; the provider block is declared by declare_provider()
+    from cdktn import TerraformResource
+
     res = TerraformResource(scope, construct_id, terraform_resource_type=resource_type)
     for key, value in sorted(attributes.items()):
         if value is not None:

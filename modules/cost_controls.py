@@ -16,13 +16,29 @@ from cdktn_provider_google.billing_budget import (
 from cdktn_provider_google.pubsub_topic import PubsubTopic
 from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
+from tierstack.generator.settings import Settings
 from tierstack.modules.base import CapabilityModule
+
+
+class CostControlsSettings(Settings):
+    budget_topic: bool
+
 
 BUDGET_PUBLISHER = "serviceAccount:billing-budget-alert@system.gserviceaccount.com"
 
 
 class CostControls(CapabilityModule):
     capability = "cost_controls"
+    title = "Cost controls"
+    definition = "Cost labels on every labelable resource and a billing budget per environment."
+    process = "all processes"
+    provisions = (
+        "the cost label set on every labelable resource",
+        "a billing budget per environment (when tierstack.yaml gives a budget), scoped by project, with thresholds",
+        "a Pub/Sub topic for budget notifications (budget_topic)",
+    )
+    always = True
+    settings_model = CostControlsSettings
 
     def build(self) -> None:
         budget = self.inputs.upstream.budget

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from cdktn_provider_google.project_iam_member import ProjectIamMember
 from cdktn_provider_google.service_account import ServiceAccount
 from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
 from tierstack.generator import naming
+from tierstack.generator.settings import Purpose, Settings, Unique
 from tierstack.modules.base import CapabilityModule, short_role
+
+
+class DataProcessingSettings(Settings):
+    datasets: Annotated[list[Purpose], Unique]
+    dataflow: bool
 
 
 class DataProcessing(CapabilityModule):
     capability = "data_processing"
+    title = "Data processing"
+    definition = "Batch and streaming data preparation and transformation at scale."
+    process = "ML development, continuous training, prediction serving"
+    provisions = (
+        "BigQuery dataset(s) for prepared training data",
+        "Dataflow staging bucket",
+        "Dataflow worker service account",
+    )
+    settings_model = DataProcessingSettings
     apis = ("dataflow.googleapis.com",)
 
     def build(self) -> None:

@@ -9,7 +9,7 @@ Access on its subnetwork: an existing one from the settings, or a network and su
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallDeny, ComputeFirewallLogConfig
 from cdktn_provider_google.compute_network import ComputeNetwork
@@ -23,14 +23,50 @@ from cdktn_provider_google.workbench_instance import (
     WorkbenchInstanceGceSetupServiceAccounts,
     WorkbenchInstanceGceSetupShieldedInstanceConfig,
 )
+from pydantic import Field
 
 from tierstack.generator import gcp_facts, naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import MachineType, Settings, check, cidr
 from tierstack.modules.base import CapabilityModule
+
+
+class Workbench(Settings):
+    machine_type: MachineType
+    accelerator_type: str | None = None
+    accelerator_count: Annotated[int, Field(ge=1, le=8)] | None = None
+    zone: str | None = None
+    idle_shutdown_minutes: Annotated[int, Field(ge=10, le=1440)]
+    public_ip: bool
+    network: str | None = None
+    subnet: str | None = None
+    subnet_range: Annotated[str, check(cidr)]
+
+
+class ExperimentationSettings(Settings):
+    workbench: Workbench
+    tensorboard: bool
 
 
 class Experimentation(CapabilityModule):
     capability = "experimentation"
+    title = "Experimentation"
+    definition = (
+        "Notebook environments and experiment tracking for data scientists to explore data and prototype models."
+    )
+    process = "ML development"
+    provisions = (
+        (
+            "Vertex AI Workbench instance (no public IP, idle shutdown) in a real zone of the region, on a machine "
+            "type that takes its GPU"
+        ),
+        (
+            "a VPC network and subnetwork with Private Google Access (deny-all ingress firewall), unless "
+            "workbench.network/subnet name existing ones"
+        ),
+        "Vertex AI TensorBoard for experiment tracking",
+    )
+    settings_model = ExperimentationSettings
     # compute: the notebook is a Compute Engine VM on a VPC network, also when the network is not created
     # here (the stack assembler makes google_compute_* resources wait for it; the Notebooks API does not)
     apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com", "compute.googleapis.com")

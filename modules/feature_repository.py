@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableEncryptionConfiguration
 from cdktn_provider_google.vertex_ai_feature_group import (
     VertexAiFeatureGroup,
@@ -20,10 +22,25 @@ from cdktn_provider_google.vertex_ai_feature_online_store_featureview import (
     VertexAiFeatureOnlineStoreFeatureviewBigQuerySource,
     VertexAiFeatureOnlineStoreFeatureviewSyncConfig,
 )
+from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import Cron, Purpose, Settings
 from tierstack.modules.base import CapabilityModule
+
+
+class BigtableNodes(Settings):
+    min: Annotated[int, Field(ge=1)] = 1
+    max: Annotated[int, Field(ge=1)] = 3
+
+
+class FeatureRepositorySettings(Settings):
+    online_store: Literal["optimized", "bigtable"]
+    bigtable_nodes: BigtableNodes | None = None
+    source_dataset: Purpose
+    sync_cron: Cron
+
 
 # The feature table every team writes to: one row per entity and timestamp.
 FEATURE_SCHEMA = (
@@ -34,6 +51,16 @@ FEATURE_SCHEMA = (
 
 class FeatureRepository(CapabilityModule):
     capability = "feature_repository"
+    title = "Feature repository"
+    definition = "Shared, consistent feature definitions served for both training and online prediction."
+    process = "data and model management, prediction serving"
+    provisions = (
+        "Vertex AI Feature Online Store with a feature view over the features table, synced on sync_cron",
+        "feature group over a BigQuery source",
+    )
+    min_tier = 1
+    requires = ("data_processing",)
+    settings_model = FeatureRepositorySettings
 
     def _serving(self, kind: str) -> dict[str, object]:
         """`optimized` (low latency, managed) or `bigtable` (large feature sets, autoscaled nodes)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from cdktn import TerraformResourceLifecycle
 from cdktn_provider_google.data_google_bigquery_default_service_account import DataGoogleBigqueryDefaultServiceAccount
@@ -26,10 +26,31 @@ from cdktn_provider_google.project_service import ProjectService
 from cdktn_provider_google.service_account import ServiceAccount
 from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
-from tierstack.generator import naming
+from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
 from tierstack.modules import beta
 from tierstack.modules.base import CapabilityModule, short_role
+
+
+class PersonaGroups(Settings):
+    data_scientists: Email | None = None
+    ml_engineers: Email | None = None
+    viewers: Email | None = None
+
+
+class Ci(Settings):
+    provider: Literal["github"] = "github"
+    repository: Annotated[str, check(grammars.check_repository)] | None = None
+    subject: Annotated[str, check(grammars.check_subject)] | None = None
+
+
+class FoundationSettings(Settings):
+    apis: list[ApiName]
+    service_accounts: Annotated[list[Identity], Unique]
+    data_access_logs: list[ApiName]
+    persona_groups: PersonaGroups
+    ci: Ci | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,19 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 class Foundation(CapabilityModule):
     capability = "foundation"
+    title = "Foundation"
+    definition = (
+        "Enabled APIs, one service account per role and least-privilege IAM that every other capability builds on."
+    )
+    process = "all processes"
+    provisions = (
+        "google_project_service for each API the selection needs",
+        "one service account per role (pipelines, training, serving, CI)",
+        "least-privilege project IAM bindings, no basic roles",
+        "optional persona groups (data scientists, ML engineers, viewers)",
+    )
+    always = True
+    settings_model = FoundationSettings
 
     def build(self) -> None:
         inputs = self.inputs

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from tierstack.modules import beta
+from typing import Annotated
+
+from tierstack.generator.settings import Settings, matching
 from tierstack.modules.base import CapabilityModule
+
+
+class MetadataTrackingSettings(Settings):
+    store: Annotated[str, matching(r"^[a-z][a-z0-9-]{0,62}$", "a store id: lowercase letters, digits, hyphens")]
+
 
 RESOURCE_TYPE = "google_vertex_ai_metadata_store"
 
@@ -24,7 +31,18 @@ def store_attributes(
 
 class MetadataTracking(CapabilityModule):
     capability = "metadata_tracking"
+    title = "ML metadata and artifact tracking"
+    definition = "Recording lineage of datasets, runs, models and artifacts so results can be traced and reproduced."
+    process = "all processes"
+    provisions = (
+        "Vertex AI ML metadata store (google-beta)",
+        "customer-managed encryption key when asked",
+    )
+    min_tier = 1
+    settings_model = MetadataTrackingSettings
     apis = ("aiplatform.googleapis.com",)
+    key_services = {RESOURCE_TYPE: "aiplatform"}
+    outputs = {"metadata_store": "Vertex AI metadata store id"}
 
     def build(self) -> None:
         inputs = self.inputs
@@ -36,6 +54,5 @@ class MetadataTracking(CapabilityModule):
             inputs.kms_key,
             self.deletion_policy,
         )
-        store = self.track(beta.resource(self, "store", RESOURCE_TYPE, attributes), RESOURCE_TYPE)
-        store.override_logical_id(f"{self.capability}_store")
-        self.expose("metadata_store", store.get_string_attribute("id"), "Vertex AI metadata store id")
+        store = self.add_beta("store", RESOURCE_TYPE, attributes)
+        self.expose("metadata_store", store.get_string_attribute("id"))

@@ -23,7 +23,7 @@ PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from cdktn import Fn, Token
 from cdktn_provider_google.artifact_registry_repository import (
@@ -52,7 +52,28 @@ from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import Cron, Settings, TimeZone, Unique, matching
 from tierstack.modules.base import CapabilityModule
+
+
+class MlPipelinesSettings(Settings):
+    schedule: Cron | None = None
+    time_zone: TimeZone
+    repositories: Annotated[list[Literal["kfp", "docker"]], Unique]
+    # the compiled template in the KFP repository: https://REGION-kfp.pkg.dev/PROJECT/REPO/TEMPLATE/TAG
+    pipeline_template: Annotated[
+        str,
+        matching(
+            r"^[a-z0-9][a-z0-9._-]{0,127}$",
+            "a KFP template name in Artifact Registry: lowercase letters, digits, '.', '_', '-'",
+        ),
+    ]
+    template_tag: Annotated[
+        str,
+        matching(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", "an Artifact Registry tag: letters, digits, '.', '_', '-'"),
+    ]
+    retrain_on_degradation: bool = False
+
 
 FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -125,6 +146,26 @@ def http_job_arguments(
 
 class MlPipelines(CapabilityModule):
     capability = "ml_pipelines"
+    title = "ML pipelines"
+    definition = "Orchestrated, repeatable training and deployment workflows, run on a schedule or on a trigger."
+    process = "training operationalization, continuous training"
+    provisions = (
+        "pipeline root bucket",
+        "Artifact Registry repositories for KFP templates and Docker images",
+        "pipeline runner service account",
+        (
+            "continuous training: where the environment has a schedule (staging and production; development runs by"
+            " hand), a Cloud Scheduler job that starts a Vertex AI pipeline run (pipelineJobs.create) from the "
+            "compiled template in the KFP repository, as the pipelines identity"
+        ),
+        (
+            "retraining on degradation (staging and production): a Pub/Sub topic (output "
+            "ml_pipelines_retraining_topic) whose messages start the same pipeline run through Eventarc and "
+            "Workflows; model monitoring's retraining channel publishes to it"
+        ),
+    )
+    min_tier = 1
+    settings_model = MlPipelinesSettings
     apis: tuple[str, ...] = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
 
     def build(self) -> None:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from tierstack.generator.settings import Purpose, Settings, matching
 from tierstack.modules.base import CapabilityModule
+
+
+class ModelEvaluationSettings(Settings):
+    dataset: Purpose
+    bucket_prefix: Annotated[str, matching(r"^[a-z0-9_/-]+/$", "an object prefix ending in '/'")]
 
 
 class ModelEvaluation(CapabilityModule):
     capability = "model_evaluation"
+    title = "Model evaluation"
+    definition = "Assessing model quality on evaluation data before and after deployment, and keeping the results."
+    process = "continuous training, continuous monitoring"
+    provisions = (
+        "evaluation results dataset or bucket prefix",
+        "IAM for the identities that write and read evaluations",
+    )
+    min_tier = 1
+    settings_model = ModelEvaluationSettings
     apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:

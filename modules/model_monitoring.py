@@ -40,7 +40,7 @@ policies have no channel: `explain` and `generate` warn, see
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from cdktn_provider_google.logging_metric import LoggingMetric, LoggingMetricMetricDescriptor
 from cdktn_provider_google.monitoring_alert_policy import (
@@ -54,9 +54,25 @@ from cdktn_provider_google.monitoring_alert_policy import (
 )
 from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+from pydantic import Field
 
 from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
+from tierstack.generator.settings import Email, Purpose, Settings
 from tierstack.modules.base import CapabilityModule
+
+
+class Alerts(Settings):
+    endpoint_error_rate: Annotated[float, Field(gt=0, lt=1)] | None = None  # a fraction of requests
+    endpoint_latency_p99_ms: Annotated[float, Field(gt=0)] | None = None
+    pipeline_failures: bool = False
+
+
+class ModelMonitoringSettings(Settings):
+    dataset: Purpose
+    notification_email: Email | None = None
+    alerts: Alerts
+    drift_threshold: Annotated[float, Field(gt=0, le=1)]
+
 
 Threshold = MonitoringAlertPolicyConditionsConditionThreshold
 Aggregations = MonitoringAlertPolicyConditionsConditionThresholdAggregations
@@ -72,6 +88,25 @@ WINDOW = "300s"
 
 class ModelMonitoring(CapabilityModule):
     capability = "model_monitoring"
+    title = "Model monitoring"
+    definition = "Watching deployed models for skew, drift and operational health, and alerting when they degrade."
+    process = "continuous monitoring"
+    provisions = (
+        (
+            "monitoring results dataset, for the drift and skew monitoring job the pipeline creates (Google "
+            "provider 8.7 has no Terraform resource for Vertex AI Model Monitoring)"
+        ),
+        "drift_threshold as a Terraform output, the threshold that job reads",
+        (
+            "with retraining on degradation: a Pub/Sub notification channel on the retraining topic (output "
+            "model_monitoring_retraining_channel) for that job's anomalies"
+        ),
+        "online: alert policies on the endpoint's error ratio (errors / responses) and the model's p99 latency",
+        "alert policy on failed pipeline runs, counted by a log-based metric, when ml_pipelines runs them",
+        "email notification channel, when alert_email is set (without it, explain and generate warn)",
+    )
+    min_tier = 1
+    settings_model = ModelMonitoringSettings
     apis = ("logging.googleapis.com",)  # the log-based metric that counts failed pipeline runs
 
     def build(self) -> None:

@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
 from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
 from cdktn_provider_google.project_iam_member import ProjectIamMember
 
 from tierstack.generator import naming
+from tierstack.generator.settings import Email, Settings, matching
 from tierstack.modules.base import CapabilityModule
+
+
+class ModelRegistrySettings(Settings):
+    container_repository: Annotated[
+        str,
+        matching(
+            r"^[a-z][a-z0-9-]{0,40}$",
+            "a repository name: lowercase letters, digits and hyphens, starting with a letter",
+        ),
+    ]
+    approvers: Email | None = None
+    require_approval: bool = False
 
 
 class ModelRegistry(CapabilityModule):
     capability = "model_registry"
+    title = "Model registry"
+    definition = "A versioned, governed record of trained models and their lineage, ready for review and deployment."
+    process = "model management, model deployment"
+    provisions = (
+        "Vertex AI Model Registry access for the right identities",
+        "Artifact Registry repository for model serving containers",
+    )
+    min_tier = 1
+    settings_model = ModelRegistrySettings
     apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:

@@ -12,7 +12,7 @@ checked here so a blueprint cannot ask for production with one replica.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
 from cdktn_provider_google.project_iam_member import ProjectIamMember
@@ -29,11 +29,32 @@ from cdktn_provider_google.vertex_ai_endpoint import (
     VertexAiEndpointPredictRequestResponseLoggingConfig,
     VertexAiEndpointPredictRequestResponseLoggingConfigBigqueryDestination,
 )
+from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import Cron, MachineType, Network, ReplicaRange, Replicas, Settings, TimeZone
 from tierstack.modules.base import CapabilityModule
 from tierstack.modules.ml_pipelines import http_job_arguments, vertex_endpoint
+
+
+class RequestLogging(Settings):
+    enabled: bool
+    sampling_rate: Annotated[float, Field(gt=0, le=1)]
+
+
+class ModelServingSettings(ReplicaRange):
+    mode: Literal["online", "batch"]
+    network: Network | None = None
+    machine_type: MachineType
+    min_replicas: Replicas
+    max_replicas: Replicas
+    request_logging: RequestLogging
+    batch_schedule: Cron | None = None
+    time_zone: TimeZone = "Etc/UTC"
+    batch_model: str | None = None
+    batch_input: str | None = None
+
 
 # a Vertex AI model id (custom ids: [a-z0-9_-], up to 63; or the numeric id), with a version id or alias
 _MODEL = r"[A-Za-z0-9_-]{1,63}(@[A-Za-z0-9_-]{1,128})?"
@@ -44,6 +65,19 @@ BQ_TABLE_RE = re.compile(r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,10
 
 class ModelServing(CapabilityModule):
     capability = "model_serving"
+    title = "Model serving"
+    definition = "Serving models in production for online (endpoint) or batch prediction."
+    process = "prediction serving"
+    provisions = (
+        "online: Vertex AI endpoint, deployment resource pool, request/response logging to BigQuery",
+        "batch: output bucket and dataset, batch prediction identity",
+        (
+            "batch: with batch_schedule (cron), a Cloud Scheduler job that starts a Vertex AI batch prediction job "
+            "(batchPredictionJobs.create) on batch_model, reading BigQuery (batch_input, by default the prepared "
+            "dataset's batch_input table) and writing to the output dataset"
+        ),
+    )
+    settings_model = ModelServingSettings
     apis = ("aiplatform.googleapis.com",)  # batch prediction jobs are created at run time, not by Terraform
 
     def build(self) -> None:

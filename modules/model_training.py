@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from cdktn_provider_google.vertex_ai_persistent_resource import (
     VertexAiPersistentResource,
@@ -13,15 +13,43 @@ from cdktn_provider_google.vertex_ai_persistent_resource import (
     VertexAiPersistentResourceResourceRuntimeSpec,
     VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec,
 )
+from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import MachineType, Purpose, ReplicaRange, Replicas, Settings, Unique
 from tierstack.modules.base import CapabilityModule
+
+
+class TrainingPool(ReplicaRange):
+    enabled: bool
+    machine_type: MachineType | None = None
+    accelerator_type: str | None = None
+    accelerator_count: Annotated[int, Field(ge=1, le=16)] | None = None
+    min_replicas: Replicas = 1
+    max_replicas: Replicas = 1
+
+
+class ModelTrainingSettings(Settings):
+    buckets: Annotated[list[Purpose], Unique]
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)]
+    training_pool: TrainingPool
 
 
 class ModelTraining(CapabilityModule):
     capability = "model_training"
+    title = "Model training"
+    definition = "Running training jobs on managed compute, with GPUs or TPUs where the model needs them."
+    process = "training operationalization, continuous training"
+    provisions = (
+        "artifact and staging buckets",
+        (
+            "production with a GPU - an always-on GPU training pool (google_vertex_ai_persistent_resource); "
+            "elsewhere, and for TPUs, on-demand jobs only"
+        ),
+    )
+    settings_model = ModelTrainingSettings
     apis = ("aiplatform.googleapis.com",)
 
     def build(self) -> None:

@@ -7,12 +7,35 @@ provisions where the comparison lands and exposes the agreed split.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from tierstack.generator.errors import UserError
+from tierstack.generator.settings import Purpose, Settings
 from tierstack.modules.base import CapabilityModule
+
+
+class OnlineExperimentationSettings(Settings):
+    challenger_traffic_percent: Annotated[int, Field(ge=1, le=50)]
+    comparison_dataset: Purpose
 
 
 class OnlineExperimentation(CapabilityModule):
     capability = "online_experimentation"
+    title = "Online experimentation"
+    definition = "Comparing a new model against the current one on live traffic (canary, A/B) before full roll-out."
+    process = "model deployment"
+    provisions = (
+        "traffic-split-ready endpoint configuration",
+        "request logging and a comparison dataset",
+    )
+    min_tier = 1
+    requires = (
+        "model_serving",
+        "model_registry",
+    )
+    settings_model = OnlineExperimentationSettings
 
     def build(self) -> None:
         inputs = self.inputs
