@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, overload
 
+from pydantic import ValidationError
+
 from tierstack.generator import blueprint as bp
 from tierstack.generator import gcp_facts, guarantees
 from tierstack.generator import settings as typed_settings
@@ -143,6 +145,31 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     return resolved
 
 
+def default_settings(cap_id: str) -> dict[str, Any] | None:
+    """A capability's settings when no blueprint configures it: its model's defaults, if every field has one."""
+    model = typed_settings.settings_model(cap_id)
+    if model is None:
+        return None
+    try:
+        return model().model_dump()
+    except ValidationError:  # a required field: the blueprint must configure it
+        return None
+
+
+def _with_default_settings(base: bp.Layer, selection: Selection) -> bp.Layer:
+    """The blueprint's settings, plus the defaults of each selected capability it does not configure."""
+    configured = base.data.get("capabilities") or {}
+    defaults = {c: d for c in selection.ids if c not in configured and (d := default_settings(c)) is not None}
+    if not defaults:
+        return base
+    prov = {
+        ("capabilities", c, *path): f"tierstack: the defaults of {c}"
+        for c, values in defaults.items()
+        for path in bp.leaf_paths(values)
+    }
+    return bp.merge(bp.Layer({"capabilities": defaults}, prov), base)
+
+
 def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, catalog: Catalog) -> None:
     configured = blueprint.layer.data.get("defaults", {}).get("capabilities", {}) or {}
     where = blueprint.layer.prov
@@ -159,7 +186,7 @@ def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blu
                 hint=hint,
             )
     for cap_id in selection.ids:
-        if cap_id not in configured:
+        if cap_id not in configured and default_settings(cap_id) is None:
             raise UserError(
                 f"the blueprint does not configure {cap_id}, which this use case needs",
                 file=blueprint.chain[0],
@@ -235,7 +262,7 @@ def _resolve_env(
     spec = loaded.spec
     settings = spec.environments.get(env) if spec.environments else None
     role = environment_role(env, index, count, settings.role if settings else None)
-    base = blueprint.environment_layer(role)
+    base = _with_default_settings(blueprint.environment_layer(role), selection)
     _check_known(loaded, base.data, loaded.spec.overrides, ("overrides",))
     layer = bp.merge(base, spec_layer)
     if settings is not None:

@@ -2,8 +2,10 @@
 
 Not Terraform modules: each file here is a Python class that declares one capability (its catalog
 entry, settings, needs and outputs) and builds its resources into a stack. Defining the class
-registers it (modules/base.py); `registry()` loads the built-in capabilities, in catalog order, and
-any other capability file in this folder after them. Importing them is cheap: the cdktn bindings load
+registers it (modules/base.py); `registry()` loads the built-in capabilities, in catalog order, any
+other capability file in this folder after them, then those of installed packages that declare a
+`tierstack.capabilities` entry point (a team's own capability, packaged; never named by a config,
+which comes from other teams and must not choose what code runs). Importing them is cheap: the cdktn bindings load
 only when `tierstack generate` builds a stack.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import pkgutil
 from collections.abc import Mapping
 from functools import cache
-from importlib import import_module
+from importlib import import_module, metadata
 
 from tierstack.modules.base import CapabilityModule, registered
 
@@ -40,6 +42,8 @@ def _load_package() -> None:
     found = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in HELPERS)
     for name in [*BUILT_IN, *(n for n in found if n not in BUILT_IN)]:
         import_module(f"{__name__}.{name}")
+    for entry in sorted(metadata.entry_points(group="tierstack.capabilities"), key=lambda e: e.name):
+        entry.load()  # the module defines its class, which registers itself
 
 
 def registry() -> Mapping[str, type[CapabilityModule]]:

@@ -19,7 +19,6 @@ are made, so `explain` and the settings checks read the registry without them.
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -117,10 +116,6 @@ def _register(cls: type[CapabilityModule]) -> None:
     missing = [attribute for attribute in _REQUIRED if not hasattr(cls, attribute)]
     if missing:
         raise TypeError(f"{name} must declare {', '.join(missing)} (see CapabilityModule)")
-    for key, description in cls.outputs.items():
-        fields = {f for _, f, _, _ in string.Formatter().parse(key) if f}
-        if fields != {f for _, f, _, _ in string.Formatter().parse(description) if f}:
-            raise TypeError(f"{name}: output '{key}' and its description must name the same {{fields}}")
     cls.key_services = {**CapabilityModule.key_services, **cls.key_services}
     existing = _REGISTRY.get(cls.capability)
     if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != name:

@@ -6,32 +6,32 @@ import re
 
 import pytest
 
+from conftest import REPO
 from tierstack.generator.blueprint import builtin_names, load
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.spec import REGION_RE
+from tierstack.modules import BUILT_IN
 
-DESIGN_IDS = {
-    "foundation",
-    "cost_controls",
-    "experimentation",
-    "data_processing",
-    "model_training",
-    "model_evaluation",
-    "model_serving",
-    "online_experimentation",
-    "model_monitoring",
-    "ml_pipelines",
-    "model_registry",
-    "feature_repository",
-    "metadata_tracking",
-}
+DESIGN = REPO.parent / "shared" / "DESIGN.md"
 
 
-def test_catalog_has_the_thirteen_capabilities_of_the_design() -> None:
+def design_capabilities() -> dict[str, bool]:
+    """The capability table of DESIGN.md ('## Capabilities'): id -> always, read from the shared design."""
+    text = DESIGN.read_text(encoding="utf-8")
+    section = text.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ([a-z_]+)( \(always\))? \|", section, flags=re.M)
+    return {cap_id: bool(always) for cap_id, always in rows}
+
+
+def test_the_built_in_capabilities_are_those_of_the_design() -> None:
+    design = design_capabilities()
+    assert len(design) > 10, f"could not read the capability table of {DESIGN}"
     catalog = load_catalog()
-    assert set(catalog.ids) == DESIGN_IDS
-    assert {c.id for c in catalog.capabilities if c.always} == {"foundation", "cost_controls"}
-    for cap in catalog.capabilities:
+    built_in = [c for c in catalog.capabilities if c.id in BUILT_IN]
+    assert [c.id for c in built_in] == list(BUILT_IN), "the built-ins are registered in catalog order"
+    assert set(BUILT_IN) == set(design), f"the catalog and {DESIGN} disagree"
+    assert {c.id for c in built_in if c.always} == {i for i, always in design.items() if always}
+    for cap in built_in:
         assert cap.definition and cap.process and cap.provisions, cap.id
 
 
