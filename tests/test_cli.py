@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 
 from conftest import REPO, run, use_case
 from tierstack.generator.cli import main
+from tierstack.modules import BUILT_IN
 
 FRAUD = str(REPO / "examples/fraud-detection/tierstack.yaml")
 COMMANDS = ["capabilities", "tiers", "init", "explain", "show"]
@@ -68,11 +69,29 @@ def test_help_loads_no_dependency_but_click() -> None:
     assert ours == [], f"tierstack --help imports {ours}, which load the heavy dependencies"
 
 
+def test_explain_reads_every_capability_without_the_bindings() -> None:
+    """explain imports every capability class for its declarations; the cdktn bindings (seconds to load)
+    must stay out of it, so each capability file imports them only where it builds resources."""
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from tierstack.generator.cli import main\n"
+        f"result = CliRunner().invoke(main, ['explain', {FRAUD!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert "tierstack.modules.model_serving" in loaded  # the capabilities were read
+    heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
+    assert heavy == [], f"explain loads the bindings: {heavy[:5]}"
+
+
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_capabilities_and_tiers_as_data(fmt: str) -> None:
     caps = _load(run("capabilities", "--format", fmt).output, fmt)
     tiers = _load(run("tiers", "--format", fmt).output, fmt)
-    assert len(caps) == 13 and caps[0]["id"] == "foundation"
+    assert [c["id"] for c in caps] == list(BUILT_IN)
     assert [t["level"] for t in tiers] == [0, 1, 2]
     assert "ml_pipelines" in tiers[1]["capabilities"] and "ml_pipelines" not in tiers[0]["capabilities"]
 
