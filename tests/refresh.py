@@ -46,7 +46,8 @@ def catalog_doc(catalog: Catalog | None = None) -> str:
     out = [
         "# Capability catalog",
         "",
-        "Generated from `generator/data/*.yaml` and `generator/rules.py` by `make refresh`; do not edit.",
+        "Generated from the capability classes in `modules/`, `generator/data/tiers.yaml` and "
+        "`generator/rules.py` by `make refresh`; do not edit.",
         "",
         "| id | name | tier | lifecycle process | definition |",
         "|---|---|---|---|---|",
