@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run
-from synth_support import counts, load_inventory, mismatches, read_stack, resources
+from synth_support import check_capability_inventory, inventory_configs, read_stack
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import resolve
@@ -102,22 +102,11 @@ def test_two_classes_cannot_claim_one_id() -> None:
 def test_its_stacks_match_its_inventory(data_validation: Any, tmp_path: Path) -> None:
     from tierstack.generator.generate import generate
 
+    (key, config), *others = inventory_configs(INVENTORY).items()
+    assert config.resolve() == EXAMPLE.resolve() and not others
     out = tmp_path / "cdktf.out"
     generate(resolve(load_spec(EXAMPLE)), out)
-    inventory = load_inventory(INVENTORY)
-    assert (PLUGINS / inventory["config"]).resolve() == EXAMPLE.resolve()
-    problems: list[str] = []
-    for stack, expected in inventory["stacks"].items():
-        data = read_stack(out, stack)
-        mine = {a: b for a, b in resources(data).items() if a.split(".", 1)[1].startswith("data_validation_")}
-        got = counts({"resource": _by_type(mine)})
-        if got != expected["counts"]:
-            problems.append(f"{stack} counts: expected {expected['counts']}, got {got}")
-        for address, attributes in (expected.get("resources") or {}).items():
-            if address not in mine:
-                problems.append(f"{stack}: {address} is missing")
-            else:
-                problems.extend(mismatches(attributes, mine[address], f"{stack}: {address}"))
+    problems = check_capability_inventory(INVENTORY, {key: out})
     assert not problems, "\n".join(problems)
 
     # what the assembler did for it, from its declarations alone
@@ -144,11 +133,3 @@ def test_terraform_validates_its_stacks(data_validation: Any, terraform: Any, tm
         plan = mirror.plan(terraform, workdir)
         planned = {c["address"] for c in plan["resource_changes"] if c["change"]["actions"] == ["create"]}
         assert "google_pubsub_topic.data_validation_alerts" in planned
-
-
-def _by_type(found: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    grouped: dict[str, dict[str, Any]] = {}
-    for address, body in found.items():
-        rtype, name = address.split(".", 1)
-        grouped.setdefault(rtype, {})[name] = body
-    return grouped
