@@ -4,24 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableEncryptionConfiguration
-from cdktn_provider_google.vertex_ai_feature_group import (
-    VertexAiFeatureGroup,
-    VertexAiFeatureGroupBigQuery,
-    VertexAiFeatureGroupBigQueryBigQuerySource,
-)
-from cdktn_provider_google.vertex_ai_feature_online_store import (
-    VertexAiFeatureOnlineStore,
-    VertexAiFeatureOnlineStoreBigtable,
-    VertexAiFeatureOnlineStoreBigtableAutoScaling,
-    VertexAiFeatureOnlineStoreEncryptionSpec,
-    VertexAiFeatureOnlineStoreOptimized,
-)
-from cdktn_provider_google.vertex_ai_feature_online_store_featureview import (
-    VertexAiFeatureOnlineStoreFeatureview,
-    VertexAiFeatureOnlineStoreFeatureviewBigQuerySource,
-    VertexAiFeatureOnlineStoreFeatureviewSyncConfig,
-)
 from pydantic import Field
 
 from tierstack.generator import naming
@@ -61,9 +43,25 @@ class FeatureRepository(CapabilityModule):
     min_tier = 1
     requires = ("data_processing",)
     settings_model = FeatureRepositorySettings
+    key_services = {
+        "google_bigquery_table": "bigquery",
+        "google_vertex_ai_feature_online_store": "aiplatform",
+    }
+    after = ("data_processing",)  # the features table goes in one of its datasets (upstream.datasets)
+    outputs = {
+        "online_store": "Vertex AI Feature Online Store id",
+        "feature_view": "feature view the online store serves, synced on sync_cron",
+        "feature_group": "feature group over the BigQuery features table",
+    }
 
     def _serving(self, kind: str) -> dict[str, object]:
         """`optimized` (low latency, managed) or `bigtable` (large feature sets, autoscaled nodes)."""
+        from cdktn_provider_google.vertex_ai_feature_online_store import (
+            VertexAiFeatureOnlineStoreBigtable,
+            VertexAiFeatureOnlineStoreBigtableAutoScaling,
+            VertexAiFeatureOnlineStoreOptimized,
+        )
+
         if kind == "optimized":
             return {"optimized": VertexAiFeatureOnlineStoreOptimized()}
         if kind == "bigtable":
@@ -80,6 +78,22 @@ class FeatureRepository(CapabilityModule):
         )
 
     def build(self) -> None:
+        from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableEncryptionConfiguration
+        from cdktn_provider_google.vertex_ai_feature_group import (
+            VertexAiFeatureGroup,
+            VertexAiFeatureGroupBigQuery,
+            VertexAiFeatureGroupBigQueryBigQuerySource,
+        )
+        from cdktn_provider_google.vertex_ai_feature_online_store import (
+            VertexAiFeatureOnlineStore,
+            VertexAiFeatureOnlineStoreEncryptionSpec,
+        )
+        from cdktn_provider_google.vertex_ai_feature_online_store_featureview import (
+            VertexAiFeatureOnlineStoreFeatureview,
+            VertexAiFeatureOnlineStoreFeatureviewBigQuerySource,
+            VertexAiFeatureOnlineStoreFeatureviewSyncConfig,
+        )
+
         inputs, settings = self.inputs, self.settings
         source = settings["source_dataset"]
         datasets = inputs.upstream.datasets or {}
@@ -151,6 +165,6 @@ class FeatureRepository(CapabilityModule):
             sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings["sync_cron"]),
             labels=self.labels,
         )
-        self.expose("online_store", store.id, "Vertex AI Feature Online Store id")
-        self.expose("feature_view", view.id, "feature view the online store serves, synced on sync_cron")
-        self.expose("feature_group", group.id, "feature group over the BigQuery features table")
+        self.expose("online_store", store.id)
+        self.expose("feature_view", view.id)
+        self.expose("feature_group", group.id)

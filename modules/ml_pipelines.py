@@ -23,37 +23,15 @@ PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from cdktn import Fn, Token
-from cdktn_provider_google.artifact_registry_repository import (
-    ArtifactRegistryRepository,
-    ArtifactRegistryRepositoryCleanupPolicies,
-    ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
-)
-from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
-from cdktn_provider_google.cloud_scheduler_job import (
-    CloudSchedulerJob,
-    CloudSchedulerJobHttpTarget,
-    CloudSchedulerJobHttpTargetOauthToken,
-    CloudSchedulerJobRetryConfig,
-)
-from cdktn_provider_google.eventarc_trigger import (
-    EventarcTrigger,
-    EventarcTriggerDestination,
-    EventarcTriggerMatchingCriteria,
-    EventarcTriggerTransport,
-    EventarcTriggerTransportPubsub,
-)
-from cdktn_provider_google.project_iam_member import ProjectIamMember
-from cdktn_provider_google.pubsub_topic import PubsubTopic
-from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
-from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import Cron, Settings, TimeZone, Unique, matching
 from tierstack.modules.base import CapabilityModule
+
+if TYPE_CHECKING:
+    from cdktn_provider_google.pubsub_topic import PubsubTopic
 
 
 class MlPipelinesSettings(Settings):
@@ -77,7 +55,6 @@ class MlPipelinesSettings(Settings):
 
 FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-# Artifact Registry package and tag names: the template name KFP's RegistryClient uploads under
 PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
@@ -92,6 +69,7 @@ def hcl_json(value: Any) -> str:
     Literal strings go through Fn.raw_string: cdktn writes them into an HCL expression, where a quote
     or `${` would otherwise end the string or start an interpolation.
     """
+    from cdktn import Fn, Token
 
     def literal(item: Any) -> Any:
         if isinstance(item, dict):
@@ -121,6 +99,13 @@ def http_job_arguments(
     Retried on failure (a 5xx, a quota error, a deadline): at most 3 more attempts, 1 to 10 minutes
     apart. Creating a Vertex AI job returns at once, so one attempt gets 3 minutes.
     """
+    from cdktn import Fn
+    from cdktn_provider_google.cloud_scheduler_job import (
+        CloudSchedulerJobHttpTarget,
+        CloudSchedulerJobHttpTargetOauthToken,
+        CloudSchedulerJobRetryConfig,
+    )
+
     inputs = module.inputs
     return {
         "project": inputs.project,
@@ -167,13 +152,32 @@ class MlPipelines(CapabilityModule):
     min_tier = 1
     settings_model = MlPipelinesSettings
     apis: tuple[str, ...] = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
+    identities = ("pipelines",)
+    key_services = {"google_artifact_registry_repository": "artifactregistry", "google_pubsub_topic": "pubsub"}
+    outputs = {
+        "pipeline_root": "pipeline root (gs://...) for Vertex AI Pipelines",
+        "{repo}_repository": "Artifact Registry {format} repository",
+        "retraining_topic": (
+            "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
+            "degradation alerts at it (a notification channel of type pubsub)"
+        ),
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.artifact_registry_repository import (
+            ArtifactRegistryRepository,
+            ArtifactRegistryRepositoryCleanupPolicies,
+            ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
+        )
+        from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
+        from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.ml_pipelines"
         self.retraining_topic: PubsubTopic | None = None  # for model monitoring's pubsub notification channel
         root = self.bucket("pipeline_root", writers=("pipelines", "training"), readers=("ci",))
-        self.expose("pipeline_root", root.url, "pipeline root (gs://...) for Vertex AI Pipelines")
+        self.expose("pipeline_root", root.url)
         repositories = settings["repositories"]
         for repo in repositories:
             repository = self.add(
@@ -205,7 +209,7 @@ class MlPipelines(CapabilityModule):
                     role="roles/artifactregistry.writer",
                     member=inputs.identities.member("ci"),
                 )
-            self.expose(f"{repo}_repository", repository.id, f"Artifact Registry {FORMATS[repo]} repository")
+            self.expose("{repo}_repository", repository.id, repo=repo, format=FORMATS[repo])
 
         cron = settings.get("schedule")
         time_zone = settings.get("time_zone") or "Etc/UTC"
@@ -267,6 +271,17 @@ class MlPipelines(CapabilityModule):
 
     def _degradation_trigger(self, job: dict[str, Any]) -> None:
         """Topic -> Eventarc -> workflow -> pipelineJobs.create, for alerts that mean the model degraded."""
+        from cdktn_provider_google.eventarc_trigger import (
+            EventarcTrigger,
+            EventarcTriggerDestination,
+            EventarcTriggerMatchingCriteria,
+            EventarcTriggerTransport,
+            EventarcTriggerTransportPubsub,
+        )
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.pubsub_topic import PubsubTopic
+        from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
+
         inputs = self.inputs
         self.apis = (*type(self).apis, "eventarc.googleapis.com", "workflows.googleapis.com")
         topic = self.add(
@@ -356,9 +371,4 @@ class MlPipelines(CapabilityModule):
             labels=self.labels,
         )
         self.retraining_topic = topic
-        self.expose(
-            "retraining_topic",
-            topic.id,
-            "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
-            "degradation alerts at it (a notification channel of type pubsub)",
-        )
+        self.expose("retraining_topic", topic.id)

@@ -40,25 +40,17 @@ policies have no channel: `explain` and `generate` warn, see
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
-from cdktn_provider_google.logging_metric import LoggingMetric, LoggingMetricMetricDescriptor
-from cdktn_provider_google.monitoring_alert_policy import (
-    MonitoringAlertPolicy,
-    MonitoringAlertPolicyAlertStrategy,
-    MonitoringAlertPolicyConditions,
-    MonitoringAlertPolicyConditionsConditionThreshold,
-    MonitoringAlertPolicyConditionsConditionThresholdAggregations,
-    MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations,
-    MonitoringAlertPolicyDocumentation,
-)
-from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
-from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 from pydantic import Field
 
 from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
 from tierstack.generator.settings import Email, Purpose, Settings
 from tierstack.modules.base import CapabilityModule
+
+if TYPE_CHECKING:
+    from cdktn_provider_google.monitoring_alert_policy import MonitoringAlertPolicyConditionsConditionThreshold
 
 
 class Alerts(Settings):
@@ -73,10 +65,6 @@ class ModelMonitoringSettings(Settings):
     alerts: Alerts
     drift_threshold: Annotated[float, Field(gt=0, le=1)]
 
-
-Threshold = MonitoringAlertPolicyConditionsConditionThreshold
-Aggregations = MonitoringAlertPolicyConditionsConditionThresholdAggregations
-DenominatorAggregations = MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations
 
 ERRORS = metric("aiplatform.googleapis.com/prediction/online/error_count")
 RESPONSES = metric("aiplatform.googleapis.com/prediction/online/response_count")
@@ -108,8 +96,23 @@ class ModelMonitoring(CapabilityModule):
     min_tier = 1
     settings_model = ModelMonitoringSettings
     apis = ("logging.googleapis.com",)  # the log-based metric that counts failed pipeline runs
+    after = ("model_serving",)  # the endpoint alerts are scoped to its endpoint (upstream.endpoint)
+    outputs = {
+        "dataset": "BigQuery dataset of monitoring results",
+        "drift_threshold": (
+            "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
+            "creates (no Terraform resource exists for one)"
+        ),
+        "notification_channel": "alert notification channel",
+        "retraining_channel": (
+            "notification channel that starts a retraining run: give it to the model monitoring job "
+            "(modelMonitoringAlertConfig.notificationChannels) with drift_threshold"
+        ),
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
+
         inputs, settings = self.inputs, self.settings
         dataset = self.dataset(
             settings["dataset"],
@@ -117,14 +120,10 @@ class ModelMonitoring(CapabilityModule):
             writers=("pipelines", "serving"),
             readers=("ci",),
         )
-        self.expose("dataset", dataset.dataset_id, "BigQuery dataset of monitoring results")
+        self.expose("dataset", dataset.dataset_id)
         if settings.get("drift_threshold") is not None:
-            self.expose(
-                "drift_threshold",
-                settings["drift_threshold"],  # validated: 0 < x <= 1 (generator/settings.py)
-                "default per-feature drift threshold for the Vertex AI model monitoring job the pipeline "
-                "creates (no Terraform resource exists for one)",
-            )
+            # validated: 0 < x <= 1 (ModelMonitoringSettings)
+            self.expose("drift_threshold", settings["drift_threshold"])
         channels = []
         email = settings.get("notification_email")
         if email:
@@ -138,7 +137,7 @@ class ModelMonitoring(CapabilityModule):
                 user_labels=self.labels,
             )
             channels = [channel.id]
-            self.expose("notification_channel", channel.id, "alert notification channel")
+            self.expose("notification_channel", channel.id)
         alerts = settings.get("alerts") or {}
         online, pipelines = inputs.upstream.serving_online, inputs.upstream.pipelines_selected
         planned = planned_alerts(alerts, online, pipelines)
@@ -148,6 +147,15 @@ class ModelMonitoring(CapabilityModule):
             self._endpoint_latency(channels, alerts["endpoint_latency_p99_ms"])
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
+
+    def connect(self, built: Mapping[str, CapabilityModule]) -> None:
+        """Retraining on degradation: the anomalies reach ml_pipelines' trigger topic, when it made one.
+
+        Wired here, once every module exists: ml_pipelines may be built after this module.
+        """
+        topic = getattr(built.get("ml_pipelines"), "retraining_topic", None)
+        if topic is not None:
+            self.retraining_channel(topic)
 
     # --- the alerts ------------------------------------------------------------------------------
 
@@ -159,6 +167,9 @@ class ModelMonitoring(CapabilityModule):
         here, and the message starts a retraining run (ml_pipelines' trigger). Cloud Monitoring publishes
         as its notification service agent, materialised and granted publisher on the topic first.
         """
+        from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
+        from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+
         inputs = self.inputs
         _, email = self.service_agent("notification_agent", "monitoring.googleapis.com")
         self.add(
@@ -179,12 +190,7 @@ class ModelMonitoring(CapabilityModule):
             user_labels=self.labels,
         )
         self.wait_for(channel, self.address(PubsubTopicIamMember, "retraining_publisher"))
-        self.expose(
-            "retraining_channel",
-            channel.id,
-            "notification channel that starts a retraining run: give it to the model monitoring job "
-            "(modelMonitoringAlertConfig.notificationChannels) with drift_threshold",
-        )
+        self.expose("retraining_channel", channel.id)
 
     def _endpoint_scope(self) -> list[str]:
         """Restrict endpoint alerts to this use case's endpoint, when model_serving made one."""
@@ -195,6 +201,12 @@ class ModelMonitoring(CapabilityModule):
         return [f'resource.labels.endpoint_id = "{endpoint.name}"']
 
     def _endpoint_errors(self, channels: list[str], ratio: float) -> None:
+        from cdktn_provider_google.monitoring_alert_policy import (
+            MonitoringAlertPolicyConditionsConditionThreshold,
+            MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+            MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations,
+        )
+
         scope = self._endpoint_scope()
         per_endpoint: dict[str, Any] = {
             "alignment_period": WINDOW,
@@ -206,11 +218,13 @@ class ModelMonitoring(CapabilityModule):
             "endpoint_errors",
             "endpoint error ratio",
             channels,
-            Threshold(
+            MonitoringAlertPolicyConditionsConditionThreshold(
                 filter=ERRORS.filter(*scope),
                 denominator_filter=RESPONSES.filter(*scope),
-                aggregations=[Aggregations(**per_endpoint)],
-                denominator_aggregations=[DenominatorAggregations(**per_endpoint)],
+                aggregations=[MonitoringAlertPolicyConditionsConditionThresholdAggregations(**per_endpoint)],
+                denominator_aggregations=[
+                    MonitoringAlertPolicyConditionsConditionThresholdDenominatorAggregations(**per_endpoint)
+                ],
                 comparison="COMPARISON_GT",
                 threshold_value=ratio,
                 duration=WINDOW,
@@ -220,15 +234,24 @@ class ModelMonitoring(CapabilityModule):
         )
 
     def _endpoint_latency(self, channels: list[str], milliseconds: float) -> None:
+        from cdktn_provider_google.monitoring_alert_policy import (
+            MonitoringAlertPolicyConditionsConditionThreshold,
+            MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+        )
+
         if LATENCY.unit != "ms":  # the setting is in ms; a table that says otherwise must change both
             raise RuntimeError(f"{LATENCY.type} is in {LATENCY.unit}, endpoint_latency_p99_ms in ms")
         self._policy(
             "endpoint_latency",
             "model p99 latency",
             channels,
-            Threshold(
+            MonitoringAlertPolicyConditionsConditionThreshold(
                 filter=LATENCY.filter(LATENCY.label("latency_type", "model"), *self._endpoint_scope()),
-                aggregations=[Aggregations(alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99")],
+                aggregations=[
+                    MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                        alignment_period=WINDOW, per_series_aligner="ALIGN_PERCENTILE_99"
+                    )
+                ],
                 comparison="COMPARISON_GT",
                 threshold_value=milliseconds,
                 duration=WINDOW,
@@ -238,6 +261,12 @@ class ModelMonitoring(CapabilityModule):
         )
 
     def _pipeline_failures(self, channels: list[str]) -> None:
+        from cdktn_provider_google.logging_metric import LoggingMetric, LoggingMetricMetricDescriptor
+        from cdktn_provider_google.monitoring_alert_policy import (
+            MonitoringAlertPolicyConditionsConditionThreshold,
+            MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+        )
+
         inputs = self.inputs
         counter = self.add(
             LoggingMetric,
@@ -256,9 +285,13 @@ class ModelMonitoring(CapabilityModule):
             "pipeline_failures",
             "failed pipeline runs",
             channels,
-            Threshold(
+            MonitoringAlertPolicyConditionsConditionThreshold(
                 filter=f'metric.type = "{log_metric_type(counter.name)}" AND resource.type = "{PIPELINE_JOB}"',
-                aggregations=[Aggregations(alignment_period=WINDOW, per_series_aligner="ALIGN_SUM")],
+                aggregations=[
+                    MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                        alignment_period=WINDOW, per_series_aligner="ALIGN_SUM"
+                    )
+                ],
                 comparison="COMPARISON_GT",
                 threshold_value=0,
                 duration="0s",
@@ -266,7 +299,21 @@ class ModelMonitoring(CapabilityModule):
             "A Vertex AI pipeline run failed; the incident names its pipeline_job_id.",
         )
 
-    def _policy(self, key: str, what: str, channels: list[str], threshold: Threshold, doc: str) -> None:
+    def _policy(
+        self,
+        key: str,
+        what: str,
+        channels: list[str],
+        threshold: MonitoringAlertPolicyConditionsConditionThreshold,
+        doc: str,
+    ) -> None:
+        from cdktn_provider_google.monitoring_alert_policy import (
+            MonitoringAlertPolicy,
+            MonitoringAlertPolicyAlertStrategy,
+            MonitoringAlertPolicyConditions,
+            MonitoringAlertPolicyDocumentation,
+        )
+
         inputs = self.inputs
         self.add(
             MonitoringAlertPolicy,

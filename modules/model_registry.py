@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
-from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
-from cdktn_provider_google.project_iam_member import ProjectIamMember
-
 from tierstack.generator import naming
 from tierstack.generator.settings import Email, Settings, matching
 from tierstack.modules.base import CapabilityModule
@@ -37,8 +33,17 @@ class ModelRegistry(CapabilityModule):
     min_tier = 1
     settings_model = ModelRegistrySettings
     apis = ("aiplatform.googleapis.com",)
+    key_services = {"google_artifact_registry_repository": "artifactregistry"}
+    outputs = {
+        "container_repository": "Artifact Registry repository for serving containers",
+        "require_approval": "whether promotion to production needs an approval",
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
+        from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+
         inputs, settings = self.inputs, self.settings
         repository = self.add(
             ArtifactRegistryRepository,
@@ -57,7 +62,7 @@ class ModelRegistry(CapabilityModule):
             labels=self.labels,
             deletion_policy=self.deletion_policy,
         )
-        self.expose("container_repository", repository.id, "Artifact Registry repository for serving containers")
+        self.expose("container_repository", repository.id)
         for who, role in (
             ("serving", "roles/artifactregistry.reader"),
             ("pipelines", "roles/artifactregistry.writer"),
@@ -83,6 +88,4 @@ class ModelRegistry(CapabilityModule):
                 role="roles/aiplatform.user",
                 member=f"group:{approvers}",
             )
-        self.expose(
-            "require_approval", bool(settings["require_approval"]), "whether promotion to production needs an approval"
-        )
+        self.expose("require_approval", bool(settings["require_approval"]))

@@ -14,28 +14,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
-from cdktn_provider_google.project_iam_member import ProjectIamMember
-from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
-from cdktn_provider_google.vertex_ai_deployment_resource_pool import (
-    VertexAiDeploymentResourcePool,
-    VertexAiDeploymentResourcePoolDedicatedResources,
-    VertexAiDeploymentResourcePoolDedicatedResourcesAutoscalingMetricSpecs,
-    VertexAiDeploymentResourcePoolDedicatedResourcesMachineSpec,
-)
-from cdktn_provider_google.vertex_ai_endpoint import (
-    VertexAiEndpoint,
-    VertexAiEndpointEncryptionSpec,
-    VertexAiEndpointPredictRequestResponseLoggingConfig,
-    VertexAiEndpointPredictRequestResponseLoggingConfigBigqueryDestination,
-)
 from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import Cron, MachineType, Network, ReplicaRange, Replicas, Settings, TimeZone
-from tierstack.modules.base import CapabilityModule
-from tierstack.modules.ml_pipelines import http_job_arguments, vertex_endpoint
+from tierstack.modules.base import CapabilityModule, Upstream
 
 
 class RequestLogging(Settings):
@@ -79,6 +63,15 @@ class ModelServing(CapabilityModule):
     )
     settings_model = ModelServingSettings
     apis = ("aiplatform.googleapis.com",)  # batch prediction jobs are created at run time, not by Terraform
+    identities = ("serving",)
+    key_services = {"google_vertex_ai_endpoint": "aiplatform"}
+    after = ("data_processing",)  # the batch schedule reads the prepared dataset (upstream.datasets)
+    outputs = {
+        "predictions_bucket": "batch prediction output bucket",
+        "predictions_dataset": "batch prediction output dataset",
+        "endpoint": "Vertex AI endpoint id",
+        "deployment_pool": "deployment resource pool id",
+    }
 
     def build(self) -> None:
         if self.settings["mode"] == "batch":
@@ -86,11 +79,14 @@ class ModelServing(CapabilityModule):
         else:
             self._online()
 
+    def provide(self, upstream: Upstream) -> None:
+        upstream.endpoint = getattr(self, "endpoint", None)  # online only: model monitoring scopes its alerts to it
+
     def _batch(self) -> None:
         bucket = self.bucket("predictions", writers=("serving", "pipelines"), readers=("ci",))
         dataset = self.dataset("predictions", "batch prediction outputs", writers=("serving", "pipelines"))
-        self.expose("predictions_bucket", bucket.name, "batch prediction output bucket")
-        self.expose("predictions_dataset", dataset.dataset_id, "batch prediction output dataset")
+        self.expose("predictions_bucket", bucket.name)
+        self.expose("predictions_dataset", dataset.dataset_id)
         cron = self.settings.get("batch_schedule")
         if cron:
             self._batch_schedule(str(cron), naming.dataset_id(self.inputs.name, "predictions"))
@@ -106,6 +102,12 @@ class ModelServing(CapabilityModule):
         and Service Account User on itself ("users deploying the Model must have iam.serviceAccounts.actAs
         on this service account").
         """
+        from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
+        from tierstack.modules.ml_pipelines import http_job_arguments, vertex_endpoint
+
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.model_serving"
         model = self._batch_model(settings.get("batch_model"), f"{field}.batch_model")
@@ -215,6 +217,19 @@ class ModelServing(CapabilityModule):
         return f"bq://{inputs.project}.{naming.dataset_id(inputs.name, 'prepared')}.batch_input"
 
     def _online(self) -> None:
+        from cdktn_provider_google.vertex_ai_deployment_resource_pool import (
+            VertexAiDeploymentResourcePool,
+            VertexAiDeploymentResourcePoolDedicatedResources,
+            VertexAiDeploymentResourcePoolDedicatedResourcesAutoscalingMetricSpecs,
+            VertexAiDeploymentResourcePoolDedicatedResourcesMachineSpec,
+        )
+        from cdktn_provider_google.vertex_ai_endpoint import (
+            VertexAiEndpoint,
+            VertexAiEndpointEncryptionSpec,
+            VertexAiEndpointPredictRequestResponseLoggingConfig,
+            VertexAiEndpointPredictRequestResponseLoggingConfigBigqueryDestination,
+        )
+
         inputs, settings = self.inputs, self.settings
         lo, hi = int(settings["min_replicas"]), int(settings["max_replicas"])
         field = f"environments.{inputs.environment}.capabilities.model_serving"
@@ -281,5 +296,5 @@ class ModelServing(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         self.endpoint = endpoint
-        self.expose("endpoint", endpoint.id, "Vertex AI endpoint id")
-        self.expose("deployment_pool", pool.id, "deployment resource pool id")
+        self.expose("endpoint", endpoint.id)
+        self.expose("deployment_pool", pool.id)

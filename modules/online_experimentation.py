@@ -36,6 +36,10 @@ class OnlineExperimentation(CapabilityModule):
         "model_registry",
     )
     settings_model = OnlineExperimentationSettings
+    outputs = {
+        "comparison_dataset": "BigQuery dataset of A/B comparisons",
+        "challenger_traffic_percent": "share of endpoint traffic a challenger receives",
+    }
 
     def build(self) -> None:
         inputs = self.inputs
@@ -53,5 +57,5 @@ class OnlineExperimentation(CapabilityModule):
             writers=("pipelines", "serving"),
             readers=("ci",),
         )
-        self.expose("comparison_dataset", dataset.dataset_id, "BigQuery dataset of A/B comparisons")
-        self.expose("challenger_traffic_percent", share, "share of endpoint traffic a challenger receives")
+        self.expose("comparison_dataset", dataset.dataset_id)
+        self.expose("challenger_traffic_percent", share)
