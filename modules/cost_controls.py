@@ -5,17 +5,6 @@ The cost labels themselves are applied by every module (base.CapabilityModule.la
 
 from __future__ import annotations
 
-from cdktn_provider_google.billing_budget import (
-    BillingBudget,
-    BillingBudgetAllUpdatesRule,
-    BillingBudgetAmount,
-    BillingBudgetAmountSpecifiedAmount,
-    BillingBudgetBudgetFilter,
-    BillingBudgetThresholdRules,
-)
-from cdktn_provider_google.pubsub_topic import PubsubTopic
-from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
-
 from tierstack.generator.settings import Settings
 from tierstack.modules.base import CapabilityModule
 
@@ -39,8 +28,22 @@ class CostControls(CapabilityModule):
     )
     always = True
     settings_model = CostControlsSettings
+    after = ("foundation",)  # the project number the budget is scoped by
+    key_services = {"google_pubsub_topic": "pubsub"}
+    outputs = {"budget_topic": "Pub/Sub topic that receives budget notifications"}
 
     def build(self) -> None:
+        from cdktn_provider_google.billing_budget import (
+            BillingBudget,
+            BillingBudgetAllUpdatesRule,
+            BillingBudgetAmount,
+            BillingBudgetAmountSpecifiedAmount,
+            BillingBudgetBudgetFilter,
+            BillingBudgetThresholdRules,
+        )
+        from cdktn_provider_google.pubsub_topic import PubsubTopic
+        from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+
         budget = self.inputs.upstream.budget
         if not budget.get("enabled"):
             return
@@ -100,4 +103,4 @@ class CostControls(CapabilityModule):
             else None,
         )
         if topic is not None:
-            self.expose("budget_topic", topic.id, "Pub/Sub topic that receives budget notifications")
+            self.expose("budget_topic", topic.id)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from cdktn_provider_google.project_iam_member import ProjectIamMember
-from cdktn_provider_google.service_account import ServiceAccount
-from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated, Any
 
 from tierstack.generator import naming
 from tierstack.generator.settings import Purpose, Settings, Unique
-from tierstack.modules.base import CapabilityModule, short_role
+from tierstack.modules.base import CapabilityModule, Identities, short_role
+
+if TYPE_CHECKING:
+    from tierstack.modules.base import Upstream
 
 
 class DataProcessingSettings(Settings):
@@ -30,8 +30,17 @@ class DataProcessing(CapabilityModule):
     )
     settings_model = DataProcessingSettings
     apis = ("dataflow.googleapis.com",)
+    outputs = {
+        "dataflow_bucket": "Dataflow staging and temp bucket",
+        "dataflow_service_account": "Dataflow worker service account",
+        "{purpose}_dataset": "BigQuery dataset: {purpose} data",
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.service_account import ServiceAccount
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
         inputs = self.inputs
         if self.settings["dataflow"]:
             # the worker first, so the datasets and the staging bucket below grant it access
@@ -42,7 +51,10 @@ class DataProcessing(CapabilityModule):
                 account_id=naming.account_id(inputs.name, "dataflow", inputs.source),
                 display_name=f"{inputs.name} Dataflow worker ({inputs.environment})",
             )
-            inputs.identities.emails["dataflow"] = worker.email
+            # the worker is this module's own identity: no other capability uses it, so it is added to
+            # this module's view of the identities (for the grants below), not to the stack's shared one
+            identities = Identities({**inputs.identities.emails, "dataflow": worker.email})
+            self.inputs = inputs = replace(inputs, identities=identities)
             # the worker runs BigQuery jobs and reads through the Storage Read API (BigQueryIO)
             for role in ("roles/dataflow.worker", "roles/bigquery.jobUser", "roles/bigquery.readSessionUser"):
                 construct_id = "dataflow_worker" if role == "roles/dataflow.worker" else f"dataflow_{short_role(role)}"
@@ -70,12 +82,15 @@ class DataProcessing(CapabilityModule):
                     member=inputs.identities.member("pipelines"),
                 )
             staging = self.bucket("dataflow", noncurrent_days=7, writers=("dataflow", "pipelines"))
-            self.expose("dataflow_bucket", staging.name, "Dataflow staging and temp bucket")
-            self.expose("dataflow_service_account", worker.email, "Dataflow worker service account")
-        self.datasets = {}  # by purpose, for the modules that build on this one (feature_repository)
+            self.expose("dataflow_bucket", staging.name)
+            self.expose("dataflow_service_account", worker.email)
+        self.datasets: dict[str, Any] = {}  # by purpose, for the modules that build on this one (provide())
         for purpose in self.settings["datasets"]:
             dataset = self.dataset(
                 purpose, f"{purpose} data of {inputs.name}", writers=("pipelines", "dataflow"), readers=("training",)
             )
             self.datasets[purpose] = dataset
-            self.expose(f"{purpose}_dataset", dataset.dataset_id, f"BigQuery dataset: {purpose} data")
+            self.expose("{purpose}_dataset", dataset.dataset_id, purpose=purpose)
+
+    def provide(self, upstream: Upstream) -> None:
+        upstream.datasets = self.datasets

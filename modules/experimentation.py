@@ -9,26 +9,17 @@ Access on its subnetwork: an existing one from the settings, or a network and su
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from cdktn_provider_google.compute_firewall import ComputeFirewall, ComputeFirewallDeny, ComputeFirewallLogConfig
-from cdktn_provider_google.compute_network import ComputeNetwork
-from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
-from cdktn_provider_google.vertex_ai_tensorboard import VertexAiTensorboard, VertexAiTensorboardEncryptionSpec
-from cdktn_provider_google.workbench_instance import (
-    WorkbenchInstance,
-    WorkbenchInstanceGceSetup,
-    WorkbenchInstanceGceSetupAcceleratorConfigs,
-    WorkbenchInstanceGceSetupNetworkInterfaces,
-    WorkbenchInstanceGceSetupServiceAccounts,
-    WorkbenchInstanceGceSetupShieldedInstanceConfig,
-)
 from pydantic import Field
 
 from tierstack.generator import gcp_facts, naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import MachineType, Settings, check, cidr
 from tierstack.modules.base import CapabilityModule
+
+if TYPE_CHECKING:
+    from cdktn_provider_google.workbench_instance import WorkbenchInstanceGceSetupNetworkInterfaces
 
 
 class Workbench(Settings):
@@ -70,8 +61,22 @@ class Experimentation(CapabilityModule):
     # compute: the notebook is a Compute Engine VM on a VPC network, also when the network is not created
     # here (the stack assembler makes google_compute_* resources wait for it; the Notebooks API does not)
     apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com", "compute.googleapis.com")
+    key_services = {"google_vertex_ai_tensorboard": "aiplatform"}
+    outputs = {
+        "workbench_instance": "Workbench instance name",
+        "tensorboard": "Vertex AI TensorBoard id for experiment tracking",
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.vertex_ai_tensorboard import VertexAiTensorboard, VertexAiTensorboardEncryptionSpec
+        from cdktn_provider_google.workbench_instance import (
+            WorkbenchInstance,
+            WorkbenchInstanceGceSetup,
+            WorkbenchInstanceGceSetupAcceleratorConfigs,
+            WorkbenchInstanceGceSetupServiceAccounts,
+            WorkbenchInstanceGceSetupShieldedInstanceConfig,
+        )
+
         inputs, workbench = self.inputs, self.settings["workbench"]
         placement = self._placement(workbench)
         accelerators = []
@@ -105,7 +110,7 @@ class Experimentation(CapabilityModule):
             labels=self.labels,
             deletion_policy=self.deletion_policy,
         )
-        self.expose("workbench_instance", instance.name, "Workbench instance name")
+        self.expose("workbench_instance", instance.name)
         if self.settings["tensorboard"]:
             board = self.add(
                 VertexAiTensorboard,
@@ -119,7 +124,7 @@ class Experimentation(CapabilityModule):
                 labels=self.labels,
                 deletion_policy=self.deletion_policy,
             )
-            self.expose("tensorboard", board.id, "Vertex AI TensorBoard id for experiment tracking")
+            self.expose("tensorboard", board.id)
 
     def _placement(self, workbench: Any) -> gcp_facts.Placement:
         """Zone and network from the facts; resolve() has checked them, so an error here is a last line."""
@@ -135,6 +140,15 @@ class Experimentation(CapabilityModule):
 
     def _network_interface(self, placement: gcp_facts.Placement) -> WorkbenchInstanceGceSetupNetworkInterfaces:
         """The given subnetwork, or a network and subnetwork in the region with Private Google Access."""
+        from cdktn_provider_google.compute_firewall import (
+            ComputeFirewall,
+            ComputeFirewallDeny,
+            ComputeFirewallLogConfig,
+        )
+        from cdktn_provider_google.compute_network import ComputeNetwork
+        from cdktn_provider_google.compute_subnetwork import ComputeSubnetwork, ComputeSubnetworkLogConfig
+        from cdktn_provider_google.workbench_instance import WorkbenchInstanceGceSetupNetworkInterfaces
+
         if placement.subnet is not None:
             return WorkbenchInstanceGceSetupNetworkInterfaces(network=placement.network, subnet=placement.subnet)
         inputs = self.inputs

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from cdktn import TerraformResourceLifecycle
-from cdktn_provider_google.data_google_bigquery_default_service_account import DataGoogleBigqueryDefaultServiceAccount
-from cdktn_provider_google.data_google_project import DataGoogleProject
-from cdktn_provider_google.data_google_storage_project_service_account import DataGoogleStorageProjectServiceAccount
-from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
-from cdktn_provider_google.iam_workload_identity_pool_provider import (
-    IamWorkloadIdentityPoolProvider,
-    IamWorkloadIdentityPoolProviderOidc,
-)
-from cdktn_provider_google.kms_crypto_key import KmsCryptoKey
-from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
-from cdktn_provider_google.kms_key_ring import KmsKeyRing
-from cdktn_provider_google.project_iam_audit_config import (
-    ProjectIamAuditConfig,
-    ProjectIamAuditConfigAuditLogConfig,
-)
-from cdktn_provider_google.project_iam_member import ProjectIamMember
-from cdktn_provider_google.project_service import ProjectService
-from cdktn_provider_google.service_account import ServiceAccount
-from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
 from tierstack.modules import beta
 from tierstack.modules.base import CapabilityModule, short_role
+
+if TYPE_CHECKING:
+    from tierstack.modules.base import Upstream
 
 
 class PersonaGroups(Settings):
@@ -97,10 +79,7 @@ ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines
 # materialised first, the way Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery
 # through their own data sources (reading them creates the agent), the others through
 # google_project_service_identity (google-beta).
-AGENT_DATA_SOURCES = {
-    "storage": DataGoogleStorageProjectServiceAccount,
-    "bigquery": DataGoogleBigqueryDefaultServiceAccount,
-}
+AGENT_DATA_SOURCES = ("storage", "bigquery")  # their data sources: _agent_data_source()
 AGENT_IDENTITIES = {
     "aiplatform": "aiplatform.googleapis.com",
     "artifactregistry": "artifactregistry.googleapis.com",
@@ -126,8 +105,22 @@ class Foundation(CapabilityModule):
     )
     always = True
     settings_model = FoundationSettings
+    outputs = {
+        "{role}_service_account": "email of the {role} service account",
+        "ci_workload_identity_pool": "workload identity pool for CI",
+        "kms_key": "customer-managed encryption key of the stateful resources",
+    }
 
     def build(self) -> None:
+        from cdktn_provider_google.data_google_project import DataGoogleProject
+        from cdktn_provider_google.project_iam_audit_config import (
+            ProjectIamAuditConfig,
+            ProjectIamAuditConfigAuditLogConfig,
+        )
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.service_account import ServiceAccount
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
         inputs = self.inputs
         self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
         for role in self.settings["service_accounts"]:
@@ -140,7 +133,7 @@ class Foundation(CapabilityModule):
                 description=f"tierstack: {role} identity of {inputs.name} in {inputs.environment}",
             )
             inputs.identities.emails[role] = account.email
-            self.expose(f"{role}_service_account", account.email, f"email of the {role} service account")
+            self.expose("{role}_service_account", account.email, role=role)
             for grant in ROLE_GRANTS.get(role, ()):
                 self.add(
                     ProjectIamMember,
@@ -179,8 +172,18 @@ class Foundation(CapabilityModule):
                 audit_log_config=[ProjectIamAuditConfigAuditLogConfig(log_type=t) for t in ("DATA_READ", "DATA_WRITE")],
             )
 
+    def provide(self, upstream: Upstream) -> None:
+        upstream.project_number = self.project_data.number
+
     def _ci_federation(self, ci: dict[str, Any]) -> None:
         """CI signs in through Workload Identity Federation: no service account keys anywhere."""
+        from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
+        from cdktn_provider_google.iam_workload_identity_pool_provider import (
+            IamWorkloadIdentityPoolProvider,
+            IamWorkloadIdentityPoolProviderOidc,
+        )
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
         inputs = self.inputs
         repository = ci.get("repository")
         if not repository or "/" not in str(repository):
@@ -224,10 +227,14 @@ class Foundation(CapabilityModule):
             role="roles/iam.workloadIdentityUser",
             member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}",
         )
-        self.expose("ci_workload_identity_pool", pool.name, "workload identity pool for CI")
+        self.expose("ci_workload_identity_pool", pool.name)
 
     def cmek_key(self) -> str:
         """Create this stack's key ring and key; the grants follow in grant_key(), once the users are known."""
+        from cdktn import TerraformResourceLifecycle
+        from cdktn_provider_google.kms_crypto_key import KmsCryptoKey
+        from cdktn_provider_google.kms_key_ring import KmsKeyRing
+
         inputs = self.inputs
         ring = self.add(
             KmsKeyRing,
@@ -247,18 +254,21 @@ class Foundation(CapabilityModule):
             labels=self.labels,
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
         )
-        self.expose("kms_key", key.id, "customer-managed encryption key of the stateful resources")
+        self.expose("kms_key", key.id)
         return str(key.id)
 
     def grant_key(self, key_id: str, services: set[str]) -> dict[str, KeyGrant]:
         """Materialise each service's agent and let it use the key; by service, what a key user must wait for."""
+        from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
+
         grants = {}
         for service in sorted(services & set(KEY_SERVICES)):
             agent_id = f"{service}_agent"
             if service in AGENT_DATA_SOURCES:
-                agent = self.add(AGENT_DATA_SOURCES[service], agent_id, project=self.inputs.project)
+                data_source = _agent_data_source(service)
+                agent = self.add(data_source, agent_id, project=self.inputs.project)
                 email = agent.email_address if service == "storage" else agent.email
-                agent_address = "data." + self.address(AGENT_DATA_SOURCES[service], agent_id)
+                agent_address = "data." + self.address(data_source, agent_id)
             else:
                 agent, email = self.service_agent(agent_id, AGENT_IDENTITIES[service])
                 agent_address = self.address(beta.SERVICE_IDENTITY, agent_id)
@@ -276,9 +286,27 @@ class Foundation(CapabilityModule):
 
     def enable_apis(self, apis: list[str]) -> dict[str, str]:
         """Enable each API; return the static address of each one's google_project_service, by API."""
+        from cdktn_provider_google.project_service import ProjectService
+
         addresses = {}
         for api in sorted(set(apis)):
             construct_id = f"api_{api.split('.')[0]}"
             self.add(ProjectService, construct_id, project=self.inputs.project, service=api, disable_on_destroy=False)
             addresses[api] = self.address(ProjectService, construct_id)
         return addresses
+
+
+def _agent_data_source(service: str) -> type:
+    """The data source whose read materialises a service's agent (for AGENT_DATA_SOURCES)."""
+    from cdktn_provider_google.data_google_bigquery_default_service_account import (
+        DataGoogleBigqueryDefaultServiceAccount,
+    )
+    from cdktn_provider_google.data_google_storage_project_service_account import (
+        DataGoogleStorageProjectServiceAccount,
+    )
+
+    by_service: dict[str, type] = {
+        "storage": DataGoogleStorageProjectServiceAccount,
+        "bigquery": DataGoogleBigqueryDefaultServiceAccount,
+    }
+    return by_service[service]

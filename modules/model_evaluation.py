@@ -25,6 +25,10 @@ class ModelEvaluation(CapabilityModule):
     min_tier = 1
     settings_model = ModelEvaluationSettings
     apis = ("aiplatform.googleapis.com",)
+    outputs = {
+        "dataset": "BigQuery dataset of evaluation results",
+        "bucket_prefix": "prefix in the artifacts bucket for evaluation artifacts",
+    }
 
     def build(self) -> None:
         dataset = self.dataset(
@@ -33,7 +37,5 @@ class ModelEvaluation(CapabilityModule):
             writers=("pipelines", "training"),
             readers=("ci", "serving"),
         )
-        self.expose("dataset", dataset.dataset_id, "BigQuery dataset of evaluation results")
-        self.expose(
-            "bucket_prefix", self.settings["bucket_prefix"], "prefix in the artifacts bucket for evaluation artifacts"
-        )
+        self.expose("dataset", dataset.dataset_id)
+        self.expose("bucket_prefix", self.settings["bucket_prefix"])

@@ -4,15 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from cdktn_provider_google.vertex_ai_persistent_resource import (
-    VertexAiPersistentResource,
-    VertexAiPersistentResourceEncryptionSpec,
-    VertexAiPersistentResourceResourcePools,
-    VertexAiPersistentResourceResourcePoolsAutoscalingSpec,
-    VertexAiPersistentResourceResourcePoolsMachineSpec,
-    VertexAiPersistentResourceResourceRuntimeSpec,
-    VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec,
-)
 from pydantic import Field
 
 from tierstack.generator import naming
@@ -51,6 +42,12 @@ class ModelTraining(CapabilityModule):
     )
     settings_model = ModelTrainingSettings
     apis = ("aiplatform.googleapis.com",)
+    identities = ("training",)
+    key_services = {"google_vertex_ai_persistent_resource": "aiplatform"}
+    outputs = {
+        "{purpose}_bucket": "{purpose} bucket for training",
+        "training_pool": "persistent resource id to run training jobs on",
+    }
 
     def build(self) -> None:
         days = int(self.settings["noncurrent_version_days"])
@@ -58,7 +55,7 @@ class ModelTraining(CapabilityModule):
             bucket = self.bucket(
                 purpose, noncurrent_days=days, writers=("training", "pipelines"), readers=("serving", "ci")
             )
-            self.expose(f"{purpose}_bucket", bucket.name, f"{purpose} bucket for training")
+            self.expose("{purpose}_bucket", bucket.name, purpose=purpose)
         pool = self.settings.get("training_pool") or {}
         if pool.get("enabled") or pool.get("machine_type"):  # a wrong machine is wrong even while switched off
             check_pool(pool, self.inputs.region, self.inputs.source, self.inputs.environment)
@@ -66,6 +63,16 @@ class ModelTraining(CapabilityModule):
             self._pool(pool)
 
     def _pool(self, pool: dict[str, Any]) -> None:
+        from cdktn_provider_google.vertex_ai_persistent_resource import (
+            VertexAiPersistentResource,
+            VertexAiPersistentResourceEncryptionSpec,
+            VertexAiPersistentResourceResourcePools,
+            VertexAiPersistentResourceResourcePoolsAutoscalingSpec,
+            VertexAiPersistentResourceResourcePoolsMachineSpec,
+            VertexAiPersistentResourceResourceRuntimeSpec,
+            VertexAiPersistentResourceResourceRuntimeSpecServiceAccountSpec,
+        )
+
         inputs = self.inputs
         spec = VertexAiPersistentResourceResourcePoolsMachineSpec(
             machine_type=pool["machine_type"],
@@ -104,7 +111,7 @@ class ModelTraining(CapabilityModule):
             deletion_policy=self.deletion_policy,
             **self.pinned_labels(),
         )
-        self.expose("training_pool", resource.id, "persistent resource id to run training jobs on")
+        self.expose("training_pool", resource.id)
 
 
 def check_pool(pool: dict[str, Any], region: str, source: str, environment: str) -> None:
