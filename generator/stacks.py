@@ -73,7 +73,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     from cdktn_provider_google.provider import GoogleProvider
 
     from tierstack.modules import beta, build_order, capability_class
-    from tierstack.modules.base import Identities, ModuleInputs, Upstream, add_outputs
+    from tierstack.modules.base import CapabilityModule, Identities, ModuleInputs, Upstream, add_outputs
     from tierstack.modules.foundation import Foundation
 
     spec = resolved.loaded.spec
@@ -155,7 +155,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     if encryption.get("cmek") and not kms_key:
         kms_key = foundation.cmek_key()
     foundation.provide(upstream)
-    modules = [foundation]
+    modules: list[CapabilityModule] = [foundation]
     for capability in build_order(selected):
         if capability == "foundation":
             continue

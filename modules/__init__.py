@@ -47,9 +47,14 @@ def _load_package() -> None:
 
 
 def registry() -> Mapping[str, type[CapabilityModule]]:
-    """Every capability: the built-ins in catalog order, then any defined elsewhere (a test's, a plugin's)."""
+    """Every capability: the built-ins in catalog order, then the others in the order they were defined
+    (whatever order the files happened to be imported in)."""
     _load_package()
-    return registered()
+    classes = registered()
+    return {
+        **{name: classes[name] for name in BUILT_IN},
+        **{name: cls for name, cls in classes.items() if name not in BUILT_IN},
+    }
 
 
 def capability_class(capability: str) -> type[CapabilityModule]:
