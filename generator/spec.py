@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from tierstack.generator import grammars
+from tierstack.generator import freeze, grammars
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
 from tierstack.generator.errors import UserError, did_you_mean, one_of
@@ -305,6 +306,60 @@ class Waiver(_Strict):
         return value
 
 
+# A change freeze's moments: a date (the whole day, as an end) or a date and time, in its time_zone
+Moment = Annotated[str, BeforeValidator(freeze.check_moment)]
+WeekTime = Annotated[str, BeforeValidator(freeze.check_week_time)]
+
+
+class WeeklyWindow(_Strict):
+    """Every week from a day and time to a day and time; it may run over the weekend (fri 18:00 to mon 08:00)."""
+
+    start: WeekTime
+    end: WeekTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> WeeklyWindow:
+        if self.start == self.end:
+            raise ValueError(
+                f"the weekly window starts and ends at {self.start}: give two different times, "
+                "e.g. start: fri 18:00, end: mon 08:00"
+            )
+        return self
+
+
+class Freeze(_Strict):
+    """A change freeze: `tierstack review` blocks applies to its environments while it is on (generator/freeze.py)."""
+
+    name: Annotated[str, AfterValidator(freeze.check_freeze_name)]
+    reason: str = Field(min_length=10, description="why changes wait, shown in the block message and the PR")
+    start: Moment | None = Field(default=None, description="first day (or moment) of a date range")
+    end: Moment | None = Field(default=None, description="last day (inclusive) or the moment it ends")
+    weekly: WeeklyWindow | None = None
+    time_zone: Annotated[str, AfterValidator(grammars.check_time_zone)] = Field(
+        default="UTC", description="IANA time zone the window is read in"
+    )
+    environments: list[str] | None = Field(default=None, description="default: every production environment")
+
+    @model_validator(mode="after")
+    def _one_window(self) -> Freeze:
+        dates = self.start is not None or self.end is not None
+        if dates and self.weekly is not None:
+            raise ValueError(f"freeze '{self.name}' has both start/end and weekly: give one window per freeze")
+        if not dates and self.weekly is None:
+            raise ValueError(
+                f"freeze '{self.name}' has no window: give start and end (2026-11-20, 2026-11-30) "
+                "or weekly (start: fri 18:00, end: mon 08:00)"
+            )
+        if dates:
+            if self.start is None or self.end is None:
+                missing = "start" if self.start is None else "end"
+                raise ValueError(f"freeze '{self.name}' needs {missing} too: a date range has a start and an end")
+            problem = freeze.date_range_error(self.start, self.end)
+            if problem:
+                raise ValueError(f"freeze '{self.name}': {problem}")
+        return self
+
+
 class CapabilityChanges(_Strict):
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
@@ -341,6 +396,25 @@ class Spec(_Strict):
     variables: Variables = Field(default_factory=lambda: Variables())
     overrides: dict[str, Any] = Field(default_factory=dict)
     waivers: list[Waiver] = Field(default_factory=list)
+    freezes: list[Freeze] = Field(default_factory=list)
+
+    @field_validator("freezes")
+    @classmethod
+    def _freeze_environments(cls, value: list[Freeze], info: ValidationInfo) -> list[Freeze]:
+        names = [f.name for f in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two freezes are named '{name}': give each its own name")
+        environments = info.data.get("environments")
+        known = list(environments) if environments else None
+        for item in value:
+            for env in item.environments or ():
+                if known is not None and env not in known:
+                    hint = did_you_mean(env, known) or one_of(known)
+                    raise ValueError(f"freeze '{item.name}' names environment '{env}', which this spec lacks; {hint}")
+                if known is None and not ENV_RE.match(env):
+                    raise ValueError(f"freeze '{item.name}': '{env}' cannot name an environment")
+        return value
 
     @field_validator("environments")
     @classmethod
