@@ -94,6 +94,44 @@ def builtin_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml.j2") for p in files.iterdir() if p.name.endswith(".yaml.j2"))
 
 
+def builtin_text(name: str, referrer: str | None = None, field_name: str | None = None) -> str:
+    """The template source of a built-in blueprint; an unknown name is an error listing the known ones."""
+    names = builtin_names()
+    if name not in names:
+        builtins = "built-in blueprints: " + ", ".join(names)
+        close = did_you_mean(name, names)
+        raise UserError(
+            f"'{name}' is not a built-in blueprint",
+            file=referrer,
+            field=field_name,
+            hint=f"{close} {builtins}" if close else builtins,
+        )
+    return resources.files("tierstack.blueprints").joinpath(f"{name}.yaml.j2").read_text(encoding="utf-8")
+
+
+_HEADER = re.compile(r"^(extends|tier|description):[ \t]*(\S.*)$")
+
+
+def builtin_summaries() -> list[dict[str, Any]]:
+    """Name, tier, description and what it extends, for each built-in blueprint (`tierstack blueprints`).
+
+    Read from the template source without rendering it: the built-ins write these keys on plain lines.
+    """
+    out = []
+    for name in builtin_names():
+        header = "\n".join(line for line in builtin_text(name).splitlines() if _HEADER.match(line) and "{" not in line)
+        doc = to_plain(parse(header, name)) or {}
+        out.append(
+            {
+                "name": name,
+                "tier": doc.get("tier"),
+                "description": doc.get("description") or "",
+                "extends": doc.get("extends"),
+            }
+        )
+    return out
+
+
 def _is_path(ref: str) -> bool:
     return "/" in ref or ref.endswith((".j2", ".yaml", ".yml"))
 
@@ -139,6 +177,7 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
                 field=field_name,
                 hint="paths are relative to the file that names them; built-in blueprints: "
                 + ", ".join(builtin_names())
+                + " (`tierstack blueprints` lists them)"
                 if missing
                 else "a blueprint must be a regular file",
             ) from None
@@ -146,14 +185,7 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
             err.file = display_path(path)
             raise
         return Source(display_path(path), text, path)
-    names = builtin_names()
-    if ref not in names:
-        builtins = "built-in blueprints: " + ", ".join(names)
-        close = did_you_mean(ref, names)
-        hint = f"{close} {builtins}" if close else builtins
-        raise UserError(f"'{ref}' is not a built-in blueprint", file=referrer, field=field_name, hint=hint)
-    text = resources.files("tierstack.blueprints").joinpath(f"{ref}.yaml.j2").read_text(encoding="utf-8")
-    return Source(f"blueprints/{ref}.yaml.j2", text, None)
+    return Source(f"blueprints/{ref}.yaml.j2", builtin_text(ref, referrer, field_name), None)
 
 
 # --- rendering with a source-line map ------------------------------------------------------------

@@ -382,6 +382,45 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
         click.echo(as_data(plan.to_data(), fmt), nl=False)
 
 
+@main.command(short_help="The built-in blueprints, or the text of one.")
+@click.option(
+    "--show",
+    "name",
+    metavar="NAME",
+    help="Print the built-in blueprint NAME as it is shipped.",
+)
+@_format_option()
+def blueprints(name: str | None, fmt: str) -> None:
+    """List the built-in blueprints: name, tier, what each is and what it extends.
+
+    --show NAME prints one, as it is shipped. A blueprint of your own builds
+    on one with `extends: NAME` (docs/blueprints.md).
+
+    \b
+    Examples:
+      tierstack blueprints
+      tierstack blueprints --show level-1-pipeline-automation
+    """
+    from tierstack.generator.blueprint import builtin_summaries, builtin_text
+    from tierstack.generator.report import as_data
+
+    if name is not None:
+        if fmt != "text":
+            raise click.UsageError("--show prints the blueprint's own text; --format goes with the list")
+        click.echo(builtin_text(name), nl=False)
+        return
+    data = builtin_summaries()
+    if fmt != "text":
+        click.echo(as_data(data, fmt), nl=False)
+        return
+    width = max(len(b["name"]) for b in data)
+    for blueprint in data:
+        extends = f", extends {blueprint['extends']}" if blueprint["extends"] else ""
+        click.echo(f"{blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
+        click.echo(f"{'':<{width}}  {blueprint['description']}")
+    click.echo("\nprint one with: tierstack blueprints --show NAME")
+
+
 @main.command(short_help="Synthesize one Terraform stack per environment.")
 @config_argument
 @click.option(

@@ -18,7 +18,7 @@ from tierstack.generator.cli import main
 from tierstack.modules import BUILT_IN
 
 FRAUD = str(REPO / "examples/fraud-detection/tierstack.yaml")
-COMMANDS = ["capabilities", "tiers", "init", "explain", "show"]
+COMMANDS = ["capabilities", "tiers", "init", "explain", "show", "blueprints"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
