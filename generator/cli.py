@@ -8,7 +8,8 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
   1    a bug in tierstack ("internal error"; TIERSTACK_DEBUG=1 shows the traceback)
   2    bad input or a bad environment: a UserError, a usage error, end of input in
        `init`, a full disk, a read-only file system, a permission
-  3    reserved for review's destructive-change verdict (planned; nothing returns it yet)
+  3    review: a stateful resource would be destroyed or replaced (CI asks for an approval)
+  4    review: a change freeze is on for a stack the plans change (no --override-freeze)
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import signal
 import sys
@@ -34,7 +36,8 @@ DEFAULT_CONFIG = "tierstack.yaml"
 EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USER_ERROR = 2
-EXIT_DESTRUCTIVE_CHANGE = 3  # reserved for review's verdict (planned); nothing returns it yet
+EXIT_DESTRUCTIVE_CHANGE = 3  # review: destroying or replacing a stateful resource needs an approval
+EXIT_FROZEN = 4  # review: a change freeze is on for a stack the plans change
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
 
@@ -478,6 +481,85 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})")
     click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+
+
+REVIEW_FORMATS = ("markdown", "text", "json")
+
+
+@main.command(short_help="Summarise terraform plans for a pull request; enforce change freezes.")
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(REVIEW_FORMATS),
+    default="markdown",
+    show_default=True,
+    help="markdown for a pull-request comment; text for people; json for scripts.",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The tierstack.yaml whose freezes apply [default: found from each plan's stack directory].",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="TIMESTAMP",
+    help="Check the freezes at this ISO 8601 time, UTC unless it has an offset [default: now].",
+)
+@click.option(
+    "--override-freeze",
+    "override",
+    metavar="REASON",
+    help="Apply inside a change freeze anyway (an emergency); the reason is recorded in the review.",
+)
+def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None, override: str | None) -> None:
+    """Summarise plans (`terraform show -json`): a verdict, counts, what is destroyed or replaced and
+    the data at risk, moves, imports, drift, outputs, per stack and capability.
+
+    Change freezes (`freezes:` in tierstack.yaml) block a plan that changes a stack inside a window;
+    --override-freeze REASON lets it through and records why. The config is found from a plan in its
+    stack directory (DIR/stacks/<stack>/plan.json), or given with --config.
+
+    \b
+    Exit codes:
+      0  nothing destructive touches a stateful resource
+      3  a stateful resource would be destroyed or replaced: ask for an approval
+      4  a change freeze is on for a stack with changes
+      2  bad input: not a plan, an old plan format, an unreadable file, a bad config
+
+    \b
+    Examples:
+      cd cdktf.out/stacks/churn-prod && terraform plan -out=plan.tfplan
+      terraform show -json plan.tfplan > plan.json
+      tierstack review cdktf.out/stacks/*/plan.json > comment.md
+      tierstack review plan.json --format text --at 2026-11-27T09:00:00Z
+    """
+    from tierstack.generator import freeze
+    from tierstack.generator import review as plan_review
+
+    try:
+        when = freeze.parse_at(at) if at is not None else freeze.now()
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--at") from None
+    if override is not None and not override.strip():
+        raise click.BadParameter(
+            "say why the freeze is overridden: it goes into the review", param_hint="--override-freeze"
+        )
+    stacks = [plan_review.review_stack(plan_review.load_plan(source), source) for source in plans]
+    changing = [(s.stack, s.environment, s.source) for s in stacks if s.has_changes]
+    check = freeze.check_plans(changing, config, when, override.strip() if override else None)
+    result = plan_review.Review(tuple(stacks), check)
+    if fmt == "json":
+        click.echo(json.dumps(plan_review.to_data(result), indent=2, ensure_ascii=False))
+    elif fmt == "text":
+        click.echo(plan_review.to_text(result), nl=False)
+    else:
+        click.echo(plan_review.to_markdown(result), nl=False)
+    if result.blocked:
+        raise click.exceptions.Exit(EXIT_FROZEN)
+    if result.approval_required:
+        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)

@@ -306,6 +306,8 @@ def check_plans(
                 unchecked.append(stack)
         else:
             by_config.setdefault(found, []).append((stack, environment))
+    if config is not None:  # read even when no plan changes anything: a wrong --config says so at once
+        by_config.setdefault(config, [])
     hits: list[Hit] = []
     for path, items in by_config.items():
         spec = load_spec(path).spec

@@ -13,6 +13,9 @@ STATEFUL_TYPES: dict[str, str] = {
     "google_vertex_ai_metadata_store": "the lineage of every run and artifact",
     "google_vertex_ai_feature_online_store": "the served feature values",
     "google_vertex_ai_feature_group": "the feature registry entries",
+    # The view is where the online store keeps the feature values it serves (synced from BigQuery): a
+    # replaced view serves nothing until its next sync has run, so review treats it as the store itself.
+    "google_vertex_ai_feature_online_store_featureview": "the feature values it serves, until a sync rebuilds them",
     "google_vertex_ai_endpoint": "the deployed models and the endpoint's address clients call",
     "google_vertex_ai_deployment_resource_pool": "the models deployed on the pool",
     "google_vertex_ai_persistent_resource": "the running training pool and the jobs on it",
