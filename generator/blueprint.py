@@ -10,9 +10,13 @@ A blueprint document has these top-level keys:
 
 Merging: mappings merge key by key; anything else, lists included, replaces
 the inherited value. A key written `name+:` appends its list to the inherited
-one. Every resolved leaf keeps its provenance: the file and the line of the
-*template source* that set it (rendering keeps a map from output lines back to
-source lines, so `{% if %}` blocks and loops do not shift the answer).
+one. Every resolved leaf keeps its provenance (generator/provenance.py): the
+file and the line of the *template source* that set it (rendering keeps a map
+from output lines back to source lines, so `{% if %}` blocks and loops do not
+shift the answer). A built-in blueprint is named `tierstack:NAME`, its lines
+`tierstack:NAME:LINE`; `tierstack blueprints --show NAME` prints it. A line
+that only passes on a value the user wrote (`schedule: {{ schedule | tojson }}`)
+is not where the value was set: the value is attributed to the user's line.
 
 Blueprints are untrusted input (shared between teams, rendered in CI where
 cloud credentials are at hand): they render in Jinja2's immutable sandbox with
@@ -23,11 +27,12 @@ loops, values, output and time (see "Limits" in docs/blueprints.md).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,6 +51,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from tierstack.generator.choices import Role, choices
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.provenance import BUILTIN_PREFIX, Provenance, Source, join_hints
 from tierstack.generator.yamlio import MAX_FILE_BYTES, Unreadable, key_line, parse, read_text, size_text, to_plain
 
 TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
@@ -58,10 +64,10 @@ Key = tuple[str, ...]
 
 @dataclass
 class Layer:
-    """Plain data plus 'file:line' for every leaf path."""
+    """Plain data plus the provenance of every leaf path."""
 
     data: dict[str, Any]
-    prov: dict[Key, str] = field(default_factory=dict)
+    prov: dict[Key, Provenance] = field(default_factory=dict)
 
     def sub(self, *path: str) -> Layer:
         node: Any = self.data
@@ -76,7 +82,7 @@ class Layer:
 @dataclass
 class Blueprint:
     name: str  # built-in name or the path as given
-    chain: list[str]  # this blueprint first, then what it extends
+    chain: list[str]  # this blueprint first, then what it extends, as messages name them (tierstack:NAME, a path)
     layer: Layer
     tier: int | None
     description: str
@@ -120,7 +126,7 @@ def builtin_summaries() -> list[dict[str, Any]]:
     out = []
     for name in builtin_names():
         header = "\n".join(line for line in builtin_text(name).splitlines() if _HEADER.match(line) and "{" not in line)
-        doc = to_plain(parse(header, name)) or {}
+        doc = to_plain(parse(header, BUILTIN_PREFIX + name)) or {}
         out.append(
             {
                 "name": name,
@@ -146,13 +152,18 @@ def display_path(path: Path | str) -> str:
 
 
 @dataclass(frozen=True)
-class Source:
-    name: str  # how messages and provenance name it
+class Located:
+    origin: Source  # a user's file as shown, or a built-in blueprint; no line
     text: str
     path: Path | None  # on disk (a fork); None for a built-in
 
+    @property
+    def name(self) -> str:
+        """How messages and the blueprint chain name it: the path as shown, or tierstack:NAME."""
+        return str(self.origin)
 
-def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -> Source:
+
+def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -> Located:
     """Find a blueprint: a path relative to the file naming it, or a built-in name.
 
     A path that leads to no regular file (missing, a directory, a FIFO, a
@@ -184,8 +195,8 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
         except UserError as err:  # too large, not UTF-8: name the file as everywhere else
             err.file = display_path(path)
             raise
-        return Source(display_path(path), text, path)
-    return Source(f"blueprints/{ref}.yaml.j2", builtin_text(ref, referrer, field_name), None)
+        return Located(Source.in_file(display_path(path)), text, path)
+    return Located(Source.in_builtin(ref), builtin_text(ref, referrer, field_name), None)
 
 
 # --- rendering with a source-line map ------------------------------------------------------------
@@ -578,16 +589,26 @@ class _Guard(NodeTransformer):
 
 def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int]]:
     """Render a blueprint in the sandbox; any failure is a UserError naming the file and the template line."""
+    text, line_map, _ = _render(name, source, variables)
+    return text, line_map
+
+
+References = dict[int, list[Key]]  # template source line -> the variables its {{ ... }} read (`use_case.schedule`)
+
+
+def _render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int], References]:
+    """render(), and the variables each line's expressions read."""
     try:
         env = _Sandbox()
         tree = env.parse(mark_lines(source))
+        references = _references(tree)
         tree = _Guard().visit(tree)
         tree.set_environment(env)
         template = env.from_string(tree)
         template.filename = name
         template.name = name
         env.deadline = time.monotonic() + MAX_SECONDS  # compiling is bounded by the file size; time the render
-        return unmark(template.render(**variables))
+        return (*unmark(template.render(**variables)), references)
     except jinja2.TemplateSyntaxError as exc:
         hint = None
         if exc.message and exc.message.startswith("No filter named"):
@@ -642,6 +663,47 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
         raise UserError(f"template error: {type(exc).__name__}: {exc}", file=name, line=line) from None
 
 
+def _references(tree: nodes.Template) -> References:
+    """The variables each source line writes out as they are, for load's attribution.
+
+    Only where a variable's own value comes out: `{{ schedule | tojson }}`, `{{ x | default(y) }}`,
+    either branch of `a if test else b`. What a comparison, a test, `and`/`or` or arithmetic
+    computes is the blueprint's own value (`{{ (mission_critical or kms_key is defined) | tojson }}`).
+    """
+    found: References = {}
+    for output in tree.find_all(nodes.Output):
+        for child in output.nodes:
+            if not isinstance(child, nodes.TemplateData):
+                found.setdefault(child.lineno, []).extend(_passed(child))
+    return found
+
+
+def _passed(node: nodes.Node | None) -> Iterator[Key]:
+    chain = _variable(node) if node is not None else None
+    if chain:
+        yield chain
+    elif isinstance(node, nodes.Filter):  # the value goes through the filter; load compares what comes out
+        yield from _passed(node.node)
+        if node.name in ("default", "d") and node.args:
+            yield from _passed(node.args[0])
+    elif isinstance(node, nodes.CondExpr):
+        yield from _passed(node.expr1)
+        yield from _passed(node.expr2)
+
+
+def _variable(node: nodes.Node) -> Key | None:
+    """`schedule` -> ('schedule',); `use_case.schedule`, `use_case["schedule"]` -> ('use_case', 'schedule')."""
+    if isinstance(node, nodes.Name):
+        return (node.name,) if node.ctx == "load" else None
+    if isinstance(node, nodes.Getattr):
+        base = _variable(node.node)
+        return (*base, node.attr) if base else None
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+        base = _variable(node.node)
+        return (*base, node.arg.value) if base else None
+    return None
+
+
 def _template_line(exc: BaseException, name: str) -> int | None:
     """The template line an exception came from (Jinja rewrites frames to the template's name)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename in (name, "<template>")]
@@ -652,9 +714,19 @@ def _template_line(exc: BaseException, name: str) -> int | None:
 
 
 def load(
-    ref: str, variables: dict[str, Any], relative_to: Path | None, referrer: str, field_name: str = "blueprint"
+    ref: str,
+    variables: dict[str, Any],
+    relative_to: Path | None,
+    referrer: str,
+    field_name: str = "blueprint",
+    origins: Mapping[Key, Source] | None = None,
 ) -> Blueprint:
-    """Render, parse and merge `ref` and everything it extends."""
+    """Render, parse and merge `ref` and everything it extends.
+
+    `origins` says where the user wrote the value of a template variable (('schedule',) -> the line of
+    use_case.schedule in tierstack.yaml): a blueprint line that passes such a value on unchanged is
+    not where it was set, and the value is attributed to the user's line instead.
+    """
     layers: list[Layer] = []
     chain: list[str] = []
     meta: dict[str, Any] = {}
@@ -671,19 +743,24 @@ def load(
                 hint="break the circle: a blueprint cannot extend itself, directly or not",
             )
         chain.append(name)
-        text, line_map = render(name, found.text, variables)
-        doc = _parse_rendered(text, name, line_map)
-        _check_top(doc, name, line_map)
-        layers.append(_to_layer(doc, name, line_map))
+        try:
+            text, line_map, references = _render(name, found.text, variables)
+            doc = _parse_rendered(text, name, line_map)
+            _check_top(doc, name, line_map)
+            passed_on = _passed_on(references, variables, origins or {})
+            layers.append(_to_layer(doc, found.origin, line_map, passed_on))
+            parent = doc.get("extends")
+            if parent is not None and not isinstance(parent, str):
+                raise UserError(
+                    "extends must name one blueprint", file=name, line=_line(doc, "extends", line_map), field="extends"
+                )
+        except UserError as err:  # an error in a built-in blueprint: say how to read it
+            err.hint = join_hints(err.hint, found.origin.show_hint())
+            raise
         for key in ("tier", "description"):
             meta.setdefault(key, doc.get(key))
-        parent = doc.get("extends")
         if parent is None:
             break
-        if not isinstance(parent, str):
-            raise UserError(
-                "extends must name one blueprint", file=name, line=_line(doc, "extends", line_map), field="extends"
-            )
         current_ref, current_referrer, current_field = parent, name, "extends"
         current_rel = found.path
     merged = Layer({}, {})
@@ -694,6 +771,35 @@ def load(
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
         raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=chain[0], field="tier")
     return Blueprint(ref, chain, merged, tier, str(meta.get("description") or ""))
+
+
+PassedOn = Callable[[int, Any], "Source | None"]  # (template source line, value) -> the user's line it came from
+
+
+def _passed_on(references: References, variables: dict[str, Any], origins: Mapping[Key, Source]) -> PassedOn:
+    """Which user-written variable a template line passes on unchanged, if any (see load)."""
+
+    def origin(line: int, value: Any) -> Source | None:
+        for ref in references.get(line, ()):
+            written = next((origins[ref[:end]] for end in range(len(ref), 0, -1) if ref[:end] in origins), None)
+            if written is None:
+                continue
+            given: Any = variables
+            for part in ref:
+                if not isinstance(given, dict) or part not in given:
+                    break
+                given = given[part]
+            else:
+                if _same(given, value):
+                    return written
+        return None
+
+    return origin
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as the YAML they write: True is not 1, 1 is not 1.0."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _parse_rendered(text: str, name: str, line_map: dict[int, int]) -> Any:
@@ -738,8 +844,10 @@ def _check_top(doc: CommentedMap, name: str, line_map: dict[int, int]) -> None:
             )
 
 
-def _to_layer(doc: Any, name: str, line_map: dict[int, int] | None = None) -> Layer:
-    prov: dict[Key, str] = {}
+def _to_layer(
+    doc: Any, origin: Source, line_map: dict[int, int] | None = None, passed_on: PassedOn | None = None
+) -> Layer:
+    prov: dict[Key, Provenance] = {}
 
     def walk(node: Any, path: Key) -> None:
         if isinstance(node, CommentedMap):
@@ -749,32 +857,33 @@ def _to_layer(doc: Any, name: str, line_map: dict[int, int] | None = None) -> La
                 if isinstance(value, CommentedMap) and value:
                     walk(value, here)
                 else:
-                    prov[here] = f"{name}:{line}" if line else name
+                    written = passed_on(line, to_plain(value)) if passed_on and line else None
+                    prov[here] = Provenance.of(written or origin.at(line))
 
     walk(doc, ())
     return Layer(to_plain(doc), prov)
 
 
-def layer_from(doc: Any, name: str, path: Key = ()) -> Layer:
+def layer_from(doc: Any, file: str, path: Key = ()) -> Layer:
     """A layer from a round-trip (sub)document of a plain YAML file, e.g. tierstack.yaml overrides."""
     node = doc
     for part in path:
         node = node.get(part) if isinstance(node, CommentedMap) else None
     if not isinstance(node, CommentedMap):
         return Layer({}, {})
-    return _to_layer(node, name)
+    return _to_layer(node, Source.in_file(file))
 
 
 def merge(base: Layer, over: Layer) -> Layer:
     """Deep-merge `over` onto `base`; lists replace unless the key ends in '+'."""
     data = _merge_data(base.data, over.data, (), over)
-    prov: dict[Key, str] = {}
+    prov: dict[Key, Provenance] = {}
     for path in leaf_paths(data):
         appended = over.prov.get(_append_key(path))
-        if appended and path in base.prov:
-            prov[path] = f"{base.prov[path]} + {appended}"
-        else:
-            prov[path] = over.prov.get(path) or appended or base.prov.get(path, "")
+        inherited = base.prov.get(path)
+        chosen = inherited + appended if appended and inherited else over.prov.get(path) or appended or inherited
+        if chosen is not None:
+            prov[path] = chosen
     return Layer(data, prov)
 
 
@@ -791,13 +900,13 @@ def _merge_data(base: Any, over: Any, path: Key, over_layer: Layer) -> Any:
             target = key[: -len(APPEND)]
             inherited = out.get(target, [])
             if not isinstance(inherited, list) or not isinstance(value, list):
-                src = over_layer.prov.get((*path, key), "")
-                raise UserError(
-                    f"'{key}' appends a list, but the inherited '{target}' is not a list",
-                    file=src.rsplit(":", 1)[0] or None,
-                    field=".".join((*path, key)),
-                    hint=f"write '{target}:' to replace the value instead",
-                )
+                message = f"'{key}' appends a list, but the inherited '{target}' is not a list"
+                hint = f"write '{target}:' to replace the value instead"
+                field_name = ".".join((*path, key))
+                written = over_layer.prov.get((*path, key))
+                if written is None:
+                    raise UserError(message, field=field_name, hint=hint)
+                raise written.error(message, field=field_name, hint=hint)
             out[target] = inherited + value
         elif key in out:
             out[key] = _merge_data(out[key], value, (*path, key), over_layer)

@@ -355,18 +355,31 @@ def explain(config: Path, fmt: str) -> None:
 @main.command(short_help="The spec, or the resolved plan with provenance.")
 @config_argument
 @click.option("--resolved", is_flag=True, help="Show the resolved blueprint, per environment.")
-@click.option("--provenance", is_flag=True, help="With --resolved: the file and line that set each value.")
+@click.option(
+    "--provenance",
+    is_flag=True,
+    help="With --resolved: where each value was set (a file and line; tierstack:BLUEPRINT:LINE in a built-in "
+    "blueprint). A listing, or data with an explicit --format json or yaml.",
+)
 @_format_option(default="yaml")
 def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
     """Show the validated spec, or with --resolved the plan stacks are built from.
+
+    With --provenance, each value is followed by the place that set it: a
+    line of tierstack.yaml or of a blueprint of your own, or a line of a
+    built-in blueprint, written tierstack:NAME:LINE (tierstack blueprints
+    --show NAME prints that file).
 
     \b
     Examples:
       tierstack show examples/recommender/tierstack.yaml
       tierstack show --resolved --provenance
       tierstack show --resolved --format json | jq '.environments.prod'
+      tierstack show --resolved --provenance --format json | jq '.provenance'
     """
-    from tierstack.generator.report import as_data, resolved_text
+    from click.core import ParameterSource
+
+    from tierstack.generator.report import as_data, resolved_provenance_data, resolved_text
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
@@ -377,10 +390,11 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
         click.echo(as_data(loaded.spec.model_dump(mode="json"), "json" if fmt == "json" else "yaml"), nl=False)
         return
     plan = resolve(loaded)
-    if fmt == "text" or (provenance and fmt == "yaml"):
+    listing = fmt == "yaml" and click.get_current_context().get_parameter_source("fmt") is ParameterSource.DEFAULT
+    if fmt == "text" or (provenance and listing):
         click.echo(resolved_text(plan, provenance), nl=False)
     elif provenance:
-        click.echo(as_data({"resolved": plan.to_data(), "provenance": plan.provenance()}, fmt), nl=False)
+        click.echo(as_data(resolved_provenance_data(plan), fmt), nl=False)
     else:
         click.echo(as_data(plan.to_data(), fmt), nl=False)
 
@@ -390,19 +404,21 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
     "--show",
     "name",
     metavar="NAME",
-    help="Print the built-in blueprint NAME as it is shipped.",
+    help="Print the built-in blueprint NAME as it is shipped (what tierstack:NAME:LINE points into).",
 )
 @_format_option()
 def blueprints(name: str | None, fmt: str) -> None:
     """List the built-in blueprints: name, tier, what each is and what it extends.
 
-    --show NAME prints one, as it is shipped. A blueprint of your own builds
-    on one with `extends: NAME` (docs/blueprints.md).
+    Provenance and error messages name a line of a built-in blueprint as
+    tierstack:NAME:LINE; --show NAME prints that file. A blueprint of your
+    own builds on one with `extends: NAME` (docs/blueprints.md).
 
     \b
     Examples:
       tierstack blueprints
       tierstack blueprints --show level-1-pipeline-automation
+      tierstack blueprints --show level-1-pipeline-automation | sed -n 37p   # tierstack:level-1-pipeline-automation:37
     """
     from tierstack.generator.blueprint import builtin_summaries, builtin_text
     from tierstack.generator.report import as_data

@@ -284,8 +284,8 @@ def _user_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) ->
     else:
         path = (*WORKBENCH, err.key)
         field = ".".join(("environments", env.name, *path))
-    source = env.provenance.get(path) or ""
-    file, _, line = source.rpartition(":")
-    if not line.isdigit():
-        file, line = display_path(resolved.loaded.path), ""
-    return UserError(err.message, file=file, line=int(line) if line else None, field=field, hint=err.hint)
+    spec_file = display_path(resolved.loaded.path)
+    source = env.provenance.get(path)
+    if source is None:
+        return UserError(err.message, file=spec_file, field=field, hint=err.hint)
+    return source.error(err.message, fallback=spec_file, field=field, hint=err.hint)

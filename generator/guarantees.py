@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from tierstack.generator.errors import ErrorList, UserError
+from tierstack.generator.provenance import Provenance
 
 
 @dataclass(frozen=True)
 class Guarantee:
     id: str
     what: str  # the promise, for messages
-    setting: tuple[str, ...]  # the resolved setting that weakens it, for the file:line
+    setting: tuple[str, ...]  # the resolved setting that weakens it, for where it was set
     applies: Callable[[Any, Any], bool]  # (resolved environment, spec) -> does this environment carry it
     holds: Callable[[dict[str, Any]], bool]  # resolved settings -> is it kept
 
@@ -97,24 +98,24 @@ def check(resolved: Any) -> None:
 
 
 def _breach(resolved: Any, env: Any, guarantee: Guarantee) -> UserError:
-    where = _source(env.provenance, guarantee.setting)
-    file, line = where.rsplit(":", 1) if where and where.rsplit(":", 1)[-1].isdigit() else (where, "")
-    return UserError(
-        f"this weakens a production guarantee in {env.name}: {guarantee.what}",
-        file=file or str(resolved.loaded.path),
-        line=int(line) if line else None,
-        field=f"environments.{env.name}.{'.'.join(guarantee.setting)}",
-        hint=f"remove the override, or add to tierstack.yaml: waivers: [{{guarantee: {guarantee.id}, "
-        f'environments: [{env.name}], reason: "why this is acceptable"}}]',
+    message = f"this weakens a production guarantee in {env.name}: {guarantee.what}"
+    field = f"environments.{env.name}.{'.'.join(guarantee.setting)}"
+    hint = (
+        f"remove the override, or add to tierstack.yaml: waivers: [{{guarantee: {guarantee.id}, "
+        f'environments: [{env.name}], reason: "why this is acceptable"}}]'
     )
+    where = _source(env.provenance, guarantee.setting)
+    if where is None:
+        return UserError(message, file=str(resolved.loaded.path), field=field, hint=hint)
+    return where.error(message, fallback=str(resolved.loaded.path), field=field, hint=hint)
 
 
-def _source(provenance: dict[tuple[str, ...], str], setting: tuple[str, ...]) -> str:
+def _source(provenance: dict[tuple[str, ...], Provenance], setting: tuple[str, ...]) -> Provenance | None:
     """Where the weakening value came from: the setting itself or the closest provenance under it."""
     if setting in provenance:
         return provenance[setting]
-    under = sorted(v for k, v in provenance.items() if k[: len(setting)] == setting)
-    return under[0] if under else ""
+    under = [key for key in provenance if key[: len(setting)] == setting]
+    return provenance[min(under)] if under else None
 
 
 def applied(resolved: Any, env_name: str) -> list[dict[str, str]]:

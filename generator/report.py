@@ -13,6 +13,7 @@ from tierstack.generator import guarantees
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog
 from tierstack.generator.monitoring import unreceived_alerts
+from tierstack.generator.provenance import Source
 from tierstack.generator.resolve import Resolved
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.yamlio import dump
@@ -41,7 +42,7 @@ def tiers_data(catalog: Catalog) -> list[dict[str, Any]]:
 def _reason_data(reason: Reason, spec_file: str) -> dict[str, Any]:
     out: dict[str, Any] = {"answer": reason.field, "value": reason.value, "why": reason.why}
     if reason.line:
-        out["at"] = f"{spec_file}:{reason.line}"
+        out["at"] = Source.in_file(spec_file, reason.line).to_data()
     return out
 
 
@@ -105,7 +106,8 @@ def _serving_class_reason(env: Any, serving: str) -> str:
     if env.role == "production":
         if chosen == "production":
             return "a production environment serving online"
-        return f"asked for by {env.provenance.get(('serving_class',), 'an override')}"
+        source = env.provenance.get(("serving_class",))
+        return f"asked for by {source if source is not None else 'an override'}"
     return f"a {env.role} environment"
 
 
@@ -187,7 +189,7 @@ def _reason_line(reason: dict[str, Any], why: bool = True) -> str:
         return f"{reason['value']} requires it"
     head = f"{reason['answer']} = {reason['value']}"
     if reason.get("at"):
-        head += f" (line {reason['at'].rsplit(':', 1)[-1]})"
+        head += f" (line {reason['at']['line']})"
     return f"{head}: {reason['why']}" if why else head
 
 
@@ -195,6 +197,7 @@ def _reason_line(reason: dict[str, Any], why: bool = True) -> str:
 
 
 def resolved_text(resolved: Resolved, provenance: bool) -> str:
+    """The plan as YAML; with provenance, one line per value and where it was set (the edge that formats it)."""
     data = resolved.to_data()
     if not provenance:
         return dump(data)
@@ -204,3 +207,11 @@ def resolved_text(resolved: Resolved, provenance: bool) -> str:
     for key, value, source in leaves:
         lines.append(f"{key:<{width}} = {json.dumps(value, ensure_ascii=False)}  # {source}")
     return "\n".join(lines) + "\n"
+
+
+def resolved_provenance_data(resolved: Resolved) -> dict[str, Any]:
+    """The plan and, for every value, the places that set it as data: [{file, line}], [{blueprint, line}], ..."""
+    return {
+        "resolved": resolved.to_data(),
+        "provenance": {key: source.to_data() for key, source in resolved.provenance().items()},
+    }

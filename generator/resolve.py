@@ -8,7 +8,7 @@ Only selected capabilities survive into an environment's settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from tierstack.generator import settings as typed_settings
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.selection import Selection, answer_text, select
 from tierstack.generator.spec import PROJECT_RE, LoadedSpec, check_label_key, check_label_value
 
@@ -36,7 +37,7 @@ class ResolvedEnvironment:
     project: str
     region: str
     settings: dict[str, Any]
-    provenance: dict[tuple[str, ...], str]
+    provenance: dict[tuple[str, ...], Provenance]
 
 
 @dataclass
@@ -68,21 +69,21 @@ class Resolved:
             },
         }
 
-    def leaves(self) -> list[tuple[str, Any, str]]:
-        """(dotted key, value, file:line that set it) for every resolved value, in output order."""
-        spec_name = display_path(self.loaded.path)
-        out: list[tuple[str, Any, str]] = []
+    def leaves(self) -> list[tuple[str, Any, Provenance]]:
+        """(dotted key, value, where it was set) for every resolved value, in output order."""
+        spec_file = Provenance.in_file(display_path(self.loaded.path))
+        out: list[tuple[str, Any, Provenance]] = []
         for env in self.environments.values():
             for key in ("stack", "role", "project", "region"):
-                out.append((f"environments.{env.name}.{key}", getattr(env, key), env.provenance.get((key,), spec_name)))
+                out.append((f"environments.{env.name}.{key}", getattr(env, key), env.provenance.get((key,), spec_file)))
             for path in bp.leaf_paths(env.settings):
                 value: Any = env.settings
                 for part in path:
                     value = value[part]
-                out.append((".".join(("environments", env.name, *path)), value, env.provenance.get(path, "")))
+                out.append((".".join(("environments", env.name, *path)), value, env.provenance.get(path, spec_file)))
         return out
 
-    def provenance(self) -> dict[str, str]:
+    def provenance(self) -> dict[str, Provenance]:
         return {key: source for key, _, source in self.leaves()}
 
 
@@ -124,13 +125,51 @@ def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, An
     return builtins | given
 
 
+def variable_origins(loaded: LoadedSpec, spec_file: str) -> dict[tuple[str, ...], Source]:
+    """Where tierstack.yaml writes the value of each template variable it sets (see blueprint.load).
+
+    Keyed by the variable as templates read it: ('schedule',) and ('use_case', 'schedule') are both
+    use_case.schedule; ('accelerator',) covers accelerator.type and the rest. Only what the file writes.
+    """
+    written: dict[tuple[str, ...], tuple[str, ...]] = {
+        ("name",): ("name",),
+        ("team",): ("team",),
+        ("region",): ("region",),
+        ("tier",): ("tier",),
+        ("state_bucket",): ("state_bucket",),
+        ("mission_critical",): ("use_case", "mission_critical"),
+        ("serving",): ("use_case", "serving"),
+        ("schedule",): ("use_case", "schedule"),
+        ("accelerator",): ("use_case", "accelerator"),
+    }
+    written |= {("use_case", key): ("use_case", key) for key in type(loaded.spec.use_case).model_fields}
+    written |= {(key,): ("variables", key) for key in loaded.spec.variables.given()}
+    origins: dict[tuple[str, ...], Source] = {}
+    for variable, path in written.items():
+        line = _written_line(loaded, path)
+        if line is not None:
+            origins[variable] = Source.in_file(spec_file, line)
+    return origins
+
+
+def _written_line(loaded: LoadedSpec, path: tuple[str, ...]) -> int | None:
+    """The line of `path` in tierstack.yaml, only if the file writes that very key."""
+    node: Any = loaded.doc
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return loaded.line(*path)
+
+
 def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     catalog = catalog or load_catalog()
     selection = select(loaded, catalog)
     spec = loaded.spec
     spec_file = display_path(loaded.path)
     ref = spec.blueprint or catalog.tier(selection.tier).blueprint
-    blueprint = bp.load(ref, template_variables(loaded, selection), loaded.path, spec_file)
+    variables = template_variables(loaded, selection)
+    blueprint = bp.load(ref, variables, loaded.path, spec_file, origins=variable_origins(loaded, spec_file))
     _check_blueprint(loaded, selection, blueprint, catalog)
 
     names = _environment_names(loaded, selection, catalog)
@@ -163,7 +202,7 @@ def _with_default_settings(base: bp.Layer, selection: Selection) -> bp.Layer:
     if not defaults:
         return base
     prov = {
-        ("capabilities", c, *path): f"tierstack: the defaults of {c}"
+        ("capabilities", c, *path): Provenance.by_tierstack(f"the defaults of {c}")
         for c, values in defaults.items()
         for path in bp.leaf_paths(values)
     }
@@ -175,16 +214,14 @@ def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blu
     where = blueprint.layer.prov
     for cap_id in configured:
         if cap_id not in catalog.ids:
-            src = where.get(("defaults", "capabilities", cap_id), blueprint.chain[0])
             hint = did_you_mean(cap_id, catalog.ids) or "capabilities: " + ", ".join(catalog.ids)
-            file, _, line = src.partition(":")
-            raise UserError(
-                f"'{cap_id}' is not a capability",
-                file=file,
-                line=int(line) if line else None,
-                field=f"defaults.capabilities.{cap_id}",
-                hint=hint,
-            )
+            path = ("defaults", "capabilities", cap_id)
+            # the capability's key is a leaf when it holds nothing; else its first setting, in document order
+            src = where.get(path) or next((where[p] for p in where if p[:3] == path), None)
+            message, field = f"'{cap_id}' is not a capability", f"defaults.capabilities.{cap_id}"
+            if src is None:
+                raise UserError(message, file=blueprint.chain[0], field=field, hint=hint)
+            raise src.error(message, field=field, hint=hint)
     for cap_id in selection.ids:
         if cap_id not in configured and default_settings(cap_id) is None:
             raise UserError(
@@ -244,9 +281,9 @@ def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
     return bp.merge(layer, bp.layer_from(doc, spec_file, ("overrides",)))
 
 
-def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> str:
-    line = loaded.line(*path)
-    return f"{spec_file}:{line}" if line else spec_file
+def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> Provenance:
+    """The line of `path` in tierstack.yaml, or of the nearest key above it the file writes."""
+    return Provenance.in_file(spec_file, loaded.line(*path))
 
 
 def _resolve_env(
@@ -286,7 +323,7 @@ def _resolve_env(
     data["labels"] = labels
     prov = {p: v for p, v in layer.prov.items() if p[0] != "capabilities" or p[1] in selection.ids}
     for key in labels:
-        prov.setdefault(("labels", key), "tierstack (automatic label)")
+        prov.setdefault(("labels", key), Provenance.by_tierstack("automatic label"))
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
     if not PROJECT_RE.match(project):  # the default <name>-<env> can reach 31 characters
         raise loaded.error(
@@ -295,16 +332,16 @@ def _resolve_env(
             hint=f"give environments.{env}.project, or shorten the name",
         )
     region = (settings.region if settings and settings.region else None) or spec.region
-    env_line = loaded.line("environments", env)
+    named = Provenance.by_tierstack("<name>-<environment>")
     prov.update(
         {
-            ("stack",): "tierstack: <name>-<environment>",
-            ("role",): f"{spec_file}:{env_line}" if settings and settings.role else "tierstack: from the name or order",
-            ("project",): _where(
-                loaded, spec_file, ("environments", env, "project"), "tierstack: <name>-<environment>"
-            ),
-            ("region",): _where(loaded, spec_file, ("environments", env, "region"), None)
-            or _where(loaded, spec_file, ("region",), "tierstack: default region"),
+            ("stack",): named,
+            ("role",): _where(loaded, spec_file, ("environments", env, "role"))
+            or Provenance.by_tierstack("from the name or order"),
+            ("project",): _where(loaded, spec_file, ("environments", env, "project")) or named,
+            ("region",): _where(loaded, spec_file, ("environments", env, "region"))
+            or _where(loaded, spec_file, ("region",))
+            or Provenance.by_tierstack("default region"),
         }
     )
     return ResolvedEnvironment(env, role, f"{spec.name}-{env}", project, region, dict(sorted_settings(data)), prov)
@@ -315,28 +352,21 @@ def sorted_settings(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return sorted(data.items(), key=lambda kv: (kv[0] == "capabilities", kv[0]))
 
 
-@overload
-def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: str) -> str: ...
-@overload
-def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: None) -> str | None: ...
-def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...], default: str | None) -> str | None:
-    node: Any = loaded.doc
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return f"{spec_file}:{loaded.line(*path)}"
+def _where(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> Provenance | None:
+    """tierstack.yaml's line for `path`, if the file writes it."""
+    line = _written_line(loaded, path)
+    return Provenance.in_file(spec_file, line) if line is not None else None
 
 
 def _field_layer(
     loaded: LoadedSpec, spec_file: str, doc_path: tuple[str, ...], key: str, value: Any, prefix: tuple[str, ...] = ()
 ) -> bp.Layer:
+    """A layer for a field of an environment in tierstack.yaml (`labels`), each leaf at its own line."""
     data: Any = {key: value}
     for part in reversed(prefix):
         data = {part: data}
     paths = bp.leaf_paths(data)
-    line = loaded.line(*doc_path, key)
-    return bp.Layer(data, {p: f"{spec_file}:{line}" for p in paths})
+    return bp.Layer(data, {p: _spec_line(loaded, spec_file, (*doc_path, *p[len(prefix) :])) for p in paths})
 
 
 def _check_known(loaded: LoadedSpec, base: Any, over: Any, path: tuple[str, ...]) -> None:
@@ -353,7 +383,11 @@ def _check_known(loaded: LoadedSpec, base: Any, over: Any, path: tuple[str, ...]
 
 
 def _labels(
-    loaded: LoadedSpec, selection: Selection, env: str, given: dict[str, Any], prov: dict[tuple[str, ...], str]
+    loaded: LoadedSpec,
+    selection: Selection,
+    env: str,
+    given: dict[str, Any],
+    prov: dict[tuple[str, ...], Provenance],
 ) -> dict[str, str]:
     """The common cost labels, automatic ones first, validated against GCP's rules."""
     spec = loaded.spec
@@ -370,11 +404,8 @@ def _labels(
             check_label_key(key)
             check_label_value(value)
         except ValueError as exc:
-            src = prov.get(("labels", key), display_path(loaded.path))
-            file, _, line = src.partition(":")
-            raise UserError(
-                str(exc), file=file, line=int(line) if line.isdigit() else None, field=f"labels.{key}"
-            ) from None
+            src = prov.get(("labels", key), Provenance.in_file(display_path(loaded.path)))
+            raise src.error(str(exc), fallback=display_path(loaded.path), field=f"labels.{key}") from None
     if len(labels) > 64:
         raise loaded.error(f"{len(labels)} labels; GCP allows at most 64 per resource", "labels")
     return dict(sorted(labels.items()))

@@ -191,6 +191,8 @@ def _message(item: Any) -> str:
 
 # --- checking a resolved plan ---------------------------------------------------------------------
 
+from tierstack.generator.provenance import Provenance  # noqa: E402  (what the checks below report at)
+
 
 def check_resolved(resolved: Any) -> None:
     """Every environment's settings against the models, and no override for an unselected capability."""
@@ -202,43 +204,42 @@ def check_resolved(resolved: Any) -> None:
         *_missing_identities(resolved),
         *_ci_repository(resolved),
     ]
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[object, str]] = set()
     for env in resolved.environments.values():
         for path, message in problems(env.settings):
             where = _provenance(env.provenance, path)
-            file, line = _split(where)
-            written = _written_path(loaded, file, line) or f"environments.{env.name}." + ".".join(map(str, path))
+            written = _written_path(loaded, where) or f"environments.{env.name}." + ".".join(map(str, path))
             key = (".".join(map(str, path)), message)
             if key in seen or (where, message) in seen:  # one problem shared by every environment: say it once
                 continue
             seen.update({key, (where, message)})
-            errors.append(UserError(message, file=file or str(loaded.path), line=line, field=written, hint=_hint(path)))
+            if where is None:
+                errors.append(UserError(message, file=str(loaded.path), field=written, hint=_hint(path)))
+            else:
+                errors.append(where.error(message, fallback=str(loaded.path), field=written, hint=_hint(path)))
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
 
 
-def _provenance(provenance: dict[tuple[str, ...], str], path: tuple[str | int, ...]) -> str:
+def _provenance(provenance: dict[tuple[str, ...], Provenance], path: tuple[str | int, ...]) -> Provenance | None:
     """The source of a resolved path, or of the nearest enclosing setting that has one."""
     keys = tuple(str(p) for p in path if not isinstance(p, int))
     for end in range(len(keys), 0, -1):
         if keys[:end] in provenance:
             return provenance[keys[:end]]
-    under = sorted(v for k, v in provenance.items() if k[: len(keys)] == keys)
-    return under[0] if under else ""
+    under = [k for k in provenance if k[: len(keys)] == keys]
+    return provenance[min(under)] if under else None
 
 
-def _split(where: str) -> tuple[str, int | None]:
-    file, _, line = where.rpartition(":")
-    return (file, int(line)) if line.isdigit() and file else (where, None)
-
-
-def _written_path(loaded: Any, file: str, line: int | None) -> str | None:
-    """The dotted path in tierstack.yaml written on that line (`overrides.capabilities...`), if it is there."""
+def _written_path(loaded: Any, where: Provenance | None) -> str | None:
+    """The dotted path in tierstack.yaml written on the line that set a value (`overrides.capabilities...`)."""
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.yamlio import key_line
 
-    if line is None or file != display_path(loaded.path):
+    source = where.innermost if where is not None else None
+    if source is None or source.line is None or source.file != display_path(loaded.path):
         return None
+    line = source.line
 
     def walk(node: Any, prefix: tuple[str, ...]) -> str | None:
         if not isinstance(node, dict):
@@ -284,17 +285,20 @@ def _missing_identities(resolved: Any) -> list[Any]:
             missing = [i for i in _identities_needed(capability) if i not in made]
             if missing:
                 where = _provenance(env.provenance, ("capabilities", "foundation", "service_accounts"))
-                file, line = _split(where)
+                message = (
+                    f"{capability} needs the {', '.join(missing)} identity, which foundation.service_accounts "
+                    "does not create"
+                )
+                field = (
+                    _written_path(resolved.loaded, where)
+                    or f"environments.{env.name}.capabilities.foundation.service_accounts"
+                )
+                hint = f"keep {', '.join(missing)} in service_accounts"
+                fallback = str(resolved.loaded.path)
                 out.append(
-                    UserError(
-                        f"{capability} needs the {', '.join(missing)} identity, which foundation.service_accounts "
-                        "does not create",
-                        file=file or str(resolved.loaded.path),
-                        line=line,
-                        field=_written_path(resolved.loaded, file, line)
-                        or f"environments.{env.name}.capabilities.foundation.service_accounts",
-                        hint=f"keep {', '.join(missing)} in service_accounts",
-                    )
+                    UserError(message, file=fallback, field=field, hint=hint)
+                    if where is None
+                    else where.error(message, fallback=fallback, field=field, hint=hint)
                 )
                 return out  # the same gap in every environment: once is enough
     return out

@@ -10,6 +10,7 @@ import pytest
 from conftest import use_case
 from tierstack.generator import blueprint as bp
 from tierstack.generator.errors import UserError
+from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved
 
 VARS = {"flag": True, "items": ["a", "b"], "name": "x"}
@@ -51,7 +52,7 @@ def test_syntax_error_has_the_line() -> None:
 
 
 def _layer(data: dict, source: str) -> bp.Layer:
-    return bp.Layer(data, {p: f"{source}:1" for p in bp.leaf_paths(data)})
+    return bp.Layer(data, {p: Provenance.in_file(source, 1) for p in bp.leaf_paths(data)})
 
 
 def test_merge_is_deep_and_lists_replace() -> None:
@@ -59,19 +60,21 @@ def test_merge_is_deep_and_lists_replace() -> None:
     over = _layer({"a": {"y": [3]}, "c": 2}, "over")
     merged = bp.merge(base, over)
     assert merged.data == {"a": {"x": 1, "y": [3]}, "b": 1, "c": 2}
-    assert merged.prov[("a", "x")] == "base:1"
-    assert merged.prov[("a", "y")] == "over:1"
+    assert merged.prov[("a", "x")] == Provenance.in_file("base", 1)
+    assert merged.prov[("a", "y")] == Provenance.in_file("over", 1)
 
 
 def test_plus_key_appends_and_keeps_both_sources() -> None:
     merged = bp.merge(_layer({"apis": ["a"]}, "base"), _layer({"apis+": ["b"]}, "over"))
     assert merged.data == {"apis": ["a", "b"]}
-    assert merged.prov[("apis",)] == "base:1 + over:1"
+    assert merged.prov[("apis",)] == Provenance.of(Source.in_file("base", 1), Source.in_file("over", 1))
+    assert str(merged.prov[("apis",)]) == "base:1 + over:1"
 
 
-def test_plus_key_onto_a_scalar_is_an_error() -> None:
-    with pytest.raises(UserError, match="appends a list"):
+def test_plus_key_onto_a_scalar_is_an_error_at_the_appending_line() -> None:
+    with pytest.raises(UserError, match="appends a list") as err:
         bp.merge(_layer({"a": 1}, "base"), _layer({"a+": [2]}, "over"))
+    assert (err.value.file, err.value.line, err.value.field) == ("over", 1, "a+")
 
 
 def test_fork_extends_builtin_and_provenance_names_each_file(
@@ -90,15 +93,16 @@ def test_fork_extends_builtin_and_provenance_names_each_file(
         "forks/emea.yaml.j2",
     )
     plan = resolve_text(use_case(serving="batch") + "blueprint: forks/emea.yaml.j2\n")
-    assert plan.blueprint.chain == [plan.blueprint.chain[0], "blueprints/level-0-manual.yaml.j2"]
+    assert plan.blueprint.chain == [plan.blueprint.chain[0], "tierstack:level-0-manual"]
     assert plan.blueprint.chain[0].endswith("forks/emea.yaml.j2")
     dev = plan.environments["dev"]
     assert dev.settings["labels"]["region-team"] == "emea"
     apis = dev.settings["capabilities"]["foundation"]["apis"]
     assert apis[-1] == "cloudkms.googleapis.com" and "aiplatform.googleapis.com" in apis
-    source = dev.provenance[("capabilities", "foundation", "apis")]
-    assert "level-0-manual.yaml.j2:" in source and "emea.yaml.j2:7" in source
-    assert dev.provenance[("labels", "region-team")].endswith("emea.yaml.j2:4")
+    [builtin, fork] = dev.provenance[("capabilities", "foundation", "apis")].sources
+    assert builtin == Source.in_builtin("level-0-manual", builtin.line) and builtin.line
+    assert fork.file is not None and fork.file.endswith("emea.yaml.j2") and fork.line == 7
+    assert str(dev.provenance[("labels", "region-team")]).endswith("emea.yaml.j2:4")
 
 
 def test_circular_extends_is_named(write: Callable[..., Path], resolve_text: Callable[..., Resolved]) -> None:
@@ -116,10 +120,9 @@ def test_provenance_points_at_the_spec_for_overrides(resolve_text: Callable[...,
     )
     dev = plan.environments["dev"]
     assert dev.settings["capabilities"]["model_serving"]["machine_type"] == "n2-standard-8"
-    assert dev.provenance[("capabilities", "model_serving", "machine_type")].endswith("tierstack.yaml:9")
-    assert dev.provenance[("capabilities", "model_serving", "min_replicas")].startswith(
-        "blueprints/level-0-manual.yaml.j2:"
-    )
+    assert str(dev.provenance[("capabilities", "model_serving", "machine_type")]).endswith("tierstack.yaml:9")
+    replicas = dev.provenance[("capabilities", "model_serving", "min_replicas")]
+    assert str(replicas).startswith("tierstack:level-0-manual:")
 
 
 def test_environment_overrides_win_over_top_level_overrides(resolve_text: Callable[..., Resolved]) -> None:

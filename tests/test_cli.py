@@ -123,14 +123,15 @@ def test_show_spec_and_resolved() -> None:
     resolved = json.loads(run("show", FRAUD, "--resolved", "--format", "json").output)
     assert resolved["environments"]["prod"]["serving_class"] == "production"
     with_prov = json.loads(run("show", FRAUD, "--resolved", "--provenance", "--format", "json").output)
-    assert with_prov["provenance"]["environments.prod.serving_class"].startswith("blueprints/level-0-manual")
-    assert with_prov["provenance"]["environments.prod.delete_protection"].startswith("blueprints/level-0-manual")
+    [serving_class] = with_prov["provenance"]["environments.prod.serving_class"]
+    [delete_protection] = with_prov["provenance"]["environments.prod.delete_protection"]
+    assert serving_class["blueprint"] == delete_protection["blueprint"] == "level-0-manual"
 
 
 def test_show_provenance_text_puts_the_source_beside_each_value() -> None:
     output = run("show", FRAUD, "--resolved", "--provenance").output
     [line] = [ln for ln in output.splitlines() if ln.startswith("environments.prod.capabilities.model_serving.min_")]
-    assert "= 2" in line and "# blueprints/level-0-manual.yaml.j2:" in line
+    assert "= 2" in line and "# tierstack:level-0-manual:" in line
 
 
 def test_provenance_needs_resolved() -> None:

@@ -208,7 +208,7 @@ def test_range_within_the_limit_renders(write: Callable[..., Path], resolve_text
     plan = resolve_text(SPEC + "blueprint: ./ok.yaml.j2\n")
     layer = plan.blueprint.layer  # type: ignore[attr-defined]
     assert {"l0": "v0", "l1": "v1", "l2": "v2"}.items() <= layer.data["defaults"]["labels"].items()
-    assert layer.prov[("defaults", "labels", "l2")].endswith("ok.yaml.j2:5")
+    assert str(layer.prov[("defaults", "labels", "l2")]).endswith("ok.yaml.j2:5")
 
 
 def test_a_render_that_runs_out_of_time_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
