@@ -8,7 +8,8 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
   1    a bug in tierstack ("internal error"; TIERSTACK_DEBUG=1 shows the traceback)
   2    bad input or a bad environment: a UserError, a usage error, end of input in
        `init`, a full disk, a read-only file system, a permission
-  3    review: a stateful resource would be destroyed or replaced (CI asks for an approval)
+  3    review, diff: a stateful resource would be destroyed or replaced (data at risk;
+       CI asks for an approval)
   4    review: a change freeze is on for a stack the plans change (no --override-freeze)
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
@@ -497,6 +498,102 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})")
     click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+
+
+DIFF_FORMATS = ("text", "markdown", "json", "yaml")
+
+
+@main.command(short_help="What changes between two syntheses; exit 3 when data is at risk.")
+@click.argument("base")
+@click.argument("head")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="With git refs: the tierstack.yaml to synthesize at each ref, as a path from the repository's top.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    metavar="DIR",
+    help="With git refs: the repository [default: the current directory's].",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(DIFF_FORMATS),
+    default="text",
+    show_default=True,
+    help="text for people; markdown for a pull-request comment; json or yaml for scripts.",
+)
+def diff(base: str, head: str, config_path: str | None, repo: Path, fmt: str) -> None:
+    """Compare two syntheses: resources added, removed, changed (attribute by
+    attribute) and renamed, per stack and capability, with the data at risk.
+
+    BASE and HEAD are each an output directory (cdktf.out) or a git ref of
+    the repository (a branch, a tag, a commit, HEAD~1). A ref's tree is
+    extracted with `git archive` into a temporary directory and the config
+    given by --config is synthesized there by this tierstack: your working
+    tree, index and HEAD are never touched, not even by Ctrl-C. Offline; no
+    credentials. A path that exists is a directory, anything else a ref.
+
+    A rename is a resource of the same type and identity (what names it in
+    Google Cloud: name, bucket, dataset_id, account_id, ..., project,
+    location) at a new address; a `moved` block in HEAD declares it. A
+    stateful resource (buckets, datasets, metadata and feature stores,
+    endpoints, keys, pools, ...) that is removed, renamed without a `moved`
+    block, or replaced (its identity changes) is DATA AT RISK. See docs/diff.md.
+
+    \b
+    Exit codes (a CI job can gate on 3):
+      0  nothing is at risk (whether or not anything changed)
+      3  data at risk: `terraform apply` would destroy a stateful resource
+      2  bad input: not an output directory, no such ref, no config at a ref,
+         a config that does not resolve
+
+    \b
+    Examples:
+      tierstack diff old/cdktf.out cdktf.out
+      tierstack diff main HEAD --config examples/recommender/tierstack.yaml
+      tierstack diff origin/main HEAD --config tierstack.yaml --format markdown > comment.md
+    """
+    from tierstack.generator import diff as diffing
+    from tierstack.generator.report import as_data
+
+    sides = [(arg, Path(arg).is_dir()) for arg in (base, head)]
+    if all(is_dir for _, is_dir in sides) and config_path:
+        raise click.UsageError("--config goes with git refs, and BASE and HEAD are both directories")
+    for arg, is_dir in sides:
+        if not is_dir and not config_path:
+            raise click.UsageError(
+                f"'{arg}' is not a directory; as a git ref it needs --config PATH "
+                "(the tierstack.yaml to synthesize, from the repository's top)"
+            )
+    if not all(is_dir for _, is_dir in sides):  # both refs exist, before a synthesis takes seconds
+        top = diffing.git_toplevel(repo)
+        for arg, is_dir in sides:
+            if not is_dir:
+                diffing.commit_of(top, arg)
+    with contextlib.ExitStack() as stack:
+        synthesized = []
+        for arg, is_dir in sides:
+            if is_dir:
+                synthesized.append(diffing.load_synthesis(Path(arg), arg))
+                continue
+            click.echo(f"synthesizing {config_path} at {arg}...", err=True)
+            assert config_path is not None
+            out = stack.enter_context(diffing.synthesis_of_ref(repo, arg, config_path))
+            synthesized.append(diffing.load_synthesis(out, arg))
+        report = diffing.compare(synthesized[0], synthesized[1], base, head)
+    if fmt == "text":
+        click.echo(diffing.render_text(report), nl=False)
+    elif fmt == "markdown":
+        click.echo(diffing.render_markdown(report), nl=False)
+    else:
+        click.echo(as_data(diffing.to_data(report), fmt), nl=False)
+    if report.at_risk:
+        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
 REVIEW_FORMATS = ("markdown", "text", "json")

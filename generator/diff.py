@@ -1,0 +1,874 @@
+"""`tierstack diff`: what changes between two syntheses, resource by resource, and what data is at risk.
+
+The comparison (`compare`) is a pure function over parsed `cdk.tf.json` files: no Terraform, no
+credentials, no network. Per stack it reports resources added, removed and changed (attribute by
+attribute, before and after; `//` metadata keys are ignored), and renames: a resource of the same type
+and the same identity under a new address. A resource's identity is what names it in Google Cloud
+(IDENTITY_KEYS: `name`, `bucket`, `dataset_id`, `account_id`, `repository_id`, ..., with `project`
+and `location`/`region`/`zone`); references to other resources count by the identity of what they
+point to, so a renamed bucket's IAM members follow it. A rename that a `moved` block in HEAD declares
+is Terraform's move, not a loss. A change of identity at one address (a bucket moved to another
+region) is a replacement: Google Cloud cannot rename or relocate such a resource in place.
+
+A stateful resource (generator/stateful.py) that is removed, renamed without a `moved` block, or
+replaced is **data at risk**: `terraform apply` would destroy it and what it holds. docs/diff.md
+explains the rules.
+
+The second half reads syntheses: an output directory (`cdktf.out/`), or a git ref of a repository,
+extracted with `git archive` into a temporary directory (the user's working tree, index and HEAD are
+never touched) and synthesized there by the running tierstack. Each temporary directory is removed
+in a `finally`, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from tierstack.generator.errors import ErrorList, UserError
+from tierstack.generator.stateful import STATEFUL_TYPES
+
+STACK_FILE = "cdk.tf.json"
+METADATA_KEY = "//"
+
+# The arguments that name a resource in Google Cloud, and the scope it is named in. Types without any
+# naming argument (alert policies, budgets, notification channels, TensorBoards get ids from Google)
+# are identified by their whole body: the same body at a new address is the same resource moved.
+NAME_KEYS: tuple[str, ...] = (
+    "name",
+    "bucket",
+    "dataset_id",
+    "table_id",
+    "account_id",
+    "repository_id",
+    "repository",
+    "workload_identity_pool_id",
+    "workload_identity_pool_provider_id",
+    "key_ring",
+    "crypto_key_id",
+    "service_account_id",
+    "feature_online_store",
+    "topic",
+    "service",
+    "role",
+    "member",
+)
+SCOPE_KEYS: tuple[str, ...] = ("project", "location", "region", "zone")
+IDENTITY_KEYS: tuple[str, ...] = NAME_KEYS + SCOPE_KEYS
+_CASELESS = frozenset({"location", "region", "zone"})  # `EUROPE-WEST4` is `europe-west4` to Google
+# Not part of a whole-body identity: meta-arguments that name other addresses or Terraform's behaviour
+_META = frozenset({"depends_on", "lifecycle", "provider", "count", "for_each"})
+
+Kind = Literal["added", "removed", "changed", "renamed"]
+KINDS: tuple[Kind, ...] = ("removed", "renamed", "changed", "added")  # the order a report lists them in
+StackStatus = Literal["added", "removed", "changed", "unchanged"]
+
+
+class _Absent:
+    """The value of an attribute one side does not have (None is a value Terraform JSON can hold)."""
+
+    _instance: _Absent | None = None
+
+    def __new__(cls) -> _Absent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+# --- the parsed syntheses ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    stack: str
+    type: str
+    name: str
+    capability: str
+    body: Mapping[str, Any]  # the resource's arguments, without `//` metadata
+
+    @property
+    def address(self) -> str:
+        return f"{self.type}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One `cdk.tf.json`: its resources by address, its `moved` and `removed` blocks, and the rest."""
+
+    name: str
+    resources: Mapping[str, Resource]
+    moved: tuple[tuple[str, str], ...] = ()  # (from, to)
+    forgotten: frozenset[str] = frozenset()  # `removed` blocks with `destroy = false`: left in Google Cloud
+    blocks: Mapping[str, Any] = field(default_factory=dict)  # provider, terraform, data, output, ...
+
+
+Synthesis = Mapping[str, Stack]  # stack name -> stack
+
+
+def parse_stack(name: str, data: Mapping[str, Any]) -> Stack:
+    """A stack from its parsed `cdk.tf.json`; ValueError when it is not Terraform JSON as cdktn writes it."""
+    if not isinstance(data, Mapping):
+        raise ValueError("the top level is not a JSON object")
+    resources: dict[str, Resource] = {}
+    by_type = data.get("resource", {})
+    if not isinstance(by_type, Mapping):
+        raise ValueError("'resource' is not an object")
+    for rtype, named in by_type.items():
+        if not isinstance(named, Mapping):
+            raise ValueError(f"'resource.{rtype}' is not an object")
+        for rname, body in named.items():
+            if not isinstance(body, Mapping):
+                raise ValueError(f"'resource.{rtype}.{rname}' is not an object")
+            resource = Resource(name, rtype, rname, _capability(body), _without_metadata(body))
+            resources[resource.address] = resource
+    moved = tuple(
+        (str(block["from"]), str(block["to"]))
+        for block in _blocks(data.get("moved"))
+        if isinstance(block, Mapping) and "from" in block and "to" in block
+    )
+    forgotten = frozenset(
+        str(block["from"])
+        for block in _blocks(data.get("removed"))
+        if isinstance(block, Mapping)
+        and "from" in block
+        and any(isinstance(lc, Mapping) and lc.get("destroy") is False for lc in _blocks(block.get("lifecycle")))
+    )
+    blocks = {
+        key: _without_metadata(value)
+        for key, value in data.items()
+        if key not in (METADATA_KEY, "resource", "moved", "removed")
+    }
+    return Stack(name, resources, moved, forgotten, blocks)
+
+
+def _blocks(value: Any) -> list[Any]:
+    """A Terraform JSON block that may be written as one object or a list of them."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _capability(body: Mapping[str, Any]) -> str:
+    """The capability that made a resource: its construct path, its `capability` label, else 'other'."""
+    metadata = body.get(METADATA_KEY)
+    path = metadata.get("metadata", {}).get("path") if isinstance(metadata, Mapping) else None
+    if isinstance(path, str) and path.count("/") >= 2:  # <stack>/<capability>/<construct id>
+        return path.split("/")[1]
+    labels = body.get("labels")
+    if isinstance(labels, Mapping) and isinstance(labels.get("capability"), str):
+        return str(labels["capability"])
+    return "other"
+
+
+def _without_metadata(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_metadata(v) for k, v in value.items() if k != METADATA_KEY}
+    if isinstance(value, list):
+        return [_without_metadata(v) for v in value]
+    return value
+
+
+# --- identity -------------------------------------------------------------------------------------
+
+# `${google_storage_bucket.model_training_artifacts_bucket.name}` and `depends_on` entries: type.name
+_ADDRESS = re.compile(
+    r"(?<![\w.-])(google[a-z0-9_]*|terraform_data|null_resource|random_[a-z0-9_]+)\.([A-Za-z_][\w-]*)"
+)
+_REFERENCE = re.compile(_ADDRESS.pattern + r"(?:\.([a-z_][a-z0-9_]*))?")  # and the attribute read, if any
+
+
+class _Identities:
+    """The identity of each resource of one stack, references resolved through what they point to.
+
+    `whole` (for finding renames): a type without a naming argument is identified by its whole body.
+    Otherwise (for finding replacements at one address): by its identity arguments alone, the scope
+    for such a type, since Google Cloud names it itself and a label change replaces nothing.
+    """
+
+    def __init__(self, stack: Stack, whole: bool) -> None:
+        self.stack = stack
+        self.whole = whole
+        self.done: dict[str, str] = {}
+        self.visiting: set[str] = set()
+
+    def of(self, address: str) -> str:
+        if address not in self.done:
+            resource = self.stack.resources[address]
+            self.visiting.add(address)
+            named = [k for k in NAME_KEYS if k in resource.body]
+            if named or not self.whole:
+                parts = {k: self._value(k, resource.body[k]) for k in IDENTITY_KEYS if k in resource.body}
+            else:
+                parts = {k: self._value(k, v) for k, v in resource.body.items() if k not in _META}
+            self.visiting.discard(address)
+            self.done[address] = resource.type + json.dumps(parts, sort_keys=True, separators=(",", ":"))
+        return self.done[address]
+
+    def _value(self, key: str, value: Any) -> Any:
+        if isinstance(value, str):
+            resolved = _REFERENCE.sub(self._reference, value) if "${" in value else value
+            return resolved.lower() if key in _CASELESS else resolved
+        if isinstance(value, Mapping):
+            return {k: self._value(k, v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._value(key, v) for v in value]
+        return value
+
+    def _reference(self, match: re.Match[str]) -> str:
+        """A literal the reference reads (a bucket's `name`), else what it points to, by identity."""
+        address, attribute = f"{match.group(1)}.{match.group(2)}", match.group(3)
+        if address not in self.stack.resources or address in self.visiting:
+            return match.group(0)
+        target = self.stack.resources[address]
+        literal = target.body.get(attribute) if attribute else None
+        if isinstance(literal, str):
+            self.visiting.add(address)
+            try:
+                return str(self._value(attribute or "", literal))
+            finally:
+                self.visiting.discard(address)
+        return f"{match.group(1)}<{self.of(address)}>" + (f".{attribute}" if attribute else "")
+
+
+def identity_label(resource: Resource) -> str:
+    """What names a resource in Google Cloud, for people: `name=x, location=y` (literal values only)."""
+    parts = [
+        f"{k}={resource.body[k]}"
+        for k in IDENTITY_KEYS
+        if isinstance(resource.body.get(k), str) and "${" not in resource.body[k]
+    ]
+    return ", ".join(parts)
+
+
+# --- the comparison -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    path: str  # `labels.tier`, `lifecycle_rule[0].condition.age`
+    before: Any = ABSENT
+    after: Any = ABSENT
+    ignored: bool = False  # HEAD's `lifecycle.ignore_changes` names it: Terraform leaves it as it is
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    kind: Kind
+    stack: str
+    capability: str
+    type: str
+    address: str  # HEAD's address (BASE's for a removed resource)
+    previous_address: str | None = None  # a renamed resource's address in BASE
+    attributes: tuple[AttributeChange, ...] = ()
+    replaced: bool = False  # its identity changes: Google Cloud gets a new resource
+    declared: bool = False  # renamed by a `moved` block, or removed by a `removed` block that keeps it
+    at_risk: str | None = None  # why the data it holds would be lost, for a stateful resource
+    identity: str = ""  # what names it in Google Cloud, for people
+
+    @property
+    def stateful(self) -> bool:
+        return self.type in STATEFUL_TYPES
+
+
+@dataclass(frozen=True)
+class StackDiff:
+    name: str
+    status: StackStatus
+    resources: tuple[ResourceChange, ...] = ()
+    blocks: tuple[AttributeChange, ...] = ()  # providers, backend, data sources, outputs
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for r in self.resources if r.kind == kind)
+
+    @property
+    def replaced(self) -> int:
+        return sum(1 for r in self.resources if r.replaced)
+
+    @property
+    def at_risk(self) -> tuple[ResourceChange, ...]:
+        return tuple(r for r in self.resources if r.at_risk)
+
+
+@dataclass(frozen=True)
+class Report:
+    base: str
+    head: str
+    stacks: tuple[StackDiff, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(s.status != "unchanged" for s in self.stacks)
+
+    @property
+    def at_risk(self) -> tuple[ResourceChange, ...]:
+        return tuple(r for s in self.stacks for r in s.at_risk)
+
+
+def compare(base: Synthesis, head: Synthesis, base_label: str = "BASE", head_label: str = "HEAD") -> Report:
+    """Every stack of either side, compared; stacks in name order."""
+    stacks = tuple(compare_stacks(name, base.get(name), head.get(name)) for name in sorted(set(base) | set(head)))
+    return Report(base_label, head_label, stacks)
+
+
+def compare_stacks(name: str, base: Stack | None, head: Stack | None) -> StackDiff:
+    if base is None and head is None:
+        raise ValueError(f"stack {name} is on neither side")
+    if base is None:
+        assert head is not None
+        added = tuple(_single("added", r) for r in head.resources.values())
+        return StackDiff(name, "added", _ordered(added), tuple(attribute_changes({}, head.blocks)))
+    if head is None:
+        removed = tuple(
+            _single("removed", r, at_risk=_loss(r.type, _STACK_GONE, "at risk")) for r in base.resources.values()
+        )
+        return StackDiff(name, "removed", _ordered(removed), tuple(attribute_changes(base.blocks, {})))
+    changes = _compare_resources(base, head)
+    renames = {c.previous_address: c.address for c in changes if c.kind == "renamed" and c.previous_address}
+    blocks = tuple(attribute_changes(_renamed_references(base.blocks, renames), head.blocks))
+    status: StackStatus = "changed" if changes or blocks else "unchanged"
+    return StackDiff(name, status, _ordered(tuple(changes)), blocks)
+
+
+def _compare_resources(base: Stack, head: Stack) -> list[ResourceChange]:
+    only_base = {a for a in base.resources if a not in head.resources}
+    only_head = {a for a in head.resources if a not in base.resources}
+    base_ids, head_ids = _Identities(base, whole=True), _Identities(head, whole=True)
+    base_scope, head_scope = _Identities(base, whole=False), _Identities(head, whole=False)
+    renames: dict[str, tuple[str, bool]] = {}  # BASE address -> (HEAD address, declared by a moved block)
+    for before, after in head.moved:
+        if before in only_base and after in only_head and before.split(".")[0] == after.split(".")[0]:
+            renames[before] = (after, True)
+    # undeclared: the same type and identity on both sides, one to one
+    by_identity: dict[str, list[str]] = {}
+    for address in sorted(only_head - {after for after, _ in renames.values()}):
+        by_identity.setdefault(head_ids.of(address), []).append(address)
+    candidates: dict[str, list[str]] = {}
+    for address in sorted(only_base - set(renames)):
+        candidates.setdefault(base_ids.of(address), []).append(address)
+    for identity, befores in candidates.items():
+        afters = by_identity.get(identity, [])
+        if len(befores) == 1 and len(afters) == 1:
+            renames[befores[0]] = (afters[0], False)
+    moved = {before: after for before, (after, _) in renames.items()}
+
+    changes: list[ResourceChange] = []
+    for before, (after, declared) in sorted(renames.items()):
+        old, new = base.resources[before], head.resources[after]
+        replaced = base_scope.of(before) != head_scope.of(after)
+        attributes = _changed_attributes(old, new, moved)
+        reason = None
+        if replaced:
+            reason = _replacement(old, new)
+        elif not declared:
+            reason = "renamed without a moved block: Terraform destroys it and creates a new one"
+        changes.append(
+            ResourceChange(
+                "renamed",
+                head.name,
+                new.capability,
+                new.type,
+                after,
+                previous_address=before,
+                attributes=attributes,
+                replaced=replaced,
+                declared=declared,
+                at_risk=_loss(new.type, reason) if reason else None,
+                identity=identity_label(new),
+            )
+        )
+    for address in sorted(only_base - set(renames)):
+        resource = base.resources[address]
+        forgotten = address in head.forgotten
+        reason = None if forgotten else "removed: Terraform destroys it"
+        changes.append(_single("removed", resource, at_risk=_loss(resource.type, reason), declared=forgotten))
+    for address in sorted(only_head - set(moved.values())):
+        changes.append(_single("added", head.resources[address]))
+    for address in sorted(set(base.resources) & set(head.resources)):
+        old, new = base.resources[address], head.resources[address]
+        attributes = _changed_attributes(old, new, moved)
+        if not attributes:
+            continue
+        replaced = base_scope.of(address) != head_scope.of(address)
+        changes.append(
+            ResourceChange(
+                "changed",
+                head.name,
+                new.capability,
+                new.type,
+                address,
+                attributes=attributes,
+                replaced=replaced,
+                at_risk=_loss(new.type, _replacement(old, new)) if replaced else None,
+                identity=identity_label(new),
+            )
+        )
+    return changes
+
+
+def _changed_attributes(old: Resource, new: Resource, moved: Mapping[str, str]) -> tuple[AttributeChange, ...]:
+    """The attributes that differ, those HEAD's `lifecycle.ignore_changes` names marked as ignored."""
+    lifecycle = new.body.get("lifecycle")
+    ignore = lifecycle.get("ignore_changes", []) if isinstance(lifecycle, Mapping) else []
+    ignored = {str(x) for x in ignore} if isinstance(ignore, list) else {str(ignore)}
+    changes = attribute_changes(_renamed_references(old.body, moved), new.body)
+    return tuple(
+        replace(c, ignored=True) if "all" in ignored or re.split(r"[.\[]", c.path)[0] in ignored else c for c in changes
+    )
+
+
+def _single(kind: Kind, resource: Resource, at_risk: str | None = None, declared: bool = False) -> ResourceChange:
+    return ResourceChange(
+        kind,
+        resource.stack,
+        resource.capability,
+        resource.type,
+        resource.address,
+        at_risk=at_risk,
+        declared=declared,
+        identity=identity_label(resource),
+    )
+
+
+def _replacement(old: Resource, new: Resource) -> str:
+    changed = [
+        f"{k} {_short(old.body.get(k, ABSENT))} → {_short(new.body.get(k, ABSENT))}"
+        for k in IDENTITY_KEYS
+        if old.body.get(k, ABSENT) != new.body.get(k, ABSENT)
+    ]
+    what = "; ".join(changed) if changed else "a resource it refers to is replaced"
+    return f"replaced: its identity changes ({what}), which Google Cloud cannot change in place"
+
+
+_STACK_GONE = "its stack is no longer generated, so nothing plans or protects it (a destroy there deletes it)"
+
+
+def _loss(resource_type: str, reason: str | None, verb: str = "lost") -> str | None:
+    """The data-at-risk message for a stateful type, else None."""
+    if reason is None or resource_type not in STATEFUL_TYPES:
+        return None
+    return f"{reason}; {verb}: {STATEFUL_TYPES[resource_type]}"
+
+
+def _ordered(changes: tuple[ResourceChange, ...]) -> tuple[ResourceChange, ...]:
+    return tuple(sorted(changes, key=lambda c: (c.capability, KINDS.index(c.kind), c.address)))
+
+
+def _renamed_references(value: Any, renames: Mapping[str, str]) -> Any:
+    """BASE's references to renamed resources, as HEAD writes them (a rename alone changes no referrer)."""
+    if not renames:
+        return value
+    if isinstance(value, str):
+        return _ADDRESS.sub(lambda m: renames.get(m.group(0), m.group(0)), value)
+    if isinstance(value, Mapping):
+        return {k: _renamed_references(v, renames) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed_references(v, renames) for v in value]
+    return value
+
+
+def attribute_changes(before: Any, after: Any, path: str = "") -> list[AttributeChange]:
+    """The leaves that differ, by path; lists of equal length compare element by element."""
+    if isinstance(before, Mapping) and isinstance(after, Mapping):
+        found = []
+        for key in sorted(set(before) | set(after), key=str):
+            if key == METADATA_KEY:
+                continue
+            sub = f"{path}.{key}" if path else str(key)
+            found += attribute_changes(before.get(key, ABSENT), after.get(key, ABSENT), sub)
+        return found
+    if (
+        isinstance(before, list)
+        and isinstance(after, list)
+        and len(before) == len(after)
+        and any(isinstance(v, (Mapping, list)) for v in [*before, *after])
+    ):
+        return [
+            c
+            for i, (b, a) in enumerate(zip(before, after, strict=True))
+            for c in attribute_changes(b, a, f"{path}[{i}]")
+        ]
+    if (before is ABSENT and after is ABSENT) or (before == after and type(before) is type(after)):
+        return []
+    return [AttributeChange(path, before, after)]
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+SYMBOLS: dict[str, str] = {"added": "+", "removed": "-", "changed": "~", "replaced": "-/+", "renamed": ">"}
+
+
+def _symbol(change: ResourceChange) -> str:
+    return SYMBOLS["replaced"] if change.replaced else SYMBOLS[change.kind]
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    if value is ABSENT:
+        return "(none)"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def counts_text(stack: StackDiff) -> str:
+    """`2 added, 1 removed, 17 changed, 1 renamed, 1 of them replaced`, or `unchanged`."""
+    if stack.status == "unchanged":
+        return "unchanged"
+    parts = [f"{stack.count(kind)} {kind}" for kind in ("added", "removed", "changed", "renamed") if stack.count(kind)]
+    if stack.replaced:  # among those changed or renamed
+        parts.append(f"{stack.replaced} of them replaced")
+    if stack.blocks:
+        parts.append(f"{len(stack.blocks)} setting{'s' if len(stack.blocks) != 1 else ''} changed")
+    text = ", ".join(parts) or "no resource changed"
+    if stack.status in ("added", "removed"):
+        text = f"new stack: {text}" if stack.status == "added" else f"stack removed: {text}"
+    return text
+
+
+def summary_lines(report: Report) -> list[str]:
+    """One line per stack: `name: counts`, for `generate`."""
+    return [f"{stack.name}: {counts_text(stack)}" for stack in report.stacks]
+
+
+def risk_lines(report: Report) -> list[str]:
+    return [f"{r.stack}: {r.address}: {r.at_risk}" for r in report.at_risk]
+
+
+def _attribute_text(a: AttributeChange) -> str:
+    text = f"{a.path}: {_short(a.before)} → {_short(a.after)}"
+    return text + "  (ignored: lifecycle.ignore_changes)" if a.ignored else text
+
+
+def _resource_lines(change: ResourceChange) -> list[str]:
+    head = f"{_symbol(change)} {change.address}"
+    if change.kind == "renamed":
+        head += f" (was {change.previous_address}; {'moved block' if change.declared else 'no moved block'})"
+    elif change.kind == "removed" and change.declared:
+        head += " (removed block: stays in Google Cloud, no longer managed)"
+    if change.identity and change.kind != "changed":
+        head += f"  [{change.identity}]"
+    lines = [head]
+    if change.at_risk:
+        lines.append(f"    DATA AT RISK: {change.at_risk}")
+    lines += [f"    {_attribute_text(a)}" for a in change.attributes]
+    return lines
+
+
+def _stack_lines(stack: StackDiff) -> list[str]:
+    lines = []
+    capability = None
+    for change in stack.resources:
+        if change.capability != capability:
+            capability = change.capability
+            lines.append(f"  {capability}")
+        lines += [f"    {line}" for line in _resource_lines(change)]
+    if stack.blocks:
+        lines.append("  settings (providers, backend, data sources, outputs)")
+        lines += [f"    ~ {_attribute_text(a)}" for a in stack.blocks]
+    return lines
+
+
+def render_text(report: Report) -> str:
+    lines = [f"tierstack diff {report.base} → {report.head}"]
+    if report.at_risk:
+        lines.append(f"DATA AT RISK: {len(report.at_risk)} stateful resource{'s' if len(report.at_risk) != 1 else ''}")
+        lines += [f"  {line}" for line in risk_lines(report)]
+    if not report.changed:
+        lines.append("no change")
+    for stack in report.stacks:
+        lines.append(f"{stack.name}: {counts_text(stack)}")
+        lines += _stack_lines(stack)
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: Report) -> str:
+    """For a pull-request comment: a verdict, counts per stack, data at risk, details collapsed."""
+    risky = report.at_risk
+    if risky:
+        verdict = f"**:warning: Data at risk:** {len(risky)} stateful resource{'s' if len(risky) != 1 else ''}"
+    elif report.changed:
+        verdict = "**Changes, no data at risk.**"
+    else:
+        verdict = "**No change.**"
+    out = [f"### tierstack diff `{_md_code(report.base)}` → `{_md_code(report.head)}`", "", verdict, ""]
+    out += [
+        "| stack | added | removed | changed | replaced | renamed | data at risk |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in report.stacks:
+        row = [s.count("added"), s.count("removed"), s.count("changed"), s.replaced, s.count("renamed"), len(s.at_risk)]
+        name = f"`{_md_code(s.name)}`" + (f" ({s.status})" if s.status in ("added", "removed") else "")
+        out.append(f"| {name} | " + " | ".join(str(n) for n in row) + " |")
+    if risky:
+        out += ["", "#### Data at risk", ""]
+        out += [f"- `{_md_code(r.stack)}` `{_md_code(r.address)}`: {_md_text(r.at_risk or '')}" for r in risky]
+    for s in report.stacks:
+        if s.status == "unchanged":
+            continue
+        body = "\n".join(_stack_lines(s))
+        fence = "`" * max(3, _longest_backtick_run(body) + 1)
+        out += ["", f"<details><summary><code>{_html(s.name)}</code>: {_html(counts_text(s))}</summary>", ""]
+        out += [f"{fence}diff", _diff_colours(body), fence, "", "</details>"]
+    return "\n".join(out) + "\n"
+
+
+def _diff_colours(body: str) -> str:
+    """GitHub colours a ```diff block by the first character: `+` green, `-` red, `!` orange."""
+    coloured = []
+    for line in body.splitlines():
+        stripped = line.lstrip()
+        marker = " "
+        if stripped.startswith(("-/+ ", "DATA AT RISK")):
+            marker = "!" if stripped.startswith("-/+") else "-"
+        elif stripped[:2] in ("+ ", "- "):
+            marker = stripped[0]
+        elif stripped[:2] in ("~ ", "> "):
+            marker = "!"
+        coloured.append(marker + line[1:] if line.startswith(" ") else line)
+    return "\n".join(coloured)
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m) for m in re.findall(r"`+", text)), default=0)
+
+
+def _md_code(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _md_text(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>|#])", r"\\\1", text)
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_data(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready data (an absent before/after is left out)."""
+
+    def attr(a: AttributeChange) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": a.path}
+        if a.before is not ABSENT:
+            data["before"] = a.before
+        if a.after is not ABSENT:
+            data["after"] = a.after
+        if a.ignored:
+            data["ignored"] = True
+        return data
+
+    def resource(r: ResourceChange) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "kind": r.kind,
+            "address": r.address,
+            "type": r.type,
+            "capability": r.capability,
+            "identity": r.identity,
+            "stateful": r.stateful,
+            "replaced": r.replaced,
+        }
+        if r.previous_address:
+            data["previous_address"] = r.previous_address
+            data["moved_block"] = r.declared
+        if r.kind == "removed":
+            data["removed_block"] = r.declared
+        data["data_at_risk"] = r.at_risk
+        data["attributes"] = [attr(a) for a in r.attributes]
+        return data
+
+    return {
+        "base": report.base,
+        "head": report.head,
+        "changed": report.changed,
+        "data_at_risk": [
+            {"stack": r.stack, "address": r.address, "type": r.type, "reason": r.at_risk} for r in report.at_risk
+        ],
+        "stacks": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "counts": {
+                    "added": s.count("added"),
+                    "removed": s.count("removed"),
+                    "changed": s.count("changed"),
+                    "replaced": s.replaced,
+                    "renamed": s.count("renamed"),
+                },
+                "resources": [resource(r) for r in s.resources],
+                "settings": [attr(a) for a in s.blocks],
+            }
+            for s in report.stacks
+        ],
+    }
+
+
+# --- reading syntheses ----------------------------------------------------------------------------
+
+
+def load_synthesis(root: Path, label: str | None = None, stacks: list[str] | None = None) -> dict[str, Stack]:
+    """Every `stacks/<stack>/cdk.tf.json` of an output directory (or of the `cdktf.out/` inside `root`).
+
+    `label` names the directory in messages; `stacks` keeps only those stacks.
+    """
+    shown = label or str(root)
+    if not (root / "stacks").is_dir() and (root / "cdktf.out" / "stacks").is_dir():
+        root = root / "cdktf.out"
+    folder = root / "stacks"
+    if not folder.is_dir():
+        raise UserError(
+            f"no stacks/<stack>/{STACK_FILE} here: not a cdktf output directory",
+            file=shown,
+            hint="give the output directory `tierstack generate` wrote (cdktf.out by default), or a git ref",
+        )
+    found: dict[str, Stack] = {}
+    for directory in sorted(folder.iterdir()):
+        path = directory / STACK_FILE
+        if stacks is not None and directory.name not in stacks:
+            continue
+        if not path.is_file():
+            continue
+        try:
+            found[directory.name] = parse_stack(directory.name, json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise UserError(
+                f"not Terraform JSON: {exc}",
+                file=f"{shown}/stacks/{directory.name}/{STACK_FILE}",
+                hint="regenerate it with `tierstack generate`",
+            ) from None
+    return found
+
+
+def git_toplevel(repo: Path) -> Path:
+    """The top of the git repository holding `repo`; a UserError when there is none."""
+    result = _git(repo, "rev-parse", "--show-toplevel")
+    if result.returncode != 0:
+        raise UserError(
+            "not inside a git repository: " + (result.stderr.strip().splitlines() or ["git failed"])[-1],
+            file=str(repo),
+            field="--repo",
+            hint="run diff inside the repository, or give it with --repo DIR",
+        )
+    return Path(result.stdout.strip())
+
+
+def commit_of(repo: Path, ref: str) -> str:
+    """The commit a ref names; a UserError naming it when the repository has no such ref."""
+    if ref.startswith("-"):
+        raise UserError(f"'{ref}' is not a git ref", hint="refs do not start with '-'")
+    result = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if result.returncode != 0:
+        raise UserError(
+            f"'{ref}' is neither a directory nor a commit, branch or tag of the repository at {repo}",
+            hint="give an output directory (cdktf.out) or a git ref: a branch, a tag, a commit, HEAD~1",
+        )
+    return result.stdout.strip()
+
+
+@contextmanager
+def synthesis_of_ref(repo: Path, ref: str, config: str) -> Iterator[Path]:
+    """Synthesize `config` (relative to the repository's top) as it is at `ref`; yield the output directory.
+
+    The ref's tree is extracted with `git archive` into a temporary directory: nothing in the repository
+    is written (no worktree, no index, no HEAD). The running tierstack synthesizes it. The temporary
+    directory is removed on the way out, whatever ended the run.
+    """
+    top = git_toplevel(repo)
+    commit = commit_of(top, ref)
+    tmp = Path(tempfile.mkdtemp(prefix="tierstack-diff-"))
+    try:
+        source = tmp / "src"
+        source.mkdir()
+        _extract(top, commit, source)
+        path = source / config
+        if not path.is_file():
+            raise UserError(
+                f"no such file at {ref}",
+                file=f"{ref}:{config}",
+                field="--config",
+                hint="give the config's path from the top of the repository",
+            )
+        out = tmp / "cdktf.out"
+        try:
+            _synthesize(path, out)
+        except UserError as exc:
+            raise _relabelled(exc, source, f"{ref}:") from None
+        yield out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _synthesize(config: Path, out: Path) -> None:
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+    from tierstack.generator.stacks import synthesize
+
+    synthesize(resolve(load_spec(config)), out)
+
+
+def _extract(top: Path, commit: str, target: Path) -> None:
+    """`git archive` of a commit, unpacked into target (links that leave it, devices: refused)."""
+    with subprocess.Popen(
+        ["git", "-C", str(top), "archive", "--format=tar", commit],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(target, filter="data")
+            else:  # pragma: no cover  (Python < 3.10.12: regular files and folders only)
+                for member in archive:
+                    if member.isfile() or member.isdir():
+                        archive.extract(member, target)
+        error = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise UserError(f"git archive {commit} failed: {error.strip()}", file=str(top))
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False, env=_git_env()
+        )
+    except FileNotFoundError:
+        raise UserError("git is not installed", hint="install git, or compare two output directories") from None
+
+
+def _git_env() -> dict[str, str]:
+    """The user's environment without variables that would point git at another repository."""
+    return {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+
+
+def _relabelled(exc: UserError, source: Path, label: str) -> UserError:
+    """An error from a ref's temporary copy, naming `REF:path` instead of the temporary directory."""
+    if isinstance(exc, ErrorList):
+        return ErrorList([_relabelled(e, source, label) for e in exc.errors])
+    prefixes = sorted({str(source) + os.sep, os.path.relpath(source) + os.sep}, key=len, reverse=True)
+
+    def fix(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for prefix in prefixes:
+            text = text.replace(prefix, label)
+        return text
+
+    return replace(
+        exc,
+        message=fix(exc.message) or exc.message,
+        file=fix(str(exc.file)) if exc.file is not None else None,
+        hint=fix(exc.hint),
+    )
