@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tierstack.generator import grammars
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import ZONE_RE, Zone, load_gcp_facts
 from tierstack.generator.errors import UserError
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 N1_GPU_MACHINE = re.compile(
     r"^(?:n1-(?:standard|highmem|highcpu)-(?P<vcpus>\d+)|(?:n1-)?custom-(?P<custom>\d+)-\d+(?:-ext)?)$"
 )
-NETWORK_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 SUBNET_RE = re.compile(
     r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/regions/(?P<region>[a-z]+(-[a-z]+)+[0-9]+)"
     r"/subnetworks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -223,7 +223,7 @@ def place_workbench(region: str, workbench: Mapping[str, Any]) -> Placement:
             missing,
             f"set {missing} too, or neither (tierstack then creates both)",
         )
-    if network is not None and not (isinstance(network, str) and NETWORK_RE.match(network)):
+    if network is not None and not (isinstance(network, str) and grammars.NETWORK_BY_PROJECT_ID_RE.match(network)):
         raise FactError(
             f"'{network}' is not a VPC network name", "network", "write projects/PROJECT/global/networks/NAME"
         )

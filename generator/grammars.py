@@ -29,7 +29,12 @@ KMS_KEY_RE = re.compile(
     r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{1,63}"
     r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
 )
+# A VPC network's full name. Vertex AI endpoints peer with `projects/PROJECT_NUMBER/global/networks/NAME`
+# (NETWORK_RE also takes an id there); Compute resources such as Workbench take the project id.
 NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,30}/global/networks/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+NETWORK_BY_PROJECT_ID_RE = re.compile(
+    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+)
 # Artifact Registry repository ids: lowercase letters, digits and hyphens, starting with a letter
 REPOSITORY_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 

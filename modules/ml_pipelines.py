@@ -53,7 +53,7 @@ class MlPipelinesSettings(Settings):
     retrain_on_degradation: bool = False
 
 
-FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
+REPOSITORY_FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
 
@@ -185,9 +185,9 @@ class MlPipelines(CapabilityModule):
                 f"{repo}_repository",
                 project=inputs.project,
                 location=inputs.region,
-                format=FORMATS[repo],
+                format=REPOSITORY_FORMATS[repo],
                 repository_id=naming.resource_id(inputs.name, f"{repo}"),
-                description=f"{inputs.name} {FORMATS[repo]} artifacts",
+                description=f"{inputs.name} {REPOSITORY_FORMATS[repo]} artifacts",
                 kms_key_name=inputs.kms_key,
                 cleanup_policies=[
                     ArtifactRegistryRepositoryCleanupPolicies(
@@ -209,7 +209,7 @@ class MlPipelines(CapabilityModule):
                     role="roles/artifactregistry.writer",
                     member=inputs.identities.member("ci"),
                 )
-            self.expose("{repo}_repository", repository.id, repo=repo, format=FORMATS[repo])
+            self.expose("{repo}_repository", repository.id, repo=repo, format=REPOSITORY_FORMATS[repo])
 
         cron = settings.get("schedule")
         time_zone = settings.get("time_zone") or "Etc/UTC"
