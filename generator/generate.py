@@ -79,19 +79,25 @@ class StackSummary:
         return sum(self.resources_by_capability.values())
 
 
+# Called with the current output directory and the complete new tree, before the swap (generate's summary
+# of what changes since the last generation); an exception from it leaves the output as it was.
+BeforeSwap = Callable[[Path, Path, list[str]], None]
+
+
 def generate(
     resolved: Resolved,
     out: Path,
     environments: list[str] | None = None,
     force: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    before_swap: BeforeSwap | None = None,
 ) -> list[StackSummary]:
     """Synthesize and swap the new tree into `out`; return a summary per stack written."""
     _check_environments(resolved, environments)
     shown = display_path(out)
     out = check_out(out, resolved.loaded.path)
     with _output_lock(out, shown, progress):
-        return _generate(resolved, out, shown, environments, force, progress)
+        return _generate(resolved, out, shown, environments, force, progress, before_swap)
 
 
 def _generate(
@@ -101,6 +107,7 @@ def _generate(
     environments: list[str] | None,
     force: bool,
     progress: Callable[[str], None],
+    before_swap: BeforeSwap | None = None,
 ) -> list[StackSummary]:
     _clean_leftovers(out)
     _recover_interrupted_swap(out)
@@ -127,13 +134,10 @@ def _generate(
         (tmp / MARKER).write_text(
             "a temporary tree of tierstack generate; the next generate removes it\n", encoding="utf-8"
         )
-        from tierstack.generator.stacks import synthesize
-
-        names = synthesize(resolved, tmp, environments)
-        carried = _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
         ours = cdktf_action in ("write", "same", "edited")  # "edited" gets this far only with --force
-        beside = {"cdktf.json": _sha256(cdktf_text.encode())} if ours else {}
-        _write_manifest(tmp, recorded.get("files", {}), carried, beside)
+        names = _build_tree(resolved, out, tmp, environments, recorded, cdktf_text if ours else None)
+        if before_swap is not None:
+            before_swap(out, tmp, names)
         # mkdtemp made tmp 0700, and jsii's Node, started once per process, may predate the umask. Before
         # the links below: a chmod through a hard link would change the user's original file.
         follow_umask(tmp)
@@ -155,6 +159,28 @@ def _generate(
         progress(cdktf_note)
     order = list(resolved.selection.ids)
     return [summarize(out, name, order) for name in names]
+
+
+def _build_tree(
+    resolved: Resolved,
+    out: Path,
+    tmp: Path,
+    environments: list[str] | None,
+    recorded: dict[str, dict[str, str]],
+    cdktf_text: str | None,
+) -> list[str]:
+    """The complete new output tree in `tmp`: stacks, manifest.json, .tierstack-manifest.json; its stacks.
+
+    `cdktf_text` is the cdktf.json tierstack owns beside `out` (recorded in the manifest), None if it
+    is the user's.
+    """
+    from tierstack.generator.stacks import synthesize
+
+    names = synthesize(resolved, tmp, environments)
+    carried = _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
+    beside = {"cdktf.json": _sha256(cdktf_text.encode())} if cdktf_text is not None else {}
+    _write_manifest(tmp, recorded.get("files", {}), carried, beside)
+    return names
 
 
 def _check_environments(resolved: Resolved, environments: list[str] | None) -> None:
@@ -677,3 +703,86 @@ def summarize(out: Path, stack: str, order: list[str]) -> StackSummary:
             capability = body["//"]["metadata"]["path"].split("/")[1]
             counts[capability] = counts.get(capability, 0) + 1
     return StackSummary(stack, {c: counts[c] for c in order if c in counts})
+
+
+# --- --check and --diff: what generate would write, written nowhere near the output -------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What generate would write: the new tree, its stacks, and the cdktf.json it would put beside it."""
+
+    out: Path  # the output directory it is for (absolute)
+    tree: Path  # the new tree, in a temporary directory
+    stacks: list[str]  # the stacks synthesized (the others are carried over with --env)
+    cdktf_json: str | None  # the cdktf.json generate would write beside `out`; None when it leaves it alone
+
+
+@contextmanager
+def preview(resolved: Resolved, out: Path, environments: list[str] | None = None) -> Iterator[Preview]:
+    """Synthesize what `generate` would write into `out`, in a temporary directory removed on the way out.
+
+    Reads `out` (its manifest, the stacks --env carries over) and writes nothing near it: no lock, no
+    temporary sibling, no cdktf.json.
+    """
+    _check_environments(resolved, environments)
+    shown = display_path(out)
+    out = out.parent.resolve() / out.name if out.name else out.resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError("the output path exists and is not a directory", file=shown, field="--out")
+    try:
+        recorded = _read_manifest(out, shown)
+    except UserError:  # unreadable: every file is then simply compared with what generate writes
+        recorded = {}
+    cdktf_text = _cdktf_json_text(resolved, out)
+    action, _note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
+    ours = action in ("write", "same", "edited")
+    parent = Path(tempfile.mkdtemp(prefix="tierstack-preview-"))
+    try:
+        tree = parent / out.name
+        tree.mkdir()
+        names = _build_tree(resolved, out, tree, environments, recorded, cdktf_text if ours else None)
+        yield Preview(out, tree, names, cdktf_text if action in ("write", "edited") else None)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StaleFile:
+    path: str  # as the user would type it: relative to the working directory when below it
+    status: str  # "stale" (differs), "missing" (generate would write it), "extra" (generate would not)
+
+
+def stale_files(new: Preview, environments: list[str] | None = None) -> list[StaleFile]:
+    """The files of the output directory that differ from what generate would write now, in path order.
+
+    With `environments`, only those stacks' files. Terraform's own files are never compared; a cdktf.json
+    beside the output that is not tierstack's is left out, as generate leaves it.
+    """
+    out = new.out
+    prefixes = tuple(f"stacks/{stack}/" for stack in new.stacks) if environments else ("",)
+
+    def listed(root: Path) -> dict[str, Path]:
+        if not root.is_dir():
+            return {}
+        found = {p.relative_to(root).as_posix(): p for p in _files(root)}
+        if (root / MANIFEST).exists() or (root / MANIFEST).is_symlink():
+            found[MANIFEST] = root / MANIFEST
+        return {rel: p for rel, p in found.items() if rel.startswith(prefixes)}
+
+    wanted, present = listed(new.tree), listed(out)
+    found = []
+    for rel in sorted(set(wanted) | set(present)):
+        if rel not in present:
+            found.append(StaleFile(display_path(out / rel), "missing"))
+        elif rel not in wanted:
+            found.append(StaleFile(display_path(out / rel), "extra"))
+        elif _digest(present[rel]) != _digest(wanted[rel]):
+            found.append(StaleFile(display_path(out / rel), "stale"))
+    beside = out.parent / "cdktf.json"
+    if not environments and new.cdktf_json is not None:
+        if not beside.exists():
+            found.append(StaleFile(display_path(beside), "missing"))
+        elif beside.read_bytes() != new.cdktf_json.encode():
+            found.append(StaleFile(display_path(beside), "stale"))
+    return found

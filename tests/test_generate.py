@@ -758,3 +758,108 @@ def test_a_file_that_appears_while_generate_runs_stops_the_swap(
         generate_mod.generate(plan, out)
     assert state.read_text() == '{"version": 4}\n'
     assert {rel: entry for rel, entry in _tree(out).items() if not rel.endswith("terraform.tfstate")} == before
+
+
+# --- --check, --diff, and what changes since the last generation (issue 8 part 4, issue 11 part 4) ---
+
+RESEARCH = (
+    "name: demo-case\nteam: ml-platform\nuse_case:\n  stage: research\n"
+    + "environments:\n  dev:\n    project: acme-gen-dev\n"
+)
+NO_DATAFLOW = RESEARCH + "overrides:\n  capabilities:\n    data_processing:\n      dataflow: false\n"
+DATAFLOW_BUCKET = "google_storage_bucket.data_processing_dataflow_bucket"
+
+
+def test_check_passes_on_a_fresh_generation_and_lists_what_a_config_change_makes_stale(
+    write: Callable[..., Path],
+) -> None:
+    config = write(RESEARCH)
+    assert run("generate", str(config)).exit_code == 0
+    folder = _tree(config.parent)
+    result = run("generate", "--check", str(config))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"{config.parent / 'cdktf.out'}/ is up to date with {config}\n"
+    config.write_text(RESEARCH + "labels:\n  cost-center: cc-7\n", encoding="utf-8")
+    folder["tierstack.yaml"] = ("file", config.read_bytes())
+    result = run("generate", "--check", str(config))
+    assert result.exit_code == 5, result.output
+    out = config.parent / "cdktf.out"
+    assert result.stdout.splitlines() == [
+        f"stale: {out}/.tierstack-manifest.json",
+        f"stale: {out}/stacks/demo-case-dev/cdk.tf.json",
+    ]
+    assert "is stale: 2 files differ" in result.stderr and f"run `tierstack generate {config}`" in result.stderr
+    assert _tree(config.parent) == folder  # nothing written, nothing left behind
+
+
+def test_check_names_missing_and_extra_files(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    (out / "stacks" / "demo-case-dev" / "cdk.tf.json").unlink()
+    (out / "stacks" / "demo-case-dev" / "notes.txt").write_text("mine\n", encoding="utf-8")
+    (out / "stacks" / "demo-case-dev" / "terraform.tfstate").write_text("{}\n", encoding="utf-8")  # Terraform's
+    result = run("generate", "--check", str(config))
+    assert result.exit_code == 5, result.output
+    assert result.stdout.splitlines() == [
+        f"missing: {out}/stacks/demo-case-dev/cdk.tf.json",
+        f"extra: {out}/stacks/demo-case-dev/notes.txt",
+    ]
+
+
+def test_diff_shows_a_regeneration_and_writes_nothing(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH)
+    assert run("generate", str(config)).exit_code == 0
+    config.write_text(NO_DATAFLOW, encoding="utf-8")
+    folder = _tree(config.parent)
+    result = run("generate", "--diff", str(config))
+    assert result.exit_code == 3, result.output
+    assert f"- {DATAFLOW_BUCKET}" in result.stdout and "DATA AT RISK: 1 stateful resource" in result.stdout
+    assert _tree(config.parent) == folder
+    config.write_text(RESEARCH + "labels:\n  cost-center: cc-7\n", encoding="utf-8")
+    result = run("generate", "--diff", str(config))
+    assert result.exit_code == 0, result.output
+    assert 'labels.cost-center: (none) → "cc-7"' in result.stdout and "DATA AT RISK" not in result.stdout
+
+
+def test_diff_before_the_first_generation_shows_every_resource_added(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH)
+    result = run("generate", "--diff", str(config))
+    assert result.exit_code == 0, result.output
+    assert "demo-case-dev: new stack: " in result.stdout and f"+ {DATAFLOW_BUCKET}" in result.stdout
+    assert sorted(p.name for p in config.parent.iterdir()) == ["tierstack.yaml"]
+
+
+def test_generate_says_what_changes_since_the_last_generation_and_warns_of_data_at_risk(
+    write: Callable[..., Path],
+) -> None:
+    config = write(RESEARCH)
+    first = run("generate", str(config))
+    assert "since the last generation" not in first.output  # nothing to compare with
+    again = run("generate", str(config))
+    assert again.stdout.splitlines()[:2] == ["since the last generation:", "  demo-case-dev: unchanged"]
+    config.write_text(RESEARCH + "labels:\n  cost-center: cc-7\n", encoding="utf-8")
+    labelled = run("generate", str(config))
+    assert labelled.exit_code == 0, labelled.output
+    assert labelled.stdout.splitlines()[1].startswith("  demo-case-dev: 4 changed")
+    assert "DATA AT RISK" not in labelled.stderr
+    config.write_text(NO_DATAFLOW, encoding="utf-8")
+    removed = run("generate", str(config))
+    assert removed.exit_code == 0, removed.output  # the user asked: it writes, and says so loudly
+    assert "removed" in removed.stdout.splitlines()[1]
+    assert "warning: DATA AT RISK: 1 stateful resource" in removed.stderr
+    assert f"demo-case-dev: {DATAFLOW_BUCKET}: removed" in removed.stderr
+    assert DATAFLOW_BUCKET not in (config.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(("--check", "--diff"), "--check and --diff"), (("--diff", "--force"), "--force replaces files")],
+)
+def test_check_and_diff_are_dry_runs_that_take_no_other_run(
+    flags: tuple[str, ...], message: str, write: Callable[..., Path]
+) -> None:
+    config = write(RESEARCH)
+    result = run("generate", *flags, str(config))
+    assert result.exit_code == 2 and message in result.stderr
+    assert sorted(p.name for p in config.parent.iterdir()) == ["tierstack.yaml"]
