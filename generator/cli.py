@@ -795,6 +795,49 @@ def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
+@main.command(short_help="Check a config without synthesizing: every problem, in about a second.")
+@config_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="text for people; json for scripts (the problems with file, line, field, message and hint).",
+)
+def validate(config: Path, fmt: str) -> None:
+    """Run every check that needs no synthesis and report every problem found:
+    the spec's fields, contradictions between answers, the blueprint, Google
+    Cloud facts (zones, machines, GPUs, networks), every capability's typed
+    settings in every environment, the production guarantees. Nothing is
+    written and the Google provider bindings are not loaded.
+
+    \b
+    Exit codes:
+      0  valid (warnings, such as alerts nobody receives, go to stderr)
+      2  a problem: each is listed with its file, line, field and hint
+
+    \b
+    Examples:
+      tierstack validate
+      tierstack validate examples/fraud-detection/tierstack.yaml --format json | jq '.problems'
+    """
+    from tierstack.generator import validate as checks
+    from tierstack.generator.report import as_data
+
+    result = checks.validate(config)
+    if fmt == "json":
+        click.echo(as_data(checks.to_data(result), "json"), nl=False)
+    else:
+        for problem in result.problems:
+            _report(f"error: {problem.render()}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(checks.summary(result), err=not result.valid)
+    if not result.valid:
+        raise click.exceptions.Exit(EXIT_USER_ERROR)
+
+
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
 main.add_command(init)

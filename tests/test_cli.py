@@ -14,6 +14,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import REPO, run, use_case
+from tierstack.generator import cli as cli_module
 from tierstack.generator.cli import main
 from tierstack.modules import BUILT_IN
 
@@ -280,3 +281,69 @@ def _load(text: str, fmt: str) -> object:
 
 def test_main_is_the_console_script() -> None:
     assert main.name == "main" and callable(main)
+
+
+# --- validate (issue 11, item 5) -------------------------------------------------------------------
+
+
+def test_validate_passes_a_valid_config_and_names_its_stacks() -> None:
+    result = run("validate", FRAUD)
+    assert result.exit_code == 0, result.output
+    assert "valid: fraud-detection, tier 2, 3 stacks" in result.stdout and result.stderr == ""
+
+
+def test_validate_reports_every_problem_of_the_spec(write: Callable[..., Path]) -> None:
+    config = write(
+        "name: Bad Name\nteam: growth\nuse_case:\n  stage: production\n  servng: online\n  retraining: weekly\n"
+    )
+    result = run("validate", str(config))
+    assert result.exit_code == cli_module.EXIT_USER_ERROR
+    for part in ("tierstack.yaml:1, field 'name'", "field 'use_case.retraining'", "did you mean 'serving'?"):
+        assert part in result.stderr
+    assert "3 problems; nothing was synthesized" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_validate_reports_the_resolved_settings_problems(write: Callable[..., Path]) -> None:
+    config = write(
+        use_case(serving="online")
+        + "overrides:\n  capabilities:\n    model_serving:\n      max_replicas: lots\n      min_replicas: 1.5\n"
+    )
+    result = run("validate", str(config), "--format", "json")
+    assert result.exit_code == cli_module.EXIT_USER_ERROR
+    data = json.loads(result.stdout)
+    assert data["valid"] is False and data["stacks"] == []
+    fields = {p["field"] for p in data["problems"]}
+    assert {
+        "overrides.capabilities.model_serving.max_replicas",
+        "overrides.capabilities.model_serving.min_replicas",
+    } <= fields
+    assert all(p["file"].endswith("tierstack.yaml") and p["line"] for p in data["problems"]), fields
+
+
+def test_validate_as_json_for_a_valid_config_and_its_warnings(write: Callable[..., Path]) -> None:
+    config = write(use_case(serving="online"))  # monitoring's alerts, and no alert_email: nobody would hear them
+    result = run("validate", str(config), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["valid"] is True and data["problems"] == [] and data["tier"] == 1
+    assert data["stacks"] == ["demo-case-dev", "demo-case-prod"]
+    assert any("notify nobody" in w for w in data["warnings"])
+    text = run("validate", str(config))
+    assert text.exit_code == 0 and "warning: model_monitoring" in text.stderr
+
+
+def test_validate_loads_no_bindings() -> None:
+    """validate stays under a second: it resolves, as explain does, and never loads the cdktn bindings."""
+    code = (
+        "import json, sys\n"
+        "from click.testing import CliRunner\n"
+        "from tierstack.generator.cli import main\n"
+        f"result = CliRunner().invoke(main, ['validate', {FRAUD!r}])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert "tierstack.modules.model_serving" in loaded and "tierstack.generator.resolve" in loaded
+    heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
+    assert heavy == [], f"validate loads the bindings: {heavy[:5]}"
