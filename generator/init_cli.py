@@ -1,49 +1,53 @@
 """`tierstack init`: the questionnaire that writes a commented tierstack.yaml.
 
 Every question is also a flag, so scripts can answer without a terminal
-(`--no-input` takes the defaults for anything not given). The answers are
-validated as a spec before anything is written, and an existing file is only
-replaced with --force. Input that ends before the last question (stdin closed,
-Ctrl-D) is a UserError naming the question, exit 2, with nothing written;
-Ctrl-C at a question is the CLI's "Aborted!", exit 130.
+(`--no-input` takes the defaults for what is not given, and fails naming the
+flag for what has no default). init asks for what generation needs later, so
+the stacks of its file are complete: the alerts' receiver when the answers
+select monitoring, the CI repository at tier 2, the budget's billing account,
+a VPC network for a private endpoint, a batch prediction schedule and its
+model. Each answer is checked when it is given, with the spec's own types
+(generator/spec.py): at a prompt a bad answer is asked again with what would be
+valid, and a flag is an error naming it. An answer that contradicts another
+(`--stage research --serving online`) is an error naming both; an answer that
+would do nothing is one too. Then the whole file is resolved as `explain`
+would, before anything is written, and an existing file is only replaced with
+--force. Input that ends before the last question (stdin closed, Ctrl-D) is a
+UserError naming the question, exit 2, with nothing written; Ctrl-C at a
+question is the CLI's "Aborted!", exit 130.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import json
+import shlex
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from tierstack.generator.choices import ANSWER_CHOICES as CHOICES
 
+if TYPE_CHECKING:
+    from tierstack.generator.catalog import Tier
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.selection import Selection
 
-def _check(kind: str) -> Any:
-    """A click value_proc that validates one answer the way the spec will: the spec's own types."""
+NOT_WRITTEN = " (nothing was written)"
+ABSENT = "no "  # said() of an answer not given
+RESEARCH_ONLY = "research selects only experimentation and data_processing"
+# what the prompts show as the expected format of an accelerator
+ACCELERATOR_FORMAT = "none, gpu:TYPExN or tpu:TYPE; e.g. gpu:nvidia-l4x2, tpu:tpu-v5-litepodx4"
+# answers that only apply in production, with the value that says nothing (generator/rules.py)
+BATCH_ANSWERS = ("batch_schedule", "batch_model", "batch_input")
+PRODUCTION_ANSWERS = ("mission_critical", "reusable", "retraining", "code_changes", "serving", "online_experimentation")
 
-    def proc(value: str) -> str:
-        from pydantic import TypeAdapter, ValidationError
 
-        from tierstack.generator import spec
-
-        types: dict[str, Any] = {
-            "name": spec.Name,
-            "team": spec.Team,
-            "schedule": spec.Cron,
-            "accelerator": spec.AcceleratorChoice,
-            "region": spec.Region,
-            "billing_account": spec.BillingAccount | None,
-        }
-        if kind not in types:
-            return value
-        try:
-            checked = TypeAdapter(types[kind]).validate_python(value or None if kind == "billing_account" else value)
-        except ValidationError as exc:
-            raise click.BadParameter(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
-        return str(checked) if kind == "accelerator" else value
-
-    return proc
+def option(key: str) -> str:
+    """The flag of an answer: serving_network -> --serving-network."""
+    return "--" + key.replace("_", "-")
 
 
 @click.command(short_help="Answer questions, get a commented tierstack.yaml.")
@@ -54,19 +58,45 @@ def _check(kind: str) -> Any:
 @click.option("--mission-critical/--not-mission-critical", default=None)
 @click.option("--reusable/--not-reusable", default=None)
 @click.option("--retraining", type=click.Choice(CHOICES["retraining"]))
-@click.option("--schedule", help="Cron for scheduled retraining, e.g. '0 3 * * 1'.")
+@click.option(
+    "--schedule", help="Cron for scheduled retraining, e.g. '0 3 * * 1'; required with --retraining scheduled."
+)
 @click.option("--code-changes", type=click.Choice(CHOICES["code_changes"]))
 @click.option("--serving", type=click.Choice(CHOICES["serving"]))
 @click.option("--online-experimentation/--no-online-experimentation", default=None)
-@click.option("--accelerator", help="none, gpu:TYPE×N or tpu:TYPE.")
+@click.option(
+    "--serving-network",
+    metavar="NETWORK",
+    help="Online serving: a private endpoint on this VPC network, projects/PROJECT_NUMBER/global/networks/NAME.",
+)
+@click.option("--batch-schedule", metavar="CRON", help="Batch serving: run batch prediction on this cron.")
+@click.option(
+    "--batch-model", metavar="MODEL", help="With --batch-schedule: the registered model to score, NAME@ALIAS."
+)
+@click.option(
+    "--batch-input",
+    metavar="TABLE",
+    help="With --batch-schedule: the table to score, bq://PROJECT.DATASET.TABLE (default: the prepared dataset's).",
+)
+@click.option("--accelerator", help="none, gpu:TYPExN (e.g. gpu:nvidia-l4x2) or tpu:TYPE.")
 @click.option("--region", help="Default GCP region.")
-@click.option("--environments", help="Comma-separated, in promotion order (default: the tier's).")
-@click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="Monthly budget per environment.")
-@click.option("--billing-account", help="Billing account id for the budgets.")
+@click.option("--environments", help="Comma-separated, in promotion order (default: the tier's), e.g. dev,prod.")
+@click.option("--alert-email", metavar="EMAIL", help="Who model monitoring's alerts notify (when it is selected).")
+@click.option("--ci-repository", metavar="OWNER/NAME", help="Tier 2: the GitHub repository CI deploys from.")
+@click.option("--budget", metavar="AMOUNT", help="Monthly budget per environment (an amount; none without it).")
+@click.option("--billing-account", metavar="ID", help="Billing account id for the budgets, e.g. 012345-6789AB-CDEF01.")
+@click.option(
+    "--currency", metavar="CODE", help="The billing account's currency, e.g. EUR (default: the account's own)."
+)
 @click.option("--no-input", is_flag=True, help="Ask nothing; take defaults for what is not given.")
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
     """Answer a few questions about the use case; write a commented tierstack.yaml.
+
+    Asks for what the stacks need: an email for the alerts when monitoring is
+    selected, the CI repository at tier 2, a budget's billing account. With
+    --no-input, a flag without a default (--schedule with --retraining
+    scheduled, --alert-email, --ci-repository...) is an error naming it.
 
     \b
     Examples:
@@ -80,110 +110,560 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
         raise UserError(
             "already exists; not replacing it", file=path, hint="pass --force to replace it, or give another path"
         )
-    answers = _ask(given, no_input)
-    text = _render(answers)
+    answers = Questionnaire(given, no_input).run()
+    text = render(answers)
     _validate(text, path)
     from tierstack.generator.fsio import write_atomic
 
     write_atomic(path, text)
-    click.echo(f"wrote {path}; next: tierstack explain {path}", err=True)
+    click.echo(f"wrote {path}; next: tierstack validate {path}, tierstack explain {path}", err=True)
 
 
-def _ask(given: dict[str, Any], no_input: bool) -> dict[str, Any]:
-    from tierstack.generator.errors import UserError
+# --- the questions -------------------------------------------------------------------------------
 
-    answers: dict[str, Any] = {}
 
-    def ask(key: str, text: str, default: Any = None, check: str | None = None, **kw: Any) -> Any:
-        if given.get(key) is not None:
-            value = given[key]
-            return _check(check)(value) if check else value
-        if no_input:
-            if default is None and kw.get("required"):
-                raise UserError(f"--{key.replace('_', '-')} is required with --no-input", field=key)
-            return default
-        kw.pop("required", None)
-        if key in CHOICES:
-            kw["type"] = click.Choice(CHOICES[key])
-        try:
+class Questionnaire:
+    """Asks each question (or takes its flag), checks the answer, and knows which questions apply."""
+
+    def __init__(self, given: dict[str, Any], no_input: bool) -> None:
+        self.given = given
+        self.no_input = no_input
+        self.answers: dict[str, Any] = {}
+        self.accelerator: Any = None  # the parsed AcceleratorChoice
+
+    def run(self) -> dict[str, Any]:
+        a = self.answers
+        self.ask(
+            "name",
+            "Use-case name",
+            help="3-20 lowercase letters, digits, hyphens; e.g. fraud-detection",
+            required="--name is required with --no-input",
+            hint="e.g. --name fraud-detection",
+        )
+        self.ask(
+            "team",
+            "Owning team",
+            help="a cost label, e.g. risk-ml",
+            required="--team is required with --no-input",
+            hint="e.g. --team risk-ml",
+        )
+        self.ask("stage", "Stage", default="production")
+        if a["stage"] == "production":
+            self._production()
+        else:
+            for key in (*PRODUCTION_ANSWERS, "schedule", "serving_network", *BATCH_ANSWERS):
+                self.skip(key, self.said("stage"), RESEARCH_ONLY, True, "pass --stage production")
+            a.update({"mission_critical": False, "reusable": False, "retraining": "none", "schedule": None})
+            a.update({"code_changes": "rare", "serving": "none", "online_experimentation": False})
+        if a.get("batch_schedule") is None:
+            why = "they go with --batch-schedule, which starts batch prediction jobs"
+            self.skip("batch_model", self.said("batch_schedule"), why, False, "give --batch-schedule CRON")
+            self.skip("batch_input", self.said("batch_schedule"), why, False, "give --batch-schedule CRON")
+        self.ask("accelerator", "Accelerator", default="none", help=ACCELERATOR_FORMAT)
+        self.ask("region", "Region", default="us-central1")
+        selection = self.selection()
+        if a.get("batch_schedule") is not None:
+            self._batch_scoring(selection)
+        self.ask(
+            "environments",
+            "Environments",
+            default=",".join(self.tier(selection).environments),
+            help="comma-separated, in promotion order",
+        )
+        self._receivers(selection)
+        self._budget()
+        return a
+
+    def _production(self) -> None:
+        a = self.answers
+        self.ask("mission_critical", "Mission critical?", default=False)
+        self.ask("reusable", "Reused by other teams?", default=False)
+        self.ask("retraining", "Retraining", default="none")
+        if a["retraining"] == "scheduled":
+            self.ask(
+                "schedule",
+                "Retraining schedule",
+                help="cron: minute hour day month weekday, in UTC; e.g. 0 3 * * 1 for 03:00 every Monday",
+                required="--retraining scheduled needs --schedule: the cron the retraining pipeline runs on",
+                hint="e.g. --schedule '0 3 * * 1' (03:00 UTC every Monday)",
+            )
+        else:
+            self.skip(
+                "schedule",
+                self.said("retraining"),
+                "a schedule is for scheduled retraining",
+                False,
+                "pass --retraining scheduled",
+            )
+            a["schedule"] = None
+        self.ask("code_changes", "Code changes", default="rare")
+        self.ask("serving", "Serving", default="none")
+        if a["serving"] == "online":
+            self.ask("online_experimentation", "A/B tests or canaries on live traffic?", default=False)
+            if self.given.get("serving_network") is not None or self.no_input:
+                self.ask("serving_network", "VPC network", default=None)
+            elif click_confirm("Private endpoint on a VPC network (no public access)?", False):
+                self.ask("serving_network", "VPC network", help="projects/PROJECT_NUMBER/global/networks/NAME")
+        else:
+            why = "they go with --serving online"
+            self.skip("online_experimentation", self.said("serving"), why, True, "pass --serving online")
+            self.skip("serving_network", self.said("serving"), why, False, "pass --serving online")
+            a["online_experimentation"] = False
+        if a["serving"] == "batch":
+            self.ask(
+                "batch_schedule",
+                "Batch prediction schedule",
+                default="",
+                help="cron, in UTC, e.g. 0 2 * * *; blank: you start batch predictions yourself",
+            )
+        else:
+            for key in BATCH_ANSWERS:
+                self.skip(
+                    key,
+                    self.said("serving"),
+                    "batch prediction goes with --serving batch",
+                    False,
+                    "pass --serving batch",
+                )
+
+    def _batch_scoring(self, selection: Selection) -> None:
+        """A batch prediction schedule scores a registered model on a table: both are the user's to name."""
+        self.ask(
+            "batch_model",
+            "Registered model to score",
+            help=f"NAME@ALIAS, e.g. {self.answers['name']}@default, or projects/P/locations/REGION/models/NAME@ALIAS",
+            required="--batch-schedule needs --batch-model: the registered model the batch prediction scores",
+            hint=f"e.g. --batch-model {self.answers['name']}@default",
+        )
+        if selection.has("data_processing"):  # the prepared dataset's batch_input table is the default
+            if "batch_input" in self.given and self.given["batch_input"] is not None:
+                self.ask("batch_input", "Table to score")
+            return
+        self.ask(
+            "batch_input",
+            "Table to score",
+            help="bq://PROJECT.DATASET.TABLE",
+            required="--batch-schedule needs --batch-input here: these answers select no data_processing, so "
+            "there is no prepared dataset to read",
+            hint="e.g. --batch-input bq://my-project.sales.to_score",
+        )
+
+    def _receivers(self, selection: Selection) -> None:
+        """Who hears the alerts, and which repository CI deploys from: what the stacks cannot invent."""
+        if selection.has("model_monitoring"):
+            self.ask(
+                "alert_email",
+                "Email for alerts",
+                help="model monitoring's notification channel, e.g. ml-oncall@example.com",
+                required="these answers select model_monitoring, whose alert policies need a receiver: "
+                "pass --alert-email",
+                hint="e.g. --alert-email ml-oncall@example.com",
+            )
+        else:
+            self.skip("alert_email", "these answers", "they select no model_monitoring, so no alert is sent")
+        tier = self.tier(selection)
+        if tier.ci_cd:
+            self.ask(
+                "ci_repository",
+                "GitHub repository CI deploys from",
+                help="OWNER/NAME",
+                required=f"tier {tier.level} deploys through CI, which needs the repository allowed to deploy: "
+                "pass --ci-repository",
+                hint="e.g. --ci-repository your-org/your-repo",
+            )
+        else:
+            self.skip(
+                "ci_repository",
+                f"these answers (tier {tier.level})",
+                "only tier 2 deploys through CI",
+                False,
+                "pass --code-changes frequent for CI/CD",
+            )
+
+    def _budget(self) -> None:
+        a = self.answers
+        self.ask("budget", "Monthly budget per environment", default="", help="an amount; blank for none")
+        if a["budget"] is None:
+            why = "they go with --budget, the monthly amount"
+            self.skip("billing_account", self.said("budget"), why, False, "give --budget AMOUNT")
+            self.skip("currency", self.said("budget"), why, False, "give --budget AMOUNT")
+            return
+        self.ask(
+            "billing_account",
+            "Billing account id",
+            help="e.g. 012345-6789AB-CDEF01",
+            required="--budget needs --billing-account: the billing account the budget watches",
+            hint="e.g. --billing-account 012345-6789AB-CDEF01",
+        )
+        self.ask(
+            "currency",
+            "Budget currency",
+            default="",
+            help="the billing account's own, e.g. EUR; blank: the account's, whatever it is",
+        )
+
+    # --- asking one question -----------------------------------------------------------------------
+
+    def ask(
+        self,
+        key: str,
+        label: str,
+        *,
+        default: Any = None,
+        help: str | None = None,
+        required: str | None = None,
+        hint: str | None = None,
+    ) -> Any:
+        """The flag's value if given, else the default (--no-input), else the answer at the prompt; checked."""
+        from tierstack.generator.errors import UserError
+
+        check = self.checker(key)
+        if self.given.get(key) is None and not self.no_input:
+            value = self._prompt(key, label, default, help, check)
+        else:
+            value = self.given[key] if self.given.get(key) is not None else default
+            if value is None and required:
+                raise UserError(required + NOT_WRITTEN, field=option(key), hint=hint)
+            if check is not None and value is not None:
+                try:
+                    value = check(value)
+                except ValueError as exc:
+                    raise UserError(str(exc) + NOT_WRITTEN, field=option(key), hint=_hint_of(exc)) from None
+        self.answers[key] = value
+        return value
+
+    def _prompt(self, key: str, label: str, default: Any, help: str | None, check: Callable[[Any], Any] | None) -> Any:
+        text = f"{label} ({help})" if help else label
+
+        def proc(value: Any) -> Any:
+            if check is None:
+                return value
+            try:
+                return check(value)
+            except ValueError as exc:  # click says it and asks again
+                raise click.BadParameter(str(exc) + (f"\n  hint: {_hint_of(exc)}" if _hint_of(exc) else "")) from None
+
+        with _end_of_input(label):
             if isinstance(default, bool):
                 return click.confirm(text, default=default)
-            return click.prompt(text, default=default, value_proc=_check(check) if check else None, **kw)
-        except click.Abort as abort:
-            if not isinstance(abort.__context__, EOFError):  # Ctrl-C: the CLI says "Aborted!", exit 130
-                raise
-            click.echo()  # end the unanswered prompt's line
-            raise UserError(
-                f"init needs answers: stdin closed before '{text}'; nothing was written",
-                hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "
-                "tierstack init --no-input --name NAME --team TEAM (tierstack init --help lists "
-                "them)",
-            ) from None
+            if key in CHOICES:
+                return click.prompt(text, default=default, type=click.Choice(CHOICES[key]))
+            return click.prompt(text, default=default, value_proc=proc, show_default=bool(default))
 
-    answers["name"] = ask("name", "Use-case name", check="name", required=True)
-    answers["team"] = ask("team", "Owning team", check="team", required=True)
-    answers["stage"] = ask("stage", "Stage", "production")
-    production = answers["stage"] == "production"
-    answers["mission_critical"] = production and ask("mission_critical", "Mission critical?", False)
-    answers["reusable"] = production and ask("reusable", "Reused by other teams?", False)
-    answers["retraining"] = ask("retraining", "Retraining", "none") if production else "none"
-    answers["schedule"] = (
-        ask("schedule", "Retraining schedule (cron)", "0 3 * * 1", check="schedule")
-        if answers["retraining"] == "scheduled"
-        else None
-    )
-    answers["code_changes"] = ask("code_changes", "Code changes", "rare") if production else "rare"
-    answers["serving"] = ask("serving", "Serving", "none") if production else "none"
-    answers["online_experimentation"] = answers["serving"] == "online" and ask(
-        "online_experimentation", "A/B tests or canaries on live traffic?", False
-    )
-    answers["accelerator"] = ask("accelerator", "Accelerator", "none", check="accelerator")
-    answers["region"] = ask("region", "Region", "us-central1", check="region")
-    envs = ask("environments", "Environments (comma-separated)", ",".join(_tier_environments(answers)))
-    answers["environments"] = [e.strip() for e in str(envs).split(",") if e.strip()]
-    answers["budget"] = ask("budget", "Monthly budget per environment (blank for none)", "", type=str)
-    if answers["budget"] not in ("", None):
-        try:
-            amount = float(answers["budget"])
-        except ValueError:
-            raise UserError(f"'{answers['budget']}' is not an amount", field="--budget") from None
-        if not math.isfinite(amount) or amount <= 0:  # 1e400 reads as inf
-            raise UserError(
-                f"'{answers['budget']}' is not an amount more than 0",
-                field="--budget",
-                hint="a monthly amount per environment, e.g. 500",
-            )
-        answers["budget"] = f"{amount:g}"
-        answers["billing_account"] = ask(
-            "billing_account", "Billing account id", check="billing_account", required=True
+    def skip(
+        self, key: str, because: str, why: str, production_default: bool = False, instead: str | None = None
+    ) -> None:
+        """A question that does not apply: its flag, if given (and not the answer that says nothing), is an error."""
+        from tierstack.generator.errors import UserError
+        from tierstack.generator.rules import PRODUCTION_ONLY_DEFAULTS
+
+        value = self.given.get(key)
+        if value is None or (production_default and value == PRODUCTION_ONLY_DEFAULTS.get(key)):
+            return
+        flag = _flag(key, value)
+        drop = option(key) if not isinstance(value, bool) else flag
+        if because.startswith(ABSENT):  # what it goes with was not given (or left blank)
+            message = f"{flag} is given without {because.removeprefix(ABSENT)}: {why}"
+        else:
+            message = f"{flag} contradicts {because}: {why}"
+        raise UserError(
+            message + NOT_WRITTEN,
+            hint=f"drop {drop}, or {instead}" if instead else f"drop {drop}",
         )
-    return answers
+
+    def said(self, key: str) -> str:
+        """How the user gave an answer, to name it in a contradiction: the flag, or the answer at the prompt."""
+        value = self.answers.get(key)
+        if self.given.get(key) is not None:
+            return _flag(key, value)
+        if self.no_input:
+            return f"{_flag(key, value)} (the default)" if value is not None else ABSENT + option(key)
+        return f"{option(key)} {value} (answered at the prompt)" if value is not None else ABSENT + option(key)
+
+    # --- checking an answer ------------------------------------------------------------------------
+
+    def checker(self, key: str) -> Callable[[Any], Any] | None:
+        """The check for one answer, with the spec's own types; raises ValueError with what would be valid."""
+        checks: dict[str, Callable[[Any], Any]] = {
+            "name": lambda v: _typed("Name", v),
+            "team": lambda v: _typed("Team", v),
+            "schedule": lambda v: _typed("Cron", v),
+            "batch_schedule": _blank_or(lambda v: _typed("Cron", v)),
+            "accelerator": self._check_accelerator,
+            "region": self._check_region,
+            "environments": self._check_environments,
+            "budget": _blank_or(_check_amount),
+            "billing_account": lambda v: _typed("BillingAccount", v),
+            "currency": _blank_or(lambda v: _field("Budget", "currency", v)),
+            "alert_email": lambda v: _field("Variables", "alert_email", v),
+            "ci_repository": lambda v: _field("Variables", "ci_repository", v),
+            "serving_network": lambda v: _field("Variables", "serving_network", v),
+            "batch_model": self._check_batch_model,
+            "batch_input": _check_batch_input,
+        }
+        return checks.get(key)
+
+    def _check_accelerator(self, value: str) -> str:
+        from pydantic import TypeAdapter, ValidationError
+
+        from tierstack.generator.spec import AcceleratorChoice
+
+        try:
+            choice = TypeAdapter(AcceleratorChoice).validate_python(value)
+        except ValidationError as exc:
+            message = _message(exc)
+            nearest = nearest_accelerator(value)
+            if nearest is not None and nearest != value:
+                message = f"{message.split(';')[0]}; did you mean {nearest}?"
+            raise ValueError(message) from None
+        if choice.kind == "tpu" and self.answers.get("stage") == "research":
+            raise _Invalid(
+                "in research the accelerator goes on the Workbench notebook, and notebooks take GPUs, not TPUs",
+                "choose a GPU (e.g. gpu:nvidia-l4x1), or --stage production for a TPU training pool",
+            )
+        self.accelerator = choice
+        return str(choice)
+
+    def _check_region(self, value: str) -> str:
+        from tierstack.generator.catalog import load_catalog
+
+        region = str(_typed("Region", value))
+        acc = self.accelerator
+        if acc is not None and acc.type is not None:
+            known = load_catalog().accelerator(acc.type)
+            if known is not None and region not in known.regions:
+                raise _Invalid(
+                    f"{acc.type} is not offered for Vertex AI training in {region} (--accelerator {acc})",
+                    f"{acc.type} is known in: {', '.join(known.regions)}",
+                )
+        return region
+
+    def _check_environments(self, value: str) -> list[str]:
+        from pydantic import ValidationError
+
+        from tierstack.generator.spec import Spec
+
+        names = [e.strip() for e in str(value).split(",") if e.strip()]
+        if not names:
+            raise ValueError("list at least one environment, e.g. dev")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        name = self.answers["name"]
+        data = {"name": name, "team": "t", "use_case": {"stage": "research"}}
+        try:  # the spec's own checks: the environment names, then the project ids <name>-<env> they give
+            Spec.model_validate({**data, "environments": {n: {} for n in names}})
+            Spec.model_validate({**data, "environments": {n: {"project": f"{name}-{n}"} for n in names}})
+        except ValidationError as exc:
+            message = _message(exc)
+            if any(" " in n for n in names):
+                raise _Invalid(message, "separate the environments with commas, e.g. dev,prod") from None
+            if "project id" in message:
+                raise _Invalid(message, "shorten the environment's name, or --name") from None
+            raise ValueError(message) from None
+        tier = self.tier(self.selection())
+        if len(names) < len(tier.environments):
+            raise _Invalid(
+                f"tier {tier.level} ({tier.name}) promotes through {len(tier.environments)} environments "
+                f"({', '.join(tier.environments)}), but {len(names)} {'is' if len(names) == 1 else 'are'} listed",
+                "e.g. " + ",".join(tier.environments),
+            )
+        return names
+
+    def _check_batch_model(self, value: str) -> str:
+        from tierstack.modules.model_serving import FULL_MODEL_RE, SHORT_MODEL_RE
+
+        full = FULL_MODEL_RE.match(value)
+        if not (SHORT_MODEL_RE.match(value) or full):
+            raise _Invalid(
+                f"'{value}' is not a Vertex AI model",
+                "NAME@ALIAS (a model registered in the stack's project and region), or "
+                "projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS]",
+            )
+        region = self.answers.get("region")
+        if full and region and full.group("location") != region:
+            raise ValueError(
+                f"the model is in {full.group('location')}, but a batch prediction job runs in the model's "
+                f"region, and the stacks are in {region}"
+            )
+        return value
+
+    # --- what the answers select -------------------------------------------------------------------
+
+    def selection(self) -> Selection:
+        """The capabilities, features and tier these answers select, as explain will show them."""
+        from tierstack.generator.catalog import load_catalog
+        from tierstack.generator.errors import UserError
+        from tierstack.generator.selection import select
+        from tierstack.generator.spec import LoadedSpec, Spec
+
+        a = self.answers
+        use_case = {k: a[k] for k in ("stage", *PRODUCTION_ANSWERS, "schedule", "accelerator") if a.get(k) is not None}
+        data = {"name": a["name"], "team": a["team"], "use_case": use_case, "region": a.get("region", "us-central1")}
+        catalog = load_catalog()
+        spec = Spec.model_validate(data, context={"catalog": catalog})
+        try:
+            return select(LoadedSpec(spec=spec, path=Path("tierstack.yaml"), doc=data), catalog)
+        except UserError as err:
+            raise _about_answers(err) from None
+
+    @staticmethod
+    def tier(selection: Selection) -> Tier:
+        from tierstack.generator.catalog import load_catalog
+
+        return load_catalog().tier(selection.tier)
 
 
-def _tier_environments(answers: dict[str, Any]) -> list[str]:
-    """The recommended tier's environments, so the default matches what explain will ask for."""
-    from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.selection import recommend_tier
-    from tierstack.generator.spec import UseCase
+class _Invalid(ValueError):
+    """A bad answer, with a hint."""
 
-    catalog = load_catalog()
-    fields = {k: answers[k] for k in UseCase.model_fields if k in answers and answers[k] is not None}
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def _hint_of(exc: ValueError) -> str | None:
+    return exc.hint if isinstance(exc, _Invalid) else None
+
+
+def _flag(key: str, value: Any) -> str:
+    """The flag that gives this answer: --serving online, --mission-critical, --not-reusable."""
+    if isinstance(value, bool):
+        negative = "--no-" if key == "online_experimentation" else "--not-"
+        return option(key) if value else negative + key.replace("_", "-")
+    if isinstance(value, list):
+        value = ",".join(value)
+    return f"{option(key)} {shlex.quote(str(value))}"
+
+
+def click_confirm(text: str, default: bool) -> bool:
+    with _end_of_input(text):
+        return click.confirm(text, default=default)
+
+
+@contextlib.contextmanager
+def _end_of_input(question: str) -> Iterator[None]:
+    """End of input at a prompt (stdin closed, Ctrl-D) is a UserError naming the question; Ctrl-C stays Abort."""
+    from tierstack.generator.errors import UserError
+
     try:
-        use_case = UseCase.model_validate(fields)
-    except Exception:
-        return ["dev"]
-    from tierstack.generator.rules import ALWAYS
-    from tierstack.generator.selection import Reason, fired_rules
-
-    rules = fired_rules(use_case)
-    always = [c for c, _ in ALWAYS]
-    chosen: dict[str, list[Reason]] = {c: [] for c in [*always, *(c for rule in rules for c in rule.capabilities)]}
-    features: dict[str, list[Reason]] = {f: [] for rule in rules for f in rule.features}
-    tier, _ = recommend_tier(chosen, features, catalog)
-    return list(catalog.tier(tier).environments)
+        yield
+    except click.Abort as abort:
+        if not isinstance(abort.__context__, EOFError):  # Ctrl-C: the CLI says "Aborted!", exit 130
+            raise
+        click.echo()  # end the unanswered prompt's line
+        raise UserError(
+            f"init needs answers: stdin closed before '{question}'; nothing was written",
+            hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "
+            "tierstack init --no-input --name NAME --team TEAM (tierstack init --help lists them)",
+        ) from None
 
 
-def _render(answers: dict[str, Any]) -> str:
+def _typed(name: str, value: Any) -> Any:
+    """value through one of the spec's Annotated types (spec.Name, spec.Cron...), or ValueError with its message."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from tierstack.generator import spec
+
+    try:
+        return TypeAdapter(getattr(spec, name)).validate_python(value)
+    except ValidationError as exc:
+        raise ValueError(_message(exc)) from None
+
+
+def _field(model: str, field: str, value: Any) -> Any:
+    """value as one field of a spec model (spec.Variables.alert_email, spec.Budget.currency), checked as there."""
+    from pydantic import ValidationError
+
+    from tierstack.generator import spec
+
+    try:
+        return getattr(getattr(spec, model).model_validate({field: value}), field)
+    except ValidationError as exc:
+        raise ValueError(_message(exc)) from None
+
+
+def _message(exc: Any) -> str:
+    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+
+
+def _blank_or(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """An optional answer: blank is None."""
+    return lambda v: None if v is None or not str(v).strip() else check(str(v).strip())
+
+
+def _check_amount(value: str) -> str:
+    try:
+        amount = float(value)
+    except ValueError:
+        raise _Invalid(f"'{value}' is not an amount", "a monthly amount per environment, e.g. 500") from None
+    try:
+        checked = _typed("Amount", amount)
+    except ValueError as exc:
+        raise _Invalid(f"'{value}': {exc}", "a monthly amount per environment, e.g. 500") from None
+    return f"{checked:g}"
+
+
+def _check_batch_input(value: str) -> str:
+    from tierstack.modules.model_serving import BQ_TABLE_RE
+
+    if not BQ_TABLE_RE.match(value):
+        raise _Invalid(f"'{value}' is not a BigQuery table URI", "bq://PROJECT.DATASET.TABLE")
+    return value
+
+
+def nearest_accelerator(text: str) -> str | None:
+    """The valid accelerator closest to what was typed, written as one is typed: gpu:t4 -> gpu:nvidia-tesla-t4x1."""
+    import difflib
+    import re
+
+    from tierstack.generator.catalog import load_catalog
+
+    kind, sep, rest = text.strip().partition(":")
+    if not sep:
+        kind, rest = "", text.strip()
+    kind = kind.lower()
+    match = re.match(r"^(.*?)(?:\s*[x×*]\s*(\d+))?$", rest.strip())
+    assert match is not None  # the pattern matches any string
+    typed = match.group(1).strip().upper().replace("-", "_").replace(" ", "_")
+    count = int(match.group(2)) if match.group(2) else None
+    accelerators = [a for a in load_catalog().accelerators if kind not in ("gpu", "tpu") or a.kind == kind]
+    if not typed or not accelerators:
+        return None
+
+    def core(name: str) -> str:  # what people call it: T4, L4, A100_80GB, V5_LITEPOD
+        return re.sub(r"^(NVIDIA_)?(TESLA_)?(TPU_)?", "", name)
+
+    wanted = core(typed)
+    found = next((a for a in accelerators if typed in (a.name, core(a.name)) or wanted == core(a.name)), None)
+    if found is None:  # the longest shared start, then the shortest name: H100 -> H100_80GB, V5E -> V5_LITEPOD
+
+        def shared(acc: Any) -> int:
+            left, right = wanted.replace("_", ""), core(acc.name).replace("_", "")
+            return next(
+                (i for i, (x, y) in enumerate(zip(left, right, strict=False)) if x != y), min(len(left), len(right))
+            )
+
+        best = max(accelerators, key=lambda a: (shared(a), -len(a.name)))
+        if shared(best) >= 2:
+            found = best
+        else:
+            close = difflib.get_close_matches(wanted, [core(a.name) for a in accelerators], n=1, cutoff=0.5)
+            found = next((a for a in accelerators if close and core(a.name) == close[0]), None)
+    if found is None:
+        return None
+    counts = found.counts
+    chosen = count if count in counts else found.default_count
+    if count is not None and count not in counts:
+        chosen = min(counts, key=lambda c: (abs(c - count), c))
+    return f"{found.kind}:{found.name.lower().replace('_', '-')}x{chosen}"
+
+
+# --- the file ------------------------------------------------------------------------------------
+
+
+def render(answers: dict[str, Any]) -> str:
+    """The commented tierstack.yaml for these answers (templates/tierstack.yaml.j2)."""
     from importlib import resources
 
     import jinja2
@@ -193,14 +673,21 @@ def _render(answers: dict[str, Any]) -> str:
     )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     env.globals["yesno"] = lambda v: "yes" if v else "no"
-    return env.from_string(source).render(**{"billing_account": None, **answers})
+    env.filters["q"] = lambda v: json.dumps(str(v), ensure_ascii=False)
+    optional = ("schedule", "serving_network", "batch_schedule", "batch_model", "batch_input", "alert_email")
+    blanks = dict.fromkeys((*optional, "ci_repository", "budget", "billing_account", "currency"))
+    return env.from_string(source).render(**{**blanks, **{k: v for k, v in answers.items() if v is not None}})
 
 
 def _validate(text: str, path: Path) -> None:
-    """Load the rendered file as a spec and select, so a bad answer fails before writing."""
+    """Load the rendered file as a spec and resolve it, so a bad answer fails before writing.
+
+    The file is not written yet, so a problem is told by the flag that gave the answer, not by a line.
+    """
     import tempfile
 
     from tierstack.generator.errors import UserError
+    from tierstack.generator.report import delivery_warnings
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
@@ -208,8 +695,55 @@ def _validate(text: str, path: Path) -> None:
         probe = Path(tmp) / path.name
         probe.write_text(text, encoding="utf-8")
         try:
-            resolve(load_spec(probe))
+            plan = resolve(load_spec(probe))
         except UserError as err:
-            err.file = path
-            err.message += " (nothing was written)"
-            raise
+            raise _about_answers(err) from None
+    silent = delivery_warnings(plan)  # init asks for the receiver: a stack from init's answers is never silent
+    if silent:
+        raise UserError(silent[0] + NOT_WRITTEN, field="--alert-email")
+
+
+# where a value in the resolved plan came from, when an error names it: the spec field's last parts -> the answer
+_SETTING_ANSWERS = {
+    ("model_monitoring", "notification_email"): "alert_email",
+    ("foundation", "ci", "repository"): "ci_repository",
+    ("model_serving", "network"): "serving_network",
+    ("model_serving", "batch_schedule"): "batch_schedule",
+    ("model_serving", "batch_model"): "batch_model",
+    ("model_serving", "batch_input"): "batch_input",
+    ("ml_pipelines", "schedule"): "schedule",
+    ("budget", "amount"): "budget",
+    ("budget", "billing_account"): "billing_account",
+    ("budget", "currency"): "currency",
+}
+
+
+def answer_of(field: str | None) -> str | None:
+    """The init answer a spec field comes from: use_case.serving -> serving, variables.alert_email -> alert_email."""
+    if not field:
+        return None
+    parts = tuple(field.split("."))
+    for suffix, key in _SETTING_ANSWERS.items():
+        if parts[-len(suffix) :] == suffix:
+            return key
+    if parts[0] in ("use_case", "variables") and len(parts) > 1:
+        return parts[1]
+    if parts[0] in ("name", "team", "region", "budget"):
+        return parts[0]
+    if parts[0] == "environments":
+        return "region" if parts[-1] == "region" else "environments"
+    return None
+
+
+def _about_answers(err: UserError) -> UserError:
+    """An error found in the file init would write, told by the answers' flags: the file does not exist."""
+    from tierstack.generator.errors import ErrorList, UserError
+
+    if isinstance(err, ErrorList):
+        return ErrorList([_about_answers(e) for e in err.errors])
+    key = answer_of(err.field)
+    return UserError(
+        err.message + NOT_WRITTEN,
+        field=option(key) if key else err.field,
+        hint=err.hint,
+    )

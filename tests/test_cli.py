@@ -191,6 +191,8 @@ INIT_FLAGS = [
     "250",
     "--billing-account",
     "01A2B3-C4D5E6-F7A8B9",
+    "--alert-email",  # mission critical selects monitoring: its alerts need a receiver (issue 11)
+    "ml-oncall@example.com",
 ]
 
 
