@@ -122,3 +122,68 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def storage_emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """gcp-storage-emulator, a real local Cloud Storage JSON API server, on a free port of 127.0.0.1.
+
+    Started once per run as a subprocess (in memory; nothing is written to disk); its URL. The real
+    google-cloud-storage client reaches it through STORAGE_EMULATOR_HOST (the `storage_emulator`
+    fixture), and Terraform's GCS backend through `storage_custom_endpoint` (tests/test_operate.py).
+    """
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    try:
+        import gcp_storage_emulator  # noqa: F401
+    except ImportError:
+        skip_or_fail("the Cloud Storage emulator needs the dev extras (pip install -e '.[dev]')")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("storage-emulator") / "emulator.log"
+    with log.open("wb") as out:
+        command = ["gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "-q"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", *command],
+            cwd=log.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the storage emulator did not start:\n{log.read_text(errors='replace')}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def storage_emulator(storage_emulator_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The emulator, emptied, with STORAGE_EMULATOR_HOST pointing the client library at it; its URL."""
+    import urllib.request
+
+    with urllib.request.urlopen(storage_emulator_server + "/wipe", timeout=10):
+        pass
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", storage_emulator_server)
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "API_ENDPOINT_OVERRIDE"):
+        monkeypatch.delenv(name, raising=False)
+    return storage_emulator_server
