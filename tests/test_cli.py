@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import re
 import subprocess
 import sys
@@ -349,3 +350,58 @@ def test_validate_loads_no_bindings() -> None:
     assert "tierstack.modules.model_serving" in loaded and "tierstack.generator.resolve" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
     assert heavy == [], f"validate loads the bindings: {heavy[:5]}"
+
+
+# --- shell completion (issue 11, item 5) ------------------------------------------------------------
+
+TIERSTACK = str(Path(sys.executable).with_name("tierstack"))
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_the_completion_script_is_produced(shell: str) -> None:
+    """What the README tells users to put in their shell's startup file."""
+    env = {**os.environ, "_TIERSTACK_COMPLETE": f"{shell}_source"}
+    out = subprocess.run([TIERSTACK], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == ""
+    assert "_TIERSTACK_COMPLETE" in out.stdout and "_tierstack_completion" in out.stdout
+
+
+def test_completing_gen_offers_generate() -> None:
+    """The protocol the bash script speaks, in a subprocess; then click's ShellComplete API in-process."""
+    env = {**os.environ, "_TIERSTACK_COMPLETE": "bash_complete", "COMP_WORDS": "tierstack gen", "COMP_CWORD": "1"}
+    out = subprocess.run([TIERSTACK], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["plain,generate"]
+
+    from click.shell_completion import ShellComplete
+
+    complete = ShellComplete(main, {}, "tierstack", "_TIERSTACK_COMPLETE")
+    assert [c.value for c in complete.get_completions([], "gen")] == ["generate"]
+    assert [c.value for c in complete.get_completions([], "val")] == ["validate"]
+    assert [c.value for c in complete.get_completions(["validate", "--format"], "")] == ["text", "json"]
+
+
+# --- the exit codes, one table (issue 11, item 5) -----------------------------------------------------
+
+
+def _exit_codes() -> dict[int, str]:
+    """The EXIT_* constants of generator/cli.py: code -> name."""
+    return {
+        value: name for name, value in vars(cli_module).items() if name.startswith("EXIT_") and isinstance(value, int)
+    }
+
+
+def test_the_readme_has_one_exit_code_table_and_it_lists_every_code() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme.count("| code | meaning |") == 1, "the exit codes are documented in one table"
+    section = readme.split("## Errors and exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = [int(code) for code in re.findall(r"^\| `(\d+)` \|", section, re.MULTILINE)]
+    assert documented == sorted(documented), "the table is in numeric order"
+    assert set(documented) == set(_exit_codes()), (
+        f"README lists {sorted(documented)}; generator/cli.py defines {sorted(_exit_codes().items())}"
+    )
+
+
+def test_the_cli_docstring_lists_every_exit_code() -> None:
+    assert cli_module.__doc__ is not None
+    listed = {int(code) for code in re.findall(r"^  (\d+)  ", cli_module.__doc__, re.MULTILINE)}
+    assert listed == set(_exit_codes())
