@@ -8,9 +8,10 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
   1    a bug in tierstack ("internal error"; TIERSTACK_DEBUG=1 shows the traceback)
   2    bad input or a bad environment: a UserError, a usage error, end of input in
        `init`, a full disk, a read-only file system, a permission
-  3    review, diff: a stateful resource would be destroyed or replaced (data at risk;
+  3    review, diff, generate --diff: a stateful resource would be destroyed or replaced (data at risk;
        CI asks for an approval)
   4    review: a change freeze is on for a stack the plans change (no --override-freeze)
+  5    generate --check: the output directory is not what the config generates now
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
 """
@@ -39,6 +40,7 @@ EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_DESTRUCTIVE_CHANGE = 3  # review: destroying or replacing a stateful resource needs an approval
 EXIT_FROZEN = 4  # review: a change freeze is on for a stack the plans change
+EXIT_STALE = 5  # generate --check: the output is stale for its config (like `terraform fmt -check`)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
 
@@ -456,7 +458,22 @@ def blueprints(name: str | None, fmt: str) -> None:
     help="Replace files tierstack wrote that were edited by hand, cdktf.json included. Files it did "
     "not write are never deleted, and Terraform's own files are always kept.",
 )
-def generate(config: Path, out: Path | None, environments: tuple[str, ...], force: bool) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help=f"Write nothing; exit {EXIT_STALE} listing the stale, missing and extra files when DIR is not what "
+    "the config generates now (like `terraform fmt -check`).",
+)
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Write nothing; show what a regeneration would change, resource by resource, as `tierstack diff` "
+    f"does (exit {EXIT_DESTRUCTIVE_CHANGE} when data is at risk).",
+)
+def generate(
+    config: Path, out: Path | None, environments: tuple[str, ...], force: bool, check: bool, show_diff: bool
+) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
     \b
@@ -477,27 +494,130 @@ def generate(config: Path, out: Path | None, environments: tuple[str, ...], forc
     them stops generate unless --force, which keeps them. A second generate
     into the same DIR waits for the first (up to 2 minutes).
 
+    Before it writes, generate prints per stack the resources added, removed
+    and changed since the last generation, and warns when a stateful resource
+    (a bucket, a dataset, ...) would be destroyed: it still writes; review the
+    change with --diff or `tierstack diff`. --diff and --check write nothing.
+
+    \b
+    Exit codes:
+      0  written; with --check: DIR is up to date; with --diff: no data at risk
+      2  bad input or a bad environment
+      3  with --diff: data at risk (a stateful resource removed, renamed without
+         a moved block, or replaced)
+      5  with --check: DIR is stale; the files are listed
+
     \b
     Examples:
       tierstack generate examples/fraud-detection/tierstack.yaml
       tierstack generate --env prod --out build/cdktf.out   # build/cdktf.out/stacks/<name>-prod/
+      tierstack generate --diff                             # what a regeneration changes; writes nothing
+      tierstack generate --check                            # in CI: is the committed output current?
     """
     from tierstack.generator.generate import generate as run_generate
     from tierstack.generator.report import delivery_warnings
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
+    if check and show_diff:
+        raise click.UsageError("--check and --diff are two different runs: give one")
+    if force and (check or show_diff):
+        raise click.UsageError(f"--force replaces files, and --{'check' if check else 'diff'} writes nothing")
     plan = resolve(load_spec(config))
     for warning in delivery_warnings(plan):
         click.echo(f"warning: {warning}", err=True)
     target = out or config.parent / "cdktf.out"
+    chosen = list(environments) or None
+    if check or show_diff:
+        _generate_dry_run(plan, config, out, target, chosen, check)
+        return
     summaries = run_generate(
-        plan, target, list(environments) or None, force, progress=lambda text: click.echo(text, err=True)
+        plan,
+        target,
+        chosen,
+        force,
+        progress=lambda text: click.echo(text, err=True),
+        before_swap=lambda old, new, names: _print_changes(old, new, None if chosen is None else names),
     )
     for summary in summaries:
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})")
     click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+
+
+def _print_changes(old: Path, new: Path, stacks: list[str] | None) -> None:
+    """Before generate swaps the new tree in: per stack, what changes since the last generation."""
+    from tierstack.generator import diff as diffing
+    from tierstack.generator.errors import UserError
+
+    if not (old / "stacks").is_dir():  # the first generation: nothing to compare with
+        return
+    try:
+        before = diffing.load_synthesis(old, stacks=stacks)
+    except UserError as exc:  # a hand edit replaced with --force, say: no comparison, generate goes on
+        click.echo(f"warning: cannot compare with the last generation: {exc.message}", err=True)
+        return
+    report = diffing.compare(before, diffing.load_synthesis(new, stacks=stacks), "last generation", "this one")
+    click.echo("since the last generation:")
+    for line in diffing.summary_lines(report):
+        click.echo(f"  {line}")
+    _warn_data_at_risk(report, "generate writes the new stacks anyway: `tierstack generate --diff` shows every change")
+
+
+def _warn_data_at_risk(report: Any, note: str) -> None:
+    at_risk = report.at_risk
+    if not at_risk:
+        return
+    many = len(at_risk) != 1
+    click.secho(
+        f"warning: DATA AT RISK: {len(at_risk)} stateful resource{'s' if many else ''} would be destroyed by "
+        f"`terraform apply`; {note}",
+        err=True,
+        fg="red",
+        bold=True,
+    )
+    for change in at_risk:
+        click.secho(f"  {change.stack}: {change.address}: {change.at_risk}", err=True, fg="red")
+
+
+def _generate_dry_run(
+    plan: Any, config: Path, out: Path | None, target: Path, environments: list[str] | None, check: bool
+) -> None:
+    """generate --check and --diff: synthesize to a temporary directory and compare; write nothing."""
+    from tierstack.generator import diff as diffing
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.generate import preview, stale_files
+
+    click.echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
+    shown = display_path(target)
+    with preview(plan, target, environments) as new:
+        if check:
+            stale = stale_files(new, environments)
+        else:
+            stacks = None if environments is None else new.stacks
+            before = diffing.load_synthesis(new.out, shown, stacks) if (new.out / "stacks").is_dir() else {}
+            after = diffing.load_synthesis(new.tree, shown, stacks)
+            report = diffing.compare(before, after, shown, f"generate {display_path(config)}")
+    if not check:
+        click.echo(diffing.render_text(report), nl=False)
+        if report.at_risk:
+            raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
+        return
+    if not stale:
+        click.echo(f"{shown}/ is up to date with {display_path(config)}")
+        return
+    for file in stale:
+        click.echo(f"{file.status}: {file.path}")
+    command = " ".join(
+        ["tierstack generate", display_path(config)]
+        + ([f"--out {display_path(out)}"] if out else [])
+        + [f"--env {env}" for env in environments or []]
+    )
+    _report(
+        f"error: {shown}/ is stale: {len(stale)} file{'s' if len(stale) != 1 else ''} differ from what "
+        f"{display_path(config)} generates now\n  hint: run `{command}` and commit the result"
+    )
+    raise click.exceptions.Exit(EXIT_STALE)
 
 
 DIFF_FORMATS = ("text", "markdown", "json", "yaml")
@@ -673,6 +793,49 @@ def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None
         raise click.exceptions.Exit(EXIT_FROZEN)
     if result.approval_required:
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
+
+
+@main.command(short_help="Check a config without synthesizing: every problem, in about a second.")
+@config_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="text for people; json for scripts (the problems with file, line, field, message and hint).",
+)
+def validate(config: Path, fmt: str) -> None:
+    """Run every check that needs no synthesis and report every problem found:
+    the spec's fields, contradictions between answers, the blueprint, Google
+    Cloud facts (zones, machines, GPUs, networks), every capability's typed
+    settings in every environment, the production guarantees. Nothing is
+    written and the Google provider bindings are not loaded.
+
+    \b
+    Exit codes:
+      0  valid (warnings, such as alerts nobody receives, go to stderr)
+      2  a problem: each is listed with its file, line, field and hint
+
+    \b
+    Examples:
+      tierstack validate
+      tierstack validate examples/fraud-detection/tierstack.yaml --format json | jq '.problems'
+    """
+    from tierstack.generator import validate as checks
+    from tierstack.generator.report import as_data
+
+    result = checks.validate(config)
+    if fmt == "json":
+        click.echo(as_data(checks.to_data(result), "json"), nl=False)
+    else:
+        for problem in result.problems:
+            _report(f"error: {problem.render()}")
+        for warning in result.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(checks.summary(result), err=not result.valid)
+    if not result.valid:
+        raise click.exceptions.Exit(EXIT_USER_ERROR)
 
 
 # --- operate: the state bucket, terraform plan and apply ------------------------------------------
