@@ -888,6 +888,184 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
         raise click.exceptions.Exit(EXIT_USER_ERROR)
 
 
+def _terraform_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options plan and apply share: the config, the output directory, the binary."""
+    command = click.option(
+        "--binary",
+        envvar="TERRAFORM_BINARY_NAME",
+        default="terraform",
+        show_default=True,
+        metavar="NAME",
+        help="The Terraform CLI to run, e.g. tofu for OpenTofu [env: TERRAFORM_BINARY_NAME].",
+    )(command)
+    command = click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        metavar="DIR",
+        help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
+    )(command)
+    command = click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=Path(DEFAULT_CONFIG),
+        show_default=True,
+        help="The tierstack.yaml the stacks were generated from.",
+    )(command)
+    return click.argument("environment", metavar="[ENV]", required=False)(command)
+
+
+def _operate(config: Path, out: Path | None, environment: str | None) -> tuple[Any, Path, list[Any]]:
+    """The resolved config, the output directory and the stacks to run, checked to be synthesized."""
+    from tierstack.generator import operate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    resolved = resolve(load_spec(config))
+    target = out or config.parent / "cdktf.out"
+    runs = operate.stack_runs(resolved, target, environment)
+    operate.check_synthesized(runs, config, target)
+    return resolved, target, runs
+
+
+@main.command(short_help="terraform plan each stack in promotion order; save the plans.")
+@_terraform_options
+def plan(environment: str | None, config: Path, out: Path | None, binary: str) -> None:
+    """Run `terraform init` and `terraform plan` in each stack, in promotion
+    order (every environment, or ENV), and save each plan for `tierstack apply`.
+
+    First the stacks are synthesized again in a temporary directory: output
+    the config no longer generates is stale and is not planned (run
+    `tierstack generate`). Then, in DIR/stacks/<stack>/: `terraform init
+    -input=false`, `terraform plan -out=<stack>.tfplan` (its output streams to
+    stderr), and `terraform show -json` saved as <stack>.tfplan.json, what
+    `tierstack review` reads. A summary of each plan goes to stdout.
+
+    The state lives in the GCS bucket `tierstack bootstrap` creates; terraform
+    uses Application Default Credentials (`gcloud auth application-default
+    login`). Terraform's own environment variables work as usual.
+
+    \b
+    Examples:
+      tierstack plan                       # every environment, dev first
+      tierstack plan prod --config examples/fraud-detection/tierstack.yaml
+      tierstack plan --binary tofu         # OpenTofu
+    """
+    from tierstack.generator import operate
+
+    resolved, target, runs = _operate(config, out, environment)
+    tf_binary = operate.find_binary(binary)
+    click.echo("checking that the stacks are current (synthesizing takes a few seconds)...", err=True)
+    operate.check_current(resolved, runs, config, target)
+    terraform = operate.Terraform(tf_binary, lambda line: click.echo(line, err=True), _stderr_is_tty())
+    reviewed = []
+    for run in runs:
+        click.echo(f"{run.stack}: terraform init", err=True)
+        operate.init(terraform, run, config)
+        click.echo(f"{run.stack}: terraform plan -out={run.plan_file.name}", err=True)
+        reviewed.append(operate.stack_review(operate.plan(terraform, run, config), run))
+        click.echo(f"{run.stack}: saved {_shown(run.plan_file)} and {_shown(run.plan_json)}", err=True)
+    changing = [run for run, stack in zip(runs, reviewed, strict=True) if stack.has_changes]
+    check = operate.freeze_check(resolved, changing, config, _freeze_clock())
+    click.echo(operate.review_text(reviewed, check), nl=False)
+
+
+@main.command(short_help="Apply the saved plans, after confirmation, in promotion order.")
+@_terraform_options
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (CI, after the plan was reviewed).")
+@click.option(
+    "--override-freeze",
+    "override",
+    metavar="REASON",
+    help="Apply to a stack inside a change freeze anyway (an emergency); the reason is printed with the apply.",
+)
+def apply(
+    environment: str | None, config: Path, out: Path | None, binary: str, auto_approve: bool, override: str | None
+) -> None:
+    """Apply exactly the plan `tierstack plan` saved for each stack (every
+    environment in promotion order, or ENV): `terraform apply <stack>.tfplan`.
+
+    Nothing is planned again. Before anything is applied, every chosen stack
+    must have a saved plan made from the cdk.tf.json now in its directory (a
+    regeneration since the plan makes it stale: plan again), and no change
+    freeze from tierstack.yaml may be on for it (production, unless the
+    freeze names environments) without --override-freeze REASON. Each plan's
+    summary is shown and confirmed before it is applied; without a terminal,
+    only --auto-approve applies. A plan without changes is skipped. Once
+    applied, a stack's plan files are removed.
+
+    \b
+    Exit codes:
+      0  applied (or nothing to apply)
+      2  no saved plan, a stale plan, no confirmation, terraform failed
+      4  a change freeze is on for a stack to apply, without --override-freeze
+
+    \b
+    Examples:
+      tierstack apply dev
+      tierstack apply --auto-approve                  # CI, every environment
+      tierstack apply prod --override-freeze "INC-4711: revert the bad model"
+    """
+    from tierstack.generator import operate
+    from tierstack.generator.errors import UserError
+
+    if override is not None and not override.strip():
+        raise click.BadParameter("say why the freeze is overridden", param_hint="--override-freeze")
+    resolved, _target, runs = _operate(config, out, environment)
+    tf_binary = operate.find_binary(binary)
+    for run in runs:
+        operate.check_plan_saved(run)
+        operate.check_plan_current(run, config)
+    terraform = operate.Terraform(tf_binary, lambda line: click.echo(line, err=True), _stderr_is_tty())
+    saved = [operate.stack_review(operate.show(terraform, run, config)[0], run) for run in runs]
+    changing = [run for run, stack in zip(runs, saved, strict=True) if stack.has_changes]
+    reason = override.strip() if override is not None else None
+    check = operate.freeze_check(resolved, changing, config, _freeze_clock(), reason)
+    if check.blocked:
+        for hit in check.hits:
+            _report(f"error: change freeze '{hit.freeze}' is on for {hit.stack} ({hit.window}): {hit.reason}")
+        _report("  hint: apply after the freeze, or pass --override-freeze REASON in an emergency", color=None)
+        raise click.exceptions.Exit(EXIT_FROZEN)
+    if changing and not auto_approve and not _stdin_is_tty():
+        raise UserError(
+            "apply asks for a confirmation, and there is no terminal to ask on",
+            hint="review the plans (`tierstack review`), then pass --auto-approve",
+        )
+    for run, stack in zip(runs, saved, strict=True):
+        click.echo(operate.review_text([stack], check if run in changing else None), nl=False)
+        if not stack.has_changes:
+            click.echo(f"{run.stack}: nothing to apply")
+            continue
+        question = f"Apply this plan to {run.stack} (project {run.project})?"
+        if not auto_approve and not click.confirm(question, default=False):
+            raise UserError(
+                f"apply cancelled: {run.stack} was not applied"
+                + (", nor the environments after it" if run is not runs[-1] else ""),
+                hint=f"run `tierstack apply {run.environment}` when ready",
+            )
+        operate.apply(terraform, run, config)
+        click.echo(f"{run.stack}: applied")
+
+
+def _shown(path: Path) -> str:
+    from tierstack.generator.blueprint import display_path
+
+    return display_path(path)
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _freeze_clock() -> Any:
+    from tierstack.generator import freeze
+
+    return freeze.now()
+
+
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
 main.add_command(init)
