@@ -12,6 +12,7 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
        CI asks for an approval)
   4    review: a change freeze is on for a stack the plans change (no --override-freeze)
   5    generate --check: the output directory is not what the config generates now
+  6    verify: the live Vertex AI resources differ from the stacks (missing, differing, unmanaged)
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
 """
@@ -41,6 +42,7 @@ EXIT_USER_ERROR = 2
 EXIT_DESTRUCTIVE_CHANGE = 3  # review: destroying or replacing a stateful resource needs an approval
 EXIT_FROZEN = 4  # review: a change freeze is on for a stack the plans change
 EXIT_STALE = 5  # generate --check: the output is stale for its config (like `terraform fmt -check`)
+EXIT_DRIFT = 6  # verify: the live Vertex AI resources differ from the generated stacks
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
 
@@ -1064,6 +1066,120 @@ def _freeze_clock() -> Any:
     from tierstack.generator import freeze
 
     return freeze.now()
+
+
+# --- operate: verify the live resources, estimate the cost -----------------------------------------
+
+
+@main.command(short_help=f"Read the live Vertex AI resources back; exit {EXIT_DRIFT} when they differ.")
+@click.argument("environment", metavar="[ENV]", required=False)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path(DEFAULT_CONFIG),
+    show_default=True,
+    help="The tierstack.yaml the stacks were generated from.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
+)
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Also look in REGION for resources labelled as ours (one created in the wrong region); repeatable.",
+)
+@_format_option()
+def verify(environment: str | None, config: Path, out: Path | None, regions: tuple[str, ...], fmt: str) -> None:
+    """Compare the Vertex AI resources each stack manages with what runs in
+    Google Cloud: endpoints and the replicas of the models deployed on them,
+    deployment resource pools, the metadata store, persistent resources
+    (machine, accelerators, replicas) and feature online stores, with their
+    region, labels and CMEK key. Expected values come from the synthesized
+    DIR/stacks/<stack>/cdk.tf.json (run `tierstack generate` first).
+
+    Reports what is missing, what differs from the stack, and what is
+    labelled as ours (managed-by: tierstack, use-case: <name>) but in no
+    stack. Read only; the reads run concurrently. Uses Application Default
+    Credentials (`gcloud auth application-default login`); the identity needs
+    roles/aiplatform.viewer on each project.
+
+    \b
+    Exit codes:
+      0  every stack matches what runs
+      6  a difference: missing, differing or unmanaged resources (listed)
+      2  no credentials, a permission denied (403), a project that does not
+         exist (404), a stack never generated, a bad config
+
+    \b
+    Examples:
+      tierstack verify prod --config examples/fraud-detection/tierstack.yaml
+      tierstack verify --format json | jq '.stacks[].findings'
+    """
+    from tierstack.generator import verify as checking
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.report import as_data
+
+    stacks = []
+    for env, path in checking.synthesized_stacks(config, out, [environment] if environment else []):
+        shown = display_path(path)
+        data = checking.load_stack(path, shown)
+        use_case = env.settings.get("labels", {}).get("use-case", "")
+        stacks.append(checking.expectation(env.stack, env.name, use_case, data, shown))
+    reader = checking.connect()
+    report = checking.verify(stacks, reader, regions, progress=lambda text: click.echo(text, err=True))
+    if fmt == "text":
+        click.echo(checking.to_text(report), nl=False)
+    else:
+        click.echo(as_data(checking.to_data(report), fmt), nl=False)
+    if report.differences:
+        raise click.exceptions.Exit(EXIT_DRIFT)
+
+
+@main.command(short_help="A monthly cost estimate per stack and capability, against the budget.")
+@config_argument
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
+)
+@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
+@_format_option()
+def cost(config: Path, out: Path | None, environments: tuple[str, ...], fmt: str) -> None:
+    """Estimate what each generated stack costs a month, per capability, from
+    the price table generator/data/prices.yaml (on-demand list prices in USD,
+    each with its source and the date it was read).
+
+    Always-on items (deployment pool nodes at min replicas, persistent
+    training pools, feature store nodes, scheduler jobs) are billed every
+    hour; usage items (bucket sizes, pipeline runs from the schedule, log
+    volume) rest on assumptions the table states. An item whose price the
+    table lacks is "not priced", never zero. Each stack is compared with its
+    budget (budget.amount): a warning when the always-on baseline alone
+    passes the first threshold. An estimate, not a quote; it says what it
+    leaves out.
+
+    \b
+    Examples:
+      tierstack cost examples/fraud-detection/tierstack.yaml
+      tierstack cost --env prod --format json | jq '.stacks[0].by_capability'
+    """
+    from tierstack.generator import cost as costing
+    from tierstack.generator.report import as_data
+
+    result = costing.estimate(config, out, environments)
+    if fmt == "text":
+        click.echo(costing.to_text(result), nl=False)
+    else:
+        click.echo(as_data(result.to_data(), fmt), nl=False)
+    for stack in result.stacks:
+        for warning in stack.warnings:
+            click.echo(f"warning: {stack.stack}: {warning}", err=True)
 
 
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)

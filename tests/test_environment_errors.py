@@ -282,7 +282,7 @@ def test_other_os_errors_are_still_bugs(monkeypatch: pytest.MonkeyPatch) -> None
 def test_the_readme_exit_code_table_is_the_cli_s() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(\d+)` \| (.+?) \|", readme, flags=re.MULTILINE))
-    assert set(rows) == {"0", "1", "2", "3", "4", "5", "130", "141"}
+    assert set(rows) == {"0", "1", "2", "3", "4", "5", "6", "130", "141"}
     assert {
         cli.EXIT_OK,
         cli.EXIT_BUG,
@@ -290,9 +290,11 @@ def test_the_readme_exit_code_table_is_the_cli_s() -> None:
         cli.EXIT_DESTRUCTIVE_CHANGE,
         cli.EXIT_FROZEN,
         cli.EXIT_STALE,
+        cli.EXIT_DRIFT,
         cli.EXIT_INTERRUPTED,
         cli.EXIT_BROKEN_PIPE,
     } == {int(code) for code in rows}
     assert "review" in rows["3"] and "stateful" in rows["3"]
     assert "review" in rows["4"] and "freeze" in rows["4"]
     assert "diff" in rows["3"] and "generate --check" in rows["5"]
+    assert "verify" in rows["6"]

@@ -1,0 +1,795 @@
+"""`tierstack cost`: a monthly estimate per stack and per capability, from a price table kept as data.
+
+The estimate is computed from what Terraform is given, the synthesized `cdk.tf.json` of each stack
+(or, for a cost delta, the resources of a `terraform show -json` plan), priced with
+generator/data/prices.yaml: every price there names its source and the day it was read, and a price
+that could not be found is `null` there and "not priced" here, never zero.
+
+Two kinds of line:
+  always on  billed every hour whether used or not: a deployment pool's nodes at min replicas, a
+             persistent training pool at min replicas, a feature online store's nodes, scheduler jobs;
+  usage      billed by use, with the quantity an assumption the table states: bucket sizes, pipeline
+             runs (from the schedule's cron), log volume.
+The always-on baseline is compared with the budget: a warning when it alone passes the first
+threshold (budget.thresholds[0] × budget.amount).
+
+`plan_cost_delta(plan)` (one plan's before/after) and `cost_delta(before, after)` (two plans) price a
+plan JSON the same way and return the difference, resource by resource, for `tierstack review`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tierstack.generator.errors import UserError
+
+PRICES = Path(__file__).resolve().parent / "data" / "prices.yaml"
+ESTIMATE_NOTE = (
+    "An estimate, not a quote: on-demand list prices in USD for what the stacks keep running, plus "
+    "usage the price table assumes. Your bill depends on use, discounts, taxes and your billing currency."
+)
+
+# capability ids, to find the capability of a plan's resource from its address (<capability>_<construct>)
+CAPABILITIES = (
+    "foundation",
+    "cost_controls",
+    "experimentation",
+    "data_processing",
+    "model_training",
+    "model_evaluation",
+    "model_serving",
+    "online_experimentation",
+    "model_monitoring",
+    "ml_pipelines",
+    "model_registry",
+    "feature_repository",
+    "metadata_tracking",
+)
+# no charge of their own: access, APIs, identities, budgets, networks without traffic
+NO_CHARGE_SUFFIXES = ("_iam_member", "_iam_binding", "_iam_policy", "_iam_audit_config")
+NO_CHARGE_TYPES = frozenset(
+    {
+        "google_project_service",
+        "google_project_service_identity",
+        "google_service_account",
+        "google_billing_budget",
+        "google_iam_workload_identity_pool",
+        "google_iam_workload_identity_pool_provider",
+        "google_kms_key_ring",
+        "google_compute_network",
+        "google_compute_subnetwork",
+        "google_compute_firewall",
+        "google_monitoring_notification_channel",
+        "google_vertex_ai_endpoint",  # billed through the models deployed on it: see the deployment pool
+    }
+)
+# billed only by what flows through them: named in the estimate's "leaves out"
+USAGE_ONLY_TYPES = frozenset(
+    {
+        "google_pubsub_topic",
+        "google_bigquery_dataset",
+        "google_bigquery_table",
+        "google_artifact_registry_repository",
+        "google_logging_metric",
+        "google_monitoring_alert_policy",
+        "google_eventarc_trigger",
+        "google_workflows_workflow",
+        "google_vertex_ai_feature_group",
+        "google_vertex_ai_feature_online_store_featureview",
+    }
+)
+
+
+# --- the price table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Price:
+    item: str
+    key: str
+    region: str
+    price: float | None  # None: not found; what needs it is "not priced"
+    unit: str
+    source: str
+    read: str
+    as_of: str | None = None
+    via: str | None = None
+    note: str | None = None
+    free: float | None = None  # a free allotment per project and month, in `unit`s
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    currency: str
+    entries: dict[tuple[str, str, str], Price]
+    assumptions: dict[str, float]
+    left_out: tuple[str, ...]
+
+    def find(self, item: str, key: str, region: str) -> Price | None:
+        return self.entries.get((item, key, region)) or self.entries.get((item, key, "global"))
+
+
+def load_prices(path: Path = PRICES) -> PriceTable:
+    from tierstack.generator import yamlio
+
+    data = yamlio.to_plain(yamlio.load_file(path, "price table"))
+    entries: dict[tuple[str, str, str], Price] = {}
+    for index, raw in enumerate(data.get("prices") or []):
+        try:
+            price = Price(
+                item=str(raw["item"]),
+                key=str(raw["key"]),
+                region=str(raw["region"]),
+                price=None if raw.get("price") is None else float(raw["price"]),
+                unit=str(raw["unit"]),
+                source=str(raw["source"]),
+                read=str(raw["read"]),
+                as_of=None if raw.get("as_of") is None else str(raw["as_of"]),
+                via=raw.get("via"),
+                note=raw.get("note"),
+                free=None if raw.get("free") is None else float(raw["free"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UserError(f"price entry {index + 1} is incomplete or not a number: {exc}", file=str(path)) from None
+        entries[(price.item, price.key, price.region)] = price
+    return PriceTable(
+        currency=str(data.get("currency", "USD")),
+        entries=entries,
+        assumptions={k: float(v) for k, v in (data.get("assumptions") or {}).items()},
+        left_out=tuple(data.get("left_out") or ()),
+    )
+
+
+# --- cron: runs per month -----------------------------------------------------------------------------
+
+_NAMES = {
+    **{
+        m: i
+        for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
+    },
+    **{d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))},
+}
+_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def _cron_values(text: str, low: int, high: int) -> set[int]:
+    values: set[int] = set()
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            first, last = low, high
+        else:
+            start, dash, end = base.partition("-")
+            first = int(_NAMES.get(start.upper(), start))
+            last = int(_NAMES.get(end.upper(), end)) if dash else (high if step else first)
+        values.update(range(first, last + 1, int(step) if step else 1))
+    return values
+
+
+def runs_per_month(cron: str) -> float:
+    """How often a five-field cron expression fires in an average month (cron's day-of-month OR
+    day-of-week rule when both are restricted), counted over the four years 2024-2027."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"'{cron}' is not a five-field cron expression")
+    minutes, hours, days, months, weekdays = (
+        _cron_values(text, low, high) for text, (low, high) in zip(fields, _FIELDS, strict=True)
+    )
+    weekdays = {d % 7 for d in weekdays}  # 7 is Sunday too
+    dom_any, dow_any = fields[2].startswith("*"), fields[4].startswith("*")
+    firing_days = 0
+    for year in range(2024, 2028):
+        for month in months:
+            for day in range(1, calendar.monthrange(year, month)[1] + 1):
+                weekday = (dt.date(year, month, day).weekday() + 1) % 7  # cron: 0 = Sunday
+                in_dom, in_dow = day in days, weekday in weekdays
+                if dom_any and dow_any:
+                    hit = True
+                elif dom_any:
+                    hit = in_dow
+                elif dow_any:
+                    hit = in_dom
+                else:
+                    hit = in_dom or in_dow
+                firing_days += hit
+    return firing_days * len(hours) * len(minutes) / 48
+
+
+# --- pricing resources ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    address: str
+    type: str
+    values: Mapping[str, Any]
+    capability: str
+
+
+@dataclass(frozen=True)
+class Line:
+    address: str
+    capability: str
+    what: str  # "deployment pool: 2 × n1-standard-4 node × 729.6 h"
+    always_on: bool
+    monthly: float | None  # None: not priced
+    not_priced: str | None = None  # why
+    assumption: str | None = None
+    sources: tuple[str, ...] = ()
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "address": self.address,
+            "capability": self.capability,
+            "what": self.what,
+            "always_on": self.always_on,
+            "monthly": None if self.monthly is None else round(self.monthly, 2),
+        }
+        for key in ("not_priced", "assumption"):
+            if getattr(self, key):
+                data[key] = getattr(self, key)
+        if self.sources:
+            data["sources"] = list(self.sources)
+        return data
+
+
+def _block(value: Any) -> dict[str, Any]:
+    if isinstance(value, list):
+        value = value[0] if value else {}
+    return value if isinstance(value, dict) else {}
+
+
+def _number(value: Any, default: float = 0) -> float:
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+class _Pricer:
+    def __init__(self, table: PriceTable, region: str) -> None:
+        self.table, self.region = table, region
+        self.hours = table.assumptions.get("hours_per_month", 729.6)
+
+    def unit(self, item: str, key: str, region: str) -> tuple[float | None, str | None, tuple[str, ...]]:
+        """(price, why not priced, sources) of one unit."""
+        entry = self.table.find(item, key, region)
+        if entry is None:
+            return None, f"no {item.replace('_', ' ')} price for {key} in {region} in the price table", ()
+        if entry.price is None:
+            return None, f"{item.replace('_', ' ')} {key} in {region}: {entry.note or 'no price'}", (entry.source,)
+        return entry.price, None, (entry.source,)
+
+    def line(self, resource: Resource, what: str, parts: Sequence[tuple[str, str, str, float]], **kw: Any) -> Line:
+        """A line whose monthly figure is the sum of quantity × unit price over parts (item, key, region, qty)."""
+        total = 0.0
+        sources: list[str] = []
+        missing: list[str] = []
+        for item, key, region, quantity in parts:
+            price, why, src = self.unit(item, key, region)
+            sources.extend(s for s in src if s not in sources)
+            if price is None:
+                missing.append(why or "")
+            else:
+                total += price * quantity
+        if missing:
+            return Line(
+                resource.address,
+                resource.capability,
+                what,
+                monthly=None,
+                not_priced="; ".join(missing),
+                sources=tuple(sources),
+                **kw,
+            )
+        return Line(resource.address, resource.capability, what, monthly=total, sources=tuple(sources), **kw)
+
+    def region_of(self, values: Mapping[str, Any]) -> str:
+        return str(values.get("region") or values.get("location") or self.region).lower()
+
+    def price(self, resource: Resource) -> list[Line]:
+        t, v = resource.type, resource.values
+        region = self.region_of(v)
+        hours = self.hours
+        if t == "google_vertex_ai_deployment_resource_pool":
+            dedicated = _block(v.get("dedicated_resources"))
+            machine = _block(dedicated.get("machine_spec"))
+            replicas = _number(dedicated.get("min_replica_count"), 1)
+            machine_type = str(machine.get("machine_type"))
+            parts = [("vertex_prediction_machine", machine_type, region, replicas * hours)]
+            accelerators = _number(machine.get("accelerator_count"))
+            if machine.get("accelerator_type") and accelerators:
+                parts.append(
+                    (
+                        "vertex_prediction_accelerator",
+                        str(machine["accelerator_type"]),
+                        region,
+                        replicas * accelerators * hours,
+                    )
+                )
+            what = f"deployment pool: {replicas:g} × {machine_type} node (min replicas) × {hours:g} h, {region}"
+            return [
+                self.line(
+                    resource,
+                    what,
+                    parts,
+                    always_on=True,
+                    assumption="models deployed on the pool run at its min replicas",
+                )
+            ]
+        if t == "google_vertex_ai_persistent_resource":
+            lines = []
+            for pool in v.get("resource_pools") or []:
+                machine = _block(pool.get("machine_spec"))
+                scaling = _block(pool.get("autoscaling_spec"))
+                replicas = _number(scaling.get("min_replica_count"), _number(pool.get("replica_count"), 1))
+                machine_type = str(machine.get("machine_type"))
+                parts = [("vertex_training_machine", machine_type, region, replicas * hours)]
+                accelerators = _number(machine.get("accelerator_count"))
+                accelerator = machine.get("accelerator_type")
+                extra = ""
+                if accelerator and accelerators:
+                    parts.append(
+                        ("vertex_training_accelerator", str(accelerator), region, replicas * accelerators * hours)
+                    )
+                    extra = f" + {accelerators:g} × {accelerator}"
+                what = f"training pool: {replicas:g} × ({machine_type}{extra}) (min replicas) × {hours:g} h, {region}"
+                lines.append(self.line(resource, what, parts, always_on=True))
+            return lines
+        if t == "google_vertex_ai_feature_online_store":
+            if v.get("bigtable") not in (None, [], {}) and v.get("optimized") in (None, []):
+                scaling = _block(_block(v.get("bigtable")).get("auto_scaling"))
+                nodes = _number(scaling.get("min_node_count"), 1)
+                what = f"feature online store (Bigtable): {nodes:g} node (min) × {hours:g} h, {region}"
+                return [
+                    self.line(
+                        resource, what, [("feature_store_bigtable_node", "node", region, nodes * hours)], always_on=True
+                    )
+                ]
+            nodes = self.table.assumptions.get("feature_store_optimized_nodes", 1)
+            what = f"feature online store (Optimized): {nodes:g} node × {hours:g} h, {region}"
+            return [
+                self.line(
+                    resource,
+                    what,
+                    [("feature_store_optimized_node", "node", region, nodes * hours)],
+                    always_on=True,
+                    assumption=f"{nodes:g} serving node",
+                )
+            ]
+        if t == "google_storage_bucket":
+            size = self.table.assumptions.get("bucket_gb", 50)
+            storage_class = str(v.get("storage_class") or "STANDARD").lower()
+            what = f"bucket {v.get('name')}: {size:g} GB {storage_class} × 1 month, {region}"
+            return [
+                self.line(
+                    resource,
+                    what,
+                    [(f"cloud_storage_{storage_class}", storage_class, region, size)],
+                    always_on=False,
+                    assumption=f"{size:g} GB stored",
+                )
+            ]
+        if t == "google_cloud_scheduler_job":
+            lines = [
+                self.line(
+                    resource,
+                    f"scheduler job {v.get('name')}",
+                    [("cloud_scheduler_job", "job", "global", 1)],
+                    always_on=True,
+                )
+            ]
+            uri = str(_block(v.get("http_target")).get("uri") or "")
+            schedule = str(v.get("schedule") or "")
+            try:
+                runs = runs_per_month(schedule) if schedule else 0.0
+            except ValueError:
+                runs = 0.0
+            per = self.table.assumptions.get("pipeline_runs_per_schedule_firing", 1)
+            if uri.endswith("/pipelineJobs"):
+                what = f"pipeline runs: {runs * per:.1f} a month (schedule '{schedule}')"
+                lines.append(
+                    self.line(
+                        resource,
+                        what,
+                        [("vertex_pipelines_run", "run", "global", runs * per)],
+                        always_on=False,
+                        assumption=f"{per:g} run per firing of '{schedule}'; the work inside a run is left out",
+                    )
+                )
+            elif uri.endswith("/batchPredictionJobs"):
+                lines.append(
+                    Line(
+                        resource.address,
+                        resource.capability,
+                        f"batch prediction jobs: {runs:.1f} a month (schedule '{schedule}')",
+                        always_on=False,
+                        monthly=None,
+                        not_priced="a batch prediction job's compute depends on its input: not estimated",
+                    )
+                )
+            return lines
+        if t in NO_CHARGE_TYPES or t.endswith(NO_CHARGE_SUFFIXES) or t in USAGE_ONLY_TYPES:
+            return []
+        return [
+            Line(
+                resource.address,
+                resource.capability,
+                f"{t.removeprefix('google_').replace('_', ' ')} {v.get('name') or ''}".rstrip(),
+                always_on=True,
+                monthly=None,
+                not_priced=f"no price for {t} in the price table",
+            )
+        ]
+
+    def per_stack(self, capability: str = "cost_controls") -> list[Line]:
+        """Log and metric volumes are per project, so per stack: assumptions."""
+        lines = []
+        gib = self.table.assumptions.get("logging_gib_per_stack", 0)
+        entry = self.table.find("cloud_logging_ingestion", "gib", "global")
+        if entry is not None and entry.price is not None:
+            billable = max(0.0, gib - (entry.free or 0))
+            free = f", {entry.free:g} GiB free per project" if entry.free else ""
+            lines.append(
+                Line(
+                    "(project)",
+                    capability,
+                    f"Cloud Logging: {gib:g} GiB ingested{free}",
+                    always_on=False,
+                    monthly=billable * entry.price,
+                    assumption=f"{gib:g} GiB of logs a month",
+                    sources=(entry.source,),
+                )
+            )
+        mib = self.table.assumptions.get("monitoring_chargeable_mib_per_stack", 0)
+        entry = self.table.find("cloud_monitoring_data", "mib", "global")
+        if entry is not None and entry.price is not None:
+            lines.append(
+                Line(
+                    "(project)",
+                    capability,
+                    f"Cloud Monitoring: {mib:g} MiB of chargeable metrics",
+                    always_on=False,
+                    monthly=mib * entry.price,
+                    assumption=f"{mib:g} MiB of chargeable metric data a month",
+                    sources=(entry.source,),
+                )
+            )
+        return lines
+
+
+def price(resources: Iterable[Resource], table: PriceTable, region: str) -> list[Line]:
+    """The priced lines of these resources (region: where a resource that names none runs)."""
+    pricer = _Pricer(table, region)
+    return [line for resource in resources for line in pricer.price(resource)]
+
+
+# --- stacks ------------------------------------------------------------------------------------------------
+
+
+def capability_of(address: str, values: Mapping[str, Any]) -> str:
+    labels = values.get("labels") if isinstance(values.get("labels"), Mapping) else {}
+    if labels and labels.get("capability"):
+        return str(labels["capability"])
+    path = _block(values.get("//")).get("metadata", {}).get("path") if "//" in values else None
+    if isinstance(path, str) and path.count("/") >= 2:
+        return path.split("/")[1]
+    logical = address.split(".")[-1]
+    return next((c for c in sorted(CAPABILITIES, key=len, reverse=True) if logical.startswith(c + "_")), "other")
+
+
+def stack_resources(data: Mapping[str, Any]) -> list[Resource]:
+    """The managed resources of a cdk.tf.json."""
+    out = []
+    for tf_type, bodies in sorted((data.get("resource") or {}).items()):
+        for name, body in sorted(bodies.items()):
+            address = f"{tf_type}.{name}"
+            out.append(Resource(address, tf_type, body, capability_of(address, body)))
+    return out
+
+
+def default_region(data: Mapping[str, Any]) -> str:
+    providers = (data.get("provider") or {}).get("google") or [{}]
+    first = providers[0] if isinstance(providers, list) else providers
+    return str(first.get("region") or "")
+
+
+@dataclass
+class StackEstimate:
+    stack: str
+    environment: str
+    region: str
+    lines: list[Line]
+    budget: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def total(self, always_on: bool | None = None) -> float:
+        return sum(line.monthly or 0.0 for line in self.lines if always_on is None or line.always_on == always_on)
+
+    @property
+    def baseline(self) -> float:
+        return self.total(always_on=True)
+
+    @property
+    def not_priced(self) -> list[Line]:
+        return [line for line in self.lines if line.monthly is None]
+
+    def by_capability(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for line in self.lines:
+            out[line.capability] = out.get(line.capability, 0.0) + (line.monthly or 0.0)
+        return dict(sorted(out.items()))
+
+
+def estimate_stack(stack: str, environment: str, data: Mapping[str, Any], table: PriceTable) -> StackEstimate:
+    region = default_region(data)
+    pricer = _Pricer(table, region)
+    lines = [line for resource in stack_resources(data) for line in pricer.price(resource)]
+    lines += pricer.per_stack()
+    lines.sort(key=lambda line: (line.capability, line.address, line.what))
+    return StackEstimate(stack, environment, region, lines)
+
+
+def compare_budget(estimate: StackEstimate, budget: Mapping[str, Any], currency: str) -> None:
+    """Fill estimate.budget and warn when the always-on baseline alone passes the first threshold."""
+    amount = budget.get("amount")
+    if not budget.get("enabled", True) or amount is None:
+        estimate.budget = {"configured": False}
+        return
+    thresholds = list(budget.get("thresholds") or [1.0])
+    first = float(thresholds[0])
+    limit = float(amount) * first
+    given = budget.get("currency")
+    estimate.budget = {
+        "configured": True,
+        "amount": float(amount),
+        "currency": given or "the billing account's",
+        "first_threshold": first,
+        "first_threshold_amount": round(limit, 2),
+        "baseline": round(estimate.baseline, 2),
+        "total": round(estimate.total(), 2),
+    }
+    if given and given != currency:
+        estimate.warnings.append(
+            f"the budget is in {given} and this estimate in {currency}: compare them after converting"
+        )
+    if estimate.baseline > limit:
+        estimate.warnings.append(
+            f"the always-on baseline alone ({currency} {estimate.baseline:,.2f} a month) passes the budget's first "
+            f"threshold ({first:.0%} of {float(amount):,.2f} = {limit:,.2f}): the alert will fire every month"
+        )
+    if estimate.not_priced:
+        estimate.warnings.append(
+            f"{len(estimate.not_priced)} item{'s' if len(estimate.not_priced) != 1 else ''} not priced: the real "
+            "figure is higher than shown"
+        )
+
+
+@dataclass
+class Estimate:
+    currency: str
+    stacks: list[StackEstimate]
+    table: PriceTable
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "estimate": True,
+            "note": ESTIMATE_NOTE,
+            "currency": self.currency,
+            "hours_per_month": self.table.assumptions.get("hours_per_month"),
+            "assumptions": self.table.assumptions,
+            "leaves_out": list(self.table.left_out),
+            "total": round(sum(s.total() for s in self.stacks), 2),
+            "stacks": [
+                {
+                    "stack": s.stack,
+                    "environment": s.environment,
+                    "region": s.region,
+                    "total": round(s.total(), 2),
+                    "always_on": round(s.baseline, 2),
+                    "usage": round(s.total(always_on=False), 2),
+                    "by_capability": {k: round(v, 2) for k, v in s.by_capability().items()},
+                    "not_priced": len(s.not_priced),
+                    "budget": s.budget,
+                    "warnings": s.warnings,
+                    "lines": [line.to_data() for line in s.lines],
+                }
+                for s in self.stacks
+            ],
+        }
+
+
+def estimate(config: Path, out: Path | None = None, environments: Sequence[str] = ()) -> Estimate:
+    """The estimate of a config's synthesized stacks (generate first), compared with each budget."""
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.verify import load_stack, synthesized_stacks
+
+    table = load_prices()
+    stacks = []
+    for env, path in synthesized_stacks(config, out, environments):
+        data = load_stack(path, display_path(path))
+        result = estimate_stack(env.stack, env.name, data, table)
+        compare_budget(result, env.settings.get("budget") or {}, table.currency)
+        stacks.append(result)
+    return Estimate(table.currency, stacks, table)
+
+
+def to_text(result: Estimate) -> str:
+    cur = result.currency
+    lines = [f"Monthly cost estimate ({cur}). {ESTIMATE_NOTE}", ""]
+    for s in result.stacks:
+        lines.append(f"{s.stack} ({s.region})")
+        for line in s.lines:
+            figure = f"{line.monthly:>10,.2f}" if line.monthly is not None else f"{'not priced':>10}"
+            kind = "always on" if line.always_on else "usage"
+            lines.append(f"  {line.capability:<20} {kind:<9} {figure}  {line.what}")
+            if line.not_priced:
+                lines.append(f"  {'':<20} {'':<9} {'':>10}    ({line.not_priced})")
+        parts = ", ".join(f"{cap} {amount:,.2f}" for cap, amount in s.by_capability().items() if amount)
+        lines.append(f"  by capability: {parts or 'nothing priced'}")
+        unpriced = f" + {len(s.not_priced)} not priced" if s.not_priced else ""
+        usage = s.total(always_on=False)
+        lines.append(
+            f"  total {cur} {s.total():,.2f} a month{unpriced} (always on {s.baseline:,.2f}, usage {usage:,.2f})"
+        )
+        budget = s.budget
+        if budget.get("configured"):
+            lines.append(
+                f"  budget {budget['amount']:,.2f} ({budget['currency']}); first threshold "
+                f"{budget['first_threshold']:.0%} = {budget['first_threshold_amount']:,.2f}"
+            )
+        else:
+            lines.append("  no budget configured")
+        lines.extend(f"  warning: {w}" for w in s.warnings)
+        lines.append("")
+    total = sum(s.total() for s in result.stacks)
+    lines.append(f"all stacks: {cur} {total:,.2f} a month (priced items only)")
+    assumptions = ", ".join(f"{k} = {v:g}" for k, v in result.table.assumptions.items())
+    lines.append(f"assumptions: {assumptions} (generator/data/prices.yaml)")
+    lines.append("leaves out: " + "; ".join(result.table.left_out))
+    return "\n".join(lines) + "\n"
+
+
+# --- cost deltas of plans (for `tierstack review`) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceDelta:
+    address: str
+    capability: str
+    before: float | None  # None: not priced (or absent: see present_before)
+    after: float | None
+    present_before: bool
+    present_after: bool
+    not_priced: str | None = None
+
+    @property
+    def delta(self) -> float | None:
+        if self.not_priced:
+            return None
+        return (self.after or 0.0) - (self.before or 0.0)
+
+
+@dataclass(frozen=True)
+class CostDelta:
+    currency: str
+    before: float
+    after: float
+    resources: tuple[ResourceDelta, ...]  # only resources whose monthly figure changes, or that are not priced
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def not_priced(self) -> tuple[ResourceDelta, ...]:
+        return tuple(r for r in self.resources if r.not_priced)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "estimate": True,
+            "currency": self.currency,
+            "before": round(self.before, 2),
+            "after": round(self.after, 2),
+            "delta": round(self.delta, 2),
+            "resources": [
+                {
+                    "address": r.address,
+                    "capability": r.capability,
+                    "before": None if r.before is None else round(r.before, 2),
+                    "after": None if r.after is None else round(r.after, 2),
+                    "delta": None if r.delta is None else round(r.delta, 2),
+                    **({"not_priced": r.not_priced} if r.not_priced else {}),
+                }
+                for r in self.resources
+            ],
+        }
+
+
+def _plan_region(plan: Mapping[str, Any]) -> str:
+    providers = ((plan.get("configuration") or {}).get("provider_config")) or {}
+    for name in ("google", "google-beta"):
+        region = (((providers.get(name) or {}).get("expressions") or {}).get("region") or {}).get("constant_value")
+        if region:
+            return str(region)
+    return ""
+
+
+def _planned_resources(plan: Mapping[str, Any]) -> list[Resource]:
+    """The managed resources of a plan's planned_values (root module and child modules)."""
+    out: list[Resource] = []
+
+    def walk(module: Mapping[str, Any]) -> None:
+        for r in module.get("resources") or []:
+            if r.get("mode", "managed") == "managed":
+                values = r.get("values") or {}
+                out.append(Resource(r["address"], r["type"], values, capability_of(r["address"], values)))
+        for child in module.get("child_modules") or []:
+            walk(child)
+
+    walk(((plan.get("planned_values") or {}).get("root_module")) or {})
+    return out
+
+
+def _changed_resources(plan: Mapping[str, Any], side: str) -> list[Resource]:
+    """The resources of a plan's resource_changes as they are before or after it."""
+    out = []
+    for change in plan.get("resource_changes") or []:
+        if change.get("mode", "managed") != "managed":
+            continue
+        values = (change.get("change") or {}).get(side)
+        if isinstance(values, Mapping):
+            address = change["address"]
+            out.append(Resource(address, change["type"], values, capability_of(address, values)))
+    return out
+
+
+def _delta(before: list[Resource], after: list[Resource], table: PriceTable, region: str) -> CostDelta:
+    pricer = _Pricer(table, region)
+
+    def priced(resources: list[Resource]) -> dict[str, tuple[str, float | None, str | None]]:
+        out: dict[str, tuple[str, float | None, str | None]] = {}
+        for resource in resources:
+            lines = pricer.price(resource)
+            if not lines:
+                continue
+            missing = [line.not_priced for line in lines if line.monthly is None and line.not_priced]
+            total = sum(line.monthly or 0.0 for line in lines)
+            out[resource.address] = (resource.capability, None if missing else total, "; ".join(missing) or None)
+        return out
+
+    old, new = priced(before), priced(after)
+    changes = []
+    for address in sorted(set(old) | set(new)):
+        cap_a, amount_a, why_a = old.get(address, ("", 0.0, None))
+        cap_b, amount_b, why_b = new.get(address, ("", 0.0, None))
+        why = why_b or why_a
+        if why is None and abs((amount_b or 0.0) - (amount_a or 0.0)) < 0.005:
+            continue
+        changes.append(ResourceDelta(address, cap_b or cap_a, amount_a, amount_b, address in old, address in new, why))
+    before_total = sum(v[1] or 0.0 for v in old.values())
+    after_total = sum(v[1] or 0.0 for v in new.values())
+    return CostDelta(table.currency, before_total, after_total, tuple(changes))
+
+
+def plan_cost_delta(plan: Mapping[str, Any], table: PriceTable | None = None) -> CostDelta:
+    """The monthly cost change of one `terraform show -json` plan: its resource_changes, before vs after.
+
+    Pure: no network, no files but the price table (pass `table` to skip reading it). A created
+    resource has no before, a destroyed one no after; resources the table cannot price are listed
+    with the reason and left out of the totals.
+    """
+    table = table or load_prices()
+    return _delta(_changed_resources(plan, "before"), _changed_resources(plan, "after"), table, _plan_region(plan))
+
+
+def cost_delta(before: Mapping[str, Any], after: Mapping[str, Any], table: PriceTable | None = None) -> CostDelta:
+    """The monthly cost change between two plans' planned_values (say, the base branch's and the head's)."""
+    table = table or load_prices()
+    region = _plan_region(after) or _plan_region(before)
+    return _delta(_planned_resources(before), _planned_resources(after), table, region)

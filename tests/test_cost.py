@@ -1,0 +1,281 @@
+"""`tierstack cost`: the estimate follows from generator/data/prices.yaml and the synthesized stacks."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run
+from tierstack.generator import cost
+from tierstack.generator.yamlio import load_file, to_plain
+
+EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+RECOMMENDER = REPO / "examples" / "recommender"
+FRAUD = REPO / "examples" / "fraud-detection"
+PLANS = REPO / "tests" / "fixtures" / "plans"
+DAYS = [dt.date(2024, 1, 1) + dt.timedelta(n) for n in range(1461)]  # 2024-2027, what runs_per_month averages over
+
+
+def estimate_json(*args: str) -> dict:
+    result = run("cost", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_example_prices(config: Path) -> None:
+    data = estimate_json(str(config))
+    assert data["estimate"] is True and data["currency"] == "USD"
+    assert data["stacks"] and all(s["lines"] for s in data["stacks"])
+    for stack in data["stacks"]:
+        assert stack["total"] == pytest.approx(sum(line["monthly"] or 0 for line in stack["lines"]), abs=0.05)
+        assert stack["always_on"] + stack["usage"] == pytest.approx(stack["total"], abs=0.02)
+    text = run("cost", str(config))
+    assert text.exit_code == 0
+    assert "An estimate, not a quote" in text.stdout and "leaves out:" in text.stdout
+
+
+def _table() -> dict:
+    return to_plain(load_file(REPO / "generator" / "data" / "prices.yaml"))
+
+
+def _price(table: dict, item: str, key: str, region: str) -> float:
+    (entry,) = [p for p in table["prices"] if (p["item"], p["key"], p["region"]) == (item, key, region)]
+    return float(entry["price"])
+
+
+def test_a_stack_recomputed_from_the_table() -> None:
+    """recommender-prod (us-central1), recomputed here from prices.yaml and its cdk.tf.json alone."""
+    table = _table()
+    stack = json.loads((RECOMMENDER / "cdktf.out/stacks/recommender-prod/cdk.tf.json").read_text(encoding="utf-8"))
+    assumptions = table["assumptions"]
+    hours = 24 * 30.4
+    assert assumptions["hours_per_month"] == pytest.approx(hours)
+    expected = 0.0
+    resources = stack["resource"]
+    for bucket in resources["google_storage_bucket"].values():
+        assert bucket["location"] == "US-CENTRAL1" and bucket.get("storage_class", "STANDARD") == "STANDARD"
+        expected += assumptions["bucket_gb"] * _price(table, "cloud_storage_standard", "standard", "us-central1")
+    (store,) = resources["google_vertex_ai_feature_online_store"].values()
+    assert "optimized" in store
+    expected += (
+        assumptions["feature_store_optimized_nodes"]
+        * hours
+        * _price(table, "feature_store_optimized_node", "node", "us-central1")
+    )
+    (job,) = resources["google_cloud_scheduler_job"].values()
+    assert job["schedule"] == "0 2 * * 0" and job["http_target"]["uri"].endswith("/pipelineJobs")
+    sundays = sum(
+        1
+        for n in range((dt.date(2028, 1, 1) - dt.date(2024, 1, 1)).days)
+        if (dt.date(2024, 1, 1) + dt.timedelta(n)).weekday() == 6
+    )
+    expected += _price(table, "cloud_scheduler_job", "job", "global")
+    expected += sundays / 48 * _price(table, "vertex_pipelines_run", "run", "global")
+    logging = _price(table, "cloud_logging_ingestion", "gib", "global")
+    expected += max(0, assumptions["logging_gib_per_stack"] - 50) * logging
+    (prod,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")["stacks"]
+    assert prod["total"] == pytest.approx(expected, abs=0.01)
+    assert prod["by_capability"]["feature_repository"] == pytest.approx(0.30 * hours, abs=0.01)
+    assert prod["always_on"] == pytest.approx(0.30 * hours + 0.10, abs=0.01)
+    (unpriced,) = [line for line in prod["lines"] if line["monthly"] is None]
+    assert unpriced["address"] == "google_vertex_ai_metadata_store.metadata_tracking_store"
+
+
+def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
+    config = tmp_path / "tierstack.yaml"
+    text = (RECOMMENDER / "tierstack.yaml").read_text(encoding="utf-8")
+    config.write_text(re.sub(r"amount: 800\b", "amount: 100", text), encoding="utf-8")
+    out = str(RECOMMENDER / "cdktf.out")
+    result = run("cost", str(config), "--out", out, "--env", "prod")
+    assert result.exit_code == 0
+    assert (
+        "the always-on baseline alone (USD 218.98 a month) passes the budget's first threshold (50% of 100.00"
+        in result.stderr
+    )
+    data = estimate_json(str(config), "--out", out, "--env", "prod")
+    assert data["stacks"][0]["budget"]["first_threshold_amount"] == 50.0
+    # with the example's own prod budget (800, first threshold 400) the baseline stays below
+    result = run("cost", str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")
+    assert "always-on baseline alone" not in result.stderr
+
+
+def test_the_price_table_names_a_source_and_date_for_every_price() -> None:
+    table = _table()
+    assert table["currency"] == "USD" and table["prices"]
+    for entry in table["prices"]:
+        where = f"{entry['item']} {entry['key']} {entry['region']}"
+        assert entry["source"].startswith("https://cloud.google.com/"), where
+        assert dt.date.fromisoformat(entry["read"]) <= dt.date(2026, 12, 31), where
+        if entry.get("as_of"):
+            dt.date.fromisoformat(entry["as_of"])
+        assert entry["unit"], where
+        if entry["price"] is None:
+            assert entry.get("note"), f"{where}: a missing price says why"
+        else:
+            assert entry["price"] > 0, where
+    keys = [(e["item"], e["key"], e["region"]) for e in table["prices"]]
+    assert len(keys) == len(set(keys))
+    for region in ("us-central1", "europe-west4", "europe-west1"):  # the examples' regions are in the table
+        assert any(e["region"] == region for e in table["prices"])
+
+
+def test_a_region_without_a_price_is_not_priced_not_zero() -> None:
+    (prod,) = estimate_json(str(FRAUD / "tierstack.yaml"), "--env", "prod")["stacks"]
+    (pool,) = [
+        line
+        for line in prod["lines"]
+        if line["address"] == "google_vertex_ai_deployment_resource_pool.model_serving_deployment_pool"
+    ]
+    assert pool["monthly"] is None
+    assert "europe-west4" in pool["not_priced"]
+    assert prod["not_priced"] >= 1
+    assert any("not priced" in w for w in prod["warnings"])
+    text = run("cost", str(FRAUD / "tierstack.yaml"), "--env", "prod").stdout
+    assert re.search(r"model_serving\s+always on\s+not priced\s+deployment pool: 2 × n1-standard-4", text)
+
+
+def test_a_region_missing_from_the_table_entirely() -> None:
+    table = cost.load_prices()
+    resource = cost.Resource(
+        "google_vertex_ai_deployment_resource_pool.x",
+        "google_vertex_ai_deployment_resource_pool",
+        {
+            "region": "asia-south2",
+            "dedicated_resources": {"machine_spec": {"machine_type": "n1-standard-4"}, "min_replica_count": 2},
+        },
+        "model_serving",
+    )
+    (line,) = cost.price([resource], table, "asia-south2")
+    assert line.monthly is None and "no vertex prediction machine price for n1-standard-4 in asia-south2" in (
+        line.not_priced or ""
+    )
+
+
+@pytest.mark.parametrize(
+    ("cron", "runs"),
+    [
+        ("0 3 * * 1", sum(1 for d in DAYS if d.weekday() == 0) / 48),
+        ("0 * * * *", 1461 * 24 / 48),
+        ("*/15 * * * *", 1461 * 24 * 4 / 48),
+        ("0 4 1 * *", 1.0),
+        ("30 6 * * MON-FRI", sum(1 for d in DAYS if d.weekday() < 5) / 48),
+        (
+            "0 0 1,15 * 0",
+            sum(1 for d in DAYS if d.day in (1, 15) or d.weekday() == 6) / 48,
+        ),  # cron: day of month OR day of week
+    ],
+)
+def test_runs_per_month(cron: str, runs: float) -> None:
+    assert cost.runs_per_month(cron) == pytest.approx(runs)
+
+
+def _pool(min_replicas: int, region: str = "us-central1") -> dict:
+    return {
+        "region": region,
+        "dedicated_resources": [
+            {"machine_spec": [{"machine_type": "n1-standard-4"}], "min_replica_count": min_replicas}
+        ],
+    }
+
+
+def test_plan_cost_delta_before_and_after() -> None:
+    plan = {
+        "format_version": "1.2",
+        "configuration": {
+            "provider_config": {"google": {"expressions": {"region": {"constant_value": "us-central1"}}}}
+        },
+        "resource_changes": [
+            {
+                "address": "google_vertex_ai_deployment_resource_pool.model_serving_deployment_pool",
+                "type": "google_vertex_ai_deployment_resource_pool",
+                "mode": "managed",
+                "change": {"actions": ["update"], "before": _pool(1), "after": _pool(3)},
+            },
+            {
+                "address": "google_vertex_ai_persistent_resource.model_training_pool",
+                "type": "google_vertex_ai_persistent_resource",
+                "mode": "managed",
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": {
+                        "location": "europe-west4",
+                        "resource_pools": [
+                            {
+                                "machine_spec": [
+                                    {
+                                        "machine_type": "g2-standard-8",
+                                        "accelerator_type": "NVIDIA_L4",
+                                        "accelerator_count": 1,
+                                    }
+                                ],
+                                "replica_count": "1",
+                            }
+                        ],
+                    },
+                },
+            },
+            {
+                "address": "google_project_iam_member.foundation_x",
+                "type": "google_project_iam_member",
+                "mode": "managed",
+                "change": {"actions": ["create"], "before": None, "after": {"role": "roles/viewer"}},
+            },
+        ],
+    }
+    delta = cost.plan_cost_delta(plan)
+    node = 0.219 * 729.6
+    assert delta.before == pytest.approx(node)
+    assert delta.after == pytest.approx(3 * node)
+    assert delta.delta == pytest.approx(2 * node)
+    by_address = {r.address: r for r in delta.resources}
+    assert set(by_address) == {
+        "google_vertex_ai_deployment_resource_pool.model_serving_deployment_pool",
+        "google_vertex_ai_persistent_resource.model_training_pool",
+    }
+    pool = by_address["google_vertex_ai_deployment_resource_pool.model_serving_deployment_pool"]
+    assert pool.capability == "model_serving" and pool.delta == pytest.approx(2 * node)
+    training = by_address["google_vertex_ai_persistent_resource.model_training_pool"]
+    assert training.not_priced and training.delta is None and not training.present_before
+    assert cost.plan_cost_delta(plan).to_data()["delta"] == round(2 * node, 2)
+
+
+def test_cost_delta_of_two_plans() -> None:
+    base = json.loads((PLANS / "recommender-prod.json").read_text(encoding="utf-8"))
+    head = copy.deepcopy(base)
+    for resource in head["planned_values"]["root_module"]["resources"]:
+        if resource["type"] == "google_storage_bucket":
+            resource["values"]["location"] = "EUROPE-WEST1"  # same price: no delta
+    assert cost.cost_delta(base, head).delta == pytest.approx(0)
+    head["planned_values"]["root_module"]["resources"] = [
+        r
+        for r in head["planned_values"]["root_module"]["resources"]
+        if r["type"] != "google_vertex_ai_feature_online_store"
+    ]
+    delta = cost.cost_delta(base, head)
+    assert delta.delta == pytest.approx(-0.30 * 729.6, abs=0.01)
+    (gone,) = [r for r in delta.resources if not r.present_after]
+    assert gone.capability == "feature_repository"
+
+
+@pytest.mark.parametrize("plan", sorted(PLANS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_fixture_plan_prices(plan: Path) -> None:
+    data = json.loads(plan.read_text(encoding="utf-8"))
+    delta = cost.plan_cost_delta(data)
+    assert delta.before == 0  # every fixture plan creates its stack
+    assert delta.after >= 0
+
+
+def test_never_generated(tmp_path: Path) -> None:
+    config = tmp_path / "tierstack.yaml"
+    config.write_text((RECOMMENDER / "tierstack.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = run("cost", str(config))
+    assert result.exit_code == 2
+    assert "never generated" in result.stderr and "tierstack generate" in result.stderr
