@@ -10,7 +10,7 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
        `init`, a full disk, a read-only file system, a permission
   3    review, diff, generate --diff: a stateful resource would be destroyed or replaced (data at risk;
        CI asks for an approval)
-  4    review: a change freeze is on for a stack the plans change (no --override-freeze)
+  4    review, apply: a change freeze is on for a stack the plans change (no --override-freeze)
   5    generate --check: the output directory is not what the config generates now
   6    verify: the live Vertex AI resources differ from the stacks (missing, differing, unmanaged)
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
