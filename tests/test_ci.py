@@ -558,6 +558,12 @@ def test_a_config_with_errors_names_its_field(write: Any) -> None:
     assert result.exit_code == 2 and "servng" in result.output
 
 
+def test_no_environments_is_an_error_naming_the_field(write: Any) -> None:
+    config = write("name: emptyenv\nteam: ml\nuse_case: {stage: research}\nenvironments: {}\n")
+    result = run("ci", "github", str(config))
+    assert result.exit_code == 2 and "field 'environments'" in result.output
+
+
 def test_a_path_github_would_evaluate_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "a${{ secrets.TOKEN }}"
     folder.mkdir()
