@@ -175,7 +175,8 @@ def expectation(stack: str, environment: str, use_case: str, data: dict[str, Any
             )
     pools = [r for r in found if r.kind == "deployment_resource_pool"]
     if pools:  # models deployed on the stack's endpoints run at the capacity its pool sets
-        found = [replace(r, spec={**r.spec, "serving": pools[0].spec}) if r.kind == "endpoint" else r for r in found]
+        serving = {**pools[0].spec, "pool": pools[0].resource_id}
+        found = [replace(r, spec={**r.spec, "serving": serving}) if r.kind == "endpoint" else r for r in found]
     use = next((r.labels["use-case"] for r in found if r.labels and "use-case" in r.labels), use_case)
     return StackExpectation(stack, environment, use, project, region, shown, tuple(found))
 
@@ -523,8 +524,21 @@ def _deployed_findings(expected: Expected, deployed: list[dict[str, Any]], stack
     out = []
     for model in deployed:
         label = f"deployed model {model['model']}"
-        if model["resources"] == "shared":
-            continue  # its replicas are the pool's, checked on the pool
+        if model["resources"] == "shared":  # its replicas are the pool's, checked on the pool
+            if model["pool"] != serving.get("pool"):
+                out.append(
+                    Finding(
+                        stack,
+                        "differs",
+                        expected.title,
+                        f"{label} runs on deployment pool {model['pool']}, not the stack's {serving.get('pool')}",
+                        expected.address,
+                        f"deployed_models[{model['id']}].shared_resources",
+                        serving.get("pool"),
+                        model["pool"],
+                    )
+                )
+            continue
         for key, title in (
             ("min_replicas", "min replicas"),
             ("max_replicas", "max replicas"),
@@ -778,19 +792,23 @@ def verify(
     lists = [(i, kind, region) for i, s in enumerate(stacks) for region in scanned[s.stack] for kind in LABELLED]
     if progress:
         progress(f"reading {len(gets)} resources and {len(lists)} listings in {len(stacks)} stacks...")
-    with _quiet(), ThreadPoolExecutor(max_workers=max(1, min(workers, len(gets) + len(lists)))) as pool:
-        got: list[Future[Any]] = [pool.submit(reader.get, r.kind, r.project, r.region, r.resource_id) for _, r in gets]
-        listed: list[Future[Any]] = [
-            pool.submit(reader.list, kind, stacks[i].project, region) for i, kind, region in lists
-        ]
-        errors: dict[str, AccessError] = {}
-        results: list[Any] = []
-        for future in [*got, *listed]:
-            try:
-                results.append(future.result())
-            except AccessError as exc:
-                errors.setdefault(exc.project, exc)
-                results.append(None)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(gets) + len(lists))))
+    errors: dict[str, AccessError] = {}
+    results: list[Any] = []
+    try:
+        with _quiet():
+            futures: list[Future[Any]] = [
+                pool.submit(reader.get, r.kind, r.project, r.region, r.resource_id) for _, r in gets
+            ]
+            futures += [pool.submit(reader.list, kind, stacks[i].project, region) for i, kind, region in lists]
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except AccessError as exc:
+                    errors.setdefault(exc.project, exc)
+                    results.append(None)
+    finally:  # Ctrl-C or a bug: the reads not started yet are dropped, not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
     if errors:
         lines = [f"{e.message}\n  hint: {e.hint}" for e in errors.values()]
         raise UserError("verify could not read the live resources:\n" + "\n".join(lines))

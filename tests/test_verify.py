@@ -99,6 +99,20 @@ def test_drifted_replica_count(fake: FakeVertex) -> None:
     assert "min replicas 1, the stack's deployment pool sets 2" in drift["message"]
 
 
+def test_a_model_on_the_stack_s_pool_and_on_another(fake: FakeVertex) -> None:
+    model = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["deployedModels"][0]
+    del model["dedicatedResources"]
+    pools = "projects/{}/locations/europe-west4/deploymentResourcePools/{}"
+    model["sharedResources"] = pools.format(fake.project("acme-fraud-prod"), "fraud-detection-serving-pool")
+    code, data = verify_json("prod", "--config", CONFIG)
+    assert code == 0, findings(data)
+    model["sharedResources"] = pools.format(fake.project("acme-fraud-prod"), "someone-elses-pool")
+    code, data = verify_json("prod", "--config", CONFIG)
+    assert code == 6
+    (other,) = findings(data, "differs")
+    assert other["field"].endswith(".shared_resources") and other["actual"] == "someone-elses-pool"
+
+
 def test_drifted_pool_replicas_and_text_output(fake: FakeVertex) -> None:
     fake.get(*PROD, "deploymentResourcePools", "fraud-detection-serving-pool")["dedicatedResources"][
         "maxReplicaCount"
