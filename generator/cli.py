@@ -1173,11 +1173,11 @@ def cost(config: Path, out: Path | None, environments: tuple[str, ...], fmt: str
     from tierstack.generator.report import as_data
 
     result = costing.estimate(config, out, environments)
-    if fmt == "text":
+    if fmt == "text":  # the warnings are in the text
         click.echo(costing.to_text(result), nl=False)
-    else:
-        click.echo(as_data(result.to_data(), fmt), nl=False)
-    for stack in result.stacks:
+        return
+    click.echo(as_data(result.to_data(), fmt), nl=False)
+    for stack in result.stacks:  # and beside the data, for the person running the script
         for warning in stack.warnings:
             click.echo(f"warning: {stack.stack}: {warning}", err=True)
 

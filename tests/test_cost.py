@@ -93,17 +93,18 @@ def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
     text = (RECOMMENDER / "tierstack.yaml").read_text(encoding="utf-8")
     config.write_text(re.sub(r"amount: 800\b", "amount: 100", text), encoding="utf-8")
     out = str(RECOMMENDER / "cdktf.out")
+    warning = "the always-on baseline alone (USD 218.98 a month) passes the budget's first threshold (50% of 100.00"
     result = run("cost", str(config), "--out", out, "--env", "prod")
     assert result.exit_code == 0
-    assert (
-        "the always-on baseline alone (USD 218.98 a month) passes the budget's first threshold (50% of 100.00"
-        in result.stderr
-    )
-    data = estimate_json(str(config), "--out", out, "--env", "prod")
+    assert f"warning: {warning}" in result.stdout and result.stderr == ""
+    result = run("cost", str(config), "--out", out, "--env", "prod", "--format", "json")
+    assert f"warning: recommender-prod: {warning}" in result.stderr
+    data = json.loads(result.stdout)
     assert data["stacks"][0]["budget"]["first_threshold_amount"] == 50.0
+    assert any(w.startswith(warning) for w in data["stacks"][0]["warnings"])
     # with the example's own prod budget (800, first threshold 400) the baseline stays below
     result = run("cost", str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")
-    assert "always-on baseline alone" not in result.stderr
+    assert "always-on baseline alone" not in result.stdout
 
 
 def test_the_price_table_names_a_source_and_date_for_every_price() -> None:
