@@ -4,9 +4,9 @@ Terraform cannot create the bucket its own GCS backend keeps state in, so
 bootstrap does, with google-cloud-storage: in the environment's project and
 region, with object versioning, uniform bucket-level access, public access
 prevention enforced, soft delete, and the environment's cost labels. The
-bucket is the one each stack's backend names: `state_bucket_name` resolves it
-as generator/stacks.py's `build_stack` does (`state.bucket`, else
-`<name>-tfstate`), and a test checks the two agree on every example.
+bucket is the one each stack's backend names, from the one rule that names it
+(`stacks.state_bucket_name`: `state.bucket`, else `<name>-tfstate`); a test checks
+it against every example's generated backend.
 
 Running it again changes nothing: a bucket that exists with compatible
 settings is reported as such; one whose settings differ is an error listing
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierstack.generator.errors import UserError, did_you_mean
-from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
+from tierstack.generator.stacks import state_bucket_name
 
 SOFT_DELETE_DAYS = 30  # a deleted or overwritten state object can be restored this long (Cloud Storage: 7 to 90)
 MIN_SOFT_DELETE_DAYS, MAX_SOFT_DELETE_DAYS = 7, 90
@@ -57,21 +57,6 @@ class StateBucket:
     @property
     def url(self) -> str:
         return f"gs://{self.name}"
-
-
-def state_bucket_name(resolved: Resolved, env: ResolvedEnvironment) -> str:
-    """The bucket the stack's GCS backend names, resolved exactly as generator/stacks.py's build_stack does."""
-    name: str = env.settings.get("state", {}).get("bucket") or f"{resolved.loaded.spec.name}-tfstate"
-    try:
-        check_bucket_name(name)
-    except ValueError as error:
-        raise UserError(
-            str(error),
-            file=str(resolved.loaded.path),
-            field="state_bucket",
-            hint="set state_bucket in tierstack.yaml to a valid name",
-        ) from None
-    return name
 
 
 def chosen_environments(resolved: Resolved, environments: Sequence[str] | None) -> list[ResolvedEnvironment]:

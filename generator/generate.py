@@ -352,7 +352,11 @@ TERRAFORM_NAMES = (".terraform", ".terraform.lock.hcl", ".terraform.tfstate.lock
 
 def is_terraform_file(name: str) -> bool:
     """Whether an entry of a stack's directory is Terraform's (the user's), not tierstack's."""
-    return name in TERRAFORM_NAMES or name.startswith("terraform.tfstate") or name.endswith(".tfplan")
+    return (
+        name in TERRAFORM_NAMES
+        or name.startswith("terraform.tfstate")
+        or name.endswith((".tfplan", ".tfplan.json"))  # `tierstack plan` saves both beside the stack
+    )
 
 
 def terraform_files(out: Path) -> dict[str, list[str]]:

@@ -53,6 +53,21 @@ def api_for(resource_type: str, declared: Mapping[str, str] | None = None) -> st
     return None
 
 
+def state_bucket_name(resolved: Resolved, env: ResolvedEnvironment) -> str:
+    """The bucket the stack's GCS backend keeps state in (`tierstack bootstrap` creates it)."""
+    name: str = env.settings.get("state", {}).get("bucket") or f"{resolved.loaded.spec.name}-tfstate"
+    try:  # a blueprint may have set it; the spec's own is checked when it is loaded
+        check_bucket_name(name)
+    except ValueError as error:
+        raise UserError(
+            str(error),
+            file=str(resolved.loaded.path),
+            field="state_bucket",
+            hint="set state_bucket in tierstack.yaml to a valid name",
+        ) from None
+    return name
+
+
 def synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None = None) -> list[str]:
     """Build the app and write `stacks/<stack>/cdk.tf.json` and `manifest.json` into outdir."""
     jsii_env.prepare()
@@ -79,13 +94,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     spec = resolved.loaded.spec
     settings = env.settings
     source = str(resolved.loaded.path)
-    state_bucket = settings.get("state", {}).get("bucket") or f"{spec.name}-tfstate"
-    try:  # a blueprint may have set it; the spec's own is checked when it is loaded
-        check_bucket_name(state_bucket)
-    except ValueError as error:
-        raise UserError(
-            str(error), file=source, field="state_bucket", hint="set state_bucket in tierstack.yaml to a valid name"
-        ) from None
+    state_bucket = state_bucket_name(resolved, env)
 
     stack = TerraformStack(app, env.stack)
     # billing_project + user_project_override: APIs that bill a quota project (the Billing Budget API
