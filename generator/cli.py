@@ -341,7 +341,12 @@ def tiers(fmt: str) -> None:
 @config_argument
 @_format_option()
 def explain(config: Path, fmt: str) -> None:
-    """Explain a use case: capabilities with reasons, tier, what each provisions.
+    """Explain a use case: capabilities with reasons, tier, and what each
+    provisions in each environment, read from the stacks synthesized as
+    generate would (a few seconds: the Google provider bindings load); what a
+    capability can provision and this plan does not comes with why (the
+    setting and where it was set) and how to have it. For a check in about a
+    second that never synthesizes, use `tierstack validate`.
 
     \b
     Example:

@@ -80,14 +80,16 @@ def test_help_loads_no_dependency_but_click() -> None:
     assert ours == [], f"tierstack --help imports {ours}, which load the heavy dependencies"
 
 
-def test_explain_reads_every_capability_without_the_bindings() -> None:
-    """explain imports every capability class for its declarations; the cdktn bindings (seconds to load)
-    must stay out of it, so each capability file imports them only where it builds resources."""
+def test_show_reads_every_capability_without_the_bindings() -> None:
+    """show --resolved imports every capability class for its declarations and settings; the cdktn bindings
+    (seconds to load) must stay out of it, so each capability file imports them only where it builds
+    resources. explain synthesizes the stacks to say what they hold, so it loads them (issue 11); validate,
+    the fast check, has its own such test (test_validate_loads_no_bindings)."""
     code = (
         "import json, sys\n"
         "from click.testing import CliRunner\n"
         "from tierstack.generator.cli import main\n"
-        f"result = CliRunner().invoke(main, ['explain', {FRAUD!r}])\n"
+        f"result = CliRunner().invoke(main, ['show', {FRAUD!r}, '--resolved', '--provenance'])\n"
         "assert result.exit_code == 0, result.output\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
@@ -95,7 +97,7 @@ def test_explain_reads_every_capability_without_the_bindings() -> None:
     loaded = set(json.loads(out.stdout))
     assert "tierstack.modules.model_serving" in loaded  # the capabilities were read
     heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
-    assert heavy == [], f"explain loads the bindings: {heavy[:5]}"
+    assert heavy == [], f"show loads the bindings: {heavy[:5]}"
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
@@ -126,6 +128,14 @@ def test_explain_as_data(fmt: str) -> None:
         "fraud-detection-staging",
         "fraud-detection-prod",
     ]
+    # what each environment gets, from the synthesized stacks (issue 11): the GPU pool only in production
+    pools = {
+        env: n.get("google_vertex_ai_persistent_resource", 0) for env, n in caps["model_training"]["generated"].items()
+    }
+    assert pools == {"dev": 0, "staging": 0, "prod": 1}
+    assert (
+        "google_vertex_ai_persistent_resource ×1 (prod), none in dev, staging" in caps["model_training"]["provisions"]
+    )
 
 
 def test_show_spec_and_resolved() -> None:
