@@ -54,7 +54,7 @@ NOT_NONE = _NotNone()
 
 ALWAYS: tuple[tuple[str, str], ...] = (
     ("foundation", "every stack needs its APIs, identities and IAM"),
-    ("cost_controls", "every stack carries cost labels and a budget"),
+    ("cost_controls", "every stack carries cost labels, and a budget where tierstack.yaml gives a billing account"),
 )
 
 RULES: tuple[Rule, ...] = (
