@@ -1301,6 +1301,47 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, force: bool) -> N
     _write_ci("cloudbuild", config, out, branch, force)
 
 
+@main.command(short_help="JSON Schema of tierstack.yaml or of blueprints, for editors and CI.")
+@click.option(
+    "--kind",
+    type=click.Choice(("config", "blueprint")),
+    default="config",
+    show_default=True,
+    help="config: tierstack.yaml; blueprint: a blueprint file after Jinja2 rendering.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Write FILE instead of printing; a file that is not a tierstack schema is never replaced.",
+)
+def schema(kind: str, out: Path | None) -> None:
+    """Print (or write) the JSON Schema of tierstack.yaml or of a blueprint,
+    made from the pydantic models tierstack validates with.
+
+    `tierstack init` starts tierstack.yaml with the line
+    `# yaml-language-server: $schema=tierstack.schema.json`: write that file
+    beside it, and an editor with the YAML language server (VS Code's YAML
+    extension, Neovim, JetBrains, ...) completes the keys, shows what each
+    means and flags a typo as you type. Write it again after upgrading
+    tierstack. See docs/schema.md.
+
+    \b
+    Examples:
+      tierstack schema --out tierstack.schema.json
+      tierstack schema --kind blueprint --out blueprint.schema.json
+      check-jsonschema --schemafile tierstack.schema.json tierstack.yaml
+    """
+    from tierstack.generator.schema import schema_text, write_schema
+
+    text = schema_text(kind)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_schema(out, text)
+    click.echo(f"wrote {out}", err=True)
+
+
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
 main.add_command(init)
