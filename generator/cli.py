@@ -1301,6 +1301,44 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, force: bool) -> N
     _write_ci("cloudbuild", config, out, branch, force)
 
 
+@main.command(short_help="A Markdown page per stack: capabilities, a diagram, resources, budget.")
+@config_argument
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
+)
+@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
+def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
+    """Print each stack's page, in promotion order: the use case and its
+    answers, the capabilities and why each was selected, a Mermaid diagram
+    of the capabilities, their resources and identities and how data moves
+    between them, the resources with their labels, the outputs, the budget
+    and the alert thresholds.
+
+    The diagram is read from the synthesized stack (DIR/stacks/<stack>/cdk.tf.json):
+    its IAM grants and the references between its resources. generate writes
+    the same page beside each stack, DIR/stacks/<stack>/README.md, and keeps
+    it current; this command prints it again, and warns when that file
+    differs (the config changed since the last generate). See docs/docs-command.md.
+
+    \b
+    Examples:
+      tierstack docs examples/recommender/tierstack.yaml
+      tierstack docs --env prod > prod.md
+    """
+    from tierstack.generator.docs import synthesized_pages
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    target = out or config.parent / "cdktf.out"
+    texts, warnings = synthesized_pages(resolve(load_spec(config)), target, list(environments))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo("\n".join(texts), nl=False)
+
+
 @main.command(short_help="JSON Schema of tierstack.yaml or of blueprints, for editors and CI.")
 @click.option(
     "--kind",

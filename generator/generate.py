@@ -174,9 +174,11 @@ def _build_tree(
     `cdktf_text` is the cdktf.json tierstack owns beside `out` (recorded in the manifest), None if it
     is the user's.
     """
+    from tierstack.generator.docs import write_stack_docs
     from tierstack.generator.stacks import synthesize
 
     names = synthesize(resolved, tmp, environments)
+    write_stack_docs(resolved, tmp, names)  # stacks/<stack>/README.md, hashed in the manifest like the rest
     carried = _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
     beside = {"cdktf.json": _sha256(cdktf_text.encode())} if cdktf_text is not None else {}
     _write_manifest(tmp, recorded.get("files", {}), carried, beside)

