@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -278,6 +278,20 @@ config_argument = click.argument(
 )
 
 
+member_option = click.option(
+    "--member",
+    metavar="NAME",
+    help="CONFIG is a fleet file: the member to read (docs/fleets.md).",
+)
+
+
+def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
+    """A fleet member's plan (or, not resolved, its validated config), as a tierstack.yaml's would be."""
+    from tierstack.generator import fleet
+
+    return fleet.resolved_member(config, name) if resolved else fleet.loaded_member(config, name)
+
+
 @click.group(cls=TierstackGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tierstack")
 def main() -> None:
@@ -340,7 +354,8 @@ def tiers(fmt: str) -> None:
 @main.command(short_help="Why each capability, which tier, which stacks.")
 @config_argument
 @_format_option()
-def explain(config: Path, fmt: str) -> None:
+@member_option
+def explain(config: Path, fmt: str, member: str | None) -> None:
     """Explain a use case: capabilities with reasons, tier, and what each
     provisions in each environment, read from the stacks synthesized as
     generate would (a few seconds: the Google provider bindings load); what a
@@ -358,7 +373,8 @@ def explain(config: Path, fmt: str) -> None:
     from tierstack.generator.spec import load_spec
 
     catalog = load_catalog()
-    data = explain_data(resolve(load_spec(config), catalog), catalog)
+    plan = _fleet_member(config, member) if member is not None else resolve(load_spec(config), catalog)
+    data = explain_data(plan, catalog)
     click.echo(explain_text(data) if fmt == "text" else as_data(data, fmt), nl=False)
 
 
@@ -372,7 +388,8 @@ def explain(config: Path, fmt: str) -> None:
     "blueprint). A listing, or data with an explicit --format json or yaml.",
 )
 @_format_option(default="yaml")
-def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
+@member_option
+def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str | None) -> None:
     """Show the validated spec, or with --resolved the plan stacks are built from.
 
     With --provenance, each value is followed by the place that set it: a
@@ -395,11 +412,14 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str) -> None:
 
     if provenance and not resolved:
         raise click.UsageError("--provenance goes with --resolved")
-    loaded = load_spec(config)
-    if not resolved:
-        click.echo(as_data(loaded.spec.model_dump(mode="json"), "json" if fmt == "json" else "yaml"), nl=False)
-        return
-    plan = resolve(loaded)
+    if member is not None and resolved:
+        plan = _fleet_member(config, member)
+    else:
+        loaded = _fleet_member(config, member, resolved=False) if member is not None else load_spec(config)
+        if not resolved:
+            click.echo(as_data(loaded.spec.model_dump(mode="json"), "json" if fmt == "json" else "yaml"), nl=False)
+            return
+        plan = resolve(loaded)
     listing = fmt == "yaml" and click.get_current_context().get_parameter_source("fmt") is ParameterSource.DEFAULT
     if fmt == "text" or (provenance and listing):
         click.echo(resolved_text(plan, provenance), nl=False)
@@ -478,8 +498,21 @@ def blueprints(name: str | None, fmt: str) -> None:
     help="Write nothing; show what a regeneration would change, resource by resource, as `tierstack diff` "
     f"does (exit {EXIT_DESTRUCTIVE_CHANGE} when data is at risk).",
 )
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A fleet file: only the members' stacks with this name, team, region or environment (repeatable: "
+    "one key given twice means either value, two keys must both match).",
+)
 def generate(
-    config: Path, out: Path | None, environments: tuple[str, ...], force: bool, check: bool, show_diff: bool
+    config: Path,
+    out: Path | None,
+    environments: tuple[str, ...],
+    force: bool,
+    check: bool,
+    show_diff: bool,
+    only: tuple[str, ...],
 ) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
@@ -514,13 +547,21 @@ def generate(
          a moved block, or replaced)
       5  with --check: DIR is stale; the files are listed
 
+    A fleet file (docs/fleets.md) generates every member, in one process,
+    into DIR/<member>/cdktf.out (DIR: --out, default the fleet file's
+    folder), with a line per member (a progress bar on a terminal); a member
+    with errors is reported and the others are still generated (exit 2).
+    --only KEY=VALUE selects members' stacks; --env ENV is --only environment=ENV.
+
     \b
     Examples:
       tierstack generate examples/fraud-detection/tierstack.yaml
       tierstack generate --env prod --out build/cdktf.out   # build/cdktf.out/stacks/<name>-prod/
+      tierstack generate fleet.yaml --only team=uk          # uk/cdktf.out beside fleet.yaml
       tierstack generate --diff                             # what a regeneration changes; writes nothing
       tierstack generate --check                            # in CI: is the committed output current?
     """
+    from tierstack.generator import fleet as fleets
     from tierstack.generator.generate import generate as run_generate
     from tierstack.generator.report import delivery_warnings
     from tierstack.generator.resolve import resolve
@@ -530,6 +571,11 @@ def generate(
         raise click.UsageError("--check and --diff are two different runs: give one")
     if force and (check or show_diff):
         raise click.UsageError(f"--force replaces files, and --{'check' if check else 'diff'} writes nothing")
+    if fleets.is_fleet_file(config):
+        _generate_fleet(config, out, [*only, *(f"environment={env}" for env in environments)], force, check, show_diff)
+        return
+    if only:
+        raise click.UsageError(f"--only selects members of a fleet file; {_shown(config)} is one use case (--env)")
     plan = resolve(load_spec(config))
     for warning in delivery_warnings(plan):
         click.echo(f"warning: {warning}", err=True)
@@ -550,6 +596,20 @@ def generate(
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})")
     click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+
+
+def _generate_fleet(config: Path, out: Path | None, only: list[str], force: bool, check: bool, diff: bool) -> None:
+    """generate FLEET: each member in turn; exit 2 if one failed, else 5 (--check: stale), 3 (--diff: data at risk)."""
+    from tierstack.generator import fleet as fleets
+
+    mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
+    _fleet, results = fleets.run(config, out, only, force, mode, tty=_stderr_is_tty())
+    if any(r.status == "error" for r in results):
+        raise click.exceptions.Exit(EXIT_USER_ERROR)
+    if check and any(r.status == "stale" for r in results):
+        raise click.exceptions.Exit(EXIT_STALE)
+    if diff and any(r.at_risk for r in results):
+        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
 def _print_changes(old: Path, new: Path, stacks: list[str] | None) -> None:
@@ -824,14 +884,20 @@ def validate(config: Path, fmt: str) -> None:
       0  valid (warnings, such as alerts nobody receives, go to stderr)
       2  a problem: each is listed with its file, line, field and hint
 
+    A fleet file is checked member by member (docs/fleets.md).
+
     \b
     Examples:
       tierstack validate
       tierstack validate examples/fraud-detection/tierstack.yaml --format json | jq '.problems'
     """
+    from tierstack.generator import fleet
     from tierstack.generator import validate as checks
     from tierstack.generator.report import as_data
 
+    if fleet.is_fleet_file(config):
+        _validate_fleet(config, fmt)
+        return
     result = checks.validate(config)
     if fmt == "json":
         click.echo(as_data(checks.to_data(result), "json"), nl=False)
@@ -842,6 +908,29 @@ def validate(config: Path, fmt: str) -> None:
             click.echo(f"warning: {warning}", err=True)
         click.echo(checks.summary(result), err=not result.valid)
     if not result.valid:
+        raise click.exceptions.Exit(EXIT_USER_ERROR)
+
+
+def _validate_fleet(config: Path, fmt: str) -> None:
+    """validate FLEET: every member, each problem with its member's field (members[NAME].FIELD)."""
+    from tierstack.generator import fleet
+    from tierstack.generator.report import as_data
+
+    problems, members = fleet.validate_fleet(config)
+    data = fleet.validation_data(config, problems, members)
+    if fmt == "json":
+        click.echo(as_data(data, "json"), nl=False)
+    else:
+        for problem in problems:
+            _report(f"error: {problem.render()}")
+        for kind, text in fleet.validation_lines(config, members) if not problems else []:
+            if kind == "error":
+                _report(f"error: {text}")
+            elif kind == "warning":
+                click.echo(f"warning: {text}", err=True)
+            else:
+                click.echo(text, err=not data["valid"])
+    if not data["valid"]:
         raise click.exceptions.Exit(EXIT_USER_ERROR)
 
 

@@ -91,13 +91,18 @@ def generate(
     force: bool = False,
     progress: Callable[[str], None] = lambda _: None,
     before_swap: BeforeSwap | None = None,
+    app: str | None = None,
 ) -> list[StackSummary]:
-    """Synthesize and swap the new tree into `out`; return a summary per stack written."""
+    """Synthesize and swap the new tree into `out`; return a summary per stack written.
+
+    `app` is the command cdktf.json gives the CDK CLI (default: `tierstack generate CONFIG --out OUT`;
+    a fleet member's names the fleet file and the member).
+    """
     _check_environments(resolved, environments)
     shown = display_path(out)
     out = check_out(out, resolved.loaded.path)
     with _output_lock(out, shown, progress):
-        return _generate(resolved, out, shown, environments, force, progress, before_swap)
+        return _generate(resolved, out, shown, environments, force, progress, before_swap, app)
 
 
 def _generate(
@@ -108,11 +113,12 @@ def _generate(
     force: bool,
     progress: Callable[[str], None],
     before_swap: BeforeSwap | None = None,
+    app: str | None = None,
 ) -> list[StackSummary]:
     _clean_leftovers(out)
     _recover_interrupted_swap(out)
     recorded = _read_manifest(out, shown)
-    cdktf_text = _cdktf_json_text(resolved, out)
+    cdktf_text = _cdktf_json_text(resolved, out, app)
     cdktf_action, cdktf_note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
     _check_output(out, shown, recorded, cdktf_action == "edited", force)
     kept = terraform_files(out)
@@ -651,14 +657,14 @@ def _link_or_copy(source: str | Path, target: str | Path) -> None:
 # --- cdktf.json and summaries --------------------------------------------------------------------
 
 
-def _cdktf_json_text(resolved: Resolved, out: Path) -> str:
+def _cdktf_json_text(resolved: Resolved, out: Path, app: str | None = None) -> str:
     """cdktf.json, for users who also want the CDK CLI; it goes beside the output directory."""
     # the CDK CLI runs `app` from the folder holding cdktf.json
     config = os.path.relpath(resolved.loaded.path.resolve(), out.parent)
     data = {
         "//": CDKTF_JSON_MARK,
         "language": "python",
-        "app": f"tierstack generate {config} --out {out.name}",
+        "app": app or f"tierstack generate {config} --out {out.name}",
         "output": out.name,
         "projectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tierstack:{resolved.loaded.spec.name}")),
         "sendCrashReports": "false",
@@ -725,7 +731,9 @@ class Preview:
 
 
 @contextmanager
-def preview(resolved: Resolved, out: Path, environments: list[str] | None = None) -> Iterator[Preview]:
+def preview(
+    resolved: Resolved, out: Path, environments: list[str] | None = None, app: str | None = None
+) -> Iterator[Preview]:
     """Synthesize what `generate` would write into `out`, in a temporary directory removed on the way out.
 
     Reads `out` (its manifest, the stacks --env carries over) and writes nothing near it: no lock, no
@@ -740,7 +748,7 @@ def preview(resolved: Resolved, out: Path, environments: list[str] | None = None
         recorded = _read_manifest(out, shown)
     except UserError:  # unreadable: every file is then simply compared with what generate writes
         recorded = {}
-    cdktf_text = _cdktf_json_text(resolved, out)
+    cdktf_text = _cdktf_json_text(resolved, out, app)
     action, _note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
     ours = action in ("write", "same", "edited")
     parent = Path(tempfile.mkdtemp(prefix="tierstack-preview-"))

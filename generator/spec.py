@@ -462,6 +462,14 @@ def load_spec(path: Path) -> LoadedSpec:
         raise UserError("the file is empty", file=path, hint="run 'tierstack init' to write a starting tierstack.yaml")
     if not isinstance(doc, dict):
         raise UserError("the top level must be a mapping of keys (name, team, use_case, ...)", file=path, line=1)
+    if "fleet" in doc:  # generator/fleet.py
+        raise UserError(
+            "this is a fleet file (several use cases); this command takes one",
+            file=path,
+            line=line_of(doc, ("fleet",)),
+            hint="generate and validate take a fleet file; explain and show take one member: --member NAME "
+            "(docs/fleets.md)",
+        )
     try:
         spec = Spec.model_validate(to_plain(doc), context={"catalog": load_catalog()})
     except ValidationError as exc:
