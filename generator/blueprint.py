@@ -2,7 +2,9 @@
 
 A blueprint document has these top-level keys:
 
-    extends:     another blueprint (built-in name or a path relative to this file)
+    extends:     another blueprint: a built-in name, a path relative to this file, or a blueprint in a git
+                 repository pinned to a ref, {git: URL, ref: v1.4.0, path: blueprints/org.yaml.j2}
+                 (generator/gitsource.py fetches it; generator/lockfile.py records its commit)
     tier:        the maturity tier it implements
     description: one line for humans
     defaults:    settings for every environment (capabilities, labels, budget, ...)
@@ -29,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import time
 import traceback
@@ -47,12 +50,25 @@ from jinja2.runtime import BlockReference, Context, LoopContext, Macro, Undefine
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_context
 from jinja2.visitor import NodeTransformer
+from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
 from tierstack.generator.choices import Role, choices
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.gitsource import GitFailed, GitSource, check_path
+from tierstack.generator.lockfile import Pinned, Pins, pins_for
 from tierstack.generator.provenance import BUILTIN_PREFIX, Provenance, Source, join_hints
-from tierstack.generator.yamlio import MAX_FILE_BYTES, Unreadable, key_line, parse, read_text, size_text, to_plain
+from tierstack.generator.yamlio import (
+    MAX_FILE_BYTES,
+    Unreadable,
+    key_line,
+    line_of,
+    load_file,
+    parse,
+    read_text,
+    size_text,
+    to_plain,
+)
 
 TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
 ROLES = choices(Role)
@@ -79,13 +95,38 @@ class Layer:
         return Layer(node, {k[n:]: v for k, v in self.prov.items() if k[:n] == path and len(k) > n})
 
 
+@dataclass(frozen=True)
+class Link:
+    """One blueprint of a chain, for lineage listings (`tierstack blueprints`) and upstream comparisons."""
+
+    name: str  # as the chain names it: tierstack:NAME, a path, or REPOSITORY@REF:PATH
+    kind: str  # "built-in", "local" or "git"
+    tier: int | None
+    description: str
+    pin: Pinned | None = None  # from git: the pinned upstream (commit, ref, lock entry)
+    repo_path: str | None = None  # from git: the file's path in the repository
+    path: Path | None = None  # local: the file
+    text: str = field(default="", compare=False, repr=False)  # the template source, to read a line of
+
+
 @dataclass
 class Blueprint:
-    name: str  # built-in name or the path as given
+    name: str  # built-in name, the path as given, or the git source's REPOSITORY@REF:PATH
     chain: list[str]  # this blueprint first, then what it extends, as messages name them (tierstack:NAME, a path)
     layer: Layer
     tier: int | None
     description: str
+    links: list[Link] = field(default_factory=list)  # the chain, with what each link is
+    notes: list[str] = field(default_factory=list)  # for the user: an upstream tag moved, fetched offline, ...
+
+    @property
+    def upstreams(self) -> list[Pinned]:
+        """The git upstreams this chain pinned, nearest first."""
+        out: list[Pinned] = []
+        for link in self.links:
+            if link.pin is not None and link.pin not in out:
+                out.append(link.pin)
+        return out
 
     def environment_layer(self, role: str) -> Layer:
         """defaults merged with the overrides for `role`."""
@@ -155,22 +196,52 @@ def display_path(path: Path | str) -> str:
 class Located:
     origin: Source  # a user's file as shown, or a built-in blueprint; no line
     text: str
-    path: Path | None  # on disk (a fork); None for a built-in
+    path: Path | None  # on disk (a fork); None for a built-in or a blueprint from git
+    pin: Pinned | None = None  # from git: the pinned upstream it was read from
+    repo_path: str | None = None  # from git: its path in that repository
 
     @property
     def name(self) -> str:
-        """How messages and the blueprint chain name it: the path as shown, or tierstack:NAME."""
+        """How messages and the blueprint chain name it: the path as shown, tierstack:NAME, REPOSITORY@REF:PATH."""
         return str(self.origin)
 
+    @property
+    def kind(self) -> str:
+        return "git" if self.pin is not None else "local" if self.path is not None else "built-in"
 
-def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -> Located:
-    """Find a blueprint: a path relative to the file naming it, or a built-in name.
+
+BlueprintRef = str | GitSource  # what `blueprint:` and `extends:` name
+
+
+def locate(
+    ref: BlueprintRef,
+    relative_to: Path | None,
+    referrer: str,
+    field_name: str,
+    *,
+    parent: Located | None = None,
+    pins: Pins | None = None,
+    line: int | None = None,
+    lines: Mapping[str, int | None] | None = None,
+) -> Located:
+    """Find a blueprint: a path relative to the file naming it, a built-in name, or a git source.
 
     A path that leads to no regular file (missing, a directory, a FIFO, a
     device, a loop of symbolic links) is an error of the reference, reported
     at the file and field that name it; a file too large or not UTF-8 is an
-    error of the blueprint itself.
+    error of the blueprint itself. In a blueprint from git (`parent`), a path
+    names another file of the same repository at the same commit, and must
+    stay inside it.
     """
+    where: dict[str, Any] = {"file": referrer, "line": line, "field": field_name, "lines": lines or {}}
+    if isinstance(ref, GitSource):
+        base = None if parent is not None and parent.pin is not None else _folder(relative_to)
+        pinned = (pins or pins_for(None)).pin(ref, base, where)
+        return Located(Source.in_file(pinned.name), pinned.text, None, pinned, ref.path)
+    if parent is not None and parent.pin is not None and parent.repo_path is not None:
+        return _locate_in_repository(
+            ref, parent.pin, parent.repo_path, {k: where[k] for k in ("file", "line", "field")}
+        )
     if _is_path(ref):
         base = relative_to.parent if relative_to else Path.cwd()
         path = Path(ref)
@@ -197,6 +268,30 @@ def locate(ref: str, relative_to: Path | None, referrer: str, field_name: str) -
             raise
         return Located(Source.in_file(display_path(path)), text, path)
     return Located(Source.in_builtin(ref), builtin_text(ref, referrer, field_name), None)
+
+
+def _folder(relative_to: Path | None) -> Path:
+    return Path.cwd() / (relative_to.parent if relative_to else Path())
+
+
+def _locate_in_repository(ref: str, pin: Pinned, parent_path: str, where: dict[str, Any]) -> Located:
+    """`extends: ./base.yaml.j2` in a blueprint from git: that file at the same commit, inside the repository."""
+    if not _is_path(ref):
+        return Located(Source.in_builtin(ref), builtin_text(ref, where["file"], where["field"]), None)
+    hint = "a blueprint from git extends files of its own repository by relative path, or another by {git, ref, path}"
+    if ref.startswith("/"):
+        raise UserError(f"'{ref}' is an absolute path; {hint}", **where)
+    joined = posixpath.normpath(posixpath.join(posixpath.dirname(parent_path), ref))
+    if joined == ".." or joined.startswith("../"):
+        raise UserError(f"'{ref}' leads out of the repository", hint=hint, **where)
+    try:
+        check_path(joined)
+        text = pin.read(joined)
+    except ValueError as err:
+        raise UserError(str(err), hint=hint, **where) from None
+    except GitFailed as err:
+        raise UserError(f"blueprint '{ref}' ({joined} at {pin.ref}): {err.reason}", hint=hint, **where) from None
+    return Located(Source.in_file(pin.name_of(joined)), text, None, pin, joined)
 
 
 # --- rendering with a source-line map ------------------------------------------------------------
@@ -714,25 +809,44 @@ def _template_line(exc: BaseException, name: str) -> int | None:
 
 
 def load(
-    ref: str,
+    ref: BlueprintRef,
     variables: dict[str, Any],
     relative_to: Path | None,
     referrer: str,
     field_name: str = "blueprint",
     origins: Mapping[Key, Source] | None = None,
+    pins: Pins | None = None,
 ) -> Blueprint:
     """Render, parse and merge `ref` and everything it extends.
 
     `origins` says where the user wrote the value of a template variable (('schedule',) -> the line of
     use_case.schedule in tierstack.yaml): a blueprint line that passes such a value on unchanged is
     not where it was set, and the value is attributed to the user's line instead.
+
+    `pins` resolves git sources (default: the session for the folder of `relative_to`, the config, which
+    reads its tierstack.lock; generator/lockfile.py).
     """
+    pins = pins or pins_for(relative_to)
+    notes_before = len(pins.notes)
     layers: list[Layer] = []
     chain: list[str] = []
+    links: list[Link] = []
     meta: dict[str, Any] = {}
     current_ref, current_rel, current_referrer, current_field = ref, relative_to, referrer, field_name
+    current_lines = _config_lines(relative_to, field_name) if isinstance(ref, GitSource) else {}
+    current_line = current_lines.get("git")
+    parent_found: Located | None = None
     while True:
-        found = locate(current_ref, current_rel, current_referrer, current_field)
+        found = locate(
+            current_ref,
+            current_rel,
+            current_referrer,
+            current_field,
+            parent=parent_found,
+            pins=pins,
+            line=current_line,
+            lines=current_lines,
+        )
         name = found.name
         if name in chain:
             loop = " -> ".join([*chain, name])
@@ -749,20 +863,31 @@ def load(
             _check_top(doc, name, line_map)
             passed_on = _passed_on(references, variables, origins or {})
             layers.append(_to_layer(doc, found.origin, line_map, passed_on))
-            parent = doc.get("extends")
-            if parent is not None and not isinstance(parent, str):
-                raise UserError(
-                    "extends must name one blueprint", file=name, line=_line(doc, "extends", line_map), field="extends"
-                )
+            parent, parent_lines = _extends(doc, name, line_map)
         except UserError as err:  # an error in a built-in blueprint: say how to read it
             err.hint = join_hints(err.hint, found.origin.show_hint())
             raise
-        for key in ("tier", "description"):
-            meta.setdefault(key, doc.get(key))
+        for key in ("tier", "description"):  # the nearest blueprint that says; a fork may leave them out
+            if meta.get(key) is None:
+                meta[key] = to_plain(doc.get(key))
+        tier_here = to_plain(doc.get("tier"))
+        links.append(
+            Link(
+                name,
+                found.kind,
+                tier_here if isinstance(tier_here, int) and not isinstance(tier_here, bool) else None,
+                str(doc.get("description") or ""),
+                found.pin,
+                found.repo_path,
+                found.path,
+                found.text,
+            )
+        )
         if parent is None:
             break
         current_ref, current_referrer, current_field = parent, name, "extends"
-        current_rel = found.path
+        current_rel, current_line, parent_found = found.path, _line(doc, "extends", line_map), found
+        current_lines = parent_lines
     merged = Layer({}, {})
     for layer in reversed(layers):
         merged = merge(merged, layer)
@@ -770,7 +895,56 @@ def load(
     tier = meta.get("tier")
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
         raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=chain[0], field="tier")
-    return Blueprint(ref, chain, merged, tier, str(meta.get("description") or ""))
+    shown = ref if isinstance(ref, str) else chain[0]
+    notes = pins.notes[notes_before:]
+    return Blueprint(shown, chain, merged, tier, str(meta.get("description") or ""), links, notes)
+
+
+def _extends(
+    doc: CommentedMap, name: str, line_map: dict[int, int]
+) -> tuple[BlueprintRef | None, dict[str, int | None]]:
+    """What a blueprint extends: a name or a path, or a git source ({git, ref, path}), checked at its lines;
+    and the line of each key of a git source."""
+    parent = doc.get("extends")
+    line = _line(doc, "extends", line_map)
+    if parent is None or isinstance(parent, str):
+        return parent, {}
+    if not isinstance(parent, CommentedMap):
+        raise UserError(
+            "extends must name one blueprint: a built-in name, a path, or {git: URL, ref: REF, path: PATH}",
+            file=name,
+            line=line,
+            field="extends",
+        )
+    try:
+        source = GitSource.model_validate(to_plain(parent))
+        return source, {str(key): _line(parent, key, line_map) for key in parent}
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        item = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo explains the rest
+        key = str(item["loc"][0]) if item["loc"] else None
+        keys = list(GitSource.model_fields)
+        at = _line(parent, key, line_map) if key in parent else line
+        if item["type"] == "extra_forbidden":
+            message, hint = f"unknown key '{key}'", did_you_mean(str(key), keys) or "keys: git, ref, path"
+        elif item["type"] == "missing":
+            message, hint = f"a git source needs {key}", "write {git: URL, ref: v1.4.0, path: blueprints/x.yaml.j2}"
+        else:
+            message, hint = (
+                str(item["msg"]).removeprefix("Value error, "),
+                "see 'Blueprints from git' in docs/blueprints.md",
+            )
+        raise UserError(message, file=name, line=at, field=f"extends.{key}" if key else "extends", hint=hint) from None
+
+
+def _config_lines(config: Path | None, field_name: str) -> dict[str, int | None]:
+    """The lines of `blueprint: {git, ref, path}` in tierstack.yaml, for an error about the git source."""
+    if config is None or field_name != "blueprint":
+        return {}
+    with contextlib.suppress(UserError, OSError):
+        doc = load_file(config)
+        return {key: line_of(doc, ("blueprint", key)) for key in ("git", "ref", "path")}
+    return {}
 
 
 PassedOn = Callable[[int, Any], "Source | None"]  # (template source line, value) -> the user's line it came from

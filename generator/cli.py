@@ -429,36 +429,66 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str |
         click.echo(as_data(plan.to_data(), fmt), nl=False)
 
 
-@main.command(short_help="The built-in blueprints, or the text of one.")
+@main.command(short_help="The built-in blueprints, or the text of one; local and remote ones with their lineage.")
 @click.option(
     "--show",
     "name",
     metavar="NAME",
     help="Print the built-in blueprint NAME as it is shipped (what tierstack:NAME:LINE points into).",
 )
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="Also the blueprint chain of this tierstack.yaml: local, git (with the pinned commit) and built-in "
+    "(repeatable).",
+)
+@click.option(
+    "--dir",
+    "folders",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="DIR",
+    help="Also every *.yaml.j2 in DIR, each with what it extends (repeatable).",
+)
 @_format_option()
-def blueprints(name: str | None, fmt: str) -> None:
+def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path, ...], fmt: str) -> None:
     """List the built-in blueprints: name, tier, what each is and what it extends.
 
     Provenance and error messages name a line of a built-in blueprint as
     tierstack:NAME:LINE; --show NAME prints that file. A blueprint of your
-    own builds on one with `extends: NAME` (docs/blueprints.md).
+    own builds on one with `extends: NAME` (docs/blueprints.md), or on one
+    in a git repository with `extends: {git: URL, ref: REF, path: PATH}`.
+
+    With --config or --dir, local blueprints follow, each with its lineage:
+    the `extends` chain down to a built-in, a blueprint from git shown as
+    REPOSITORY@REF:PATH with the commit it is pinned to (tierstack.lock).
+    A folder's blueprints are rendered for a production use case.
 
     \b
     Examples:
       tierstack blueprints
       tierstack blueprints --show level-1-pipeline-automation
       tierstack blueprints --show level-1-pipeline-automation | sed -n 37p   # tierstack:level-1-pipeline-automation:37
+      tierstack blueprints --config examples/regional-propensity/us/tierstack.yaml
+      tierstack blueprints --dir blueprints/ --format json
     """
     from tierstack.generator.blueprint import builtin_summaries, builtin_text
     from tierstack.generator.report import as_data
 
     if name is not None:
-        if fmt != "text":
-            raise click.UsageError("--show prints the blueprint's own text; --format goes with the list")
+        if fmt != "text" or configs or folders:
+            raise click.UsageError(
+                "--show prints the blueprint's own text; --format goes with the list, as do --config and --dir"
+            )
         click.echo(builtin_text(name), nl=False)
         return
     data = builtin_summaries()
+    if configs or folders:
+        _blueprint_lineage(data, configs, folders, fmt)
+        return
     if fmt != "text":
         click.echo(as_data(data, fmt), nl=False)
         return
@@ -505,6 +535,12 @@ def blueprints(name: str | None, fmt: str) -> None:
     help="A fleet file: only the members' stacks with this name, team, region or environment (repeatable: "
     "one key given twice means either value, two keys must both match).",
 )
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Resolve every git upstream from its ref again (fetching) and record the commits in tierstack.lock, "
+    "instead of building from the locked ones.",
+)
 def generate(
     config: Path,
     out: Path | None,
@@ -513,6 +549,7 @@ def generate(
     check: bool,
     show_diff: bool,
     only: tuple[str, ...],
+    update: bool,
 ) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
@@ -564,8 +601,6 @@ def generate(
     from tierstack.generator import fleet as fleets
     from tierstack.generator.generate import generate as run_generate
     from tierstack.generator.report import delivery_warnings
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
 
     if check and show_diff:
         raise click.UsageError("--check and --diff are two different runs: give one")
@@ -576,7 +611,9 @@ def generate(
         return
     if only:
         raise click.UsageError(f"--only selects members of a fleet file; {_shown(config)} is one use case (--env)")
-    plan = resolve(load_spec(config))
+    if update and (check or show_diff):
+        raise click.UsageError(f"--update writes tierstack.lock, and --{'check' if check else 'diff'} writes nothing")
+    plan, pins = _pinned_resolve(config, update)
     for warning in delivery_warnings(plan):
         click.echo(f"warning: {warning}", err=True)
     target = out or config.parent / "cdktf.out"
@@ -584,6 +621,7 @@ def generate(
     if check or show_diff:
         _generate_dry_run(plan, config, out, target, chosen, check)
         return
+    _record_pins(pins)
     summaries = run_generate(
         plan,
         target,
@@ -1467,6 +1505,215 @@ def schema(kind: str, out: Path | None) -> None:
         return
     write_schema(out, text)
     click.echo(f"wrote {out}", err=True)
+
+
+# --- upstreams in git: tierstack.lock, fork, upstream (generator/lockfile.py, fork.py, upstream.py) --------------
+
+
+def _pinned_resolve(config: Path, update: bool) -> tuple[Any, Any]:
+    """resolve() with the config's tierstack.lock (or, with update, every ref anew); notes go to stderr."""
+    from tierstack.generator.lockfile import Pins, session
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    with session(Pins(config.parent, update=update)) as pins:
+        plan = resolve(load_spec(config))
+    for note in pins.notes:
+        click.echo(f"note: {note}", err=True)
+    return plan, pins
+
+
+def _record_pins(pins: Any) -> None:
+    """Write tierstack.lock when what was pinned differs from it (before the stacks are written)."""
+    if pins.write_lock():
+        click.echo(
+            f"wrote {_shown(pins.lock_path)} ({len(pins.pinned)} upstream{'s' if len(pins.pinned) != 1 else ''})",
+            err=True,
+        )
+
+
+def _blueprint_lineage(
+    builtins: list[dict[str, Any]], configs: tuple[Path, ...], folders: tuple[Path, ...], fmt: str
+) -> None:
+    from tierstack.generator import upstream as upstreams
+    from tierstack.generator.report import as_data
+
+    local = [upstreams.lineage_of_config(config) for config in configs]
+    for folder in folders:
+        local += upstreams.lineage_of_folder(folder)
+    if fmt != "text":
+        click.echo(as_data({"builtin": builtins, "local": local}, fmt), nl=False)
+        return
+    width = max(len(b["name"]) for b in builtins)
+    click.echo("built-in:")
+    for blueprint in builtins:
+        extends = f", extends {blueprint['extends']}" if blueprint["extends"] else ""
+        click.echo(f"  {blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
+    click.echo("\nlocal, with their lineage:")
+    for line in upstreams.lineage_text(local):
+        click.echo(f"  {line}")
+
+
+@main.command(short_help="Write an overlay blueprint that extends a pinned upstream: only your overrides.")
+@click.argument("upstream")
+@click.option("--name", required=True, help="The fork's name: the file is NAME.yaml.j2 unless --out says otherwise.")
+@click.option("--ref", metavar="REF", help="A git upstream's tag, branch or commit [default: its newest tag].")
+@click.option(
+    "--path",
+    "repo_path",
+    metavar="PATH",
+    help="A git upstream's blueprint, as a path in the repository [default: its only *.yaml.j2].",
+)
+@click.option(
+    "--region", metavar="REGION", help="The region the fork is for: the upstream is rendered and checked for it."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An override (repeatable): KEY a setting of the upstream (labels.team=uk, "
+    "roles.production.capabilities.model_serving.min_replicas=3, ...apis+=[x] appends), VALUE as YAML.",
+)
+@click.option(
+    "--var",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template variable the upstream reads, to render it here (repeatable).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE", help="[default: NAME.yaml.j2 here]"
+)
+@click.option("--force", is_flag=True, help="Replace FILE if `tierstack fork` wrote it (never a file of your own).")
+def fork(
+    upstream: str,
+    name: str,
+    ref: str | None,
+    repo_path: str | None,
+    region: str | None,
+    sets: tuple[str, ...],
+    variables: tuple[str, ...],
+    out: Path | None,
+    force: bool,
+) -> None:
+    """Write an overlay blueprint that extends UPSTREAM and holds only your
+    overrides, each commented with what it replaces upstream and where that
+    is set. Upstream fixes keep arriving through `extends`; `tierstack
+    upstream` shows what a newer release changes (docs/forks.md).
+
+    UPSTREAM is a built-in blueprint, a blueprint file, or a git repository
+    (https://, ssh://, user@host:path, file:///path, or a local path): the
+    overlay extends {git: URL, ref: REF, path: PATH}, pinned to --ref or the
+    newest tag. Each --set is checked against the upstream's settings (an
+    unknown key is an error with a did-you-mean), and the overlay is resolved
+    for a production use case in --region before it is written (a wrong type
+    gets the typed settings' message). Nothing is written when anything is
+    wrong; an existing file only with --force, and only one fork wrote.
+
+    \b
+    Examples:
+      tierstack fork level-1-pipeline-automation --name acme-emea --region europe-west4 \\
+          --set labels.data-residency=eu --set roles.production.encryption.cmek=true
+      tierstack fork https://github.com/acme/platform-blueprints.git --ref v1.4.0 \\
+          --path blueprints/org.yaml.j2 --name propensity-uk --region europe-west2
+    """
+    from tierstack.generator import fork as forks
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.yamlio import parse, to_plain
+
+    given: dict[str, Any] = {}
+    for item in variables:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise UserError(f"'{item}' is not NAME=VALUE", field="--var")
+        given[key] = to_plain(parse(text, "--var")) if text.strip() else None
+    written = forks.fork(
+        upstream,
+        name,
+        out=out,
+        ref=ref,
+        path=repo_path,
+        region=region,
+        sets=sets,
+        variables=given,
+        force=force,
+    )
+    for warning in written.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    origin = written.upstream.links[0]
+    what = origin.name
+    if origin.pin is not None:
+        pin = origin.pin
+        what = f"{pin.location.written} {pin.source.path} at {pin.ref} (commit {pin.commit[:12]})"
+    click.echo(f"wrote {_shown(written.path)}: {len(sets)} override{'s' if len(sets) != 1 else ''} of {what}")
+    click.echo(
+        f"use it from tierstack.yaml: blueprint: ./{written.path.name}" + (f" and region: {region}" if region else "")
+    )
+
+
+@main.command(short_help="What a newer upstream release changes in this fork; --accept moves the pin.")
+@config_argument
+@click.option("--to", "to_ref", metavar="REF", help="Compare with REF instead of the upstream's newest tag.")
+@click.option(
+    "--accept",
+    "accept_ref",
+    metavar="REF",
+    help="After showing the effect, move the pin to REF: the ref: in the file that writes it, and tierstack.lock.",
+)
+@click.option("--no-resources", is_flag=True, help="Compare the resolved plans only; do not synthesize (faster).")
+@_format_option()
+def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resources: bool, fmt: str) -> None:
+    """What changes between the upstream this fork is pinned to and its
+    newest tag (or --to REF): the upstream's own changes, with the ones this
+    fork overrides marked as conflicts (!); the effect on the resolved plan,
+    with where each value is set; and the effect on the generated resources
+    (both synthesized and compared as `tierstack diff` does).
+
+    --accept REF shows the same and then moves the pin: the `ref:` in
+    tierstack.yaml or in the overlay that writes it (only that line; an
+    overlay `tierstack fork` wrote is rewritten round-trip with its comments
+    brought up to date), and tierstack.lock.
+
+    \b
+    Exit codes:
+      0  shown (and, with --accept, moved)
+      2  bad input: no upstream in git, no such ref, unreachable and not cached
+      3  without --accept: the new upstream would destroy a stateful resource
+
+    \b
+    Examples:
+      tierstack upstream examples/regional-propensity/us/tierstack.yaml
+      tierstack upstream --to main --no-resources
+      tierstack upstream --accept v1.1.0
+    """
+    from tierstack.generator import upstream as upstreams
+    from tierstack.generator.report import as_data
+
+    if to_ref and accept_ref and to_ref != accept_ref:
+        raise click.UsageError("--to and --accept name two refs: give the one to accept")
+    if not no_resources:
+        click.echo("synthesizing both (loading the Google provider bindings takes a few seconds)...", err=True)
+    comparison = upstreams.compare(config, accept_ref or to_ref, resources=not no_resources)
+    if fmt == "text":
+        click.echo(upstreams.render_text(comparison), nl=False)
+    else:
+        click.echo(as_data(upstreams.to_data(comparison), fmt), nl=False)
+    at_risk = comparison.resources is not None and comparison.resources.at_risk
+    if accept_ref:
+        if comparison.up_to_date and comparison.pin.ref == comparison.target.ref:
+            click.echo(f"already pinned to {accept_ref}: nothing to move", err=True)
+            return
+        if at_risk:
+            _warn_data_at_risk(comparison.resources, "the pin moves anyway: review before `tierstack generate`")
+        for path in upstreams.accept(comparison):
+            click.echo(f"wrote {path}", err=True)
+        click.echo(
+            f"pinned to {accept_ref}: run `tierstack generate {_shown(config)}` to regenerate the stacks", err=True
+        )
+        return
+    if at_risk:
+        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)

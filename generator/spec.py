@@ -19,7 +19,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -30,6 +32,7 @@ from tierstack.generator import freeze, grammars
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
 from tierstack.generator.errors import UserError, did_you_mean, one_of
+from tierstack.generator.gitsource import GitSource
 from tierstack.generator.pydantic_errors import retell
 from tierstack.generator.yamlio import line_of, load_file, to_plain
 
@@ -209,6 +212,19 @@ def parse_accelerator(text: str, catalog: Catalog | None = None) -> dict[str, An
     return {"kind": kind, "type": name, "count": count}
 
 
+def _blueprint_kind(value: Any) -> str:
+    return "[git]" if isinstance(value, (dict, GitSource)) else "str"
+
+
+# `blueprint:` names a built-in blueprint, a path relative to tierstack.yaml, or a blueprint in a git
+# repository pinned to a ref (generator/gitsource.py). The tags are for pydantic's error locations:
+# pydantic_errors drops "str" and "[...]" parts, so an error in `ref:` is at blueprint.ref.
+BlueprintRef = Annotated[
+    Annotated[str, Tag("str")] | Annotated[GitSource, Tag("[git]")],
+    Discriminator(_blueprint_kind),
+]
+
+
 class UseCase(_Strict):
     """The questionnaire's answers (DESIGN.md, 'From use case to capabilities')."""
 
@@ -386,7 +402,10 @@ class Spec(_Strict):
     environments: dict[str, Environment] | None = None
     labels: Labels
     budget: Budget | None = None
-    blueprint: str | None = None
+    blueprint: BlueprintRef | None = Field(
+        default=None,
+        description="a built-in blueprint, a path relative to this file, or {git: URL, ref: REF, path: PATH}",
+    )
     state_bucket: Annotated[str, AfterValidator(grammars.check_bucket_name)] | None = Field(
         default=None, description="GCS bucket for Terraform state; <name>-tfstate"
     )

@@ -67,6 +67,32 @@ def _yaml(value: object) -> str:
 CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Blueprints from git are fetched into a cache (generator/gitsource.py): the tests get their own, in a
+    temporary folder, never the user's; subprocesses inherit it."""
+    import tempfile
+
+    cache = tempfile.mkdtemp(prefix="tierstack-test-cache-")
+    config.stash[_CACHE] = (cache, os.environ.get("TIERSTACK_CACHE"))
+    os.environ["TIERSTACK_CACHE"] = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    cache, before = config.stash.get(_CACHE, (None, None))
+    if cache is None:
+        return
+    shutil.rmtree(cache, ignore_errors=True)
+    if before is None:
+        os.environ.pop("TIERSTACK_CACHE", None)
+    else:
+        os.environ["TIERSTACK_CACHE"] = before
+
+
+_CACHE = pytest.StashKey[tuple[str, "str | None"]]()
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every example and tier case, generated once per run: config (relative to the repo) -> output dir.
