@@ -358,7 +358,7 @@ def _tree(root: Path) -> dict[str, tuple[str, bytes]]:
 
 
 def _terraform_files(stack: Path) -> dict[str, tuple[str, bytes]]:
-    return {rel: entry for rel, entry in _tree(stack).items() if rel != "cdk.tf.json"}
+    return {rel: entry for rel, entry in _tree(stack).items() if rel not in ("cdk.tf.json", "README.md")}
 
 
 def _terraform_init(stack: Path, cache: Path) -> dict[str, tuple[str, bytes]]:
@@ -506,7 +506,9 @@ def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
         "build/cdktf.json",
         "build/stacks/.tierstack-manifest.json",
         "build/stacks/manifest.json",
+        "build/stacks/stacks/demo-case-dev/README.md",
         "build/stacks/stacks/demo-case-dev/cdk.tf.json",
+        "build/stacks/stacks/demo-case-prod/README.md",
         "build/stacks/stacks/demo-case-prod/cdk.tf.json",
         "tierstack.yaml",
     ]
@@ -786,9 +788,10 @@ def test_check_passes_on_a_fresh_generation_and_lists_what_a_config_change_makes
     out = config.parent / "cdktf.out"
     assert result.stdout.splitlines() == [
         f"stale: {out}/.tierstack-manifest.json",
+        f"stale: {out}/stacks/demo-case-dev/README.md",
         f"stale: {out}/stacks/demo-case-dev/cdk.tf.json",
     ]
-    assert "is stale: 2 files differ" in result.stderr and f"run `tierstack generate {config}`" in result.stderr
+    assert "is stale: 3 files differ" in result.stderr and f"run `tierstack generate {config}`" in result.stderr
     assert _tree(config.parent) == folder  # nothing written, nothing left behind
 
 
