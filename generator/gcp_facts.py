@@ -178,7 +178,7 @@ def pick_zone(region: str, machine_type: str, gpu: str | None, zone: str | None 
             shown = zone if isinstance(zone, str) else repr(zone)
             why = (
                 "is not a zone name"
-                if not isinstance(zone, str) or not ZONE_RE.match(zone)
+                if not isinstance(zone, str) or not ZONE_RE.fullmatch(zone)
                 else f"is not a zone of {region}"
             )
             raise FactError(f"'{shown}' {why}", "zone", f"zones of {region}: " + ", ".join(known.zones))
@@ -223,12 +223,12 @@ def place_workbench(region: str, workbench: Mapping[str, Any]) -> Placement:
             missing,
             f"set {missing} too, or neither (tierstack then creates both)",
         )
-    if network is not None and not (isinstance(network, str) and grammars.NETWORK_BY_PROJECT_ID_RE.match(network)):
+    if network is not None and not (isinstance(network, str) and grammars.NETWORK_BY_PROJECT_ID_RE.fullmatch(network)):
         raise FactError(
             f"'{network}' is not a VPC network name", "network", "write projects/PROJECT/global/networks/NAME"
         )
     if subnet is not None:
-        match = SUBNET_RE.match(subnet) if isinstance(subnet, str) else None
+        match = SUBNET_RE.fullmatch(subnet) if isinstance(subnet, str) else None
         if match is None:
             raise FactError(
                 f"'{subnet}' is not a subnetwork name",

@@ -52,7 +52,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
 
 def check_bucket_name(value: str) -> str:
     """GCS bucket naming: 3-63 of [a-z0-9_-], alphanumeric at both ends, no 'goog' prefix, no 'google' inside."""
-    if not BUCKET_RE.match(value) or value.startswith("goog") or "google" in value:
+    if not BUCKET_RE.fullmatch(value) or value.startswith("goog") or "google" in value:
         raise ValueError(
             f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
             "starting and ending with a letter or digit, not starting with 'goog' and "
@@ -62,13 +62,13 @@ def check_bucket_name(value: str) -> str:
 
 
 def check_repository(value: str) -> str:
-    if not REPOSITORY_RE.match(value):
+    if not REPOSITORY_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a GitHub repository: write OWNER/NAME (letters, digits, '-', '.', '_')")
     return value
 
 
 def check_subject(value: str) -> str:
-    if not SUBJECT_RE.match(value):
+    if not SUBJECT_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a GitHub OIDC subject suffix such as environment:prod or ref:refs/heads/main"
         )
@@ -76,13 +76,13 @@ def check_subject(value: str) -> str:
 
 
 def check_email(value: str) -> str:
-    if not EMAIL_RE.match(value) or len(value) > 254:
+    if not EMAIL_RE.fullmatch(value) or len(value) > 254:
         raise ValueError(f"'{value}' is not an email address such as oncall@example.com")
     return value
 
 
 def check_kms_key(value: str) -> str:
-    if not KMS_KEY_RE.match(value):
+    if not KMS_KEY_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not a Cloud KMS key name: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
         )
@@ -90,13 +90,13 @@ def check_kms_key(value: str) -> str:
 
 
 def check_network(value: str) -> str:
-    if not NETWORK_RE.match(value):
+    if not NETWORK_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a VPC network name: projects/PROJECT_NUMBER/global/networks/NAME")
     return value
 
 
 def check_repository_id(value: str) -> str:
-    if not REPOSITORY_ID_RE.match(value):
+    if not REPOSITORY_ID_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' is not an Artifact Registry repository id: lowercase letters, digits and "
             "hyphens, starting with a letter, at most 63"

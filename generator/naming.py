@@ -40,7 +40,7 @@ def bucket_name(project: str, name: str, purpose: str, source: str, field: str =
 
 def account_id(name: str, role: str, source: str) -> str:
     account = f"{name}-{role}"
-    if not ACCOUNT_RE.match(account):
+    if not ACCOUNT_RE.fullmatch(account):
         raise UserError(
             f"service account id '{account}' breaks IAM's rule (6-30 characters, lowercase letters, digits, "
             "hyphens, starting with a letter)",
@@ -54,7 +54,7 @@ def account_id(name: str, role: str, source: str) -> str:
 def dataset_id(name: str, purpose: str) -> str:
     """BigQuery ids take underscores, not hyphens."""
     dataset = f"{name}_{purpose}".replace("-", "_")
-    assert DATASET_RE.match(dataset), dataset  # name and purpose are validated upstream
+    assert DATASET_RE.fullmatch(dataset), dataset  # name and purpose are validated upstream
     return dataset
 
 
@@ -64,7 +64,7 @@ def resource_id(name: str, purpose: str, max_len: int = 63, source: str = "tiers
     `purpose` may come from a setting (a repository name), so the result is checked, not trusted.
     """
     rid = f"{name}-{purpose}".replace("_", "-")[:max_len].rstrip("-")
-    if not REPOSITORY_ID_RE.match(rid):
+    if not REPOSITORY_ID_RE.fullmatch(rid):
         raise UserError(
             f"'{rid}' is not a valid resource id: lowercase letters, digits and hyphens, starting with a letter",
             file=source,

@@ -43,7 +43,7 @@ def matching(regex: str, what: str) -> Any:
     pattern = re.compile(regex)
 
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"'{value}' is not {what}")
         return value
 

@@ -173,9 +173,9 @@ class ModelServing(CapabilityModule):
                 "or remove batch_schedule",
             )
         name = str(model)
-        if SHORT_MODEL_RE.match(name):
+        if SHORT_MODEL_RE.fullmatch(name):
             return f"projects/{inputs.project}/locations/{inputs.region}/models/{name}"
-        full = FULL_MODEL_RE.match(name)
+        full = FULL_MODEL_RE.fullmatch(name)
         if not full:
             raise UserError(
                 f"'{name}' is not a Vertex AI model",
@@ -197,7 +197,7 @@ class ModelServing(CapabilityModule):
         """The BigQuery table to score: given, or the prepared dataset's batch_input table."""
         inputs = self.inputs
         if source:
-            if not BQ_TABLE_RE.match(str(source)):
+            if not BQ_TABLE_RE.fullmatch(str(source)):
                 raise UserError(
                     f"'{source}' is not a BigQuery table URI",
                     file=inputs.source,

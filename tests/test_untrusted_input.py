@@ -411,3 +411,32 @@ def test_text_keeps_open_s_newline_handling(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_bytes(b"a: 1\r\nb: 2\rc: 3\n")
     assert yamlio.read_text(path, "file") == "a: 1\nb: 2\nc: 3\n"
+
+
+# A YAML block scalar (`name: |`) ends in a newline, and Python's `$` matches before a final newline:
+# every grammar must take the whole value, or "x\n" would reach a resource name or a filter.
+GOOD_VALUES = [
+    ("check_bucket_name", "acme-artifacts"),
+    ("check_repository", "acme/fraud"),
+    ("check_email", "oncall@example.com"),
+    ("check_kms_key", "projects/acme-kms/locations/us-central1/keyRings/ml/cryptoKeys/k"),
+    ("check_network", "projects/123456/global/networks/vpc"),
+]
+
+
+@pytest.mark.parametrize(("check", "value"), GOOD_VALUES, ids=[c for c, _ in GOOD_VALUES])
+def test_a_trailing_newline_is_not_part_of_a_valid_value(check: str, value: str) -> None:
+    from tierstack.generator import grammars
+
+    getattr(grammars, check)(value)  # the value itself is valid
+    with pytest.raises(ValueError):
+        getattr(grammars, check)(value + "\n")
+
+
+def test_a_capability_setting_with_a_trailing_newline_is_refused() -> None:
+    from tierstack.modules.model_evaluation import ModelEvaluationSettings
+
+    good = {"dataset": "evaluation", "bucket_prefix": "evaluation/"}
+    ModelEvaluationSettings.model_validate(good)
+    with pytest.raises(ValueError, match="not a name part"):
+        ModelEvaluationSettings.model_validate({**good, "dataset": "evaluation\n"})
