@@ -14,20 +14,29 @@ What Terraform would destroy (a delete, either order of replacement) is
 destructive; destroying a type in generator/stateful.py loses data and needs
 an approval (`tierstack review` exits 3). Every value from a plan is data from
 a pull request: Markdown escapes it, so no plan can write HTML or mentions into
-the comment. Only the standard library is imported.
+the comment.
+
+The estimated monthly cost change of each plan comes from generator/cost.py
+(`plan_cost_delta`, the price table generator/data/prices.yaml): shown only when
+a priced resource's figure changes or a resource the table cannot price is
+created, destroyed or changed in more than its labels. A forgotten object keeps
+running, so it keeps costing. Nothing here reads the network: the standard
+library, cost.py and its price table.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
+from tierstack.generator import cost
 from tierstack.generator.errors import UserError
 from tierstack.generator.freeze import FreezeCheck
 from tierstack.generator.stateful import STATEFUL_TYPES
@@ -65,6 +74,16 @@ ACTION_WORDS = {
     "forget": "forget (leaves state, not destroyed)",
     "create-forget": "replace, old object kept (forgotten)",
     "no-op": "no change",
+}
+# attributes whose change never changes a bill: a resource the price table cannot price is listed
+# in the cost section only when it is created, destroyed, or updated in something else
+LABEL_ATTRIBUTES = frozenset({"labels", "effective_labels", "terraform_labels"})
+PRICES_FILE = "generator/data/prices.yaml"
+ASSUMPTION_WORDS = {  # the price table's assumptions a plan's resources are priced with, in words
+    "hours_per_month": "always-on resources run {:g} h a month at their minimum replicas",
+    "bucket_gb": "each bucket holds {:g} GB",
+    "feature_store_optimized_nodes": "an Optimized feature store runs on {:g} node",
+    "pipeline_runs_per_schedule_firing": "{:g} pipeline run per firing of a schedule",
 }
 
 
@@ -224,7 +243,7 @@ class Change:
         """What is lost when a stateful resource is destroyed; None for other changes and types."""
         return STATEFUL_TYPES.get(self.type) if self.destructive else None
 
-    @property
+    @functools.cached_property
     def counted(self) -> tuple[str, ...]:
         """The COUNTED categories this change falls in (a moved, imported update is all three)."""
         kinds = {"create-forget": ("create", "forget"), "no-op": ()}.get(self.kind, (self.kind,))
@@ -251,6 +270,55 @@ class OutputChange:
 
 
 @dataclass(frozen=True)
+class CostChange:
+    """A resource whose estimated monthly cost changes, or one the price table cannot price whose change may."""
+
+    address: str
+    capability: str
+    action: str  # in words, as the other sections say it
+    before: float | None  # None: absent before the plan, or not priced (see not_priced)
+    after: float | None  # None: absent after it, or not priced
+    present_before: bool
+    present_after: bool
+    not_priced: str | None = None  # why the table cannot price it
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.not_priced else (self.after or 0.0) - (self.before or 0.0)
+
+
+@dataclass(frozen=True)
+class StackCost:
+    """A plan's estimated monthly cost, before and after, over the resources priced on both sides.
+
+    A resource the table cannot price before or after the plan is left out of both figures and listed
+    in `changes` with the reason, so the delta compares like with like.
+    """
+
+    currency: str
+    before: float
+    after: float
+    changes: tuple[CostChange, ...]
+
+    @property
+    def delta(self) -> float:
+        return self.after - self.before
+
+    @property
+    def shown(self) -> bool:
+        """Something priced changes, or something not priced is created, destroyed or changed."""
+        return bool(self.changes)
+
+    @property
+    def priced(self) -> tuple[CostChange, ...]:
+        return tuple(c for c in self.changes if not c.not_priced)
+
+    @property
+    def not_priced(self) -> tuple[CostChange, ...]:
+        return tuple(c for c in self.changes if c.not_priced)
+
+
+@dataclass(frozen=True)
 class StackReview:
     """One plan: the stack it is for and what it would do."""
 
@@ -263,9 +331,14 @@ class StackReview:
     drift_not_relevant: int = 0  # drifted resources whose changes this plan does not depend on
     outputs: tuple[OutputChange, ...] = ()
     errored: bool = False
+    cost: StackCost | None = None  # None: not estimated
 
     @property
     def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    @functools.cached_property
+    def _counts(self) -> dict[str, int]:
         return count(self.changes)
 
     @property
@@ -281,7 +354,11 @@ class Review:
 
     @property
     def counts(self) -> dict[str, int]:
-        return count(c for s in self.stacks for c in s.changes)
+        totals = dict.fromkeys(COUNTED, 0)
+        for stack in self.stacks:
+            for kind, n in stack.counts.items():
+                totals[kind] += n
+        return totals
 
     @property
     def destructive(self) -> list[tuple[StackReview, Change]]:
@@ -299,6 +376,18 @@ class Review:
 
     def verdict(self) -> str:
         return verdict(self)
+
+    @property
+    def costed(self) -> list[tuple[StackReview, StackCost]]:
+        """The stacks whose cost section is shown."""
+        return [(s, s.cost) for s in self.stacks if s.cost is not None and s.cost.shown]
+
+    def cost_total(self) -> tuple[float, float] | None:
+        """(before, after) over every stack's priced resources, when some stack's cost section is shown."""
+        if not self.costed:
+            return None
+        estimated = [s.cost for s in self.stacks if s.cost is not None]
+        return sum(c.before for c in estimated), sum(c.after for c in estimated)
 
 
 def count(changes: Iterable[Change]) -> dict[str, int]:
@@ -334,6 +423,7 @@ def review_stack(plan: Mapping[str, Any], source: str, stack: str | None = None)
         drift_not_relevant=ignored,
         outputs=_outputs(plan),
         errored=bool(plan.get("errored")),
+        cost=stack_cost(plan),
     )
 
 
@@ -379,8 +469,15 @@ def capability_of(name: str, labels: Mapping[str, str], known: Iterable[str]) ->
     """
     if labels.get("capability"):
         return labels["capability"]
-    matches = [cap for cap in known if name == cap or name.startswith(cap + "_")]
-    return max(matches, key=len) if matches else OTHER
+    match = _prefixes(known if isinstance(known, frozenset) else frozenset(known)).match(name)
+    return match.group(1) if match else OTHER
+
+
+@functools.lru_cache(maxsize=16)
+def _prefixes(known: frozenset[str]) -> re.Pattern[str]:
+    """`<capability>` or `<capability>_...`, the longest id first (one match per resource, not one per id)."""
+    ids = sorted(known, key=lambda cap: (-len(cap), cap))
+    return re.compile("(" + "|".join(re.escape(cap) for cap in ids) + r")(?:_|\Z)") if ids else re.compile("(?!)")
 
 
 def _labels(values: Any) -> dict[str, str]:
@@ -467,6 +564,8 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
         return out
 
     def walk(b: Any, a: Any, u: Any, s: tuple[Any, Any], path: list[Any]) -> None:
+        if b == a and not _any_true(u):
+            return  # nothing below differs, and nothing is unknown: no change to list
         if isinstance(b, dict) and isinstance(a, dict) and u is not True and not any(x is True for x in s):
             for key in sorted(set(b) | set(a) | (set(u) if isinstance(u, dict) else set())):
                 walk(
@@ -584,6 +683,138 @@ def _outputs(plan: Mapping[str, Any]) -> tuple[OutputChange, ...]:
     return tuple(out)
 
 
+# --- the cost change -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def prices() -> cost.PriceTable:
+    """The price table, read once per process."""
+    return cost.load_prices()
+
+
+def stack_cost(plan: Mapping[str, Any]) -> StackCost:
+    """The plan's estimated monthly cost change (cost.plan_cost_delta), as the review shows it.
+
+    Only what may change a bill is listed: a priced resource whose figure changes, and a Google resource
+    the table cannot price that the plan creates, destroys or updates in more than its labels.
+    """
+    delta = cost.plan_cost_delta(_as_billed(plan), prices())
+    worth_listing: dict[str, bool] = {}
+    actions: dict[str, str] = {}
+    for raw in plan.get("resource_changes", []):
+        if raw.get("mode", "managed") == "managed" and not raw.get("deposed"):
+            address, change = str(raw["address"]), raw.get("change") or {}
+            actions[address] = action_words([str(a) for a in change.get("actions") or ()])
+            worth_listing[address] = str(raw.get("type", "")).startswith("google_") and _may_change_cost(change)
+    listed = []
+    for r in delta.resources:
+        if r.not_priced and not worth_listing.get(r.address):
+            continue  # not priced, and the plan leaves what it costs alone (or it is not Google's to bill)
+        listed.append(
+            CostChange(
+                address=r.address,
+                capability=r.capability,
+                action=actions.get(r.address, ""),
+                before=r.before if r.present_before else None,
+                after=r.after if r.present_after else None,
+                present_before=r.present_before,
+                present_after=r.present_after,
+                not_priced=r.not_priced,
+            )
+        )
+    # like with like: what is not priced on one side leaves both totals
+    before = delta.before - sum(r.before or 0.0 for r in delta.resources if r.not_priced)
+    after = delta.after - sum(r.after or 0.0 for r in delta.resources if r.not_priced)
+    return StackCost(delta.currency, before, after, tuple(listed))
+
+
+def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The plan as the bill sees it: a forgotten object leaves the state, not the cloud, so it keeps costing;
+    and without the resources nothing bills (cost.py gives them no line).
+
+    `["forget"]` keeps its before as its after; `create` + `forget` (a replacement whose old object is
+    forgotten) becomes a create beside the old object, kept under its own name.
+    """
+    out = []
+    for raw in plan.get("resource_changes", []):
+        if _never_billed(str(raw.get("type", ""))):
+            continue  # cost.py prices these at nothing: skipping them changes no figure, and saves the work
+        change = raw.get("change") or {}
+        actions = list(change.get("actions") or ())
+        if actions == ["forget"]:
+            raw = {**raw, "change": {**change, "after": change.get("before")}}
+        elif sorted(actions) == ["create", "forget"]:
+            old = {**change, "actions": ["forget"], "after": change.get("before")}
+            out.append({**raw, "address": f"{raw['address']} (forgotten object)", "change": old})
+            raw = {**raw, "change": {**change, "before": None}}
+        out.append(raw)
+    return {**plan, "resource_changes": out}
+
+
+@functools.lru_cache(maxsize=512)
+def _never_billed(resource_type: str) -> bool:
+    """Access, APIs, identities and the like: generator/cost.py gives them no line at all."""
+    return (
+        resource_type in cost.NO_CHARGE_TYPES
+        or resource_type.endswith(cost.NO_CHARGE_SUFFIXES)
+        or resource_type in cost.USAGE_ONLY_TYPES
+    )
+
+
+def _may_change_cost(change: Mapping[str, Any]) -> bool:
+    """Created, destroyed, or updated in something other than its labels."""
+    actions = change.get("actions") or ()
+    if "create" in actions or "delete" in actions:
+        return True
+    if "update" not in actions:
+        return False  # no-op, read, forget: nothing runs differently
+    before, after = change.get("before"), change.get("after")
+    before = before if isinstance(before, dict) else {}
+    after = after if isinstance(after, dict) else {}
+    unknown = change.get("after_unknown")
+    unknown = unknown if isinstance(unknown, dict) else {}
+    return any(
+        before.get(key, _MISSING) != after.get(key, _MISSING) or _any_true(unknown.get(key))
+        for key in set(before) | set(after) | set(unknown)
+        if key not in LABEL_ATTRIBUTES
+    )
+
+
+def money(amount: float) -> str:
+    return f"{amount:,.2f}"
+
+
+def signed(amount: float) -> str:
+    """+12.50, -3.00, or 0.00 (never -0.00)."""
+    return "0.00" if abs(amount) < 0.005 else f"{amount:+,.2f}"
+
+
+def _side(present: bool, amount: float | None) -> str:
+    if not present:
+        return "—"
+    return "not priced" if amount is None else money(amount)
+
+
+def cost_note(table: cost.PriceTable | None = None, markdown: bool = False) -> str:
+    """One line: an estimate, from which table, with which assumptions (Markdown: escaped, the file as code)."""
+    table = table or prices()
+    assumed = ", ".join(
+        words.format(table.assumptions[key]) for key, words in ASSUMPTION_WORDS.items() if key in table.assumptions
+    )
+    text = md_text if markdown else str
+    return (
+        text(f"An estimate, not a quote: on-demand list prices in {table.currency} from")
+        + " "
+        + (md_code(PRICES_FILE) if markdown else PRICES_FILE)
+        + text((f", assuming {assumed}" if assumed else "") + ". Before and after leave out what is not priced.")
+    )
+
+
+def leaves_out(table: cost.PriceTable | None = None) -> tuple[str, ...]:
+    """What every estimate leaves out (the price table's `left_out`)."""
+    return (table or prices()).left_out
+
+
 # --- the verdict ---------------------------------------------------------------------------------
 
 
@@ -645,23 +876,21 @@ _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 _MD_SPECIAL = set("\\`*_[]|~")
 
 
+_MD_ESCAPES = str.maketrans(
+    {
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "@": "@\u2060",  # a word joiner after it: no @mention, the same text on screen
+        **{char: "\\" + char for char in _MD_SPECIAL},
+    }
+)
+_BACKTICKS = re.compile("`+")
+
+
 def md_text(text: str) -> str:
     """Plain text for Markdown: punctuation escaped (no links, HTML or @mentions from a plan), one line."""
-    out = []
-    for char in " ".join(str(text).split()):
-        if char == "<":
-            out.append("&lt;")
-        elif char == ">":
-            out.append("&gt;")
-        elif char == "&":
-            out.append("&amp;")
-        elif char == "@":  # a word joiner after it: no @mention, the same text on screen
-            out.append("@\u2060")
-        elif char in _MD_SPECIAL:
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    return "".join(out)
+    return " ".join(str(text).split()).translate(_MD_ESCAPES)
 
 
 def html_text(text: str) -> str:
@@ -673,10 +902,7 @@ def html_text(text: str) -> str:
 def md_code(text: str) -> str:
     """Inline code that holds any text: fenced with more backticks than it contains (_row escapes `|`)."""
     flat = " ".join(str(text).split())
-    run = longest = 0
-    for char in flat:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
+    longest = max(map(len, _BACKTICKS.findall(flat)), default=0) if "`" in flat else 0
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
@@ -684,18 +910,32 @@ def md_code(text: str) -> str:
 
 def _row(cells: Iterable[str]) -> str:
     """A table row; a `|` in a cell, even in its code, is escaped (GitHub reads the table before the code)."""
-    return "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\\|", cell) for cell in cells) + " |"
+    return "| " + " | ".join(_UNESCAPED_PIPE.sub(r"\\|", cell) if "|" in cell else cell for cell in cells) + " |"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    return [_row(header), _row("---" for _ in header), *(_row(r) for r in rows)]
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    """A GitHub table; the columns numbered in `right` (figures) are aligned right."""
+    return list(_table_lines(header, rows, right))
+
+
+def _table_lines(header: Sequence[str], rows: Iterable[Sequence[str]], right: Sequence[int] = ()) -> Iterator[str]:
+    yield _row(header)
+    yield _row("---:" if i in right else "---" for i in range(len(header)))
+    for row in rows:
+        yield _row(row)
 
 
 def _action(change: Change) -> str:
-    if change.kind == "replace":
-        order = "destroy, then create" if change.actions[0] == "delete" else "create, then destroy"
+    return action_words(change.actions)
+
+
+def action_words(actions: Sequence[str]) -> str:
+    """A change's actions in words: 'replace (destroy, then create)', 'update in place'..."""
+    kind = _kind(actions)
+    if kind == "replace":
+        order = "destroy, then create" if actions[0] == "delete" else "create, then destroy"
         return f"replace ({order})"
-    return ACTION_WORDS.get(change.kind, change.kind)
+    return ACTION_WORDS.get(kind, kind)
 
 
 def _reason(change: Change) -> str:
@@ -705,13 +945,29 @@ def _reason(change: Change) -> str:
 
 
 def to_markdown(review: Review) -> str:
-    """The PR comment; one GitHub would refuse as too long loses the details, then the lists' tails."""
-    text = _markdown(review, details=True, limit=None)
-    if len(text) > MAX_MARKDOWN:
-        text = _markdown(review, details=False, limit=None)
-    if len(text) > MAX_MARKDOWN:
-        text = _markdown(review, details=False, limit=SHORT_LIST)
-    return text
+    """The PR comment; one GitHub would refuse as too long loses the details, then the lists' tails.
+
+    Each attempt stops writing as soon as it passes the limit, so a plan of thousands of changes is not
+    rendered in full three times over.
+    """
+    for details, limit in ((True, None), (False, None), (False, SHORT_LIST)):
+        text = _bounded(_markdown(review, details, limit), MAX_MARKDOWN)
+        if text is not None:
+            return text
+    return "\n".join(_markdown(review, False, SHORT_LIST)).rstrip() + "\n"  # longer than GitHub allows, still
+
+
+def _bounded(lines: Iterable[str], most: int) -> str | None:
+    """The lines joined as the comment, or None as soon as they pass `most` characters."""
+    taken: list[str] = []
+    size = -1  # of "\n".join(taken)
+    for line in lines:
+        size += len(line) + 1
+        taken.append(line)
+        if line.strip() and size - (len(line) - len(line.rstrip())) + 1 > most:
+            return None  # the blank lines the end loses cannot bring it back under
+    text = "\n".join(taken).rstrip() + "\n"
+    return text if len(text) <= most else None
 
 
 def _cut(items: list[Any], limit: int | None) -> tuple[list[Any], list[str]]:
@@ -721,90 +977,89 @@ def _cut(items: list[Any], limit: int | None) -> tuple[list[Any], list[str]]:
     return items[:limit], [f"- and {len(items) - limit} more: run `tierstack review --format text` to see them all"]
 
 
-def _markdown(review: Review, details: bool, limit: int | None) -> str:
+def _markdown(review: Review, details: bool, limit: int | None) -> Iterator[str]:
+    """The comment's lines, written lazily: to_markdown stops reading when they pass GitHub's limit."""
     counts = review.counts
-    lines = ["## tierstack review", "", f"**{md_text(review.verdict())}**", ""]
-    lines += _md_freeze(review)
-    lines += _table(
+    yield from ["## tierstack review", "", f"**{md_text(review.verdict())}**", ""]
+    yield from _md_freeze(review)
+    yield from _table_lines(
         ["stack", "environment", *COUNTED, "drift"],
         (
             [md_code(s.stack), md_text(s.environment or "")] + [str(s.counts[k]) for k in COUNTED] + [str(len(s.drift))]
             for s in review.stacks
         ),
+        right=range(2, len(COUNTED) + 3),
     )
     if len(review.stacks) > 1:
         total = (
             ["**total**", ""] + [f"**{counts[k]}**" for k in COUNTED] + [str(sum(len(s.drift) for s in review.stacks))]
         )
-        lines.append(_row(total))
-    lines.append("")
+        yield _row(total)
+    yield ""
     destructive = review.destructive
     if destructive:
-        lines += ["### Destroyed or replaced", ""]
-        rows = []
+        yield from ["### Destroyed or replaced", ""]
         ranked = sorted(destructive, key=lambda sc: (sc[1].data_at_risk is None, sc[0].stack))
         ranked, left_out = _cut(ranked, limit)
-        for stack, change in ranked:
-            risk = f"**high**: {md_text(change.data_at_risk)}" if change.data_at_risk else "low: holds no data"
-            rows.append(
+        yield from _table_lines(
+            ["risk", "stack", "resource", "action", "why", "forces replacement"],
+            (
                 [
-                    risk,
+                    f"**high**: {md_text(change.data_at_risk)}" if change.data_at_risk else "low: holds no data",
                     md_code(stack.stack),
                     md_code(change.address),
                     md_text(_action(change)),
                     md_text(_reason(change)),
                     ", ".join(md_code(p) for p in change.replace_paths),
                 ]
-            )
-        lines += _table(["risk", "stack", "resource", "action", "why", "forces replacement"], rows)
-        lines += [*left_out, ""]
-    moves = [(s, c) for s in review.stacks for c in s.changes if c.moved]
-    moves, left_out = _cut(moves, limit)
+                for stack, change in ranked
+            ),
+        )
+        yield from [*left_out, ""]
+    moves, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.moved], limit)
     if moves:
-        lines += ["### Moved", ""]
-        lines += [
+        yield from ["### Moved", ""]
+        yield from (
             f"- {md_code(c.previous_address or '')} → {md_code(c.address)} ({md_code(s.stack)})" for s, c in moves
-        ]
-        lines += [*left_out, ""]
-    imports = [(s, c) for s in review.stacks for c in s.changes if c.import_id is not None]
-    imports, left_out = _cut(imports, limit)
+        )
+        yield from [*left_out, ""]
+    imports, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.import_id is not None], limit)
     if imports:
-        lines += ["### Imported", ""]
-        lines += [
+        yield from ["### Imported", ""]
+        yield from (
             f"- {md_code(c.address)} from id {md_code(c.import_id or '')} ({md_code(s.stack)})" for s, c in imports
-        ]
-        lines += [*left_out, ""]
-    forgets = [(s, c) for s in review.stacks for c in s.changes if "forget" in c.counted]
-    forgets, left_out = _cut(forgets, limit)
+        )
+        yield from [*left_out, ""]
+    forgets, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if "forget" in c.counted], limit)
     if forgets:
-        lines += ["### No longer managed (forgotten, not destroyed)", ""]
-        lines += [
+        yield from ["### No longer managed (forgotten, not destroyed)", ""]
+        yield from (
             f"- {md_code(c.address)} ({md_code(s.stack)}): stays in the cloud, leaves the state" for s, c in forgets
-        ]
-        lines += [*left_out, ""]
-    lines += _md_drift(review, limit)
+        )
+        yield from [*left_out, ""]
+    yield from _md_drift(review, limit)
     outputs, left_out = _cut([(s, o) for s in review.stacks for o in s.outputs], limit)
     if outputs:
-        lines += ["### Output changes", ""]
-        lines += _table(
+        yield from ["### Output changes", ""]
+        yield from _table_lines(
             ["stack", "output", "action", "before", "after"],
             (
                 [md_code(s.stack), md_code(o.name), md_text(o.kind), md_code(o.before), md_code(o.after)]
                 for s, o in outputs
             ),
         )
-        lines += [*left_out, ""]
-    lines += _md_capabilities(review)
+        yield from [*left_out, ""]
+    yield from _md_cost(review, limit, details)
+    yield from _md_capabilities(review)
     if details:
         for stack in review.stacks:
-            lines += _md_details(stack)
+            yield from _md_details(stack)
     else:
-        lines += [
+        yield from [
             "_The full details are left out: the comment would be longer than GitHub allows. "
             "Run `tierstack review --format text` on the plans to see them._",
             "",
         ]
-    return "\n".join(lines).rstrip() + "\n"
 
 
 def _md_freeze(review: Review) -> list[str]:
@@ -825,8 +1080,8 @@ def _md_freeze(review: Review) -> list[str]:
         lines.append(f"- An override was given but no freeze is on at {at}: {md_text(check.override)}")
     if check.unchecked:
         lines.append(
-            f"- Change freezes not checked for {', '.join(md_code(s) for s in check.unchecked)}: no tierstack.yaml "
-            "found from the plan's stack directory; pass --config"
+            f"- Change freezes not checked for {', '.join(md_code(s) for s in check.unchecked)}: no `tierstack.yaml` "
+            "found from the plan's stack directory; pass `--config`"
         )
     return [*lines, ""] if lines else []
 
@@ -850,6 +1105,63 @@ def _md_drift(review: Review, limit: int | None) -> list[str]:
     return [*lines, ""]
 
 
+def _md_cost(review: Review, limit: int | None, details: bool) -> list[str]:
+    costed = review.costed
+    total = review.cost_total()
+    if not costed or total is None:
+        return []
+    currency = costed[0][1].currency
+    lines = [f"### Estimated monthly cost ({md_text(currency)})", ""]
+    rows = [
+        [md_code(s.stack), money(c.before), money(c.after), _bold_change(c.delta), str(len(c.not_priced) or "")]
+        for s, c in costed
+    ]
+    if len(review.stacks) > 1:
+        count_unpriced = sum(len(c.not_priced) for _, c in costed)
+        all_stacks = f"**all {len(review.stacks)} stacks**"
+        change = _bold_change(total[1] - total[0])
+        rows.append([all_stacks, money(total[0]), money(total[1]), change, str(count_unpriced or "")])
+    lines += _table(["stack", "before", "after", "change", "not priced"], rows, right=(1, 2, 3, 4))
+    lines.append("")
+    priced, left_out = _cut([(s, ch) for s, c in costed for ch in c.priced], limit)
+    if priced:
+        lines += _table(
+            ["stack", "resource", "action", "before", "after", "change"],
+            (
+                [
+                    md_code(s.stack),
+                    md_code(ch.address),
+                    md_text(ch.action),
+                    _side(ch.present_before, ch.before),
+                    _side(ch.present_after, ch.after),
+                    signed(ch.delta or 0.0),
+                ]
+                for s, ch in priced
+            ),
+            right=(3, 4, 5),
+        )
+        lines += [*left_out, ""]
+    unpriced, left_out = _cut([(s, ch) for s, c in costed for ch in c.not_priced], limit)
+    if unpriced:
+        lines += ["Not priced, so left out of the figures above:", ""]
+        lines += [
+            f"- {md_code(ch.address)} ({md_code(s.stack)}), {md_text(ch.action)}: {md_text(ch.not_priced or '')}"
+            for s, ch in unpriced
+        ]
+        lines += [*left_out, ""]
+    lines += [f"_{cost_note(markdown=True)}_", ""]
+    if not details:  # a comment cut to fit keeps one line
+        return [*lines, f"_It leaves out: {md_text(' · '.join(leaves_out()))}._", ""]
+    lines += ["<details>", "<summary>What the estimate leaves out</summary>", ""]
+    lines += [f"- {md_text(item)}" for item in leaves_out()]
+    return [*lines, "", "</details>", ""]
+
+
+def _bold_change(amount: float) -> str:
+    text = signed(amount)
+    return text if text == "0.00" else f"**{text}**"
+
+
 def by_capability(review: Review) -> list[tuple[str, str, dict[str, int]]]:
     """(stack, capability, counts) for every capability with changes, in the stacks' order."""
     out = []
@@ -871,15 +1183,16 @@ def _md_capabilities(review: Review) -> list[str]:
     lines += _table(
         ["stack", "capability", *COUNTED],
         ([md_code(stack), md_code(cap)] + [str(counts[k]) for k in COUNTED] for stack, cap, counts in rows),
+        right=range(2, len(COUNTED) + 2),
     )
     return [*lines, ""]
 
 
-def _md_details(stack: StackReview) -> list[str]:
+def _md_details(stack: StackReview) -> Iterator[str]:
     changes = [c for c in stack.changes if c.counted]
     if not changes:
-        return []
-    lines = [
+        return
+    yield from [
         "<details>",
         f"<summary>All changes in {html_text(stack.stack)}: {html_text(summary(stack.counts))}</summary>",
         "",
@@ -887,20 +1200,20 @@ def _md_details(stack: StackReview) -> list[str]:
         + (f", Terraform {md_text(stack.terraform_version)}" if stack.terraform_version else ""),
         "",
     ]
-    lines += _table(
+    yield from _table_lines(
         ["action", "resource", "capability"],
         ([_md_action(c), md_code(c.address), md_code(c.capability)] for c in changes),
     )
     for change in changes:
         if not change.attributes:
             continue
-        lines += ["", f"{md_code(change.address)}: {_md_action(change)}", ""]
-        lines += [f"- {md_code(a.path)}: {md_code(a.before)} → {md_code(a.after)}" for a in change.attributes]
+        yield from ["", f"{md_code(change.address)}: {_md_action(change)}", ""]
+        yield from (f"- {md_code(a.path)}: {md_code(a.before)} → {md_code(a.after)}" for a in change.attributes)
         if change.more_attributes:
-            lines.append(f"- and {_plural(change.more_attributes, 'more attribute')}")
+            yield f"- and {_plural(change.more_attributes, 'more attribute')}"
         if change.recomputed:
-            lines.append(f"- and {_plural(change.recomputed, 'computed attribute')} known after apply")
-    return [*lines, "", "</details>", ""]
+            yield f"- and {_plural(change.recomputed, 'computed attribute')} known after apply"
+    yield from ["", "</details>", ""]
 
 
 def _md_action(change: Change) -> str:
@@ -967,6 +1280,28 @@ def to_text(review: Review) -> str:
             )
         for output in stack.outputs:
             lines.append(f"  output {output.name}: {output.kind}, {output.before} -> {output.after}")
+        if stack.cost is not None and stack.cost.shown:
+            c = stack.cost
+            lines.append(
+                f"  estimated monthly cost ({c.currency}): {money(c.before)} -> {money(c.after)} ({signed(c.delta)})"
+            )
+            for ch in c.changes:
+                figure = f"{signed(ch.delta):>10}" if ch.delta is not None else f"{'not priced':>10}"
+                lines.append(f"    {figure}  {ch.address}: {ch.action}")
+                if ch.not_priced:
+                    lines.append(f"    {'':>10}  ({ch.not_priced})")
+    total = review.cost_total()
+    if total is not None:
+        currency = review.costed[0][1].currency
+        unpriced = sum(len(c.not_priced) for _, c in review.costed)
+        lines += [
+            "",
+            f"estimated monthly cost, all stacks ({currency}): {money(total[0])} -> {money(total[1])} "
+            f"({signed(total[1] - total[0])})" + (f"; {_plural(unpriced, 'item')} not priced" if unpriced else ""),
+            cost_note(),
+            "It leaves out:",
+            *(f"  - {item}" for item in leaves_out()),
+        ]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -1009,7 +1344,7 @@ def to_data(review: Review) -> dict[str, Any]:
                         "replace_paths": list(c.replace_paths),
                         "destructive": c.destructive,
                         "data_at_risk": c.data_at_risk,
-                        "attributes": [asdict(a) for a in c.attributes],
+                        "attributes": [_attribute_data(a) for a in c.attributes],
                     }
                     for c in s.changes
                     if c.counted
@@ -1020,14 +1355,63 @@ def to_data(review: Review) -> dict[str, Any]:
                         "type": d.type,
                         "capability": d.capability,
                         "kind": d.kind,
-                        "attributes": [asdict(a) for a in d.attributes],
+                        "attributes": [_attribute_data(a) for a in d.attributes],
                     }
                     for d in s.drift
                 ],
                 "drift_not_relevant": s.drift_not_relevant,
                 "outputs": [asdict(o) for o in s.outputs],
+                "cost": _cost_data(s.cost) if s.cost is not None and s.cost.shown else None,
             }
             for s in review.stacks
         ],
         "by_capability": [{"stack": st, "capability": cap, "counts": n} for st, cap, n in by_capability(review)],
+        "cost": _total_cost_data(review),
+    }
+
+
+def _attribute_data(a: AttributeChange) -> dict[str, str]:
+    return {"path": a.path, "before": a.before, "after": a.after}  # asdict's deep copy is slow over 10,000 changes
+
+
+def _cost_data(c: StackCost) -> dict[str, Any]:
+    return {
+        "estimate": True,
+        "currency": c.currency,
+        "before": round(c.before, 2),
+        "after": round(c.after, 2),
+        "delta": round(c.delta, 2),
+        "resources": [
+            {
+                "address": ch.address,
+                "capability": ch.capability,
+                "action": ch.action,
+                "before": None if ch.before is None else round(ch.before, 2),
+                "after": None if ch.after is None else round(ch.after, 2),
+                "present_before": ch.present_before,
+                "present_after": ch.present_after,
+                "delta": None if ch.delta is None else round(ch.delta, 2),
+                **({"not_priced": ch.not_priced} if ch.not_priced else {}),
+            }
+            for ch in c.changes
+        ],
+    }
+
+
+def _total_cost_data(review: Review) -> dict[str, Any] | None:
+    total = review.cost_total()
+    if total is None:
+        return None
+    table = prices()
+    return {
+        "estimate": True,
+        "currency": review.costed[0][1].currency,
+        "before": round(total[0], 2),
+        "after": round(total[1], 2),
+        "delta": round(total[1] - total[0], 2),
+        "not_priced": sum(len(c.not_priced) for _, c in review.costed),
+        "note": cost_note(table),
+        "prices": PRICES_FILE,
+        "assumptions": dict(table.assumptions),
+        "leaves_out": list(table.left_out),
     }

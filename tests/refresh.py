@@ -1,11 +1,12 @@
 """Refresh the checked-in generated files (`make refresh`, i.e. `python tests/refresh.py`).
 
 A maintainer tool, not part of the installed package: the wheel ships only
-generator/, modules/ and blueprints/. Every example's explain/resolved output
-and docs/capabilities.md. Run from the repository root: paths in the outputs
-are relative to it, so the files are the same on every machine.
-tests/test_examples.py checks that the checked-in copies match what the code
-produces now.
+generator/, modules/ and blueprints/. Every example's explain/resolved output,
+docs/capabilities.md, and the review of each fixture plan as Markdown
+(tests/fixtures/review/<scenario>.md). Run from the repository root: paths in
+the outputs are relative to it, so the files are the same on every machine.
+tests/test_examples.py and tests/test_review.py check that the checked-in
+copies match what the code produces now.
 """
 
 from __future__ import annotations
@@ -80,12 +81,41 @@ def catalog_doc(catalog: Catalog | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
+REVIEW_FIXTURES = Path("tests/fixtures/review")
+REVIEW_AT = "2026-06-01T12:00:00Z"  # no config beside the fixtures, so no freeze is checked; a fixed clock anyway
+
+
+def review_plans() -> list[Path]:
+    """The fixture plans whose review is checked in as Markdown (tests/fixtures/review/<scenario>.md)."""
+    return sorted(REVIEW_FIXTURES.glob("*.json"))
+
+
+def review_markdown(plan: Path) -> str:
+    """`tierstack review PLAN --format markdown`, run through the CLI, as a PR would get it."""
+    from click.testing import CliRunner
+
+    from tierstack.generator.cli import main as cli
+
+    result = CliRunner().invoke(cli, ["review", plan.as_posix(), "--format", "markdown", "--at", REVIEW_AT])
+    if result.exit_code not in (0, 3):  # 3: a stateful resource is destroyed, the comment is still written
+        raise UserError(f"tierstack review exited {result.exit_code}: {result.output.strip()}", file=str(plan))
+    return result.stdout
+
+
 def main() -> int:
     if not EXAMPLES.is_dir():
         print("run from the repository root (no examples/ here)", file=sys.stderr)
         return 2
     write_atomic(CATALOG_DOC, catalog_doc())
     print(f"wrote {CATALOG_DOC}")
+    for plan in review_plans():
+        try:
+            text = review_markdown(plan)
+        except UserError as err:
+            print(f"error: {err.render()}", file=sys.stderr)
+            return 2
+        write_atomic(plan.with_suffix(".md"), text)
+        print(f"wrote {plan.with_suffix('.md')}")
     for config in example_configs(EXAMPLES):
         try:
             files = outputs(config)

@@ -13,6 +13,7 @@ changes made in the console (its own refresh returns the state unchanged, so it 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import shutil
@@ -20,13 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import REPO, run
-from tierstack.generator import review
+from refresh import review_markdown, review_plans
+from tierstack.generator import cost, review
 from tierstack.generator.errors import UserError
 
 FIXTURES = REPO / "tests" / "fixtures" / "review"
 SCENARIOS = sorted(p.stem for p in FIXTURES.glob("*.json"))
+PLANS = REPO / "tests" / "fixtures" / "plans"  # terraform show -json of each example's stacks, created from nothing
+POOL = "google_vertex_ai_deployment_resource_pool.model_serving_deployment_pool"
 BUCKET = "google_storage_bucket.model_serving_predictions_bucket"
 DATASET = "google_bigquery_dataset.model_serving_predictions_dataset"
 
@@ -240,10 +245,10 @@ def test_unlabelled_resources_group_by_their_address() -> None:
 
 def test_markdown_collapses_the_details() -> None:
     markdown = review.to_markdown(reviewed("replace-stateful"))
-    assert markdown.count("<details>") == 1 and markdown.count("</details>") == 1
-    summary = re.search(r"<summary>(.*)</summary>", markdown)
-    assert summary and summary.group(1) == "All changes in review-case-prod: 2 to replace"
-    details = markdown.split("<details>")[1]
+    assert markdown.count("<details>") == 2 and markdown.count("</details>") == 2
+    summaries = re.findall(r"<summary>(.*)</summary>", markdown)
+    assert summaries == ["What the estimate leaves out", "All changes in review-case-prod: 2 to replace"]
+    details = markdown.split("<details>")[2]
     assert '- `location`: `"US-CENTRAL1"` → `"EU"`' in details
     assert "computed attributes known after apply" in details
 
@@ -301,6 +306,229 @@ def test_a_plan_read_from_stdin() -> None:
     result = run("review", "-", "--format", "text", input=(FIXTURES / "move.json").read_text(encoding="utf-8"))
     assert result.exit_code == 0, result.output
     assert "1 to move" in result.output
+
+
+# --- the estimated monthly cost change (generator/cost.py's price table) ------------------------
+
+
+def example_plan(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PLANS / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def table_price(item: str, key: str, region: str) -> float:
+    """A price read straight from generator/data/prices.yaml, not through generator/cost.py."""
+    table = yaml.safe_load((REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8"))
+    (entry,) = [p for p in table["prices"] if (p["item"], p["key"], p["region"]) == (item, key, region)]
+    return float(entry["price"])
+
+
+def assumption(name: str) -> float:
+    table = yaml.safe_load((REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8"))
+    return float(table["assumptions"][name])
+
+
+def test_a_created_deployment_pool_costs_what_the_price_table_says() -> None:
+    """tier1-online-dev creates, in us-central1, a deployment pool at 1 n1-standard-4 node (min replicas) and
+    three buckets: the delta is recomputed here from prices.yaml and the plan's own values."""
+    data = example_plan("tier1-online-dev")
+    pool = next(c for c in data["resource_changes"] if c["address"] == POOL)["change"]["after"]
+    spec = pool["dedicated_resources"][0]
+    assert data["configuration"]["provider_config"]["google"]["expressions"]["region"]["constant_value"] == (
+        "us-central1"
+    )
+    hours = assumption("hours_per_month")
+    pool_monthly = (
+        spec["min_replica_count"]
+        * hours
+        * table_price("vertex_prediction_machine", spec["machine_spec"][0]["machine_type"], "us-central1")
+    )
+    buckets = [c for c in data["resource_changes"] if c["type"] == "google_storage_bucket"]
+    assert {b["change"]["after"]["location"] for b in buckets} == {"US-CENTRAL1"}
+    bucket_monthly = assumption("bucket_gb") * table_price("cloud_storage_standard", "standard", "us-central1")
+    expected = pool_monthly + len(buckets) * bucket_monthly
+    assert pool_monthly == pytest.approx(159.78, abs=0.01)  # 0.219 USD a node hour × 729.6 h
+
+    stack = review.review_stack(data, "tier1-online-dev.json")
+    assert stack.cost is not None and stack.cost.shown
+    assert stack.cost.delta == pytest.approx(expected)
+    assert stack.cost.delta == pytest.approx(cost.plan_cost_delta(data).delta)  # what cost.py computes
+    assert (stack.cost.before, stack.cost.not_priced) == (0, ())
+    by_address = {c.address: c for c in stack.cost.changes}
+    assert by_address[POOL].delta == pytest.approx(pool_monthly)
+    assert (by_address[POOL].action, by_address[POOL].present_before) == ("create", False)
+
+    markdown = review.to_markdown(review.Review((stack,)))
+    section = markdown.split("### Estimated monthly cost (USD)")[1].split("### By capability")[0]
+    assert f"| `tier1-online-dev` | 0.00 | {expected:,.2f} | **+{expected:,.2f}** |  |" in section
+    assert f"| `tier1-online-dev` | `{POOL}` | create | — | {pool_monthly:,.2f} | +{pool_monthly:,.2f} |" in section
+    assert "An estimate, not a quote: on-demand list prices in USD from `generator/data/prices.yaml`" in section
+    assert "729.6 h a month" in section and "each bucket holds 50 GB" in section
+    assert "What the estimate leaves out" in section and "network egress" in section
+
+
+def test_a_created_feature_store_and_the_json_and_text_formats() -> None:
+    """recommender-prod creates an Optimized feature online store in us-central1: 1 node × 0.30 × 729.6 h."""
+    result = run("review", str(PLANS / "recommender-prod.json"), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    store = assumption("feature_store_optimized_nodes") * assumption("hours_per_month")
+    store *= table_price("feature_store_optimized_node", "node", "us-central1")
+    (stack,) = data["stacks"]
+    changes = {c["address"]: c for c in stack["cost"]["resources"]}
+    online = changes["google_vertex_ai_feature_online_store.feature_repository_online_store"]
+    assert online["delta"] == round(store, 2) and online["capability"] == "feature_repository"
+    assert stack["cost"]["delta"] == round(cost.plan_cost_delta(example_plan("recommender-prod")).delta, 2)
+    metadata = changes["google_vertex_ai_metadata_store.metadata_tracking_store"]
+    assert metadata["delta"] is None and "no price" in metadata["not_priced"]
+    total = data["cost"]
+    assert total["estimate"] is True and total["currency"] == "USD" and total["delta"] == stack["cost"]["delta"]
+    assert total["not_priced"] == 1 and total["prices"] == "generator/data/prices.yaml"
+    assert total["assumptions"]["hours_per_month"] == 729.6 and total["leaves_out"]
+
+    text = run("review", str(PLANS / "recommender-prod.json"), "--format", "text").output
+    assert f"estimated monthly cost (USD): 0.00 -> {stack['cost']['after']:,.2f}" in text
+    assert f"+{store:,.2f}  google_vertex_ai_feature_online_store.feature_repository_online_store: create" in text
+    assert "not priced  google_vertex_ai_metadata_store.metadata_tracking_store: create" in text
+    assert "An estimate, not a quote" in text and "It leaves out:" in text
+
+
+@pytest.mark.parametrize("name", ["update-labels-prod", "update-labels-dev", "drift", "move", "forget"])
+def test_no_cost_section_when_nothing_priced_changes(name: str) -> None:
+    """Labels, a console label undone, a move, a forgotten TensorBoard (it keeps running): no bill changes, and
+    the resources the table cannot price (the TensorBoard, the notebook) are not listed for a label change."""
+    stack = reviewed(name).stacks[0]
+    assert stack.cost is not None and not stack.cost.shown
+    assert "Estimated monthly cost" not in review.to_markdown(reviewed(name))
+    assert "estimated monthly cost" not in review.to_text(reviewed(name))
+    data = json.loads(run("review", str(FIXTURES / f"{name}.json"), "--format", "json").output)
+    assert data["cost"] is None and data["stacks"][0]["cost"] is None
+
+
+def test_label_only_updates_of_unpriced_resources_are_not_listed() -> None:
+    """The same plan with the notebook's machine type changed too: now its cost may change, so it is listed."""
+    data = plan("update-labels-prod")
+    workbench = next(c for c in data["resource_changes"] if c["type"] == "google_workbench_instance")
+    assert review.stack_cost(data).changes == ()
+    workbench["change"]["after"]["gce_setup"][0]["machine_type"] = "n1-standard-8"
+    (listed,) = review.stack_cost(data).changes
+    assert listed.address == workbench["address"] and "no price" in (listed.not_priced or "")
+
+
+def test_destroying_unpriced_resources_lists_them_and_not_terraform_data() -> None:
+    deleted = reviewed("delete-capability").stacks[0].cost
+    assert deleted is not None and deleted.delta == 0
+    assert {(c.address, c.action) for c in deleted.not_priced} == {
+        ("google_vertex_ai_tensorboard.experimentation_tensorboard", "destroy"),
+        ("google_workbench_instance.experimentation_workbench", "destroy"),
+    }
+    builtin = reviewed("terraform-data").stacks[0].cost  # Terraform's own resources: nobody bills them
+    assert builtin is not None and not builtin.shown
+
+
+def test_a_replacement_the_table_cannot_price_after_compares_like_with_like() -> None:
+    """The bucket moves to the EU, which the table has no price for: cost.py's totals drop its 1.00 (a saving
+    that is not one); the review leaves it out of both sides and lists it as not priced."""
+    data = plan("replace-stateful")
+    assert cost.plan_cost_delta(data).delta == pytest.approx(-1.0)
+    priced = review.stack_cost(data)
+    assert (priced.before, priced.after, priced.delta) == (0, 0, 0)
+    (bucket,) = priced.changes
+    assert bucket.address == BUCKET and bucket.action == "replace (destroy, then create)"
+    assert "in eu" in (bucket.not_priced or "") and bucket.before == pytest.approx(1.0) and bucket.after is None
+
+
+def test_a_priced_update_and_a_forgotten_pool() -> None:
+    """min replicas 1 -> 3 costs two more nodes; a forgotten pool leaves the state, not the bill."""
+    data = example_plan("tier1-online-dev")
+    raw = next(c for c in data["resource_changes"] if c["address"] == POOL)
+    node = table_price("vertex_prediction_machine", "n1-standard-4", "us-central1") * assumption("hours_per_month")
+    after = raw["change"]["after"]
+    raw["change"]["before"] = copy.deepcopy(after)
+    after["dedicated_resources"][0]["min_replica_count"] = 3
+    raw["change"]["actions"] = ["update"]
+    data["resource_changes"] = [raw]
+    scaled = review.stack_cost(data)
+    assert scaled.delta == pytest.approx(2 * node) and scaled.before == pytest.approx(node)
+    assert [(c.address, c.action) for c in scaled.changes] == [(POOL, "update in place")]
+
+    raw["change"]["actions"], raw["change"]["after"] = ["forget"], None
+    assert cost.plan_cost_delta(data).delta == pytest.approx(-node)  # what leaves the stack's state
+    forgotten = review.stack_cost(data)
+    assert not forgotten.shown and forgotten.after == pytest.approx(node)  # still running, still billed
+
+    raw["change"]["actions"], raw["change"]["after"] = ["create", "forget"], after  # old one kept, forgotten
+    kept = review.stack_cost(data)
+    assert (kept.before, kept.after) == (pytest.approx(node), pytest.approx(4 * node))
+    assert [(c.address, c.delta) for c in kept.changes] == [(POOL, pytest.approx(3 * node))]
+
+
+ALL_PLANS = sorted([*FIXTURES.glob("*.json"), *PLANS.glob("*.json")])
+
+
+@pytest.mark.parametrize("path", ALL_PLANS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_the_review_prices_every_plan_as_cost_py_does(path: Path) -> None:
+    """Before, after and every listed change are cost.py's figures, with what is not priced on a side left out
+    of both totals (the review skips the types cost.py gives no line, and keeps forgotten objects billed)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    delta = cost.plan_cost_delta(data)
+    ours = review.stack_cost(data)
+    if not any("forget" in c["change"]["actions"] for c in data["resource_changes"]):
+        unpriced = [r for r in delta.resources if r.not_priced]
+        assert ours.before == pytest.approx(delta.before - sum(r.before or 0 for r in unpriced))
+        assert ours.after == pytest.approx(delta.after - sum(r.after or 0 for r in unpriced))
+    theirs = {r.address: r for r in delta.resources}
+    for change in ours.changes:
+        assert change.delta == (
+            None if theirs[change.address].delta is None else pytest.approx(theirs[change.address].delta)
+        )
+        assert change.not_priced == theirs[change.address].not_priced
+
+
+def test_cost_totals_over_stacks() -> None:
+    stacks = [
+        review.review_stack(example_plan(name), f"{name}.json")
+        for name in ("tier1-online-dev", "tier1-online-prod", "tier0-batch-dev")
+    ]
+    result = review.Review((*stacks, review.review_stack(plan("update-labels-prod"), "labels.json")))
+    total = result.cost_total()
+    assert total is not None
+    deltas = [cost.plan_cost_delta(example_plan(n)).delta for n in ("tier1-online-dev", "tier1-online-prod")]
+    assert total[1] - total[0] == pytest.approx(sum(deltas) + 1.0)  # tier0's one bucket: 50 GB × 0.02
+    markdown = review.to_markdown(result)
+    assert f"| **all 4 stacks** | 1.00 | {total[1]:,.2f} | **+{total[1] - total[0]:,.2f}** |  |" in markdown
+    assert "`review-case-prod` | 1.00" not in markdown  # a stack whose cost does not change has no row
+
+
+def test_cost_reasons_from_a_plan_are_escaped() -> None:
+    data = example_plan("tier1-online-dev")
+    raw = next(c for c in data["resource_changes"] if c["address"] == POOL)
+    raw["change"]["after"]["dedicated_resources"][0]["machine_spec"][0]["machine_type"] = "<img src=x> @acme/all"
+    markdown = review.to_markdown(review.Review((review.review_stack(data, "p.json"),)))
+    line = next(x for x in markdown.splitlines() if x.startswith(f"- `{POOL}`"))
+    assert "&lt;img src=x&gt; @\u2060acme/all" in line and "<img" not in line
+
+
+# --- golden Markdown: what a pull request gets, read by eye (make refresh writes them) ----------
+
+
+@pytest.mark.change_detector
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_golden_markdown(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/fixtures/review/<scenario>.md is `tierstack review --format markdown` of the scenario's plan.
+
+    A change detector: when it fails, run `make refresh`, then read the diff and the rendered file."""
+    monkeypatch.chdir(REPO)
+    golden = FIXTURES / f"{name}.md"
+    assert golden.is_file(), f"{golden} is missing: run make refresh"
+    assert review_markdown(Path("tests/fixtures/review") / f"{name}.json") == golden.read_text(encoding="utf-8")
+
+
+def test_every_golden_has_its_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    assert {p.stem for p in review_plans()} == set(SCENARIOS)
+    goldens = {p.stem for p in FIXTURES.glob("*.md")} - {"README"}
+    assert goldens == set(SCENARIOS)
 
 
 # --- bad input: one message naming the file and what to do, exit 2 -------------------------------
