@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,6 +172,7 @@ def _cron_values(text: str, low: int, high: int) -> set[int]:
     return values
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and a fleet's plans repeat a few schedules thousands of times
 def runs_per_month(cron: str) -> float:
     """How often a five-field cron expression fires in an average month (cron's day-of-month OR
     day-of-week rule when both are restricted), counted over the four years 2024-2027."""
