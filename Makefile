@@ -14,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-EXAMPLES := $(sort $(wildcard examples/*/tierstack.yaml))
+# an example is a folder with a tierstack.yaml, or with one per subfolder (regional-propensity/us, uk);
+# an example's prepare.py builds what its configs need first (regional-propensity: its upstream git repository)
+EXAMPLES := $(sort $(wildcard examples/*/tierstack.yaml examples/*/*/tierstack.yaml))
+PREPARE := @for script in $(wildcard examples/*/prepare.py); do $(BIN)/python $$script || exit 1; done
 
 # The real Mermaid renderer the docs tests run on every diagram (npm's mermaid-cli, pinned in tests/mermaid/,
 # driving Debian's chromium, which it installs with apt-get when run as root). Never fails the build: what it
@@ -25,6 +28,7 @@ $(MERMAID)/.installed: tests/mermaid/package.json tests/mermaid/package-lock.jso
 
 ## demo: install, explain the fraud-detection example, generate every example's stacks
 demo: $(STAMP)
+	$(PREPARE)
 	$(BIN)/tierstack explain examples/fraud-detection/tierstack.yaml
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
@@ -43,6 +47,7 @@ lint: $(STAMP)
 ## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
 ## the plan fixtures made by real terraform against the provider stand-in)
 refresh: $(STAMP)
+	$(PREPARE)
 	$(BIN)/python tests/refresh.py
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 	$(BIN)/python tests/standin/plans.py

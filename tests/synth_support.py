@@ -37,8 +37,24 @@ INVENTORIES = REPO / "tests" / "inventories"
 
 
 def example_configs(root: Path = REPO / "examples") -> list[Path]:
-    """The bundled examples' tierstack.yaml files, sorted."""
-    return sorted(root.glob("*/tierstack.yaml"))
+    """The bundled examples' tierstack.yaml files, sorted: one per example folder, or one per subfolder of an
+    example with several configs (examples/regional-propensity/us/ and uk/).
+
+    An example's prepare.py runs first (prepare_examples): it builds what its configs need, such as the git
+    repository regional-propensity's forks extend.
+    """
+    prepare_examples(root)
+    return sorted([*root.glob("*/tierstack.yaml"), *root.glob("*/*/tierstack.yaml")])
+
+
+def prepare_examples(root: Path = REPO / "examples") -> None:
+    """Run each examples/*/prepare.py (idempotent, fast when there is nothing to do; `make demo` and
+    `make refresh` run them too)."""
+    import subprocess
+    import sys
+
+    for script in sorted(root.glob("*/prepare.py")):
+        subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
 
 
 def read_stack(out: Path, stack: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from synth_support import (
     capability_of,
     check_capability_inventory,
     config_key,
+    example_configs,
     inventory_configs,
     inventory_entries,
     load_inventory,
@@ -84,7 +85,7 @@ def test_every_example_and_tier_case_has_an_inventory() -> None:
     from tierstack.generator.spec import load_spec
 
     listed, problems = inventories(), []
-    configs = sorted([*REPO.glob("examples/*/tierstack.yaml"), *TIER_CASES])
+    configs = sorted([*example_configs(), *TIER_CASES])
     selected: dict[str, set[str]] = {}
     for path in configs:
         config = path.relative_to(REPO).as_posix()

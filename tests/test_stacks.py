@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from synth_support import read_stack, resources
+from synth_support import example_configs, read_stack, resources
 from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
 from tierstack.generator.stateful import is_stateful
 
@@ -142,7 +142,9 @@ def test_every_resource_waits_for_its_api(synthesized: dict[str, Path]) -> None:
 
 
 @pytest.mark.change_detector
-@pytest.mark.parametrize("example", sorted(p.parent.name for p in (REPO / "examples").glob("*/tierstack.yaml")))
+@pytest.mark.parametrize(
+    "example", [p.parent.relative_to(REPO / "examples").as_posix() for p in example_configs(REPO / "examples")]
+)
 def test_checked_in_example_stacks_are_current_and_byte_identical(example: str, synthesized: dict[str, Path]) -> None:
     """A change detector: examples/*/cdktf.out is written by the generate it is compared with (`make refresh`).
 

@@ -1,4 +1,5 @@
-"""Blueprints from git, tierstack.lock, `tierstack upstream`, and lineage in `tierstack blueprints`.
+"""Blueprints from git, tierstack.lock, `tierstack upstream`, lineage in `tierstack blueprints`, and the
+regional-propensity example.
 
 Every repository here is a local git repository made in tmp_path and named by a relative path or a file://
 URL: no test reaches the network. The cache is the test's own (TIERSTACK_CACHE).
@@ -8,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import REPO, run
 from tierstack.generator import gitsource
 from tierstack.generator.errors import UserError
 from tierstack.generator.lockfile import LOCK_NAME, Pins, read_lock, session
@@ -500,6 +503,57 @@ def test_generate_writes_the_lock_and_says_when_a_tag_moved(
     assert result.exit_code == 0, result.output
     assert "note: ../org blueprints/org.yaml.j2: v1.0.0 pointed at" in result.output
     assert "tierstack.lock keeps" in result.output
+
+
+# --- the regional-propensity example ------------------------------------------------------------------
+
+EXAMPLE = REPO / "examples" / "regional-propensity"
+
+
+def test_the_example_upstream_is_built_deterministically(tmp_path: Path) -> None:
+    """prepare.py builds the same commits on every machine, so the checked-in locks hold everywhere."""
+    out = tmp_path / "org-blueprints.git"
+    subprocess.run([sys.executable, str(EXAMPLE / "prepare.py"), "--out", str(out)], check=True, capture_output=True)
+    for region, ref in (("us", "v1.0.0"), ("uk", "v1.1.0")):
+        [entry] = read_lock(EXAMPLE / region / LOCK_NAME).values()
+        assert entry.ref == ref and entry.url == "../org-blueprints.git"
+        assert git("--git-dir", str(out), "rev-parse", f"{ref}^{{commit}}", cwd=tmp_path) == entry.commit
+
+
+def test_the_example_us_fork_sees_v1_1_0_with_its_conflict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from synth_support import prepare_examples
+
+    prepare_examples()
+    monkeypatch.chdir(REPO)
+    result = run("upstream", "examples/regional-propensity/us/tierstack.yaml", "--no-resources")
+    assert result.exit_code == 0, result.output
+    assert "pinned:   v1.0.0" in result.output and "compared: v1.1.0" in result.output
+    assert '! labels.cost-center: "ml-platform" -> "ml-platform-shared"' in result.output
+    result = run("upstream", "examples/regional-propensity/uk/tierstack.yaml", "--no-resources")
+    assert "up to date" in result.output
+
+
+@pytest.mark.parametrize("region", ["us", "uk"])
+def test_the_example_overlays_are_what_tierstack_fork_writes(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change detector: each overlay is `tierstack fork`'s output (the command in the example's README)."""
+    from synth_support import prepare_examples
+
+    prepare_examples()
+    folder = EXAMPLE / region
+    monkeypatch.chdir(folder)
+    command = (EXAMPLE / "README.md").read_text(encoding="utf-8").split(f"<!-- fork {region} -->")[1]
+    args = shlex.split(command.split("```sh")[1].split("```")[0].replace("\\\n", " "))
+    assert args[:2] == ["tierstack", "fork"]
+    out = folder / f".check-propensity-{region}.yaml.j2"  # beside it: the fork writes paths relative to itself
+    try:
+        result = run(*args[1:], "--out", out.name)
+        assert result.exit_code == 0, result.output
+        fresh = out.read_text(encoding="utf-8")
+    finally:
+        out.unlink(missing_ok=True)
+    assert fresh == (folder / f"propensity-{region}.yaml.j2").read_text(encoding="utf-8"), (
+        f"examples/regional-propensity/{region}/propensity-{region}.yaml.j2 is not what the README's fork writes"
+    )
 
 
 def test_user_errors_from_git_sources_name_the_place(config: Callable[..., Path]) -> None:
