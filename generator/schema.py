@@ -35,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from tierstack.generator.gitsource import GitSource
+
 KINDS = ("config", "blueprint")
 # Where `tierstack init` points its `# yaml-language-server: $schema=...` line: a file beside the config,
 # written by `tierstack schema --out tierstack.schema.json` (docs/schema.md says why not a URL).
@@ -300,7 +302,10 @@ def _blueprint_model() -> type[BaseModel]:
         **per_role,
     )
     top: dict[str, Any] = {
-        "extends": (str | None, Field(default=None, description="a built-in blueprint's name or a path to a file")),
+        "extends": (
+            str | GitSource | None,
+            Field(default=None, description="a built-in blueprint's name, a path to a file, or a pinned git source"),
+        ),
         "tier": (
             Annotated[int, Field(ge=0, le=2, strict=True)] | None,
             Field(default=None, description="the maturity tier it implements"),

@@ -31,13 +31,14 @@ import pytest
 import requests
 from google.api_core import exceptions
 
-from conftest import REPO, run
+from conftest import run
+from synth_support import example_configs
 from tierstack.generator import bootstrap
 from tierstack.generator.bootstrap import DAY, Observed, StateBucket
 from tierstack.generator.resolve import Resolved, resolve
 from tierstack.generator.spec import load_spec
 
-EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 
 SPEC = """\
 name: ledger

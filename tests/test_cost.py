@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run
+from synth_support import example_configs
 from tierstack.generator import cost
 from tierstack.generator.yamlio import load_file, to_plain
 
-EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 RECOMMENDER = REPO / "examples" / "recommender"
 FRAUD = REPO / "examples" / "fraud-detection"
 PLANS = REPO / "tests" / "fixtures" / "plans"

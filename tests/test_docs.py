@@ -24,12 +24,13 @@ from typing import Any
 import pytest
 
 from conftest import ON_CI, REPO, run
+from synth_support import example_configs
 from tierstack.generator import docs
 from tierstack.generator.jsii_env import wheel_node
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 
-EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 MERMAID_DIR = REPO / ".cache" / "mermaid"
 MMDC = MERMAID_DIR / "node_modules" / "@mermaid-js" / "mermaid-cli" / "src" / "cli.js"
 PUPPETEER_CONFIG = REPO / "tests" / "mermaid" / "puppeteer-config.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import REPO, run, use_case
+from synth_support import example_configs
 from tierstack.generator import blueprint as bp
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import UserError
@@ -24,7 +26,7 @@ from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved, resolve
 from tierstack.generator.spec import load_spec
 
-EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 WINDOWS = "C:\\work\\x.yaml"
 
 
@@ -272,7 +274,8 @@ def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pyt
                     texts[file] = run("blueprints", "--show", source.builtin).stdout.splitlines()
             elif source.file is not None and source.file.endswith(".j2"):
                 file = Source.in_file(source.file)
-                texts.setdefault(file, Path(source.file).read_text(encoding="utf-8").splitlines())
+                if file not in texts:
+                    texts[file] = _blueprint_text(source.file).splitlines()
             else:
                 continue
             assert source.line is not None, f"{key}: {prov}"
@@ -280,6 +283,16 @@ def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pyt
             assert re.match(rf"^\s*{re.escape(leaf)}\+?:", line), f"{key} = {prov}, but that line is {line!r}"
             checked += 1
     assert checked > 20
+
+
+def _blueprint_text(shown: str) -> str:
+    """A blueprint file as provenance names it: a path, or `REPO.git@REF:PATH` for one read from git."""
+    repo, at, rest = shown.partition(".git@")
+    if not at:
+        return Path(shown).read_text(encoding="utf-8")
+    ref, _, path = rest.partition(":")
+    git = ["git", f"--git-dir={repo}.git", "show", f"{ref}:{path}"]
+    return subprocess.run(git, capture_output=True, text=True, check=True).stdout
 
 
 def test_built_in_blueprints_are_never_shown_as_package_paths() -> None:

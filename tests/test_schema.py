@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from conftest import CASES, REPO, run
+from synth_support import example_configs
 from tierstack.generator import blueprint as bp
 from tierstack.generator.catalog import load_catalog
 from tierstack.generator.errors import UserError
+from tierstack.generator.gitsource import GitSource
 from tierstack.generator.jsii_env import wheel_node
 from tierstack.generator.resolve import resolve, template_variables
 from tierstack.generator.schema import (
@@ -41,7 +43,7 @@ from tierstack.generator.selection import select
 from tierstack.generator.spec import UseCase, load_spec, parse_accelerator
 from tierstack.generator.yamlio import load_file, parse, to_plain
 
-EXAMPLES = sorted((REPO / "examples").glob("*/tierstack.yaml"))
+EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 CONFIGS = [*EXAMPLES, *CASES]
 BAD = REPO / "tests" / "bad_inputs"
 # Rejected by tierstack's models, accepted by the schema, and why a JSON Schema cannot say it
@@ -321,14 +323,17 @@ def rendered_blueprints(config: Path) -> Iterator[tuple[str, Any]]:
     catalog = load_catalog()
     selection = select(loaded, catalog)
     variables = template_variables(loaded, selection)
-    ref: str | None = loaded.spec.blueprint or catalog.tier(selection.tier).blueprint
+    ref: Any = loaded.spec.blueprint or catalog.tier(selection.tier).blueprint
     relative_to: Path | None = config
+    parent = None
     while ref:
-        found = bp.locate(ref, relative_to, str(config), "blueprint")
-        text, _ = bp.render(found.name, found.text, variables)
-        data = to_plain(parse(text, found.name))
-        yield found.name, data
-        ref, relative_to = data.get("extends"), found.path
+        if isinstance(ref, dict):  # a git source, as the blueprint writes it
+            ref = GitSource.model_validate(ref)
+        found = bp.locate(ref, relative_to, str(config), "blueprint", parent=parent)
+        text, _ = bp.render(str(found.name), found.text, variables)
+        data = to_plain(parse(text, str(found.name)))
+        yield str(found.name), data
+        ref, relative_to, parent = data.get("extends"), found.path or relative_to, found
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.relative_to(REPO).as_posix())
