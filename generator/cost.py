@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator.errors import UserError
+from tierstack.modules import base
 
 PRICES = Path(__file__).resolve().parent / "data" / "prices.yaml"
 ESTIMATE_NOTE = (
@@ -35,22 +36,6 @@ ESTIMATE_NOTE = (
     "usage the price table assumes. Your bill depends on use, discounts, taxes and your billing currency."
 )
 
-# capability ids, to find the capability of a plan's resource from its address (<capability>_<construct>)
-CAPABILITIES = (
-    "foundation",
-    "cost_controls",
-    "experimentation",
-    "data_processing",
-    "model_training",
-    "model_evaluation",
-    "model_serving",
-    "online_experimentation",
-    "model_monitoring",
-    "ml_pipelines",
-    "model_registry",
-    "feature_repository",
-    "metadata_tracking",
-)
 # no charge of their own: access, APIs, identities, budgets, networks without traffic
 NO_CHARGE_SUFFIXES = ("_iam_member", "_iam_binding", "_iam_policy", "_iam_audit_config")
 NO_CHARGE_TYPES = frozenset(
@@ -482,7 +467,7 @@ def capability_of(address: str, values: Mapping[str, Any]) -> str:
     if isinstance(path, str) and path.count("/") >= 2:
         return path.split("/")[1]
     logical = address.split(".")[-1]
-    return next((c for c in sorted(CAPABILITIES, key=len, reverse=True) if logical.startswith(c + "_")), "other")
+    return base.capability_of(logical) or "other"
 
 
 def stack_resources(data: Mapping[str, Any]) -> list[Resource]:

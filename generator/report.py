@@ -22,6 +22,7 @@ from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.yamlio import dump
+from tierstack.modules import base
 
 
 def as_data(data: Any, fmt: str) -> str:
@@ -178,8 +179,7 @@ def synthesized_stacks(resolved: Resolved) -> dict[str, dict[str, Any]]:
 
 def owner(name: str, capability_ids: Iterable[str]) -> str | None:
     """The capability a resource belongs to, by its name (`<capability>_<construct id>`): the longest id."""
-    owners = [cap for cap in capability_ids if name.startswith(f"{cap}_")]
-    return max(owners, key=len) if owners else None
+    return base.capability_of(name, capability_ids)
 
 
 def resource_counts(stack: Mapping[str, Any], capability_ids: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -40,6 +40,7 @@ from tierstack.generator import cost
 from tierstack.generator.errors import UserError
 from tierstack.generator.freeze import FreezeCheck
 from tierstack.generator.stateful import STATEFUL_TYPES
+from tierstack.modules import base
 
 MIN_FORMAT = (1, 2)  # plan JSON format written by Terraform 1.6+ (and OpenTofu 1.7+); `removed` needs 1.7
 COUNTED = ("create", "update", "replace", "delete", "import", "move", "forget")
@@ -469,15 +470,7 @@ def capability_of(name: str, labels: Mapping[str, str], known: Iterable[str]) ->
     """
     if labels.get("capability"):
         return labels["capability"]
-    match = _prefixes(known if isinstance(known, frozenset) else frozenset(known)).match(name)
-    return match.group(1) if match else OTHER
-
-
-@functools.lru_cache(maxsize=16)
-def _prefixes(known: frozenset[str]) -> re.Pattern[str]:
-    """`<capability>` or `<capability>_...`, the longest id first (one match per resource, not one per id)."""
-    ids = sorted(known, key=lambda cap: (-len(cap), cap))
-    return re.compile("(" + "|".join(re.escape(cap) for cap in ids) + r")(?:_|\Z)") if ids else re.compile("(?!)")
+    return base.capability_of(name, known) or OTHER
 
 
 def _labels(values: Any) -> dict[str, str]:

@@ -19,8 +19,9 @@ are made, so `explain` and the settings checks read the registry without them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -391,6 +392,26 @@ class CapabilityModule:
                         member=inputs.identities.member(who),
                     )
         return dataset
+
+
+def capability_of(name: str, known: Iterable[str] | None = None) -> str | None:
+    """The capability a resource belongs to, from its name `<capability>_<construct id>` (logical_id's
+    inverse): the longest id that prefixes it, or None. `known`: the ids to consider (default: every
+    registered capability)."""
+    if known is None:
+        from tierstack.modules import registry  # the package loads every built-in capability
+
+        known = registry()
+    ids = frozenset(known)
+    match = _prefixes(ids).match(name)
+    return match.group(1) if match else None
+
+
+@lru_cache(maxsize=16)
+def _prefixes(known: frozenset[str]) -> re.Pattern[str]:
+    """`<capability>` or `<capability>_...`, the longest id first (one match per name, not one per id)."""
+    ids = sorted(known, key=lambda cap: (-len(cap), cap))
+    return re.compile("(" + "|".join(re.escape(cap) for cap in ids) + r")(?:_|\Z)") if ids else re.compile("(?!)")
 
 
 def short_role(role: str) -> str:
