@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tierstack.generator.errors import ErrorList, UserError
+from tierstack.generator.stacks import STACK_FILE
 from tierstack.generator.stateful import STATEFUL_TYPES
 
-STACK_FILE = "cdk.tf.json"
 METADATA_KEY = "//"
 
 # The arguments that name a resource in Google Cloud, and the scope it is named in. Types without any

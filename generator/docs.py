@@ -631,12 +631,13 @@ def blueprint_chain(chain: list[str], config: Path) -> list[str]:
 def pages(resolved: Any, out: Path, stacks: list[str] | None = None) -> dict[str, str]:
     """Stack name -> its page, for the stacks of `resolved` (or those named) synthesized in `out`."""
     from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.stacks import stack_file
 
     about = summary(resolved, load_catalog())
     result = {}
     for stack, env in about["environments"].items():
         if stacks is None or stack in stacks:
-            data = json.loads((out / "stacks" / stack / "cdk.tf.json").read_text(encoding="utf-8"))
+            data = json.loads(stack_file(out, stack).read_text(encoding="utf-8"))
             result[stack] = page(StackDoc(stack, about, env, data))
     return result
 
@@ -653,6 +654,7 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
     its stack (the config changed since: generate again)."""
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.errors import UserError, did_you_mean
+    from tierstack.generator.stacks import stack_file
 
     known = {env.name: env.stack for env in resolved.environments.values()}
     for env in environments:
@@ -660,7 +662,7 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
             hint = did_you_mean(env, list(known)) or "environments: " + ", ".join(known)
             raise UserError(f"no environment '{env}' in this use case", field="--env", hint=hint)
     stacks = [known[env] for env in environments] if environments else list(known.values())
-    missing = [stack for stack in stacks if not (out / "stacks" / stack / "cdk.tf.json").is_file()]
+    missing = [stack for stack in stacks if not stack_file(out, stack).is_file()]
     if missing:
         config = display_path(resolved.loaded.path)
         raise UserError(

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.resolve import Resolved
+from tierstack.generator.stacks import STACK_FILE, stack_file
 
 if TYPE_CHECKING:
     from tierstack.generator.freeze import FreezeCheck
@@ -125,7 +126,7 @@ class StackRun:
 
     @property
     def config_file(self) -> Path:
-        return self.directory / "cdk.tf.json"
+        return self.directory / STACK_FILE
 
     @property
     def plan_file(self) -> Path:
@@ -177,11 +178,7 @@ def stale_stacks(resolved: Resolved, runs: Sequence[StackRun]) -> list[StackRun]
 
     with tempfile.TemporaryDirectory(prefix="tierstack-plan-") as tmp:
         synthesize(resolved, Path(tmp), [run.environment for run in runs])
-        return [
-            run
-            for run in runs
-            if (Path(tmp) / "stacks" / run.stack / "cdk.tf.json").read_bytes() != run.config_file.read_bytes()
-        ]
+        return [run for run in runs if stack_file(Path(tmp), run.stack).read_bytes() != run.config_file.read_bytes()]
 
 
 def check_current(resolved: Resolved, runs: Sequence[StackRun], config: Path, out: Path) -> None:

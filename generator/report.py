@@ -21,6 +21,7 @@ from tierstack.generator.monitoring import environment_alerts, unreceived_alerts
 from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 from tierstack.generator.selection import Reason, answer_text
+from tierstack.generator.stacks import STACK_FILE
 from tierstack.generator.yamlio import dump
 from tierstack.modules import base
 
@@ -172,7 +173,7 @@ def synthesized_stacks(resolved: Resolved) -> dict[str, dict[str, Any]]:
         synthesize(resolved, Path(tmp))
         stacks = Path(tmp) / "stacks"
         return {
-            env.name: json.loads((stacks / env.stack / "cdk.tf.json").read_text(encoding="utf-8"))
+            env.name: json.loads((stacks / env.stack / STACK_FILE).read_text(encoding="utf-8"))
             for env in resolved.environments.values()
         }
 

@@ -41,6 +41,14 @@ API_BY_PREFIX: tuple[tuple[str, str], ...] = (
 )
 
 
+STACK_FILE = "cdk.tf.json"  # cdktn's name for a synthesized stack; Atlantis and CI key on the layout
+
+
+def stack_file(out: Path, stack: str) -> Path:
+    """Where a synthesis keeps a stack: `<out>/stacks/<stack>/cdk.tf.json`."""
+    return out / "stacks" / stack / STACK_FILE
+
+
 # Capability settings the assembler reads itself, not a module (tests/test_settings_consumed.py)
 ASSEMBLER_SETTINGS: frozenset[tuple[str, ...]] = frozenset({("foundation", "apis")})
 

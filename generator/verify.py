@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.stacks import stack_file
 
-STACK_FILE = "cdk.tf.json"
 ENDPOINT_ENV = "TIERSTACK_VERTEX_API_ENDPOINT"
 OWNER_LABELS = ("managed-by", "use-case")
 ADC_HINT = "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS to a key file)"
@@ -117,7 +117,7 @@ def synthesized_stacks(config: Path, out: Path | None, environments: Sequence[st
     found: list[tuple[Any, Path]] = []
     missing: list[tuple[Any, Path]] = []
     for chosen_env in chosen:
-        path = root / "stacks" / chosen_env.stack / STACK_FILE
+        path = stack_file(root, chosen_env.stack)
         (found if path.is_file() else missing).append((chosen_env, path))
     if missing:
         command = f"tierstack generate {display_path(config)}" + (f" --out {display_path(out)}" if out else "")
