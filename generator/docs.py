@@ -420,6 +420,7 @@ def summary(resolved: Any, catalog: Any) -> dict[str, Any]:
                 "project": env.project,
                 "region": env.region,
                 "budget_on": bool((env.settings.get("budget") or {}).get("enabled")),
+                "budget": dict(env.settings.get("budget") or {}),
             }
             for env in resolved.environments.values()
         },
@@ -488,6 +489,7 @@ def page(doc: StackDoc) -> str:
     out += _identities(resources)
     out += _outputs(stack)
     out += _budget_and_alerts(resources, env)
+    out += _cost_estimate(doc)
     if about["warnings"]:
         out += ["## Warnings", "", *(f"- {markdown_text(w)}" for w in about["warnings"]), ""]
     return "\n".join(out).rstrip("\n") + "\n"
@@ -556,6 +558,38 @@ def _outputs(stack: dict[str, Any]) -> list[str]:
         description = markdown_text(body.get("description") or "")
         out.append(f"| {code(name)} | {description} | {code(json.dumps(body.get('value'), ensure_ascii=False))} |")
     return [*out, ""]
+
+
+def _cost_estimate(doc: StackDoc) -> list[str]:
+    """`tierstack cost` for this stack: the monthly estimate per capability, against the budget."""
+    from tierstack.generator import cost
+
+    table = cost.load_prices()
+    estimate = cost.estimate_stack(doc.stack, doc.environment["name"], doc.data, table)
+    cost.compare_budget(estimate, doc.environment.get("budget") or {}, table.currency)
+    cur = table.currency
+    out = [
+        "## Cost estimate",
+        "",
+        f"About {estimate.total():,.2f} {cur} a month: {estimate.baseline:,.2f} always on (billed every hour) and "
+        f"{estimate.total(always_on=False):,.2f} from usage. {markdown_text(cost.ESTIMATE_NOTE)}",
+        "",
+        f"| capability | {cur} a month |",
+        "|---|--:|",
+    ]
+    out += [f"| {code(cap)} | {figure:,.2f} |" for cap, figure in estimate.by_capability().items()]
+    out.append("")
+    if estimate.not_priced:
+        out.append("Not priced (not counted above):")
+        out.append("")
+        out += [f"- {markdown_text(line.what)}: {markdown_text(line.not_priced or '')}" for line in estimate.not_priced]
+        out.append("")
+    out += [f"> warning: {markdown_text(warning)}" for warning in estimate.warnings]
+    if estimate.warnings:
+        out.append("")
+    if table.left_out:
+        out += ["Leaves out: " + markdown_text("; ".join(table.left_out)) + ".", ""]
+    return out
 
 
 def _budget_and_alerts(resources: list[Resource], env: dict[str, Any]) -> list[str]:

@@ -437,3 +437,22 @@ def test_the_page_text_around_the_diagram_is_escaped(tmp_path: Path) -> None:
         elif tables[-1]:
             tables.append([])
     assert all(len(set(cells)) == 1 for cells in tables if cells), tables
+
+
+def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(tmp_path: Path) -> None:
+    """Issue 9: the estimate appears in the stack's page, the same figures `tierstack cost` gives."""
+    from tierstack.generator import cost
+    from tierstack.generator.generate import generate
+
+    config = REPO / "examples" / "recommender" / "tierstack.yaml"
+    out = tmp_path / "cdktf.out"
+    generate(resolve(load_spec(config)), out)
+    estimate = cost.estimate(config, out)
+    assert estimate.stacks, "no stack priced"
+    for stack in estimate.stacks:
+        page = (out / "stacks" / stack.stack / "README.md").read_text(encoding="utf-8")
+        section = page.split("## Cost estimate", 1)[1]
+        assert f"About {stack.total():,.2f} USD a month" in section, section[:300]
+        for capability, figure in stack.by_capability().items():
+            assert f"| `{capability}` | {figure:,.2f} |" in section
+        assert "An estimate, not a quote" in section
