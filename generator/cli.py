@@ -541,6 +541,7 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
     help="Resolve every git upstream from its ref again (fetching) and record the commits in tierstack.lock, "
     "instead of building from the locked ones.",
 )
+@_format_option()
 def generate(
     config: Path,
     out: Path | None,
@@ -550,6 +551,7 @@ def generate(
     show_diff: bool,
     only: tuple[str, ...],
     update: bool,
+    fmt: str,
 ) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
 
@@ -576,6 +578,14 @@ def generate(
     (a bucket, a dataset, ...) would be destroyed: it still writes; review the
     change with --diff or `tierstack diff`. --diff and --check write nothing.
 
+    --format json (or yaml) prints one document on stdout, for scripts: per
+    stack (per member of a fleet) its path, the files written with their
+    sha256, the changes since the last generation and the data at risk;
+    --check's files and --diff's changes; and the exit status. Everything
+    for people goes to stderr. An error is still exit 2 with its message on
+    stderr, and the document says "status": "error" with its "problems".
+    See docs/stacks.md.
+
     \b
     Exit codes:
       0  written; with --check: DIR is up to date; with --diff: no data at risk
@@ -597,8 +607,45 @@ def generate(
       tierstack generate fleet.yaml --only team=uk          # uk/cdktf.out beside fleet.yaml
       tierstack generate --diff                             # what a regeneration changes; writes nothing
       tierstack generate --check                            # in CI: is the committed output current?
+      tierstack generate --format json | jq '.stacks[].changes'
+    """
+    from tierstack.generator.report import as_data
+
+    mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if show_diff else "generate"
+    data_wanted = fmt != "text"
+    try:
+        code, data = _generate(
+            config, out, list(environments), force, check, show_diff, list(only), update, data_wanted
+        )
+    except Exception as exc:
+        failed = _generate_error_data(exc, config, out, mode) if data_wanted else None
+        if failed is not None:
+            with contextlib.suppress(OSError):  # stdout itself may be what failed: the message still goes out
+                click.echo(as_data(failed, fmt), nl=False)
+        raise
+    if data is not None:
+        click.echo(as_data(data, fmt), nl=False)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _generate(
+    config: Path,
+    out: Path | None,
+    environments: list[str],
+    force: bool,
+    check: bool,
+    show_diff: bool,
+    only: list[str],
+    update: bool,
+    data_wanted: bool,
+) -> tuple[int, dict[str, Any] | None]:
+    """generate's run: its exit code and, with `data_wanted` (--format json|yaml), its document.
+
+    What the text output prints on stdout goes to stderr when the document is wanted.
     """
     from tierstack.generator import fleet as fleets
+    from tierstack.generator import generate_data
     from tierstack.generator.generate import generate as run_generate
     from tierstack.generator.report import delivery_warnings
 
@@ -607,66 +654,102 @@ def generate(
     if force and (check or show_diff):
         raise click.UsageError(f"--force replaces files, and --{'check' if check else 'diff'} writes nothing")
     if fleets.is_fleet_file(config):
-        _generate_fleet(config, out, [*only, *(f"environment={env}" for env in environments)], force, check, show_diff)
-        return
+        selected = [*only, *(f"environment={env}" for env in environments)]
+        return _generate_fleet(config, out, selected, force, check, show_diff, data_wanted)
     if only:
         raise click.UsageError(f"--only selects members of a fleet file; {_shown(config)} is one use case (--env)")
     if update and (check or show_diff):
         raise click.UsageError(f"--update writes tierstack.lock, and --{'check' if check else 'diff'} writes nothing")
     plan, pins = _pinned_resolve(config, update)
-    for warning in delivery_warnings(plan):
+    warnings = delivery_warnings(plan)
+    for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     target = out or config.parent / "cdktf.out"
-    chosen = list(environments) or None
+    chosen = environments or None
     if check or show_diff:
-        _generate_dry_run(plan, config, out, target, chosen, check)
-        return
+        return _generate_dry_run(plan, config, out, target, chosen, check, data_wanted, warnings)
     _record_pins(pins)
+    reports: list[Any] = []
     summaries = run_generate(
         plan,
         target,
         chosen,
         force,
         progress=lambda text: click.echo(text, err=True),
-        before_swap=lambda old, new, names: _print_changes(old, new, None if chosen is None else names),
+        before_swap=lambda old, new, names: reports.append(
+            _print_changes(old, new, None if chosen is None else names, err=data_wanted)
+        ),
     )
     for summary in summaries:
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
-        click.echo(f"{summary.name}: {summary.total} resources ({parts})")
-    click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})")
+        click.echo(f"{summary.name}: {summary.total} resources ({parts})", err=data_wanted)
+    click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})", err=data_wanted)
+    if not data_wanted:
+        return EXIT_OK, None
+    result = generate_data.generated(plan, target, summaries, reports[0] if reports else None, warnings)
+    return EXIT_OK, generate_data.document(config, "generate", EXIT_OK, result)
 
 
-def _generate_fleet(config: Path, out: Path | None, only: list[str], force: bool, check: bool, diff: bool) -> None:
+def _generate_error_data(
+    exc: Exception, config: Path, out: Path | None, mode: Literal["generate", "check", "diff"]
+) -> dict[str, Any] | None:
+    """generate --format json|yaml stopped by an error: the document saying so, or None (a bug, Ctrl-C, a
+    closed pipe: no document)."""
+    from tierstack.generator import generate_data
+    from tierstack.generator.errors import UserError, environment_error
+
+    if _interrupted.is_set() or _output_closed(exc):
+        return None
+    problem: UserError | None
+    if isinstance(exc, click.UsageError):
+        problem = UserError(exc.format_message())
+    elif isinstance(exc, UserError):
+        problem = exc
+    else:
+        problem = environment_error(exc, _echo_stream(exc) or out or config.parent / "cdktf.out")
+    return None if problem is None else generate_data.error(config, mode, problem, EXIT_USER_ERROR)
+
+
+def _generate_fleet(
+    config: Path, out: Path | None, only: list[str], force: bool, check: bool, diff: bool, data_wanted: bool
+) -> tuple[int, dict[str, Any] | None]:
     """generate FLEET: each member in turn; exit 2 if one failed, else 5 (--check: stale), 3 (--diff: data at risk)."""
     from tierstack.generator import fleet as fleets
+    from tierstack.generator import generate_data
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
-    _fleet, results = fleets.run(config, out, only, force, mode, tty=_stderr_is_tty())
+    fleet, results = fleets.run(config, out, only, force, mode, tty=_stderr_is_tty(), stdout=not data_wanted)
+    code = EXIT_OK
     if any(r.status == "error" for r in results):
-        raise click.exceptions.Exit(EXIT_USER_ERROR)
-    if check and any(r.status == "stale" for r in results):
-        raise click.exceptions.Exit(EXIT_STALE)
-    if diff and any(r.at_risk for r in results):
-        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
+        code = EXIT_USER_ERROR
+    elif check and any(r.status == "stale" for r in results):
+        code = EXIT_STALE
+    elif diff and any(r.at_risk for r in results):
+        code = EXIT_DESTRUCTIVE_CHANGE
+    return code, generate_data.fleet(config, fleet, results, mode, code) if data_wanted else None
 
 
-def _print_changes(old: Path, new: Path, stacks: list[str] | None) -> None:
-    """Before generate swaps the new tree in: per stack, what changes since the last generation."""
+def _print_changes(old: Path, new: Path, stacks: list[str] | None, err: bool = False) -> Any:
+    """Before generate swaps the new tree in: per stack, what changes since the last generation (on stderr
+    with `err`). Returns the diff.Report (the first generation's: every stack added), or None when the last
+    generation cannot be read."""
     from tierstack.generator import diff as diffing
     from tierstack.generator.errors import UserError
 
+    after = diffing.load_synthesis(new, stacks=stacks)
     if not (old / "stacks").is_dir():  # the first generation: nothing to compare with
-        return
+        return diffing.compare({}, after, "last generation", "this one")
     try:
         before = diffing.load_synthesis(old, stacks=stacks)
     except UserError as exc:  # a hand edit replaced with --force, say: no comparison, generate goes on
         click.echo(f"warning: cannot compare with the last generation: {exc.message}", err=True)
-        return
-    report = diffing.compare(before, diffing.load_synthesis(new, stacks=stacks), "last generation", "this one")
-    click.echo("since the last generation:")
+        return None
+    report = diffing.compare(before, after, "last generation", "this one")
+    click.echo("since the last generation:", err=err)
     for line in diffing.summary_lines(report):
-        click.echo(f"  {line}")
+        click.echo(f"  {line}", err=err)
     _warn_data_at_risk(report, "generate writes the new stacks anyway: `tierstack generate --diff` shows every change")
+    return report
 
 
 def _warn_data_at_risk(report: Any, note: str) -> None:
@@ -686,33 +769,47 @@ def _warn_data_at_risk(report: Any, note: str) -> None:
 
 
 def _generate_dry_run(
-    plan: Any, config: Path, out: Path | None, target: Path, environments: list[str] | None, check: bool
-) -> None:
+    plan: Any,
+    config: Path,
+    out: Path | None,
+    target: Path,
+    environments: list[str] | None,
+    check: bool,
+    data_wanted: bool = False,
+    warnings: list[str] | None = None,
+) -> tuple[int, dict[str, Any] | None]:
     """generate --check and --diff: synthesize to a temporary directory and compare; write nothing."""
     from tierstack.generator import diff as diffing
+    from tierstack.generator import generate_data
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.generate import preview, stale_files
 
     click.echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
     shown = display_path(target)
     with preview(plan, target, environments) as new:
+        stacks = list(new.stacks)
         if check:
             stale = stale_files(new, environments)
         else:
-            stacks = None if environments is None else new.stacks
-            before = diffing.load_synthesis(new.out, shown, stacks) if (new.out / "stacks").is_dir() else {}
-            after = diffing.load_synthesis(new.tree, shown, stacks)
+            chosen = None if environments is None else new.stacks
+            before = diffing.load_synthesis(new.out, shown, chosen) if (new.out / "stacks").is_dir() else {}
+            after = diffing.load_synthesis(new.tree, shown, chosen)
             report = diffing.compare(before, after, shown, f"generate {display_path(config)}")
     if not check:
-        click.echo(diffing.render_text(report), nl=False)
-        if report.at_risk:
-            raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
-        return
+        click.echo(diffing.render_text(report), nl=False, err=data_wanted)
+        code = EXIT_DESTRUCTIVE_CHANGE if report.at_risk else EXIT_OK
+        result = generate_data.diffed(plan, target, stacks, report, warnings or []) if data_wanted else None
+        return code, None if result is None else generate_data.document(config, "diff", code, result)
+    code = EXIT_STALE if stale else EXIT_OK
+    data = None
+    if data_wanted:
+        result = generate_data.checked(plan, target, stacks, stale, warnings or [])
+        data = generate_data.document(config, "check", code, result)
     if not stale:
-        click.echo(f"{shown}/ is up to date with {display_path(config)}")
-        return
+        click.echo(f"{shown}/ is up to date with {display_path(config)}", err=data_wanted)
+        return code, data
     for file in stale:
-        click.echo(f"{file.status}: {file.path}")
+        click.echo(f"{file.status}: {file.path}", err=data_wanted)
     command = " ".join(
         ["tierstack generate", display_path(config)]
         + ([f"--out {display_path(out)}"] if out else [])
@@ -722,7 +819,7 @@ def _generate_dry_run(
         f"error: {shown}/ is stale: {len(stale)} file{'s' if len(stale) != 1 else ''} differ from what "
         f"{display_path(config)} generates now\n  hint: run `{command}` and commit the result"
     )
-    raise click.exceptions.Exit(EXIT_STALE)
+    return code, data
 
 
 DIFF_FORMATS = ("text", "markdown", "json", "yaml")

@@ -517,6 +517,12 @@ class MemberResult:
     lines: list[str] = field(default_factory=list)  # what changed since the last generation; stale files
     at_risk: list[str] = field(default_factory=list)  # stateful resources the new output would destroy
     seconds: float = 0.0
+    # for `generate --format json` (generator/generate_data.py): the same results, as objects
+    summaries: list[Any] = field(default_factory=list)  # generate.StackSummary of each stack written
+    report: Any = None  # diff.Report: since the last generation (generate), or what --diff found
+    stale: list[Any] = field(default_factory=list)  # generate.StaleFile of --check
+    checked: list[str] = field(default_factory=list)  # the stacks --check and --diff synthesized
+    warnings: list[str] = field(default_factory=list)
 
 
 def member_out(root: Path, member: Member) -> Path:
@@ -549,10 +555,11 @@ def generate_member(fleet: Fleet, chosen: Chosen, root: Path, force: bool, note:
     target = member_out(root, member)
     result.out = target
     for warning in delivery_warnings(plan):
+        result.warnings.append(warning)
         note(f"warning: {result.member}: {warning}")
 
     def before_swap(old: Path, new: Path, names: list[str]) -> None:
-        result.lines, result.at_risk = _changes(old, new, None if chosen.environments is None else names)
+        result.lines, result.at_risk, result.report = _changes(old, new, None if chosen.environments is None else names)
 
     start = time.perf_counter()
     try:
@@ -578,22 +585,28 @@ def generate_member(fleet: Fleet, chosen: Chosen, root: Path, force: bool, note:
         result.seconds = time.perf_counter() - start
     result.stacks = len(summaries)
     result.resources = sum(s.total for s in summaries)
+    result.summaries = summaries
     return result
 
 
-def _changes(old: Path, new: Path, stacks: list[str] | None) -> tuple[list[str], list[str]]:
-    """Since the last generation: a line per stack that changed, and the data at risk."""
+def _changes(old: Path, new: Path, stacks: list[str] | None) -> tuple[list[str], list[str], Any]:
+    """Since the last generation: a line per stack that changed, the data at risk, and the diff.Report.
+
+    The first generation has no lines; its report has every stack added. None when the last generation
+    cannot be read.
+    """
     from tierstack.generator import diff as diffing
 
+    after = diffing.load_synthesis(new, stacks=stacks)
     if not (old / "stacks").is_dir():
-        return [], []
+        return [], [], diffing.compare({}, after, "last generation", "this one")
     try:
         before = diffing.load_synthesis(old, stacks=stacks)
     except UserError as exc:
-        return [f"cannot compare with the last generation: {exc.message}"], []
-    report = diffing.compare(before, diffing.load_synthesis(new, stacks=stacks), "last generation", "this one")
+        return [f"cannot compare with the last generation: {exc.message}"], [], None
+    report = diffing.compare(before, after, "last generation", "this one")
     changed = [f"{stack.name}: {diffing.counts_text(stack)}" for stack in report.stacks if stack.status != "unchanged"]
-    return changed, diffing.risk_lines(report)
+    return changed, diffing.risk_lines(report), report
 
 
 # --- --check and --diff ------------------------------------------------------------------------------
@@ -603,10 +616,15 @@ def check_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
     """generate --check for one member: its stale, missing and extra files; nothing written."""
     from tierstack.generator.generate import preview, stale_files
 
-    def compare(new: Any) -> list[str]:
-        return [f"{f.status}: {f.path}" for f in stale_files(new, chosen.environments)]
+    found: list[Any] = []
 
-    return _dry(fleet, chosen, root, compare, preview, "stale")
+    def compare(new: Any) -> list[str]:
+        found.extend(stale_files(new, chosen.environments))
+        return [f"{f.status}: {f.path}" for f in found]
+
+    result = _dry(fleet, chosen, root, compare, preview, "stale")
+    result.stale = found
+    return result
 
 
 def diff_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
@@ -615,6 +633,7 @@ def diff_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
     from tierstack.generator.generate import preview
 
     risks: list[str] = []
+    reports: list[Any] = []
 
     def compare(new: Any) -> list[str]:
         shown = display_path(new.out)
@@ -622,6 +641,7 @@ def diff_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
         before = diffing.load_synthesis(new.out, shown, stacks) if (new.out / "stacks").is_dir() else {}
         head = f"generate {fleet.shown} --only name={chosen.member.name}"
         report = diffing.compare(before, diffing.load_synthesis(new.tree, shown, stacks), shown, head)
+        reports.append(report)
         risks.extend(diffing.risk_lines(report))
         if all(stack.status == "unchanged" for stack in report.stacks):
             return []
@@ -629,6 +649,7 @@ def diff_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
 
     result = _dry(fleet, chosen, root, compare, preview, "changes")
     result.at_risk = risks
+    result.report = reports[0] if reports else None
     return result
 
 
@@ -651,6 +672,7 @@ def _dry(
         with preview(member.resolved, result.out, chosen.environments, cdktf_app(fleet, member, root)) as new:
             result.lines = compare(new)
             result.stacks = len(new.stacks)
+            result.checked = list(new.stacks)
     except UserError as err:
         result.status, result.error = "error", in_fleet(err, member, fleet.path)
     finally:
@@ -664,11 +686,15 @@ def _dry(
 
 
 class Reporter:
-    """Plain lines: one per member as it is done (what CI logs and pipes get)."""
+    """Plain lines: one per member as it is done (what CI logs and pipes get).
 
-    def __init__(self, total: int) -> None:
+    With `stdout=False` (`generate --format json`: stdout is the data), every line goes to stderr.
+    """
+
+    def __init__(self, total: int, stdout: bool = True) -> None:
         self.total = total
         self.done = 0
+        self.stdout = stdout
 
     @contextmanager
     def running(self) -> Iterator[Reporter]:
@@ -686,9 +712,10 @@ class Reporter:
         prefix = f"[{self.done:>{width}}/{self.total}] "
         head, *rest = result_lines(result)
         colour = "red" if result.status == "error" else None
-        click.secho(prefix + head, err=result.status == "error", fg=colour)
+        err = result.status == "error" or not self.stdout
+        click.secho(prefix + head, err=err, fg=colour)
         for line in rest:
-            click.secho(" " * len(prefix) + line, err=result.status == "error", fg=colour)
+            click.secho(" " * len(prefix) + line, err=err, fg=colour)
         for risk in result.at_risk:
             click.secho(f"{' ' * len(prefix)}DATA AT RISK: {risk}", err=True, fg="red", bold=True)
 
@@ -726,7 +753,7 @@ class RichReporter(Reporter):
         self.done += 1
         style = "red" if result.status == "error" else "green" if result.status in ("ok", "up to date") else "yellow"
         head, *rest = result_lines(result)
-        if result.status != "error" and not sys.stdout.isatty():  # results to a redirected stdout, as plain lines
+        if result.status != "error" and self.stdout and not sys.stdout.isatty():  # to a redirected stdout, plain
             click.echo("\n".join([head, *("  " + line for line in rest)]))
         else:  # the terminal: above the bar
             self.progress.console.print(head, markup=False, style=style)
@@ -765,11 +792,12 @@ def run(
     force: bool = False,
     mode: Literal["generate", "check", "diff"] = "generate",
     tty: bool = False,
+    stdout: bool = True,
 ) -> tuple[Fleet, list[MemberResult]]:
     """`tierstack generate FLEET`: every selected member, one after another, in one process; their results.
 
     Prints a line per member as it is done (plain, or above a progress bar on a terminal: `tty`) and,
-    on stderr, a summary at the end.
+    on stderr, a summary at the end. With `stdout=False`, the members' lines go to stderr too.
     """
     start = time.perf_counter()
     # by name and team, members are chosen from their configs; by region or environment, from their plans
@@ -777,7 +805,7 @@ def run(
     fleet = load_fleet(path, members=None if by_plan else ())
     chosen = select(fleet, only)
     root = out if out is not None else path.parent
-    reporter = RichReporter(len(chosen)) if tty else Reporter(len(chosen))
+    reporter = RichReporter(len(chosen), stdout) if tty else Reporter(len(chosen), stdout)
     verb = {"generate": "generating", "check": "checking", "diff": "comparing"}[mode]
     click.echo(
         f"fleet {fleet.name}: {verb} {len(chosen)} of {len(fleet.members)} members"

@@ -73,6 +73,8 @@ LOCK_TIMEOUT = 120.0  # seconds a generate waits for another one writing the sam
 class StackSummary:
     name: str
     resources_by_capability: dict[str, int] = field(default_factory=dict)
+    # the files tierstack wrote in the stack's directory: path relative to the output directory -> sha256
+    files: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -714,7 +716,19 @@ def summarize(out: Path, stack: str, order: list[str]) -> StackSummary:
         for body in resources.values():
             capability = body["//"]["metadata"]["path"].split("/")[1]
             counts[capability] = counts.get(capability, 0) + 1
-    return StackSummary(stack, {c: counts[c] for c in order if c in counts})
+    files = {rel: digest for rel, digest in recorded_files(out).items() if rel.startswith(f"stacks/{stack}/")}
+    return StackSummary(stack, {c: counts[c] for c in order if c in counts}, files)
+
+
+def recorded_files(out: Path) -> dict[str, str]:
+    """What the last generate recorded writing into `out`: path relative to it -> sha256, in path order.
+
+    The manifest itself is not in it; cdktf.json beside `out` is, as `../cdktf.json`, when it is tierstack's.
+    """
+    data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    files = {str(rel): str(digest) for rel, digest in data["files"].items()}
+    files.update({f"../{name}": str(digest) for name, digest in data.get("beside", {}).items()})
+    return dict(sorted(files.items()))
 
 
 # --- --check and --diff: what generate would write, written nowhere near the output -------------

@@ -866,3 +866,196 @@ def test_check_and_diff_are_dry_runs_that_take_no_other_run(
     result = run("generate", *flags, str(config))
     assert result.exit_code == 2 and message in result.stderr
     assert sorted(p.name for p in config.parent.iterdir()) == ["tierstack.yaml"]
+
+
+# --- generate --format json|yaml: the result for scripts (issue 11 part 5) -----------------------
+
+
+def _on_disk(out: Path, stack: str) -> dict[str, str]:
+    """The files tierstack wrote in a stack's directory, as they are on disk: path -> sha256."""
+    folder = out / "stacks" / stack
+    return {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not generate_mod.is_terraform_file(p.name)
+    }
+
+
+def _json_run(*args: str) -> tuple[Any, dict[str, Any]]:
+    """Run the CLI with --format json; stdout must be exactly one JSON document."""
+    result = run(*args, "--format", "json")
+    return result, json.loads(result.stdout)
+
+
+def test_generate_as_json_gives_each_stack_its_files_and_changes(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH)
+    out = config.parent / "cdktf.out"
+    result, data = _json_run("generate", str(config))
+    assert result.exit_code == 0, result.output
+    assert "wrote " in result.stderr and "demo-case-dev: " in result.stderr  # the text for people, on stderr
+    assert {k: data[k] for k in ("config", "mode", "status", "exit_code", "out")} == {
+        "config": str(config),
+        "mode": "generate",
+        "status": "written",
+        "exit_code": 0,
+        "out": str(out),
+    }
+    [stack] = data["stacks"]
+    assert (stack["name"], stack["environment"], stack["path"]) == (
+        "demo-case-dev",
+        "dev",
+        str(out / "stacks/demo-case-dev"),
+    )
+    assert {f["path"]: f["sha256"] for f in stack["files"]} == _on_disk(out, "demo-case-dev")
+    synthesized = json.loads((out / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text(encoding="utf-8"))
+    assert stack["resources"] == sum(len(r) for r in synthesized["resource"].values())
+    assert sum(stack["resources_by_capability"].values()) == stack["resources"]
+    assert stack["changes"]["status"] == "added" and stack["changes"]["added"] == stack["resources"]  # the first
+    own = {f["path"]: f["sha256"] for f in data["files"]}
+    beside = [config.parent / "cdktf.json", out / "manifest.json", out / generate_mod.MANIFEST]
+    assert own == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in beside}
+    assert data["carried_over"] == [] and data["stacks_removed"] == [] and data["data_at_risk"] == []
+    # again, unchanged; then labels change four resources; then a stateful resource goes
+    _, data = _json_run("generate", str(config))
+    assert data["stacks"][0]["changes"]["status"] == "unchanged"
+    config.write_text(RESEARCH + "labels:\n  cost-center: cc-7\n", encoding="utf-8")
+    _, data = _json_run("generate", str(config))
+    changes = data["stacks"][0]["changes"]
+    assert (changes["status"], changes["changed"], changes["removed"], changes["data_at_risk"]) == ("changed", 4, 0, [])
+    assert {f["path"]: f["sha256"] for f in data["stacks"][0]["files"]} == _on_disk(out, "demo-case-dev")
+    config.write_text(NO_DATAFLOW, encoding="utf-8")
+    result, data = _json_run("generate", str(config))
+    assert result.exit_code == 0 and "DATA AT RISK" in result.stderr
+    [risk] = data["stacks"][0]["changes"]["data_at_risk"]
+    assert risk["address"] == DATAFLOW_BUCKET and risk["type"] == "google_storage_bucket"
+    assert data["data_at_risk"] == [{"stack": "demo-case-dev", **risk}]
+    assert DATAFLOW_BUCKET not in (out / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text(encoding="utf-8")
+
+
+def test_generate_env_as_json_names_the_stacks_carried_over(write: Callable[..., Path]) -> None:
+    config = write(SPEC)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    result, data = _json_run("generate", str(config), "--env", "prod")
+    assert result.exit_code == 0, result.output
+    assert [s["name"] for s in data["stacks"]] == ["demo-case-prod"] and data["carried_over"] == ["demo-case-dev"]
+    assert data["stacks"][0]["changes"]["status"] == "unchanged"
+    assert {f["path"]: f["sha256"] for f in data["stacks"][0]["files"]} == _on_disk(out, "demo-case-prod")
+
+
+def test_check_and_diff_as_json_list_what_the_text_lists(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH)
+    out = config.parent / "cdktf.out"
+    assert run("generate", str(config)).exit_code == 0
+    result, data = _json_run("generate", "--check", str(config))
+    assert result.exit_code == 0 and (data["mode"], data["status"], data["exit_code"], data["stale"]) == (
+        "check",
+        "up to date",
+        0,
+        [],
+    )
+    config.write_text(NO_DATAFLOW, encoding="utf-8")
+    folder = _tree(config.parent)
+    text = run("generate", "--check", str(config))
+    result, data = _json_run("generate", "--check", str(config))
+    assert result.exit_code == 5 and (data["status"], data["exit_code"]) == ("stale", 5)
+    assert [f"{f['status']}: {f['path']}" for f in data["stale"]] == text.stdout.splitlines()
+    assert f"stale: {out}/stacks/demo-case-dev/cdk.tf.json" in result.stderr and "is stale" in result.stderr
+    result, data = _json_run("generate", "--diff", str(config))
+    assert result.exit_code == 3 and (data["mode"], data["status"], data["exit_code"]) == ("diff", "changes", 3)
+    [stack] = data["stacks"]
+    assert stack["changes"]["removed"] >= 1 and stack["changes"]["data_at_risk"][0]["address"] == DATAFLOW_BUCKET
+    assert data["data_at_risk"][0]["stack"] == "demo-case-dev"
+    removed = [r for s in data["diff"]["stacks"] for r in s["resources"] if r["kind"] == "removed"]
+    assert DATAFLOW_BUCKET in {r["address"] for r in removed}
+    assert f"- {DATAFLOW_BUCKET}" in result.stderr  # the diff for people, on stderr
+    assert _tree(config.parent) == folder  # dry runs, as in text
+    yaml_result = run("generate", "--diff", str(config), "--format", "yaml")
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").load(yaml_result.stdout) == data
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "message"),
+    [
+        (("--env", "qa"), "--env", "no environment 'qa' in this use case"),
+        (("--check", "--diff"), None, "--check and --diff are two different runs"),
+    ],
+)
+def test_an_error_as_json_is_exit_2_with_its_message_on_stderr_and_its_problems_on_stdout(
+    args: tuple[str, ...], field: str | None, message: str, write: Callable[..., Path]
+) -> None:
+    config = write(RESEARCH)
+    result, data = _json_run("generate", str(config), *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert (data["status"], data["exit_code"]) == ("error", 2)
+    [problem] = data["problems"]
+    assert problem["field"] == field and message in problem["message"]
+    assert sorted(p.name for p in config.parent.iterdir()) == ["tierstack.yaml"]
+
+
+def test_a_bad_config_as_json_names_the_field_and_line(write: Callable[..., Path]) -> None:
+    config = write(RESEARCH + "servng: online\n")
+    result, data = _json_run("generate", str(config))
+    assert result.exit_code == 2 and "unknown key 'servng'" in result.stderr
+    [problem] = data["problems"]
+    assert (problem["file"], problem["line"], problem["field"]) == (str(config), 8, "servng")
+
+
+def test_a_fleet_as_json_gives_each_member_its_stacks_or_its_problems(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(
+        "fleet: propensity\n"
+        "defaults:\n  team: growth\n  use_case: {stage: research}\n"
+        "members:\n"
+        "  - name: prop-us\n    region: us-central1\n    environments: {dev: {project: acme-prop-us-dev}}\n"
+        "  - name: prop-uk\n    region: Europe\n    environments: {dev: {project: acme-prop-uk-dev}}\n",
+        encoding="utf-8",
+    )
+    root = tmp_path / "out"
+    result, data = _json_run("generate", str(fleet), "--out", str(root))
+    assert result.exit_code == 2
+    assert "[1/2] prop-us: ok" in result.stderr and "prop-uk: error" in result.stderr  # the lines, on stderr
+    assert (data["fleet"], data["mode"], data["status"], data["exit_code"]) == ("propensity", "generate", "error", 2)
+    us, uk = data["members"]
+    out = root / "prop-us" / "cdktf.out"
+    assert (us["member"], us["status"], us["out"]) == ("prop-us", "written", str(out))
+    [stack] = us["stacks"]
+    assert stack["name"] == "prop-us-dev" and stack["changes"]["status"] == "added"
+    assert {f["path"]: f["sha256"] for f in stack["files"]} == _on_disk(out, "prop-us-dev")
+    assert (uk["member"], uk["status"]) == ("prop-uk", "error")
+    [problem] = uk["problems"]
+    assert problem["field"] == "members[prop-uk].region" and problem["line"] == 10
+    result, data = _json_run("generate", str(fleet), "--out", str(root), "--only", "name=prop-us", "--check")
+    assert result.exit_code == 0, result.output
+    [us] = data["members"]
+    assert (data["status"], us["status"], us["stale"], [s["name"] for s in us["stacks"]]) == (
+        "up to date",
+        "up to date",
+        [],
+        ["prop-us-dev"],
+    )
+
+
+def test_the_changes_are_printed_before_anything_is_written(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 part 4, "before it writes": the swap fails (a full disk), yet the summary of what would
+    change is already out, and the previous output is as it was."""
+    import errno
+
+    config = write(RESEARCH)
+    assert run("generate", str(config)).exit_code == 0
+    before = _tree(config.parent / "cdktf.out")
+    config.write_text(RESEARCH + "labels:\n  cost-center: cc-7\n", encoding="utf-8")
+
+    def full_disk(new: Path, out: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(generate_mod, "_swap", full_disk)
+    result = run("generate", str(config))
+    assert result.exit_code == 2 and "no space left on the device" in result.stderr
+    assert result.stdout.splitlines()[0] == "since the last generation:"
+    assert result.stdout.splitlines()[1].startswith("  demo-case-dev: 4 changed")
+    assert _tree(config.parent / "cdktf.out") == before
