@@ -26,6 +26,14 @@ MERMAID := .cache/mermaid
 $(MERMAID)/.installed: tests/mermaid/package.json tests/mermaid/package-lock.json tests/mermaid/install.sh | $(STAMP)
 	@bash tests/mermaid/install.sh $(MERMAID) $(BIN)/python
 
+# The build backend pip needs to resolve a generated workflow's install step against this checkout offline
+# (tests/test_ci.py: pip builds tierstack's metadata in an isolated environment from these wheels only).
+BUILD_WHEELS := .cache/build-wheels
+$(BUILD_WHEELS)/.installed: pyproject.toml | $(STAMP)
+	@$(BIN)/python -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+		--dest $(BUILD_WHEELS) "setuptools>=77" "packaging>=24.2" && touch $@ \
+		|| echo "could not download setuptools/packaging wheels: tests/test_ci.py's pip check will say so"
+
 ## demo: install, explain the fraud-detection example, generate every example's stacks
 demo: $(STAMP)
 	$(PREPARE)
@@ -33,7 +41,7 @@ demo: $(STAMP)
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
 ## test: install, lint, format check, type check (mypy, strict), run the whole test suite
-test: $(STAMP) $(MERMAID)/.installed
+test: $(STAMP) $(MERMAID)/.installed $(BUILD_WHEELS)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -57,4 +65,4 @@ standin-schema: $(STAMP)
 	$(BIN)/python tests/standin/extract.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .cache/mermaid
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .cache/mermaid $(BUILD_WHEELS)

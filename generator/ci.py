@@ -137,12 +137,89 @@ class CiPlan:
     watch: tuple[str, ...]  # paths whose change runs the workflows ('' dir = the whole repository)
     branch: str
     environments: tuple[CiEnvironment, ...]
+    requirement: str = ""  # what the workflows `pip install`: a pinned tierstack (see `requirement`)
     notes: tuple[str, ...] = field(default=())
 
     @property
     def applies(self) -> bool:
         """Plans and applies need a CI identity in every environment (tier 2's foundation makes one)."""
         return all(env.ci_identity for env in self.environments)
+
+
+# --- what the workflows install ---------------------------------------------------------------------
+
+_COMMIT_RE = re.compile(r"@[0-9a-f]{40}(?:#|$)")
+INSTALL_HINT = (
+    "pass --install (or set TIERSTACK_CI_INSTALL) with a requirement a runner can install, pinned: "
+    "'tierstack==X.Y.Z' from your package index, 'tierstack @ git+https://github.com/ORG/tierstack@<40-hex "
+    "commit>', or 'tierstack @ https://HOST/tierstack-X.Y.Z-py3-none-any.whl#sha256=<hash>'"
+)
+
+
+def requirement(value: str | None) -> str:
+    """The pinned requirement the workflows install: `value` checked, else where this tierstack came from.
+
+    A runner must install exactly the tierstack that wrote the workflow, so an unpinned requirement (a
+    range, a branch, a URL without a hash) is refused: it would run whatever the name or branch points at
+    that day in a job holding production credentials.
+    """
+    if value is None:
+        return _installed_requirement()
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        parsed = Requirement(value)
+    except InvalidRequirement as error:
+        raise UserError(f"'{value}' is not a pip requirement: {error}", field="--install", hint=INSTALL_HINT) from None
+    if canonicalize_name(parsed.name) != "tierstack":
+        raise UserError(f"'{value}' installs {parsed.name}, not tierstack", field="--install", hint=INSTALL_HINT)
+    if parsed.marker is not None:
+        raise UserError(f"'{value}' has an environment marker", field="--install", hint=INSTALL_HINT)
+    if not _pinned(parsed.url, [(spec.operator, spec.version) for spec in parsed.specifier]):
+        raise UserError(
+            f"'{value}' is not pinned: a runner would install whatever it points at that day",
+            field="--install",
+            hint=INSTALL_HINT,
+        )
+    return value.strip()
+
+
+def _pinned(url: str | None, specifiers: list[tuple[str, str]]) -> bool:
+    """A git URL at a full commit, an https archive with its sha256, or exactly one version."""
+    if url:
+        if url.startswith("git+"):
+            return url.startswith("git+https://") and _COMMIT_RE.search(url) is not None
+        return url.startswith("https://") and "#sha256=" in url
+    return len(specifiers) == 1 and specifiers[0][0] in ("==", "===") and "*" not in specifiers[0][1]
+
+
+def _installed_requirement() -> str:
+    """The running tierstack as a requirement: its index version, VCS commit or hashed archive (PEP 610)."""
+    from importlib import metadata
+
+    try:
+        distribution = metadata.distribution("tierstack")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        raise UserError("tierstack is not installed as a package here", field="--install", hint=INSTALL_HINT) from None
+    direct = distribution.read_text("direct_url.json")
+    if not direct:
+        return f"tierstack=={distribution.version}"  # from a package index
+    origin = json.loads(direct)
+    url = str(origin.get("url", ""))
+    vcs = origin.get("vcs_info") or {}
+    archive = origin.get("archive_info") or {}
+    subdirectory = f"#subdirectory={origin['subdirectory']}" if origin.get("subdirectory") else ""
+    if vcs.get("vcs") == "git" and vcs.get("commit_id") and not url.startswith("file:"):
+        return requirement(f"tierstack @ git+{url}@{vcs['commit_id']}{subdirectory}")
+    digest = (archive.get("hashes") or {}).get("sha256")
+    if digest and url.startswith("https://"):
+        return requirement(f"tierstack @ {url}#sha256={digest}")
+    raise UserError(
+        f"this tierstack was installed from {url or 'a local folder'}, which a CI runner cannot install from",
+        field="--install",
+        hint=INSTALL_HINT,
+    )
 
 
 def repository_top(config: Path) -> Path:
@@ -154,8 +231,11 @@ def repository_top(config: Path) -> Path:
     return start
 
 
-def plan_for(resolved: Resolved, config: Path, branch: str) -> CiPlan:
-    """The CI plan of a resolved config; bad input is a UserError naming the field and the fix."""
+def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiPlan:
+    """The CI plan of a resolved config; bad input is a UserError naming the field and the fix.
+
+    `install` is the pinned requirement the workflows install (checked by `requirement`).
+    """
     from tierstack.generator import freeze as freezes
 
     if not _BRANCH_RE.match(branch):
@@ -204,6 +284,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str) -> CiPlan:
         watch=tuple(watch),
         branch=branch,
         environments=tuple(environments),
+        requirement=install,
     )
     notes = []
     if not plan.applies:
@@ -358,6 +439,7 @@ def _context(plan: CiPlan, command: str) -> dict[str, Any]:
     return {
         "command": command,
         "version": __version__,
+        "requirement": plan.requirement,
         "plan": plan,
         "environments": plan.environments,
         "actions": ACTIONS,

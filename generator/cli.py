@@ -1455,6 +1455,14 @@ def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
                     help="The default branch: pushes to it apply; pull requests into it are reviewed.",
                 ),
                 click.option(
+                    "--install",
+                    metavar="REQUIREMENT",
+                    envvar="TIERSTACK_CI_INSTALL",
+                    help="What the jobs `pip install`, pinned: tierstack==X.Y.Z, 'tierstack @ "
+                    "git+https://...@COMMIT' or an https wheel with #sha256=. [default: where this tierstack "
+                    "was installed from; env: TIERSTACK_CI_INSTALL]",
+                ),
+                click.option(
                     "--force",
                     is_flag=True,
                     help="Replace a file tierstack wrote that was edited by hand. A file tierstack did not "
@@ -1468,14 +1476,15 @@ def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
     return decorate
 
 
-def _write_ci(target: str, config: Path, out: Path | None, branch: str, force: bool) -> None:
+def _write_ci(target: str, config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     from tierstack.generator import ci as ci_files
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
     kind: ci_files.Target = "github" if target == "github" else "cloudbuild"
-    plan = ci_files.plan_for(resolve(load_spec(config)), config, branch)
+    requirement = ci_files.requirement(install)
+    plan = ci_files.plan_for(resolve(load_spec(config)), config, branch, requirement)
     files = ci_files.render(plan, kind)
     folder = out if out is not None else ci_files.default_out(config, kind)
     written = ci_files.write(files, folder, force, f"tierstack ci {target} {display_path(config)}")
@@ -1487,7 +1496,7 @@ def _write_ci(target: str, config: Path, out: Path | None, branch: str, force: b
 
 @ci.command("github", short_help="GitHub Actions workflows: review pull requests, apply in promotion order.")
 @_ci_options("github", ".github/workflows")
-def ci_github(config: Path, out: Path | None, branch: str, force: bool) -> None:
+def ci_github(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     """Write GitHub Actions workflows for CONFIG: tierstack-NAME-pr.yml and,
     from tier 2, tierstack-NAME-deploy.yml.
 
@@ -1503,12 +1512,12 @@ def ci_github(config: Path, out: Path | None, branch: str, force: bool) -> None:
       tierstack ci github                                  # .github/workflows/
       tierstack ci github services/churn/tierstack.yaml --branch trunk
     """
-    _write_ci("github", config, out, branch, force)
+    _write_ci("github", config, out, branch, install, force)
 
 
 @ci.command("cloudbuild", short_help="Cloud Build configs: review pull requests, apply in promotion order.")
 @_ci_options("cloudbuild", "cloudbuild/")
-def ci_cloudbuild(config: Path, out: Path | None, branch: str, force: bool) -> None:
+def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     """Write Cloud Build configs for CONFIG: NAME-pr.yaml and, from tier 2,
     NAME-deploy-ENV.yaml per environment, each starting the next one's
     trigger in promotion order.
@@ -1522,7 +1531,7 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, force: bool) -> N
       tierstack ci cloudbuild                              # cloudbuild/
       tierstack ci cloudbuild examples/fraud-detection/tierstack.yaml --out build/ci
     """
-    _write_ci("cloudbuild", config, out, branch, force)
+    _write_ci("cloudbuild", config, out, branch, install, force)
 
 
 @main.command(short_help="A Markdown page per stack: capabilities, a diagram, resources, budget.")

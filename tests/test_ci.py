@@ -45,8 +45,20 @@ def load_yaml(text: str) -> Any:
     return YAML(typ="safe", pure=True).load(io.StringIO(text))
 
 
-def generate(config: Path, target: ci.Target, branch: str = "main") -> dict[str, str]:
-    return ci.render(ci.plan_for(resolve(load_spec(config)), config, branch), target)
+# What the workflows of these tests install: a pinned git commit (tierstack is editable here, which a runner
+# cannot install from; `tierstack ci` refuses that without --install).
+PINNED = "tierstack @ git+https://github.com/example-org/tierstack@" + "0123456789abcdef" * 2 + "01234567"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pinned_install() -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIERSTACK_CI_INSTALL", PINNED)
+        yield
+
+
+def generate(config: Path, target: ci.Target, branch: str = "main", install: str = PINNED) -> dict[str, str]:
+    return ci.render(ci.plan_for(resolve(load_spec(config)), config, branch, install), target)
 
 
 @pytest.fixture(scope="module")
@@ -493,6 +505,108 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path) -> None:
     assert config["serviceAccount"] == (
         "projects/acme-fraud-prod/serviceAccounts/fraud-detection-ci@acme-fraud-prod.iam.gserviceaccount.com"
     )
+
+
+# --- what the jobs install ------------------------------------------------------------------------------
+
+
+def install_step(workflow: dict[str, Any]) -> tuple[str, str]:
+    """The command of the install step of the first job that installs tierstack, and its requirement."""
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            if str(step.get("name", "")).startswith("Install tierstack"):
+                return step["run"], workflow["env"]["TIERSTACK_REQUIREMENT"]
+    raise AssertionError("no install step")
+
+
+def test_every_job_installs_the_pinned_requirement(fraud_github: dict[str, Any]) -> None:
+    for workflow in fraud_github.values():
+        command, requirement = install_step(workflow)
+        assert requirement == PINNED and '"$TIERSTACK_REQUIREMENT"' in command
+    cloudbuild = generate(FRAUD, "cloudbuild")
+    assert all(f"TIERSTACK_REQUIREMENT={PINNED}" in text for text in cloudbuild.values())
+
+
+def test_pip_resolves_the_install_step_to_the_commit(tmp_path: Path) -> None:
+    """The install step's own command, run by pip (dry run, no dependencies) against this repository's
+    HEAD as a git URL, resolves to tierstack at that commit: the requirement is one pip can install."""
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        skip_or_fail(f"{REPO} is not a git checkout: no commit to install from")
+    commit = head.stdout.strip()
+    wheels = REPO / ".cache" / "build-wheels"
+    if not (wheels / ".installed").exists():
+        skip_or_fail(f"no build backend wheels in {wheels}: `make test` downloads them (setuptools, packaging)")
+    requirement = f"tierstack @ git+file://{REPO}@{commit}"
+    workflow = load_yaml(generate(FRAUD, "github", install=requirement)["tierstack-fraud-detection-pr.yml"])
+    command, pinned = install_step(workflow)
+    assert pinned == requirement
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    report = tmp_path / "report.json"
+    # `python` of the step is this venv's pip, told to resolve without installing, offline: it builds the
+    # metadata in an isolated environment from the wheels `make test` downloaded
+    (shims / "python").write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "$@" --dry-run --no-deps --ignore-installed --no-index '
+        f'--find-links "{wheels}" --quiet --report "{report}"\n'
+    )
+    (shims / "python").chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", command],
+        env={**os.environ, "PATH": f"{shims}{os.pathsep}{os.environ['PATH']}", "TIERSTACK_REQUIREMENT": pinned},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(report.read_text())["install"]
+    assert item["metadata"]["name"] == "tierstack"
+    assert item["download_info"]["vcs_info"]["commit_id"] == commit
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("tierstack", "is not pinned"),
+        ("tierstack>=0.1", "is not pinned"),
+        ("tierstack==0.*", "is not pinned"),
+        ("tierstack @ git+https://github.com/org/tierstack@main", "is not pinned"),
+        ("tierstack @ https://example.com/tierstack-0.1.0-py3-none-any.whl", "is not pinned"),
+        ("tierstack @ git+http://example.com/tierstack@" + "a" * 40, "is not pinned"),
+        ("requests==2.0", "installs requests, not tierstack"),
+        ("tierstack==0.1; python_version < '3'", "environment marker"),
+        ("tierstack ==", "is not a pip requirement"),
+    ],
+)
+def test_an_unpinned_or_foreign_requirement_is_refused(value: str, message: str, tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), "--install", value)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "field '--install'" in result.output and "hint:" in result.output
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "tierstack==0.1.0",
+        "tierstack @ git+https://github.com/org/tierstack@" + "a" * 40,
+        "tierstack @ https://example.com/tierstack-0.1.0-py3-none-any.whl#sha256=" + "b" * 64,
+    ],
+)
+def test_a_pinned_requirement_is_taken(value: str, tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), "--install", value)
+    assert result.exit_code == 0, result.output
+    workflow = load_yaml((tmp_path / "tierstack-fraud-detection-pr.yml").read_text())
+    assert workflow["env"]["TIERSTACK_REQUIREMENT"] == value
+
+
+def test_an_editable_install_is_no_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This suite runs an editable tierstack: a runner cannot install from this folder, so no default."""
+    monkeypatch.delenv("TIERSTACK_CI_INSTALL")
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "which a CI runner cannot install from" in result.output and "--install" in result.output
+    assert not any(tmp_path.iterdir())
 
 
 # --- writing, and bad input ----------------------------------------------------------------------------
