@@ -825,6 +825,28 @@ def _generate_dry_run(
 DIFF_FORMATS = ("text", "markdown", "json", "yaml")
 
 
+@contextlib.contextmanager
+def _signals_end_the_run() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the run through Python's unwinding (exit 128 + the signal), so `finally`
+    blocks and context managers clean up, as Ctrl-C's KeyboardInterrupt does; the old handlers come back."""
+    import signal
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    wanted = [signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])]
+    try:
+        previous = {sig: signal.signal(sig, stop) for sig in wanted}
+    except ValueError:  # not the main thread (an embedding caller): leave signals to it
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 @main.command(short_help="What changes between two syntheses; exit 3 when data is at risk.")
 @click.argument("base")
 @click.argument("head")
@@ -842,6 +864,12 @@ DIFF_FORMATS = ("text", "markdown", "json", "yaml")
     help="With git refs: the repository [default: the current directory's].",
 )
 @click.option(
+    "--committed",
+    is_flag=True,
+    help="With git refs: compare the output committed beside the config at each ref (its cdktf.out/) "
+    "instead of synthesizing the config: what a regenerated output in a pull request would do.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(DIFF_FORMATS),
@@ -849,7 +877,7 @@ DIFF_FORMATS = ("text", "markdown", "json", "yaml")
     show_default=True,
     help="text for people; markdown for a pull-request comment; json or yaml for scripts.",
 )
-def diff(base: str, head: str, config_path: str | None, repo: Path, fmt: str) -> None:
+def diff(base: str, head: str, config_path: str | None, repo: Path, committed: bool, fmt: str) -> None:
     """Compare two syntheses: resources added, removed, changed (attribute by
     attribute) and renamed, per stack and capability, with the data at risk.
 
@@ -857,8 +885,11 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, fmt: str) ->
     the repository (a branch, a tag, a commit, HEAD~1). A ref's tree is
     extracted with `git archive` into a temporary directory and the config
     given by --config is synthesized there by this tierstack: your working
-    tree, index and HEAD are never touched, not even by Ctrl-C. Offline; no
-    credentials. A path that exists is a directory, anything else a ref.
+    tree, index and HEAD are never touched, not even by Ctrl-C or a SIGTERM
+    (the temporary directory goes too). With --committed, the output
+    committed beside the config at each ref is compared instead: what the
+    regenerated files of a pull request would do. Offline; no credentials.
+    A path that exists is a directory, anything else a ref.
 
     A rename is a resource of the same type and identity (what names it in
     Google Cloud: name, bucket, dataset_id, account_id, ..., project,
@@ -878,14 +909,15 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, fmt: str) ->
     Examples:
       tierstack diff old/cdktf.out cdktf.out
       tierstack diff main HEAD --config examples/recommender/tierstack.yaml
+      tierstack diff main HEAD --config tierstack.yaml --committed
       tierstack diff origin/main HEAD --config tierstack.yaml --format markdown > comment.md
     """
     from tierstack.generator import diff as diffing
     from tierstack.generator.report import as_data
 
     sides = [(arg, Path(arg).is_dir()) for arg in (base, head)]
-    if all(is_dir for _, is_dir in sides) and config_path:
-        raise click.UsageError("--config goes with git refs, and BASE and HEAD are both directories")
+    if all(is_dir for _, is_dir in sides) and (config_path or committed):
+        raise click.UsageError("--config and --committed go with git refs, and BASE and HEAD are both directories")
     for arg, is_dir in sides:
         if not is_dir and not config_path:
             raise click.UsageError(
@@ -898,14 +930,16 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, fmt: str) ->
             if not is_dir:
                 diffing.commit_of(top, arg)
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_signals_end_the_run())  # so the temporary copies go whatever stops the run
         synthesized = []
         for arg, is_dir in sides:
             if is_dir:
                 synthesized.append(diffing.load_synthesis(Path(arg), arg))
                 continue
-            click.echo(f"synthesizing {config_path} at {arg}...", err=True)
             assert config_path is not None
-            out = stack.enter_context(diffing.synthesis_of_ref(repo, arg, config_path))
+            if not committed:
+                click.echo(f"synthesizing {config_path} at {arg}...", err=True)
+            out = stack.enter_context(diffing.synthesis_of_ref(repo, arg, config_path, committed))
             synthesized.append(diffing.load_synthesis(out, arg))
         report = diffing.compare(synthesized[0], synthesized[1], base, head)
     if fmt == "text":
@@ -982,6 +1016,7 @@ def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None
             "say why the freeze is overridden: it goes into the review", param_hint="--override-freeze"
         )
     stacks = [plan_review.review_stack(plan_review.load_plan(source), source) for source in plans]
+    plan_review.check_one_plan_per_stack(stacks)
     changing = [(s.stack, s.environment, s.source) for s in stacks if s.has_changes]
     check = freeze.check_plans(changing, config, when, override.strip() if override else None)
     result = plan_review.Review(tuple(stacks), check)

@@ -32,7 +32,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from tierstack.generator.errors import ErrorList, UserError
@@ -778,15 +778,45 @@ def commit_of(repo: Path, ref: str) -> str:
     return result.stdout.strip()
 
 
+def config_in_repository(top: Path, config: str) -> str:
+    """`--config` as a path from the repository's top: an absolute path must be inside the repository,
+    and a relative one (from the top) may not climb out of it."""
+    path = Path(config)
+    if path.is_absolute():
+        try:
+            relative = path.resolve().relative_to(top.resolve())
+        except ValueError:
+            raise UserError(
+                f"{config} is outside the repository at {top}",
+                field="--config",
+                hint="give the config's path from the top of the repository (or an absolute path inside it)",
+            ) from None
+        return relative.as_posix()
+    parts = PurePosixPath(path.as_posix()).parts
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            raise UserError(
+                f"{config} climbs out of the repository",
+                field="--config",
+                hint="give the config's path from the top of the repository",
+            )
+    return PurePosixPath(os.path.normpath(path.as_posix())).as_posix()
+
+
 @contextmanager
-def synthesis_of_ref(repo: Path, ref: str, config: str) -> Iterator[Path]:
+def synthesis_of_ref(repo: Path, ref: str, config: str, committed: bool = False) -> Iterator[Path]:
     """Synthesize `config` (relative to the repository's top) as it is at `ref`; yield the output directory.
 
     The ref's tree is extracted with `git archive` into a temporary directory: nothing in the repository
-    is written (no worktree, no index, no HEAD). The running tierstack synthesizes it. The temporary
-    directory is removed on the way out, whatever ended the run.
+    is written (no worktree, no index, no HEAD). The running tierstack synthesizes it; with `committed`,
+    the output committed beside the config at that ref (`cdktf.out/`) is yielded instead, so a change to
+    the generated files themselves (a tierstack upgrade that renames a construct) is what is compared.
+    The temporary directory is removed on the way out, whatever ended the run.
     """
     top = git_toplevel(repo)
+    config = config_in_repository(top, config)
     commit = commit_of(top, ref)
     tmp = Path(tempfile.mkdtemp(prefix="tierstack-diff-"))
     try:
@@ -801,6 +831,17 @@ def synthesis_of_ref(repo: Path, ref: str, config: str) -> Iterator[Path]:
                 field="--config",
                 hint="give the config's path from the top of the repository",
             )
+        if committed:
+            out = path.parent / "cdktf.out"
+            if not (out / "stacks").is_dir():
+                raise UserError(
+                    f"no generated output is committed beside the config at {ref}",
+                    file=f"{ref}:{PurePosixPath(config).parent / 'cdktf.out'}",
+                    field="--committed",
+                    hint="commit the output of `tierstack generate`, or leave out --committed to synthesize",
+                )
+            yield out
+            return
         out = tmp / "cdktf.out"
         try:
             _synthesize(path, out)
