@@ -179,19 +179,43 @@ def read_plan(data: Any, source: str) -> dict[str, Any]:
             raise UserError(f"'{key}' is not a list: this plan JSON is damaged", file=source, hint=PLAN_HINT)
     if not isinstance(data.get("output_changes", {}), dict):
         raise UserError("'output_changes' is not an object: this plan JSON is damaged", file=source, hint=PLAN_HINT)
-    for i, change in enumerate(data.get("resource_changes", [])):
-        if not (
-            isinstance(change, dict)
-            and isinstance(change.get("address"), str)
-            and isinstance(change.get("change"), dict)
-            and isinstance(change["change"].get("actions"), list)
-        ):
-            raise UserError(
-                f"resource_changes[{i}] has no address or actions: this plan JSON is damaged",
-                file=source,
-                hint=PLAN_HINT,
-            )
+    for key in ("resource_changes", "resource_drift"):
+        for i, change in enumerate(data.get(key, [])):
+            if not (
+                isinstance(change, dict)
+                and isinstance(change.get("address"), str)
+                and isinstance(change.get("change"), dict)
+                and isinstance(change["change"].get("actions"), list)
+            ):
+                raise UserError(
+                    f"{key}[{i}] has no address or actions: this plan JSON is damaged",
+                    file=source,
+                    hint=PLAN_HINT,
+                )
+            actions = change["change"]["actions"]
+            if actions not in ACTION_LISTS:
+                raise UserError(
+                    f"{key}[{i}].change.actions is {json.dumps(actions)} ({change['address']}), an action list "
+                    "Terraform does not write: this plan JSON is damaged or not from Terraform",
+                    file=source,
+                    hint=PLAN_HINT,
+                )
     return data
+
+
+# Every action list `terraform show -json` writes (Terraform's JSON output format, "Change Representation"):
+# anything else is a damaged file, refused before it is counted.
+ACTION_LISTS: tuple[list[str], ...] = (
+    ["no-op"],
+    ["create"],
+    ["read"],
+    ["update"],
+    ["delete", "create"],
+    ["create", "delete"],
+    ["delete"],
+    ["forget"],
+    ["create", "forget"],
+)
 
 
 def _version(value: Any) -> tuple[int, ...] | None:
@@ -437,6 +461,21 @@ def default_labels(plan: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(labels, dict):
             return {str(k): str(v) for k, v in labels.items()}
     return {}
+
+
+def check_one_plan_per_stack(stacks: Sequence[StackReview]) -> None:
+    """Two plans of one stack would count its changes twice: a UserError naming both files."""
+    seen: dict[str, str] = {}
+    for stack in stacks:
+        if stack.stack in seen:
+            raise UserError(
+                f"{seen[stack.stack]} and {stack.source} are both plans of stack {stack.stack}: its changes "
+                "would be counted twice",
+                file=stack.source,
+                hint="give each stack's plan once (the newest), e.g. cdktf.out/stacks/*/plan.json",
+            )
+        seen[stack.stack] = stack.source
+    return None
 
 
 def stack_name(plan: Mapping[str, Any], source: str) -> str:

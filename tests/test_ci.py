@@ -507,6 +507,35 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path) -> None:
     )
 
 
+def test_the_cloudbuild_pull_request_gate_sees_a_destruction_inside_a_freeze(frozen_repo: Path) -> None:
+    """Inside a freeze `review` exits 4 even when a stateful resource is replaced (3 would be the other
+    finding): the PR build reads both from the JSON verdict, so the freeze cannot hide the replacement."""
+    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-pr.yaml"])
+    review = next(s for s in config["steps"] if s["id"] == "review")
+    bin_dir = shim(frozen_repo.parent / "bin", INSIDE)
+    body = review["script"].replace("/workspace/.tierstack/bin/tierstack", str(bin_dir / "tierstack"))
+    env = {**os.environ, **dict(item.split("=", 1) for item in review["env"])}
+
+    def gate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["bash", "-c", body], cwd=frozen_repo, env=env, capture_output=True, text=True)
+
+    quiet = gate()  # creates only, inside the freeze: a warning, no failure
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "warning: fraud-detection-prod is inside a change freeze" in quiet.stdout
+    prod = frozen_repo / "examples" / "fraud-detection" / "cdktf.out" / "stacks" / "fraud-detection-prod"
+    shutil.copy(REPO / "tests" / "fixtures" / "review" / "replace-stateful.json", prod / "plan.json")
+    direct = subprocess.run(
+        [str(bin_dir / "tierstack"), "review", str(prod / "plan.json"), "--config", env["TIERSTACK_CONFIG"]],
+        cwd=frozen_repo,
+        capture_output=True,
+        text=True,
+    )
+    assert direct.returncode == ci.REVIEW_FROZEN  # the exit code alone would hide the replacement
+    blocked = gate()
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert "error: fraud-detection-prod destroys or replaces a stateful resource" in blocked.stdout
+
+
 # --- what the jobs install ------------------------------------------------------------------------------
 
 

@@ -569,6 +569,37 @@ def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:
     assert "Terraform 1.7 or newer" in _bad(tmp_path, json.dumps(old))
 
 
+@pytest.mark.parametrize("actions", [["read", "create"], ["update", "create"], ["explode"], [], ["delete", "delete"]])
+def test_an_action_list_terraform_does_not_write_is_refused(tmp_path: Path, actions: list[str]) -> None:
+    data = plan("move")
+    data["resource_changes"][0]["change"]["actions"] = actions
+    output = _bad(tmp_path, json.dumps(data))
+    assert f"resource_changes[0].change.actions is {json.dumps(actions)}" in output
+    assert "an action list Terraform does not write" in output and "hint:" in output
+
+
+def test_every_action_list_of_the_fixtures_is_one_terraform_writes() -> None:
+    """The list of action lists is Terraform's: every fixture, made by real Terraform, keeps to it."""
+    seen = set()
+    for path in ALL_PLANS:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("resource_changes", "resource_drift"):
+            for change in data.get(key, []):
+                assert change["change"]["actions"] in review.ACTION_LISTS, (path, change["address"])
+                seen.add(tuple(change["change"]["actions"]))
+    assert {("create",), ("update",), ("delete", "create"), ("create", "delete"), ("forget",)} <= seen
+
+
+def test_two_plans_of_one_stack_are_refused(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    shutil.copy(FIXTURES / "move.json", first)
+    shutil.copy(FIXTURES / "move.json", second)
+    result = run("review", str(first), str(second))
+    assert result.exit_code == 2, result.output
+    assert f"{first} and {second} are both plans of stack" in result.output
+    assert "counted twice" in result.output and "Traceback" not in result.output
+
+
 def test_a_missing_or_unreadable_plan(tmp_path: Path) -> None:
     result = run("review", str(tmp_path / "nope.json"))
     assert result.exit_code == 2 and "no such file" in result.output and "nope.json" in result.output
