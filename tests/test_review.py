@@ -56,6 +56,8 @@ def test_every_scenario_is_there() -> None:
         "update-labels-dev",
         "replace-stateful",
         "delete-capability",
+        "add-capability",
+        "rename-stack",
         "move",
         "forget",
         "drift",

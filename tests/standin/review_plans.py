@@ -17,6 +17,8 @@ goes to `<scenario>.json` and Terraform's own rendering of the same plan (`terra
 | update-labels-prod, -dev | `labels: {cost-center: cc-4410}` added to the config, regenerated |
 | replace-stateful | a copy of the prod stack with the bucket's and the dataset's location changed (ForceNew) |
 | delete-capability | `capabilities.add: [experimentation]` removed from the config, regenerated |
+| add-capability | `feature_repository` added to `capabilities.add`, regenerated (the tier goes 0 -> 1: every `tier` label too) |
+| rename-stack | the use case renamed (`name: review-scoring`): its prod stack, under a new state prefix, planned on an empty state. Terraform sees only creates; the old stack's resources are orphaned, which `tierstack diff` and `generate` flag (a stack that leaves the output is data at risk) |
 | move | a copy of the prod stack with the predictions bucket renamed and a `moved` block |
 | forget | a copy of the prod stack without the TensorBoard, and a `removed` block with `destroy = false` |
 | drift | the applied prod stack planned again while its provider reports changes made outside Terraform |
@@ -73,6 +75,8 @@ environments:
 """
 LABELED = CONFIG + "labels:\n  cost-center: cc-4410\n"
 WITHOUT_NOTEBOOKS = CONFIG.replace("capabilities:\n  add: [experimentation]\n", "")
+WITH_FEATURES = CONFIG.replace("add: [experimentation]", "add: [experimentation, feature_repository]")
+RENAMED_USE_CASE = CONFIG.replace("name: review-case", "name: review-scoring")
 
 # what the console changed, for the drift scenario: (type, attribute to match, its value, changes)
 RECREATED_ID = "projects/acme-review-prod/locations/us-central1/tensorboards/7305112094461"
@@ -318,6 +322,19 @@ def main() -> int:
             workdir,
             replan(terraform, applied["prod"], without / "stacks" / STACK, workdir),
         )
+
+        with_features = synth(WITH_FEATURES, root / "with-features")
+        workdir = root / "add"
+        write(
+            "add-capability",
+            terraform,
+            workdir,
+            replan(terraform, applied["prod"], with_features / "stacks" / STACK, workdir),
+        )
+
+        renamed = synth(RENAMED_USE_CASE, root / "renamed")
+        workdir = mirror.workdir_for(renamed / "stacks" / "review-scoring-prod", root / "rename-stack")
+        write("rename-stack", terraform, workdir, mirror.plan(terraform, workdir))
 
         drifting = mirror.Terraform(binary, build_drifting_mirror(root / "drifting"))
         with_drift = _WithEnv(drifting, {DRIFT_ENV: json.dumps(DRIFT)})
