@@ -17,13 +17,17 @@ goes to `<scenario>.json` and Terraform's own rendering of the same plan (`terra
 | update-labels-prod, -dev | `labels: {cost-center: cc-4410}` added to the config, regenerated |
 | replace-stateful | a copy of the prod stack with the bucket's and the dataset's location changed (ForceNew) |
 | delete-capability | `capabilities.add: [experimentation]` removed from the config, regenerated |
-| add-capability | `feature_repository` added to `capabilities.add`, regenerated (the tier goes 0 -> 1: every `tier` label too) |
-| rename-stack | the use case renamed (`name: review-scoring`): its prod stack, under a new state prefix, planned on an empty state. Terraform sees only creates; the old stack's resources are orphaned, which `tierstack diff` and `generate` flag (a stack that leaves the output is data at risk) |
+| add-capability | `feature_repository` added to `capabilities.add`, regenerated (the `tier` labels change too) |
+| rename-stack | the use case renamed (`name: review-scoring`): the new prod stack on an empty state (see below) |
 | move | a copy of the prod stack with the predictions bucket renamed and a `moved` block |
 | forget | a copy of the prod stack without the TensorBoard, and a `removed` block with `destroy = false` |
 | drift | the applied prod stack planned again while its provider reports changes made outside Terraform |
 | terraform-data | Terraform's built-in `terraform_data`: an `import` block, a `removed` block, a delete, |
 | | a replacement in each order (`create_before_destroy` for the second) |
+
+A renamed stack has a new state prefix, so Terraform plans only creates there; the old stack's
+resources are orphaned in the old state, which `tierstack diff` and `generate` flag (a stack that
+leaves the output is data at risk).
 
 What the stand-in cannot do, and how these plans get it anyway:
 
