@@ -304,7 +304,9 @@ def test_sign_in_is_workload_identity_with_id_token_write(fraud_github: dict[str
                     "workload_identity_provider": "${{ vars.TIERSTACK_WORKLOAD_IDENTITY_PROVIDER }}",
                     "service_account": "${{ vars.TIERSTACK_CI_SERVICE_ACCOUNT }}",
                 }
-                assert job["permissions"] == {"contents": "read", "id-token": "write"}, job_name
+                # a deploy job may also write to a pull request: to record a freeze override there
+                extra = {"pull-requests": "write"} if job_name.startswith("deploy-") else {}
+                assert job["permissions"] == {"contents": "read", "id-token": "write", **extra}, job_name
             else:
                 assert "id-token" not in job["permissions"], job_name
     text = generate(FRAUD, "github")["tierstack-fraud-detection-deploy.yml"]
@@ -926,3 +928,98 @@ def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[st
     assert done.returncode == 0, done.stderr
     [made] = fresh.comments
     assert made["body"].startswith(marker) and "Change freeze overridden: prod" in made["body"]
+
+
+# --- the pull request's diff of the committed stacks ---------------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def run_diff_step(workflow: dict[str, Any], root: Path, base: str, approved: str = "false") -> tuple[int, str, str]:
+    """The check job's diff step as GitHub runs it: its script in the checkout, the base commit filled in;
+    (exit code, diff.md, verdict)."""
+    _, step = step_named(workflow["jobs"]["check"], "What the change does to the committed stacks")
+    temp = root.parent / "runner-temp"
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir()
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in workflow["env"].items()},
+        "BASE_SHA": base,
+        "APPROVED": approved,
+        "RUNNER_TEMP": str(temp),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    diff = temp / "diff" / "diff.md"
+    verdict = temp / "diff" / "verdict"
+    return (
+        done.returncode,
+        (diff.read_text() if diff.exists() else "") + done.stdout + done.stderr,
+        verdict.read_text().strip() if verdict.exists() else "",
+    )
+
+
+@pytest.fixture
+def pr_repo(tmp_path: Path) -> tuple[Path, str]:
+    """A repository with the fraud-detection example and its committed output (base commit), then a
+    commit whose regenerated output renames the prod artifacts bucket without a moved block."""
+    root = tmp_path / "repo"
+    folder = root / "examples" / "fraud-detection"
+    folder.mkdir(parents=True)
+    shutil.copy(FRAUD, folder / "tierstack.yaml")
+    shutil.copytree(FRAUD.parent / "cdktf.out", folder / "cdktf.out")
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "base")
+    base = _git(root, "rev-parse", "HEAD")
+    stack = folder / "cdktf.out" / "stacks" / "fraud-detection-prod" / "cdk.tf.json"
+    stack.write_text(stack.read_text().replace('"model_training_artifacts_bucket"', '"model_training_models_bucket"'))
+    _git(root, "commit", "-qam", "a newer tierstack renamed a construct")
+    return root, base
+
+
+def test_the_pull_request_diff_flags_data_at_risk_in_the_committed_stacks(
+    fraud_github: dict[str, Any], pr_repo: tuple[Path, str]
+) -> None:
+    root, base = pr_repo
+    workflow = fraud_github["tierstack-fraud-detection-pr.yml"]
+    checkout = workflow["jobs"]["check"]["steps"][0]
+    assert checkout["with"]["fetch-depth"] == 0  # the base commit is there to compare with
+    code, text, verdict = run_diff_step(workflow, root, base)
+    assert code == 0, text  # tier 2: the comment job gates, after the plans
+    assert verdict == "data_at_risk=true"
+    assert "DATA AT RISK" in text and "model_training_models_bucket" in text
+    code, text, verdict = run_diff_step(workflow, root, _git(root, "rev-parse", "HEAD"))
+    assert (code, verdict) == (0, "data_at_risk=false"), text
+    gate = step_named(workflow["jobs"]["comment"], "Gate on the reviews")[1]["run"]
+    assert "data_at_risk=true" in gate and "tierstack-approve-destroy" in gate
+
+
+def test_the_pull_request_diff_of_a_first_commit_and_the_tier_1_gate(pr_repo: tuple[Path, str], tmp_path: Path) -> None:
+    root, base = pr_repo
+    empty = _git(root, "commit-tree", "-m", "empty", "4b825dc642cb6eb9a060e54bf8d69288fbee4904")  # git's empty tree
+    workflow = load_yaml(generate(FRAUD, "github")["tierstack-fraud-detection-pr.yml"])
+    code, text, verdict = run_diff_step(workflow, root, empty)
+    assert (code, verdict) == (0, "data_at_risk=false") and "every stack is new" in text
+    # tier 1 has no comment job: the check job itself gates, and the label lets it through
+    recommender = load_yaml(generate(RECOMMENDER, "github")["tierstack-recommender-pr.yml"])
+    recommender["env"]["TIERSTACK_CONFIG"] = "examples/fraud-detection/tierstack.yaml"  # this repository's config
+    code, text, _ = run_diff_step(recommender, root, base)
+    assert code == 1 and "add the label tierstack-approve-destroy" in text, text
+    code, text, _ = run_diff_step(recommender, root, base, approved="true")
+    assert code == 0 and "approved by the label" in text, text
