@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# an example is a folder with a tierstack.yaml, or with one per subfolder (regional-propensity/us, uk);
+# an example is a folder with a tierstack.yaml, or with one per subfolder (regional-propensity/us, uk), or a
+# fleet file (churn-fleet/churn.fleet.yaml: its members' output in a folder each);
 # an example's prepare.py builds what its configs need first (regional-propensity: its upstream git repository)
-EXAMPLES := $(sort $(wildcard examples/*/tierstack.yaml examples/*/*/tierstack.yaml))
+EXAMPLES := $(sort $(wildcard examples/*/tierstack.yaml examples/*/*/tierstack.yaml examples/*/*.fleet.yaml))
 PREPARE := @for script in $(wildcard examples/*/prepare.py); do $(BIN)/python $$script || exit 1; done
 
 # The real Mermaid renderer the docs tests run on every diagram (npm's mermaid-cli, pinned in tests/mermaid/,
