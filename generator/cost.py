@@ -95,9 +95,29 @@ class PriceTable:
     entries: dict[tuple[str, str, str], Price]
     assumptions: dict[str, float]
     left_out: tuple[str, ...]
+    # not priced on purpose, with the reason: a resource type ("google_kms_crypto_key") or a price
+    # ("vertex_training_accelerator NVIDIA_L4 europe-west4"); anything else unpriced is a gap in the table
+    excluded: dict[str, str] = field(default_factory=dict)
 
     def find(self, item: str, key: str, region: str) -> Price | None:
         return self.entries.get((item, key, region)) or self.entries.get((item, key, "global"))
+
+
+def _excluded(data: Any, path: Path) -> dict[str, str]:
+    """The table's `excluded` list: each entry names a resource `type` or a price (`item`, `key`, `region`)."""
+    out: dict[str, str] = {}
+    for index, raw in enumerate(data or []):
+        reason = raw.get("reason") if isinstance(raw, dict) else None
+        if isinstance(raw, dict) and raw.get("type") and reason:
+            out[str(raw["type"])] = str(reason)
+        elif isinstance(raw, dict) and raw.get("item") and raw.get("key") and raw.get("region") and reason:
+            out[f"{raw['item']} {raw['key']} {raw['region']}"] = str(reason)
+        else:
+            raise UserError(
+                f"excluded entry {index + 1} needs a `reason` and either a `type` or an `item`, `key` and `region`",
+                file=str(path),
+            )
+    return out
 
 
 def load_prices(path: Path = PRICES) -> PriceTable:
@@ -128,6 +148,7 @@ def load_prices(path: Path = PRICES) -> PriceTable:
         entries=entries,
         assumptions={k: float(v) for k, v in (data.get("assumptions") or {}).items()},
         left_out=tuple(data.get("left_out") or ()),
+        excluded=_excluded(data.get("excluded"), path),
     )
 
 
@@ -208,6 +229,13 @@ class Line:
     not_priced: str | None = None  # why
     assumption: str | None = None
     sources: tuple[str, ...] = ()
+    gaps: tuple[str, ...] = ()  # prices or resource types the table lacks and does not exclude on purpose
+    left_out: str | None = None  # why the table excludes it on purpose (its `excluded` list)
+
+    @property
+    def why_not_priced(self) -> str:
+        """The reason shown beside a line that is not priced, with the table's own reason when it has one."""
+        return (self.not_priced or "") + (f"; left out on purpose: {self.left_out}" if self.left_out else "")
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -217,7 +245,7 @@ class Line:
             "always_on": self.always_on,
             "monthly": None if self.monthly is None else round(self.monthly, 2),
         }
-        for key in ("not_priced", "assumption"):
+        for key in ("not_priced", "left_out", "assumption"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
         if self.sources:
@@ -252,16 +280,29 @@ class _Pricer:
             return None, f"{item.replace('_', ' ')} {key} in {region}: {entry.note or 'no price'}", (entry.source,)
         return entry.price, None, (entry.source,)
 
+    def price_name(self, item: str, key: str, region: str) -> str:
+        """The name of the table entry a lookup lands on ("item key region"), as `excluded` names it."""
+        entry = self.table.find(item, key, region)
+        return f"{item} {key} {entry.region if entry is not None else region}"
+
     def line(self, resource: Resource, what: str, parts: Sequence[tuple[str, str, str, float]], **kw: Any) -> Line:
         """A line whose monthly figure is the sum of quantity × unit price over parts (item, key, region, qty)."""
         total = 0.0
         sources: list[str] = []
         missing: list[str] = []
+        gaps: list[str] = []
+        reasons: list[str] = []
         for item, key, region, quantity in parts:
             price, why, src = self.unit(item, key, region)
             sources.extend(s for s in src if s not in sources)
             if price is None:
                 missing.append(why or "")
+                name = self.price_name(item, key, region)
+                reason = self.table.excluded.get(name)
+                if reason:
+                    reasons.append(reason)
+                else:
+                    gaps.append(name)
             else:
                 total += price * quantity
         if missing:
@@ -272,6 +313,8 @@ class _Pricer:
                 monthly=None,
                 not_priced="; ".join(missing),
                 sources=tuple(sources),
+                gaps=tuple(gaps),
+                left_out="; ".join(reasons) or None,
                 **kw,
             )
         return Line(resource.address, resource.capability, what, monthly=total, sources=tuple(sources), **kw)
@@ -403,16 +446,22 @@ class _Pricer:
             return lines
         if t in NO_CHARGE_TYPES or t.endswith(NO_CHARGE_SUFFIXES) or t in USAGE_ONLY_TYPES:
             return []
-        return [
-            Line(
-                resource.address,
-                resource.capability,
-                f"{t.removeprefix('google_').replace('_', ' ')} {v.get('name') or ''}".rstrip(),
-                always_on=True,
-                monthly=None,
-                not_priced=f"no price for {t} in the price table",
-            )
-        ]
+        return [self.unknown(resource)]
+
+    def unknown(self, resource: Resource) -> Line:
+        """A resource type the table has no rule for: excluded on purpose (with the reason) or a gap."""
+        t = resource.type
+        reason = self.table.excluded.get(t)
+        return Line(
+            resource.address,
+            resource.capability,
+            f"{t.removeprefix('google_').replace('_', ' ')} {resource.values.get('name') or ''}".rstrip(),
+            always_on=True,
+            monthly=None,
+            not_priced=f"no price for {t} in the price table",
+            gaps=() if reason else (t,),
+            left_out=reason,
+        )
 
     def per_stack(self, capability: str = "cost_controls") -> list[Line]:
         """Log and metric volumes are per project, so per stack: assumptions."""
@@ -506,11 +555,41 @@ class StackEstimate:
     def not_priced(self) -> list[Line]:
         return [line for line in self.lines if line.monthly is None]
 
-    def by_capability(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def by_capability(self) -> dict[str, float | None]:
+        """The priced lines' sum per capability; None where no line of it is priced (never a zero)."""
+        out: dict[str, float | None] = {}
         for line in self.lines:
-            out[line.capability] = out.get(line.capability, 0.0) + (line.monthly or 0.0)
+            so_far = out.get(line.capability)
+            if line.monthly is None:
+                out.setdefault(line.capability, None)
+            else:
+                out[line.capability] = (so_far or 0.0) + line.monthly
         return dict(sorted(out.items()))
+
+    def not_priced_by_capability(self) -> dict[str, int]:
+        """How many lines of each capability are not priced (only capabilities with one)."""
+        out: dict[str, int] = {}
+        for line in self.not_priced:
+            out[line.capability] = out.get(line.capability, 0) + 1
+        return dict(sorted(out.items()))
+
+    def capability_figure(self, capability: str) -> str:
+        """The capability's figure as shown: "218.88", "218.88 + 1 item not priced" or "not priced"."""
+        amount = self.by_capability().get(capability)
+        unpriced = self.not_priced_by_capability().get(capability, 0)
+        if amount is None:
+            return "not priced"
+        return f"{amount:,.2f}" + (f" + {items_not_priced(unpriced)}" if unpriced else "")
+
+    def total_text(self, currency: str) -> str:
+        """The stack's total as shown wherever it is: what is not priced is named beside it."""
+        return f"{currency} {self.total():,.2f} a month" + (
+            f" + {items_not_priced(len(self.not_priced))}" if self.not_priced else ""
+        )
+
+
+def items_not_priced(count: int) -> str:
+    return f"{count} item{'s' if count != 1 else ''} not priced"
 
 
 def estimate_stack(stack: str, environment: str, data: Mapping[str, Any], table: PriceTable) -> StackEstimate:
@@ -546,15 +625,14 @@ def compare_budget(estimate: StackEstimate, budget: Mapping[str, Any], currency:
             f"the budget is in {given} and this estimate in {currency}: compare them after converting"
         )
     if estimate.baseline > limit:
+        unpriced = sum(1 for line in estimate.not_priced if line.always_on)
+        also = f" + {items_not_priced(unpriced)}" if unpriced else ""
         estimate.warnings.append(
-            f"the always-on baseline alone ({currency} {estimate.baseline:,.2f} a month) passes the budget's first "
-            f"threshold ({first:.0%} of {float(amount):,.2f} = {limit:,.2f}): the alert will fire every month"
+            f"the always-on baseline alone ({currency} {estimate.baseline:,.2f} a month{also}) passes the budget's "
+            f"first threshold ({first:.0%} of {float(amount):,.2f} = {limit:,.2f}): the alert will fire every month"
         )
     if estimate.not_priced:
-        estimate.warnings.append(
-            f"{len(estimate.not_priced)} item{'s' if len(estimate.not_priced) != 1 else ''} not priced: the real "
-            "figure is higher than shown"
-        )
+        estimate.warnings.append(f"{items_not_priced(len(estimate.not_priced))}: the real figure is higher than shown")
 
 
 @dataclass
@@ -572,6 +650,7 @@ class Estimate:
             "assumptions": self.table.assumptions,
             "leaves_out": list(self.table.left_out),
             "total": round(sum(s.total() for s in self.stacks), 2),
+            "not_priced": sum(len(s.not_priced) for s in self.stacks),
             "stacks": [
                 {
                     "stack": s.stack,
@@ -580,8 +659,9 @@ class Estimate:
                     "total": round(s.total(), 2),
                     "always_on": round(s.baseline, 2),
                     "usage": round(s.total(always_on=False), 2),
-                    "by_capability": {k: round(v, 2) for k, v in s.by_capability().items()},
+                    "by_capability": {k: None if v is None else round(v, 2) for k, v in s.by_capability().items()},
                     "not_priced": len(s.not_priced),
+                    "not_priced_by_capability": s.not_priced_by_capability(),
                     "budget": s.budget,
                     "warnings": s.warnings,
                     "lines": [line.to_data() for line in s.lines],
@@ -616,14 +696,11 @@ def to_text(result: Estimate) -> str:
             kind = "always on" if line.always_on else "usage"
             lines.append(f"  {line.capability:<20} {kind:<9} {figure}  {line.what}")
             if line.not_priced:
-                lines.append(f"  {'':<20} {'':<9} {'':>10}    ({line.not_priced})")
-        parts = ", ".join(f"{cap} {amount:,.2f}" for cap, amount in s.by_capability().items() if amount)
-        lines.append(f"  by capability: {parts or 'nothing priced'}")
-        unpriced = f" + {len(s.not_priced)} not priced" if s.not_priced else ""
+                lines.append(f"  {'':<20} {'':<9} {'':>10}    ({line.why_not_priced})")
+        parts = ", ".join(f"{cap} {s.capability_figure(cap)}" for cap in s.by_capability())
+        lines.append(f"  by capability: {parts}")
         usage = s.total(always_on=False)
-        lines.append(
-            f"  total {cur} {s.total():,.2f} a month{unpriced} (always on {s.baseline:,.2f}, usage {usage:,.2f})"
-        )
+        lines.append(f"  total {s.total_text(cur)} (always on {s.baseline:,.2f}, usage {usage:,.2f})")
         budget = s.budget
         if budget.get("configured"):
             lines.append(
@@ -635,7 +712,8 @@ def to_text(result: Estimate) -> str:
         lines.extend(f"  warning: {w}" for w in s.warnings)
         lines.append("")
     total = sum(s.total() for s in result.stacks)
-    lines.append(f"all stacks: {cur} {total:,.2f} a month (priced items only)")
+    unpriced = sum(len(s.not_priced) for s in result.stacks)
+    lines.append(f"all stacks: {cur} {total:,.2f} a month" + (f" + {items_not_priced(unpriced)}" if unpriced else ""))
     assumptions = ", ".join(f"{k} = {v:g}" for k, v in result.table.assumptions.items())
     lines.append(f"assumptions: {assumptions} (generator/data/prices.yaml)")
     lines.append("leaves out: " + "; ".join(result.table.left_out))

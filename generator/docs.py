@@ -568,21 +568,22 @@ def _cost_estimate(doc: StackDoc) -> list[str]:
     estimate = cost.estimate_stack(doc.stack, doc.environment["name"], doc.data, table)
     cost.compare_budget(estimate, doc.environment.get("budget") or {}, table.currency)
     cur = table.currency
+    unpriced = f" + {cost.items_not_priced(len(estimate.not_priced))}" if estimate.not_priced else ""
     out = [
         "## Cost estimate",
         "",
-        f"About {estimate.total():,.2f} {cur} a month: {estimate.baseline:,.2f} always on (billed every hour) and "
-        f"{estimate.total(always_on=False):,.2f} from usage. {markdown_text(cost.ESTIMATE_NOTE)}",
+        f"About {estimate.total():,.2f} {cur} a month{unpriced}: {estimate.baseline:,.2f} always on (billed every "
+        f"hour) and {estimate.total(always_on=False):,.2f} from usage. {markdown_text(cost.ESTIMATE_NOTE)}",
         "",
         f"| capability | {cur} a month |",
         "|---|--:|",
     ]
-    out += [f"| {code(cap)} | {figure:,.2f} |" for cap, figure in estimate.by_capability().items()]
+    out += [f"| {code(cap)} | {estimate.capability_figure(cap)} |" for cap in estimate.by_capability()]
     out.append("")
     if estimate.not_priced:
         out.append("Not priced (not counted above):")
         out.append("")
-        out += [f"- {markdown_text(line.what)}: {markdown_text(line.not_priced or '')}" for line in estimate.not_priced]
+        out += [f"- {markdown_text(line.what)}: {markdown_text(line.why_not_priced)}" for line in estimate.not_priced]
         out.append("")
     out += [f"> warning: {markdown_text(warning)}" for warning in estimate.warnings]
     if estimate.warnings:

@@ -18,6 +18,7 @@ from tierstack.generator.yamlio import load_file, to_plain
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 RECOMMENDER = REPO / "examples" / "recommender"
 FRAUD = REPO / "examples" / "fraud-detection"
+CHURN = REPO / "examples" / "churn-emea"
 PLANS = REPO / "tests" / "fixtures" / "plans"
 DAYS = [dt.date(2024, 1, 1) + dt.timedelta(n) for n in range(1461)]  # 2024-2027, what runs_per_month averages over
 
@@ -94,7 +95,10 @@ def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
     text = (RECOMMENDER / "tierstack.yaml").read_text(encoding="utf-8")
     config.write_text(re.sub(r"amount: 800\b", "amount: 100", text), encoding="utf-8")
     out = str(RECOMMENDER / "cdktf.out")
-    warning = "the always-on baseline alone (USD 218.98 a month) passes the budget's first threshold (50% of 100.00"
+    warning = (
+        "the always-on baseline alone (USD 218.98 a month + 1 item not priced) passes the budget's first threshold "
+        "(50% of 100.00"
+    )
     result = run("cost", str(config), "--out", out, "--env", "prod")
     assert result.exit_code == 0
     assert f"warning: {warning}" in result.stdout and result.stderr == ""
@@ -106,6 +110,14 @@ def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
     # with the example's own prod budget (800, first threshold 400) the baseline stays below
     result = run("cost", str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")
     assert "always-on baseline alone" not in result.stdout
+
+
+def test_an_example_budget_its_own_baseline_passes() -> None:
+    """recommender-dev as shipped: budget 300 (first threshold 50% = 150) under an always-on Feature Store node."""
+    (dev,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "dev")["stacks"]
+    assert dev["budget"]["first_threshold_amount"] == 150.0
+    assert dev["always_on"] == pytest.approx(0.30 * 729.6, abs=0.01) and dev["always_on"] > 150
+    assert any(w.startswith("the always-on baseline alone (USD 218.88 a month") for w in dev["warnings"])
 
 
 def test_the_price_table_names_a_source_and_date_for_every_price() -> None:
@@ -141,6 +153,104 @@ def test_a_region_without_a_price_is_not_priced_not_zero() -> None:
     assert any("not priced" in w for w in prod["warnings"])
     text = run("cost", str(FRAUD / "tierstack.yaml"), "--env", "prod").stdout
     assert re.search(r"model_serving\s+always on\s+not priced\s+deployment pool: 2 × n1-standard-4", text)
+
+
+def _unpriced_capabilities(stack: dict) -> set[str]:
+    """Capabilities with lines and not one priced line, from the lines themselves."""
+    lines = stack["lines"]
+    return {
+        c
+        for c in {line["capability"] for line in lines}
+        if all(x["monthly"] is None for x in lines if x["capability"] == c)
+    }
+
+
+@pytest.mark.parametrize("config", [FRAUD / "tierstack.yaml", CHURN / "tierstack.yaml"], ids=["fraud", "churn-emea"])
+def test_an_unpriced_capability_is_none_not_zero(config: Path) -> None:
+    """Issue 9: a capability none of whose items is priced shows as not priced (JSON null), never 0.00."""
+    data = estimate_json(str(config))
+    text = run("cost", str(config)).stdout
+    for stack in data["stacks"]:
+        unpriced = _unpriced_capabilities(stack)
+        assert "model_serving" in unpriced, stack["stack"]  # europe-west4 serving nodes: no sourced price
+        for capability, figure in stack["by_capability"].items():
+            assert (figure is None) == (capability in unpriced), (stack["stack"], capability)
+        for capability, count in stack["not_priced_by_capability"].items():
+            assert count == sum(1 for x in stack["lines"] if x["capability"] == capability and x["monthly"] is None)
+        block = text.split(f"{stack['stack']} ({stack['region']})", 1)[1].split("\n\n", 1)[0]
+        by_capability = next(line for line in block.splitlines() if "by capability:" in line)
+        assert "model_serving not priced" in by_capability and "model_serving 0.00" not in by_capability
+        n = stack["not_priced"]
+        assert f"total USD {stack['total']:,.2f} a month + {n} items not priced" in block
+    every = sum(s["not_priced"] for s in data["stacks"])
+    assert data["not_priced"] == every
+    assert f"all stacks: USD {data['total']:,.2f} a month + {every} items not priced" in text
+    yaml_out = run("cost", str(config), "--format", "yaml")
+    assert yaml_out.exit_code == 0 and "model_serving: null" in yaml_out.stdout
+
+
+def test_a_partly_priced_capability_says_what_it_leaves_out() -> None:
+    (prod,) = _stack(FRAUD, "prod")
+    figure = prod.capability_figure("ml_pipelines")  # the scheduler job is priced, the bucket (europe-west4) is not
+    assert re.fullmatch(r"\d+\.\d\d \+ 1 item not priced", figure), figure
+    assert prod.capability_figure("model_serving") == "not priced"
+
+
+def _stack(example: Path, env: str) -> list[cost.StackEstimate]:
+    return cost.estimate(example / "tierstack.yaml", environments=(env,)).stacks
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_no_example_meets_a_gap_in_the_price_table(config: Path) -> None:
+    """Every price an example needs is in the table for its region, or prices.yaml excludes it with a reason:
+    a `price: null` (or a missing entry, or an unknown resource type) nobody listed fails here."""
+    for stack in cost.estimate(config).stacks:
+        gaps = sorted({gap for line in stack.lines for gap in line.gaps})
+        assert not gaps, f"{stack.stack}: not in generator/data/prices.yaml and not excluded there: {gaps}"
+
+
+def test_a_gap_is_caught_when_its_exclusion_is_dropped() -> None:
+    """The gap check above can fail: without the table's exclusions fraud-detection-prod has gaps."""
+    import dataclasses
+
+    table = cost.load_prices()
+    assert "google_vertex_ai_metadata_store" in table.excluded
+    stack = json.loads((FRAUD / "cdktf.out/stacks/fraud-detection-prod/cdk.tf.json").read_text(encoding="utf-8"))
+    bare = dataclasses.replace(table, excluded={})
+    gaps = {gap for line in cost.estimate_stack("fraud-detection-prod", "prod", stack, bare).lines for gap in line.gaps}
+    assert "google_vertex_ai_metadata_store" in gaps
+    assert "vertex_prediction_machine n1-standard-4 europe-west4" in gaps
+    lines = cost.estimate_stack("fraud-detection-prod", "prod", stack, table).lines
+    (store,) = [line for line in lines if line.address.startswith("google_vertex_ai_metadata_store.")]
+    assert store.monthly is None and not store.gaps
+    assert store.left_out == table.excluded["google_vertex_ai_metadata_store"]
+    assert store.why_not_priced.endswith(f"; left out on purpose: {store.left_out}")
+    (pool,) = [line for line in lines if line.address.startswith("google_vertex_ai_deployment_resource_pool.")]
+    assert pool.monthly is None and not pool.gaps and pool.left_out  # a null price, excluded with its reason
+    text = run("cost", str(FRAUD / "tierstack.yaml"), "--env", "prod").stdout
+    assert f"left out on purpose: {store.left_out}" in text
+
+
+def test_every_price_exclusion_names_a_null_price() -> None:
+    """An excluded price is one the table has as `price: null` (a priced entry is never silently skipped)."""
+    table = _table()
+    nulls = {f"{e['item']} {e['key']} {e['region']}" for e in table["prices"] if e["price"] is None}
+    for entry in table["excluded"]:
+        assert entry["reason"], entry
+        if "item" in entry:
+            assert f"{entry['item']} {entry['key']} {entry['region']}" in nulls, entry
+        else:
+            assert entry["type"].startswith("google_"), entry
+
+
+def test_a_malformed_exclusion_is_one_clear_error(tmp_path: Path) -> None:
+    from tierstack.generator.errors import UserError
+
+    text = (REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "prices.yaml"
+    broken.write_text(text.replace("excluded:\n", "excluded:\n  - type: google_x\n", 1), encoding="utf-8")
+    with pytest.raises(UserError, match="excluded entry 1 needs a `reason`"):
+        cost.load_prices(broken)
 
 
 def test_a_region_missing_from_the_table_entirely() -> None:

@@ -439,20 +439,32 @@ def test_the_page_text_around_the_diagram_is_escaped(tmp_path: Path) -> None:
     assert all(len(set(cells)) == 1 for cells in tables if cells), tables
 
 
-def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(tmp_path: Path) -> None:
-    """Issue 9: the estimate appears in the stack's page, the same figures `tierstack cost` gives."""
+@pytest.mark.parametrize("example", ["recommender", "fraud-detection", "churn-emea"])
+def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(tmp_path: Path, example: str) -> None:
+    """Issue 9: the estimate appears in the stack's page, the same figures `tierstack cost` gives; what is not
+    priced is named beside the total and a capability with nothing priced reads "not priced", never 0.00."""
     from tierstack.generator import cost
     from tierstack.generator.generate import generate
 
-    config = REPO / "examples" / "recommender" / "tierstack.yaml"
+    config = REPO / "examples" / example / "tierstack.yaml"
     out = tmp_path / "cdktf.out"
     generate(resolve(load_spec(config)), out)
     estimate = cost.estimate(config, out)
     assert estimate.stacks, "no stack priced"
     for stack in estimate.stacks:
         page = (out / "stacks" / stack.stack / "README.md").read_text(encoding="utf-8")
-        section = page.split("## Cost estimate", 1)[1]
-        assert f"About {stack.total():,.2f} USD a month" in section, section[:300]
+        section = page.split("## Cost estimate", 1)[1].split("\n## ", 1)[0]
+        unpriced = len(stack.not_priced)
+        assert unpriced, f"{stack.stack}: every example has an item not priced (the metadata store)"
+        headline = f"About {stack.total():,.2f} USD a month + {unpriced} item{'s' if unpriced != 1 else ''} not priced:"
+        assert headline in section, section[:300]
         for capability, figure in stack.by_capability().items():
-            assert f"| `{capability}` | {figure:,.2f} |" in section
+            shown = "not priced" if figure is None else f"{figure:,.2f}"
+            assert re.search(
+                rf"^\| `{capability}` \| {re.escape(shown)}( \+ \d+ items? not priced)? \|$", section, re.M
+            )
+            if figure is None:
+                assert f"| `{capability}` | 0.00" not in section
         assert "An estimate, not a quote" in section
+    if example != "recommender":  # europe-west4: no sourced price for the serving nodes
+        assert all(stack.by_capability()["model_serving"] is None for stack in estimate.stacks)
