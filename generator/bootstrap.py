@@ -11,7 +11,10 @@ it against every example's generated backend.
 Running it again changes nothing: a bucket that exists with compatible
 settings is reported as such; one whose settings differ is an error listing
 each difference and the command that fixes it; a name another project holds
-(bucket names are global) says so. The client library is imported only here,
+(bucket names are global) says so. Cloud Storage answers a read of another
+project's bucket with 403, as it answers an account without storage.buckets.get;
+bootstrap then tries the insert, whose answer is definite: 409, the name is
+taken; 403, a permission is missing (both are named). The client library is imported only here,
 inside the functions that call the API (`tierstack --help` must not load it),
 and every failure of the API or of the credentials becomes a UserError naming
 the next command to run.
@@ -20,6 +23,7 @@ the next command to run.
 from __future__ import annotations
 
 import importlib
+import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -234,9 +238,9 @@ def report(outcome: Outcome) -> list[str]:
         WOULD_CREATE: [f"{where}: would create (dry run)", f"  {settings_text(want)}"],
         EXISTS: [f"{where}: exists, settings compatible; nothing to do"],
         TAKEN: [
-            f"{where}: the name is taken by a bucket in another project (bucket names are global)",
-            "  choose another state bucket name (state_bucket in tierstack.yaml), then run `tierstack generate` "
-            "and `tierstack bootstrap` again",
+            f"{where}: the name belongs to a bucket of another project (bucket names are global)",
+            "  choose a different state bucket name (state_bucket, or environments.<env>.overrides.state.bucket, "
+            "in tierstack.yaml), then run `tierstack generate` and `tierstack bootstrap` again",
         ],
         INCOMPATIBLE: [f"{where}: exists, but its settings differ from what the state needs:"],
     }[outcome.status]
@@ -277,6 +281,8 @@ def _retry() -> Any:
 def ensure(client: Any, want: StateBucket, dry_run: bool = False) -> Outcome:
     """Create the bucket, or check the one that exists; with dry_run, read only."""
     existing = _get(client, want)
+    if isinstance(existing, Denied):
+        return _after_denied_read(client, want, existing, dry_run)
     if existing is None:
         if dry_run:
             return Outcome(want, WOULD_CREATE)
@@ -307,8 +313,15 @@ def observe(bucket: Any, in_project: bool) -> Observed:
     )
 
 
+@dataclass(frozen=True)
+class Denied:
+    """A 403 on reading the bucket: another project holds the name, or the account lacks storage.buckets.get."""
+
+    error: Any  # the google.api_core Forbidden
+
+
 def _get(client: Any, want: StateBucket) -> Any:
-    """The bucket, or None when no bucket has the name (a 403 is an error: see api_error)."""
+    """The bucket, None when no bucket has the name, or Denied on a 403 (billing 403s stay errors)."""
     from google.api_core import exceptions
 
     with api_errors(want.project, want.name, "get"):
@@ -316,6 +329,46 @@ def _get(client: Any, want: StateBucket) -> Any:
             return client.get_bucket(want.name, timeout=TIMEOUT, retry=_retry())
         except exceptions.NotFound:
             return None
+        except exceptions.Forbidden as error:
+            if "billing" in _first_line(getattr(error, "message", None) or error).lower():
+                raise
+            return Denied(error)
+
+
+def _after_denied_read(client: Any, want: StateBucket, denied: Denied, dry_run: bool) -> Outcome:
+    """A 403 on the read does not say whose the name is; the insert does.
+
+    Cloud Storage answers an insert of a name that exists with 409 (another project holds it: the
+    read was refused because it is not ours) and an insert the account may not make with 403 (a
+    permission is missing). A dry run cannot ask, so it reports the refused read.
+    """
+    from google.api_core import exceptions
+
+    if dry_run:
+        raise api_error(denied.error, want.project, want.name, "get")
+    try:
+        created = _create(client, want)
+    except UserError as error:
+        if isinstance(error.__cause__, exceptions.Forbidden):
+            raise _missing_permissions(want, denied.error, error.__cause__) from error.__cause__
+        raise
+    return Outcome(want, CREATED if created else TAKEN)
+
+
+def _missing_permissions(want: StateBucket, read: Any, insert: Any) -> UserError:
+    """Both the read and the insert answered 403: name the permissions Cloud Storage refused."""
+    refused = []
+    for error, default in ((read, "storage.buckets.get"), (insert, "storage.buckets.create")):
+        named = re.search(r"storage\.buckets\.\w+", _first_line(getattr(error, "message", None) or error))
+        refused.append(named.group(0) if named else default)
+    permissions = " and ".join(dict.fromkeys(refused))
+    return UserError(
+        f"{want.url}: Cloud Storage refused both reading the bucket and creating it in project {want.project}: "
+        f"your account lacks {permissions} ({_first_line(getattr(insert, 'message', None) or insert)})",
+        hint=f"ask for roles/storage.admin on project {want.project} (it has storage.buckets.get and "
+        f"storage.buckets.create: `gcloud projects add-iam-policy-binding {want.project} --member=user:YOU "
+        "--role=roles/storage.admin`), or run as an account that has it",
+    )
 
 
 def _get_after_conflict(client: Any, want: StateBucket) -> Any:
@@ -422,7 +475,8 @@ def api_error(error: Any, project: str, bucket: str | None, action: str) -> User
         return UserError(
             f"{url}: access denied ({message})",
             hint="bucket names are global: another project may hold this one (choose another state_bucket "
-            f"in tierstack.yaml, then `tierstack generate`), or your account may lack storage.buckets.get: {role}",
+            f"in tierstack.yaml, then `tierstack generate`), or your account may lack storage.buckets.get: {role}. "
+            "Without --dry-run, bootstrap tries to create it, and Cloud Storage's answer tells which",
         )
     if code == 403:
         return UserError(f"{url}: permission denied to {action} ({message})", hint=role)

@@ -214,31 +214,37 @@ class Terraform:
         """Run terraform in cwd; its stdout and stderr together, echoed line by line when `stream`.
 
         Terraform runs in a session of its own, so a Ctrl-C reaches it exactly once, from here: it then
-        stops gracefully (a second interrupt would make it quit at once and may lose state).
+        stops gracefully (a second interrupt would make it quit at once and may lose state). SIGTERM and
+        SIGHUP (a CI runner cancelling the job, a closed terminal) go to its process group the same way;
+        tierstack waits for it to stop, then exits 128 + the signal, leaving no terraform behind.
         """
         argv = self._argv(args, plain=not (self.color and stream))
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=_environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-            )
-        except OSError as error:
-            raise UserError(f"cannot run {self.binary.path}: {error.strerror or error}", hint=INSTALL_HINT) from None
-        lines: list[str] = []
-        with _graceful_interrupt(process, self.echo):
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-                if stream:
-                    self.echo(line.rstrip("\n"))
-            code = process.wait()
+        with _forwarded_signals(self.echo) as forward:
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=_environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    errors="replace",
+                    start_new_session=True,
+                )
+            except OSError as error:
+                raise UserError(
+                    f"cannot run {self.binary.path}: {error.strerror or error}", hint=INSTALL_HINT
+                ) from None
+            forward.started(process)
+            lines: list[str] = []
+            with _graceful_interrupt(process, self.echo):
+                assert process.stdout is not None
+                for line in process.stdout:  # after a forwarded signal: what terraform says while it stops
+                    lines.append(line)
+                    if stream:
+                        self.echo(line.rstrip("\n"))
+                code = process.wait()
         return Result(code, "".join(lines))
 
     def capture(self, args: Sequence[str], cwd: Path) -> tuple[Result, str]:
@@ -261,6 +267,60 @@ class Terraform:
     def _argv(self, args: Sequence[str], plain: bool) -> list[str]:
         """The command line; -no-color goes before the arguments (flags after one are not read as flags)."""
         return [self.binary.path, args[0], *(["-no-color"] if plain else []), *args[1:]]
+
+
+FORWARDED = ("SIGTERM", "SIGHUP")  # by name: SIGHUP does not exist on Windows
+
+
+@dataclass
+class _Forward:
+    """The terraform process the signal handler forwards to, and the first signal received."""
+
+    process: subprocess.Popen[str] | None = None
+    received: int | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        """Forward the first signal to terraform's process group; the run goes on reading what terraform
+        says while it stops. Nothing is printed here: a handler writing to a stream the main code is
+        writing to can fail (a reentrant call)."""
+        if self.received is not None:
+            return  # forwarded once: a second signal would make terraform quit at once and may lose state
+        self.received = signum
+        self.forward()
+
+    def started(self, process: subprocess.Popen[str]) -> None:
+        """Terraform runs: a signal that came while it was starting reaches it now."""
+        self.process = process
+        if self.received is not None:
+            self.forward()
+
+    def forward(self) -> None:
+        if self.process is not None and self.received is not None and self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, self.received)  # its own session: terraform and its providers
+
+
+@contextlib.contextmanager
+def _forwarded_signals(echo: Echo) -> Iterator[_Forward]:
+    """SIGTERM and SIGHUP are forwarded to terraform (see Terraform.run); once it has stopped, the run
+    ends with 128 + the signal, as a shell reports a program the signal stopped. The old handlers come back."""
+    forward = _Forward()
+    wanted = [getattr(signal, name) for name in FORWARDED if hasattr(signal, name)]
+    previous: dict[int, Any] = {}
+    try:
+        for sig in wanted:
+            previous[sig] = signal.signal(sig, forward.handle)
+    except ValueError:  # not the main thread (an embedding caller): signals stay its business
+        pass
+    try:
+        yield forward
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if forward.received is not None:
+        name = signal.Signals(forward.received).name
+        echo(f"{name} received: terraform was told to stop and has stopped; tierstack stops too")
+        raise SystemExit(128 + forward.received)
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ Three kinds of finding, each a difference (exit code 6 in the CLI):
 Notes (an endpoint with no model deployed yet, labels a stack pins at creation) are shown, not counted.
 
 Reads run concurrently on a thread pool (one client per thread and region). Access problems (no
-credentials, a 403, a project that does not exist, the API not enabled) stop the run with one message
-per project (a UserError, exit 2).
+credentials, a 403, a project that does not exist or is hidden (403 CONSUMER_INVALID), the API not
+enabled, a quota hit (429), no network) stop the run with one message per project (a UserError, exit 2).
 
 For tests, TIERSTACK_VERTEX_API_ENDPOINT=http://127.0.0.1:PORT sends every call to that address with
 anonymous credentials, as STORAGE_EMULATOR_HOST does for Cloud Storage.
@@ -41,6 +41,7 @@ from tierstack.generator.stacks import stack_file
 ENDPOINT_ENV = "TIERSTACK_VERTEX_API_ENDPOINT"
 OWNER_LABELS = ("managed-by", "use-case")
 ADC_HINT = "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS to a key file)"
+NETWORK_HINT = "check the network connection, DNS and any proxy (HTTPS_PROXY), then run `tierstack verify` again"
 
 Kind = Literal["endpoint", "deployment_resource_pool", "metadata_store", "persistent_resource", "feature_online_store"]
 # Terraform type -> (kind, the API collection in resource names)
@@ -543,8 +544,9 @@ def _deployed_findings(expected: Expected, deployed: list[dict[str, Any]], stack
             ("min_replicas", "min replicas"),
             ("max_replicas", "max replicas"),
             ("machine_type", "machine type"),
+            ("accelerator_count", "accelerator count"),
         ):
-            if key not in model or serving.get(key) is None:
+            if key not in model or not _sets(serving, key):
                 continue
             if model[key] != serving[key]:
                 out.append(
@@ -575,6 +577,12 @@ def _deployed_findings(expected: Expected, deployed: list[dict[str, Any]], stack
                 )
             )
     return out
+
+
+def _sets(serving: dict[str, Any], key: str) -> bool:
+    """Whether the stack's pool sets this field (an accelerator count of 0 is the pool setting none)."""
+    value = serving.get(key)
+    return value is not None and not (key == "accelerator_count" and value == 0)
 
 
 def _shown(value: Any) -> str:
@@ -682,29 +690,31 @@ class Reader:
             raise self._access_error(exc, project, region, listing=True) from None
 
     def _access_error(self, exc: Exception, project: str, region: str, listing: bool = False) -> Exception:
-        """The message and hint for an API error; what is not an access problem stays a bug."""
+        """The message and hint for an API error; what is not an access problem stays a bug.
+
+        A network failure is checked first: google-auth's TransportError (a token refresh that could
+        not reach Google) is a GoogleAuthError too, and is no refusal of the credentials."""
         from google.api_core import exceptions
         from google.auth import exceptions as auth_exceptions
 
         host = self.api_host(region)
+        if _unreachable(exc):
+            return AccessError(
+                project,
+                f"cannot reach the Vertex AI API at {host}: {_first_line(exc)}",
+                NETWORK_HINT,
+            )
         if isinstance(exc, auth_exceptions.GoogleAuthError | exceptions.Unauthenticated):
             return AccessError(project, f"the credentials were refused: {_first_line(exc)}", ADC_HINT)
         if isinstance(exc, exceptions.PermissionDenied | exceptions.Forbidden):
-            text = _api_message(exc)
-            if (
-                getattr(exc, "reason", None) == "SERVICE_DISABLED"
-                or "has not been used" in text
-                or "is disabled" in text
-            ):
-                return AccessError(
-                    project,
-                    f"the Vertex AI API is not enabled in project '{project}' (403 SERVICE_DISABLED): {text}",
-                    "has the stack been applied? `tierstack apply <env>` enables it (foundation's project services)",
-                )
+            return _denied(exc, project)
+        if isinstance(exc, exceptions.TooManyRequests):  # ResourceExhausted is one
             return AccessError(
                 project,
-                f"permission denied in project '{project}' (403): {text}",
-                f"the identity verify runs as needs roles/aiplatform.viewer on project '{project}'",
+                f"a Vertex AI API quota or rate limit was hit in project '{project}' (429 RESOURCE_EXHAUSTED): "
+                f"{_api_message(exc)}",
+                "wait a minute and run `tierstack verify` again; if it keeps happening, verify one environment "
+                "at a time or ask for a higher quota (https://cloud.google.com/docs/quotas/help/request_increase)",
             )
         if isinstance(exc, exceptions.NotFound) and listing:
             return AccessError(
@@ -716,11 +726,46 @@ class Reader:
             return AccessError(
                 project, f"the Vertex AI API answered {exc.code}: {_api_message(exc)}", "try again later"
             )
-        if _is_connection_error(exc):
-            return AccessError(
-                project, f"cannot reach the Vertex AI API at {host}: {_first_line(exc)}", "check the network"
-            )
         return exc
+
+
+def _denied(exc: Any, project: str) -> AccessError:
+    """A 403: the project does not exist (or is hidden), the API is off, or a permission is missing.
+
+    Google APIs answer a project that does not exist, or that the caller cannot see, with 403
+    PERMISSION_DENIED and ErrorInfo reason CONSUMER_INVALID, not with a 404."""
+    text = _api_message(exc)
+    reason = _reason(exc)
+    if reason == "CONSUMER_INVALID":
+        return AccessError(
+            project,
+            f"project '{project}' does not exist or you cannot see it (403 CONSUMER_INVALID): {text}",
+            f"check the project id in tierstack.yaml (environments.<env>.project), and that the account verify "
+            f"runs as can see it: `gcloud projects describe {project}`",
+        )
+    if reason == "SERVICE_DISABLED" or "has not been used" in text or "is disabled" in text:
+        return AccessError(
+            project,
+            f"the Vertex AI API is not enabled in project '{project}' (403 SERVICE_DISABLED): {text}",
+            "has the stack been applied? `tierstack apply <env>` enables it (foundation's project services)",
+        )
+    return AccessError(
+        project,
+        f"permission denied in project '{project}' (403): {text}",
+        f"the identity verify runs as needs roles/aiplatform.viewer on project '{project}'",
+    )
+
+
+def _reason(exc: Any) -> str | None:
+    """The google.rpc.ErrorInfo reason of an API error. Over REST google-api-core keeps the details as
+    JSON objects, and its own `reason` property then fails on them, so they are read here."""
+    for detail in getattr(exc, "details", None) or []:
+        if isinstance(detail, dict):
+            if str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+                return str(detail.get("reason") or "") or None
+        elif type(detail).__name__ == "ErrorInfo":  # gRPC: the parsed message
+            return str(detail.reason) or None
+    return None
 
 
 def _api_message(exc: Any) -> str:
@@ -739,6 +784,21 @@ def _is_connection_error(exc: BaseException) -> bool:
     from google.api_core import exceptions
 
     return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout | exceptions.RetryError)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A network failure (no route, no name resolution, refused, timed out), raised as it is or as the
+    cause of google-auth's TransportError or RefreshError (a metadata server that does not answer)."""
+    from google.auth import exceptions as auth_exceptions
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes is short; a cycle must not hang
+        if seen is None:
+            return False
+        if isinstance(seen, auth_exceptions.TransportError) or _is_connection_error(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextlib.contextmanager
@@ -769,11 +829,15 @@ def connect() -> Reader:
             credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]  # fail here, once, not in every thread
         except auth_exceptions.DefaultCredentialsError as exc:
             raise UserError(f"no Google Cloud credentials: {_first_line(exc)}", hint=ADC_HINT) from None
-        except auth_exceptions.GoogleAuthError as exc:
-            raise UserError(f"the Google Cloud credentials were refused: {_first_line(exc)}", hint=ADC_HINT) from None
-        except Exception as exc:
-            if _is_connection_error(exc):
-                raise UserError(f"cannot reach Google to check the credentials: {_first_line(exc)}") from None
+        except Exception as exc:  # a network failure first: TransportError is a GoogleAuthError too
+            if _unreachable(exc):
+                raise UserError(
+                    f"cannot reach Google to refresh the credentials: {_first_line(exc)}", hint=NETWORK_HINT
+                ) from None
+            if isinstance(exc, auth_exceptions.GoogleAuthError):
+                raise UserError(
+                    f"the Google Cloud credentials were refused: {_first_line(exc)}", hint=ADC_HINT
+                ) from None
             raise
     return Reader(credentials, None)
 

@@ -13,7 +13,10 @@ on 127.0.0.1. What it does and does not do, read from its source (gcp_storage_em
   the client like any bucket.
 - it has no projects and no permissions: buckets.list ignores the project, nothing answers 403, a
   missing project cannot be asked for. Those answers of Cloud Storage are checked against `api_error`
-  with the client library's own exception classes and the messages Cloud Storage sends.
+  with the client library's own exception classes and the messages Cloud Storage sends; and where the
+  flow depends on a 403 (a name another project holds), RecordingSession answers a chosen request with
+  Cloud Storage's 403 JSON error (FORBIDDEN_GET, FORBIDDEN_CREATE) in the emulator's place, so the real
+  client parses it, while every other request, the 409 of an insert among them, is the emulator's.
 - a name that exists answers 409 to an insert, as Cloud Storage does: the race between bootstrap's read
   and its insert is played on it.
 """
@@ -247,20 +250,58 @@ def test_an_answer_the_library_raises_inside_a_call_becomes_a_user_error() -> No
 # --- against the emulator -------------------------------------------------------------------------
 
 
+# Cloud Storage's answers to an account that may not read a bucket (another project's, or without the
+# permission) and may not create one, as the JSON API sends them (message wording as quoted in
+# https://github.com/ansible-collections/google.cloud/issues/575 and
+# https://github.com/GoogleCloudPlatform/deploymentmanager-samples/issues/151).
+FORBIDDEN_GET = (
+    "ci@acme.iam.gserviceaccount.com does not have storage.buckets.get access to the Google Cloud Storage bucket. "
+    "Permission 'storage.buckets.get' denied on resource (or it may not exist)."
+)
+FORBIDDEN_CREATE = (
+    "ci@acme.iam.gserviceaccount.com does not have storage.buckets.create access to the Google Cloud project. "
+    "Permission 'storage.buckets.create' denied on resource (or it may not exist)."
+)
+
+
 class RecordingSession(requests.Session):
-    """The client library's HTTP session, recording each request (and running `before` first, if set)."""
+    """The client library's HTTP session, recording each request (and running `before` first, if set).
+
+    `refuse` maps an HTTP method to a 403 message: that request is answered with Cloud Storage's 403
+    JSON error instead of going to the emulator.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[tuple[str, str, Any]] = []
         self.before: Callable[[str, str], None] | None = None
+        self.refuse: dict[str, str] = {}
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         body = kwargs.get("data")
         self.sent.append((method, url, json.loads(body) if body else None))
         if self.before is not None:
             self.before(method, url)
+        if method in self.refuse:
+            return forbidden(method, url, self.refuse[method])
         return super().request(method, url, *args, **kwargs)
+
+
+def forbidden(method: str, url: str, message: str) -> requests.Response:
+    """A 403 as Cloud Storage's JSON API sends it."""
+    error = {
+        "code": 403,
+        "message": message,
+        "errors": [{"message": message, "domain": "global", "reason": "forbidden"}],
+    }
+    response = requests.Response()
+    response.status_code = 403
+    response.reason = "Forbidden"
+    response._content = json.dumps({"error": error}).encode()
+    response.headers["Content-Type"] = "application/json; charset=UTF-8"
+    response.url = url
+    response.request = requests.Request(method, url).prepare()
+    return response
 
 
 def recording_client(session: RecordingSession) -> Callable[[str], Any]:
@@ -360,6 +401,51 @@ def test_a_bucket_created_between_the_read_and_the_insert_is_checked_not_overwri
     (outcome,) = bootstrap.bootstrap([WANT], connect=recording_client(session))
     assert outcome.status == bootstrap.INCOMPATIBLE
     assert [method for method, _, _ in session.sent].count("POST") == 1
+
+
+def test_a_name_another_project_holds_is_taken(storage_emulator: str) -> None:
+    """The read answers 403 (not ours to read), the insert 409 (the name exists): definitely taken."""
+    client().create_bucket("ledger-tfstate")  # someone else's, in the emulator
+    session = RecordingSession()
+    session.refuse["GET"] = FORBIDDEN_GET
+    (outcome,) = bootstrap.bootstrap([WANT], connect=recording_client(session))
+    assert outcome.status == bootstrap.TAKEN and outcome.failed
+    assert [method for method, _, _ in session.sent] == ["GET", "POST"]  # the 409 is the emulator's
+    text = "\n".join(bootstrap.report(outcome))
+    assert "the name belongs to a bucket of another project (bucket names are global)" in text
+    assert "choose a different state bucket name (state_bucket" in text
+
+
+def test_a_refused_read_and_a_refused_insert_name_the_missing_permissions(storage_emulator: str) -> None:
+    session = RecordingSession()
+    session.refuse.update(GET=FORBIDDEN_GET, POST=FORBIDDEN_CREATE)
+    with pytest.raises(bootstrap.UserError) as caught:
+        list(bootstrap.bootstrap([WANT], connect=recording_client(session)))
+    error = caught.value
+    assert "gs://ledger-tfstate: Cloud Storage refused both reading the bucket and creating it" in error.message
+    assert "your account lacks storage.buckets.get and storage.buckets.create" in error.message
+    assert error.hint is not None and "roles/storage.admin on project acme-ledger-prod" in error.hint
+    assert isinstance(error.__cause__, exceptions.Forbidden)
+    assert client().lookup_bucket("ledger-tfstate") is None
+
+
+def test_a_refused_read_of_a_free_name_creates_it(storage_emulator: str) -> None:
+    """No storage.buckets.get, but storage.buckets.create: the insert succeeds, the bucket is made."""
+    session = RecordingSession()
+    session.refuse["GET"] = FORBIDDEN_GET
+    (outcome,) = bootstrap.bootstrap([WANT], connect=recording_client(session))
+    assert outcome.status == bootstrap.CREATED
+    assert client().get_bucket("ledger-tfstate").name == "ledger-tfstate"
+
+
+def test_a_dry_run_with_a_refused_read_says_both_causes(storage_emulator: str) -> None:
+    session = RecordingSession()
+    session.refuse["GET"] = FORBIDDEN_GET
+    with pytest.raises(bootstrap.UserError) as caught:
+        list(bootstrap.bootstrap([WANT], dry_run=True, connect=recording_client(session)))
+    assert "access denied" in caught.value.message and "storage.buckets.get" in caught.value.message
+    assert caught.value.hint is not None and "Without --dry-run" in caught.value.hint
+    assert {method for method, _, _ in session.sent} == {"GET"}
 
 
 def test_the_command_creates_then_checks(storage_emulator: str, write: Callable[..., Path]) -> None:

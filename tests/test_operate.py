@@ -15,6 +15,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -359,3 +360,76 @@ def test_the_stack_directories_are_planned_in_promotion_order(tmp_path: Path) ->
     ]
     assert runs[1].plan_file == tmp_path / "cdktf.out/stacks/ledger-prod/ledger-prod.tfplan"
     assert runs[1].plan_json == tmp_path / "cdktf.out/stacks/ledger-prod/ledger-prod.tfplan.json"
+
+
+# --- a signal while terraform runs ----------------------------------------------------------------
+
+SLOW_TERRAFORM = """\
+#!{python}
+# A stand-in `terraform` that takes its time: `version` and `init` answer, `plan` writes its pid and waits,
+# recording the signal that stops it (as terraform does, it stops on SIGTERM, SIGHUP or SIGINT).
+import json, os, signal, sys, time
+record = {record!r}
+if sys.argv[1:2] == ["version"]:
+    print(json.dumps({{"terraform_version": "1.9.0"}}))
+    sys.exit(0)
+if sys.argv[1:2] == ["init"]:
+    print("Terraform has been successfully initialized!")
+    sys.exit(0)
+def stop(signum, frame):
+    with open(record + ".signal", "w") as out:
+        out.write(signal.Signals(signum).name)
+    print("Stopping operation...", flush=True)
+    sys.exit(1)
+for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+    signal.signal(getattr(signal, name), stop)
+with open(record + ".pid", "w") as out:
+    out.write(str(os.getpid()))
+print("Planning...", flush=True)
+time.sleep(120)
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("received", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_reaches_terraform_and_tierstack_waits_for_it(tmp_path: Path, received: signal.Signals) -> None:
+    """A CI runner cancelling the job (SIGTERM) or a closed terminal (SIGHUP): terraform, in a session of
+    its own, gets the signal too, stops, and tierstack ends with 128 + the signal, without a traceback."""
+    config = generated(tmp_path / "case")
+    record = tmp_path / "terraform"
+    binary = tmp_path / "bin" / "terraform"
+    binary.parent.mkdir()
+    binary.write_text(SLOW_TERRAFORM.format(python=sys.executable, record=str(record)), encoding="utf-8")
+    binary.chmod(0o755)
+    command = [sys.executable, "-m", "tierstack.generator.cli", "plan", "dev", "--config", str(config)]
+    env = {**os.environ, "PATH": f"{binary.parent}{os.pathsep}{os.environ['PATH']}", "TERRAFORM_BINARY_NAME": ""}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pid_file = record.with_suffix(".pid")
+    try:
+        deadline = time.monotonic() + 120  # the stacks are synthesized again first
+        while not pid_file.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pid_file.exists(), process.communicate(timeout=10)
+        time.sleep(0.2)  # let tierstack reach its read loop
+        terraform_pid = int(pid_file.read_text())
+        process.send_signal(received)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if pid_file.exists() and not gone(int(pid_file.read_text())):  # orphaned: the failure being tested
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            raise AssertionError("terraform was left running")
+    assert record.with_suffix(".signal").read_text() == received.name
+    assert gone(terraform_pid)
+    assert process.returncode == 128 + received, stderr
+    assert "Traceback" not in stderr
+    assert "Planning...\nStopping operation..." in stderr  # what terraform said while it stopped is shown
+    assert f"{received.name} received: terraform was told to stop and has stopped" in stderr

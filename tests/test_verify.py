@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -256,12 +258,59 @@ def test_permission_denied_project(fake: FakeVertex) -> None:
 
 
 def test_project_not_found(fake: FakeVertex) -> None:
+    """Google APIs answer a project that does not exist (or is hidden) with 403 CONSUMER_INVALID, not 404."""
     del fake.projects["acme-fraud-stg"]
     result = run("verify", "staging", "--config", CONFIG)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
-    assert "project 'acme-fraud-stg' or location 'europe-west4' not found (404)" in result.stderr
+    assert "project 'acme-fraud-stg' does not exist or you cannot see it (403 CONSUMER_INVALID)" in result.stderr
+    assert "Permission denied on resource project acme-fraud-stg." in result.stderr  # the API's own words
+    assert "permission denied in project" not in result.stderr  # not mistaken for a missing role
     assert "environments.<env>.project" in result.stderr
+    assert "gcloud projects describe acme-fraud-stg" in result.stderr
+
+
+def test_quota_exceeded(fake: FakeVertex) -> None:
+    fake.refuse["acme-fraud-prod"] = "quota"
+    result = run("verify", "prod", "--config", CONFIG)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "a Vertex AI API quota or rate limit was hit in project 'acme-fraud-prod' (429 RESOURCE_EXHAUSTED)" in (
+        result.stderr
+    )
+    assert "Quota exceeded for quota metric 'Resource management (CRUD) requests'" in result.stderr
+    assert "wait a minute and run `tierstack verify` again" in result.stderr
+    assert result.stdout == ""
+
+
+def test_drifted_accelerator_count_of_a_deployed_model(fake: FakeVertex, tmp_path: Path) -> None:
+    """A stack whose serving pool sets accelerators: the deployed model's count is compared too."""
+    out = tmp_path / "cdktf.out"
+    shutil.copytree(FRAUD / "cdktf.out", out)
+    stack = out / "stacks/fraud-detection-prod/cdk.tf.json"
+    data = json.loads(stack.read_text(encoding="utf-8"))
+    (pool,) = data["resource"]["google_vertex_ai_deployment_resource_pool"].values()
+    pool["dedicated_resources"]["machine_spec"].update(accelerator_type="NVIDIA_L4", accelerator_count=2)
+    stack.write_text(json.dumps(data), encoding="utf-8")
+    fill(fake, stack)
+    code, data = verify_json("prod", "--config", CONFIG, "--out", str(out))
+    assert code == 0, findings(data)
+    model = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["deployedModels"][0]
+    assert model["dedicatedResources"]["machineSpec"]["acceleratorCount"] == 2
+    model["dedicatedResources"]["machineSpec"]["acceleratorCount"] = 1
+    code, data = verify_json("prod", "--config", CONFIG, "--out", str(out))
+    assert code == 6
+    (drift,) = findings(data)
+    assert drift["field"] == "deployed_models[5678901234567890123].accelerator_count"
+    assert (drift["expected"], drift["actual"]) == (2, 1)
+    assert "accelerator count 1, the stack's deployment pool sets 2" in drift["message"]
+
+
+def test_the_accelerator_count_is_not_compared_when_the_stack_sets_none(fake: FakeVertex) -> None:
+    model = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["deployedModels"][0]
+    model["dedicatedResources"]["machineSpec"]["acceleratorCount"] = 0  # the example's pool sets no accelerator
+    code, data = verify_json("prod", "--config", CONFIG)
+    assert code == 0, findings(data)
 
 
 def test_api_not_enabled(fake: FakeVertex) -> None:
@@ -321,10 +370,74 @@ def test_credentials_file_that_does_not_exist(tmp_path: Path, monkeypatch: pytes
     assert "gcloud auth application-default login" in result.stderr
 
 
+def closed_port() -> int:
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable_token_endpoint(tmp_path: Path) -> Path:
+    """Application Default Credentials (an authorized_user file) that must refresh at a closed local port."""
+    key = tmp_path / "adc.json"
+    key.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "tierstack-test.apps.googleusercontent.com",
+                "client_secret": "not-a-secret",
+                "refresh_token": "not-a-token",
+                "token_uri": f"http://127.0.0.1:{closed_port()}/token",
+            }
+        ),
+        encoding="utf-8",
+    )
+    return key
+
+
+def test_an_unreachable_token_endpoint_is_a_network_failure_not_refused_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """google-auth raises TransportError, a GoogleAuthError, when the refresh cannot connect."""
+    monkeypatch.delenv(checking.ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(unreachable_token_endpoint(tmp_path)))
+    result = run("verify", "prod", "--config", CONFIG)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert "cannot reach Google to refresh the credentials" in result.stderr
+    assert "were refused" not in result.stderr
+    assert "check the network connection" in result.stderr
+
+
+def test_a_refresh_that_cannot_connect_during_the_reads_is_a_network_failure(
+    fake: FakeVertex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same failure when the client refreshes the token before a read: said once, per project."""
+    import google.auth
+
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(unreachable_token_endpoint(tmp_path)))
+    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    reader = checking.Reader(credentials, fake.url)
+    with pytest.raises(checking.AccessError) as caught:
+        reader.get("endpoint", *PROD, "fraud-detection-endpoint")
+    assert caught.value.message.startswith(f"cannot reach the Vertex AI API at {fake.url}")
+    assert caught.value.hint == checking.NETWORK_HINT
+    assert fake.requests == []  # it never got as far as the API
+
+
+def test_an_unreachable_api_is_named(fake: FakeVertex, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv(checking.ENDPOINT_ENV, closed)
+    result = run("verify", "prod", "--config", CONFIG)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert f"cannot reach the Vertex AI API at {closed}" in result.stderr
+
+
 def test_the_fake_shapes_are_vertex_ai_v1_messages() -> None:
     """Every recorded shape parses into the installed library's v1 message, unknown fields refused."""
     from google.cloud import aiplatform_v1 as v1
     from google.protobuf import json_format
+    from google.rpc import error_details_pb2
 
     messages = {
         "endpoint": v1.Endpoint,
@@ -338,6 +451,10 @@ def test_the_fake_shapes_are_vertex_ai_v1_messages() -> None:
     for path in SHAPES.glob("error_*.json"):
         error = json.loads(path.read_text(encoding="utf-8"))["error"]
         assert {"code", "message", "status"} <= set(error)
+        for detail in error.get("details", []):  # google.rpc types, as the client's error parser reads them
+            kind = detail["@type"].rsplit(".", 1)[1]
+            message = getattr(error_details_pb2, kind)()
+            json_format.ParseDict({k: v for k, v in detail.items() if k != "@type"}, message)
 
 
 def test_expectation_reads_the_stack_not_the_config() -> None:

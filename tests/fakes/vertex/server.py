@@ -3,8 +3,9 @@
 It serves the GET methods `tierstack verify` calls, with the response shapes in shapes/ (README.md
 says where each came from): get and list of endpoints, deployment resource pools, metadata stores,
 persistent resources and feature online stores, the google.rpc.Status errors for a missing resource,
-a missing project, a permission denied and a disabled API, and list pagination (pageSize,
-pageToken, nextPageToken). Resource names carry the project *number*, as the real API's do.
+a missing project (403 CONSUMER_INVALID, as Google APIs answer it), a permission denied, a disabled API
+and a quota hit (429 RESOURCE_EXHAUSTED), and list pagination (pageSize, pageToken, nextPageToken).
+Resource names carry the project *number*, as the real API's do.
 
 It is not Vertex AI: no writes, no filters, no validation of what a test puts in it.
 """
@@ -56,7 +57,7 @@ class FakeVertex:
         self.page_size = page_size
         self.projects: dict[str, str] = {}  # project id -> number
         self._numbers = 0
-        self.refuse: dict[str, str] = {}  # project id -> "forbidden" | "disabled"
+        self.refuse: dict[str, str] = {}  # project id -> "forbidden" | "disabled" | "quota"
         self.resources: dict[str, dict[str, Any]] = {}
         self.requests: list[str] = []
         self.max_in_flight = 0
@@ -157,6 +158,8 @@ class FakeVertex:
             return _error("error_project_not_found", project=project)
         if self.refuse.get(project_id) == "disabled":
             return _error("error_service_disabled", project=self.projects[project_id])
+        if self.refuse.get(project_id) == "quota":
+            return _error("error_quota_exceeded", number=self.projects[project_id], region=region)
         if self.refuse.get(project_id) == "forbidden":
             verb = "get" if len(parts) == 7 else "list"
             return _error("error_permission_denied", permission=f"{permission}.{verb}", resource=resource)

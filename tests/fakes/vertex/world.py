@@ -39,6 +39,15 @@ def _key(value: str | None, resources: dict[str, Any]) -> str | None:
     return f"projects/{ring['project']}/locations/{ring['location']}/keyRings/{ring['name']}/cryptoKeys/{key['name']}"
 
 
+def _machine(machine: dict[str, Any]) -> dict[str, Any]:
+    """A Terraform machine_spec block as the API's MachineSpec (accelerators only when set)."""
+    return {
+        "machineType": machine["machine_type"],
+        **({"acceleratorType": machine["accelerator_type"]} if machine.get("accelerator_type") else {}),
+        **({"acceleratorCount": int(machine["accelerator_count"])} if machine.get("accelerator_count") else {}),
+    }
+
+
 def fill(fake: FakeVertex, stack: Path | dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Create every Vertex AI resource of the stack in the fake; returns (project, region, collection, id)."""
     data = json.loads(stack.read_text(encoding="utf-8")) if isinstance(stack, Path) else stack
@@ -75,17 +84,13 @@ def fill(fake: FakeVertex, stack: Path | dict[str, Any]) -> list[tuple[str, str,
                 if pool:
                     model["dedicatedResources"]["minReplicaCount"] = pool["min_replica_count"]
                     model["dedicatedResources"]["maxReplicaCount"] = pool["max_replica_count"]
-                    model["dedicatedResources"]["machineSpec"] = {
-                        "machineType": _one(pool["machine_spec"])["machine_type"]
-                    }
+                    model["dedicatedResources"]["machineSpec"] = _machine(_one(pool["machine_spec"]))
             elif tf_type == "google_vertex_ai_deployment_resource_pool":
                 api = shape("deployment_resource_pool")
                 dedicated = _one(body["dedicated_resources"])
                 api["dedicatedResources"]["minReplicaCount"] = dedicated["min_replica_count"]
                 api["dedicatedResources"]["maxReplicaCount"] = dedicated["max_replica_count"]
-                api["dedicatedResources"]["machineSpec"] = {
-                    "machineType": _one(dedicated["machine_spec"])["machine_type"]
-                }
+                api["dedicatedResources"]["machineSpec"] = _machine(_one(dedicated["machine_spec"]))
             elif tf_type == "google_vertex_ai_metadata_store":
                 api = shape("metadata_store")
                 api["description"] = body.get("description", "")
@@ -97,15 +102,7 @@ def fill(fake: FakeVertex, stack: Path | dict[str, Any]) -> list[tuple[str, str,
                 for spec in body["resource_pools"]:
                     entry = copy.deepcopy(template)
                     machine = _one(spec["machine_spec"])
-                    entry["machineSpec"] = {
-                        "machineType": machine["machine_type"],
-                        **({"acceleratorType": machine["accelerator_type"]} if machine.get("accelerator_type") else {}),
-                        **(
-                            {"acceleratorCount": machine["accelerator_count"]}
-                            if machine.get("accelerator_count")
-                            else {}
-                        ),
-                    }
+                    entry["machineSpec"] = _machine(machine)
                     entry["replicaCount"] = str(spec["replica_count"])
                     scaling = _one(spec.get("autoscaling_spec"))
                     entry["autoscalingSpec"] = {
