@@ -508,7 +508,9 @@ def price(resources: Iterable[Resource], table: PriceTable, region: str) -> list
 # --- stacks ------------------------------------------------------------------------------------------------
 
 
-def capability_of(address: str, values: Mapping[str, Any]) -> str:
+def capability_of(address: str, values: Mapping[str, Any], known: Iterable[str] | None = None) -> str:
+    """A resource's capability: its `capability` label, its construct path, else its name's prefix among
+    `known` (default: every registered capability, which imports them all)."""
     labels = values.get("labels") if isinstance(values.get("labels"), Mapping) else {}
     if labels and labels.get("capability"):
         return str(labels["capability"])
@@ -516,7 +518,7 @@ def capability_of(address: str, values: Mapping[str, Any]) -> str:
     if isinstance(path, str) and path.count("/") >= 2:
         return path.split("/")[1]
     logical = address.split(".")[-1]
-    return base.capability_of(logical) or "other"
+    return base.capability_of(logical, known) or "other"
 
 
 def stack_resources(data: Mapping[str, Any]) -> list[Resource]:
@@ -788,12 +790,13 @@ def _plan_region(plan: Mapping[str, Any]) -> str:
 def _planned_resources(plan: Mapping[str, Any]) -> list[Resource]:
     """The managed resources of a plan's planned_values (root module and child modules)."""
     out: list[Resource] = []
+    known = _plan_capabilities(plan)
 
     def walk(module: Mapping[str, Any]) -> None:
         for r in module.get("resources") or []:
             if r.get("mode", "managed") == "managed":
                 values = r.get("values") or {}
-                out.append(Resource(r["address"], r["type"], values, capability_of(r["address"], values)))
+                out.append(Resource(r["address"], r["type"], values, capability_of(r["address"], values, known)))
         for child in module.get("child_modules") or []:
             walk(child)
 
@@ -804,14 +807,24 @@ def _planned_resources(plan: Mapping[str, Any]) -> list[Resource]:
 def _changed_resources(plan: Mapping[str, Any], side: str) -> list[Resource]:
     """The resources of a plan's resource_changes as they are before or after it."""
     out = []
+    known = _plan_capabilities(plan)
     for change in plan.get("resource_changes") or []:
         if change.get("mode", "managed") != "managed":
             continue
         values = (change.get("change") or {}).get(side)
         if isinstance(values, Mapping):
             address = change["address"]
-            out.append(Resource(address, change["type"], values, capability_of(address, values)))
+            out.append(Resource(address, change["type"], values, capability_of(address, values, known)))
     return out
+
+
+def _plan_capabilities(plan: Mapping[str, Any]) -> frozenset[str]:
+    """The built-in capability ids and those the plan's resources are labelled with (a plugin's): what a
+    resource name can start with, known without importing every capability module (half a second)."""
+    from tierstack.generator.review import capabilities_in
+    from tierstack.modules import BUILT_IN
+
+    return capabilities_in(plan) | frozenset(BUILT_IN)
 
 
 def _delta(before: list[Resource], after: list[Resource], table: PriceTable, region: str) -> CostDelta:
