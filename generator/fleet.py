@@ -29,6 +29,10 @@ as two members with one name, stops it before anything is written), then generat
 unless --out), with the same atomic, manifest-keeping writes. A member whose config is wrong is reported
 with its error and the others are still generated; the exit code is then 2. The cdktn bindings load once.
 
+Git upstreams are pinned in one tierstack.lock beside the fleet file (generator/lockfile.py): every member
+resolves in one pinning session, and generate writes the lock before any stacks, keeping the entries of
+members it did not resolve.
+
 `--only KEY=VALUE` (repeatable) selects the stacks to generate by name, team, region or environment: the
 same key given twice means either value, different keys must all match. A member some of whose stacks
 are left out is generated as `generate --env` does (the other stacks are carried over as they were).
@@ -51,6 +55,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, environment_error
+from tierstack.generator.lockfile import Pins
 from tierstack.generator.resolve import Resolved
 from tierstack.generator.spec import LoadedSpec, Name
 from tierstack.generator.yamlio import key_line, line_of, parse, read_text, to_plain
@@ -304,11 +309,23 @@ def in_fleet(err: UserError, member: Member, path: Path) -> UserError:
     if err.file is None or str(err.file) not in (str(path), display_path(path)):
         return err  # in a blueprint, say: its own file and field
     field_name = err.field
+    line = err.line
     if not field_name:
         field_name = member.label
     elif not field_name.startswith("-"):  # --out, --env: the command line's
+        line = _git_source_line(member, field_name) or line
         field_name = member.fleet_field(field_name)
-    return UserError(err.message, file=err.file, line=err.line, field=field_name, hint=err.hint)
+    return UserError(err.message, file=err.file, line=line, field=field_name, hint=err.hint)
+
+
+def _git_source_line(member: Member, field_name: str) -> int | None:
+    """The line of the member's `blueprint: {git, ref, path}` key the error names. Errors about a git source
+    find it by reading tierstack.yaml's top-level `blueprint`, which a member's own blueprint is not."""
+    parts = tuple(field_name.split("."))
+    if parts[0] != "blueprint" or len(parts) != 2 or member.doc is None:
+        return None
+    source = member.doc.get("blueprint")
+    return key_line(source, parts[1]) if isinstance(source, CommentedMap) and parts[1] in source else None
 
 
 def _check_unique(fleet: Fleet) -> None:
@@ -373,11 +390,13 @@ def _is_fleet_or_usage(path: Path) -> None:
 def validate_fleet(path: Path) -> tuple[list[UserError], list[tuple[Member, Any]]]:
     """`validate FLEET`: the fleet file's own problems, else every member checked as `validate` checks a
     tierstack.yaml: (member, Validation)."""
+    from tierstack.generator.lockfile import session
     from tierstack.generator.report import delivery_warnings
     from tierstack.generator.validate import Validation, flatten
 
     try:
-        fleet = load_fleet(path)
+        with session(Pins(path.parent)):  # one read-only session over the fleet's lock, as generate uses
+            fleet = load_fleet(path)
     except UserError as err:
         return flatten(err), []
     found = []
@@ -793,17 +812,41 @@ def run(
     mode: Literal["generate", "check", "diff"] = "generate",
     tty: bool = False,
     stdout: bool = True,
+    update: bool = False,
 ) -> tuple[Fleet, list[MemberResult]]:
     """`tierstack generate FLEET`: every selected member, one after another, in one process; their results.
 
     Prints a line per member as it is done (plain, or above a progress bar on a terminal: `tty`) and,
     on stderr, a summary at the end. With `stdout=False`, the members' lines go to stderr too.
+
+    Every member resolves in one pinning session over the tierstack.lock beside the fleet file, as a
+    tierstack.yaml does (generator/lockfile.py): the locked commits are used, a ref that disagrees with
+    the lock is the member's error, and generate (not --check or --diff) writes the lock. `update`
+    resolves every ref anew, as `generate --update`.
     """
+    from tierstack.generator.lockfile import Pins, session
+
+    with session(Pins(path.parent, update=update)) as pins:
+        fleet, results = _run(path, out, only, force, mode, tty, stdout, pins)
+    return fleet, results
+
+
+def _run(
+    path: Path,
+    out: Path | None,
+    only: list[str],
+    force: bool,
+    mode: Literal["generate", "check", "diff"],
+    tty: bool,
+    stdout: bool,
+    pins: Pins,
+) -> tuple[Fleet, list[MemberResult]]:
     start = time.perf_counter()
     # by name and team, members are chosen from their configs; by region or environment, from their plans
     by_plan = any(item.partition("=")[0].strip() in PLANNED for item in only)
     fleet = load_fleet(path, members=None if by_plan else ())
     chosen = select(fleet, only)
+    notes = _lock_first(fleet, chosen, pins) if mode == "generate" else 0
     root = out if out is not None else path.parent
     reporter = RichReporter(len(chosen), stdout) if tty else Reporter(len(chosen), stdout)
     verb = {"generate": "generating", "check": "checking", "diff": "comparing"}[mode]
@@ -815,6 +858,7 @@ def run(
     results = []
     with reporter.running():
         for item in _resolving(fleet, chosen):
+            notes = _print_notes(pins, notes, reporter)
             reporter.start(shown_name(item.member))
             if mode == "generate":
                 result = generate_member(fleet, item, root, force, reporter.note)
@@ -826,6 +870,33 @@ def run(
             results.append(result)
     click.echo(summary(fleet, results, time.perf_counter() - start), err=True)
     return fleet, results
+
+
+def _lock_first(fleet: Fleet, chosen: list[Chosen], pins: Pins) -> int:
+    """generate: resolve the chosen members and write tierstack.lock before any member's stacks, as for a
+    tierstack.yaml (a stale lock entry stops it with nothing written). The number of notes shown."""
+    for _ in _resolving(fleet, chosen):
+        pass
+    shown = _print_notes(pins, 0, Reporter(0))
+    _record_pins(fleet, pins)
+    return shown
+
+
+def _print_notes(pins: Pins, shown: int, reporter: Reporter) -> int:
+    """The pinning session's notes not shown yet (a tag moved, an upstream offline); how many are shown now."""
+    for text in pins.notes[shown:]:
+        reporter.note(f"note: {text}")
+    return len(pins.notes)
+
+
+def _record_pins(fleet: Fleet, pins: Pins) -> None:
+    """Write tierstack.lock beside the fleet file. Pins of the members not resolved this time (left out by
+    --only, or with errors) are kept; when every member resolved, an entry none of them used is an error."""
+    complete = all(m.resolved is not None for m in fleet.members)
+    if pins.write_lock(keep=not complete):
+        count = len(pins.locked)
+        where = display_path(pins.lock_path or fleet.path)
+        click.echo(f"wrote {where} ({count} upstream{'s' if count != 1 else ''})", err=True)
 
 
 def _resolving(fleet: Fleet, chosen: list[Chosen]) -> Iterator[Chosen]:

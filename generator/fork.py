@@ -320,8 +320,27 @@ def check_overrides(overrides: list[Override], upstream: bp.Blueprint, selected:
                 break
             node = node.get(target)
             walked.append(target)
+        else:
+            found = _replaces_mapping(override, node)
+            if found is not None:
+                errors.append(found)
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _replaces_mapping(override: Override, upstream_value: Any) -> UserError | None:
+    """A --set that puts a single value or a list where the upstream has a mapping (labels, capabilities, a
+    capability's settings): say so at the --set, before the overlay is resolved."""
+    if not isinstance(upstream_value, dict) or override.value is None or isinstance(override.value, dict):
+        return None
+    key = ".".join(override.key[1:] if override.key[0] == "defaults" else override.key)
+    example = next(iter(upstream_value), "KEY")
+    return UserError(
+        f"'{key}' is a mapping upstream, and this sets it to {json.dumps(override.value, default=str)[:40]}",
+        field=f"--set {override.given}",
+        hint=f"set one of its keys: --set {key}.{example}=VALUE, or a whole mapping: "
+        f"--set '{key}={{{example}: VALUE}}'",
+    )
 
 
 def _known_settings(upstream: bp.Blueprint, override: Override, selected: Iterable[str]) -> dict[str, Any]:

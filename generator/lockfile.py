@@ -167,7 +167,9 @@ class Pinned:
         return self.name_of(self.source.path)
 
     def name_of(self, path: str) -> str:
-        return f"{self.location.shown}@{self.ref}:{path}"
+        """REPOSITORY as tierstack.lock writes it (a local one relative to the config's folder, a URL as
+        written), never relative to the working directory: this name lands in generated pages."""
+        return pinned_name(self.lock_url, self.ref, path)
 
     def entry(self) -> LockEntry:
         return LockEntry(self.lock_url, self.source.path, self.ref, self.commit, self.sha256)
@@ -175,6 +177,10 @@ class Pinned:
     def read(self, path: str) -> str:
         """Another file of the same commit (a blueprint from git extends ./base.yaml.j2)."""
         return decode(self.mirror.blob(self.commit, path).data, self.name_of(path))
+
+
+def pinned_name(url: str, ref: str, path: str) -> str:
+    return f"{url}@{ref}:{path}"
 
 
 def decode(data: bytes, name: str) -> str:
@@ -226,9 +232,9 @@ class Pins:
             done = self.pinned[key]
             if done.source.ref != source.ref and key not in self.refs:
                 raise UserError(
-                    f"{location.shown} {source.path} is pinned at {done.source.ref} elsewhere in this chain, "
-                    f"and at {source.ref} here",
-                    hint="pin one upstream file at one ref",
+                    f"{location.shown} {source.path} is pinned at {done.source.ref} elsewhere (in this blueprint "
+                    f"chain, or by another member of this fleet), and at {source.ref} here",
+                    hint=f"pin one upstream file at one ref: {LOCK_NAME} records one commit for each",
                     **_at(where, "ref"),
                 )
             return done
@@ -261,7 +267,7 @@ class Pins:
                 line=entry.line,
                 hint="the cache may be damaged: delete it (" + str(mirror.path) + ") and build again",
             )
-        name = f"{location.shown}@{ref}:{source.path}"
+        name = pinned_name(key[0], ref, source.path)
         pinned = Pinned(
             source, location, key[0], ref, commit, kind, decode(blob.data, name), blob.sha256, mirror, entry is not None
         )
@@ -340,24 +346,55 @@ class Pins:
 
     # -- the lock ------------------------------------------------------------------------------------
 
-    def entries(self) -> list[LockEntry]:
-        return sorted((p.entry() for p in self.pinned.values()), key=lambda e: e.key)
+    def entries(self, keep: bool = False) -> list[LockEntry]:
+        """What this resolution pinned; with `keep`, also the lock's entries it did not reach (a fleet
+        generating some of its members: the others' pins stay)."""
+        current = {p.key: p.entry() for p in self.pinned.values()}
+        if keep:
+            current = {**self.locked, **current}
+        return sorted(current.values(), key=lambda e: e.key)
 
-    def lock_changed(self) -> bool:
+    def lock_changed(self, keep: bool = False) -> bool:
         if self.lock_path is None:
             return False
-        current = {e.key: e for e in self.entries()}
+        current = {e.key: e for e in self.entries(keep)}
         return current != self.locked or (not self.lock_path.exists() and bool(current))
 
-    def write_lock(self) -> bool:
-        """Write tierstack.lock when it differs from what this resolution pinned; True when written."""
-        if self.lock_path is None or not self.lock_changed():
+    def write_lock(self, keep: bool = False) -> bool:
+        """Write tierstack.lock when it differs from what this resolution pinned; True when written.
+
+        `keep`: the resolution did not reach every upstream of the config (see entries)."""
+        if self.lock_path is None or not self.lock_changed(keep):
             return False
         if not self.pinned and not self.lock_path.exists():
             return False
-        write_atomic(self.lock_path, lock_text(self.entries()))
-        self.locked = {e.key: e for e in self.entries()}
+        if not keep and not self.update:
+            self.check_stale()
+        entries = self.entries(keep)
+        write_atomic(self.lock_path, lock_text(entries))
+        self.locked = {e.key: e for e in entries}
         return True
+
+    def check_stale(self) -> None:
+        """A lock entry this (complete) resolution did not use is an error, not a line to drop in silence: the
+        config names that upstream file at another URL now, or no longer names it. Moving on is on purpose."""
+        pinned = {p.key for p in self.pinned.values()}
+        for entry in sorted(self.locked.values(), key=lambda e: e.line or 0):
+            if entry.key in pinned:
+                continue
+            now = sorted(url for url, path in pinned if path == entry.path)
+            used = (
+                f"and the config names {entry.path} in {' and '.join(now)} now"
+                if now
+                else "which the config no longer uses"
+            )
+            raise UserError(
+                f"tierstack.lock pins {entry.path} of {entry.url} at {entry.ref} (commit {entry.commit[:12]}), {used}",
+                file=str(self.lock_path),
+                line=entry.line,
+                hint="`tierstack generate --update` resolves every upstream from the config and rewrites "
+                "tierstack.lock (review what moves); or write the URL the lock has back into the config",
+            )
 
 
 def _at(where: dict[str, Any], name: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ Only selected capabilities survive into an environment's settings.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,8 +211,99 @@ def _with_default_settings(base: bp.Layer, selection: Selection) -> bp.Layer:
     return bp.merge(bp.Layer({"capabilities": defaults}, prov), base)
 
 
+ErrorAt = Callable[[str, str, str], UserError]  # (message, field, hint) -> the error where the value is written
+
+# the settings every environment reads as mappings: a blueprint or an override that writes a scalar or a list
+# there is the user's error, caught before anything iterates over it
+MAPPINGS = {
+    "labels": ("label keys to values", "labels: {cost-center: cc-100}"),
+    "capabilities": (
+        "capability ids to their settings",
+        "capabilities: {model_training: {noncurrent_version_days: 30}}",
+    ),
+}
+
+
+def _shape_error(key: tuple[str, ...], value: Any, field: str, at: ErrorAt) -> UserError | None:
+    """The error for `value` at settings path `key` when it is not a mapping (None: it is one, or empty)."""
+    if value is None or isinstance(value, dict):
+        return None
+    kind = "a list" if isinstance(value, list) else "text" if isinstance(value, str) else "a single value"
+    wrote = f"{json.dumps(value, default=str)[:40]} ({kind})"
+    if len(key) == 1:
+        what, example = MAPPINGS[key[0]]
+        message, hint = f"'{key[0]}' is a mapping of {what}, not {wrote}", f"write it as {example}"
+    else:
+        model = typed_settings.settings_model(key[1])
+        fields = ", ".join(model.model_fields) if model is not None else ""
+        message = f"the settings of {key[1]} are a mapping, not {wrote}"
+        hint = f"write {key[1]}: {{SETTING: VALUE}}" + (f"; {key[1]} settings: {fields}" if fields else "")
+    return at(message, field, hint)
+
+
+def _shape_errors(data: Any, at: ErrorAt, prefix: str = "") -> UserError | None:
+    """The first of `labels`, `capabilities` and each capability's settings in `data` that is not a mapping.
+
+    `at(message, field, hint)` makes the error where the value is written; `prefix` is the field's section.
+    """
+    if not isinstance(data, dict):
+        return None
+    for name in MAPPINGS:
+        found = _shape_error((name,), data.get(name), prefix + name, at)
+        if found is not None:
+            return found
+    for cap_id, values in (data.get("capabilities") or {}).items():
+        if typed_settings.settings_model(str(cap_id)) is None:
+            continue  # not a capability: said as such where the ids are checked
+        found = _shape_error(("capabilities", str(cap_id)), values, f"{prefix}capabilities.{cap_id}", at)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_blueprint_shapes(blueprint: bp.Blueprint) -> None:
+    """defaults and each role of the blueprint chain write labels and capabilities as mappings."""
+    data = blueprint.layer.data
+    sections: list[tuple[str, ...]] = [("defaults",)]
+    for role, node in (data.get("roles") or {}).items():
+        sections.append(("roles", str(role)))
+        if node is not None and not isinstance(node, dict):
+            message = f"role '{role}' is a mapping of settings, not {json.dumps(node, default=str)[:40]}"
+            hint = f"write roles: {{{role}: {{SETTING: VALUE}}}}, e.g. {{{role}: {{delete_protection: true}}}}"
+            raise _blueprint_error(blueprint, ("roles", str(role)), message, hint)
+    for section in sections:
+        node = bp.Layer(data).sub(*section).data
+
+        def at(message: str, field: str, hint: str) -> UserError:
+            return _blueprint_error(blueprint, tuple(field.split(".")), message, hint)
+
+        found = _shape_errors(node, at, ".".join(section) + ".")
+        if found is not None:
+            raise found
+
+
+def _blueprint_error(blueprint: bp.Blueprint, path: tuple[str, ...], message: str, hint: str | None) -> UserError:
+    src = blueprint.layer.prov.get(path)
+    field = ".".join(path)
+    if src is None:
+        return UserError(message, file=blueprint.chain[0], field=field, hint=hint)
+    return src.error(message, field=field, hint=hint)
+
+
+def _check_override_shapes(loaded: LoadedSpec, over: Any, path: tuple[str, ...]) -> None:
+    """Overrides in tierstack.yaml write labels and capabilities as mappings too."""
+
+    def at(message: str, field: str, hint: str) -> UserError:
+        return loaded.error(message, field, hint=hint)
+
+    found = _shape_errors(over, at, ".".join(path) + ".")
+    if found is not None:
+        raise found
+
+
 def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blueprint, catalog: Catalog) -> None:
-    configured = blueprint.layer.data.get("defaults", {}).get("capabilities", {}) or {}
+    _check_blueprint_shapes(blueprint)
+    configured = (blueprint.layer.data.get("defaults") or {}).get("capabilities") or {}
     where = blueprint.layer.prov
     for cap_id in configured:
         if cap_id not in catalog.ids:
@@ -300,10 +393,12 @@ def _resolve_env(
     settings = spec.environments.get(env) if spec.environments else None
     role = environment_role(env, index, count, settings.role if settings else None)
     base = _with_default_settings(blueprint.environment_layer(role), selection)
+    _check_override_shapes(loaded, loaded.spec.overrides, ("overrides",))
     _check_known(loaded, base.data, loaded.spec.overrides, ("overrides",))
     layer = bp.merge(base, spec_layer)
     if settings is not None:
         env_doc = ("environments", env)
+        _check_override_shapes(loaded, settings.overrides, (*env_doc, "overrides"))
         _check_known(loaded, layer.data, settings.overrides, (*env_doc, "overrides"))
         layer = bp.merge(layer, bp.layer_from(loaded.doc, spec_file, (*env_doc, "overrides")))
         for key in ("labels", "serving_class"):

@@ -372,6 +372,113 @@ def test_the_progress_bar_is_for_terminals(tmp_path: Path, monkeypatch: pytest.M
     assert "[1/1]" not in result.output  # not the plain lines
 
 
+def org_labels(out: Path) -> set[str]:
+    """Every value of an `org` label in a member's stacks (the upstream blueprint sets it)."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            labels = node.get("labels")
+            if isinstance(labels, dict) and "org" in labels:
+                found.add(str(labels["org"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for stack in out.glob("stacks/*/cdk.tf.json"):
+        walk(json.loads(stack.read_text(encoding="utf-8")))
+    return found
+
+
+@pytest.mark.slow  # synthesizes
+def test_a_fleet_pins_its_git_upstreams_in_tierstack_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a tierstack.yaml: generate writes the lock beside the fleet file, a moved tag keeps the locked
+    commit (with a note), a ref the lock disagrees with is exit 2; members left out keep their pins."""
+    from test_upstream import ORG, Repo, git
+
+    from tierstack.generator.lockfile import LOCK_NAME, read_lock
+
+    monkeypatch.setenv("TIERSTACK_CACHE", str(tmp_path / "cache"))
+    repo = Repo(tmp_path / "org")
+    repo.org()
+    repo.commit({"blueprints/uk.yaml.j2": ORG.format(org="acme-uk", days=30)})
+    repo.tag("v1.0.0")
+    locked = git("rev-parse", "v1.0.0^{commit}", cwd=repo.path)
+
+    def fleet_with(ref: str) -> Path:
+        source = {"git": "../org", "ref": ref, "path": "blueprints/org.yaml.j2"}
+        uk = {"name": "prop-uk", "blueprint": {**source, "ref": "v1.0.0", "path": "blueprints/uk.yaml.j2"}}
+        text = dump({"fleet": "propensity", "blueprint": source, "defaults": DEFAULTS, "members": [MEMBERS[0], uk]})
+        return write(tmp_path / "fleets" / "fleet.yaml", text)
+
+    path = fleet_with("v1.0.0")
+    lock = path.parent / LOCK_NAME
+    result = run("generate", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {lock} (2 upstreams)" in result.output
+    entries = read_lock(lock)
+    assert sorted(entries) == [("../org", "blueprints/org.yaml.j2"), ("../org", "blueprints/uk.yaml.j2")]
+    assert {e.commit for e in entries.values()} == {locked}
+    written = lock.read_text(encoding="utf-8")
+
+    repo.org(org="moved")
+    repo.tag("v1.0.0")  # someone moved the tag
+    monkeypatch.setenv("TIERSTACK_CACHE", str(tmp_path / "fresh-cache"))  # a new machine: it fetches
+    result = run("generate", str(path), "--only", "name=prop-us")
+    assert result.exit_code == 0, result.output
+    assert "note: ../org blueprints/org.yaml.j2: v1.0.0 now points at" in result.output
+    assert f"tierstack.lock keeps {locked[:12]}" in result.output
+    assert org_labels(path.parent / "prop-us" / "cdktf.out") == {"acme"}  # the locked commit's blueprint
+    assert lock.read_text(encoding="utf-8") == written  # prop-uk was left out: its pin stays
+
+    repo.tag("v1.1.0")
+    path = fleet_with("v1.1.0")
+    for command in ("generate", "validate"):
+        result = run(command, str(path))
+        assert result.exit_code == 2, result.output
+        where = f"{path}:{line_of(path, 'ref: v1.1.0')}, field 'blueprint.ref'"  # the fleet's own blueprint
+        assert where in result.output
+        assert "tierstack.lock pins ../org blueprints/org.yaml.j2 at v1.0.0" in result.output
+        assert "and this asks for v1.1.0" in result.output
+    assert lock.read_text(encoding="utf-8") == written
+    assert "--update writes tierstack.lock" in run("generate", str(path), "--update", "--check").output
+    result = run("generate", str(path), "--update")  # moved on purpose: every member's ref, anew
+    assert result.exit_code == 0, result.output
+    moved = git("rev-parse", "v1.1.0^{commit}", cwd=repo.path)
+    assert {(e.path, e.ref, e.commit) for e in read_lock(lock).values()} == {
+        ("blueprints/org.yaml.j2", "v1.1.0", moved),
+        ("blueprints/uk.yaml.j2", "v1.0.0", moved),
+    }
+    assert org_labels(path.parent / "prop-us" / "cdktf.out") == {"moved"}
+
+
+def test_two_members_pinning_one_upstream_file_at_two_refs_is_an_error_at_the_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One tierstack.lock for the fleet holds one commit per upstream file."""
+    from test_upstream import Repo
+
+    monkeypatch.setenv("TIERSTACK_CACHE", str(tmp_path / "cache"))
+    repo = Repo(tmp_path / "org")
+    repo.org()
+    repo.tag("v1.0.0")
+    repo.org(org="acme-two")
+    repo.tag("v1.1.0")
+    members = [
+        {**MEMBERS[0], "blueprint": {"git": "../org", "ref": ref, "path": "blueprints/org.yaml.j2"}, "name": name}
+        for name, ref in (("prop-one", "v1.0.0"), ("prop-two", "v1.1.0"))
+    ]
+    path = write(tmp_path / "fleets" / "fleet.yaml", fleet_text(members))
+    result = run("validate", str(path))
+    assert result.exit_code == 2, result.output
+    second = line_of(path, "ref: v1.1.0")
+    assert f"{path}:{second}, field 'members[prop-two].blueprint.ref': " in result.output
+    assert "is pinned at v1.0.0 elsewhere" in result.output and "by another member of this fleet" in result.output
+    assert "members[prop-one]: valid" in result.output
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
     """The fleet generated by the CLI into <tmp>/a/out, and each member's single config into <tmp>/single/."""

@@ -223,3 +223,39 @@ def test_a_fork_of_an_upstream_that_does_not_exist_is_an_error(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (here / "team-a.yaml.j2").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ("labels=3", "labels"),
+        ("labels=[1,2]", "labels"),
+        ("capabilities=1", "capabilities"),
+        ("roles.production.labels=3", "roles.production.labels"),
+        ("capabilities.experimentation=[a]", "capabilities.experimentation"),
+    ],
+)
+def test_a_set_that_replaces_a_mapping_with_a_value_is_an_error_at_the_set(here: Path, setting: str, key: str) -> None:
+    result = run("fork", "level-1-pipeline-automation", "--name", "acme-emea", "--set", setting)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: field '--set {setting}': '{key}' is a mapping upstream"), result.output
+    assert f"--set {key}." in result.output and "internal error" not in result.output
+    assert list(here.iterdir()) == []
+
+
+def test_a_fork_of_a_file_url_upstream_validates_from_its_config(here: Path, org: Repo) -> None:
+    url = org.path.as_uri()  # file:///.../platform/org
+    assert url.startswith("file:///")
+    result = run("fork", url, "--ref", "v1.0.0", "--name", "team-a", "--set", "labels.org=acme-a")
+    assert result.exit_code == 0, result.output
+    text = (here / "team-a.yaml.j2").read_text(encoding="utf-8")
+    assert f"extends:\n  git: {url}\n  ref: v1.0.0" in text
+    (here / "tierstack.yaml").write_text(CONFIG.split("blueprint:")[0] + "blueprint: ./team-a.yaml.j2\n")
+    result = run("validate", "tierstack.yaml")
+    assert result.exit_code == 0, result.output
+    plan, _ = pinned_resolve(here / "tierstack.yaml")
+    assert plan.environments["dev"].settings["labels"]["org"] == "acme-a"  # type: ignore[attr-defined]
+    # the chain names the repository as the lock does: the URL, the same from every working directory
+    assert plan.blueprint.chain[1] == f"{url}@v1.0.0:blueprints/org.yaml.j2"  # type: ignore[attr-defined]
+    commit = git("rev-parse", "v1.0.0^{commit}", cwd=org.path)
+    assert read_lock(here / LOCK_NAME)[(url, "blueprints/org.yaml.j2")].commit == commit

@@ -275,7 +275,7 @@ def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pyt
             elif source.file is not None and source.file.endswith(".j2"):
                 file = Source.in_file(source.file)
                 if file not in texts:
-                    texts[file] = _blueprint_text(source.file).splitlines()
+                    texts[file] = _blueprint_text(source.file, config.parent).splitlines()
             else:
                 continue
             assert source.line is not None, f"{key}: {prov}"
@@ -285,13 +285,14 @@ def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pyt
     assert checked > 20
 
 
-def _blueprint_text(shown: str) -> str:
-    """A blueprint file as provenance names it: a path, or `REPO.git@REF:PATH` for one read from git."""
+def _blueprint_text(shown: str, folder: Path) -> str:
+    """A blueprint file as provenance names it: a path, or `REPO.git@REF:PATH` for one read from git (REPO as
+    tierstack.lock names it: relative to the config's `folder`)."""
     repo, at, rest = shown.partition(".git@")
     if not at:
         return Path(shown).read_text(encoding="utf-8")
     ref, _, path = rest.partition(":")
-    git = ["git", f"--git-dir={repo}.git", "show", f"{ref}:{path}"]
+    git = ["git", f"--git-dir={folder / repo}.git", "show", f"{ref}:{path}"]
     return subprocess.run(git, capture_output=True, text=True, check=True).stdout
 
 

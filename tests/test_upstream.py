@@ -324,6 +324,28 @@ def test_a_lock_that_disagrees_with_the_config_is_an_error(repo: Repo, config: C
     assert (path.parent / LOCK_NAME).read_text(encoding="utf-8") == before
 
 
+def test_a_lock_entry_the_config_no_longer_names_stops_generate(repo: Repo, config: Callable[..., Path]) -> None:
+    """The config names the upstream by another URL now: generate says which lock entry is stale, and how
+    to move it, instead of rewriting the lock in silence."""
+    path = config()
+    pinned_resolve(path)
+    lock = path.parent / LOCK_NAME
+    before = lock.read_text(encoding="utf-8")
+    url = repo.path.as_uri()  # the same repository, as a file:// URL
+    result = run("generate", str(config(url=url)))
+    assert result.exit_code == 2, result.output
+    line = before.splitlines().index("  - url: ../org") + 1
+    assert f"{lock}:{line}: tierstack.lock pins blueprints/org.yaml.j2 of ../org at v1.0.0" in result.output
+    assert f"the config names blueprints/org.yaml.j2 in {url} now" in result.output
+    assert "`tierstack generate --update`" in result.output
+    assert lock.read_text(encoding="utf-8") == before and not (path.parent / "cdktf.out").exists()
+    assert run("validate", str(path)).exit_code == 0  # reading is fine; only writing the lock would drop it
+    with pytest.raises(UserError, match="which the config no longer uses"):
+        pinned_resolve(config(text=CONFIG.split("blueprint:")[0]))
+    _, pins = pinned_resolve(config(url=url), update=True)  # what --update does: the lock follows the config
+    assert list(read_lock(lock)) == [(url, "blueprints/org.yaml.j2")] and not pins.notes
+
+
 def test_a_blueprint_from_git_extends_files_of_its_own_repository_only(repo: Repo, config: Callable[..., Path]) -> None:
     repo.commit(
         {
@@ -503,6 +525,23 @@ def test_generate_writes_the_lock_and_says_when_a_tag_moved(
     assert result.exit_code == 0, result.output
     assert "note: ../org blueprints/org.yaml.j2: v1.0.0 pointed at" in result.output
     assert "tierstack.lock keeps" in result.output
+
+
+@pytest.mark.slow  # synthesizes three times
+def test_generated_output_is_the_same_from_every_working_directory(
+    repo: Repo, config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A git upstream is named as tierstack.lock names it (relative to the config), not from the cwd."""
+    path = config()
+    monkeypatch.chdir(tmp_path)
+    result = run("generate", "fork/tierstack.yaml")
+    assert result.exit_code == 0, result.output
+    page = (path.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "README.md").read_text(encoding="utf-8")
+    assert "`../org@v1.0.0:blueprints/org.yaml.j2`" in page
+    for cwd, given in ((path.parent, "tierstack.yaml"), (repo.path / "blueprints", str(path))):
+        monkeypatch.chdir(cwd)
+        result = run("generate", "--check", given)
+        assert result.exit_code == 0, f"from {cwd}: {result.output}"
 
 
 # --- the regional-propensity example ------------------------------------------------------------------
