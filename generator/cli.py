@@ -653,13 +653,13 @@ def _generate(
         raise click.UsageError("--check and --diff are two different runs: give one")
     if force and (check or show_diff):
         raise click.UsageError(f"--force replaces files, and --{'check' if check else 'diff'} writes nothing")
-    if fleets.is_fleet_file(config):
-        selected = [*only, *(f"environment={env}" for env in environments)]
-        return _generate_fleet(config, out, selected, force, check, show_diff, data_wanted)
-    if only:
-        raise click.UsageError(f"--only selects members of a fleet file; {_shown(config)} is one use case (--env)")
     if update and (check or show_diff):
         raise click.UsageError(f"--update writes tierstack.lock, and --{'check' if check else 'diff'} writes nothing")
+    if fleets.is_fleet_file(config):
+        selected = [*only, *(f"environment={env}" for env in environments)]
+        return _generate_fleet(config, out, selected, force, check, show_diff, data_wanted, update)
+    if only:
+        raise click.UsageError(f"--only selects members of a fleet file; {_shown(config)} is one use case (--env)")
     plan, pins = _pinned_resolve(config, update)
     warnings = delivery_warnings(plan)
     for warning in warnings:
@@ -711,14 +711,23 @@ def _generate_error_data(
 
 
 def _generate_fleet(
-    config: Path, out: Path | None, only: list[str], force: bool, check: bool, diff: bool, data_wanted: bool
+    config: Path,
+    out: Path | None,
+    only: list[str],
+    force: bool,
+    check: bool,
+    diff: bool,
+    data_wanted: bool,
+    update: bool = False,
 ) -> tuple[int, dict[str, Any] | None]:
     """generate FLEET: each member in turn; exit 2 if one failed, else 5 (--check: stale), 3 (--diff: data at risk)."""
     from tierstack.generator import fleet as fleets
     from tierstack.generator import generate_data
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
-    fleet, results = fleets.run(config, out, only, force, mode, tty=_stderr_is_tty(), stdout=not data_wanted)
+    fleet, results = fleets.run(
+        config, out, only, force, mode, tty=_stderr_is_tty(), stdout=not data_wanted, update=update
+    )
     code = EXIT_OK
     if any(r.status == "error" for r in results):
         code = EXIT_USER_ERROR
@@ -1358,8 +1367,22 @@ def _freeze_clock() -> Any:
     metavar="REGION",
     help="Also look in REGION for resources labelled as ours (one created in the wrong region); repeatable.",
 )
+@click.option(
+    "--member",
+    "members",
+    multiple=True,
+    metavar="NAME",
+    help="CONFIG is a fleet file: only this member's stacks (repeatable) [default: every member's].",
+)
 @_format_option()
-def verify(environment: str | None, config: Path, out: Path | None, regions: tuple[str, ...], fmt: str) -> None:
+def verify(
+    environment: str | None,
+    config: Path,
+    out: Path | None,
+    regions: tuple[str, ...],
+    members: tuple[str, ...],
+    fmt: str,
+) -> None:
     """Compare the Vertex AI resources each stack manages with what runs in
     Google Cloud: endpoints and the replicas of the models deployed on them,
     deployment resource pools, the metadata store, persistent resources
@@ -1369,7 +1392,8 @@ def verify(environment: str | None, config: Path, out: Path | None, regions: tup
 
     Reports what is missing, what differs from the stack, and what is
     labelled as ours (managed-by: tierstack, use-case: <name>) but in no
-    stack. Read only; the reads run concurrently. Uses Application Default
+    stack. A fleet file (--config) verifies every member's stacks, or those
+    of --member NAME. Read only; the reads run concurrently. Uses Application Default
     Credentials (`gcloud auth application-default login`); the identity needs
     roles/aiplatform.viewer on each project.
 
@@ -1384,13 +1408,14 @@ def verify(environment: str | None, config: Path, out: Path | None, regions: tup
     Examples:
       tierstack verify prod --config examples/fraud-detection/tierstack.yaml
       tierstack verify --format json | jq '.stacks[].findings'
+      tierstack verify prod --config churn.fleet.yaml --member churn-de
     """
     from tierstack.generator import verify as checking
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.report import as_data
 
     stacks = []
-    for env, path in checking.synthesized_stacks(config, out, [environment] if environment else []):
+    for env, path in checking.synthesized_stacks(config, out, [environment] if environment else [], members):
         shown = display_path(path)
         data = checking.load_stack(path, shown)
         use_case = env.settings.get("labels", {}).get("use-case", "")
@@ -1414,8 +1439,15 @@ def verify(environment: str | None, config: Path, out: Path | None, regions: tup
     help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
 )
 @click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
+@click.option(
+    "--member",
+    "members",
+    multiple=True,
+    metavar="NAME",
+    help="CONFIG is a fleet file: only this member's stacks (repeatable) [default: every member's].",
+)
 @_format_option()
-def cost(config: Path, out: Path | None, environments: tuple[str, ...], fmt: str) -> None:
+def cost(config: Path, out: Path | None, environments: tuple[str, ...], members: tuple[str, ...], fmt: str) -> None:
     """Estimate what each generated stack costs a month, per capability, from
     the price table generator/data/prices.yaml (on-demand list prices in USD,
     each with its source and the date it was read).
@@ -1433,11 +1465,12 @@ def cost(config: Path, out: Path | None, environments: tuple[str, ...], fmt: str
     Examples:
       tierstack cost examples/fraud-detection/tierstack.yaml
       tierstack cost --env prod --format json | jq '.stacks[0].by_capability'
+      tierstack cost churn.fleet.yaml                       # every member of a fleet
     """
     from tierstack.generator import cost as costing
     from tierstack.generator.report import as_data
 
-    result = costing.estimate(config, out, environments)
+    result = costing.estimate(config, out, environments, members)
     if fmt == "text":  # the warnings are in the text
         click.echo(costing.to_text(result), nl=False)
         return

@@ -673,14 +673,17 @@ class Estimate:
         }
 
 
-def estimate(config: Path, out: Path | None = None, environments: Sequence[str] = ()) -> Estimate:
-    """The estimate of a config's synthesized stacks (generate first), compared with each budget."""
+def estimate(
+    config: Path, out: Path | None = None, environments: Sequence[str] = (), members: Sequence[str] = ()
+) -> Estimate:
+    """The estimate of a config's (or a fleet's members') synthesized stacks (generate first), compared with
+    each budget."""
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.verify import load_stack, synthesized_stacks
 
     table = load_prices()
     stacks = []
-    for env, path in synthesized_stacks(config, out, environments):
+    for env, path in synthesized_stacks(config, out, environments, members):
         data = load_stack(path, display_path(path))
         result = estimate_stack(env.stack, env.name, data, table)
         compare_budget(result, env.settings.get("budget") or {}, table.currency)

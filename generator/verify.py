@@ -96,30 +96,44 @@ class StackExpectation:
     resources: tuple[Expected, ...]
 
 
-def synthesized_stacks(config: Path, out: Path | None, environments: Sequence[str]) -> list[tuple[Any, Path]]:
+def synthesized_stacks(
+    config: Path, out: Path | None, environments: Sequence[str], members: Sequence[str] = ()
+) -> list[tuple[Any, Path]]:
     """(resolved environment, its cdk.tf.json) for the chosen environments (all when none), in config order.
 
-    Stops with one message naming `tierstack generate` when a stack was never synthesized.
+    A fleet file gives its members' stacks (those named in `members`, else all), each from the member's
+    output `<out or the fleet file's folder>/<name>/cdktf.out`. Stops with one message naming
+    `tierstack generate` when a stack was never synthesized.
     """
+    from tierstack.generator import fleet as fleets
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
-    plan = resolve(load_spec(config))
-    names = list(plan.environments)
+    if fleets.is_fleet_file(config):
+        plans = _fleet_plans(config, out, members)
+    elif members:
+        raise UserError(
+            f"{display_path(config)} is one use case, not a fleet file", field="--member", hint="leave out --member"
+        )
+    else:
+        plans = [(resolve(load_spec(config)), out or config.parent / "cdktf.out")]
+    every = [name for plan, _ in plans for name in plan.environments]
     for env in environments:
-        if env not in plan.environments:
+        if env not in every:
             raise UserError(
                 f"no environment '{env}' in {display_path(config)}",
-                hint=did_you_mean(env, names) or "environments: " + ", ".join(names),
+                hint=did_you_mean(env, sorted(set(every))) or "environments: " + ", ".join(dict.fromkeys(every)),
             )
-    chosen = [plan.environments[name] for name in (environments or names)]
-    root = out or config.parent / "cdktf.out"
     found: list[tuple[Any, Path]] = []
     missing: list[tuple[Any, Path]] = []
-    for chosen_env in chosen:
-        path = stack_file(root, chosen_env.stack)
-        (found if path.is_file() else missing).append((chosen_env, path))
+    for plan, root in plans:
+        for name in plan.environments:
+            if environments and name not in environments:
+                continue
+            chosen_env = plan.environments[name]
+            path = stack_file(root, chosen_env.stack)
+            (found if path.is_file() else missing).append((chosen_env, path))
     if missing:
         command = f"tierstack generate {display_path(config)}" + (f" --out {display_path(out)}" if out else "")
         raise UserError(
@@ -129,6 +143,20 @@ def synthesized_stacks(config: Path, out: Path | None, environments: Sequence[st
             hint=f"run `{command}` first",
         )
     return found
+
+
+def _fleet_plans(config: Path, out: Path | None, members: Sequence[str]) -> list[tuple[Any, Path]]:
+    """Each chosen member's plan and output directory; the first member with an error stops it."""
+    from tierstack.generator import fleet as fleets
+
+    fleet = fleets.load_fleet(config, members=list(members) or None)
+    chosen = [fleets.member(fleet, name) for name in members] if members else fleet.members
+    plans = []
+    for member in chosen:
+        if member.error is not None or member.resolved is None:
+            raise member.error or UserError("not resolved", file=config, field=member.label)
+        plans.append((member.resolved, fleets.member_out(out or config.parent, member)))
+    return plans
 
 
 def load_stack(path: Path, shown: str | None = None) -> dict[str, Any]:

@@ -391,3 +391,21 @@ def test_never_generated(tmp_path: Path) -> None:
     result = run("cost", str(config))
     assert result.exit_code == 2
     assert "never generated" in result.stderr and "tierstack generate" in result.stderr
+
+
+FLEET = REPO / "examples" / "churn-fleet" / "churn.fleet.yaml"
+
+
+def test_a_fleet_is_estimated_member_by_member() -> None:
+    result = run("cost", str(FLEET), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [s["stack"] for s in data["stacks"]] == [
+        f"churn-{m}-{e}" for m in ("us", "de", "br") for e in ("dev", "prod")
+    ]
+    one = run("cost", str(FLEET), "--member", "churn-us", "--env", "prod", "--format", "json")
+    assert one.exit_code == 0, one.output
+    (prod,) = json.loads(one.stdout)["stacks"]
+    assert prod == data["stacks"][1]  # the same estimate, alone
+    wrong = run("cost", str(FLEET), "--member", "churn-xx")
+    assert wrong.exit_code == 2 and "no member named 'churn-xx'" in wrong.output

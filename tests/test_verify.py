@@ -478,3 +478,32 @@ def test_expectation_reads_the_stack_not_the_config() -> None:
     assert by_kind["metadata_store"].kms_key == (
         "projects/acme-fraud-prod/locations/europe-west4/keyRings/fraud-detection-prod/cryptoKeys/stateful"
     )
+
+
+FLEET = REPO / "examples" / "churn-fleet" / "churn.fleet.yaml"
+
+
+def test_a_fleet_verifies_every_member_and_one_by_member(fake: FakeVertex) -> None:
+    """A fleet file's members' stacks, read from <member>/cdktf.out, in one concurrent verify."""
+    for member in ("churn-us", "churn-de", "churn-br"):
+        for stack in sorted((FLEET.parent / member / "cdktf.out" / "stacks").glob("*/cdk.tf.json")):
+            fill(fake, stack)
+    code, data = verify_json("--config", str(FLEET))
+    assert code == 0, data
+    stacks = [s["stack"] for s in data["stacks"]]
+    assert stacks == [f"churn-{m}-{e}" for m in ("us", "de", "br") for e in ("dev", "prod")]
+    endpoint = fake.get("churn-de-prod", "europe-west3", "endpoints", "churn-de-endpoint")
+    endpoint["deployedModels"][0]["dedicatedResources"]["minReplicaCount"] = 1
+    code, data = verify_json("prod", "--config", str(FLEET), "--member", "churn-de")
+    assert code == 6
+    assert [s["stack"] for s in data["stacks"]] == ["churn-de-prod"]
+    (drift,) = findings(data)
+    assert drift["kind"] == "differs" and (drift["expected"], drift["actual"]) == (2, 1)
+
+
+def test_member_is_for_fleets_and_names_one(fake: FakeVertex) -> None:
+    result = run("verify", "--config", str(FLEET), "--member", "churn-xx")
+    assert result.exit_code == 2 and "no member named 'churn-xx'" in result.output
+    assert "did you mean 'churn-us'?" in result.output
+    result = run("verify", "--config", CONFIG, "--member", "churn-us")
+    assert result.exit_code == 2 and "is one use case, not a fleet file" in result.output
