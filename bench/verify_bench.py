@@ -7,14 +7,20 @@ copied under other project ids. The fake (tests/fakes/vertex/, a FAKE of the Ver
 127.0.0.1) answers every request after --latency-ms, standing in for the round trip to
 <region>-aiplatform.googleapis.com. The real google-cloud-aiplatform client is used, as in the tests.
 Reported: the import of the client library, then verify of the fleet with one worker (the reads one
-after another) and with --workers threads.
+after another) and with --workers threads. Then, end to end through the CLI: a fleet file of
+--stacks / 2 members (two environments each, the churn-fleet example's blueprint) is generated, applied to
+the fake, and `tierstack verify --config FLEET` runs in a fresh process (--skip-cli leaves it out).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +53,7 @@ def main() -> None:
     parser.add_argument("--stacks", type=int, default=30)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--skip-cli", action="store_true", help="leave out the end-to-end run through the CLI")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -75,8 +82,39 @@ def main() -> None:
             assert not report.differences, checking.to_text(report)
             label = f"verify, {workers} worker{'s' if workers != 1 else ''} ({reader.requests} requests)"
             print(f"{label:<44}{elapsed:>8.2f} s   (at most {fake.max_in_flight} in flight)")
+        if not args.skip_cli:
+            fake.resources.clear()
+            cli_fleet(fake, max(1, args.stacks // 2))
     finally:
         fake.stop()
+
+
+def cli_fleet(fake: FakeVertex, members: int) -> None:
+    """generate a fleet file of `members` members, put every stack in the fake, time `tierstack verify`."""
+    tierstack = str(Path(sys.executable).parent / "tierstack")
+    example = REPO / "examples" / "churn-fleet"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        shutil.copy(example / "acme-churn.yaml.j2", folder / "acme-churn.yaml.j2")
+        head = (example / "churn.fleet.yaml").read_text().split("members:")[0]
+        names = [f"churn-{i:02d}" for i in range(members)]
+        (folder / "fleet.yaml").write_text(head + "members:\n" + "".join(f"  - name: {n}\n" for n in names))
+        subprocess.run([tierstack, "generate", str(folder / "fleet.yaml")], check=True, capture_output=True)
+        for stack in sorted(folder.glob("*/cdktf.out/stacks/*/cdk.tf.json")):
+            fill(fake, stack)
+        env = {**os.environ, checking.ENDPOINT_ENV: fake.url}
+        start = time.perf_counter()
+        done = subprocess.run(
+            [tierstack, "verify", "--config", str(folder / "fleet.yaml"), "--format", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        elapsed = time.perf_counter() - start
+        assert done.returncode == 0, done.stdout + done.stderr
+        stacks = len(json.loads(done.stdout)["stacks"])
+        label = f"tierstack verify --config FLEET ({stacks} stacks)"
+        print(f"{label:<44}{elapsed:>8.2f} s   (a fresh process: start-up, resolve, reads)")
 
 
 if __name__ == "__main__":
