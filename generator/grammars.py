@@ -25,16 +25,20 @@ EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
+# A project id, the one pattern the full names below that hold one are built from
+PROJECT_ID = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+PROJECT_RE = re.compile(rf"^{PROJECT_ID}$")
 KMS_KEY_RE = re.compile(
-    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{1,63}"
-    r"/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+    rf"^projects/{PROJECT_ID}/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{{1,63}}/cryptoKeys/[A-Za-z0-9_-]{{1,63}}$"
 )
 # A VPC network's full name. Vertex AI endpoints peer with `projects/PROJECT_NUMBER/global/networks/NAME`
 # (NETWORK_RE also takes an id there); Compute resources such as Workbench take the project id.
 NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,30}/global/networks/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-NETWORK_BY_PROJECT_ID_RE = re.compile(
-    r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
-)
+NETWORK_BY_PROJECT_ID_RE = re.compile(rf"^projects/{PROJECT_ID}/global/networks/[a-z]([-a-z0-9]{{0,61}}[a-z0-9])?$")
+# Cloud Billing: a billing account id and an ISO 4217 currency code
+BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+THRESHOLD_RANGE = (0, 10)  # a budget threshold, a fraction of the amount: (0, 10], 1.0 is 100%
 # Artifact Registry repository ids: lowercase letters, digits and hyphens, starting with a letter
 REPOSITORY_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -102,6 +106,36 @@ def check_repository_id(value: str) -> str:
             "hyphens, starting with a letter, at most 63"
         )
     return value
+
+
+def check_billing_account(value: str) -> str:
+    if not BILLING_RE.fullmatch(value):
+        raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
+    return value
+
+
+def check_currency(value: str) -> str:
+    if not CURRENCY_RE.fullmatch(value):
+        raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
+    return value
+
+
+def check_budget_amount(value: float) -> float:
+    """A monthly budget: a finite number above 0 (Cloud Billing takes no other)."""
+    if not math.isfinite(value):
+        raise ValueError(f"a budget must be a number more than 0, not {value:g}")
+    if value <= 0:
+        raise ValueError(f"a budget must be more than 0, not {value:g}")
+    return value
+
+
+def check_thresholds(values: list[float]) -> list[float]:
+    """Budget alert thresholds, fractions of the amount in (0, 10]: 0.5 is 50%, not 50."""
+    low, high = THRESHOLD_RANGE
+    for value in values:
+        if not low < value <= high:
+            raise ValueError(f"threshold {value:g} is outside ({low}, {high}]; write 0.5 for 50%")
+    return values
 
 
 def check_finite(value: float) -> float:

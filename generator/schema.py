@@ -59,20 +59,23 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
     from tierstack.generator import grammars, spec
 
     label_value = {"type": "string", "pattern": spec.LABEL_VALUE_RE.pattern}
+    low, high = grammars.THRESHOLD_RANGE
+    thresholds = {"items": {"type": "number", "exclusiveMinimum": low, "maximum": high}}
     return {
         spec.check_name: {"pattern": spec.NAME_RE.pattern},
         spec.check_team: {"pattern": spec.LABEL_VALUE_RE.pattern, "minLength": 1},
         spec.check_region: {"pattern": spec.REGION_RE.pattern},
         spec.check_project: {"pattern": spec.PROJECT_RE.pattern},
-        spec.check_amount: {"exclusiveMinimum": 0},
-        spec.check_currency: {"pattern": "^[A-Z]{3}$"},
-        spec.check_billing_account: {"pattern": spec.BILLING_RE.pattern},
+        grammars.check_budget_amount: {"exclusiveMinimum": 0},
+        grammars.check_currency: {"pattern": grammars.CURRENCY_RE.pattern},
+        grammars.check_billing_account: {"pattern": grammars.BILLING_RE.pattern},
         spec._check_labels: {
             "maxProperties": 64,
             "propertyNames": {"pattern": spec.LABEL_KEY_RE.pattern},
             "additionalProperties": label_value,
         },
-        spec._fractions: {"items": {"type": "number", "exclusiveMinimum": 0, "maximum": 10}},
+        spec._fractions: thresholds,
+        grammars.check_thresholds: thresholds,
         # the shape only: five fields; their ranges are tierstack's to check
         grammars.check_cron: {"pattern": CRON_SHAPE},
         grammars.check_bucket_name: {

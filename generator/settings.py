@@ -26,6 +26,7 @@ class Settings(BaseModel):
 
 
 def check(check: Any) -> Any:
+    """A check for an optional value: None passes (tierstack.yaml's variables and settings use it)."""
     return AfterValidator(lambda v: v if v is None else check(v))
 
 
@@ -83,27 +84,13 @@ class ReplicaRange(Settings):
         return self
 
 
-def _positive_amount(value: float | None) -> float | None:
-    if value is not None:
-        grammars.check_finite(value)
-        if value <= 0:
-            raise ValueError(f"a budget must be more than 0, not {value:g}")
-    return value
-
-
 class Budget(Settings):
     enabled: bool
-    amount: Annotated[float | None, AfterValidator(_positive_amount)] = None
-    currency: Annotated[str, matching(r"^[A-Z]{3}$", "an ISO 4217 currency code such as EUR")] | None = None
-    billing_account: (
-        Annotated[
-            str,
-            matching(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", "a billing account id such as 012345-6789AB-CDEF01"),
-        ]
-        | None
-    ) = None
-    thresholds: list[Annotated[float, Field(gt=0, le=10)]]
-    forecast_thresholds: list[Annotated[float, Field(gt=0, le=10)]]
+    amount: Annotated[float | None, check(grammars.check_budget_amount)] = None
+    currency: Annotated[str | None, check(grammars.check_currency)] = None
+    billing_account: Annotated[str | None, check(grammars.check_billing_account)] = None
+    thresholds: Annotated[list[float], check(grammars.check_thresholds)]
+    forecast_thresholds: Annotated[list[float], check(grammars.check_thresholds)]
 
 
 class Encryption(Settings):

@@ -7,9 +7,7 @@ line of the offending value.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,15 +32,15 @@ from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, 
 from tierstack.generator.errors import UserError, did_you_mean, one_of
 from tierstack.generator.gitsource import GitSource
 from tierstack.generator.pydantic_errors import retell
+from tierstack.generator.settings import Cron, check
 from tierstack.generator.yamlio import line_of, load_file, to_plain
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 ENV_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
-PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+PROJECT_RE = grammars.PROJECT_RE
 REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
-BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
 
 
 class _Strict(BaseModel):
@@ -105,43 +103,17 @@ def check_project(value: str) -> str:
     return value
 
 
-def check_amount(value: float) -> float:
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"a budget must be a number more than 0, not {value:g}")
-    return value
-
-
-def check_currency(value: str) -> str:
-    if not re.match(r"^[A-Z]{3}$", value):
-        raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
-    return value
-
-
-def check_billing_account(value: str) -> str:
-    if not BILLING_RE.match(value):
-        raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
-    return value
-
-
 def _fractions(value: list[float]) -> list[float]:
-    for v in value:
-        if not 0 < v <= 10:
-            raise ValueError(f"threshold {v:g} is outside (0, 10]; write 0.5 for 50%")
-    return sorted(set(value))
-
-
-def _optional(check: Callable[[Any], Any]) -> AfterValidator:
-    """A check for an optional value: None passes."""
-    return AfterValidator(lambda v: v if v is None else check(v))
+    """Thresholds as Cloud Billing keeps them: each checked, in order, once."""
+    return sorted(set(grammars.check_thresholds(value)))
 
 
 # One type per kind of value, used by the models below and by `init` (through a TypeAdapter).
 Name = Annotated[str, AfterValidator(check_name)]
 Team = Annotated[str, AfterValidator(check_team)]
 Region = Annotated[str, AfterValidator(check_region)]
-Cron = Annotated[str, AfterValidator(grammars.check_cron)]
-BillingAccount = Annotated[str, AfterValidator(check_billing_account)]
-Amount = Annotated[float, AfterValidator(check_amount)]
+BillingAccount = Annotated[str, AfterValidator(grammars.check_billing_account)]
+Amount = Annotated[float, AfterValidator(grammars.check_budget_amount)]
 Labels = Annotated[dict[str, str], AfterValidator(_check_labels), Field(default_factory=dict)]
 Thresholds = Annotated[list[float], AfterValidator(_fractions)]
 
@@ -248,7 +220,7 @@ class Budget(_Strict):
 
     enabled: bool = True
     amount: Amount | None = Field(default=None, description="monthly amount per environment")
-    currency: Annotated[str, AfterValidator(check_currency)] | None = None
+    currency: Annotated[str, AfterValidator(grammars.check_currency)] | None = None
     billing_account: BillingAccount | None = None
     thresholds: Thresholds = Field(default_factory=lambda: [0.5, 0.9, 1.0])
     forecast_thresholds: Thresholds = Field(default_factory=lambda: [1.0])
@@ -278,18 +250,18 @@ class Variables(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    alert_email: Annotated[str | None, _optional(grammars.check_email)] = None
+    alert_email: Annotated[str | None, check(grammars.check_email)] = None
     ci_provider: Literal["github"] | None = None
-    ci_repository: Annotated[str | None, _optional(grammars.check_repository)] = None
-    ci_subject: Annotated[str | None, _optional(grammars.check_subject)] = None
-    kms_key: Annotated[str | None, _optional(grammars.check_kms_key)] = None
-    time_zone: Annotated[str | None, _optional(grammars.check_time_zone)] = None
-    feature_sync_cron: Annotated[str | None, _optional(grammars.check_cron)] = None
-    model_approvers_group: Annotated[str | None, _optional(grammars.check_email)] = None
-    data_scientists_group: Annotated[str | None, _optional(grammars.check_email)] = None
-    ml_engineers_group: Annotated[str | None, _optional(grammars.check_email)] = None
-    viewers_group: Annotated[str | None, _optional(grammars.check_email)] = None
-    serving_network: Annotated[str | None, _optional(grammars.check_network)] = None
+    ci_repository: Annotated[str | None, check(grammars.check_repository)] = None
+    ci_subject: Annotated[str | None, check(grammars.check_subject)] = None
+    kms_key: Annotated[str | None, check(grammars.check_kms_key)] = None
+    time_zone: Annotated[str | None, check(grammars.check_time_zone)] = None
+    feature_sync_cron: Annotated[str | None, check(grammars.check_cron)] = None
+    model_approvers_group: Annotated[str | None, check(grammars.check_email)] = None
+    data_scientists_group: Annotated[str | None, check(grammars.check_email)] = None
+    ml_engineers_group: Annotated[str | None, check(grammars.check_email)] = None
+    viewers_group: Annotated[str | None, check(grammars.check_email)] = None
+    serving_network: Annotated[str | None, check(grammars.check_network)] = None
 
     @model_validator(mode="after")
     def _names(self) -> Variables:

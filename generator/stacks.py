@@ -17,29 +17,8 @@ from tierstack.generator import settings as typed_settings
 from tierstack.generator.errors import UserError
 from tierstack.generator.grammars import check_bucket_name
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
-
-# Which API a resource type needs enabled before it can be created (Google's, for every capability; a
-# capability whose types are not here declares them in its class's `resource_apis`).
-API_BY_PREFIX: tuple[tuple[str, str], ...] = (
-    ("google_storage_", "storage.googleapis.com"),
-    ("google_bigquery_", "bigquery.googleapis.com"),
-    ("google_vertex_ai_", "aiplatform.googleapis.com"),
-    ("google_workbench_", "notebooks.googleapis.com"),
-    ("google_artifact_registry_", "artifactregistry.googleapis.com"),
-    ("google_cloud_scheduler_", "cloudscheduler.googleapis.com"),
-    ("google_pubsub_", "pubsub.googleapis.com"),
-    ("google_monitoring_", "monitoring.googleapis.com"),
-    ("google_billing_budget", "billingbudgets.googleapis.com"),
-    ("google_kms_", "cloudkms.googleapis.com"),
-    ("google_service_account", "iam.googleapis.com"),
-    ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
-    ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
-    ("google_logging_", "logging.googleapis.com"),
-    ("google_workflows_", "workflows.googleapis.com"),
-    ("google_eventarc_", "eventarc.googleapis.com"),
-    ("google_compute_", "compute.googleapis.com"),
-)
-
+from tierstack.modules.base import NO_API, CapabilityError, class_file
+from tierstack.modules.base import api_for as api_for  # where tests and tools look for it
 
 STACK_FILE = "cdk.tf.json"  # cdktn's name for a synthesized stack; Atlantis and CI key on the layout
 
@@ -51,14 +30,6 @@ def stack_file(out: Path, stack: str) -> Path:
 
 # Capability settings the assembler reads itself, not a module (tests/test_settings_consumed.py)
 ASSEMBLER_SETTINGS: frozenset[tuple[str, ...]] = frozenset({("foundation", "apis")})
-
-
-def api_for(resource_type: str, declared: Mapping[str, str] | None = None) -> str | None:
-    """The API a resource type needs: a capability's own declaration (`resource_apis`), else the table."""
-    for prefix, api in [*(declared or {}).items(), *API_BY_PREFIX]:
-        if resource_type.startswith(prefix):
-            return api
-    return None
 
 
 def state_bucket_name(resolved: Resolved, env: ResolvedEnvironment) -> str:
@@ -201,9 +172,32 @@ def key_service_by_type(modules: list[Any]) -> dict[str, str]:
     return {t: service for m in modules for t, service in m.key_services.items()}
 
 
-def key_services(modules: list[Any]) -> set[str]:
-    """The services whose agents will use the key, from the resources the modules created."""
-    return {m.key_services[t] for m in modules for _, t in m.created if t in m.key_services}
+def key_services(modules: list[Any]) -> dict[str, str]:
+    """The services whose agents will use the key, from the resources the modules created: service -> the
+    API whose agent it is (each class's `service_agents`, checked when it registered)."""
+    return {
+        m.key_services[t]: m.service_agents[m.key_services[t]]
+        for m in modules
+        for _, t in m.created
+        if t in m.key_services
+    }
+
+
+def _check_apis(modules: list[Any], api_waits: Mapping[int, str]) -> None:
+    """Every resource has an API to enable and wait for: else its first apply fails on a fresh project."""
+    for module in modules:
+        for resource, terraform_type in module.created:
+            known = id(resource) in api_waits or api_for(terraform_type, module.resource_apis)
+            if not known and terraform_type not in NO_API:
+                cls = type(module)
+                raise CapabilityError(
+                    f"{cls.__module__}.{cls.__qualname__} (capability '{module.capability}') creates a "
+                    f"{terraform_type}, whose API tierstack does not know, so no API would be enabled for it",
+                    file=class_file(cls),
+                    field="resource_apis",
+                    hint=f"declare it in the class: resource_apis = {{'{terraform_type}': 'SERVICE.googleapis.com'}} "
+                    "(the API Google's documentation of the resource names)",
+                )
 
 
 def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], grants: dict[str, Any]) -> None:
@@ -214,18 +208,19 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
     Cloud KMS and for the agent, which waits for its own API. Works from what the modules recorded in
     Python (module.created), not by reading the construct tree back through jsii.
     """
-    from tierstack.modules.foundation import AGENT_IDENTITIES, API_OF_SERVICE
+    from tierstack.modules.foundation import AGENT_DATA_SOURCES
 
     created = [(r, t, m.resource_apis) for m in modules for r, t in m.created]
-    needed = {api for _, t, declared in created if (api := api_for(t, declared))} | {a for m in modules for a in m.apis}
-    needed |= {API_OF_SERVICE[service] for service in grants}
     api_waits = {key: api for m in modules for key, api in m.api_waits.items()}
+    _check_apis(modules, api_waits)
+    needed = {api for _, t, declared in created if (api := api_for(t, declared))} | {a for m in modules for a in m.apis}
+    needed |= {grant.api for grant in grants.values()}
     needed |= set(api_waits.values())
     services = foundation.enable_apis([*listed, *needed])
     grant_resources = {id(g.grant) for g in grants.values()}
     for service, grant in grants.items():
-        if service not in AGENT_IDENTITIES:  # the identities wait for their API below, like any resource
-            grant.agent.depends_on = [services[API_OF_SERVICE[service]]]
+        if service in AGENT_DATA_SOURCES:  # the identities wait for their API below, like any resource
+            grant.agent.depends_on = [services[grant.api]]
         grant.grant.depends_on = [services["cloudkms.googleapis.com"], grant.agent_address]
     extra = {key: addresses for m in modules for key, addresses in m.waits.items()}
     key_service = key_service_by_type(modules)

@@ -3,9 +3,11 @@ for the same concerns.
 
 A capability is one file in this folder: a subclass of CapabilityModule that declares, as class
 attributes, what it is (its catalog entry), what it accepts (its settings model), what it needs from
-the project (APIs, identities, which of its resource types take the CMEK key) and what it gives (its
-outputs), and whose build() creates its resources. Defining the class registers it
-(`__init_subclass__`); the catalog, the settings checks and the stack assembler read the registry.
+the project (APIs, identities, which of its resource types take the CMEK key and whose service agent
+uses it) and what it gives (its outputs), and whose build() creates its resources. Defining the class
+registers it (`__init_subclass__`) after checking those declarations, so a mistake is a TypeError that
+names the class, the attribute and the fix, not a stack that silently lacks an API or a key grant; the
+catalog, the settings checks and the stack assembler read the registry.
 
 Like Cloud Foundation Fabric's modules, each construct takes labels, an encryption key, region,
 environment and delete protection in one shape (ModuleInputs), and builds its resources through the
@@ -18,14 +20,18 @@ are made, so `explain` and the settings checks read the registry without them.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from tierstack.generator import naming
+from tierstack.generator.errors import UserError
+from tierstack.generator.settings import Identity
 
 if TYPE_CHECKING:
     from cdktn_provider_google.bigquery_dataset import BigqueryDataset
@@ -92,6 +98,71 @@ class Output:
     description: str
 
 
+# --- what a capability needs from the project --------------------------------------------------------
+
+# Which API a resource type needs enabled before it can be created (Google's, for every capability; a
+# capability whose types are not here declares them in its class's `resource_apis`).
+API_BY_PREFIX: tuple[tuple[str, str], ...] = (
+    ("google_storage_", "storage.googleapis.com"),
+    ("google_bigquery_", "bigquery.googleapis.com"),
+    ("google_vertex_ai_", "aiplatform.googleapis.com"),
+    ("google_workbench_", "notebooks.googleapis.com"),
+    ("google_artifact_registry_", "artifactregistry.googleapis.com"),
+    ("google_cloud_scheduler_", "cloudscheduler.googleapis.com"),
+    ("google_pubsub_", "pubsub.googleapis.com"),
+    ("google_monitoring_", "monitoring.googleapis.com"),
+    ("google_billing_budget", "billingbudgets.googleapis.com"),
+    ("google_kms_", "cloudkms.googleapis.com"),
+    ("google_service_account", "iam.googleapis.com"),
+    ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
+    ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
+    ("google_logging_", "logging.googleapis.com"),
+    ("google_workflows_", "workflows.googleapis.com"),
+    ("google_eventarc_", "eventarc.googleapis.com"),
+    ("google_compute_", "compute.googleapis.com"),
+)
+# Resource types that need no API of their own: enabling an API (Service Usage is always on)
+NO_API = frozenset({"google_project_service"})
+# The Google service agents that use the CMEK key, by service: the API each belongs to (foundation
+# materialises the agent through it). A capability whose `key_services` name another service declares
+# that service's API in its class's `service_agents`.
+SERVICE_AGENTS: Mapping[str, str] = MappingProxyType(
+    {
+        "storage": "storage.googleapis.com",
+        "bigquery": "bigquery.googleapis.com",
+        "aiplatform": "aiplatform.googleapis.com",
+        "artifactregistry": "artifactregistry.googleapis.com",
+        "pubsub": "pubsub.googleapis.com",
+    }
+)
+IDENTITIES: tuple[str, ...] = get_args(Identity)  # the service accounts foundation can make
+_API = re.compile(r"^[a-z0-9-]+\.googleapis\.com$")
+_RESOURCE_TYPE = re.compile(r"^google_[a-z0-9_]+$")
+
+
+def api_for(resource_type: str, declared: Mapping[str, str] | None = None) -> str | None:
+    """The API a resource type needs: a capability's own declaration (`resource_apis`), else the table."""
+    for prefix, api in [*(declared or {}).items(), *API_BY_PREFIX]:
+        if resource_type.startswith(prefix):
+            return api
+    return None
+
+
+class CapabilityError(UserError):
+    """A capability class that cannot be loaded or assembled: its author's to fix, not the config's.
+
+    Raised for a plugin (an installed package's capability, a file added to modules/) at load time, and
+    for any capability whose resources the assembler cannot provide for; the CLI exits 2 with it.
+    """
+
+
+def class_file(cls: type) -> str | None:
+    """The file a class is defined in, for messages that blame it."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    return os.path.relpath(path) if path and not os.path.relpath(path).startswith("..") else path
+
+
 # --- the registry ---------------------------------------------------------------------------------
 
 _REGISTRY: dict[str, type[CapabilityModule]] = {}
@@ -117,11 +188,72 @@ def _register(cls: type[CapabilityModule]) -> None:
     missing = [attribute for attribute in _REQUIRED if not hasattr(cls, attribute)]
     if missing:
         raise TypeError(f"{name} must declare {', '.join(missing)} (see CapabilityModule)")
+    _check_needs(cls, name)
     cls.key_services = {**CapabilityModule.key_services, **cls.key_services}
+    cls.service_agents = {**CapabilityModule.service_agents, **cls.service_agents}
+    _check_key_services(cls, name)
     existing = _REGISTRY.get(cls.capability)
     if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != name:
         raise TypeError(f"capability '{cls.capability}' is defined twice: {existing.__module__} and {cls.__module__}")
     _REGISTRY[cls.capability] = cls
+
+
+def _check_needs(cls: type[CapabilityModule], name: str) -> None:
+    """What the class needs from the project is declared in the shapes the assembler reads."""
+    for attribute, valid, example in (
+        ("after", _ID.fullmatch, "('data_processing',): capability ids"),
+        ("identities", IDENTITIES.__contains__, f"('pipelines',): any of {', '.join(IDENTITIES)}"),
+        ("apis", _API.fullmatch, "('dataflow.googleapis.com',): API names"),
+        ("requires", _ID.fullmatch, "('model_registry',): capability ids"),
+    ):
+        value = getattr(cls, attribute)
+        if not isinstance(value, tuple) or not all(isinstance(v, str) and valid(v) for v in value):
+            raise TypeError(f"{name}.{attribute} must be a tuple such as {example}; it is {value!r}")
+    if cls.capability in cls.after:
+        raise TypeError(f"{name}.after names the capability itself ('{cls.capability}'); list those it reads from")
+    for attribute, example in (
+        ("resource_apis", "{'google_secret_manager_': 'secretmanager.googleapis.com'}: type prefix -> API"),
+        ("service_agents", "{'secretmanager': 'secretmanager.googleapis.com'}: service -> API"),
+        ("key_services", "{'google_pubsub_topic': 'pubsub'}: resource type -> service"),
+    ):
+        value = getattr(cls, attribute)
+        strings = isinstance(value, Mapping) and all(isinstance(i, str) for pair in value.items() for i in pair)
+        if not strings:
+            raise TypeError(f"{name}.{attribute} must be a mapping such as {example}; it is {value!r}")
+    for attribute in ("resource_apis", "service_agents"):
+        wrong = {k: v for k, v in getattr(cls, attribute).items() if not _API.fullmatch(v)}
+        if wrong:
+            raise TypeError(f"{name}.{attribute}: {wrong} is not an API name such as secretmanager.googleapis.com")
+
+
+def _check_key_services(cls: type[CapabilityModule], name: str) -> None:
+    """Every resource type given the key has an API, and its service an agent foundation can grant."""
+    for resource_type, service in cls.key_services.items():
+        if not _RESOURCE_TYPE.fullmatch(resource_type):
+            raise TypeError(f"{name}.key_services: '{resource_type}' is not a Terraform resource type of Google's")
+        if service not in cls.service_agents:
+            raise TypeError(
+                f"{name}.key_services gives {resource_type} the key, and '{service}' is no service whose agent "
+                f"tierstack knows ({', '.join(sorted(cls.service_agents))}), so its agent would get no grant "
+                f"on the key: declare service_agents = {{'{service}': '{service}.googleapis.com'}} (the API "
+                "whose service agent encrypts it; Google's CMEK page for the service names it)"
+            )
+        if api_for(resource_type, cls.resource_apis) is None:
+            raise TypeError(
+                f"{name}.key_services names {resource_type}, whose API tierstack does not know: declare "
+                f"resource_apis = {{'{resource_type}': 'SERVICE.googleapis.com'}}"
+            )
+    for service, api in cls.service_agents.items():  # one API per agent, whichever class declares it
+        known = [("tierstack", SERVICE_AGENTS)] + [
+            (f"{o.__module__}.{o.__qualname__}", o.service_agents)
+            for o in _REGISTRY.values()
+            if o.capability != cls.capability
+        ]
+        for who, agents in known:
+            if agents.get(service, api) != api:
+                raise TypeError(
+                    f"{name}.service_agents: the '{service}' agent belongs to {api}, but {who} says {agents[service]}"
+                )
 
 
 class CapabilityModule:
@@ -146,7 +278,8 @@ class CapabilityModule:
     # APIs it needs at run time beyond those its resource types imply (jobs, not resources); an
     # instance may add what its settings need
     apis: tuple[str, ...] = ()
-    # the API of each resource type it creates that the assembler's table (stacks.API_BY_PREFIX) lacks
+    # the API of each resource type it creates that the assembler's table (API_BY_PREFIX) lacks:
+    # {type or type prefix: API}; assembling a resource of a type with no API is an error
     resource_apis: ClassVar[Mapping[str, str]] = {}
     identities: ClassVar[tuple[str, ...]] = ()  # service accounts it runs as or grants to (foundation makes them)
     # The resource types it gives the CMEK key, and the service whose agent then uses the key: the
@@ -156,6 +289,9 @@ class CapabilityModule:
         "google_storage_bucket": "storage",
         "google_bigquery_dataset": "bigquery",
     }
+    # The API of each service in `key_services` whose agent tierstack does not know (SERVICE_AGENTS):
+    # {service: API}; foundation materialises the agent through it and grants it the key.
+    service_agents: ClassVar[Mapping[str, str]] = SERVICE_AGENTS
     # capabilities whose values it reads from Upstream (they provide() them): built before it
     after: ClassVar[tuple[str, ...]] = ()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -9,7 +10,7 @@ from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
 from tierstack.modules import beta
-from tierstack.modules.base import CapabilityModule, short_role
+from tierstack.modules.base import SERVICE_AGENTS, CapabilityModule, short_role
 
 if TYPE_CHECKING:
     from tierstack.modules.base import Upstream
@@ -43,6 +44,7 @@ class KeyGrant:
     agent_address: str
     grant: Any
     address: str
+    api: str  # the API whose service agent it is
 
 
 # Project roles per identity: what each needs and nothing broader; resource-level
@@ -74,19 +76,13 @@ PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
 # Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
 # CI deploys what runs as pipelines and serving (scheduled batch prediction jobs carry the serving identity).
 ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"), ("ci", "serving"))
-# The Google service agents that encrypt with the CMEK key, by service. On a fresh project none of them
-# exists until something asks for it, and a grant to an agent that does not exist fails. So each is
-# materialised first, the way Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery
-# through their own data sources (reading them creates the agent), the others through
-# google_project_service_identity (google-beta).
+# The Google service agents that encrypt with the CMEK key: whichever services the capabilities' classes
+# name (`key_services`, `service_agents`). On a fresh project none of them exists until something asks
+# for it, and a grant to an agent that does not exist fails. So each is materialised first, the way
+# Cloud Foundation Fabric's project module does: Cloud Storage and BigQuery through their own data
+# sources (reading them creates the agent), any other through google_project_service_identity (google-beta).
 AGENT_DATA_SOURCES = ("storage", "bigquery")  # their data sources: _agent_data_source()
-AGENT_IDENTITIES = {
-    "aiplatform": "aiplatform.googleapis.com",
-    "artifactregistry": "artifactregistry.googleapis.com",
-    "pubsub": "pubsub.googleapis.com",
-}
-KEY_SERVICES = (*AGENT_DATA_SOURCES, *AGENT_IDENTITIES)
-API_OF_SERVICE = {"storage": "storage.googleapis.com", "bigquery": "bigquery.googleapis.com", **AGENT_IDENTITIES}
+API_OF_SERVICE = SERVICE_AGENTS  # the services tierstack's own capabilities give the key
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 
 
@@ -257,12 +253,16 @@ class Foundation(CapabilityModule):
         self.expose("kms_key", key.id)
         return str(key.id)
 
-    def grant_key(self, key_id: str, services: set[str]) -> dict[str, KeyGrant]:
-        """Materialise each service's agent and let it use the key; by service, what a key user must wait for."""
+    def grant_key(self, key_id: str, services: Mapping[str, str]) -> dict[str, KeyGrant]:
+        """Materialise each service's agent and let it use the key; by service, what a key user must wait for.
+
+        `services`: service -> the API whose agent it is (the capabilities' `service_agents`), so a
+        capability's new service needs nothing here.
+        """
         from cdktn_provider_google.kms_crypto_key_iam_member import KmsCryptoKeyIamMember
 
         grants = {}
-        for service in sorted(services & set(KEY_SERVICES)):
+        for service, api in sorted(services.items()):
             agent_id = f"{service}_agent"
             if service in AGENT_DATA_SOURCES:
                 data_source = _agent_data_source(service)
@@ -270,7 +270,7 @@ class Foundation(CapabilityModule):
                 email = agent.email_address if service == "storage" else agent.email
                 agent_address = "data." + self.address(data_source, agent_id)
             else:
-                agent, email = self.service_agent(agent_id, AGENT_IDENTITIES[service])
+                agent, email = self.service_agent(agent_id, api)
                 agent_address = self.address(beta.SERVICE_IDENTITY, agent_id)
             grant = self.add(
                 KmsCryptoKeyIamMember,
@@ -280,7 +280,7 @@ class Foundation(CapabilityModule):
                 member=f"serviceAccount:{email}",
             )
             grants[service] = KeyGrant(
-                agent, agent_address, grant, self.address(KmsCryptoKeyIamMember, f"key_{service}_agent")
+                agent, agent_address, grant, self.address(KmsCryptoKeyIamMember, f"key_{service}_agent"), api
             )
         return grants
 

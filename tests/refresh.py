@@ -54,8 +54,8 @@ def catalog_doc(catalog: Catalog | None = None) -> str:
         "|---|---|---|---|---|",
     ]
     for cap in catalog.capabilities:
-        tier = "always" if cap.always else f"{cap.min_tier}+"
-        out.append(f"| `{cap.id}` | {cap.name} | {tier} | {cap.process} | {cap.definition} |")
+        lowest = "always" if cap.always else f"{cap.min_tier}+"
+        out.append(f"| `{cap.id}` | {cap.name} | {lowest} | {cap.process} | {cap.definition} |")
     out += ["", "## What each provisions on Google Cloud", ""]
     for cap in catalog.capabilities:
         out.append(f"- **{cap.id}**" + (f" (requires {', '.join(cap.requires)})" if cap.requires else ""))
