@@ -284,6 +284,24 @@ member_option = click.option(
     help="CONFIG is a fleet file: the member to read (docs/fleets.md).",
 )
 
+# the options every command that reads synthesized stacks shares, defined once
+stacks_out_option = click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
+)
+environments_option = click.option(
+    "--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable)."
+)
+members_option = click.option(
+    "--member",
+    "members",
+    multiple=True,
+    metavar="NAME",
+    help="CONFIG is a fleet file: only this member's stacks (repeatable) [default: every member's].",
+)
+
 
 def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
     """A fleet member's plan (or, not resolved, its validated config), as a tierstack.yaml's would be."""
@@ -1119,7 +1137,7 @@ def _validate_fleet(config: Path, fmt: str) -> None:
 
 @main.command(short_help="Create each environment's Terraform state bucket (before the first plan).")
 @config_argument
-@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
+@environments_option
 @click.option("--dry-run", is_flag=True, help="Read only: say what would be created or found; change nothing.")
 @click.option(
     "--soft-delete-days",
@@ -1174,12 +1192,7 @@ def _terraform_options(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         help="The Terraform CLI to run, e.g. tofu for OpenTofu [env: TERRAFORM_BINARY_NAME].",
     )(command)
-    command = click.option(
-        "--out",
-        type=click.Path(file_okay=False, path_type=Path),
-        metavar="DIR",
-        help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
-    )(command)
+    command = stacks_out_option(command)
     command = click.option(
         "--config",
         type=click.Path(dir_okay=False, path_type=Path),
@@ -1354,12 +1367,7 @@ def _freeze_clock() -> Any:
     show_default=True,
     help="The tierstack.yaml the stacks were generated from.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    metavar="DIR",
-    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
-)
+@stacks_out_option
 @click.option(
     "--region",
     "regions",
@@ -1367,13 +1375,7 @@ def _freeze_clock() -> Any:
     metavar="REGION",
     help="Also look in REGION for resources labelled as ours (one created in the wrong region); repeatable.",
 )
-@click.option(
-    "--member",
-    "members",
-    multiple=True,
-    metavar="NAME",
-    help="CONFIG is a fleet file: only this member's stacks (repeatable) [default: every member's].",
-)
+@members_option
 @_format_option()
 def verify(
     environment: str | None,
@@ -1432,20 +1434,9 @@ def verify(
 
 @main.command(short_help="A monthly cost estimate per stack and capability, against the budget.")
 @config_argument
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    metavar="DIR",
-    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
-)
-@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
-@click.option(
-    "--member",
-    "members",
-    multiple=True,
-    metavar="NAME",
-    help="CONFIG is a fleet file: only this member's stacks (repeatable) [default: every member's].",
-)
+@stacks_out_option
+@environments_option
+@members_option
 @_format_option()
 def cost(config: Path, out: Path | None, environments: tuple[str, ...], members: tuple[str, ...], fmt: str) -> None:
     """Estimate what each generated stack costs a month, per capability, from
@@ -1605,13 +1596,8 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | No
 
 @main.command(short_help="A Markdown page per stack: capabilities, a diagram, resources, budget.")
 @config_argument
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    metavar="DIR",
-    help="The cdktf output directory generate wrote [default: cdktf.out beside the config].",
-)
-@click.option("--env", "environments", multiple=True, metavar="ENV", help="Only these environments (repeatable).")
+@stacks_out_option
+@environments_option
 def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
     """Print each stack's page, in promotion order: the use case and its
     answers, the capabilities and why each was selected, a Mermaid diagram
