@@ -1630,10 +1630,10 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
 @main.command(short_help="JSON Schema of tierstack.yaml or of blueprints, for editors and CI.")
 @click.option(
     "--kind",
-    type=click.Choice(("config", "blueprint")),
+    type=click.Choice(("config", "blueprint", "fleet")),
     default="config",
     show_default=True,
-    help="config: tierstack.yaml; blueprint: a blueprint file after Jinja2 rendering.",
+    help="config: tierstack.yaml; blueprint: a blueprint file after Jinja2 rendering; fleet: a fleet file.",
 )
 @click.option(
     "--out",
@@ -1656,6 +1656,7 @@ def schema(kind: str, out: Path | None) -> None:
     Examples:
       tierstack schema --out tierstack.schema.json
       tierstack schema --kind blueprint --out blueprint.schema.json
+      tierstack schema --kind fleet --out fleet.schema.json
       check-jsonschema --schemafile tierstack.schema.json tierstack.yaml
     """
     from tierstack.generator.schema import schema_text, write_schema

@@ -37,13 +37,18 @@ from pydantic_core import core_schema
 
 from tierstack.generator.gitsource import GitSource
 
-KINDS = ("config", "blueprint")
+KINDS = ("config", "blueprint", "fleet")
 # Where `tierstack init` points its `# yaml-language-server: $schema=...` line: a file beside the config,
 # written by `tierstack schema --out tierstack.schema.json` (docs/schema.md says why not a URL).
-DEFAULT_FILES = {"config": "tierstack.schema.json", "blueprint": "blueprint.schema.json"}
+DEFAULT_FILES = {
+    "config": "tierstack.schema.json",
+    "blueprint": "blueprint.schema.json",
+    "fleet": "fleet.schema.json",
+}
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELINE = "# yaml-language-server: $schema="
-TITLES = ("tierstack.yaml", "tierstack blueprint")  # the `title` of each schema: what --out may replace
+# the `title` of each schema: what --out may replace
+TITLES = ("tierstack.yaml", "tierstack blueprint", "tierstack fleet file")
 APPEND = "+"  # generator/blueprint.py's APPEND: `apis+:` appends to the inherited list
 
 # What pydantic's lax mode reads as a boolean besides true and false (pydantic's bool parsing; the words in
@@ -136,6 +141,8 @@ def schema(kind: str) -> dict[str, Any]:
         return config_schema()
     if kind == "blueprint":
         return blueprint_schema()
+    if kind == "fleet":
+        return fleet_schema()
     raise ValueError(f"no schema of kind {kind!r}; kinds: {', '.join(KINDS)}")
 
 
@@ -192,6 +199,49 @@ def config_schema() -> dict[str, Any]:
         "description": "One ML use case for tierstack: its answers, environments, labels, budget and overrides "
         "(docs/spec.md). Written by `tierstack schema`; tierstack itself validates with its pydantic models.",
         **{k: v for k, v in body.items() if k not in ("title", "description")},
+    }
+
+
+def fleet_schema() -> dict[str, Any]:
+    """A fleet file (docs/fleets.md): its own keys, `defaults` (tierstack.yaml fields but `name`) and
+    `members` (each a tierstack.yaml with its own `name`; the rest may come from the defaults)."""
+    from tierstack.generator.fleet import FleetFile
+    from tierstack.generator.spec import Spec
+
+    config = config_schema()
+    fields = config["properties"]
+    fleet_fields = FleetFile.model_json_schema()["properties"]
+    member = {"type": "object", "additionalProperties": False, "required": ["name"], "properties": fields}
+    defaults = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {key: value for key, value in fields.items() if key != "name"},
+        "description": fleet_fields["defaults"]["description"] + " (each member sets its own name)",
+    }
+    name = dict(fields["name"])
+    name["description"] = fleet_fields["fleet"]["description"]
+    return {
+        "$schema": DIALECT,
+        "title": "tierstack fleet file",
+        "description": "Several use cases sharing a blueprint and defaults, generated in one process "
+        "(docs/fleets.md). Written by `tierstack schema --kind fleet`; tierstack itself validates each member "
+        f"with its pydantic models ({Spec.__name__}).",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["fleet", "members"],
+        "properties": {
+            "fleet": name,
+            "description": {"type": "string"},
+            "blueprint": {**fields["blueprint"], "description": fleet_fields["blueprint"]["description"]},
+            "defaults": defaults,
+            "members": {
+                "type": "array",
+                "minItems": 1,
+                "items": member,
+                "description": fleet_fields["members"]["description"],
+            },
+        },
+        "$defs": config["$defs"],
     }
 
 

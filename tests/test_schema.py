@@ -92,14 +92,14 @@ def errors(kind: str, data: Any) -> list[str]:
 # --- the schemas themselves ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["config", "blueprint"])
+@pytest.mark.parametrize("kind", ["config", "blueprint", "fleet"])
 def test_each_schema_is_a_valid_draft_2020_12_schema(kind: str) -> None:
     body = schema(kind)
     jsonschema.Draft202012Validator.check_schema(body)
     assert body["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-@pytest.mark.parametrize("kind", ["config", "blueprint"])
+@pytest.mark.parametrize("kind", ["config", "blueprint", "fleet"])
 def test_the_command_prints_the_same_bytes_every_time(kind: str) -> None:
     first, second = run("schema", "--kind", kind), run("schema", "--kind", kind)
     assert first.exit_code == 0, first.output
@@ -376,3 +376,40 @@ def test_a_fork_blueprint_is_valid_and_its_mistakes_are_not(edit: Callable[[dict
     edit(broken)
     found = errors("blueprint", broken)
     assert any(line.startswith(where) for line in found), found
+
+
+# --- fleet files ---------------------------------------------------------------------------------
+
+FLEET = REPO / "examples" / "churn-fleet" / "churn.fleet.yaml"
+
+
+def test_the_fleet_example_is_valid_and_names_its_schema() -> None:
+    assert FLEET.read_text(encoding="utf-8").splitlines()[0] == f"{MODELINE}{DEFAULT_FILES['fleet']}"
+    assert errors("fleet", editor_data(FLEET)) == []
+
+
+def test_an_editor_flags_a_fleet_typo_at_its_line(tmp_path: Path) -> None:
+    fleet = tmp_path / "churn.fleet.yaml"
+    fleet.write_text(FLEET.read_text(encoding="utf-8").replace("    region: europe-west3", "    regoin: europe-west3"))
+    assert run("schema", "--kind", "fleet", "--out", str(tmp_path / DEFAULT_FILES["fleet"])).exit_code == 0
+    line = 1 + next(n for n, t in enumerate(fleet.read_text().splitlines()) if t.startswith("    regoin:"))
+    assert [(n, m) for n, m in editor_problems(fleet) if "regoin" in m] == [
+        (line, "Additional properties are not allowed ('regoin' was unexpected)")
+    ]
+    assert run("validate", str(fleet)).exit_code == 2  # tierstack agrees
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["defaults"].update(name="x"), "'name' was unexpected"),
+        (lambda d: d["members"][0].pop("name"), "'name' is a required property"),
+        (lambda d: d.pop("fleet"), "'fleet' is a required property"),
+        (lambda d: d.update(members=[]), "should be non-empty"),
+        (lambda d: d["defaults"]["use_case"].update(serving="realtime"), "realtime"),
+    ],
+)
+def test_fleet_mistakes_the_schema_rejects(edit: Callable[[dict[str, Any]], None], message: str) -> None:
+    data = editor_data(FLEET)
+    edit(data)
+    assert any(message in problem for problem in errors("fleet", data)), errors("fleet", data)
