@@ -115,9 +115,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     selected = list(settings["capabilities"])
     upstream = Upstream(
         budget=settings.get("budget") or {},
-        serving_online="model_serving" in selected
-        and settings["capabilities"]["model_serving"].get("mode", "online") == "online",
-        pipelines_selected="ml_pipelines" in selected,
+        selected={capability: settings["capabilities"][capability] or {} for capability in selected},
     )
 
     def inputs(capability: str, kms_key: str | None) -> ModuleInputs:
@@ -150,9 +148,8 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         module = capability_class(capability)(stack, inputs(capability, kms_key))
         module.provide(upstream)
         modules.append(module)
-    built = {m.capability: m for m in modules}
     for module in modules:
-        module.connect(built)
+        module.connect(upstream)
     # the agents of the services whose resources were given the key, granted on it (a given key too)
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
     _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)

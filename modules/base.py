@@ -64,11 +64,18 @@ class Upstream:
     """
 
     budget: dict[str, Any] = field(default_factory=dict)  # the environment's resolved budget settings
+    # every selected capability's resolved settings, by id: what another capability may depend on
+    selected: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     project_number: Any = None  # foundation's data.google_project number (a reference)
-    serving_online: bool = False  # model_serving is selected and serves online
-    pipelines_selected: bool = False  # ml_pipelines is selected
     datasets: dict[str, Any] | None = None  # data_processing's BigQuery datasets by purpose, once built
-    endpoint: Any = None  # model_serving's Vertex AI endpoint, once built
+    endpoint: Any = None  # model_serving's Vertex AI endpoint, once built (online serving only)
+    retraining_topic: Any = None  # ml_pipelines' topic whose messages start a retraining run, once built
+
+    @property
+    def serving_online(self) -> bool:
+        """model_serving is selected and serves online."""
+        serving = self.selected.get("model_serving")
+        return serving is not None and (serving or {}).get("mode", "online") == "online"
 
 
 @dataclass
@@ -342,8 +349,8 @@ class CapabilityModule:
     def provide(self, upstream: Upstream) -> None:
         """Fill the Upstream fields this module provides to those built after it (see `after`)."""
 
-    def connect(self, built: Mapping[str, CapabilityModule]) -> None:
-        """Wire to modules built after this one, once every module of the stack exists."""
+    def connect(self, upstream: Upstream) -> None:
+        """Wire to what modules built after this one provided, once every module of the stack exists."""
 
     # --- the shared concerns ---------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import Cron, Settings, TimeZone, Unique, matching
-from tierstack.modules.base import CapabilityModule
+from tierstack.modules.base import CapabilityModule, Upstream
 
 if TYPE_CHECKING:
     from cdktn_provider_google.pubsub_topic import PubsubTopic
@@ -162,6 +162,9 @@ class MlPipelines(CapabilityModule):
             "degradation alerts at it (a notification channel of type pubsub)"
         ),
     }
+
+    def provide(self, upstream: Upstream) -> None:
+        upstream.retraining_topic = self.retraining_topic  # model monitoring's retraining channel publishes to it
 
     def build(self) -> None:
         from cdktn_provider_google.artifact_registry_repository import (

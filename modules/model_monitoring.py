@@ -40,14 +40,13 @@ policies have no channel: `explain` and `generate` warn, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
 from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
 from tierstack.generator.settings import Email, Purpose, Settings
-from tierstack.modules.base import CapabilityModule
+from tierstack.modules.base import CapabilityModule, Upstream
 
 if TYPE_CHECKING:
     from cdktn_provider_google.monitoring_alert_policy import MonitoringAlertPolicyConditionsConditionThreshold
@@ -139,7 +138,7 @@ class ModelMonitoring(CapabilityModule):
             channels = [channel.id]
             self.expose("notification_channel", channel.id)
         alerts = settings.get("alerts") or {}
-        online, pipelines = inputs.upstream.serving_online, inputs.upstream.pipelines_selected
+        online, pipelines = inputs.upstream.serving_online, "ml_pipelines" in inputs.upstream.selected
         planned = planned_alerts(alerts, online, pipelines)
         if "endpoint_errors" in planned:
             self._endpoint_errors(channels, alerts["endpoint_error_rate"])
@@ -148,12 +147,12 @@ class ModelMonitoring(CapabilityModule):
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
 
-    def connect(self, built: Mapping[str, CapabilityModule]) -> None:
+    def connect(self, upstream: Upstream) -> None:
         """Retraining on degradation: the anomalies reach ml_pipelines' trigger topic, when it made one.
 
         Wired here, once every module exists: ml_pipelines may be built after this module.
         """
-        topic = getattr(built.get("ml_pipelines"), "retraining_topic", None)
+        topic = upstream.retraining_topic
         if topic is not None:
             self.retraining_channel(topic)
 
