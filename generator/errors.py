@@ -90,6 +90,8 @@ _ENVIRONMENT = {  # errno name -> (the problem, what to do); getattr below: not 
     "ENFILE": ("too many open files in the system", "close other programs, or raise the system's limit"),
     "ENAMETOOLONG": ("file name too long", "use a shorter path"),
     "ELOOP": ("too many levels of symbolic links", "check the symbolic links in the path"),
+    "ENOTDIR": ("a part of the path is a file, not a directory", f"move that file away, {_WRITE_ELSEWHERE}"),
+    "EEXIST": ("something already exists where a file or directory is to be made", f"move it away, {_WRITE_ELSEWHERE}"),
 }
 ENVIRONMENT_ERRNOS: dict[int, tuple[str, str]] = {
     getattr(errno, name): text for name, text in _ENVIRONMENT.items() if hasattr(errno, name)
@@ -152,6 +154,20 @@ def _from_node_error(exc: BaseException, path: str | Path | None) -> UserError |
         file=_shown(where) if where is not None else None,
         hint=hint,
     )
+
+
+def unwritable(path: str | Path, exc: OSError) -> UserError:
+    """Why no file can be made at `path` (ENOENT, ENOTDIR, EEXIST while creating it): a file where a directory
+    should be, or a directory that takes no new files (/proc), named by the user's path."""
+    code = errno.errorcode.get(exc.errno or 0, "OSError")
+    blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        message = f"cannot create the file: {_shown(blocker)} is a file, not a directory ({code})"
+        hint = f"give a path whose directories are directories, or move {_shown(blocker)} away"
+    else:
+        message = f"cannot create a file in {_shown(Path(path).parent)} ({code}: {exc.strerror or exc})"
+        hint = "write somewhere else: a directory you can create files in"
+    return UserError(message, file=_shown(path), hint=hint)
 
 
 def _shown(path: str | Path) -> str:

@@ -7,6 +7,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from tierstack.generator.errors import unwritable
+
 
 def umask() -> int:
     """The process's umask (reading it means setting it; it is put back at once)."""
@@ -30,14 +32,18 @@ def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it.
 
     The file keeps the mode of the file it replaces; a new file gets 0o666 less the umask, as with
-    `open()` (tempfile.mkstemp alone would leave it 0600).
+    `open()` (tempfile.mkstemp alone would leave it 0600). A path under a file (`a.yaml/b.yaml`), or in
+    a directory that takes no new files (/proc), is a UserError naming it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o666 & ~umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o666 & ~umask()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except (FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
+        raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

@@ -7,10 +7,15 @@ the caller turns it into a UserError with the file, line and field
 (check_resolved for `explain`/`show`/`generate`, the experimentation module as
 a last line). Anything that places a VM with a GPU (the Workbench notebook,
 the training pool) can call gpu_problem and machine_types_for.
+
+check_resolved also holds every region to the table (a misspelled one gets the
+nearest), and applies model_serving's batch-schedule rules (batch_model_name,
+batch_input_table): what synthesis would refuse, `validate` finds first.
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -20,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tierstack.generator import grammars
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import ZONE_RE, Zone, load_gcp_facts
-from tierstack.generator.errors import UserError
+from tierstack.generator.errors import ErrorList, UserError, did_you_mean
 
 if TYPE_CHECKING:
     from tierstack.generator.resolve import Resolved, ResolvedEnvironment
@@ -162,16 +167,24 @@ def offers(zone: Zone, machine_type: str, gpu: str | None) -> bool | None:
     return zone.gpus if attaches else True
 
 
+def check_region(region: str) -> None:
+    """A FactError on 'region' when Google Cloud has no such region (generator/data/zones.yaml), with the nearest."""
+    regions = load_gcp_facts().regions
+    if region in regions:
+        return
+    # closer than did_you_mean's default: mars-north1 is no typo of asia-northeast1
+    close = difflib.get_close_matches(region, list(regions), n=1, cutoff=0.8)
+    raise FactError(
+        f"'{region}' is not a Google Cloud region (generator/data/zones.yaml)",
+        "region",
+        did_you_mean(close[0], close) if close else "regions: " + ", ".join(sorted(regions)),
+    )
+
+
 def pick_zone(region: str, machine_type: str, gpu: str | None, zone: str | None = None) -> str:
     """The given zone, checked; else the first zone of the region that offers the machine (or the first)."""
-    facts = load_gcp_facts()
-    known = facts.regions.get(region)
-    if known is None:
-        raise FactError(
-            f"no zones are known for region {region} (generator/data/zones.yaml)",
-            "region",
-            "regions with known zones: " + ", ".join(sorted(facts.regions)),
-        )
+    check_region(region)
+    known = load_gcp_facts().regions[region]
     what = f"{machine_type}" + (f" with {gpu}" if gpu else "")
     if zone is not None:
         if not isinstance(zone, str) or zone not in known.zones:
@@ -264,16 +277,63 @@ DEFAULT_SUBNET_RANGE = "10.10.0.0/24"
 
 
 def check_resolved(resolved: Resolved) -> None:
-    """Every environment's Workbench settings against the facts, reported at the file and line that set them."""
+    """Every environment against the facts (its region, its Workbench, its batch schedule), all problems
+    at once, each reported at the file and line that set it."""
+    errors: dict[str, UserError] = {}  # by message: one value shared by every environment is said once
     for env in resolved.environments.values():
-        experimentation = env.settings.get("capabilities", {}).get("experimentation") or {}
-        workbench = experimentation.get("workbench")
-        if workbench is None:
-            continue
+        for err in _environment_errors(resolved, env):
+            errors.setdefault(err.render(), err)
+    found = list(errors.values())
+    if found:
+        raise found[0] if len(found) == 1 else ErrorList(found)
+
+
+def _environment_errors(resolved: Resolved, env: ResolvedEnvironment) -> list[UserError]:
+    try:
+        check_region(env.region)
+    except FactError as err:
+        return [_user_error(resolved, env, err)]  # zones, models and tables in a region that is not one: moot
+    errors: list[UserError] = []
+    capabilities = env.settings.get("capabilities") or {}
+    workbench = (capabilities.get("experimentation") or {}).get("workbench")
+    if workbench is not None:
         try:
             place_workbench(env.region, workbench)
         except FactError as err:
-            raise _user_error(resolved, env, err) from None
+            errors.append(_user_error(resolved, env, err))
+    serving = capabilities.get("model_serving")
+    if isinstance(serving, Mapping):
+        errors += [_serving_error(resolved, env, err) for err in _batch_problems(resolved, env, serving)]
+    return errors
+
+
+def _batch_problems(resolved: Resolved, env: ResolvedEnvironment, serving: Mapping[str, Any]) -> list[FactError]:
+    from tierstack.modules.model_serving import batch_problems
+
+    datasets = (env.settings["capabilities"].get("data_processing") or {}).get("datasets")
+    prepared = isinstance(datasets, list) and "prepared" in datasets
+    return batch_problems(serving, env.project, env.region, resolved.loaded.spec.name, prepared)
+
+
+def _serving_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) -> UserError:
+    """A batch rule broken, at what the user wrote: the value, or (a value missing) the batch_schedule that needs it."""
+    from tierstack.generator.settings import _provenance, _written_path
+
+    serving = env.settings["capabilities"]["model_serving"]
+    at = err.key if serving.get(err.key) else "batch_schedule"
+    where = _provenance(env.provenance, ("capabilities", "model_serving", at))
+    written = _written_path(resolved.loaded, where)
+    field = (
+        written.rpartition(".")[0] + "." + err.key
+        if written and "." in written
+        else err.key
+        if written
+        else f"environments.{env.name}.capabilities.model_serving.{err.key}"
+    )
+    spec_file = display_path(resolved.loaded.path)
+    if where is None:
+        return UserError(err.message, file=spec_file, field=field, hint=err.hint)
+    return where.error(err.message, fallback=spec_file, field=field, hint=err.hint)
 
 
 def _user_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) -> UserError:

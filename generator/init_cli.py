@@ -45,6 +45,27 @@ BATCH_ANSWERS = ("batch_schedule", "batch_model", "batch_input")
 PRODUCTION_ANSWERS = ("mission_critical", "reusable", "retraining", "code_changes", "serving", "online_experimentation")
 
 
+class SuggestingChoice(click.Choice[str]):
+    """click.Choice that names the nearest valid value: `prod` for stage -> did you mean 'production'?"""
+
+    def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
+        message = super().get_invalid_choice_message(value, ctx)
+        near = nearest_choice(str(value), [str(c) for c in self.choices])
+        return f"{message} Did you mean '{near}'?" if near else message
+
+
+def nearest_choice(typed: str, choices: list[str]) -> str | None:
+    """The one choice that starts with what was typed (prod -> production), else the closest spelling."""
+    from tierstack.generator.errors import did_you_mean
+
+    text = typed.strip().lower()
+    starting = [c for c in choices if text and c.lower().startswith(text)]
+    if len(starting) == 1:
+        return starting[0]
+    close = did_you_mean(text, choices)
+    return close.split("'")[1] if close else None
+
+
 def option(key: str) -> str:
     """The flag of an answer: serving_network -> --serving-network."""
     return "--" + key.replace("_", "-")
@@ -54,15 +75,15 @@ def option(key: str) -> str:
 @click.argument("path", required=False, default="tierstack.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Use-case name, e.g. fraud-detection.")
 @click.option("--team", help="Owning team (cost label).")
-@click.option("--stage", type=click.Choice(CHOICES["stage"]))
+@click.option("--stage", type=SuggestingChoice(CHOICES["stage"]))
 @click.option("--mission-critical/--not-mission-critical", default=None)
 @click.option("--reusable/--not-reusable", default=None)
-@click.option("--retraining", type=click.Choice(CHOICES["retraining"]))
+@click.option("--retraining", type=SuggestingChoice(CHOICES["retraining"]))
 @click.option(
     "--schedule", help="Cron for scheduled retraining, e.g. '0 3 * * 1'; required with --retraining scheduled."
 )
-@click.option("--code-changes", type=click.Choice(CHOICES["code_changes"]))
-@click.option("--serving", type=click.Choice(CHOICES["serving"]))
+@click.option("--code-changes", type=SuggestingChoice(CHOICES["code_changes"]))
+@click.option("--serving", type=SuggestingChoice(CHOICES["serving"]))
 @click.option("--online-experimentation/--no-online-experimentation", default=None)
 @click.option(
     "--serving-network",
@@ -347,7 +368,7 @@ class Questionnaire:
             if isinstance(default, bool):
                 return click.confirm(text, default=default)
             if key in CHOICES:
-                return click.prompt(text, default=default, type=click.Choice(CHOICES[key]))
+                return click.prompt(text, default=default, type=SuggestingChoice(CHOICES[key]))
             return click.prompt(text, default=default, value_proc=proc, show_default=bool(default))
 
     def skip(
@@ -426,8 +447,13 @@ class Questionnaire:
 
     def _check_region(self, value: str) -> str:
         from tierstack.generator.catalog import load_catalog
+        from tierstack.generator.gcp_facts import FactError, check_region
 
         region = str(_typed("Region", value))
+        try:  # a region that is none first: a misspelled region is not an accelerator's fault
+            check_region(region)
+        except FactError as err:
+            raise _Invalid(err.message, err.hint or "") from None
         acc = self.accelerator
         if acc is not None and acc.type is not None:
             known = load_catalog().accelerator(acc.type)
@@ -471,21 +497,14 @@ class Questionnaire:
         return names
 
     def _check_batch_model(self, value: str) -> str:
-        from tierstack.modules.model_serving import FULL_MODEL_RE, SHORT_MODEL_RE
+        """model_serving's own rule (batch_model_name), in the region answered before."""
+        from tierstack.generator.gcp_facts import FactError
+        from tierstack.modules.model_serving import batch_model_name
 
-        full = FULL_MODEL_RE.match(value)
-        if not (SHORT_MODEL_RE.match(value) or full):
-            raise _Invalid(
-                f"'{value}' is not a Vertex AI model",
-                "NAME@ALIAS (a model registered in the stack's project and region), or "
-                "projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS]",
-            )
-        region = self.answers.get("region")
-        if full and region and full.group("location") != region:
-            raise ValueError(
-                f"the model is in {full.group('location')}, but a batch prediction job runs in the model's "
-                f"region, and the stacks are in {region}"
-            )
+        try:
+            batch_model_name(value, "PROJECT", str(self.answers.get("region") or "us-central1"))
+        except FactError as err:
+            raise _Invalid(err.message, err.hint or "") from None
         return value
 
     # --- what the answers select -------------------------------------------------------------------
@@ -605,10 +624,14 @@ def _check_amount(value: str) -> str:
 
 
 def _check_batch_input(value: str) -> str:
-    from tierstack.modules.model_serving import BQ_TABLE_RE
+    """model_serving's own rule (batch_input_table) on a table given."""
+    from tierstack.generator.gcp_facts import FactError
+    from tierstack.modules.model_serving import batch_input_table
 
-    if not BQ_TABLE_RE.match(value):
-        raise _Invalid(f"'{value}' is not a BigQuery table URI", "bq://PROJECT.DATASET.TABLE")
+    try:
+        batch_input_table(value, "PROJECT", "NAME", prepared=True)
+    except FactError as err:
+        raise _Invalid(err.message, err.hint or "") from None
     return value
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierstack.generator.catalog import Catalog, load_catalog
+from tierstack.generator.catalog import Catalog, load_catalog, load_gcp_facts
 from tierstack.generator.errors import ErrorList, UserError
 from tierstack.generator.rules import ALWAYS, PRODUCTION_ONLY_DEFAULTS, RULES, Rule
 from tierstack.generator.spec import LoadedSpec, UseCase
@@ -277,8 +277,9 @@ def _accelerator_regions(loaded: LoadedSpec, catalog: Catalog) -> list[UserError
     known = catalog.accelerator(acc.type)
     assert known is not None  # parse_accelerator checked it
     errors = []
+    regions = load_gcp_facts().regions  # a region that is none: said by the facts check (gcp_facts), not here
     for env, region, field_name in environment_regions(loaded):
-        if region not in known.regions:
+        if region not in known.regions and region in regions:
             where = f"environment {env}" if env else "the default region"
             errors.append(
                 loaded.error(

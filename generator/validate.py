@@ -2,8 +2,8 @@
 
 It loads the config (the spec's types: every field error at once), then
 resolves it as `explain` and `generate` do: the contradictions between
-answers, the blueprint, the Google Cloud facts (zones, machines and GPUs,
-networks), the typed settings of every capability in every environment, and
+answers, the blueprint, the Google Cloud facts (regions, zones, machines and
+GPUs, networks, the batch schedule's model and table), the typed settings of every capability in every environment, and
 the production guarantees. What only the synthesis sees (the cdktn bindings
 take seconds to load) is left to `generate`. The cdktn bindings are never
 imported here (tests/test_cli.py checks it).

@@ -12,12 +12,14 @@ checked here so a blueprint cannot ask for production with one replica.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
+from tierstack.generator.gcp_facts import FactError
 from tierstack.generator.settings import Cron, MachineType, Network, ReplicaRange, Replicas, Settings, TimeZone
 from tierstack.modules.base import CapabilityModule, Upstream
 
@@ -45,6 +47,78 @@ _MODEL = r"[A-Za-z0-9_-]{1,63}(@[A-Za-z0-9_-]{1,128})?"
 SHORT_MODEL_RE = re.compile(rf"^{_MODEL}$")
 FULL_MODEL_RE = re.compile(rf"^projects/[a-z0-9-]+/locations/(?P<location>[a-z0-9-]+)/models/{_MODEL}$")
 BQ_TABLE_RE = re.compile(r"^bq://[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}$")
+
+
+# --- the batch schedule's rules: one function each, called by validate (gcp_facts), init and build ---------
+
+
+def batch_model_name(model: object, project: str, region: str) -> str:
+    """The model's resource name, from a full name in the stack's region or a short NAME[@VERSION].
+
+    A batch prediction job runs in its model's region, so a model elsewhere is refused here, not by
+    Vertex AI at 02:00. A FactError on `batch_model` says what is wrong.
+    """
+    if not model:
+        raise FactError(
+            "a batch_schedule needs the model to score with",
+            "batch_model",
+            f"set batch_model to a model registered in {region}: NAME@ALIAS (in the stack's project), or "
+            f"projects/PROJECT/locations/{region}/models/NAME@ALIAS; or remove batch_schedule",
+        )
+    name = str(model)
+    if SHORT_MODEL_RE.fullmatch(name):
+        return f"projects/{project}/locations/{region}/models/{name}"
+    full = FULL_MODEL_RE.fullmatch(name)
+    if not full:
+        raise FactError(
+            f"'{name}' is not a Vertex AI model",
+            "batch_model",
+            "NAME@ALIAS (a model registered in the stack's project and region), or "
+            "projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS]",
+        )
+    if full.group("location") != region:
+        raise FactError(
+            f"the model is in {full.group('location')}, but a batch prediction job must run in the "
+            f"model's region and this environment is in {region}",
+            "batch_model",
+            f"use a model registered in {region}",
+        )
+    return name
+
+
+def batch_input_table(source: object, project: str, name: str, prepared: bool) -> str:
+    """The BigQuery table to score: given, or (`prepared`: data_processing makes one) the prepared dataset's
+    batch_input table. A FactError on `batch_input` says what is wrong."""
+    if source:
+        if not BQ_TABLE_RE.fullmatch(str(source)):
+            raise FactError(f"'{source}' is not a BigQuery table URI", "batch_input", "bq://PROJECT.DATASET.TABLE")
+        return str(source)
+    if not prepared:
+        raise FactError(
+            "a batch_schedule needs the table to score, and this stack has no prepared dataset "
+            "(data_processing is not selected)",
+            "batch_input",
+            "set batch_input to bq://PROJECT.DATASET.TABLE, or add data_processing to capabilities.add",
+        )
+    return f"bq://{project}.{naming.dataset_id(name, 'prepared')}.batch_input"
+
+
+def batch_problems(
+    settings: Mapping[str, Any], project: str, region: str, name: str, prepared: bool
+) -> list[FactError]:
+    """Every broken rule of a batch schedule, before synthesis: what build() would refuse, found by validate."""
+    if settings.get("mode") != "batch" or not settings.get("batch_schedule"):
+        return []
+    found: list[FactError] = []
+    try:
+        batch_model_name(settings.get("batch_model"), project, region)
+    except FactError as err:
+        found.append(err)
+    try:
+        batch_input_table(settings.get("batch_input"), project, name, prepared)
+    except FactError as err:
+        found.append(err)
+    return found
 
 
 class ModelServing(CapabilityModule):
@@ -161,60 +235,21 @@ class ModelServing(CapabilityModule):
         )
 
     def _batch_model(self, model: Any, field: str) -> str:
-        """The model's resource name, from a full name in the stack's region or a short NAME[@VERSION]."""
-        inputs = self.inputs
-        if not model:
-            raise UserError(
-                "a batch_schedule needs the model to score with",
-                file=inputs.source,
-                field=field,
-                hint="set model_serving.batch_model to a registered model, e.g. "
-                f"projects/{inputs.project}/locations/{inputs.region}/models/NAME@default, "
-                "or remove batch_schedule",
-            )
-        name = str(model)
-        if SHORT_MODEL_RE.fullmatch(name):
-            return f"projects/{inputs.project}/locations/{inputs.region}/models/{name}"
-        full = FULL_MODEL_RE.fullmatch(name)
-        if not full:
-            raise UserError(
-                f"'{name}' is not a Vertex AI model",
-                file=inputs.source,
-                field=field,
-                hint="projects/PROJECT/locations/REGION/models/NAME[@VERSION_OR_ALIAS], or NAME@ALIAS",
-            )
-        if full.group("location") != inputs.region:
-            raise UserError(
-                f"the model is in {full.group('location')}, but a batch prediction job must run in the "
-                f"model's region and this environment is in {inputs.region}",
-                file=inputs.source,
-                field=field,
-                hint=f"use a model registered in {inputs.region}",
-            )
-        return name
+        """batch_model_name, as an error at the setting (the last line: validate checks it first)."""
+        try:
+            return batch_model_name(model, self.inputs.project, self.inputs.region)
+        except FactError as err:
+            raise UserError(err.message, file=self.inputs.source, field=field, hint=err.hint) from None
 
     def _batch_input(self, source: Any, field: str) -> str:
-        """The BigQuery table to score: given, or the prepared dataset's batch_input table."""
+        """batch_input_table, as an error at the setting (the last line: validate checks it first)."""
         inputs = self.inputs
-        if source:
-            if not BQ_TABLE_RE.fullmatch(str(source)):
-                raise UserError(
-                    f"'{source}' is not a BigQuery table URI",
-                    file=inputs.source,
-                    field=field,
-                    hint="bq://PROJECT.DATASET.TABLE",
-                )
-            return str(source)
-        if "prepared" not in (inputs.upstream.datasets or {}):
-            raise UserError(
-                "a batch_schedule needs the table to score, and this stack has no prepared dataset "
-                "(data_processing is not selected)",
-                file=inputs.source,
-                field=field,
-                hint="set model_serving.batch_input to bq://PROJECT.DATASET.TABLE, or add "
-                "data_processing to capabilities.add",
+        try:
+            return batch_input_table(
+                source, inputs.project, inputs.name, "prepared" in (inputs.upstream.datasets or {})
             )
-        return f"bq://{inputs.project}.{naming.dataset_id(inputs.name, 'prepared')}.batch_input"
+        except FactError as err:
+            raise UserError(err.message, file=inputs.source, field=field, hint=err.hint) from None
 
     def _online(self) -> None:
         from cdktn_provider_google.vertex_ai_deployment_resource_pool import (

@@ -477,7 +477,11 @@ def test_batch_without_a_schedule_stays_manual(synthesized: dict[str, Path]) -> 
             "model_serving.batch_model",
             "batch_model",
         ),
-        ('      batch_schedule: "5 o\'clock"\n      batch_model: scorer\n', "model_serving.batch_schedule", "cron"),
+        (  # only the schedule is wrong (without a batch_input the missing table is found first)
+            '      batch_schedule: "5 o\'clock"\n      batch_model: scorer\n      batch_input: bq://demo-case-prod.sales.to_score\n',
+            "model_serving.batch_schedule",
+            "cron",
+        ),
         (
             '      batch_schedule: "0 5 * * *"\n      batch_model: "projects/p/locations/europe-west4/models/m"\n'
             "      batch_input: bq://demo-case-prod.sales.to_score\n",

@@ -277,7 +277,7 @@ def test_a_region_without_known_zones_names_the_region_and_the_known_ones(write:
     with pytest.raises(UserError) as caught:
         resolve(load_spec(write(research(accelerator="none", region="mars-north1"))))
     assert caught.value.field == "region" and caught.value.line == 6
-    assert "no zones are known for region mars-north1" in caught.value.message
+    assert "'mars-north1' is not a Google Cloud region" in caught.value.message
     assert "europe-west1" in (caught.value.hint or "") and "zones.yaml" in caught.value.message
 
 

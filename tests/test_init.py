@@ -11,6 +11,7 @@ tests/test_environment_errors.py (end of input, Ctrl-C).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -273,33 +274,110 @@ def test_end_of_input_at_a_later_question(tmp_path: Path, answers: list[str], qu
     assert not path.exists()
 
 
+# --- where init cannot write, and answers with typos ------------------------------------------------
+
+
+def test_init_under_a_file_names_the_path_and_the_file_in_the_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("z6.yaml").write_text("a file, not a directory\n", encoding="utf-8")
+    for target in ("z6.yaml/sub.yaml", "z6.yaml/deeper/sub.yaml"):
+        result = run("init", target, *BASE)
+        assert result.exit_code == cli.EXIT_USER_ERROR, result.output
+        assert result.stderr.startswith(f"error: {target}: cannot create the file: z6.yaml is a file, not a directory")
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["z6.yaml"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOTDIR, errno.EEXIST])
+def test_a_file_in_the_way_elsewhere_is_the_environment_s_error_too(code: int) -> None:
+    """The same failures outside write_atomic (any command's mkdir under a file) are exit 2, naming the path."""
+    from tierstack.generator.errors import environment_error
+
+    found = environment_error(OSError(code, os.strerror(code), "z6.yaml/out"))
+    assert found is not None and found.file == "z6.yaml/out"
+    assert errno.errorcode[code] in found.message and "move" in (found.hint or "")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
+def test_init_into_a_directory_that_takes_no_files_names_it() -> None:
+    result = run("init", "/proc/x.yaml", *BASE)
+    assert result.exit_code == cli.EXIT_USER_ERROR, result.output
+    assert result.stderr.startswith("error: /proc/x.yaml: cannot create a file in /proc")
+    assert "internal error" not in result.stderr
+
+
+def test_a_misspelled_region_is_refused_with_the_nearest(tmp_path: Path) -> None:
+    err = refused(tmp_path, *BASE, "--accelerator", "gpu:nvidia-l4x1", "--region", "us-centrl1")
+    assert "field '--region': 'us-centrl1' is not a Google Cloud region" in err
+    assert "did you mean 'us-central1'?" in err and "not offered" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "typed", "nearest"), [("--stage", "prod", "production"), ("--serving", "onlin", "online")]
+)
+def test_a_choice_flag_with_a_typo_names_the_nearest(tmp_path: Path, flag: str, typed: str, nearest: str) -> None:
+    result, path = init(tmp_path, *BASE, flag, typed)
+    assert result.exit_code == cli.EXIT_USER_ERROR and not path.exists()
+    assert f"Did you mean '{nearest}'?" in result.stderr
+
+
+def test_batch_answers_are_checked_by_model_serving_s_rules(tmp_path: Path) -> None:
+    batch = [*BASE, "--stage", "production", "--serving", "batch", "--batch-schedule", "0 2 * * *"]
+    err = refused(tmp_path, *batch, "--batch-model", "projects/p/locations/europe-west4/models/m@a")
+    assert "field '--batch-model': the model is in europe-west4" in err and "hint: use a model registered in" in err
+    err = refused(tmp_path, *batch, "--batch-model", "m@a", "--batch-input", "not a table")
+    assert "field '--batch-input': 'not a table' is not a BigQuery table URI" in err
+
+
 # --- a terminal session ---------------------------------------------------------------------------
+
+
+class Terminal:
+    """tierstack on a pseudo-terminal (Python's pty): what a person sees at the prompts, and what they type."""
+
+    def __init__(self, *args: str) -> None:
+        import pty
+
+        tierstack = str(Path(sys.executable).with_name("tierstack"))
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: tierstack on the terminal
+            os.execv(tierstack, [tierstack, *args])
+        self.screen = b""
+        self.seen = 0  # where the last text waited for ended: a prompt asked again is a new one
+
+    def until(self, text: str, timeout: float = 30) -> None:
+        end = time.monotonic() + timeout
+        while text.encode() not in self.screen[self.seen :]:
+            assert time.monotonic() < end, f"no {text!r} on the terminal:\n{self.text}"
+            ready, _, _ = select.select([self.fd], [], [], 0.1)
+            if ready:
+                try:
+                    self.screen += os.read(self.fd, 4096)
+                except OSError:  # the child is gone
+                    break
+        self.seen = self.screen.index(text.encode(), self.seen) + len(text.encode())
+
+    def answer(self, prompt: str, answer: str) -> None:
+        self.until(prompt)
+        os.write(self.fd, answer.encode() + b"\r")
+
+    def close(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        os.close(self.fd)
+        return os.waitstatus_to_exitcode(status)
+
+    @property
+    def text(self) -> str:
+        return self.screen.decode(errors="replace")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal, as on POSIX")
 def test_a_terminal_session_through_the_prompts(tmp_path: Path) -> None:
     """init at a real (pseudo-)terminal: a bad answer asked again with a suggestion, then Ctrl-D at a question."""
-    import pty
-
     path = tmp_path / "tierstack.yaml"
-    tierstack = str(Path(sys.executable).with_name("tierstack"))
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: tierstack on the terminal
-        os.execv(tierstack, [tierstack, "init", str(path)])
-    screen = b""
-
-    def until(text: str, timeout: float = 30) -> None:
-        nonlocal screen
-        end = time.monotonic() + timeout
-        while text.encode() not in screen:
-            assert time.monotonic() < end, f"no {text!r} on the terminal:\n{screen.decode(errors='replace')}"
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    screen += os.read(fd, 4096)
-                except OSError:  # the child is gone
-                    break
-
+    term = Terminal("init", str(path))
     try:
         for prompt, answer in [
             ("Use-case name", "churn"),
@@ -314,19 +392,89 @@ def test_a_terminal_session_through_the_prompts(tmp_path: Path) -> None:
             ("did you mean gpu:nvidia-tesla-t4x1?", "gpu:nvidia-tesla-t4x1"),
             ("Region", "us-central1"),
         ]:
-            until(prompt)
-            os.write(fd, answer.encode() + b"\r")
-        until("Environments")
-        os.write(fd, b"\x04")  # Ctrl-D: end of input
-        until("nothing was written")
+            term.answer(prompt, answer)
+        term.until("Environments")
+        os.write(term.fd, b"\x04")  # Ctrl-D: end of input
+        term.until("nothing was written")
     finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == cli.EXIT_USER_ERROR
-    text = screen.decode(errors="replace")
-    assert "init needs answers: stdin closed before 'Environments'" in text
-    assert "internal error" not in text and "Abort" not in text
+        code = term.close()
+    assert code == cli.EXIT_USER_ERROR
+    assert "init needs answers: stdin closed before 'Environments'" in term.text
+    assert "internal error" not in term.text and "Abort" not in term.text
     assert not path.exists()
+
+
+# every prompt of a tier-2 online use case with a budget, in order; typos are asked again with the nearest value
+TIER2_SESSION = [
+    ("Use-case name", "churn"),
+    ("Owning team", "growth"),
+    ("Stage (research, production) [production]", "prod"),
+    ("Did you mean 'production'?", "production"),
+    ("Mission critical?", "n"),
+    ("Reused by other teams?", "n"),
+    ("Retraining (none, on_degradation, scheduled) [none]", "on_degradation"),
+    ("Code changes (rare, frequent) [rare]", "frequnt"),
+    ("Did you mean 'frequent'?", "frequent"),
+    ("Serving (none, batch, online) [none]", "online"),
+    ("A/B tests or canaries on live traffic?", "n"),
+    ("Private endpoint on a VPC network", "n"),
+    ("Accelerator", "none"),
+    ("Region", "europe-wst4"),
+    ("did you mean 'europe-west4'?", "europe-west4"),
+    ("Environments (comma-separated, in promotion order) [dev,staging,prod]", ""),
+    ("Email for alerts", "ml-oncall@example.com"),
+    ("GitHub repository CI deploys from", "acme/churn"),
+    ("Monthly budget per environment", "750"),
+    ("Billing account id", ACCOUNT),
+    ("Budget currency", "EUR"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal, as on POSIX")
+def test_every_prompt_at_a_terminal_gives_a_complete_tier_2_stack(tmp_path: Path) -> None:
+    """Every question of a tier-2 online use case answered at a terminal, then `tierstack generate` on the file:
+    every alert notifies the email given, each environment has its budget, CI has its identity pool."""
+    import subprocess
+
+    path = tmp_path / "tierstack.yaml"
+    term = Terminal("init", str(path))
+    try:
+        for prompt, answer in TIER2_SESSION:
+            term.answer(prompt, answer)
+        term.until(f"wrote {path}")
+    finally:
+        code = term.close()
+    assert code == 0, term.text
+    assert "internal error" not in term.text
+    out = tmp_path / "cdktf.out"
+    tierstack = str(Path(sys.executable).with_name("tierstack"))
+    done = subprocess.run(
+        [tierstack, "generate", str(path), "--out", str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    stacks = {p.parent.name: json.loads(p.read_text(encoding="utf-8")) for p in out.glob("stacks/*/cdk.tf.json")}
+    assert sorted(stacks) == ["churn-dev", "churn-prod", "churn-staging"]
+    pools = []
+    for name, stack in stacks.items():
+        resource = stack.get("resource", {})
+        alerts = resource.get("google_monitoring_alert_policy", {})
+        assert alerts, f"{name}: tier 2 online selects model monitoring, yet no alert policy"
+        emails = {
+            f"${{google_monitoring_notification_channel.{key}.id}}": body["labels"]["email_address"]
+            for key, body in resource["google_monitoring_notification_channel"].items()
+            if body["type"] == "email"
+        }
+        for address, body in alerts.items():  # every alert reaches the email answered at the prompt
+            notified = {emails.get(channel) for channel in body.get("notification_channels", [])}
+            assert "ml-oncall@example.com" in notified, f"{name}: {address} notifies {notified or 'nobody'}"
+        [budget] = resource["google_billing_budget"].values()
+        assert budget["billing_account"] == ACCOUNT
+        assert budget["amount"]["specified_amount"] == {"units": "750", "currency_code": "EUR"}
+        pools += list(resource.get("google_iam_workload_identity_pool", {}).values())
+        providers = resource.get("google_iam_workload_identity_pool_provider", {})
+        assert "acme/churn" in json.dumps(providers), f"{name}: no identity provider trusts acme/churn"
+    assert pools, "tier 2 deploys through CI: the workload identity pool that trusts acme/churn is missing"
 
 
 # --- a stack generated from init's answers is complete --------------------------------------------
