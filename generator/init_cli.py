@@ -138,6 +138,24 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
 
     write_atomic(path, text)
     click.echo(f"wrote {path}; next: tierstack validate {path}, tierstack explain {path}", err=True)
+    _write_schema_beside(path)
+
+
+def _write_schema_beside(config: Path) -> None:
+    """The JSON Schema the config's first line names, beside it, so an editor completes and checks it at once.
+
+    A schema tierstack wrote is brought up to date; any other file of that name is left as it is.
+    """
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.schema import DEFAULT_FILES, schema_text, write_schema
+
+    target = config.parent / DEFAULT_FILES["config"]
+    try:
+        write_schema(target, schema_text("config"))
+    except UserError:
+        click.echo(f"note: {target} is not a schema tierstack wrote; left as it is", err=True)
+        return
+    click.echo(f"wrote {target} (for editors: the schema tierstack.yaml's first line names)", err=True)
 
 
 # --- the questions -------------------------------------------------------------------------------

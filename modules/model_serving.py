@@ -148,13 +148,14 @@ class ModelServing(CapabilityModule):
     }
 
     def build(self) -> None:
+        self.endpoint: Any = None  # online only: model monitoring scopes its alerts to it
         if self.settings["mode"] == "batch":
             self._batch()
         else:
             self._online()
 
     def provide(self, upstream: Upstream) -> None:
-        upstream.endpoint = getattr(self, "endpoint", None)  # online only: model monitoring scopes its alerts to it
+        upstream.endpoint = self.endpoint
 
     def _batch(self) -> None:
         bucket = self.bucket("predictions", writers=("serving", "pipelines"), readers=("ci",))

@@ -285,9 +285,19 @@ def test_init_points_tierstack_yaml_at_the_schema_file_beside_it(tmp_path: Path)
     assert done.exit_code == 0, done.output
     first = config.read_text(encoding="utf-8").splitlines()[0]
     assert first == f"{MODELINE}{DEFAULT_FILES['config']}"
-    written = run("schema", "--out", str(tmp_path / DEFAULT_FILES["config"]))
-    assert written.exit_code == 0, written.output
+    beside = tmp_path / DEFAULT_FILES["config"]
+    assert beside.read_text(encoding="utf-8") == schema_text("config")  # init wrote it: the editor finds it
     assert editor_problems(config) == []  # what init writes is valid to an editor
+
+
+def test_init_leaves_a_schema_file_it_did_not_write(tmp_path: Path) -> None:
+    mine = tmp_path / DEFAULT_FILES["config"]
+    mine.write_text('{"title": "my own"}\n')
+    config = tmp_path / "tierstack.yaml"
+    done = run("init", str(config), "--no-input", "--name", "shelf-scan", "--team", "vision", "--stage", "research")
+    assert done.exit_code == 0, done.output
+    assert "is not a schema tierstack wrote; left as it is" in done.output
+    assert mine.read_text() == '{"title": "my own"}\n' and config.is_file()
 
 
 def test_an_editor_flags_a_typo_at_its_line(tmp_path: Path) -> None:
