@@ -58,6 +58,7 @@ from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.gitsource import GitFailed, GitSource, check_path
 from tierstack.generator.lockfile import Pinned, Pins, pins_for
 from tierstack.generator.provenance import BUILTIN_PREFIX, Provenance, Source, join_hints
+from tierstack.generator.pydantic_errors import validator_message
 from tierstack.generator.yamlio import (
     MAX_FILE_BYTES,
     Unreadable,
@@ -931,7 +932,7 @@ def _extends(
             message, hint = f"a git source needs {key}", "write {git: URL, ref: v1.4.0, path: blueprints/x.yaml.j2}"
         else:
             message, hint = (
-                str(item["msg"]).removeprefix("Value error, "),
+                validator_message(item),
                 "see 'Blueprints from git' in docs/blueprints.md",
             )
         raise UserError(message, file=name, line=at, field=f"extends.{key}" if key else "extends", hint=hint) from None

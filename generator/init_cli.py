@@ -621,7 +621,9 @@ def _field(model: str, field: str, value: Any) -> Any:
 
 
 def _message(exc: Any) -> str:
-    return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    from tierstack.generator.pydantic_errors import validator_message
+
+    return validator_message(exc.errors()[0])
 
 
 def _blank_or(check: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,23 @@ def retell(
     return errors[0] if len(errors) == 1 else ErrorList(errors)
 
 
+VALUE_ERROR_PREFIX = "Value error, "  # what pydantic puts before a validator's ValueError text
+
+
+def validator_message(item: Mapping[str, Any]) -> str:
+    """What a validator said (its ValueError's text), without pydantic's prefix."""
+    return str(item["msg"]).removeprefix(VALUE_ERROR_PREFIX)
+
+
+def described(item: Mapping[str, Any]) -> str:
+    """pydantic's message for a type or constraint error in plain words: a lower-case start, the value given."""
+    text = validator_message(item)
+    if text[1:2].islower():
+        text = text[0].lower() + text[1:]
+    given = item.get("input")
+    return f"{text} (got {given!r})" if _short(given) and repr(given) not in text else text
+
+
 def _is_internal_loc(part: Any) -> bool:
     # pydantic adds union-member and validator tags such as 'function-after[...]' to a location
     return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
@@ -45,7 +63,7 @@ def _one_error(
 ) -> UserError:
     field = ".".join(str(p) for p in loc) or None
     line = line_of(doc, loc)
-    kind, msg = err["type"], err["msg"]
+    kind = err["type"]
     given = err.get("input")
     hint = None
     if kind == "extra_forbidden":
@@ -60,13 +78,13 @@ def _one_error(
         hint = did_you_mean(str(given), expected) or one_of(expected)
         message = f"'{given}' is not allowed here"
     elif kind == "value_error":
-        message = msg.removeprefix("Value error, ")
+        message = validator_message(err)
         if not loc:
             field, line = _field_named_in(message), None
             if field:
                 line = line_of(doc, tuple(field.split(".")))
     else:
-        message = f"{msg[0].lower()}{msg[1:]}" + (f" (got {given!r})" if _short(given) else "")
+        message = described(err)
     return UserError(message, file=path, line=line, field=field, hint=hint)
 
 

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from tierstack.generator import grammars
 from tierstack.generator.choices import ServingClass
+from tierstack.generator.pydantic_errors import described
 
 
 class Settings(BaseModel):
@@ -163,17 +164,12 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
 
 
 def _message(item: Any) -> str:
-    given = item.get("input")
     kind = item["type"]
     if kind == "extra_forbidden":
         return "no such setting"
     if kind == "missing":
         return "this setting is required (the tier blueprints set it; a blueprint of your own must too)"
-    text = item["msg"].removeprefix("Value error, ")
-    if text[1:2].islower():
-        text = text[0].lower() + text[1:]
-    short = isinstance(given, (str, int, float, bool)) and len(repr(given)) < 60
-    return f"{text} (got {given!r})" if short and repr(given) not in text else text
+    return described(item)
 
 
 # --- checking a resolved plan ---------------------------------------------------------------------
