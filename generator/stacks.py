@@ -111,7 +111,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     beta.declare_provider(stack, env.project, env.region, settings["labels"])
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
 
-    identities = Identities()
+    identities = Identities()  # none before foundation makes them; then foundation's, for every other module
     selected = list(settings["capabilities"])
     upstream = Upstream(
         budget=settings.get("budget") or {},
@@ -137,6 +137,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
 
     encryption = settings.get("encryption") or {}
     foundation = Foundation(stack, inputs("foundation", None))  # first: every other capability uses its identities
+    identities = foundation.accounts
     kms_key = encryption.get("kms_key")
     if encryption.get("cmek") and not kms_key:
         kms_key = foundation.cmek_key()

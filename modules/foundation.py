@@ -10,7 +10,7 @@ from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
 from tierstack.modules import beta
-from tierstack.modules.base import SERVICE_AGENTS, CapabilityModule, short_role
+from tierstack.modules.base import SERVICE_AGENTS, CapabilityModule, Identities, short_role
 
 if TYPE_CHECKING:
     from tierstack.modules.base import Upstream
@@ -118,6 +118,8 @@ class Foundation(CapabilityModule):
         from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
         inputs = self.inputs
+        # the identities this module makes: the assembler hands them to every capability built after it
+        self.accounts = identities = Identities()
         self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
         for role in self.settings["service_accounts"]:
             account = self.add(
@@ -128,7 +130,7 @@ class Foundation(CapabilityModule):
                 display_name=f"{inputs.name} {role} ({inputs.environment})",
                 description=f"tierstack: {role} identity of {inputs.name} in {inputs.environment}",
             )
-            inputs.identities.emails[role] = account.email
+            identities.emails[role] = account.email
             self.expose("{role}_service_account", account.email, role=role)
             for grant in ROLE_GRANTS.get(role, ()):
                 self.add(
@@ -136,16 +138,16 @@ class Foundation(CapabilityModule):
                     f"{role}_{short_role(grant)}",
                     project=inputs.project,
                     role=grant,
-                    member=inputs.identities.member(role),
+                    member=identities.member(role),
                 )
         for runner, target in ACT_AS:
-            if inputs.identities.has(runner) and inputs.identities.has(target):
+            if identities.has(runner) and identities.has(target):
                 self.add(
                     ServiceAccountIamMember,
                     f"{runner}_actas_{target}",
-                    service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails[target]}",
+                    service_account_id=f"projects/{inputs.project}/serviceAccounts/{identities.emails[target]}",
                     role="roles/iam.serviceAccountUser",
-                    member=inputs.identities.member(runner),
+                    member=identities.member(runner),
                 )
         for persona, group in sorted((self.settings.get("persona_groups") or {}).items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
@@ -219,7 +221,7 @@ class Foundation(CapabilityModule):
         self.add(
             ServiceAccountIamMember,
             "ci_workload_identity_user",
-            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['ci']}",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/{self.accounts.emails['ci']}",
             role="roles/iam.workloadIdentityUser",
             member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}",
         )
