@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,16 @@ def resolve_text(write: Callable[..., Path]) -> Callable[..., Resolved]:
         return resolve(load_spec(write(text)))
 
     return _resolve
+
+
+def git(repo: Path, *args: str) -> str:
+    """git in `repo` as a test's author (no user config needed); its stdout as it is."""
+    return subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
 
 
 def run(*args: str, input: str | None = None) -> Result:

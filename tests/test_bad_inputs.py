@@ -61,6 +61,12 @@ def assert_one_clear_error(path: Path, result: Result) -> None:
     assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
     assert err.startswith("error: ")
     assert "Traceback" not in err and result.stdout == ""
+    assert_as_expected(path, err)
+
+
+def assert_as_expected(path: Path, err: str) -> None:
+    """The error names the file, line and fields the corpus file states, and says each expected text."""
+    expect = expectations(path)
     file = expect.get("expect-file", [path.name])[0]
     location = file + (f":{expect['expect-line'][0]}" if "expect-line" in expect else "")
     assert f"{location}:" in err or f"{location}," in err, err

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import REPO, run, skip_or_fail
+from conftest import REPO, git, run, skip_or_fail
 from tierstack.generator import ci
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
@@ -934,12 +934,7 @@ def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[st
 
 
 def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    return git(repo, *args).strip()
 
 
 def run_diff_step(workflow: dict[str, Any], root: Path, base: str, approved: str = "false") -> tuple[int, str, str]:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conftest import run
+from conftest import git, run
 from tierstack.generator import diff as diffing
 from tierstack.generator.generate import generate
 from tierstack.generator.resolve import resolve
@@ -319,15 +319,6 @@ def test_a_ref_needs_config() -> None:
 
 
 # --- git refs --------------------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture
