@@ -1812,6 +1812,11 @@ def fork(
     click.echo(
         f"use it from tierstack.yaml: blueprint: ./{written.path.name}" + (f" and region: {region}" if region else "")
     )
+    from tierstack.generator.schema import write_beside
+
+    schema_file, wrote = write_beside(written.path, "blueprint")
+    if not wrote:
+        click.echo(f"note: {_shown(schema_file)} is not a schema tierstack wrote; left as it is", err=True)
 
 
 @main.command(short_help="What a newer upstream release changes in this fork; --accept moves the pin.")

@@ -364,7 +364,10 @@ def _known_settings(upstream: bp.Blueprint, override: Override, selected: Iterab
 
 
 def header(name: str, region: str | None) -> list[str]:
+    from tierstack.generator.schema import DEFAULT_FILES, MODELINE
+
     lines = [
+        f"{MODELINE}{DEFAULT_FILES['blueprint']}",  # for editors: fork writes the schema beside the overlay
         f"{MARK} {name} (written by `tierstack fork`; `fork --force` replaces only a file with this line)",
         "# Only the overrides are here: everything else, and every upstream fix, comes through `extends`.",
         "# `tierstack upstream` shows what a newer upstream release changes; `--accept REF` moves the pin.",

@@ -142,20 +142,14 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
 
 
 def _write_schema_beside(config: Path) -> None:
-    """The JSON Schema the config's first line names, beside it, so an editor completes and checks it at once.
+    """The JSON Schema the config's first line names, beside it (generator/schema.py's write_beside)."""
+    from tierstack.generator.schema import write_beside
 
-    A schema tierstack wrote is brought up to date; any other file of that name is left as it is.
-    """
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.schema import DEFAULT_FILES, schema_text, write_schema
-
-    target = config.parent / DEFAULT_FILES["config"]
-    try:
-        write_schema(target, schema_text("config"))
-    except UserError:
+    target, written = write_beside(config, "config")
+    if written:
+        click.echo(f"wrote {target} (for editors: the schema tierstack.yaml's first line names)", err=True)
+    else:
         click.echo(f"note: {target} is not a schema tierstack wrote; left as it is", err=True)
-        return
-    click.echo(f"wrote {target} (for editors: the schema tierstack.yaml's first line names)", err=True)
 
 
 # --- the questions -------------------------------------------------------------------------------

@@ -436,3 +436,17 @@ def write_schema(path: Path, text: str) -> None:
                 hint="give another file, or move that one away",
             )
     write_atomic(path, text)
+
+
+def write_beside(document: Path, kind: str) -> tuple[Path, bool]:
+    """The schema a generated file's `yaml-language-server` line names, written beside it, so an editor
+    completes and checks the file at once: (its path, whether it was written). A schema tierstack wrote is
+    brought up to date; any other file of that name is left as it is."""
+    from tierstack.generator.errors import UserError
+
+    target = document.parent / DEFAULT_FILES[kind]
+    try:
+        write_schema(target, schema_text(kind))
+    except UserError:
+        return target, False
+    return target, True

@@ -58,8 +58,8 @@ def test_fork_of_a_built_in_writes_only_the_overrides_each_commented(here: Path)
     assert result.exit_code == 0, result.output
     assert "wrote acme-emea.yaml.j2: 4 overrides of tierstack:level-1-pipeline-automation" in result.output
     text = (here / "acme-emea.yaml.j2").read_text(encoding="utf-8")
-    assert text.startswith(f"{MARK} acme-emea ")
-    assert text.split("\n", 4)[4] == textwrap.dedent(
+    assert text.splitlines()[1].startswith(f"{MARK} acme-emea ")  # after the schema line
+    assert text.split("\n", 5)[5] == textwrap.dedent(
         """\
         extends: level-1-pipeline-automation
         tier: 1
@@ -259,3 +259,32 @@ def test_a_fork_of_a_file_url_upstream_validates_from_its_config(here: Path, org
     assert plan.blueprint.chain[1] == f"{url}@v1.0.0:blueprints/org.yaml.j2"  # type: ignore[attr-defined]
     commit = git("rev-parse", "v1.0.0^{commit}", cwd=org.path)
     assert read_lock(here / LOCK_NAME)[(url, "blueprints/org.yaml.j2")].commit == commit
+
+
+def test_the_overlay_names_the_blueprint_schema_and_fork_writes_it_beside(here: Path) -> None:
+    """An editor completes and checks the overlay at once: its first line names blueprint.schema.json, which
+    fork writes beside it (never over a file tierstack did not write), and the overlay is valid to it."""
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    from tierstack.generator.schema import DEFAULT_FILES, MODELINE, schema_text
+
+    result = run("fork", "level-1-pipeline-automation", "--name", "acme-emea", "--set", "labels.data-residency=eu")
+    assert result.exit_code == 0, result.output
+    overlay = (here / "acme-emea.yaml.j2").read_text(encoding="utf-8")
+    assert overlay.splitlines()[0] == f"{MODELINE}{DEFAULT_FILES['blueprint']}"
+    assert is_ours(here / "acme-emea.yaml.j2")  # the mark is still among the first lines
+    beside = here / DEFAULT_FILES["blueprint"]
+    assert beside.read_text(encoding="utf-8") == schema_text("blueprint")
+    checker = jsonschema.Draft202012Validator(jsonschema_load(beside))
+    assert [e.message for e in checker.iter_errors(YAML(typ="safe", pure=True).load(overlay))] == []
+    beside.write_text('{"title": "mine"}\n')
+    again = run("fork", "level-1-pipeline-automation", "--name", "acme-emea", "--force")
+    assert again.exit_code == 0 and "is not a schema tierstack wrote; left as it is" in again.output
+    assert beside.read_text() == '{"title": "mine"}\n'
+
+
+def jsonschema_load(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))
