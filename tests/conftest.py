@@ -154,10 +154,21 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Any:
 SLOW_FIXTURES = {"synthesized", "terraform"}
 
 
+# Tests measured at 0.1 s or more (tests/slow_tests.py writes the list): slow too, so the inner loop stays
+# under a minute. tests/slow_tests.py measures with the list switched off, so tests kept there stay measured.
+MEASURED_SLOW = frozenset(
+    line.strip()
+    for line in (Path(__file__).parent / "slow_tests.txt").read_text(encoding="utf-8").splitlines()
+    if line.startswith("tests/")
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `slow` every test that needs a slow session fixture, so `-m 'not slow'` never builds one."""
+    """Mark `slow` every test that needs a slow session fixture, so `-m 'not slow'` never builds one, and
+    every test measured slow."""
+    measured = MEASURED_SLOW if not os.environ.get("TIERSTACK_MEASURE_SLOW") else frozenset()
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid in measured:
             item.add_marker(pytest.mark.slow)
 
 
