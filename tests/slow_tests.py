@@ -40,7 +40,16 @@ def measured(output: str) -> dict[str, float]:
 def main() -> int:
     kept = [line for line in LIST.read_text(encoding="utf-8").splitlines() if line.startswith("tests/")]
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "--durations=0", "-p", "no:cacheprovider"],
+        # pytest's own script, not `python -m pytest`, which would put the working directory on sys.path
+        [
+            str(Path(sys.executable).parent / "pytest"),
+            "-q",
+            "-m",
+            "not slow",
+            "--durations=0",
+            "-p",
+            "no:cacheprovider",
+        ],
         capture_output=True,
         text=True,
         env={**os.environ, "TIERSTACK_MEASURE_SLOW": "1"},
