@@ -318,23 +318,10 @@ def main() -> int:
             shutil.copy(applied["prod"] / "terraform.tfstate", workdir / "terraform.tfstate")
             write(name, terraform, workdir, mirror.plan(terraform, workdir))
 
-        without = synth(WITHOUT_NOTEBOOKS, root / "without")
-        workdir = root / "delete"
-        write(
-            "delete-capability",
-            terraform,
-            workdir,
-            replan(terraform, applied["prod"], without / "stacks" / STACK, workdir),
-        )
-
-        with_features = synth(WITH_FEATURES, root / "with-features")
-        workdir = root / "add"
-        write(
-            "add-capability",
-            terraform,
-            workdir,
-            replan(terraform, applied["prod"], with_features / "stacks" / STACK, workdir),
-        )
+        for name, config in (("delete-capability", WITHOUT_NOTEBOOKS), ("add-capability", WITH_FEATURES)):
+            changed = synth(config, root / f"{name}-config")
+            workdir = root / name
+            write(name, terraform, workdir, replan(terraform, applied["prod"], changed / "stacks" / STACK, workdir))
 
         renamed = synth(RENAMED_USE_CASE, root / "renamed")
         workdir = mirror.workdir_for(renamed / "stacks" / "review-scoring-prod", root / "rename-stack")
