@@ -67,6 +67,22 @@ MARKER = ".tierstack-new"  # in a temporary tree until it is swapped in: a lefto
 CDKTF_JSON_MARK = "written by tierstack generate; edit tierstack.yaml instead"
 PROVIDERS = providers.PINNED
 LOCK_TIMEOUT = 120.0  # seconds a generate waits for another one writing the same output directory
+# The output is meant to be committed; what Terraform leaves in a stack's directory is not. Patterns without a
+# slash match in every stack directory below. `.terraform.lock.hcl` is left out on purpose: HashiCorp asks
+# for it to be committed, so every run of a stack uses the providers that were reviewed.
+GITIGNORE = """\
+# Written by tierstack generate (and rewritten by every run, like the stacks): Terraform's own files in
+# each stack's directory are not for git. The state lives in the GCS backend; a saved plan holds every
+# value in clear, sensitive ones too. Commit .terraform.lock.hcl: it pins the providers a stack uses.
+.terraform/
+.terraform.tfstate.lock.info
+terraform.tfstate
+terraform.tfstate.*
+*.tfplan
+*.tfplan.json
+crash.log
+crash.*.log
+"""
 
 
 @dataclass
@@ -187,6 +203,7 @@ def _build_tree(
 
     names = synthesize(resolved, tmp, environments)
     write_stack_docs(resolved, tmp, names)  # stacks/<stack>/README.md, hashed in the manifest like the rest
+    (tmp / ".gitignore").write_text(GITIGNORE, encoding="utf-8")  # tierstack's own file, hashed like the rest
     carried = _write_cdktf_manifest(out, tmp, names, carry_over=bool(environments))
     beside = {"cdktf.json": _sha256(cdktf_text.encode())} if cdktf_text is not None else {}
     _write_manifest(tmp, recorded.get("files", {}), carried, beside)
