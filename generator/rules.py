@@ -3,7 +3,7 @@
 Each row reads: when this answer is given (in these stages), switch on these
 capabilities and these features, because of `why`. The engine
 (generator/selection.py) evaluates the rows in order and never needs an `if`
-of its own for a characteristic; DESIGN.md's table and this one must agree
+of its own for a characteristic; docs/design.md's table and this one must agree
 (tests/test_rules.py checks every row on and off).
 """
 

@@ -198,7 +198,7 @@ BlueprintRef = Annotated[
 
 
 class UseCase(_Strict):
-    """The questionnaire's answers (DESIGN.md, 'From use case to capabilities')."""
+    """The questionnaire's answers (docs/design.md, 'From use case to capabilities')."""
 
     stage: Stage
     mission_critical: bool = False

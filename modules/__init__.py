@@ -1,4 +1,4 @@
-"""One CDK-for-Terraform construct per capability (see DESIGN.md, 'Capabilities').
+"""One CDK-for-Terraform construct per capability (see docs/design.md, 'Capabilities').
 
 Not Terraform modules: each file here is a Python class that declares one capability (its catalog
 entry, settings, needs and outputs) and builds its resources into a stack. Defining the class

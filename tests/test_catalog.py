@@ -1,4 +1,4 @@
-"""The bundled catalog is valid and agrees with DESIGN.md and the built-in blueprints."""
+"""The bundled catalog is valid and agrees with the design (docs/design.md) and the built-in blueprints."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from tierstack.generator.catalog import load_catalog
 from tierstack.generator.spec import REGION_RE
 from tierstack.modules import BUILT_IN
 
-DESIGN = REPO.parent / "shared" / "DESIGN.md"
+DESIGN = REPO / "docs" / "design.md"  # the repository's own: a clone has nothing beside it
 
 
 def design_capabilities() -> dict[str, bool]:
-    """The capability table of DESIGN.md ('## Capabilities'): id -> always, read from the shared design."""
+    """The capability table of docs/design.md ('## Capabilities'): id -> always."""
     text = DESIGN.read_text(encoding="utf-8")
     section = text.split("## Capabilities", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| ([a-z_]+)( \(always\))? \|", section, flags=re.M)

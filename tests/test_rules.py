@@ -1,4 +1,4 @@
-"""Every row of DESIGN.md's 'From use case to capabilities' table, on and off.
+"""Every row of docs/design.md's 'From use case to capabilities' table, on and off.
 
 The expected sets are written out here from the design document, not read
 from generator/rules.py, so a change to the rules that disagrees with the
