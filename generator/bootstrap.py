@@ -18,6 +18,13 @@ taken; 403, a permission is missing (both are named). The client library is impo
 inside the functions that call the API (`tierstack --help` must not load it),
 and every failure of the API or of the credentials becomes a UserError naming
 the next command to run.
+
+`--dry-run` is a preview, so it works without credentials and offline: what each bucket would be
+(name, project, location, every setting, labels) comes from tierstack.yaml alone. Only whether the
+bucket exists already, and whether another project holds the name, needs Cloud Storage; when it
+cannot be asked (no credentials found, credentials that cannot be refreshed, no network), the dry
+run says so per bucket, with the command that would let it check, and exits 0. A real run stops
+on the same problem, since it cannot create anything without asking.
 """
 
 from __future__ import annotations
@@ -210,11 +217,20 @@ def _duration(seconds: int) -> str:
 CREATED, EXISTS, WOULD_CREATE, INCOMPATIBLE, TAKEN = "created", "exists", "would create", "incompatible", "taken"
 
 
+@dataclass
+class Unasked(UserError):
+    """Cloud Storage could not be asked at all: no credentials, credentials it cannot refresh, no network.
+
+    A real run stops on it; a dry run reports each bucket without the checks that need the API.
+    """
+
+
 @dataclass(frozen=True)
 class Outcome:
     bucket: StateBucket
     status: str  # CREATED, EXISTS, WOULD_CREATE (--dry-run), INCOMPATIBLE, TAKEN
     differences: tuple[Difference, ...] = field(default=())
+    unchecked: Unasked | None = None  # a dry run that could not ask Cloud Storage: why
 
     @property
     def failed(self) -> bool:
@@ -233,6 +249,8 @@ def report(outcome: Outcome) -> list[str]:
     """The lines `tierstack bootstrap` prints for one bucket."""
     want = outcome.bucket
     where = f"{want.url} (state of {', '.join(want.prefixes)}) in project {want.project}"
+    if outcome.unchecked is not None:
+        return [*_unchecked_report(outcome.unchecked, where, want), *_note(want)]
     lines = {
         CREATED: [f"{where}: created", f"  {settings_text(want)}"],
         WOULD_CREATE: [f"{where}: would create (dry run)", f"  {settings_text(want)}"],
@@ -247,9 +265,23 @@ def report(outcome: Outcome) -> list[str]:
     for diff in outcome.differences:
         lines.append(f"  {diff.setting}: wanted {diff.wanted}, found {diff.actual}")
         lines.append(f"    fix: {diff.fix}")
-    if want.note:
-        lines.append(f"  note: {want.note}")
-    return lines
+    return [*lines, *_note(want)]
+
+
+def _note(want: StateBucket) -> list[str]:
+    return [f"  note: {want.note}"] if want.note else []
+
+
+def _unchecked_report(why: Unasked, where: str, want: StateBucket) -> list[str]:
+    """A dry run's bucket when Cloud Storage could not be asked: what it would create, what it could not check."""
+    return [
+        f"{where}: would create (dry run, not checked with Cloud Storage)",
+        f"  {settings_text(want)}",
+        f"  could not ask Cloud Storage: {why.message}",
+        f"  so not checked: whether {want.url} exists already, and whether another project holds the name "
+        "(bucket names are global)",
+        f"  to check: {why.hint or 'run `tierstack bootstrap --dry-run` again'}",
+    ]
 
 
 # --- the API -------------------------------------------------------------------------------------
@@ -408,12 +440,24 @@ def _create(client: Any, want: StateBucket) -> bool:
 
 
 def bootstrap(buckets: Sequence[StateBucket], dry_run: bool = False, connect: Connect = connect) -> Iterator[Outcome]:
-    """Ensure each bucket in turn, one client per project; an error of the API or the credentials stops the run."""
+    """Ensure each bucket in turn, one client per project; an error of the API or the credentials stops the run.
+
+    A dry run that cannot ask Cloud Storage (Unasked) goes on without it: that bucket and the ones after
+    are reported unchecked with the same reason (asking again would only wait for the same failure).
+    """
     clients: dict[str, Any] = {}
+    unasked: Unasked | None = None
     for want in buckets:
-        if want.project not in clients:
-            clients[want.project] = connect(want.project)
-        yield ensure(clients[want.project], want, dry_run)
+        if unasked is None:
+            try:
+                if want.project not in clients:
+                    clients[want.project] = connect(want.project)
+                outcome = ensure(clients[want.project], want, dry_run)
+            except Unasked as error:
+                if not dry_run:
+                    raise
+                unasked = error
+        yield outcome if unasked is None else Outcome(want, WOULD_CREATE, unchecked=unasked)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -428,13 +472,13 @@ def api_errors(project: str, bucket: str | None, action: str) -> Iterator[None]:
     try:
         yield
     except auth_exceptions.DefaultCredentialsError as error:
-        raise UserError(
+        raise Unasked(
             f"no Google Cloud credentials: {_first_line(error)}",
             hint=f"run `{LOGIN}` (or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file), "
             "then run tierstack again",
         ) from error
     except auth_exceptions.RefreshError as error:
-        raise UserError(
+        raise Unasked(
             f"the Google Cloud credentials could not be refreshed: {_first_line(error)}",
             hint=f"they expired or were revoked: run `{LOGIN}`, then run tierstack again",
         ) from error
@@ -491,14 +535,14 @@ def api_error(error: Any, project: str, bucket: str | None, action: str) -> User
     )
 
 
-def _unreachable(error: BaseException) -> UserError:
+def _unreachable(error: BaseException) -> Unasked:
     import os
 
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     where = f"the storage emulator at {emulator} (STORAGE_EMULATOR_HOST)" if emulator else "Cloud Storage"
-    return UserError(
+    return Unasked(
         f"cannot reach {where}: {_first_line(error)}",
-        hint="check the network connection and any proxy (HTTPS_PROXY), then run `tierstack bootstrap` again",
+        hint="check the network connection and any proxy (HTTPS_PROXY), then run tierstack again",
     )
 
 

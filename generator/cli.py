@@ -1159,7 +1159,9 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
     or a name another project holds, is an error saying what to do.
 
     Uses Application Default Credentials (`gcloud auth application-default
-    login`); with STORAGE_EMULATOR_HOST set, that storage emulator.
+    login`); with STORAGE_EMULATOR_HOST set, that storage emulator. --dry-run
+    needs neither credentials nor a network: without them it lists each bucket
+    and says what it could not check.
 
     \b
     Examples:

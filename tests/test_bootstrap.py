@@ -484,6 +484,124 @@ def test_the_dry_run_command_names_what_it_would_create(storage_emulator: str, w
     assert client().lookup_bucket("ledger-tfstate") is None
 
 
+def test_a_dry_run_checks_a_bucket_that_exists(storage_emulator: str) -> None:
+    """With credentials (the emulator's), a dry run asks Cloud Storage as before: an existing bucket is checked."""
+    existing("ledger-tfstate", location="US")
+    session = RecordingSession()
+    (outcome,) = bootstrap.bootstrap([WANT], dry_run=True, connect=recording_client(session))
+    assert outcome.status == bootstrap.INCOMPATIBLE and outcome.unchecked is None
+    assert [d.setting for d in outcome.differences] == ["location"]
+    assert {method for method, _, _ in session.sent} == {"GET"}
+
+
+# --- a dry run without credentials or a network: a preview still ---------------------------------
+
+
+def no_credentials_env(home: Path) -> dict[str, str]:
+    """The environment of a machine with no Google Cloud credentials at all: no key file named, an empty
+    HOME and gcloud config (no `gcloud auth application-default login` ever run), no emulator, and
+    google.auth's Compute Engine metadata check off and pointed at a closed port of 127.0.0.1 (no network)."""
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    (home / "gcloud").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("GOOGLE_APPLICATION_CREDENTIALS", "STORAGE_EMULATOR_HOST")}
+    env.update(
+        HOME=str(home),
+        CLOUDSDK_CONFIG=str(home / "gcloud"),
+        NO_GCE_CHECK="true",
+        GCE_METADATA_HOST=closed,
+        GCE_METADATA_IP=closed,
+    )
+    return env
+
+
+def test_a_dry_run_without_any_credentials_says_what_it_would_create(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """tierstack in its own process, so google.auth looks for Application Default Credentials from scratch."""
+    import subprocess
+    import sys
+
+    config = write(own_buckets())
+    env = no_credentials_env(tmp_path / "home")
+    tierstack = str(Path(sys.executable).with_name("tierstack"))
+    done = subprocess.run(
+        [tierstack, "bootstrap", str(config), "--dry-run"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and not done.stderr
+    out = done.stdout
+    for name, project, region, env_name in (
+        ("acme-ledger-dev-tfstate", "acme-ledger-dev", "europe-west4", "dev"),
+        ("acme-ledger-prod-tfstate", "acme-ledger-prod", "europe-west1", "prod"),
+    ):
+        head = f"gs://{name} (state of ledger-{env_name}) in project {project}: would create (dry run, not checked"
+        assert head in out
+        block = out[out.index(head) :].split("\ngs://")[0]  # this bucket's lines
+        settings = block.splitlines()[1]
+        assert f"location {region}, object versioning, uniform bucket-level access, public access prevention " in (
+            settings
+        )
+        assert "soft delete 30 days" in settings and f"environment={env_name}" in settings
+        assert "cost-center=cc-1234" in settings
+        assert f"so not checked: whether gs://{name} exists already, and whether another project holds the name" in (
+            block
+        )
+    assert out.count("could not ask Cloud Storage: no Google Cloud credentials") == 2
+    assert out.count("to check: run `gcloud auth application-default login`") == 2
+    real = subprocess.run([tierstack, "bootstrap", str(config)], capture_output=True, text=True, env=env, timeout=120)
+    assert real.returncode == 2  # creating needs Cloud Storage: the real run stops, naming the login
+    assert "error: no Google Cloud credentials" in real.stderr and bootstrap.LOGIN in real.stderr
+    assert "Traceback" not in real.stderr
+
+
+def test_a_dry_run_asks_once_and_reports_every_bucket_unchecked() -> None:
+    """No credentials are found for the first project: the others would wait for the same failure."""
+    asked: list[str] = []
+
+    def no_credentials(project: str) -> Any:
+        asked.append(project)
+        with bootstrap.api_errors(project, None, "connect"):
+            from google.auth import exceptions as auth_exceptions
+
+            raise auth_exceptions.DefaultCredentialsError("Your default credentials were not found.")
+
+    other = dataclasses.replace(WANT, name="ledger-dev-tfstate", project="acme-ledger-dev")
+    outcomes = list(bootstrap.bootstrap([other, WANT], dry_run=True, connect=no_credentials))
+    assert asked == ["acme-ledger-dev"]
+    assert [(o.bucket.name, o.status, o.failed) for o in outcomes] == [
+        ("ledger-dev-tfstate", bootstrap.WOULD_CREATE, False),
+        ("ledger-tfstate", bootstrap.WOULD_CREATE, False),
+    ]
+    assert all(o.unchecked is not None and "no Google Cloud credentials" in o.unchecked.message for o in outcomes)
+    with pytest.raises(bootstrap.Unasked):  # without --dry-run nothing can be created: the run stops
+        list(bootstrap.bootstrap([other, WANT], connect=no_credentials))
+
+
+def test_a_dry_run_with_an_unreachable_server_is_still_a_preview(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, storage_emulator_server: str
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", closed)
+    monkeypatch.setattr(bootstrap, "TIMEOUT", 0.5)
+    result = run("bootstrap", str(write(SPEC)), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert (
+        "gs://ledger-tfstate (state of ledger-dev, ledger-prod) in project acme-ledger-prod: would create (dry run, "
+        in (result.output)
+    )
+    assert f"could not ask Cloud Storage: cannot reach the storage emulator at {closed}" in result.output
+    assert "to check: check the network connection and any proxy (HTTPS_PROXY)" in result.output
+
+
 # --- a bad environment ----------------------------------------------------------------------------
 
 
