@@ -192,3 +192,37 @@ def check_cron(value: str) -> str:
     except ValueError as error:
         raise ValueError(f"'{value}' is not a valid cron expression: {error}") from None
     return value
+
+
+# Terraform reads "${" as the start of an interpolation and "%{" as a template directive in every string of
+# a configuration, JSON included; "$${" and "%%{" are its escapes. tierstack writes config values into
+# Terraform JSON as they are, so a value holding either would run as an expression in every plan, the
+# pull-request plan job's among them. No setting needs one: such a value is refused where it was written.
+TERRAFORM_TEMPLATE_STARTS = ("${", "%{")
+
+
+def terraform_template_start(value: str) -> str | None:
+    """The sequence in `value` that Terraform would read as an expression or a directive, if any."""
+    return next((start for start in TERRAFORM_TEMPLATE_STARTS if start in value), None)
+
+
+def template_problems(data: object, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, message) for every string, map key included, that Terraform would not read literally."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += template_problems(key, (*path, key)) if isinstance(key, str) else []
+            found += template_problems(value, (*path, key))
+    elif isinstance(data, (list, tuple)):
+        for index, value in enumerate(data):
+            found += template_problems(value, (*path, index))
+    elif isinstance(data, str) and (start := terraform_template_start(data)):
+        found.append(
+            (
+                path,
+                f"'{start}' starts a Terraform {'expression' if start == '${' else 'template directive'}: "
+                "Terraform would evaluate it in every plan instead of reading the value as written; "
+                f"remove the '{start}' (tierstack passes config values to Terraform literally, never as code)",
+            )
+        )
+    return found

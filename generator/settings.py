@@ -160,7 +160,7 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
             for item in error.errors(include_url=False):
                 loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
                 found.append(((*prefix, *loc), _message(item)))
-    return found
+    return found + grammars.template_problems(settings)
 
 
 def _message(item: Any) -> str:
