@@ -36,6 +36,8 @@ ESTIMATE_NOTE = (
     "usage the price table assumes. Your bill depends on use, discounts, taxes and your billing currency."
 )
 
+ACCOUNT_CURRENCY = "the billing account's"  # a budget's currency when tierstack.yaml gives none
+
 # no charge of their own: access, APIs, identities, budgets, networks without traffic
 NO_CHARGE_SUFFIXES = ("_iam_member", "_iam_binding", "_iam_policy", "_iam_audit_config")
 NO_CHARGE_TYPES = frozenset(
@@ -253,6 +255,19 @@ class Line:
         return data
 
 
+def price_label(item: str, key: str) -> str:
+    """A price table entry in words: item, then key unless the item's name already ends with it.
+
+    The table names an item by what it is and keys it by a unit or a type, so `cloud_storage_standard`
+    keyed `standard` and `feature_store_optimized_node` keyed `node` would read "standard standard" and
+    "node node" joined as they are.
+    """
+    words = item.replace("_", " ").split()
+    if words and words[-1].lower() == key.lower():
+        return " ".join(words)
+    return " ".join([*words, key])
+
+
 def _block(value: Any) -> dict[str, Any]:
     if isinstance(value, list):
         value = value[0] if value else {}
@@ -277,7 +292,7 @@ class _Pricer:
         if entry is None:
             return None, f"no {item.replace('_', ' ')} price for {key} in {region} in the price table", ()
         if entry.price is None:
-            return None, f"{item.replace('_', ' ')} {key} in {region}: {entry.note or 'no price'}", (entry.source,)
+            return None, f"{price_label(item, key)} in {region}: {entry.note or 'no price'}", (entry.source,)
         return entry.price, None, (entry.source,)
 
     def price_name(self, item: str, key: str, region: str) -> str:
@@ -422,7 +437,7 @@ class _Pricer:
                 runs = 0.0
             per = self.table.assumptions.get("pipeline_runs_per_schedule_firing", 1)
             if uri.endswith("/pipelineJobs"):
-                what = f"pipeline runs: {runs * per:.1f} a month (schedule '{schedule}')"
+                what = f"pipeline runs: {runs * per:.1f} runs a month (schedule '{schedule}')"
                 lines.append(
                     self.line(
                         resource,
@@ -437,7 +452,7 @@ class _Pricer:
                     Line(
                         resource.address,
                         resource.capability,
-                        f"batch prediction jobs: {runs:.1f} a month (schedule '{schedule}')",
+                        f"batch prediction jobs: {runs:.1f} jobs a month (schedule '{schedule}')",
                         always_on=False,
                         monthly=None,
                         not_priced="a batch prediction job's compute depends on its input: not estimated",
@@ -590,6 +605,19 @@ class StackEstimate:
         )
 
 
+def budget_text(budget: Mapping[str, Any]) -> str:
+    """A configured budget (StackEstimate.budget) as `cost` prints it, every amount with its currency.
+
+    A budget without a currency is in the billing account's, which tierstack cannot know: said once, in words.
+    """
+    amount, limit = f"{budget['amount']:,.2f}", f"{budget['first_threshold_amount']:,.2f}"
+    given = budget["currency"] if budget["currency"] != ACCOUNT_CURRENCY else None
+    threshold = f"first threshold {budget['first_threshold']:.0%}"
+    if given:
+        return f"budget {given} {amount} a month; {threshold} = {given} {limit}"
+    return f"budget {amount} a month in the billing account's currency; {threshold} = {limit}"
+
+
 def items_not_priced(count: int) -> str:
     return f"{count} item{'s' if count != 1 else ''} not priced"
 
@@ -616,7 +644,7 @@ def compare_budget(estimate: StackEstimate, budget: Mapping[str, Any], currency:
     estimate.budget = {
         "configured": True,
         "amount": float(amount),
-        "currency": given or "the billing account's",
+        "currency": given or ACCOUNT_CURRENCY,
         "first_threshold": first,
         "first_threshold_amount": round(limit, 2),
         "baseline": round(estimate.baseline, 2),
@@ -629,9 +657,13 @@ def compare_budget(estimate: StackEstimate, budget: Mapping[str, Any], currency:
     if estimate.baseline > limit:
         unpriced = sum(1 for line in estimate.not_priced if line.always_on)
         also = f" + {items_not_priced(unpriced)}" if unpriced else ""
+        if given:
+            of = f"{given} {float(amount):,.2f} = {given} {limit:,.2f}"
+        else:
+            of = f"{float(amount):,.2f} = {limit:,.2f}, in the billing account's currency"
         estimate.warnings.append(
             f"the always-on baseline alone ({currency} {estimate.baseline:,.2f} a month{also}) passes the budget's "
-            f"first threshold ({first:.0%} of {float(amount):,.2f} = {limit:,.2f}): the alert will fire every month"
+            f"first threshold ({first:.0%} of {of}): the alert will fire every month"
         )
     if estimate.not_priced:
         estimate.warnings.append(f"{items_not_priced(len(estimate.not_priced))}: the real figure is higher than shown")
@@ -703,15 +735,12 @@ def to_text(result: Estimate) -> str:
             if line.not_priced:
                 lines.append(f"  {'':<20} {'':<9} {'':>10}    ({line.why_not_priced})")
         parts = ", ".join(f"{cap} {s.capability_figure(cap)}" for cap in s.by_capability())
-        lines.append(f"  by capability: {parts}")
+        lines.append(f"  in {cur} a month, by capability: {parts}")
         usage = s.total(always_on=False)
-        lines.append(f"  total {s.total_text(cur)} (always on {s.baseline:,.2f}, usage {usage:,.2f})")
+        lines.append(f"  total {s.total_text(cur)} (always on {cur} {s.baseline:,.2f}, usage {cur} {usage:,.2f})")
         budget = s.budget
         if budget.get("configured"):
-            lines.append(
-                f"  budget {budget['amount']:,.2f} ({budget['currency']}); first threshold "
-                f"{budget['first_threshold']:.0%} = {budget['first_threshold_amount']:,.2f}"
-            )
+            lines.append(f"  {budget_text(budget)}")
         else:
             lines.append("  no budget configured")
         lines.extend(f"  warning: {w}" for w in s.warnings)

@@ -149,8 +149,11 @@ def _budget_text(budget: dict[str, Any]) -> str:
     amount = budget.get("amount")
     thresholds = ", ".join(f"{t:.0%}" for t in budget.get("thresholds", []))
     forecast = ", ".join(f"{t:.0%}" for t in budget.get("forecast_thresholds", []))
-    currency = budget.get("currency") or "in the billing account's currency"
-    return f"{amount:g} {currency}/month; alerts at {thresholds} actual, {forecast} forecast"
+    currency = budget.get("currency")
+    per_month = (
+        f"{currency} {amount:g} a month" if currency else f"{amount:g} a month in the billing account's currency"
+    )
+    return f"{per_month}; alerts at {thresholds} actual, {forecast} forecast"
 
 
 # --- what the plan generates: explain synthesizes it ---------------------------------------------
