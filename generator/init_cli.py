@@ -46,12 +46,24 @@ PRODUCTION_ANSWERS = ("mission_critical", "reusable", "retraining", "code_change
 
 
 class SuggestingChoice(click.Choice[str]):
-    """click.Choice that names the nearest valid value: `prod` for stage -> did you mean 'production'?"""
+    """click.Choice that takes a choice as people type it and names the nearest valid value otherwise.
+
+    `on-degradation`, `On_Degradation` and ` on degradation ` are on_degradation (case, hyphens,
+    spaces and underscores do not tell choices apart); `prod` for stage -> did you mean 'production'?
+    """
+
+    def normalize_choice(self, choice: object, ctx: click.Context | None) -> str:
+        return choice_key(super().normalize_choice(choice, ctx))
 
     def get_invalid_choice_message(self, value: Any, ctx: click.Context | None) -> str:
         message = super().get_invalid_choice_message(value, ctx)
         near = nearest_choice(str(value), [str(c) for c in self.choices])
         return f"{message} Did you mean '{near}'?" if near else message
+
+
+def choice_key(text: str) -> str:
+    """What a choice answer is compared by: lower case, `_` for hyphens and spaces, trimmed."""
+    return "_".join(text.strip().casefold().replace("-", " ").replace("_", " ").split())
 
 
 def nearest_choice(typed: str, choices: list[str]) -> str | None:
@@ -299,7 +311,7 @@ class Questionnaire:
             self.ask(
                 "ci_repository",
                 "GitHub repository CI deploys from",
-                help="OWNER/NAME",
+                help="OWNER/NAME, or its github.com URL",
                 required=f"tier {tier.level} deploys through CI, which needs the repository allowed to deploy: "
                 "pass --ci-repository",
                 hint="e.g. --ci-repository your-org/your-repo",
@@ -324,7 +336,7 @@ class Questionnaire:
         self.ask(
             "billing_account",
             "Billing account id",
-            help="e.g. 012345-6789AB-CDEF01",
+            help="e.g. 012345-6789AB-CDEF01, or billingAccounts/012345-6789AB-CDEF01",
             required="--budget needs --billing-account: the billing account the budget watches",
             hint="e.g. --billing-account 012345-6789AB-CDEF01",
         )
@@ -426,10 +438,10 @@ class Questionnaire:
             "region": self._check_region,
             "environments": self._check_environments,
             "budget": _blank_or(_check_amount),
-            "billing_account": lambda v: _typed("BillingAccount", v),
+            "billing_account": lambda v: _typed("BillingAccount", billing_account_id(str(v))),
             "currency": _blank_or(lambda v: _field("Budget", "currency", v)),
             "alert_email": lambda v: _field("Variables", "alert_email", v),
-            "ci_repository": lambda v: _field("Variables", "ci_repository", v),
+            "ci_repository": lambda v: _field("Variables", "ci_repository", github_repository(str(v))),
             "serving_network": lambda v: _field("Variables", "serving_network", v),
             "batch_model": self._check_batch_model,
             "batch_input": _check_batch_input,
@@ -455,7 +467,7 @@ class Questionnaire:
                 "choose a GPU (e.g. gpu:nvidia-l4x1), or --stage production for a TPU training pool",
             )
         self.accelerator = choice
-        return str(choice)
+        return ascii_accelerator(choice)
 
     def _check_region(self, value: str) -> str:
         from tierstack.generator.catalog import load_catalog
@@ -471,7 +483,8 @@ class Questionnaire:
             known = load_catalog().accelerator(acc.type)
             if known is not None and region not in known.regions:
                 raise _Invalid(
-                    f"{acc.type} is not offered for Vertex AI training in {region} (--accelerator {acc})",
+                    f"{acc.type} is not offered for Vertex AI training in {region} "
+                    f"(--accelerator {ascii_accelerator(acc)})",
                     f"{acc.type} is known in: {', '.join(known.regions)}",
                 )
         return region
@@ -635,6 +648,49 @@ def _check_amount(value: str) -> str:
     except ValueError as exc:
         raise _Invalid(f"'{value}': {exc}", "a monthly amount per environment, e.g. 500") from None
     return f"{checked:g}"
+
+
+def billing_account_id(value: str) -> str:
+    """A billing account as people paste it, as the spec stores it: the bare id, upper case.
+
+    The console and `gcloud billing accounts list` show `billingAccounts/0X0X0X-0X0X0X-0X0X0X` (the
+    resource name) or the id in either case; the Budget API's billing account is the id.
+    """
+    text = value.strip()
+    prefix = "billingaccounts/"
+    if text.casefold().startswith(prefix):
+        text = text[len(prefix) :]
+    return text.upper()
+
+
+def github_repository(value: str) -> str:
+    """A GitHub repository as people paste it, as the spec stores it: OWNER/NAME.
+
+    Taken: `https://github.com/O/N` (a trailing `/` or `.git` too), `github.com/O/N`,
+    `git@github.com:O/N.git` and `ssh://git@github.com/O/N.git`. Anything else is left for the spec's
+    own check to refuse with its message.
+    """
+    import re
+
+    text = value.strip()
+    match = re.fullmatch(
+        r"(?:(?:https?://|ssh://git@|git://)?(?:www\.)?github\.com/|git@github\.com:)([^/\s]+)/([^/\s]+?)(?:\.git)?/?",
+        text,
+        flags=re.IGNORECASE,
+    )
+    return f"{match.group(1)}/{match.group(2)}" if match else text
+
+
+def ascii_accelerator(choice: Any) -> str:
+    """An AcceleratorChoice as init writes it into YAML: `gpu:NVIDIA_L4x2`, with an ASCII `x`.
+
+    The spec takes `x`, `×` and `*` before the count (spec.parse_accelerator); a file people edit and
+    grep is easier to type in ASCII.
+    """
+    if choice.kind == "none":
+        return "none"
+    count = f"x{choice.count}" if choice.count else ""
+    return f"{choice.kind}:{choice.type}{count}"
 
 
 def _check_batch_input(value: str) -> str:

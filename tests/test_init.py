@@ -25,7 +25,13 @@ import pytest
 from conftest import run
 from tierstack.generator import cli
 from tierstack.generator.catalog import load_catalog
-from tierstack.generator.init_cli import answer_of, nearest_accelerator
+from tierstack.generator.init_cli import (
+    answer_of,
+    ascii_accelerator,
+    billing_account_id,
+    github_repository,
+    nearest_accelerator,
+)
 from tierstack.generator.spec import parse_accelerator
 
 BASE = ["--no-input", "--name", "churn", "--team", "growth"]
@@ -329,6 +335,128 @@ def test_batch_answers_are_checked_by_model_serving_s_rules(tmp_path: Path) -> N
     assert "field '--batch-model': the model is in europe-west4" in err and "hint: use a model registered in" in err
     err = refused(tmp_path, *batch, "--batch-model", "m@a", "--batch-input", "not a table")
     assert "field '--batch-input': 'not a table' is not a BigQuery table URI" in err
+
+
+# --- the forms people paste (issue 17, item 9) -----------------------------------------------------
+
+TIER2 = [*BASE, "--stage", "production", "--code-changes", "frequent"]
+
+
+def written(tmp_path: Path, *args: str, input: str | None = None) -> str:
+    """The file init wrote for these answers, after checking it is ASCII and valid as tierstack.yaml."""
+    result, path = init(tmp_path, *args, input=input)
+    assert result.exit_code == 0, result.output
+    text = path.read_text(encoding="utf-8")
+    assert text.isascii(), [c for c in text if not c.isascii()]
+    assert run("validate", str(path)).exit_code == 0
+    return text
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "https://github.com/acme/churn",
+        "https://github.com/acme/churn.git",
+        "http://www.github.com/acme/churn/",
+        "github.com/acme/churn",
+        "git@github.com:acme/churn.git",
+        "ssh://git@github.com/acme/churn.git",
+        " acme/churn ",
+    ],
+)
+def test_a_pasted_repository_is_written_as_owner_and_name(tmp_path: Path, pasted: str) -> None:
+    assert 'ci_repository: "acme/churn"' in written(tmp_path, *TIER2, "--ci-repository", pasted)
+    assert github_repository(pasted) == "acme/churn"
+
+
+def test_a_repository_that_is_not_on_github_is_refused(tmp_path: Path) -> None:
+    err = refused(tmp_path, *TIER2, "--ci-repository", "https://gitlab.com/acme/churn")
+    assert "field '--ci-repository': 'https://gitlab.com/acme/churn' is not a GitHub repository" in err
+    assert github_repository("https://github.com/acme/churn/tree/main") == "https://github.com/acme/churn/tree/main"
+
+
+@pytest.mark.parametrize(
+    "pasted", [f"billingAccounts/{ACCOUNT}", f"billingaccounts/{ACCOUNT.lower()}", f" {ACCOUNT.lower()} "]
+)
+def test_a_pasted_billing_account_is_written_as_its_id(tmp_path: Path, pasted: str) -> None:
+    text = written(tmp_path, *BASE, "--stage", "production", "--budget", "250", "--billing-account", pasted)
+    assert f"billing_account: {ACCOUNT}\n" in text
+    assert billing_account_id(pasted) == ACCOUNT
+
+
+def test_a_billing_account_that_is_no_id_is_still_refused(tmp_path: Path) -> None:
+    err = refused(tmp_path, *BASE, "--stage", "production", "--budget", "9", "--billing-account", "billingAccounts/")
+    assert "field '--billing-account'" in err and "012345-6789AB-CDEF01" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--retraining", "on-degradation", "--alert-email", "a@example.com"], "retraining: on_degradation"),
+        (["--retraining", "ON_DEGRADATION", "--alert-email", "a@example.com"], "retraining: on_degradation"),
+        (["--retraining", "On Degradation", "--alert-email", "a@example.com"], "retraining: on_degradation"),
+        (["--code-changes", " Frequent ", "--ci-repository", "acme/churn"], "code_changes: frequent"),
+        (["--serving", "BATCH"], "serving: batch"),
+    ],
+)
+def test_a_choice_flag_in_any_case_or_with_hyphens_is_taken(tmp_path: Path, args: list[str], line: str) -> None:
+    assert f"  {line}\n" in written(tmp_path, *BASE, "--stage", "Production", *args)
+
+
+@pytest.mark.parametrize("typed", ["gpu:nvidia-l4x2", "gpu:NVIDIA_L4×2", "GPU:nvidia-l4 * 2"])
+def test_the_accelerator_is_written_in_ascii(tmp_path: Path, typed: str) -> None:
+    text = written(tmp_path, *BASE, "--stage", "production", "--accelerator", typed)
+    assert "  accelerator: gpu:NVIDIA_L4x2\n" in text and "×" not in text
+
+
+def test_every_accelerator_init_writes_reads_back_the_same() -> None:
+    """The ASCII form is the spec's own (spec.parse_accelerator takes x, × and *), for every type and count."""
+    from tierstack.generator.spec import AcceleratorChoice
+
+    for acc in load_catalog().accelerators:
+        for count in acc.counts:
+            parsed = parse_accelerator(f"{acc.kind}:{acc.name}×{count}")  # the form old files have
+            ascii = ascii_accelerator(AcceleratorChoice(**parsed))
+            assert ascii.isascii() and parse_accelerator(ascii) == parsed
+
+
+def test_the_prompts_take_the_forms_people_paste(tmp_path: Path) -> None:
+    answers = [
+        "churn",
+        "growth",
+        "Production",
+        "n",
+        "n",
+        "On-Degradation",
+        "FREQUENT",
+        " none ",
+        "gpu:NVIDIA_L4×2",
+        "us-central1",
+        "",  # the tier's environments
+        "oncall@example.com",
+        "https://gitlab.com/acme/churn",  # not GitHub: asked again
+        "git@github.com:acme/churn.git",
+        "500",
+        "billingAccounts/01a2b3-c4d5e6-f7a8b9",
+        "",  # the account's currency
+    ]
+    result, path = init(tmp_path, input="\n".join(answers) + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("GitHub repository CI deploys from") == 2
+    assert "'https://gitlab.com/acme/churn' is not a GitHub repository" in result.output
+    text = path.read_text(encoding="utf-8")
+    assert text.isascii()
+    for line in (
+        "  stage: production\n",
+        "  retraining: on_degradation\n",
+        "  code_changes: frequent\n",
+        "  serving: none\n",
+        "  accelerator: gpu:NVIDIA_L4x2\n",
+        '  ci_repository: "acme/churn"\n',
+        f"  billing_account: {ACCOUNT}\n",
+    ):
+        assert line in text
+    assert run("validate", str(path)).exit_code == 0
 
 
 # --- a terminal session ---------------------------------------------------------------------------
