@@ -51,10 +51,10 @@ labels:
   classdef: style
   click: end
 variables:
-  data_scientists_group: "a%%{init}|`#&~x@evil.example.com"
+  data_scientists_group: "a%%init{x}|`#&~x@evil.example.com"
   alert_email: "on%%call|x`{y}#&@evil.example.com"
 """
-HOSTILE_GROUP = "a%%{init}|`#&~x@evil.example.com"
+HOSTILE_GROUP = "a%%init{x}|`#&~x@evil.example.com"
 
 
 def checked_in(config: Path) -> dict[str, dict[str, Any]]:
