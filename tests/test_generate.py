@@ -504,6 +504,7 @@ def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
     assert run("generate", str(config), "--out", str(out)).exit_code == 0
     assert sorted(p.relative_to(config.parent).as_posix() for p in config.parent.rglob("*") if p.is_file()) == [
         "build/cdktf.json",
+        "build/stacks/.gitignore",
         "build/stacks/.tierstack-manifest.json",
         "build/stacks/manifest.json",
         "build/stacks/stacks/demo-case-dev/README.md",
@@ -912,7 +913,7 @@ def test_generate_as_json_gives_each_stack_its_files_and_changes(write: Callable
     assert sum(stack["resources_by_capability"].values()) == stack["resources"]
     assert stack["changes"]["status"] == "added" and stack["changes"]["added"] == stack["resources"]  # the first
     own = {f["path"]: f["sha256"] for f in data["files"]}
-    beside = [config.parent / "cdktf.json", out / "manifest.json", out / generate_mod.MANIFEST]
+    beside = [config.parent / "cdktf.json", out / ".gitignore", out / "manifest.json", out / generate_mod.MANIFEST]
     assert own == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in beside}
     assert data["carried_over"] == [] and data["stacks_removed"] == [] and data["data_at_risk"] == []
     # again, unchanged; then labels change four resources; then a stateful resource goes
