@@ -2,8 +2,9 @@
 
     python bench/startup.py [--runs N]
 
-Measures `tierstack --help` (must not import pydantic/jinja2/ruamel/cdktn) and
-`tierstack explain` on every example, each as a fresh process, median of N.
+Measures `tierstack --help` (must not import pydantic/jinja2/ruamel/cdktn),
+`tierstack validate` (the README: "in about a second") and `tierstack explain` on
+every example, each as a fresh process, median of N.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def main() -> None:
     print(f"{'tierstack --help':<62}{median_ms([exe, '--help'], args.runs):>10.1f}")
     for config in sorted((REPO / "examples").glob("*/tierstack.yaml")):
         rel = config.relative_to(REPO)
-        print(f"{'tierstack explain ' + str(rel):<62}{median_ms([exe, 'explain', str(rel)], args.runs):>10.1f}")
+        for command in ("validate", "explain"):
+            label = f"tierstack {command} {rel}"
+            print(f"{label:<62}{median_ms([exe, command, str(rel)], args.runs):>10.1f}")
 
 
 if __name__ == "__main__":

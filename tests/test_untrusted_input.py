@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,8 +28,9 @@ from tierstack.generator.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = "name: demo-case\nteam: ml\nuse_case: {stage: research}\n"
-HANG_GUARD_SECONDS = 20  # far above the second any of these takes; only there so a regression fails, not hangs
-WALL_CLOCK_BOUND = 5.0
+# Far above the second any of these takes, on a busy machine too: only there so that a regression (input that
+# expands without bound, a FIFO that blocks) fails instead of hanging. How fast they are is bench/'s to say.
+HANG_GUARD_SECONDS = 120
 
 posix_only = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or not hasattr(os, "mkfifo"),
@@ -54,38 +54,35 @@ def hang_guard(seconds: float = HANG_GUARD_SECONDS) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def cli(*args: str, trace_memory: bool = True) -> tuple[Result, float, int]:
-    """Run the CLI in-process under the hang guard: the result, seconds taken, peak bytes allocated.
+def cli(*args: str, trace_memory: bool = True) -> tuple[Result, int]:
+    """Run the CLI in-process under the hang guard: the result and the peak bytes allocated.
 
     Tracing memory makes Python several times slower; cases that test a time limit turn it off.
     """
     if trace_memory:
         tracemalloc.start()
-    start = time.monotonic()
     try:
         with hang_guard():
             result = run(*args)
     finally:
-        seconds = time.monotonic() - start
         peak = tracemalloc.get_traced_memory()[1] if trace_memory else 0
         tracemalloc.stop()
-    return result, seconds, peak
+    return result, peak
 
 
-def assert_refused(result: Result, seconds: float, *texts: str) -> None:
+def assert_refused(result: Result, *texts: str) -> None:
     assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
     assert "Traceback" not in result.output and "internal error" not in result.output
     for text in texts:
         assert text in result.stderr, result.stderr
-    assert seconds < WALL_CLOCK_BOUND, f"took {seconds:.1f} s"
 
 
 def explain_and_generate(config: str, tmp_path: Path, *texts: str, peak_limit: int | None = 200 * 2**20) -> None:
     """`explain` and `generate` both refuse with the texts; generate writes nothing at all."""
     before = sorted(p.name for p in tmp_path.iterdir())
     for args in (("explain", config), ("generate", config)):
-        result, seconds, peak = cli(*args, trace_memory=peak_limit is not None)
-        assert_refused(result, seconds, *texts)
+        result, peak = cli(*args, trace_memory=peak_limit is not None)
+        assert_refused(result, *texts)
         assert peak_limit is None or peak < peak_limit, f"{args[0]} allocated {peak / 2**20:.0f} MiB"
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no cdktf.out, no cdktf.json
     assert not (tmp_path / "cdktf.out").exists()
@@ -133,8 +130,8 @@ def test_a_blueprint_cannot_read_files(
     write(SPEC + "blueprint: ./evil.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
     for args in (("explain", "tierstack.yaml"), ("generate", "tierstack.yaml")):
-        result, seconds, _ = cli(*args)
-        assert_refused(result, seconds, "evil.yaml.j2:2", "'lipsum' is not available in blueprints")
+        result, _ = cli(*args)
+        assert_refused(result, "evil.yaml.j2:2", "'lipsum' is not available in blueprints")
         assert "s3cr3t" not in result.output
     assert not (tmp_path / "cdktf.out").exists()
 
@@ -312,10 +309,8 @@ def test_nesting_too_deep_is_refused_before_anything_recurses() -> None:
         "- " * 50_000 + "x\n",
         "".join(" " * i + "k:\n" for i in range(200)) + " " * 200 + "k: 1\n",
     ):
-        start = time.monotonic()
-        with pytest.raises(UserError, match="nests more than 64 levels deep"):
+        with hang_guard(), pytest.raises(UserError, match="nests more than 64 levels deep"):
             yamlio.parse(text, "deep.yaml")
-        assert time.monotonic() - start < WALL_CLOCK_BOUND
     assert yamlio.parse("a: " + "[" * 63 + "1" + "]" * 63 + "\n", "ok.yaml") is not None
 
 
@@ -392,8 +387,8 @@ def test_extends_path_that_is_no_regular_file(
 @posix_only
 def test_dev_zero_named_directly(write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    result, seconds, _ = cli("explain", "/dev/zero")
-    assert_refused(result, seconds, "/dev/zero: use-case spec is a character device")
+    result, _ = cli("explain", "/dev/zero")
+    assert_refused(result, "/dev/zero: use-case spec is a character device")
     write(SPEC + "blueprint: /dev/zero\n")
     explain_and_generate("tierstack.yaml", tmp_path, "blueprint '/dev/zero' is a character device")
 
