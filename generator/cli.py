@@ -234,8 +234,10 @@ def _echo_stream(exc: BaseException) -> str | None:
 def _ctrl_c_handled() -> Iterator[None]:
     """While a command runs, Ctrl-C stops jsii's Node runtime before KeyboardInterrupt unwinds anything.
 
-    generate removes its temporary tree on the way out; Node must not be writing into it by then. A
-    second Ctrl-C while that cleanup runs is ignored (it takes a moment), then the old handler is back.
+    generate removes its temporary tree on the way out; Node must not be writing into it by then. After
+    a Ctrl-C the run is ending, and further ones are ignored until the process exits: put back, Python's
+    own handler would turn an impatient second Ctrl-C during the exit into a traceback and a death by
+    SIGINT (however long the cleanup takes on a busy machine). Without one, the old handler is back.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -244,7 +246,8 @@ def _ctrl_c_handled() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if not _interrupted.is_set():
+            signal.signal(signal.SIGINT, previous)
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
