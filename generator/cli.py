@@ -81,11 +81,16 @@ class TierstackGroup(click.Group):
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
     ) -> click.Context:
+        if os.environ.get("NO_COLOR"):  # https://no-color.org: any non-empty value; every command inherits it
+            extra.setdefault("color", False)
         with _handled(None):  # `tierstack --help | head -1`, a usage error into a closed pipe
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         with _ctrl_c_handled(), _handled(ctx):  # the handler is restored after "Aborted!" is out
+            from tierstack.generator.fsio import require_working_directory
+
+            require_working_directory()  # every relative path and every message needs it
             return super().invoke(ctx)
 
 
@@ -114,8 +119,12 @@ def _failure(ctx: click.Context | None, exc: Exception) -> int:
     from tierstack.generator.errors import UserError, environment_error
 
     if isinstance(exc, click.ClickException):  # a usage error: click's message, click's code
+        import io
+
+        shown = io.StringIO()  # it quotes what was typed: escaped as every message is (_report)
+        exc.show(file=shown)
         with contextlib.suppress(OSError):
-            exc.show()
+            _report(shown.getvalue().removesuffix("\n"), color=None)
         return exc.exit_code
     if not isinstance(exc, UserError):
         exc = environment_error(exc, _echo_stream(exc) or _command_path(ctx)) or exc
@@ -145,9 +154,14 @@ def _command_path(ctx: click.Context | None) -> Path | None:
 
 
 def _report(text: str, color: str | None = "red") -> None:
-    """A message on stderr; if stderr is a closed pipe, the message is lost and the exit code stays."""
+    """A message on stderr; if stderr is a closed pipe, the message is lost and the exit code stays.
+
+    Control characters in it (from a key, a value, a file name) are escaped: shown, never obeyed.
+    """
+    from tierstack.generator.errors import printable
+
     try:
-        click.secho(text, err=True, fg=color)
+        click.secho(printable(text), err=True, fg=color)
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise

@@ -7,7 +7,13 @@ The environment can be wrong too: a full disk, a read-only file system, a
 permission. `environment_error` turns such an OSError (or the same failure
 inside jsii's Node runtime, which reaches Python as a RuntimeError carrying
 Node's `ENOSPC: ...` message) into a UserError naming the path; any other
-exception stays what it is, a bug.
+exception stays what it is, a bug. The process's limits are the environment too: a memory cap (MemoryError, or
+jsii's Node process killed for want of memory), jsii's package cache that cannot be used (a HOME that is
+a file or read-only), a working directory deleted under the run.
+
+Whatever a message quotes (a key, a value, a file name) may hold terminal control characters: a key
+"ESC ] 0 ; ... BEL" would retitle the terminal, "ESC [ 2 J" clear it. `printable` escapes them, and `render`
+applies it, so every message tierstack prints shows them as text (backslash, x1b).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ class UserError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return printable(text)
 
     def __str__(self) -> str:
         return self.render()
@@ -62,6 +68,29 @@ class ErrorList(UserError):
 
     def render(self) -> str:
         return "\n".join(e.render() for e in self.errors)
+
+
+def _escape_table() -> dict[int, str]:
+    controls = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]
+    bidi = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x2028, 0x2029]
+    table = {code: f"\\x{code:02x}" for code in controls}
+    table.update({code: f"\\u{code:04x}" for code in bidi})
+    for kept in ("\n", "\t"):
+        del table[ord(kept)]
+    return table
+
+
+_ESCAPES = _escape_table()
+
+
+def printable(text: str) -> str:
+    """text with every character that would steer a terminal escaped as Python writes them (ESC as backslash x1b).
+
+    C0 and C1 controls (ESC, BEL, CR, the 8-bit CSI 0x9b...), DEL, and the bidirectional overrides that
+    reorder what is shown (Trojan Source); newlines and tabs stay, a message is lines. Applying it twice
+    changes nothing more: the escapes are plain text.
+    """
+    return text.translate(_ESCAPES)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
@@ -111,11 +140,77 @@ def environment_error(exc: BaseException, path: str | Path | None = None) -> Use
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
-        found = _from_os_error(cause, path) if isinstance(cause, OSError) else _from_node_error(cause, path)
+        found = _one_cause(cause, path)
         if found is not None:
             return found
         cause = cause.__cause__
     return None
+
+
+def _one_cause(exc: BaseException, path: str | Path | None) -> UserError | None:
+    if isinstance(exc, OSError):
+        return _from_os_error(exc, path)
+    if isinstance(exc, MemoryError):
+        return out_of_memory("tierstack ran out of memory (MemoryError)", path)
+    return _from_jsii_cache_error(exc) or _from_node_error(exc, path)
+
+
+# jsii's PackageCacheError, as its Node runtime words it (jsii/lib/tar-cache): the cache directory, why
+# (an errno message, or that others may write it), and its own advice, which we pass on
+_JSII_CACHE = re.compile(r"Cannot use the jsii package cache in (.+?): (.+?)\. Fix the directory", re.DOTALL)
+
+
+def _from_jsii_cache_error(exc: BaseException) -> UserError | None:
+    """jsii could not use its package cache (in HOME, unless JSII_RUNTIME_PACKAGE_CACHE_ROOT moves it)."""
+    if not isinstance(exc, Exception) or type(exc).__name__ not in ("JSIIError", "RuntimeError"):
+        return None
+    match = _JSII_CACHE.search(str(exc))
+    if match is None:
+        return None
+    root, why = match.group(1), match.group(2)
+    return UserError(
+        f"jsii cannot use its package cache, where it unpacks the Google provider bindings: {why}",
+        file=_shown(root),
+        hint="fix that directory (or HOME, which it is under by default), point JSII_RUNTIME_PACKAGE_CACHE_ROOT "
+        "at a directory of your own that you can write, or set JSII_RUNTIME_PACKAGE_CACHE=disabled "
+        "(each run then unpacks the bindings again, which takes longer)",
+    )
+
+
+def out_of_memory(message: str, path: str | Path | None = None) -> UserError:
+    """The run hit a memory limit: say which limits are set, and how to raise them."""
+    return UserError(
+        message,
+        file=_shown(path) if path is not None else None,
+        hint=f"{memory_limits()}; raise the limit or run where more memory is free, then run again",
+    )
+
+
+def memory_limits() -> str:
+    """The limits that cap this process's memory, in words: `ulimit -v`, a cgroup's memory.max, or none."""
+    found = []
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            found.append(f"the address space is limited to {_size(soft)} (ulimit -v {soft // 1024})")
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        cgroup = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        if cgroup.isdigit():
+            found.append(f"the container (cgroup) may use {_size(int(cgroup))} (memory.max)")
+    except OSError:
+        pass
+    return "; ".join(found) if found else "no memory limit is set for this process, so the machine is short of memory"
+
+
+def _size(count: int) -> str:
+    for unit, name in ((1 << 30, "GiB"), (1 << 20, "MiB")):
+        if count >= unit:
+            return f"{count / unit:.1f} {name}"
+    return f"{count:,} bytes"
 
 
 def _from_os_error(exc: OSError, path: str | Path | None) -> UserError | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
 
-from tierstack.generator.errors import unwritable
+from tierstack.generator.errors import UserError, unwritable
 
 
 def umask() -> int:
@@ -54,3 +55,23 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def require_working_directory() -> Path:
+    """The working directory, or a UserError when it was deleted (or made unreadable) under the shell.
+
+    Every message names paths relative to it, and every relative path is read from it, so a command
+    cannot run without one; the shell's PWD still names the directory that is gone.
+    """
+    try:
+        return Path(os.getcwd())
+    except OSError as exc:
+        gone = os.environ.get("PWD") or "the working directory"
+        problem = (
+            "no longer exists (it was deleted)" if exc.errno == errno.ENOENT else f"cannot be used: {exc.strerror}"
+        )
+        raise UserError(
+            f"the working directory {problem}",
+            file=gone,
+            hint='cd to a directory that exists (cd "$PWD" again if it was made anew) and run the command again',
+        ) from None

@@ -289,6 +289,35 @@ def test_other_os_errors_are_still_bugs(monkeypatch: pytest.MonkeyPatch) -> None
     assert "internal error: OSError" in result.stderr and "bug in tierstack" in result.stderr
 
 
+# --- the process's own environment: working directory, limits, HOME, TMPDIR, jsii's cache --------------
+
+
+def _environment_fault(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `script` in bash, "$T" being tierstack; assert the fault is exit 2 with a message, not a bug."""
+    out = subprocess.run(
+        ["bash", "-c", script],
+        env={**os.environ, "T": TIERSTACK, "TMP": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == cli.EXIT_USER_ERROR, out.stderr
+    assert out.stderr.startswith("error: ") or "\nerror: " in out.stderr, out.stderr
+    for noise in NOISE:
+        assert noise not in out.stderr
+    return out
+
+
+@pytest.mark.parametrize("command", ["validate", "explain", "capabilities"])
+def test_a_deleted_working_directory_is_named(tmp_path: Path, command: str) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    args = "" if command == "capabilities" else f" {FRAUD / 'tierstack.yaml'}"
+    out = _environment_fault(f'cd "{gone}" && rmdir "{gone}" && "$T" {command}{args}', tmp_path)
+    assert f"error: {gone}: the working directory no longer exists (it was deleted)" in out.stderr
+    assert "hint: cd to a directory that exists" in out.stderr
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 

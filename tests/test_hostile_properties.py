@@ -1,0 +1,128 @@
+"""Hostile strings everywhere: what tierstack prints carries them as text, never as instructions (issue 19).
+
+A config key or value, a file name, a plan's address can hold terminal control characters (`ESC ] 0 ;`
+retitles the terminal, `ESC [ 2 J` clears it, a bidirectional override reorders what is shown), Terraform
+and Jinja delimiters, HTML comment markers, or be very long. Every message goes through one renderer
+(`errors.printable`, applied by `UserError.render` and the CLI's `_report`), so a control character is
+shown escaped (`\\x1b`); `NO_COLOR` turns tierstack's own colours off on a real terminal.
+
+The property tests at the end build configs, blueprints and plans from their schemas (`tierstack schema`
+for the first two, the shape of `terraform show -json` from tests/fixtures/plans for plans), put hostile
+strings in their string fields, run validate, explain and review in-process, and check the outcome:
+exit 0 or 2, no traceback, no control character that tierstack did not write itself.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tierstack.generator.cli import main
+from tierstack.generator.errors import UserError, printable
+
+TIERSTACK = str(Path(sys.executable).with_name("tierstack"))
+
+# what tierstack itself writes on a terminal: click.style's SGR codes (colour, bold, reset)
+OWN_STYLES = re.compile(r"\x1b\[[0-9;]*m")
+# what must never reach a terminal unescaped: C0 controls but newline and tab, DEL, C1, bidi overrides
+STEERING = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """In-process, with colour forced on, so click strips nothing: what a terminal would get, byte for byte."""
+    return CliRunner().invoke(main, list(args), color=True, catch_exceptions=True, env=env)
+
+
+def steering(text: str) -> list[str]:
+    """The control characters in text that tierstack did not write as its own colours."""
+    return STEERING.findall(OWN_STYLES.sub("", text))
+
+
+# --- one renderer ------------------------------------------------------------------------------------
+
+
+def test_printable_escapes_what_steers_a_terminal_and_keeps_lines() -> None:
+    text = "a\x1b]0;pwned\x07b\x1b[2Jc\x9bd\u202ee\rf\x00\x7f\n\tg"
+    shown = printable(text)
+    assert shown == "a\\x1b]0;pwned\\x07b\\x1b[2Jc\\x9bd\\u202ee\\x0df\\x00\\x7f\n\tg"
+    assert steering(shown) == []
+    assert printable(shown) == shown  # escaping twice changes nothing more
+
+
+def test_a_user_error_renders_its_file_field_message_and_hint_escaped() -> None:
+    err = UserError("unknown key '\x1b[2J'", file="a\x1b.yaml", field="use_case.\x07", hint="try '\u202e'")
+    assert err.render() == "a\\x1b.yaml, field 'use_case.\\x07': unknown key '\\x1b[2J'\n  hint: try '\\u202e'"
+
+
+def test_a_config_key_with_terminal_escapes_is_shown_escaped(tmp_path: Path) -> None:
+    """The issue's case: an unknown key that retitles the terminal, echoed in the error message."""
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(
+        'name: demo-case\nteam: ml\nuse_case:\n  stage: research\n  "st\\e]0;pwned\\a": 1\n', encoding="utf-8"
+    )
+    result = invoke("validate", str(config))
+    assert result.exit_code == 2, result.output
+    assert "unknown key 'st\\x1b]0;pwned\\x07'" in result.stderr
+    assert steering(result.output + result.stderr) == []
+
+
+def test_a_file_name_with_terminal_escapes_is_shown_escaped(tmp_path: Path) -> None:
+    result = invoke("explain", str(tmp_path / "x\x1b[2J\x9b.yaml"))
+    assert result.exit_code == 2
+    assert "x\\x1b[2J\\x9b.yaml" in result.stderr
+    assert steering(result.stderr) == []
+
+
+def test_a_usage_error_quoting_what_was_typed_is_shown_escaped() -> None:
+    result = invoke("x\x1b[2Jy")
+    assert result.exit_code == 2
+    assert "No such command 'x\\x1b[2Jy'" in result.stderr
+    assert steering(result.stderr) == []
+
+
+# --- NO_COLOR on a real terminal -----------------------------------------------------------------------
+
+
+def _on_a_terminal(args: list[str], no_color: str | None) -> tuple[int, bytes]:
+    """Run tierstack with stdin, stdout and stderr on a pseudo-terminal; what the terminal received."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TERM")}
+    env["TERM"] = "xterm-256color"
+    if no_color is not None:
+        env["NO_COLOR"] = no_color
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    finally:
+        os.close(slave)
+    received = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last writer closed the terminal
+                break
+            if not chunk:
+                break
+            received += chunk
+        code = proc.wait(timeout=60)
+    finally:
+        os.close(master)
+        proc.kill()
+    return code, received
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX pseudo-terminal")
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("", True), ("1", False), ("no", False)])
+def test_no_color_turns_colour_off_on_a_terminal(tmp_path: Path, no_color: str | None, coloured: bool) -> None:
+    """https://no-color.org: any non-empty NO_COLOR; an empty one is as if unset (the error is red then)."""
+    code, received = _on_a_terminal([TIERSTACK, "validate", str(tmp_path / "missing.yaml")], no_color)
+    assert code == 2
+    assert b"use-case spec not found" in received
+    assert (b"\x1b[" in received) is coloured, received
