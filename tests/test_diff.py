@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conftest import git, run
+from conftest import REPO, git, run, skip_or_fail
 from tierstack.generator import diff as diffing
 from tierstack.generator.generate import generate
 from tierstack.generator.resolve import resolve
@@ -50,7 +51,7 @@ DATASET = "google_bigquery_dataset.data_processing_prepared_dataset"
 
 
 @pytest.fixture
-def synth(tmp_path: Path) -> Callable[..., Path]:
+def synth(tmp_path: Path, synthesizes: None) -> Callable[..., Path]:
     """synth(config text, name) -> the cdktf.out `generate` wrote for it."""
 
     def _synth(text: str, name: str) -> Path:
@@ -322,7 +323,7 @@ def test_a_ref_needs_config() -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None, synthesizes: None) -> Path:
     """A throwaway repository: a config at use-cases/demo.yaml, committed twice (a bucket goes), then edited."""
     top = tmp_path / "repo"
     (top / "use-cases").mkdir(parents=True)
@@ -446,7 +447,7 @@ FRAUD = Path(__file__).resolve().parents[1] / "examples" / "fraud-detection"
 
 
 @pytest.fixture
-def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None) -> Path:
     """The fraud-detection example (config and committed output) in a repository, committed twice: the
     second commit's output renames the prod artifacts bucket's construct, as a tierstack upgrade without a
     `moved` block would."""
@@ -514,3 +515,215 @@ def test_sigterm_during_a_diff_removes_the_temporary_copies(repo: Path, tmp_path
     assert "Traceback" not in err
     assert not any(p.name.startswith("tierstack-diff-") for p in scratch.iterdir())
     assert repo_state(repo) == state
+
+
+# --- encoded bodies (issue 17, item 7): what a base64 or jsonencode'd argument holds, key by key --------
+
+# scheduled retraining (a Cloud Scheduler job POSTs a PipelineJob) and a scheduled batch prediction (a job
+# POSTs a BatchPredictionJob): both bodies are `${base64encode(jsonencode({...}))}` in the stack
+SCHEDULED = """\
+name: churn
+team: growth
+use_case:
+  stage: production
+  retraining: scheduled
+  schedule: "0 4 * * *"
+  serving: batch
+region: us-central1
+environments:
+  dev:
+    project: churn-dev
+  prod:
+    project: churn-prod
+overrides:
+  capabilities:
+    model_serving:
+      batch_schedule: "0 6 * * *"
+      batch_model: churn@champion
+      max_replicas: 2
+"""
+SCHEDULE = "google_cloud_scheduler_job.ml_pipelines_schedule"
+BATCH = "google_cloud_scheduler_job.model_serving_batch_prediction"
+WORKFLOW = "google_workflows_workflow.ml_pipelines_retraining"
+
+
+def _bodies_of(out: Path) -> dict[str, str]:
+    stack = json.loads((out / "stacks" / "churn-prod" / "cdk.tf.json").read_text())["resource"]
+    return {
+        f"google_cloud_scheduler_job.{n}": b["http_target"]["body"]
+        for n, b in stack["google_cloud_scheduler_job"].items()
+    }
+
+
+def test_a_change_inside_a_scheduler_jobs_base64_body_is_shown_key_by_key(synth: Callable[..., Path]) -> None:
+    before = synth(SCHEDULED, "a")
+    head = SCHEDULED.replace("max_replicas: 2", "max_replicas: 3")
+    head += "    ml_pipelines:\n      template_tag: stable\n"
+    after = synth(head, "b")
+    old, new = _bodies_of(before), _bodies_of(after)
+    # the bodies are the encoding expression cdktn writes, alike over their first 100 characters
+    assert all(body.startswith("${base64encode(jsonencode({") for body in (*old.values(), *new.values()))
+    assert old[BATCH][:100] == new[BATCH][:100] and old[SCHEDULE][:100] == new[SCHEDULE][:100]
+    found = changes(compare(before, after))
+    assert set(found) == {SCHEDULE, BATCH}
+    schedule = {a.path: (a.before, a.after) for a in found[SCHEDULE].attributes}
+    uri = "https://us-central1-kfp.pkg.dev/churn-prod/churn-kfp/training-pipeline/"
+    assert schedule["http_target.body[decoded].templateUri"] == (uri + "latest", uri + "stable")
+    assert not any(path == "http_target.body" for path in schedule)
+    batch = [(a.path, a.before, a.after) for a in found[BATCH].attributes]
+    assert batch == [("http_target.body[decoded].dedicatedResources.maxReplicaCount", 2, 3)]
+    result = run("diff", str(before), str(after))
+    assert result.exit_code == 0, result.output
+    assert "http_target.body[decoded].dedicatedResources.maxReplicaCount: 2 → 3" in result.stdout
+    assert f'http_target.body[decoded].templateUri: "{uri}latest" → "{uri}stable"' in result.stdout
+    data = json.loads(run("diff", str(before), str(after), "--format", "json").stdout)
+    paths = [a["path"] for s in data["stacks"] for r in s["resources"] for a in r["attributes"]]
+    assert "http_target.body[decoded].dedicatedResources.maxReplicaCount" in paths
+
+
+def test_a_change_inside_a_workflows_jsonencoded_source_is_shown_key_by_key(synth: Callable[..., Path]) -> None:
+    """Retraining on degradation: the workflow's source (`${jsonencode({...})}`) holds the same PipelineJob."""
+    config = SCHEDULED.split("overrides:")[0].replace("retraining: scheduled", "retraining: on_degradation")
+    config = config.replace('  schedule: "0 4 * * *"\n', "") + "overrides:\n  capabilities:\n    ml_pipelines:\n"
+    before = synth(config + "      template_tag: latest\n", "a")
+    after = synth(config + "      template_tag: stable\n", "b")
+    (change,) = [c for c in changes(compare(before, after)).values() if c.address == WORKFLOW]
+    body = "source_contents[decoded].main.steps[2].start_pipeline_run.try.args.body"
+    assert [a.path for a in change.attributes] == [f"{body}.templateUri"]
+    assert str(change.attributes[0].after).endswith("/training-pipeline/stable")
+
+
+def _job(**http_target: Any) -> diffing.Stack:
+    body = {"name": "j", "region": "europe-west4", "http_target": {"uri": "https://x", **http_target}}
+    return diffing.parse_stack("s", {"resource": {"google_cloud_scheduler_job": {"cap_job": body}}})
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _attributes(before: diffing.Stack, after: diffing.Stack) -> list[tuple[str, Any, Any]]:
+    report = diffing.compare({"s": before}, {"s": after})
+    return [(a.path, a.before, a.after) for r in report.stacks[0].resources for a in r.attributes]
+
+
+def test_a_literal_base64_json_body_is_decoded_and_compared_key_by_key() -> None:
+    """A body written as plain base64 (by hand, by another tool), of the JSON pipelineJobs.create takes."""
+
+    def job(x: int) -> str:
+        return json.dumps({"displayName": "run", "runtimeConfig": {"parameterValues": {"x": x, "y": "same"}}})
+
+    found = _attributes(_job(body=_b64(job(1))), _job(body=_b64(job(2))))
+    assert found == [("http_target.body[decoded].runtimeConfig.parameterValues.x", 1, 2)]
+    rendered = diffing.render_text(diffing.compare({"s": _job(body=_b64(job(1)))}, {"s": _job(body=_b64(job(2)))}))
+    assert "http_target.body[decoded].runtimeConfig.parameterValues.x: 1 → 2" in rendered
+
+
+def test_a_pubsub_payload_is_decoded_too() -> None:
+    def stack(data: str) -> diffing.Stack:
+        body = {"name": "j", "pubsub_target": {"topic_name": "t", "data": data}}
+        return diffing.parse_stack("s", {"resource": {"google_cloud_scheduler_job": {"cap_job": body}}})
+
+    found = _attributes(
+        stack(_b64('{"incident": {"state": "open"}}')), stack(_b64('{"incident": {"state": "closed"}}'))
+    )
+    assert found == [("pubsub_target.data[decoded].incident.state", "open", "closed")]
+
+
+def test_base64_that_is_not_json_shows_its_text_and_a_value_that_is_not_base64_as_written() -> None:
+    text = _attributes(_job(body=_b64("start the run, please")), _job(body=_b64("start the run, now")))
+    assert text == [("http_target.body[decoded]", "start the run, please", "start the run, now")]
+    raw = _attributes(_job(body="not base64!"), _job(body="still not base64"))
+    assert raw == [("http_target.body", "not base64!", "still not base64")]
+    # the same JSON written differently: what is sent differs (Terraform updates the job), so the text shows
+    spaced = _attributes(_job(body=_b64('{"a": 1}')), _job(body=_b64('{"a":1}')))
+    assert spaced == [("http_target.body", _b64('{"a": 1}'), _b64('{"a":1}'))]
+
+
+def test_an_argument_that_only_looks_like_base64_is_compared_as_written() -> None:
+    """`dGVzdA==` is base64 of `test`, but a job's name is not an encoded argument."""
+
+    def stack(name: str) -> diffing.Stack:
+        return diffing.parse_stack(
+            "s", {"resource": {"google_pubsub_topic": {"cap_t": {"name": name, "labels": {"a": name}}}}}
+        )
+
+    found = _attributes(stack("dGVzdA=="), stack("dGVzdDI="))
+    assert ("labels.a", "dGVzdA==", "dGVzdDI=") in found
+
+
+def test_a_long_value_changed_past_its_first_100_characters_shows_where_it_differs() -> None:
+    head = "continuous training of churn: runs the training-pipeline:" + "x" * 60
+    change = diffing.AttributeChange("description", head + ":latest template", head + ":stable template")
+    text = diffing._attribute_text(change)
+    assert "latest template" in text and "stable template" in text and text.count("…") == 2
+
+
+def _hcl_with_literal_references(expression: str) -> str:
+    """The expression with each reference (outside strings) written as the literal `${reference}`, so that
+    `terraform console` can evaluate it without the resources (test code, independent of diff.py's reader)."""
+    out, i, in_string = [], 0, False
+    reference = re.compile(r"(?:google|data)[a-z0-9_]*(?:\.[A-Za-z0-9_-]+)+")
+    while i < len(expression):
+        char = expression[i]
+        if in_string:
+            out.append(expression[i : i + 2] if char == "\\" else char)
+            i += 2 if char == "\\" else 1
+            in_string = char != '"'
+            continue
+        match = reference.match(expression, i) if not expression[i - 1 : i].isalnum() else None
+        if match:
+            out.append(f'"$${{{match.group(0)}}}"')
+            i = match.end()
+            continue
+        in_string = char == '"'
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def test_the_decoded_bodies_are_what_terraform_itself_encodes(tmp_path: Path, spawns: None) -> None:
+    """The judge is real Terraform: `terraform console` evaluates each encoded argument the examples' stacks
+    hold (every scheduler body, every workflow source); its base64 and JSON, decoded with Python's own
+    modules, must be what diff.py reads from the expression."""
+    import base64
+
+    from standin import mirror
+
+    try:
+        binary, _ = mirror.find_terraform()
+    except mirror.TerraformMissing as missing:
+        skip_or_fail(str(missing))
+    cases: list[tuple[str, str, str]] = []  # (where, path, value)
+    for path in sorted((REPO / "examples").glob("**/cdktf.out/stacks/*/cdk.tf.json")):
+        resources = json.loads(path.read_text())["resource"]
+        where = path.parent.name
+        for name, body in resources.get("google_cloud_scheduler_job", {}).items():
+            cases.append((f"{where} {name}", "http_target.body", body["http_target"]["body"]))
+        for name, body in resources.get("google_workflows_workflow", {}).items():
+            cases.append((f"{where} {name}", "source_contents", body["source_contents"]))
+    assert len({c[2].split("(")[0] for c in cases}) == 2, "both encodings: base64encode(jsonencode()) and jsonencode()"
+    # one expression, so one evaluation: the list of every value, as base64 (console prints it verbatim)
+    expression = ", ".join(_hcl_with_literal_references(value[2:-1]) for _, _, value in cases)
+    done = subprocess.run(
+        [binary, "console"],
+        input=f"base64encode(jsonencode([{expression}]))\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull},
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    evaluated = json.loads(base64.b64decode(json.loads(done.stdout)))
+    assert len(evaluated) == len(cases), done.stdout
+    for (where, path, value), result in zip(cases, evaluated, strict=True):
+        text = base64.b64decode(result).decode("utf-8") if path == "http_target.body" else result
+        decoded = diffing.decode_body(path, value)
+        assert decoded is not None, where
+        assert decoded[0] == json.loads(text), where
+        if path == "http_target.body":  # the literal Terraform sends holds the same: no change inside
+            assert diffing.decode_body(path, result) == decoded, where
