@@ -150,26 +150,62 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return mirror.Terraform(binary, config)
 
 
-# Session fixtures that cost tens of seconds: a test that uses one (directly or through another fixture) is slow.
-SLOW_FIXTURES = {"synthesized", "terraform"}
-
-
-# Tests measured at 0.1 s or more (tests/slow_tests.py writes the list): slow too, so the inner loop stays
-# under a minute. tests/slow_tests.py measures with the list switched off, so tests kept there stay measured.
-MEASURED_SLOW = frozenset(
-    line.strip()
-    for line in (Path(__file__).parent / "slow_tests.txt").read_text(encoding="utf-8").splitlines()
-    if line.startswith("tests/")
-)
+# A test is slow by what it does, which it says by the fixture it asks for; `pytest -m "not slow"`, the inner
+# loop, leaves every such test out:
+# - the session fixtures that cost tens of seconds (`synthesized`, `terraform`, the storage emulator);
+# - `synthesizes`: the test synthesizes stacks in-process (jsii and the bindings: seconds);
+# - `spawns`: the test runs a program in a subprocess (tierstack, git, terraform, a scanner, npm's tools).
+# A test that does neither but is slow for another reason (a property search) says so with @pytest.mark.slow.
+# In the inner loop the guard below holds them to it: a test not marked slow that synthesizes or starts a
+# process fails at once, naming the fixture to ask for, so the inner loop cannot grow slow unseen.
+SLOW_FIXTURES = {"synthesized", "terraform", "storage_emulator_server", "synthesizes", "spawns"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `slow` every test that needs a slow session fixture, so `-m 'not slow'` never builds one, and
-    every test measured slow."""
-    measured = MEASURED_SLOW if not os.environ.get("TIERSTACK_MEASURE_SLOW") else frozenset()
+    """Mark `slow` every test that asks for a slow fixture (directly or through another fixture)."""
     for item in items:
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid in measured:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def synthesizes() -> None:
+    """Ask for it in a test that synthesizes stacks in-process: the test is then marked slow."""
+
+
+@pytest.fixture
+def spawns() -> None:
+    """Ask for it in a test that runs a program in a subprocess: the test is then marked slow."""
+
+
+class UnmarkedSlowWork(AssertionError):
+    """A test of the inner loop synthesized or started a process without saying so."""
+
+
+@pytest.fixture(autouse=True)
+def _inner_loop_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a test not marked slow, synthesis and subprocesses fail with the fixture to ask for instead."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import subprocess as subprocess_module
+
+    from tierstack.generator import stacks
+
+    report = os.environ.get("TIERSTACK_GUARD_REPORT")  # a maintainer's survey: record and let it run
+
+    def refuse(what: str, fixture: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            if report:
+                with open(report, "a", encoding="utf-8") as out:
+                    out.write(f"{request.node.nodeid}\t{fixture}\n")
+                return original(*args, **kwargs)
+            raise UnmarkedSlowWork(f"this test {what}: ask for the `{fixture}` fixture, which marks it slow")
+
+        return refused
+
+    synthesize, popen = stacks.synthesize, subprocess_module.Popen.__init__
+    monkeypatch.setattr(stacks, "synthesize", refuse("synthesizes stacks", "synthesizes", synthesize))
+    monkeypatch.setattr(subprocess_module.Popen, "__init__", refuse("starts a process", "spawns", popen))
 
 
 @pytest.fixture(scope="session")

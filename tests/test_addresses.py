@@ -47,7 +47,7 @@ def synth(tmp_path: Path) -> Callable[[str], dict[str, dict]]:
     return _synth
 
 
-def test_adding_a_capability_only_adds_addresses(synth: Callable[[str], dict]) -> None:
+def test_adding_a_capability_only_adds_addresses(synth: Callable[[str], dict], synthesizes: None) -> None:
     before = synth(BASE + TWO_ENVS)
     after = synth(BASE + TWO_ENVS + "capabilities:\n  add: [feature_repository, experimentation]\n")
     for stack, old in before.items():
@@ -58,7 +58,7 @@ def test_adding_a_capability_only_adds_addresses(synth: Callable[[str], dict]) -
         assert any(a.startswith("google_workbench_instance.") for a in added)
 
 
-def test_removing_a_capability_only_removes_its_own_addresses(synth: Callable[[str], dict]) -> None:
+def test_removing_a_capability_only_removes_its_own_addresses(synth: Callable[[str], dict], synthesizes: None) -> None:
     before = synth(BASE + TWO_ENVS)
     after = synth(BASE + TWO_ENVS + "capabilities:\n  remove: [model_monitoring]\n")
     for stack, old in before.items():
@@ -68,17 +68,19 @@ def test_removing_a_capability_only_removes_its_own_addresses(synth: Callable[[s
         assert gone and all(".model_monitoring_" in a for a in gone), sorted(gone)
 
 
-def test_reordering_capability_changes_gives_identical_stacks(synth: Callable[[str], dict]) -> None:
+def test_reordering_capability_changes_gives_identical_stacks(synth: Callable[[str], dict], synthesizes: None) -> None:
     one = synth(BASE + TWO_ENVS + "capabilities:\n  add: [experimentation, feature_repository]\n")
     two = synth(BASE + TWO_ENVS + "capabilities:\n  add: [feature_repository, experimentation]\n")
     assert one == two
 
 
-def test_reordering_environments_gives_identical_stacks(synth: Callable[[str], dict]) -> None:
+def test_reordering_environments_gives_identical_stacks(synth: Callable[[str], dict], synthesizes: None) -> None:
     assert synth(BASE + TWO_ENVS) == synth(BASE + "environments:\n  prod: {}\n  dev: {}\n")
 
 
-def test_adding_or_removing_an_environment_leaves_the_others_untouched(synth: Callable[[str], dict]) -> None:
+def test_adding_or_removing_an_environment_leaves_the_others_untouched(
+    synth: Callable[[str], dict], synthesizes: None
+) -> None:
     two = synth(BASE + TWO_ENVS)
     three = synth(BASE + "environments:\n  dev: {}\n  staging: {}\n  prod: {}\n")
     assert set(three) == {"stable-dev", "stable-staging", "stable-prod"}

@@ -92,7 +92,7 @@ def own_buckets(text: str = SPEC) -> str:
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_the_bucket_is_the_one_each_generated_backend_names(config: Path) -> None:
+def test_the_bucket_is_the_one_each_generated_backend_names(config: Path, spawns: None) -> None:
     """The checked-in stacks were written by generate (stacks.py's build_stack): bootstrap agrees with them."""
     resolved = resolve(load_spec(config))
     buckets = bootstrap.wanted_buckets(resolved)
@@ -520,7 +520,7 @@ def no_credentials_env(home: Path) -> dict[str, str]:
 
 
 def test_a_dry_run_without_any_credentials_says_what_it_would_create(
-    write: Callable[..., Path], tmp_path: Path
+    write: Callable[..., Path], tmp_path: Path, spawns: None
 ) -> None:
     """tierstack in its own process, so google.auth looks for Application Default Credentials from scratch."""
     import subprocess

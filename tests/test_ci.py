@@ -155,12 +155,14 @@ def shellcheck() -> str:
     return exe
 
 
-def test_github_workflows_pass_actionlint(written: dict[str, list[Path]], actionlint: Any) -> None:
+def test_github_workflows_pass_actionlint(written: dict[str, list[Path]], actionlint: Any, spawns: None) -> None:
     assert len(written["github"]) == 5  # fraud-detection: pr + deploy; the three others: pr only
     assert actionlint(written["github"]) == []
 
 
-def test_actionlint_finds_a_broken_workflow(written: dict[str, list[Path]], actionlint: Any, tmp_path: Path) -> None:
+def test_actionlint_finds_a_broken_workflow(
+    written: dict[str, list[Path]], actionlint: Any, tmp_path: Path, spawns: None
+) -> None:
     """The judge judges: the deploy workflow with one `needs:` pointing nowhere is a finding."""
     deploy = next(p for p in written["github"] if p.name == "tierstack-fraud-detection-deploy.yml")
     broken = tmp_path / "broken.yml"
@@ -170,12 +172,12 @@ def test_actionlint_finds_a_broken_workflow(written: dict[str, list[Path]], acti
 
 
 @pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
-def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schema: str) -> None:
+def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schema: str, spawns: None) -> None:
     done = check_jsonschema(schema, written["github"])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path) -> None:
+def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
     assert len(written["cloudbuild"]) == 7  # fraud-detection: pr + 3 deploys; the three others: pr only
     done = check_jsonschema("vendor.cloudbuild", written["cloudbuild"])
     assert done.returncode == 0, done.stdout + done.stderr
@@ -202,7 +204,7 @@ def scripts(path: Path) -> list[tuple[str, str, str]]:
     return out
 
 
-def test_every_script_passes_shellcheck(written: dict[str, list[Path]], tmp_path: Path) -> None:
+def test_every_script_passes_shellcheck(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
     """actionlint's own shellcheck pass needs its native build; the WebAssembly one cannot run it, so here."""
     exe = shellcheck()
     checked = 0
@@ -225,7 +227,7 @@ def promotion_order(config: Path) -> list[str]:
     return [env["name"] for env in data["environments"]]
 
 
-def test_deploy_jobs_follow_the_promotion_order(fraud_github: dict[str, Any]) -> None:
+def test_deploy_jobs_follow_the_promotion_order(fraud_github: dict[str, Any], synthesizes: None) -> None:
     workflow = fraud_github["tierstack-fraud-detection-deploy.yml"]
     jobs = deploy_jobs(workflow)
     order = promotion_order(FRAUD)
@@ -463,7 +465,7 @@ def run_github_step(
     )
 
 
-def test_a_freeze_blocks_the_production_apply(frozen_repo: Path, fraud_github: dict[str, Any]) -> None:
+def test_a_freeze_blocks_the_production_apply(frozen_repo: Path, fraud_github: dict[str, Any], spawns: None) -> None:
     deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
     step = "Change freeze and review"
     prod = run_github_step(deploy, "deploy-prod", step, frozen_repo, INSIDE, {})
@@ -475,7 +477,9 @@ def test_a_freeze_blocks_the_production_apply(frozen_repo: Path, fraud_github: d
     assert later.returncode == 0, later.stdout + later.stderr
 
 
-def test_the_override_lets_it_through_and_is_recorded(frozen_repo: Path, fraud_github: dict[str, Any]) -> None:
+def test_the_override_lets_it_through_and_is_recorded(
+    frozen_repo: Path, fraud_github: dict[str, Any], spawns: None
+) -> None:
     deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
     reason = "INC-4711: card authorisations failing"
     done = run_github_step(
@@ -488,7 +492,7 @@ def test_the_override_lets_it_through_and_is_recorded(frozen_repo: Path, fraud_g
     assert reason in (frozen_repo.parent / "runner-temp" / "summary.md").read_text()
 
 
-def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path) -> None:
+def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> None:
     """The review step of the Cloud Build prod config, its install path pointed at this tierstack."""
     config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-deploy-prod.yaml"])
     review = next(s for s in config["steps"] if s["id"] == "review")
@@ -509,7 +513,7 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path) -> None:
     )
 
 
-def test_the_cloudbuild_pull_request_gate_sees_a_destruction_inside_a_freeze(frozen_repo: Path) -> None:
+def test_the_cloudbuild_pull_request_gate_sees_a_destruction_inside_a_freeze(frozen_repo: Path, spawns: None) -> None:
     """Inside a freeze `review` exits 4 even when a stateful resource is replaced (3 would be the other
     finding): the PR build reads both from the JSON verdict, so the freeze cannot hide the replacement."""
     config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-pr.yaml"])
@@ -558,7 +562,7 @@ def test_every_job_installs_the_pinned_requirement(fraud_github: dict[str, Any])
     assert all(f"TIERSTACK_REQUIREMENT={PINNED}" in text for text in cloudbuild.values())
 
 
-def test_pip_resolves_the_install_step_to_the_commit(tmp_path: Path) -> None:
+def test_pip_resolves_the_install_step_to_the_commit(tmp_path: Path, spawns: None) -> None:
     """The install step's own command, run by pip (dry run, no dependencies) against this repository's
     HEAD as a git URL, resolves to tierstack at that commit: the requirement is one pip can install."""
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
@@ -989,7 +993,7 @@ def pr_repo(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_the_pull_request_diff_flags_data_at_risk_in_the_committed_stacks(
-    fraud_github: dict[str, Any], pr_repo: tuple[Path, str]
+    fraud_github: dict[str, Any], pr_repo: tuple[Path, str], spawns: None
 ) -> None:
     root, base = pr_repo
     workflow = fraud_github["tierstack-fraud-detection-pr.yml"]
@@ -1005,7 +1009,9 @@ def test_the_pull_request_diff_flags_data_at_risk_in_the_committed_stacks(
     assert "data_at_risk=true" in gate and "tierstack-approve-destroy" in gate
 
 
-def test_the_pull_request_diff_of_a_first_commit_and_the_tier_1_gate(pr_repo: tuple[Path, str], tmp_path: Path) -> None:
+def test_the_pull_request_diff_of_a_first_commit_and_the_tier_1_gate(
+    pr_repo: tuple[Path, str], tmp_path: Path, spawns: None
+) -> None:
     root, base = pr_repo
     empty = _git(root, "commit-tree", "-m", "empty", "4b825dc642cb6eb9a060e54bf8d69288fbee4904")  # git's empty tree
     workflow = load_yaml(generate(FRAUD, "github")["tierstack-fraud-detection-pr.yml"])

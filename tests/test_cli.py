@@ -40,7 +40,7 @@ LIGHT_TIERSTACK_MODULES = {
 }
 
 
-def test_help_loads_no_dependency_but_click() -> None:
+def test_help_loads_no_dependency_but_click(spawns: None) -> None:
     """The heavy modules are tierstack's own dependencies (read from its metadata, so none can be missed)
     and tierstack's other modules, which import them."""
     code = (
@@ -80,7 +80,7 @@ def test_help_loads_no_dependency_but_click() -> None:
     assert ours == [], f"tierstack --help imports {ours}, which load the heavy dependencies"
 
 
-def test_show_reads_every_capability_without_the_bindings() -> None:
+def test_show_reads_every_capability_without_the_bindings(spawns: None) -> None:
     """show --resolved imports every capability class for its declarations and settings; the cdktn bindings
     (seconds to load) must stay out of it, so each capability file imports them only where it builds
     resources. explain synthesizes the stacks to say what they hold, so it loads them (issue 11); validate,
@@ -116,7 +116,7 @@ def test_capabilities_text_lists_every_id() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
-def test_explain_as_data(fmt: str) -> None:
+def test_explain_as_data(fmt: str, synthesizes: None) -> None:
     result = run("explain", FRAUD, "--format", fmt)
     assert result.exit_code == 0, result.output
     data = _load(result.output, fmt)
@@ -161,7 +161,7 @@ def test_provenance_needs_resolved() -> None:
 
 
 def test_default_config_is_tierstack_yaml_in_the_working_directory(
-    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     path = write(use_case(serving="batch"))
     monkeypatch.chdir(path.parent)
@@ -216,7 +216,7 @@ INIT_FLAGS = [
 ]
 
 
-def test_init_with_flags_writes_a_commented_valid_spec(tmp_path: Path) -> None:
+def test_init_with_flags_writes_a_commented_valid_spec(tmp_path: Path, synthesizes: None) -> None:
     path = tmp_path / "tierstack.yaml"
     result = run("init", str(path), *INIT_FLAGS)
     assert result.exit_code == 0, result.output
@@ -229,7 +229,7 @@ def test_init_with_flags_writes_a_commented_valid_spec(tmp_path: Path) -> None:
     assert data["environments"][0]["project"] == "churn-dev"
 
 
-def test_init_interactive_asks_and_reasks_a_bad_answer(tmp_path: Path) -> None:
+def test_init_interactive_asks_and_reasks_a_bad_answer(tmp_path: Path, synthesizes: None) -> None:
     path = tmp_path / "tierstack.yaml"
     answers = (
         "\n".join(
@@ -354,7 +354,7 @@ def test_validate_as_json_for_a_valid_config_and_its_warnings(write: Callable[..
     assert text.exit_code == 0 and "warning: model_monitoring" in text.stderr
 
 
-def test_validate_loads_no_bindings() -> None:
+def test_validate_loads_no_bindings(spawns: None) -> None:
     """validate stays under a second: it resolves, as explain does, and never loads the cdktn bindings."""
     code = (
         "import json, sys\n"
@@ -377,7 +377,7 @@ TIERSTACK = str(Path(sys.executable).with_name("tierstack"))
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_the_completion_script_is_produced(shell: str) -> None:
+def test_the_completion_script_is_produced(shell: str, spawns: None) -> None:
     """What the README tells users to put in their shell's startup file."""
     env = {**os.environ, "_TIERSTACK_COMPLETE": f"{shell}_source"}
     out = subprocess.run([TIERSTACK], env=env, capture_output=True, text=True, timeout=60)
@@ -385,7 +385,7 @@ def test_the_completion_script_is_produced(shell: str) -> None:
     assert "_TIERSTACK_COMPLETE" in out.stdout and "_tierstack_completion" in out.stdout
 
 
-def test_completing_gen_offers_generate() -> None:
+def test_completing_gen_offers_generate(spawns: None) -> None:
     """The protocol the bash script speaks, in a subprocess; then click's ShellComplete API in-process."""
     env = {**os.environ, "_TIERSTACK_COMPLETE": "bash_complete", "COMP_WORDS": "tierstack gen", "COMP_CWORD": "1"}
     out = subprocess.run([TIERSTACK], env=env, capture_output=True, text=True, timeout=60)

@@ -276,7 +276,7 @@ def test_no_pipeline_topic_without_a_consumer(synthesized: dict[str, Path], tmp_
         assert "ml_pipelines_trigger_topic" not in text, name
 
 
-def test_a_schedule_needs_the_kfp_repository(synth: Callable[[str], Any]) -> None:
+def test_a_schedule_needs_the_kfp_repository(synth: Callable[[str], Any], synthesizes: None) -> None:
     spec = (
         use_case(retraining="scheduled", schedule="0 3 * * 1") + "region: us-central1\n"
         "overrides:\n  capabilities:\n    ml_pipelines:\n      repositories: [docker]\n"
@@ -308,7 +308,9 @@ def degradation_spec() -> str:
     )
 
 
-def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callable[[str], Any]) -> None:
+def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(
+    synth: Callable[[str], Any], synthesizes: None
+) -> None:
     stacks = synth(degradation_spec())
     for name, stack in stacks.items():
         topics = of_type(stack, "google_pubsub_topic")
@@ -351,7 +353,7 @@ def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(synth: Callab
         )
 
 
-def test_the_degradation_trigger_waits_for_its_apis(synth: Callable[[str], Any]) -> None:
+def test_the_degradation_trigger_waits_for_its_apis(synth: Callable[[str], Any], synthesizes: None) -> None:
     stacks = synth(degradation_spec())
     stack = stacks["demo-case-prod"]
     services = {
@@ -386,7 +388,7 @@ def batch_spec(overrides: str) -> str:
     )
 
 
-def test_a_batch_schedule_starts_a_batch_prediction_job(synth: Callable[[str], Any]) -> None:
+def test_a_batch_schedule_starts_a_batch_prediction_job(synth: Callable[[str], Any], synthesizes: None) -> None:
     stacks = synth(
         batch_spec(
             '      batch_schedule: "0 5 * * *"\n      time_zone: Europe/Paris\n'
@@ -433,7 +435,9 @@ def test_a_batch_schedule_starts_a_batch_prediction_job(synth: Callable[[str], A
     assert own
 
 
-def test_a_short_model_id_is_completed_with_the_stack_project_and_region(synth: Callable[[str], Any]) -> None:
+def test_a_short_model_id_is_completed_with_the_stack_project_and_region(
+    synth: Callable[[str], Any], synthesizes: None
+) -> None:
     stacks = synth(
         batch_spec(
             '      batch_schedule: "0 5 * * *"\n      batch_model: scorer@default\n'
@@ -448,7 +452,7 @@ def test_a_short_model_id_is_completed_with_the_stack_project_and_region(synth: 
     assert body["model"] == MODEL
 
 
-def test_batch_reads_the_prepared_dataset_by_default(synth: Callable[[str], Any]) -> None:
+def test_batch_reads_the_prepared_dataset_by_default(synth: Callable[[str], Any], synthesizes: None) -> None:
     spec = (
         use_case(serving="batch", retraining="scheduled", schedule="0 2 * * 0") + "region: us-central1\n"
         "overrides:\n  capabilities:\n    model_serving:\n"

@@ -31,7 +31,7 @@ def estimate_json(*args: str) -> dict:
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_every_example_prices(config: Path) -> None:
+def test_every_example_prices(config: Path, spawns: None) -> None:
     data = estimate_json(str(config))
     assert data["estimate"] is True and data["currency"] == "USD"
     assert data["stacks"] and all(s["lines"] for s in data["stacks"])
@@ -201,7 +201,7 @@ def _stack(example: Path, env: str) -> list[cost.StackEstimate]:
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_no_example_meets_a_gap_in_the_price_table(config: Path) -> None:
+def test_no_example_meets_a_gap_in_the_price_table(config: Path, spawns: None) -> None:
     """Every price an example needs is in the table for its region, or prices.yaml excludes it with a reason:
     a `price: null` (or a missing entry, or an unknown resource type) nobody listed fails here."""
     for stack in cost.estimate(config).stacks:

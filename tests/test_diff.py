@@ -74,7 +74,7 @@ def changes(report: diffing.Report) -> dict[str, diffing.ResourceChange]:
     return {c.address: c for s in report.stacks for c in s.resources}
 
 
-def test_the_same_config_twice_is_no_change_and_exit_0(synth: Callable[..., Path]) -> None:
+def test_the_same_config_twice_is_no_change_and_exit_0(synth: Callable[..., Path], synthesizes: None) -> None:
     before, after = synth(BASE, "a"), synth(BASE, "b")
     result = run("diff", str(before), str(after))
     assert result.exit_code == 0, result.output
@@ -82,7 +82,9 @@ def test_the_same_config_twice_is_no_change_and_exit_0(synth: Callable[..., Path
     assert not compare(before, after).changed
 
 
-def test_a_label_change_is_an_update_in_place_with_before_and_after(synth: Callable[..., Path]) -> None:
+def test_a_label_change_is_an_update_in_place_with_before_and_after(
+    synth: Callable[..., Path], synthesizes: None
+) -> None:
     before, after = synth(BASE, "a"), synth(BASE.replace("cc-1", "cc-2"), "b")
     report = compare(before, after)
     found = changes(report)
@@ -103,7 +105,9 @@ def test_a_label_change_is_an_update_in_place_with_before_and_after(synth: Calla
     assert bucket["capability"] == "data_processing"
 
 
-def test_an_added_capability_adds_its_resources_and_nothing_else_changes(synth: Callable[..., Path]) -> None:
+def test_an_added_capability_adds_its_resources_and_nothing_else_changes(
+    synth: Callable[..., Path], synthesizes: None
+) -> None:
     before = synth(BASE, "a")
     after = synth(BASE + "capabilities:\n  add: [model_training]\n", "b")
     report = compare(before, after)
@@ -115,7 +119,9 @@ def test_an_added_capability_adds_its_resources_and_nothing_else_changes(synth: 
     assert diffing.summary_lines(report) == [f"{STACK}: {len(found)} added, 2 settings changed"]
 
 
-def test_a_removed_bucket_and_a_renamed_dataset_purpose_are_data_at_risk(synth: Callable[..., Path]) -> None:
+def test_a_removed_bucket_and_a_renamed_dataset_purpose_are_data_at_risk(
+    synth: Callable[..., Path], synthesizes: None
+) -> None:
     before = synth(BASE, "a")
     after = synth(
         BASE + "overrides:\n  capabilities:\n    data_processing:\n      dataflow: false\n      datasets: [curated]\n",
@@ -137,7 +143,7 @@ def test_a_removed_bucket_and_a_renamed_dataset_purpose_are_data_at_risk(synth: 
     assert f"{STACK}: {BUCKET}: removed" in result.stdout
 
 
-def test_moving_the_region_replaces_the_stateful_resources(synth: Callable[..., Path]) -> None:
+def test_moving_the_region_replaces_the_stateful_resources(synth: Callable[..., Path], synthesizes: None) -> None:
     before, after = synth(BASE, "a"), synth(BASE.replace("us-central1", "europe-west4"), "b")
     report = compare(before, after)
     found = changes(report)
@@ -200,7 +206,7 @@ NEW = "google_bigquery_dataset.scores_store_results_dataset"
 
 
 def test_a_dataset_renamed_without_a_moved_block_is_data_at_risk(
-    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     before = synth(WITH_SCORES, "a")
     monkeypatch.setattr(scores, "construct_id", "results_dataset")
@@ -218,7 +224,7 @@ def test_a_dataset_renamed_without_a_moved_block_is_data_at_risk(
 
 
 def test_a_dataset_renamed_with_a_moved_block_is_a_declared_move(
-    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     before = synth(WITH_SCORES, "a")
     monkeypatch.setattr(scores, "construct_id", "results_dataset")
@@ -234,7 +240,7 @@ def test_a_dataset_renamed_with_a_moved_block_is_a_declared_move(
 
 
 def test_a_moved_block_does_not_hide_a_replacement(
-    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    scores: Any, synth: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     """Moved and relocated: Terraform moves it in state, then replaces it."""
     before = synth(WITH_SCORES, "a")
@@ -287,7 +293,7 @@ def test_removed_blocks_that_keep_the_resource_are_not_at_risk() -> None:
 
 
 def test_a_stack_that_leaves_the_output_puts_its_data_at_risk() -> None:
-    body = {"resource": {"google_storage_bucket": {"cap_a": {"name": "b1"}}, "google_pubsub_topic": {"cap_t": {}}}}
+    body = {"resource": {"google_storage_bucket": {"cap_a": {"name": "b1"}}, "google_logging_metric": {"cap_t": {}}}}
     report = diffing.compare({"s": diffing.parse_stack("s", body)}, {})
     assert report.stacks[0].status == "removed"
     assert [r.address for r in report.at_risk] == ["google_storage_bucket.cap_a"]
@@ -296,14 +302,18 @@ def test_a_stack_that_leaves_the_output_puts_its_data_at_risk() -> None:
 # --- bad input ------------------------------------------------------------------------------------
 
 
-def test_a_directory_without_stacks_is_a_clear_error(tmp_path: Path, synth: Callable[..., Path]) -> None:
+def test_a_directory_without_stacks_is_a_clear_error(
+    tmp_path: Path, synth: Callable[..., Path], synthesizes: None
+) -> None:
     out = synth(BASE, "a")
     result = run("diff", str(out), str(tmp_path))
     assert result.exit_code == 2
     assert "not a cdktf output directory" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_stack_that_is_not_json_is_a_clear_error(tmp_path: Path, synth: Callable[..., Path]) -> None:
+def test_a_stack_that_is_not_json_is_a_clear_error(
+    tmp_path: Path, synth: Callable[..., Path], synthesizes: None
+) -> None:
     out = synth(BASE, "a")
     broken = tmp_path / "broken" / "stacks" / STACK
     broken.mkdir(parents=True)
@@ -355,7 +365,7 @@ def repo_state(top: Path) -> tuple[str, str, str, bytes]:
     )
 
 
-def test_two_refs_are_synthesized_apart_from_the_working_tree(repo: Path) -> None:
+def test_two_refs_are_synthesized_apart_from_the_working_tree(repo: Path, synthesizes: None) -> None:
     state = repo_state(repo)
     result = run("diff", "HEAD~1", "HEAD", "--config", "use-cases/demo.yaml", "--repo", str(repo))
     assert result.exit_code == 3, result.output
@@ -366,7 +376,7 @@ def test_two_refs_are_synthesized_apart_from_the_working_tree(repo: Path) -> Non
     assert git(repo, "worktree", "list").count("\n") == 1
 
 
-def test_a_ref_against_an_output_directory(repo: Path, synth: Callable[..., Path]) -> None:
+def test_a_ref_against_an_output_directory(repo: Path, synth: Callable[..., Path], synthesizes: None) -> None:
     out = synth(BASE, "a")
     result = run("diff", str(out), "HEAD~1", "--config", "use-cases/demo.yaml", "--repo", str(repo))
     assert result.exit_code == 0, result.output
@@ -374,7 +384,7 @@ def test_a_ref_against_an_output_directory(repo: Path, synth: Callable[..., Path
 
 
 def test_an_interrupted_diff_leaves_the_repository_and_no_temporary_files(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     state = repo_state(repo)
     real = diffing._synthesize
@@ -403,7 +413,7 @@ def test_an_interrupted_diff_leaves_the_repository_and_no_temporary_files(
     ],
 )
 def test_a_ref_that_does_not_exist_is_exit_2_before_any_synthesis(
-    repo: Path, args: tuple[str, ...], message: str, monkeypatch: pytest.MonkeyPatch
+    repo: Path, args: tuple[str, ...], message: str, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     monkeypatch.setattr(diffing, "_synthesize", lambda config, out: pytest.fail("synthesized"))
     result = run("diff", "--config", "use-cases/demo.yaml", "--repo", str(repo), *args)
@@ -411,7 +421,7 @@ def test_a_ref_that_does_not_exist_is_exit_2_before_any_synthesis(
     assert message in result.stderr
 
 
-def test_a_config_missing_or_wrong_at_a_ref_names_the_ref(repo: Path) -> None:
+def test_a_config_missing_or_wrong_at_a_ref_names_the_ref(repo: Path, synthesizes: None) -> None:
     result = run("diff", "HEAD~1", "HEAD", "--config", "use-cases/other.yaml", "--repo", str(repo))
     assert result.exit_code == 2
     assert "HEAD~1:use-cases/other.yaml, field '--config': no such file at HEAD~1" in result.stderr
@@ -424,7 +434,7 @@ def test_a_config_missing_or_wrong_at_a_ref_names_the_ref(repo: Path) -> None:
     assert list(Path(tempfile.gettempdir()).iterdir()) == []
 
 
-def test_an_absolute_config_inside_the_repository_is_the_same_as_from_the_top(repo: Path) -> None:
+def test_an_absolute_config_inside_the_repository_is_the_same_as_from_the_top(repo: Path, synthesizes: None) -> None:
     relative = run("diff", "HEAD~1", "HEAD", "--config", "use-cases/demo.yaml", "--repo", str(repo))
     absolute = run("diff", "HEAD~1", "HEAD", "--config", str(repo / "use-cases" / "demo.yaml"), "--repo", str(repo))
     assert absolute.exit_code == relative.exit_code == 3, absolute.output
@@ -436,7 +446,7 @@ def test_an_absolute_config_inside_the_repository_is_the_same_as_from_the_top(re
     ("config", "message"),
     [("/etc/tierstack.yaml", "is outside the repository"), ("use-cases/../../demo.yaml", "climbs out")],
 )
-def test_a_config_outside_the_repository_is_refused(repo: Path, config: str, message: str) -> None:
+def test_a_config_outside_the_repository_is_refused(repo: Path, config: str, message: str, spawns: None) -> None:
     result = run("diff", "HEAD~1", "HEAD", "--config", config, "--repo", str(repo))
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "field '--config'" in result.stderr
@@ -469,7 +479,7 @@ def example_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None) 
     return top
 
 
-def test_two_commits_of_an_example_flag_a_rename_of_its_committed_output(example_repo: Path) -> None:
+def test_two_commits_of_an_example_flag_a_rename_of_its_committed_output(example_repo: Path, spawns: None) -> None:
     result = run(
         "diff", "HEAD~1", "HEAD", "--config", "fraud/tierstack.yaml", "--repo", str(example_repo), "--committed"
     )
@@ -481,14 +491,14 @@ def test_two_commits_of_an_example_flag_a_rename_of_its_committed_output(example
     assert list(Path(tempfile.gettempdir()).iterdir()) == []
 
 
-def test_committed_needs_committed_output(repo: Path) -> None:
+def test_committed_needs_committed_output(repo: Path, spawns: None) -> None:
     result = run("diff", "HEAD~1", "HEAD", "--config", "use-cases/demo.yaml", "--repo", str(repo), "--committed")
     assert result.exit_code == 2, result.output
     assert "no generated output is committed beside the config at HEAD~1" in result.stderr
     assert "HEAD~1:use-cases/cdktf.out, field '--committed'" in result.stderr
 
 
-def test_sigterm_during_a_diff_removes_the_temporary_copies(repo: Path, tmp_path: Path) -> None:
+def test_sigterm_during_a_diff_removes_the_temporary_copies(repo: Path, tmp_path: Path, spawns: None) -> None:
     """A real SIGTERM (what CI runners and `timeout` send) while a ref is being synthesized: exit 143, the
     repository as it was, and no `tierstack-diff-*` directory left behind."""
     state = repo_state(repo)

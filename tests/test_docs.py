@@ -89,7 +89,7 @@ REF = re.compile(r"\$\{(google_[a-z0-9_]+\.[a-z0-9_-]+)\.")
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_every_iam_grant_on_a_resource_is_an_edge_the_way_data_moves(config: Path) -> None:
+def test_every_iam_grant_on_a_resource_is_an_edge_the_way_data_moves(config: Path, spawns: None) -> None:
     for stack_name, stack in checked_in(config).items():
         graph = docs.stack_graph(stack, titles(config))
         by_address = {n.address: n.id for n in graph.nodes}
@@ -130,7 +130,7 @@ def test_references_between_resources_are_edges_named_by_the_attribute() -> None
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_every_resource_is_in_the_table_and_every_main_one_in_the_diagram(config: Path) -> None:
+def test_every_resource_is_in_the_table_and_every_main_one_in_the_diagram(config: Path, spawns: None) -> None:
     resolved = resolve(load_spec(config))
     pages = docs.pages(resolved, config.parent / "cdktf.out")
     for stack_name, stack in checked_in(config).items():
@@ -229,7 +229,7 @@ def test_hostile_names_stay_text_in_the_diagram() -> None:
     assert "#37;#37;#123;init" in diagram  # %%{init, as entity codes
 
 
-def test_every_example_diagram_is_written_in_our_grammar() -> None:
+def test_every_example_diagram_is_written_in_our_grammar(spawns: None) -> None:
     for config in EXAMPLES:
         for stack in checked_in(config).values():
             assert_only_our_grammar(docs.mermaid(docs.stack_graph(stack, titles(config))))
@@ -265,7 +265,7 @@ def test_generate_writes_each_page_beside_its_stack(synthesized: dict[str, Path]
             assert f"stacks/{stack}/{docs.PAGE}" in manifest["files"]
 
 
-def test_generate_check_finds_a_stale_page(write: Callable[..., Path]) -> None:
+def test_generate_check_finds_a_stale_page(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(HOSTILE)
     assert run("generate", str(config)).exit_code == 0
     page = config.parent / "cdktf.out" / "stacks" / "end-dev" / docs.PAGE
@@ -440,7 +440,9 @@ def test_the_page_text_around_the_diagram_is_escaped(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("example", ["recommender", "fraud-detection", "churn-emea"])
-def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(tmp_path: Path, example: str) -> None:
+def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(
+    tmp_path: Path, example: str, synthesizes: None
+) -> None:
     """Issue 9: the estimate appears in the stack's page, the same figures `tierstack cost` gives; what is not
     priced is named beside the total and a capability with nothing priced reads "not priced", never 0.00."""
     from tierstack.generator import cost

@@ -58,14 +58,14 @@ def _in_shell(script: str, tmp_path: Path) -> tuple[int, str]:
         '"$T" tiers --format json',
     ],
 )
-def test_a_reader_that_stops_early_gets_a_quiet_exit_141(command: str, tmp_path: Path) -> None:
+def test_a_reader_that_stops_early_gets_a_quiet_exit_141(command: str, tmp_path: Path, spawns: None) -> None:
     """`true` stops reading before tierstack writes anything, so the first write meets a closed pipe."""
     code, stderr = _in_shell(command, tmp_path)
     assert stderr == ""
     assert code == cli.EXIT_BROKEN_PIPE == 141
 
 
-def test_capabilities_piped_into_head_prints_no_noise(tmp_path: Path) -> None:
+def test_capabilities_piped_into_head_prints_no_noise(tmp_path: Path, spawns: None) -> None:
     """The issue's case. Whether head leaves before the last line is written is a race: 0 or 141, never noise."""
     err = tmp_path / "stderr.txt"
     out = subprocess.run(
@@ -80,7 +80,7 @@ def test_capabilities_piped_into_head_prints_no_noise(tmp_path: Path) -> None:
     assert err.read_text() == ""
 
 
-def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path) -> None:
+def test_an_error_message_into_a_closed_pipe_keeps_its_exit_code(tmp_path: Path, spawns: None) -> None:
     err = tmp_path / "stderr.txt"
     out = subprocess.run(
         ["bash", "-c", 'set +o pipefail; "$T" explain missing.yaml 2>&1 | true; echo "${PIPESTATUS[0]}"'],
@@ -115,7 +115,7 @@ def test_init_with_stdin_closed_says_what_it_needs(tmp_path: Path, answers: str,
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
-def test_ctrl_c_at_an_init_prompt_is_aborted_130(tmp_path: Path) -> None:
+def test_ctrl_c_at_an_init_prompt_is_aborted_130(tmp_path: Path, spawns: None) -> None:
     path = tmp_path / "tierstack.yaml"
     proc = subprocess.Popen(
         [TIERSTACK, "init", str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -269,7 +269,7 @@ def test_generate_on_a_full_disk_is_exit_2_and_keeps_the_old_tree(
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_output_redirected_to_a_full_disk_names_stdout() -> None:
+def test_output_redirected_to_a_full_disk_names_stdout(spawns: None) -> None:
     """`tierstack capabilities > file` on a full disk: /dev/full fails every write with ENOSPC."""
     with open("/dev/full", "w") as full:
         out = subprocess.run([TIERSTACK, "capabilities"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
@@ -309,7 +309,7 @@ def _environment_fault(script: str, tmp_path: Path, **env: str) -> subprocess.Co
 
 
 @pytest.mark.parametrize("command", ["validate", "explain", "capabilities"])
-def test_a_deleted_working_directory_is_named(tmp_path: Path, command: str) -> None:
+def test_a_deleted_working_directory_is_named(tmp_path: Path, command: str, spawns: None) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
     args = "" if command == "capabilities" else f" {FRAUD / 'tierstack.yaml'}"

@@ -28,7 +28,7 @@ def test_there_are_at_least_three_examples_across_all_tiers() -> None:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.parent.name for c in CONFIGS])
 @pytest.mark.change_detector
-def test_checked_in_outputs_match(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_checked_in_outputs_match(config: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None) -> None:
     """A change detector: explain.txt and resolved.txt are written by the code they check (`make refresh`)."""
     monkeypatch.chdir(REPO)
     relative = config.relative_to(REPO)
@@ -38,7 +38,7 @@ def test_checked_in_outputs_match(config: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.mark.parametrize("command", [["explain"], ["show", "--resolved", "--provenance"]])
-def test_output_is_byte_identical_across_processes_and_hash_seeds(command: list[str]) -> None:
+def test_output_is_byte_identical_across_processes_and_hash_seeds(command: list[str], spawns: None) -> None:
     config = "examples/fraud-detection/tierstack.yaml"
     runs = []
     for seed in ("1", "2"):

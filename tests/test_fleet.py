@@ -331,7 +331,7 @@ def stack_files(out: Path) -> dict[str, bytes]:
     return files | {"manifest.json": (out / "manifest.json").read_bytes()}
 
 
-def test_a_bad_member_is_reported_and_the_others_generated(tmp_path: Path) -> None:
+def test_a_bad_member_is_reported_and_the_others_generated(tmp_path: Path, synthesizes: None) -> None:
     """Also: plain lines, no colours, when the output is not a terminal; --env is --only environment=."""
     members = [MEMBERS[0], {**MEMBERS[1], "region": "Europe"}]
     path = write(tmp_path / "fleet.yaml", fleet_text(members))
@@ -360,7 +360,7 @@ def test_a_bad_member_is_reported_and_the_others_generated(tmp_path: Path) -> No
     assert result.exit_code == 2 and "no member has environment 'prod'" in result.output
 
 
-def test_the_progress_bar_is_for_terminals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_progress_bar_is_for_terminals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None) -> None:
     """With a terminal, rich draws the bar; each member's result is printed above it all the same."""
     from tierstack.generator import cli
 
@@ -455,7 +455,7 @@ def test_a_fleet_pins_its_git_upstreams_in_tierstack_lock(tmp_path: Path, monkey
 
 
 def test_two_members_pinning_one_upstream_file_at_two_refs_is_an_error_at_the_second(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     """One tierstack.lock for the fleet holds one commit per upstream file."""
     from test_upstream import Repo

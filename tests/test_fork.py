@@ -95,7 +95,9 @@ def test_a_fork_is_a_blueprint_a_config_uses(here: Path) -> None:
     assert "environments.prod.labels.unit" in result.output and "acme-emea.yaml.j2:" in result.output
 
 
-def test_fork_of_a_git_upstream_pins_the_newest_tag_and_finds_the_blueprint(here: Path, org: Repo) -> None:
+def test_fork_of_a_git_upstream_pins_the_newest_tag_and_finds_the_blueprint(
+    here: Path, org: Repo, spawns: None
+) -> None:
     result = run("fork", "../platform/org", "--name", "propensity-uk", "--set", "labels.org=acme-uk")
     assert result.exit_code == 0, result.output
     commit = git("rev-parse", "v1.1.0^{commit}", cwd=org.path)
@@ -217,7 +219,7 @@ def test_fork_never_overwrites_without_force_and_force_only_its_own_files(here: 
     ],
 )
 def test_a_fork_of_an_upstream_that_does_not_exist_is_an_error(
-    here: Path, org: Repo, upstream: str, extra: list[str], message: str
+    here: Path, org: Repo, upstream: str, extra: list[str], message: str, spawns: None
 ) -> None:
     result = run("fork", upstream, "--name", "team-a", *extra)
     assert result.exit_code == 2, result.output
@@ -243,7 +245,7 @@ def test_a_set_that_replaces_a_mapping_with_a_value_is_an_error_at_the_set(here:
     assert list(here.iterdir()) == []
 
 
-def test_a_fork_of_a_file_url_upstream_validates_from_its_config(here: Path, org: Repo) -> None:
+def test_a_fork_of_a_file_url_upstream_validates_from_its_config(here: Path, org: Repo, spawns: None) -> None:
     url = org.path.as_uri()  # file:///.../platform/org
     assert url.startswith("file:///")
     result = run("fork", url, "--ref", "v1.0.0", "--name", "team-a", "--set", "labels.org=acme-a")

@@ -281,7 +281,9 @@ def test_a_region_without_known_zones_names_the_region_and_the_known_ones(write:
     assert "europe-west1" in (caught.value.hint or "") and "zones.yaml" in caught.value.message
 
 
-def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(write: Callable[..., Path]) -> None:
+def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(
+    write: Callable[..., Path], synthesizes: None
+) -> None:
     from tierstack.generator.generate import generate
 
     subnet = "projects/acme-net/regions/europe-west1/subnetworks/notebooks"

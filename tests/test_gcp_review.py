@@ -45,7 +45,7 @@ def test_budgets_leave_the_currency_to_the_billing_account(synthesized: dict[str
         assert "currency_code" not in body["amount"]["specified_amount"], name
 
 
-def test_a_currency_the_user_gives_is_kept(write: Any, tmp_path: Path) -> None:
+def test_a_currency_the_user_gives_is_kept(write: Any, tmp_path: Path, synthesizes: None) -> None:
     from tierstack.generator.generate import generate
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
@@ -256,13 +256,13 @@ def test_production_of_an_online_use_case_gets_the_production_class(config: str,
     assert endpoint["labels"]["serving-class"] == "production"
 
 
-def test_explain_says_which_serving_class_and_why() -> None:
+def test_explain_says_which_serving_class_and_why(synthesizes: None) -> None:
     result = run("explain", str(REPO / "tests/cases/tier1-online.yaml"))
     assert "serving class production (a production environment serving online)" in result.output
     assert "serving class experimental (a development environment)" in result.output
 
 
-def test_experimental_in_production_only_when_asked(write: Any) -> None:
+def test_experimental_in_production_only_when_asked(write: Any, synthesizes: None) -> None:
     config = write(
         use_case(retraining="on_degradation", serving="online")
         + "environments:\n  dev:\n    project: acme-demo-dev\n  prod:\n    project: acme-demo-prod\n"
@@ -277,7 +277,7 @@ def test_experimental_in_production_only_when_asked(write: Any) -> None:
 # --- 7. retraining on degradation: monitoring reaches the trigger -------------------------------------
 
 
-def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path) -> None:
+def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path, synthesizes: None) -> None:
     """The pipeline's model monitoring job notifies a Pub/Sub channel on the topic whose messages retrain."""
     from tierstack.generator.generate import generate
     from tierstack.generator.resolve import resolve

@@ -29,7 +29,7 @@ SPEC = use_case(serving="online", retraining="on_degradation") + TWO_ENVS
 WITH_STAGING = SPEC + "  staging:\n    project: acme-gen-staging\n"
 
 
-def test_generate_prints_a_summary_per_stack(write: Callable[..., Path]) -> None:
+def test_generate_prints_a_summary_per_stack(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     result = run("generate", str(config))
     assert result.exit_code == 0, result.output
@@ -62,7 +62,9 @@ def test_bad_input_fails_before_any_file_is_written(
     assert sorted(p.name for p in config.parent.iterdir()) == ["tierstack.yaml"]
 
 
-def test_a_bucket_name_over_63_characters_names_the_project_that_made_it(write: Callable[..., Path]) -> None:
+def test_a_bucket_name_over_63_characters_names_the_project_that_made_it(
+    write: Callable[..., Path], synthesizes: None
+) -> None:
     long_project = "acme-a-very-long-project-id-01"  # 30, the most GCP allows
     config = write(
         use_case(retraining="scheduled", schedule="0 1 * * *").replace("demo-case", "twenty-characters-uc")
@@ -94,14 +96,14 @@ def test_the_bad_input_corpus_stops_generate_before_anything_is_written(case: st
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tierstack.yaml"]
 
 
-def test_the_state_bucket_comes_from_the_config(write: Callable[..., Path]) -> None:
+def test_the_state_bucket_comes_from_the_config(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(use_case(serving="batch") + "state_bucket: acme-terraform-state\n")
     assert run("generate", str(config)).exit_code == 0
     data = json.loads((config.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text())
     assert data["terraform"]["backend"]["gcs"] == {"bucket": "acme-terraform-state", "prefix": "demo-case-dev"}
 
 
-def test_training_pool_machine_must_match_the_accelerator(write: Callable[..., Path]) -> None:
+def test_training_pool_machine_must_match_the_accelerator(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(
         use_case(accelerator="gpu:NVIDIA_L4×1") + "overrides:\n  capabilities:\n    model_training:\n"
         "      training_pool:\n        machine_type: n1-standard-8\n"
@@ -119,7 +121,7 @@ def test_unknown_env_is_named(write: Callable[..., Path]) -> None:
 
 
 def test_a_crash_during_synthesis_leaves_the_previous_output_intact(
-    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -141,7 +143,7 @@ def test_a_crash_during_synthesis_leaves_the_previous_output_intact(
     assert sorted(p.name for p in config.parent.iterdir()) == ["cdktf.json", "cdktf.out", "tierstack.yaml"]
 
 
-def test_an_interrupted_swap_is_recovered(write: Callable[..., Path]) -> None:
+def test_an_interrupted_swap_is_recovered(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     plan = resolve(load_spec(config))
@@ -151,7 +153,7 @@ def test_an_interrupted_swap_is_recovered(write: Callable[..., Path]) -> None:
     assert (out / "manifest.json").is_file() and not (config.parent / ".cdktf.out.previous").exists()
 
 
-def test_hand_edits_are_never_replaced_without_force(write: Callable[..., Path]) -> None:
+def test_hand_edits_are_never_replaced_without_force(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     assert run("generate", str(config)).exit_code == 0
     stack = config.parent / "cdktf.out" / "stacks" / "demo-case-dev" / "cdk.tf.json"
@@ -186,7 +188,7 @@ def test_a_directory_tierstack_did_not_write_is_left_alone(write: Callable[..., 
     assert sorted(p.name for p in out.iterdir()) == ["main.tf"] and not (config.parent / "cdktf.json").exists()
 
 
-def test_env_regenerates_one_stack_and_keeps_the_others(write: Callable[..., Path]) -> None:
+def test_env_regenerates_one_stack_and_keeps_the_others(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -201,7 +203,7 @@ def test_env_regenerates_one_stack_and_keeps_the_others(write: Callable[..., Pat
     assert run("generate", str(config)).exit_code == 0  # the manifest still vouches for every file
 
 
-def test_a_users_own_cdktf_json_is_not_replaced(write: Callable[..., Path]) -> None:
+def test_a_users_own_cdktf_json_is_not_replaced(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     (config.parent / "cdktf.json").write_text('{"app": "python main.py"}\n')
     for force in ([], ["--force"]):
@@ -212,7 +214,7 @@ def test_a_users_own_cdktf_json_is_not_replaced(write: Callable[..., Path]) -> N
     assert "beside" not in json.loads((config.parent / "cdktf.out" / ".tierstack-manifest.json").read_text())
 
 
-def test_a_hand_edited_cdktf_json_is_protected_like_the_stacks(write: Callable[..., Path]) -> None:
+def test_a_hand_edited_cdktf_json_is_protected_like_the_stacks(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     cdktf, out = config.parent / "cdktf.json", config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -235,7 +237,9 @@ def test_a_hand_edited_cdktf_json_is_protected_like_the_stacks(write: Callable[.
     assert run("generate", str(config)).exit_code == 0
 
 
-def test_a_cdktf_json_tierstack_wrote_for_another_output_is_left_alone(write: Callable[..., Path]) -> None:
+def test_a_cdktf_json_tierstack_wrote_for_another_output_is_left_alone(
+    write: Callable[..., Path], synthesizes: None
+) -> None:
     config = write(SPEC)
     cdktf = config.parent / "build" / "cdktf.json"
     assert run("generate", str(config), "--out", str(config.parent / "build" / "a")).exit_code == 0
@@ -294,7 +298,7 @@ def _manifest_paths(out: Path) -> list[str]:
     ]
 
 
-def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> None:
+def test_every_path_the_manifest_names_exists(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -310,7 +314,9 @@ def test_every_path_the_manifest_names_exists(write: Callable[..., Path]) -> Non
 @pytest.mark.parametrize(
     ("mask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)], ids=["umask-022", "umask-027"]
 )
-def test_output_follows_the_umask(mask: int, file_mode: int, dir_mode: int, write: Callable[..., Path]) -> None:
+def test_output_follows_the_umask(
+    mask: int, file_mode: int, dir_mode: int, write: Callable[..., Path], synthesizes: None
+) -> None:
     config = write(SPEC)
     previous = os.umask(mask)
     try:
@@ -384,7 +390,7 @@ def _terraform_init(stack: Path, cache: Path) -> dict[str, tuple[str, bytes]]:
 
 
 def test_terraform_files_in_a_stack_are_the_users_and_survive_every_regeneration(
-    write: Callable[..., Path], tmp_path: Path
+    write: Callable[..., Path], tmp_path: Path, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -419,7 +425,7 @@ def test_terraform_files_in_a_stack_are_the_users_and_survive_every_regeneration
 
 
 def test_terraform_files_are_neither_hashed_nor_followed(
-    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -436,7 +442,7 @@ def test_terraform_files_are_neither_hashed_nor_followed(
 
 
 def test_a_crash_just_before_the_swap_leaves_terraform_files_where_they_were(
-    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -456,7 +462,9 @@ def test_a_crash_just_before_the_swap_leaves_terraform_files_where_they_were(
     assert not [p.name for p in config.parent.iterdir() if p.name.startswith(".")]  # no temporary tree left
 
 
-def test_a_stack_that_leaves_the_config_keeps_its_terraform_files(write: Callable[..., Path], tmp_path: Path) -> None:
+def test_a_stack_that_leaves_the_config_keeps_its_terraform_files(
+    write: Callable[..., Path], tmp_path: Path, synthesizes: None
+) -> None:
     config = write(WITH_STAGING)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -486,7 +494,7 @@ def test_a_stack_that_leaves_the_config_keeps_its_terraform_files(write: Callabl
     assert (staging / "cdk.tf.json").is_file() and _terraform_files(staging) == staging_files
 
 
-def test_a_stack_without_terraform_files_just_goes(write: Callable[..., Path]) -> None:
+def test_a_stack_without_terraform_files_just_goes(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(WITH_STAGING)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -498,7 +506,7 @@ def test_a_stack_without_terraform_files_just_goes(write: Callable[..., Path]) -
 # --- layout: --out is the cdktf output directory -------------------------------------------------
 
 
-def test_out_is_the_cdktf_output_directory(write: Callable[..., Path]) -> None:
+def test_out_is_the_cdktf_output_directory(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     out = config.parent / "build" / "stacks"
     assert run("generate", str(config), "--out", str(out)).exit_code == 0
@@ -607,7 +615,7 @@ def _as_an_ordinary_user() -> None:
         libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP; the exec then grants root nothing
 
 
-def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path: Path) -> None:
+def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path: Path, spawns: None) -> None:
     """A real process: as root, without its capabilities (root may otherwise write anywhere)."""
     config = write(SPEC)
     locked = tmp_path / "locked"
@@ -639,7 +647,9 @@ def test_an_unwritable_out_is_a_clear_error(write: Callable[..., Path], tmp_path
     assert "Traceback" not in result.stderr and _tree(tmp_path) == before
 
 
-def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks(write: Callable[..., Path]) -> None:
+def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks(
+    write: Callable[..., Path], synthesizes: None
+) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -657,7 +667,7 @@ def test_a_dev_edit_carried_over_by_env_prod_force_is_not_recorded_as_tierstacks
 
 
 def test_the_temporary_tree_of_a_killed_run_is_cleaned_on_the_next_run(
-    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -742,7 +752,7 @@ def test_a_lock_held_too_long_is_a_clear_error(write: Callable[..., Path], monke
 
 
 def test_a_file_that_appears_while_generate_runs_stops_the_swap(
-    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
@@ -775,6 +785,7 @@ DATAFLOW_BUCKET = "google_storage_bucket.data_processing_dataflow_bucket"
 
 def test_check_passes_on_a_fresh_generation_and_lists_what_a_config_change_makes_stale(
     write: Callable[..., Path],
+    synthesizes: None,
 ) -> None:
     config = write(RESEARCH)
     assert run("generate", str(config)).exit_code == 0
@@ -796,7 +807,7 @@ def test_check_passes_on_a_fresh_generation_and_lists_what_a_config_change_makes
     assert _tree(config.parent) == folder  # nothing written, nothing left behind
 
 
-def test_check_names_missing_and_extra_files(write: Callable[..., Path]) -> None:
+def test_check_names_missing_and_extra_files(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(RESEARCH)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -811,7 +822,7 @@ def test_check_names_missing_and_extra_files(write: Callable[..., Path]) -> None
     ]
 
 
-def test_diff_shows_a_regeneration_and_writes_nothing(write: Callable[..., Path]) -> None:
+def test_diff_shows_a_regeneration_and_writes_nothing(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(RESEARCH)
     assert run("generate", str(config)).exit_code == 0
     config.write_text(NO_DATAFLOW, encoding="utf-8")
@@ -826,7 +837,9 @@ def test_diff_shows_a_regeneration_and_writes_nothing(write: Callable[..., Path]
     assert 'labels.cost-center: (none) → "cc-7"' in result.stdout and "DATA AT RISK" not in result.stdout
 
 
-def test_diff_before_the_first_generation_shows_every_resource_added(write: Callable[..., Path]) -> None:
+def test_diff_before_the_first_generation_shows_every_resource_added(
+    write: Callable[..., Path], synthesizes: None
+) -> None:
     config = write(RESEARCH)
     result = run("generate", "--diff", str(config))
     assert result.exit_code == 0, result.output
@@ -836,6 +849,7 @@ def test_diff_before_the_first_generation_shows_every_resource_added(write: Call
 
 def test_generate_says_what_changes_since_the_last_generation_and_warns_of_data_at_risk(
     write: Callable[..., Path],
+    synthesizes: None,
 ) -> None:
     config = write(RESEARCH)
     first = run("generate", str(config))
@@ -888,7 +902,7 @@ def _json_run(*args: str) -> tuple[Any, dict[str, Any]]:
     return result, json.loads(result.stdout)
 
 
-def test_generate_as_json_gives_each_stack_its_files_and_changes(write: Callable[..., Path]) -> None:
+def test_generate_as_json_gives_each_stack_its_files_and_changes(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(RESEARCH)
     out = config.parent / "cdktf.out"
     result, data = _json_run("generate", str(config))
@@ -933,7 +947,7 @@ def test_generate_as_json_gives_each_stack_its_files_and_changes(write: Callable
     assert DATAFLOW_BUCKET not in (out / "stacks" / "demo-case-dev" / "cdk.tf.json").read_text(encoding="utf-8")
 
 
-def test_generate_env_as_json_names_the_stacks_carried_over(write: Callable[..., Path]) -> None:
+def test_generate_env_as_json_names_the_stacks_carried_over(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(SPEC)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -944,7 +958,7 @@ def test_generate_env_as_json_names_the_stacks_carried_over(write: Callable[...,
     assert {f["path"]: f["sha256"] for f in data["stacks"][0]["files"]} == _on_disk(out, "demo-case-prod")
 
 
-def test_check_and_diff_as_json_list_what_the_text_lists(write: Callable[..., Path]) -> None:
+def test_check_and_diff_as_json_list_what_the_text_lists(write: Callable[..., Path], synthesizes: None) -> None:
     config = write(RESEARCH)
     out = config.parent / "cdktf.out"
     assert run("generate", str(config)).exit_code == 0
@@ -1004,7 +1018,7 @@ def test_a_bad_config_as_json_names_the_field_and_line(write: Callable[..., Path
     assert (problem["file"], problem["line"], problem["field"]) == (str(config), 8, "servng")
 
 
-def test_a_fleet_as_json_gives_each_member_its_stacks_or_its_problems(tmp_path: Path) -> None:
+def test_a_fleet_as_json_gives_each_member_its_stacks_or_its_problems(tmp_path: Path, synthesizes: None) -> None:
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         "fleet: propensity\n"
@@ -1040,7 +1054,7 @@ def test_a_fleet_as_json_gives_each_member_its_stacks_or_its_problems(tmp_path: 
 
 
 def test_the_changes_are_printed_before_anything_is_written(
-    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     """Issue 11 part 4, "before it writes": the swap fails (a full disk), yet the summary of what would
     change is already out, and the previous output is as it was."""

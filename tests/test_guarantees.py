@@ -27,7 +27,7 @@ waivers:
 )
 
 
-def test_a_waiver_lets_the_plan_resolve_and_explain_shows_it(write: Any) -> None:
+def test_a_waiver_lets_the_plan_resolve_and_explain_shows_it(write: Any, synthesizes: None) -> None:
     result = run("explain", str(write(WAIVED)))
     assert result.exit_code == 0, result.output
     assert (
@@ -36,7 +36,7 @@ def test_a_waiver_lets_the_plan_resolve_and_explain_shows_it(write: Any) -> None
     ) in result.output
 
 
-def test_the_stack_records_the_waiver_and_really_drops_the_protection(write: Any) -> None:
+def test_the_stack_records_the_waiver_and_really_drops_the_protection(write: Any, synthesizes: None) -> None:
     config = write(WAIVED)
     assert run("generate", str(config)).exit_code == 0
     prod = json.loads((config.parent / "cdktf.out/stacks/demo-case-prod/cdk.tf.json").read_text())
@@ -58,6 +58,6 @@ def test_a_waiver_for_an_environment_that_does_not_exist_is_an_error(write: Any)
     assert "the waiver names environment 'production'" in result.output
 
 
-def test_an_unweakened_guarantee_needs_no_waiver_and_shows_none(write: Any, tmp_path: Path) -> None:
+def test_an_unweakened_guarantee_needs_no_waiver_and_shows_none(write: Any, tmp_path: Path, synthesizes: None) -> None:
     result = run("explain", str(write(use_case(serving="batch"))))
     assert result.exit_code == 0 and "WAIVED" not in result.output

@@ -120,7 +120,9 @@ def _on_a_terminal(args: list[str], no_color: str | None) -> tuple[int, bytes]:
 
 @pytest.mark.skipif(os.name == "nt", reason="a POSIX pseudo-terminal")
 @pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("", True), ("1", False), ("no", False)])
-def test_no_color_turns_colour_off_on_a_terminal(tmp_path: Path, no_color: str | None, coloured: bool) -> None:
+def test_no_color_turns_colour_off_on_a_terminal(
+    tmp_path: Path, no_color: str | None, coloured: bool, spawns: None
+) -> None:
     """https://no-color.org: any non-empty NO_COLOR; an empty one is as if unset (the error is red then)."""
     code, received = _on_a_terminal([TIERSTACK, "validate", str(tmp_path / "missing.yaml")], no_color)
     assert code == 2

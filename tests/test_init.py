@@ -192,7 +192,7 @@ def test_every_suggestion_is_itself_a_valid_answer() -> None:
             assert parse_accelerator(suggestion) == {"kind": acc.kind, "type": acc.name, "count": count}
 
 
-def test_the_accelerator_prompt_shows_the_format_and_suggests(tmp_path: Path) -> None:
+def test_the_accelerator_prompt_shows_the_format_and_suggests(tmp_path: Path, synthesizes: None) -> None:
     answers = ["vision", "research-team", "research", "gpu:t4", "gpu:nvidia-tesla-t4x1", "us-central1", "", ""]
     result, path = init(tmp_path, input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output

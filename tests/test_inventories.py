@@ -78,7 +78,7 @@ def test_every_generated_resource_is_in_its_capabilitys_inventory(synthesized: d
         pytest.fail("\n".join(dict.fromkeys(problems)), pytrace=False)
 
 
-def test_every_example_and_tier_case_has_an_inventory() -> None:
+def test_every_example_and_tier_case_has_an_inventory(spawns: None) -> None:
     """Each example and tier case, in the inventory of everything it selects, for every stack; and no more."""
     from conftest import CASES as TIER_CASES
     from tierstack.generator.resolve import resolve

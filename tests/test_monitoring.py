@@ -288,7 +288,7 @@ def test_drift_threshold_reaches_the_stack_as_an_output(synthesized: dict[str, P
         )
 
 
-def test_explain_promises_only_what_model_monitoring_provisions() -> None:
+def test_explain_promises_only_what_model_monitoring_provisions(spawns: None) -> None:
     from tierstack.generator.catalog import load_catalog
 
     bindings = Path(__import__("cdktn_provider_google").__file__).parent
@@ -317,7 +317,7 @@ environments:
 """
 
 
-def test_explain_warns_when_alerts_reach_nobody(tmp_path: Path) -> None:
+def test_explain_warns_when_alerts_reach_nobody(tmp_path: Path, synthesizes: None) -> None:
     config = tmp_path / "tierstack.yaml"
     config.write_text(NO_EMAIL, encoding="utf-8")
     result = run("explain", str(config))

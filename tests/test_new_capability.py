@@ -56,7 +56,7 @@ def test_defining_the_class_puts_it_in_the_catalog(data_validation: Any) -> None
     assert [c["id"] for c in listed][-1] == "data_validation"
 
 
-def test_explain_selects_it_with_its_reason(data_validation: Any) -> None:
+def test_explain_selects_it_with_its_reason(data_validation: Any, synthesizes: None) -> None:
     result = run("explain", str(EXAMPLE), "--format", "json")
     assert result.exit_code == 0, result.output
     explained = json.loads(result.output)
@@ -99,7 +99,7 @@ def test_two_classes_cannot_claim_one_id() -> None:
     assert base.registered()["model_evaluation"] is ModelEvaluation
 
 
-def test_its_stacks_match_its_inventory(data_validation: Any, tmp_path: Path) -> None:
+def test_its_stacks_match_its_inventory(data_validation: Any, tmp_path: Path, synthesizes: None) -> None:
     from tierstack.generator.generate import generate
 
     (key, config), *others = inventory_configs(INVENTORY).items()
@@ -162,7 +162,7 @@ def forget() -> Iterator[list[str]]:
             base.unregister(capability)
 
 
-def test_a_new_key_service_gets_its_agent_and_grant(secret_store: Any, tmp_path: Path) -> None:
+def test_a_new_key_service_gets_its_agent_and_grant(secret_store: Any, tmp_path: Path, synthesizes: None) -> None:
     from tierstack.generator.generate import generate
 
     config = tmp_path / "tierstack.yaml"
@@ -217,7 +217,7 @@ def test_a_key_service_without_a_known_agent_is_refused_where_it_is_declared(for
 
 
 def test_a_resource_type_without_a_known_api_is_refused_when_assembled(
-    forget: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    forget: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
 ) -> None:
     from plugins.secret_store import SecretStore
 

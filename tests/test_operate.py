@@ -119,7 +119,7 @@ def test_a_missing_binary_says_where_to_get_terraform(tmp_path: Path, monkeypatc
     assert "--binary tofu" in result.stderr
 
 
-def test_a_binary_too_old_is_refused(tmp_path: Path) -> None:
+def test_a_binary_too_old_is_refused(tmp_path: Path, spawns: None) -> None:
     config = placeholder_stacks(tmp_path)
     old = tmp_path / "terraform-1.5"
     old.write_text('#!/bin/sh\necho \'{"terraform_version": "1.5.7"}\'\n', encoding="utf-8")
@@ -399,7 +399,9 @@ def gone(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("received", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
-def test_a_signal_reaches_terraform_and_tierstack_waits_for_it(tmp_path: Path, received: signal.Signals) -> None:
+def test_a_signal_reaches_terraform_and_tierstack_waits_for_it(
+    tmp_path: Path, received: signal.Signals, synthesizes: None
+) -> None:
     """A CI runner cancelling the job (SIGTERM) or a closed terminal (SIGHUP): terraform, in a session of
     its own, gets the signal too, stops, and tierstack ends with 128 + the signal, without a traceback."""
     config = generated(tmp_path / "case")

@@ -260,7 +260,7 @@ def test_a_user_blueprint_passing_a_variable_on_is_not_the_innermost_place(
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=[c.parent.name for c in EXAMPLES])
-def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_blueprint_line_named_holds_the_key(config: Path, monkeypatch: pytest.MonkeyPatch, spawns: None) -> None:
     monkeypatch.chdir(REPO)
     plan = _plan(config)
     texts: dict[Source, list[str]] = {}

@@ -119,7 +119,7 @@ def _patterns(node: Any) -> Iterator[str]:
             yield from _patterns(item)
 
 
-def test_every_pattern_is_an_ecmascript_regular_expression() -> None:
+def test_every_pattern_is_an_ecmascript_regular_expression(spawns: None) -> None:
     """Editors run the patterns as JavaScript regular expressions (with the u flag): Node compiles each."""
     node = wheel_node()
     if node is None:
@@ -347,7 +347,7 @@ def rendered_blueprints(config: Path) -> Iterator[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.relative_to(REPO).as_posix())
-def test_every_rendered_blueprint_is_valid(config: Path) -> None:
+def test_every_rendered_blueprint_is_valid(config: Path, spawns: None) -> None:
     names = []
     for name, data in rendered_blueprints(config):
         assert errors("blueprint", data) == [], name
@@ -355,7 +355,7 @@ def test_every_rendered_blueprint_is_valid(config: Path) -> None:
     assert names
 
 
-def test_every_built_in_blueprint_is_checked() -> None:
+def test_every_built_in_blueprint_is_checked(spawns: None) -> None:
     checked = {name for config in CONFIGS for name, _ in rendered_blueprints(config)}
     assert {f"tierstack:{name}" for name in bp.builtin_names()} <= checked
 

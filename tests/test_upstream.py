@@ -139,7 +139,7 @@ def label(plan: object, key: str = "org") -> str:
 # --- pinning and the lock -----------------------------------------------------------------------------
 
 
-def test_a_tag_pin_resolves_to_its_commit_and_is_locked(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_tag_pin_resolves_to_its_commit_and_is_locked(repo: Repo, config: Callable[..., Path], spawns: None) -> None:
     path = config()
     plan, _ = pinned_resolve(path)
     commit = git("rev-parse", "v1.0.0^{commit}", cwd=repo.path)
@@ -152,7 +152,7 @@ def test_a_tag_pin_resolves_to_its_commit_and_is_locked(repo: Repo, config: Call
     assert str(where).endswith("org@v1.0.0:blueprints/org.yaml.j2:6")
 
 
-def test_a_branch_pin_is_resolved_to_a_commit_and_locked(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_branch_pin_is_resolved_to_a_commit_and_locked(repo: Repo, config: Callable[..., Path], spawns: None) -> None:
     path = config(ref="main")
     first = git("rev-parse", "main", cwd=repo.path)
     plan, _ = pinned_resolve(path)
@@ -168,7 +168,7 @@ def test_a_branch_pin_is_resolved_to_a_commit_and_locked(repo: Repo, config: Cal
 
 
 def test_a_moved_tag_is_detected_and_the_locked_commit_kept(
-    repo: Repo, config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Repo, config: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     path = config()
     locked = git("rev-parse", "v1.0.0^{commit}", cwd=repo.path)
@@ -187,7 +187,7 @@ def test_a_moved_tag_is_detected_and_the_locked_commit_kept(
 
 
 def test_a_build_runs_offline_from_the_cache_once_fetched(
-    repo: Repo, config: Callable[..., Path], tmp_path: Path
+    repo: Repo, config: Callable[..., Path], tmp_path: Path, spawns: None
 ) -> None:
     path = config()
     pinned_resolve(path)
@@ -208,7 +208,7 @@ def test_an_unreachable_upstream_that_is_not_cached_is_an_error(config: Callable
     assert not (path.parent / LOCK_NAME).exists()
 
 
-def test_a_ref_that_does_not_exist_is_a_clear_error(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_ref_that_does_not_exist_is_a_clear_error(repo: Repo, config: Callable[..., Path], spawns: None) -> None:
     path = config(ref="v9.9.9")
     result = run("explain", str(path))
     assert result.exit_code == 2
@@ -228,7 +228,7 @@ def test_a_ref_that_does_not_exist_is_a_clear_error(repo: Repo, config: Callable
     ],
 )
 def test_a_path_that_escapes_the_repository_is_refused(
-    repo: Repo, config: Callable[..., Path], path: str, message: str
+    repo: Repo, config: Callable[..., Path], path: str, message: str, spawns: None
 ) -> None:
     (repo.path / "link").symlink_to(repo.path / "blueprints")
     (repo.path / "escape.yaml.j2").symlink_to("/etc/hostname")
@@ -279,7 +279,7 @@ def test_git_runs_with_a_fixed_argv_and_no_hooks_submodules_or_extra_transports(
     assert gitsource.git_env()["GIT_TERMINAL_PROMPT"] == "0"
 
 
-def test_a_hook_in_the_cache_never_runs(repo: Repo, config: Callable[..., Path], tmp_path: Path) -> None:
+def test_a_hook_in_the_cache_never_runs(repo: Repo, config: Callable[..., Path], tmp_path: Path, spawns: None) -> None:
     """A hook planted in a cached mirror runs for plain git, never for tierstack (core.hooksPath=/dev/null)."""
     path = config()
     pinned_resolve(path)
@@ -303,14 +303,16 @@ def test_a_ref_must_be_a_plain_name(ref: str, config: Callable[..., Path]) -> No
     assert result.exit_code == 2 and "field 'blueprint.ref'" in result.output
 
 
-def test_a_file_over_the_size_limit_is_not_read(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_file_over_the_size_limit_is_not_read(repo: Repo, config: Callable[..., Path], spawns: None) -> None:
     repo.commit({"blueprints/org.yaml.j2": "# " + "x" * 200_000 + "\n"}, "huge")
     repo.tag("v2.0.0")
     result = run("validate", str(config(ref="v2.0.0")))
     assert result.exit_code == 2 and "larger than 128 KiB" in result.output
 
 
-def test_a_lock_that_disagrees_with_the_config_is_an_error(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_lock_that_disagrees_with_the_config_is_an_error(
+    repo: Repo, config: Callable[..., Path], spawns: None
+) -> None:
     path = config()
     pinned_resolve(path)
     repo.org(org="acme-two")
@@ -324,7 +326,9 @@ def test_a_lock_that_disagrees_with_the_config_is_an_error(repo: Repo, config: C
     assert (path.parent / LOCK_NAME).read_text(encoding="utf-8") == before
 
 
-def test_a_lock_entry_the_config_no_longer_names_stops_generate(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_lock_entry_the_config_no_longer_names_stops_generate(
+    repo: Repo, config: Callable[..., Path], spawns: None
+) -> None:
     """The config names the upstream by another URL now: generate says which lock entry is stale, and how
     to move it, instead of rewriting the lock in silence."""
     path = config()
@@ -346,7 +350,9 @@ def test_a_lock_entry_the_config_no_longer_names_stops_generate(repo: Repo, conf
     assert list(read_lock(lock)) == [(url, "blueprints/org.yaml.j2")] and not pins.notes
 
 
-def test_a_blueprint_from_git_extends_files_of_its_own_repository_only(repo: Repo, config: Callable[..., Path]) -> None:
+def test_a_blueprint_from_git_extends_files_of_its_own_repository_only(
+    repo: Repo, config: Callable[..., Path], spawns: None
+) -> None:
     repo.commit(
         {
             "blueprints/base.yaml.j2": ORG.format(org="base", days=30),
@@ -371,7 +377,7 @@ def test_a_blueprint_from_git_extends_files_of_its_own_repository_only(repo: Rep
 
 
 def test_extends_takes_a_git_source_with_errors_at_their_lines(
-    repo: Repo, config: Callable[..., Path], tmp_path: Path
+    repo: Repo, config: Callable[..., Path], tmp_path: Path, spawns: None
 ) -> None:
     path = config()
     overlay = path.parent / "fork.yaml.j2"
@@ -409,7 +415,7 @@ def fork_with_release(repo: Repo, config: Callable[..., Path], monkeypatch: pyte
 
 
 def test_upstream_shows_the_newest_tag_its_effect_and_the_conflicts(
-    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch
+    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     monkeypatch.chdir(fork_with_release.parent)
     result = run("upstream", "--no-resources")
@@ -433,7 +439,7 @@ def test_upstream_shows_the_newest_tag_its_effect_and_the_conflicts(
 
 
 def test_upstream_accept_moves_the_pin_in_the_overlay_and_the_lock(
-    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch
+    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     monkeypatch.chdir(fork_with_release.parent)
     overlay = fork_with_release.parent / "fork.yaml.j2"
@@ -454,7 +460,7 @@ def test_upstream_accept_moves_the_pin_in_the_overlay_and_the_lock(
 
 
 def test_upstream_accept_edits_only_the_ref_line_of_tierstack_yaml(
-    repo: Repo, config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+    repo: Repo, config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     path = config()
     text = path.read_text(encoding="utf-8").replace("ref: v1.0.0", "ref: v1.0.0   # the platform's release")
@@ -469,7 +475,7 @@ def test_upstream_accept_edits_only_the_ref_line_of_tierstack_yaml(
 
 
 def test_generate_update_writes_the_lock_so_it_goes_with_neither_check_nor_diff(
-    repo: Repo, config: Callable[..., Path]
+    repo: Repo, config: Callable[..., Path], spawns: None
 ) -> None:
     for dry in ("--check", "--diff"):
         result = run("generate", str(config()), "--update", dry)
@@ -494,7 +500,7 @@ def test_upstream_shows_the_effect_on_the_generated_resources(fork_with_release:
 
 
 def test_blueprints_lists_local_and_remote_blueprints_with_their_lineage(
-    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch
+    fork_with_release: Path, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
     monkeypatch.chdir(fork_with_release.parent)
     data = json.loads(run("blueprints", "--config", "tierstack.yaml", "--format", "json").output)
@@ -549,7 +555,7 @@ def test_generated_output_is_the_same_from_every_working_directory(
 EXAMPLE = REPO / "examples" / "regional-propensity"
 
 
-def test_the_example_upstream_is_built_deterministically(tmp_path: Path) -> None:
+def test_the_example_upstream_is_built_deterministically(tmp_path: Path, spawns: None) -> None:
     """prepare.py builds the same commits on every machine, so the checked-in locks hold everywhere."""
     out = tmp_path / "org-blueprints.git"
     subprocess.run([sys.executable, str(EXAMPLE / "prepare.py"), "--out", str(out)], check=True, capture_output=True)
@@ -559,7 +565,7 @@ def test_the_example_upstream_is_built_deterministically(tmp_path: Path) -> None
         assert git("--git-dir", str(out), "rev-parse", f"{ref}^{{commit}}", cwd=tmp_path) == entry.commit
 
 
-def test_the_example_us_fork_sees_v1_1_0_with_its_conflict(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_example_us_fork_sees_v1_1_0_with_its_conflict(monkeypatch: pytest.MonkeyPatch, spawns: None) -> None:
     from synth_support import prepare_examples
 
     prepare_examples()
@@ -573,7 +579,9 @@ def test_the_example_us_fork_sees_v1_1_0_with_its_conflict(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize("region", ["us", "uk"])
-def test_the_example_overlays_are_what_tierstack_fork_writes(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_example_overlays_are_what_tierstack_fork_writes(
+    region: str, monkeypatch: pytest.MonkeyPatch, spawns: None
+) -> None:
     """A change detector: each overlay is `tierstack fork`'s output (the command in the example's README)."""
     from synth_support import prepare_examples
 

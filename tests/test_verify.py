@@ -344,7 +344,7 @@ def test_unknown_environment(fake: FakeVertex) -> None:
     assert "no environment 'prdo'" in result.stderr and "did you mean 'prod'?" in result.stderr
 
 
-def test_missing_credentials_names_gcloud_login(tmp_path: Path) -> None:
+def test_missing_credentials_names_gcloud_login(tmp_path: Path, spawns: None) -> None:
     """A fresh process without ADC: no file, no gcloud config, no metadata server looked for."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_", "TIERSTACK_"))}
     env.update(
