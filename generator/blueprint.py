@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -43,6 +44,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.defaults import DEFAULT_NAMESPACE
 from jinja2.exceptions import SecurityError
 from jinja2.filters import do_default, do_lower, do_tojson, do_trim, do_upper, sync_do_join
@@ -142,8 +144,10 @@ def builtin_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml.j2") for p in files.iterdir() if p.name.endswith(".yaml.j2"))
 
 
-def builtin_text(name: str, referrer: str | None = None, field_name: str | None = None) -> str:
-    """The template source of a built-in blueprint; an unknown name is an error listing the known ones."""
+def builtin_text(name: str, referrer: str | None = None, field_name: str | None = None, line: int | None = None) -> str:
+    """The template source of a built-in blueprint; an unknown name is an error listing the known ones.
+
+    `referrer`, `line` and `field_name` say where the name is written, for that error."""
     names = builtin_names()
     if name not in names:
         builtins = "built-in blueprints: " + ", ".join(names)
@@ -151,6 +155,7 @@ def builtin_text(name: str, referrer: str | None = None, field_name: str | None 
         raise UserError(
             f"'{name}' is not a built-in blueprint",
             file=referrer,
+            line=line,
             field=field_name,
             hint=f"{close} {builtins}" if close else builtins,
         )
@@ -227,12 +232,12 @@ def locate(
 ) -> Located:
     """Find a blueprint: a path relative to the file naming it, a built-in name, or a git source.
 
-    A path that leads to no regular file (missing, a directory, a FIFO, a
-    device, a loop of symbolic links) is an error of the reference, reported
-    at the file and field that name it; a file too large or not UTF-8 is an
-    error of the blueprint itself. In a blueprint from git (`parent`), a path
-    names another file of the same repository at the same commit, and must
-    stay inside it.
+    `referrer`, `line` and `field_name` say where `ref` is written, for the errors about it. A path
+    that leads to no regular file (missing, a directory, a FIFO, a device, a loop of symbolic links, a
+    name holding a NUL) is an error of the reference, reported at the file, line and field that name
+    it; a file too large or not UTF-8 is an error of the blueprint itself. In a blueprint from git
+    (`parent`), a path names another file of the same repository at the same commit, and must stay
+    inside it.
     """
     where: dict[str, Any] = {"file": referrer, "line": line, "field": field_name, "lines": lines or {}}
     if isinstance(ref, GitSource):
@@ -240,15 +245,14 @@ def locate(
         pinned = (pins or pins_for(None)).pin(ref, base, where)
         return Located(Source.in_file(pinned.name), pinned.text, None, pinned, ref.path)
     if parent is not None and parent.pin is not None and parent.repo_path is not None:
-        return _locate_in_repository(
-            ref, parent.pin, parent.repo_path, {k: where[k] for k in ("file", "line", "field")}
-        )
+        at = {k: where[k] for k in ("file", "line", "field")}
+        return _locate_in_repository(ref, parent.pin, parent.repo_path, at)
     if _is_path(ref):
         base = relative_to.parent if relative_to else Path.cwd()
         path = Path(ref)
         if not path.is_absolute():
             path = Path.cwd() / base / ref
-            with contextlib.suppress(OSError, RuntimeError):  # a loop of symbolic links, reported below
+            with contextlib.suppress(OSError, RuntimeError, ValueError):  # a loop of symbolic links, a NUL: below
                 path = path.resolve()
         try:
             text = read_text(path, "blueprint")
@@ -257,6 +261,7 @@ def locate(
             raise UserError(
                 f"blueprint '{ref}' {err.reason} ({'looked for' if missing else 'at'} {display_path(path)})",
                 file=referrer,
+                line=line,
                 field=field_name,
                 hint="paths are relative to the file that names them; built-in blueprints: "
                 + ", ".join(builtin_names())
@@ -268,7 +273,7 @@ def locate(
             err.file = display_path(path)
             raise
         return Located(Source.in_file(display_path(path)), text, path)
-    return Located(Source.in_builtin(ref), builtin_text(ref, referrer, field_name), None)
+    return Located(Source.in_builtin(ref), builtin_text(ref, referrer, field_name, line), None)
 
 
 def _folder(relative_to: Path | None) -> Path:
@@ -278,7 +283,7 @@ def _folder(relative_to: Path | None) -> Path:
 def _locate_in_repository(ref: str, pin: Pinned, parent_path: str, where: dict[str, Any]) -> Located:
     """`extends: ./base.yaml.j2` in a blueprint from git: that file at the same commit, inside the repository."""
     if not _is_path(ref):
-        return Located(Source.in_builtin(ref), builtin_text(ref, where["file"], where["field"]), None)
+        return Located(Source.in_builtin(ref), builtin_text(ref, where["file"], where["field"], where["line"]), None)
     hint = "a blueprint from git extends files of its own repository by relative path, or another by {git, ref, path}"
     if ref.startswith("/"):
         raise UserError(f"'{ref}' is an absolute path; {hint}", **where)
@@ -383,10 +388,38 @@ class LimitExceeded(SecurityError):
     """A blueprint went over one of the sandbox's limits."""
 
 
+def _non_finite(value: Any) -> bool:
+    """Whether a constant is, or holds, an infinite or not-a-number float."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, (tuple, list)):
+        return any(_non_finite(item) for item in value)
+    if isinstance(value, dict):
+        return any(_non_finite(item) for pair in value.items() for item in pair)
+    return False
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, refusing a constant Python source cannot write.
+
+    Jinja writes a float constant into the compiled template as Python source, so `1e400` (a literal,
+    or `-1.7e308 - 1.7e308` folded at compile time) becomes the name `inf`, which fails only when the
+    template runs, as a NameError. It is the template's error, at its line.
+    """
+
+    def visit_Const(self, node: nodes.Const, frame: Frame) -> None:
+        if _non_finite(node.value):
+            raise jinja2.TemplateSyntaxError(
+                "this number is out of range: a number in a blueprint is at most about 1.8e308", node.lineno
+            )
+        super().visit_Const(node, frame)
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """One render's sandbox: the environment, the allowed names, and the counters of that render."""
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
+    code_generator_class = _CodeGenerator
 
     def __init__(self) -> None:
         super().__init__(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, loader=None)
@@ -817,8 +850,12 @@ def load(
     field_name: str = "blueprint",
     origins: Mapping[Key, Source] | None = None,
     pins: Pins | None = None,
+    line: int | None = None,
 ) -> Blueprint:
     """Render, parse and merge `ref` and everything it extends.
+
+    `referrer`, `line` and `field_name` say where `ref` is written (tierstack.yaml's `blueprint:`), for
+    an error about it; an error about an `extends:` is at that key's line in its blueprint.
 
     `origins` says where the user wrote the value of a template variable (('schedule',) -> the line of
     use_case.schedule in tierstack.yaml): a blueprint line that passes such a value on unchanged is
@@ -833,9 +870,10 @@ def load(
     chain: list[str] = []
     links: list[Link] = []
     meta: dict[str, Any] = {}
+    tier_at: tuple[str, int | None] = (referrer, None)  # the blueprint and line that give the tier
     current_ref, current_rel, current_referrer, current_field = ref, relative_to, referrer, field_name
     current_lines = _config_lines(relative_to, field_name) if isinstance(ref, GitSource) else {}
-    current_line = current_lines.get("git")
+    current_line = current_lines.get("git", line)
     parent_found: Located | None = None
     while True:
         found = locate(
@@ -854,6 +892,7 @@ def load(
             raise UserError(
                 f"blueprints extend each other in a circle: {loop}",
                 file=chain[-1],
+                line=current_line,
                 field="extends",
                 hint="break the circle: a blueprint cannot extend itself, directly or not",
             )
@@ -871,6 +910,8 @@ def load(
         for key in ("tier", "description"):  # the nearest blueprint that says; a fork may leave them out
             if meta.get(key) is None:
                 meta[key] = to_plain(doc.get(key))
+                if key == "tier" and meta[key] is not None:
+                    tier_at = (name, _line(doc, "tier", line_map))
         tier_here = to_plain(doc.get("tier"))
         links.append(
             Link(
@@ -895,7 +936,7 @@ def load(
     merged.data.pop("extends", None)
     tier = meta.get("tier")
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
-        raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=chain[0], field="tier")
+        raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=tier_at[0], line=tier_at[1], field="tier")
     shown = ref if isinstance(ref, str) else chain[0]
     notes = pins.notes[notes_before:]
     return Blueprint(shown, chain, merged, tier, str(meta.get("description") or ""), links, notes)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, one_of
-from tierstack.generator.yamlio import line_of
+from tierstack.generator.yamlio import document_key, line_of
 
 
 def retell(
@@ -28,7 +28,7 @@ def retell(
     errors: list[UserError] = []
     seen: set[tuple[Any, ...]] = set()
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not _is_internal_loc(p))
+        loc = user_loc(err["loc"], doc)
         if loc in seen:  # a union reports one problem per member; one is enough
             continue
         seen.add(loc)
@@ -53,8 +53,34 @@ def described(item: Mapping[str, Any]) -> str:
     return f"{text} (got {given!r})" if _short(given) and repr(given) not in text else text
 
 
-def _is_internal_loc(part: Any) -> bool:
-    # pydantic adds union-member and validator tags such as 'function-after[...]' to a location
+def user_loc(loc: tuple[Any, ...], doc: Any) -> tuple[Any, ...]:
+    """pydantic's location without its own tags, as the document writes it.
+
+    pydantic puts union-member and validator tags in a location ('function-after[check(), str]', 'str',
+    '[git]', '[key]'). A part is the user's when the document has that key (or index) where the location
+    has got to, whatever it looks like: a key `a[0]:` or `str:` is the user's. Past the document (a
+    missing field, an unknown key's name), a part that looks like a tag is one.
+    """
+    out: list[Any] = []
+    node: Any = doc
+    for part in loc:
+        if isinstance(node, dict):
+            written = document_key(node, part)
+            if written is not None:
+                out.append(part)
+                node = node[written]
+                continue
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+            continue
+        if not _is_tag(part):
+            out.append(part)
+            node = None
+    return tuple(out)
+
+
+def _is_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
 
 

@@ -171,7 +171,9 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     spec_file = display_path(loaded.path)
     ref = spec.blueprint or catalog.tier(selection.tier).blueprint
     variables = template_variables(loaded, selection)
-    blueprint = bp.load(ref, variables, loaded.path, spec_file, origins=variable_origins(loaded, spec_file))
+    origins = variable_origins(loaded, spec_file)
+    line = _written_line(loaded, ("blueprint",))
+    blueprint = bp.load(ref, variables, loaded.path, spec_file, origins=origins, line=line)
     _check_blueprint(loaded, selection, blueprint, catalog)
 
     names = _environment_names(loaded, selection, catalog)

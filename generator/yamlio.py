@@ -82,7 +82,10 @@ class _BoundedComposer(Composer):
         return self._nested(super().compose_sequence_node, anchor)
 
     def compose_mapping_node(self, anchor: Any) -> Any:
-        return self._nested(super().compose_mapping_node, anchor)
+        node = self._nested(super().compose_mapping_node, anchor)
+        for key, _ in node.value:
+            _check_key(key)
+        return node
 
     def _nested(self, compose: Any, anchor: Any) -> Any:
         self._ts_depth += 1
@@ -97,6 +100,36 @@ class _BoundedComposer(Composer):
             return compose(anchor)
         finally:
             self._ts_depth -= 1
+
+
+def _tag(node: Node) -> str:
+    tag = node.tag
+    return tag if isinstance(tag, str) else str(getattr(tag, "value", tag))
+
+
+def _check_key(key: Node) -> None:
+    """A mapping key is one value that names something: a list, a mapping or null (`? [a, b]`, `~:`) is refused.
+
+    Every key tierstack reads names a field, a label, an environment or a setting. A list or a mapping as a
+    key would reach messages as Python's repr of it, and null as 'None'; refusing them here, at their line,
+    is one rule for every file.
+    """
+    if isinstance(key, (SequenceNode, MappingNode)):
+        kind = "a list" if isinstance(key, SequenceNode) else "a mapping"
+        raise _Refused(
+            f"a key must be a single name, not {kind}",
+            _line_of_mark(key.start_mark),
+            "write the key as text, e.g. cost-center:, or quote it",
+        )
+    if _tag(key) == "tag:yaml.org,2002:null":
+        written = str(key.value)
+        if not written:
+            raise _Refused("this key is empty (null in YAML)", _line_of_mark(key.start_mark), "write the name")
+        raise _Refused(
+            f"a key must name something; '{written}' is null in YAML",
+            _line_of_mark(key.start_mark),
+            f"write the name; to mean the text {written}, quote it: '{written}':",
+        )
 
 
 class _BoundedScanner(RoundTripScanner):
@@ -295,6 +328,8 @@ def read_bytes_bounded(path: Path, what: str, limit: int = MAX_FILE_BYTES) -> by
     most limit + 1 bytes are read, whatever the file claims its size is.
     """
     hint = "check the path, or run 'tierstack init' to create one"
+    if "\0" in os.fspath(path):  # no file system has such a name, and os.stat would raise ValueError
+        raise _unreadable(what, "cannot be read: its name holds a NUL character (\\x00)", path)
     try:
         reason = _not_regular(os.stat(path).st_mode)
     except OSError as exc:
@@ -360,11 +395,38 @@ def load_file(path: Path, what: str = "file") -> Any:
     return parse(read_text(path, what), path)
 
 
+def plain_key(key: Any) -> str:
+    """A mapping key as to_plain gives it to the models, and so as error locations name it: as text, as
+    the file writes it (`1:` is '1', `true:` is 'true')."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)
+
+
+def document_key(node: Any, key: Any) -> Any:
+    """The key of the round-trip mapping `node` that `key` names, as written or as plain_key gives it; None if none.
+
+    A validation error names `1:` as '1'; the document holds the integer 1, and that is the key to look up.
+    """
+    if not isinstance(node, CommentedMap):
+        return None
+    try:
+        if key in node:
+            return key
+    except TypeError:  # an unhashable key
+        return None
+    wanted = plain_key(key)
+    return next((k for k in node if plain_key(k) == wanted), None)
+
+
 def key_line(node: Any, key: Any) -> int | None:
     """1-based line of a mapping key or a sequence item in a round-trip document."""
     try:
         if isinstance(node, CommentedMap):
-            line: int = node.lc.key(key)[0]
+            written = document_key(node, key)
+            if written is None:
+                return None
+            line: int = node.lc.key(written)[0]
             return line + 1
         if isinstance(node, CommentedSeq):
             line = node.lc.item(key)[0]
@@ -382,22 +444,25 @@ def line_of(doc: Any, path: Path_) -> int | None:
     """
     node, line = doc, None
     for key in path:
-        found = (isinstance(node, CommentedMap) and key in node) or (
-            isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node)
-        )
-        if not found:
+        if isinstance(node, CommentedMap):
+            written = document_key(node, key)
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            written = key
+        else:
+            written = None
+        if written is None:
             if line is None and hasattr(node, "lc"):
                 line = node.lc.line + 1
             break
-        line = key_line(node, key) or line
-        node = node[key]
+        line = key_line(node, written) or line
+        node = node[written]
     return line
 
 
 def to_plain(node: Any) -> Any:
     """Round-trip containers to plain dict/list/scalars (keys as str)."""
     if isinstance(node, dict):
-        return {str(k): to_plain(v) for k, v in node.items()}
+        return {plain_key(k): to_plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [to_plain(v) for v in node]
     if hasattr(node, "__class__") and node.__class__.__module__.startswith("ruamel"):

@@ -9,7 +9,8 @@ error must say:
     # expect-file: <the file the message names, relative to bad_inputs/> (default: the file itself)
 
 Blueprints the cases name live in bad_inputs/blueprints/. `explain` must give
-the error; `generate` must give the same one and write nothing.
+the error; `generate` must give the same one and write nothing; and every other
+command that reads a config (READERS) gives it too, exit 2, without a traceback.
 """
 
 from __future__ import annotations
@@ -52,6 +53,32 @@ def test_bad_input_stops_generate_before_it_writes(path: Path, monkeypatch: pyte
     assert_one_clear_error(path, run("generate", "--out", str(tmp_path / "out" / "cdktf.out"), path.name))
     assert list(tmp_path.iterdir()) == []
     assert not (CORPUS / "cdktf.out").exists()
+
+
+# The other commands that read a tierstack.yaml before anything else: each must refuse the file as explain does.
+READERS = (
+    ("validate",),
+    ("show", "--resolved"),
+    ("docs",),
+    ("cost",),
+    ("bootstrap", "--dry-run"),
+    ("blueprints", "--config"),
+    ("ci", "github", "--install", "tierstack==0.1.0"),
+)
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_every_command_that_reads_a_config_refuses_it(
+    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(CORPUS)
+    for command in READERS:
+        out = ("--out", str(tmp_path / "out")) if command[0] in ("docs", "ci") else ()
+        result = run(*command, *out, path.name)
+        assert result.exit_code == 2, f"{' '.join(command)}: exit {result.exit_code}: {result.output}"
+        assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+        assert_as_expected(path, result.stderr)
+    assert not (tmp_path / "out").exists()
 
 
 def assert_one_clear_error(path: Path, result: Result) -> None:

@@ -366,7 +366,7 @@ def test_blueprint_path_that_is_no_regular_file(
     make(tmp_path / "bp.yaml.j2")
     write(SPEC + "blueprint: ./bp.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
-    where = "bp.yaml.j2:" if kind == "too-large" else "tierstack.yaml, field 'blueprint'"
+    where = "bp.yaml.j2:" if kind == "too-large" else "tierstack.yaml:4, field 'blueprint'"
     explain_and_generate("tierstack.yaml", tmp_path, where, text, peak_limit=16 * 2**20)
 
 
@@ -380,7 +380,7 @@ def test_extends_path_that_is_no_regular_file(
     write("extends: ./base.yaml.j2\n", "fork.yaml.j2")
     write(SPEC + "blueprint: ./fork.yaml.j2\n")
     monkeypatch.chdir(tmp_path)
-    where = "base.yaml.j2:" if kind == "too-large" else "fork.yaml.j2, field 'extends'"
+    where = "base.yaml.j2:" if kind == "too-large" else "fork.yaml.j2:1, field 'extends'"
     explain_and_generate("tierstack.yaml", tmp_path, where, text, peak_limit=16 * 2**20)
 
 
