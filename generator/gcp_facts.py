@@ -20,6 +20,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from tierstack.generator import grammars
@@ -304,7 +305,61 @@ def _environment_errors(resolved: Resolved, env: ResolvedEnvironment) -> list[Us
     serving = capabilities.get("model_serving")
     if isinstance(serving, Mapping):
         errors += [_serving_error(resolved, env, err) for err in _batch_problems(resolved, env, serving)]
+    features = capabilities.get("feature_repository")
+    if isinstance(features, Mapping):
+        encryption = env.settings.get("encryption") or {}
+        cmek = bool(encryption.get("cmek") or encryption.get("kms_key"))
+        problem = feature_store_problem(str(features.get("online_store")), cmek)
+        if problem is not None:
+            errors.append(_feature_store_error(resolved, env, problem))
     return errors
+
+
+# --- the feature online store ------------------------------------------------------------------------
+
+
+@cache
+def _feature_store_facts() -> dict[str, Any]:
+    """generator/data/feature_online_store.yaml: which serving types take CMEK, which are deprecated."""
+    from tierstack.generator.catalog import _data
+
+    facts: dict[str, Any] = _data("feature_online_store.yaml")
+    return facts
+
+
+def feature_store_problem(serving: str, cmek: bool) -> FactError | None:
+    """Why a new online store of this serving type cannot be created here, or None.
+
+    Only Bigtable online serving takes a customer-managed key (Google: "Create an online store
+    instance"); the provider does not check it, so without this the first apply fails in production.
+    """
+    facts = _feature_store_facts()
+    if cmek and serving not in facts["cmek_serving"]:
+        deprecated = facts["deprecated_serving"].get(serving)
+        return FactError(
+            f"online_store '{serving}' cannot be encrypted with the stack's customer-managed key: only "
+            + " and ".join(facts["cmek_serving"])
+            + " online serving supports CMEK"
+            + (f" ({deprecated})" if deprecated else ""),
+            "online_store",
+            "online_store: bigtable (the serving type cannot change after the store is created)",
+        )
+    return None
+
+
+def deprecated_serving(serving: str) -> str | None:
+    """Google's deprecation of an online serving type, for explain and the module's docs, or None."""
+    message: str | None = _feature_store_facts()["deprecated_serving"].get(serving)
+    return message
+
+
+def _feature_store_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) -> UserError:
+    path = ("capabilities", "feature_repository", err.key)
+    field = ".".join(("environments", env.name, *path))
+    source = env.provenance.get(path)
+    if source is None:
+        return UserError(err.message, file=display_path(resolved.loaded.path), field=field, hint=err.hint)
+    return source.error(err.message, fallback=display_path(resolved.loaded.path), field=field, hint=err.hint)
 
 
 def _batch_problems(resolved: Resolved, env: ResolvedEnvironment, serving: Mapping[str, Any]) -> list[FactError]:

@@ -24,7 +24,12 @@ class FeatureRepositorySettings(Settings):
     sync_cron: Cron
 
 
-# The feature table every team writes to: one row per entity and timestamp.
+# The feature table every team writes to: one row per entity and timestamp. These are the columns the stack
+# creates the table with; the feature columns are the pipelines' (they add them with ALTER TABLE ADD COLUMN or
+# a load job's schema update). The Google provider reads the whole schema back and, on the next apply, plans
+# the table's schema back to this one, dropping the added columns in place (google_bigquery_table: a schema
+# change that only removes columns is an in-place update, not a replacement). So the schema is Terraform's
+# only at creation: `lifecycle.ignore_changes = ["schema"]` (see docs/design-notes.md, "The features table").
 FEATURE_SCHEMA = (
     '[{"name": "entity_id", "type": "STRING", "mode": "REQUIRED"},'
     ' {"name": "feature_timestamp", "type": "TIMESTAMP", "mode": "REQUIRED"}]'
@@ -37,8 +42,16 @@ class FeatureRepository(CapabilityModule):
     definition = "Shared, consistent feature definitions served for both training and online prediction."
     process = "data and model management, prediction serving"
     provisions = (
-        "Vertex AI Feature Online Store with a feature view over the features table, synced on sync_cron",
+        (
+            "Vertex AI Feature Online Store (Bigtable online serving, autoscaled between bigtable_nodes; the only "
+            "serving type that takes a customer-managed key, and Optimized serving is deprecated) with a feature "
+            "view over the features table, synced on sync_cron"
+        ),
         "feature group over a BigQuery source",
+        (
+            "the features table, created with entity_id and feature_timestamp; its schema is managed only at "
+            "creation (lifecycle ignore_changes), so the feature columns pipelines add are never dropped by an apply"
+        ),
     )
     min_tier = 1
     requires = ("data_processing",)
@@ -55,13 +68,27 @@ class FeatureRepository(CapabilityModule):
     }
 
     def _serving(self, kind: str) -> dict[str, object]:
-        """`optimized` (low latency, managed) or `bigtable` (large feature sets, autoscaled nodes)."""
+        """`bigtable` (autoscaled nodes; the only type that takes CMEK) or `optimized` (deprecated by Google).
+
+        The serving type cannot change after the store is created, so a CMEK stack on Optimized serving is
+        refused here (and by `validate`, generator/gcp_facts.py) rather than at the first apply.
+        """
         from cdktn_provider_google.vertex_ai_feature_online_store import (
             VertexAiFeatureOnlineStoreBigtable,
             VertexAiFeatureOnlineStoreBigtableAutoScaling,
             VertexAiFeatureOnlineStoreOptimized,
         )
 
+        from tierstack.generator.gcp_facts import feature_store_problem
+
+        problem = feature_store_problem(kind, cmek=bool(self.inputs.kms_key))
+        if problem is not None:
+            raise UserError(
+                problem.message,
+                file=self.inputs.source,
+                field=f"environments.{self.inputs.environment}.capabilities.feature_repository.online_store",
+                hint=problem.hint,
+            )
         if kind == "optimized":
             return {"optimized": VertexAiFeatureOnlineStoreOptimized()}
         if kind == "bigtable":
@@ -78,6 +105,7 @@ class FeatureRepository(CapabilityModule):
         )
 
     def build(self) -> None:
+        from cdktn import TerraformResourceLifecycle
         from cdktn_provider_google.bigquery_table import BigqueryTable, BigqueryTableEncryptionConfiguration
         from cdktn_provider_google.vertex_ai_feature_group import (
             VertexAiFeatureGroup,
@@ -119,6 +147,8 @@ class FeatureRepository(CapabilityModule):
             else None,
             deletion_protection=inputs.delete_protection,
             deletion_policy=self.deletion_policy,
+            # the feature columns are the pipelines': never dropped by a later apply (FEATURE_SCHEMA)
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["schema"]),
         )
         store_id = naming.dataset_id(inputs.name, "features")  # stores take underscores, like datasets
         store = self.add(

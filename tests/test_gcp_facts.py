@@ -306,3 +306,43 @@ def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(
         {"network": "projects/acme-net/global/networks/shared", "subnet": subnet}
     ]
     assert not resources_of(data, "google_compute_network") and not resources_of(data, "google_compute_subnetwork")
+
+
+# --- the feature online store (generator/data/feature_online_store.yaml) -------------------------------
+
+FEATURES_CMEK = """\
+name: features-cmek
+team: growth
+use_case:
+  stage: production
+  mission_critical: yes
+  reusable: yes
+  retraining: scheduled
+  schedule: "0 2 * * 0"
+  serving: batch
+region: us-central1
+overrides:
+  capabilities:
+    feature_repository:
+      online_store: {serving}
+"""
+
+
+def test_the_online_store_table_cites_google_and_only_bigtable_takes_cmek() -> None:
+    """Google, "Create an online store instance": "Only Bigtable online serving supports encryption using a CMEK"."""
+    table = (DATA / "feature_online_store.yaml").read_text(encoding="utf-8")
+    assert "Create an online store instance" in table and "read 2026-12-07" in table
+    assert gcp_facts.feature_store_problem("bigtable", cmek=True) is None
+    assert gcp_facts.feature_store_problem("optimized", cmek=False) is None
+    problem = gcp_facts.feature_store_problem("optimized", cmek=True)
+    assert problem is not None and "only bigtable" in problem.message and "deprecated" in problem.message
+
+
+def test_validate_refuses_an_optimized_store_under_cmek_at_the_line_that_chose_it(write: Callable[..., Path]) -> None:
+    path = write(FEATURES_CMEK.format(serving="optimized"))
+    with pytest.raises(UserError) as error:
+        gcp_facts.check_resolved(resolve(load_spec(path)))
+    rendered = error.value.render()
+    assert "cannot be encrypted with the stack's customer-managed key" in rendered
+    assert "tierstack.yaml:14" in rendered and "online_store: bigtable" in rendered
+    gcp_facts.check_resolved(resolve(load_spec(write(FEATURES_CMEK.format(serving="bigtable")))))

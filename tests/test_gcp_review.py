@@ -8,6 +8,7 @@ cost sanity outside production, and the production serving class.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -319,3 +320,83 @@ def test_providers_are_built_before_the_modules_that_read_them() -> None:
     assert reordered.index("data_processing") < reordered.index("model_serving")
     assert reordered.index("data_processing") < reordered.index("feature_repository")
     assert reordered[0] == "foundation"
+
+
+# --- issue 20, 1. CMEK on a feature online store needs Bigtable serving ---------------------------------
+
+
+def test_every_feature_online_store_serves_from_bigtable(synthesized: dict[str, Path]) -> None:
+    """Only Bigtable online serving supports CMEK, and Optimized is deprecated (Google, "Create an online
+    store instance", read 2026-12-07; generator/data/feature_online_store.yaml): the serving type cannot
+    change after creation, so every new store starts on Bigtable, autoscaled."""
+    stores = [
+        (name, body)
+        for name, stack in every_stack(synthesized)
+        for body in stack.get("resource", {}).get("google_vertex_ai_feature_online_store", {}).values()
+    ]
+    assert any("encryption_spec" in body for _, body in stores), "no CMEK feature store among the examples"
+    for name, body in stores:
+        assert "optimized" not in body, name
+        scaling = body["bigtable"]["auto_scaling"]
+        assert 1 <= scaling["min_node_count"] <= scaling["max_node_count"], name
+
+
+def test_the_stand_in_refuses_cmek_on_optimized_serving_as_google_does() -> None:
+    """tests/standin/data/api_rules.yaml: the rule is Google's, so a stack breaking it fails `plan`."""
+    from standin.provider import ApiRuleError, StandIn
+
+    standin = StandIn("google")
+    store = {
+        "name": "s",
+        "region": "us-central1",
+        "optimized": [{}],
+        "bigtable": [],
+        "encryption_spec": [{"kms_key_name": "k"}],
+    }
+    with pytest.raises(ApiRuleError, match="Only Bigtable online serving supports encryption using a CMEK"):
+        standin.plan("google_vertex_ai_feature_online_store", None, store, store)
+    allowed = {**store, "optimized": [], "bigtable": [{"auto_scaling": [{"min_node_count": 1, "max_node_count": 3}]}]}
+    standin.plan("google_vertex_ai_feature_online_store", None, allowed, allowed)
+
+
+def test_terraform_plan_fails_on_a_cmek_optimized_store(terraform: Any, tmp_path: Path) -> None:
+    """The real terraform binary against the stand-in: the API's rule surfaces as a plan error."""
+    from standin import mirror
+
+    stack = {
+        "terraform": {"required_providers": {"google": {"source": "hashicorp/google", "version": "8.7.0"}}},
+        "provider": {"google": [{"project": "p-test-1", "region": "us-central1"}]},
+        "resource": {
+            "google_vertex_ai_feature_online_store": {
+                "store": {
+                    "name": "s",
+                    "region": "us-central1",
+                    "optimized": {},
+                    "encryption_spec": {"kms_key_name": "k"},
+                }
+            }
+        },
+    }
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "cdk.tf.json").write_text(json.dumps(stack), encoding="utf-8")
+    workdir = mirror.workdir_for(tmp_path / "stack", tmp_path / "work")
+    with pytest.raises(mirror.TerraformFailed, match="Only Bigtable online serving supports encryption"):
+        mirror.plan(terraform, workdir)
+
+
+# --- issue 20, 2. the next apply must not drop the feature columns pipelines add ------------------------
+
+
+def test_the_features_table_schema_is_managed_only_at_creation(synthesized: dict[str, Path]) -> None:
+    """The pipelines add the feature columns; the provider plans a schema that only drops columns as an
+    in-place update, so a managed schema would drop them on the next apply (issue 20, item 2)."""
+    tables = [
+        (name, body)
+        for name, stack in every_stack(synthesized)
+        for address, body in resources(stack).items()
+        if address == "google_bigquery_table.feature_repository_features_table"
+    ]
+    assert tables
+    for name, body in tables:
+        assert "schema" in body["lifecycle"]["ignore_changes"], name
+        assert {c["name"] for c in json.loads(body["schema"])} == {"entity_id", "feature_timestamp"}, name

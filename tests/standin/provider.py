@@ -52,6 +52,37 @@ def load_schema(provider: str) -> dict[str, Any]:
     return json.loads((HERE / "schema" / f"{provider}-{VERSION}.json").read_text(encoding="utf-8"))
 
 
+def load_api_rules() -> dict[str, list[dict[str, str]]]:
+    """data/api_rules.yaml: what the Google API refuses although the provider's schema accepts it."""
+    from ruamel.yaml import YAML
+
+    loaded = YAML(typ="safe").load((HERE / "data" / "api_rules.yaml").read_text(encoding="utf-8"))
+    return dict(loaded["rules"])
+
+
+def _is_set(value: Any) -> bool:
+    return value not in (None, [], {}, "")
+
+
+def api_rule_broken(rules: dict[str, list[dict[str, str]]], type_name: str, planned: Any) -> str | None:
+    """The first documented API rule `planned` breaks, as the API would say it, or None."""
+    for rule in rules.get(type_name, []):
+        if _is_set(planned.get(rule["when_set"])) and not _is_set(planned.get(rule["requires_set"])):
+            return (
+                f"{type_name}: {rule['message']} ({rule['when_set']} is set, {rule['requires_set']} is not); "
+                f"source: {rule['source']}"
+            )
+    return None
+
+
+# the types data/api_rules.yaml has rules for, so other plans never load YAML (start-up time)
+RULED_TYPES = frozenset({"google_vertex_ai_feature_online_store"})
+
+
+class ApiRuleError(ValueError):
+    """A documented Google API rule broken: the real apply would fail with it."""
+
+
 def load_replace_attributes() -> dict[str, list[str]]:
     path = HERE / "data" / "replace_attributes.yaml"
     if not path.exists():
@@ -186,9 +217,16 @@ class StandIn:
         self.provider = provider
         self.schema = load_schema(provider)
         self._replace: dict[str, list[str]] | None = None
+        self._api_rules: dict[str, list[dict[str, str]]] | None = None
         self.project = ""
         self.default_labels: dict[str, str] = {}
         self.attribution = True
+
+    @property
+    def api_rules(self) -> dict[str, list[dict[str, str]]]:
+        if self._api_rules is None:
+            self._api_rules = load_api_rules()
+        return self._api_rules
 
     @property
     def replace(self) -> dict[str, list[str]]:
@@ -241,6 +279,9 @@ class StandIn:
         block = self.resource(type_name)["block"]
         if proposed is None:
             return None, []
+        broken = api_rule_broken(self.api_rules, type_name, proposed) if type_name in RULED_TYPES else None
+        if broken:
+            raise ApiRuleError(broken)
         if prior is None:
             return self.with_labels(block, mark_computed(block, proposed, config)), []
         planned = self.with_labels(block, proposed)
@@ -348,7 +389,7 @@ def _servicer(standin: StandIn, pb: Any, rpc: Any) -> Any:
                     values.decode(request.proposed_new_state.msgpack),
                     values.decode(request.config.msgpack),
                 )
-            except KeyError as error:
+            except (KeyError, ApiRuleError) as error:
                 return pb.PlanResourceChange.Response(diagnostics=diagnostics(error))
             paths = [
                 pb.AttributePath(steps=[pb.AttributePath.Step(attribute_name=p) for p in path]) for path in replace
