@@ -83,6 +83,43 @@ def hcl_json(value: Any) -> str:
     return Fn.jsonencode(literal(value))
 
 
+# Artifact Registry retention. "A keep policy only exempts matching artifacts from deletion" and "when an
+# artifact matches the criteria for both a delete policy and a keep policy, the artifact is kept" (Google,
+# Artifact Registry, "Cleanup policy overview", read 2026-12-07): a KEEP-only policy deletes nothing. So every
+# repository deletes versions older than DELETE_OLDER_THAN and keeps the KEEP_RECENT newest whatever their age.
+KEEP_RECENT = 20
+DELETE_OLDER_THAN = "7776000s"  # 90 days, the provider's duration format (seconds with an `s`)
+
+
+def cleanup_policies() -> dict[str, Any]:
+    """The cleanup arguments of every Artifact Registry repository: DELETE old versions, KEEP the newest."""
+    from cdktn_provider_google.artifact_registry_repository import (
+        ArtifactRegistryRepositoryCleanupPolicies,
+        ArtifactRegistryRepositoryCleanupPoliciesCondition,
+        ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
+    )
+
+    return {
+        "cleanup_policy_dry_run": False,  # the policies act; a dry run only logs what they would delete
+        "cleanup_policies": [
+            ArtifactRegistryRepositoryCleanupPolicies(
+                id="delete-old",
+                action="DELETE",
+                condition=ArtifactRegistryRepositoryCleanupPoliciesCondition(
+                    tag_state="ANY", older_than=DELETE_OLDER_THAN
+                ),
+            ),
+            ArtifactRegistryRepositoryCleanupPolicies(
+                id="keep-recent",
+                action="KEEP",
+                most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(
+                    keep_count=KEEP_RECENT
+                ),
+            ),
+        ],
+    }
+
+
 def http_job_arguments(
     module: CapabilityModule,
     *,
@@ -136,7 +173,10 @@ class MlPipelines(CapabilityModule):
     process = "training operationalization, continuous training"
     provisions = (
         "pipeline root bucket",
-        "Artifact Registry repositories for KFP templates and Docker images",
+        (
+            "Artifact Registry repositories for KFP templates and Docker images, deleting versions older than 90 "
+            "days and keeping the 20 newest"
+        ),
         "pipeline runner service account",
         (
             "continuous training: where the environment has a schedule (staging and production; development runs by"
@@ -167,11 +207,7 @@ class MlPipelines(CapabilityModule):
         upstream.retraining_topic = self.retraining_topic  # model monitoring's retraining channel publishes to it
 
     def build(self) -> None:
-        from cdktn_provider_google.artifact_registry_repository import (
-            ArtifactRegistryRepository,
-            ArtifactRegistryRepositoryCleanupPolicies,
-            ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions,
-        )
+        from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
         from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
         from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
         from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
@@ -192,13 +228,7 @@ class MlPipelines(CapabilityModule):
                 repository_id=naming.resource_id(inputs.name, f"{repo}"),
                 description=f"{inputs.name} {REPOSITORY_FORMATS[repo]} artifacts",
                 kms_key_name=inputs.kms_key,
-                cleanup_policies=[
-                    ArtifactRegistryRepositoryCleanupPolicies(
-                        id="keep-recent",
-                        action="KEEP",
-                        most_recent_versions=ArtifactRegistryRepositoryCleanupPoliciesMostRecentVersions(keep_count=20),
-                    )
-                ],
+                **cleanup_policies(),
                 labels=self.labels,
                 deletion_policy=self.deletion_policy,
             )

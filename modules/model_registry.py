@@ -28,7 +28,7 @@ class ModelRegistry(CapabilityModule):
     process = "model management, model deployment"
     provisions = (
         "Vertex AI Model Registry access for the right identities",
-        "Artifact Registry repository for model serving containers",
+        "Artifact Registry repository for model serving containers (versions over 90 days old deleted, 20 newest kept)",
     )
     min_tier = 1
     settings_model = ModelRegistrySettings
@@ -43,6 +43,8 @@ class ModelRegistry(CapabilityModule):
         from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
         from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
         from cdktn_provider_google.project_iam_member import ProjectIamMember
+
+        from tierstack.modules.ml_pipelines import cleanup_policies
 
         inputs, settings = self.inputs, self.settings
         repository = self.add(
@@ -59,6 +61,7 @@ class ModelRegistry(CapabilityModule):
             ),
             description=f"{inputs.name} model serving containers",
             kms_key_name=inputs.kms_key,
+            **cleanup_policies(),  # a KEEP-only policy deletes nothing: DELETE old versions, KEEP the newest
             labels=self.labels,
             deletion_policy=self.deletion_policy,
         )

@@ -400,3 +400,25 @@ def test_the_features_table_schema_is_managed_only_at_creation(synthesized: dict
     for name, body in tables:
         assert "schema" in body["lifecycle"]["ignore_changes"], name
         assert {c["name"] for c in json.loads(body["schema"])} == {"entity_id", "feature_timestamp"}, name
+
+
+# --- issue 20, 8. retention that retains (and deletes) -------------------------------------------------
+
+
+def test_every_artifact_registry_repository_deletes_old_versions_and_keeps_recent_ones(
+    synthesized: dict[str, Path],
+) -> None:
+    """Google, Artifact Registry "Cleanup policy overview" (read 2026-12-07): "A keep policy only exempts
+    matching artifacts from deletion", so a KEEP-only policy deletes nothing; a DELETE beside it does."""
+    repositories = [
+        (f"{name} {rid}", body)
+        for name, stack in every_stack(synthesized)
+        for rid, body in stack.get("resource", {}).get("google_artifact_registry_repository", {}).items()
+    ]
+    assert len(repositories) > 5
+    for where_, body in repositories:
+        policies = {p["action"]: p for p in body.get("cleanup_policies", [])}
+        assert set(policies) == {"DELETE", "KEEP"}, where_
+        assert policies["DELETE"]["condition"]["older_than"].endswith("s"), where_
+        assert policies["KEEP"]["most_recent_versions"]["keep_count"] >= 1, where_
+        assert body.get("cleanup_policy_dry_run") is False, where_
