@@ -7,14 +7,20 @@ runtimeConfig.gcsOutputDirectory, serviceAccount, labels, encryptionSpec). The b
 compiled template in the stack's KFP repository (`https://{region}-kfp.pkg.dev/{project}/{repo}/
 {template}/{tag}`), so CI publishes the template and the triggers run whatever it last published.
 
+- One workflow (Workflows) makes the call, because a run needs what a static request body cannot give:
+  its date and data window as pipeline parameters (runtimeConfig.parameterValues: run_date,
+  data_window_start, data_window_end, over `data_window_days`) and a job id of its own
+  (`pipelineJobId`, from the workflow execution's id). Without them, every run of a template compiled
+  with caching on is a cache hit that "succeeds" and retrains nothing. Caching is the template's
+  compile-time setting, `enable_caching` (off by default), exposed for the CI step that compiles it.
 - Continuous training (`schedule` set): a Cloud Scheduler job with an HTTP target and the pipelines
-  identity's OAuth token makes that call. The Cloud Scheduler service agent mints the token through
-  its own role (roles/cloudscheduler.serviceAgent holds iam.serviceAccounts.getAccessToken); nothing
-  is granted to it here.
+  identity's OAuth token starts the workflow (Workflow Executions API, executions.create, with the
+  argument {"trigger": "schedule"}). The Cloud Scheduler service agent mints the token through its own
+  role (roles/cloudscheduler.serviceAgent holds iam.serviceAccounts.getAccessToken); nothing is
+  granted to it here.
 - Retraining on degradation (`retrain_on_degradation`): a Pub/Sub topic for model monitoring's alerts
-  to publish to (a Cloud Monitoring notification channel of type `pubsub`), an Eventarc trigger that
-  hands each message to a workflow, and the workflow, which makes the same call when the message is
-  an incident that opened. Pub/Sub push cannot send a body of our choosing, hence the workflow.
+  to publish to (a Cloud Monitoring notification channel of type `pubsub`) and an Eventarc trigger that
+  hands each message to the workflow, which starts a run when the message is an incident that opened.
 
 Both call pipelineJobs.create as the pipelines identity with `serviceAccount` = that identity, and
 "users starting the pipeline must have iam.serviceAccounts.actAs on this service account" (the
@@ -23,7 +29,10 @@ PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
@@ -51,11 +60,21 @@ class MlPipelinesSettings(Settings):
         matching(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", "an Artifact Registry tag: letters, digits, '.', '_', '-'"),
     ]
     retrain_on_degradation: bool = False
+    # the data window each run reads, ending at the run: data_window_start/_end (RUN_PARAMETERS)
+    data_window_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    # KFP step caching, a compile-time setting of the template (CI compiles it with this): off, as in
+    # Google's end-to-end sample (GoogleCloudPlatform/vertex-pipelines-end-to-end-samples: its trigger and
+    # schedule helpers take enable_caching: bool = False; read 2026-12-07), so a retraining run retrains
+    enable_caching: bool = False
 
 
 REPOSITORY_FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
+WORKFLOW_EXECUTIONS = "https://workflowexecutions.googleapis.com/v1"
+# The pipeline parameters every run gets (runtimeConfig.parameterValues), from the workflow's variables: the
+# compiled template declares them (KFP pipeline inputs of type str) and reads its data window from them.
+RUN_PARAMETERS = {"run_date": "run_date", "data_window_start": "window_start", "data_window_end": "window_end"}
 
 
 def vertex_endpoint(project: str, region: str, collection: str) -> str:
@@ -180,13 +199,15 @@ class MlPipelines(CapabilityModule):
         "pipeline runner service account",
         (
             "continuous training: where the environment has a schedule (staging and production; development runs by"
-            " hand), a Cloud Scheduler job that starts a Vertex AI pipeline run (pipelineJobs.create) from the "
-            "compiled template in the KFP repository, as the pipelines identity"
+            " hand), a Cloud Scheduler job that starts the retraining workflow, which starts a Vertex AI pipeline "
+            "run (pipelineJobs.create) from the compiled template in the KFP repository, as the pipelines identity,"
+            " with the run's date and data window as parameters and a job id of its own; step caching off "
+            "unless enable_caching"
         ),
         (
             "retraining on degradation (staging and production): a Pub/Sub topic (output "
             "ml_pipelines_retraining_topic) whose messages start the same pipeline run through Eventarc and "
-            "Workflows; model monitoring's retraining channel publishes to it"
+            "the retraining workflow; model monitoring's retraining channel publishes to it"
         ),
     )
     min_tier = 1
@@ -200,6 +221,10 @@ class MlPipelines(CapabilityModule):
         "retraining_topic": (
             "Pub/Sub topic whose messages start a retraining run: point model monitoring's "
             "degradation alerts at it (a notification channel of type pubsub)"
+        ),
+        "enable_caching": (
+            "whether CI compiles the pipeline template with KFP step caching (off: a retraining run re-runs every "
+            "step); the template must declare the run parameters run_date, data_window_start and data_window_end"
         ),
     }
 
@@ -267,7 +292,10 @@ class MlPipelines(CapabilityModule):
             role="roles/iam.serviceAccountUser",
             member=inputs.identities.member("pipelines"),
         )
+        workflow = self._run_workflow(job, str(template), on_degradation)
         if cron:
+            # Cloud Scheduler sends the same body every time, so it starts the workflow, which gives each run
+            # its own date, data window and job id (Workflow Executions API: executions.create)
             self.add(
                 CloudSchedulerJob,
                 "schedule",
@@ -278,23 +306,28 @@ class MlPipelines(CapabilityModule):
                     cron_field="schedule",
                     time_zone=str(time_zone),
                     identity="pipelines",
-                    body=job,
-                    uri=vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                    body={"argument": json.dumps({"trigger": "schedule"}, sort_keys=True)},
+                    uri=f"{WORKFLOW_EXECUTIONS}/projects/{inputs.project}/locations/{inputs.region}/workflows/"
+                    f"{workflow.name}/executions",
                     description=f"continuous training of {inputs.name}: runs the {template}:{tag} "
-                    "pipeline template on Vertex AI Pipelines",
+                    "pipeline template on Vertex AI Pipelines, through the retraining workflow",
                 ),
             )
         if on_degradation:
-            self._degradation_trigger(job)
+            self._degradation_trigger(workflow)
 
     def _pipeline_job(self, pipeline_root: str, template: str, tag: str) -> dict[str, Any]:
         """The PipelineJob resource that pipelineJobs.create takes as its request body."""
         inputs = self.inputs
         repository = naming.resource_id(inputs.name, "kfp")
         job: dict[str, Any] = {
-            "displayName": f"{inputs.name}-{inputs.environment}-{template}",
+            # the workflow's variables (RUN_PARAMETERS): each run is named for its date and gets its own window
+            "displayName": f'${{"{inputs.name}-{inputs.environment}-{template}-" + run_date}}',
             "templateUri": f"https://{inputs.region}-kfp.pkg.dev/{inputs.project}/{repository}/{template}/{tag}",
-            "runtimeConfig": {"gcsOutputDirectory": pipeline_root},
+            "runtimeConfig": {
+                "gcsOutputDirectory": pipeline_root,
+                "parameterValues": {name: f"${{{variable}}}" for name, variable in RUN_PARAMETERS.items()},
+            },
             "serviceAccount": inputs.identities.emails["pipelines"],
             "labels": self.labels,
         }
@@ -302,8 +335,109 @@ class MlPipelines(CapabilityModule):
             job["encryptionSpec"] = {"kmsKeyName": inputs.kms_key}
         return job
 
-    def _degradation_trigger(self, job: dict[str, Any]) -> None:
-        """Topic -> Eventarc -> workflow -> pipelineJobs.create, for alerts that mean the model degraded."""
+    def _run_workflow(self, job: dict[str, Any], template: str, on_degradation: bool) -> Any:
+        """The workflow that starts one pipeline run: from the schedule, or from a degradation alert.
+
+        It gives each run what a static request body cannot: the run's date and data window as pipeline
+        parameters (RUN_PARAMETERS) and a job id of its own (`pipelineJobId`, from the execution's id, so
+        a retried request cannot start a second run). With per-run parameters, a template compiled with
+        caching still re-runs every step that reads them; caching itself is the template's compile-time
+        setting (`enable_caching`, off by default, exposed for the CI step that compiles the template).
+        """
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
+
+        inputs = self.inputs
+        self.apis = (*self.apis, "workflows.googleapis.com", "workflowexecutions.googleapis.com")
+        window = int(self.settings.get("data_window_days") or 30) * 86400
+        prefix = f"{inputs.name}-{inputs.environment}"[:60].rstrip("-")
+        steps: list[dict[str, Any]] = [
+            {
+                "per_run": {
+                    "assign": [
+                        {"now": "${sys.now()}"},
+                        {"run_date": "${text.substring(time.format(now), 0, 10)}"},
+                        {"window_start": f"${{time.format(now - {window})}}"},
+                        {"window_end": "${time.format(now)}"},
+                        {"job_id": f'${{"{prefix}-" + sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID")}}'},
+                    ]
+                }
+            },
+            {
+                "what_started_it": {
+                    "switch": [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": "start_pipeline_run"}]
+                }
+            },
+        ]
+        if on_degradation:
+            # A Cloud Monitoring notification sends one message when an incident opens and one when it
+            # closes (payload: {"incident": {"state": "open" | "closed", ...}}); only an opening retrains.
+            steps += [
+                {"read_message": {"assign": [{"message": "${json.decode(base64.decode(args.data.message.data))}"}]}},
+                {
+                    "only_when_an_incident_opens": {
+                        "switch": [
+                            {
+                                "condition": '${map.get(message, "incident") == null}',
+                                "return": "not an incident: ignored",
+                            },
+                            {
+                                "condition": '${map.get(message.incident, "state") != "open"}',
+                                "return": "the incident did not open: no retraining",
+                            },
+                        ]
+                    }
+                },
+            ]
+        else:
+            steps.append({"not_a_schedule": {"return": "started by neither the schedule nor an alert: ignored"}})
+        steps += [
+            # retried only where the API did not process it (429, 503); the job id makes a repeat a 409, not a run
+            {
+                "start_pipeline_run": {
+                    "try": {
+                        "call": "http.post",
+                        "args": {
+                            "url": vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
+                            "query": {"pipelineJobId": "${job_id}"},
+                            "auth": {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]},
+                            "body": job,
+                        },
+                        "result": "created",
+                    },
+                    "retry": "${http.default_retry_non_idempotent}",
+                }
+            },
+            {"done": {"return": "${created.body.name}"}},
+        ]
+        workflow = self.add(
+            WorkflowsWorkflow,
+            "retraining",
+            project=inputs.project,
+            region=inputs.region,
+            name=f"{inputs.name}-{inputs.environment}-retraining",
+            description=f"starts a {inputs.name} {template} pipeline run with its date and data window "
+            "(the schedule, or model monitoring reporting a degradation)",
+            service_account=inputs.identities.emails["pipelines"],
+            source_contents=hcl_json({"main": {"params": ["args"], "steps": steps}}),
+            call_log_level="LOG_ERRORS_ONLY",
+            deletion_protection=False,
+            labels=self.labels,
+        )
+        # the schedule and the trigger start executions as the pipelines identity: Workflows Invoker (no
+        # resource-level IAM for workflows in provider 8.7); Pub/Sub messages need no Eventarc Event Receiver role
+        self.add(
+            ProjectIamMember,
+            "pipelines_workflows_invoker",
+            project=inputs.project,
+            role="roles/workflows.invoker",
+            member=inputs.identities.member("pipelines"),
+        )
+        self.expose("enable_caching", bool(self.settings.get("enable_caching")))
+        return workflow
+
+    def _degradation_trigger(self, workflow: Any) -> None:
+        """Topic -> Eventarc -> the retraining workflow, for alerts that mean the model degraded."""
         from cdktn_provider_google.eventarc_trigger import (
             EventarcTrigger,
             EventarcTriggerDestination,
@@ -311,12 +445,10 @@ class MlPipelines(CapabilityModule):
             EventarcTriggerTransport,
             EventarcTriggerTransportPubsub,
         )
-        from cdktn_provider_google.project_iam_member import ProjectIamMember
         from cdktn_provider_google.pubsub_topic import PubsubTopic
-        from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
         inputs = self.inputs
-        self.apis = (*type(self).apis, "eventarc.googleapis.com", "workflows.googleapis.com")
+        self.apis = (*self.apis, "eventarc.googleapis.com")
         topic = self.add(
             PubsubTopic,
             "retraining_topic",
@@ -324,72 +456,6 @@ class MlPipelines(CapabilityModule):
             name=f"{inputs.name}-{inputs.environment}-retraining",
             labels=self.labels,
             kms_key_name=inputs.kms_key,
-        )
-        # A Cloud Monitoring notification sends one message when an incident opens and one when it
-        # closes (payload: {"incident": {"state": "open" | "closed", ...}}); only an opening retrains.
-        source = {
-            "main": {
-                "params": ["event"],
-                "steps": [
-                    {
-                        "read_message": {
-                            "assign": [{"message": "${json.decode(base64.decode(event.data.message.data))}"}]
-                        }
-                    },
-                    {
-                        "only_when_an_incident_opens": {
-                            "switch": [
-                                {
-                                    "condition": '${map.get(message, "incident") == null}',
-                                    "return": "not an incident: ignored",
-                                },
-                                {
-                                    "condition": '${map.get(message.incident, "state") != "open"}',
-                                    "return": "the incident did not open: no retraining",
-                                },
-                            ]
-                        }
-                    },
-                    # a POST is retried only where the API did not process it (429, 503): never two runs for one alert
-                    {
-                        "start_pipeline_run": {
-                            "try": {
-                                "call": "http.post",
-                                "args": {
-                                    "url": vertex_endpoint(inputs.project, inputs.region, "pipelineJobs"),
-                                    "auth": {"type": "OAuth2", "scopes": [CLOUD_PLATFORM]},
-                                    "body": job,
-                                },
-                                "result": "created",
-                            },
-                            "retry": "${http.default_retry_non_idempotent}",
-                        }
-                    },
-                    {"done": {"return": "${created.body.name}"}},
-                ],
-            }
-        }
-        workflow = self.add(
-            WorkflowsWorkflow,
-            "retraining",
-            project=inputs.project,
-            region=inputs.region,
-            name=f"{inputs.name}-{inputs.environment}-retraining",
-            description=f"starts a {inputs.name} training pipeline run when model monitoring reports a degradation",
-            service_account=inputs.identities.emails["pipelines"],
-            source_contents=hcl_json(source),
-            call_log_level="LOG_ERRORS_ONLY",
-            deletion_protection=False,
-            labels=self.labels,
-        )
-        # the trigger's identity starts executions: Workflows Invoker (no resource-level IAM for workflows in
-        # provider 8.7); Pub/Sub messages need no Eventarc Event Receiver role
-        self.add(
-            ProjectIamMember,
-            "pipelines_workflows_invoker",
-            project=inputs.project,
-            role="roles/workflows.invoker",
-            member=inputs.identities.member("pipelines"),
         )
         self.add(
             EventarcTrigger,

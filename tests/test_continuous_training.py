@@ -150,6 +150,44 @@ def pipeline_job_endpoint(project: str, region: str) -> str:
     return f"https://{region}-aiplatform.googleapis.com/v1/projects/{project}/locations/{region}/pipelineJobs"
 
 
+def workflow_executions_endpoint(project: str, region: str, workflow: str) -> str:
+    """Workflow Executions API v1, projects.locations.workflows.executions.create."""
+    return (
+        f"https://workflowexecutions.googleapis.com/v1/projects/{project}/locations/{region}/workflows/{workflow}"
+        "/executions"
+    )
+
+
+def workflow_steps(stack: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the retraining workflow's source, its steps by name)."""
+    workflow = of_type(stack, "google_workflows_workflow")["ml_pipelines_retraining"]
+    source = encoded(workflow["source_contents"])
+    return source, {k: v for step in source["main"]["steps"] for k, v in step.items()}
+
+
+# What a run must get that a static request body cannot give (issue 20, item 5): its date and data window as
+# pipeline parameters, and a job id of its own. Workflows: sys.now() (seconds), time.format (ISO 8601),
+# sys.get_env("GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID") (unique per execution) are its standard library's.
+RUN_PARAMETERS = {"run_date", "data_window_start", "data_window_end"}
+PIPELINE_JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")  # PipelineJob: pipelineJobId's documented form
+
+
+def check_run_is_its_own(steps: dict[str, Any], where_: str) -> None:
+    """Each execution computes its date, window and job id, and sends them: no two runs alike."""
+    assigned = {k: v for item in steps["per_run"]["assign"] for k, v in item.items()}
+    assert "sys.now()" in assigned["now"], where_
+    assert "GOOGLE_CLOUD_WORKFLOW_EXECUTION_ID" in assigned["job_id"], where_
+    prefix = re.match(r'^\$\{"([^"]+)" \+', assigned["job_id"])
+    assert prefix and PIPELINE_JOB_ID.match(prefix.group(1) + "0" * 36), (where_, assigned["job_id"])
+    assert len(prefix.group(1)) + 36 <= 128, where_  # an execution id is a UUID
+    call = steps["start_pipeline_run"]["try"]["args"]
+    assert call["query"] == {"pipelineJobId": "${job_id}"}, where_
+    values = call["body"]["runtimeConfig"]["parameterValues"]
+    assert set(values) == RUN_PARAMETERS, where_
+    assert all(re.fullmatch(r"\$\{[a-z_]+\}", v) and v[2:-1] in assigned for v in values.values()), values
+    assert "run_date" in call["body"]["displayName"], where_
+
+
 def check_pipeline_job(job: dict[str, Any], stack: dict[str, Any], where_: str) -> None:
     """A PipelineJob body that runs the stack's compiled training template as the pipelines identity."""
     project, region = where(stack)
@@ -207,12 +245,23 @@ def test_every_retraining_schedule_starts_a_vertex_pipeline_run(synthesized: dic
             assert job["schedule"] == cron
             assert "pubsub_target" not in job, f"{env.stack}: the schedule still publishes to Pub/Sub"
             target = job["http_target"]
-            assert target["uri"] == pipeline_job_endpoint(project, region), env.stack
+            workflow = "${google_workflows_workflow.ml_pipelines_retraining.name}"
+            assert target["uri"] == workflow_executions_endpoint(project, region, workflow), env.stack
             assert target["http_method"] == "POST"
             assert target["headers"] == {"Content-Type": "application/json"}
             assert target["oauth_token"] == {"service_account_email": PIPELINES_SA, "scope": CLOUD_PLATFORM}
             assert "oidc_token" not in target  # Google APIs take OAuth access tokens, not ID tokens
-            check_pipeline_job(encoded(target["body"]), stack, env.stack)
+            # executions.create takes the argument as a JSON string
+            assert json.loads(encoded(target["body"])["argument"]) == {"trigger": "schedule"}
+            source, steps = workflow_steps(stack)
+            assert source["main"]["params"] == ["args"]
+            switch = steps["what_started_it"]["switch"]
+            assert switch == [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": "start_pipeline_run"}]
+            call = steps["start_pipeline_run"]["try"]
+            assert call["args"]["url"] == pipeline_job_endpoint(project, region), env.stack
+            check_pipeline_job(call["args"]["body"], stack, env.stack)
+            check_run_is_its_own(steps, env.stack)
+            assert stack["output"]["ml_pipelines_enable_caching"]["value"] is False, env.stack
             retry = job["retry_config"]
             assert 1 <= retry["retry_count"] <= 5  # Cloud Scheduler allows at most 5
             assert retry["min_backoff_duration"].endswith("s") and retry["max_backoff_duration"].endswith("s")
@@ -331,9 +380,10 @@ def test_retraining_on_degradation_wires_a_topic_to_a_pipeline_run(
         workflow = of_type(stack, "google_workflows_workflow")["ml_pipelines_retraining"]
         assert workflow["service_account"] == PIPELINES_SA
         assert workflow["region"] == region
-        source = encoded(workflow["source_contents"])
-        steps = {k: v for step in source["main"]["steps"] for k, v in step.items()}
-        assert source["main"]["params"] == ["event"]
+        source, steps = workflow_steps(stack)
+        assert source["main"]["params"] == ["args"]
+        check_run_is_its_own(steps, name)
+        assert "args.data.message.data" in json.dumps(steps["read_message"])
         # only an incident that opens starts a run; its closing message does not start another
         assert any("open" in json.dumps(step) and "incident" in json.dumps(step) for step in steps.values())
         call = steps["start_pipeline_run"]["try"]
