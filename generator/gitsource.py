@@ -229,6 +229,20 @@ def cache_root() -> Path:
     return base / "tierstack"
 
 
+def cache_unusable(exc: OSError) -> UserError:
+    """The cache cannot be made or written (HOME a file or read-only, a full disk): where, why, what to do."""
+    from tierstack.generator.errors import environment_error
+
+    found = environment_error(exc)
+    why = found.message if found is not None else (exc.strerror or str(exc))
+    return UserError(
+        f"tierstack's cache of git blueprints cannot be used: {why}",
+        file=str(cache_root()),
+        hint=f"set {CACHE_ENV} to a directory you can write, or fix the one named (it is under HOME unless "
+        f"{CACHE_ENV} or XDG_CACHE_HOME moves it)",
+    )
+
+
 def mirror_path(location: Location) -> Path:
     digest = hashlib.sha256(location.canonical.encode()).hexdigest()[:20]
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", location.canonical.rstrip("/").rsplit("/", 1)[-1])[:40] or "repo"
@@ -389,8 +403,12 @@ def _locked(path: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover  (not POSIX: no lock)
         yield
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a+b") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a+b")  # noqa: SIM115  (closed by the with below)
+    except OSError as exc:
+        raise cache_unusable(exc) from None
+    with handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
             yield

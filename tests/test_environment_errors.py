@@ -318,6 +318,160 @@ def test_a_deleted_working_directory_is_named(tmp_path: Path, command: str, spaw
     assert "hint: cd to a directory that exists" in out.stderr
 
 
+def _small_config(tmp_path: Path) -> Path:
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(use_case(stage="research"), encoding="utf-8")
+    return config
+
+
+def test_a_missing_tmpdir_is_named_before_node_starts(tmp_path: Path, spawns: None) -> None:
+    """Python falls back to /tmp; Node's mkdtemp does not, and jsii's error was an internal error."""
+    config, missing = _small_config(tmp_path), tmp_path / "no-such-tmp"
+    out = _environment_fault(f'"$T" generate "{config}" --out "$TMP/out"', tmp_path, TMPDIR=str(missing))
+    assert f"error: {missing}: TMPDIR does not exist" in out.stderr
+    assert "unset it" in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tmpdir_that_is_a_file_is_named(tmp_path: Path, spawns: None) -> None:
+    config, file = _small_config(tmp_path), tmp_path / "a-file"
+    file.write_text("", encoding="utf-8")
+    out = _environment_fault(f'"$T" explain "{config}"', tmp_path, TMPDIR=str(file))
+    assert f"error: {file}: TMPDIR is not a directory" in out.stderr
+
+
+@pytest.mark.parametrize("command", ["explain", "generate"])
+def test_too_few_open_files_is_the_limit_and_how_to_raise_it(tmp_path: Path, command: str, spawns: None) -> None:
+    """`ulimit -n 24` sets the hard limit too: Node died loading jsii's runtime (its source on stderr)."""
+    config = _small_config(tmp_path)
+    out = _environment_fault(f'ulimit -n 24 && "$T" {command} "{config}"', tmp_path)
+    assert "may open only 24 files at once (ulimit -n 24)" in out.stderr
+    assert "hint: raise the limit (ulimit -n 1024)" in out.stderr
+    assert "__webpack" not in out.stderr  # none of jsii's runtime source
+
+
+def test_a_low_soft_limit_on_open_files_is_raised(tmp_path: Path, spawns: None) -> None:
+    """Only the soft limit low (the hard one is not): tierstack raises it and Node runs."""
+    config = _small_config(tmp_path)
+    out = subprocess.run(
+        ["bash", "-c", f'ulimit -Sn 24 && "$T" explain "{config}"'],
+        env={**os.environ, "T": TIERSTACK},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "tier 0" in out.stdout
+
+
+def test_a_memory_cap_too_low_for_node_is_refused_before_it_starts(tmp_path: Path, spawns: None) -> None:
+    """Far below what V8 needs, jsii's host hung forever (150 MB) or died; now: the limit and what to do."""
+    config = _small_config(tmp_path)
+    out = _environment_fault(f'ulimit -v 1000000 && "$T" generate "{config}" --out "$TMP/out"', tmp_path)
+    assert "too little memory for Node.js to load the Google provider bindings" in out.stderr
+    assert "the address space is limited to 976.6 MiB (ulimit -v 1000000)" in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_node_running_out_of_memory_is_exit_2_and_its_dump_kept_back(tmp_path: Path, spawns: None) -> None:
+    """V8 out of heap in jsii's kernel process: its dump (GCs, native stack) is kept back, the cause said.
+
+    The heap is made small through JSII_NODE, a wrapper adding a later --max-old-space-size (the last one
+    wins), so the failure is the same on every machine; a cap near the bindings' need would be a race.
+    """
+    from tierstack.generator.jsii_env import wheel_node
+
+    config, wrapper = _small_config(tmp_path), tmp_path / "node"
+    wrapper.write_text(f'#!/bin/sh\nexec "{wheel_node()}" "$1" --max-old-space-size=48 "$2"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    script = f'"$T" generate "{config}" --out "$TMP/out"'
+    out = _environment_fault(script, tmp_path, JSII_NODE=str(wrapper))
+    assert "jsii's Node.js process reached its heap limit" in out.stderr
+    assert "NODE_OPTIONS or a JSII_NODE wrapper" in out.stderr
+    assert "Native stack trace" not in out.stderr and "Last few GCs" not in out.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_node_out_of_memory_under_a_cap_names_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What V8 says when the address space (ulimit -v) runs out, and what tierstack makes of it."""
+    import resource
+
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.jsii_env import node_stopped
+
+    said = [
+        "FATAL ERROR: MarkCompactCollector: young object promotion failed Allocation failed - "
+        "JavaScript heap out of memory",
+        "----- Native stack trace -----",
+    ]
+    limits = {resource.RLIMIT_AS: (3 << 30, resource.RLIM_INFINITY)}  # as `ulimit -v 3145728` leaves it
+    real = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda which: limits.get(which) or real(which))
+    err = node_stopped(134, said)
+    assert isinstance(err, UserError)
+    assert err.message.startswith("jsii's Node.js process ran out of memory")
+    assert "(killed by SIGABRT: FATAL ERROR: MarkCompactCollector" in err.message
+    assert "the address space is limited to 3.0 GiB (ulimit -v 3145728)" in (err.hint or "")
+
+
+def test_node_killed_or_dying_says_why() -> None:
+    """SIGKILL (the OOM killer, a container's limit) is the environment; any other death stays a bug."""
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.jsii_env import node_stopped
+
+    for code in (-9, 137):  # killed; jsii's host reports its kernel child's signal as 128 + N
+        killed = node_stopped(code, [])
+        assert isinstance(killed, UserError) and "killed (killed by SIGKILL)" in killed.message
+        assert "memory or CPU limit" in (killed.hint or "")
+    crashed = node_stopped(1, ["TypeError: x is undefined", "    at y (z.js:1:2)"])
+    assert isinstance(crashed, RuntimeError) and not isinstance(crashed, UserError)
+    assert str(crashed) == "jsii's Node.js process stopped (exit code 1): TypeError: x is undefined"
+
+
+def test_home_a_file_is_jsii_s_cache_and_what_to_do(tmp_path: Path, spawns: None) -> None:
+    config, home = _small_config(tmp_path), tmp_path / "home"
+    home.write_text("", encoding="utf-8")
+    env = {"HOME": str(home), "JSII_RUNTIME_PACKAGE_CACHE_ROOT": ""}
+    out = _environment_fault(f'"$T" generate "{config}" --out "$TMP/out"', tmp_path, **env)
+    assert f"error: {home}/.cache/aws/jsii/package-cache: jsii cannot use its package cache" in out.stderr
+    assert "ENOTDIR" in out.stderr and "JSII_RUNTIME_PACKAGE_CACHE_ROOT" in out.stderr
+
+
+def _read_only_mount(target: Path) -> str:
+    """A shell prefix that runs the rest of the script with `target` read-only, in a mount namespace of its
+    own (root: unshare -m; others: a user namespace too): EROFS, which root's permissions cannot bypass."""
+    user = "" if os.geteuid() == 0 else "--map-root-user "
+    return f'unshare {user}--mount bash -c \'mount --bind -o ro "{target}" "{target}" && "$T" "$@"\' _'
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare for a read-only mount")
+@pytest.mark.parametrize("which", ["home", "cache"])
+def test_a_read_only_home_or_jsii_cache_is_named(tmp_path: Path, which: str, spawns: None) -> None:
+    config, target = _small_config(tmp_path), tmp_path / which
+    target.mkdir()
+    env = {"HOME": str(tmp_path / "home")} if which == "home" else {"JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(target)}
+    if which == "home":
+        env["JSII_RUNTIME_PACKAGE_CACHE_ROOT"] = ""
+    script = _read_only_mount(target) + f' generate "{config}" --out "$TMP/out"'
+    out = _environment_fault(script, tmp_path, **env)
+    assert "jsii cannot use its package cache" in out.stderr
+    assert str(target) in out.stderr
+
+
+def test_home_a_file_is_the_git_blueprint_cache_and_what_to_do(tmp_path: Path, spawns: None) -> None:
+    """A config whose blueprint is in git needs tierstack's cache, under HOME unless TIERSTACK_CACHE moves it."""
+    from synth_support import prepare_examples
+
+    prepare_examples()
+    home = tmp_path / "home"
+    home.write_text("", encoding="utf-8")
+    config = REPO / "examples/regional-propensity/us/tierstack.yaml"
+    env = {"HOME": str(home), "TIERSTACK_CACHE": "", "XDG_CACHE_HOME": ""}
+    out = _environment_fault(f'"$T" validate "{config}"', tmp_path, **env)
+    assert f"{home}/.cache/tierstack: tierstack's cache of git blueprints cannot be used" in out.stderr
+    assert "ENOTDIR" in out.stderr and "set TIERSTACK_CACHE" in out.stderr
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 
