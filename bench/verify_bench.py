@@ -9,7 +9,7 @@ copied under other project ids. The fake (tests/fakes/vertex/, a FAKE of the Ver
 Reported: the import of the client library, then verify of the fleet with one worker (the reads one
 after another) and with --workers threads. Then, end to end through the CLI: a fleet file of
 --stacks / 2 members (two environments each, the churn-fleet example's blueprint) is generated, applied to
-the fake, and `tierstack verify --config FLEET` runs in a fresh process (--skip-cli leaves it out).
+the fake, and `tierstack verify FLEET` runs in a fresh process (--skip-cli leaves it out).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def cli_fleet(fake: FakeVertex, members: int) -> None:
         env = {**os.environ, checking.ENDPOINT_ENV: fake.url}
         start = time.perf_counter()
         done = subprocess.run(
-            [tierstack, "verify", "--config", str(folder / "fleet.yaml"), "--format", "json"],
+            [tierstack, "verify", str(folder / "fleet.yaml"), "--format", "json"],
             capture_output=True,
             text=True,
             env=env,
@@ -113,7 +113,7 @@ def cli_fleet(fake: FakeVertex, members: int) -> None:
         elapsed = time.perf_counter() - start
         assert done.returncode == 0, done.stdout + done.stderr
         stacks = len(json.loads(done.stdout)["stacks"])
-        label = f"tierstack verify --config FLEET ({stacks} stacks)"
+        label = f"tierstack verify FLEET ({stacks} stacks)"
         print(f"{label:<44}{elapsed:>8.2f} s   (a fresh process: start-up, resolve, reads)")
 
 

@@ -28,11 +28,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
 from tierstack.generator.choices import FORMATS
+
+if TYPE_CHECKING:  # errors is imported by the commands that need it, not at start
+    from tierstack.generator.errors import UserError
 
 DEFAULT_CONFIG = "tierstack.yaml"
 
@@ -45,6 +48,30 @@ EXIT_STALE = 5  # generate --check: the output is stale for its config (like `te
 EXIT_DRIFT = 6  # verify: the live Vertex AI resources differ from the generated stacks
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
+
+# every command can end these ways too (README, "Errors and exit codes")
+_EVERY_COMMAND = {
+    EXIT_BUG: "a bug in tierstack: internal error, and how to report it",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): Aborted!",
+    EXIT_BROKEN_PIPE: "the program reading the output stopped first: no message",
+}
+BAD_INPUT = "bad input or a bad environment"
+
+
+def exit_codes(codes: dict[int, str]) -> str:
+    """A command's help ends with this: each code it can return and what it means (the epilog).
+
+    `codes` are the command's own (0 and 2 always among them); 1, 130 and 141 follow, as every command
+    can end so. A meaning may hold newlines: its further lines are indented under the first.
+    """
+    rows = {**codes, **_EVERY_COMMAND}
+    lines = ["\b", "Exit codes:"]
+    for code in sorted(rows):
+        first, *more = rows[code].split("\n")
+        lines.append(f"  {code:<4} {first}")
+        lines += [f"       {line}" for line in more]
+    return "\n".join(lines)
+
 
 _PARAMS = "tierstack.command"  # ctx.meta key: the running command's name and parameters
 _interrupted = threading.Event()  # set by the SIGINT handler for the run in progress
@@ -129,7 +156,8 @@ def _failure(ctx: click.Context | None, exc: Exception) -> int:
     if not isinstance(exc, UserError):
         exc = environment_error(exc, _echo_stream(exc) or _command_path(ctx)) or exc
     if isinstance(exc, UserError):
-        _report(f"error: {exc.render()}")
+        shown_error = _out_as_given(exc, *ctx.meta[_PARAMS]) if ctx is not None and _PARAMS in ctx.meta else exc
+        _report(f"error: {shown_error.render()}")
         return EXIT_USER_ERROR
     if os.environ.get("TIERSTACK_DEBUG"):
         raise exc
@@ -139,6 +167,26 @@ def _failure(ctx: click.Context | None, exc: Exception) -> int:
         "for the traceback and include it in a bug report."
     )
     return EXIT_BUG
+
+
+def _out_as_given(exc: UserError, command: str | None, params: dict[str, Any], said: bool = True) -> UserError:
+    """A UserError about --out when no --out was given names the default output instead of the option.
+
+    The engine names `--out` for any problem with the output path; the person who typed no --out
+    reads which default it was ("cdktf.out (the default output directory)"). Not `said` (a document for
+    scripts), the file stays a path and only the field goes.
+    """
+    from dataclasses import replace
+
+    from tierstack.generator.errors import UserError
+
+    if type(exc) is not UserError or exc.field != "--out" or "out" not in params or params["out"] is not None:
+        return exc
+    if not said:
+        return replace(exc, field=None)
+    default = "the default output file" if command == "fork" else "the default output directory"
+    file = f"{exc.file} ({default})" if exc.file is not None else default
+    return replace(exc, file=file, field=None)
 
 
 def _command_path(ctx: click.Context | None) -> Path | None:
@@ -276,14 +324,40 @@ def _on_sigint(signum: int, frame: Any) -> None:
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _format_option(default: str = "text") -> Callable[[_F], _F]:
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 file', '2 files': every count in a message agrees with its noun (and `agrees` with its verb)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def agrees(count: int, singular: str, plural: str) -> str:
+    """The verb for `count` things: agrees(1, "differs", "differ") is "differs"."""
+    return singular if count == 1 else plural
+
+
+# what each output format is for: every command's --format names its choices in this order, with these words
+FORMAT_USES = {
+    "text": "text for people",
+    "markdown": "markdown for a pull-request comment",
+    "json": "json for scripts",
+    "yaml": "yaml for scripts",
+}
+
+
+def _format_option(choices: tuple[str, ...] = FORMATS, default: str = "text", note: str = "") -> Callable[[_F], _F]:
+    """--format FORMAT, the same in every command: one option name, one metavar, the choices of FORMAT_USES."""
+    chosen = tuple(name for name in FORMAT_USES if name in choices)  # the one order, whatever the caller's
+    uses = [FORMAT_USES[name] for name in chosen]
+    if "json for scripts" in uses and "yaml for scripts" in uses:  # "json or yaml for scripts", said once
+        uses[uses.index("json for scripts")] = "json or yaml for scripts"
+        uses.remove("yaml for scripts")
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(FORMATS),
+        type=click.Choice(chosen),
         default=default,
         show_default=True,
-        help="text for people; json or yaml for scripts.",
+        metavar="FORMAT",
+        help="; ".join(uses) + (f" {note}" if note else "") + ".",
     )
 
 
@@ -327,7 +401,20 @@ def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
     return fleet.resolved_member(config, name) if resolved else fleet.loaded_member(config, name)
 
 
-@click.group(cls=TierstackGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=TierstackGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=exit_codes(
+        {
+            EXIT_OK: "success",
+            EXIT_USER_ERROR: "bad input or a bad environment: the message names the file, line, field",
+            EXIT_DESTRUCTIVE_CHANGE: "review, diff, generate --diff, upstream: data at risk",
+            EXIT_FROZEN: "review, apply: a change freeze is on",
+            EXIT_STALE: "generate --check: the output is stale",
+            EXIT_DRIFT: "verify: the live resources differ from the stacks",
+        }
+    ),
+)
 @click.version_option(package_name="tierstack")
 def main() -> None:
     """From an ML use case to MLOps capabilities, a maturity tier and
@@ -338,10 +425,16 @@ def main() -> None:
       tierstack init                     answer a few questions, get tierstack.yaml
       tierstack explain                  capabilities, reasons, tier, environments
       tierstack show --resolved          the resolved blueprint stacks are built from
+
+    Each command's --help ends with the exit codes it returns; README.md,
+    "Errors and exit codes", says more.
     """
 
 
-@main.command(short_help="The MLOps capabilities tierstack knows.")
+@main.command(
+    short_help="The MLOps capabilities tierstack knows.",
+    epilog=exit_codes({EXIT_OK: "listed", EXIT_USER_ERROR: "a usage error (an unknown option or --format)"}),
+)
 @_format_option()
 def capabilities(fmt: str) -> None:
     """List the MLOps capabilities tierstack knows.
@@ -363,7 +456,10 @@ def capabilities(fmt: str) -> None:
         click.echo(f"{'':<24}{cap.definition}")
 
 
-@main.command(short_help="The maturity tiers and what each provides.")
+@main.command(
+    short_help="The maturity tiers and what each provides.",
+    epilog=exit_codes({EXIT_OK: "listed", EXIT_USER_ERROR: "a usage error (an unknown option or --format)"}),
+)
 @_format_option()
 def tiers(fmt: str) -> None:
     """List the maturity tiers and what each provides.
@@ -386,7 +482,10 @@ def tiers(fmt: str) -> None:
         click.echo(f"  capabilities: {', '.join(tier['capabilities'])}")
 
 
-@main.command(short_help="Why each capability, which tier, which stacks.")
+@main.command(
+    short_help="Why each capability, which tier, which stacks.",
+    epilog=exit_codes({EXIT_OK: "explained", EXIT_USER_ERROR: "bad input: the config, a blueprint, --member"}),
+)
 @config_argument
 @_format_option()
 @member_option
@@ -413,7 +512,10 @@ def explain(config: Path, fmt: str, member: str | None) -> None:
     click.echo(explain_text(data) if fmt == "text" else as_data(data, fmt), nl=False)
 
 
-@main.command(short_help="The spec, or the resolved plan with provenance.")
+@main.command(
+    short_help="The spec, or the resolved plan with provenance.",
+    epilog=exit_codes({EXIT_OK: "shown", EXIT_USER_ERROR: "bad input: the config, a blueprint, --member"}),
+)
 @config_argument
 @click.option("--resolved", is_flag=True, help="Show the resolved blueprint, per environment.")
 @click.option(
@@ -464,7 +566,12 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str |
         click.echo(as_data(plan.to_data(), fmt), nl=False)
 
 
-@main.command(short_help="The built-in blueprints, or the text of one; local and remote ones with their lineage.")
+@main.command(
+    short_help="The built-in blueprints, or the text of one; local and remote ones with their lineage.",
+    epilog=exit_codes(
+        {EXIT_OK: "listed or printed", EXIT_USER_ERROR: "bad input: no such blueprint, a --config or --dir"}
+    ),
+)
 @click.option(
     "--show",
     "name",
@@ -476,7 +583,7 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str |
     "configs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    metavar="PATH",
+    metavar="FILE",
     help="Also the blueprint chain of this tierstack.yaml: local, git (with the pinned commit) and built-in "
     "(repeatable).",
 )
@@ -535,7 +642,18 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
     click.echo("\nprint one with: tierstack blueprints --show NAME")
 
 
-@main.command(short_help="Synthesize one Terraform stack per environment.")
+@main.command(
+    short_help="Synthesize one Terraform stack per environment.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "written; with --check: DIR is up to date; with --diff: no data at risk",
+            EXIT_USER_ERROR: BAD_INPUT + " (a fleet: a member failed)",
+            EXIT_DESTRUCTIVE_CHANGE: "with --diff: data at risk (a stateful resource removed, renamed\n"
+            "without a moved block, or replaced)",
+            EXIT_STALE: "with --check: DIR is stale; the files are listed",
+        }
+    ),
+)
 @config_argument
 @click.option(
     "--out",
@@ -543,7 +661,7 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
     metavar="DIR",
     help="The cdktf output directory, what cdktf.out is by default [default: cdktf.out beside the config].",
 )
-@click.option("--env", "environments", multiple=True, help="Only these environments (repeatable).")
+@environments_option
 @click.option(
     "--force",
     is_flag=True,
@@ -620,14 +738,6 @@ def generate(
     for people goes to stderr. An error is still exit 2 with its message on
     stderr, and the document says "status": "error" with its "problems".
     See docs/stacks.md.
-
-    \b
-    Exit codes:
-      0  written; with --check: DIR is up to date; with --diff: no data at risk
-      2  bad input or a bad environment
-      3  with --diff: data at risk (a stateful resource removed, renamed without
-         a moved block, or replaced)
-      5  with --check: DIR is stale; the files are listed
 
     A fleet file (docs/fleets.md) generates every member, in one process,
     into DIR/<member>/cdktf.out (DIR: --out, default the fleet file's
@@ -718,7 +828,7 @@ def _generate(
     for summary in summaries:
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
         click.echo(f"{summary.name}: {summary.total} resources ({parts})", err=data_wanted)
-    click.echo(f"wrote {target}/ ({len(summaries)} stack{'s' if len(summaries) != 1 else ''})", err=data_wanted)
+    click.echo(f"wrote {target}/ ({counted(len(summaries), 'stack')})", err=data_wanted)
     if not data_wanted:
         return EXIT_OK, None
     result = generate_data.generated(plan, target, summaries, reports[0] if reports else None, warnings)
@@ -742,7 +852,11 @@ def _generate_error_data(
         problem = exc
     else:
         problem = environment_error(exc, _echo_stream(exc) or out or config.parent / "cdktf.out")
-    return None if problem is None else generate_data.error(config, mode, problem, EXIT_USER_ERROR)
+    if problem is None:
+        return None
+    return generate_data.error(
+        config, mode, _out_as_given(problem, "generate", {"out": out}, said=False), EXIT_USER_ERROR
+    )
 
 
 def _generate_fleet(
@@ -800,9 +914,8 @@ def _warn_data_at_risk(report: Any, note: str) -> None:
     at_risk = report.at_risk
     if not at_risk:
         return
-    many = len(at_risk) != 1
     click.secho(
-        f"warning: DATA AT RISK: {len(at_risk)} stateful resource{'s' if many else ''} would be destroyed by "
+        f"warning: DATA AT RISK: {counted(len(at_risk), 'stateful resource')} would be destroyed by "
         f"`terraform apply`; {note}",
         err=True,
         fg="red",
@@ -860,7 +973,7 @@ def _generate_dry_run(
         + [f"--env {env}" for env in environments or []]
     )
     _report(
-        f"error: {shown}/ is stale: {len(stale)} file{'s' if len(stale) != 1 else ''} differ from what "
+        f"error: {shown}/ is stale: {counted(len(stale), 'file')} {agrees(len(stale), 'differs', 'differ')} from what "
         f"{display_path(config)} generates now\n  hint: run `{command}` and commit the result"
     )
     return code, data
@@ -891,13 +1004,24 @@ def _signals_end_the_run() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-@main.command(short_help="What changes between two syntheses; exit 3 when data is at risk.")
+@main.command(
+    short_help="What changes between two syntheses; exit 3 when data is at risk.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "nothing is at risk (whether or not anything changed)",
+            EXIT_USER_ERROR: "bad input: not an output directory, no such ref, no config at a ref,\n"
+            "a config that does not resolve",
+            EXIT_DESTRUCTIVE_CHANGE: "data at risk: `terraform apply` would destroy a stateful resource\n"
+            "(a CI job can gate on it)",
+        }
+    ),
+)
 @click.argument("base")
 @click.argument("head")
 @click.option(
     "--config",
     "config_path",
-    metavar="PATH",
+    metavar="FILE",
     help="With git refs: the tierstack.yaml to synthesize at each ref, as a path from the repository's top.",
 )
 @click.option(
@@ -913,14 +1037,7 @@ def _signals_end_the_run() -> Iterator[None]:
     help="With git refs: compare the output committed beside the config at each ref (its cdktf.out/) "
     "instead of synthesizing the config: what a regenerated output in a pull request would do.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(DIFF_FORMATS),
-    default="text",
-    show_default=True,
-    help="text for people; markdown for a pull-request comment; json or yaml for scripts.",
-)
+@_format_option(DIFF_FORMATS)
 def diff(base: str, head: str, config_path: str | None, repo: Path, committed: bool, fmt: str) -> None:
     """Compare two syntheses: resources added, removed, changed (attribute by
     attribute) and renamed, per stack and capability, with the data at risk.
@@ -943,13 +1060,6 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
     block, or replaced (its identity changes) is DATA AT RISK. See docs/diff.md.
 
     \b
-    Exit codes (a CI job can gate on 3):
-      0  nothing is at risk (whether or not anything changed)
-      3  data at risk: `terraform apply` would destroy a stateful resource
-      2  bad input: not an output directory, no such ref, no config at a ref,
-         a config that does not resolve
-
-    \b
     Examples:
       tierstack diff old/cdktf.out cdktf.out
       tierstack diff main HEAD --config examples/recommender/tierstack.yaml
@@ -965,7 +1075,7 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
     for arg, is_dir in sides:
         if not is_dir and not config_path:
             raise click.UsageError(
-                f"'{arg}' is not a directory; as a git ref it needs --config PATH "
+                f"'{arg}' is not a directory; as a git ref it needs --config FILE "
                 "(the tierstack.yaml to synthesize, from the repository's top)"
             )
     if not all(is_dir for _, is_dir in sides):  # both refs exist, before a synthesis takes seconds
@@ -996,19 +1106,22 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
-REVIEW_FORMATS = ("markdown", "text", "json")
+REVIEW_FORMATS = ("text", "markdown", "json")
 
 
-@main.command(short_help="Summarise terraform plans for a pull request; enforce change freezes.")
-@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(REVIEW_FORMATS),
-    default="markdown",
-    show_default=True,
-    help="markdown for a pull-request comment; text for people; json for scripts.",
+@main.command(
+    short_help="Summarise terraform plans for a pull request; enforce change freezes.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "nothing destructive touches a stateful resource",
+            EXIT_USER_ERROR: "bad input: not a plan, an old plan format, an unreadable file,\na bad config",
+            EXIT_DESTRUCTIVE_CHANGE: "a stateful resource would be destroyed or replaced: ask for an approval",
+            EXIT_FROZEN: "a change freeze is on for a stack with changes",
+        }
+    ),
 )
+@click.argument("plans", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@_format_option(REVIEW_FORMATS, default="markdown")
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -1026,27 +1139,27 @@ REVIEW_FORMATS = ("markdown", "text", "json")
     metavar="REASON",
     help="Apply inside a change freeze anyway (an emergency); the reason is recorded in the review.",
 )
-def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None, override: str | None) -> None:
+def review(
+    plans: tuple[str, ...],
+    fmt: str,
+    config: Path | None,
+    at: str | None,
+    override: str | None,
+) -> None:
     """Summarise plans (`terraform show -json`): a verdict, counts, what is destroyed or replaced and
     the data at risk, moves, imports, drift, outputs, per stack and capability.
 
     Change freezes (`freezes:` in tierstack.yaml) block a plan that changes a stack inside a window;
     --override-freeze REASON lets it through and records why. The config is found from a plan in its
-    stack directory (DIR/stacks/<stack>/plan.json), or given with --config.
-
-    \b
-    Exit codes:
-      0  nothing destructive touches a stateful resource
-      3  a stateful resource would be destroyed or replaced: ask for an approval
-      4  a change freeze is on for a stack with changes
-      2  bad input: not a plan, an old plan format, an unreadable file, a bad config
+    stack directory (DIR/stacks/<stack>/<stack>.tfplan.json, where `tierstack plan` saves it), or given
+    with --config.
 
     \b
     Examples:
-      cd cdktf.out/stacks/churn-prod && terraform plan -out=plan.tfplan
-      terraform show -json plan.tfplan > plan.json
-      tierstack review cdktf.out/stacks/*/plan.json > comment.md
-      tierstack review plan.json --format text --at 2026-11-27T09:00:00Z
+      tierstack review cdktf.out/stacks/*/*.tfplan.json > comment.md   # as plan saved them
+      terraform plan -out=churn-prod.tfplan                            # or by hand
+      terraform show -json churn-prod.tfplan > churn-prod.tfplan.json
+      tierstack review churn-prod.tfplan.json --format text --at 2026-11-27T09:00:00Z
     """
     from tierstack.generator import freeze
     from tierstack.generator import review as plan_review
@@ -1077,27 +1190,23 @@ def review(plans: tuple[str, ...], fmt: str, config: Path | None, at: str | None
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
 
 
-@main.command(short_help="Check a config without synthesizing: every problem, in about a second.")
-@config_argument
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(("text", "json")),
-    default="text",
-    show_default=True,
-    help="text for people; json for scripts (the problems with file, line, field, message and hint).",
+@main.command(
+    short_help="Check a config without synthesizing: every problem, in about a second.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "valid (warnings, such as alerts nobody receives, go to stderr)",
+            EXIT_USER_ERROR: "a problem: each is listed with its file, line, field and hint",
+        }
+    ),
 )
+@config_argument
+@_format_option(("text", "json"), note="(the problems with file, line, field, message and hint)")
 def validate(config: Path, fmt: str) -> None:
     """Run every check that needs no synthesis and report every problem found:
     the spec's fields, contradictions between answers, the blueprint, Google
     Cloud facts (zones, machines, GPUs, networks), every capability's typed
     settings in every environment, the production guarantees. Nothing is
     written and the Google provider bindings are not loaded.
-
-    \b
-    Exit codes:
-      0  valid (warnings, such as alerts nobody receives, go to stderr)
-      2  a problem: each is listed with its file, line, field and hint
 
     A fleet file is checked member by member (docs/fleets.md).
 
@@ -1152,7 +1261,15 @@ def _validate_fleet(config: Path, fmt: str) -> None:
 # --- operate: the state bucket, terraform plan and apply ------------------------------------------
 
 
-@main.command(short_help="Create each environment's Terraform state bucket (before the first plan).")
+@main.command(
+    short_help="Create each environment's Terraform state bucket (before the first plan).",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "every bucket exists with the right settings (with --dry-run: listed)",
+            EXIT_USER_ERROR: "a bucket that cannot be used, no credentials, a missing project or\npermission",
+        }
+    ),
+)
 @config_argument
 @environments_option
 @click.option("--dry-run", is_flag=True, help="Read only: say what would be created or found; change nothing.")
@@ -1196,8 +1313,7 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
             click.echo(line)
         failed += outcome.failed
     if failed:
-        many = failed != 1
-        _report(f"error: {failed} state bucket{'s' if many else ''} cannot be used as {'they are' if many else 'is'}")
+        _report(f"error: {counted(failed, 'state bucket')} cannot be used as {agrees(failed, 'is', 'they are')}")
         raise click.exceptions.Exit(EXIT_USER_ERROR)
 
 
@@ -1212,34 +1328,120 @@ def _terraform_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="The Terraform CLI to run, e.g. tofu for OpenTofu [env: TERRAFORM_BINARY_NAME].",
     )(command)
     command = stacks_out_option(command)
-    command = click.option(
-        "--config",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=Path(DEFAULT_CONFIG),
-        show_default=True,
-        help="The tierstack.yaml the stacks were generated from.",
-    )(command)
-    return click.argument("environment", metavar="[ENV]", required=False)(command)
+    command = environments_option(command)
+    command = _old_config_option(command)
+    return config_argument(command)
 
 
-def _operate(config: Path, out: Path | None, environment: str | None) -> tuple[Any, Path, list[Any]]:
-    """The resolved config, the output directory and the stacks to run, checked to be synthesized."""
+# `tierstack plan ENV --config FILE`, as plan, apply and verify were called before CONFIG was their argument
+_old_config_option = click.option(
+    "--config", "old_config", hidden=True, type=click.Path(path_type=Path), help="Replaced by CONFIG."
+)
+
+
+def _not_an_environment(command: str, config: Path, old_config: Path | None, environments: tuple[str, ...]) -> None:
+    """Stop an old command line (`plan prod`, `plan prod --config FILE`) with the line that replaces it (exit 2).
+
+    CONFIG used to be an environment: `prod` that is no file but an environment of the config is said to
+    be one. Anything else is left to load_spec, whose message names the missing file.
+    """
+    from tierstack.generator.errors import UserError
+
+    given = config != Path(DEFAULT_CONFIG)
+    if old_config is not None:
+        envs = [*([str(config)] if given else []), *environments]
+        raise UserError(
+            f"{command} takes the config as its argument, not with --config",
+            field="--config",
+            hint=f"run `{_command_line(command, old_config, envs)}`",
+        )
+    if not given or config.exists() or config.suffix in (".yaml", ".yml") or len(config.parts) != 1:
+        return
+    import difflib
+
+    names = _environment_names(Path(DEFAULT_CONFIG))
+    close = difflib.get_close_matches(str(config), names, n=1, cutoff=0.6)  # as did_you_mean finds one
+    if not close:
+        return
+    meant = close[0]
+    line = _command_line(command, None, [*environments, meant])
+    exact = meant == str(config)
+    raise UserError(
+        f"'{config}' is not a file{': it is' if exact else ', nor'} an environment of {DEFAULT_CONFIG}; {command} "
+        "takes the config as its argument and the environment with --env",
+        field="CONFIG",
+        hint=f"run `{line}`" if exact else f"did you mean `{line}`?",
+    )
+
+
+def _environment_names(config: Path) -> list[str]:
+    """The environments of a config, or none when it cannot be read (its own error comes later)."""
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    if not config.is_file():
+        return []
+    try:
+        return list(resolve(load_spec(config)).environments)
+    except (UserError, OSError):
+        return []
+
+
+def _command_line(command: str, config: Path | None, environments: list[str]) -> str:
+    return " ".join(
+        ["tierstack", command, *([_shown(config)] if config is not None else [])]
+        + [f"--env {env}" for env in dict.fromkeys(environments)]
+    )
+
+
+def _chosen_environments(resolved: Any, environments: tuple[str, ...]) -> list[str] | None:
+    """The environments named with --env, checked against the config (None: every environment)."""
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.errors import UserError, did_you_mean
+
+    known = list(resolved.environments)
+    for env in environments:
+        if env not in known:
+            raise UserError(
+                f"no environment '{env}' in this use case",
+                file=display_path(resolved.loaded.path),
+                field="--env",
+                hint=did_you_mean(env, known) or "environments: " + ", ".join(known),
+            )
+    return list(environments) or None
+
+
+def _operate(config: Path, out: Path | None, environments: tuple[str, ...]) -> tuple[Any, Path, list[Any]]:
+    """The resolved config, the output directory and the stacks to run (promotion order), checked to be
+    synthesized."""
     from tierstack.generator import operate
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
     resolved = resolve(load_spec(config))
     target = out or config.parent / "cdktf.out"
-    runs = operate.stack_runs(resolved, target, environment)
+    chosen = _chosen_environments(resolved, environments)
+    runs = [run for run in operate.stack_runs(resolved, target) if chosen is None or run.environment in chosen]
     operate.check_synthesized(runs, config, target)
     return resolved, target, runs
 
 
-@main.command(short_help="terraform plan each stack in promotion order; save the plans.")
+@main.command(
+    short_help="terraform plan each stack in promotion order; save the plans.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "planned; the plans are saved and their review printed",
+            EXIT_USER_ERROR: "bad input or a bad environment: stale or missing stacks, no terraform,\n"
+            "no credentials, terraform failed",
+        }
+    ),
+)
 @_terraform_options
-def plan(environment: str | None, config: Path, out: Path | None, binary: str) -> None:
+def plan(config: Path, old_config: Path | None, environments: tuple[str, ...], out: Path | None, binary: str) -> None:
     """Run `terraform init` and `terraform plan` in each stack, in promotion
-    order (every environment, or ENV), and save each plan for `tierstack apply`.
+    order (every environment, or those of --env), and save each plan for
+    `tierstack apply`.
 
     First the stacks are synthesized again in a temporary directory: output
     the config no longer generates is stale and is not planned (run
@@ -1255,12 +1457,13 @@ def plan(environment: str | None, config: Path, out: Path | None, binary: str) -
     \b
     Examples:
       tierstack plan                       # every environment, dev first
-      tierstack plan prod --config examples/fraud-detection/tierstack.yaml
+      tierstack plan examples/fraud-detection/tierstack.yaml --env prod
       tierstack plan --binary tofu         # OpenTofu
     """
     from tierstack.generator import operate
 
-    resolved, target, runs = _operate(config, out, environment)
+    _not_an_environment("plan", config, old_config, environments)
+    resolved, target, runs = _operate(config, out, environments)
     tf_binary = operate.find_binary(binary)
     click.echo("checking that the stacks are current (synthesizing takes a few seconds)...", err=True)
     operate.check_current(resolved, runs, config, target)
@@ -1277,7 +1480,16 @@ def plan(environment: str | None, config: Path, out: Path | None, binary: str) -
     click.echo(operate.review_text(reviewed, check), nl=False)
 
 
-@main.command(short_help="Apply the saved plans, after confirmation, in promotion order.")
+@main.command(
+    short_help="Apply the saved plans, after confirmation, in promotion order.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "applied (or nothing to apply)",
+            EXIT_USER_ERROR: "no saved plan, a stale plan, no confirmation, terraform failed",
+            EXIT_FROZEN: "a change freeze is on for a stack to apply, without --override-freeze",
+        }
+    ),
+)
 @_terraform_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (CI, after the plan was reviewed).")
 @click.option(
@@ -1287,10 +1499,17 @@ def plan(environment: str | None, config: Path, out: Path | None, binary: str) -
     help="Apply to a stack inside a change freeze anyway (an emergency); the reason is printed with the apply.",
 )
 def apply(
-    environment: str | None, config: Path, out: Path | None, binary: str, auto_approve: bool, override: str | None
+    config: Path,
+    old_config: Path | None,
+    environments: tuple[str, ...],
+    out: Path | None,
+    binary: str,
+    auto_approve: bool,
+    override: str | None,
 ) -> None:
     """Apply exactly the plan `tierstack plan` saved for each stack (every
-    environment in promotion order, or ENV): `terraform apply <stack>.tfplan`.
+    environment in promotion order, or those of --env): `terraform apply
+    <stack>.tfplan`.
 
     Nothing is planned again. Before anything is applied, every chosen stack
     must have a saved plan made from the cdk.tf.json now in its directory (a
@@ -1302,23 +1521,18 @@ def apply(
     applied, a stack's plan files are removed.
 
     \b
-    Exit codes:
-      0  applied (or nothing to apply)
-      2  no saved plan, a stale plan, no confirmation, terraform failed
-      4  a change freeze is on for a stack to apply, without --override-freeze
-
-    \b
     Examples:
-      tierstack apply dev
+      tierstack apply --env dev
       tierstack apply --auto-approve                  # CI, every environment
-      tierstack apply prod --override-freeze "INC-4711: revert the bad model"
+      tierstack apply --env prod --override-freeze "INC-4711: revert the bad model"
     """
     from tierstack.generator import operate
     from tierstack.generator.errors import UserError
 
+    _not_an_environment("apply", config, old_config, environments)
     if override is not None and not override.strip():
         raise click.BadParameter("say why the freeze is overridden", param_hint="--override-freeze")
-    resolved, _target, runs = _operate(config, out, environment)
+    resolved, _target, runs = _operate(config, out, environments)
     tf_binary = operate.find_binary(binary)
     for run in runs:
         operate.check_plan_saved(run)
@@ -1348,10 +1562,15 @@ def apply(
             raise UserError(
                 f"apply cancelled: {run.stack} was not applied"
                 + (", nor the environments after it" if run is not runs[-1] else ""),
-                hint=f"run `tierstack apply {run.environment}` when ready",
+                hint=f"run `{_command_line('apply', _given_config(config), [run.environment])}` when ready",
             )
         operate.apply(terraform, run, config)
         click.echo(f"{run.stack}: applied")
+
+
+def _given_config(config: Path) -> Path | None:
+    """The config as a command line should name it: None for the default, which needs no naming."""
+    return None if config == Path(DEFAULT_CONFIG) else config
 
 
 def _shown(path: Path) -> str:
@@ -1377,15 +1596,20 @@ def _freeze_clock() -> Any:
 # --- operate: verify the live resources, estimate the cost -----------------------------------------
 
 
-@main.command(short_help=f"Read the live Vertex AI resources back; exit {EXIT_DRIFT} when they differ.")
-@click.argument("environment", metavar="[ENV]", required=False)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(DEFAULT_CONFIG),
-    show_default=True,
-    help="The tierstack.yaml the stacks were generated from.",
+@main.command(
+    short_help=f"Read the live Vertex AI resources back; exit {EXIT_DRIFT} when they differ.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "every stack matches what runs",
+            EXIT_USER_ERROR: "no credentials, a permission denied (403), a project that does not\n"
+            "exist (404), a stack never generated, a bad config",
+            EXIT_DRIFT: "a difference: missing, differing or unmanaged resources (listed)",
+        }
+    ),
 )
+@config_argument
+@_old_config_option
+@environments_option
 @stacks_out_option
 @click.option(
     "--region",
@@ -1397,8 +1621,9 @@ def _freeze_clock() -> Any:
 @members_option
 @_format_option()
 def verify(
-    environment: str | None,
     config: Path,
+    old_config: Path | None,
+    environments: tuple[str, ...],
     out: Path | None,
     regions: tuple[str, ...],
     members: tuple[str, ...],
@@ -1413,30 +1638,24 @@ def verify(
 
     Reports what is missing, what differs from the stack, and what is
     labelled as ours (managed-by: tierstack, use-case: <name>) but in no
-    stack. A fleet file (--config) verifies every member's stacks, or those
+    stack. A fleet file as CONFIG verifies every member's stacks, or those
     of --member NAME. Read only; the reads run concurrently. Uses Application Default
     Credentials (`gcloud auth application-default login`); the identity needs
     roles/aiplatform.viewer on each project.
 
     \b
-    Exit codes:
-      0  every stack matches what runs
-      6  a difference: missing, differing or unmanaged resources (listed)
-      2  no credentials, a permission denied (403), a project that does not
-         exist (404), a stack never generated, a bad config
-
-    \b
     Examples:
-      tierstack verify prod --config examples/fraud-detection/tierstack.yaml
+      tierstack verify examples/fraud-detection/tierstack.yaml --env prod
       tierstack verify --format json | jq '.stacks[].findings'
-      tierstack verify prod --config churn.fleet.yaml --member churn-de
+      tierstack verify churn.fleet.yaml --env prod --member churn-de
     """
     from tierstack.generator import verify as checking
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.report import as_data
 
+    _not_an_environment("verify", config, old_config, environments)
     stacks = []
-    for env, path in checking.synthesized_stacks(config, out, [environment] if environment else [], members):
+    for env, path in checking.synthesized_stacks(config, out, environments, members):
         shown = display_path(path)
         data = checking.load_stack(path, shown)
         use_case = env.settings.get("labels", {}).get("use-case", "")
@@ -1451,7 +1670,15 @@ def verify(
         raise click.exceptions.Exit(EXIT_DRIFT)
 
 
-@main.command(short_help="A monthly cost estimate per stack and capability, against the budget.")
+@main.command(
+    short_help="A monthly cost estimate per stack and capability, against the budget.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "estimated (a budget warning is not an error)",
+            EXIT_USER_ERROR: "bad input: the config, a stack never generated",
+        }
+    ),
+)
 @config_argument
 @stacks_out_option
 @environments_option
@@ -1498,7 +1725,11 @@ class _CiGroup(click.Group):
         super().add_command(cmd, name)
 
 
-@main.group(cls=_CiGroup, short_help="CI definitions: GitHub Actions workflows, Cloud Build configs.")
+@main.group(
+    cls=_CiGroup,
+    short_help="CI definitions: GitHub Actions workflows, Cloud Build configs.",
+    epilog=exit_codes({EXIT_OK: "--help", EXIT_USER_ERROR: "no command, or one ci does not have"}),
+)
 def ci() -> None:
     """Write the CI definitions that review and apply the stacks of a config.
 
@@ -1530,6 +1761,7 @@ def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
                 click.option(
                     "--branch",
                     default="main",
+                    metavar="BRANCH",
                     show_default=True,
                     help="The default branch: pushes to it apply; pull requests into it are reviewed.",
                 ),
@@ -1573,7 +1805,13 @@ def _write_ci(target: str, config: Path, out: Path | None, branch: str, install:
         click.echo(f"{item.status}: {display_path(item.path)}")
 
 
-@ci.command("github", short_help="GitHub Actions workflows: review pull requests, apply in promotion order.")
+@ci.command(
+    "github",
+    short_help="GitHub Actions workflows: review pull requests, apply in promotion order.",
+    epilog=exit_codes(
+        {EXIT_OK: "written", EXIT_USER_ERROR: "bad input: the config, --out, --install, a file edited by hand"}
+    ),
+)
 @_ci_options("github", ".github/workflows")
 def ci_github(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     """Write GitHub Actions workflows for CONFIG: tierstack-NAME-pr.yml and,
@@ -1594,7 +1832,13 @@ def ci_github(config: Path, out: Path | None, branch: str, install: str | None, 
     _write_ci("github", config, out, branch, install, force)
 
 
-@ci.command("cloudbuild", short_help="Cloud Build configs: review pull requests, apply in promotion order.")
+@ci.command(
+    "cloudbuild",
+    short_help="Cloud Build configs: review pull requests, apply in promotion order.",
+    epilog=exit_codes(
+        {EXIT_OK: "written", EXIT_USER_ERROR: "bad input: the config, --out, --install, a file edited by hand"}
+    ),
+)
 @_ci_options("cloudbuild", "cloudbuild/")
 def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     """Write Cloud Build configs for CONFIG: NAME-pr.yaml and, from tier 2,
@@ -1613,7 +1857,15 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | No
     _write_ci("cloudbuild", config, out, branch, install, force)
 
 
-@main.command(short_help="A Markdown page per stack: capabilities, a diagram, resources, budget.")
+@main.command(
+    short_help="A Markdown page per stack: capabilities, a diagram, resources, budget.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "printed (warnings about stale pages go to stderr)",
+            EXIT_USER_ERROR: "bad input: the config, --env, a stack never generated",
+        }
+    ),
+)
 @config_argument
 @stacks_out_option
 @environments_option
@@ -1627,8 +1879,10 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
     The diagram is read from the synthesized stack (DIR/stacks/<stack>/cdk.tf.json):
     its IAM grants and the references between its resources. generate writes
     the same page beside each stack, DIR/stacks/<stack>/README.md, and keeps
-    it current; this command prints it again, and warns when that file
-    differs (the config changed since the last generate). See docs/docs-command.md.
+    it current; this command prints it again. It warns on stderr when the
+    config is newer than the stacks the pages describe (changed since the
+    last generate: run it again), and when that README.md differs from the
+    page printed. See docs/docs-command.md.
 
     \b
     Examples:
@@ -1640,13 +1894,42 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
     from tierstack.generator.spec import load_spec
 
     target = out or config.parent / "cdktf.out"
-    texts, warnings = synthesized_pages(resolve(load_spec(config)), target, list(environments))
-    for warning in warnings:
+    resolved = resolve(load_spec(config))
+    texts, warnings = synthesized_pages(resolved, target, list(environments))
+    stacks = [env.stack for env in resolved.environments.values() if not environments or env.name in environments]
+    for warning in [*_config_newer(config, target, stacks, out), *warnings]:
         click.echo(f"warning: {warning}", err=True)
     click.echo("\n".join(texts), nl=False)
 
 
-@main.command(short_help="JSON Schema of tierstack.yaml or of blueprints, for editors and CI.")
+# how much newer than a stack the config must be to count as changed since: a git checkout or an unpacked
+# archive writes the config and its committed output moments apart, in either order
+NEWER_BY = 2.0  # seconds
+
+
+def _config_newer(config: Path, target: Path, stacks: list[str], out: Path | None) -> list[str]:
+    """A warning when the config was saved after generate wrote these stacks: the pages describe the
+    stacks as they were generated then, not what the config says now (docs never synthesizes)."""
+    from tierstack.generator.stacks import stack_file
+
+    changed = config.stat().st_mtime
+    older = [stack for stack in stacks if stack_file(target, stack).stat().st_mtime + NEWER_BY < changed]
+    if not older:
+        return []
+    command = f"tierstack generate {_shown(config)}" + (f" --out {_shown(out)}" if out is not None else "")
+    return [
+        f"{_shown(config)} changed after generate wrote {', '.join(older)} in {_shown(target)}: "
+        f"{agrees(len(older), 'its page describes the stack', 'their pages describe the stacks')} generated "
+        f"before the change; run `{command}` to bring {agrees(len(older), 'it', 'them')} up to date"
+    ]
+
+
+@main.command(
+    short_help="JSON Schema of tierstack.yaml or of blueprints, for editors and CI.",
+    epilog=exit_codes(
+        {EXIT_OK: "printed or written", EXIT_USER_ERROR: "bad input: an --out that is not a tierstack schema"}
+    ),
+)
 @click.option(
     "--kind",
     type=click.Choice(("config", "blueprint", "fleet")),
@@ -1708,7 +1991,7 @@ def _record_pins(pins: Any) -> None:
     """Write tierstack.lock when what was pinned differs from it (before the stacks are written)."""
     if pins.write_lock():
         click.echo(
-            f"wrote {_shown(pins.lock_path)} ({len(pins.pinned)} upstream{'s' if len(pins.pinned) != 1 else ''})",
+            f"wrote {_shown(pins.lock_path)} ({counted(len(pins.pinned), 'upstream')})",
             err=True,
         )
 
@@ -1735,9 +2018,19 @@ def _blueprint_lineage(
         click.echo(f"  {line}")
 
 
-@main.command(short_help="Write an overlay blueprint that extends a pinned upstream: only your overrides.")
+@main.command(
+    short_help="Write an overlay blueprint that extends a pinned upstream: only your overrides.",
+    epilog=exit_codes(
+        {EXIT_OK: "written", EXIT_USER_ERROR: "bad input: the upstream, a --set, a file fork did not write"}
+    ),
+)
 @click.argument("upstream")
-@click.option("--name", required=True, help="The fork's name: the file is NAME.yaml.j2 unless --out says otherwise.")
+@click.option(
+    "--name",
+    required=True,
+    metavar="NAME",
+    help="The fork's name: the file is NAME.yaml.j2 unless --out says otherwise.",
+)
 @click.option("--ref", metavar="REF", help="A git upstream's tag, branch or commit [default: its newest tag].")
 @click.option(
     "--path",
@@ -1827,7 +2120,7 @@ def fork(
     if origin.pin is not None:
         pin = origin.pin
         what = f"{pin.location.written} {pin.source.path} at {pin.ref} (commit {pin.commit[:12]})"
-    click.echo(f"wrote {_shown(written.path)}: {len(sets)} override{'s' if len(sets) != 1 else ''} of {what}")
+    click.echo(f"wrote {_shown(written.path)}: {counted(len(sets), 'override')} of {what}")
     click.echo(
         f"use it from tierstack.yaml: blueprint: ./{written.path.name}" + (f" and region: {region}" if region else "")
     )
@@ -1838,7 +2131,16 @@ def fork(
         click.echo(f"note: {_shown(schema_file)} is not a schema tierstack wrote; left as it is", err=True)
 
 
-@main.command(short_help="What a newer upstream release changes in this fork; --accept moves the pin.")
+@main.command(
+    short_help="What a newer upstream release changes in this fork; --accept moves the pin.",
+    epilog=exit_codes(
+        {
+            EXIT_OK: "shown (and, with --accept, moved)",
+            EXIT_USER_ERROR: "bad input: no upstream in git, no such ref, unreachable and not cached",
+            EXIT_DESTRUCTIVE_CHANGE: "without --accept: the new upstream would destroy a stateful resource",
+        }
+    ),
+)
 @config_argument
 @click.option("--to", "to_ref", metavar="REF", help="Compare with REF instead of the upstream's newest tag.")
 @click.option(
@@ -1860,12 +2162,6 @@ def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resour
     tierstack.yaml or in the overlay that writes it (only that line; an
     overlay `tierstack fork` wrote is rewritten round-trip with its comments
     brought up to date), and tierstack.lock.
-
-    \b
-    Exit codes:
-      0  shown (and, with --accept, moved)
-      2  bad input: no upstream in git, no such ref, unreachable and not cached
-      3  without --accept: the new upstream would destroy a stateful resource
 
     \b
     Examples:
@@ -1904,6 +2200,13 @@ def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resour
 
 from tierstack.generator.init_cli import init  # noqa: E402  (a command module; imports click only)
 
+init.epilog = exit_codes(  # init's module imports click only: its exit codes are given here
+    {
+        EXIT_OK: "written",
+        EXIT_USER_ERROR: "a bad answer or flag, an existing file (without --force), input that\n"
+        "ended before the last question (use --no-input with flags)",
+    }
+)
 main.add_command(init)
 
 

@@ -85,18 +85,48 @@ def option(key: str) -> str:
 
 @click.command(short_help="Answer questions, get a commented tierstack.yaml.")
 @click.argument("path", required=False, default="tierstack.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--name", help="Use-case name, e.g. fraud-detection.")
-@click.option("--team", help="Owning team (cost label).")
-@click.option("--stage", type=SuggestingChoice(CHOICES["stage"]))
-@click.option("--mission-critical/--not-mission-critical", default=None)
-@click.option("--reusable/--not-reusable", default=None)
-@click.option("--retraining", type=SuggestingChoice(CHOICES["retraining"]))
+@click.option("--name", metavar="NAME", help="Use-case name, e.g. fraud-detection.")
+@click.option("--team", metavar="TEAM", help="Owning team (cost label).")
 @click.option(
-    "--schedule", help="Cron for scheduled retraining, e.g. '0 3 * * 1'; required with --retraining scheduled."
+    "--stage",
+    type=SuggestingChoice(CHOICES["stage"]),
+    help="research (notebooks and data preparation) or production.",
 )
-@click.option("--code-changes", type=SuggestingChoice(CHOICES["code_changes"]))
-@click.option("--serving", type=SuggestingChoice(CHOICES["serving"]))
-@click.option("--online-experimentation/--no-online-experimentation", default=None)
+@click.option(
+    "--mission-critical/--not-mission-critical",
+    default=None,
+    help="Mission critical: monitoring, evaluation, a model registry, CMEK and delete protection.",
+)
+@click.option(
+    "--reusable/--not-reusable",
+    default=None,
+    help="Reused by other teams: a model registry and a shared feature store.",
+)
+@click.option(
+    "--retraining",
+    type=SuggestingChoice(CHOICES["retraining"]),
+    help="none, on_degradation (monitoring starts a pipeline) or scheduled (a pipeline on --schedule).",
+)
+@click.option(
+    "--schedule",
+    metavar="CRON",
+    help="Cron for scheduled retraining, e.g. '0 3 * * 1'; required with --retraining scheduled.",
+)
+@click.option(
+    "--code-changes",
+    type=SuggestingChoice(CHOICES["code_changes"]),
+    help="How often its code changes: rare, or frequent (pipelines built and deployed by CI/CD).",
+)
+@click.option(
+    "--serving",
+    type=SuggestingChoice(CHOICES["serving"]),
+    help="none, batch (batch prediction) or online (an endpoint, monitored).",
+)
+@click.option(
+    "--online-experimentation/--no-online-experimentation",
+    default=None,
+    help="A/B tests or canaries on live traffic: a traffic split between registered models.",
+)
 @click.option(
     "--serving-network",
     metavar="NETWORK",
@@ -111,9 +141,13 @@ def option(key: str) -> str:
     metavar="TABLE",
     help="With --batch-schedule: the table to score, bq://PROJECT.DATASET.TABLE (default: the prepared dataset's).",
 )
-@click.option("--accelerator", help="none, gpu:TYPExN (e.g. gpu:nvidia-l4x2) or tpu:TYPE.")
-@click.option("--region", help="Default GCP region.")
-@click.option("--environments", help="Comma-separated, in promotion order (default: the tier's), e.g. dev,prod.")
+@click.option("--accelerator", metavar="ACCELERATOR", help="none, gpu:TYPExN (e.g. gpu:nvidia-l4x2) or tpu:TYPE.")
+@click.option("--region", metavar="REGION", help="Default GCP region, e.g. europe-west4.")
+@click.option(
+    "--environments",
+    metavar="ENV,ENV",
+    help="Comma-separated, in promotion order (default: the tier's), e.g. dev,prod.",
+)
 @click.option("--alert-email", metavar="EMAIL", help="Who model monitoring's alerts notify (when it is selected).")
 @click.option("--ci-repository", metavar="OWNER/NAME", help="Tier 2: the GitHub repository CI deploys from.")
 @click.option("--budget", metavar="AMOUNT", help="Monthly budget per environment (an amount; none without it).")

@@ -433,7 +433,7 @@ def failure(action: str, result: Result, run: StackRun, config: Path) -> UserErr
     elif action == "init" and _BACKEND_CHANGED.search(result.output):
         hint = f"the state bucket or prefix changed: run `terraform init -migrate-state` in {where}, then plan again"
     elif action == "apply" and "Saved plan is stale" in result.output:
-        hint = f"the state changed since this plan was made: run `tierstack plan {run.environment}` again"
+        hint = f"the state changed since this plan was made: run `tierstack plan --env {run.environment}` again"
     else:
         hint = f"read terraform's message above; the stack is in {where}"
     return UserError(message, hint=hint)
@@ -446,7 +446,7 @@ def check_plan_saved(run: StackRun) -> None:
     if not run.plan_file.is_file():
         raise UserError(
             f"no saved plan for {run.stack}: {display_path(run.plan_file)} does not exist",
-            hint=f"run `tierstack plan {run.environment}` and review it first",
+            hint=f"run `tierstack plan --env {run.environment}` and review it first",
         )
 
 
@@ -470,7 +470,7 @@ def check_plan_current(run: StackRun, config: Path) -> None:
             f"the saved plan for {run.stack} is older than its synthesis: {display_path(run.config_file)} "
             "changed after the plan was made, so applying it would not apply what is generated now",
             file=display_path(run.plan_file),
-            hint=f"run `tierstack plan {run.environment}`, review the new plan, then apply it",
+            hint=f"run `tierstack plan --env {run.environment}`, review the new plan, then apply it",
         )
 
 

@@ -775,7 +775,7 @@ def _denied(exc: Any, project: str) -> AccessError:
         return AccessError(
             project,
             f"the Vertex AI API is not enabled in project '{project}' (403 SERVICE_DISABLED): {text}",
-            "has the stack been applied? `tierstack apply <env>` enables it (foundation's project services)",
+            "has the stack been applied? `tierstack apply --env ENV` enables it (foundation's project services)",
         )
     return AccessError(
         project,
@@ -969,7 +969,7 @@ def verify(
                     "note",
                     "stack",
                     f"none of its {len(s.resources)} Vertex AI resources exists: has it been applied? "
-                    f"`tierstack apply {s.environment}`",
+                    f"`tierstack apply --env {s.environment}`",
                 )
             )
     return Report(reports, scanned, reader.requests)

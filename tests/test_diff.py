@@ -326,7 +326,7 @@ def test_a_stack_that_is_not_json_is_a_clear_error(
 def test_a_ref_needs_config() -> None:
     result = run("diff", "HEAD~1", "HEAD")
     assert result.exit_code == 2
-    assert "needs --config PATH" in result.stderr
+    assert "needs --config FILE" in result.stderr
 
 
 # --- git refs --------------------------------------------------------------------------------------

@@ -166,7 +166,8 @@ def test_hand_edits_are_never_replaced_without_force(write: Callable[..., Path],
     assert "--force" in result.stderr
     assert (config.parent / "cdktf.out" / "notes.txt").read_text() == "mine"
     result = run("generate", str(config), "--force")  # replaces the edited stack, never deletes notes.txt
-    assert result.exit_code == 2 and "field '--out'" in result.stderr
+    assert result.exit_code == 2 and "cdktf.out (the default output directory): " in result.stderr
+    assert "field '--out'" not in result.stderr  # no --out was given
     assert "tierstack did not write: notes.txt" in result.stderr and "never deletes" in result.stderr
     assert (config.parent / "cdktf.out" / "notes.txt").read_text() == "mine" and stack.read_bytes() == edited
     (config.parent / "cdktf.out" / "notes.txt").rename(config.parent / "notes.txt")
@@ -746,7 +747,8 @@ def test_a_lock_held_too_long_is_a_clear_error(write: Callable[..., Path], monke
     with _hold_lock(config.parent / ".cdktf.out.lock"):
         result = run("generate", str(config))
     assert result.exit_code == 2
-    assert "field '--out'" in result.stderr and f"another tierstack generate (process {os.getpid()})" in result.stderr
+    assert "cdktf.out (the default output directory): " in result.stderr and "field '--out'" not in result.stderr
+    assert f"another tierstack generate (process {os.getpid()})" in result.stderr
     assert "gave up after 0.3 s" in result.stderr and "Traceback" not in result.output
     assert sorted(p.name for p in config.parent.iterdir()) == [".cdktf.out.lock", "tierstack.yaml"]
 

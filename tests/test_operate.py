@@ -84,7 +84,7 @@ def test_help_has_examples(command: str) -> None:
 @pytest.mark.parametrize("command", ["plan", "apply"])
 def test_output_never_generated_names_generate(command: str, tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = run(command, "--config", str(config))
+    result = run(command, str(config))
     assert result.exit_code == 2
     assert "ledger-dev/cdk.tf.json, " in result.stderr and "do not exist" in result.stderr
     assert f"run `tierstack generate {config}` first" in result.stderr
@@ -101,7 +101,7 @@ def placeholder_stacks(root: Path) -> Path:
 
 
 def test_an_unknown_environment_is_named(tmp_path: Path) -> None:
-    result = run("plan", "prd", "--config", str(placeholder_stacks(tmp_path)))
+    result = run("plan", str(placeholder_stacks(tmp_path)), "--env", "prd")
     assert result.exit_code == 2
     assert "no environment 'prd' in this use case" in result.stderr
     assert "did you mean 'prod'?" in result.stderr
@@ -110,7 +110,7 @@ def test_an_unknown_environment_is_named(tmp_path: Path) -> None:
 def test_a_missing_binary_says_where_to_get_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = placeholder_stacks(tmp_path)
     monkeypatch.setenv("TERRAFORM_BINARY_NAME", "no-such-terraform")
-    result = run("plan", "--config", str(config))
+    result = run("plan", str(config))
     assert result.exit_code == 2
     assert "'no-such-terraform' is not on PATH" in result.stderr
     assert "checks for it first" in result.stderr
@@ -124,7 +124,7 @@ def test_a_binary_too_old_is_refused(tmp_path: Path, spawns: None) -> None:
     old = tmp_path / "terraform-1.5"
     old.write_text('#!/bin/sh\necho \'{"terraform_version": "1.5.7"}\'\n', encoding="utf-8")
     old.chmod(0o755)
-    result = run("plan", "--config", str(config), "--binary", str(old))
+    result = run("plan", str(config), "--binary", str(old))
     assert result.exit_code == 2
     assert "is version 1.5.7; tierstack needs 1.7.0 or newer" in result.stderr
 
@@ -160,7 +160,7 @@ def terraform_env(terraform: Any, storage_emulator: str, monkeypatch: pytest.Mon
 
 
 def tierstack(terraform: Any, command: str, *args: str, config: Path) -> Any:
-    result = run(command, *args, "--config", str(config), "--binary", terraform.binary)
+    result = run(command, str(config), *args, "--binary", terraform.binary)
     assert "Traceback" not in result.output
     return result
 
@@ -202,11 +202,11 @@ def test_generate_bootstrap_plan_apply_replan(terraform_env: Any, tmp_path: Path
     review = run("review", str(stacks / "recommender-prod/recommender-prod.tfplan.json"), "--format", "text")
     assert review.exit_code == 0 and "79 to create" in review.output  # the file `tierstack review` reads
 
-    no_terminal = tierstack(terraform_env, "apply", "dev", config=config)
+    no_terminal = tierstack(terraform_env, "apply", "--env", "dev", config=config)
     assert no_terminal.exit_code == 2
     assert "there is no terminal to ask on" in no_terminal.stderr and "--auto-approve" in no_terminal.stderr
 
-    applied = tierstack(terraform_env, "apply", "dev", "--auto-approve", config=config)
+    applied = tierstack(terraform_env, "apply", "--env", "dev", "--auto-approve", config=config)
     assert applied.exit_code == 0, applied.output
     assert "recommender-dev: applied" in applied.stdout
     assert "Apply complete! Resources: 76 added, 0 changed, 0 destroyed." in applied.stderr
@@ -217,10 +217,10 @@ def test_generate_bootstrap_plan_apply_replan(terraform_env: Any, tmp_path: Path
     assert not (stacks / "recommender-dev/recommender-dev.tfplan").exists()  # consumed
     assert (stacks / "recommender-prod/recommender-prod.tfplan").is_file()  # prod's waits
 
-    replanned = tierstack(terraform_env, "plan", "dev", config=config)
+    replanned = tierstack(terraform_env, "plan", "--env", "dev", config=config)
     assert replanned.exit_code == 0, replanned.output
     assert "recommender-dev (dev): no changes" in replanned.stdout
-    nothing = tierstack(terraform_env, "apply", "dev", config=config)  # no question without changes
+    nothing = tierstack(terraform_env, "apply", "--env", "dev", config=config)  # no question without changes
     assert nothing.exit_code == 0, nothing.output
     assert "recommender-dev: nothing to apply" in nothing.stdout
 
@@ -241,16 +241,16 @@ def test_apply_refuses_a_missing_or_older_plan_and_a_freeze(terraform_env: Any, 
     prod = tmp_path / "cdktf.out/stacks/ledger-prod"
     assert run("bootstrap", str(config)).exit_code == 0
 
-    unplanned = tierstack(terraform_env, "apply", "prod", "--auto-approve", config=config)
+    unplanned = tierstack(terraform_env, "apply", "--env", "prod", "--auto-approve", config=config)
     assert unplanned.exit_code == 2
     assert "no saved plan for ledger-prod" in unplanned.stderr
-    assert "run `tierstack plan prod` and review it first" in unplanned.stderr
+    assert "run `tierstack plan --env prod` and review it first" in unplanned.stderr
 
-    planned = tierstack(terraform_env, "plan", "prod", config=config)
+    planned = tierstack(terraform_env, "plan", "--env", "prod", config=config)
     assert planned.exit_code == 0, planned.output
     assert "freeze year-end on ledger-prod: blocks this apply" in planned.stdout  # said at plan time already
 
-    frozen = tierstack(terraform_env, "apply", "prod", "--auto-approve", config=config)
+    frozen = tierstack(terraform_env, "apply", "--env", "prod", "--auto-approve", config=config)
     assert frozen.exit_code == 4
     assert "change freeze 'year-end' is on for ledger-prod" in frozen.stderr
     assert "--override-freeze REASON" in frozen.stderr
@@ -260,16 +260,17 @@ def test_apply_refuses_a_missing_or_older_plan_and_a_freeze(terraform_env: Any, 
     original = (prod / "cdk.tf.json").read_text()
     (prod / "cdk.tf.json").write_text(json.dumps(stack), encoding="utf-8")
     older = tierstack(
-        terraform_env, "apply", "prod", "--auto-approve", "--override-freeze", "INC-1: fix", config=config
+        terraform_env, "apply", "--env", "prod", "--auto-approve", "--override-freeze", "INC-1: fix", config=config
     )
     assert older.exit_code == 2
     assert "the saved plan for ledger-prod is older than its synthesis" in older.stderr
-    assert "run `tierstack plan prod`, review the new plan, then apply it" in older.stderr
+    assert "run `tierstack plan --env prod`, review the new plan, then apply it" in older.stderr
     (prod / "cdk.tf.json").write_text(original, encoding="utf-8")
 
     overridden = tierstack(
         terraform_env,
         "apply",
+        "--env",
         "prod",
         "--auto-approve",
         "--override-freeze",
@@ -291,7 +292,7 @@ def test_missing_credentials_pass_terraform_s_message_through(
     monkeypatch.delenv("TF_CLI_ARGS_init")
     monkeypatch.delenv("STORAGE_EMULATOR_HOST")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
-    result = tierstack(terraform_env, "plan", "dev", config=config)
+    result = tierstack(terraform_env, "plan", "--env", "dev", config=config)
     assert result.exit_code == 2
     assert "terraform init failed for ledger-dev" in result.stderr
     assert "error getting credentials using GOOGLE_APPLICATION_CREDENTIALS" in result.stderr  # terraform's words
@@ -302,8 +303,8 @@ def test_apply_asks_on_a_terminal(terraform_env: Any, tmp_path: Path) -> None:
     """Typed at a real pseudo-terminal: 'n' applies nothing, 'y' applies."""
     config = generated(tmp_path)
     assert run("bootstrap", str(config)).exit_code == 0
-    assert tierstack(terraform_env, "plan", "dev", config=config).exit_code == 0
-    command = [sys.executable, "-m", "tierstack.generator.cli", "apply", "dev", "--config", str(config)]
+    assert tierstack(terraform_env, "plan", "--env", "dev", config=config).exit_code == 0
+    command = [sys.executable, "-m", "tierstack.generator.cli", "apply", str(config), "--env", "dev"]
     command += ["--binary", terraform_env.binary]
 
     declined, code = at_terminal(command, "n")
@@ -410,7 +411,7 @@ def test_a_signal_reaches_terraform_and_tierstack_waits_for_it(
     binary.parent.mkdir()
     binary.write_text(SLOW_TERRAFORM.format(python=sys.executable, record=str(record)), encoding="utf-8")
     binary.chmod(0o755)
-    command = [sys.executable, "-m", "tierstack.generator.cli", "plan", "dev", "--config", str(config)]
+    command = [sys.executable, "-m", "tierstack.generator.cli", "plan", str(config), "--env", "dev"]
     env = {**os.environ, "PATH": f"{binary.parent}{os.pathsep}{os.environ['PATH']}", "TERRAFORM_BINARY_NAME": ""}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid_file = record.with_suffix(".pid")

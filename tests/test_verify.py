@@ -62,7 +62,7 @@ def findings(data: dict, kind: str | None = None) -> list[dict]:
 
 
 def test_all_good_every_environment(fake: FakeVertex) -> None:
-    code, data = verify_json("--config", CONFIG)
+    code, data = verify_json(CONFIG)
     assert code == 0, data
     assert data["ok"] and data["differences"] == 0
     assert [s["stack"] for s in data["stacks"]] == [
@@ -81,7 +81,7 @@ def test_all_good_every_environment(fake: FakeVertex) -> None:
 
 
 def test_all_good_text_and_a_feature_store(fake: FakeVertex) -> None:
-    result = run("verify", "prod", "--config", str(CHURN / "tierstack.yaml"))
+    result = run("verify", str(CHURN / "tierstack.yaml"), "--env", "prod")
     assert result.exit_code == 0, result.output
     assert "churn-emea-prod (project acme-churn-prod, europe-west4): matches the stack" in result.stdout
     assert "feature online store churn_emea_features" in result.stdout
@@ -91,7 +91,7 @@ def test_all_good_text_and_a_feature_store(fake: FakeVertex) -> None:
 def test_drifted_replica_count(fake: FakeVertex) -> None:
     endpoint = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")
     endpoint["deployedModels"][0]["dedicatedResources"]["minReplicaCount"] = 1
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     (drift,) = findings(data)
     assert drift["kind"] == "differs"
@@ -106,10 +106,10 @@ def test_a_model_on_the_stack_s_pool_and_on_another(fake: FakeVertex) -> None:
     del model["dedicatedResources"]
     pools = "projects/{}/locations/europe-west4/deploymentResourcePools/{}"
     model["sharedResources"] = pools.format(fake.project("acme-fraud-prod"), "fraud-detection-serving-pool")
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 0, findings(data)
     model["sharedResources"] = pools.format(fake.project("acme-fraud-prod"), "someone-elses-pool")
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     (other,) = findings(data, "differs")
     assert other["field"].endswith(".shared_resources") and other["actual"] == "someone-elses-pool"
@@ -119,7 +119,7 @@ def test_drifted_pool_replicas_and_text_output(fake: FakeVertex) -> None:
     fake.get(*PROD, "deploymentResourcePools", "fraud-detection-serving-pool")["dedicatedResources"][
         "maxReplicaCount"
     ] = 8
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 6
     assert (
         "differs   deployment resource pool fraud-detection-serving-pool: max replicas 8, the stack sets 4"
@@ -130,7 +130,7 @@ def test_drifted_pool_replicas_and_text_output(fake: FakeVertex) -> None:
 
 def test_missing_endpoint(fake: FakeVertex) -> None:
     fake.delete("acme-fraud-dev", "europe-west4", "endpoints", "fraud-detection-endpoint")
-    code, data = verify_json("--config", CONFIG)
+    code, data = verify_json(CONFIG)
     assert code == 6
     (missing,) = findings(data, "missing")
     assert missing["address"] == "google_vertex_ai_endpoint.model_serving_endpoint"
@@ -142,11 +142,11 @@ def test_a_stack_never_applied(fake: FakeVertex) -> None:
     for name in list(fake.resources):
         if name.startswith(f"projects/{fake.project('acme-fraud-stg')}/"):
             del fake.resources[name]
-    code, data = verify_json("staging", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "staging")
     assert code == 6
     assert len(findings(data, "missing")) == 3
     (note,) = findings(data, "note")
-    assert "has it been applied? `tierstack apply staging`" in note["message"]
+    assert "has it been applied? `tierstack apply --env staging`" in note["message"]
 
 
 def test_unmanaged_labelled_resource(fake: FakeVertex) -> None:
@@ -159,7 +159,7 @@ def test_unmanaged_labelled_resource(fake: FakeVertex) -> None:
     dev = shape("endpoint")
     dev["labels"] = {"managed-by": "tierstack", "use-case": "fraud-detection", "environment": "dev"}  # another stack's
     fake.put(*PROD, "endpoints", "dev-endpoint", dev)
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     (unmanaged,) = findings(data, "unmanaged")
     assert unmanaged["resource"] == "endpoint fraud-detection-endpoint-old"
@@ -172,7 +172,7 @@ def test_unmanaged_on_a_later_page(fake: FakeVertex) -> None:
         stray = shape("persistent_resource")
         stray["labels"] = {"managed-by": "tierstack", "use-case": "fraud-detection"}
         fake.put(*PROD, "persistentResources", f"zz-stray-{i}", stray)
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     assert sorted(f["resource"] for f in findings(data, "unmanaged")) == [
         f"persistent resource zz-stray-{i}" for i in range(5)
@@ -184,7 +184,7 @@ def test_wrong_region(fake: FakeVertex) -> None:
     moved = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")
     fake.delete(*PROD, "endpoints", "fraud-detection-endpoint")
     fake.put("acme-fraud-prod", "europe-west1", "endpoints", "fraud-detection-endpoint", moved)
-    code, data = verify_json("prod", "--config", CONFIG, "--region", "europe-west1")
+    code, data = verify_json(CONFIG, "--env", "prod", "--region", "europe-west1")
     assert code == 6
     (found,) = findings(data, "missing")
     assert found["field"] == "region"
@@ -195,7 +195,7 @@ def test_wrong_region(fake: FakeVertex) -> None:
 
 def test_wrong_labels(fake: FakeVertex) -> None:
     fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["labels"]["team"] = "someone-else"
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     (label,) = findings(data, "differs")
     assert label["field"] == "labels.team"
@@ -205,12 +205,12 @@ def test_wrong_labels(fake: FakeVertex) -> None:
 def test_pinned_labels_are_a_note_but_ownership_labels_count(fake: FakeVertex) -> None:
     pool = fake.get(*PROD, "persistentResources", "fraud-detection-training-pool")
     pool["labels"]["cost-center"] = "cc-0001"  # the stack ignores label changes on the pool: kept as created
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 0
     (note,) = findings(data, "note")
     assert note["field"] == "labels.cost-center" and "kept as created" in note["message"]
     pool["labels"]["use-case"] = "something-else"
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     assert [f["field"] for f in findings(data, "differs")] == ["labels.use-case"]
 
@@ -219,7 +219,7 @@ def test_wrong_accelerator(fake: FakeVertex) -> None:
     pool = fake.get(*PROD, "persistentResources", "fraud-detection-training-pool")
     pool["resourcePools"][0]["machineSpec"]["acceleratorType"] = "NVIDIA_TESLA_T4"
     pool["resourcePools"][0]["machineSpec"]["machineType"] = "n1-standard-8"
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     by_field = {f["field"]: f for f in findings(data, "differs")}
     assert set(by_field) == {"resource_pools[0].accelerator_type", "resource_pools[0].machine_type"}
@@ -238,7 +238,7 @@ def test_wrong_cmek_key(fake: FakeVertex) -> None:
         "kmsKeyName": "projects/acme-fraud-prod/locations/europe-west4/keyRings/other/cryptoKeys/k"
     }
     del fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["encryptionSpec"]
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 6
     by_resource = {f["resource"]: f for f in findings(data, "differs")}
     expected_key = "projects/acme-fraud-prod/locations/europe-west4/keyRings/fraud-detection-prod/cryptoKeys/stateful"
@@ -249,7 +249,7 @@ def test_wrong_cmek_key(fake: FakeVertex) -> None:
 
 def test_permission_denied_project(fake: FakeVertex) -> None:
     fake.refuse["acme-fraud-prod"] = "forbidden"
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "permission denied in project 'acme-fraud-prod' (403)" in result.stderr
@@ -260,7 +260,7 @@ def test_permission_denied_project(fake: FakeVertex) -> None:
 def test_project_not_found(fake: FakeVertex) -> None:
     """Google APIs answer a project that does not exist (or is hidden) with 403 CONSUMER_INVALID, not 404."""
     del fake.projects["acme-fraud-stg"]
-    result = run("verify", "staging", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "staging")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "project 'acme-fraud-stg' does not exist or you cannot see it (403 CONSUMER_INVALID)" in result.stderr
@@ -272,7 +272,7 @@ def test_project_not_found(fake: FakeVertex) -> None:
 
 def test_quota_exceeded(fake: FakeVertex) -> None:
     fake.refuse["acme-fraud-prod"] = "quota"
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "a Vertex AI API quota or rate limit was hit in project 'acme-fraud-prod' (429 RESOURCE_EXHAUSTED)" in (
@@ -293,12 +293,12 @@ def test_drifted_accelerator_count_of_a_deployed_model(fake: FakeVertex, tmp_pat
     pool["dedicated_resources"]["machine_spec"].update(accelerator_type="NVIDIA_L4", accelerator_count=2)
     stack.write_text(json.dumps(data), encoding="utf-8")
     fill(fake, stack)
-    code, data = verify_json("prod", "--config", CONFIG, "--out", str(out))
+    code, data = verify_json(CONFIG, "--env", "prod", "--out", str(out))
     assert code == 0, findings(data)
     model = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["deployedModels"][0]
     assert model["dedicatedResources"]["machineSpec"]["acceleratorCount"] == 2
     model["dedicatedResources"]["machineSpec"]["acceleratorCount"] = 1
-    code, data = verify_json("prod", "--config", CONFIG, "--out", str(out))
+    code, data = verify_json(CONFIG, "--env", "prod", "--out", str(out))
     assert code == 6
     (drift,) = findings(data)
     assert drift["field"] == "deployed_models[5678901234567890123].accelerator_count"
@@ -309,13 +309,13 @@ def test_drifted_accelerator_count_of_a_deployed_model(fake: FakeVertex, tmp_pat
 def test_the_accelerator_count_is_not_compared_when_the_stack_sets_none(fake: FakeVertex) -> None:
     model = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")["deployedModels"][0]
     model["dedicatedResources"]["machineSpec"]["acceleratorCount"] = 0  # the example's pool sets no accelerator
-    code, data = verify_json("prod", "--config", CONFIG)
+    code, data = verify_json(CONFIG, "--env", "prod")
     assert code == 0, findings(data)
 
 
 def test_api_not_enabled(fake: FakeVertex) -> None:
     fake.refuse["acme-fraud-dev"] = "disabled"
-    result = run("verify", "dev", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "dev")
     assert result.exit_code == 2
     assert "the Vertex AI API is not enabled in project 'acme-fraud-dev'" in result.stderr
     assert "tierstack apply" in result.stderr
@@ -323,7 +323,7 @@ def test_api_not_enabled(fake: FakeVertex) -> None:
 
 def test_reads_run_concurrently(fake: FakeVertex) -> None:
     fake.latency = 0.05
-    code, data = verify_json("--config", CONFIG)
+    code, data = verify_json(CONFIG)
     assert code == 0, findings(data)
     assert fake.max_in_flight > 4
 
@@ -331,7 +331,7 @@ def test_reads_run_concurrently(fake: FakeVertex) -> None:
 def test_never_generated(tmp_path: Path, fake: FakeVertex) -> None:
     config = tmp_path / "tierstack.yaml"
     config.write_text((FRAUD / "tierstack.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-    result = run("verify", "prod", "--config", str(config))
+    result = run("verify", str(config), "--env", "prod")
     assert result.exit_code == 2
     assert "never generated: fraud-detection-prod" in result.stderr
     assert "tierstack generate" in result.stderr
@@ -339,7 +339,7 @@ def test_never_generated(tmp_path: Path, fake: FakeVertex) -> None:
 
 
 def test_unknown_environment(fake: FakeVertex) -> None:
-    result = run("verify", "prdo", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prdo")
     assert result.exit_code == 2
     assert "no environment 'prdo'" in result.stderr and "did you mean 'prod'?" in result.stderr
 
@@ -353,7 +353,7 @@ def test_missing_credentials_names_gcloud_login(tmp_path: Path, spawns: None) ->
         GCE_METADATA_HOST="127.0.0.1:9",
         GCE_METADATA_IP="127.0.0.1:9",
     )
-    command = [sys.executable, "-m", "tierstack.generator.cli", "verify", "prod", "--config", CONFIG]
+    command = [sys.executable, "-m", "tierstack.generator.cli", "verify", CONFIG, "--env", "prod"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
@@ -365,7 +365,7 @@ def test_missing_credentials_names_gcloud_login(tmp_path: Path, spawns: None) ->
 def test_credentials_file_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(checking.ENDPOINT_ENV, raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 2
     assert "gcloud auth application-default login" in result.stderr
 
@@ -400,7 +400,7 @@ def test_an_unreachable_token_endpoint_is_a_network_failure_not_refused_credenti
     """google-auth raises TransportError, a GoogleAuthError, when the refresh cannot connect."""
     monkeypatch.delenv(checking.ENDPOINT_ENV, raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(unreachable_token_endpoint(tmp_path)))
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "cannot reach Google to refresh the credentials" in result.stderr
@@ -427,7 +427,7 @@ def test_a_refresh_that_cannot_connect_during_the_reads_is_a_network_failure(
 def test_an_unreachable_api_is_named(fake: FakeVertex, monkeypatch: pytest.MonkeyPatch) -> None:
     closed = f"http://127.0.0.1:{closed_port()}"
     monkeypatch.setenv(checking.ENDPOINT_ENV, closed)
-    result = run("verify", "prod", "--config", CONFIG)
+    result = run("verify", CONFIG, "--env", "prod")
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert f"cannot reach the Vertex AI API at {closed}" in result.stderr
@@ -488,13 +488,13 @@ def test_a_fleet_verifies_every_member_and_one_by_member(fake: FakeVertex) -> No
     for member in ("churn-us", "churn-de", "churn-br"):
         for stack in sorted((FLEET.parent / member / "cdktf.out" / "stacks").glob("*/cdk.tf.json")):
             fill(fake, stack)
-    code, data = verify_json("--config", str(FLEET))
+    code, data = verify_json(str(FLEET))
     assert code == 0, data
     stacks = [s["stack"] for s in data["stacks"]]
     assert stacks == [f"churn-{m}-{e}" for m in ("us", "de", "br") for e in ("dev", "prod")]
     endpoint = fake.get("churn-de-prod", "europe-west3", "endpoints", "churn-de-endpoint")
     endpoint["deployedModels"][0]["dedicatedResources"]["minReplicaCount"] = 1
-    code, data = verify_json("prod", "--config", str(FLEET), "--member", "churn-de")
+    code, data = verify_json(str(FLEET), "--env", "prod", "--member", "churn-de")
     assert code == 6
     assert [s["stack"] for s in data["stacks"]] == ["churn-de-prod"]
     (drift,) = findings(data)
@@ -502,8 +502,8 @@ def test_a_fleet_verifies_every_member_and_one_by_member(fake: FakeVertex) -> No
 
 
 def test_member_is_for_fleets_and_names_one(fake: FakeVertex) -> None:
-    result = run("verify", "--config", str(FLEET), "--member", "churn-xx")
+    result = run("verify", str(FLEET), "--member", "churn-xx")
     assert result.exit_code == 2 and "no member named 'churn-xx'" in result.output
     assert "did you mean 'churn-us'?" in result.output
-    result = run("verify", "--config", CONFIG, "--member", "churn-us")
+    result = run("verify", CONFIG, "--member", "churn-us")
     assert result.exit_code == 2 and "is one use case, not a fleet file" in result.output
