@@ -51,8 +51,9 @@ MAX_MARKDOWN = 60_000  # GitHub refuses comments over 65,536 characters; the det
 MAX_VALUE = 80  # characters of a value shown in a table
 MAX_ATTRIBUTES = 25  # attribute changes listed per resource
 SHORT_LIST = 50  # items per section in a comment that would otherwise be too long
-PLAN_HINT = (
-    "write the plan as JSON with: terraform plan -out=plan.tfplan && terraform show -json plan.tfplan > plan.json"
+PLAN_HINT = (  # the names `tierstack plan` saves, which the .gitignore generate writes keeps out of git
+    "`tierstack plan` saves each stack's plan as JSON, <stack>.tfplan.json; by hand: terraform plan "
+    "-out=STACK.tfplan && terraform show -json STACK.tfplan > STACK.tfplan.json"
 )
 
 REASONS = {  # action_reason -> words (internal/command/jsonplan)
@@ -109,7 +110,7 @@ def load_plan(source: str) -> dict[str, Any]:
         raise UserError(
             "this is Terraform's binary plan file; review reads its JSON",
             file=source,
-            hint=f"convert it: terraform show -json {source} > plan.json",
+            hint=f"convert it: terraform show -json {source} > {Path(source).name.removesuffix('.tfplan')}.tfplan.json",
         )
     try:
         text = raw.decode("utf-8-sig")
@@ -472,7 +473,7 @@ def check_one_plan_per_stack(stacks: Sequence[StackReview]) -> None:
                 f"{seen[stack.stack]} and {stack.source} are both plans of stack {stack.stack}: its changes "
                 "would be counted twice",
                 file=stack.source,
-                hint="give each stack's plan once (the newest), e.g. cdktf.out/stacks/*/plan.json",
+                hint="give each stack's plan once (the newest), e.g. cdktf.out/stacks/*/*.tfplan.json",
             )
         seen[stack.stack] = stack.source
     return None
