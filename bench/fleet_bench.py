@@ -65,6 +65,8 @@ def member_text(i: int) -> str:
             "  alert_email: oncall@example.com",
             "  data_scientists_group: ds@example.com",
             f"  ci_repository: acme/{name}",
+            "  ci_repository_id: 1",
+            "  ci_repository_owner_id: 2",
         ]
     )
 

@@ -107,6 +107,14 @@ _ACTION_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[0-9a-f]{40}$")
 _BRANCH_RE = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<![/.])$")
 
 
+def check_branch(value: str) -> str:
+    """A branch name safe inside a CEL string (the deployer's `ref`) and a GitHub expression: no quote,
+    space or '$' (for `variables.ci_branch` and `--branch`)."""
+    if not _BRANCH_RE.match(value):
+        raise ValueError(f"'{value}' is not a branch name: letters, digits, '.', '_', '-' and '/'")
+    return value
+
+
 @dataclass(frozen=True)
 class CiEnvironment:
     """One environment, as the CI files need it."""
@@ -238,7 +246,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
     """
     from tierstack.generator import freeze as freezes
 
-    if not _BRANCH_RE.match(branch):
+    if not _BRANCH_RE.fullmatch(branch):
         raise UserError(f"'{branch}' is not a branch name", field="--branch", hint="give the default branch, e.g. main")
     spec = resolved.loaded.spec
     if not resolved.environments:
@@ -366,7 +374,7 @@ def _quote(target: Target) -> Callable[[Any], Rendered]:
 def _ident(value: Any) -> Rendered:
     """A job id or a name used as a key: checked, printed as is."""
     text = str(value)
-    if not _JOB_ID_RE.match(text):
+    if not _JOB_ID_RE.fullmatch(text):
         raise ValueError(f"{text!r} cannot be a key here")
     return Rendered(text)
 
@@ -374,7 +382,7 @@ def _ident(value: Any) -> Rendered:
 def _action(value: Any) -> Rendered:
     """owner/repo@commit: an action pinned to a full commit."""
     text = str(value)
-    if not _ACTION_RE.match(text):
+    if not _ACTION_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not an action pinned to a commit")
     return Rendered(text)
 
@@ -382,7 +390,7 @@ def _action(value: Any) -> Rendered:
 def _branch(value: Any) -> Rendered:
     """A branch name, checked (no quote, space or '$'), for a string inside an expression."""
     text = str(value)
-    if not _BRANCH_RE.match(text):
+    if not _BRANCH_RE.fullmatch(text):
         raise ValueError(f"{text!r} is not a branch name")
     return Rendered(text)
 

@@ -195,7 +195,13 @@ def check_spec(
         "allow_gaps": True,
         "capabilities": {"add": ["experimentation"]},  # production answers leave notebooks out; check them too
         "environments": {"dev": {}, "staging": {}, "prod": {}},
-        "variables": {"ci_repository": "example/example", "alert_email": "oncall@example.com", **(variables or {})},
+        "variables": {
+            "ci_repository": "example/example",
+            "ci_repository_id": 1,
+            "ci_repository_owner_id": 2,
+            "alert_email": "oncall@example.com",
+            **(variables or {}),
+        },
         "waivers": [{"guarantee": g, "reason": "a fork is checked here, not a use case"} for g in GUARANTEE_IDS],
     }
     if blueprint is not None:

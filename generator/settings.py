@@ -302,6 +302,18 @@ def _ci_repository(resolved: Any) -> list[Any]:
                     hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
                 )
             ]
+        wanted = ("repository_id", "repository_owner_id") if "ci" in accounts else ()
+        missing = [key for key in wanted if not (ci or {}).get(key)]
+        if missing:  # the provider trusts these numbers, never the name alone (a name can be renamed and reused)
+            return [
+                resolved.loaded.error(
+                    f"CI signs in by the repository's immutable ids, and {key} is not set",
+                    f"variables.ci_{key}",
+                    hint="add variables: {ci_repository_id: N, ci_repository_owner_id: M} to tierstack.yaml; "
+                    "GitHub's numbers, which a rename does not change: gh api repos/OWNER/NAME --jq .id,.owner.id",
+                )
+                for key in missing
+            ]
     return []
 
 

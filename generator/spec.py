@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from tierstack.generator import ci as ci_names
 from tierstack.generator import freeze, grammars
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
@@ -253,6 +254,10 @@ class Variables(BaseModel):
     alert_email: Annotated[str | None, check(grammars.check_email)] = None
     ci_provider: Literal["github"] | None = None
     ci_repository: Annotated[str | None, check(grammars.check_repository)] = None
+    # GitHub's ids of the repository and its owner (gh api repos/OWNER/NAME --jq .id,.owner.id)
+    ci_repository_id: Annotated[int, Field(gt=0, strict=True)] | None = None
+    ci_repository_owner_id: Annotated[int, Field(gt=0, strict=True)] | None = None
+    ci_branch: Annotated[str | None, check(ci_names.check_branch)] = None
     ci_subject: Annotated[str | None, check(grammars.check_subject)] = None
     kms_key: Annotated[str | None, check(grammars.check_kms_key)] = None
     time_zone: Annotated[str | None, check(grammars.check_time_zone)] = None

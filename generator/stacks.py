@@ -116,6 +116,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     upstream = Upstream(
         budget=settings.get("budget") or {},
         selected={capability: settings["capabilities"][capability] or {} for capability in selected},
+        state_bucket=state_bucket,
     )
 
     def inputs(capability: str, kms_key: str | None) -> ModuleInputs:

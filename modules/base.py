@@ -66,6 +66,7 @@ class Upstream:
     budget: dict[str, Any] = field(default_factory=dict)  # the environment's resolved budget settings
     # every selected capability's resolved settings, by id: what another capability may depend on
     selected: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    state_bucket: str = ""  # the bucket of the stack's GCS backend (CI's planner reads its objects)
     project_number: Any = None  # foundation's data.google_project number (a reference)
     datasets: dict[str, Any] | None = None  # data_processing's BigQuery datasets by purpose, once built
     endpoint: Any = None  # model_serving's Vertex AI endpoint, once built (online serving only)

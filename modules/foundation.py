@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+from pydantic import Field
+
+from tierstack.generator import ci as ci_names
 from tierstack.generator import grammars, naming
 from tierstack.generator.errors import UserError
 from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
@@ -25,6 +28,10 @@ class PersonaGroups(Settings):
 class Ci(Settings):
     provider: Literal["github"] = "github"
     repository: Annotated[str, check(grammars.check_repository)] | None = None
+    # GitHub's immutable numbers for the repository and its owner: a name can be renamed and taken again
+    repository_id: Annotated[int, Field(gt=0)] | None = None
+    repository_owner_id: Annotated[int, Field(gt=0)] | None = None
+    branch: Annotated[str, check(ci_names.check_branch)] = "main"  # the only ref the deployer runs from
     subject: Annotated[str, check(grammars.check_subject)] | None = None
 
 
@@ -47,6 +54,21 @@ class KeyGrant:
     api: str  # the API whose service agent it is
 
 
+# What the pull-request planner reads: viewer-class roles covering the resource types the stacks manage
+# (IAM policies through securityReviewer). None writes, none lets it act as another account.
+PLANNER_ROLES: tuple[str, ...] = (
+    "roles/aiplatform.viewer",
+    "roles/artifactregistry.reader",
+    "roles/bigquery.metadataViewer",
+    "roles/cloudkms.viewer",
+    "roles/iam.securityReviewer",
+    "roles/iam.serviceAccountViewer",
+    "roles/logging.viewer",
+    "roles/monitoring.viewer",
+    "roles/pubsub.viewer",
+    "roles/serviceusage.serviceUsageViewer",
+    "roles/storage.bucketViewer",
+)
 # Project roles per identity: what each needs and nothing broader; resource-level
 # grants (buckets, datasets, repositories) are made by the module owning the resource.
 # BigQuery: jobUser to run the queries and loads pipelines and training jobs issue (dataset access alone
@@ -66,7 +88,9 @@ ROLE_GRANTS: dict[str, tuple[str, ...]] = {
         "roles/bigquery.readSessionUser",
     ),
     "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"),
-    "ci": ("roles/aiplatform.user", "roles/artifactregistry.writer"),
+    # the deployer: Vertex AI for the pipelines it deploys; its Artifact Registry writes are granted on the
+    # stack's own repositories by the module owning them, never project-wide (issue 20.6)
+    "ci": ("roles/aiplatform.user", "roles/bigquery.jobUser"),
 }
 PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
     "data_scientists": ("roles/aiplatform.user", "roles/bigquery.user", "roles/notebooks.runner"),
@@ -104,6 +128,8 @@ class Foundation(CapabilityModule):
     outputs = {
         "{role}_service_account": "email of the {role} service account",
         "ci_workload_identity_pool": "workload identity pool for CI",
+        "ci_workload_identity_provider": "the pool's GitHub provider, for google-github-actions/auth",
+        "ci_planner_service_account": "email of the read-only planner pull requests sign in as",
         "kms_key": "customer-managed encryption key of the stateful resources",
     }
 
@@ -174,29 +200,28 @@ class Foundation(CapabilityModule):
         upstream.project_number = self.project_data.number
 
     def _ci_federation(self, ci: dict[str, Any]) -> None:
-        """CI signs in through Workload Identity Federation: no service account keys anywhere."""
+        """Two CI identities, through Workload Identity Federation (no keys anywhere).
+
+        The provider admits only tokens of one repository, by GitHub's immutable `repository_id` and
+        `repository_owner_id` (a name can be renamed and taken by someone else). Its `attribute.job`
+        mapping says which identity a token may become: `deploy` for a push or manual run of the deploy
+        workflow on the default branch (the `ref` and the exact `job_workflow_ref`), `plan` for a pull
+        request, nothing otherwise. The deployer (the `ci` account) is bound to `deploy` only, the planner
+        to `plan` only, so a branch's workflow edit can plan with read-only rights and never deploy.
+        """
         from cdktn_provider_google.iam_workload_identity_pool import IamWorkloadIdentityPool
         from cdktn_provider_google.iam_workload_identity_pool_provider import (
             IamWorkloadIdentityPoolProvider,
             IamWorkloadIdentityPoolProviderOidc,
         )
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
+        from cdktn_provider_google.service_account import ServiceAccount
         from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+        from cdktn_provider_google.storage_bucket_iam_member import StorageBucketIamMember
 
         inputs = self.inputs
-        repository = ci.get("repository")
-        if not repository or "/" not in str(repository):
-            raise UserError(
-                "tier 2 deploys through CI, which needs the repository allowed to deploy (owner/name)",
-                file=inputs.source,
-                field="variables.ci_repository",
-                hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
-            )
-        if ci.get("provider", "github") != "github":
-            raise UserError(
-                f"CI provider '{ci.get('provider')}' is not supported yet; use github",
-                file=inputs.source,
-                field="variables.ci_provider",
-            )
+        repository, ids = _ci_repository(ci, inputs.source)
+        branch = str(ci.get("branch") or "main")
         pool = self.add(
             IamWorkloadIdentityPool,
             "ci_pool",
@@ -205,27 +230,72 @@ class Foundation(CapabilityModule):
             display_name=f"{inputs.name} CI",
             description="tierstack: CI/CD federation",
         )
-        # pin the trust to one repository *and* one subject: by default the GitHub environment named like this
-        # stack's environment, so a workflow that may deploy dev cannot deploy prod
-        subject = f"repo:{repository}:{ci.get('subject') or f'environment:{inputs.environment}'}"
+        workflow = f"{repository}/.github/workflows/tierstack-{inputs.name}-deploy.yml@refs/heads/{branch}"
+        deploying = (
+            f"assertion.ref == 'refs/heads/{branch}' && assertion.job_workflow_ref == '{workflow}' && "
+            "assertion.event_name in ['push', 'workflow_dispatch']"
+        )
         self.add(
             IamWorkloadIdentityPoolProvider,
             "ci_provider",
             project=inputs.project,
             workload_identity_pool_id=pool.workload_identity_pool_id,
             workload_identity_pool_provider_id="github",
-            attribute_mapping={"google.subject": "assertion.sub", "attribute.repository": "assertion.repository"},
-            attribute_condition=f"assertion.repository == '{repository}' && assertion.sub == '{subject}'",
+            attribute_mapping={
+                "google.subject": "assertion.sub",
+                "attribute.repository_id": "assertion.repository_id",
+                "attribute.repository_owner_id": "assertion.repository_owner_id",
+                "attribute.ref": "assertion.ref",
+                "attribute.event_name": "assertion.event_name",
+                "attribute.job": f"{deploying} ? 'deploy' : (assertion.event_name == 'pull_request' ? 'plan' : 'none')",
+            },
+            attribute_condition=(
+                f"assertion.repository_id == '{ids[0]}' && assertion.repository_owner_id == '{ids[1]}'"
+            ),
             oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER),
         )
+        members = f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.job"
         self.add(
             ServiceAccountIamMember,
             "ci_workload_identity_user",
             service_account_id=f"projects/{inputs.project}/serviceAccounts/{self.accounts.emails['ci']}",
             role="roles/iam.workloadIdentityUser",
-            member=f"principalSet://iam.googleapis.com/${{{pool.fqn}.name}}/attribute.repository/{repository}",
+            member=f"{members}/deploy",
+        )
+        planner = self.add(
+            ServiceAccount,
+            "planner_sa",
+            project=inputs.project,
+            account_id=naming.account_id(inputs.name, "planner", inputs.source),
+            display_name=f"{inputs.name} planner ({inputs.environment})",
+            description=f"tierstack: read-only pull-request planner of {inputs.name} in {inputs.environment}",
+        )
+        for grant in PLANNER_ROLES:
+            self.add(
+                ProjectIamMember,
+                f"planner_{short_role(grant)}",
+                project=inputs.project,
+                role=grant,
+                member=f"serviceAccount:{planner.email}",
+            )
+        if inputs.upstream.state_bucket:  # the state: read, never written (plans run with -lock=false)
+            self.add(
+                StorageBucketIamMember,
+                "planner_state_reader",
+                bucket=inputs.upstream.state_bucket,
+                role="roles/storage.objectViewer",
+                member=f"serviceAccount:{planner.email}",
+            )
+        self.add(
+            ServiceAccountIamMember,
+            "planner_workload_identity_user",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/${{{planner.fqn}.email}}",
+            role="roles/iam.workloadIdentityUser",
+            member=f"{members}/plan",
         )
         self.expose("ci_workload_identity_pool", pool.name)
+        self.expose("ci_workload_identity_provider", f"${{{pool.fqn}.name}}/providers/github")
+        self.expose("ci_planner_service_account", planner.email)
 
     def cmek_key(self) -> str:
         """Create this stack's key ring and key; the grants follow in grant_key(), once the users are known."""
@@ -274,6 +344,7 @@ class Foundation(CapabilityModule):
             else:
                 agent, email = self.service_agent(agent_id, api)
                 agent_address = self.address(beta.SERVICE_IDENTITY, agent_id)
+                grant_agent_role(self, agent_id, api, email)  # created on request: its role is ours to grant
             grant = self.add(
                 KmsCryptoKeyIamMember,
                 f"key_{service}_agent",
@@ -298,6 +369,39 @@ class Foundation(CapabilityModule):
         return addresses
 
 
+_IDS_HINT = (
+    "add variables: {ci_repository_id: N, ci_repository_owner_id: M} to tierstack.yaml; GitHub's numbers for "
+    "the repository and its owner, which a rename does not change: gh api repos/OWNER/NAME --jq .id,.owner.id"
+)
+
+
+def _ci_repository(ci: dict[str, Any], source: str) -> tuple[str, tuple[int, int]]:
+    """The repository CI deploys from, by name (for the workflow ref) and by its immutable ids."""
+    repository = ci.get("repository")
+    if not repository or "/" not in str(repository):
+        raise UserError(
+            "tier 2 deploys through CI, which needs the repository allowed to deploy (owner/name)",
+            file=source,
+            field="variables.ci_repository",
+            hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
+        )
+    if ci.get("provider", "github") != "github":
+        raise UserError(
+            f"CI provider '{ci.get('provider')}' is not supported yet; use github",
+            file=source,
+            field="variables.ci_provider",
+        )
+    for key in ("repository_id", "repository_owner_id"):
+        if not ci.get(key):
+            raise UserError(
+                f"CI signs in by the repository's immutable ids, and {key} is not set",
+                file=source,
+                field=f"variables.ci_{key}",
+                hint=_IDS_HINT,
+            )
+    return str(repository), (int(ci["repository_id"]), int(ci["repository_owner_id"]))
+
+
 def _agent_data_source(service: str) -> type:
     """The data source whose read materialises a service's agent (for AGENT_DATA_SOURCES)."""
     from cdktn_provider_google.data_google_bigquery_default_service_account import (
@@ -312,3 +416,35 @@ def _agent_data_source(service: str) -> type:
         "bigquery": DataGoogleBigqueryDefaultServiceAccount,
     }
     return by_service[service]
+
+
+def service_agent_roles() -> Mapping[str, Mapping[str, str]]:
+    """generator/data/service_agents.yaml: by API, its primary agent's name, email domain and role."""
+    from tierstack.generator.catalog import _data
+
+    agents: Mapping[str, Mapping[str, str]] = _data("service_agents.yaml")["agents"]
+    return agents
+
+
+def grant_agent_role(module: CapabilityModule, construct_id: str, api: str, email: str) -> Any:
+    """Grant an agent made by google_project_service_identity its documented service-agent role.
+
+    Google IAM ("Create and grant roles to service agents"): an agent created on request is not granted
+    its role, so the service cannot act in the project; Cloud Foundation Fabric's project module grants
+    each one (generator/data/service_agents.yaml). An API missing from that table is the author's to add.
+    """
+    from cdktn_provider_google.project_iam_member import ProjectIamMember
+
+    agents = service_agent_roles()
+    if api not in agents:
+        raise TypeError(
+            f"{type(module).__name__} creates the service agent of {api}, whose role generator/data/"
+            "service_agents.yaml does not give; add it from Fabric's modules/project/service-agents.yaml"
+        )
+    return module.add(
+        ProjectIamMember,
+        f"{construct_id}_role",
+        project=module.inputs.project,
+        role=agents[api]["role"],
+        member=f"serviceAccount:{email}",
+    )

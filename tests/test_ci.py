@@ -253,7 +253,7 @@ def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
           sandbox: {project: ordered-sandbox, role: development}
           preprod: {project: ordered-preprod, role: staging}
           live: {project: ordered-live, role: production}
-        variables: {ci_repository: acme/ordered}
+        variables: {ci_repository: acme/ordered, ci_repository_id: 7001, ci_repository_owner_id: 7002}
         """
     )
     workflow = load_yaml(generate(config, "github")["tierstack-ordered-deploy.yml"])

@@ -50,11 +50,15 @@ budget:
 variables:
   alert_email: oncall@example.com
   ci_repository: acme/safety-case
+  ci_repository_id: 1
+  ci_repository_owner_id: 2
 """
 
 REORDERED = """\
 variables:
   ci_repository: acme/safety-case
+  ci_repository_id: 1
+  ci_repository_owner_id: 2
   alert_email: oncall@example.com
 environments:
   prod:
