@@ -445,7 +445,10 @@ class MlPipelines(CapabilityModule):
             EventarcTriggerTransport,
             EventarcTriggerTransportPubsub,
         )
+        from cdktn_provider_google.project_iam_member import ProjectIamMember
         from cdktn_provider_google.pubsub_topic import PubsubTopic
+
+        from tierstack.modules.foundation import grant_agent_role
 
         inputs = self.inputs
         self.apis = (*self.apis, "eventarc.googleapis.com")
@@ -457,7 +460,11 @@ class MlPipelines(CapabilityModule):
             labels=self.labels,
             kms_key_name=inputs.kms_key,
         )
-        self.add(
+        # Eventarc creates its service agent on first use and refuses triggers until the agent exists and
+        # holds its role: materialise it and grant roles/eventarc.serviceAgent first (service_agents.yaml)
+        _, email = self.service_agent("eventarc_agent", "eventarc.googleapis.com")
+        grant_agent_role(self, "eventarc_agent", "eventarc.googleapis.com", email)
+        trigger = self.add(
             EventarcTrigger,
             "retraining_trigger",
             project=inputs.project,
@@ -469,5 +476,6 @@ class MlPipelines(CapabilityModule):
             service_account=inputs.identities.emails["pipelines"],
             labels=self.labels,
         )
+        self.wait_for(trigger, self.address(ProjectIamMember, "eventarc_agent_role"))
         self.retraining_topic = topic
         self.expose("retraining_topic", topic.id)

@@ -169,8 +169,11 @@ class ModelMonitoring(CapabilityModule):
         from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
         from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
+        from tierstack.modules.foundation import grant_agent_role
+
         inputs = self.inputs
         _, email = self.service_agent("notification_agent", "monitoring.googleapis.com")
+        grant_agent_role(self, "notification_agent", "monitoring.googleapis.com", email)
         self.add(
             PubsubTopicIamMember,
             "retraining_publisher",

@@ -422,3 +422,67 @@ def test_every_artifact_registry_repository_deletes_old_versions_and_keeps_recen
         assert policies["DELETE"]["condition"]["older_than"].endswith("s"), where_
         assert policies["KEEP"]["most_recent_versions"]["keep_count"] >= 1, where_
         assert body.get("cleanup_policy_dry_run") is False, where_
+
+
+# --- issue 20, 3. a service agent created on request gets its role --------------------------------------
+
+
+def test_every_agent_created_on_request_is_granted_its_documented_role(synthesized: dict[str, Path]) -> None:
+    """Google IAM, "Create and grant roles to service agents": google_project_service_identity does not
+    grant the agent its role. The role of each comes from Fabric's service-agents.yaml, copied with its
+    commit into generator/data/service_agents.yaml, and is granted to that agent's own email."""
+    from ruamel.yaml import YAML
+
+    table = YAML(typ="safe").load((REPO / "generator" / "data" / "service_agents.yaml").read_text(encoding="utf-8"))
+    assert "cloud-foundation-fabric" in table["source"] and "11c1d248826f" in table["source"]
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        grants = stack.get("resource", {}).get("google_project_iam_member", {})
+        for agent_id, agent in stack.get("resource", {}).get("google_project_service_identity", {}).items():
+            expected = table["agents"][agent["service"]]["role"]
+            email = f"serviceAccount:${{google_project_service_identity.{agent_id}.email}}"
+            roles = {g["role"] for g in grants.values() if g["member"] == email}
+            assert roles == {expected}, f"{name} {agent_id}: {roles}"
+            seen += 1
+    assert seen > 5
+
+
+def test_the_agent_table_matches_fabric_on_the_roles_we_grant() -> None:
+    """The values Fabric's service-agents.yaml gives (read 2026-12-07), restated so a typo fails here."""
+    from tierstack.modules.foundation import service_agent_roles
+
+    assert {api: agent["role"] for api, agent in service_agent_roles().items()} == {
+        "aiplatform.googleapis.com": "roles/aiplatform.serviceAgent",
+        "artifactregistry.googleapis.com": "roles/artifactregistry.serviceAgent",
+        "pubsub.googleapis.com": "roles/pubsub.serviceAgent",
+        "monitoring.googleapis.com": "roles/monitoring.notificationServiceAgent",
+        "workflows.googleapis.com": "roles/workflows.serviceAgent",
+        "eventarc.googleapis.com": "roles/eventarc.serviceAgent",
+    }
+
+
+# --- issue 20, 4. a fresh project's first apply ---------------------------------------------------------
+
+
+def test_the_eventarc_trigger_waits_for_its_agent_and_its_role(write: Any, tmp_path: Path, synthesizes: None) -> None:
+    """Eventarc creates its agent on first use and refuses triggers until it can act: the agent is made
+    first, after its API, and granted roles/eventarc.serviceAgent, and the trigger waits for that grant."""
+    from tierstack.generator.generate import generate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    config = write(
+        use_case(retraining="on_degradation", code_changes="frequent", serving="online")
+        + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n"
+        + "  ci_repository_id: 1\n  ci_repository_owner_id: 2\n"
+    )
+    generate(resolve(load_spec(config)), tmp_path / "out")
+    prod = read_stack(tmp_path / "out", "demo-case-prod")["resource"]
+    agent = prod["google_project_service_identity"]["ml_pipelines_eventarc_agent"]
+    assert agent["service"] == "eventarc.googleapis.com"
+    assert agent["depends_on"] == ["google_project_service.foundation_api_eventarc"]
+    role = prod["google_project_iam_member"]["ml_pipelines_eventarc_agent_role"]
+    assert role["role"] == "roles/eventarc.serviceAgent"
+    trigger = prod["google_eventarc_trigger"]["ml_pipelines_retraining_trigger"]
+    assert "google_project_iam_member.ml_pipelines_eventarc_agent_role" in trigger["depends_on"]
+    assert "google_project_service.foundation_api_eventarc" in trigger["depends_on"]
