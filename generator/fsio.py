@@ -1,14 +1,193 @@
-"""Writing files so that a crash never leaves half of one, with the permissions any other file gets."""
+"""Reading and writing files: every file read through one bounded reader; no write leaves half a file.
+
+Reading: configs, blueprints, lock files, manifests, stack files, plans and price tables come from pull
+requests and other people's machines, so each is read by `read_bytes_bounded`: a regular file (a FIFO
+would block, /dev/zero never end), opened without blocking, at most its kind's limit read, whatever its
+size claims (a sparse file of 4 GB is refused at limit + 1 bytes). Standard input (a plan piped to
+`review -`) is read the same way by `read_stdin_bounded`.
+
+Writing: a temporary file beside the target, fsync, rename, with the permissions any other file gets.
+"""
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tierstack.generator.errors import UserError, unwritable
+
+
+class Unreadable(UserError):
+    """The path leads to no regular file that can be read: missing, a directory, a FIFO, a device, a loop.
+
+    `reason` is the message without the subject ("not found", "is a directory, not a file", ...),
+    for callers that word the error around the reference (a blueprint named in another file).
+    """
+
+    reason: str = ""
+
+
+# JSON tierstack wrote and reads back (its manifests, cdktn's manifest.json, a stack's cdk.tf.json): the
+# largest stack of the examples is under 1 MiB; a file far over this was not written by tierstack
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def _unreadable(what: str, reason: str, path: Path, hint: str | None = None) -> Unreadable:
+    err = Unreadable(f"{what} {reason}", file=path, hint=hint)
+    err.reason = reason
+    return err
+
+
+_KINDS = (
+    (stat.S_ISDIR, "is a directory, not a file"),
+    (stat.S_ISFIFO, "is a named pipe (FIFO), not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+)
+
+
+def _not_regular(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    return next((reason for test, reason in _KINDS if test(mode)), "is not a regular file")
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "not found"
+    if exc.errno == errno.ELOOP:
+        return "is a loop of symbolic links"
+    if exc.errno == errno.EISDIR:
+        return "is a directory, not a file"
+    if exc.errno == errno.ENOTDIR:
+        return "not found (a part of its path is not a directory)"
+    return f"cannot be read: {exc.strerror or exc}"
+
+
+def read_bytes_bounded(
+    path: Path,
+    what: str,
+    limit: int,
+    *,
+    limit_of: str | None = None,
+    too_large_hint: str | None = None,
+    missing_hint: str | None = None,
+) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; anything else is a UserError.
+
+    `what` names the file in messages ("use-case spec", "plan"); `limit_of` says what the limit is for
+    ("a config or a blueprint"), `too_large_hint` what to do about a file over it, `missing_hint` about
+    one that is not there.
+
+    The type is checked before opening (so a device or a FIFO is never opened
+    for reading), then again on the open descriptor (so a file swapped in
+    between cannot slip through); the open never blocks (O_NONBLOCK), and at
+    most limit + 1 bytes are read, whatever the file claims its size is.
+    """
+    if "\0" in os.fspath(path):  # no file system has such a name, and os.stat would raise ValueError
+        raise _unreadable(what, "cannot be read: its name holds a NUL character (\\x00)", path)
+    try:
+        reason = _not_regular(os.stat(path).st_mode)
+    except OSError as exc:
+        reason = _os_reason(exc)
+    if reason is not None:
+        raise _unreadable(what, reason, path, missing_hint if reason == "not found" else None)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    try:
+        info = os.fstat(fd)
+        reason = _not_regular(info.st_mode)
+        if reason is not None:
+            raise _unreadable(what, reason, path)
+        if info.st_size > limit:
+            raise _too_large(what, path, limit, limit_of, too_large_hint)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, limit + 1 - got)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:
+            raise _too_large(what, path, limit, limit_of, too_large_hint)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    finally:
+        os.close(fd)
+
+
+def size_text(limit: int) -> str:
+    """128 KiB, 1 MiB, 1,000 bytes."""
+    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
+        if limit % unit == 0:
+            return f"{limit // unit} {name}"
+    return f"{limit:,} bytes"
+
+
+def _too_large(what: str, path: Path | str, limit: int, limit_of: str | None, hint: str | None) -> UserError:
+    return UserError(
+        f"{what} is larger than {size_text(limit)}, the limit for {limit_of or 'it'}",
+        file=path,
+        hint=hint or "is this the right file?",
+    )
+
+
+def read_text(path: Path, what: str, limit: int, **limits: str | None) -> str:
+    """A bounded, regular, UTF-8 file as text, newlines normalised as open() does (limits: read_bytes_bounded's)."""
+    data = read_bytes_bounded(path, what, limit, **limits)
+    return _decoded(data, what, path).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_json(path: Path, what: str, limit: int, hint: str | None = None) -> Any:
+    """A bounded JSON file tierstack wrote or reads (a manifest, a stack): damaged JSON is a UserError."""
+    text = _decoded(read_bytes_bounded(path, what, limit, limit_of=what, too_large_hint=hint), what, path)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"{what} is not valid JSON ({exc})", file=path, hint=hint) from None
+
+
+def _decoded(data: bytes, what: str, path: Path | str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} is not UTF-8 text", file=path) from None
+
+
+def read_stdin_bounded(
+    what: str, limit: int, *, limit_of: str | None = None, too_large_hint: str | None = None
+) -> bytes:
+    """Standard input's bytes, at most `limit` (a pipe, a file, a terminal); closed or unreadable: a UserError."""
+    stream = sys.stdin
+    buffer = getattr(stream, "buffer", None) if stream is not None else None
+    if stream is None or buffer is None or getattr(stream, "closed", False):
+        raise UserError(
+            f"standard input is closed, so there is no {what} to read",
+            file="<stdin>",
+            hint="pipe it in (... | tierstack COMMAND -), or give a file name instead of -",
+        )
+    try:
+        data: bytes = buffer.read(limit + 1)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"standard input cannot be read ({exc})", file="<stdin>") from None
+    if len(data) > limit:
+        raise _too_large(what, "<stdin>", limit, limit_of, too_large_hint)
+    return data
+
+
+# --- writing --------------------------------------------------------------------------------------
 
 
 def umask() -> int:

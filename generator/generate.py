@@ -54,7 +54,7 @@ from pathlib import Path, PurePosixPath
 from tierstack.generator import __version__, providers
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
-from tierstack.generator.fsio import follow_umask, write_atomic
+from tierstack.generator.fsio import MAX_JSON_BYTES, follow_umask, read_bytes_bounded, write_atomic
 from tierstack.generator.resolve import Resolved
 
 try:
@@ -477,14 +477,14 @@ def _read_manifest(out: Path, shown: str) -> dict[str, dict[str, str]]:
     try:
         if manifest.is_symlink() or not manifest.is_file():
             raise ValueError(manifest)
-        data = json.loads(manifest.read_text(encoding="utf-8"))
+        data = json.loads(read_bytes_bounded(manifest, MANIFEST, MAX_JSON_BYTES, limit_of="tierstack's record"))
         record = {"files": data["files"], "beside": data.get("beside", {})}
         if not all(
             isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in table.items())
             for table in record.values()
         ):
             raise ValueError(manifest)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise UserError(
             f"its {MANIFEST} is unreadable, so tierstack cannot tell which files it wrote",
             file=shown,
@@ -625,7 +625,7 @@ def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: 
     new_manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
     carried = []
     if carry_over and (out / "manifest.json").is_file():
-        old_manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        old_manifest = json.loads(read_bytes_bounded(out / "manifest.json", "manifest.json", MAX_JSON_BYTES))
         for name, entry in sorted(old_manifest.get("stacks", {}).items()):
             source = out / "stacks" / name
             if name in written or not source.is_dir() or source.is_symlink():
@@ -742,7 +742,7 @@ def recorded_files(out: Path) -> dict[str, str]:
 
     The manifest itself is not in it; cdktf.json beside `out` is, as `../cdktf.json`, when it is tierstack's.
     """
-    data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    data = json.loads(read_bytes_bounded(out / MANIFEST, MANIFEST, MAX_JSON_BYTES, limit_of="tierstack's record"))
     files = {str(rel): str(digest) for rel, digest in data["files"].items()}
     files.update({f"../{name}": str(digest) for name, digest in data.get("beside", {}).items()})
     return dict(sorted(files.items()))

@@ -30,7 +30,6 @@ import functools
 import html
 import json
 import re
-import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePath
@@ -47,6 +46,9 @@ COUNTED = ("create", "update", "replace", "delete", "import", "move", "forget")
 # the capabilities every stack gets (DESIGN.md); the others are read from the `capability` label
 ALWAYS_CAPABILITIES = ("foundation", "cost_controls")
 OTHER = "other"
+# A plan of 10,000 resource changes is tens of MB; this leaves room and still bounds the memory json takes
+MAX_PLAN_BYTES = 256 * 1024 * 1024
+PLAN_TOO_LARGE = "review one stack's plan per file (terraform show -json in each stack directory)"
 MAX_MARKDOWN = 60_000  # GitHub refuses comments over 65,536 characters; the details go first
 MAX_VALUE = 80  # characters of a value shown in a table
 MAX_ATTRIBUTES = 25  # attribute changes listed per resource
@@ -94,18 +96,22 @@ ASSUMPTION_WORDS = {  # the price table's assumptions a plan's resources are pri
 
 def load_plan(source: str) -> dict[str, Any]:
     """Read and check a plan file (`-`: standard input); every failure is a UserError naming the file."""
+    from tierstack.generator import fsio  # the one bounded reader: a FIFO, /dev/zero, a sparse 4 GB file refused
+
     if source == "-":
-        return parse_plan(sys.stdin.read(), "<stdin>")
-    try:
-        raw = Path(source).read_bytes()
-    except FileNotFoundError:
-        raise UserError("no such file", file=source, hint=PLAN_HINT) from None
-    except IsADirectoryError:
-        raise UserError("this is a directory, not a plan file", file=source, hint=PLAN_HINT) from None
-    except OSError as exc:
-        raise UserError(
-            f"cannot read the file: {exc.strerror or exc}", file=source, hint="check that it exists and is readable"
-        ) from None
+        raw = fsio.read_stdin_bounded("plan", MAX_PLAN_BYTES, limit_of="a plan", too_large_hint=PLAN_TOO_LARGE)
+        source = "<stdin>"
+    else:
+        try:
+            raw = fsio.read_bytes_bounded(
+                Path(source), "plan", MAX_PLAN_BYTES, limit_of="a plan", too_large_hint=PLAN_TOO_LARGE
+            )
+        except fsio.Unreadable as err:
+            hint = PLAN_HINT if err.reason in ("not found", "is a directory, not a file") else err.hint
+            if "pipe" in err.reason:  # `review <(terraform show -json ...)` too: a pipe is read from stdin
+                hint = "pipe the plan into standard input: terraform show -json plan.tfplan | tierstack review -"
+            reason = "no such file" if err.reason == "not found" else f"the plan {err.reason}"
+            raise UserError(reason, file=source, hint=hint) from None
     if raw.startswith(b"PK\x03\x04"):
         raise UserError(
             "this is Terraform's binary plan file; review reads its JSON",
@@ -185,11 +191,12 @@ def read_plan(data: Any, source: str) -> dict[str, Any]:
             if not (
                 isinstance(change, dict)
                 and isinstance(change.get("address"), str)
+                and isinstance(change.get("type"), str)
                 and isinstance(change.get("change"), dict)
                 and isinstance(change["change"].get("actions"), list)
             ):
                 raise UserError(
-                    f"{key}[{i}] has no address or actions: this plan JSON is damaged",
+                    f"{key}[{i}] has no address, type or actions: this plan JSON is damaged",
                     file=source,
                     hint=PLAN_HINT,
                 )

@@ -14,10 +14,7 @@ document recursively, so an alias bomb costs milliseconds, not gigabytes.
 
 from __future__ import annotations
 
-import errno
 import io
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,11 @@ from ruamel.yaml.events import AliasEvent
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.scanner import RoundTripScanner
 
+from tierstack.generator import fsio
 from tierstack.generator.errors import UserError
+from tierstack.generator.fsio import Unreadable, size_text
+
+__all__ = ["Unreadable", "size_text"]  # re-exported: the reader lives in fsio, shared with plans and manifests
 
 Path_ = tuple[str | int, ...]
 
@@ -276,119 +277,22 @@ def parse(text: str, source: str | Path) -> Any:
         raise UserError(f"this is not valid YAML: {exc}", file=source) from None
 
 
-class Unreadable(UserError):
-    """The path leads to no regular file that can be read: missing, a directory, a FIFO, a device, a loop.
-
-    `reason` is the message without the subject ("not found", "is a directory, not a file", ...),
-    for callers that word the error around the reference (a blueprint named in another file).
-    """
-
-    reason: str = ""
-
-
-def _unreadable(what: str, reason: str, path: Path, hint: str | None = None) -> Unreadable:
-    err = Unreadable(f"{what} {reason}", file=path, hint=hint)
-    err.reason = reason
-    return err
-
-
-_KINDS = (
-    (stat.S_ISDIR, "is a directory, not a file"),
-    (stat.S_ISFIFO, "is a named pipe (FIFO), not a regular file"),
-    (stat.S_ISCHR, "is a character device, not a regular file"),
-    (stat.S_ISBLK, "is a block device, not a regular file"),
-    (stat.S_ISSOCK, "is a socket, not a regular file"),
-)
-
-
-def _not_regular(mode: int) -> str | None:
-    if stat.S_ISREG(mode):
-        return None
-    return next((reason for test, reason in _KINDS if test(mode)), "is not a regular file")
-
-
-def _os_reason(exc: OSError) -> str:
-    if exc.errno == errno.ENOENT:
-        return "not found"
-    if exc.errno == errno.ELOOP:
-        return "is a loop of symbolic links"
-    if exc.errno == errno.EISDIR:
-        return "is a directory, not a file"
-    if exc.errno == errno.ENOTDIR:
-        return "not found (a part of its path is not a directory)"
-    return f"cannot be read: {exc.strerror or exc}"
-
-
 def read_bytes_bounded(path: Path, what: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes; anything else is a UserError.
-
-    The type is checked before opening (so a device or a FIFO is never opened
-    for reading), then again on the open descriptor (so a file swapped in
-    between cannot slip through); the open never blocks (O_NONBLOCK), and at
-    most limit + 1 bytes are read, whatever the file claims its size is.
-    """
-    hint = "check the path, or run 'tierstack init' to create one"
-    if "\0" in os.fspath(path):  # no file system has such a name, and os.stat would raise ValueError
-        raise _unreadable(what, "cannot be read: its name holds a NUL character (\\x00)", path)
-    try:
-        reason = _not_regular(os.stat(path).st_mode)
-    except OSError as exc:
-        reason = _os_reason(exc)
-    if reason is not None:
-        raise _unreadable(what, reason, path, hint if reason == "not found" else None)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise _unreadable(what, _os_reason(exc), path) from None
-    try:
-        info = os.fstat(fd)
-        reason = _not_regular(info.st_mode)
-        if reason is not None:
-            raise _unreadable(what, reason, path)
-        if info.st_size > limit:
-            raise _too_large(what, path, limit)
-        chunks: list[bytes] = []
-        got = 0
-        while got <= limit:
-            chunk = os.read(fd, limit + 1 - got)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        if got > limit:
-            raise _too_large(what, path, limit)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise _unreadable(what, _os_reason(exc), path) from None
-    finally:
-        os.close(fd)
+    """A config's or a blueprint's bytes, through the one bounded reader every file goes through (fsio)."""
+    return fsio.read_bytes_bounded(path, what, limit, **_LIMITS)
 
 
-def size_text(limit: int) -> str:
-    """128 KiB, 1 MiB, 1,000 bytes."""
-    for unit, name in ((1024 * 1024, "MiB"), (1024, "KiB")):
-        if limit % unit == 0:
-            return f"{limit // unit} {name}"
-    return f"{limit:,} bytes"
-
-
-def _too_large(what: str, path: Path, limit: int) -> UserError:
-    return UserError(
-        f"{what} is larger than {size_text(limit)}, the limit for a config or a blueprint",
-        file=path,
-        hint="tierstack's own blueprints are under 10 KiB, a tierstack.yaml is about 1 KiB; is this the right file?",
-    )
+_LIMITS: dict[str, str] = {
+    "limit_of": "a config or a blueprint",
+    "too_large_hint": "tierstack's own blueprints are under 10 KiB, a tierstack.yaml is about 1 KiB; is this the "
+    "right file?",
+    "missing_hint": "check the path, or run 'tierstack init' to create one",
+}
 
 
 def read_text(path: Path, what: str) -> str:
     """A config or a blueprint as text: a bounded, regular, UTF-8 file, newlines normalised as open() does."""
-    data = read_bytes_bounded(path, what)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{what} is not UTF-8 text", file=path) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return fsio.read_text(path, what, MAX_FILE_BYTES, **_LIMITS)
 
 
 def load_file(path: Path, what: str = "file") -> Any:

@@ -128,3 +128,92 @@ def test_no_color_turns_colour_off_on_a_terminal(
     assert code == 2
     assert b"use-case spec not found" in received
     assert (b"\x1b[" in received) is coloured, received
+
+
+# --- review's input is bounded: a device, a sparse file, a FIFO, a closed stdin ---------------------------
+
+PLANS = Path(__file__).parent / "fixtures" / "plans"
+LIMITED_MEMORY = 1 << 30  # the subprocess's address space: a plan read whole into memory would pass it
+
+
+def _limited() -> None:
+    """In the child, before exec: memory and CPU bounded, so a regression fails instead of eating the machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (LIMITED_MEMORY, LIMITED_MEMORY))
+    resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+
+
+def _review(args: list[str], **popen: object) -> subprocess.CompletedProcess[str]:
+    """`tierstack review ARGS` under resource limits; the timeout only guards a hang (a FIFO read blocks)."""
+    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+        [TIERSTACK, "review", *args], capture_output=True, text=True, preexec_fn=_limited, timeout=120, **popen
+    )
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _sparse(path: Path) -> Path:
+    with open(path, "wb") as handle:
+        handle.truncate(4 << 30)  # 4 GiB that take no disk: st_size says so, reading would fill memory
+    return path
+
+
+@pytest.mark.skipif(os.name == "nt", reason="devices, FIFOs and rlimits as on POSIX")
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda tmp: Path("/dev/zero"), "/dev/zero: the plan is a character device, not a regular file"),
+        (lambda tmp: _sparse(tmp / "sparse.json"), "sparse.json: plan is larger than 256 MiB, the limit for a plan"),
+        (lambda tmp: _fifo(tmp / "plan.json"), "plan.json: the plan is a named pipe (FIFO), not a regular file"),
+    ],
+    ids=["dev-zero", "sparse-4-GiB", "fifo-without-writer"],
+)
+def test_review_refuses_what_never_ends_or_blocks(tmp_path: Path, make: object, says: str, spawns: None) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    out = _review([str(path)])
+    assert out.returncode == 2, out.stderr
+    assert says in out.stderr
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="rlimits as on POSIX")
+def test_review_of_an_endless_stdin_stops_at_the_limit(spawns: None) -> None:
+    with open("/dev/zero", "rb") as zeros:
+        out = _review(["-"], stdin=zeros)
+    assert out.returncode == 2, out.stderr
+    assert "error: <stdin>: plan is larger than 256 MiB, the limit for a plan" in out.stderr
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a closed descriptor as on POSIX")
+def test_review_with_stdin_closed_says_so(spawns: None) -> None:
+    out = subprocess.run(
+        ["bash", "-c", '"$T" review - <&-'],
+        env={**os.environ, "T": TIERSTACK},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "error: <stdin>: standard input is closed, so there is no plan to read" in out.stderr
+
+
+def test_review_reads_a_plan_from_stdin() -> None:
+    plan = (PLANS / "recommender-dev.json").read_text(encoding="utf-8")
+    result = CliRunner().invoke(main, ["review", "-", "--format", "json"], input=plan)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_plan_change_without_a_type_is_a_damaged_plan(tmp_path: Path) -> None:
+    import json
+
+    data = json.loads((PLANS / "recommender-dev.json").read_text(encoding="utf-8"))
+    del data["resource_changes"][0]["type"]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    result = invoke("review", str(path))
+    assert result.exit_code == 2, result.output
+    assert "resource_changes[0] has no address, type or actions: this plan JSON is damaged" in result.stderr
