@@ -38,7 +38,7 @@ from typing import Any
 from tierstack.generator import cost
 from tierstack.generator.errors import UserError
 from tierstack.generator.freeze import FreezeCheck
-from tierstack.generator.stateful import STATEFUL_TYPES
+from tierstack.generator.resource_types import holds_data, update_losses
 from tierstack.modules import base
 
 MIN_FORMAT = (1, 2)  # plan JSON format written by Terraform 1.6+ (and OpenTofu 1.7+); `removed` needs 1.7
@@ -261,6 +261,7 @@ class Change:
     attributes: tuple[AttributeChange, ...] = ()
     more_attributes: int = 0  # attribute changes beyond MAX_ATTRIBUTES, not listed
     recomputed: int = 0  # computed attributes a replacement makes unknown again, not listed
+    losses: tuple[str, ...] = ()  # what an in-place update loses (generator/data/resource_types.yaml)
 
     @property
     def moved(self) -> bool:
@@ -273,8 +274,11 @@ class Change:
 
     @property
     def data_at_risk(self) -> str | None:
-        """What is lost when a stateful resource is destroyed; None for other changes and types."""
-        return STATEFUL_TYPES.get(self.type) if self.destructive else None
+        """What is lost: a resource that holds data (or of a type tierstack does not know) destroyed, or an
+        in-place update that loses data (a column dropped, a retention shortened); None otherwise."""
+        if self.destructive:
+            return holds_data(self.type)
+        return "; ".join(self.losses) if self.losses else None
 
     @functools.cached_property
     def counted(self) -> tuple[str, ...]:
@@ -364,6 +368,8 @@ class StackReview:
     drift_not_relevant: int = 0  # drifted resources whose changes this plan does not depend on
     outputs: tuple[OutputChange, ...] = ()
     errored: bool = False
+    refresh_only: bool = False  # `terraform plan -refresh-only`: applying it rewrites the state to the drift
+    incomplete: tuple[str, ...] = ()  # why applying this plan is not the whole change (-target, deferred)
     cost: StackCost | None = None  # None: not estimated
 
     @property
@@ -376,8 +382,11 @@ class StackReview:
 
     @property
     def has_changes(self) -> bool:
-        """Applying this plan would do something: change a resource, its address or state, or an output."""
-        return any(c.counted for c in self.changes) or bool(self.outputs)
+        """Applying this plan would do something: change a resource, its address or state, or an output.
+
+        A refresh-only plan with drift changes the state: a freeze blocks it like any other change.
+        """
+        return any(c.counted for c in self.changes) or bool(self.outputs) or (self.refresh_only and bool(self.drift))
 
 
 @dataclass(frozen=True)
@@ -398,9 +407,19 @@ class Review:
         return [(s, c) for s in self.stacks for c in s.changes if c.destructive]
 
     @property
+    def at_risk(self) -> list[tuple[StackReview, Change]]:
+        """The changes that lose data: destroyed data, in-place updates that lose data; prod stacks first."""
+        found = [(s, c) for s in self.stacks for c in s.changes if c.data_at_risk]
+        return sorted(found, key=lambda sc: not _is_prod(sc[0]))
+
+    @property
+    def incomplete(self) -> list[StackReview]:
+        return [s for s in self.stacks if s.incomplete]
+
+    @property
     def approval_required(self) -> bool:
-        """Something destructive touches a stateful resource: `review` exits 3."""
-        return any(c.data_at_risk for _, c in self.destructive)
+        """Data at risk, or a plan that is not the whole change (-target, deferred): `review` exits 3."""
+        return bool(self.at_risk) or bool(self.incomplete)
 
     @property
     def blocked(self) -> bool:
@@ -421,6 +440,10 @@ class Review:
             return None
         estimated = [s.cost for s in self.stacks if s.cost is not None]
         return sum(c.before for c in estimated), sum(c.after for c in estimated)
+
+
+def _is_prod(stack: StackReview) -> bool:
+    return (stack.environment or "").lower() in ("prod", "production") or stack.stack.endswith(("-prod", "-production"))
 
 
 def count(changes: Iterable[Change]) -> dict[str, int]:
@@ -444,7 +467,8 @@ def review_stack(plan: Mapping[str, Any], source: str, stack: str | None = None)
         change = _change(raw, known)
         if change.counted or change.kind != "no-op":
             changes.append(change)
-    drift, ignored = _drift(plan, known)
+    refresh_only = is_refresh_only(plan)
+    drift, ignored = _drift(plan, known, everything=refresh_only)
     labels = default_labels(plan)
     return StackReview(
         stack=stack or stack_name(plan, source),
@@ -457,7 +481,46 @@ def review_stack(plan: Mapping[str, Any], source: str, stack: str | None = None)
         outputs=_outputs(plan),
         errored=bool(plan.get("errored")),
         cost=stack_cost(plan),
+        refresh_only=refresh_only,
+        incomplete=incomplete_reasons(plan),
     )
+
+
+def is_refresh_only(plan: Mapping[str, Any]) -> bool:
+    """A `-refresh-only` plan: Terraform writes no `resource_changes` at all (a normal plan lists every
+    managed resource, a no-op included) while the prior state holds resources, or drift is listed."""
+    if "resource_changes" in plan:
+        return False
+    prior = ((plan.get("prior_state") or {}).get("values") or {}).get("root_module") or {}
+    return bool(plan.get("resource_drift")) or bool(prior.get("resources") or prior.get("child_modules"))
+
+
+def incomplete_reasons(plan: Mapping[str, Any]) -> tuple[str, ...]:
+    """Why applying this plan would not be the whole change: what `terraform show -json` records.
+
+    Terraform 1.11 writes `"complete": false` for a plan made with -target (and a warning on the terminal,
+    not in the JSON) and for one with deferred changes, which it lists in `deferred_changes`.
+    """
+    reasons = []
+    deferred = plan.get("deferred_changes")
+    if isinstance(deferred, list) and deferred:
+        addresses = sorted(
+            {str((d.get("resource_change") or {}).get("address", "?")) for d in deferred if isinstance(d, dict)}
+        )
+        shown = ", ".join(addresses[:5]) + (f" and {len(addresses) - 5} more" if len(addresses) > 5 else "")
+        reasons.append(f"{_plural(len(deferred), 'change')} deferred to a later plan ({shown})")
+    if plan.get("complete") is False and not reasons:
+        reasons.append("the plan is not complete (made with -target, or with changes deferred): other changes wait")
+    if (
+        plan.get("applyable") is False
+        and "resource_changes" in plan
+        and any(
+            (c.get("change") or {}).get("actions") not in (["no-op"], ["read"])
+            for c in plan.get("resource_changes", [])
+        )
+    ):
+        reasons.append("Terraform marks the plan not applyable")
+    return tuple(reasons)
 
 
 def default_labels(plan: Mapping[str, Any]) -> dict[str, str]:
@@ -554,7 +617,11 @@ def _change(raw: Mapping[str, Any], known: Iterable[str]) -> Change:
     if kind in ("update", "replace", "create-forget") or (import_id is not None and kind == "no-op"):
         attributes = attribute_changes(change)
     replace_paths = tuple(path_text(p) for p in change.get("replace_paths") or [] if isinstance(p, list))
-    listed = [a for a in attributes if a.after != UNKNOWN_TEXT or a.path in replace_paths]
+    if kind == "update":
+        listed = attributes  # an update shows what becomes unknown, as Terraform does
+    else:
+        listed = [a for a in attributes if a.after != UNKNOWN_TEXT or a.path in replace_paths]
+    losses = tuple(update_losses(str(raw.get("type", "")), change)) if kind == "update" else ()
     return Change(
         address=address,
         type=str(raw.get("type", "")),
@@ -568,6 +635,7 @@ def _change(raw: Mapping[str, Any], known: Iterable[str]) -> Change:
         attributes=tuple(listed[:MAX_ATTRIBUTES]),
         more_attributes=max(0, len(listed) - MAX_ATTRIBUTES),
         recomputed=len(attributes) - len(listed),
+        losses=losses,
     )
 
 
@@ -654,9 +722,10 @@ def _any_true(mark: Any) -> bool:
 
 def _attribute(path: str, before: Any, after: Any, unknown: Any, sensitive: Iterable[Any]) -> AttributeChange:
     before_sensitive, after_sensitive = (_any_true(s) for s in sensitive)
-    shown_before = "(sensitive)" if before_sensitive else value_text(before)
-    if after_sensitive:
-        shown_after = "(sensitive)"
+    hidden = before_sensitive or after_sensitive  # sensitive on one side: neither side is shown
+    shown_before = "(sensitive)" if hidden and before is not _MISSING else value_text(before)
+    if hidden and after is not _MISSING:
+        shown_after = UNKNOWN_TEXT if unknown is True else "(sensitive)"
     elif unknown is True:
         shown_after = UNKNOWN_TEXT
     else:
@@ -671,8 +740,11 @@ def value_text(value: Any) -> str:
     return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
 
 
-def _drift(plan: Mapping[str, Any], known: Iterable[str]) -> tuple[tuple[Drift, ...], int]:
-    """resource_drift filtered as Terraform filters it: only relevant attributes, and only if they changed."""
+def _drift(plan: Mapping[str, Any], known: Iterable[str], everything: bool = False) -> tuple[tuple[Drift, ...], int]:
+    """resource_drift filtered as Terraform filters it: only relevant attributes, and only if they changed.
+
+    In a refresh-only plan the drift is the change (applying it writes it into the state): all of it.
+    """
     relevant: dict[str, list[list[Any]]] = {}
     for item in plan.get("relevant_attributes", []):
         if isinstance(item, dict) and isinstance(item.get("attribute"), list):
@@ -683,7 +755,12 @@ def _drift(plan: Mapping[str, Any], known: Iterable[str]) -> tuple[tuple[Drift, 
             continue
         change = raw.get("change") or {}
         paths = relevant.get(str(raw.get("address")), []) + relevant.get("", [])
-        attributes = attribute_changes(change, only=paths) if paths else []
+        if everything:
+            attributes = attribute_changes(change)
+            if not attributes and change.get("actions") == ["delete"]:
+                attributes = [AttributeChange("(the whole object)", "(present)", "(gone)")]
+        else:
+            attributes = attribute_changes(change, only=paths) if paths else []
         if not attributes:
             ignored += 1
             continue
@@ -708,8 +785,11 @@ def _outputs(plan: Mapping[str, Any]) -> tuple[OutputChange, ...]:
         kind = _kind(change.get("actions") or [])
         if kind == "no-op":
             continue
-        before = "(sensitive)" if change.get("before_sensitive") else value_text(change.get("before"))
-        if change.get("after_sensitive"):
+        hidden = _any_true(change.get("before_sensitive")) or _any_true(change.get("after_sensitive"))
+        before = "(sensitive)" if hidden else value_text(change.get("before"))
+        if change.get("after_unknown") is True:
+            after = UNKNOWN_TEXT
+        elif hidden:
             after = "(sensitive)"
         elif change.get("after_unknown") is True:
             after = UNKNOWN_TEXT
@@ -882,7 +962,9 @@ def verdict(review: Review) -> str:
     counts = review.counts
     destructive = review.destructive
     at_risk = [c for _, c in destructive if c.data_at_risk]
+    losing = [c for _, c in review.at_risk if not c.destructive]
     errored = [s.stack for s in review.stacks if s.errored]
+    refreshing = [s for s in review.stacks if s.refresh_only]
     tail = f" ({summary(counts)})"
     if review.freeze is not None and review.freeze.blocked:
         hit = review.freeze.hits[0]
@@ -891,18 +973,28 @@ def verdict(review: Review) -> str:
             f"Blocked by change freeze '{hit.freeze}' ({hit.reason}) on {hit.stack}{more}: "
             "apply after the window, or override with --override-freeze REASON"
         )
-    elif at_risk:
-        line = (
-            f"Approval required: {_plural(len(at_risk), 'stateful resource')} would be destroyed or replaced, "
-            f"losing data{tail}"
-        )
+    elif at_risk or losing:
+        parts = [f"{_plural(len(at_risk), 'stateful resource')} would be destroyed or replaced"] if at_risk else []
+        if losing:
+            parts.append(f"{_plural(len(losing), 'in-place update')} would lose data")
+        line = f"Approval required: {' and '.join(parts)}{'' if losing else ', losing data'}{tail}"
+    elif review.incomplete:
+        line = f"Approval required: {_plural(len(review.incomplete), 'plan')} not complete{tail}"
     elif destructive:
         count_text = _plural(len(destructive), "resource")
         line = f"Destructive: {count_text} would be destroyed or replaced, none holds data{tail}"
     elif any(counts.values()) or any(s.outputs for s in review.stacks):
         line = f"No resource is destroyed{tail}"
+    elif any(s.drift for s in refreshing):
+        drifted = sum(len(s.drift) for s in refreshing)
+        line = (
+            f"Refresh only: applying writes {_plural(drifted, 'change')} made outside Terraform into the state; "
+            "no resource is changed"
+        )
     else:
         line = "No changes: applying these plans changes nothing"
+    if review.incomplete and (at_risk or losing or review.blocked):
+        line += f"; {_plural(len(review.incomplete), 'plan')} not complete"
     if review.freeze is not None and review.freeze.overridden:
         line += "; change freeze overridden"
     if errored:
@@ -939,9 +1031,16 @@ def html_text(text: str) -> str:
     return escaped.replace("@", "@\u2060").replace("[", "&#91;").replace("]", "&#93;")
 
 
+_CODE_ESCAPES = str.maketrans({"<": "<\u2060", ">": "\u2060>", "@": "@\u2060"})
+
+
 def md_code(text: str) -> str:
-    """Inline code that holds any text: fenced with more backticks than it contains (_row escapes `|`)."""
-    flat = " ".join(str(text).split())
+    """Inline code that holds any text: fenced with more backticks than it contains (_row escapes `|`).
+
+    A word joiner (U+2060, invisible) after each `<` and `@` and before each `>`: the raw comment then holds
+    no `<!--`/`-->` (so no plan value can forge the marker the upsert looks for) and no `@mention`.
+    """
+    flat = " ".join(str(text).split()).translate(_CODE_ESCAPES)
     longest = max(map(len, _BACKTICKS.findall(flat)), default=0) if "`" in flat else 0
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
@@ -985,16 +1084,68 @@ def _reason(change: Change) -> str:
 
 
 def to_markdown(review: Review) -> str:
-    """The PR comment; one GitHub would refuse as too long loses the details, then the lists' tails.
+    """The PR comment, under GitHub's 65,536 characters whatever the plans.
 
-    Each attempt stops writing as soon as it passes the limit, so a plan of thousands of changes is not
-    rendered in full three times over.
+    Whole when it fits. Otherwise the sections go in order of importance (verdict, freeze, incomplete
+    plans, data at risk, the stacks with production first, the rest), each whole when it fits, else its
+    lists cut, else left out and named at the end. Each attempt stops writing as soon as it passes the
+    limit, so a plan of thousands of changes is not rendered in full over and over.
     """
-    for details, limit in ((True, None), (False, None), (False, SHORT_LIST)):
-        text = _bounded(_markdown(review, details, limit), MAX_MARKDOWN)
-        if text is not None:
-            return text
-    return "\n".join(_markdown(review, False, SHORT_LIST)).rstrip() + "\n"  # longer than GitHub allows, still
+    sections = _sections(review)
+    whole = _bounded((line for _, render in sections for line in render(None, True)), MAX_MARKDOWN)
+    if whole is not None:
+        return whole
+    return _fitted(review, sections)
+
+
+def _fitted(review: Review, sections: list[tuple[str, Any]]) -> str:
+    """The sections by importance, each as long as the room left allows (see to_markdown)."""
+    reserve = 600  # the closing note
+    taken: list[str] = []
+    size = 0
+    left_out: list[str] = []
+    for name, render in sorted(sections, key=lambda sec: _IMPORTANCE.index(sec[0].split(":")[0])):
+        room = MAX_MARKDOWN - reserve - size
+        for limit, details in ((None, True), (None, False), (SHORT_LIST, False), (5, False)):
+            text = _bounded(render(limit, details), room)
+            if text is not None:
+                break
+        else:
+            left_out.append(name.split(":", 1)[-1])
+            continue
+        if text.strip():
+            taken.append(text)
+            size += len(text) + 1
+        elif (limit, details) != (None, True) and any(line.strip() for line in render(None, True)):
+            left_out.append(name.split(":", 1)[-1])  # a section with nothing to show once cut: say it is gone
+    note = (
+        "_Left out to fit GitHub's comment limit: "
+        + md_text(", ".join(left_out[:20]) + (f" and {len(left_out) - 20} more" if len(left_out) > 20 else ""))
+        + ". Run `tierstack review --format text` on the plans to see everything._"
+        if left_out
+        else "_Lists are cut to fit GitHub's comment limit: run `tierstack review --format text` to see them all._"
+    )
+    return "\n".join([*taken, note]).rstrip() + "\n"
+
+
+# the order sections keep when the comment must be cut: what a reviewer must see first
+_IMPORTANCE = (
+    "head",
+    "freeze",
+    "incomplete",
+    "at-risk",
+    "destroyed",  # data at risk first in it, production first
+    "stacks",
+    "moves",
+    "imports",
+    "forgets",
+    "drift",
+    "outputs",
+    "cost",
+    "details-prod",
+    "capabilities",
+    "details",
+)
 
 
 def _bounded(lines: Iterable[str], most: int) -> str | None:
@@ -1017,16 +1168,70 @@ def _cut(items: list[Any], limit: int | None) -> tuple[list[Any], list[str]]:
     return items[:limit], [f"- and {len(items) - limit} more: run `tierstack review --format text` to see them all"]
 
 
-def _markdown(review: Review, details: bool, limit: int | None) -> Iterator[str]:
-    """The comment's lines, written lazily: to_markdown stops reading when they pass GitHub's limit."""
+def _sections(review: Review) -> list[tuple[str, Any]]:
+    """(name, render(limit, details) -> lines) in the order of the whole comment."""
+    out: list[tuple[str, Any]] = [
+        ("head", lambda limit, details: _md_head(review)),
+        ("freeze", lambda limit, details: _md_freeze(review)),
+        ("incomplete", lambda limit, details: _md_incomplete(review, limit)),
+        ("stacks", lambda limit, details: _md_stacks(review, limit)),
+        ("destroyed:destroyed or replaced", lambda limit, details: _md_destroyed(review, limit)),
+        ("at-risk:in-place updates that lose data", lambda limit, details: _md_losses(review, limit)),
+        ("moves:moves", lambda limit, details: _md_moves(review, limit)),
+        ("imports:imports", lambda limit, details: _md_imports(review, limit)),
+        ("forgets:forgets", lambda limit, details: _md_forgets(review, limit)),
+        ("drift:drift", lambda limit, details: _md_drift(review, limit)),
+        ("outputs:output changes", lambda limit, details: _md_outputs(review, limit)),
+        ("cost:cost", lambda limit, details: _md_cost(review, limit, details)),
+        ("capabilities:changes by capability", lambda limit, details: _md_capabilities(review, limit)),
+    ]
+    for stack in sorted(review.stacks, key=lambda st: not _is_prod(st)):
+        kind = "details-prod" if _is_prod(stack) else "details"
+        out.append((f"{kind}:the details of {stack.stack}", functools.partial(_md_stack_details, stack)))
+    return out
+
+
+def _md_stack_details(stack: StackReview, limit: int | None, details: bool) -> list[str]:
+    return list(_md_details(stack)) if details and limit is None else []
+
+
+def _md_head(review: Review) -> list[str]:
+    return ["## tierstack review", "", f"**{md_text(review.verdict())}**", ""]
+
+
+def _md_incomplete(review: Review, limit: int | None) -> list[str]:
+    lines: list[str] = []
+    stacks, left_out = _cut(review.incomplete, limit)
+    if stacks:
+        lines += ["### Not the whole change (approval required)", ""]
+        lines += [f"- {md_code(s.stack)}: {md_text('; '.join(s.incomplete))}" for s in stacks]
+        lines += [*left_out, ""]
+    refreshing = [s for s in review.stacks if s.refresh_only]
+    if refreshing:
+        lines += ["### Refresh only", ""]
+        lines += [
+            f"- {md_code(s.stack)}: a `-refresh-only` plan. Applying it changes no resource; it writes "
+            f"{_plural(len(s.drift), 'change')} made outside Terraform into the state (listed under drift)"
+            for s in refreshing
+        ]
+        lines.append("")
+    return lines
+
+
+def _md_stacks(review: Review, limit: int | None) -> list[str]:
     counts = review.counts
-    yield from ["## tierstack review", "", f"**{md_text(review.verdict())}**", ""]
-    yield from _md_freeze(review)
-    yield from _table_lines(
+    stacks = list(review.stacks)
+    quiet: list[StackReview] = []
+    if limit is not None:  # cut to fit: production first, and the stacks without changes in one line
+        stacks = sorted(stacks, key=lambda st: not _is_prod(st))
+        quiet = [st for st in stacks if not st.has_changes]
+        stacks = [st for st in stacks if st.has_changes]
+    shown, left_out = _cut(stacks, limit)
+    lines = _table(
         ["stack", "environment", *COUNTED, "drift"],
         (
             [md_code(s.stack), md_text(s.environment or "")] + [str(s.counts[k]) for k in COUNTED] + [str(len(s.drift))]
-            for s in review.stacks
+            for s in shown
         ),
         right=range(2, len(COUNTED) + 3),
     )
@@ -1034,72 +1239,90 @@ def _markdown(review: Review, details: bool, limit: int | None) -> Iterator[str]
         total = (
             ["**total**", ""] + [f"**{counts[k]}**" for k in COUNTED] + [str(sum(len(s.drift) for s in review.stacks))]
         )
-        yield _row(total)
-    yield ""
+        lines.append(_row(total))
+    lines += left_out
+    if quiet:
+        names, more = _cut(quiet, limit)
+        lines.append(
+            f"- {_plural(len(quiet), 'stack')} without changes: {', '.join(md_code(s.stack) for s in names)}"
+            + (f" and {len(quiet) - len(names)} more" if more else "")
+        )
+    return [*lines, ""]
+
+
+def _md_destroyed(review: Review, limit: int | None) -> list[str]:
     destructive = review.destructive
-    if destructive:
-        yield from ["### Destroyed or replaced", ""]
-        ranked = sorted(destructive, key=lambda sc: (sc[1].data_at_risk is None, sc[0].stack))
-        ranked, left_out = _cut(ranked, limit)
-        yield from _table_lines(
-            ["risk", "stack", "resource", "action", "why", "forces replacement"],
-            (
-                [
-                    f"**high**: {md_text(change.data_at_risk)}" if change.data_at_risk else "low: holds no data",
-                    md_code(stack.stack),
-                    md_code(change.address),
-                    md_text(_action(change)),
-                    md_text(_reason(change)),
-                    ", ".join(md_code(p) for p in change.replace_paths),
-                ]
-                for stack, change in ranked
-            ),
-        )
-        yield from [*left_out, ""]
-    moves, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.moved], limit)
-    if moves:
-        yield from ["### Moved", ""]
-        yield from (
-            f"- {md_code(c.previous_address or '')} → {md_code(c.address)} ({md_code(s.stack)})" for s, c in moves
-        )
-        yield from [*left_out, ""]
-    imports, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.import_id is not None], limit)
-    if imports:
-        yield from ["### Imported", ""]
-        yield from (
-            f"- {md_code(c.address)} from id {md_code(c.import_id or '')} ({md_code(s.stack)})" for s, c in imports
-        )
-        yield from [*left_out, ""]
-    forgets, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if "forget" in c.counted], limit)
-    if forgets:
-        yield from ["### No longer managed (forgotten, not destroyed)", ""]
-        yield from (
-            f"- {md_code(c.address)} ({md_code(s.stack)}): stays in the cloud, leaves the state" for s, c in forgets
-        )
-        yield from [*left_out, ""]
-    yield from _md_drift(review, limit)
-    outputs, left_out = _cut([(s, o) for s in review.stacks for o in s.outputs], limit)
-    if outputs:
-        yield from ["### Output changes", ""]
-        yield from _table_lines(
-            ["stack", "output", "action", "before", "after"],
-            (
-                [md_code(s.stack), md_code(o.name), md_text(o.kind), md_code(o.before), md_code(o.after)]
-                for s, o in outputs
-            ),
-        )
-        yield from [*left_out, ""]
-    yield from _md_cost(review, limit, details)
-    yield from _md_capabilities(review)
-    if details:
-        for stack in review.stacks:
-            yield from _md_details(stack)
-    else:
-        yield from [
-            "_The full details are left out: the comment would be longer than GitHub allows. "
-            "Run `tierstack review --format text` on the plans to see them._",
-            "",
+    if not destructive:
+        return []
+    ranked = sorted(destructive, key=lambda sc: (sc[1].data_at_risk is None, not _is_prod(sc[0]), sc[0].stack))
+    ranked, left_out = _cut(ranked, limit)
+    lines = ["### Destroyed or replaced", ""]
+    lines += _table(
+        ["risk", "stack", "resource", "action", "why", "forces replacement"],
+        (
+            [
+                f"**high**: {md_text(change.data_at_risk)}" if change.data_at_risk else "low: holds no data",
+                md_code(stack.stack),
+                md_code(change.address),
+                md_text(_action(change)),
+                md_text(_reason(change)),
+                ", ".join(md_code(p) for p in change.replace_paths),
+            ]
+            for stack, change in ranked
+        ),
+    )
+    return [*lines, *left_out, ""]
+
+
+def _md_losses(review: Review, limit: int | None) -> list[str]:
+    losing, left_out = _cut([(s, c) for s, c in review.at_risk if not c.destructive], limit)
+    if not losing:
+        return []
+    lines = ["### Updated in place, losing data", ""]
+    for stack, change in losing:
+        lines += [
+            f"- {md_code(change.address)} ({md_code(stack.stack)}): **{md_text(loss)}**" for loss in change.losses
         ]
+    return [*lines, *left_out, ""]
+
+
+def _md_moves(review: Review, limit: int | None) -> list[str]:
+    moves, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.moved], limit)
+    if not moves:
+        return []
+    lines = ["### Moved", ""]
+    lines += [f"- {md_code(c.previous_address or '')} → {md_code(c.address)} ({md_code(s.stack)})" for s, c in moves]
+    return [*lines, *left_out, ""]
+
+
+def _md_imports(review: Review, limit: int | None) -> list[str]:
+    imports, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if c.import_id is not None], limit)
+    if not imports:
+        return []
+    lines = ["### Imported", ""]
+    lines += [f"- {md_code(c.address)} from id {md_code(c.import_id or '')} ({md_code(s.stack)})" for s, c in imports]
+    return [*lines, *left_out, ""]
+
+
+def _md_forgets(review: Review, limit: int | None) -> list[str]:
+    forgets, left_out = _cut([(s, c) for s in review.stacks for c in s.changes if "forget" in c.counted], limit)
+    if not forgets:
+        return []
+    lines = ["### No longer managed (forgotten, not destroyed)", ""]
+    lines += [f"- {md_code(c.address)} ({md_code(s.stack)}): stays in the cloud, leaves the state" for s, c in forgets]
+    return [*lines, *left_out, ""]
+
+
+def _md_outputs(review: Review, limit: int | None) -> list[str]:
+    outputs, left_out = _cut([(s, o) for s in review.stacks for o in s.outputs], limit)
+    if not outputs:
+        return []
+    lines = ["### Output changes", ""]
+    lines += _table(
+        ["stack", "output", "action", "before", "after"],
+        ([md_code(s.stack), md_code(o.name), md_text(o.kind), md_code(o.before), md_code(o.after)] for s, o in outputs),
+    )
+    return [*lines, *left_out, ""]
 
 
 def _md_freeze(review: Review) -> list[str]:
@@ -1215,8 +1438,8 @@ def by_capability(review: Review) -> list[tuple[str, str, dict[str, int]]]:
     return out
 
 
-def _md_capabilities(review: Review) -> list[str]:
-    rows = by_capability(review)
+def _md_capabilities(review: Review, limit: int | None = None) -> list[str]:
+    rows, left_out = _cut(by_capability(review), limit)
     if not rows:
         return []
     lines = ["### By capability", ""]
@@ -1225,7 +1448,7 @@ def _md_capabilities(review: Review) -> list[str]:
         ([md_code(stack), md_code(cap)] + [str(counts[k]) for k in COUNTED] for stack, cap, counts in rows),
         right=range(2, len(COUNTED) + 2),
     )
-    return [*lines, ""]
+    return [*lines, *left_out, ""]
 
 
 def _md_details(stack: StackReview) -> Iterator[str]:

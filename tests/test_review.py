@@ -255,11 +255,12 @@ def test_markdown_collapses_the_details() -> None:
     assert "computed attributes known after apply" in details
 
 
-def test_a_comment_too_long_for_github_drops_the_details() -> None:
+def test_a_comment_too_long_for_github_leaves_out_details_and_says_which() -> None:
     many = tuple(review.review_stack(plan("create"), f"create{i}.json") for i in range(40))
     markdown = review.to_markdown(review.Review(many))
     assert len(markdown) <= review.MAX_MARKDOWN
-    assert "<details>" not in markdown and "longer than GitHub allows" in markdown
+    assert markdown.startswith("## tierstack review\n\n**No resource is destroyed")
+    assert "Left out to fit GitHub's comment limit: the details of review-case-prod" in markdown
 
 
 def test_a_huge_destructive_plan_still_fits_a_comment() -> None:
