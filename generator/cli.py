@@ -13,6 +13,7 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
   4    review, apply: a change freeze is on for a stack the plans change (no --override-freeze)
   5    generate --check: the output directory is not what the config generates now
   6    verify: the live Vertex AI resources differ from the stacks (missing, differing, unmanaged)
+  7    review --reviewed: the new plans differ from the reviewed plans (resource, action or attribute)
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
 """
@@ -46,6 +47,7 @@ EXIT_DESTRUCTIVE_CHANGE = 3  # review: destroying or replacing a stateful resour
 EXIT_FROZEN = 4  # review: a change freeze is on for a stack the plans change
 EXIT_STALE = 5  # generate --check: the output is stale for its config (like `terraform fmt -check`)
 EXIT_DRIFT = 6  # verify: the live Vertex AI resources differ from the generated stacks
+EXIT_PLAN_CHANGED = 7  # review --reviewed: the new plans differ from the plans a review approved
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
 
@@ -412,6 +414,7 @@ def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
             EXIT_FROZEN: "review, apply: a change freeze is on",
             EXIT_STALE: "generate --check: the output is stale",
             EXIT_DRIFT: "verify: the live resources differ from the stacks",
+            EXIT_PLAN_CHANGED: "review --reviewed: the plans differ from the plans reviewed",
         }
     ),
 )
@@ -1117,6 +1120,7 @@ REVIEW_FORMATS = ("text", "markdown", "json")
             EXIT_USER_ERROR: "bad input: not a plan, an old plan format, an unreadable file,\na bad config",
             EXIT_DESTRUCTIVE_CHANGE: "a stateful resource would be destroyed or replaced: ask for an approval",
             EXIT_FROZEN: "a change freeze is on for a stack with changes",
+            EXIT_PLAN_CHANGED: "with --reviewed: the plans differ from the plans reviewed",
         }
     ),
 )
@@ -1139,12 +1143,21 @@ REVIEW_FORMATS = ("text", "markdown", "json")
     metavar="REASON",
     help="Apply inside a change freeze anyway (an emergency); the reason is recorded in the review.",
 )
+@click.option(
+    "--reviewed",
+    "reviewed",
+    metavar="REVIEWED.json",
+    multiple=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="A plan the review approved (repeat per stack): compare PLANS with it instead; exit 7 when they differ.",
+)
 def review(
     plans: tuple[str, ...],
     fmt: str,
     config: Path | None,
     at: str | None,
     override: str | None,
+    reviewed: tuple[str, ...] = (),
 ) -> None:
     """Summarise plans (`terraform show -json`): a verdict, counts, what is destroyed or replaced and
     the data at risk, moves, imports, drift, outputs, per stack and capability.
@@ -1160,9 +1173,21 @@ def review(
       terraform plan -out=churn-prod.tfplan                            # or by hand
       terraform show -json churn-prod.tfplan > churn-prod.tfplan.json
       tierstack review churn-prod.tfplan.json --format text --at 2026-11-27T09:00:00Z
+      tierstack review --reviewed pr/plan.json deploy/plan.json   # at deploy: the plan reviewed, or exit 7
     """
     from tierstack.generator import freeze
     from tierstack.generator import review as plan_review
+
+    if reviewed:
+        from tierstack.generator import review_compare
+
+        old = [(source, plan_review.load_plan(source)) for source in reviewed]
+        new = [(source, plan_review.load_plan(source)) for source in plans]
+        differences = review_compare.compare(old, new)
+        click.echo(review_compare.to_text(differences, len(old), len(new)), nl=False)
+        if differences:
+            raise click.exceptions.Exit(EXIT_PLAN_CHANGED)
+        return
 
     try:
         when = freeze.parse_at(at) if at is not None else freeze.now()
