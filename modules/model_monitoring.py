@@ -19,8 +19,11 @@ label or resource type that does not exist. What each alert means:
   `resource.type="aiplatform.googleapis.com/PipelineJob"` and
   `jsonPayload.state="PIPELINE_STATE_FAILED"`
   (https://cloud.google.com/vertex-ai/docs/pipelines/metrics, "custom metrics",
-  read 2026-11-25). The module creates that counter (`google_logging_metric`)
-  and alerts as soon as one failed run is counted, one incident per run.
+  read 2026-11-25). The module alerts on those entries with a log-match
+  condition (no `google_logging_metric`: an alert on a log-based metric created
+  in the same apply answers 404 for up to 10 minutes, provider issue 11102),
+  one incident per run (label pipeline_job_id), at most one notification per
+  run every 5 minutes.
 
 Drift and skew: the Google provider 8.7 has no resource for Vertex AI Model
 Monitoring (no ModelMonitor, no ModelDeploymentMonitoringJob, in google or
@@ -44,7 +47,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from tierstack.generator.monitoring import log_metric_type, metric, planned_alerts, resource_labels
+from tierstack.generator.monitoring import metric, planned_alerts, resource_labels
 from tierstack.generator.settings import Email, Purpose, Settings
 from tierstack.modules.base import CapabilityModule, Upstream
 
@@ -89,12 +92,12 @@ class ModelMonitoring(CapabilityModule):
             "model_monitoring_retraining_channel) for that job's anomalies"
         ),
         "online: alert policies on the endpoint's error ratio (errors / responses) and the model's p99 latency",
-        "alert policy on failed pipeline runs, counted by a log-based metric, when ml_pipelines runs them",
+        "alert policy on failed pipeline runs, matching their log entries, when ml_pipelines runs them",
         "email notification channel, when alert_email is set (without it, explain and generate warn)",
     )
     min_tier = 1
     settings_model = ModelMonitoringSettings
-    apis = ("logging.googleapis.com",)  # the log-based metric that counts failed pipeline runs
+    apis = ("logging.googleapis.com",)  # the failed runs' log entries the pipeline alert matches
     after = ("model_serving",)  # the endpoint alerts are scoped to its endpoint (upstream.endpoint)
     outputs = {
         "dataset": "BigQuery dataset of monitoring results",
@@ -263,42 +266,26 @@ class ModelMonitoring(CapabilityModule):
         )
 
     def _pipeline_failures(self, channels: list[str]) -> None:
-        from cdktn_provider_google.logging_metric import LoggingMetric, LoggingMetricMetricDescriptor
-        from cdktn_provider_google.monitoring_alert_policy import (
-            MonitoringAlertPolicyConditionsConditionThreshold,
-            MonitoringAlertPolicyConditionsConditionThresholdAggregations,
-        )
+        """Alert on each failed run's log entry itself: a log-match condition, no log-based metric.
 
-        inputs = self.inputs
-        counter = self.add(
-            LoggingMetric,
-            "pipeline_failures_metric",
-            project=inputs.project,
-            name=f"{inputs.name}-{inputs.environment}-pipeline-failures",
-            description=f"Failed Vertex AI pipeline runs of {inputs.name} in {inputs.environment} "
-            "(PipelineJob state-change log entries with state PIPELINE_STATE_FAILED)",
-            filter=FAILED_RUNS,
-            metric_descriptor=LoggingMetricMetricDescriptor(
-                metric_kind="DELTA", value_type="INT64", unit="1", display_name="Failed pipeline runs"
-            ),
-        )
-        # the name is interpolated, so Terraform creates the metric before the policy that reads it
+        An alert policy on a log-based metric created in the same apply fails with 404 "Cannot find
+        metric(s) ... it could take up to 10 minutes to become available" (provider issue 11102, open), so
+        a fresh project's first apply would fail. A log-match condition (condition_matched_log) reads the
+        log entries directly, with nothing to wait for; Google requires it to be the policy's only
+        condition and the policy to limit its notifications (alert_strategy.notification_rate_limit).
+        """
+        from cdktn_provider_google.monitoring_alert_policy import MonitoringAlertPolicyConditionsConditionMatchedLog
+
         self._policy(
             "pipeline_failures",
             "failed pipeline runs",
             channels,
-            MonitoringAlertPolicyConditionsConditionThreshold(
-                filter=f'metric.type = "{log_metric_type(counter.name)}" AND resource.type = "{PIPELINE_JOB}"',
-                aggregations=[
-                    MonitoringAlertPolicyConditionsConditionThresholdAggregations(
-                        alignment_period=WINDOW, per_series_aligner="ALIGN_SUM"
-                    )
-                ],
-                comparison="COMPARISON_GT",
-                threshold_value=0,
-                duration="0s",
-            ),
+            None,
             "A Vertex AI pipeline run failed; the incident names its pipeline_job_id.",
+            matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(
+                filter=FAILED_RUNS,
+                label_extractors={"pipeline_job_id": "EXTRACT(resource.labels.pipeline_job_id)"},
+            ),
         )
 
     def _policy(
@@ -306,26 +293,37 @@ class ModelMonitoring(CapabilityModule):
         key: str,
         what: str,
         channels: list[str],
-        threshold: MonitoringAlertPolicyConditionsConditionThreshold,
+        threshold: MonitoringAlertPolicyConditionsConditionThreshold | None,
         doc: str,
+        matched_log: Any = None,
     ) -> None:
         from cdktn_provider_google.monitoring_alert_policy import (
             MonitoringAlertPolicy,
             MonitoringAlertPolicyAlertStrategy,
+            MonitoringAlertPolicyAlertStrategyNotificationRateLimit,
             MonitoringAlertPolicyConditions,
             MonitoringAlertPolicyDocumentation,
         )
 
         inputs = self.inputs
+        condition = (
+            MonitoringAlertPolicyConditions(display_name=what, condition_matched_log=matched_log)
+            if matched_log is not None
+            else MonitoringAlertPolicyConditions(display_name=what, condition_threshold=threshold)
+        )
+        # a log-match policy must limit its notifications: at most one per failed run every 5 minutes
+        rate_limit = (
+            MonitoringAlertPolicyAlertStrategyNotificationRateLimit(period=WINDOW) if matched_log is not None else None
+        )
         self.add(
             MonitoringAlertPolicy,
             f"{key}_alert",
             project=inputs.project,
             display_name=f"{inputs.name} {inputs.environment}: {what}",
             combiner="OR",
-            conditions=[MonitoringAlertPolicyConditions(display_name=what, condition_threshold=threshold)],
+            conditions=[condition],
             notification_channels=channels or None,
-            alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s"),
+            alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s", notification_rate_limit=rate_limit),
             documentation=MonitoringAlertPolicyDocumentation(
                 content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"
             ),
