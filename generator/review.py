@@ -1040,7 +1040,9 @@ def md_code(text: str) -> str:
     A word joiner (U+2060, invisible) after each `<` and `@` and before each `>`: the raw comment then holds
     no `<!--`/`-->` (so no plan value can forge the marker the upsert looks for) and no `@mention`.
     """
-    flat = " ".join(str(text).split()).translate(_CODE_ESCAPES)
+    flat = " ".join(str(text).split())
+    if "<" in flat or ">" in flat or "@" in flat:  # translate is slow, and most values have none of them
+        flat = flat.translate(_CODE_ESCAPES)
     longest = max(map(len, _BACKTICKS.findall(flat)), default=0) if "`" in flat else 0
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
@@ -1191,8 +1193,8 @@ def _sections(review: Review) -> list[tuple[str, Any]]:
     return out
 
 
-def _md_stack_details(stack: StackReview, limit: int | None, details: bool) -> list[str]:
-    return list(_md_details(stack)) if details and limit is None else []
+def _md_stack_details(stack: StackReview, limit: int | None, details: bool) -> Iterable[str]:
+    return _md_details(stack) if details and limit is None else ()  # lazy: _bounded stops when it is too long
 
 
 def _md_head(review: Review) -> list[str]:
@@ -1250,14 +1252,14 @@ def _md_stacks(review: Review, limit: int | None) -> list[str]:
     return [*lines, ""]
 
 
-def _md_destroyed(review: Review, limit: int | None) -> list[str]:
+def _md_destroyed(review: Review, limit: int | None) -> Iterator[str]:
     destructive = review.destructive
     if not destructive:
-        return []
+        return
     ranked = sorted(destructive, key=lambda sc: (sc[1].data_at_risk is None, not _is_prod(sc[0]), sc[0].stack))
     ranked, left_out = _cut(ranked, limit)
-    lines = ["### Destroyed or replaced", ""]
-    lines += _table(
+    yield from ["### Destroyed or replaced", ""]
+    yield from _table_lines(
         ["risk", "stack", "resource", "action", "why", "forces replacement"],
         (
             [
@@ -1271,7 +1273,7 @@ def _md_destroyed(review: Review, limit: int | None) -> list[str]:
             for stack, change in ranked
         ),
     )
-    return [*lines, *left_out, ""]
+    yield from [*left_out, ""]
 
 
 def _md_losses(review: Review, limit: int | None) -> list[str]:
