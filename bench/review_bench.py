@@ -17,7 +17,9 @@ Reported, median of --runs:
   under 200 MB);
 - in this process, each step alone: reading and checking the JSON (load_plan), the model
   (review_stack, the cost delta included), and each renderer;
-- the peak of Python's own allocations over the whole review (tracemalloc).
+- the peak of Python's own allocations over the whole review (tracemalloc);
+- the comment of 250 stacks (--stacks; each a copy of the fixture plans under its own stack name):
+  its length against GitHub's 65,536 characters, and the time to render it.
 
 `tierstack diff` between two refs of an example is timed by bench/diff_bench.py.
 """
@@ -138,10 +140,27 @@ def synthetic_plan(count: int) -> dict[str, Any]:
     return plan
 
 
+GITHUB_LIMIT = 65_536  # characters in one issue or pull-request comment
+
+
+def many_stacks(count: int) -> list[Any]:
+    """`count` stack reviews of the real fixture plans, each under its own stack name and environment."""
+    from tierstack.generator import review
+
+    shapes = ["replace-stateful", "add-capability", "update-labels-dev", "delete-capability", "create"]
+    plans = {name: load(FIXTURES / "review" / f"{name}.json") for name in shapes}
+    out = []
+    for i in range(count):
+        env = "prod" if i % 10 == 0 else "dev"
+        out.append(review.review_stack(plans[shapes[i % len(shapes)]], f"out/stacks/uc{i:03d}-{env}/plan.json"))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stacks", type=int, default=250)
     args = parser.parse_args()
     exe = shutil.which("tierstack", path=str(Path(sys.executable).parent)) or "tierstack"
 
@@ -204,6 +223,11 @@ def main() -> None:
         _, traced = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         print(f"{'peak Python allocations, load + review + Markdown':<52}{traced / 2**20:>8.0f} MB")
+        many = review.Review(tuple(many_stacks(args.stacks)))
+        seconds = median_time(lambda: review.to_markdown(many), runs)
+        length = len(review.to_markdown(many))
+        fits = "fits" if length < GITHUB_LIMIT else "TOO LONG FOR GITHUB"
+        print(f"{f'Markdown of {args.stacks} stacks: {length:,} characters, {fits}':<52}{seconds * 1000:>8.0f} ms")
     print("tierstack diff between two refs of an example: python bench/diff_bench.py")
 
 
