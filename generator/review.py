@@ -1522,6 +1522,9 @@ def to_text(review: Review) -> str:
     for stack in review.stacks:
         env = f" ({stack.environment})" if stack.environment else ""
         lines.append(f"{stack.stack}{env}: {summary(stack.counts)}  [{stack.source}]")
+        lines += [f"  NOT THE WHOLE CHANGE: {reason}" for reason in stack.incomplete]
+        if stack.refresh_only:
+            lines.append("  refresh only: applying writes the drift below into the state; no resource changes")
         for change in stack.changes:
             if not change.counted:
                 continue
@@ -1595,6 +1598,8 @@ def to_data(review: Review) -> dict[str, Any]:
                 "environment": s.environment,
                 "terraform_version": s.terraform_version,
                 "errored": s.errored,
+                "refresh_only": s.refresh_only,
+                "incomplete": list(s.incomplete),
                 "counts": s.counts,
                 "changes": [
                     {
@@ -1609,6 +1614,7 @@ def to_data(review: Review) -> dict[str, Any]:
                         "replace_paths": list(c.replace_paths),
                         "destructive": c.destructive,
                         "data_at_risk": c.data_at_risk,
+                        "losses": list(c.losses),
                         "attributes": [_attribute_data(a) for a in c.attributes],
                     }
                     for c in s.changes

@@ -193,6 +193,11 @@ def test_a_targeted_plan_is_incomplete_and_needs_an_approval(drifting: Any, tmp_
     (tmp_path / "plan.json").write_text(json.dumps(data), encoding="utf-8")
     out = run("review", str(tmp_path / "plan.json"))
     assert out.exit_code == cli.EXIT_DESTRUCTIVE_CHANGE and "Not the whole change" in out.output
+    as_json = run("review", str(tmp_path / "plan.json"), "--format", "json")
+    assert as_json.exit_code == cli.EXIT_DESTRUCTIVE_CHANGE
+    assert json.loads(as_json.stdout)["stacks"][0]["incomplete"]
+    as_text = run("review", str(tmp_path / "plan.json"), "--format", "text")
+    assert "NOT THE WHOLE CHANGE" in as_text.stdout
 
 
 def test_the_deploy_refuses_a_plan_that_is_not_the_reviewed_one(drifting: Any, tmp_path: Path) -> None:
