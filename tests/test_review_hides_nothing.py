@@ -252,3 +252,22 @@ def _judge_markdown(comment: str) -> None:
         elif table:
             assert len(set(table)) == 1, f"a table row with extra cells: {table}"
             table = []
+
+
+def test_deferred_changes_are_listed_and_need_an_approval() -> None:
+    """`deferred_changes` as Terraform's JSON output format documents it (1.9+, with -allow-deferral): each
+    a `reason` and the `resource_change` that waits. The stand-in cannot defer, so the list is added to a
+    real plan."""
+    data = plan("update-labels-prod")
+    waiting = data["resource_changes"][0]
+    data["complete"] = False
+    data["deferred_changes"] = [{"reason": "resource_config_unknown", "resource_change": waiting}]
+    result = reviewed(("plan.json", data))
+    assert result.approval_required and not result.at_risk
+    (reason,) = result.stacks[0].incomplete
+    assert reason == f"1 change deferred to a later plan ({waiting['address']})"
+    assert result.verdict().startswith("Approval required: 1 plan not complete")
+    assert "### Not the whole change (approval required)" in review.to_markdown(result)
+    data["complete"] = True
+    del data["deferred_changes"]
+    assert not reviewed(("plan.json", data)).approval_required
