@@ -1118,7 +1118,8 @@ REVIEW_FORMATS = ("text", "markdown", "json")
         {
             EXIT_OK: "nothing destructive touches a stateful resource",
             EXIT_USER_ERROR: "bad input: not a plan, an old plan format, an unreadable file,\na bad config",
-            EXIT_DESTRUCTIVE_CHANGE: "a stateful resource would be destroyed or replaced: ask for an approval",
+            EXIT_DESTRUCTIVE_CHANGE: "data at risk (destroyed, replaced or lost in place), or a plan not\n"
+            "complete (-target, deferred): ask for an approval",
             EXIT_FROZEN: "a change freeze is on for a stack with changes",
             EXIT_PLAN_CHANGED: "with --reviewed: the plans differ from the plans reviewed",
         }
