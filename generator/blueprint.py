@@ -172,7 +172,9 @@ def builtin_summaries() -> list[dict[str, Any]]:
     """
     out = []
     for name in builtin_names():
-        header = "\n".join(line for line in builtin_text(name).splitlines() if _HEADER.match(line) and "{" not in line)
+        header = "\n".join(
+            line for line in builtin_text(name).splitlines() if _HEADER.fullmatch(line) and "{" not in line
+        )
         doc = to_plain(parse(header, BUILTIN_PREFIX + name)) or {}
         out.append(
             {

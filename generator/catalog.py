@@ -171,7 +171,7 @@ class GcpFacts(_Strict):
     def _consistent(self) -> GcpFacts:
         for name, region in self.regions.items():
             for zone in region.zones:
-                if not ZONE_RE.match(zone) or zone.rsplit("-", 1)[0] != name:
+                if not ZONE_RE.fullmatch(zone) or zone.rsplit("-", 1)[0] != name:
                     raise ValueError(f"zone {zone} is not a zone name of region {name}")
         for name, family in self.families.items():
             for machine in [*family.machine_types, *family.defaults.values()]:

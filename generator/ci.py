@@ -110,7 +110,7 @@ _BRANCH_RE = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)[A-Za-z0-9._/-]{1,200}(?<![/.]
 def check_branch(value: str) -> str:
     """A branch name safe inside a CEL string (the deployer's `ref`) and a GitHub expression: no quote,
     space or '$' (for `variables.ci_branch` and `--branch`)."""
-    if not _BRANCH_RE.match(value):
+    if not _BRANCH_RE.fullmatch(value):
         raise ValueError(f"'{value}' is not a branch name: letters, digits, '.', '_', '-' and '/'")
     return value
 

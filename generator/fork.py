@@ -202,7 +202,10 @@ def check_spec(
             "alert_email": "oncall@example.com",
             **(variables or {}),
         },
-        "waivers": [{"guarantee": g, "reason": "a fork is checked here, not a use case"} for g in GUARANTEE_IDS],
+        "waivers": [
+            {"guarantee": g, "reason": "a fork is checked here, not a use case", "environments": ["prod"]}
+            for g in GUARANTEE_IDS
+        ],
     }
     if blueprint is not None:
         data["blueprint"] = blueprint.model_dump() if isinstance(blueprint, GitSource) else blueprint

@@ -33,9 +33,9 @@ _DAY_NAMES = {
         name: i for i, name in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
     },
 }
-_MOMENT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-_OFFSET_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
-_WEEK_TIME_RE = re.compile(r"^([A-Za-z]+)\s+(\d{1,2}):(\d{2})$")
+_MOMENT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.ASCII)
+_OFFSET_RE = re.compile(r"(Z|[+-]\d{2}:?\d{2})\Z", re.ASCII)
+_WEEK_TIME_RE = re.compile(r"^([A-Za-z]+)\s+(\d{1,2}):(\d{2})$", re.ASCII)
 FREEZE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MINUTES_A_WEEK = 7 * 24 * 60
 
@@ -47,7 +47,7 @@ WEEK_TIME_HINT = "write a day and a 24-hour time such as 'fri 18:00' (days: " + 
 
 
 def check_freeze_name(value: str) -> str:
-    if not FREEZE_NAME_RE.match(value):
+    if not FREEZE_NAME_RE.fullmatch(value):
         raise ValueError(
             f"'{value}' cannot name a freeze: lowercase letters, digits, '-' and '_', 1-63 long, e.g. black-friday"
         )
@@ -79,7 +79,7 @@ def check_moment(value: Any) -> str:
 
 def parse_moment(text: str) -> tuple[datetime, bool]:
     """(naive datetime, whether only a date was given) from check_moment's text."""
-    match = _MOMENT_RE.match(text.strip())
+    match = _MOMENT_RE.fullmatch(text.strip())
     if match is None:
         raise ValueError("expected YYYY-MM-DD or YYYY-MM-DDTHH:MM")
     day = date.fromisoformat(match.group(1))
@@ -100,7 +100,7 @@ def _moment_text(moment: datetime, is_date: bool) -> str:
 def check_week_time(value: Any) -> str:
     """A day of the week and a time, 'fri 18:00': its canonical text (lowercase three-letter day)."""
     text = value.strip() if isinstance(value, str) else None
-    match = _WEEK_TIME_RE.match(text) if text is not None else None
+    match = _WEEK_TIME_RE.fullmatch(text) if text is not None else None
     if match is None:
         raise ValueError(f"{value!r} is not a day and time of the week; {WEEK_TIME_HINT}")
     day = _DAY_NAMES.get(match.group(1).lower())

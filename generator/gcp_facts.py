@@ -82,7 +82,7 @@ def gpu_problem(machine_type: str, gpu: str, count: int) -> str | None:
         if count not in limits:
             counts = ", ".join(str(c) for c in sorted(limits))
             return f"{gpu} attaches to a machine {counts} at a time, not {count}"
-        match = N1_GPU_MACHINE.match(machine_type)
+        match = N1_GPU_MACHINE.fullmatch(machine_type)
         if match is None:
             return (
                 f"{machine_type} is not an N1 machine type that takes GPUs (predefined standard, highmem, "

@@ -72,7 +72,7 @@ def check_url(url: str) -> str:
 def check_ref(ref: str) -> str:
     if ref.startswith("-"):
         raise ValueError(f"'{ref}' cannot be a ref: a ref does not start with '-'")
-    if not REF_PATTERN.match(ref) or ".." in ref or "@{" in ref or "//" in ref or ref.endswith((".lock", "/", ".")):
+    if not REF_PATTERN.fullmatch(ref) or ".." in ref or "@{" in ref or "//" in ref or ref.endswith((".lock", "/", ".")):
         raise ValueError(
             f"'{ref}' is not a ref tierstack accepts: a tag, a branch or a commit id, of letters, digits "
             "and . _ / + - (no '..', not starting with '.' or '-')"
@@ -492,7 +492,7 @@ class Mirror:
             return None
 
     def has_commit(self, commit: str) -> bool:
-        if not self.exists or not COMMIT_PATTERN.match(commit):
+        if not self.exists or not COMMIT_PATTERN.fullmatch(commit):
             return False
         return self._git("cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
 
@@ -504,7 +504,7 @@ class Mirror:
             found = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{full}^{{commit}}")
             if found.returncode == 0:
                 return found.stdout.decode().strip(), kind
-        if COMMIT_PATTERN.match(ref) and self.has_commit(ref):
+        if COMMIT_PATTERN.fullmatch(ref) and self.has_commit(ref):
             return ref, "commit"
         return None
 
@@ -530,7 +530,7 @@ class Mirror:
 
     def keep(self, commit: str) -> None:
         """A ref on a commit tierstack pinned, so a tag that moves upstream never takes it out of the cache."""
-        if COMMIT_PATTERN.match(commit):
+        if COMMIT_PATTERN.fullmatch(commit):
             self._git("update-ref", f"refs/tierstack/pinned/{commit}", commit)
 
     def blob(self, commit: str, path: str) -> Blob:
@@ -579,7 +579,7 @@ _VERSION = re.compile(r"^[vV]?(\d+(?:\.\d+)*)(?:[-.]?(.+))?$")
 
 def version_key(name: str) -> tuple[int, tuple[int, ...], int]:
     """Orders tags by version: v1.10.0 after v1.9.0; a pre-release (v2.0.0-rc1) before its release."""
-    match = _VERSION.match(name)
+    match = _VERSION.fullmatch(name)
     if not match:
         return (0, (), 0)
     numbers = tuple(int(n) for n in match.group(1).split("."))

@@ -5,6 +5,12 @@ who wrote it (pydantic and the spec loader add the file, line and field).
 A value interpolated into a CEL condition, a Monitoring filter or a cron job
 must be valid there before it is written, or a crafted value could change
 what the condition means (`acme/x' || true || 'y`).
+
+Every grammar is a regular expression made by `grammar` (ASCII only: Python's `\\d`
+and `\\w` also take Arabic-Indic digits and other scripts, and int() reads them) and
+checked with `fullmatch` (a `$` also matches before a final newline, so `match`
+would take "x\n", the value a YAML block scalar gives). Values are quoted in
+messages by `shown`, which writes a newline or a tab as `\n`, `\t`.
 """
 
 from __future__ import annotations
@@ -13,34 +19,63 @@ import math
 import re
 from functools import cache
 
+
+def grammar(pattern: str) -> re.Pattern[str]:
+    """A grammar for whole values: ASCII classes only. Use it with .fullmatch (tests/test_untrusted_input.py checks)."""
+    return re.compile(pattern, re.ASCII)
+
+
+def matches(pattern: re.Pattern[str], value: object) -> bool:
+    """Whether `value` is a string that `pattern` matches as a whole (a trailing newline is not ignored)."""
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+
+def shown(value: object) -> str:
+    """A value quoted for a message, with the whitespace that would hide in it written as escapes."""
+    text = str(value)
+    for char, escape in (("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        text = text.replace(char, escape)
+    return f"'{text}'"
+
+
+def ascii_int(text: str) -> int | None:
+    """The number ASCII digits write, else None: int() also reads '٣' and '３', which no API of Google's takes."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 GITHUB_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?"
 GITHUB_REPO = r"[A-Za-z0-9._-]{1,100}"
-REPOSITORY_RE = re.compile(rf"^{GITHUB_OWNER}/{GITHUB_REPO}$")
+REPOSITORY_RE = grammar(rf"^{GITHUB_OWNER}/{GITHUB_REPO}$")
 # what may follow `repo:OWNER/NAME:` in a GitHub OIDC subject (environment:prod, ref:refs/heads/main, ...)
-SUBJECT_RE = re.compile(
+SUBJECT_RE = grammar(
     r"^(environment:[A-Za-z0-9._-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9._/-]{1,255}"
     r"|pull_request|job_workflow_ref:[A-Za-z0-9._/@-]{1,255})$"
 )
-EMAIL_RE = re.compile(
+EMAIL_RE = grammar(
     r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-# A project id, the one pattern the full names below that hold one are built from
+# A project id, the one pattern the full names below that hold one are built from. Resource Manager also
+# refuses ids that hold a restricted string ("Cannot contain restricted strings, such as google, null,
+# undefined, and ssl", "Creating and managing projects"); check_project refuses 'google' anywhere in the id,
+# as Cloud Storage does in bucket names. The page gives the others as examples without saying how they are
+# matched, so they are not guessed at here.
 PROJECT_ID = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
-PROJECT_RE = re.compile(rf"^{PROJECT_ID}$")
-KMS_KEY_RE = re.compile(
+PROJECT_RE = grammar(rf"^{PROJECT_ID}$")
+PROJECT_RESTRICTED = "google"
+KMS_KEY_RE = grammar(
     rf"^projects/{PROJECT_ID}/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]{{1,63}}/cryptoKeys/[A-Za-z0-9_-]{{1,63}}$"
 )
 # A VPC network's full name. Vertex AI endpoints peer with `projects/PROJECT_NUMBER/global/networks/NAME`
 # (NETWORK_RE also takes an id there); Compute resources such as Workbench take the project id.
-NETWORK_RE = re.compile(r"^projects/[a-z0-9-]{1,30}/global/networks/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
-NETWORK_BY_PROJECT_ID_RE = re.compile(rf"^projects/{PROJECT_ID}/global/networks/[a-z]([-a-z0-9]{{0,61}}[a-z0-9])?$")
+NETWORK_RE = grammar(r"^projects/[a-z0-9-]{1,30}/global/networks/[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+NETWORK_BY_PROJECT_ID_RE = grammar(rf"^projects/{PROJECT_ID}/global/networks/[a-z]([-a-z0-9]{{0,61}}[a-z0-9])?$")
 # Cloud Billing: a billing account id and an ISO 4217 currency code
-BILLING_RE = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+BILLING_RE = grammar(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+CURRENCY_RE = grammar(r"^[A-Z]{3}$")
 THRESHOLD_RANGE = (0, 10)  # a budget threshold, a fraction of the amount: (0, 10], 1.0 is 100%
 # Artifact Registry repository ids: lowercase letters, digits and hyphens, starting with a letter
-REPOSITORY_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+REPOSITORY_ID_RE = grammar(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 # unix-cron, as Cloud Scheduler reads it: minute hour day-of-month month day-of-week
 CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
@@ -51,14 +86,28 @@ MONTHS = {
 DAYS = {d: i for i, d in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+BUCKET_RE = grammar(r"^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$")
+
+
+def check_project(value: str) -> str:
+    """A GCP project id as Resource Manager takes it: the grammar, and none of the strings Google restricts."""
+    if not PROJECT_RE.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a GCP project id: 6-30 characters, lowercase letters, digits and "
+            "hyphens, starting with a letter and not ending with a hyphen"
+        )
+    if PROJECT_RESTRICTED in value:
+        raise ValueError(
+            f"{shown(value)} is not a GCP project id Google accepts: a project id cannot contain '{PROJECT_RESTRICTED}'"
+        )
+    return value
 
 
 def check_bucket_name(value: str) -> str:
     """GCS bucket naming: 3-63 of [a-z0-9_-], alphanumeric at both ends, no 'goog' prefix, no 'google' inside."""
     if not BUCKET_RE.fullmatch(value) or value.startswith("goog") or "google" in value:
         raise ValueError(
-            f"'{value}' is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
+            f"{shown(value)} is not a GCS bucket name: 3-63 lowercase letters, digits, '-' and '_', "
             "starting and ending with a letter or digit, not starting with 'goog' and "
             "without 'google'"
         )
@@ -67,42 +116,45 @@ def check_bucket_name(value: str) -> str:
 
 def check_repository(value: str) -> str:
     if not REPOSITORY_RE.fullmatch(value):
-        raise ValueError(f"'{value}' is not a GitHub repository: write OWNER/NAME (letters, digits, '-', '.', '_')")
+        raise ValueError(
+            f"{shown(value)} is not a GitHub repository: write OWNER/NAME (letters, digits, '-', '.', '_')"
+        )
     return value
 
 
 def check_subject(value: str) -> str:
     if not SUBJECT_RE.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a GitHub OIDC subject suffix such as environment:prod or ref:refs/heads/main"
+            f"{shown(value)} is not a GitHub OIDC subject suffix such as environment:prod or ref:refs/heads/main"
         )
     return value
 
 
 def check_email(value: str) -> str:
     if not EMAIL_RE.fullmatch(value) or len(value) > 254:
-        raise ValueError(f"'{value}' is not an email address such as oncall@example.com")
+        raise ValueError(f"{shown(value)} is not an email address such as oncall@example.com")
     return value
 
 
 def check_kms_key(value: str) -> str:
     if not KMS_KEY_RE.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not a Cloud KMS key name: projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
+            f"{shown(value)} is not a Cloud KMS key name: "
+            "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY"
         )
     return value
 
 
 def check_network(value: str) -> str:
     if not NETWORK_RE.fullmatch(value):
-        raise ValueError(f"'{value}' is not a VPC network name: projects/PROJECT_NUMBER/global/networks/NAME")
+        raise ValueError(f"{shown(value)} is not a VPC network name: projects/PROJECT_NUMBER/global/networks/NAME")
     return value
 
 
 def check_repository_id(value: str) -> str:
     if not REPOSITORY_ID_RE.fullmatch(value):
         raise ValueError(
-            f"'{value}' is not an Artifact Registry repository id: lowercase letters, digits and "
+            f"{shown(value)} is not an Artifact Registry repository id: lowercase letters, digits and "
             "hyphens, starting with a letter, at most 63"
         )
     return value
@@ -110,13 +162,13 @@ def check_repository_id(value: str) -> str:
 
 def check_billing_account(value: str) -> str:
     if not BILLING_RE.fullmatch(value):
-        raise ValueError(f"'{value}' is not a billing account id; it looks like 012345-6789AB-CDEF01")
+        raise ValueError(f"{shown(value)} is not a billing account id; it looks like 012345-6789AB-CDEF01")
     return value
 
 
 def check_currency(value: str) -> str:
     if not CURRENCY_RE.fullmatch(value):
-        raise ValueError(f"'{value}' is not an ISO 4217 currency code such as USD or EUR")
+        raise ValueError(f"{shown(value)} is not an ISO 4217 currency code such as USD or EUR")
     return value
 
 
@@ -154,13 +206,19 @@ def _zones() -> frozenset[str]:
 def check_time_zone(value: str) -> str:
     """An IANA time zone name (Cloud Scheduler's time_zone), from the tz database Python ships or the system's."""
     if value not in _zones():
-        raise ValueError(f"'{value}' is not an IANA time zone such as Etc/UTC or Europe/Amsterdam")
+        raise ValueError(f"{shown(value)} is not an IANA time zone such as Etc/UTC or Europe/Amsterdam")
     return value
+
+
+# what Cloud Scheduler's unix-cron is written with: fields of ASCII digits, names, '*', ',', '-' and '/',
+# separated by spaces. Checked first, so that split() (which also splits at a newline or a no-break space)
+# and int() (which also reads '٣') only ever see ASCII.
+CRON_RE = grammar(r"[0-9A-Za-z*,/-]+(?: +[0-9A-Za-z*,/-]+)*")
 
 
 def _cron_value(text: str, name: str, low: int, high: int) -> int:
     names = MONTHS if name == "month" else DAYS if name == "day of week" else {}
-    number = names.get(text.upper()) if text.upper() in names else int(text) if text.isdigit() else None
+    number = names.get(text.upper()) if text.upper() in names else ascii_int(text)
     if number is None or not low <= number <= high:
         raise ValueError(f"'{text}' is not a valid {name} ({low}-{high})")
     return number
@@ -169,7 +227,7 @@ def _cron_value(text: str, name: str, low: int, high: int) -> int:
 def _cron_field(text: str, name: str, low: int, high: int) -> None:
     for part in text.split(","):
         base, _, step = part.partition("/")
-        if step and (not step.isdigit() or int(step) == 0):
+        if step and not ascii_int(step):
             raise ValueError(f"'/{step}' is not a step in the {name} field")
         if base == "*":
             continue
@@ -183,14 +241,19 @@ def _cron_field(text: str, name: str, low: int, high: int) -> None:
 
 def check_cron(value: str) -> str:
     """Five unix-cron fields with their ranges (Cloud Scheduler), e.g. '0 3 * * 1'."""
-    fields = value.split()
+    if not CRON_RE.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a cron expression: five fields separated by spaces, written with the digits "
+            "0-9, names (MON, JAN), '*', ',', '-' and '/', e.g. '0 3 * * 1' (03:00 every Monday)"
+        )
+    fields = [text for text in value.split(" ") if text]
     if len(fields) != 5:
-        raise ValueError(f"'{value}' is not a cron expression: five fields, e.g. '0 3 * * 1' (03:00 every Monday)")
+        raise ValueError(f"{shown(value)} is not a cron expression: five fields, e.g. '0 3 * * 1' (03:00 every Monday)")
     try:
         for text, (name, low, high) in zip(fields, CRON_FIELDS, strict=True):
             _cron_field(text, name, low, high)
     except ValueError as error:
-        raise ValueError(f"'{value}' is not a valid cron expression: {error}") from None
+        raise ValueError(f"{shown(value)} is not a valid cron expression: {error}") from None
     return value
 
 

@@ -4,9 +4,17 @@ An override or a blueprint can change any setting, including the ones that
 keep production safe. Each guarantee below is checked on the resolved plan of
 every environment it covers; a weakened guarantee without a waiver in
 `tierstack.yaml` (`waivers:`) is an error naming the file and line that
-weakened it. A waiver is shown by `explain` and recorded in the stack it
-applies to. Public access prevention on buckets and least-privilege IAM (no
-basic roles) are held by the modules' code: no setting can weaken them.
+weakened it. A waiver names the environments it applies to (never all of them
+by default), is shown by `explain` and recorded in the stack it applies to.
+Public access prevention on buckets and least-privilege IAM (no basic roles)
+are held by the modules' code: no setting can weaken them.
+
+The guarantees hold in the environments of role production, so a role is a
+setting that could weaken them all at once: a mission-critical production use
+case whose environments all say `role: development` would lose delete
+protection and CMEK without any override. Such a use case must have an
+environment of role production (`_production_environment`); no waiver lifts
+that, as there is no environment for it to name.
 """
 
 from __future__ import annotations
@@ -69,13 +77,25 @@ GUARANTEES: tuple[Guarantee, ...] = (
         _audited,
     ),
 )
+# Held outside the stacks, by the deploy workflow (`tierstack ci github`): it reads the production GitHub
+# environment's protection rules and refuses to deploy without a required reviewer unless this is waived.
+GUARANTEES += (
+    Guarantee(
+        "production_reviewers",
+        "a production deploy waits for a required reviewer of its GitHub environment (the deploy checks)",
+        ("waivers",),
+        _production,
+        lambda s: True,
+    ),
+)
 GUARANTEE_IDS = tuple(g.id for g in GUARANTEES)
 
 
 def check(resolved: Any) -> None:
     """Every guarantee holds in every environment it covers, or a waiver names it; else one error per breach."""
-    spec, errors = resolved.loaded.spec, []
-    waived = {(w.guarantee, env) for w in spec.waivers for env in (w.environments or resolved.environments)}
+    spec = resolved.loaded.spec
+    errors = [found] if (found := _production_environment(resolved)) is not None else []
+    waived = {(w.guarantee, env) for w in spec.waivers for env in w.environments}
     for env in resolved.environments.values():
         for guarantee in GUARANTEES:
             if not guarantee.applies(env, spec) or guarantee.holds(env.settings):
@@ -83,18 +103,57 @@ def check(resolved: Any) -> None:
             if (guarantee.id, env.name) in waived:
                 continue
             errors.append(_breach(resolved, env, guarantee))
-    for waiver in spec.waivers:
-        for name in waiver.environments or []:
+    for index, waiver in enumerate(spec.waivers):
+        for position, name in enumerate(waiver.environments):
             if name not in resolved.environments:
                 errors.append(
                     resolved.loaded.error(
                         f"the waiver names environment '{name}', which this use case does not have",
-                        "waivers",
+                        f"waivers.{index}.environments.{position}",
                         hint="environments: " + ", ".join(resolved.environments),
                     )
                 )
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
+
+
+def _production_environment(resolved: Any) -> UserError | None:
+    """A mission-critical production use case has an environment of role production, where its guarantees hold.
+
+    Said where the roles come from: the last `role:` the file writes, else `environments:` (roles from the
+    names and the order), else `use_case.mission_critical`.
+    """
+    loaded, use_case = resolved.loaded, resolved.loaded.spec.use_case
+    envs = list(resolved.environments.values())
+    if use_case.stage != "production" or not use_case.mission_critical or any(e.role == "production" for e in envs):
+        return None
+    roles = ", ".join(f"{env.name}: {env.role}" for env in envs)
+    written = [env.name for env in envs if _writes(loaded.doc, ("environments", env.name, "role"))]
+    if written:
+        field = f"environments.{written[-1]}.role"
+    elif _writes(loaded.doc, ("environments",)):
+        field = "environments"
+    else:
+        field = "use_case.mission_critical"
+    production = next((env.name for env in reversed(envs) if env.role != "development"), envs[-1].name)
+    found: UserError = loaded.error(
+        "a mission-critical production use case needs an environment of role production, where the "
+        f"production guarantees hold ({', '.join(GUARANTEE_IDS)}); here none is ({roles})",
+        field,
+        hint=f"give the environment that serves production role: production (environments.{production}.role), "
+        "or add one; if the use case is not mission critical, set use_case.mission_critical: false",
+    )
+    return found
+
+
+def _writes(doc: Any, path: tuple[str, ...]) -> bool:
+    """Whether the document writes the key at `path` itself."""
+    node = doc
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _breach(resolved: Any, env: Any, guarantee: Guarantee) -> UserError:
@@ -123,7 +182,7 @@ def applied(resolved: Any, env_name: str) -> list[dict[str, str]]:
     spec, env = resolved.loaded.spec, resolved.environments[env_name]
     out = []
     for waiver in spec.waivers:
-        if waiver.environments and env_name not in waiver.environments:
+        if env_name not in waiver.environments:
             continue
         guarantee = next(g for g in GUARANTEES if g.id == waiver.guarantee)
         if guarantee.applies(env, spec) and not guarantee.holds(env.settings):

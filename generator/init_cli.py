@@ -750,7 +750,7 @@ def nearest_accelerator(text: str) -> str | None:
     if not sep:
         kind, rest = "", text.strip()
     kind = kind.lower()
-    match = re.match(r"^(.*?)(?:\s*[x×*]\s*(\d+))?$", rest.strip())
+    match = re.fullmatch(r"(.*?)(?:\s*[x×*]\s*(\d+))?", rest.strip(), re.ASCII)
     assert match is not None  # the pattern matches any string
     typed = match.group(1).strip().upper().replace("-", "_").replace(" ", "_")
     count = int(match.group(2)) if match.group(2) else None

@@ -106,9 +106,9 @@ def read_lock(path: Path) -> dict[Key, LockEntry]:
             check_url(values["url"])
             check_ref(values["ref"])
             check_path(values["path"])
-            if not COMMIT_PATTERN.match(values["commit"]):
+            if not COMMIT_PATTERN.fullmatch(values["commit"]):
                 raise ValueError(f"'{values['commit']}' is not a full commit id")
-            if not _SHA256.match(values["sha256"]):
+            if not _SHA256.fullmatch(values["sha256"]):
                 raise ValueError(f"'{values['sha256']}' is not a sha256")
         except ValueError as err:
             raise UserError(str(err), file=where, line=line, field=f"upstreams.{index}") from None
@@ -134,9 +134,8 @@ def lock_text(entries: list[LockEntry]) -> str:
 def _scalar(value: str) -> str:
     import json
 
-    return (
-        value if re.match(r"^[A-Za-z0-9._/@+-][A-Za-z0-9._/@:+-]*$", value) and ": " not in value else json.dumps(value)
-    )
+    plain = re.fullmatch(r"[A-Za-z0-9._/@+-][A-Za-z0-9._/@:+-]*", value) and ": " not in value
+    return value if plain else json.dumps(value)
 
 
 # --- what one resolution pinned --------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def _one_error(
         message = f"unknown key '{loc[-1]}'"
     elif kind == "missing":
         message = "this field is required"
-        hint = required_hints.get(field or "")
+        hint = required_hints.get(field or "") or required_hints.get(_in_any_item(loc))
     elif kind == "literal_error":
         expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         hint = did_you_mean(str(given), expected) or one_of(expected)
@@ -112,6 +112,14 @@ def _one_error(
     else:
         message = described(err)
     return UserError(message, file=path, line=line, field=field, hint=hint)
+
+
+def _in_any_item(loc: tuple[Any, ...]) -> str:
+    """`waivers.0.environments` as REQUIRED_HINTS names it for every item: `waivers[].environments`."""
+    out = ""
+    for part in loc:
+        out += "[]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def _short(value: Any) -> bool:

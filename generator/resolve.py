@@ -20,9 +20,10 @@ from tierstack.generator import settings as typed_settings
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.grammars import shown
 from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.selection import Selection, answer_text, select
-from tierstack.generator.spec import PROJECT_RE, LoadedSpec, check_label_key, check_label_value
+from tierstack.generator.spec import LoadedSpec, check_label_key, check_label_value, check_project
 
 ROLE_NAMES = {
     "development": ("dev", "development", "sandbox", "sbx", "test"),
@@ -422,12 +423,15 @@ def _resolve_env(
     for key in labels:
         prov.setdefault(("labels", key), Provenance.by_tierstack("automatic label"))
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
-    if not PROJECT_RE.match(project):  # the default <name>-<env> can reach 31 characters
+    try:  # the default <name>-<env> can reach 31 characters, or hold 'google'
+        check_project(project)
+    except ValueError as exc:
         raise loaded.error(
-            f"the default project id '{project}' ({len(project)} characters) is not a GCP project id: 6-30 characters",
-            f"environments.{env}" if loaded.line("environments", env) else "name",
-            hint=f"give environments.{env}.project, or shorten the name",
-        )
+            f"the default project id {shown(project)} ({len(project)} characters), <name>-<environment>, is "
+            f"refused: {exc}",
+            f"environments.{env}" if _written_line(loaded, ("environments", env)) else "name",
+            hint=f"give environments.{env}.project, or change the name",
+        ) from None
     region = (settings.region if settings and settings.region else None) or spec.region
     named = Provenance.by_tierstack("<name>-<environment>")
     prov.update(

@@ -70,7 +70,8 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
         spec.check_name: {"pattern": spec.NAME_RE.pattern},
         spec.check_team: {"pattern": spec.LABEL_VALUE_RE.pattern, "minLength": 1},
         spec.check_region: {"pattern": spec.REGION_RE.pattern},
-        spec.check_project: {"pattern": spec.PROJECT_RE.pattern},
+        spec.check_project: {"pattern": spec.PROJECT_RE.pattern, "not": {"pattern": grammars.PROJECT_RESTRICTED}},
+        spec._named_environments: {"minItems": 1},
         grammars.check_budget_amount: {"exclusiveMinimum": 0},
         grammars.check_currency: {"pattern": grammars.CURRENCY_RE.pattern},
         grammars.check_billing_account: {"pattern": grammars.BILLING_RE.pattern},
@@ -96,7 +97,7 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
     }
 
 
-CRON_SHAPE = r"^\s*[0-9A-Za-z*,/-]+(\s+[0-9A-Za-z*,/-]+){4}\s*$"
+CRON_SHAPE = r"^[0-9A-Za-z*,/-]+( +[0-9A-Za-z*,/-]+){4}$"  # grammars.CRON_RE, five fields
 
 
 def _extra(function: Callable[..., Any]) -> JsonSchemaValue | None:

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     ValidationError,
     ValidationInfo,
@@ -36,12 +37,14 @@ from tierstack.generator.pydantic_errors import retell
 from tierstack.generator.settings import Cron, check
 from tierstack.generator.yamlio import line_of, load_file, to_plain
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
-ENV_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+# each matched whole (fullmatch) and in ASCII: see generator/grammars.py
+NAME_RE = grammars.grammar(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+ENV_RE = grammars.grammar(r"^[a-z][a-z0-9]{0,9}$")
 PROJECT_RE = grammars.PROJECT_RE
-REGION_RE = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
-LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+REGION_RE = grammars.grammar(r"^[a-z]+(-[a-z]+)+[0-9]+$")
+LABEL_KEY_RE = grammars.grammar(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_RE = grammars.grammar(r"^[a-z0-9_-]{0,63}$")
+shown = grammars.shown
 
 
 class _Strict(BaseModel):
@@ -49,59 +52,57 @@ class _Strict(BaseModel):
 
 
 def check_label_key(key: str) -> str:
-    if not LABEL_KEY_RE.match(key):
+    if not LABEL_KEY_RE.fullmatch(key):
         raise ValueError(
-            f"label key '{key}' breaks GCP's label rules: start with a lowercase letter, "
+            f"label key {shown(key)} breaks GCP's label rules: start with a lowercase letter, "
             "then up to 62 lowercase letters, digits, '_' or '-'"
         )
     return key
 
 
 def check_label_value(value: str) -> str:
-    if not LABEL_VALUE_RE.match(value):
+    if not LABEL_VALUE_RE.fullmatch(value):
         raise ValueError(
-            f"label value '{value}' breaks GCP's label rules: at most 63 lowercase letters, digits, '_' or '-'"
+            f"label value {shown(value)} breaks GCP's label rules: at most 63 lowercase letters, digits, '_' or '-'"
         )
     return value
 
 
 def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    """The number of labels (each key and value is checked by its own type, at its own line)."""
     if len(labels) > 64:
         raise ValueError(f"{len(labels)} labels given; GCP allows at most 64 per resource")
-    for key, value in labels.items():
-        check_label_key(key)
-        check_label_value(value)
     return labels
 
 
+def check_environment_name(value: str) -> str:
+    if not ENV_RE.fullmatch(value):
+        raise ValueError(f"{shown(value)} cannot name an environment: up to 10 lowercase letters and digits")
+    return value
+
+
 def check_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(
-            f"'{value}' cannot name stacks and resources: 3-20 characters, lowercase letters, digits "
+            f"{shown(value)} cannot name stacks and resources: 3-20 characters, lowercase letters, digits "
             "and hyphens, starting with a letter"
         )
     return value
 
 
 def check_team(value: str) -> str:
-    if not value or not LABEL_VALUE_RE.match(value):
-        raise ValueError(f"'{value}' cannot be a label value: lowercase letters, digits, '_' or '-', 1-63 long")
+    if not value or not LABEL_VALUE_RE.fullmatch(value):
+        raise ValueError(f"{shown(value)} cannot be a label value: lowercase letters, digits, '_' or '-', 1-63 long")
     return value
 
 
 def check_region(value: str) -> str:
-    if not REGION_RE.match(value):
-        raise ValueError(f"'{value}' is not a GCP region name such as us-central1 or europe-west4")
+    if not REGION_RE.fullmatch(value):
+        raise ValueError(f"{shown(value)} is not a GCP region name such as us-central1 or europe-west4")
     return value
 
 
-def check_project(value: str) -> str:
-    if not PROJECT_RE.match(value):
-        raise ValueError(
-            f"'{value}' is not a GCP project id: 6-30 characters, lowercase letters, digits and "
-            "hyphens, starting with a letter and not ending with a hyphen"
-        )
-    return value
+check_project = grammars.check_project
 
 
 def _fractions(value: list[float]) -> list[float]:
@@ -115,7 +116,11 @@ Team = Annotated[str, AfterValidator(check_team)]
 Region = Annotated[str, AfterValidator(check_region)]
 BillingAccount = Annotated[str, AfterValidator(grammars.check_billing_account)]
 Amount = Annotated[float, AfterValidator(grammars.check_budget_amount)]
-Labels = Annotated[dict[str, str], AfterValidator(_check_labels), Field(default_factory=dict)]
+# A mapping's keys are typed too, so that an error about one is at its own line (labels.Cost Center)
+LabelKey = Annotated[str, AfterValidator(check_label_key)]
+LabelValue = Annotated[str, AfterValidator(check_label_value)]
+Labels = Annotated[dict[LabelKey, LabelValue], AfterValidator(_check_labels), Field(default_factory=dict)]
+EnvironmentName = Annotated[str, AfterValidator(check_environment_name)]
 Thresholds = Annotated[list[float], AfterValidator(_fractions)]
 
 
@@ -165,7 +170,7 @@ def parse_accelerator(text: str, catalog: Catalog | None = None) -> dict[str, An
     kind = kind.lower()
     if not sep or kind not in ("gpu", "tpu"):
         raise ValueError(f"'{text}' is not an accelerator; write none, gpu:TYPE×N (e.g. gpu:NVIDIA_L4×1) or tpu:TYPE")
-    match = re.match(r"^(.*?)(?:\s*[x×*]\s*(\d+))?$", rest.strip())
+    match = re.fullmatch(r"(.*?)(?:\s*[x×*]\s*(\d+))?", rest.strip(), re.ASCII)
     assert match is not None  # the pattern matches any string
     name = match.group(1).strip().upper().replace("-", "_")
     count = int(match.group(2)) if match.group(2) else None
@@ -245,11 +250,21 @@ class Environment(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
+def check_variable_name(key: str) -> str:
+    if not key.isidentifier():
+        raise ValueError(f"{shown(key)} cannot name a template variable: use letters, digits and '_'")
+    return key
+
+
+VariableName = Annotated[str, AfterValidator(check_variable_name)]
+
+
 class Variables(BaseModel):
     """Template variables: the ones the built-in blueprints read are typed and checked against the grammar of
     the place they end up in (a CEL condition, an email channel, a KMS key name); a blueprint may read more."""
 
     model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[VariableName, Any] = Field(init=False)  # a bad name is an error at its line
 
     alert_email: Annotated[str | None, check(grammars.check_email)] = None
     ci_provider: Literal["github"] | None = None
@@ -268,24 +283,36 @@ class Variables(BaseModel):
     viewers_group: Annotated[str | None, check(grammars.check_email)] = None
     serving_network: Annotated[str | None, check(grammars.check_network)] = None
 
-    @model_validator(mode="after")
-    def _names(self) -> Variables:
-        for key in self.model_extra or {}:
-            if not key.isidentifier():
-                raise ValueError(f"'{key}' cannot name a template variable: use letters, digits and '_'")
-        return self
-
     def given(self) -> dict[str, Any]:
         """The variables the spec set, as the blueprint templates see them."""
         return self.model_dump(exclude_unset=True)
 
 
+# A reason for the record: at least 10 characters once the spaces around it are gone ("          " is none)
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
+
+
+def _named_environments(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError(
+            "a waiver names the environments it applies to, e.g. environments: [prod]; an empty list "
+            "waives nothing, so it is not accepted"
+        )
+    return value
+
+
 class Waiver(_Strict):
-    """A production guarantee knowingly weakened (generator/guarantees.py), with the reason, for the record."""
+    """A production guarantee knowingly weakened (generator/guarantees.py), with the reason, for the record.
+
+    It names the environments it applies to: never every environment by default, so that a waiver written
+    for one environment does not also weaken the guarantee in an environment added later.
+    """
 
     guarantee: str
-    reason: str = Field(min_length=10, description="why weakening it is acceptable here")
-    environments: list[str] | None = Field(default=None, description="default: every environment")
+    reason: Reason = Field(description="why weakening it is acceptable here")
+    environments: Annotated[list[EnvironmentName], AfterValidator(_named_environments)] = Field(
+        description="the environments it applies to, at least one"
+    )
 
     @field_validator("guarantee")
     @classmethod
@@ -324,7 +351,7 @@ class Freeze(_Strict):
     """A change freeze: `tierstack review` blocks applies to its environments while it is on (generator/freeze.py)."""
 
     name: Annotated[str, AfterValidator(freeze.check_freeze_name)]
-    reason: str = Field(min_length=10, description="why changes wait, shown in the block message and the PR")
+    reason: Reason = Field(description="why changes wait, shown in the block message and the PR")
     start: Moment | None = Field(default=None, description="first day (or moment) of a date range")
     end: Moment | None = Field(default=None, description="last day (inclusive) or the moment it ends")
     weekly: WeeklyWindow | None = None
@@ -376,7 +403,7 @@ class Spec(_Strict):
     description: str = ""
     use_case: UseCase
     region: Region = "us-central1"
-    environments: dict[str, Environment] | None = None
+    environments: dict[EnvironmentName, Environment] | None = None
     labels: Labels
     budget: Budget | None = None
     blueprint: BlueprintRef | None = Field(
@@ -408,19 +435,15 @@ class Spec(_Strict):
                 if known is not None and env not in known:
                     hint = did_you_mean(env, known) or one_of(known)
                     raise ValueError(f"freeze '{item.name}' names environment '{env}', which this spec lacks; {hint}")
-                if known is None and not ENV_RE.match(env):
+                if known is None and not ENV_RE.fullmatch(env):
                     raise ValueError(f"freeze '{item.name}': '{env}' cannot name an environment")
         return value
 
     @field_validator("environments")
     @classmethod
     def _env_names(cls, value: dict[str, Environment] | None) -> dict[str, Environment] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("list at least one environment, e.g. dev")
-            for env in value:
-                if not ENV_RE.match(env):
-                    raise ValueError(f"'{env}' cannot name an environment: up to 10 lowercase letters and digits")
+        if value is not None and not value:
+            raise ValueError("list at least one environment, e.g. dev")
         return value
 
     @model_validator(mode="after")
@@ -479,4 +502,5 @@ REQUIRED_HINTS = {
     "team": "the owning team, used as a cost label, e.g. risk-ml",
     "use_case": "describe the use case; 'tierstack init' asks the questions",
     "use_case.stage": "research or production",
+    "waivers[].environments": "the environments the waiver applies to, e.g. environments: [prod]",
 }

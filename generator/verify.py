@@ -279,7 +279,7 @@ _REFERENCE = re.compile(r"^\$\{([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.id\}$")
 
 def _resolve_key(value: str, resources: dict[str, Any]) -> str:
     """A CMEK key name; a reference to the stack's own key (`${google_kms_crypto_key.x.id}`) resolved."""
-    match = _REFERENCE.match(value)
+    match = _REFERENCE.fullmatch(value)
     if not match:
         return value
     tf_type, name = match.groups()

@@ -191,7 +191,7 @@ def unregister(capability: str) -> None:
 
 def _register(cls: type[CapabilityModule]) -> None:
     name = f"{cls.__module__}.{cls.__qualname__}"
-    if not _ID.match(cls.capability):
+    if not _ID.fullmatch(cls.capability):
         raise TypeError(f"{name}: capability id '{cls.capability}' must be lowercase letters and '_'")
     missing = [attribute for attribute in _REQUIRED if not hasattr(cls, attribute)]
     if missing:

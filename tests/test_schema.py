@@ -52,6 +52,9 @@ SCHEMA_GAPS = {
     "82-budget-nan.yaml": "`.nan` is no JSON number, and no comparison rejects it",
     "83-cron-out-of-range.yaml": "the schema checks a cron's shape (five fields), not each field's range",
     "84-unknown-time-zone.yaml": "the tz database differs between machines; the schema would not be the same file",
+    "d31-variable-name.yaml": "a template variable's name is a Python identifier, Unicode letters included",
+    "d42-waiver-reason-of-spaces.yaml": "a reason counts without the spaces around it; minLength counts them",
+    "d46-freeze-reason-of-spaces.yaml": "a reason counts without the spaces around it; minLength counts them",
 }
 
 
@@ -71,8 +74,29 @@ def editor_data(path: Path) -> Any:
     return plain(data)
 
 
-def validator(kind: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema(kind))
+def _ecmascript(pattern: str) -> str:
+    """A schema's pattern for Python's re as an editor (ECMAScript) reads it: `$` is the end of the text only.
+
+    Python's `$` also matches before a final newline, so `jsonschema` would take "us-central1\\n" where an
+    editor, and tierstack, do not."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        out.append(r"\Z" if char == "$" and not escaped and not in_class else char)
+        in_class = (in_class or (char == "[" and not escaped)) and not (char == "]" and not escaped)
+        escaped = char == "\\" and not escaped
+    return "".join(out)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and re.search(_ecmascript(pattern), instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+EditorValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _pattern})
+
+
+def validator(kind: str) -> Any:
+    return EditorValidator(schema(kind))
 
 
 def errors(kind: str, data: Any) -> list[str]:

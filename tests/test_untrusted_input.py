@@ -11,6 +11,7 @@ alias bomb 79 s and 2.3 GB), they do not benchmark.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import signal
@@ -416,6 +417,12 @@ GOOD_VALUES = [
     ("check_email", "oncall@example.com"),
     ("check_kms_key", "projects/acme-kms/locations/us-central1/keyRings/ml/cryptoKeys/k"),
     ("check_network", "projects/123456/global/networks/vpc"),
+    ("check_cron", "0 4 * * 1"),
+    ("check_project", "acme-ml-prod"),
+    ("check_billing_account", "012345-6789AB-CDEF01"),
+    ("check_currency", "EUR"),
+    ("check_subject", "environment:prod"),
+    ("check_repository_id", "models"),
 ]
 
 
@@ -428,6 +435,69 @@ def test_a_trailing_newline_is_not_part_of_a_valid_value(check: str, value: str)
         getattr(grammars, check)(value + "\n")
 
 
+SPEC_VALUES = [
+    ("check_name", "demo-case"),
+    ("check_team", "ml"),
+    ("check_region", "us-central1"),
+    ("check_label_key", "cost-center"),
+    ("check_label_value", "cc-100"),
+    ("check_environment_name", "prod"),
+]
+
+
+@pytest.mark.parametrize(("check", "value"), SPEC_VALUES, ids=[c for c, _ in SPEC_VALUES])
+def test_a_trailing_newline_is_not_part_of_a_valid_spec_value(check: str, value: str) -> None:
+    from tierstack.generator import spec
+
+    getattr(spec, check)(value)
+    with pytest.raises(ValueError, match=r"\\n'"):  # and the message shows the newline as \n
+        getattr(spec, check)(value + "\n")
+
+
+# Python's int() and `\d` take the digits of every script; Google's APIs take 0-9.
+OTHER_DIGITS = {"arabic-indic": "\u0660\u0664", "fullwidth": "\uff10\uff14", "devanagari": "\u0966\u096a"}
+
+
+@pytest.mark.parametrize("digits", OTHER_DIGITS.values(), ids=list(OTHER_DIGITS))
+def test_a_cron_written_with_other_digits_is_refused(digits: str) -> None:
+    from tierstack.generator import grammars
+
+    assert int(digits) == 4  # what a check built on int() would have taken
+    for value in (f"0 {digits} * * *", f"*/{digits} * * * *", f"0 4 * * {digits[1]}", f"0 4 1-{digits} * *"):
+        with pytest.raises(ValueError, match="written with the digits 0-9"):
+            grammars.check_cron(value)
+
+
+@pytest.mark.parametrize("digits", OTHER_DIGITS.values(), ids=list(OTHER_DIGITS))
+def test_a_freeze_moment_written_with_other_digits_is_refused(digits: str) -> None:
+    from tierstack.generator import freeze
+
+    freeze.check_moment("2026-11-04")
+    freeze.check_week_time("fri 04:00")
+    with pytest.raises(ValueError):
+        freeze.check_moment(f"2026-11-{digits}")
+    with pytest.raises(ValueError):
+        freeze.check_week_time(f"fri {digits}:00")
+
+
+@pytest.mark.parametrize("value", ["0 4 * * *\n", " 0 4 * * *", "0 4 * * *\u00a0", "0\t4 * * *", "0 4 * * *\r"])
+def test_a_cron_with_other_whitespace_is_refused(value: str) -> None:
+    from tierstack.generator import grammars
+
+    grammars.check_cron("0  4 * * *")  # spaces between fields are fine
+    with pytest.raises(ValueError, match="five fields separated by spaces"):
+        grammars.check_cron(value)
+
+
+@pytest.mark.parametrize("value", ["google-ml-prod", "acme-google", "my-googleproj"])
+def test_a_project_id_holding_google_is_refused(value: str) -> None:
+    from tierstack.generator import grammars
+
+    with pytest.raises(ValueError, match="cannot contain 'google'"):
+        grammars.check_project(value)
+    grammars.check_project(value.replace("google", "goog1e"))  # the grammar itself is met
+
+
 def test_a_capability_setting_with_a_trailing_newline_is_refused() -> None:
     from tierstack.modules.model_evaluation import ModelEvaluationSettings
 
@@ -435,3 +505,73 @@ def test_a_capability_setting_with_a_trailing_newline_is_refused() -> None:
     ModelEvaluationSettings.model_validate(good)
     with pytest.raises(ValueError, match="not a name part"):
         ModelEvaluationSettings.model_validate({**good, "dataset": "evaluation\n"})
+
+
+# --- every grammar takes a value whole -------------------------------------------------------------
+
+
+def _pattern_text(node: ast.expr) -> str | None:
+    """The text of a pattern written as a literal (an f-string's literal parts), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            part.value for part in node.values if isinstance(part, ast.Constant) and isinstance(part.value, str)
+        )
+    return None
+
+
+def _compiles(node: ast.expr) -> str | None:
+    """The pattern of `re.compile(P)` or `grammar(P)`, if `node` is such a call."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return _pattern_text(node.args[0]) if name in ("compile", "grammar") else None
+
+
+def _anchored(pattern: str) -> bool:
+    """Ends in `$`, where a final newline would be let through (`\\s*$` takes it anyway: that is the same)."""
+    return pattern.endswith("$") and not pattern.endswith(r"\s*$")
+
+
+def _partial_matches(source: str) -> list[tuple[int, str]]:
+    """(line, what) for each `.match` or `.search` with a pattern that ends in `$`: it would take "x\\n"."""
+    tree = ast.parse(source)
+    anchored: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and (text := _compiles(node.value)) is not None and _anchored(text):
+            anchored |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr not in ("match", "search"):
+            continue
+        owner = node.func.value
+        owner_name = owner.id if isinstance(owner, ast.Name) else owner.attr if isinstance(owner, ast.Attribute) else ""
+        if owner_name in anchored:
+            found.append((node.lineno, f"{owner_name}.{node.func.attr}"))
+        elif owner_name == "re" and node.args and (text := _pattern_text(node.args[0])) and _anchored(text):
+            found.append((node.lineno, f"re.{node.func.attr}({text!r})"))
+    return found
+
+
+def test_every_anchored_grammar_is_matched_with_fullmatch() -> None:
+    """A pattern that ends in `$`, used with .match or .search, takes "x\\n" (a YAML block scalar's value): the
+    newline would reach a resource name, a label or a cron job. In generator/ and modules/ they use fullmatch."""
+    found = [
+        f"{path.relative_to(REPO)}:{line}: {what}"
+        for folder in ("generator", "modules")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        for line, what in _partial_matches(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []
+
+
+def test_the_check_of_anchored_grammars_finds_one() -> None:
+    source = (
+        'import re\nX_RE = re.compile(r"^[a-z]+$")\nok = X_RE.fullmatch(v)\nbad = X_RE.match(v)\nre.search(r"^a$", v)\n'
+        'S_RE = re.compile(r"^a\\s*$")\nS_RE.match(v)\n'
+    )
+    assert _partial_matches(source) == [(4, "X_RE.match"), (5, "re.search('^a$')")]
