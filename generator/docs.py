@@ -6,21 +6,25 @@ manifest like every file it writes, so `generate --check` finds a stale page. `t
 pages of a synthesized output directory again.
 
 A page has: the use case and its answers; the capabilities with the answers that selected them (what
-`explain` says, read from the selection); a Mermaid diagram; the resources (address, type, capability,
-labels); the identities and their project roles; the outputs; the budget and the alert thresholds.
+`explain` says, read from the selection); a Mermaid diagram; the resources (address, Google name, type,
+capability, labels); the identities and their project roles; the outputs; the budget and the alert thresholds.
 
 The diagram is read from the stack's `cdk.tf.json`, not from a list kept beside the modules, so it shows
-what `terraform apply` creates:
+what `terraform apply` creates. It is drawn so that the data flow is its backbone (issue 17):
 
 - a node per resource except the plumbing (enabled APIs, project-level IAM, audit-log settings, the IAM
   members themselves), grouped by capability (each resource's construct path names it);
-- an IAM member granting an identity a role on a bucket, dataset, topic, repository or key is an arrow
-  the way data moves: a writer's role (admin, editor, creator, writer, publisher) points from the
-  identity to the resource, a reader's (viewer, reader, subscriber) from the resource to the identity, any
-  other role (act as, encrypt with) is a dotted arrow from the identity, labelled with the role; a member
-  the stack does not create (a group, a Google-managed account) is a node outside the capabilities;
+- the capabilities on the data flow (FLOW: data processing, features, training, evaluation, registry,
+  serving, A/B tests, monitoring) come first, top to bottom, numbered, joined by thick arrows from the
+  data sources on, each labelled with what it hands on; then the ones that run, record, pay for and
+  secure the flow (SUPPORT); ml_pipelines' trigger is a dotted arrow to training;
+- the identities (service accounts, service agents, the CI pool, the principals outside the stack) are
+  one group at the end, in rows: each box says what its IAM members let it do, summarised per
+  capability (`writes: data, training`, `reads: registry`, `acts as: serving`, `2 roles on the project`),
+  instead of one arrow per binding; Google's service agents with the same access are one box;
 - a reference `${google_x.y.attr}` from one resource to another is a dotted arrow labelled with the
-  attribute that holds it.
+  attribute that holds it; references to the encryption key are counted on the key (`encrypts 17
+  resources`), since every encrypted resource has one.
 
 Every text that reaches the diagram is escaped: a character other than a letter, a digit, a space or
 `_ - . , : / @ ( )` becomes a Mermaid entity code (`#35;`), so a name from a config cannot close a label, start a
@@ -31,11 +35,12 @@ working directory, not where the output directory is (generate --check compares 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +75,8 @@ STORES = frozenset(
 # the attributes that name a resource in Google Cloud, in the order a label prefers them
 NAME_KEYS = (
     "account_id",
-    "dataset_id",
     "table_id",
+    "dataset_id",
     "repository_id",
     "workload_identity_pool_provider_id",
     "workload_identity_pool_id",
@@ -127,29 +132,82 @@ def code(text: str) -> str:
 
 # --- the stack as a graph ------------------------------------------------------------------------
 
+# The data flow, the diagram's backbone: the capabilities that move data from its sources to a monitored
+# model, in the order data and models pass through them, each with what it hands on to the next one present.
+FLOW: tuple[tuple[str, str], ...] = (
+    ("data_processing", "prepared data"),
+    ("feature_repository", "features"),
+    ("experimentation", "experiment code"),
+    ("model_training", "trained model"),
+    ("model_evaluation", "evaluated model"),
+    ("model_registry", "registered model"),
+    ("model_serving", "predictions, request logs"),
+    ("online_experimentation", "experiment results"),
+    ("model_monitoring", ""),
+)
+SOURCES_LABEL = "raw data"
+# Off the flow: the capabilities that run, record, pay for and secure it (in this order, after the flow).
+SUPPORT = ("ml_pipelines", "metadata_tracking", "cost_controls", "foundation")
+# ml_pipelines starts training runs (its scheduler job or workflow calls pipelineJobs.create)
+TRIGGERS = frozenset({"google_cloud_scheduler_job", "google_workflows_workflow"})
+ACCESS = "identities and access"
+AGENTS = frozenset({"google_project_service_identity"})  # Google's service agents: alike, so grouped
+KEYS = frozenset({"google_kms_crypto_key"})  # referenced by every encrypted resource: counted, not drawn
+LINE_WIDTH = 20  # characters of a label line before a list wraps (Mermaid wraps a box at about that)
+# what an identity's box calls each capability it may touch (the group's title says the rest)
+SHORT_NAMES = {
+    "data_processing": "data",
+    "feature_repository": "features",
+    "experimentation": "notebooks",
+    "model_training": "training",
+    "model_evaluation": "evaluation",
+    "model_registry": "registry",
+    "model_serving": "serving",
+    "online_experimentation": "A/B tests",
+    "model_monitoring": "monitoring",
+    "ml_pipelines": "pipelines",
+    "metadata_tracking": "metadata",
+    "cost_controls": "budget",
+    "foundation": "foundation",
+}
+ROW = 4  # identities side by side, at most, in their group
+
 
 @dataclass(frozen=True)
 class Node:
     id: str
     address: str  # a Terraform address, or the IAM member for a principal outside the stack
-    kind: str  # identity, store, resource, external (a principal the stack does not create), project
-    capability: str | None
+    kind: str  # identity, store, resource, external (a principal the stack does not create), source
+    group: str | None  # the id of its subgraph (a capability, identities and access); None for the sources
     label: tuple[str, ...]  # its lines
+    members: tuple[str, ...] = ()  # what it stands for: its address, or the identities grouped in it
+
+    @property
+    def stands_for(self) -> tuple[str, ...]:
+        return self.members or (self.address,)
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    capability: str | None  # None for identities and access
+    title: str
+    stage: int | None = None  # its place in the data flow, 1 first; None off the flow
 
 
 @dataclass(frozen=True)
 class Edge:
-    source: str
+    source: str  # a node's or a group's id
     target: str
-    style: str  # flow (IAM: data moves this way), use (IAM: act as, encrypt with), ref (a reference)
+    style: str  # flow (data between stages), trigger (starts a stage), ref (a reference between resources)
     label: str
 
 
 @dataclass
 class Graph:
-    capabilities: list[tuple[str, str]]  # (id, title) in catalog order, those with nodes
+    groups: list[Group]  # the flow's capabilities in flow order, then the others, then identities and access
     nodes: list[Node]
-    edges: list[Edge]
+    edges: list[Edge]  # the flow first, in its order; then triggers; then references
 
 
 @dataclass
@@ -210,6 +268,23 @@ def _title(rtype: str) -> str:
     return rtype.removeprefix("google_").replace("_", " ")
 
 
+def google_name(resource: Resource) -> str | None:
+    """The argument that names the resource in Google Cloud (`name`, `dataset_id`, `account_id`,
+    `display_name`, ...), as the stack writes it; None for a resource Google Cloud gives no name of its own
+    (an IAM binding is its resource, role and member)."""
+    if resource.type.endswith("_iam_member"):
+        return None
+    for key in NAME_KEYS:
+        value = resource.body.get(key)
+        if isinstance(value, str) and value and "${" not in value:
+            return value
+    for key in NAME_KEYS:  # built from another resource's attributes: as written
+        value = resource.body.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def cloud_name(resource: Resource) -> str:
     """What names the resource in Google Cloud, when the stack says it plainly; else its Terraform name."""
     for key in NAME_KEYS:
@@ -227,38 +302,278 @@ def _is_iam_member(rtype: str) -> bool:
     return rtype.endswith("_iam_member") and rtype != "google_project_iam_member"
 
 
+def capability_order(capabilities: Iterable[str]) -> list[str]:
+    """The flow's capabilities in flow order, then the supporting ones, then any other (a plugin's), by name."""
+    present = set(capabilities)
+    flow = [cap for cap, _ in FLOW if cap in present]
+    support = [cap for cap in SUPPORT if cap in present]
+    return [*flow, *support, *sorted(present - set(flow) - set(support))]
+
+
+@dataclass
+class _Access:
+    """What one identity may do, summarised: verb -> what on (capabilities, identities, keys), project roles."""
+
+    verbs: dict[str, set[str]] = field(default_factory=dict)
+    project_roles: set[str] = field(default_factory=set)
+
+    def key(self) -> tuple[Any, ...]:
+        return (tuple(sorted((v, tuple(sorted(o))) for v, o in self.verbs.items())), tuple(sorted(self.project_roles)))
+
+    def lines(self) -> list[str]:
+        out = []
+        for verb in sorted(self.verbs, key=_verb_order):
+            out += _wrapped(f"{verb}: ", sorted(self.verbs[verb], key=_item_order))
+        if self.project_roles:
+            count = len(self.project_roles)
+            out.append(f"{count} role{'s' if count != 1 else ''} on the project")
+        return out
+
+
+VERBS = ("writes", "reads", "acts as", "signs in as", "encrypts with")
+
+
+SHORT_ORDER = {short: i for i, short in enumerate(SHORT_NAMES.values())}
+
+
+def _item_order(item: str) -> tuple[int, str]:
+    """Capabilities in the flow's order (data before training), then identities and keys by name."""
+    return (SHORT_ORDER.get(item, len(SHORT_ORDER)), item)
+
+
+def _verb_order(verb: str) -> tuple[int, str]:
+    return (VERBS.index(verb) if verb in VERBS else len(VERBS), verb)
+
+
+def _verb(role: str) -> str:
+    """What a role on a resource lets its holder do, in a word or two (any other role: its own name)."""
+    name = _role_name(role)
+    lowered = name.lower()
+    if lowered in ("serviceaccountuser", "serviceaccounttokencreator"):
+        return "acts as"
+    if lowered == "workloadidentityuser":
+        return "signs in as"
+    if lowered.startswith("cryptokeyencrypter"):
+        return "encrypts with"
+    if any(word in lowered for word in WRITE_ROLES):
+        return "writes"
+    if any(word in lowered for word in READ_ROLES):
+        return "reads"
+    return name
+
+
+def _wrapped(head: str, items: list[str]) -> list[str]:
+    """`head` and the items, comma-separated, in lines of about LINE_WIDTH characters."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if len(line) + len(piece) > LINE_WIDTH and line.strip() and line != head:
+            lines.append(line.rstrip())
+            line = "  "
+        line += piece + " "
+    lines.append(line.rstrip())
+    return lines
+
+
 def stack_graph(stack: dict[str, Any], capabilities: Iterable[tuple[str, str]]) -> Graph:
-    """The diagram's nodes and edges, derived from the stack's resources, IAM members and references."""
+    """The diagram: the data flow between the capabilities first, each capability's resources inside it, the
+    identities in one group with what each may do summarised on it (not an edge per IAM binding), and the
+    references between resources (those to the encryption key counted on the key)."""
     resources = stack_resources(stack)
     titles = dict(capabilities)
-    order = {cap: i for i, cap in enumerate(titles)}
+    present = {r.capability for r in resources if _drawn(r) and r.type not in IDENTITIES}  # groups with a box
+    order = capability_order([*[c for c in titles if c in present], *(present - set(titles))])
     taken: set[str] = set()
+    groups = _groups(order, titles, taken)
+    group_of = {g.capability: g.id for g in groups}
+    access_id = _node_id("cap_", "identities_and_access", taken)
+    rank = {cap: i for i, cap in enumerate(order)}
+    by_address = {r.address: r for r in resources}
     nodes: dict[str, Node] = {}
-    for res in sorted(resources, key=lambda r: (order.get(r.capability, len(order)), r.address)):
-        if res.type in PLUMBING or _is_iam_member(res.type):
-            continue
-        label = (_title(res.type), cloud_name(res))
-        nodes[res.address] = Node(_node_id("r_", res.name, taken), res.address, _kind(res.type), res.capability, label)
-    outside: dict[str, Node] = {}
-    edges: set[Edge] = set()
-    for res in resources:
-        if _is_iam_member(res.type) or res.type == "google_project_iam_member":
-            edges |= _grant_edges(res, nodes, outside, taken)
-        elif res.address in nodes:
-            source = nodes[res.address].id
-            for attribute, address in references(res.body):
-                if address in nodes and address != res.address:
-                    edges.add(Edge(source, nodes[address].id, "ref", attribute))
-    merged: dict[tuple[str, str, str], set[str]] = {}
-    for edge in edges:
-        merged.setdefault((edge.source, edge.target, edge.style), set()).add(edge.label)
-    used = [cap for cap in titles if any(n.capability == cap for n in nodes.values())]
-    extra = sorted({n.capability for n in nodes.values() if n.capability and n.capability not in titles})
-    return Graph(
-        capabilities=[(cap, titles.get(cap, cap)) for cap in [*used, *extra]],
-        nodes=[*nodes.values(), *sorted(outside.values(), key=lambda n: (n.kind != "project", n.address))],
-        edges=[Edge(s, t, style, ", ".join(sorted(labels))) for (s, t, style), labels in sorted(merged.items())],
+    for res in sorted(resources, key=lambda r: (rank.get(r.capability, len(rank)), r.address)):
+        if _drawn(res):
+            group = access_id if res.type in IDENTITIES else group_of[res.capability]
+            label = (_title(res.type), cloud_name(res))
+            nodes[res.address] = Node(_node_id("r_", res.name, taken), res.address, _kind(res.type), group, label)
+    access, outside = _access(resources, by_address, nodes, _account_prefix(resources))
+    edges, encrypted = _references(resources, nodes, by_address)
+    for address, count in encrypted.items():
+        node = nodes[address]
+        nodes[address] = replace(node, label=(*node.label, f"encrypts {count} resource{'s' if count != 1 else ''}"))
+    identities = _identity_nodes(nodes, access, outside, by_address, access_id, taken)
+    drawn = [n for n in nodes.values() if n.kind != "identity"]
+    flow = _flow_edges(groups, resources, taken)
+    sources = [n for n in flow[1] if n.kind == "source"]
+    all_groups = [*groups, *([Group(access_id, None, ACCESS)] if identities else [])]
+    return Graph(groups=all_groups, nodes=[*sources, *drawn, *identities], edges=[*flow[0], *edges])
+
+
+def _drawn(res: Resource) -> bool:
+    """A box of its own: not plumbing, not an IAM member (a grant is summarised on its holder)."""
+    return res.type not in PLUMBING and not _is_iam_member(res.type)
+
+
+def _groups(order: list[str], titles: dict[str, str], taken: set[str]) -> list[Group]:
+    """A group per capability; those on the flow numbered in its order (`1. data_processing: Data processing`)."""
+    flow = {cap for cap, _ in FLOW}
+    groups: list[Group] = []
+    for cap in order:
+        title = titles.get(cap, cap)
+        text = f"{cap}: {title}" if title != cap else cap
+        stage = len([g for g in groups if g.stage is not None]) + 1 if cap in flow else None
+        shown = f"{stage}. {text}" if stage else text
+        groups.append(Group(_node_id("cap_", cap, taken), cap, shown, stage))
+    return groups
+
+
+def _flow_edges(groups: list[Group], resources: list[Resource], taken: set[str]) -> tuple[list[Edge], list[Node]]:
+    """The backbone: data sources into the first stage, each stage into the next with what it hands on; and
+    ml_pipelines starting training runs, when it has a trigger. Their nodes: the data sources."""
+    handed = dict(FLOW)
+    stages = [g for g in groups if g.stage is not None]
+    if not stages:
+        return [], []
+    sources = Node(
+        _node_id("src_", "data_sources", taken), "data sources", "source", None, ("data sources", "outside this stack")
     )
+    edges = [Edge(sources.id, stages[0].id, "flow", SOURCES_LABEL)]
+    for before, after in itertools.pairwise(stages):
+        edges.append(Edge(before.id, after.id, "flow", handed.get(before.capability or "", "")))
+    by_cap = {g.capability: g.id for g in groups}
+    triggers = {r.capability for r in resources if r.type in TRIGGERS}
+    target = by_cap.get("model_training") or (stages[0].id if stages else None)
+    if "ml_pipelines" in by_cap and "ml_pipelines" in triggers and target:
+        edges.append(Edge(by_cap["ml_pipelines"], target, "trigger", "starts training runs"))
+    return edges, [sources]
+
+
+def _references(
+    resources: list[Resource], nodes: dict[str, Node], by_address: dict[str, Resource]
+) -> tuple[list[Edge], dict[str, int]]:
+    """A dotted arrow per reference between two boxes, labelled with the attributes that hold it; references
+    to an encryption key are counted on the key instead (every encrypted resource has one)."""
+    merged: dict[tuple[str, str], set[str]] = {}
+    encrypted: dict[str, set[str]] = {}
+    for res in resources:
+        if res.address not in nodes:
+            continue
+        for attribute, address in references(res.body):
+            if address not in nodes or address == res.address:
+                continue
+            if by_address[address].type in KEYS:
+                encrypted.setdefault(address, set()).add(res.address)
+                continue
+            merged.setdefault((nodes[res.address].id, nodes[address].id), set()).add(attribute)
+    edges = [Edge(s, t, "ref", ", ".join(sorted(labels))) for (s, t), labels in sorted(merged.items())]
+    return edges, {address: len(users) for address, users in sorted(encrypted.items())}
+
+
+def _access(
+    resources: list[Resource], by_address: dict[str, Resource], nodes: dict[str, Node], prefix: str
+) -> tuple[dict[str, _Access], dict[str, _Access]]:
+    """Each holder's access, from every IAM member: by address for the identities the stack creates, by
+    IAM member for the principals it does not (a group, a Google-managed account)."""
+    inside: dict[str, _Access] = {}
+    outside: dict[str, _Access] = {}
+    for res in resources:
+        if not res.type.endswith("_iam_member"):
+            continue
+        member, role = str(res.body.get("member") or ""), str(res.body.get("role") or "")
+        holders = [a for _, a in references(member) if a in nodes and by_address[a].type in IDENTITIES]
+        keys = holders or ([member] if member else [])
+        found = [inside.setdefault(a, _Access()) for a in holders] or [outside.setdefault(k, _Access()) for k in keys]
+        if res.type == "google_project_iam_member":
+            for access in found:
+                access.project_roles.add(role)
+            continue
+        targets = {
+            a
+            for key, value in res.body.items()
+            if key not in ("member", "role", "condition")
+            for _, a in references(value)
+            if a in by_address
+        }
+        for target in sorted(targets):
+            what = by_address[target]
+            for holder, access in zip(keys, found, strict=True):
+                if target != holder:  # a service account that may act as itself: nothing to draw
+                    access.verbs.setdefault(_verb(role), set()).add(_what(what, prefix))
+    return inside, outside
+
+
+def _what(resource: Resource, prefix: str) -> str:
+    """What an identity's box says it may touch: a capability by its short name, an identity by its name
+    without the stack's common prefix, a key by its name."""
+    if resource.type in KEYS:
+        return f"key {cloud_name(resource)}"
+    if resource.type in IDENTITIES:
+        name = cloud_name(resource)
+        return name.removeprefix(prefix) or name
+    return SHORT_NAMES.get(resource.capability, resource.capability)
+
+
+def _account_prefix(resources: list[Resource]) -> str:
+    """The start the stack's service account ids share, up to a `-` (`fraud-detection-`), when there are two."""
+    names = [cloud_name(r) for r in resources if r.type == "google_service_account"]
+    if len(names) < 2:
+        return ""
+    common = os.path.commonprefix(names)  # noqa: RUF071 (characters, not path components, are wanted)
+    return common[: common.rfind("-") + 1]
+
+
+def _identity_nodes(
+    nodes: dict[str, Node],
+    access: dict[str, _Access],
+    outside: dict[str, _Access],
+    by_address: dict[str, Resource],
+    group: str,
+    taken: set[str],
+) -> list[Node]:
+    """One box per identity the stack creates, with what it may do; Google's service agents and the
+    Google-managed accounts outside the stack that may do the same are one box; other principals outside
+    the stack (a group, a user) one box each."""
+    out: list[Node] = []
+    agents: dict[tuple[Any, ...], list[tuple[str, str, _Access]]] = {}  # access -> (member, who, access)
+    for address, node in nodes.items():
+        if node.kind != "identity":
+            continue
+        mine = access.get(address, _Access())
+        if by_address[address].type in AGENTS:
+            who = cloud_name(by_address[address]).removesuffix(".googleapis.com")
+            agents.setdefault(mine.key(), []).append((address, who, mine))
+        else:
+            out.append(replace(node, label=(*node.label, *mine.lines())))
+    for member, mine in sorted(outside.items()):
+        kind, who = _principal_label(member)[0], _principal_label(member)[-1]
+        if kind == "serviceAccount":
+            agents.setdefault(mine.key(), []).append((member, _agent_name(who), mine))
+        else:
+            node_id = _node_id("x_", DATA_SOURCE.sub(lambda m: m.group(1), member)[:48], taken)
+            out.append(Node(node_id, member, "external", group, (*_principal_label(member), *mine.lines())))
+    for _, alike in sorted(agents.items(), key=lambda item: sorted(m for m, _, _ in item[1])):
+        members = tuple(sorted(m for m, _, _ in alike))
+        whom = sorted(who for _, who, _ in alike)
+        first = members[0]
+        kind = "identity" if any(m in by_address for m in members) else "external"
+        if len(alike) == 1 and first in nodes:
+            node = nodes[first]
+            out.append(replace(node, label=(*node.label, *alike[0][2].lines())))
+            continue
+        head = f"{len(alike)} service agents" if len(alike) > 1 else "service agent"
+        node_id = (
+            nodes[first].id
+            if first in nodes
+            else _node_id("x_", DATA_SOURCE.sub(lambda m: m.group(1), first)[:48], taken)
+        )
+        label = (head, *_wrapped("", whom), *alike[0][2].lines())
+        out.append(Node(node_id, first, kind, group, label, members))
+    return out
+
+
+def _agent_name(who: str) -> str:
+    """A Google-managed account, shortly: `billing-budget-alert`, `bigquery default service account`."""
+    who = who.split("@", 1)[0].removesuffix(" (data source)")
+    return re.sub(r" (default|project) service account$", "", who)
 
 
 DATA_SOURCE = re.compile(r"\$\{data\.(google_[a-z0-9_]+)\.[^}]*\}")
@@ -271,87 +586,44 @@ def _principal_label(member: str) -> tuple[str, ...]:
     return (kind, who) if who else (kind,)
 
 
-def _grant_edges(res: Resource, nodes: dict[str, Node], outside: dict[str, Node], taken: set[str]) -> set[Edge]:
-    """The edges of one IAM member: from its member to what it grants a role on, the way data moves.
-
-    A project-level grant points at the project (a node of its own); its role is not a data flow.
-    """
-    member = str(res.body.get("member") or "")
-    role = _role_name(str(res.body.get("role") or ""))
-    if res.type == "google_project_iam_member":
-        project = str(res.body.get("project") or "")
-        key = f"project:{project}"
-        if key not in outside:
-            outside[key] = Node(_node_id("p_", project, taken), key, "project", None, ("project", project))
-        granted = {key}
-    else:
-        granted = {
-            address
-            for key, value in res.body.items()
-            if key not in ("member", "role", "condition")
-            for _, address in references(value)
-            if address in nodes
-        }
-    if not granted:
-        return set()
-    holders = [nodes[address].id for _, address in references(member) if address in nodes]
-    if not holders and member:
-        if member not in outside:
-            who = _node_id("x_", DATA_SOURCE.sub(lambda m: m.group(1), member)[:48], taken)
-            outside[member] = Node(who, member, "external", None, _principal_label(member))
-        holders = [outside[member].id]
-    lowered = role.lower()
-    edges = set()
-    for holder in holders:
-        for address in sorted(granted):
-            target = (nodes.get(address) or outside[address]).id
-            if res.type == "google_project_iam_member":
-                edges.add(Edge(holder, target, "use", str(res.body.get("role") or "").removeprefix("roles/")))
-            elif any(word in lowered for word in READ_ROLES):
-                edges.add(Edge(target, holder, "flow", role))
-            elif any(word in lowered for word in WRITE_ROLES):
-                edges.add(Edge(holder, target, "flow", role))
-            else:
-                edges.add(Edge(holder, target, "use", role))
-    return edges
-
-
 SHAPES = {
-    "identity": ('(["', '"])'),
+    "identity": ('("', '")'),
     "store": ('[("', '")]'),
     "external": ('{{"', '"}}'),
     "resource": ('["', '"]'),
-    "project": ('[["', '"]]'),
+    "source": ('>"', '"]'),
 }
-ARROWS = {"flow": "-->", "use": "-.->", "ref": "-.->"}
+ARROWS = {"flow": "==>", "trigger": "-.->", "ref": "-.->"}
 CLASSES = {
     "identity": "fill:#e8f0fe,stroke:#1a73e8,color:#202124",
     "store": "fill:#fef7e0,stroke:#e37400,color:#202124",
     "resource": "fill:#f1f3f4,stroke:#5f6368,color:#202124",
     "external": "fill:#fce8e6,stroke:#c5221f,color:#202124",
-    "project": "fill:#e6f4ea,stroke:#188038,color:#202124",
+    "source": "fill:#e6f4ea,stroke:#188038,color:#202124",
 }
 
 
 def mermaid(graph: Graph) -> str:
-    """The graph as a Mermaid flowchart; every label escaped (mermaid_text)."""
-    lines = ["flowchart LR"]
-    taken = {n.id for n in graph.nodes}
-    for cap, title in graph.capabilities:
-        cap_id = _node_id("cap_", cap, taken)
-        lines.append(f'  subgraph {cap_id}["{mermaid_text(f"{cap}: {title}" if title != cap else cap)}"]')
-        for node in (n for n in graph.nodes if n.capability == cap):
-            lines.append(f"    {_node(node)}")
-        lines.append("  end")
-    lines += [f"  {_node(node)}" for node in graph.nodes if node.kind == "project"]
-    outside = [n for n in graph.nodes if n.kind == "external"]
-    if outside:
-        cap_id = _node_id("cap_", "outside", taken)
-        lines.append(f'  subgraph {cap_id}["{mermaid_text("principals outside this stack")}"]')
-        lines += [f"    {_node(node)}" for node in outside]
+    """The graph as a Mermaid flowchart, top to bottom; every label escaped (mermaid_text)."""
+    lines = ["flowchart TB"]
+    lines += [f"  {_node(node)}" for node in graph.nodes if node.group is None]
+    for group in graph.groups:
+        lines.append(f'  subgraph {group.id}["{mermaid_text(group.title)}"]')
+        lines += [f"    {_node(node)}" for node in graph.nodes if node.group == group.id]
         lines.append("  end")
     for edge in graph.edges:
-        lines.append(f'  {edge.source} {ARROWS[edge.style]}|"{mermaid_text(edge.label)}"| {edge.target}')
+        label = f'|"{mermaid_text(edge.label)}"|' if edge.label else ""
+        lines.append(f"  {edge.source} {ARROWS[edge.style]}{label} {edge.target}")
+    # invisible links, for the layout only: the groups off the flow below its last stage, one under the
+    # other (identities last), rather than side by side; the identities in rows of ROW boxes
+    staged = [g.id for g in graph.groups if g.stage is not None]
+    below = [g.id for g in graph.groups if g.stage is None]
+    chain = [*staged[-1:], *below]
+    lines += [f"  {above} ~~~ {under}" for above, under in itertools.pairwise(chain)]
+    for group in graph.groups:
+        if group.capability is None:
+            boxes = [n.id for n in graph.nodes if n.group == group.id]
+            lines += [f"  {above} ~~~ {under}" for above, under in zip(boxes, boxes[ROW:], strict=False)]
     for kind, style in CLASSES.items():
         members = [n.id for n in graph.nodes if n.kind == kind]
         if members:
@@ -432,7 +704,7 @@ def page(doc: StackDoc) -> str:
     about, env, stack = doc.summary, doc.environment, doc.data
     titles = [(c["id"], c["name"]) for c in about["capabilities"]]
     resources = stack_resources(stack)
-    order = {cap: i for i, (cap, _) in enumerate(titles)}
+    order = {cap: i for i, cap in enumerate(capability_order({r.capability for r in resources}))}
     resources.sort(key=lambda r: (order.get(r.capability, len(order)), r.address))
     out: list[str] = []
     add = out.append
@@ -474,11 +746,14 @@ def page(doc: StackDoc) -> str:
     add("## Diagram")
     add("")
     add(
-        "Read from this stack's cdk.tf.json, grouped by capability: rounded boxes are identities, cylinders "
-        "hold data. A solid arrow is an IAM grant drawn the way data moves (a writer's role points at the "
-        "resource, a reader's at the identity); a dotted arrow from an identity is any other role (act as, "
-        "encrypt with, the roles on the project); a dotted arrow between resources is a reference, labelled "
-        "with the attribute that holds it. The enabled APIs are in the resource table."
+        "Read from this stack's cdk.tf.json, grouped by capability. The thick arrows are the data flow, top to "
+        "bottom: from the data sources through the numbered capabilities, each labelled with what it hands on; "
+        "the capabilities that run, record, pay for and secure the flow come after. Cylinders hold data. "
+        "The identities are grouped at the end, each box saying what it may do (writes, reads, acts as, on "
+        "which capability or identity; its roles on the project), summarised from its IAM grants, which the "
+        "Identities table lists one by one. A dotted arrow between resources is a reference, labelled with "
+        "the attribute that holds it; the references to the encryption key are counted on the key. The "
+        "enabled APIs and the IAM grants are in the resource table."
     )
     add("")
     add("```mermaid")
@@ -514,11 +789,20 @@ def _resource_table(resources: list[Resource]) -> list[str]:
     if common:
         pairs = ", ".join(code(f"{k}={v}") for k, v in sorted(common.items()))
         out += [f"Every labelled resource carries {pairs}; the table shows the labels beyond those.", ""]
-    out += ["| address | type | capability | labels |", "|---|---|---|---|"]
+    out += [
+        "The Google name is the argument that names the resource in Google Cloud (`name`, `dataset_id`, "
+        "`account_id`, `display_name`, ...); an IAM grant has none of its own (it is its resource, role "
+        "and member).",
+        "",
+        "| address | Google name | type | capability | labels |",
+        "|---|---|---|---|---|",
+    ]
     for res in resources:
         own = {k: v for k, v in res.labels.items() if common.get(k) != v}
         labels = ", ".join(code(f"{k}={v}") for k, v in sorted(own.items())) or ("-" if not res.labels else "")
-        out.append(f"| {code(res.address)} | {code(res.type)} | {code(res.capability)} | {labels} |")
+        name = google_name(res)
+        shown = code(name) if name else "-"
+        out.append(f"| {code(res.address)} | {shown} | {code(res.type)} | {code(res.capability)} | {labels} |")
     return [*out, ""]
 
 

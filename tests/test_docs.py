@@ -9,6 +9,7 @@ broken diagram proves that it can.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -88,30 +89,172 @@ GRANTED_ON = {
 REF = re.compile(r"\$\{(google_[a-z0-9_]+\.[a-z0-9_-]+)\.")
 
 
+# the data flow as issue 17 names it (sources -> data processing -> training -> registry -> serving ->
+# monitoring), with the flow capabilities between, written here independently of docs.FLOW
+EXPECTED_FLOW = [
+    "data_processing",
+    "feature_repository",
+    "experimentation",
+    "model_training",
+    "model_evaluation",
+    "model_registry",
+    "model_serving",
+    "online_experimentation",
+    "model_monitoring",
+]
+SUBGRAPH = re.compile(r'^  subgraph (\w+)\["(.*)"\]$', re.M)
+EDGE = re.compile(r"^  (\w+) (==>|-\.->|~~~)(?:\|\"(.*)\"\|)? (\w+)$", re.M)
+BOX = re.compile(r'^ {2,4}(\w+)(?:\(\["|\[\("|\{\{"|\["|\("|>")(.*?)(?:"\]\)|"\)\]|"\}\}|"\]|"\))$', re.M)
+
+
+@dataclass
+class Diagram:
+    """A diagram as its Mermaid text says it, parsed here: groups in order, boxes, edges in order."""
+
+    groups: list[tuple[str, str]]  # (id, title)
+    members: dict[str, list[str]]  # group id -> its boxes' ids
+    boxes: dict[str, list[str]]  # box id -> its label's lines
+    edges: list[tuple[str, str, str, str]]  # (source, arrow, label, target)
+
+    @classmethod
+    def of(cls, text: str) -> Diagram:
+        groups, members, current = [], {}, None
+        for line in text.splitlines():
+            group = SUBGRAPH.match(line)
+            if group:
+                current = group.group(1)
+                groups.append((current, group.group(2)))
+                members[current] = []
+            elif line == "  end":
+                current = None
+            elif current and (box := BOX.match(line)):
+                members[current].append(box.group(1))
+        boxes = {m.group(1): m.group(2).split("<br/>") for m in BOX.finditer(text)}
+        edges = [(m.group(1), m.group(2), m.group(3) or "", m.group(4)) for m in EDGE.finditer(text)]
+        return cls(groups, members, boxes, edges)
+
+    def capability(self, group: str) -> str:
+        title = dict(self.groups)[group]
+        return re.sub(r"^\d+\. ", "", title).split(":")[0]
+
+    @property
+    def identities(self) -> list[str]:
+        (group,) = [g for g, title in self.groups if title == "identities and access"]
+        return self.members[group]
+
+
+def example_diagrams() -> list[tuple[str, dict[str, Any], Diagram]]:
+    return [
+        (name, stack, Diagram.of(docs.mermaid(docs.stack_graph(stack, titles(config)))))
+        for config in EXAMPLES
+        for name, stack in checked_in(config).items()
+    ]
+
+
+def test_the_data_flow_comes_first_in_its_order(spawns: None) -> None:
+    """The thick arrows are the diagram's first edges: one chain from the data sources through the flow's
+    capabilities the stack has, in the flow's order, numbered so; the flow's groups come first too."""
+    for name, stack, diagram in example_diagrams():
+        present = {
+            str(b["//"]["metadata"]["path"]).split("/")[1]
+            for items in stack["resource"].values()
+            for b in items.values()
+        }
+        expected = [cap for cap in EXPECTED_FLOW if cap in present]
+        assert expected, name
+        arrows = [e[1] for e in diagram.edges]
+        flow = [e for e in diagram.edges if e[1] == "==>"]
+        assert arrows[: len(flow)] == ["==>"] * len(flow), f"{name}: the flow is not written first"
+        assert diagram.boxes[flow[0][0]] == ["data sources", "outside this stack"], name
+        chain = [flow[0][3]] + [e[3] for e in flow[1:]]
+        assert all(a[3] == b[0] for a, b in itertools.pairwise(flow)), f"{name}: not one chain"
+        assert [diagram.capability(g) for g in chain] == expected, name
+        titles_in_order = [title for _, title in diagram.groups]
+        assert [t.split(". ")[0] for t in titles_in_order[: len(expected)]] == [
+            str(i + 1) for i in range(len(expected))
+        ]
+        assert all(label for _, _, label, _ in flow[:-1] if label is not None)  # each says what it hands on
+
+
+@pytest.mark.parametrize("stack_name", ["churn-emea-prod", "fraud-detection-prod"])
+def test_grants_are_grouped_by_identity_not_drawn_one_by_one(stack_name: str) -> None:
+    """The two prod stacks the issue found unreadable: the edges at identities are bounded by identities and
+    capabilities, not by IAM bindings (about 40 edges before), and no edge is a role."""
+    config = next(c for c in EXAMPLES if (c.parent / "cdktf.out" / "stacks" / stack_name).is_dir())
+    stack = checked_in(config)[stack_name]
+    diagram = Diagram.of(docs.mermaid(docs.stack_graph(stack, titles(config))))
+    bindings = [b for t, items in stack["resource"].items() if t.endswith("_iam_member") for b in items.values()]
+    identities = set(diagram.identities)
+    capabilities = [g for g, title in diagram.groups if title != "identities and access"]
+    drawn = [e for e in diagram.edges if e[1] != "~~~"]
+    at_identities = [e for e in drawn if e[0] in identities or e[3] in identities]
+    assert len(bindings) > 40
+    assert len(at_identities) <= len(identities) + len(capabilities) < len(bindings)
+    assert len(drawn) < len(bindings) / 2 + len(capabilities)
+    roles = {b["role"].rsplit("/", 1)[-1].rsplit(".", 1)[-1] for b in bindings}
+    assert not [e for e in drawn if set(e[2].split(", ")) & roles], "an edge per IAM binding"
+    # every identity the stack creates is in the group (a service agent may share its box with alike ones)
+    accounts = [f"google_service_account.{n}" for n in stack["resource"]["google_service_account"]]
+    graph = docs.stack_graph(stack, titles(config))
+    grouped = {a for n in graph.nodes if n.id in identities for a in n.stands_for}
+    assert set(accounts) <= grouped
+
+
+def _access_lines(label: list[str]) -> dict[str, set[str]]:
+    """`writes: a, b` and its continuation lines (two spaces first), as {verb: items}."""
+    found: dict[str, set[str]] = {}
+    verb = None
+    for line in label:
+        if line.startswith("  ") and verb:
+            found[verb] |= {i.strip() for i in line.split(",") if i.strip()}
+        elif ": " in line:
+            verb, items = line.split(": ", 1)
+            found[verb] = {i.strip() for i in items.split(",") if i.strip()}
+        else:
+            verb = None
+    return found
+
+
 @pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
-def test_every_iam_grant_on_a_resource_is_an_edge_the_way_data_moves(config: Path, spawns: None) -> None:
+def test_every_iam_grant_is_summarised_on_its_holders_box(config: Path, spawns: None) -> None:
+    """Each IAM member of a stack, read here from cdk.tf.json: its service account's box says the grant's
+    verb (a reader's role reads, a writer's writes, serviceAccountUser acts as) and the capability it is
+    on, and counts the account's distinct roles on the project."""
     for stack_name, stack in checked_in(config).items():
         graph = docs.stack_graph(stack, titles(config))
-        by_address = {n.address: n.id for n in graph.nodes}
-        edges = {(e.source, e.target): e for e in graph.edges}
-        text = docs.mermaid(graph)
-        for rtype, items in stack["resource"].items():
-            if not rtype.endswith("_iam_member") or rtype == "google_project_iam_member":
+        boxes = Diagram.of(docs.mermaid(graph)).boxes
+        box_of = {a: n.id for n in graph.nodes for a in n.stands_for}
+        resources = {f"{t}.{n}": b for t, items in stack["resource"].items() for n, b in items.items()}
+        accounts = {a: b["account_id"] for a, b in resources.items() if a.startswith("google_service_account.")}
+        project_roles: dict[str, set[str]] = {a: set() for a in accounts}
+        for address, body in resources.items():
+            rtype = address.split(".")[0]
+            holder = REF.search(str(body.get("member", "")))
+            if not rtype.endswith("_iam_member") or holder is None or holder.group(1) not in accounts:
+                continue
+            role = body["role"].rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+            if rtype == "google_project_iam_member":
+                project_roles[holder.group(1)].add(role)
                 continue
             assert rtype in GRANTED_ON, f"{rtype}: a new kind of grant; say where it names its resource"
-            for name, body in items.items():
-                target = REF.search(body[GRANTED_ON[rtype]])
-                holder = REF.search(body["member"])
-                if target is None:
-                    continue  # granted on something the stack does not create
-                role = body["role"].rsplit(".", 1)[-1]
-                held_by = by_address[holder.group(1)] if holder else by_address[body["member"]]
-                on = by_address[target.group(1)]
-                reads = any(w in role.lower() for w in ("viewer", "reader"))
-                key = (on, held_by) if reads else (held_by, on)
-                assert key in edges and role in edges[key].label.split(", "), f"{stack_name}: {rtype}.{name}"
-                arrow = "-.->" if edges[key].style == "use" else "-->"
-                assert f"  {key[0]} {arrow}|" in text and f"| {key[1]}\n" in text
+            target = REF.search(body[GRANTED_ON[rtype]])
+            if target is None or target.group(1) == holder.group(1):
+                continue  # on something the stack does not create; acting as itself
+            on = resources[target.group(1)]
+            lowered = role.lower()
+            if lowered == "serviceaccountuser":
+                verb, what = "acts as", accounts[target.group(1)]
+            else:
+                verb = "reads" if any(w in lowered for w in ("viewer", "reader")) else "writes"
+                what = docs.SHORT_NAMES[str(on["//"]["metadata"]["path"]).split("/")[1]]
+            access = _access_lines(boxes[box_of[holder.group(1)]])
+            assert verb in access, f"{stack_name}: {address}: no '{verb}' on {box_of[holder.group(1)]}"
+            assert any(what.endswith(item) for item in access[verb]), f"{stack_name}: {address}: {what}"
+        for account, roles in project_roles.items():
+            label = boxes[box_of[account]]
+            if roles:
+                count = len(roles)
+                assert f"{count} role{'s' if count != 1 else ''} on the project" in label, f"{stack_name}: {account}"
 
 
 def test_references_between_resources_are_edges_named_by_the_attribute() -> None:
@@ -142,10 +285,52 @@ def test_every_resource_is_in_the_table_and_every_main_one_in_the_diagram(config
         main = {
             a for a in addresses if a.split(".")[0] not in docs.PLUMBING and not a.split(".")[0].endswith("_iam_member")
         }
-        assert {n.address for n in graph.nodes if n.kind not in ("external", "project")} == main
+        assert {a for n in graph.nodes for a in n.stands_for if a in addresses} == main
         assert len(mermaid_blocks(page)) == 1
         for output in stack.get("output", {}):
             assert f"| `{output}` |" in page
+
+
+# what names each resource in Google Cloud, written from the fraud-detection config and Google's naming
+# (bucket names, dataset ids, account ids, endpoint ids, policy display names, API names), not read back
+FRAUD_PROD_NAMES = {
+    "google_storage_bucket.model_training_artifacts_bucket": "acme-fraud-prod-fraud-detection-artifacts",
+    "google_bigquery_dataset.data_processing_prepared_dataset": "fraud_detection_prepared",
+    "google_service_account.foundation_pipelines_sa": "fraud-detection-pipelines",
+    "google_artifact_registry_repository.ml_pipelines_kfp_repository": "fraud-detection-kfp",
+    "google_vertex_ai_endpoint.model_serving_endpoint": "fraud-detection-endpoint",
+    "google_monitoring_alert_policy.model_monitoring_endpoint_errors_alert": (
+        "fraud-detection prod: endpoint error ratio"
+    ),
+    "google_project_service.foundation_api_aiplatform": "aiplatform.googleapis.com",
+    "google_iam_workload_identity_pool_provider.foundation_ci_provider": "github",
+    "google_storage_bucket_iam_member.model_training_artifacts_bucket_pipelines_objectadmin": "-",
+}
+ROW = re.compile(r"^\| `(google_[a-z0-9_]+\.[a-z0-9_-]+)` \| (`[^`]*`|-) \| `([a-z0-9_]+)` \|", re.M)
+
+
+@pytest.mark.parametrize("config", EXAMPLES, ids=lambda p: p.parent.name)
+def test_the_resource_table_gives_each_resources_google_name(config: Path, spawns: None) -> None:
+    """Beside its Terraform address, each resource's Google name: one of its own naming arguments (`name`,
+    an `*_id`, `account_id`, `display_name`, an API's `service`), never another resource's; `-` for an IAM
+    grant. On fraud-detection prod, the names Google Cloud gives them."""
+    pages = docs.pages(resolve(load_spec(config)), config.parent / "cdktf.out")
+    for stack_name, stack in checked_in(config).items():
+        page = pages[stack_name]
+        assert "| address | Google name | type | capability | labels |" in page
+        rows = {m.group(1): (m.group(2).strip("`"), m.group(3)) for m in ROW.finditer(page)}
+        resources = {f"{t}.{n}": b for t, items in stack["resource"].items() for n, b in items.items()}
+        assert set(rows) == set(resources), stack_name
+        for address, (name, rtype) in rows.items():
+            body = resources[address]
+            assert rtype == address.split(".")[0]
+            if rtype.endswith("_iam_member"):
+                assert name == "-", address
+                continue
+            own = {v for k, v in body.items() if (k in ("name", "display_name", "service") or k.endswith("_id"))}
+            assert name in own, f"{stack_name}: {address} shows {name!r}, not one of its names {sorted(own)}"
+        if stack_name == "fraud-detection-prod":
+            assert {a: rows[a][0] for a in FRAUD_PROD_NAMES} == FRAUD_PROD_NAMES
 
 
 def test_budget_and_alert_thresholds_are_on_the_page() -> None:
@@ -172,17 +357,19 @@ def test_a_page_is_the_same_whatever_the_working_directory(monkeypatch: pytest.M
 
 NODE = r"[A-Za-z0-9_]+"
 LABEL = r"(?:[A-Za-z0-9 _.,:/@()-]|#\d+;|<br/>)*"
-SHAPES = [r"\[\"{0}\"\]", r"\(\[\"{0}\"\]\)", r"\[\(\"{0}\"\)\]", r"\{{\{{\"{0}\"\}}\}}", r"\[\[\"{0}\"\]\]"]
+SHAPES = [r"\[\"{0}\"\]", r"\(\"{0}\"\)", r"\[\(\"{0}\"\)\]", r"\{{\{{\"{0}\"\}}\}}", r">\"{0}\"\]"]
+KINDS = "(?:identity|store|resource|external|source)"
 LINE = re.compile(
     "|".join(
         [
-            r"flowchart LR",
+            r"flowchart TB",
             rf"  subgraph {NODE}\[\"{LABEL}\"\]",
             r"  end",
             *(rf" {{2,4}}{NODE}{shape.format(LABEL)}" for shape in SHAPES),
-            rf"  {NODE} (?:-->|-\.->)\|\"{LABEL}\"\| {NODE}",
-            r"  classDef (?:identity|store|resource|external|project) [a-z:#0-9,]+",
-            rf"  class {NODE}(?:,{NODE})* (?:identity|store|resource|external|project)",
+            rf"  {NODE} (?:==>|-\.->)(?:\|\"{LABEL}\"\|)? {NODE}",
+            rf"  {NODE} ~~~ {NODE}",
+            rf"  classDef {KINDS} [a-z:#0-9,]+",
+            rf"  class {NODE}(?:,{NODE})* {KINDS}",
         ]
     )
 )
@@ -374,6 +561,14 @@ def renderer() -> Renderer:
     return Renderer(node)
 
 
+MAX_WIDTH = 2400  # pixels: a wide screen; GitHub shrinks a wider diagram to its page's width
+
+
+def svg_width(svg: str) -> float:
+    """The width mmdc laid the diagram out at: its viewBox's."""
+    return float(ET.fromstring(svg).attrib["viewBox"].split()[2])
+
+
 def svg_text(svg: str) -> str:
     """The SVG's text as a reader sees it; the SVG must be well-formed, with no script and no handler."""
     root = ET.fromstring(svg)
@@ -408,6 +603,12 @@ def test_every_diagram_renders(
     assert HOSTILE_GROUP in texts["hostile config"]  # the persona group's name, shown as text
     assert "click b call alert(1)" in texts["hostile names"] and "%%{init" in texts["hostile names"]
     assert "<script>x</script>" in texts["hostile names"]  # as text, not as an element (svg_text checked)
+    # issue 17: the fraud prod stack's diagram was 6,364 pixels wide; drawn top to bottom with its grants
+    # summarised, no diagram is wider than a wide screen, and the summaries are what the renderer drew
+    widths = {name: svg_width(svg) for name, svg in svgs.items()}
+    assert not {name: w for name, w in widths.items() if w > MAX_WIDTH}, widths
+    fraud = next(t for name, t in texts.items() if name.endswith("fraud-detection-prod"))
+    assert "identities and access" in fraud and "writes: data" in fraud and "raw data" in fraud
     print(f"\nrendered {len(svgs)} diagrams in one mmdc run: {seconds:.1f} s")  # shown with -s or on failure
 
 
