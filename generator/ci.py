@@ -45,10 +45,14 @@ PYTHON_VERSION = "3.12"
 TERRAFORM_VERSION = "1.11.4"
 CHECKOV_VERSION = "3.3.30"
 RUNNER = "ubuntu-24.04"
-# Cloud Build step images: the official Python image and HashiCorp's Terraform image, by version.
-PYTHON_IMAGE = f"python:{PYTHON_VERSION}-slim"
-TERRAFORM_IMAGE = f"hashicorp/terraform:{TERRAFORM_VERSION}"
-GCLOUD_IMAGE = "gcr.io/google.com/cloudsdktool/cloud-sdk:slim"
+# Cloud Build step images, by digest (a tag can be moved to other content; a digest cannot). The digests are
+# as public repositories pin these tags (python:3.12-slim's multi-platform index; hashicorp/terraform
+# 1.11.4's): no registry is reachable from tierstack's test machines, so they are not checked against the
+# registry here. Check them with `docker buildx imagetools inspect IMAGE` when you bump a version.
+PYTHON_IMAGE = f"python:{PYTHON_VERSION}-slim@sha256:78387bc3881b8273120a12ebe6c1ab22b018ccc2c9adf565ae1ac9b536e184ea"
+TERRAFORM_IMAGE = (
+    f"hashicorp/terraform:{TERRAFORM_VERSION}@sha256:5820b87995595425074f881500a037b0ccd41158d0d9b44d78f5f120612f2d3d"
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ CHECKOV_SKIPS: tuple[tuple[str, str], ...] = (
 # The exit codes of `tierstack review` the workflows act on (generator/cli.py).
 REVIEW_DESTRUCTIVE = 3
 REVIEW_FROZEN = 4
+REVIEW_PLAN_CHANGED = 7  # review --reviewed: the new plan differs from the reviewed one
 # A pull request with this label may destroy or replace stateful resources (review's exit 3).
 APPROVE_DESTROY_LABEL = "tierstack-approve-destroy"
 
@@ -126,12 +131,18 @@ class CiEnvironment:
     region: str
     ci_identity: bool  # the foundation capability gives it a CI service account and workload identity pool
     ci_service_account: str  # its email (the stack's output foundation_ci_service_account), '' without one
+    planner_service_account: str  # the read-only planner's (foundation_ci_planner_service_account), or ''
     ci_subject: str | None  # a custom OIDC subject (capabilities.foundation.ci.subject), else None
     freezes: tuple[str, ...]  # the change freezes that apply to it
 
     @property
     def production(self) -> bool:
         return self.role == "production"
+
+    @property
+    def variable(self) -> str:
+        """The repository variable that holds this environment's workload identity provider."""
+        return "TIERSTACK_WIF_PROVIDER_" + re.sub(r"[^A-Za-z0-9]", "_", self.name).upper()
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,8 @@ class CiPlan:
     branch: str
     environments: tuple[CiEnvironment, ...]
     requirement: str = ""  # what the workflows `pip install`: a pinned tierstack (see `requirement`)
+    # the reason production may deploy without a required reviewer (a production_reviewers waiver), or ''
+    unprotected_production: str = ""
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -276,6 +289,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
                 region=env.region,
                 ci_identity=has_ci,
                 ci_service_account=_ci_account(spec.name, env.project, str(config)) if has_ci else "",
+                planner_service_account=_ci_account(spec.name, env.project, str(config), "planner") if has_ci else "",
                 ci_subject=str(subject) if subject and subject != f"environment:{env.name}" else None,
                 freezes=tuple(applying),
             )
@@ -293,6 +307,15 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
         branch=branch,
         environments=tuple(environments),
         requirement=install,
+        unprotected_production=next(
+            (
+                w.reason
+                for w in spec.waivers
+                if w.guarantee == "production_reviewers"
+                and any(env.production and env.name in (w.environments or [env.name]) for env in environments)
+            ),
+            "",
+        ),
     )
     notes = []
     if not plan.applies:
@@ -314,11 +337,11 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
     return dataclasses.replace(plan, notes=tuple(notes))
 
 
-def _ci_account(name: str, project: str, source: str) -> str:
-    """The CI service account's email, as modules/foundation.py names it."""
+def _ci_account(name: str, project: str, source: str, role: str = "ci") -> str:
+    """A CI service account's email (the deployer 'ci', or the 'planner'), as modules/foundation.py names it."""
     from tierstack.generator import naming
 
-    return f"{naming.account_id(name, 'ci', source)}@{project}.iam.gserviceaccount.com"
+    return f"{naming.account_id(name, role, source)}@{project}.iam.gserviceaccount.com"
 
 
 def _relative(path: Path, top: Path, config: Path) -> str:
@@ -405,6 +428,22 @@ def _comment(value: Any) -> Rendered:
     return Rendered(" ".join(str(value).split()))
 
 
+def _script(value: Any, width: int) -> Rendered:
+    """A constant script of the package (templates/ci/*.js), indented for a YAML block scalar."""
+    pad = " " * width
+    return Rendered("\n".join(pad + line if line else "" for line in str(value).rstrip("\n").split("\n")))
+
+
+def _scripts() -> dict[str, str]:
+    """The github-script bodies, by name: JavaScript files of their own, so tests run them as they are."""
+    folder = resources.files("tierstack.generator").joinpath("templates").joinpath("ci")
+    return {
+        item.name.removesuffix(".js"): item.read_text(encoding="utf-8")
+        for item in folder.iterdir()
+        if item.name.endswith(".js")
+    }
+
+
 def _finalize(value: Any) -> Any:
     """What `<< >>` prints: a filtered string or a number; a raw value is a template bug."""
     if isinstance(value, Rendered) or (isinstance(value, int) and not isinstance(value, bool)):
@@ -440,6 +479,7 @@ def _environment(target: Target) -> Any:
     env.filters["action"] = _action
     env.filters["block"] = _block
     env.filters["branch"] = _branch
+    env.filters["script"] = _script
     return env
 
 
@@ -459,12 +499,14 @@ def _context(plan: CiPlan, command: str) -> dict[str, Any]:
         "runner": RUNNER,
         "python_image": PYTHON_IMAGE,
         "terraform_image": TERRAFORM_IMAGE,
-        "gcloud_image": GCLOUD_IMAGE,
         "marker": f"<!-- tierstack-review:{plan.name} -->",
         "approve_label": APPROVE_DESTROY_LABEL,
         "destructive": REVIEW_DESTRUCTIVE,
         "frozen": REVIEW_FROZEN,
+        "plan_changed": REVIEW_PLAN_CHANGED,
         "env_names": " ".join(env.name for env in plan.environments),
+        "scripts": _scripts(),
+        "pr_workflow": f"tierstack-{plan.name}-pr.yml",
     }
 
 

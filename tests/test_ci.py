@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.github import GitHubStandIn
 from ruamel.yaml import YAML
 
 from conftest import REPO, git, run, skip_or_fail
@@ -39,6 +40,7 @@ PROTOTYPE = REPO / "examples" / "research-prototype" / "tierstack.yaml"  # tier 
 CONFIGS = [FRAUD, RECOMMENDER, CHURN, PROTOTYPE]
 ACTIONLINT_DIR = REPO / "tests" / "actionlint"
 PLANS = REPO / "tests" / "fixtures" / "plans"
+PROJECTS = {"dev": "dev", "staging": "stg", "prod": "prod"}  # fraud-detection's projects: acme-fraud-<this>
 
 
 def load_yaml(text: str) -> Any:
@@ -272,9 +274,11 @@ def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
         "ordered-deploy-live.yaml",
     ]
     sandbox = load_yaml(cloudbuild["ordered-deploy-sandbox.yaml"])
-    promote = sandbox["steps"][-1]
-    assert promote["id"] == "promote-preprod" and "NEXT_TRIGGER=tierstack-ordered-preprod" in promote["env"]
-    assert not any(s["id"].startswith("promote") for s in load_yaml(cloudbuild["ordered-deploy-live.yaml"])["steps"])
+    promote = sandbox["steps"][-1]  # says how to promote; starts nothing in another project
+    assert promote["id"] == "next-preprod" and "NEXT_TRIGGER=tierstack-ordered-preprod" in promote["env"]
+    assert promote["name"] == ci.PYTHON_IMAGE  # no gcloud: it runs nothing against another project
+    assert all(line.strip().startswith("echo") for line in promote["script"].splitlines() if "gcloud" in line)
+    assert not any(s["id"].startswith("next") for s in load_yaml(cloudbuild["ordered-deploy-live.yaml"])["steps"])
 
 
 def test_every_environment_job_runs_in_its_github_environment(fraud_github: dict[str, Any]) -> None:
@@ -285,8 +289,8 @@ def test_every_environment_job_runs_in_its_github_environment(fraud_github: dict
         assert job["concurrency"] == {"group": f"tierstack-fraud-detection-{env}", "cancel-in-progress": False}
     assert deploy["jobs"]["deploy-prod"]["environment"] == "prod"
     pr = fraud_github["tierstack-fraud-detection-pr.yml"]
-    for env in ("dev", "staging", "prod"):  # the provider trusts only environment:<env> subjects
-        assert pr["jobs"][f"plan-{env}"]["environment"] == env
+    for env in ("dev", "staging", "prod"):  # a pull request never enters a deploy environment
+        assert "environment" not in pr["jobs"][f"plan-{env}"]
 
 
 def test_no_key_anywhere(written: dict[str, list[Path]]) -> None:
@@ -302,17 +306,25 @@ def test_sign_in_is_workload_identity_with_id_token_write(fraud_github: dict[str
         for job_name, job in workflow["jobs"].items():
             auth = [s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@")]
             if auth:
-                assert auth[0]["with"] == {
-                    "workload_identity_provider": "${{ vars.TIERSTACK_WORKLOAD_IDENTITY_PROVIDER }}",
-                    "service_account": "${{ vars.TIERSTACK_CI_SERVICE_ACCOUNT }}",
-                }
-                # a deploy job may also write to a pull request: to record a freeze override there
-                extra = {"pull-requests": "write"} if job_name.startswith("deploy-") else {}
+                if job_name.startswith("deploy-"):  # the deployer, from the GitHub environment's variables
+                    assert auth[0]["with"] == {
+                        "workload_identity_provider": "${{ vars.TIERSTACK_WORKLOAD_IDENTITY_PROVIDER }}",
+                        "service_account": "${{ vars.TIERSTACK_CI_SERVICE_ACCOUNT }}",
+                    }
+                else:  # the read-only planner: its email is known, the provider is a repository variable
+                    env = job_name.removeprefix("plan-")
+                    planner = f"fraud-detection-planner@acme-fraud-{PROJECTS[env]}.iam.gserviceaccount.com"
+                    assert auth[0]["with"] == {
+                        "workload_identity_provider": f"${{{{ vars.TIERSTACK_WIF_PROVIDER_{env.upper()} }}}}",
+                        "service_account": planner,
+                    }
+                # a deploy job also reads the review run and writes to a pull request (an override, production)
+                extra = {"pull-requests": "write", "actions": "read"} if job_name.startswith("deploy-") else {}
                 assert job["permissions"] == {"contents": "read", "id-token": "write", **extra}, job_name
             else:
                 assert "id-token" not in job["permissions"], job_name
     text = generate(FRAUD, "github")["tierstack-fraud-detection-deploy.yml"]
-    assert "foundation_ci_workload_identity_pool" in text and "foundation_ci_service_account" in text
+    assert "foundation_ci_workload_identity_provider" in text and "foundation_ci_service_account" in text
 
 
 def test_actions_are_pinned_to_commits(fraud_github: dict[str, Any]) -> None:
@@ -352,7 +364,7 @@ def test_one_comment_per_pull_request(fraud_github: dict[str, Any]) -> None:
     assert write["run"].splitlines()[2].strip() == 'echo "$MARKER"'  # the body carries the marker
     _, post = step_named(comment, "Post the comment")
     script = post["with"]["script"]
-    find = script.index("includes(marker)")
+    find = script.index('c.user.login === "github-actions[bot]" && (c.body || "").startsWith(`${marker}\\n`)')
     update, create = script.index("updateComment"), script.index("createComment")
     assert find < update < create and "} else {" in script[update:create]
     assert script.count("createComment") == 1
@@ -758,82 +770,11 @@ def test_cli_help_lists_ci() -> None:
 # --- the github-script bodies, run by GitHub's REST client against a local GitHub API stand-in -------------
 
 
-class GitHubStandIn:
-    """The few GitHub REST endpoints the workflows' scripts call, on 127.0.0.1, with their documented
-    shapes (docs.github.com/rest: issues/comments, pulls of a commit); every request is recorded."""
-
-    def __init__(self, pulls: list[int]) -> None:
-        import http.server
-        import threading
-
-        self.comments: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str]] = []
-        self.pulls = pulls
-        stand_in = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _answer(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _route(self, method: str) -> None:
-                from urllib.parse import urlsplit
-
-                path = urlsplit(self.path).path
-                stand_in.requests.append((method, path))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
-                parts = path.strip("/").split("/")
-                if method == "GET" and parts[-1] == "pulls" and parts[-3] == "commits":
-                    return self._answer(200, [{"number": n, "state": "closed"} for n in stand_in.pulls])
-                if method == "GET" and parts[-1] == "comments" and parts[-3] == "issues":
-                    return self._answer(200, [c for c in stand_in.comments if c["issue"] == int(parts[-2])])
-                if method == "POST" and parts[-1] == "comments":
-                    comment = {
-                        "id": 1000 + len(stand_in.comments),
-                        "issue": int(parts[-2]),
-                        "body": body["body"],
-                        "user": {"login": "github-actions[bot]", "type": "Bot"},
-                    }
-                    stand_in.comments.append(comment)
-                    return self._answer(201, comment)
-                if method == "PATCH" and parts[-2] == "comments":
-                    for comment in stand_in.comments:
-                        if comment["id"] == int(parts[-1]):
-                            comment["body"] = body["body"]
-                            return self._answer(200, comment)
-                return self._answer(404, {"message": "Not Found"})
-
-            def do_GET(self) -> None:
-                self._route("GET")
-
-            def do_POST(self) -> None:
-                self._route("POST")
-
-            def do_PATCH(self) -> None:
-                self._route("PATCH")
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 OCTOKIT_DIR = REPO / ".cache" / "octokit"
 
 
 @pytest.fixture
-def github_script(tmp_path: Path) -> Any:
+def github_script(tmp_path: Path, spawns: None) -> Any:
     """run(step, env, context, pulls) -> (the finished process, the stand-in): a workflow's github-script step
     run by Octokit against a GitHub API stand-in on 127.0.0.1."""
     try:
@@ -853,9 +794,11 @@ def github_script(tmp_path: Path) -> Any:
         script, ctx = tmp_path / "script.js", tmp_path / "context.json"
         script.write_text(step["with"]["script"])
         ctx.write_text(json.dumps(context))
+        output = tmp_path / "github-output"
+        output.write_text("")
         return subprocess.run(
             [str(node), str(OCTOKIT_DIR / "run-script.mjs"), str(script), str(ctx), stand_in.url],
-            env={"PATH": os.environ["PATH"], **env},
+            env={"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(output), **env},
             capture_output=True,
             text=True,
             timeout=60,
@@ -887,14 +830,18 @@ def test_the_review_comment_is_posted_once_then_updated(
     stand_in.comments.append(  # a person quoting the marker: never the bot's comment to update
         {"id": 7, "issue": 12, "body": f"see {marker}", "user": {"login": "dev", "type": "User"}}
     )
+    stand_in.comments.append(  # another bot (an app) quoting the marker: not ours either
+        {"id": 8, "issue": 12, "body": f"{marker}\nforged", "user": {"login": "mallory-app[bot]", "type": "Bot"}}
+    )
     body = tmp_path / "comment.md"
     for push in ("first", "second"):
         body.write_text(f"{marker}\nplans of the {push} push\n")
         done = github_script(post, {"COMMENT": str(body), "MARKER": marker}, CONTEXT, stand_in)
         assert done.returncode == 0, done.stdout + done.stderr
-    ours = [c for c in stand_in.comments if c["user"]["type"] == "Bot"]
+    ours = [c for c in stand_in.comments if c["user"]["login"] == "github-actions[bot]"]
     assert len(ours) == 1 and ours[0]["body"].endswith("plans of the second push\n")
     assert stand_in.comments[0]["body"] == f"see {marker}"
+    assert stand_in.comments[1]["body"] == f"{marker}\nforged"
     assert [m for m, _ in stand_in.requests].count("POST") == 1
     assert [m for m, _ in stand_in.requests].count("PATCH") == 1
 
@@ -913,7 +860,7 @@ def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[st
     reason = "INC-4711: card authorisations failing <script>\nsecond line"
     stand_in = GitHubStandIn(pulls=[12])
     stand_in.comments.append(
-        {"id": 5, "issue": 12, "body": f"{marker}\n## tierstack review\n", "user": {"type": "Bot"}}
+        {"id": 5, "issue": 12, "body": f"{marker}\n## tierstack review\n", "user": {"login": "github-actions[bot]"}}
     )
     done = github_script(record, {**env, "OVERRIDE_FREEZE_REASON": reason}, CONTEXT, stand_in)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -941,7 +888,9 @@ def _git(repo: Path, *args: str) -> str:
     return git(repo, *args).strip()
 
 
-def run_diff_step(workflow: dict[str, Any], root: Path, base: str, approved: str = "false") -> tuple[int, str, str]:
+def run_diff_step(
+    workflow: dict[str, Any], root: Path, base: str, approved: str = "false", fork: str = "false"
+) -> tuple[int, str, str]:
     """The check job's diff step as GitHub runs it: its script in the checkout, the base commit filled in;
     (exit code, diff.md, verdict)."""
     _, step = step_named(workflow["jobs"]["check"], "What the change does to the committed stacks")
@@ -953,6 +902,7 @@ def run_diff_step(workflow: dict[str, Any], root: Path, base: str, approved: str
         **{k: str(v) for k, v in workflow["env"].items()},
         "BASE_SHA": base,
         "APPROVED": approved,
+        "FORK": fork,
         "RUNNER_TEMP": str(temp),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
@@ -1024,3 +974,375 @@ def test_the_pull_request_diff_of_a_first_commit_and_the_tier_1_gate(
     assert code == 1 and "add the label tierstack-approve-destroy" in text, text
     code, text, _ = run_diff_step(recommender, root, base, approved="true")
     assert code == 0 and "approved by the label" in text, text
+
+
+# --- issue 18: two identities, what was reviewed is what is applied, approvals that mean something ---------
+
+
+def test_pull_requests_plan_as_the_planner_and_deploys_run_as_the_deployer(fraud_github: dict[str, Any]) -> None:
+    pr = fraud_github["tierstack-fraud-detection-pr.yml"]
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
+    for name, job in pr["jobs"].items():
+        assert "environment" not in job, name  # no pull-request job enters a deploy environment
+    for env in ("dev", "staging", "prod"):
+        job = pr["jobs"][f"plan-{env}"]
+        assert job["if"] == "github.event.pull_request.head.repo.id == github.event.repository.id"
+        auth = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@"))
+        assert "planner" in auth["with"]["service_account"]
+        _, deployed = deploy_jobs(deploy)[["dev", "staging", "prod"].index(env)]
+        assert deployed["environment"] == env
+
+
+def test_the_stacks_bind_each_identity_to_its_kind_of_run(tmp_path: Path, synthesizes: None) -> None:
+    """The provider trusts the repository's ids, never its name alone; the deployer only deploy tokens
+    (the default branch's deploy workflow), the planner only pull requests, and the planner writes nothing."""
+    from tierstack.generator.stacks import synthesize
+    from tierstack.modules.foundation import PLANNER_ROLES
+
+    synthesize(resolve(load_spec(FRAUD)), tmp_path)
+    stack = json.loads((tmp_path / "stacks" / "fraud-detection-prod" / "cdk.tf.json").read_text())
+    resources = stack["resource"]
+    provider = resources["google_iam_workload_identity_pool_provider"]["foundation_ci_provider"]
+    assert provider["attribute_condition"] == (
+        "assertion.repository_id == '812345678' && assertion.repository_owner_id == '51234567'"
+    )
+    job = provider["attribute_mapping"]["attribute.job"]
+    assert "assertion.ref == 'refs/heads/main'" in job
+    workflow = "acme/fraud-detection/.github/workflows/tierstack-fraud-detection-deploy.yml@refs/heads/main"
+    assert f"assertion.job_workflow_ref == '{workflow}'" in job
+    assert "assertion.event_name == 'pull_request' ? 'plan'" in job
+    members = resources["google_service_account_iam_member"]
+    assert members["foundation_ci_workload_identity_user"]["member"].endswith("/attribute.job/deploy")
+    assert members["foundation_planner_workload_identity_user"]["member"].endswith("/attribute.job/plan")
+    planner = "serviceAccount:${google_service_account.foundation_planner_sa.email}"
+    planner_roles = [m["role"] for m in resources["google_project_iam_member"].values() if m["member"] == planner]
+    assert sorted(planner_roles) == sorted(PLANNER_ROLES)
+    writing = ("admin", "editor", "writer", "user", "owner", "creator", "developer")
+    assert not [r for r in planner_roles if any(w in r.lower() for w in writing)]
+    assert not [m for m in members.values() if m["member"] == planner and m["role"] != "roles/iam.workloadIdentityUser"]
+    state = resources["google_storage_bucket_iam_member"]["foundation_planner_state_reader"]
+    assert (state["bucket"], state["role"]) == ("fraud-detection-tfstate", "roles/storage.objectViewer")
+    deployer = "serviceAccount:${google_service_account.foundation_ci_sa.email}"
+    project_roles = [m["role"] for m in resources["google_project_iam_member"].values() if m["member"] == deployer]
+    assert "roles/artifactregistry.writer" not in project_roles  # repository grants only (issue 20.6)
+    outputs = stack["output"]
+    assert "foundation_ci_planner_service_account" in outputs and "foundation_ci_workload_identity_provider" in outputs
+
+
+@pytest.mark.parametrize("missing", ["ci_repository_id", "ci_repository_owner_id"])
+def test_the_repository_ids_are_required(missing: str, write: Any) -> None:
+    text = FRAUD.read_text()
+    line = next(line for line in text.splitlines() if line.strip().startswith(f"{missing}:"))
+    config = write(text.replace(line + "\n", ""))
+    result = run("validate", str(config))
+    assert result.exit_code == 2, result.output
+    assert f"field 'variables.{missing}'" in result.output
+    assert "gh api repos/OWNER/NAME --jq .id,.owner.id" in result.output
+
+
+def test_a_repository_id_must_be_a_positive_integer(write: Any) -> None:
+    config = write(FRAUD.read_text().replace("ci_repository_id: 812345678", 'ci_repository_id: "812345678"'))
+    result = run("validate", str(config))
+    assert result.exit_code == 2 and "field 'variables.ci_repository_id'" in result.output, result.output
+
+
+PULL = {"number": 12, "user": {"login": "author-ann"}, "head": {"sha": "a" * 40}}
+LABEL = ci.APPROVE_DESTROY_LABEL
+
+
+def approval(
+    github_script: Any, fraud_github: dict[str, Any], tmp_path: Path, action: str, stand_in: GitHubStandIn
+) -> tuple[subprocess.CompletedProcess[str], str, str]:
+    """The comment job's approval step for one event: (process, its outputs, the comment's approval part)."""
+    comment = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["comment"]
+    _, step = step_named(comment, "The approval")
+    record = tmp_path / "approval.md"
+    context = {**CONTEXT, "payload": {"action": action, "pull_request": PULL}}
+    done = github_script(step, {"LABEL": comment["env"]["LABEL"], "APPROVAL": str(record)}, context, stand_in)
+    return done, (tmp_path / "github-output").read_text(), record.read_text() if record.exists() else ""
+
+
+def labeled_by(login: str) -> list[dict[str, Any]]:
+    return [
+        {"event": "labeled", "label": {"name": "other"}, "actor": {"login": "x"}, "created_at": "2026-12-01T09:00:00Z"},
+        {"event": "labeled", "label": {"name": LABEL}, "actor": {"login": login}, "created_at": "2026-12-01T10:00:00Z"},
+    ]
+
+
+def test_a_new_push_removes_the_approval(fraud_github: dict[str, Any], github_script: Any, tmp_path: Path) -> None:
+    stand_in = GitHubStandIn(labels=[LABEL, "other"], events=labeled_by("lead-li"), permissions={"lead-li": "write"})
+    done, outputs, record = approval(github_script, fraud_github, tmp_path, "synchronize", stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stand_in.state.labels == ["other"]
+    assert ("DELETE", f"/repos/acme/ml-platform/issues/12/labels/{LABEL}") in stand_in.requests
+    assert "approved=false" in outputs and "is not set" in record
+
+
+@pytest.mark.parametrize(
+    ("login", "permission", "why"),
+    [
+        ("author-ann", "admin", "wrote the pull request"),
+        ("triager-tom", "read", "has read access; an approver needs write access"),
+        ("nobody", "none", "has none access"),
+    ],
+)
+def test_only_a_writer_who_is_not_the_author_approves(
+    fraud_github: dict[str, Any], github_script: Any, tmp_path: Path, login: str, permission: str, why: str
+) -> None:
+    stand_in = GitHubStandIn(labels=[LABEL], events=labeled_by(login), permissions={login: permission})
+    done, outputs, record = approval(github_script, fraud_github, tmp_path, "labeled", stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "approved=false" in outputs and why in record and f"`{login}`" in record
+    assert stand_in.state.labels == [LABEL]  # a label event does not remove it
+
+
+def test_an_approval_is_recorded_with_its_reviewer(
+    fraud_github: dict[str, Any], github_script: Any, tmp_path: Path
+) -> None:
+    stand_in = GitHubStandIn(labels=[LABEL], events=labeled_by("lead-li"), permissions={"lead-li": "write"})
+    done, outputs, record = approval(github_script, fraud_github, tmp_path, "labeled", stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "approved=true" in outputs and "approver=lead-li" in outputs
+    assert "Approved by `lead-li` (write access, not the author) at 2026-12-01T10:00:00Z" in record
+    assert PULL["head"]["sha"] in record
+    comment = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["comment"]
+    _, write_step = step_named(comment, "Write the comment")
+    assert 'cat "$RUNNER_TEMP/approval.md"' in write_step["run"]  # the record goes into the comment
+    _, gate = step_named(comment, "Gate on the reviews")
+    assert gate["env"]["APPROVED"] == "${{ steps.approval.outputs.approved }}"  # not the event's labels
+
+
+def deploy_step(fraud_github: dict[str, Any], env: str, prefix: str) -> dict[str, Any]:
+    return step_named(fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"][f"deploy-{env}"], prefix)[1]
+
+
+def test_production_without_a_required_reviewer_is_refused(fraud_github: dict[str, Any], github_script: Any) -> None:
+    step = deploy_step(fraud_github, "prod", "Production requires a reviewer")
+    assert step["env"]["UNPROTECTED_REASON"] == ""
+    env = {
+        "TIERSTACK_ENVIRONMENT": "prod",
+        "MARKER": "<!-- tierstack-review:fraud-detection -->",
+        "UNPROTECTED_REASON": "",
+    }
+    merged = [{"number": 12, "merged_at": "2026-12-01T11:00:00Z"}]
+    for rules in ([], [{"type": "wait_timer", "wait_timer": 5}], [{"type": "required_reviewers", "reviewers": []}]):
+        stand_in = GitHubStandIn(pulls=[], environments={"prod": {"protection_rules": rules}})
+        stand_in.state.pulls.extend(merged)
+        done = github_script(step, env, CONTEXT, stand_in)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "::error::the GitHub environment prod has no required reviewers" in done.stdout
+        assert "guarantee: production_reviewers" in done.stdout
+        [comment] = stand_in.comments
+        assert "Production without a required reviewer: prod" in comment["body"] and "not deployed" in comment["body"]
+    missing = GitHubStandIn(pulls=[12])  # no such environment (404): no protection either
+    assert github_script(step, env, CONTEXT, missing).returncode == 1
+    guarded = GitHubStandIn(
+        pulls=[12], environments={"prod": {"protection_rules": [{"type": "required_reviewers", "reviewers": [{}]}]}}
+    )
+    done = github_script(step, env, CONTEXT, guarded)
+    assert done.returncode == 0 and guarded.comments == [], done.stdout + done.stderr
+    assert ("GET", "/repos/acme/ml-platform/environments/prod") in guarded.requests
+    assert not any(
+        s.get("name", "").startswith("Production requires")
+        for s in fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]["deploy-dev"]["steps"]
+    )
+
+
+def test_a_waiver_accepts_an_unprotected_production_and_says_so(write: Any, github_script: Any, tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    reason = "private repository on GitHub Pro: releases are approved in the change board"
+    config = write(
+        FRAUD.read_text()
+        + f"waivers:\n  - guarantee: production_reviewers\n    reason: {json.dumps(reason)}\n    environments: [prod]\n"
+    )
+    deploy = load_yaml(generate(config, "github")["tierstack-fraud-detection-deploy.yml"])
+    _, step = step_named(deploy["jobs"]["deploy-prod"], "Production requires a reviewer")
+    assert step["env"]["UNPROTECTED_REASON"] == reason
+    stand_in = GitHubStandIn(pulls=[12], environments={"prod": {"protection_rules": []}})
+    env = {"TIERSTACK_ENVIRONMENT": "prod", "MARKER": "<!-- tierstack-review:x -->", "UNPROTECTED_REASON": reason}
+    done = github_script(step, env, CONTEXT, stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"accepted by tierstack.yaml: {reason}" in done.stdout
+    [comment] = stand_in.comments
+    assert "deployed anyway: tierstack.yaml waives production_reviewers" in comment["body"]
+
+
+def test_the_deploy_finds_the_review_of_the_merged_pull_request(
+    fraud_github: dict[str, Any], github_script: Any
+) -> None:
+    step = deploy_step(fraud_github, "dev", "Find the pull request's review")
+    env = {"PR_WORKFLOW": step["env"]["PR_WORKFLOW"]}
+    assert env["PR_WORKFLOW"] == "tierstack-fraud-detection-pr.yml"
+    head = "b" * 40
+    pull = {"number": 12, "merged_at": "2026-12-01T11:00:00Z", "head": {"sha": head}}
+
+    def run_of(number: int, conclusion: str, sha: str = head) -> dict[str, Any]:
+        return {
+            "id": 500 + number,
+            "run_number": number,
+            "workflow": env["PR_WORKFLOW"],
+            "head_sha": sha,
+            "event": "pull_request",
+            "conclusion": conclusion,
+        }
+
+    unmerged = GitHubStandIn(pulls=[12])
+    done = github_script(step, env, CONTEXT, unmerged)
+    assert done.returncode == 1 and "no merged pull request holds" in done.stdout
+    failed = GitHubStandIn(runs=[run_of(1, "failure"), run_of(2, "success", "c" * 40)])
+    failed.state.pulls.append(pull)
+    done = github_script(step, env, CONTEXT, failed)
+    assert (
+        done.returncode == 1 and f"pull request #12 has no successful review of its last commit {head}" in done.stdout
+    )
+    reviewed = GitHubStandIn(runs=[run_of(1, "success"), run_of(3, "success"), run_of(4, "failure")])
+    reviewed.state.pulls.append(pull)
+    done = github_script(step, env, CONTEXT, reviewed)
+    assert done.returncode == 0, done.stdout + done.stderr
+    job = fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]["deploy-dev"]
+    download = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
+    assert download["with"]["run-id"] == "${{ steps.review_run.outputs.run_id }}"
+    assert download["with"]["name"] == "tierstack-fraud-detection-plan-dev"
+    pr = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["plan-dev"]
+    uploads = [s["with"]["name"] for s in pr["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
+    assert "tierstack-fraud-detection-plan-dev" in uploads  # the PR uploads what the deploy downloads
+
+
+def run_compare(fraud_github: dict[str, Any], root: Path, reviewed: Path | None, new: Path) -> tuple[int, str]:
+    """The deploy's comparison step as GitHub runs it, with this tierstack on PATH."""
+    step = deploy_step(fraud_github, "prod", "The plan is the one the pull request reviewed")
+    temp = root / "runner-temp"
+    (temp / "reviewed").mkdir(parents=True, exist_ok=True)
+    if reviewed is not None:
+        shutil.copy(reviewed, temp / "reviewed" / "plan.json")
+    stack = root / "stack"
+    stack.mkdir(exist_ok=True)
+    shutil.copy(new, stack / "plan.json")
+    env = {
+        **os.environ,
+        "RUNNER_TEMP": str(temp),
+        "STACK_DIR": str(stack),
+        "PULL": "12",
+        "TIERSTACK_ENVIRONMENT": "prod",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+def test_the_deploy_applies_only_the_reviewed_plan(fraud_github: dict[str, Any], tmp_path: Path, spawns: None) -> None:
+    job = fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]["deploy-prod"]
+    names = [str(s.get("name", "")) for s in job["steps"]]
+    compare = names.index("The plan is the one the pull request reviewed")
+    assert (
+        names.index("terraform plan")
+        < compare
+        < next(i for i, n in enumerate(names) if n.startswith("terraform apply"))
+    )
+    plan = PLANS / "fraud-detection-prod.json"
+    code, text = run_compare(fraud_github, tmp_path / "same", plan, plan)
+    assert code == 0, text
+    code, text = run_compare(
+        fraud_github, tmp_path / "drift", plan, REPO / "tests" / "fixtures" / "review" / "replace-stateful.json"
+    )
+    assert code == ci.REVIEW_PLAN_CHANGED, text
+    assert "the plan differs from the one pull request #12 reviewed" in text and "not applied" in text
+    code, text = run_compare(fraud_github, tmp_path / "missing", None, plan)
+    assert code == 1 and "no reviewed plan of prod" in text, text
+
+
+def test_a_fork_with_data_at_risk_fails_instead_of_a_silent_green(
+    fraud_github: dict[str, Any], pr_repo: tuple[Path, str], spawns: None
+) -> None:
+    root, base = pr_repo
+    workflow = fraud_github["tierstack-fraud-detection-pr.yml"]
+    _, step = step_named(workflow["jobs"]["check"], "What the change does to the committed stacks")
+    assert step["env"]["FORK"] == "${{ github.event.pull_request.head.repo.id != github.event.repository.id }}"
+    code, text, verdict = run_diff_step(workflow, root, base, fork="true")
+    assert code == 1 and verdict == "data_at_risk=true", text
+    assert "a fork cannot be approved" in text
+    code, text, _ = run_diff_step(workflow, root, base, fork="true", approved="true")  # a label cannot either
+    assert code == 1, text
+    code, text, _ = run_diff_step(workflow, root, _git(root, "rev-parse", "HEAD"), fork="true")
+    assert code == 0 and "no plan runs" in text, text  # nothing at risk: the checks pass, and say what ran
+    # the repository's own branch: the comment job gates, after the plans
+    code, text, _ = run_diff_step(workflow, root, base)
+    assert code == 0, text
+
+
+def test_cloudbuild_images_are_pinned_by_digest_and_no_build_crosses_environments(
+    written: dict[str, list[Path]],
+) -> None:
+    images = set()
+    for path in written["cloudbuild"]:
+        data = load_yaml(path.read_text())
+        for step in data["steps"]:
+            assert "@sha256:" in step["name"] and len(step["name"].split("@sha256:")[1]) == 64, step["name"]
+            images.add(step["name"])
+        assert "gcloud builds triggers run" not in "\n".join(
+            line for s in data["steps"] for line in s["script"].splitlines() if not line.strip().startswith("echo")
+        )
+        text = path.read_text()
+        assert "cloudbuild.builds.editor" not in text
+    assert images == {ci.PYTHON_IMAGE, ci.TERRAFORM_IMAGE}
+    for name in (
+        "fraud-detection-deploy-dev.yaml",
+        "fraud-detection-deploy-staging.yaml",
+        "fraud-detection-deploy-prod.yaml",
+    ):
+        data = load_yaml(next(p for p in written["cloudbuild"] if p.name == name).read_text())
+        env = name.removesuffix(".yaml").rsplit("-", 1)[1]
+        assert data["serviceAccount"].endswith(f"@acme-fraud-{PROJECTS[env]}.iam.gserviceaccount.com")
+
+
+def zizmor() -> str:
+    exe = shutil.which("zizmor", path=str(Path(sys.executable).parent)) or shutil.which("zizmor")
+    if exe is None:
+        skip_or_fail("zizmor is a dev dependency (PyPI: zizmor): pip install -e '.[dev]'")
+    assert exe is not None
+    return exe
+
+
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_github_workflows_pass_zizmor(written: dict[str, list[Path]], persona: str, spawns: None) -> None:
+    done = subprocess.run(
+        [
+            zizmor(),
+            "--offline",
+            "--no-progress",
+            "--persona",
+            persona,
+            "--format",
+            "plain",
+            *map(str, written["github"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout + done.stderr
+
+
+def test_zizmor_finds_a_broken_workflow(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
+    """The judge judges: an action pinned to a tag, not a commit, and an expression inside a script."""
+    pr = next(p for p in written["github"] if p.name == "tierstack-fraud-detection-pr.yml")
+    broken = tmp_path / "broken.yml"
+    text = pr.read_text().replace(ci.ACTIONS["checkout"].uses, "actions/checkout@v4", 1)
+    broken.write_text(
+        text.replace(
+            'run: tierstack generate --check "$TIERSTACK_CONFIG"', "run: echo ${{ github.event.pull_request.title }}", 1
+        )
+    )
+    done = subprocess.run(
+        [zizmor(), "--offline", "--no-progress", str(broken)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode != 0
+    assert "template-injection" in done.stdout + done.stderr
