@@ -552,7 +552,6 @@ overrides:
       batch_model: churn@champion
       max_replicas: 2
 """
-SCHEDULE = "google_cloud_scheduler_job.ml_pipelines_schedule"
 BATCH = "google_cloud_scheduler_job.model_serving_batch_prediction"
 WORKFLOW = "google_workflows_workflow.ml_pipelines_retraining"
 
@@ -565,42 +564,52 @@ def _bodies_of(out: Path) -> dict[str, str]:
     }
 
 
+ENCODED = ("http_target.body", "source_contents")  # the encoded arguments the modules write
+# where the PipelineJob's template is, in a workflow's source or a job's body, whatever the step
+TEMPLATE = re.compile(r"^(?:http_target\.body|source_contents)\[decoded\]\.(?:.*\.)?templateUri$")
+
+
 def test_a_change_inside_a_scheduler_jobs_base64_body_is_shown_key_by_key(synth: Callable[..., Path]) -> None:
     before = synth(SCHEDULED, "a")
     head = SCHEDULED.replace("max_replicas: 2", "max_replicas: 3")
     head += "    ml_pipelines:\n      template_tag: stable\n"
     after = synth(head, "b")
     old, new = _bodies_of(before), _bodies_of(after)
-    # the bodies are the encoding expression cdktn writes, alike over their first 100 characters
+    # the body is the encoding expression cdktn writes, alike over its first 100 characters
     assert all(body.startswith("${base64encode(jsonencode({") for body in (*old.values(), *new.values()))
-    assert old[BATCH][:100] == new[BATCH][:100] and old[SCHEDULE][:100] == new[SCHEDULE][:100]
+    assert old[BATCH] != new[BATCH] and old[BATCH][:100] == new[BATCH][:100]
     found = changes(compare(before, after))
-    assert set(found) == {SCHEDULE, BATCH}
-    schedule = {a.path: (a.before, a.after) for a in found[SCHEDULE].attributes}
-    uri = "https://us-central1-kfp.pkg.dev/churn-prod/churn-kfp/training-pipeline/"
-    assert schedule["http_target.body[decoded].templateUri"] == (uri + "latest", uri + "stable")
-    assert not any(path == "http_target.body" for path in schedule)
     batch = [(a.path, a.before, a.after) for a in found[BATCH].attributes]
     assert batch == [("http_target.body[decoded].dedicatedResources.maxReplicaCount", 2, 3)]
+    # the training run's template: inside the scheduler's body or the workflow it starts, decoded either way
+    attributes = [a for c in found.values() for a in c.attributes]
+    assert not [a.path for a in attributes if a.path in ENCODED], "an encoded argument compared as one string"
+    (template,) = [a for a in attributes if TEMPLATE.match(a.path)]
+    uri = "https://us-central1-kfp.pkg.dev/churn-prod/churn-kfp/training-pipeline/"
+    assert (template.before, template.after) == (uri + "latest", uri + "stable")
     result = run("diff", str(before), str(after))
     assert result.exit_code == 0, result.output
     assert "http_target.body[decoded].dedicatedResources.maxReplicaCount: 2 → 3" in result.stdout
-    assert f'http_target.body[decoded].templateUri: "{uri}latest" → "{uri}stable"' in result.stdout
+    assert f'{template.path}: "{uri}latest" → "{uri}stable"' in result.stdout
     data = json.loads(run("diff", str(before), str(after), "--format", "json").stdout)
     paths = [a["path"] for s in data["stacks"] for r in s["resources"] for a in r["attributes"]]
     assert "http_target.body[decoded].dedicatedResources.maxReplicaCount" in paths
 
 
 def test_a_change_inside_a_workflows_jsonencoded_source_is_shown_key_by_key(synth: Callable[..., Path]) -> None:
-    """Retraining on degradation: the workflow's source (`${jsonencode({...})}`) holds the same PipelineJob."""
+    """Retraining on degradation: the workflow's source (`${jsonencode({...})}`) holds the PipelineJob."""
     config = SCHEDULED.split("overrides:")[0].replace("retraining: scheduled", "retraining: on_degradation")
     config = config.replace('  schedule: "0 4 * * *"\n', "") + "overrides:\n  capabilities:\n    ml_pipelines:\n"
     before = synth(config + "      template_tag: latest\n", "a")
     after = synth(config + "      template_tag: stable\n", "b")
     (change,) = [c for c in changes(compare(before, after)).values() if c.address == WORKFLOW]
-    body = "source_contents[decoded].main.steps[2].start_pipeline_run.try.args.body"
-    assert [a.path for a in change.attributes] == [f"{body}.templateUri"]
-    assert str(change.attributes[0].after).endswith("/training-pipeline/stable")
+    (attribute,) = change.attributes
+    assert re.fullmatch(
+        r"source_contents\[decoded\]\.main\.steps\[\d+\]\.start_pipeline_run\.try\.args\.body\.templateUri",
+        attribute.path,
+    ), attribute.path
+    assert str(attribute.before).endswith("/training-pipeline/latest")
+    assert str(attribute.after).endswith("/training-pipeline/stable")
 
 
 def _job(**http_target: Any) -> diffing.Stack:
