@@ -29,6 +29,8 @@ loops, values, output and time (see "Limits" in docs/blueprints.md).
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
 import json
 import math
 import os
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.defaults import DEFAULT_NAMESPACE
@@ -727,17 +730,53 @@ def render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict
 References = dict[int, list[Key]]  # template source line -> the variables its {{ ... }} read (`use_case.schedule`)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(name: str, source: str) -> tuple[Any, References, frozenset[str]]:
+    """A blueprint compiled once per text (a fleet renders the same few for every member, thousands of
+    times): the sandboxed template, the variables each line reads, and every variable name it reads."""
+    env = _Sandbox()
+    tree = env.parse(mark_lines(source))
+    references = _references(tree)
+    used = frozenset(jinja2.meta.find_undeclared_variables(tree))
+    tree = _Guard().visit(tree)
+    tree.set_environment(env)
+    template = env.from_string(tree)
+    template.filename = name
+    template.name = name
+    return template, references, used
+
+
+_RENDERED: dict[tuple[str, str, str], tuple[str, dict[int, int], References, CommentedMap]] = {}
+MAX_RENDERED = 256  # distinct renders kept: the few blueprints of a fleet times the values members differ in
+
+
+def _rendered(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int], References, Any]:
+    """render() and parse, once per blueprint and values of the variables it reads; the document is a copy.
+
+    Parsing the rendered YAML (round-trip, for the lines) is most of `validate`'s time; the members of a
+    fleet mostly render a blueprint with the same values, so they share one parse.
+    """
+    try:
+        _, _, used = _compiled(name, source)
+    except Exception:
+        _render(name, source, variables)  # compiles again, and says what is wrong as a UserError
+        raise
+    key = (name, source, json.dumps({k: variables.get(k) for k in sorted(used)}, sort_keys=True, default=repr))
+    if key not in _RENDERED:
+        text, line_map, references = _render(name, source, variables)
+        if len(_RENDERED) >= MAX_RENDERED:
+            _RENDERED.clear()
+        _RENDERED[key] = (text, line_map, references, _parse_rendered(text, name, line_map))
+    text, line_map, references, doc = _RENDERED[key]
+    return text, dict(line_map), copy.deepcopy(references), copy.deepcopy(doc)
+
+
 def _render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int], References]:
     """render(), and the variables each line's expressions read."""
     try:
-        env = _Sandbox()
-        tree = env.parse(mark_lines(source))
-        references = _references(tree)
-        tree = _Guard().visit(tree)
-        tree.set_environment(env)
-        template = env.from_string(tree)
-        template.filename = name
-        template.name = name
+        template, references, _ = _compiled(name, source)
+        env = template.environment  # compiled once, its budgets fresh for every render
+        env.work = env.iterations = env.output = 0
         env.deadline = time.monotonic() + MAX_SECONDS  # compiling is bounded by the file size; time the render
         return (*unmark(template.render(**variables)), references)
     except jinja2.TemplateSyntaxError as exc:
@@ -900,8 +939,7 @@ def load(
             )
         chain.append(name)
         try:
-            text, line_map, references = _render(name, found.text, variables)
-            doc = _parse_rendered(text, name, line_map)
+            _, line_map, references, doc = _rendered(name, found.text, variables)
             _check_top(doc, name, line_map)
             passed_on = _passed_on(references, variables, origins or {})
             layers.append(_to_layer(doc, found.origin, line_map, passed_on))

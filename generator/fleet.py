@@ -41,6 +41,7 @@ are left out is generated as `generate --env` does (the other stacks are carried
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -53,12 +54,13 @@ import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml.comments import CommentedMap
 
+from tierstack.generator import fsio
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import ErrorList, UserError, did_you_mean, environment_error
 from tierstack.generator.lockfile import Pins
 from tierstack.generator.resolve import Resolved
 from tierstack.generator.spec import LoadedSpec, Name
-from tierstack.generator.yamlio import key_line, line_of, parse, read_text, to_plain
+from tierstack.generator.yamlio import MAX_FILE_BYTES, key_line, line_of, parse, read_text, to_plain
 
 FLEET_KEY = "fleet"
 SELECTORS = ("name", "team", "region", "environment")  # what --only selects by
@@ -138,13 +140,20 @@ def is_fleet_file(path: Path) -> bool:
     return isinstance(doc, dict) and FLEET_KEY in doc
 
 
+# A fleet file lists its members, about 45 bytes each at least: 1 MiB holds some 20,000; parsing it is the
+# cost (ruamel's round-trip parser: about 1.8 s for 3,000 members), so this bounds it near 15 s
+MAX_FLEET_BYTES = 1024 * 1024
+_FLEET_LIMITS = {"limit_of": "a fleet file", "too_large_hint": "split the fleet into several fleet files"}
+
 _last_parsed: dict[str, tuple[str, Any]] = {}  # path -> (text, document): the file is_fleet_file just read
 
 
 def _parsed(path: Path, what: str) -> Any:
     """The YAML document of `path`, parsed once for is_fleet_file and load_fleet (ruamel's round-trip
     parser takes about 0.3 s for a fleet of 50 members). Reading is cheap: a file that changed is parsed anew."""
-    text = read_text(path, what)
+    text = fsio.read_text(path, what, MAX_FLEET_BYTES, **_FLEET_LIMITS)
+    if len(text.encode()) > MAX_FILE_BYTES and not re.search(r"^fleet\s*:", text, re.MULTILINE):
+        text = read_text(path, what)  # no fleet: the config's own limit, and its message
     cached = _last_parsed.get(str(path))
     if cached is not None and cached[0] == text:
         return cached[1]
