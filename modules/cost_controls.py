@@ -5,12 +5,15 @@ The cost labels themselves are applied by every module (base.CapabilityModule.la
 
 from __future__ import annotations
 
-from tierstack.generator.settings import Settings
+from tierstack.generator.settings import Email, Settings
 from tierstack.modules.base import CapabilityModule
 
 
 class CostControlsSettings(Settings):
     budget_topic: bool
+    # the team's address: the budget notifies it through a Cloud Monitoring email channel, not only the
+    # billing account's admins (who are often not the team that spends)
+    notification_email: Email | None = None
 
 
 BUDGET_PUBLISHER = "serviceAccount:billing-budget-alert@system.gserviceaccount.com"
@@ -24,13 +27,24 @@ class CostControls(CapabilityModule):
     provisions = (
         "the cost label set on every labelable resource",
         "a billing budget per environment (when tierstack.yaml gives a budget), scoped by project, with thresholds",
-        "a Pub/Sub topic for budget notifications (budget_topic)",
+        (
+            "budget notifications to the team: a Cloud Monitoring email channel on notification_email (the "
+            "billing account's admins are notified too)"
+        ),
+        (
+            "with budget_topic, a Pub/Sub topic for budget notifications and a pull subscription that keeps them "
+            "for 7 days, so a message nobody has read yet is not lost"
+        ),
     )
     always = True
     settings_model = CostControlsSettings
     after = ("foundation",)  # the project number the budget is scoped by
     key_services = {"google_pubsub_topic": "pubsub"}
-    outputs = {"budget_topic": "Pub/Sub topic that receives budget notifications"}
+    outputs = {
+        "budget_topic": "Pub/Sub topic that receives budget notifications",
+        "budget_subscription": "pull subscription on the budget topic, for automation that acts on the budget",
+        "budget_channel": "Cloud Monitoring notification channel the budget notifies",
+    }
 
     def build(self) -> None:
         from cdktn_provider_google.billing_budget import (
@@ -41,6 +55,8 @@ class CostControls(CapabilityModule):
             BillingBudgetBudgetFilter,
             BillingBudgetThresholdRules,
         )
+        from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
+        from cdktn_provider_google.pubsub_subscription import PubsubSubscription, PubsubSubscriptionExpirationPolicy
         from cdktn_provider_google.pubsub_topic import PubsubTopic
         from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
@@ -67,6 +83,33 @@ class CostControls(CapabilityModule):
                 role="roles/pubsub.publisher",
                 member=BUDGET_PUBLISHER,
             )
+            # a topic without a subscription drops every message: keep them for whoever acts on them
+            subscription = self.add(
+                PubsubSubscription,
+                "budget_subscription",
+                project=inputs.project,
+                name=f"{inputs.name}-{inputs.environment}-budget",
+                topic=topic.id,
+                message_retention_duration="604800s",
+                ack_deadline_seconds=60,
+                expiration_policy=PubsubSubscriptionExpirationPolicy(ttl=""),  # never expires for inactivity
+                labels=self.labels,
+            )
+            self.expose("budget_subscription", subscription.id)
+        channels = []
+        email = self.settings.get("notification_email")
+        if email:
+            channel = self.add(
+                MonitoringNotificationChannel,
+                "budget_email",
+                project=inputs.project,
+                type="email",
+                display_name=f"{inputs.name} {inputs.environment} budget",
+                labels={"email_address": email},
+                user_labels=self.labels,
+            )
+            channels = [channel.id]
+            self.expose("budget_channel", channel.id)
         amount = float(budget["amount"])
         units, nanos = int(amount), round((amount - int(amount)) * 1e9)
         rules = [
@@ -98,8 +141,13 @@ class CostControls(CapabilityModule):
                 calendar_period="MONTH",
             ),
             threshold_rules=rules,
-            all_updates_rule=BillingBudgetAllUpdatesRule(pubsub_topic=topic.id, schema_version="1.0")
-            if topic is not None
+            all_updates_rule=BillingBudgetAllUpdatesRule(
+                pubsub_topic=topic.id if topic is not None else None,
+                schema_version="1.0" if topic is not None else None,
+                monitoring_notification_channels=channels or None,
+                disable_default_iam_recipients=False,  # the billing admins keep their emails
+            )
+            if topic is not None or channels
             else None,
         )
         if topic is not None:

@@ -46,7 +46,11 @@ class ModelTraining(CapabilityModule):
     key_services = {"google_vertex_ai_persistent_resource": "aiplatform"}
     outputs = {
         "{purpose}_bucket": "{purpose} bucket for training",
-        "training_pool": "persistent resource id to run training jobs on",
+        "training_pool": (
+            "the training pool's bare id, what a CustomJob's persistentResourceId takes (not the resource path)"
+        ),
+        "training_pool_kms_key": "the key a job on the training pool must name in its encryptionSpec (CMEK pools)",
+        "training_pool_service_account": "the identity a job on the training pool must run as (its serviceAccount)",
     }
 
     def build(self) -> None:
@@ -111,7 +115,13 @@ class ModelTraining(CapabilityModule):
             deletion_policy=self.deletion_policy,
             **self.pinned_labels(),
         )
-        self.expose("training_pool", resource.id)
+        # persistentResourceId takes the id alone (Vertex AI CustomJobSpec.persistent_resource_id); the
+        # resource's Terraform id is its full path, projects/.../persistentResources/ID
+        self.expose("training_pool", resource.name)
+        if inputs.kms_key:  # a job on a CMEK pool must use the pool's key
+            self.expose("training_pool_kms_key", inputs.kms_key)
+        if inputs.identities.has("training"):
+            self.expose("training_pool_service_account", inputs.identities.emails["training"])
 
 
 def check_pool(pool: dict[str, Any], region: str, source: str, environment: str) -> None:

@@ -486,3 +486,52 @@ def test_the_eventarc_trigger_waits_for_its_agent_and_its_role(write: Any, tmp_p
     trigger = prod["google_eventarc_trigger"]["ml_pipelines_retraining_trigger"]
     assert "google_project_iam_member.ml_pipelines_eventarc_agent_role" in trigger["depends_on"]
     assert "google_project_service.foundation_api_eventarc" in trigger["depends_on"]
+
+
+# --- issue 20, 7. budget notifications that reach someone -----------------------------------------------
+
+
+def test_budgets_notify_the_teams_channel_and_the_topic_is_read(synthesized: dict[str, Path]) -> None:
+    """A budget notifies billing admins by default, often not the team; the team's email channel is one of
+    its monitoring_notification_channels (Budget API: NotificationsRule, at most 5). A topic nobody
+    subscribes to drops its messages (Pub/Sub), so the budget topic has a subscription that keeps them."""
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        found = stack.get("resource", {})
+        for budget in found.get("google_billing_budget", {}).values():
+            rule = budget["all_updates_rule"]
+            channel = found.get("google_monitoring_notification_channel", {}).get("cost_controls_budget_email")
+            if channel is None:  # the config gives no alert_email: the billing admins only
+                assert "monitoring_notification_channels" not in rule, name
+                continue
+            assert channel["type"] == "email" and channel["labels"]["email_address"], name
+            assert rule["monitoring_notification_channels"] == [
+                "${google_monitoring_notification_channel.cost_controls_budget_email.id}"
+            ], name
+            assert len(rule["monitoring_notification_channels"]) <= 5
+            assert rule["disable_default_iam_recipients"] is False, name
+            if "pubsub_topic" in rule:
+                (subscription,) = found["google_pubsub_subscription"].values()
+                assert subscription["topic"] == rule["pubsub_topic"], name
+                assert subscription["expiration_policy"] == {"ttl": ""}, name
+            seen += 1
+    assert seen
+
+
+# --- issue 20, 10. outputs a job can use --------------------------------------------------------------
+
+
+def test_the_training_pool_output_is_what_persistent_resource_id_takes(synthesized: dict[str, Path]) -> None:
+    """Vertex AI CustomJobSpec.persistentResourceId is the pool's id, not its resource path (the Terraform
+    id, projects/.../persistentResources/ID); a job must also match the pool's key and run as its identity."""
+    stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
+    outputs = stack["output"]
+    assert outputs["model_training_training_pool"]["value"] == (
+        "${google_vertex_ai_persistent_resource.model_training_pool.name}"
+    )
+    assert outputs["model_training_training_pool_service_account"]["value"] == (
+        "${google_service_account.foundation_training_sa.email}"
+    )
+    pool = stack["resource"]["google_vertex_ai_persistent_resource"]["model_training_pool"]
+    if "encryption_spec" in pool:
+        assert outputs["model_training_training_pool_kms_key"]["value"] == pool["encryption_spec"]["kms_key_name"]
