@@ -150,6 +150,12 @@ def option(key: str) -> str:
 )
 @click.option("--alert-email", metavar="EMAIL", help="Who model monitoring's alerts notify (when it is selected).")
 @click.option("--ci-repository", metavar="OWNER/NAME", help="Tier 2: the GitHub repository CI deploys from.")
+@click.option(
+    "--ci-repository-id", metavar="N", help="Tier 2: its id (gh api repos/OWNER/NAME --jq .id), which a rename keeps."
+)
+@click.option(
+    "--ci-repository-owner-id", metavar="N", help="Tier 2: its owner's id (gh api repos/OWNER/NAME --jq .owner.id)."
+)
 @click.option("--budget", metavar="AMOUNT", help="Monthly budget per environment (an amount; none without it).")
 @click.option("--billing-account", metavar="ID", help="Billing account id for the budgets, e.g. 012345-6789AB-CDEF01.")
 @click.option(
@@ -350,14 +356,23 @@ class Questionnaire:
                 "pass --ci-repository",
                 hint="e.g. --ci-repository your-org/your-repo",
             )
+            for key, what in (("ci_repository_id", ".id"), ("ci_repository_owner_id", ".owner.id")):
+                self.ask(
+                    key,
+                    f"Its {'owner' + chr(39) + 's ' if 'owner' in key else ''}id on GitHub",
+                    help=f"a number: gh api repos/{a_repo(self.answers)} --jq {what}",
+                    required=f"CI signs in by the repository's immutable ids: pass --{key.replace('_', '-')}",
+                    hint=f"e.g. --{key.replace('_', '-')} $(gh api repos/OWNER/NAME --jq {what})",
+                )
         else:
-            self.skip(
-                "ci_repository",
-                f"these answers (tier {tier.level})",
-                "only tier 2 deploys through CI",
-                False,
-                "pass --code-changes frequent for CI/CD",
-            )
+            for key in ("ci_repository", "ci_repository_id", "ci_repository_owner_id"):
+                self.skip(
+                    key,
+                    f"these answers (tier {tier.level})",
+                    "only tier 2 deploys through CI",
+                    False,
+                    "pass --code-changes frequent for CI/CD",
+                )
 
     def _budget(self) -> None:
         a = self.answers
@@ -476,6 +491,8 @@ class Questionnaire:
             "currency": _blank_or(lambda v: _field("Budget", "currency", v)),
             "alert_email": lambda v: _field("Variables", "alert_email", v),
             "ci_repository": lambda v: _field("Variables", "ci_repository", github_repository(str(v))),
+            "ci_repository_id": lambda v: _field("Variables", "ci_repository_id", _github_id(v)),
+            "ci_repository_owner_id": lambda v: _field("Variables", "ci_repository_owner_id", _github_id(v)),
             "serving_network": lambda v: _field("Variables", "serving_network", v),
             "batch_model": self._check_batch_model,
             "batch_input": _check_batch_input,
@@ -802,7 +819,8 @@ def render(answers: dict[str, Any]) -> str:
     env.globals["yesno"] = lambda v: "yes" if v else "no"
     env.filters["q"] = lambda v: json.dumps(str(v), ensure_ascii=False)
     optional = ("schedule", "serving_network", "batch_schedule", "batch_model", "batch_input", "alert_email")
-    blanks = dict.fromkeys((*optional, "ci_repository", "budget", "billing_account", "currency"))
+    ci = ("ci_repository", "ci_repository_id", "ci_repository_owner_id")
+    blanks = dict.fromkeys((*optional, *ci, "budget", "billing_account", "currency"))
     return env.from_string(source).render(**{**blanks, **{k: v for k, v in answers.items() if v is not None}})
 
 
@@ -834,6 +852,8 @@ def _validate(text: str, path: Path) -> None:
 _SETTING_ANSWERS = {
     ("model_monitoring", "notification_email"): "alert_email",
     ("foundation", "ci", "repository"): "ci_repository",
+    ("foundation", "ci", "repository_id"): "ci_repository_id",
+    ("foundation", "ci", "repository_owner_id"): "ci_repository_owner_id",
     ("model_serving", "network"): "serving_network",
     ("model_serving", "batch_schedule"): "batch_schedule",
     ("model_serving", "batch_model"): "batch_model",
@@ -874,3 +894,16 @@ def _about_answers(err: UserError) -> UserError:
         field=option(key) if key else err.field,
         hint=err.hint,
     )
+
+
+def a_repo(answers: dict[str, Any]) -> str:
+    """The repository answered so far, for the id questions' help (OWNER/NAME when not yet known)."""
+    return str(answers.get("ci_repository") or "OWNER/NAME")
+
+
+def _github_id(value: Any) -> int:
+    """A GitHub id as typed or passed: digits, a positive integer."""
+    text = str(value).strip()
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"'{text}' is not a GitHub id: a positive number, from gh api repos/OWNER/NAME --jq .id")
+    return int(text)

@@ -239,6 +239,8 @@ def test_interactive_init_asks_for_the_receivers_network_and_budget(tmp_path: Pa
         "",  # the tier's environments
         "oncall@example.com",
         "acme/fraud",
+        "812345678",  # its id, and its owner's (gh api repos/acme/fraud --jq .id,.owner.id)
+        "51234567",
         "1500",
         ACCOUNT,
         "EUR",
@@ -340,6 +342,7 @@ def test_batch_answers_are_checked_by_model_serving_s_rules(tmp_path: Path) -> N
 # --- the forms people paste (issue 17, item 9) -----------------------------------------------------
 
 TIER2 = [*BASE, "--stage", "production", "--code-changes", "frequent"]
+IDS = ["--ci-repository-id", "812345678", "--ci-repository-owner-id", "51234567"]  # tier 2: the repository's ids
 
 
 def written(tmp_path: Path, *args: str, input: str | None = None) -> str:
@@ -365,12 +368,12 @@ def written(tmp_path: Path, *args: str, input: str | None = None) -> str:
     ],
 )
 def test_a_pasted_repository_is_written_as_owner_and_name(tmp_path: Path, pasted: str) -> None:
-    assert 'ci_repository: "acme/churn"' in written(tmp_path, *TIER2, "--ci-repository", pasted)
+    assert 'ci_repository: "acme/churn"' in written(tmp_path, *TIER2, *IDS, "--ci-repository", pasted)
     assert github_repository(pasted) == "acme/churn"
 
 
 def test_a_repository_that_is_not_on_github_is_refused(tmp_path: Path) -> None:
-    err = refused(tmp_path, *TIER2, "--ci-repository", "https://gitlab.com/acme/churn")
+    err = refused(tmp_path, *TIER2, *IDS, "--ci-repository", "https://gitlab.com/acme/churn")
     assert "field '--ci-repository': 'https://gitlab.com/acme/churn' is not a GitHub repository" in err
     assert github_repository("https://github.com/acme/churn/tree/main") == "https://github.com/acme/churn/tree/main"
 
@@ -395,7 +398,7 @@ def test_a_billing_account_that_is_no_id_is_still_refused(tmp_path: Path) -> Non
         (["--retraining", "on-degradation", "--alert-email", "a@example.com"], "retraining: on_degradation"),
         (["--retraining", "ON_DEGRADATION", "--alert-email", "a@example.com"], "retraining: on_degradation"),
         (["--retraining", "On Degradation", "--alert-email", "a@example.com"], "retraining: on_degradation"),
-        (["--code-changes", " Frequent ", "--ci-repository", "acme/churn"], "code_changes: frequent"),
+        (["--code-changes", " Frequent ", "--ci-repository", "acme/churn", *IDS], "code_changes: frequent"),
         (["--serving", "BATCH"], "serving: batch"),
     ],
 )
@@ -436,6 +439,8 @@ def test_the_prompts_take_the_forms_people_paste(tmp_path: Path) -> None:
         "oncall@example.com",
         "https://gitlab.com/acme/churn",  # not GitHub: asked again
         "git@github.com:acme/churn.git",
+        "812345678",
+        "51234567",
         "500",
         "billingAccounts/01a2b3-c4d5e6-f7a8b9",
         "",  # the account's currency
@@ -552,6 +557,8 @@ TIER2_SESSION = [
     ("Environments (comma-separated, in promotion order) [dev,staging,prod]", ""),
     ("Email for alerts", "ml-oncall@example.com"),
     ("GitHub repository CI deploys from", "acme/churn"),
+    ("Its id on GitHub", "812345678"),
+    ("Its owner's id on GitHub", "51234567"),
     ("Monthly budget per environment", "750"),
     ("Billing account id", ACCOUNT),
     ("Budget currency", "EUR"),
@@ -664,6 +671,7 @@ TIERS = {
         "oncall@example.com",
         "--ci-repository",
         "acme/churn",
+        *IDS,
         "--budget",
         "1500",
         "--billing-account",
