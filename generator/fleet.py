@@ -557,6 +557,41 @@ def member_out(root: Path, member: Member) -> Path:
     return root / str(member.name) / OUTPUT
 
 
+def shared_outputs(fleet: Fleet, root: Path) -> dict[str, UserError]:
+    """The members whose output directory, symbolic links followed, is another member's (or in it, or
+    holds it): the error of each that reaches it through a link, by name.
+
+    Each member writes <root>/<name>/cdktf.out, and generate replaces that directory as a whole; were
+    <root>/uk a link to <root>/us, generating uk would replace us's stacks. Every member of the fleet
+    counts, also those --only leaves out: their output is on disk all the same.
+    """
+    top = Path(os.path.realpath(root))
+    names = [str(m.name) for m in fleet.members if m.name is not None]
+    lexical = {name: Path(os.path.abspath(root)) / name / OUTPUT for name in names}
+    real = {name: Path(os.path.realpath(lexical[name])) for name in names}
+    found: dict[str, UserError] = {}
+    for name, target in real.items():
+        if target == top / name / OUTPUT:
+            continue  # no link below the root: its own directory
+        other = next((o for o, t in real.items() if o != name and _overlap(target, t)), None)
+        if other is not None:
+            link = next((p for p in (lexical[name], *lexical[name].parents) if p.is_symlink()), lexical[name])
+            found[name] = UserError(
+                f"its output directory {display_path(lexical[name])} leads through the symbolic link "
+                f"{display_path(link)} to {display_path(target)}, which is member {other}'s output "
+                f"({display_path(lexical[other])}): generating it would replace {other}'s stacks",
+                file=fleet.shown,
+                field=f"members[{name}]",
+                hint=f"remove the link {display_path(link)} (or point it at a directory of its own); "
+                "each member writes its own <member>/cdktf.out",
+            )
+    return found
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
 def cdktf_app(fleet: Fleet, member: Member, root: Path) -> str:
     """The command that regenerates this member, run from the folder holding its cdktf.json."""
     folder = (root / str(member.name)).resolve()
@@ -865,11 +900,15 @@ def _run(
         err=True,
     )
     results = []
+    clashes = shared_outputs(fleet, root)
     with reporter.running():
         for item in _resolving(fleet, chosen):
             notes = _print_notes(pins, notes, reporter)
             reporter.start(shown_name(item.member))
-            if mode == "generate":
+            clash = clashes.get(str(item.member.name))
+            if clash is not None:
+                result = MemberResult(shown_name(item.member), "error", error=clash)
+            elif mode == "generate":
                 result = generate_member(fleet, item, root, force, reporter.note)
             elif mode == "check":
                 result = check_member(fleet, item, root)

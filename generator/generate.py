@@ -13,7 +13,12 @@ anything is written.
 The output directory is replaced as a whole, atomically: synthesis goes to a
 temporary sibling (`.<out>.new-XXXXXXXX`, marked by a `.tierstack-new` file
 until the swap), and only a complete tree is swapped in, so a crash leaves the
-previous output intact; the next run removes such a marked leftover. A file
+previous output intact; the next run removes such a marked leftover. For the
+swap, the previous output is moved into a directory tierstack has just made
+beside it and marked as its own (`.<out>.old-XXXXXXXX`, holding `.tierstack-old`
+and the tree): a crash between the two renames leaves it there, and the next
+run puts it back. Only such a marked directory is ever removed: a directory of
+the user's beside the output, whatever its name, is never touched. A file
 the user edited by hand since tierstack wrote it (tracked by hash in
 .tierstack-manifest.json, which also records cdktf.json's) is never replaced
 without --force. A file tierstack did not write is never deleted, not even
@@ -50,6 +55,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from tierstack.generator import __version__, providers
 from tierstack.generator.blueprint import display_path
@@ -64,6 +70,7 @@ except ImportError:  # pragma: no cover  (Windows: no advisory locks; generate r
 
 MANIFEST = ".tierstack-manifest.json"
 MARKER = ".tierstack-new"  # in a temporary tree until it is swapped in: a leftover with it is tierstack's
+OLD_MARKER = ".tierstack-old"  # in the directory that holds the previous output during the swap
 CDKTF_JSON_MARK = "written by tierstack generate; edit tierstack.yaml instead"
 PROVIDERS = providers.PINNED
 LOCK_TIMEOUT = 120.0  # seconds a generate waits for another one writing the same output directory
@@ -133,8 +140,8 @@ def _generate(
     before_swap: BeforeSwap | None = None,
     app: str | None = None,
 ) -> list[StackSummary]:
-    _clean_leftovers(out)
     _recover_interrupted_swap(out)
+    _clean_leftovers(out)
     recorded = _read_manifest(out, shown)
     cdktf_text = _cdktf_json_text(resolved, out, app)
     cdktf_action, cdktf_note = _cdktf_json_action(out, cdktf_text, recorded.get("beside", {}).get("cdktf.json"))
@@ -365,11 +372,27 @@ def _lock_holder(fd: int) -> str:
 
 
 def _clean_leftovers(out: Path) -> None:
-    """Remove the temporary trees of runs killed before they could (under the lock: none is in use)."""
-    pattern = re.compile(re.escape(f".{out.name}.new-") + r"[a-z0-9_]{8}")
-    for path in out.parent.iterdir():
-        if pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink() and (path / MARKER).is_file():
-            shutil.rmtree(path, ignore_errors=True)
+    """Remove the temporary trees of runs killed before they could (under the lock: none is in use):
+    new trees that were never swapped in, and previous outputs set aside by a swap that was done."""
+    for path in _marked(out, "new", MARKER):
+        shutil.rmtree(path, ignore_errors=True)
+    for holder in _marked(out, "old", OLD_MARKER):
+        _discard(holder)
+
+
+def _marked(out: Path, kind: str, marker: str) -> list[Path]:
+    """tierstack's own temporary directories beside `out`: `.<out>.<kind>-XXXXXXXX` (mkdtemp's names),
+    real directories holding `marker` as a regular file. Nothing else is ever removed."""
+    pattern = re.compile(re.escape(f".{out.name}.{kind}-") + r"[a-z0-9_]{8}")
+    return sorted(
+        path
+        for path in out.parent.iterdir()
+        if pattern.fullmatch(path.name)
+        and path.is_dir()
+        and not path.is_symlink()
+        and (path / marker).is_file()
+        and not (path / marker).is_symlink()
+    )
 
 
 # --- Terraform's files, hand edits and the manifest ----------------------------------------------
@@ -593,24 +616,50 @@ def _unknown_entries(out: Path, known: dict[str, str]) -> list[str]:
 # --- the swap ------------------------------------------------------------------------------------
 
 
-def _backup_of(out: Path) -> Path:
-    return out.with_name(f".{out.name}.previous")
-
-
 def _swap(new: Path, out: Path) -> None:
-    backup = _backup_of(out)
-    shutil.rmtree(backup, ignore_errors=True)
-    if out.exists():
-        os.replace(out, backup)
+    """Put `new` in place of `out`: the previous output is set aside in a marked directory, then removed."""
+    holder = _set_aside(out) if out.exists() or out.is_symlink() else None
     os.replace(new, out)
-    shutil.rmtree(backup, ignore_errors=True)
+    if holder is not None:
+        _discard(holder)
+
+
+def _set_aside(out: Path) -> Path:
+    """Move the output into a new directory beside it, marked as tierstack's; that directory.
+
+    The directory is made (mkdtemp: a name no one has) and marked before the output moves into it, so
+    whatever the moment of a crash, a directory holding a previous output carries the mark, and a
+    directory without it is not tierstack's.
+    """
+    holder = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    (holder / OLD_MARKER).write_text(
+        "the previous output of tierstack generate, set aside for the swap; the next generate removes it\n",
+        encoding="utf-8",
+    )
+    os.replace(out, holder / out.name)
+    return holder
+
+
+def _discard(holder: Path) -> None:
+    """Remove a directory _set_aside made (and what it holds); the mark goes last."""
+    for entry in holder.iterdir():
+        if entry.name != OLD_MARKER:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    shutil.rmtree(holder, ignore_errors=True)
 
 
 def _recover_interrupted_swap(out: Path) -> None:
-    """A crash between the two renames leaves only the backup: put it back."""
-    backup = _backup_of(out)
-    if backup.is_dir() and not out.exists():
-        os.replace(backup, out)
+    """A crash between the two renames leaves the output set aside and none in its place: put it back."""
+    if out.exists() or out.is_symlink():
+        return
+    for holder in sorted(_marked(out, "old", OLD_MARKER), key=lambda path: path.stat().st_mtime, reverse=True):
+        previous = holder / out.name  # the newest set aside: an older one is from a swap completed since
+        if previous.is_dir() and not previous.is_symlink():
+            os.replace(previous, out)
+            return
 
 
 def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: bool) -> list[str]:
@@ -625,7 +674,7 @@ def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: 
     new_manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
     carried = []
     if carry_over and (out / "manifest.json").is_file():
-        old_manifest = json.loads(read_bytes_bounded(out / "manifest.json", "manifest.json", MAX_JSON_BYTES))
+        old_manifest = _carried_manifest(out)
         for name, entry in sorted(old_manifest.get("stacks", {}).items()):
             source = out / "stacks" / name
             if name in written or not source.is_dir() or source.is_symlink():
@@ -639,6 +688,24 @@ def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: 
     text = json.dumps(new_manifest, indent=2, sort_keys=True)
     (new / "manifest.json").write_text(text + "\n", encoding="utf-8")
     return carried
+
+
+def _carried_manifest(out: Path) -> dict[str, Any]:
+    """The manifest.json --env carries stacks over from (with --force it may have been edited): its stacks,
+    each a mapping; a UserError naming it otherwise."""
+    try:
+        data: dict[str, Any] = json.loads(read_bytes_bounded(out / "manifest.json", "manifest.json", MAX_JSON_BYTES))
+        stacks = data.get("stacks", {}) if isinstance(data, dict) else None
+        if not isinstance(stacks, dict) or not all(isinstance(entry, dict) for entry in stacks.values()):
+            raise ValueError(out / "manifest.json")
+    except (ValueError, RecursionError):
+        raise UserError(
+            "its manifest.json is unreadable, so --env cannot tell which stacks to carry over",
+            file=display_path(out),
+            field="--out",
+            hint="run generate without --env (every stack is then written anew), or restore the file",
+        ) from None
+    return data
 
 
 def _terraform_entries_of(stack: Path) -> Callable[[str, list[str]], list[str]]:
@@ -713,7 +780,7 @@ def _cdktf_json_action(out: Path, text: str, recorded: str | None) -> tuple[str,
         return "write", None
     try:
         data = json.loads(current)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested a thousand levels deep: not tierstack's
         data = None
     if not isinstance(data, dict) or data.get("//") != CDKTF_JSON_MARK:
         return "foreign", f'left cdktf.json as it is: it is not tierstack\'s (no "//" mark in {display_path(target)})'

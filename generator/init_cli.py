@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -643,8 +644,10 @@ def _end_of_input(question: str) -> Iterator[None]:
 
     try:
         yield
-    except click.Abort as abort:
-        if not isinstance(abort.__context__, EOFError):  # Ctrl-C: the CLI says "Aborted!", exit 130
+    except (click.Abort, RuntimeError) as abort:
+        # stdin closed (`0<&-`): Python has no sys.stdin and input() raises RuntimeError("lost sys.stdin")
+        closed = isinstance(abort, RuntimeError) and sys.stdin is None
+        if not closed and not isinstance(abort.__context__, EOFError):  # Ctrl-C: "Aborted!", exit 130
             raise
         click.echo()  # end the unanswered prompt's line
         raise UserError(
