@@ -392,7 +392,8 @@ def loaded_member(path: Path, name: str) -> LoadedSpec:
 
 
 def _is_fleet_or_usage(path: Path) -> None:
-    if not is_fleet_file(path):
+    doc = _parsed(path, "fleet file")  # a file that cannot be read or parsed: that error, at its line
+    if not (isinstance(doc, dict) and FLEET_KEY in doc):
         raise click.UsageError(f"--member names a member of a fleet file; {display_path(path)} is not one")
 
 

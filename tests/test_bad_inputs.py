@@ -11,6 +11,7 @@ error must say:
 Blueprints the cases name live in bad_inputs/blueprints/. `explain` must give
 the error; `generate` must give the same one and write nothing; and every other
 command that reads a config (READERS) gives it too, exit 2, without a traceback.
+Fleet files are in bad_inputs/fleets/, each read by every command that reads a fleet.
 """
 
 from __future__ import annotations
@@ -79,6 +80,32 @@ def test_every_command_that_reads_a_config_refuses_it(
         assert "Traceback" not in result.output and "internal error" not in result.output, result.output
         assert_as_expected(path, result.stderr)
     assert not (tmp_path / "out").exists()
+
+
+FLEETS = sorted((CORPUS / "fleets").glob("*.yaml"))
+# the commands that read a fleet file: the whole fleet, or one member of it
+FLEET_READERS = (
+    ("validate",),
+    ("generate",),
+    ("cost",),
+    ("explain", "--member", "propensity-us"),
+    ("show", "--resolved", "--member", "propensity-us"),
+)
+
+
+@pytest.mark.parametrize("path", FLEETS, ids=[p.stem for p in FLEETS])
+def test_every_command_that_reads_a_fleet_refuses_it(
+    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Fleet files (bad_inputs/fleets/, expectations as above): the fleet's own error, or its member's."""
+    monkeypatch.chdir(path.parent)
+    for command in FLEET_READERS:
+        out = ("--out", str(tmp_path / "out")) if command[0] == "generate" else ()
+        result = run(*command, *out, path.name)
+        assert result.exit_code == 2, f"{' '.join(command)}: exit {result.exit_code}: {result.output}"
+        assert "Traceback" not in result.output and "internal error" not in result.output, result.output
+        assert_as_expected(path, result.stderr)
+    assert not (tmp_path / "out").exists() and not (path.parent / "propensity-us").exists()
 
 
 def assert_one_clear_error(path: Path, result: Result) -> None:
