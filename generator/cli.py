@@ -1178,6 +1178,7 @@ def review(
     """
     from tierstack.generator import freeze
     from tierstack.generator import review as plan_review
+    from tierstack.generator.errors import json_printable, printable
 
     if reviewed:
         from tierstack.generator import review_compare
@@ -1205,11 +1206,11 @@ def review(
     result = plan_review.Review(tuple(stacks), check)
     if fmt == "json":
         # compact, as `terraform show -json` writes: the C encoder, a third of the time on a large plan
-        click.echo(json.dumps(plan_review.to_data(result), ensure_ascii=False, separators=(",", ":")))
+        click.echo(json_printable(json.dumps(plan_review.to_data(result), ensure_ascii=False, separators=(",", ":"))))
     elif fmt == "text":
-        click.echo(plan_review.to_text(result), nl=False)
+        click.echo(printable(plan_review.to_text(result)), nl=False)  # a plan's strings: shown, never obeyed
     else:
-        click.echo(plan_review.to_markdown(result), nl=False)
+        click.echo(printable(plan_review.to_markdown(result)), nl=False)
     if result.blocked:
         raise click.exceptions.Exit(EXIT_FROZEN)
     if result.approval_required:

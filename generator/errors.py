@@ -83,6 +83,15 @@ def _escape_table() -> dict[int, str]:
 _ESCAPES = _escape_table()
 
 
+_JSON_ESCAPES = {code: f"\\u{code:04x}" for code in _ESCAPES if code > 0x7E}  # json.dumps escapes C0 itself
+
+
+def json_printable(text: str) -> str:
+    """JSON text (json.dumps with ensure_ascii=False) with DEL, C1 controls and bidi overrides as \\u
+    escapes: the same document, since outside strings JSON is ASCII, and safe to show on a terminal."""
+    return text.translate(_JSON_ESCAPES)
+
+
 def printable(text: str) -> str:
     """text with every character that would steer a terminal escaped as Python writes them (ESC as backslash x1b).
 

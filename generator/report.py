@@ -17,6 +17,7 @@ from typing import Any
 from tierstack.generator import guarantees
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog
+from tierstack.generator.errors import json_printable
 from tierstack.generator.monitoring import environment_alerts, unreceived_alerts
 from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
@@ -28,7 +29,7 @@ from tierstack.modules import base
 
 def as_data(data: Any, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        return json_printable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"  # C1 escaped, as C0 is
     return dump(data)
 
 

@@ -19,10 +19,14 @@ import pty
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tierstack.generator.cli import main
 from tierstack.generator.errors import UserError, printable
@@ -217,3 +221,197 @@ def test_a_plan_change_without_a_type_is_a_damaged_plan(tmp_path: Path) -> None:
     result = invoke("review", str(path))
     assert result.exit_code == 2, result.output
     assert "resource_changes[0] has no address, type or actions: this plan JSON is damaged" in result.stderr
+
+
+# --- property: hostile strings in every string field of configs, blueprints and plans -------------------
+
+HOSTILE = [
+    "\x1b]0;pwned\x07",  # OSC: retitles the terminal
+    "\x1b[2J\x1b[H",  # clear the screen, cursor home
+    "\x9b31m",  # the 8-bit CSI
+    "a\u202eb",  # right-to-left override (Trojan Source)
+    "line\rover",
+    "${7*7919}",  # Terraform interpolation
+    "%{ if true }x%{ endif }",  # Terraform directive
+    "{{ 7*7919 }}",  # Jinja expression: 55433 if it were run
+    "{% raw %}x{% endraw %}",
+    "<!-- hidden -->",  # ends or opens an HTML comment in a PR comment
+    "-->",
+    "x" * 5000,  # very long
+]
+EVALUATED = "55433"  # 7 * 7919: in an output only if a delimiter was run
+
+
+def _hostile() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(HOSTILE),
+        st.tuples(st.sampled_from(["", "ok-", "acme "]), st.sampled_from(HOSTILE)).map("".join),
+    )
+
+
+def _resolve_ref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def string_paths(schema: dict[str, Any], node: dict[str, Any] | None = None, depth: int = 0) -> list[tuple[str, ...]]:
+    """Every path to a string field the schema allows (through $ref, anyOf, nested objects, maps), the
+    generator's own reading of `tierstack schema`: '*' stands for a key of a map (labels, variables)."""
+    node = _resolve_ref(schema, schema if node is None else node)
+    if depth > 6:
+        return []
+    found: list[tuple[str, ...]] = []
+    for option in node.get("anyOf", []) + node.get("oneOf", []):
+        found += string_paths(schema, option, depth + 1)
+    if node.get("type") == "string":
+        found.append(())
+    for key, child in (node.get("properties") or {}).items():
+        found += [(key, *rest) for rest in string_paths(schema, child, depth + 1)]
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        found += [("*", *rest) for rest in string_paths(schema, extra, depth + 1)]
+    return sorted(set(found))
+
+
+def put(doc: dict[str, Any], path: tuple[str, ...], value: str) -> None:
+    """Set doc at path (a '*' a hostile key too), making the mappings on the way."""
+    for key in path[:-1]:
+        key = value if key == "*" else key
+        if not isinstance(doc.get(key), dict):
+            doc[key] = {}
+        doc = doc[key]
+    doc[value if path[-1] == "*" else path[-1]] = value
+
+
+def check_outcome(result: Result, allowed: tuple[int, ...] = (0, 2)) -> None:
+    """exit 0 or 2 (review: 3, 4 too), no traceback, nothing steering the terminal, no delimiter run."""
+    text = result.output + result.stderr
+    assert result.exit_code in allowed, text[-3000:]
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
+    assert steering(text) == [], text[-3000:]
+    assert EVALUATED not in text
+
+
+def _schema(kind: str) -> dict[str, Any]:
+    import json
+
+    result = CliRunner().invoke(main, ["schema", "--kind", kind])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+CONFIG_SCHEMA = _schema("config")
+BLUEPRINT_SCHEMA = _schema("blueprint")
+CONFIG_PATHS = string_paths(CONFIG_SCHEMA)
+BLUEPRINT_PATHS = [p for p in string_paths(BLUEPRINT_SCHEMA) if p and p[0] not in ("extends",)]
+BASE_CONFIG = Path(__file__).parents[1] / "examples" / "fraud-detection" / "tierstack.yaml"
+
+
+def test_the_schemas_have_string_fields_to_attack() -> None:
+    """The generator reads the schemas: it must find the fields a person would (or it tests nothing)."""
+    assert {("name",), ("description",), ("labels", "*")} <= set(CONFIG_PATHS)
+    assert ("description",) in BLUEPRINT_PATHS and len(BLUEPRINT_PATHS) > 20
+
+
+def _config_with(tmp: Path, changes: list[tuple[tuple[str, ...], str]], blueprint: str | None = None) -> Path:
+    from tierstack.generator.yamlio import dump, load_file, to_plain
+
+    doc = to_plain(load_file(BASE_CONFIG))
+    for path, value in changes:
+        put(doc, path, value)
+    if blueprint is not None:
+        (tmp / "hostile.yaml.j2").write_text(blueprint, encoding="utf-8")
+        doc["blueprint"] = "./hostile.yaml.j2"
+    config = tmp / "tierstack.yaml"
+    config.write_text(dump(doc), encoding="utf-8")
+    return config
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.lists(st.tuples(st.sampled_from(CONFIG_PATHS), _hostile()), min_size=1, max_size=4))
+def test_validate_of_a_config_with_hostile_strings(changes: list[tuple[tuple[str, ...], str]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config_with(Path(tmp), changes)
+        check_outcome(invoke("validate", str(config)))
+        check_outcome(invoke("validate", str(config), "--format", "json"))
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.lists(st.tuples(st.sampled_from(BLUEPRINT_PATHS), _hostile()), min_size=1, max_size=4))
+def test_validate_of_a_blueprint_with_hostile_strings(changes: list[tuple[tuple[str, ...], str]]) -> None:
+    from tierstack.generator.yamlio import dump
+
+    layer: dict[str, Any] = {"extends": "level-2-cicd"}
+    for path, value in changes:
+        put(layer, path, value)
+    text = "{% raw %}" + dump(layer) + "{% endraw %}\n"  # the values as written, not as Jinja would read them
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config_with(Path(tmp), [], blueprint=text)
+        check_outcome(invoke("validate", str(config)))
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(changes=st.lists(st.tuples(st.sampled_from(CONFIG_PATHS), _hostile()), min_size=1, max_size=2))
+def test_explain_of_a_config_with_hostile_strings(
+    changes: list[tuple[tuple[str, ...], str]], synthesizes: None
+) -> None:
+    """explain synthesizes (seconds each): a few examples, all outcomes checked as validate's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config_with(Path(tmp), changes)
+        check_outcome(invoke("explain", str(config)))
+
+
+PLAN_PATHS: list[tuple[str | int, ...]] = [
+    ("resource_changes", 0, "address"),
+    ("resource_changes", 0, "name"),
+    ("resource_changes", 0, "type"),
+    ("resource_changes", 0, "provider_name"),
+    ("resource_changes", 0, "action_reason"),
+    ("resource_changes", 0, "change", "after", "labels", "*"),
+    ("resource_changes", 1, "change", "after", "display_name"),
+    ("resource_changes", 1, "previous_address"),
+    ("output_changes", "*"),
+    ("terraform_version",),
+]
+
+
+def _plan_with(changes: list[tuple[tuple[str | int, ...], str]]) -> dict[str, Any]:
+    import json
+
+    plan: dict[str, Any] = json.loads((PLANS / "fraud-detection-prod.json").read_text(encoding="utf-8"))
+    for path, value in changes:
+        node: Any = plan
+        for key in path[:-1]:
+            key = value if key == "*" else key
+            if isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
+                node[key] = {}
+            node = node[key]
+        last = value if path[-1] == "*" else path[-1]
+        node[last] = {"actions": ["update"], "before": "a", "after": value} if path[0] == "output_changes" else value
+    return plan
+
+
+@pytest.mark.slow
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(st.tuples(st.sampled_from(PLAN_PATHS), _hostile()), min_size=1, max_size=4),
+    fmt=st.sampled_from(["markdown", "text", "json"]),
+)
+def test_review_of_a_plan_with_hostile_strings(changes: list[tuple[tuple[str | int, ...], str]], fmt: str) -> None:
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plan.json"
+        path.write_text(json.dumps(_plan_with(changes)), encoding="utf-8")
+        result = invoke("review", str(path), "--format", fmt, "--at", "2026-01-01T00:00:00Z")
+        check_outcome(result, allowed=(0, 2, 3, 4))
+        if fmt == "markdown" and result.exit_code != 2:
+            assert result.stdout.count("<!--") == result.stdout.count("-->")  # no comment left open or closed early
