@@ -329,11 +329,11 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
     for each in plan.environments:
         if each.ci_subject:
             notes.append(
-                f"environment '{each.name}' trusts the OIDC subject '{each.ci_subject}' "
-                f"(capabilities.foundation.ci.subject), not 'environment:{each.name}': the GitHub jobs run in "
-                f"the GitHub environment '{each.name}', so their tokens carry that subject; make the two "
-                "agree or sign-in fails"
+                f"environment '{each.name}' sets capabilities.foundation.ci.subject ('{each.ci_subject}'), which "
+                "no longer decides who may deploy: the provider trusts the repository's ids, and the deployer "
+                "only the deploy workflow on the default branch (variables.ci_branch); remove the setting"
             )
+            break
     return dataclasses.replace(plan, notes=tuple(notes))
 
 

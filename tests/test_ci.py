@@ -1346,3 +1346,14 @@ def test_zizmor_finds_a_broken_workflow(written: dict[str, list[Path]], tmp_path
     )
     assert done.returncode != 0
     assert "template-injection" in done.stdout + done.stderr
+
+
+def test_a_custom_subject_is_said_to_decide_nothing(write: Any, tmp_path: Path) -> None:
+    """The deployer trusts the deploy workflow on the default branch, not an OIDC subject: the old setting
+    would otherwise look like it still restricted who deploys."""
+    config = write(
+        FRAUD.read_text().replace("  ci_repository_id:", "  ci_subject: ref:refs/heads/main\n  ci_repository_id:")
+    )
+    result = run("ci", "github", str(config), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "no longer decides who may deploy" in result.output and "ref:refs/heads/main" in result.output
