@@ -535,3 +535,29 @@ def test_the_training_pool_output_is_what_persistent_resource_id_takes(synthesiz
     pool = stack["resource"]["google_vertex_ai_persistent_resource"]["model_training_pool"]
     if "encryption_spec" in pool:
         assert outputs["model_training_training_pool_kms_key"]["value"] == pool["encryption_spec"]["kms_key_name"]
+
+
+# --- issue 20, 9. audit what a mission-critical production holds -----------------------------------------
+
+
+def test_cmek_production_audits_vertex_ai_and_kms_data_access(synthesized: dict[str, Path]) -> None:
+    """A mission-critical CMEK production's data lives in Vertex AI as much as in Cloud Storage, and every use
+    of its key is a Cloud KMS data access (Cloud Audit Logs: Data Access logs are off by default, BigQuery's
+    excepted), so both are audited beside Cloud Storage."""
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    seen = 0
+    for config, out in sorted(synthesized.items()):
+        resolved = resolve(load_spec(REPO / config))
+        if not resolved.loaded.spec.use_case or not resolved.loaded.spec.use_case.mission_critical:
+            continue
+        for env in resolved.environments.values():
+            stack = read_stack(out, env.stack).get("resource", {})
+            if not env.settings.get("delete_protection") or "google_kms_crypto_key" not in stack:
+                continue
+            audited = {body["service"] for body in stack.get("google_project_iam_audit_config", {}).values()}
+            wanted = {"aiplatform.googleapis.com", "cloudkms.googleapis.com", "storage.googleapis.com"}
+            assert wanted <= audited, env.stack
+            seen += 1
+    assert seen
