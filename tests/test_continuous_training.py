@@ -353,7 +353,8 @@ def degradation_spec() -> str:
     """On degradation, at tier 2 (frequent code changes select the pipelines)."""
     return (
         use_case(retraining="on_degradation", code_changes="frequent", serving="online")
-        + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n  ci_repository_id: 1\n  ci_repository_owner_id: 2\n"
+        + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n"
+        + "  ci_repository_id: 1\n  ci_repository_owner_id: 2\n"
     )
 
 
