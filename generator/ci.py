@@ -326,6 +326,16 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
             "through the workload identity pool that tier 2's foundation creates: set tier: 2 (or add "
             "'ci' to capabilities.foundation.service_accounts) and run this again."
         )
+    trusted = {
+        str(((env.settings.get("capabilities") or {}).get("foundation") or {}).get("ci", {}).get("branch") or "main")
+        for env in resolved.environments.values()
+        if any(e.name == env.name and e.ci_identity for e in plan.environments)
+    }
+    if trusted and trusted != {branch}:
+        notes.append(
+            f"the deploy workflow runs on '{branch}' (--branch), but the stacks' deployer trusts only "
+            f"{', '.join(sorted(trusted))} (variables.ci_branch): sign-in would fail; make the two agree"
+        )
     for each in plan.environments:
         if each.ci_subject:
             notes.append(

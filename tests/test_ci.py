@@ -1357,3 +1357,11 @@ def test_a_custom_subject_is_said_to_decide_nothing(write: Any, tmp_path: Path) 
     result = run("ci", "github", str(config), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert "no longer decides who may deploy" in result.output and "ref:refs/heads/main" in result.output
+
+
+def test_a_branch_the_deployer_does_not_trust_is_said(write: Any, tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path / "a"), "--branch", "trunk")
+    assert result.exit_code == 0 and "the stacks' deployer trusts only main (variables.ci_branch)" in result.output
+    config = write(FRAUD.read_text().replace("  ci_repository_id:", "  ci_branch: trunk\n  ci_repository_id:"))
+    agreed = run("ci", "github", str(config), "--out", str(tmp_path / "b"), "--branch", "trunk")
+    assert agreed.exit_code == 0 and "variables.ci_branch" not in agreed.output, agreed.output
