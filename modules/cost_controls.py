@@ -74,6 +74,7 @@ class CostControls(CapabilityModule):
                 name=f"{inputs.name}-{inputs.environment}-budget",
                 labels=self.labels,
                 kms_key_name=inputs.kms_key,
+                deletion_policy=self.deletion_policy,  # a topic holds its backlog: protected like data
             )
             self.add(
                 PubsubTopicIamMember,

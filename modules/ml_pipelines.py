@@ -459,6 +459,7 @@ class MlPipelines(CapabilityModule):
             name=f"{inputs.name}-{inputs.environment}-retraining",
             labels=self.labels,
             kms_key_name=inputs.kms_key,
+            deletion_policy=self.deletion_policy,  # a topic holds its backlog: protected like data
         )
         # Eventarc creates its service agent on first use and refuses triggers until the agent exists and
         # holds its role: materialise it and grant roles/eventarc.serviceAgent first (service_agents.yaml)

@@ -52,6 +52,7 @@ class DataValidation(CapabilityModule):
                 "alerts",
                 name=f"{self.inputs.name}-data-validation",
                 project=self.inputs.project,
+                deletion_policy=self.deletion_policy,
                 kms_key_name=self.inputs.kms_key,
                 labels=self.labels,
             )
