@@ -56,6 +56,8 @@ NO_CHARGE_TYPES = frozenset(
         "google_vertex_ai_endpoint",  # billed through the models deployed on it: see the deployment pool
     }
 )
+# given no line of their own, but read to price another resource's (a workflow that a schedule starts)
+CONTEXT_TYPES = frozenset({"google_workflows_workflow"})
 # billed only by what flows through them: named in the estimate's "leaves out"
 USAGE_ONLY_TYPES = frozenset(
     {
@@ -281,10 +283,36 @@ def _number(value: Any, default: float = 0) -> float:
         return default
 
 
+def pipeline_workflows(resources: Iterable[Resource]) -> frozenset[str]:
+    """Names of the stack's workflows that start a Vertex AI pipeline run (pipelineJobs.create).
+
+    A retraining schedule starts such a workflow rather than the pipeline itself, so each firing is a run.
+    """
+    names: set[str] = set()
+    for r in resources:
+        if r.type != "google_workflows_workflow":
+            continue
+        source = r.values.get("source_contents")
+        # a plan leaves the source unknown (it names buckets created with it): ml_pipelines' workflow retrains
+        if "/pipelineJobs" in str(source or "") or (source is None and r.capability == "ml_pipelines"):
+            # a plan has the name; a synthesized stack's scheduler refers to it by address
+            names |= {str(r.values.get("name")), f"${{{r.address}.name}}"}
+    return frozenset(names)
+
+
 class _Pricer:
-    def __init__(self, table: PriceTable, region: str) -> None:
+    def __init__(self, table: PriceTable, region: str, pipeline_workflows: frozenset[str] = frozenset()) -> None:
         self.table, self.region = table, region
         self.hours = table.assumptions.get("hours_per_month", 729.6)
+        self.pipeline_workflows = pipeline_workflows
+
+    def starts_pipeline_runs(self, uri: str) -> bool:
+        """A scheduler target that starts a pipeline run: pipelineJobs directly, or a workflow that does."""
+        if uri.endswith("/pipelineJobs"):
+            return True
+        head, sep, tail = uri.rpartition("/workflows/")
+        name, _, rest = tail.partition("/")
+        return bool(head and sep) and rest == "executions" and name in self.pipeline_workflows
 
     def unit(self, item: str, key: str, region: str) -> tuple[float | None, str | None, tuple[str, ...]]:
         """(price, why not priced, sources) of one unit."""
@@ -436,7 +464,7 @@ class _Pricer:
             except ValueError:
                 runs = 0.0
             per = self.table.assumptions.get("pipeline_runs_per_schedule_firing", 1)
-            if uri.endswith("/pipelineJobs"):
+            if self.starts_pipeline_runs(uri):
                 what = f"pipeline runs: {runs * per:.1f} runs a month (schedule '{schedule}')"
                 lines.append(
                     self.line(
@@ -516,7 +544,8 @@ class _Pricer:
 
 def price(resources: Iterable[Resource], table: PriceTable, region: str) -> list[Line]:
     """The priced lines of these resources (region: where a resource that names none runs)."""
-    pricer = _Pricer(table, region)
+    resources = list(resources)
+    pricer = _Pricer(table, region, pipeline_workflows(resources))
     return [line for resource in resources for line in pricer.price(resource)]
 
 
@@ -624,8 +653,9 @@ def items_not_priced(count: int) -> str:
 
 def estimate_stack(stack: str, environment: str, data: Mapping[str, Any], table: PriceTable) -> StackEstimate:
     region = default_region(data)
-    pricer = _Pricer(table, region)
-    lines = [line for resource in stack_resources(data) for line in pricer.price(resource)]
+    resources = stack_resources(data)
+    pricer = _Pricer(table, region, pipeline_workflows(resources))
+    lines = [line for resource in resources for line in pricer.price(resource)]
     lines += pricer.per_stack()
     lines.sort(key=lambda line: (line.capability, line.address, line.what))
     return StackEstimate(stack, environment, region, lines)
@@ -860,7 +890,7 @@ def _plan_capabilities(plan: Mapping[str, Any]) -> frozenset[str]:
 
 
 def _delta(before: list[Resource], after: list[Resource], table: PriceTable, region: str) -> CostDelta:
-    pricer = _Pricer(table, region)
+    pricer = _Pricer(table, region, pipeline_workflows([*before, *after]))
 
     def priced(resources: list[Resource]) -> dict[str, tuple[str, float | None, str | None]]:
         out: dict[str, tuple[str, float | None, str | None]] = {}

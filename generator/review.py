@@ -857,7 +857,8 @@ def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
     """
     out = []
     for raw in plan.get("resource_changes", []):
-        if _never_billed(str(raw.get("type", ""))):
+        resource_type = str(raw.get("type", ""))
+        if _never_billed(resource_type) and resource_type not in cost.CONTEXT_TYPES:
             continue  # cost.py prices these at nothing: skipping them changes no figure, and saves the work
         change = raw.get("change") or {}
         actions = list(change.get("actions") or ())

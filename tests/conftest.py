@@ -123,6 +123,23 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return outputs
 
 
+# The recommender with an Optimized online store: the shipped example serves features from Bigtable, which the
+# price table has no sourced price for, so this variant is the stack whose always-on baseline is priced end to end.
+OPTIMIZED_STORE = "overrides:\n  capabilities:\n    feature_repository:\n      online_store: optimized\n"
+
+
+@pytest.fixture(scope="session")
+def optimized_recommender(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tierstack.yaml of that variant, generated beside it into cdktf.out/ (once per run)."""
+    from tierstack.generator.generate import generate
+
+    config = tmp_path_factory.mktemp("optimized") / "tierstack.yaml"
+    text = (REPO / "examples" / "recommender" / "tierstack.yaml").read_text(encoding="utf-8")
+    config.write_text(text + OPTIMIZED_STORE, encoding="utf-8")
+    generate(resolve(load_spec(config)), config.parent / "cdktf.out")
+    return config
+
+
 ON_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -158,7 +175,14 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> Any:
 # A test that does neither but is slow for another reason (a property search) says so with @pytest.mark.slow.
 # In the inner loop the guard below holds them to it: a test not marked slow that synthesizes or starts a
 # process fails at once, naming the fixture to ask for, so the inner loop cannot grow slow unseen.
-SLOW_FIXTURES = {"synthesized", "terraform", "storage_emulator_server", "synthesizes", "spawns"}
+SLOW_FIXTURES = {
+    "synthesized",
+    "optimized_recommender",
+    "terraform",
+    "storage_emulator_server",
+    "synthesizes",
+    "spawns",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -52,10 +52,11 @@ def _price(table: dict, item: str, key: str, region: str) -> float:
     return float(entry["price"])
 
 
-def test_a_stack_recomputed_from_the_table() -> None:
+def test_a_stack_recomputed_from_the_table(optimized_recommender: Path) -> None:
     """recommender-prod (us-central1), recomputed here from prices.yaml and its cdk.tf.json alone."""
     table = _table()
-    stack = json.loads((RECOMMENDER / "cdktf.out/stacks/recommender-prod/cdk.tf.json").read_text(encoding="utf-8"))
+    stack_file = optimized_recommender.parent / "cdktf.out/stacks/recommender-prod/cdk.tf.json"
+    stack = json.loads(stack_file.read_text(encoding="utf-8"))
     assumptions = table["assumptions"]
     hours = 24 * 30.4
     assert assumptions["hours_per_month"] == pytest.approx(hours)
@@ -71,8 +72,13 @@ def test_a_stack_recomputed_from_the_table() -> None:
         * hours
         * _price(table, "feature_store_optimized_node", "node", "us-central1")
     )
+    # the schedule starts the retraining workflow, which starts one pipeline run each firing
     (job,) = resources["google_cloud_scheduler_job"].values()
-    assert job["schedule"] == "0 2 * * 0" and job["http_target"]["uri"].endswith("/pipelineJobs")
+    (workflow_id, workflow), *_ = resources["google_workflows_workflow"].items()
+    assert job["schedule"] == "0 2 * * 0"
+    workflow_name = f"${{google_workflows_workflow.{workflow_id}.name}}"
+    assert job["http_target"]["uri"].endswith(f"/workflows/{workflow_name}/executions")
+    assert "/pipelineJobs" in workflow["source_contents"]
     sundays = sum(
         1
         for n in range((dt.date(2028, 1, 1) - dt.date(2024, 1, 1)).days)
@@ -82,22 +88,39 @@ def test_a_stack_recomputed_from_the_table() -> None:
     expected += sundays / 48 * _price(table, "vertex_pipelines_run", "run", "global")
     logging = _price(table, "cloud_logging_ingestion", "gib", "global")
     expected += max(0, assumptions["logging_gib_per_stack"] - 50) * logging
-    (prod,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")["stacks"]
+    (prod,) = estimate_json(str(optimized_recommender), "--env", "prod")["stacks"]
     assert prod["total"] == pytest.approx(expected, abs=0.01)
-    assert prod["by_capability"]["feature_repository"] == pytest.approx(0.30 * hours, abs=0.01)
-    assert prod["always_on"] == pytest.approx(0.30 * hours + 0.10, abs=0.01)
-    (unpriced,) = [line for line in prod["lines"] if line["monthly"] is None]
-    assert unpriced["address"] == "google_vertex_ai_metadata_store.metadata_tracking_store"
+    node = _price(table, "feature_store_optimized_node", "node", "us-central1")
+    assert prod["by_capability"]["feature_repository"] == pytest.approx(node * hours, abs=0.01)
+    assert prod["always_on"] == pytest.approx(node * hours + 0.10, abs=0.01)
+    unpriced = {line["address"] for line in prod["lines"] if line["monthly"] is None}
+    assert unpriced == {
+        "google_vertex_ai_metadata_store.metadata_tracking_store",
+        "google_pubsub_subscription.cost_controls_budget_subscription",
+    }
 
 
-def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
-    config = tmp_path / "tierstack.yaml"
-    text = (RECOMMENDER / "tierstack.yaml").read_text(encoding="utf-8")
-    config.write_text(re.sub(r"amount: 800\b", "amount: 100", text), encoding="utf-8")
-    out = str(RECOMMENDER / "cdktf.out")
+def test_a_bigtable_online_store_is_not_priced_not_zero(spawns: None) -> None:
+    """The shipped recommender serves features from Bigtable: a gap in the table, shown as one, never as 0."""
+    (prod,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")["stacks"]
+    assert prod["by_capability"]["feature_repository"] is None
+    (store,) = [line for line in prod["lines"] if line["address"].startswith("google_vertex_ai_feature_online_store.")]
+    assert store["monthly"] is None and "Bigtable" in store["what"]
+    assert any(w.endswith("not priced: the real figure is higher than shown") for w in prod["warnings"])
+
+
+def test_baseline_warning_for_a_small_budget(optimized_recommender: Path) -> None:
+    config = optimized_recommender.parent / "small" / "tierstack.yaml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(
+        re.sub(r"amount: 800\b", "amount: 100", optimized_recommender.read_text(encoding="utf-8")), encoding="utf-8"
+    )
+    out = str(optimized_recommender.parent / "cdktf.out")
+    node = _price(_table(), "feature_store_optimized_node", "node", "us-central1")
+    baseline = node * 729.6 + 0.10
     warning = (
-        "the always-on baseline alone (USD 218.98 a month + 1 item not priced) passes the budget's first threshold "
-        "(50% of 100.00"
+        f"the always-on baseline alone (USD {baseline:.2f} a month + 2 items not priced) passes the budget's first "
+        "threshold (50% of 100.00"
     )
     result = run("cost", str(config), "--out", out, "--env", "prod")
     assert result.exit_code == 0
@@ -107,17 +130,18 @@ def test_baseline_warning_for_a_small_budget(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["stacks"][0]["budget"]["first_threshold_amount"] == 50.0
     assert any(w.startswith(warning) for w in data["stacks"][0]["warnings"])
-    # with the example's own prod budget (800, first threshold 400) the baseline stays below
-    result = run("cost", str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")
+    # with the config's own prod budget (800, first threshold 400) the baseline stays below
+    result = run("cost", str(optimized_recommender), "--env", "prod")
     assert "always-on baseline alone" not in result.stdout
 
 
-def test_an_example_budget_its_own_baseline_passes() -> None:
-    """recommender-dev as shipped: budget 300 (first threshold 50% = 150) under an always-on Feature Store node."""
-    (dev,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "dev")["stacks"]
+def test_a_budget_its_own_baseline_passes(optimized_recommender: Path) -> None:
+    """recommender-dev: budget 300 (first threshold 50% = 150) under an always-on Optimized Feature Store node."""
+    (dev,) = estimate_json(str(optimized_recommender), "--env", "dev")["stacks"]
+    node = _price(_table(), "feature_store_optimized_node", "node", "us-central1")
     assert dev["budget"]["first_threshold_amount"] == 150.0
-    assert dev["always_on"] == pytest.approx(0.30 * 729.6, abs=0.01) and dev["always_on"] > 150
-    assert any(w.startswith("the always-on baseline alone (USD 218.88 a month") for w in dev["warnings"])
+    assert dev["always_on"] == pytest.approx(node * 729.6, abs=0.01) and dev["always_on"] > 150
+    assert any(w.startswith(f"the always-on baseline alone (USD {node * 729.6:.2f} a month") for w in dev["warnings"])
 
 
 def test_the_price_table_names_a_source_and_date_for_every_price() -> None:
@@ -361,6 +385,9 @@ def test_plan_cost_delta_before_and_after() -> None:
 
 def test_cost_delta_of_two_plans() -> None:
     base = json.loads((PLANS / "recommender-prod.json").read_text(encoding="utf-8"))
+    for resource in base["planned_values"]["root_module"]["resources"]:
+        if resource["type"] == "google_vertex_ai_feature_online_store":  # Optimized, which the table prices
+            resource["values"].update(bigtable=[], optimized=[{}])
     head = copy.deepcopy(base)
     for resource in head["planned_values"]["root_module"]["resources"]:
         if resource["type"] == "google_storage_bucket":
@@ -372,9 +399,14 @@ def test_cost_delta_of_two_plans() -> None:
         if r["type"] != "google_vertex_ai_feature_online_store"
     ]
     delta = cost.cost_delta(base, head)
-    assert delta.delta == pytest.approx(-0.30 * 729.6, abs=0.01)
+    node = _price(_table(), "feature_store_optimized_node", "node", "us-central1")
+    assert delta.delta == pytest.approx(-node * 729.6, abs=0.01)
     (gone,) = [r for r in delta.resources if not r.present_after]
     assert gone.capability == "feature_repository"
+    # the weekly schedule starts the retraining workflow (its source unknown in a plan): each firing is a run
+    (schedule,) = [r for r in cost.plan_cost_delta(base).resources if r.address.endswith("ml_pipelines_schedule")]
+    runs = cost.runs_per_month("0 2 * * 0") * _price(_table(), "vertex_pipelines_run", "run", "global")
+    assert schedule.after == pytest.approx(0.10 + runs, abs=0.01) and runs > 0
 
 
 @pytest.mark.parametrize("plan", sorted(PLANS.glob("*.json")), ids=lambda p: p.stem)

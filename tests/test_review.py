@@ -314,6 +314,9 @@ def test_a_plan_read_from_stdin() -> None:
 # --- the estimated monthly cost change (generator/cost.py's price table) ------------------------
 
 
+SUBSCRIPTION = "google_pubsub_subscription.cost_controls_budget_subscription"
+
+
 def example_plan(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((PLANS / f"{name}.json").read_text(encoding="utf-8"))
     return data
@@ -356,23 +359,31 @@ def test_a_created_deployment_pool_costs_what_the_price_table_says() -> None:
     assert stack.cost is not None and stack.cost.shown
     assert stack.cost.delta == pytest.approx(expected)
     assert stack.cost.delta == pytest.approx(cost.plan_cost_delta(data).delta)  # what cost.py computes
-    assert (stack.cost.before, stack.cost.not_priced) == (0, ())
+    # the budget's Pub/Sub subscription bills by message: left out of the table on purpose, so not priced
+    assert stack.cost.before == 0
+    assert [c.address for c in stack.cost.not_priced] == [SUBSCRIPTION]
     by_address = {c.address: c for c in stack.cost.changes}
     assert by_address[POOL].delta == pytest.approx(pool_monthly)
     assert (by_address[POOL].action, by_address[POOL].present_before) == ("create", False)
 
     markdown = review.to_markdown(review.Review((stack,)))
     section = markdown.split("### Estimated monthly cost (USD)")[1].split("### By capability")[0]
-    assert f"| `tier1-online-dev` | 0.00 | {expected:,.2f} | **+{expected:,.2f}** |  |" in section
+    assert f"| `tier1-online-dev` | 0.00 | {expected:,.2f} | **+{expected:,.2f}** | 1 |" in section
     assert f"| `tier1-online-dev` | `{POOL}` | create | — | {pool_monthly:,.2f} | +{pool_monthly:,.2f} |" in section
     assert "An estimate, not a quote: on-demand list prices in USD from `generator/data/prices.yaml`" in section
     assert "729.6 h a month" in section and "each bucket holds 50 GB" in section
     assert "What the estimate leaves out" in section and "network egress" in section
 
 
-def test_a_created_feature_store_and_the_json_and_text_formats() -> None:
-    """recommender-prod creates an Optimized feature online store in us-central1: 1 node × 0.30 × 729.6 h."""
-    result = run("review", str(PLANS / "recommender-prod.json"), "--format", "json")
+def test_a_created_feature_store_and_the_json_and_text_formats(tmp_path: Path) -> None:
+    """recommender-prod, its online store made Optimized (priced: 1 node × 0.30 × 729.6 h in us-central1)."""
+    source = example_plan("recommender-prod")
+    for change in source["resource_changes"]:
+        if change["type"] == "google_vertex_ai_feature_online_store":
+            change["change"]["after"].update(bigtable=[], optimized=[{}])
+    optimized = tmp_path / "recommender-prod.json"
+    optimized.write_text(json.dumps(source), encoding="utf-8")
+    result = run("review", str(optimized), "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     store = assumption("feature_store_optimized_nodes") * assumption("hours_per_month")
@@ -381,15 +392,15 @@ def test_a_created_feature_store_and_the_json_and_text_formats() -> None:
     changes = {c["address"]: c for c in stack["cost"]["resources"]}
     online = changes["google_vertex_ai_feature_online_store.feature_repository_online_store"]
     assert online["delta"] == round(store, 2) and online["capability"] == "feature_repository"
-    assert stack["cost"]["delta"] == round(cost.plan_cost_delta(example_plan("recommender-prod")).delta, 2)
+    assert stack["cost"]["delta"] == round(cost.plan_cost_delta(source).delta, 2)
     metadata = changes["google_vertex_ai_metadata_store.metadata_tracking_store"]
     assert metadata["delta"] is None and "no price" in metadata["not_priced"]
     total = data["cost"]
     assert total["estimate"] is True and total["currency"] == "USD" and total["delta"] == stack["cost"]["delta"]
-    assert total["not_priced"] == 1 and total["prices"] == "generator/data/prices.yaml"
+    assert total["not_priced"] == 2 and total["prices"] == "generator/data/prices.yaml"
     assert total["assumptions"]["hours_per_month"] == 729.6 and total["leaves_out"]
 
-    text = run("review", str(PLANS / "recommender-prod.json"), "--format", "text").output
+    text = run("review", str(optimized), "--format", "text").output
     assert f"estimated monthly cost (USD): 0.00 -> {stack['cost']['after']:,.2f}" in text
     assert f"+{store:,.2f}  google_vertex_ai_feature_online_store.feature_repository_online_store: create" in text
     assert "not priced  google_vertex_ai_metadata_store.metadata_tracking_store: create" in text
@@ -499,7 +510,10 @@ def test_cost_totals_over_stacks() -> None:
     deltas = [cost.plan_cost_delta(example_plan(n)).delta for n in ("tier1-online-dev", "tier1-online-prod")]
     assert total[1] - total[0] == pytest.approx(sum(deltas) + 1.0)  # tier0's one bucket: 50 GB × 0.02
     markdown = review.to_markdown(result)
-    assert f"| **all 4 stacks** | 1.00 | {total[1]:,.2f} | **+{total[1] - total[0]:,.2f}** |  |" in markdown
+    not_priced = sum(len(s.cost.not_priced) for s in stacks if s.cost is not None)
+    assert not_priced == 2  # the budget subscriptions of the two tier-1 stacks (tier0 has no budget)
+    row = f"| **all 4 stacks** | 1.00 | {total[1]:,.2f} | **+{total[1] - total[0]:,.2f}** | {not_priced} |"
+    assert row in markdown
     assert "`review-case-prod` | 1.00" not in markdown  # a stack whose cost does not change has no row
 
 

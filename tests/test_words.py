@@ -61,9 +61,9 @@ def estimate(config: Path, *args: str) -> str:
     return str(result.stdout)
 
 
-def test_every_amount_of_the_cost_text_says_its_currency_or_its_unit() -> None:
+def test_every_amount_of_the_cost_text_says_its_currency_or_its_unit(optimized_recommender: Path) -> None:
     """recommender: a scheduled pipeline (runs a month) and budgets without a currency (the billing account's)."""
-    text = estimate(REPO / "examples/recommender/tierstack.yaml")
+    text = estimate(optimized_recommender)
     assert re.search(r"pipeline runs: \d+\.\d runs a month \(schedule '0 2 \* \* 0'\)", text), text
     bare = re.findall(r"(?<![\d.,])(?<!USD )\d[\d,]*(?:\.\d+)? a month(?! in the billing account's currency)", text)
     assert not bare, f"figures a month without a currency or a unit: {bare}"
@@ -73,8 +73,8 @@ def test_every_amount_of_the_cost_text_says_its_currency_or_its_unit() -> None:
     assert "(50% of 300.00 = 150.00, in the billing account's currency)" in text  # dev's baseline warning
 
 
-def test_a_budget_in_a_given_currency_says_it_with_each_amount(tmp_path: Path) -> None:
-    source = REPO / "examples/recommender"
+def test_a_budget_in_a_given_currency_says_it_with_each_amount(tmp_path: Path, optimized_recommender: Path) -> None:
+    source = optimized_recommender.parent
     config = tmp_path / "tierstack.yaml"
     text = (source / "tierstack.yaml").read_text(encoding="utf-8")
     config.write_text(text.replace("\nbudget:\n", "\nbudget:\n  currency: USD\n", 1), encoding="utf-8")
