@@ -203,7 +203,8 @@ class Foundation(CapabilityModule):
         """Two CI identities, through Workload Identity Federation (no keys anywhere).
 
         The provider admits only tokens of one repository, by GitHub's immutable `repository_id` and
-        `repository_owner_id` (a name can be renamed and taken by someone else). Its `attribute.job`
+        `repository_owner_id` (a name can be renamed and taken by someone else), and with GitHub's default
+        subject only a pull request's or a job in this environment's GitHub environment. Its `attribute.job`
         mapping says which identity a token may become: `deploy` for a push or manual run of the deploy
         workflow on the default branch (the `ref` and the exact `job_workflow_ref`), `plan` for a pull
         request, nothing otherwise. The deployer (the `ci` account) is bound to `deploy` only, the planner
@@ -249,8 +250,12 @@ class Foundation(CapabilityModule):
                 "attribute.event_name": "assertion.event_name",
                 "attribute.job": f"{deploying} ? 'deploy' : (assertion.event_name == 'pull_request' ? 'plan' : 'none')",
             },
+            # the ids survive a rename; the subject (GitHub's default template) admits only pull requests and
+            # jobs in this environment's GitHub environment, so no other environment's token is exchanged here
             attribute_condition=(
-                f"assertion.repository_id == '{ids[0]}' && assertion.repository_owner_id == '{ids[1]}'"
+                f"assertion.repository_id == '{ids[0]}' && assertion.repository_owner_id == '{ids[1]}' && "
+                f"(assertion.sub == 'repo:{repository}:pull_request' || "
+                f"assertion.sub == 'repo:{repository}:environment:{inputs.environment}')"
             ),
             oidc=IamWorkloadIdentityPoolProviderOidc(issuer_uri=GITHUB_ISSUER),
         )
@@ -418,11 +423,11 @@ def _agent_data_source(service: str) -> type:
     return by_service[service]
 
 
-def service_agent_roles() -> Mapping[str, Mapping[str, str]]:
+def service_agent_roles() -> Mapping[str, Mapping[str, str | None]]:
     """generator/data/service_agents.yaml: by API, its primary agent's name, email domain and role."""
     from tierstack.generator.catalog import _data
 
-    agents: Mapping[str, Mapping[str, str]] = _data("service_agents.yaml")["agents"]
+    agents: Mapping[str, Mapping[str, str | None]] = _data("service_agents.yaml")["agents"]
     return agents
 
 
@@ -441,10 +446,13 @@ def grant_agent_role(module: CapabilityModule, construct_id: str, api: str, emai
             f"{type(module).__name__} creates the service agent of {api}, whose role generator/data/"
             "service_agents.yaml does not give; add it from Fabric's modules/project/service-agents.yaml"
         )
+    role = agents[api]["role"]
+    if role is None:
+        return None  # Fabric gives this agent no project role: it acts only through what it is granted
     return module.add(
         ProjectIamMember,
         f"{construct_id}_role",
         project=module.inputs.project,
-        role=agents[api]["role"],
+        role=role,
         member=f"serviceAccount:{email}",
     )

@@ -1004,7 +1004,9 @@ def test_the_stacks_bind_each_identity_to_its_kind_of_run(tmp_path: Path, synthe
     resources = stack["resource"]
     provider = resources["google_iam_workload_identity_pool_provider"]["foundation_ci_provider"]
     assert provider["attribute_condition"] == (
-        "assertion.repository_id == '812345678' && assertion.repository_owner_id == '51234567'"
+        "assertion.repository_id == '812345678' && assertion.repository_owner_id == '51234567' && "
+        "(assertion.sub == 'repo:acme/fraud-detection:pull_request' || "
+        "assertion.sub == 'repo:acme/fraud-detection:environment:prod')"
     )
     job = provider["attribute_mapping"]["attribute.job"]
     assert "assertion.ref == 'refs/heads/main'" in job
