@@ -138,7 +138,8 @@ def test_environment_overrides_win_over_top_level_overrides(resolve_text: Callab
 
 def test_role_overrides_apply_by_role_not_name(resolve_text: Callable[..., Resolved]) -> None:
     text = use_case(code_changes="frequent", serving="online") + (
-        "environments:\n  sbx: {}\n  preprod: {}\n  live: {}\nvariables: {ci_repository: acme/demo, ci_repository_id: 1, ci_repository_owner_id: 2}\n"
+        "environments:\n  sbx: {}\n  preprod: {}\n  live: {}\n"
+        "variables: {ci_repository: acme/demo, ci_repository_id: 1, ci_repository_owner_id: 2}\n"
     )
     envs = resolve_text(text).environments
     assert [e.role for e in envs.values()] == ["development", "staging", "production"]

@@ -234,7 +234,7 @@ def test_every_iam_grant_is_summarised_on_its_holders_box(config: Path, spawns: 
                 continue
             role = body["role"].rsplit("/", 1)[-1].rsplit(".", 1)[-1]
             if rtype == "google_project_iam_member":
-                project_roles[holder.group(1)].add(role)
+                project_roles[holder.group(1)].add(body["role"])  # whole names: many roles end in .viewer
                 continue
             assert rtype in GRANTED_ON, f"{rtype}: a new kind of grant; say where it names its resource"
             target = REF.search(body[GRANTED_ON[rtype]])

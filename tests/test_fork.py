@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from test_upstream import CONFIG, Repo, git, pinned_resolve
 
-from conftest import run
+from conftest import REPO, run
 from tierstack.generator.fork import MARK, is_ours
 from tierstack.generator.lockfile import LOCK_NAME, read_lock
 
@@ -36,6 +36,17 @@ def org(tmp_path: Path, cache: Path) -> Repo:
     repo.org(org="acme", days=60)
     repo.tag("v1.1.0")
     return repo
+
+
+LEVEL_0 = REPO / "blueprints" / "level-0-manual.yaml.j2"
+LEVEL_1 = REPO / "blueprints" / "level-1-pipeline-automation.yaml.j2"
+
+
+def line_of(blueprint: Path, text: str, after: str = "") -> int:
+    """The 1-based line of the blueprint that holds `text` (the first after a line holding `after`)."""
+    lines = blueprint.read_text(encoding="utf-8").splitlines()
+    start = next(n for n, line in enumerate(lines) if after in line) if after else 0
+    return next(n + 1 for n, line in enumerate(lines) if n >= start and text in line)
 
 
 def test_fork_of_a_built_in_writes_only_the_overrides_each_commented(here: Path) -> None:
@@ -74,13 +85,16 @@ def test_fork_of_a_built_in_writes_only_the_overrides_each_commented(here: Path)
           production:
             capabilities:
               model_serving:
-                min_replicas: 3  # replaces 2 (tierstack:level-0-manual:118)
-                max_replicas: 6  # replaces 4 (tierstack:level-0-manual:119)
+                min_replicas: 3  # replaces 2 (tierstack:level-0-manual:{MIN})
+                max_replicas: 6  # replaces 4 (tierstack:level-0-manual:{MAX})
         """
     ).replace(
         "{APIS}",
         '["aiplatform.googleapis.com", "artifactregistry… '
-        "(tierstack:level-0-manual:29 + tierstack:level-1-pipeline-automation:10)",
+        f"(tierstack:level-0-manual:{line_of(LEVEL_0, 'apis:')} + "
+        f"tierstack:level-1-pipeline-automation:{line_of(LEVEL_1, 'apis+:')})",
+    ).replace("{MIN}", str(line_of(LEVEL_0, "min_replicas: 2", after="production:"))).replace(
+        "{MAX}", str(line_of(LEVEL_0, "max_replicas: 4", after="production:"))
     )
     assert is_ours(here / "acme-emea.yaml.j2")
 

@@ -88,6 +88,22 @@ def test_all_good_text_and_a_feature_store(fake: FakeVertex) -> None:
     assert "1 stack verified: no differences" in result.stdout
 
 
+def test_a_bigtable_store_scaled_down_in_the_console(fake: FakeVertex) -> None:
+    """churn-emea serves features from Bigtable: its autoscaling floor is read back through the client."""
+    store = fake.get("acme-churn-prod", "europe-west4", "featureOnlineStores", "churn_emea_features")
+    scaling = store["bigtable"]["autoScaling"]
+    scaling["minNodeCount"] -= 1
+    code, data = verify_json(str(CHURN / "tierstack.yaml"), "--env", "prod")
+    assert code == 6
+    (drift,) = findings(data)
+    assert drift["field"] == "min_nodes" and drift["actual"] == scaling["minNodeCount"]
+    assert drift["address"] == "google_vertex_ai_feature_online_store.feature_repository_online_store"
+    store.pop("bigtable")
+    store["optimized"] = {}
+    (drift,) = findings(verify_json(str(CHURN / "tierstack.yaml"), "--env", "prod")[1])
+    assert drift["message"] == "optimized serving, the stack sets bigtable"
+
+
 def test_drifted_replica_count(fake: FakeVertex) -> None:
     endpoint = fake.get(*PROD, "endpoints", "fraud-detection-endpoint")
     endpoint["deployedModels"][0]["dedicatedResources"]["minReplicaCount"] = 1

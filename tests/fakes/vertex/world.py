@@ -113,6 +113,16 @@ def fill(fake: FakeVertex, stack: Path | dict[str, Any]) -> list[tuple[str, str,
             else:
                 api = shape("feature_online_store")
                 api["labels"] = labels
+                scaling = _one(_one(body.get("bigtable")).get("auto_scaling")) if body.get("bigtable") else None
+                if scaling:  # Bigtable online serving: its nodes, and no dedicated serving endpoint
+                    del api["optimized"], api["dedicatedServingEndpoint"]
+                    api["bigtable"] = {
+                        "autoScaling": {
+                            "minNodeCount": scaling["min_node_count"],
+                            "maxNodeCount": scaling["max_node_count"],
+                            "cpuUtilizationTarget": scaling.get("cpu_utilization_target", 50),
+                        }
+                    }
             if key:
                 api["encryptionSpec"] = {"kmsKeyName": key}
             else:
