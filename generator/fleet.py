@@ -446,7 +446,8 @@ def validation_lines(path: Path, members: list[tuple[Member, Any]]) -> list[tupl
             count = f"{len(stacks)} stack{'s' if len(stacks) != 1 else ''}"
             lines.append(("summary", f"{item.label}: valid: tier {result.tier}, {count} ({', '.join(stacks)})"))
     bad = sum(1 for _, result in members if not result.valid)
-    verdict = f"{bad} of {len(members)} members have problems" if bad else f"all {len(members)} members are valid"
+    verb = "has" if bad == 1 else "have"
+    verdict = f"{bad} of {len(members)} members {verb} problems" if bad else f"all {len(members)} members are valid"
     lines.append(("summary", f"{display_path(path)}: {verdict}; checked without synthesis"))
     return lines
 

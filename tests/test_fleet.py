@@ -284,7 +284,7 @@ def test_validate_checks_every_member(tmp_path: Path) -> None:
     assert "members[prop-us]: valid: tier 0, 1 stack (prop-us-dev)" in result.output
     assert f"{path}:{line_of(path, 'Europe')}, field 'members[prop-uk].region'" in result.output
     assert "members[prop-de]: valid: tier 1, 2 stacks (prop-de-dev, prop-de-prod)" in result.output
-    assert "1 of 3 members have problems" in result.output
+    assert "1 of 3 members has problems" in result.output
     data = json.loads(run("validate", str(path), "--format", "json").stdout)
     assert data["valid"] is False
     assert [(m["member"], m["valid"]) for m in data["members"]] == [
