@@ -102,7 +102,7 @@ def update_losses(resource_type: str, change: Mapping[str, Any]) -> list[str]:
     out = []
     for rule in entry.update_rules:
         b, a, u = _at(before, rule.path), _at(after, rule.path), _at(unknown, rule.path)
-        if u is True or (_any_true(u) and rule.when in ("columns_dropped", "delete_rule")):
+        if u is True or (any_true(u) and rule.when in ("columns_dropped", "delete_rule")):
             out.append(f"{'.'.join(rule.path)} is known only after apply: it may mean {rule.loses}")
             continue
         found = _CHECKS[rule.when](b, a)
@@ -125,13 +125,14 @@ def _at(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
-def _any_true(mark: Any) -> bool:
+def any_true(mark: Any) -> bool:
+    """A plan's unknown/sensitive mark: True anywhere inside it."""
     if mark is True:
         return True
     if isinstance(mark, dict):
-        return any(_any_true(v) for v in mark.values())
+        return any(any_true(v) for v in mark.values())
     if isinstance(mark, list):
-        return any(_any_true(v) for v in mark)
+        return any(any_true(v) for v in mark)
     return False
 
 

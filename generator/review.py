@@ -38,7 +38,7 @@ from typing import Any
 from tierstack.generator import cost
 from tierstack.generator.errors import UserError
 from tierstack.generator.freeze import FreezeCheck
-from tierstack.generator.resource_types import holds_data, update_losses
+from tierstack.generator.resource_types import any_true, holds_data, update_losses
 from tierstack.modules import base
 
 MIN_FORMAT = (1, 2)  # plan JSON format written by Terraform 1.6+ (and OpenTofu 1.7+); `removed` needs 1.7
@@ -667,12 +667,12 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
     if only is not None:
         for path in only:
             b, a, u = _at(before, path), _at(after, path), _at(unknown, path)
-            if b != a or _any_true(u):
+            if b != a or any_true(u):
                 out.append(_attribute(path_text(list(path)), b, a, u, (_at(s, path) for s in sensitive)))
         return out
 
     def walk(b: Any, a: Any, u: Any, s: tuple[Any, Any], path: list[Any]) -> None:
-        if b == a and not _any_true(u):
+        if b == a and not any_true(u):
             return  # nothing below differs, and nothing is unknown: no change to list
         if isinstance(b, dict) and isinstance(a, dict) and u is not True and not any(x is True for x in s):
             for key in sorted(set(b) | set(a) | (set(u) if isinstance(u, dict) else set())):
@@ -684,7 +684,7 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
                     [*path, key],
                 )
             return
-        if b != a or _any_true(u):
+        if b != a or any_true(u):
             out.append(_attribute(path_text(path), b, a, u, s))
 
     walk(before if before is not None else {}, after if after is not None else {}, unknown, sensitive, [])
@@ -710,18 +710,8 @@ def _at(value: Any, path: Sequence[Any]) -> Any:
     return value
 
 
-def _any_true(mark: Any) -> bool:
-    if mark is True:
-        return True
-    if isinstance(mark, dict):
-        return any(_any_true(v) for v in mark.values())
-    if isinstance(mark, list):
-        return any(_any_true(v) for v in mark)
-    return False
-
-
 def _attribute(path: str, before: Any, after: Any, unknown: Any, sensitive: Iterable[Any]) -> AttributeChange:
-    before_sensitive, after_sensitive = (_any_true(s) for s in sensitive)
+    before_sensitive, after_sensitive = (any_true(s) for s in sensitive)
     hidden = before_sensitive or after_sensitive  # sensitive on one side: neither side is shown
     shown_before = "(sensitive)" if hidden and before is not _MISSING else value_text(before)
     if hidden and after is not _MISSING:
@@ -729,7 +719,7 @@ def _attribute(path: str, before: Any, after: Any, unknown: Any, sensitive: Iter
     elif unknown is True:
         shown_after = UNKNOWN_TEXT
     else:
-        shown_after = value_text(after) + (" (partly known after apply)" if _any_true(unknown) else "")
+        shown_after = value_text(after) + (" (partly known after apply)" if any_true(unknown) else "")
     return AttributeChange(path, shown_before, shown_after)
 
 
@@ -785,7 +775,7 @@ def _outputs(plan: Mapping[str, Any]) -> tuple[OutputChange, ...]:
         kind = _kind(change.get("actions") or [])
         if kind == "no-op":
             continue
-        hidden = _any_true(change.get("before_sensitive")) or _any_true(change.get("after_sensitive"))
+        hidden = any_true(change.get("before_sensitive")) or any_true(change.get("after_sensitive"))
         before = "(sensitive)" if hidden else value_text(change.get("before"))
         if change.get("after_unknown") is True:
             after = UNKNOWN_TEXT
@@ -895,7 +885,7 @@ def _may_change_cost(change: Mapping[str, Any]) -> bool:
     unknown = change.get("after_unknown")
     unknown = unknown if isinstance(unknown, dict) else {}
     return any(
-        before.get(key, _MISSING) != after.get(key, _MISSING) or _any_true(unknown.get(key))
+        before.get(key, _MISSING) != after.get(key, _MISSING) or any_true(unknown.get(key))
         for key in set(before) | set(after) | set(unknown)
         if key not in LABEL_ATTRIBUTES
     )
