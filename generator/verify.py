@@ -386,7 +386,8 @@ def _deployed(model: Any) -> dict[str, Any]:
             "min_replicas": int(automatic.min_replica_count),
             "max_replicas": int(automatic.max_replica_count) or int(automatic.min_replica_count),
         }
-    return {"model": shown, "id": model.id, "resources": "shared", "pool": str(model.shared_resources).split("/")[-1]}
+    pool = str(model.shared_resources).split("/")[-1]
+    return {"model": shown, "id": model.id, "resources": "shared_resources", "pool": pool}
 
 
 # --- findings ---------------------------------------------------------------------------------------
@@ -553,7 +554,7 @@ def _deployed_findings(expected: Expected, deployed: list[dict[str, Any]], stack
     out = []
     for model in deployed:
         label = f"deployed model {model['model']}"
-        if model["resources"] == "shared":  # its replicas are the pool's, checked on the pool
+        if model["resources"] == "shared_resources":  # its replicas are the pool's, checked on the pool
             if model["pool"] != serving.get("pool"):
                 out.append(
                     Finding(
