@@ -847,8 +847,7 @@ def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
     """
     out = []
     for raw in plan.get("resource_changes", []):
-        resource_type = str(raw.get("type", ""))
-        if _never_billed(resource_type) and resource_type not in cost.CONTEXT_TYPES:
+        if _never_billed(str(raw.get("type", ""))):
             continue  # cost.py prices these at nothing: skipping them changes no figure, and saves the work
         change = raw.get("change") or {}
         actions = list(change.get("actions") or ())
@@ -864,8 +863,9 @@ def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @functools.lru_cache(maxsize=512)
 def _never_billed(resource_type: str) -> bool:
-    """Access, APIs, identities and the like: generator/cost.py gives them no line at all."""
-    return (
+    """Access, APIs, identities and the like: generator/cost.py gives them no line at all (and reads none of
+    them to price another resource, as it reads a workflow to price the schedule that starts it)."""
+    return resource_type not in cost.CONTEXT_TYPES and (
         resource_type in cost.NO_CHARGE_TYPES
         or resource_type.endswith(cost.NO_CHARGE_SUFFIXES)
         or resource_type in cost.USAGE_ONLY_TYPES
