@@ -35,6 +35,7 @@ from tierstack.generator.settings import Identity
 
 if TYPE_CHECKING:
     from cdktn_provider_google.bigquery_dataset import BigqueryDataset
+    from cdktn_provider_google.pubsub_topic import PubsubTopic
     from cdktn_provider_google.storage_bucket import StorageBucket
     from constructs import Construct
 
@@ -141,6 +142,7 @@ SERVICE_AGENTS: Mapping[str, str] = MappingProxyType(
         "aiplatform": "aiplatform.googleapis.com",
         "artifactregistry": "artifactregistry.googleapis.com",
         "pubsub": "pubsub.googleapis.com",
+        "workflows": "workflows.googleapis.com",
     }
 )
 IDENTITIES: tuple[str, ...] = get_args(Identity)  # the service accounts foundation can make
@@ -497,6 +499,29 @@ class CapabilityModule:
                         member=inputs.identities.member(who),
                     )
         return bucket
+
+    def topic(self, purpose: str) -> PubsubTopic:
+        """A Pub/Sub topic that keeps its messages in the stack's region, CMEK on request, protected like data.
+
+        Without a message storage policy Pub/Sub may store a message in any region it allows, so a stack
+        kept in one region for residency would not keep its messages there (Pub/Sub: "Restrict Pub/Sub
+        resource locations"). A topic holds its backlog, so it keeps delete protection where data does.
+        The capability declares `google_pubsub_topic` in its key_services for the CMEK grant.
+        """
+        from cdktn_provider_google.pubsub_topic import PubsubTopic, PubsubTopicMessageStoragePolicy
+
+        inputs = self.inputs
+        topic: PubsubTopic = self.add(
+            PubsubTopic,
+            f"{purpose}_topic",
+            project=inputs.project,
+            name=f"{inputs.name}-{inputs.environment}-{purpose}",
+            labels=self.labels,
+            kms_key_name=inputs.kms_key,
+            message_storage_policy=PubsubTopicMessageStoragePolicy(allowed_persistence_regions=[inputs.region]),
+            deletion_policy=self.deletion_policy,
+        )
+        return topic
 
     def dataset(
         self, purpose: str, description: str, writers: tuple[str, ...] = (), readers: tuple[str, ...] = ()

@@ -57,7 +57,6 @@ class CostControls(CapabilityModule):
         )
         from cdktn_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
         from cdktn_provider_google.pubsub_subscription import PubsubSubscription, PubsubSubscriptionExpirationPolicy
-        from cdktn_provider_google.pubsub_topic import PubsubTopic
         from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
         budget = self.inputs.upstream.budget
@@ -67,15 +66,7 @@ class CostControls(CapabilityModule):
         topic = None
         if self.settings["budget_topic"]:
             # for automation (a function that caps spend, a chat notifier) to subscribe to
-            topic = self.add(
-                PubsubTopic,
-                "budget_topic",
-                project=inputs.project,
-                name=f"{inputs.name}-{inputs.environment}-budget",
-                labels=self.labels,
-                kms_key_name=inputs.kms_key,
-                deletion_policy=self.deletion_policy,  # a topic holds its backlog: protected like data
-            )
+            topic = self.topic("budget")
             self.add(
                 PubsubTopicIamMember,
                 "budget_topic_publisher",

@@ -214,7 +214,11 @@ class MlPipelines(CapabilityModule):
     settings_model = MlPipelinesSettings
     apis: tuple[str, ...] = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
     identities = ("pipelines",)
-    key_services = {"google_artifact_registry_repository": "artifactregistry", "google_pubsub_topic": "pubsub"}
+    key_services = {
+        "google_artifact_registry_repository": "artifactregistry",
+        "google_pubsub_topic": "pubsub",
+        "google_workflows_workflow": "workflows",  # Workflows CMEK encrypts the workflow and its executions' data
+    }
     outputs = {
         "pipeline_root": "pipeline root (gs://...) for Vertex AI Pipelines",
         "{repo}_repository": "Artifact Registry {format} repository",
@@ -421,6 +425,7 @@ class MlPipelines(CapabilityModule):
             service_account=inputs.identities.emails["pipelines"],
             source_contents=hcl_json({"main": {"params": ["args"], "steps": steps}}),
             call_log_level="LOG_ERRORS_ONLY",
+            crypto_key_name=inputs.kms_key,
             deletion_protection=False,
             labels=self.labels,
         )
@@ -446,21 +451,12 @@ class MlPipelines(CapabilityModule):
             EventarcTriggerTransportPubsub,
         )
         from cdktn_provider_google.project_iam_member import ProjectIamMember
-        from cdktn_provider_google.pubsub_topic import PubsubTopic
 
         from tierstack.modules.foundation import grant_agent_role
 
         inputs = self.inputs
         self.apis = (*self.apis, "eventarc.googleapis.com")
-        topic = self.add(
-            PubsubTopic,
-            "retraining_topic",
-            project=inputs.project,
-            name=f"{inputs.name}-{inputs.environment}-retraining",
-            labels=self.labels,
-            kms_key_name=inputs.kms_key,
-            deletion_policy=self.deletion_policy,  # a topic holds its backlog: protected like data
-        )
+        topic = self.topic("retraining")
         # Eventarc creates its service agent on first use and refuses triggers until the agent exists and
         # holds its role: materialise it and grant roles/eventarc.serviceAgent first (service_agents.yaml)
         _, email = self.service_agent("eventarc_agent", "eventarc.googleapis.com")

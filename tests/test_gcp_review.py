@@ -99,11 +99,12 @@ KEY_SERVICE = {
     "google_vertex_ai_tensorboard": "aiplatform",
     "google_artifact_registry_repository": "artifactregistry",
     "google_pubsub_topic": "pubsub",
+    "google_workflows_workflow": "workflows",  # Workflows "Use customer-managed encryption keys"
 }
 
 
 # Jobs that pass the key to Vertex AI in a request body (encryptionSpec): not encrypted with it themselves.
-KEY_IN_REQUEST_BODY = {"google_workflows_workflow", "google_cloud_scheduler_job"}
+KEY_IN_REQUEST_BODY = {"google_cloud_scheduler_job"}
 
 
 def test_every_resource_using_the_key_waits_for_its_services_grant(synthesized: dict[str, Path]) -> None:
@@ -563,3 +564,45 @@ def test_cmek_production_audits_vertex_ai_and_kms_data_access(synthesized: dict[
             assert wanted <= audited, env.stack
             seen += 1
     assert seen
+
+
+# --- issue 20, 9. residency: messages and workflows stay where the stack is ------------------------------
+
+
+def test_every_topic_keeps_its_messages_in_the_stack_s_region(synthesized: dict[str, Path]) -> None:
+    """Pub/Sub, "Restrict Pub/Sub resource locations": without a message storage policy a message may be
+    stored in any region; every topic the stacks create allows only its stack's region."""
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        region = stack["provider"]["google"][0]["region"]
+        for topic_id, topic in stack.get("resource", {}).get("google_pubsub_topic", {}).items():
+            policy = topic.get("message_storage_policy") or {}
+            assert policy.get("allowed_persistence_regions") == [region], f"{name} {topic_id}: {policy}"
+            seen += 1
+    assert seen > 5
+
+
+def test_a_workflow_of_a_cmek_stack_is_encrypted_with_its_key(synthesized: dict[str, Path]) -> None:
+    """Workflows CMEK: the workflow names the stack's key (the one its buckets use), after the Workflows agent
+    is made, holds its role (service_agents.yaml) and may use the key; a stack without a key gives none."""
+    keyed = plain = 0
+    for name, stack in every_stack(synthesized):
+        resources = stack.get("resource", {})
+        buckets = resources.get("google_storage_bucket", {}).values()
+        keys = {(b.get("encryption") or {}).get("default_kms_key_name") for b in buckets}
+        for workflow_id, workflow in resources.get("google_workflows_workflow", {}).items():
+            if keys == {None}:
+                assert "crypto_key_name" not in workflow, name
+                plain += 1
+                continue
+            assert {workflow["crypto_key_name"]} == keys, name
+            grant = resources["google_kms_crypto_key_iam_member"]["foundation_key_workflows_agent"]
+            member = "serviceAccount:${google_project_service_identity.foundation_workflows_agent.email}"
+            assert grant["member"] == member
+            assert "google_kms_crypto_key_iam_member.foundation_key_workflows_agent" in workflow["depends_on"]
+            agent = resources["google_project_service_identity"]["foundation_workflows_agent"]
+            assert agent["service"] == "workflows.googleapis.com"
+            roles = {g["role"] for g in resources["google_project_iam_member"].values() if g["member"] == member}
+            assert roles == {"roles/workflows.serviceAgent"}, f"{name} {workflow_id}: {roles}"
+            keyed += 1
+    assert keyed and plain
