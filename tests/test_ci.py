@@ -360,14 +360,11 @@ def test_one_comment_per_pull_request(fraud_github: dict[str, Any]) -> None:
     assert comment["permissions"] == {"pull-requests": "write"}
     assert comment["needs"] == ["plan-dev", "plan-staging", "plan-prod"]
     assert comment["env"]["MARKER"] == "<!-- tierstack-review:fraud-detection -->"
-    _, write = step_named(comment, "Write the comment")
-    assert write["run"].splitlines()[2].strip() == 'echo "$MARKER"'  # the body carries the marker
     _, post = step_named(comment, "Post the comment")
     script = post["with"]["script"]
-    find = script.index('c.user.login === "github-actions[bot]" && (c.body || "").startsWith(`${marker}\\n`)')
-    update, create = script.index("updateComment"), script.index("createComment")
-    assert find < update < create and "} else {" in script[update:create]
-    assert script.count("createComment") == 1
+    assert script.rstrip("\n") == ci._scripts()["comment"].rstrip("\n")  # the script the tests below run
+    assert 'c.user && c.user.login === "github-actions[bot]"' in script  # ours: by author and marker
+    assert "return `${markerOf(k)}\\n${head}" in script  # every part starts with its marker line
 
 
 def test_output_is_deterministic(tmp_path: Path) -> None:
@@ -833,10 +830,11 @@ def test_the_review_comment_is_posted_once_then_updated(
     stand_in.comments.append(  # another bot (an app) quoting the marker: not ours either
         {"id": 8, "issue": 12, "body": f"{marker}\nforged", "user": {"login": "mallory-app[bot]", "type": "Bot"}}
     )
-    body = tmp_path / "comment.md"
+    sections = tmp_path / "comment"
+    sections.mkdir()
     for push in ("first", "second"):
-        body.write_text(f"{marker}\nplans of the {push} push\n")
-        done = github_script(post, {"COMMENT": str(body), "MARKER": marker}, CONTEXT, stand_in)
+        (sections / "00-verdict.md").write_text(f"plans of the {push} push\n")
+        done = github_script(post, {"COMMENT_DIR": str(sections), "MARKER": marker}, CONTEXT, stand_in)
         assert done.returncode == 0, done.stdout + done.stderr
     ours = [c for c in stand_in.comments if c["user"]["login"] == "github-actions[bot]"]
     assert len(ours) == 1 and ours[0]["body"].endswith("plans of the second push\n")
@@ -844,6 +842,83 @@ def test_the_review_comment_is_posted_once_then_updated(
     assert stand_in.comments[1]["body"] == f"{marker}\nforged"
     assert [m for m, _ in stand_in.requests].count("POST") == 1
     assert [m for m, _ in stand_in.requests].count("PATCH") == 1
+
+
+def write_comment(fraud_github: dict[str, Any], temp: Path, reviews: dict[str, str], diff: str) -> None:
+    """The comment job's "Write the comment" step, run by bash as GitHub runs it, on these reviews."""
+    job = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["comment"]
+    _, step = step_named(job, "Write the comment")
+    shutil.rmtree(temp, ignore_errors=True)
+    (temp / "diff").mkdir(parents=True)
+    (temp / "approval.md").write_text("_Approval: the label is not set._\n")
+    (temp / "diff" / "diff.md").write_text(diff)
+    (temp / "diff" / "verdict").write_text("data_at_risk=true\n")
+    for env, text in reviews.items():
+        folder = temp / "reviews" / f"tierstack-fraud-detection-review-{env}"
+        folder.mkdir(parents=True)
+        (folder / "review.md").write_text(text)
+        (folder / "verdict").write_text(f"approval_required={'true' if env == 'prod' else 'false'}\nblocked=false\n")
+    env = {**job["env"], "RUNNER_TEMP": str(temp), "HEAD_SHA": "a" * 40, "RUN_URL": "https://github.com/x/runs/1"}
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_review_of_250_stacks_is_split_over_comments_with_the_verdict_and_prod_first(
+    fraud_github: dict[str, Any], github_script: Any, tmp_path: Path
+) -> None:
+    """Three environments' reviews of 250 stacks each (review keeps each under 60,000 characters) and a
+    diff longer than one comment: every part fits GitHub's limit (the stand-in refuses a longer body with
+    GitHub's 422), the verdict, data at risk and production come first, each review is whole in one
+    comment, and a later, shorter review updates part 1 in place and deletes the parts it no longer needs."""
+    from test_review_hides_nothing import _stacks, reviewed
+
+    from tierstack.generator import review
+
+    big = review.to_markdown(reviewed(*_stacks(250)))
+    assert len(big) > 50_000
+    reviews = {env: big.replace("## tierstack review", f"## tierstack review: {env}", 1) for env in PROJECTS}
+    diff = "".join(f"| uc{i:04d}-prod | bucket renamed: **data at risk** |\n" for i in range(2_000))
+    job = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["comment"]
+    _, post = step_named(job, "Post the comment")
+    marker = job["env"]["MARKER"]
+    stand_in = GitHubStandIn(pulls=[])
+    stand_in.comments.append({"id": 7, "issue": 12, "body": f"{marker} part 2 -->", "user": {"login": "dev"}})
+    temp = tmp_path / "runner"
+    write_comment(fraud_github, temp, reviews, diff)
+    posting = {"COMMENT_DIR": str(temp / "comment"), "MARKER": marker}
+    done = github_script(post, posting, CONTEXT, stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ours = [c["body"] for c in stand_in.comments if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) >= 4 and all(len(body) <= 65_536 for body in ours)
+    first = ours[0]
+    assert first.startswith(f"{marker}\n## tierstack: fraud-detection\n") and "_Approval:" in first
+    assert first.index("| committed stacks | **data at risk**") < first.index("| prod | **puts data at risk")
+    assert first.index("| prod |") < first.index("| staging |") < first.index("| dev |")
+    assert f"goes on in the next {len(ours) - 1} comment(s)" in first
+    for k, body in enumerate(ours[1:], start=2):
+        assert body.startswith(f"{marker.removesuffix(' -->')} part {k} -->\n_Part {k} of {len(ours)}")
+    whole = "\n".join(ours)
+    assert whole.index("### What the change does") < whole.index("### prod") < whole.index("### staging")
+    assert whole.index("### staging") < whole.index("### dev") < whole.index("<sub>Plans of")
+    assert "_(continued in the next comment)_" in whole  # the diff, longer than a comment, is cut at line ends
+    assert all(f"| uc{i:04d}-prod |" in whole for i in (0, 999, 1999))
+    for env in PROJECTS:
+        [holder] = [body for body in ours if f"## tierstack review: {env}" in body]
+        assert big.rstrip().splitlines()[-1] in holder  # the review is whole in one comment
+    part_one = stand_in.comments[1]["id"]
+
+    write_comment(fraud_github, temp, {env: f"_{env}: no changes._\n" for env in PROJECTS}, "_No changes._\n")
+    done = github_script(post, posting, CONTEXT, stand_in)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [person, only] = stand_in.comments
+    assert person["id"] == 7 and only["id"] == part_one and "_prod: no changes._" in only["body"]
+    assert "goes on in the next" not in only["body"]
+    assert [m for m, _ in stand_in.requests].count("DELETE") == len(ours) - 1
 
 
 def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[str, Any], github_script: Any) -> None:

@@ -15,6 +15,22 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 BOT = {"login": "github-actions[bot]", "type": "Bot"}
+# GitHub refuses an issue comment over 65,536 characters with a 422 of this shape, as its API answered
+# Octokit in danger/danger#424 (resource IssueComment, code custom, field body) and PyGithub in
+# jmikedupont2/ai-ticket#51 (the documentation_url)
+COMMENT_LIMIT = 65_536
+TOO_LONG = {
+    "message": "Validation Failed",
+    "errors": [
+        {
+            "resource": "IssueComment",
+            "code": "custom",
+            "field": "body",
+            "message": f"body is too long (maximum is {COMMENT_LIMIT} characters)",
+        }
+    ],
+    "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
+}
 
 
 @dataclass
@@ -27,6 +43,7 @@ class GitHubState:
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> the environment
     runs: list[dict[str, Any]] = field(default_factory=list)  # workflow runs: workflow, head_sha, event, ...
     requests: list[tuple[str, str]] = field(default_factory=list)
+    next_id: int = 1000  # comment ids, never reused after a delete
 
 
 class GitHubStandIn:
@@ -87,17 +104,24 @@ class GitHubStandIn:
         s = self.state
         if method == "GET" and parts[-1] == "pulls" and parts[-3] == "commits":
             return 200, s.pulls
+        if method in ("POST", "PATCH") and "comments" in parts and len(body.get("body", "")) > COMMENT_LIMIT:
+            return 422, TOO_LONG
         if parts[-1] == "comments" and parts[-3] == "issues":
             if method == "GET":
                 return 200, [c for c in s.comments if c["issue"] == int(parts[-2])]
-            comment = {"id": 1000 + len(s.comments), "issue": int(parts[-2]), "body": body["body"], "user": BOT}
+            s.next_id += 1
+            comment = {"id": s.next_id, "issue": int(parts[-2]), "body": body["body"], "user": BOT}
             s.comments.append(comment)
             return 201, comment
-        if method == "PATCH" and parts[-2] == "comments":
+        if method in ("PATCH", "DELETE") and parts[-2] == "comments":
             for comment in s.comments:
                 if comment["id"] == int(parts[-1]):
+                    if method == "DELETE":
+                        s.comments.remove(comment)
+                        return 204, None
                     comment["body"] = body["body"]
                     return 200, comment
+            return 404, {"message": "Not Found"}
         if parts[-3] == "issues" and parts[-1] == "labels" and method == "GET":
             return 200, [{"name": name} for name in s.labels]
         if parts[-4] == "issues" and parts[-2] == "labels" and method == "DELETE":

@@ -35,8 +35,10 @@ if (pulls.length > 0) {
   const previous = comments.find(
     (c) => c.user && c.user.login === "github-actions[bot]" && (c.body || "").startsWith(`${marker}\n`),
   );
-  if (previous) {
+  if (previous && previous.body.length + note.length + 3 <= 65536) {
     await github.rest.issues.updateComment({ owner, repo, comment_id: previous.id, body: `${previous.body}\n\n${note}\n` });
+  } else if (previous) {
+    await github.rest.issues.createComment({ owner, repo, issue_number, body: `${note}\n` }); // GitHub's limit
   } else {
     await github.rest.issues.createComment({ owner, repo, issue_number, body: `${marker}\n${note}\n` });
   }
