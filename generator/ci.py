@@ -134,6 +134,7 @@ class CiEnvironment:
     planner_service_account: str  # the read-only planner's (foundation_ci_planner_service_account), or ''
     ci_subject: str | None  # a custom OIDC subject (capabilities.foundation.ci.subject), else None
     freezes: tuple[str, ...]  # the change freezes that apply to it
+    state_bucket: str = ""  # its Terraform state bucket, where Cloud Build keeps the plans it saves
 
     @property
     def production(self) -> bool:
@@ -258,6 +259,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
     `install` is the pinned requirement the workflows install (checked by `requirement`).
     """
     from tierstack.generator import freeze as freezes
+    from tierstack.generator.stacks import state_bucket_name
 
     if not _BRANCH_RE.fullmatch(branch):
         raise UserError(f"'{branch}' is not a branch name", field="--branch", hint="give the default branch, e.g. main")
@@ -292,6 +294,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
                 planner_service_account=_ci_account(spec.name, env.project, str(config), "planner") if has_ci else "",
                 ci_subject=str(subject) if subject and subject != f"environment:{env.name}" else None,
                 freezes=tuple(applying),
+                state_bucket=state_bucket_name(resolved, env),
             )
         )
     watch = [] if str(config_dir) == "." else [f"{config_dir}/**"]
@@ -537,6 +540,8 @@ def render(plan: CiPlan, target: Target) -> dict[str, str]:
                 previous = plan.environments[index - 1] if index else None
                 extra = {"env": environment, "next": following, "previous": previous, "position": index + 1}
                 jobs.append((f"{plan.name}-deploy-{environment.name}.yaml", "cloudbuild-deploy.yaml.j2", extra))
+                if environment.production:  # applies only the saved plan an approver approved
+                    jobs.append((f"{plan.name}-apply-{environment.name}.yaml", "cloudbuild-apply.yaml.j2", extra))
     for name, template, extra in jobs:
         body = env.get_template(template).render(**_context(plan, target), file_name=name, **extra)
         files[name] = _with_header(body, target, plan.config)

@@ -180,7 +180,7 @@ def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schem
 
 
 def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
-    assert len(written["cloudbuild"]) == 7  # fraud-detection: pr + 3 deploys; the three others: pr only
+    assert len(written["cloudbuild"]) == 8  # fraud-detection: pr, 3 deploys, prod's apply; the others: pr only
     done = check_jsonschema("vendor.cloudbuild", written["cloudbuild"])
     assert done.returncode == 0, done.stdout + done.stderr
     broken = tmp_path / "broken.yaml"  # the judge judges: a step without an image is invalid
@@ -272,6 +272,7 @@ def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
         "ordered-deploy-sandbox.yaml",
         "ordered-deploy-preprod.yaml",
         "ordered-deploy-live.yaml",
+        "ordered-apply-live.yaml",  # production applies only a saved plan an approver approved
     ]
     sandbox = load_yaml(cloudbuild["ordered-deploy-sandbox.yaml"])
     promote = sandbox["steps"][-1]  # says how to promote; starts nothing in another project
@@ -503,10 +504,10 @@ def test_the_override_lets_it_through_and_is_recorded(
 
 def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> None:
     """The review step of the Cloud Build prod config, its install path pointed at this tierstack."""
-    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-deploy-prod.yaml"])
+    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-apply-prod.yaml"])
     review = next(s for s in config["steps"] if s["id"] == "review")
     ids = [s["id"] for s in config["steps"]]
-    assert ids.index("plan-prod") < ids.index("review") < ids.index("apply")
+    assert ids.index("fetch-plan") < ids.index("review") < ids.index("apply")  # a freeze begun since the plan
     bin_dir = shim(frozen_repo.parent / "bin", INSIDE)
     body = review["script"].replace("/workspace/.tierstack/bin/tierstack", str(bin_dir / "tierstack"))
     for reason, expected in (("", ci.REVIEW_FROZEN), ("INC-4711: a fix that cannot wait", 0)):
@@ -516,7 +517,7 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> No
             ["bash", "-c", body], cwd=frozen_repo, env={**os.environ, **env}, capture_output=True, text=True
         )
         assert done.returncode == expected, done.stdout + done.stderr
-    assert config["substitutions"] == {"_OVERRIDE_FREEZE_REASON": ""}
+    assert config["substitutions"] == {"_PLAN_BUILD": "", "_OVERRIDE_FREEZE_REASON": ""}
     assert config["serviceAccount"] == (
         "projects/acme-fraud-prod/serviceAccounts/fraud-detection-ci@acme-fraud-prod.iam.gserviceaccount.com"
     )
