@@ -145,7 +145,7 @@ GITHUB_LIMIT = 65_536  # characters in one issue or pull-request comment
 
 def many_stacks(count: int) -> list[Any]:
     """`count` stack reviews of the real fixture plans, each under its own stack name and environment."""
-    from tierstack.generator import review
+    from tierstack.generator.analysis import review
 
     shapes = ["replace-stateful", "add-capability", "update-labels-dev", "delete-capability", "create"]
     plans = {name: load(FIXTURES / "review" / f"{name}.json") for name in shapes}
@@ -164,7 +164,7 @@ def main() -> None:
     args = parser.parse_args()
     exe = shutil.which("tierstack", path=str(Path(sys.executable).parent)) or "tierstack"
 
-    from tierstack.generator import review
+    from tierstack.generator.analysis import review
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plan.json"

@@ -1177,11 +1177,11 @@ def review(
       tierstack review --reviewed pr/plan.json deploy/plan.json   # at deploy: the plan reviewed, or exit 7
     """
     from tierstack.generator import freeze
-    from tierstack.generator import review as plan_review
+    from tierstack.generator.analysis import review as plan_review
     from tierstack.generator.errors import json_printable, printable
 
     if reviewed:
-        from tierstack.generator import review_compare
+        from tierstack.generator.analysis.review import compare as review_compare
 
         old = [(source, plan_review.load_plan(source)) for source in reviewed]
         new = [(source, plan_review.load_plan(source)) for source in plans]

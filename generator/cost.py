@@ -883,7 +883,7 @@ def _changed_resources(plan: Mapping[str, Any], side: str) -> list[Resource]:
 def _plan_capabilities(plan: Mapping[str, Any]) -> frozenset[str]:
     """The built-in capability ids and those the plan's resources are labelled with (a plugin's): what a
     resource name can start with, known without importing every capability module (half a second)."""
-    from tierstack.generator.review import capabilities_in
+    from tierstack.generator.analysis.review import capabilities_in
     from tierstack.modules import BUILT_IN
 
     return capabilities_in(plan) | frozenset(BUILT_IN)

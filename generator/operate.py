@@ -49,7 +49,7 @@ from tierstack.generator.stacks import STACK_FILE, stack_file
 
 if TYPE_CHECKING:
     from tierstack.generator.freeze import FreezeCheck
-    from tierstack.generator.review import StackReview
+    from tierstack.generator.analysis.review import StackReview
 
 BINARY_ENV = "TERRAFORM_BINARY_NAME"
 OLDEST = (1, 7, 0)  # plan JSON format 1.2 with `removed` blocks, what `tierstack review` reads
@@ -485,12 +485,12 @@ def freeze_check(
     return freeze.FreezeCheck(at=at, configs=(display_path(config),), hits=hits, override=override)
 
 
-# --- what a plan does: generator/review.py ------------------------------------------------------
+# --- what a plan does: generator/analysis/review/ -----------------------------------------------
 
 
 def stack_review(plan: Mapping[str, Any], run: StackRun) -> StackReview:
     """The review of one stack's saved plan (its JSON checked as `tierstack review` checks it)."""
-    from tierstack.generator import review
+    from tierstack.generator.analysis import review
 
     source = display_path(run.plan_json)
     return review.review_stack(review.read_plan(dict(plan), source), source, run.stack)
@@ -498,6 +498,6 @@ def stack_review(plan: Mapping[str, Any], run: StackRun) -> StackReview:
 
 def review_text(stacks: Sequence[StackReview], check: FreezeCheck | None) -> str:
     """The review summary `tierstack review --format text` prints for these plans."""
-    from tierstack.generator import review
+    from tierstack.generator.analysis import review
 
     return review.to_text(review.Review(tuple(stacks), check))

@@ -878,7 +878,7 @@ def test_a_review_of_250_stacks_is_split_over_comments_with_the_verdict_and_prod
     comment, and a later, shorter review updates part 1 in place and deletes the parts it no longer needs."""
     from test_review_hides_nothing import _stacks, reviewed
 
-    from tierstack.generator import review
+    from tierstack.generator.analysis import review
 
     big = review.to_markdown(reviewed(*_stacks(250)))
     assert len(big) > 50_000

@@ -25,7 +25,8 @@ import yaml
 
 from conftest import REPO, run
 from refresh import review_markdown, review_plans
-from tierstack.generator import cost, review
+from tierstack.generator import cost
+from tierstack.generator.analysis import review
 from tierstack.generator.errors import UserError
 
 FIXTURES = REPO / "tests" / "fixtures" / "review"

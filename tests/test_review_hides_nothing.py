@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from conftest import REPO
 from tierstack.generator import diff as diffing
-from tierstack.generator import resource_types, review
+from tierstack.generator import resource_types
+from tierstack.generator.analysis import review
 from tierstack.generator.stateful import STATEFUL_TYPES, is_stateful
 
 FIXTURES = REPO / "tests" / "fixtures" / "review"

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import run
 from tierstack.generator import cli
-from tierstack.generator import review as plan_review
+from tierstack.generator.analysis import review as plan_review
 
 BUCKET = "acme-review-losses"
 SCHEMA = [{"name": "entity_id", "type": "STRING"}, {"name": "feature_a", "type": "FLOAT"}]

@@ -18,7 +18,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tierstack.generator.review import UNKNOWN_TEXT, path_text, stack_name
+from tierstack.generator.analysis.review.changes import path_text, stack_name
+from tierstack.generator.analysis.review.model import UNKNOWN_TEXT
 
 SENSITIVE_TEXT = "(sensitive)"
 MAX_SHOWN = 80  # characters of a value in a difference
@@ -173,7 +174,7 @@ def _shown(value: Any) -> str:
 
 
 def _actions(actions: Sequence[str]) -> str:
-    from tierstack.generator.review import action_words
+    from tierstack.generator.analysis.review.words import action_words
 
     return action_words(list(actions))
 
