@@ -34,22 +34,24 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import click
 
 from tierstack.generator.choices import FORMATS
+from tierstack.generator.exit_codes import (
 
 if TYPE_CHECKING:  # errors is imported by the commands that need it, not at start
     from tierstack.generator.errors import UserError
 
 DEFAULT_CONFIG = "tierstack.yaml"
 
-EXIT_OK = 0
-EXIT_BUG = 1
-EXIT_USER_ERROR = 2
-EXIT_DESTRUCTIVE_CHANGE = 3  # review: destroying or replacing a stateful resource needs an approval
-EXIT_FROZEN = 4  # review: a change freeze is on for a stack the plans change
-EXIT_STALE = 5  # generate --check: the output is stale for its config (like `terraform fmt -check`)
-EXIT_DRIFT = 6  # verify: the live Vertex AI resources differ from the generated stacks
-EXIT_PLAN_CHANGED = 7  # review --reviewed: the new plans differ from the plans a review approved
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `cat` or `yes` whose reader left
+    EXIT_BROKEN_PIPE,
+    EXIT_BUG,
+    EXIT_DESTRUCTIVE_CHANGE,
+    EXIT_DRIFT,
+    EXIT_FROZEN,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PLAN_CHANGED,
+    EXIT_STALE,
+    EXIT_USER_ERROR,
+)
 
 # every command can end these ways too (README, "Errors and exit codes")
 _EVERY_COMMAND = {
@@ -1702,7 +1704,9 @@ def verify(
     epilog=exit_codes(
         {
             EXIT_OK: "estimated (a budget warning is not an error)",
-            EXIT_USER_ERROR: "bad input: the config, a stack never generated",
+            EXIT_USER_ERROR: "bad input: the config, a stack never generated; with --prices\n"
+            "catalog or --refresh-prices: no credentials, a 403 or no network\n"
+            "(the Cloud Billing Catalog API)",
         }
     ),
 )
@@ -1710,11 +1714,35 @@ def verify(
 @stacks_out_option
 @environments_option
 @members_option
+@click.option(
+    "--prices",
+    "prices",
+    type=click.Choice(["auto", "catalog", "table"]),
+    default="auto",
+    show_default=True,
+    help="Where prices come from: the Cloud Billing Catalog API (cached), the shipped table, or auto: "
+    "the catalog when a fresh cache or credentials are found, else the table.",
+)
+@click.option(
+    "--refresh-prices",
+    is_flag=True,
+    help="Fetch the catalog's prices again now, whatever the cache's age (needs credentials).",
+)
 @_format_option()
-def cost(config: Path, out: Path | None, environments: tuple[str, ...], members: tuple[str, ...], fmt: str) -> None:
+def cost(
+    config: Path,
+    out: Path | None,
+    environments: tuple[str, ...],
+    members: tuple[str, ...],
+    prices: str,
+    refresh_prices: bool,
+    fmt: str,
+) -> None:
     """Estimate what each generated stack costs a month, per capability, from
-    the price table generator/data/prices.yaml (on-demand list prices in USD,
-    each with its source and the date it was read).
+    Google's Cloud Billing Catalog API where credentials (or a cache younger
+    than 30 days) allow, else from the shipped table generator/data/prices.yaml
+    (on-demand list prices in USD, each with its source and the date it was
+    read). The output says which source and which date it used.
 
     Always-on items (deployment pool nodes at min replicas, persistent
     training pools, feature store nodes, scheduler jobs) are billed every
@@ -1730,11 +1758,15 @@ def cost(config: Path, out: Path | None, environments: tuple[str, ...], members:
       tierstack cost examples/fraud-detection/tierstack.yaml
       tierstack cost --env prod --format json | jq '.stacks[0].by_capability'
       tierstack cost churn.fleet.yaml                       # every member of a fleet
+      tierstack cost --prices catalog --refresh-prices      # today's catalog prices (docs/operate.md)
     """
     from tierstack.generator import cost as costing
+    from tierstack.generator import price_catalog
     from tierstack.generator.report import as_data
 
-    result = costing.estimate(config, out, environments, members)
+    mode: price_catalog.Mode = "catalog" if prices == "catalog" else "table" if prices == "table" else "auto"
+    table = price_catalog.price_table(mode, refresh_prices, progress=lambda text: click.echo(text, err=True))
+    result = costing.estimate(config, out, environments, members, table)
     if fmt == "text":  # the warnings are in the text
         click.echo(costing.to_text(result), nl=False)
         return

@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,16 @@ class PriceTable:
     # not priced on purpose, with the reason: a resource type ("google_kms_crypto_key") or a price
     # ("vertex_training_accelerator NVIDIA_L4 europe-west4"); anything else unpriced is a gap in the table
     excluded: dict[str, str] = field(default_factory=dict)
+    # where the prices come from, as `cost` says it, and what it should know about that (price_catalog.py)
+    origin: str = "the shipped table (generator/data/prices.yaml)"
+    fetched: str | None = None  # the day the catalog's prices were fetched, when they are used
+    notes: tuple[str, ...] = ()
+    # prices from the Cloud Billing Catalog, asked first: (item, key, region) -> Price or None
+    catalog: Callable[[str, str, str], Price | None] | None = field(default=None, compare=False, repr=False)
 
     def find(self, item: str, key: str, region: str) -> Price | None:
-        return self.entries.get((item, key, region)) or self.entries.get((item, key, "global"))
+        found = self.catalog(item, key, region) if self.catalog is not None else None
+        return found or self.entries.get((item, key, region)) or self.entries.get((item, key, "global"))
 
 
 def _excluded(data: Any, path: Path) -> dict[str, str]:
@@ -713,6 +720,7 @@ class Estimate:
             "hours_per_month": self.table.assumptions.get("hours_per_month"),
             "assumptions": self.table.assumptions,
             "leaves_out": list(self.table.left_out),
+            "prices": {"origin": self.table.origin, "fetched": self.table.fetched, "notes": list(self.table.notes)},
             "total": round(sum(s.total() for s in self.stacks), 2),
             "not_priced": sum(len(s.not_priced) for s in self.stacks),
             "stacks": [
@@ -736,14 +744,18 @@ class Estimate:
 
 
 def estimate(
-    config: Path, out: Path | None = None, environments: Sequence[str] = (), members: Sequence[str] = ()
+    config: Path,
+    out: Path | None = None,
+    environments: Sequence[str] = (),
+    members: Sequence[str] = (),
+    table: PriceTable | None = None,
 ) -> Estimate:
     """The estimate of a config's (or a fleet's members') synthesized stacks (generate first), compared with
-    each budget."""
+    each budget; `table`: the prices to use (price_catalog.price_table), the shipped table by default."""
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.verify import load_stack, synthesized_stacks
 
-    table = load_prices()
+    table = table or load_prices()
     stacks = []
     for env, path in synthesized_stacks(config, out, environments, members):
         data = load_stack(path, display_path(path))
@@ -781,6 +793,8 @@ def to_text(result: Estimate) -> str:
     assumptions = ", ".join(f"{k} = {v:g}" for k, v in result.table.assumptions.items())
     lines.append(f"assumptions: {assumptions} (generator/data/prices.yaml)")
     lines.append("leaves out: " + "; ".join(result.table.left_out))
+    lines.append(f"prices: {result.table.origin}")
+    lines.extend(f"note: {note}" for note in result.table.notes)
     return "\n".join(lines) + "\n"
 
 
