@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tierstack.generator import __version__
 from tierstack.generator.errors import UserError
+from tierstack.generator.exit_codes import EXIT_DESTRUCTIVE_CHANGE, EXIT_FROZEN, EXIT_PLAN_CHANGED
 from tierstack.generator.fsio import write_atomic
 
 if TYPE_CHECKING:
@@ -97,10 +98,6 @@ CHECKOV_SKIPS: tuple[tuple[str, str], ...] = (
     ("CKV2_GCP_27", "CMEK is on request (as above)"),
 )
 
-# The exit codes of `tierstack review` the workflows act on (generator/cli.py).
-REVIEW_DESTRUCTIVE = 3
-REVIEW_FROZEN = 4
-REVIEW_PLAN_CHANGED = 7  # review --reviewed: the new plan differs from the reviewed one
 # A pull request with this label may destroy or replace stateful resources (review's exit 3).
 APPROVE_DESTROY_LABEL = "tierstack-approve-destroy"
 
@@ -514,9 +511,9 @@ def _context(plan: CiPlan, command: str) -> dict[str, Any]:
         "terraform_image": TERRAFORM_IMAGE,
         "marker": f"<!-- tierstack-review:{plan.name} -->",
         "approve_label": APPROVE_DESTROY_LABEL,
-        "destructive": REVIEW_DESTRUCTIVE,
-        "frozen": REVIEW_FROZEN,
-        "plan_changed": REVIEW_PLAN_CHANGED,
+        "destructive": EXIT_DESTRUCTIVE_CHANGE,  # the exit codes of `tierstack review` the workflows act on
+        "frozen": EXIT_FROZEN,
+        "plan_changed": EXIT_PLAN_CHANGED,
         "env_names": " ".join(env.name for env in plan.environments),
         "scripts": _scripts(),
         "pr_workflow": f"tierstack-{plan.name}-pr.yml",

@@ -35,12 +35,6 @@ import click
 
 from tierstack.generator.choices import FORMATS
 from tierstack.generator.exit_codes import (
-
-if TYPE_CHECKING:  # errors is imported by the commands that need it, not at start
-    from tierstack.generator.errors import UserError
-
-DEFAULT_CONFIG = "tierstack.yaml"
-
     EXIT_BROKEN_PIPE,
     EXIT_BUG,
     EXIT_DESTRUCTIVE_CHANGE,
@@ -52,6 +46,11 @@ DEFAULT_CONFIG = "tierstack.yaml"
     EXIT_STALE,
     EXIT_USER_ERROR,
 )
+
+if TYPE_CHECKING:  # errors is imported by the commands that need it, not at start
+    from tierstack.generator.errors import UserError
+
+DEFAULT_CONFIG = "tierstack.yaml"
 
 # every command can end these ways too (README, "Errors and exit codes")
 _EVERY_COMMAND = {

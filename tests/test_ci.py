@@ -30,6 +30,7 @@ from ruamel.yaml import YAML
 
 from conftest import REPO, git, run, skip_or_fail
 from tierstack.generator import ci
+from tierstack.generator.exit_codes import EXIT_FROZEN, EXIT_PLAN_CHANGED
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 
@@ -479,7 +480,7 @@ def test_a_freeze_blocks_the_production_apply(frozen_repo: Path, fraud_github: d
     deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]
     step = "Change freeze and review"
     prod = run_github_step(deploy, "deploy-prod", step, frozen_repo, INSIDE, {})
-    assert prod.returncode == ci.REVIEW_FROZEN, prod.stdout + prod.stderr
+    assert prod.returncode == EXIT_FROZEN, prod.stdout + prod.stderr
     assert "year-end" in prod.stdout and "inside a change freeze: not applied" in prod.stdout
     dev = run_github_step(deploy, "deploy-dev", step, frozen_repo, INSIDE, {})
     assert dev.returncode == 0, dev.stdout + dev.stderr
@@ -510,7 +511,7 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> No
     assert ids.index("fetch-plan") < ids.index("review") < ids.index("apply")  # a freeze begun since the plan
     bin_dir = shim(frozen_repo.parent / "bin", INSIDE)
     body = review["script"].replace("/workspace/.tierstack/bin/tierstack", str(bin_dir / "tierstack"))
-    for reason, expected in (("", ci.REVIEW_FROZEN), ("INC-4711: a fix that cannot wait", 0)):
+    for reason, expected in (("", EXIT_FROZEN), ("INC-4711: a fix that cannot wait", 0)):
         env = dict(item.split("=", 1) for item in review["env"])
         env["OVERRIDE_FREEZE_REASON"] = reason  # what Cloud Build substitutes for ${_OVERRIDE_FREEZE_REASON}
         done = subprocess.run(
@@ -546,7 +547,7 @@ def test_the_cloudbuild_pull_request_gate_sees_a_destruction_inside_a_freeze(fro
         capture_output=True,
         text=True,
     )
-    assert direct.returncode == ci.REVIEW_FROZEN  # the exit code alone would hide the replacement
+    assert direct.returncode == EXIT_FROZEN  # the exit code alone would hide the replacement
     blocked = gate()
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert "error: fraud-detection-prod destroys or replaces a stateful resource" in blocked.stdout
@@ -1330,7 +1331,7 @@ def test_the_deploy_applies_only_the_reviewed_plan(fraud_github: dict[str, Any],
     code, text = run_compare(
         fraud_github, tmp_path / "drift", plan, REPO / "tests" / "fixtures" / "review" / "replace-stateful.json"
     )
-    assert code == ci.REVIEW_PLAN_CHANGED, text
+    assert code == EXIT_PLAN_CHANGED, text
     assert "the plan differs from the one pull request #12 reviewed" in text and "not applied" in text
     code, text = run_compare(fraud_github, tmp_path / "missing", None, plan)
     assert code == 1 and "no reviewed plan of prod" in text, text

@@ -37,6 +37,7 @@ LIGHT_TIERSTACK_MODULES = {
     "tierstack.generator.cli",
     "tierstack.generator.init_cli",
     "tierstack.generator.choices",
+    "tierstack.generator.exit_codes",  # constants only, no imports
 }
 
 
