@@ -268,6 +268,38 @@ def test_tiers_the_matcher_can_and_cannot_use() -> None:
     assert price_catalog.Matcher(catalog_of(euro), {})("cloud_storage_standard", "standard", "us-central1") is None
 
 
+def test_a_management_fee_is_not_part_of_an_on_demand_node() -> None:
+    """Even in a catalog that kept them (the cache keeps none), the fee SKUs match no rule."""
+    records = [
+        sku(
+            "Vertex AI: Training/Pipelines on A3 Instance Core in Iowa", ["us-central1"], "h", [(0, "0", 29322700)], "C"
+        ),
+        sku(
+            "Vertex AI: Training/Pipelines on A3 Instance RAM in Iowa",
+            ["us-central1"],
+            "GiBy.h",
+            [(0, "0", 2553400)],
+            "R",
+        ),
+        sku(
+            "Vertex AI: Training/Pipelines management fee on A3 Instance Core in Iowa",
+            ["us-central1"],
+            "h",
+            [(0, "0", 3824700)],
+        ),
+        sku(
+            "Vertex AI: Training/Pipelines management fee on A3 Instance RAM in Iowa",
+            ["us-central1"],
+            "GiBy.h",
+            [(0, "0", 333100)],
+        ),
+    ]
+    for record in records:
+        record["name"] = record["name"].replace(price_catalog.CLOUD_STORAGE, price_catalog.VERTEX_AI)
+    found = price_catalog.Matcher(catalog_of(*records), {})("vertex_training_machine", "a3-highgpu-8g", "us-central1")
+    assert found is not None and found.price == pytest.approx(208 * 0.0293227 + 1872 * 0.0025534)
+
+
 def test_two_skus_that_disagree_are_no_price() -> None:
     one = sku("Standard Storage Netherlands", ["europe-west4"], "GiBy.mo", [(0, "0", 20000000)], "A")
     other = sku("Standard Storage Netherlands", ["europe-west4"], "GiBy.mo", [(0, "0", 23000000)], "B")
