@@ -154,8 +154,11 @@ def load_prices(path: Path = PRICES) -> PriceTable:
         except (KeyError, TypeError, ValueError) as exc:
             raise UserError(f"price entry {index + 1} is incomplete or not a number: {exc}", file=str(path)) from None
         entries[(price.item, price.key, price.region)] = price
+    days = sorted({price.read for price in entries.values()})
+    read = f", read {days[0]} to {days[-1]}" if len(days) > 1 else f", read {days[0]}" if days else ""
     return PriceTable(
         currency=str(data.get("currency", "USD")),
+        origin=f"the shipped table (generator/data/prices.yaml{read})",
         entries=entries,
         assumptions={k: float(v) for k, v in (data.get("assumptions") or {}).items()},
         left_out=tuple(data.get("left_out") or ()),

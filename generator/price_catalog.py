@@ -432,6 +432,7 @@ class Matcher:
             return None
         total = 0.0
         used: list[str] = []
+        ids: list[str] = []
         for part in parts:
             hit = self.sku(part, region)
             if hit is None:
@@ -441,13 +442,14 @@ class Matcher:
             times = f"{part.words} × " if part.words else ""
             per = f"{unit_price:.9g} {self.catalog.currency}/{sku.get('usageUnit')}"
             used.append(f"{times}{per} (SKU {sku.get('skuId')}, '{sku.get('description')}')")
+            ids.append(str(sku.get("skuId")))
         return Price(
             item=item,
             key=key,
             region=region,
             price=round(total, 9),
             unit=self.table_units.get(item, parts[0].unit),
-            source=f"Cloud Billing Catalog, fetched {self.catalog.day}",
+            source=f"Cloud Billing Catalog, fetched {self.catalog.day} (SKU {', '.join(ids)})",
             read=self.catalog.day,
             via="; ".join(used),
         )

@@ -217,7 +217,7 @@ def test_a_node_hour_is_its_core_and_ram_skus_as_billed(server: CatalogServer) -
     assert training is not None and gpus is not None
     assert training.price + 8 * gpus.price == pytest.approx(90.1282656 + 6.0991216 + 4.7799648, abs=1e-6)
     assert "management fee" not in (training.via or "") + (gpus.via or "")
-    assert node.source == "Cloud Billing Catalog, fetched 2026-12-07" and "A002-4323-D900" in (node.via or "")
+    assert node.source == "Cloud Billing Catalog, fetched 2026-12-07 (SKU A002-4323-D900, 2424-9F04-82A8)"
     # the us-central1 N1 rates, × 4 vCPU and × 15 GiB, give the table's sourced node hour
     n1 = match("vertex_training_machine", "n1-standard-4", "us-central1")
     assert n1 is not None and n1.price == pytest.approx(
@@ -331,7 +331,8 @@ def test_catalog_prices_replace_the_tables_where_a_sku_matches(catalog_env: Path
         assert before[key]["monthly"] is None
         replicas = float(key[1].split(": ")[1].split(" ×")[0])
         assert after[key]["monthly"] == pytest.approx(replicas * hours * (4 * 0.041 + 15 * 0.0055), abs=0.01)
-        assert after[key]["sources"] == [source]
+        (sku_source,) = after[key]["sources"]
+        assert sku_source == f"{source} (SKU 0000-0000-0203, 0000-0000-0204)"  # the prediction N1 Core and Ram
     for key in training:  # g2-standard-8 + 1 L4: 8 × 0.03 + 32 × 0.0035 + 0.65 (no management fee)
         assert before[key]["monthly"] is None
         replicas = float(key[1].split(": ")[1].split(" ×")[0])
@@ -411,12 +412,13 @@ def test_no_credentials_is_the_table_and_no_error(no_credentials: Path) -> None:
     auto = cost_json(str(FRAUD))
     table = cost_json(str(FRAUD), "--prices", "table")
     assert auto["stacks"] == table["stacks"]
-    assert auto["prices"]["origin"] == table["prices"]["origin"] == cost.PriceTable("USD", {}, {}, ()).origin
+    assert auto["prices"]["origin"] == table["prices"]["origin"] == cost.load_prices().origin
+    assert table["prices"]["origin"].startswith("the shipped table (generator/data/prices.yaml, read 2026-")
     (note,) = auto["prices"]["notes"]
     assert "no Google Cloud credentials" in note and "gcloud auth application-default login" in note
     assert not no_credentials.exists()
     text = run("cost", str(FRAUD))
-    assert text.exit_code == 0 and "prices: the shipped table (generator/data/prices.yaml)" in text.stdout
+    assert text.exit_code == 0 and "prices: the shipped table (generator/data/prices.yaml, read 2026-" in text.stdout
 
 
 def test_a_403_names_the_api_and_the_fix(catalog_env: Path, server: CatalogServer) -> None:
