@@ -1,0 +1,90 @@
+"""The layers hold: who may import what, read from the source's own import statements (docs/architecture.md).
+
+- cdktn (and jsii, constructs, the provider bindings) only in the synthesis code and the capability modules;
+- click only in the command modules;
+- the analyses (generator/analysis/) never reach up into the CLI, nor down into cdktn;
+- the exit codes have one definition.
+Each rule is checked on every Python file of the product, so a new file is held to it without a test edit.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+PRODUCT = sorted([*(REPO / "generator").rglob("*.py"), *(REPO / "modules").rglob("*.py")])
+SYNTH_PACKAGES = ("cdktn", "cdktn_provider_google", "cdktn_provider_google_beta", "constructs", "jsii")
+# where each import is allowed (paths relative to the repository)
+SYNTH_ALLOWED = ("generator/stacks.py", "generator/jsii_env.py", "modules/")  # synthesis, its jsii runtime
+CLICK_ALLOWED = ("generator/cli.py", "generator/init_cli.py", "generator/fleet.py")  # fleet: its views, for now
+
+
+def imported(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (lazy imports inside functions count too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def relative(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def offenders(packages: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
+    return [
+        f"{relative(path)} imports {name}"
+        for path in PRODUCT
+        if not relative(path).startswith(allowed)
+        for name in sorted(imported(path))
+        if name.split(".")[0] in packages
+    ]
+
+
+def test_the_product_files_are_found() -> None:
+    assert len(PRODUCT) > 60 and any(relative(p) == "generator/stacks.py" for p in PRODUCT)
+
+
+def test_cdktn_only_in_synthesis_and_the_modules() -> None:
+    assert offenders(SYNTH_PACKAGES, SYNTH_ALLOWED) == []
+
+
+def test_click_only_in_the_commands() -> None:
+    assert offenders(("click",), CLICK_ALLOWED) == []
+
+
+@pytest.mark.parametrize("forbidden", ["tierstack.generator.cli", "tierstack.generator.init_cli", "click", "cdktn"])
+def test_the_analyses_reach_neither_up_nor_into_synthesis(forbidden: str) -> None:
+    analyses = [p for p in PRODUCT if relative(p).startswith("generator/analysis/")]
+    assert analyses, "generator/analysis/ has no modules"
+    bad = [
+        relative(p) for p in analyses for name in imported(p) if name == forbidden or name.startswith(forbidden + ".")
+    ]
+    assert bad == []
+
+
+def test_exit_codes_have_one_definition() -> None:
+    defining = [
+        relative(path)
+        for path in PRODUCT
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id.startswith(("EXIT_", "REVIEW_")) for t in node.targets)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, int)
+    ]
+    assert set(defining) == {"generator/exit_codes.py"}
+
+
+def test_a_checker_that_can_fail() -> None:
+    """The judge judges: a file that imports cdktn outside the allowed places is reported."""
+    probe = REPO / "generator" / "analysis" / "review" / "read.py"
+    assert "cdktn" not in " ".join(imported(probe))
+    assert offenders(("json",), ()) != []  # every file importing json is reported when nothing is allowed
