@@ -1773,6 +1773,8 @@ def cost(
     for stack in result.stacks:  # and beside the data, for the person running the script
         for warning in stack.warnings:
             click.echo(f"warning: {stack.stack}: {warning}", err=True)
+    for note in table.notes:  # where the prices came from, when it is not what was asked
+        click.echo(f"note: {note}", err=True)
 
 
 class _CiGroup(click.Group):

@@ -416,6 +416,7 @@ def test_no_credentials_is_the_table_and_no_error(no_credentials: Path) -> None:
     assert table["prices"]["origin"].startswith("the shipped table (generator/data/prices.yaml, read 2026-")
     (note,) = auto["prices"]["notes"]
     assert "no Google Cloud credentials" in note and "gcloud auth application-default login" in note
+    assert f"note: {note}" in run("cost", str(FRAUD), "--format", "json").stderr  # beside the data, for a person
     assert not no_credentials.exists()
     text = run("cost", str(FRAUD))
     assert text.exit_code == 0 and "prices: the shipped table (generator/data/prices.yaml, read 2026-" in text.stdout
