@@ -48,8 +48,8 @@ from tierstack.generator.resolve import Resolved
 from tierstack.generator.stacks import STACK_FILE, stack_file
 
 if TYPE_CHECKING:
-    from tierstack.generator.freeze import FreezeCheck
     from tierstack.generator.analysis.review import StackReview
+    from tierstack.generator.freeze import FreezeCheck
 
 BINARY_ENV = "TERRAFORM_BINARY_NAME"
 OLDEST = (1, 7, 0)  # plan JSON format 1.2 with `removed` blocks, what `tierstack review` reads

@@ -337,7 +337,8 @@ class CapabilityModule:
 
         self.scope = Construct(scope, self.capability)  # the construct the resources are made in
         self.inputs = inputs
-        self.settings = inputs.settings
+        # its settings as its model reads them: attributes mypy checks, defaults filled by the model
+        self.settings: Settings = self.settings_model.model_validate(inputs.settings)
         self.exposed: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from

@@ -38,6 +38,7 @@ class CostControls(CapabilityModule):
     )
     always = True
     settings_model = CostControlsSettings
+    settings: CostControlsSettings
     after = ("foundation",)  # the project number the budget is scoped by
     key_services = {"google_pubsub_topic": "pubsub"}
     outputs = {
@@ -64,7 +65,7 @@ class CostControls(CapabilityModule):
             return
         inputs = self.inputs
         topic = None
-        if self.settings["budget_topic"]:
+        if self.settings.budget_topic:
             # for automation (a function that caps spend, a chat notifier) to subscribe to
             topic = self.topic("budget")
             self.add(
@@ -89,7 +90,7 @@ class CostControls(CapabilityModule):
             )
             self.expose("budget_subscription", subscription.id)
         channels = []
-        email = self.settings.get("notification_email")
+        email = self.settings.notification_email
         if email:
             channel = self.add(
                 MonitoringNotificationChannel,

@@ -29,6 +29,7 @@ class DataProcessing(CapabilityModule):
         "Dataflow worker service account",
     )
     settings_model = DataProcessingSettings
+    settings: DataProcessingSettings
     apis = ("dataflow.googleapis.com",)
     outputs = {
         "dataflow_bucket": "Dataflow staging and temp bucket",
@@ -42,7 +43,7 @@ class DataProcessing(CapabilityModule):
         from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
         inputs = self.inputs
-        if self.settings["dataflow"]:
+        if self.settings.dataflow:
             # the worker first, so the datasets and the staging bucket below grant it access
             worker = self.add(
                 ServiceAccount,
@@ -85,7 +86,7 @@ class DataProcessing(CapabilityModule):
             self.expose("dataflow_bucket", staging.name)
             self.expose("dataflow_service_account", worker.email)
         self.datasets: dict[str, Any] = {}  # by purpose, for the modules that build on this one (provide())
-        for purpose in self.settings["datasets"]:
+        for purpose in self.settings.datasets:
             dataset = self.dataset(
                 purpose, f"{purpose} data of {inputs.name}", writers=("pipelines", "dataflow"), readers=("training",)
             )

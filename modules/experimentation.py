@@ -58,6 +58,7 @@ class Experimentation(CapabilityModule):
         "Vertex AI TensorBoard for experiment tracking",
     )
     settings_model = ExperimentationSettings
+    settings: ExperimentationSettings
     # compute: the notebook is a Compute Engine VM on a VPC network, also when the network is not created
     # here (the stack assembler makes google_compute_* resources wait for it; the Notebooks API does not)
     apis = ("notebooks.googleapis.com", "aiplatform.googleapis.com", "compute.googleapis.com")
@@ -77,13 +78,13 @@ class Experimentation(CapabilityModule):
             WorkbenchInstanceGceSetupShieldedInstanceConfig,
         )
 
-        inputs, workbench = self.inputs, self.settings["workbench"]
-        placement = self._placement(workbench)
+        inputs, workbench = self.inputs, self.settings.workbench
+        placement = self._placement(workbench.model_dump())
         accelerators = []
-        if workbench.get("accelerator_type"):
+        if workbench.accelerator_type:
             accelerators = [
                 WorkbenchInstanceGceSetupAcceleratorConfigs(
-                    type=workbench["accelerator_type"], core_count=str(workbench.get("accelerator_count", 1))
+                    type=workbench.accelerator_type, core_count=str(workbench.accelerator_count or 1)
                 )
             ]
         identity = "training" if inputs.identities.has("training") else None
@@ -94,11 +95,11 @@ class Experimentation(CapabilityModule):
             location=placement.zone,
             name=naming.resource_id(inputs.name, "workbench"),
             gce_setup=WorkbenchInstanceGceSetup(
-                machine_type=workbench.get("machine_type", "e2-standard-4"),
-                disable_public_ip=not workbench.get("public_ip", False),
+                machine_type=workbench.machine_type,
+                disable_public_ip=not workbench.public_ip,
                 accelerator_configs=accelerators or None,
                 network_interfaces=[self._network_interface(placement)],
-                metadata={"idle-timeout-seconds": str(int(workbench.get("idle_shutdown_minutes", 60)) * 60)},
+                metadata={"idle-timeout-seconds": str(workbench.idle_shutdown_minutes * 60)},
                 shielded_instance_config=WorkbenchInstanceGceSetupShieldedInstanceConfig(
                     enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
                 ),
@@ -111,7 +112,7 @@ class Experimentation(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         self.expose("workbench_instance", instance.name)
-        if self.settings["tensorboard"]:
+        if self.settings.tensorboard:
             board = self.add(
                 VertexAiTensorboard,
                 "tensorboard",

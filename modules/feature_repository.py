@@ -56,6 +56,7 @@ class FeatureRepository(CapabilityModule):
     min_tier = 1
     requires = ("data_processing",)
     settings_model = FeatureRepositorySettings
+    settings: FeatureRepositorySettings
     key_services = {
         "google_bigquery_table": "bigquery",
         "google_vertex_ai_feature_online_store": "aiplatform",
@@ -92,10 +93,8 @@ class FeatureRepository(CapabilityModule):
         if kind == "optimized":
             return {"optimized": VertexAiFeatureOnlineStoreOptimized()}
         if kind == "bigtable":
-            nodes = self.settings.get("bigtable_nodes") or {}
-            scaling = VertexAiFeatureOnlineStoreBigtableAutoScaling(
-                min_node_count=int(nodes.get("min", 1)), max_node_count=int(nodes.get("max", 3))
-            )
+            nodes = self.settings.bigtable_nodes or BigtableNodes()
+            scaling = VertexAiFeatureOnlineStoreBigtableAutoScaling(min_node_count=nodes.min, max_node_count=nodes.max)
             return {"bigtable": VertexAiFeatureOnlineStoreBigtable(auto_scaling=scaling)}
         raise UserError(
             f"online_store '{kind}' is not a Vertex AI online serving type",
@@ -123,7 +122,7 @@ class FeatureRepository(CapabilityModule):
         )
 
         inputs, settings = self.inputs, self.settings
-        source = settings["source_dataset"]
+        source = settings.source_dataset
         datasets = inputs.upstream.datasets or {}
         if source not in datasets:
             raise UserError(
@@ -157,7 +156,7 @@ class FeatureRepository(CapabilityModule):
             project=inputs.project,
             region=inputs.region,
             name=store_id,
-            **self._serving(settings["online_store"]),
+            **self._serving(settings.online_store),
             encryption_spec=VertexAiFeatureOnlineStoreEncryptionSpec(kms_key_name=inputs.kms_key)
             if inputs.kms_key
             else None,
@@ -192,7 +191,7 @@ class FeatureRepository(CapabilityModule):
             big_query_source=VertexAiFeatureOnlineStoreFeatureviewBigQuerySource(
                 uri=f"bq://{inputs.project}.{dataset_id}.{table.table_id}", entity_id_columns=["entity_id"]
             ),
-            sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings["sync_cron"]),
+            sync_config=VertexAiFeatureOnlineStoreFeatureviewSyncConfig(cron=settings.sync_cron),
             labels=self.labels,
         )
         self.expose("online_store", store.id)

@@ -125,6 +125,7 @@ class Foundation(CapabilityModule):
     )
     always = True
     settings_model = FoundationSettings
+    settings: FoundationSettings
     outputs = {
         "{role}_service_account": "email of the {role} service account",
         "ci_workload_identity_pool": "workload identity pool for CI",
@@ -147,7 +148,7 @@ class Foundation(CapabilityModule):
         # the identities this module makes: the assembler hands them to every capability built after it
         self.accounts = identities = Identities()
         self.project_data = self.add(DataGoogleProject, "project", project_id=inputs.project)
-        for role in self.settings["service_accounts"]:
+        for role in self.settings.service_accounts:
             account = self.add(
                 ServiceAccount,
                 f"{role}_sa",
@@ -175,7 +176,7 @@ class Foundation(CapabilityModule):
                     role="roles/iam.serviceAccountUser",
                     member=identities.member(runner),
                 )
-        for persona, group in sorted((self.settings.get("persona_groups") or {}).items()):
+        for persona, group in sorted(self.settings.persona_groups.model_dump().items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
                 self.add(
                     ProjectIamMember,
@@ -184,9 +185,9 @@ class Foundation(CapabilityModule):
                     role=grant,
                     member=f"group:{group}",
                 )
-        if "ci" in self.settings["service_accounts"]:
-            self._ci_federation(self.settings.get("ci") or {})
-        for service in sorted(self.settings.get("data_access_logs") or []):
+        if "ci" in self.settings.service_accounts:
+            self._ci_federation(self.settings.ci.model_dump() if self.settings.ci else {})
+        for service in sorted(self.settings.data_access_logs or []):
             # who read and wrote data, through Cloud Audit Logs (what Google recommends over bucket usage logs)
             self.add(
                 ProjectIamAuditConfig,

@@ -40,6 +40,7 @@ class MetadataTracking(CapabilityModule):
     )
     min_tier = 1
     settings_model = MetadataTrackingSettings
+    settings: MetadataTrackingSettings
     apis = ("aiplatform.googleapis.com",)
     key_services = {RESOURCE_TYPE: "aiplatform"}
     outputs = {"metadata_store": "Vertex AI metadata store id"}
@@ -49,7 +50,7 @@ class MetadataTracking(CapabilityModule):
         attributes = store_attributes(
             inputs.project,
             inputs.region,
-            self.settings["store"],
+            self.settings.store,
             f"lineage of {inputs.name} ({inputs.environment})",
             inputs.kms_key,
             self.deletion_policy,

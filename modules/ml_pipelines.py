@@ -212,6 +212,7 @@ class MlPipelines(CapabilityModule):
     )
     min_tier = 1
     settings_model = MlPipelinesSettings
+    settings: MlPipelinesSettings
     apis: tuple[str, ...] = ("aiplatform.googleapis.com", "cloudscheduler.googleapis.com")
     identities = ("pipelines",)
     key_services = {
@@ -246,7 +247,7 @@ class MlPipelines(CapabilityModule):
         self.retraining_topic: PubsubTopic | None = None  # for model monitoring's pubsub notification channel
         root = self.bucket("pipeline_root", writers=("pipelines", "training"), readers=("ci",))
         self.expose("pipeline_root", root.url)
-        repositories = settings["repositories"]
+        repositories = settings.repositories
         for repo in repositories:
             repository = self.add(
                 ArtifactRegistryRepository,
@@ -273,10 +274,10 @@ class MlPipelines(CapabilityModule):
                 )
             self.expose("{repo}_repository", repository.id, repo=repo, format=REPOSITORY_FORMATS[repo])
 
-        cron = settings.get("schedule")
-        time_zone = settings.get("time_zone") or "Etc/UTC"
-        on_degradation = bool(settings.get("retrain_on_degradation"))
-        template, tag = settings["pipeline_template"], settings["template_tag"]
+        cron = settings.schedule
+        time_zone = settings.time_zone or "Etc/UTC"
+        on_degradation = bool(settings.retrain_on_degradation)
+        template, tag = settings.pipeline_template, settings.template_tag
         if not (cron or on_degradation):
             return
         if "kfp" not in repositories:
@@ -353,7 +354,7 @@ class MlPipelines(CapabilityModule):
 
         inputs = self.inputs
         self.apis = (*self.apis, "workflows.googleapis.com", "workflowexecutions.googleapis.com")
-        window = int(self.settings.get("data_window_days") or 30) * 86400
+        window = int(self.settings.data_window_days or 30) * 86400
         prefix = f"{inputs.name}-{inputs.environment}"[:60].rstrip("-")
         steps: list[dict[str, Any]] = [
             {
@@ -438,7 +439,7 @@ class MlPipelines(CapabilityModule):
             role="roles/workflows.invoker",
             member=inputs.identities.member("pipelines"),
         )
-        self.expose("enable_caching", bool(self.settings.get("enable_caching")))
+        self.expose("enable_caching", bool(self.settings.enable_caching))
         return workflow
 
     def _degradation_trigger(self, workflow: Any) -> None:

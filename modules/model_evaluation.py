@@ -24,6 +24,7 @@ class ModelEvaluation(CapabilityModule):
     )
     min_tier = 1
     settings_model = ModelEvaluationSettings
+    settings: ModelEvaluationSettings
     apis = ("aiplatform.googleapis.com",)
     outputs = {
         "dataset": "BigQuery dataset of evaluation results",
@@ -32,10 +33,10 @@ class ModelEvaluation(CapabilityModule):
 
     def build(self) -> None:
         dataset = self.dataset(
-            self.settings["dataset"],
+            self.settings.dataset,
             "model evaluation results, one table per evaluated model version",
             writers=("pipelines", "training"),
             readers=("ci", "serving"),
         )
         self.expose("dataset", dataset.dataset_id)
-        self.expose("bucket_prefix", self.settings["bucket_prefix"])
+        self.expose("bucket_prefix", self.settings.bucket_prefix)

@@ -97,6 +97,7 @@ class ModelMonitoring(CapabilityModule):
     )
     min_tier = 1
     settings_model = ModelMonitoringSettings
+    settings: ModelMonitoringSettings
     apis = ("logging.googleapis.com",)  # the failed runs' log entries the pipeline alert matches
     after = ("model_serving",)  # the endpoint alerts are scoped to its endpoint (upstream.endpoint)
     outputs = {
@@ -117,17 +118,17 @@ class ModelMonitoring(CapabilityModule):
 
         inputs, settings = self.inputs, self.settings
         dataset = self.dataset(
-            settings["dataset"],
+            settings.dataset,
             "model monitoring results: what the monitoring jobs the pipeline creates write",
             writers=("pipelines", "serving"),
             readers=("ci",),
         )
         self.expose("dataset", dataset.dataset_id)
-        if settings.get("drift_threshold") is not None:
+        if settings.drift_threshold is not None:
             # validated: 0 < x <= 1 (ModelMonitoringSettings)
-            self.expose("drift_threshold", settings["drift_threshold"])
+            self.expose("drift_threshold", settings.drift_threshold)
         channels = []
-        email = settings.get("notification_email")
+        email = settings.notification_email
         if email:
             channel = self.add(
                 MonitoringNotificationChannel,
@@ -140,13 +141,13 @@ class ModelMonitoring(CapabilityModule):
             )
             channels = [channel.id]
             self.expose("notification_channel", channel.id)
-        alerts = settings.get("alerts") or {}
+        alerts = settings.alerts
         online, pipelines = inputs.upstream.serving_online, "ml_pipelines" in inputs.upstream.selected
-        planned = planned_alerts(alerts, online, pipelines)
-        if "endpoint_errors" in planned:
-            self._endpoint_errors(channels, alerts["endpoint_error_rate"])
-        if "endpoint_latency" in planned:
-            self._endpoint_latency(channels, alerts["endpoint_latency_p99_ms"])
+        planned = planned_alerts(alerts.model_dump(), online, pipelines)
+        if "endpoint_errors" in planned and alerts.endpoint_error_rate is not None:
+            self._endpoint_errors(channels, alerts.endpoint_error_rate)
+        if "endpoint_latency" in planned and alerts.endpoint_latency_p99_ms is not None:
+            self._endpoint_latency(channels, alerts.endpoint_latency_p99_ms)
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
 

@@ -32,6 +32,7 @@ class ModelRegistry(CapabilityModule):
     )
     min_tier = 1
     settings_model = ModelRegistrySettings
+    settings: ModelRegistrySettings
     apis = ("aiplatform.googleapis.com",)
     key_services = {"google_artifact_registry_repository": "artifactregistry"}
     outputs = {
@@ -55,7 +56,7 @@ class ModelRegistry(CapabilityModule):
             format="DOCKER",
             repository_id=naming.resource_id(
                 inputs.name,
-                settings["container_repository"],
+                settings.container_repository,
                 source=inputs.source,
                 field=f"environments.{inputs.environment}.capabilities.model_registry.container_repository",
             ),
@@ -81,7 +82,7 @@ class ModelRegistry(CapabilityModule):
                     role=role,
                     member=inputs.identities.member(who),
                 )
-        approvers = settings.get("approvers")
+        approvers = settings.approvers
         if approvers:
             # governance: approvers may promote model versions; nobody else outside the pipeline identities
             self.add(
@@ -91,4 +92,4 @@ class ModelRegistry(CapabilityModule):
                 role="roles/aiplatform.user",
                 member=f"group:{approvers}",
             )
-        self.expose("require_approval", bool(settings["require_approval"]))
+        self.expose("require_approval", bool(settings.require_approval))

@@ -136,6 +136,7 @@ class ModelServing(CapabilityModule):
         ),
     )
     settings_model = ModelServingSettings
+    settings: ModelServingSettings
     apis = ("aiplatform.googleapis.com",)  # batch prediction jobs are created at run time, not by Terraform
     identities = ("serving",)
     key_services = {"google_vertex_ai_endpoint": "aiplatform"}
@@ -149,7 +150,7 @@ class ModelServing(CapabilityModule):
 
     def build(self) -> None:
         self.endpoint: Any = None  # online only: model monitoring scopes its alerts to it
-        if self.settings["mode"] == "batch":
+        if self.settings.mode == "batch":
             self._batch()
         else:
             self._online()
@@ -162,7 +163,7 @@ class ModelServing(CapabilityModule):
         dataset = self.dataset("predictions", "batch prediction outputs", writers=("serving", "pipelines"))
         self.expose("predictions_bucket", bucket.name)
         self.expose("predictions_dataset", dataset.dataset_id)
-        cron = self.settings.get("batch_schedule")
+        cron = self.settings.batch_schedule
         if cron:
             self._batch_schedule(str(cron), naming.dataset_id(self.inputs.name, "predictions"))
 
@@ -185,8 +186,8 @@ class ModelServing(CapabilityModule):
 
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.model_serving"
-        model = self._batch_model(settings.get("batch_model"), f"{field}.batch_model")
-        source = self._batch_input(settings.get("batch_input"), f"{field}.batch_input")
+        model = self._batch_model(settings.batch_model, f"{field}.batch_model")
+        source = self._batch_input(settings.batch_input, f"{field}.batch_input")
         job: dict[str, Any] = {
             "displayName": f"{inputs.name}-{inputs.environment}-batch-prediction",
             "model": model,
@@ -196,9 +197,9 @@ class ModelServing(CapabilityModule):
                 "bigqueryDestination": {"outputUri": f"bq://{inputs.project}.{output_dataset}"},
             },
             "dedicatedResources": {
-                "machineSpec": {"machineType": settings["machine_type"]},
+                "machineSpec": {"machineType": settings.machine_type},
                 "startingReplicaCount": 1,
-                "maxReplicaCount": max(1, int(settings["max_replicas"])),
+                "maxReplicaCount": max(1, int(settings.max_replicas)),
             },
             "serviceAccount": inputs.identities.emails["serving"],
             "labels": self.labels,
@@ -227,7 +228,7 @@ class ModelServing(CapabilityModule):
                 self,
                 cron=cron,
                 cron_field="batch_schedule",
-                time_zone=str(settings.get("time_zone") or "Etc/UTC"),
+                time_zone=str(settings.time_zone or "Etc/UTC"),
                 uri=vertex_endpoint(inputs.project, inputs.region, "batchPredictionJobs"),
                 identity="serving",
                 body=job,
@@ -267,7 +268,7 @@ class ModelServing(CapabilityModule):
         )
 
         inputs, settings = self.inputs, self.settings
-        lo, hi = int(settings["min_replicas"]), int(settings["max_replicas"])
+        lo, hi = int(settings.min_replicas), int(settings.max_replicas)
         field = f"environments.{inputs.environment}.capabilities.model_serving"
         if inputs.serving_class == "production" and lo < 2:
             raise UserError(
@@ -282,15 +283,15 @@ class ModelServing(CapabilityModule):
                 file=inputs.source,
                 field=f"{field}.max_replicas",
             )
-        logging = settings.get("request_logging") or {}
+        logging = settings.request_logging
         log_config = None
-        if logging.get("enabled") or inputs.serving_class == "production":
+        if (logging is not None and logging.enabled) or inputs.serving_class == "production":
             logs = self.dataset(
                 "serving_logs", "online prediction request/response log", writers=("serving",), readers=("pipelines",)
             )
             log_config = VertexAiEndpointPredictRequestResponseLoggingConfig(
                 enabled=True,
-                sampling_rate=float(logging.get("sampling_rate", 0.1)),
+                sampling_rate=logging.sampling_rate if logging is not None else 0.1,
                 bigquery_destination=VertexAiEndpointPredictRequestResponseLoggingConfigBigqueryDestination(
                     output_uri=f"bq://{inputs.project}.{logs.dataset_id}.request_response_logging"
                 ),
@@ -306,7 +307,7 @@ class ModelServing(CapabilityModule):
             description=f"{inputs.name} online predictions ({inputs.serving_class} serving class)",
             predict_request_response_logging_config=log_config,
             # a VPC-peered private endpoint when the blueprint names the network (projects/N/global/networks/X)
-            network=settings.get("network"),
+            network=settings.network,
             encryption_spec=VertexAiEndpointEncryptionSpec(kms_key_name=inputs.kms_key) if inputs.kms_key else None,
             labels={**self.labels, "serving-class": inputs.serving_class},
             deletion_policy=self.deletion_policy,
@@ -319,7 +320,7 @@ class ModelServing(CapabilityModule):
             name=naming.resource_id(inputs.name, "serving-pool"),
             dedicated_resources=VertexAiDeploymentResourcePoolDedicatedResources(
                 machine_spec=VertexAiDeploymentResourcePoolDedicatedResourcesMachineSpec(
-                    machine_type=settings["machine_type"]
+                    machine_type=settings.machine_type
                 ),
                 min_replica_count=lo,
                 max_replica_count=hi,

@@ -41,6 +41,7 @@ class ModelTraining(CapabilityModule):
         ),
     )
     settings_model = ModelTrainingSettings
+    settings: ModelTrainingSettings
     apis = ("aiplatform.googleapis.com",)
     identities = ("training",)
     key_services = {"google_vertex_ai_persistent_resource": "aiplatform"}
@@ -54,19 +55,19 @@ class ModelTraining(CapabilityModule):
     }
 
     def build(self) -> None:
-        days = int(self.settings["noncurrent_version_days"])
-        for purpose in self.settings["buckets"]:
+        days = int(self.settings.noncurrent_version_days)
+        for purpose in self.settings.buckets:
             bucket = self.bucket(
                 purpose, noncurrent_days=days, writers=("training", "pipelines"), readers=("serving", "ci")
             )
             self.expose("{purpose}_bucket", bucket.name, purpose=purpose)
-        pool = self.settings.get("training_pool") or {}
-        if pool.get("enabled") or pool.get("machine_type"):  # a wrong machine is wrong even while switched off
-            check_pool(pool, self.inputs.region, self.inputs.source, self.inputs.environment)
-        if pool.get("enabled"):
+        pool = self.settings.training_pool
+        if pool.enabled or pool.machine_type:  # a wrong machine is wrong even while switched off
+            check_pool(pool.model_dump(), self.inputs.region, self.inputs.source, self.inputs.environment)
+        if pool.enabled:
             self._pool(pool)
 
-    def _pool(self, pool: dict[str, Any]) -> None:
+    def _pool(self, pool: TrainingPool) -> None:
         from cdktn_provider_google.vertex_ai_persistent_resource import (
             VertexAiPersistentResource,
             VertexAiPersistentResourceEncryptionSpec,
@@ -79,9 +80,9 @@ class ModelTraining(CapabilityModule):
 
         inputs = self.inputs
         spec = VertexAiPersistentResourceResourcePoolsMachineSpec(
-            machine_type=pool["machine_type"],
-            accelerator_type=pool.get("accelerator_type"),
-            accelerator_count=pool.get("accelerator_count"),
+            machine_type=pool.machine_type,
+            accelerator_type=pool.accelerator_type,
+            accelerator_count=pool.accelerator_count,
         )
         resource = self.add(
             VertexAiPersistentResource,
@@ -94,10 +95,10 @@ class ModelTraining(CapabilityModule):
                 VertexAiPersistentResourceResourcePools(
                     machine_spec=spec,
                     # int64 in the API: the bindings take these as strings
-                    replica_count=str(int(pool["min_replicas"])),
+                    replica_count=str(pool.min_replicas),
                     autoscaling_spec=VertexAiPersistentResourceResourcePoolsAutoscalingSpec(
-                        min_replica_count=str(int(pool["min_replicas"])),
-                        max_replica_count=str(int(pool["max_replicas"])),
+                        min_replica_count=str(pool.min_replicas),
+                        max_replica_count=str(pool.max_replicas),
                     ),
                 )
             ],

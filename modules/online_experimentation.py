@@ -36,6 +36,7 @@ class OnlineExperimentation(CapabilityModule):
         "model_registry",
     )
     settings_model = OnlineExperimentationSettings
+    settings: OnlineExperimentationSettings
     outputs = {
         "comparison_dataset": "BigQuery dataset of A/B comparisons",
         "challenger_traffic_percent": "share of endpoint traffic a challenger receives",
@@ -43,7 +44,7 @@ class OnlineExperimentation(CapabilityModule):
 
     def build(self) -> None:
         inputs = self.inputs
-        share = int(self.settings["challenger_traffic_percent"])
+        share = int(self.settings.challenger_traffic_percent)
         if not 1 <= share <= 50:
             raise UserError(
                 f"a challenger gets 1-50% of traffic, not {share}%",
@@ -52,7 +53,7 @@ class OnlineExperimentation(CapabilityModule):
                 "challenger_traffic_percent",
             )
         dataset = self.dataset(
-            self.settings["comparison_dataset"],
+            self.settings.comparison_dataset,
             "champion/challenger comparisons on live traffic",
             writers=("pipelines", "serving"),
             readers=("ci",),

@@ -32,6 +32,7 @@ class DataValidation(CapabilityModule):
     )
     min_tier = 1
     settings_model = DataValidationSettings
+    settings: DataValidationSettings
     identities = ("pipelines",)
     key_services = {"google_pubsub_topic": "pubsub"}
     outputs = {
@@ -43,10 +44,10 @@ class DataValidation(CapabilityModule):
         from cdktn_provider_google.pubsub_topic import PubsubTopic
 
         bucket = self.bucket(
-            "validation_reports", noncurrent_days=self.settings["report_retention_days"], writers=("pipelines",)
+            "validation_reports", noncurrent_days=self.settings.report_retention_days, writers=("pipelines",)
         )
         self.expose("reports_bucket", bucket.name)
-        if self.settings["alert_topic"]:
+        if self.settings.alert_topic:
             topic = self.add(
                 PubsubTopic,
                 "alerts",
