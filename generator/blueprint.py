@@ -29,7 +29,6 @@ loops, values, output and time (see "Limits" in docs/blueprints.md).
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import json
 import math
@@ -38,6 +37,7 @@ import posixpath
 import re
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -58,6 +58,7 @@ from jinja2.visitor import NodeTransformer
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
+from tierstack.generator import rendercache
 from tierstack.generator.choices import Role, choices
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.gitsource import GitFailed, GitSource, check_path
@@ -746,15 +747,20 @@ def _compiled(name: str, source: str) -> tuple[Any, References, frozenset[str]]:
     return template, references, used
 
 
-_RENDERED: dict[tuple[str, str, str], tuple[str, dict[int, int], References, CommentedMap]] = {}
-MAX_RENDERED = 256  # distinct renders kept: the few blueprints of a fleet times the values members differ in
+_RENDERED: OrderedDict[tuple[str, str, str], tuple[dict[int, int], References, rendercache.Parsed]] = OrderedDict()
+MAX_RENDERED = 256  # distinct renders kept, least recently used dropped: a fleet's few blueprints times its values
+_BASES: OrderedDict[tuple[str, str], list[rendercache.Parsed]] = OrderedDict()  # per template: full parses
+MAX_BASES = 4  # full parses kept per template, that other renders are compared with (generator/rendercache.py)
 
 
-def _rendered(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int], References, Any]:
-    """render() and parse, once per blueprint and values of the variables it reads; the document is a copy.
+def _rendered(
+    name: str, source: str, variables: dict[str, Any]
+) -> tuple[dict[int, int], References, rendercache.Parsed]:
+    """render() and parse, once per blueprint and values of the variables it reads: shared, never to be changed.
 
     Parsing the rendered YAML (round-trip, for the lines) is most of `validate`'s time; the members of a
-    fleet mostly render a blueprint with the same values, so they share one parse.
+    fleet mostly render a blueprint with the same values, so they share one parse, and a render that
+    differs from an earlier one only in a few scalars is that parse with them replaced (rendercache).
     """
     try:
         _, _, used = _compiled(name, source)
@@ -762,13 +768,32 @@ def _rendered(name: str, source: str, variables: dict[str, Any]) -> tuple[str, d
         _render(name, source, variables)  # compiles again, and says what is wrong as a UserError
         raise
     key = (name, source, json.dumps({k: variables.get(k) for k in sorted(used)}, sort_keys=True, default=repr))
-    if key not in _RENDERED:
+    found = _RENDERED.get(key)
+    if found is None:
         text, line_map, references = _render(name, source, variables)
-        if len(_RENDERED) >= MAX_RENDERED:
-            _RENDERED.clear()
-        _RENDERED[key] = (text, line_map, references, _parse_rendered(text, name, line_map))
-    text, line_map, references, doc = _RENDERED[key]
-    return text, dict(line_map), copy.deepcopy(references), copy.deepcopy(doc)
+        found = (line_map, references, _parsed(name, source, text, line_map))
+        _RENDERED[key] = found
+        if len(_RENDERED) > MAX_RENDERED:
+            _RENDERED.popitem(last=False)
+    _RENDERED.move_to_end(key)
+    line_map, references, parsed = found
+    return dict(line_map), references, parsed
+
+
+def _parsed(name: str, source: str, text: str, line_map: dict[int, int]) -> rendercache.Parsed:
+    """The rendered text's document: an earlier parse of the template with a few values replaced, or a new one."""
+    bases = _BASES.setdefault((name, source), [])
+    _BASES.move_to_end((name, source))
+    for base in bases:
+        found = base if base.text == text else rendercache.patched(base, text)
+        if found is not None:
+            return found
+    parsed = rendercache.parsed(text, _parse_rendered(text, name, line_map))
+    bases.insert(0, parsed)
+    del bases[MAX_BASES:]
+    if len(_BASES) > MAX_RENDERED:
+        _BASES.popitem(last=False)
+    return parsed
 
 
 def _render(name: str, source: str, variables: dict[str, Any]) -> tuple[str, dict[int, int], References]:
@@ -939,10 +964,11 @@ def load(
             )
         chain.append(name)
         try:
-            _, line_map, references, doc = _rendered(name, found.text, variables)
+            line_map, references, parsed = _rendered(name, found.text, variables)
+            doc = parsed.doc
             _check_top(doc, name, line_map)
             passed_on = _passed_on(references, variables, origins or {})
-            layers.append(_to_layer(doc, found.origin, line_map, passed_on))
+            layers.append(_layer_of(parsed, found.origin, line_map, passed_on))
             parent, parent_lines = _extends(doc, name, line_map)
         except UserError as err:  # an error in a built-in blueprint: say how to read it
             err.hint = join_hints(err.hint, found.origin.show_hint())
@@ -1118,6 +1144,21 @@ def _to_layer(
 
     walk(doc, ())
     return Layer(to_plain(doc), prov)
+
+
+def _layer_of(parsed: rendercache.Parsed, origin: Source, line_map: dict[int, int], passed_on: PassedOn) -> Layer:
+    """_to_layer of a rendered blueprint, from the leaves its parse lists: the same layer, without the walk."""
+    prov: dict[Key, Provenance] = {}
+    for leaf in parsed.leaves:
+        line = line_map.get(leaf.line, leaf.line) if leaf.line else None
+        written = passed_on(line, leaf.value) if line else None
+        prov[leaf.path] = Provenance.of(written) if written is not None else _provenance_at(origin, line)
+    return Layer(rendercache.copied(parsed.plain), prov)
+
+
+@functools.lru_cache(maxsize=4096)
+def _provenance_at(origin: Source, line: int | None) -> Provenance:
+    return Provenance.of(origin.at(line))
 
 
 def layer_from(doc: Any, file: str, path: Key = ()) -> Layer:

@@ -1,0 +1,240 @@
+"""A large fleet (issue 19, scale): what the members share is parsed once, and no member gets another's values.
+
+`validate` of thousands of members is fast because a blueprint's render is parsed once and shared by the
+members that render it alike, and a render that differs only in a few scalars (level-0's state bucket is
+`<name>-tfstate`) is the earlier parse with those values replaced (generator/rendercache.py). The judges
+here are not that cache: each member written as a tierstack.yaml of its own and resolved alone, with the
+caches emptied; the same member resolved again with the caches emptied; and yamlio.parse of the whole
+rendered text for every patched document. Speed is measured in bench/fleet_validate_bench.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml.comments import CommentedMap
+from test_fleet import line_of, merged, write
+
+from conftest import run
+from tierstack.generator import blueprint as bp
+from tierstack.generator import fleet as fleets
+from tierstack.generator import rendercache
+from tierstack.generator.resolve import Resolved, resolve
+from tierstack.generator.spec import load_spec
+from tierstack.generator.yamlio import dump, parse, to_plain
+
+REGIONS = ("us-central1", "europe-west3", "europe-west4", "us-east1", "asia-south1", "europe-west1")
+DEFAULTS: dict[str, Any] = {
+    "team": "growth",
+    "use_case": {"stage": "production", "retraining": "scheduled", "schedule": "0 4 * * *", "serving": "batch"},
+    "labels": {"cost-center": "cc-100"},
+}
+
+
+def member(i: int) -> dict[str, Any]:
+    """Member i: its own name and region; some with their own bucket, key, schedule, serving or GPU."""
+    region = REGIONS[i % len(REGIONS)]
+    entry: dict[str, Any] = {"name": f"prop-m{i:03d}", "region": region}
+    if i % 7 == 3:
+        entry["state_bucket"] = f"acme-state-{i}"
+    if i % 11 == 5:
+        entry["variables"] = {"kms_key": f"projects/acme-kms/locations/{region}/keyRings/ml/cryptoKeys/k{i}"}
+    if i % 5 == 1:
+        entry["use_case"] = {"schedule": f"0 {i % 24} * * 1", "serving": "online", "mission_critical": True}
+    if i % 13 == 6:
+        entry["use_case"] = {"stage": "research", "retraining": "none", "schedule": None, "serving": "none"}
+        entry["use_case"]["accelerator"] = "gpu:NVIDIA_TESLA_T4×1"
+    if i % 4 == 2:
+        entry["team"] = f"growth-{i}"
+        entry["labels"] = {"unit": f"u{i}"}
+    return entry
+
+
+def fleet_file(tmp_path: Path, members: list[dict[str, Any]], blueprint: str | None = None) -> Path:
+    top: dict[str, Any] = {"fleet": "propensity"}
+    if blueprint is not None:
+        top["blueprint"] = blueprint
+    return write(tmp_path / "fleet.yaml", dump({**top, "defaults": DEFAULTS, "members": members}))
+
+
+@pytest.fixture
+def empty_caches() -> Any:
+    """The render caches emptied, so that a resolve parses every blueprint itself."""
+
+    def empty() -> None:
+        bp._RENDERED.clear()
+        bp._BASES.clear()
+
+    empty()
+    yield empty
+    empty()
+
+
+def seen(plan: Resolved) -> tuple[Any, ...]:
+    """Everything of a plan a command shows: the plan of record, where each value was set, the merged blueprint."""
+    layer = plan.blueprint.layer
+    return (
+        plan.to_data(),
+        {key: str(where) for key, where in plan.provenance().items()},
+        layer.data,
+        {key: str(where) for key, where in layer.prov.items()},
+        plan.selection.warnings,
+    )
+
+
+def test_validate_of_200_members_names_each_bad_one_at_its_line(tmp_path: Path) -> None:
+    members = [member(i) for i in range(200)]
+    members[137]["region"] = "mars-north1"
+    members[61]["labels"] = {"Bad Label": "x"}
+    path = fleet_file(tmp_path, members)
+    result = run("validate", str(path))
+    assert result.exit_code == 2, result.output
+    assert f"{path}:{line_of(path, 'mars-north1')}, field 'members[prop-m137].region':" in result.output
+    assert f"{path}:{line_of(path, 'Bad Label')}, field 'members[prop-m061].labels.Bad Label':" in result.output
+    assert "2 of 200 members have problems" in result.output
+    data = json.loads(run("validate", str(path), "--format", "json").stdout)
+    invalid = [m["member"] for m in data["members"] if not m["valid"]]
+    assert invalid == ["members[prop-m061]", "members[prop-m137]"]
+    valid = [m for m in data["members"] if m["valid"]]
+    assert len(valid) == 198
+    assert valid[-1]["stacks"] == ["prop-m199-dev", "prop-m199-prod"]
+
+
+def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, empty_caches: Any) -> None:
+    members = [member(i) for i in range(40)]
+    fleet = fleets.load_fleet(fleet_file(tmp_path, members))
+    buckets = set()
+    for i, (entry, found) in enumerate(zip(members, fleet.members, strict=True)):
+        assert found.resolved is not None, found.error
+        single = write(tmp_path / f"single-{i}" / "tierstack.yaml", dump(merged(DEFAULTS, entry)))
+        empty_caches()
+        alone = resolve(load_spec(single))
+        assert found.resolved.to_data() == alone.to_data(), entry["name"]
+        for env in found.resolved.environments.values():
+            assert env.region == entry["region"]
+            assert env.settings["state"]["bucket"] == entry.get("state_bucket", f"{entry['name']}-tfstate")
+            buckets.add(env.settings["state"]["bucket"])
+    assert len(buckets) == len(members)  # no member got another's render
+
+
+@pytest.mark.parametrize("blueprint", [None, "./org.yaml.j2"])
+def test_members_resolved_with_warm_caches_equal_the_same_resolved_cold(
+    tmp_path: Path, empty_caches: Any, blueprint: str | None
+) -> None:
+    write(
+        tmp_path / "org.yaml.j2",
+        "extends: level-1-pipeline-automation\n"
+        "defaults:\n"
+        "  labels:\n"
+        "    region: {{ region | tojson }}\n"  # a line that passes the member's own value on
+        "    owner: {{ (team ~ '-owner') | tojson }}\n",
+    )
+    members = [member(i) for i in range(30)]
+    fleet = fleets.load_fleet(fleet_file(tmp_path, members, blueprint))
+    for found in fleet.members:
+        assert found.loaded is not None and found.resolved is not None, found.error
+        empty_caches()
+        assert seen(found.resolved) == seen(resolve(found.loaded)), found.label
+    if blueprint is not None:  # a value passed on unchanged is where the member wrote it
+        first = fleet.members[0].resolved
+        assert first is not None
+        where = first.provenance()["environments.dev.labels.region"]
+        assert str(where).endswith(f":{line_of(fleet.path, 'region: us-central1')}")
+
+
+# --- rendercache: a patched document is the document yamlio.parse reads -------------------------------------
+
+BASE = """\
+tier: 0
+defaults:
+  state:
+    bucket: "a-tfstate"   # the state bucket
+  size: 3
+  apis:
+    - "one"
+  flow: {x: "1", y: "2"}
+  enabled: null
+"""
+
+PATCHED = [
+    ('bucket: "a-tfstate"', 'bucket: "another-one-tfstate"'),
+    ('bucket: "a-tfstate"', 'bucket: "caf\\u00e9 \\"q\\""'),  # escapes: read by the parser itself
+    ("size: 3", "size: 12.5"),
+    ("tier: 0", "tier: 2"),
+]
+PARSED_IN_FULL = [
+    ("enabled: null", 'enabled: "yes"'),  # a plain value for a quoted one
+    ('- "one"', '- "two"'),  # in a list
+    ('{x: "1", y: "2"}', '{x: "1", y: "3"}'),  # two values on one line
+    ("size: 3", "size: 3\n  more: 1"),  # a line more
+    ('bucket: "a-tfstate"', 'bucket: "\\q"'),  # an escape YAML refuses: the full parse says where
+]
+
+
+def lines_of(node: Any) -> Any:
+    """Every mapping's keys with their line and column, and every list's items', as plain data."""
+    if isinstance(node, CommentedMap):
+        return {str(k): (node.lc.data[k], lines_of(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [lines_of(v) for v in node]
+    return None
+
+
+def judged(text: str) -> rendercache.Parsed:
+    return rendercache.parsed(text, parse(text, "bp.yaml"))
+
+
+@pytest.mark.parametrize(("old", "new"), PATCHED)
+def test_a_changed_scalar_is_replaced_as_the_parser_reads_it(old: str, new: str) -> None:
+    base = judged(BASE)
+    text = BASE.replace(old, new)
+    found = rendercache.patched(base, text)
+    assert found is not None
+    full = judged(text)
+    assert to_plain(found.doc) == to_plain(full.doc) == found.plain == full.plain
+    assert [type(leaf.value) for leaf in found.leaves] == [type(leaf.value) for leaf in full.leaves]
+    assert found.leaves == full.leaves
+    assert lines_of(found.doc) == lines_of(full.doc)
+    assert to_plain(base.doc) == to_plain(parse(BASE, "bp.yaml"))  # the shared document is unchanged
+
+
+@pytest.mark.parametrize(("old", "new"), PARSED_IN_FULL)
+def test_any_other_change_is_parsed_in_full(old: str, new: str) -> None:
+    assert rendercache.patched(judged(BASE), BASE.replace(old, new)) is None
+
+
+def test_a_plain_value_that_goes_on_to_the_next_line_is_parsed_in_full() -> None:
+    text = "a: 1\n  more\nb: 2\n"
+    assert to_plain(parse(text, "bp.yaml"))["a"] == "1 more"
+    assert rendercache.patched(judged(text), text.replace("a: 1", "a: 2")) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'base: &b\n  k: "v"\nother:\n  - *b\n',  # an alias: the value shows in two places
+        'base: &b\n  k: "v"\nother:\n  <<: *b\n  j: 1\n',  # a merge key copies it
+        'a: "v"\r\nb: 1\n',  # a line break other than \\n
+    ],
+)
+def test_a_document_whose_values_show_twice_is_never_patched(text: str) -> None:
+    assert judged(text).scalars is None
+
+
+def test_a_member_whose_render_the_parser_refuses_gets_the_full_parse_error_at_the_template_line(
+    tmp_path: Path,
+) -> None:
+    template = 'extends: level-1-pipeline-automation\ndefaults:\n  labels:\n    note: "{{ note }}"\n'
+    blueprint = write(tmp_path / "org.yaml.j2", template)
+    members = [{**member(i), "variables": {"note": "ok"}} for i in range(12)]
+    members[7]["variables"] = {"note": "bad\\q"}  # renders "bad\q": an escape YAML does not have
+    result = run("validate", str(fleet_file(tmp_path, members, "./org.yaml.j2")))
+    assert result.exit_code == 2, result.output
+    line = template.splitlines().index('    note: "{{ note }}"') + 1
+    assert f"{blueprint}:{line}: this is not valid YAML" in result.output
+    assert "(in the rendered template)" in result.output
+    assert "1 of 12 members has problems" in result.output
+    assert "members[prop-m008]: valid" in result.output
