@@ -31,6 +31,7 @@ class Capability(_Strict):
     provisions: tuple[str, ...]
     min_tier: int = Field(ge=0, le=2)
     always: bool = False
+    always_because: str = ""  # why every use case gets it (explain's reason)
     requires: tuple[str, ...] = ()
 
 

@@ -52,11 +52,6 @@ class _NotNone:
 
 NOT_NONE = _NotNone()
 
-ALWAYS: tuple[tuple[str, str], ...] = (
-    ("foundation", "every stack needs its APIs, identities and IAM"),
-    ("cost_controls", "every stack carries cost labels, and a budget where tierstack.yaml gives a billing account"),
-)
-
 RULES: tuple[Rule, ...] = (
     Rule(
         "stage",

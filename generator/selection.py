@@ -11,7 +11,7 @@ from typing import Any
 
 from tierstack.generator.catalog import Catalog, load_catalog, load_gcp_facts
 from tierstack.generator.errors import ErrorList, UserError
-from tierstack.generator.rules import ALWAYS, PRODUCTION_ONLY_DEFAULTS, RULES, Rule
+from tierstack.generator.rules import PRODUCTION_ONLY_DEFAULTS, RULES, Rule
 from tierstack.generator.spec import LoadedSpec, UseCase
 
 
@@ -65,8 +65,8 @@ def select(loaded: LoadedSpec, catalog: Catalog | None = None) -> Selection:
     answers = _answers(spec.use_case)
     chosen: dict[str, list[Reason]] = {}
     features: dict[str, list[Reason]] = {}
-    for cap_id, why in ALWAYS:
-        chosen.setdefault(cap_id, []).append(Reason("always", "", why))
+    for always in (c for c in catalog.capabilities if c.always):  # the modules say which, and why
+        chosen.setdefault(always.id, []).append(Reason("always", "", always.always_because))
     for rule in fired_rules(spec.use_case):
         reason = _reason(rule, answers, loaded)
         for cap_id in rule.capabilities:

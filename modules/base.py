@@ -276,7 +276,8 @@ class CapabilityModule:
     process: ClassVar[str]  # the ML lifecycle processes it serves
     provisions: ClassVar[tuple[str, ...]]  # what it creates on Google Cloud, for people
     min_tier: ClassVar[int] = 0  # the lowest maturity tier whose blueprint provisions it
-    always: ClassVar[bool] = False  # every use case gets it
+    # why every use case gets it ('' = the rules choose it): the one place that says a capability is always on
+    always: ClassVar[str] = ""
     requires: ClassVar[tuple[str, ...]] = ()  # capabilities selected with it
 
     # --- what it accepts --------------------------------------------------------------------------
@@ -328,7 +329,8 @@ class CapabilityModule:
             "process": cls.process,
             "provisions": tuple(cls.provisions),
             "min_tier": cls.min_tier,
-            "always": cls.always,
+            "always": bool(cls.always),
+            "always_because": cls.always,
             "requires": tuple(cls.requires),
         }
 

@@ -36,7 +36,7 @@ class CostControls(CapabilityModule):
             "for 7 days, so a message nobody has read yet is not lost"
         ),
     )
-    always = True
+    always = "every stack carries cost labels, and a budget where tierstack.yaml gives a billing account"
     settings_model = CostControlsSettings
     settings: CostControlsSettings
     after = ("foundation",)  # the project number the budget is scoped by

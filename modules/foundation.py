@@ -123,7 +123,7 @@ class Foundation(CapabilityModule):
         "least-privilege project IAM bindings, no basic roles",
         "optional persona groups (data scientists, ML engineers, viewers)",
     )
-    always = True
+    always = "every stack needs its APIs, identities and IAM"
     settings_model = FoundationSettings
     settings: FoundationSettings
     outputs = {

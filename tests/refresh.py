@@ -40,7 +40,7 @@ CATALOG_DOC = Path("docs/capabilities.md")
 
 def catalog_doc(catalog: Catalog | None = None) -> str:
     """docs/capabilities.md: the catalog, the rules and the tiers, from the data the code uses."""
-    from tierstack.generator.rules import ALWAYS, RULES
+    from tierstack.generator.rules import RULES
     from tierstack.generator.selection import answer_text
 
     catalog = catalog or load_catalog()
@@ -67,8 +67,9 @@ def catalog_doc(catalog: Catalog | None = None) -> str:
         "| answer | in stage | switches on | features | why |",
         "|---|---|---|---|---|",
     ]
-    for cap_id, why in ALWAYS:
-        out.append(f"| always | any | `{cap_id}` | | {why} |")
+    for cap in catalog.capabilities:
+        if cap.always:
+            out.append(f"| always | any | `{cap.id}` | | {cap.always_because} |")
     for rule in RULES:
         caps = ", ".join(f"`{c}`" for c in rule.capabilities)
         feats = ", ".join(rule.features)

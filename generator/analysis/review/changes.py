@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
 from tierstack.generator.analysis.review.model import (
-    ALWAYS_CAPABILITIES,
     MAX_VALUE,
     MISSING,
     OTHER,
@@ -132,9 +132,17 @@ def stack_name(plan: Mapping[str, Any], source: str) -> str:
     return path.name.removesuffix(".json") if source != "-" else "stdin"
 
 
+@functools.cache
+def _always_on() -> tuple[str, ...]:
+    """The capabilities every stack has: the modules that say so (`always`)."""
+    from tierstack.modules import registry
+
+    return tuple(name for name, cls in registry().items() if cls.always)
+
+
 def capabilities_in(plan: Mapping[str, Any]) -> frozenset[str]:
     """The capability ids a plan's resources carry in their `capability` label, and the ones every stack has."""
-    found = set(ALWAYS_CAPABILITIES)
+    found = set(_always_on())
     for raw in plan.get("resource_changes", []):
         change = raw.get("change") or {}
         for side in ("before", "after"):

@@ -13,7 +13,6 @@ COUNTED = ("create", "update", "replace", "delete", "import", "move", "forget")
 
 
 # the capabilities every stack gets (DESIGN.md); the others are read from the `capability` label
-ALWAYS_CAPABILITIES = ("foundation", "cost_controls")
 
 
 OTHER = "other"
