@@ -60,7 +60,7 @@ def to_markdown(review: Review) -> str:
 
 def _fitted(review: Review, sections: list[tuple[str, Any]]) -> str:
     """The sections by importance, each as long as the room left allows (see to_markdown)."""
-    reserve = 600  # the closing note
+    reserve = 2_000  # the closing note: up to 20 names of sections left out, a stack's name in each
     taken: list[str] = []
     size = 0
     left_out: list[str] = []
