@@ -99,8 +99,8 @@ class PriceTable:
     entries: dict[tuple[str, str, str], Price]
     assumptions: dict[str, float]
     left_out: tuple[str, ...]
-    # not priced on purpose, with the reason: a resource type ("google_kms_crypto_key") or a price
-    # ("vertex_training_accelerator NVIDIA_L4 europe-west4"); anything else unpriced is a gap in the table
+    # resource types not priced on purpose ("google_kms_crypto_key"), with the reason users read; a price
+    # looked for and not found is a `null` entry; anything else unpriced is a gap in the table
     excluded: dict[str, str] = field(default_factory=dict)
     # where the prices come from, as `cost` says it, and what it should know about that (price_catalog.py)
     origin: str = "the shipped table (generator/data/prices.yaml)"
@@ -115,18 +115,17 @@ class PriceTable:
 
 
 def _excluded(data: Any, path: Path) -> dict[str, str]:
-    """The table's `excluded` list: each entry names a resource `type` or a price (`item`, `key`, `region`)."""
+    """The table's `excluded` list: resource types not priced on purpose, each with the reason users read."""
     out: dict[str, str] = {}
     for index, raw in enumerate(data or []):
         reason = raw.get("reason") if isinstance(raw, dict) else None
         if isinstance(raw, dict) and raw.get("type") and reason:
             out[str(raw["type"])] = str(reason)
-        elif isinstance(raw, dict) and raw.get("item") and raw.get("key") and raw.get("region") and reason:
-            out[f"{raw['item']} {raw['key']} {raw['region']}"] = str(reason)
         else:
             raise UserError(
-                f"excluded entry {index + 1} needs a `reason` and either a `type` or an `item`, `key` and `region`",
+                f"excluded entry {index + 1} needs a `type` (a Terraform resource type) and a `reason`",
                 file=str(path),
+                hint="a price that was looked for and not found is a `price: null` entry under `prices`",
             )
     return out
 
@@ -240,16 +239,17 @@ class Line:
     what: str  # "deployment pool: 2 × n1-standard-4 node × 729.6 h"
     always_on: bool
     monthly: float | None  # None: not priced
-    not_priced: str | None = None  # why
+    not_priced: str | None = None  # why, in a short sentence for the person reading the estimate
     assumption: str | None = None
     sources: tuple[str, ...] = ()
-    gaps: tuple[str, ...] = ()  # prices or resource types the table lacks and does not exclude on purpose
-    left_out: str | None = None  # why the table excludes it on purpose (its `excluded` list)
+    gaps: tuple[str, ...] = ()  # prices or resource types the table has no entry for: a gap to fill
+    left_out: bool = False  # not priced on purpose: a type the table's `excluded` list names
+    catalog_may_price: bool = False  # a price missing here that a Cloud Billing Catalog rule can look up
 
     @property
     def why_not_priced(self) -> str:
-        """The reason shown beside a line that is not priced, with the table's own reason when it has one."""
-        return (self.not_priced or "") + (f"; left out on purpose: {self.left_out}" if self.left_out else "")
+        """The reason shown beside a line that is not priced."""
+        return self.not_priced or ""
 
     def to_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -259,9 +259,11 @@ class Line:
             "always_on": self.always_on,
             "monthly": None if self.monthly is None else round(self.monthly, 2),
         }
-        for key in ("not_priced", "left_out", "assumption"):
+        for key in ("not_priced", "assumption"):
             if getattr(self, key):
                 data[key] = getattr(self, key)
+        if self.left_out:
+            data["left_out"] = True
         if self.sources:
             data["sources"] = list(self.sources)
         return data
@@ -278,6 +280,47 @@ def price_label(item: str, key: str) -> str:
     if words and words[-1].lower() == key.lower():
         return " ".join(words)
     return " ".join([*words, key])
+
+
+# what a price is for, as a user names it: "n1-standard-4 prediction nodes", "Standard storage"
+THINGS = {
+    "vertex_training_machine": "{key} training nodes",
+    "vertex_training_accelerator": "{key} training GPUs",
+    "vertex_prediction_machine": "{key} prediction nodes",
+    "vertex_prediction_accelerator": "{key} prediction GPUs",
+    "feature_store_optimized_node": "Optimized feature serving nodes",
+    "feature_store_bigtable_node": "Bigtable feature serving nodes",
+    "cloud_scheduler_job": "Cloud Scheduler jobs",
+    "vertex_pipelines_run": "pipeline runs",
+}
+
+
+def thing(item: str, key: str) -> str:
+    """A price table entry as the person reading the estimate names what it prices."""
+    if item in THINGS:
+        return THINGS[item].format(key=key)
+    if item.startswith("cloud_storage_"):
+        return f"{key.capitalize()} storage"
+    return price_label(item, key)
+
+
+def things(prices: Mapping[str, str]) -> str:
+    """Missing prices ({item: key}) in words; a node's machine and GPUs as one: "g2-standard-8 + NVIDIA_L4
+    training nodes" (the line names them already: the reason stays short)."""
+    for use in ("training", "prediction"):
+        machine, accelerator = prices.get(f"vertex_{use}_machine"), prices.get(f"vertex_{use}_accelerator")
+        if machine and accelerator:
+            rest = {k: v for k, v in prices.items() if not k.startswith(f"vertex_{use}_")}
+            return " and ".join([f"{machine} + {accelerator} {use} nodes", *(thing(i, k) for i, k in rest.items())])
+    return " and ".join(thing(item, key) for item, key in prices.items())
+
+
+def catalog_rule(item: str, key: str) -> bool:
+    """Whether generator/price_catalog.py has a rule that looks this price up in the Cloud Billing Catalog."""
+    from tierstack.generator.price_catalog import RULES  # imports this module: read here, not at the top
+
+    rule = RULES.get(item)
+    return rule is not None and rule(key) is not None
 
 
 def _block(value: Any) -> dict[str, Any]:
@@ -324,53 +367,52 @@ class _Pricer:
         name, _, rest = tail.partition("/")
         return bool(head and sep) and rest == "executions" and name in self.pipeline_workflows
 
-    def unit(self, item: str, key: str, region: str) -> tuple[float | None, str | None, tuple[str, ...]]:
-        """(price, why not priced, sources) of one unit."""
-        entry = self.table.find(item, key, region)
-        if entry is None:
-            return None, f"no {item.replace('_', ' ')} price for {key} in {region} in the price table", ()
-        if entry.price is None:
-            return None, f"{price_label(item, key)} in {region}: {entry.note or 'no price'}", (entry.source,)
-        return entry.price, None, (entry.source,)
-
-    def price_name(self, item: str, key: str, region: str) -> str:
-        """The name of the table entry a lookup lands on ("item key region"), as `excluded` names it."""
-        entry = self.table.find(item, key, region)
-        return f"{item} {key} {entry.region if entry is not None else region}"
-
     def line(self, resource: Resource, what: str, parts: Sequence[tuple[str, str, str, float]], **kw: Any) -> Line:
         """A line whose monthly figure is the sum of quantity × unit price over parts (item, key, region, qty)."""
         total = 0.0
         sources: list[str] = []
-        missing: list[str] = []
-        gaps: list[str] = []
-        reasons: list[str] = []
+        missing: list[tuple[str, str, str]] = []
         for item, key, region, quantity in parts:
-            price, why, src = self.unit(item, key, region)
-            sources.extend(s for s in src if s not in sources)
-            if price is None:
-                missing.append(why or "")
-                name = self.price_name(item, key, region)
-                reason = self.table.excluded.get(name)
-                if reason:
-                    reasons.append(reason)
-                else:
-                    gaps.append(name)
+            entry = self.table.find(item, key, region)
+            if entry is not None and entry.source not in sources:
+                sources.append(entry.source)
+            if entry is None or entry.price is None:
+                missing.append((item, key, region))
             else:
-                total += price * quantity
+                total += entry.price * quantity
         if missing:
             return Line(
                 resource.address,
                 resource.capability,
                 what,
                 monthly=None,
-                not_priced="; ".join(missing),
+                not_priced=self.why_missing(missing),
                 sources=tuple(sources),
-                gaps=tuple(gaps),
-                left_out="; ".join(reasons) or None,
+                # a price the table has no entry for is a gap; one written `null` was looked for and not found
+                gaps=tuple(f"{i} {k} {r}" for i, k, r in missing if self.table.find(i, k, r) is None),
+                catalog_may_price=self.table.catalog is None and any(catalog_rule(i, k) for i, k, _ in missing),
                 **kw,
             )
         return Line(resource.address, resource.capability, what, monthly=total, sources=tuple(sources), **kw)
+
+    def why_missing(self, missing: Sequence[tuple[str, str, str]]) -> str:
+        """Why these prices are missing, in one short sentence a user reads beside the line.
+
+        A `null` entry's own `note` says it where there is more to say than "not in the table" (a price
+        Google bills that the table has no figure for); the others are named together, per region.
+        """
+        notes: list[str] = []
+        unlisted: dict[str, dict[str, str]] = {}
+        for item, key, region in missing:
+            entry = self.table.find(item, key, region)
+            if entry is not None and entry.note:
+                if entry.note not in notes:
+                    notes.append(entry.note)
+            else:
+                unlisted.setdefault(region, {})[item] = key
+        where = "not in the catalog or the price table" if self.table.catalog else "not in the price table"
+        named = [f"{things(prices)} in {region}: {where}" for region, prices in unlisted.items()]
+        return "; ".join([*notes, *named])
 
     def region_of(self, values: Mapping[str, Any]) -> str:
         return str(values.get("region") or values.get("location") or self.region).lower()
@@ -493,7 +535,7 @@ class _Pricer:
                         f"batch prediction jobs: {runs:.1f} jobs a month (schedule '{schedule}')",
                         always_on=False,
                         monthly=None,
-                        not_priced="a batch prediction job's compute depends on its input: not estimated",
+                        not_priced="each job's compute depends on its input; not estimated",
                     )
                 )
             return lines
@@ -511,9 +553,9 @@ class _Pricer:
             f"{t.removeprefix('google_').replace('_', ' ')} {resource.values.get('name') or ''}".rstrip(),
             always_on=True,
             monthly=None,
-            not_priced=f"no price for {t} in the price table",
+            not_priced=reason or f"tierstack has no price rule for {t} yet",
             gaps=() if reason else (t,),
-            left_out=reason,
+            left_out=bool(reason),
         )
 
     def per_stack(self, capability: str = "cost_controls") -> list[Line]:
@@ -715,6 +757,21 @@ class Estimate:
     stacks: list[StackEstimate]
     table: PriceTable
 
+    @property
+    def catalog_may_price(self) -> int:
+        """How many lines not priced the Cloud Billing Catalog may price (its rules cover them; table prices only)."""
+        return sum(1 for s in self.stacks for line in s.not_priced if line.catalog_may_price)
+
+    def catalog_hint(self) -> str | None:
+        """Said once, below the lines, rather than beside each: where the missing prices may be found."""
+        count = self.catalog_may_price
+        if not count:
+            return None
+        return (
+            f"{items_not_priced(count)} may have a price in Google's Cloud Billing Catalog, which "
+            "`tierstack cost --prices catalog` reads (docs/operate.md)"
+        )
+
     def to_data(self) -> dict[str, Any]:
         return {
             "estimate": True,
@@ -723,7 +780,12 @@ class Estimate:
             "hours_per_month": self.table.assumptions.get("hours_per_month"),
             "assumptions": self.table.assumptions,
             "leaves_out": list(self.table.left_out),
-            "prices": {"origin": self.table.origin, "fetched": self.table.fetched, "notes": list(self.table.notes)},
+            "prices": {
+                "origin": self.table.origin,
+                "fetched": self.table.fetched,
+                "notes": list(self.table.notes),
+                "catalog_may_price": self.catalog_may_price,
+            },
             "total": round(sum(s.total() for s in self.stacks), 2),
             "not_priced": sum(len(s.not_priced) for s in self.stacks),
             "stacks": [
@@ -798,6 +860,9 @@ def to_text(result: Estimate) -> str:
     lines.append("leaves out: " + "; ".join(result.table.left_out))
     lines.append(f"prices: {result.table.origin}")
     lines.extend(f"note: {note}" for note in result.table.notes)
+    hint = result.catalog_hint()
+    if hint:
+        lines.append(f"note: {hint}")
     return "\n".join(lines) + "\n"
 
 

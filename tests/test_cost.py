@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, run
 from synth_support import example_configs
-from tierstack.generator import cost
+from tierstack.generator import cost, price_catalog
 from tierstack.generator.yamlio import load_file, to_plain
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
@@ -20,7 +20,17 @@ RECOMMENDER = REPO / "examples" / "recommender"
 FRAUD = REPO / "examples" / "fraud-detection"
 CHURN = REPO / "examples" / "churn-emea"
 PLANS = REPO / "tests" / "fixtures" / "plans"
+FLEET_FILE = REPO / "examples" / "churn-fleet" / "churn.fleet.yaml"
 DAYS = [dt.date(2024, 1, 1) + dt.timedelta(n) for n in range(1461)]  # 2024-2027, what runs_per_month averages over
+
+
+@pytest.fixture(autouse=True)
+def no_google_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cost` prices from the Cloud Billing Catalog when it finds credentials (--prices auto, the default):
+    here nothing can be found, whatever the machine running the tests has, so every figure is the table's."""
+    for name in ("GOOGLE_APPLICATION_CREDENTIALS", price_catalog.ENDPOINT_ENV, price_catalog.MAX_AGE_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # an empty gcloud config: no ADC file
 
 
 def estimate_json(*args: str) -> dict:
@@ -34,6 +44,7 @@ def estimate_json(*args: str) -> dict:
 def test_every_example_prices(config: Path, spawns: None) -> None:
     data = estimate_json(str(config))
     assert data["estimate"] is True and data["currency"] == "USD"
+    assert data["prices"]["origin"].startswith("the shipped table") and data["prices"]["fetched"] is None
     assert data["stacks"] and all(s["lines"] for s in data["stacks"])
     for stack in data["stacks"]:
         assert stack["total"] == pytest.approx(sum(line["monthly"] or 0 for line in stack["lines"]), abs=0.05)
@@ -154,9 +165,7 @@ def test_the_price_table_names_a_source_and_date_for_every_price() -> None:
         if entry.get("as_of"):
             dt.date.fromisoformat(entry["as_of"])
         assert entry["unit"], where
-        if entry["price"] is None:
-            assert entry.get("note"), f"{where}: a missing price says why"
-        else:
+        if entry["price"] is not None:
             assert entry["price"] > 0, where
     keys = [(e["item"], e["key"], e["region"]) for e in table["prices"]]
     assert len(keys) == len(set(keys))
@@ -233,38 +242,158 @@ def test_no_example_meets_a_gap_in_the_price_table(config: Path, spawns: None) -
         assert not gaps, f"{stack.stack}: not in generator/data/prices.yaml and not excluded there: {gaps}"
 
 
+# --- what a user reads beside a line that is not priced ------------------------------------------------
+
+MAX_REASON = 100  # one short sentence beside the line, read at a glance
+# how the table was researched belongs in generator/data/prices.yaml's comments, not in what users read
+RESEARCH_WORDS = re.compile(
+    r"\bcop(y|ies)\b|could be read|readable|stored (page|cop)|transcri|searched|not found in|retrosearch", re.I
+)
+ZONES = to_plain(load_file(REPO / "generator" / "data" / "zones.yaml"))
+
+
+def _reason_problem(line: cost.Line) -> str | None:
+    """What is wrong with a line not priced: no reason, a long one, or one about how the table was made."""
+    reason = line.why_not_priced
+    if not reason:
+        return "no reason given"
+    if len(reason) > MAX_REASON:
+        return f"{len(reason)} characters (at most {MAX_REASON}): {reason}"
+    if RESEARCH_WORDS.search(reason):
+        return f"says how the table was researched: {reason}"
+    return None
+
+
+def _billed_lines(stacks: list[cost.StackEstimate]) -> list[tuple[str, cost.Line]]:
+    """The always-on lines and the buckets' lines: what the budget warning and the examples' users care about."""
+    return [
+        (f"{s.stack} ({s.region})", line)
+        for s in stacks
+        for line in s.lines
+        if line.always_on or line.address.startswith("google_storage_bucket.")
+    ]
+
+
+@pytest.mark.parametrize("config", [*EXAMPLES, FLEET_FILE], ids=lambda p: p.parent.name)
+def test_every_unpriced_line_of_an_example_says_why_in_a_sentence(config: Path, spawns: None) -> None:
+    """Issue 20: every always-on resource and bucket an example's stacks create, in each region they use, is
+    priced, or says why it is not in a short sentence a user understands (not how the table was researched)."""
+    lines = _billed_lines(cost.estimate(config).stacks)
+    assert lines
+    problems = [f"{stack}: {line.what}: {_reason_problem(line)}" for stack, line in lines if line.monthly is None]
+    assert not [p for p in problems if not p.endswith(": None")], "\n".join(problems)
+
+
+def _always_on_resources(region: str) -> list[cost.Resource]:
+    """One of each always-on (and bucket) resource the capabilities create, in `region`."""
+    pool = {"machine_spec": [{"machine_type": "n1-standard-4"}], "min_replica_count": 2}
+    training = {"machine_type": "g2-standard-8", "accelerator_type": "NVIDIA_L4", "accelerator_count": 1}
+    a100 = {"machine_type": "a2-highgpu-1g", "accelerator_type": "NVIDIA_TESLA_A100", "accelerator_count": 1}
+    bodies: list[tuple[str, dict]] = [
+        ("google_vertex_ai_deployment_resource_pool", {"region": region, "dedicated_resources": [pool]}),
+        (
+            "google_vertex_ai_persistent_resource",
+            {
+                "location": region,
+                "resource_pools": [
+                    {"machine_spec": [training], "replica_count": 1},
+                    {"machine_spec": [a100], "replica_count": 1},
+                ],
+            },
+        ),
+        (
+            "google_vertex_ai_feature_online_store",
+            {"region": region, "bigtable": [{"auto_scaling": [{"min_node_count": 1}]}]},
+        ),
+        ("google_vertex_ai_feature_online_store", {"region": region, "optimized": [{}]}),
+        ("google_storage_bucket", {"location": region.upper(), "name": "b"}),
+        ("google_cloud_scheduler_job", {"region": region, "name": "j", "schedule": "0 3 * * 1"}),
+        *((t, {"region": region}) for t in sorted(cost.load_prices().excluded)),
+    ]
+    return [cost.Resource(f"{t}.r{n}", t, body, "x") for n, (t, body) in enumerate(bodies)]
+
+
+def test_every_region_of_the_data_prices_or_says_why() -> None:
+    """In every region of generator/data/zones.yaml, each always-on resource type is priced or says why, briefly."""
+    table = cost.load_prices()
+    problems = []
+    for region in sorted(ZONES["regions"]):
+        lines = cost.price(_always_on_resources(region), table, region)
+        assert len(lines) >= 7
+        for line in lines:
+            if line.monthly is None and _reason_problem(line):
+                problems.append(f"{region}: {line.what}: {_reason_problem(line)}")
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_the_check_of_reasons_can_fail() -> None:
+    """The two tests above fail on the reasons this table used to show."""
+    old = cost.Line(
+        "a",
+        "c",
+        "w",
+        always_on=True,
+        monthly=None,
+        not_priced=(
+            "cloud storage standard in europe-west4: the copies of the page that could be read here list the "
+            "Netherlands (europe-west4) region but cut off before its row"
+        ),
+    )
+    assert "characters" in (_reason_problem(old) or "")
+    assert "researched" in (_reason_problem(cost.Line("a", "c", "w", True, None, "not found in any copy")) or "")
+    assert _reason_problem(cost.Line("a", "c", "w", True, None, None)) == "no reason given"
+
+
+def test_the_table_says_its_reasons_briefly() -> None:
+    """What prices.yaml gives users to read (an exclusion's `reason`, a `null` price's `note`) is short and says
+    how Google bills it, not how the table was researched (that goes in the YAML comments)."""
+    table = _table()
+    shown = [e["reason"] for e in table["excluded"]] + [e["note"] for e in table["prices"] if e.get("note")]
+    assert shown
+    for text in shown:
+        assert len(text) <= MAX_REASON and not RESEARCH_WORDS.search(text), text
+
+
+def test_a_missing_price_points_to_the_catalog_once() -> None:
+    """Below the lines, not beside each: the items not priced the Cloud Billing Catalog's rules may price."""
+    text = run("cost", str(FRAUD / "tierstack.yaml"), "--env", "prod", "--prices", "table").stdout
+    data = estimate_json(str(FRAUD / "tierstack.yaml"), "--env", "prod", "--prices", "table")
+    (prod,) = data["stacks"]
+    catalog = [line for line in prod["lines"] if line["monthly"] is None and not line.get("left_out")]
+    assert data["prices"]["catalog_may_price"] == len(catalog) >= 6  # pool, training pool, four buckets
+    assert text.count("--prices catalog") == 1
+    assert f"note: {len(catalog)} items not priced may have a price in Google's Cloud Billing Catalog" in text
+
+
 def test_a_gap_is_caught_when_its_exclusion_is_dropped() -> None:
-    """The gap check above can fail: without the table's exclusions fraud-detection-prod has gaps."""
+    """The gap check above can fail: without the table's exclusions, or without a `null` entry, there are gaps."""
     import dataclasses
 
     table = cost.load_prices()
     assert "google_vertex_ai_metadata_store" in table.excluded
     stack = json.loads((FRAUD / "cdktf.out/stacks/fraud-detection-prod/cdk.tf.json").read_text(encoding="utf-8"))
-    bare = dataclasses.replace(table, excluded={})
+    null = ("vertex_prediction_machine", "n1-standard-4", "europe-west4")
+    assert table.entries[null].price is None  # looked for, not found: not a gap
+    bare = dataclasses.replace(table, excluded={}, entries={k: v for k, v in table.entries.items() if k != null})
     gaps = {gap for line in cost.estimate_stack("fraud-detection-prod", "prod", stack, bare).lines for gap in line.gaps}
     assert "google_vertex_ai_metadata_store" in gaps
     assert "vertex_prediction_machine n1-standard-4 europe-west4" in gaps
     lines = cost.estimate_stack("fraud-detection-prod", "prod", stack, table).lines
     (store,) = [line for line in lines if line.address.startswith("google_vertex_ai_metadata_store.")]
-    assert store.monthly is None and not store.gaps
-    assert store.left_out == table.excluded["google_vertex_ai_metadata_store"]
-    assert store.why_not_priced.endswith(f"; left out on purpose: {store.left_out}")
+    assert store.monthly is None and not store.gaps and store.left_out
+    assert store.why_not_priced == table.excluded["google_vertex_ai_metadata_store"]
     (pool,) = [line for line in lines if line.address.startswith("google_vertex_ai_deployment_resource_pool.")]
-    assert pool.monthly is None and not pool.gaps and pool.left_out  # a null price, excluded with its reason
+    assert pool.monthly is None and not pool.gaps and not pool.left_out  # a null price: looked for, not found
+    assert pool.why_not_priced == "n1-standard-4 prediction nodes in europe-west4: not in the price table"
     text = run("cost", str(FRAUD / "tierstack.yaml"), "--env", "prod").stdout
-    assert f"left out on purpose: {store.left_out}" in text
+    assert f"({store.why_not_priced})" in text and f"({pool.why_not_priced})" in text
 
 
-def test_every_price_exclusion_names_a_null_price() -> None:
-    """An excluded price is one the table has as `price: null` (a priced entry is never silently skipped)."""
-    table = _table()
-    nulls = {f"{e['item']} {e['key']} {e['region']}" for e in table["prices"] if e["price"] is None}
-    for entry in table["excluded"]:
-        assert entry["reason"], entry
-        if "item" in entry:
-            assert f"{entry['item']} {entry['key']} {entry['region']}" in nulls, entry
-        else:
-            assert entry["type"].startswith("google_"), entry
+def test_every_exclusion_names_a_resource_type() -> None:
+    """The table leaves out resource types on purpose; a price it lacks is a `null` entry, never an exclusion."""
+    for entry in _table()["excluded"]:
+        assert set(entry) == {"type", "reason"}, entry
+        assert entry["type"].startswith("google_") and entry["reason"], entry
 
 
 def test_a_malformed_exclusion_is_one_clear_error(tmp_path: Path) -> None:
@@ -273,8 +402,13 @@ def test_a_malformed_exclusion_is_one_clear_error(tmp_path: Path) -> None:
     text = (REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "prices.yaml"
     broken.write_text(text.replace("excluded:\n", "excluded:\n  - type: google_x\n", 1), encoding="utf-8")
-    with pytest.raises(UserError, match="excluded entry 1 needs a `reason`"):
+    with pytest.raises(UserError, match=r"excluded entry 1 needs a `type`.* and a `reason`"):
         cost.load_prices(broken)
+    old = "excluded:\n  - item: vertex_prediction_machine\n    key: n1-standard-4\n    region: europe-west4\n"
+    broken.write_text(text.replace("excluded:\n", old + "    reason: not found\n", 1), encoding="utf-8")
+    with pytest.raises(UserError, match="excluded entry 1") as err:
+        cost.load_prices(broken)
+    assert "price: null" in (err.value.hint or "")
 
 
 def test_a_region_missing_from_the_table_entirely() -> None:
@@ -289,9 +423,11 @@ def test_a_region_missing_from_the_table_entirely() -> None:
         "model_serving",
     )
     (line,) = cost.price([resource], table, "asia-south2")
-    assert line.monthly is None and "no vertex prediction machine price for n1-standard-4 in asia-south2" in (
-        line.not_priced or ""
+    assert (
+        line.monthly is None
+        and line.not_priced == "n1-standard-4 prediction nodes in asia-south2: not in the price table"
     )
+    assert line.gaps == ("vertex_prediction_machine n1-standard-4 asia-south2",) and line.catalog_may_price
 
 
 @pytest.mark.parametrize(
@@ -425,7 +561,7 @@ def test_never_generated(tmp_path: Path) -> None:
     assert "never generated" in result.stderr and "tierstack generate" in result.stderr
 
 
-FLEET = REPO / "examples" / "churn-fleet" / "churn.fleet.yaml"
+FLEET = FLEET_FILE
 
 
 def test_a_fleet_is_estimated_member_by_member() -> None:

@@ -395,7 +395,7 @@ def test_a_created_feature_store_and_the_json_and_text_formats(tmp_path: Path) -
     assert online["delta"] == round(store, 2) and online["capability"] == "feature_repository"
     assert stack["cost"]["delta"] == round(cost.plan_cost_delta(source).delta, 2)
     metadata = changes["google_vertex_ai_metadata_store.metadata_tracking_store"]
-    assert metadata["delta"] is None and "no price" in metadata["not_priced"]
+    assert metadata["delta"] is None and "metadata stored" in metadata["not_priced"]
     total = data["cost"]
     assert total["estimate"] is True and total["currency"] == "USD" and total["delta"] == stack["cost"]["delta"]
     assert total["not_priced"] == 2 and total["prices"] == "generator/data/prices.yaml"
@@ -427,7 +427,7 @@ def test_label_only_updates_of_unpriced_resources_are_not_listed() -> None:
     assert review.stack_cost(data).changes == ()
     workbench["change"]["after"]["gce_setup"][0]["machine_type"] = "n1-standard-8"
     (listed,) = review.stack_cost(data).changes
-    assert listed.address == workbench["address"] and "no price" in (listed.not_priced or "")
+    assert listed.address == workbench["address"] and "Compute Engine VM" in (listed.not_priced or "")
 
 
 def test_destroying_unpriced_resources_lists_them_and_not_terraform_data() -> None:
