@@ -72,22 +72,28 @@ PLANNER_ROLES: tuple[str, ...] = (
 # Project roles per identity: what each needs and nothing broader; resource-level
 # grants (buckets, datasets, repositories) are made by the module owning the resource.
 # BigQuery: jobUser to run the queries and loads pipelines and training jobs issue (dataset access alone
-# cannot start a job); readSessionUser for the Storage Read API that training readers use.
+# cannot start a job); readSessionUser (BigQuery Read Session User, "create and use read sessions", Google
+# IAM "BigQuery roles and permissions", https://cloud.google.com/iam/docs/roles-permissions/bigquery, read
+# 2026-12-07) for the BigQuery Storage Read API, which the BigQuery client libraries read query results and
+# tables through (to_dataframe, to_arrow) in pipeline components and training code alike (issue 20.6d).
+# Artifact Registry: no project-wide reader for anyone (issue 20.6c). Artifact Registry Reader
+# (roles/artifactregistry.reader) is granted on each repository an identity reads, by the module that owns the
+# repository (ml_pipelines: KFP and Docker, model_registry: the serving containers); Google's Artifact Registry
+# pages ask for it "on the repository" (e.g. "Download files", read 2026-12-07).
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
     "pipelines": (
         "roles/aiplatform.user",
         "roles/logging.logWriter",
-        "roles/artifactregistry.reader",
         "roles/bigquery.jobUser",
+        "roles/bigquery.readSessionUser",
     ),
     "training": (
         "roles/aiplatform.user",
         "roles/logging.logWriter",
-        "roles/artifactregistry.reader",
         "roles/bigquery.jobUser",
         "roles/bigquery.readSessionUser",
     ),
-    "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/artifactregistry.reader"),
+    "serving": ("roles/logging.logWriter", "roles/monitoring.metricWriter"),
     # the deployer: Vertex AI for the pipelines it deploys; its Artifact Registry writes are granted on the
     # stack's own repositories by the module owning them, never project-wide (issue 20.6)
     "ci": ("roles/aiplatform.user", "roles/bigquery.jobUser"),
@@ -99,7 +105,22 @@ PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
 }
 # Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
 # CI deploys what runs as pipelines and serving (scheduled batch prediction jobs carry the serving identity).
-ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"), ("ci", "serving"))
+# The pipelines identity on itself: pipelineJobs.create with serviceAccount set needs
+# iam.serviceAccounts.actAs on that account from the caller (Vertex AI PipelineJob reference), and the
+# retraining workflow calls it as the pipelines identity. Granted wherever that identity exists, so a
+# development environment, which runs pipelines by hand, tests the grants production runs with (issue 20.6e).
+ACT_AS = (
+    ("pipelines", "training"),
+    ("pipelines", "serving"),
+    ("pipelines", "pipelines"),
+    ("ci", "pipelines"),
+    ("ci", "serving"),
+)
+# Grants that moved here from another capability: construct id -> the address they had, a `moved` block each,
+# so Terraform keeps the binding instead of removing one address's copy after creating the other's.
+MOVED_HERE = {
+    "pipelines_actas_pipelines": "google_service_account_iam_member.ml_pipelines_pipelines_actas_itself",
+}
 # The Google service agents that encrypt with the CMEK key: whichever services the capabilities' classes
 # name (`key_services`, `service_agents`). On a fresh project none of them exists until something asks
 # for it, and a grant to an agent that does not exist fails. So each is materialised first, the way
@@ -176,6 +197,9 @@ class Foundation(CapabilityModule):
                     role="roles/iam.serviceAccountUser",
                     member=identities.member(runner),
                 )
+                moved = MOVED_HERE.get(f"{runner}_actas_{target}")
+                if moved:
+                    self.moves.append((moved, self.address(ServiceAccountIamMember, f"{runner}_actas_{target}")))
         for persona, group in sorted(self.settings.persona_groups.model_dump().items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
                 self.add(

@@ -24,7 +24,8 @@ compiled template in the stack's KFP repository (`https://{region}-kfp.pkg.dev/{
 
 Both call pipelineJobs.create as the pipelines identity with `serviceAccount` = that identity, and
 "users starting the pipeline must have iam.serviceAccounts.actAs on this service account" (the
-PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on itself.
+PipelineJob reference): foundation grants the identity roles/iam.serviceAccountUser on itself, in every
+environment, so development tests the grant production runs with.
 """
 
 from __future__ import annotations
@@ -69,6 +70,26 @@ class MlPipelinesSettings(Settings):
 
 
 REPOSITORY_FORMATS = {"kfp": "KFP", "docker": "DOCKER"}
+# Who reads and writes each repository, granted on the repository itself, never project-wide (issue 20.6c).
+# Roles (Google IAM, "Artifact Registry roles and permissions", https://cloud.google.com/iam/docs/roles-
+# permissions/artifactregistry, read 2026-12-07): Artifact Registry Reader (roles/artifactregistry.reader)
+# reads and downloads a repository's artifacts; Writer (roles/artifactregistry.writer) also uploads them.
+# - kfp: CI publishes the compiled template; the pipelines identity reads it, since every run is created as
+#   that identity (pipelineJobs.create with templateUri in this repository, from the retraining workflow
+#   or by hand).
+# - docker: CI pushes the component and training images; the pipelines and training identities read what
+#   their own code pulls or inspects there. Vertex AI itself pulls a job's container with its service agent,
+#   not the job's service account (Vertex AI, "Use a custom service account", read 2026-12-07: a custom
+#   service account cannot be configured to pull images from Artifact Registry; Vertex AI pulls them with
+#   its default service account), so none of these grants is what lets a job start.
+REPOSITORY_GRANTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "kfp": (("ci", "roles/artifactregistry.writer"), ("pipelines", "roles/artifactregistry.reader")),
+    "docker": (
+        ("ci", "roles/artifactregistry.writer"),
+        ("pipelines", "roles/artifactregistry.reader"),
+        ("training", "roles/artifactregistry.reader"),
+    ),
+}
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 PUBSUB_MESSAGE = "google.cloud.pubsub.topic.v1.messagePublished"
 WORKFLOW_EXECUTIONS = "https://workflowexecutions.googleapis.com/v1"
@@ -240,7 +261,6 @@ class MlPipelines(CapabilityModule):
         from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
         from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
         from cdktn_provider_google.cloud_scheduler_job import CloudSchedulerJob
-        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
 
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.ml_pipelines"
@@ -262,16 +282,17 @@ class MlPipelines(CapabilityModule):
                 labels=self.labels,
                 deletion_policy=self.deletion_policy,
             )
-            if inputs.identities.has("ci"):
-                self.add(
-                    ArtifactRegistryRepositoryIamMember,
-                    f"{repo}_repository_ci_writer",
-                    project=inputs.project,
-                    location=inputs.region,
-                    repository=repository.name,
-                    role="roles/artifactregistry.writer",
-                    member=inputs.identities.member("ci"),
-                )
+            for who, role in REPOSITORY_GRANTS[repo]:
+                if inputs.identities.has(who):
+                    self.add(
+                        ArtifactRegistryRepositoryIamMember,
+                        f"{repo}_repository_{who}_{role.rsplit('.', 1)[-1]}",
+                        project=inputs.project,
+                        location=inputs.region,
+                        repository=repository.name,
+                        role=role,
+                        member=inputs.identities.member(who),
+                    )
             self.expose("{repo}_repository", repository.id, repo=repo, format=REPOSITORY_FORMATS[repo])
 
         cron = settings.schedule
@@ -288,15 +309,9 @@ class MlPipelines(CapabilityModule):
                 field=f"{field}.repositories",
                 hint="add kfp to ml_pipelines.repositories",
             )
+        # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity: foundation
+        # grants it act-as on itself in every environment (its ACT_AS table), so dev tests what prod runs
         job = self._pipeline_job(root.url, str(template), str(tag))
-        # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity
-        self.add(
-            ServiceAccountIamMember,
-            "pipelines_actas_itself",
-            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['pipelines']}",
-            role="roles/iam.serviceAccountUser",
-            member=inputs.identities.member("pipelines"),
-        )
         workflow = self._run_workflow(job, str(template), on_degradation)
         if cron:
             # Cloud Scheduler sends the same body every time, so it starts the workflow, which gives each run

@@ -285,21 +285,32 @@ def test_development_runs_pipelines_by_hand_and_promoted_environments_on_the_sch
             assert "ml_pipelines_schedule" in of_type(stacks[name], "google_cloud_scheduler_job"), name
 
 
-def test_the_pipelines_identity_may_start_runs_as_itself(synthesized: dict[str, Path]) -> None:
+def test_the_pipelines_identity_may_start_runs_as_itself_in_every_environment(synthesized: dict[str, Path]) -> None:
     """pipelineJobs.create with serviceAccount set needs iam.serviceAccounts.actAs on that account from
-    the caller, here the pipelines identity itself."""
-    stacks = stacks_of(synthesized["tests/cases/tier2-cicd.yaml"])
-    for name, stack in stacks.items():
-        grants = of_type(stack, "google_service_account_iam_member")
-        own = [
-            g
-            for g in grants.values()
-            if g["member"] == f"serviceAccount:{PIPELINES_SA}"
-            and g["role"] == "roles/iam.serviceAccountUser"
-            and "foundation_pipelines_sa" in str(g["service_account_id"])
-        ]
-        has_schedule = "ml_pipelines_schedule" in of_type(stack, "google_cloud_scheduler_job")
-        assert bool(own) == has_schedule, name
+    the caller, here the pipelines identity itself. Granted in every environment with that identity, with a
+    schedule or not: development runs its pipelines by hand with the grants production runs with (issue
+    20.6e). The grant moved from ml_pipelines to foundation, so a `moved` block carries the old address."""
+    seen = {True: 0, False: 0}
+    for out in synthesized.values():
+        for name, stack in stacks_of(out).items():
+            if "foundation_pipelines_sa" not in of_type(stack, "google_service_account"):
+                continue
+            grants = of_type(stack, "google_service_account_iam_member")
+            own = [
+                g
+                for g in grants.values()
+                if g["member"] == f"serviceAccount:{PIPELINES_SA}"
+                and g["role"] == "roles/iam.serviceAccountUser"
+                and "foundation_pipelines_sa" in str(g["service_account_id"])
+            ]
+            assert own == [grants.get("foundation_pipelines_actas_pipelines")], name
+            moved = {(m["from"], m["to"]) for m in stack.get("moved", [])}
+            assert (
+                "google_service_account_iam_member.ml_pipelines_pipelines_actas_itself",
+                "google_service_account_iam_member.foundation_pipelines_actas_pipelines",
+            ) in moved, name
+            seen["ml_pipelines_schedule" in of_type(stack, "google_cloud_scheduler_job")] += 1
+    assert seen[True] and seen[False], f"stacks with and without a schedule: {seen}"
 
 
 def test_no_pipeline_topic_without_a_consumer(synthesized: dict[str, Path], tmp_path: Path) -> None:

@@ -215,11 +215,81 @@ def project_roles(stack: dict[str, Any], who: str) -> set[str]:
 
 def test_identities_that_query_bigquery_can_run_jobs(synthesized: dict[str, Path]) -> None:
     stack = read_stack(synthesized["examples/fraud-detection/tierstack.yaml"], "fraud-detection-prod")
-    assert "roles/bigquery.jobUser" in project_roles(stack, "pipelines")
+    assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser"} <= project_roles(stack, "pipelines")
     assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser"} <= project_roles(stack, "training")
     assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser", "roles/dataflow.worker"} <= project_roles(
         stack, "dataflow"
     )
+
+
+def test_every_pipelines_identity_reads_bigquery_through_the_storage_read_api(synthesized: dict[str, Path]) -> None:
+    """Google IAM, "BigQuery roles and permissions" (read 2026-12-07): BigQuery Read Session User
+    (roles/bigquery.readSessionUser) is what creates and uses read sessions of the BigQuery Storage Read API,
+    which the BigQuery client libraries read results and tables through (to_dataframe); pipeline components
+    that read BigQuery need it beside jobUser (issue 20.6d), in every environment, dev included."""
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        if "foundation_pipelines_sa" not in stack["resource"].get("google_service_account", {}):
+            continue
+        assert {"roles/bigquery.jobUser", "roles/bigquery.readSessionUser"} <= project_roles(stack, "pipelines"), name
+        seen += 1
+    assert seen > 5
+
+
+# Who reads which repository (issue 20.6c), restated from what runs, not read from the modules: the pipelines
+# identity creates every run from the template in the KFP repository and its steps use the Docker repository's
+# images; training code uses the Docker repository's images; serving deploys and batch-predicts with the model
+# registry's serving containers. Artifact Registry Reader (roles/artifactregistry.reader) "on the repository"
+# (Google, Artifact Registry "Download files" and "Artifact Registry roles and permissions", read 2026-12-07).
+REPOSITORY_READERS = {
+    "ml_pipelines_kfp_repository": {"pipelines"},
+    "ml_pipelines_docker_repository": {"pipelines", "training"},
+    "model_registry_containers": {"serving"},
+}
+RUNTIME_IDENTITIES = ("pipelines", "training", "serving")
+
+
+def test_no_runtime_identity_reads_artifact_registry_project_wide(synthesized: dict[str, Path]) -> None:
+    """A project-wide reader reads every repository of the project, other teams' included: the identities that
+    run jobs get Artifact Registry roles on the stack's repositories only (CI's writer, likewise)."""
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        for grant_id, grant in stack["resource"].get("google_project_iam_member", {}).items():
+            if not grant["role"].startswith("roles/artifactregistry."):
+                continue
+            if "_agent" in grant_id:  # a service agent's own role (roles/artifactregistry.serviceAgent)
+                continue
+            assert "planner_sa" in grant["member"], f"{name} {grant_id}: {grant['role']} for {grant['member']}"
+        seen += 1
+    assert seen > 10
+
+
+def test_each_identity_reads_the_repositories_it_pulls_from(synthesized: dict[str, Path]) -> None:
+    seen = 0
+    for name, stack in every_stack(synthesized):
+        found = stack["resource"]
+        repositories = found.get("google_artifact_registry_repository", {})
+        accounts = found.get("google_service_account", {})
+        grants = found.get("google_artifact_registry_repository_iam_member", {}).values()
+        for repository, readers in REPOSITORY_READERS.items():
+            if repository not in repositories:
+                continue
+            reference = f"${{google_artifact_registry_repository.{repository}.name}}"
+            on_it = [g for g in grants if g["repository"] == reference]
+            for who in RUNTIME_IDENTITIES:
+                member = f"serviceAccount:${{google_service_account.foundation_{who}_sa.email}}"
+                roles = {g["role"] for g in on_it if g["member"] == member}
+                if who in readers and f"foundation_{who}_sa" in accounts:
+                    # a writer reads too (roles/artifactregistry.writer includes the reader's permissions)
+                    assert roles & {"roles/artifactregistry.reader", "roles/artifactregistry.writer"}, (
+                        f"{name}: {who} cannot read {repository}"
+                    )
+                    seen += 1
+                else:
+                    assert "roles/artifactregistry.reader" not in roles, f"{name}: {who} has no use for {repository}"
+            for grant in on_it:
+                assert grant["location"] == repositories[repository]["location"], f"{name} {repository}"
+    assert seen > 20
 
 
 def test_pipelines_can_launch_dataflow_as_its_worker(synthesized: dict[str, Path]) -> None:
