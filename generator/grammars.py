@@ -289,3 +289,64 @@ def template_problems(data: object, path: tuple[str | int, ...] = ()) -> list[tu
             )
         )
     return found
+
+
+# --- declared data sources (tierstack.yaml data_sources; modules/data_sources.py) --------------------
+# A BigQuery table as PROJECT.DATASET.TABLE. Dataset ids are letters, digits and '_' (at most 1,024); table
+# ids here are letters, digits, '_' and '-' (BigQuery also takes spaces and other Unicode letters, which the
+# names that end up in an IAM resource, a Workflows expression and a log label are kept clear of), with no
+# wildcard: a wildcard table (events_*) is many tables, and table-level IAM grants one.
+TABLE_RE = grammar(rf"^({PROJECT_ID})\.([A-Za-z0-9_]{{1,1024}})\.([A-Za-z0-9_-]{{1,1024}})$")
+# A Cloud Storage prefix gs://BUCKET/PREFIX: the bucket as check_bucket_name takes it, the prefix in letters,
+# digits and . _ - = / (hive-style dt=2026-12-07/ included), no empty segment (//), no wildcard. The prefix
+# goes into an IAM condition's CEL string and a list request: nothing in it can end the string.
+GCS_PREFIX_RE = grammar(r"^gs://([a-z0-9][a-z0-9_-]{1,61}[a-z0-9])/((?:[A-Za-z0-9._=-]+/)*[A-Za-z0-9._=-]*)$")
+# A staleness: days, hours and minutes, largest first, e.g. 26h, 2d, 90m, 1d12h
+DURATION_RE = grammar(r"^(?:([0-9]{1,4})d)?(?:([0-9]{1,5})h)?(?:([0-9]{1,6})m)?$")
+MAX_STALENESS = 366 * 86400  # a year and a day: anything older is not watched, it is archived
+
+
+def check_table(value: str) -> str:
+    """A BigQuery table, PROJECT.DATASET.TABLE (a project id, a dataset id, a table id without wildcards)."""
+    match = TABLE_RE.fullmatch(value)
+    if match is None or PROJECT_RESTRICTED in match.group(1):
+        raise ValueError(
+            f"{shown(value)} is not a BigQuery table: write PROJECT.DATASET.TABLE, e.g. acme-data.sales.orders "
+            "(a project id, a dataset of letters, digits and '_', a table of letters, digits, '_' and '-'; no "
+            "wildcard)"
+        )
+    return value
+
+
+def check_gcs_prefix(value: str) -> str:
+    """A Cloud Storage prefix, gs://BUCKET/PREFIX (a bucket name, then the object name prefix, maybe empty)."""
+    match = GCS_PREFIX_RE.fullmatch(value)
+    bucket = match.group(1) if match else ""
+    dots = match is not None and bool({".", ".."} & set(match.group(2).split("/")))
+    if match is None or bucket.startswith("goog") or "google" in bucket or dots:
+        raise ValueError(
+            f"{shown(value)} is not a Cloud Storage prefix: write gs://BUCKET/PREFIX/, e.g. gs://acme-raw/clicks/ "
+            "(a bucket name, then object name parts of letters, digits, '.', '_', '-' and '=', each ending in '/'; "
+            "no '//', no wildcard)"
+        )
+    return value
+
+
+def parse_duration(value: str) -> int:
+    """The seconds a staleness such as 26h, 2d, 90m or 1d12h stands for; ValueError for anything else."""
+    match = DURATION_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError(
+            f"{shown(value)} is not a duration: write a number of days, hours or minutes such as 26h, 2d, 90m "
+            "or 1d12h (largest unit first)"
+        )
+    days, hours, minutes = (int(part) if part else 0 for part in match.groups())
+    seconds = days * 86400 + hours * 3600 + minutes * 60
+    if not 60 <= seconds <= MAX_STALENESS:
+        raise ValueError(f"{shown(value)} is outside 1m to {MAX_STALENESS // 86400}d")
+    return seconds
+
+
+def check_duration(value: str) -> str:
+    parse_duration(value)
+    return value

@@ -121,7 +121,10 @@ def explain_data(
 
 def delivery_warnings(resolved: Resolved) -> list[str]:
     """Warnings about what the stacks will create but nobody will see (alerts without a channel)."""
-    return unreceived_alerts({env.name: env.settings for env in resolved.environments.values()})
+    from tierstack.modules import data_sources
+
+    environments = {env.name: env.settings for env in resolved.environments.values()}
+    return [*unreceived_alerts(environments), *data_sources.unreceived(environments)]
 
 
 def _serving_class_reason(env: Any, serving: str) -> str:
@@ -236,6 +239,16 @@ def _no_lines(stacks: Mapping[str, Mapping[str, Any]], envs: list[str]) -> list[
 STACK_LINES: dict[str, Callable[[Mapping[str, Mapping[str, Any]], list[str]], list[str]]] = {
     "cost_controls": _label_lines
 }
+
+
+def _data_source_lines(stacks: Mapping[str, Mapping[str, Any]], envs: list[str]) -> list[str]:
+    """The declared data sources, who reads them and what watches them (modules/data_sources.py)."""
+    from tierstack.modules import data_sources
+
+    return data_sources.explain_lines(stacks, envs)
+
+
+STACK_LINES["data_sources"] = _data_source_lines
 
 
 @dataclass(frozen=True)
@@ -680,6 +693,30 @@ PROVISIONS: tuple[Provision, ...] = (
         ("store",),
         _not_encrypted,
         attribute="encryption_spec",
+    ),
+)
+
+def _no_source_channel(plan: PlanView) -> Absence | None:
+    from tierstack.modules.data_sources import team_email
+
+    if team_email(plan.env.settings.get("capabilities") or {}):
+        return None
+    path = ("capabilities", "data_sources", "notification_email")
+    return plan.absence(f"the data source alert notifies nobody: {plan.setting(*path)}", FIX_ALERT_EMAIL, *path)
+
+
+def _has_sources(plan: PlanView) -> bool:
+    return bool(plan.capability("data_sources").get("sources"))
+
+
+PROVISIONS += (
+    Provision(
+        "data_sources",
+        "an email notification channel for the data source alert",
+        "google_monitoring_notification_channel",
+        ("email",),
+        _no_source_channel,
+        applies=_has_sources,
     ),
 )
 

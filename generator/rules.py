@@ -138,4 +138,24 @@ PRODUCTION_ONLY_DEFAULTS: dict[str, Any] = {
     "code_changes": "rare",
     "serving": "none",
     "online_experimentation": False,
+
+@dataclass(frozen=True)
+class Declared:
+    """A top-level list of tierstack.yaml that switches capabilities on when it has entries: what the use case
+    declares it has (its data sources), not a questionnaire answer. In every stage: research reads data too."""
+
+    field: str  # a list field of the spec
+    capabilities: tuple[str, ...]
+    why: str
+
+
+DECLARED: tuple[Declared, ...] = (
+    Declared(
+        "data_sources",
+        ("data_sources",),
+        why="training reads only what is declared: each source is granted to the identities that read training "
+        "data, watched for being missing or stale, and checked before a training run starts",
+    ),
+)
+
 }

@@ -11,8 +11,8 @@ from typing import Any
 
 from tierstack.generator.catalog import Catalog, load_catalog, load_gcp_facts
 from tierstack.generator.errors import ErrorList, UserError
-from tierstack.generator.rules import PRODUCTION_ONLY_DEFAULTS, RULES, Rule
-from tierstack.generator.spec import LoadedSpec, UseCase
+from tierstack.generator.rules import DECLARED, PRODUCTION_ONLY_DEFAULTS, RULES, Rule
+from tierstack.generator.spec import LoadedSpec, UseCase, data_source_errors
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,9 @@ def select(loaded: LoadedSpec, catalog: Catalog | None = None) -> Selection:
             chosen.setdefault(cap_id, []).append(reason)
         for feat in rule.features:
             features.setdefault(feat, []).append(reason)
+    for declared, reason in declared_reasons(loaded):
+        for cap_id in declared.capabilities:
+            chosen.setdefault(cap_id, []).append(reason)
 
     for i, cap_id in enumerate(spec.capabilities.add):
         line = loaded.line("capabilities", "add", i)
@@ -105,6 +108,17 @@ def fired_rules(use_case: UseCase) -> list[Rule]:
     """The rows of the rules table these answers switch on, in table order."""
     answers = _answers(use_case)
     return [rule for rule in RULES if rule.matches(answers)]
+
+
+def declared_reasons(loaded: LoadedSpec) -> list[tuple[Any, Reason]]:
+    """The rows of rules.DECLARED whose list tierstack.yaml fills, each with its entries as the reason's value."""
+    out = []
+    for declared in DECLARED:
+        items = getattr(loaded.spec, declared.field)
+        if items:
+            listed = ", ".join(str(getattr(item, "summary", item)) for item in items)
+            out.append((declared, Reason(declared.field, listed, declared.why, loaded.line(declared.field))))
+    return out
 
 
 def _answers(use_case: UseCase) -> dict[str, Any]:
@@ -274,6 +288,7 @@ def _accelerator_regions(loaded: LoadedSpec, catalog: Catalog) -> list[UserError
     acc = spec.use_case.accelerator
     if acc.type is None:
         return []
+    errors.extend(data_source_errors(loaded))  # a source listed twice
     known = catalog.accelerator(acc.type)
     assert known is not None  # parse_accelerator checked it
     errors = []

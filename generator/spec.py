@@ -384,6 +384,65 @@ class CapabilityChanges(_Strict):
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
 
+class DataSource(_Strict):
+    """Something training reads, declared so it can be granted, watched and checked (modules/data_sources.py).
+
+    Exactly one of `table` (BigQuery, PROJECT.DATASET.TABLE) or `uri` (a Cloud Storage prefix, gs://BUCKET/PREFIX/),
+    with how long it may go without changing before it counts as stale. Another project's source is fine.
+    """
+
+    table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
+        default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
+    )
+    uri: Annotated[str, AfterValidator(grammars.check_gcs_prefix)] | None = Field(
+        default=None, description="a Cloud Storage prefix, gs://BUCKET/PREFIX/"
+    )
+    max_staleness: Annotated[str, AfterValidator(grammars.check_duration)] = Field(
+        description="how long it may go unchanged before it is stale: 26h, 2d, 90m, 1d12h"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> DataSource:
+        if (self.table is None) == (self.uri is None):
+            given = "both table and uri" if self.table is not None else "neither table nor uri"
+            raise ValueError(
+                f"a data source is one table or one prefix, and this one has {given}: write table: "
+                "PROJECT.DATASET.TABLE or uri: gs://BUCKET/PREFIX/ (one entry each)"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        """How it is named in messages, logs and alerts: the table as written, or the gs:// prefix."""
+        return self.table if self.table is not None else str(self.uri)
+
+    @property
+    def summary(self) -> str:
+        """`table acme-data.sales.orders (max 26h)`, for explain."""
+        return f"{'table' if self.table is not None else 'prefix'} {self.name} (max {self.max_staleness})"
+
+    @property
+    def max_staleness_seconds(self) -> int:
+        return grammars.parse_duration(self.max_staleness)
+
+
+def data_source_errors(loaded: LoadedSpec) -> list[UserError]:
+    """A source listed twice, each at the line of its repeat (the first stays where it is)."""
+    errors: list[UserError] = []
+    first: dict[str, int] = {}
+    for index, source in enumerate(loaded.spec.data_sources):
+        if source.name in first:
+            errors.append(
+                loaded.error(
+                    f"data source {source.name} is listed twice (first as data_sources[{first[source.name]}])",
+                    f"data_sources.{index}",
+                    hint="keep one entry per source, with the max_staleness it must meet",
+                )
+            )
+        first.setdefault(source.name, index)
+    return errors
+
+
     @field_validator("add", "remove")
     @classmethod
     def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -424,6 +483,9 @@ class Spec(_Strict):
     @field_validator("freezes")
     @classmethod
     def _freeze_environments(cls, value: list[Freeze], info: ValidationInfo) -> list[Freeze]:
+    data_sources: list[DataSource] = Field(
+        default_factory=list, description="what training reads: granted, watched for staleness, checked before runs"
+    )
         names = [f.name for f in value]
         for name in names:
             if names.count(name) > 1:
@@ -504,3 +566,4 @@ REQUIRED_HINTS = {
     "use_case.stage": "research or production",
     "waivers[].environments": "the environments the waiver applies to, e.g. environments: [prod]",
 }
+    "data_sources[].max_staleness": "how long the source may go unchanged before it is stale, e.g. max_staleness: 26h",

@@ -28,6 +28,7 @@ BUILT_IN = (
     "cost_controls",
     "experimentation",
     "data_processing",
+    "data_sources",
     "model_training",
     "model_evaluation",
     "model_serving",
