@@ -81,6 +81,7 @@ TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
 ROLES = choices(Role)
 APPEND = "+"
 _MARK = re.compile(r"\x1f(\d+)\x1e")
+_LAST_MARK = re.compile(r".*\x1f(\d+)\x1e", re.DOTALL)  # the last tag of a line (tags cannot overlap)
 
 Key = tuple[str, ...]
 
@@ -144,15 +145,21 @@ class Blueprint:
 
 
 def builtin_names() -> list[str]:
+    return list(_builtin_names())
+
+
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
+    """The installed package's blueprints, listed once: a fleet's every member looks its blueprint up."""
     files = resources.files("tierstack.blueprints")
-    return sorted(p.name.removesuffix(".yaml.j2") for p in files.iterdir() if p.name.endswith(".yaml.j2"))
+    return tuple(sorted(p.name.removesuffix(".yaml.j2") for p in files.iterdir() if p.name.endswith(".yaml.j2")))
 
 
 def builtin_text(name: str, referrer: str | None = None, field_name: str | None = None, line: int | None = None) -> str:
     """The template source of a built-in blueprint; an unknown name is an error listing the known ones.
 
     `referrer`, `line` and `field_name` say where the name is written, for that error."""
-    names = builtin_names()
+    names = _builtin_names()
     if name not in names:
         builtins = "built-in blueprints: " + ", ".join(names)
         close = did_you_mean(name, names)
@@ -163,6 +170,11 @@ def builtin_text(name: str, referrer: str | None = None, field_name: str | None 
             field=field_name,
             hint=f"{close} {builtins}" if close else builtins,
         )
+    return _builtin_source(name)
+
+
+@functools.cache
+def _builtin_source(name: str) -> str:
     return resources.files("tierstack.blueprints").joinpath(f"{name}.yaml.j2").read_text(encoding="utf-8")
 
 
@@ -343,17 +355,14 @@ def mark_lines(source: str) -> str:
 
 def unmark(rendered: str) -> tuple[str, dict[int, int]]:
     """Strip the tags; return the text and a map rendered line -> source line (1-based)."""
-    lines = rendered.split("\n")
     mapping: dict[int, int] = {}
     last = 1
-    clean = []
-    for n, text in enumerate(lines, start=1):
-        marks = _MARK.findall(text)
-        if marks:
-            last = int(marks[-1])
+    for n, text in enumerate(rendered.split("\n"), start=1):
+        found = _LAST_MARK.match(text) if "\x1f" in text else None  # a fleet renders this for every member
+        if found:
+            last = int(found[1])
         mapping[n] = last
-        clean.append(_MARK.sub("", text))
-    return "\n".join(clean), mapping
+    return _MARK.sub("", rendered), mapping
 
 
 # --- the sandbox ---------------------------------------------------------------------------------
@@ -1175,8 +1184,9 @@ def merge(base: Layer, over: Layer) -> Layer:
     """Deep-merge `over` onto `base`; lists replace unless the key ends in '+'."""
     data = _merge_data(base.data, over.data, (), over)
     prov: dict[Key, Provenance] = {}
+    appends = any(path and path[-1].endswith(APPEND) for path in over.prov)  # else no leaf has a `name+:`
     for path in leaf_paths(data):
-        appended = over.prov.get(_append_key(path))
+        appended = over.prov.get(_append_key(path)) if appends else None
         inherited = base.prov.get(path)
         chosen = inherited + appended if appended and inherited else over.prov.get(path) or appended or inherited
         if chosen is not None:
@@ -1213,6 +1223,17 @@ def _merge_data(base: Any, over: Any, path: Key, over_layer: Layer) -> Any:
 
 
 def leaf_paths(data: Any, path: Key = ()) -> list[Key]:
-    if isinstance(data, dict) and data:
-        return [p for k, v in data.items() for p in leaf_paths(v, (*path, k))]
-    return [path] if path else []
+    """The paths of the leaves (scalars, lists, empty mappings) of `data`, in order; every merge walks them."""
+    if not (isinstance(data, dict) and data):
+        return [path] if path else []
+    found: list[Key] = []
+    _leaves(data, path, found)
+    return found
+
+
+def _leaves(data: dict[str, Any], path: Key, found: list[Key]) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict) and value:
+            _leaves(value, (*path, key), found)
+        else:
+            found.append((*path, key))

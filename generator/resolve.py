@@ -7,6 +7,7 @@ Only selected capabilities survive into an environment's settings.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from tierstack.generator.catalog import Catalog, load_catalog
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.grammars import shown
 from tierstack.generator.provenance import Provenance, Source
+from tierstack.generator.rendercache import copied
 from tierstack.generator.selection import Selection, answer_text, select
 from tierstack.generator.spec import LoadedSpec, check_label_key, check_label_value, check_project
 
@@ -194,6 +196,13 @@ def default_settings(cap_id: str) -> dict[str, Any] | None:
     model = typed_settings.settings_model(cap_id)
     if model is None:
         return None
+    defaults = _model_defaults(model)
+    return None if defaults is None else copied(defaults)
+
+
+@functools.lru_cache(maxsize=256)
+def _model_defaults(model: type[typed_settings.Settings]) -> dict[str, Any] | None:
+    """A model's defaults, made once per model (every member of a fleet asks for them); callers get a copy."""
     try:
         return model().model_dump()
     except ValidationError:  # a required field: the blueprint must configure it
@@ -424,7 +433,8 @@ def _resolve_env(
     data["capabilities"] = {c: caps[c] for c in selection.ids}
     labels = _labels(loaded, selection, env, data.get("labels") or {}, layer.prov)
     data["labels"] = labels
-    prov = {p: v for p, v in layer.prov.items() if p[0] != "capabilities" or p[1] in selection.ids}
+    selected = set(selection.ids)
+    prov = {p: v for p, v in layer.prov.items() if p[0] != "capabilities" or p[1] in selected}
     for key in labels:
         prov.setdefault(("labels", key), Provenance.by_tierstack("automatic label"))
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"

@@ -12,6 +12,7 @@ Strict: no string becomes a number, no float an integer, no number a boolean.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -123,6 +124,13 @@ def settings_model(capability: str) -> type[Settings] | None:
     return cls.settings_model if cls is not None else None
 
 
+def _settings_models() -> dict[str, type[Settings]]:
+    """Every capability's settings model, from one look at the registry (which builds a new mapping each time)."""
+    from tierstack.modules import registry
+
+    return {name: cls.settings_model for name, cls in registry().items()}
+
+
 def validated(capability: str, values: dict[str, Any]) -> dict[str, Any]:
     """A capability's settings as its model reads them, defaults filled: the one place a default lives
     besides the blueprints. Called after check_resolved, so it does not fail on a resolved plan."""
@@ -149,8 +157,9 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
             )
         )
     checks: list[tuple[tuple[str, ...], type[Settings], Any]] = [((), EnvironmentSettings, settings)]
+    models = _settings_models()
     for capability, values in (settings.get("capabilities") or {}).items():
-        model = settings_model(capability)
+        model = models.get(capability)
         if model is not None:
             checks.append((("capabilities", capability), model, values or {}))
     for prefix, model, values in checks:
@@ -160,7 +169,20 @@ def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]
             for item in error.errors(include_url=False):
                 loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
                 found.append(((*prefix, *loc), _message(item)))
-    return found + grammars.template_problems(settings)
+    return found + _template_problems(settings)
+
+
+def _template_problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """grammars.template_problems, walked only when the settings written as JSON hold a '${' or '%{': JSON
+    escapes neither character and writes every string and key whole, so a string holding one shows it there,
+    and '$' or '%' occurs nowhere else. One C call instead of a walk over every value, per environment."""
+    try:
+        text = json.dumps(settings, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # not JSON data: the walk says what it finds
+        return grammars.template_problems(settings)
+    if any(start in text for start in grammars.TERRAFORM_TEMPLATE_STARTS):
+        return grammars.template_problems(settings)
+    return []
 
 
 def _message(item: Any) -> str:
@@ -247,25 +269,20 @@ def _hint(path: tuple[str | int, ...]) -> str | None:
     return None
 
 
-def _identities_needed(capability: str) -> tuple[str, ...]:
-    """The identities a capability's resources run as or grant to (its class's `identities`)."""
-    from tierstack.modules import registry
-
-    cls = registry().get(capability)
-    return cls.identities if cls is not None else ()
-
-
 def _missing_identities(resolved: Any) -> list[Any]:
     from tierstack.generator.errors import UserError
+    from tierstack.modules import registry
 
     out: list[Any] = []
+    classes = registry()  # the identities each capability needs (its class's `identities`)
     for env in resolved.environments.values():
         accounts = (env.settings["capabilities"].get("foundation") or {}).get("service_accounts")
         if not isinstance(accounts, list):  # the model reports the wrong type
             return out
         made = {str(a) for a in accounts}
         for capability in env.settings["capabilities"]:
-            missing = [i for i in _identities_needed(capability) if i not in made]
+            cls = classes.get(capability)
+            missing = [i for i in (cls.identities if cls is not None else ()) if i not in made]
             if missing:
                 where = _provenance(env.provenance, ("capabilities", "foundation", "service_accounts"))
                 message = (
