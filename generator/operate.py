@@ -35,6 +35,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -373,12 +374,74 @@ def show(tf: Terraform, run: StackRun, config: Path) -> tuple[dict[str, Any], st
 
 
 def apply(tf: Terraform, run: StackRun, config: Path) -> None:
-    """Apply exactly the saved plan file; once applied, the plan files go (Terraform refuses them again)."""
+    """Apply exactly the saved plan file; once applied, the plan files go (Terraform refuses them again).
+
+    When the apply fails only where Google is eventually consistent (generator/eventual.py: a resource
+    refused right after the grant, agent or metric it needs was created by the same plan), it waits as
+    generator/data/eventual_consistency.yaml says, printing what for, then plans again and applies that
+    plan, which may only finish what was reviewed (the saved plan is stale once part of it is applied).
+    Any other failure, or one that outlasts the table's waits, is reported as terraform said it.
+    """
+    from tierstack.generator import eventual
+
     result = tf.run(["apply", "-input=false", run.plan_file.name], run.directory, stream=True)
-    if result.code != 0:
-        raise failure("apply", result, run, config)
+    reviewed: dict[str, Any] | None = None
+    attempt, waited = 1, 0.0
+    while result.code != 0:
+        reviewed = reviewed if reviewed is not None else show(tf, run, config)[0]  # the plan file is intact
+        decision = eventual.decide(result.output, reviewed, attempt, waited)
+        if decision.wait is None:
+            raise failure("apply", result, run, config, decision.why_not)
+        wait = decision.wait
+        for reason in wait.reasons():
+            tf.echo(f"{run.stack}: {reason}")
+        tf.echo(f"{run.stack}: {wait.message()}")
+        _wait(wait.seconds, tf.echo)
+        waited, attempt = waited + wait.seconds, wait.attempt
+        tf.echo(f"{run.stack}: terraform plan -out={run.plan_file.name} (what the failed apply left to do)")
+        replanned = plan(tf, run, config)
+        extra = eventual.unreviewed(reviewed, replanned)
+        if extra:
+            raise UserError(
+                f"after the partial apply of {run.stack}, terraform plans changes the reviewed plan did not have:"
+                + "".join(f"\n    {line}" for line in extra),
+                file=display_path(run.plan_json),
+                hint=f"review the new plan (`tierstack review {display_path(run.plan_json)}`), then "
+                f"`tierstack apply --env {run.environment}`",
+            )
+        result = tf.run(["apply", "-input=false", run.plan_file.name], run.directory, stream=True)
     for done in (run.plan_file, run.plan_json):
         done.unlink(missing_ok=True)
+
+
+def _wait(seconds: float, echo: Echo) -> None:
+    """Sleep between attempts; SIGTERM or SIGHUP (nothing runs meanwhile) ends the run at once, 128 + signal."""
+    received: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        received.append(signum)
+        raise _Stopped
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in [getattr(signal, name) for name in FORWARDED if hasattr(signal, name)]:
+            previous[sig] = signal.signal(sig, stop)
+    except ValueError:  # not the main thread: signals stay the caller's business
+        pass
+    try:
+        time.sleep(seconds)
+    except _Stopped:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if received:
+        echo(f"{signal.Signals(received[0]).name} received while waiting: nothing is running; tierstack stops")
+        raise SystemExit(128 + received[0])
+
+
+class _Stopped(Exception):
+    """Raised by the signal handler to end a wait."""
 
 
 # --- what went wrong -----------------------------------------------------------------------------
@@ -411,13 +474,20 @@ def errors_of(output: str) -> str:
     return text or "\n".join(line for line in lines if line)[-2000:]
 
 
-def failure(action: str, result: Result, run: StackRun, config: Path) -> UserError:
-    """The UserError for a failed terraform command: terraform's error text, and the next command to run."""
+def failure(action: str, result: Result, run: StackRun, config: Path, retried: str = "") -> UserError:
+    """The UserError for a failed terraform command: terraform's error text, and the next command to run.
+
+    `retried` says why apply did not (or no longer) wait and try again (generator/eventual.py)."""
     text = errors_of(result.output)
     where = display_path(run.directory)
     message = f"terraform {action} failed for {run.stack} (exit {result.code}):\n    " + text.replace("\n", "\n    ")
     shown = display_path(config)
-    if action == "init" and _BUCKET_MISSING.search(result.output):
+    if retried.startswith("still refused"):
+        hint = (
+            f"{retried}: check that the grant the message needs is in the stack and names the right member, "
+            f"then run `tierstack plan --env {run.environment}` and apply again"
+        )
+    elif action == "init" and _BUCKET_MISSING.search(result.output):
         hint = f"the state bucket does not exist yet: run `tierstack bootstrap {shown}`, then plan again"
     elif _CREDENTIALS.search(result.output):
         hint = (
@@ -436,6 +506,8 @@ def failure(action: str, result: Result, run: StackRun, config: Path) -> UserErr
         hint = f"the state changed since this plan was made: run `tierstack plan --env {run.environment}` again"
     else:
         hint = f"read terraform's message above; the stack is in {where}"
+    if retried and not retried.startswith("still refused"):
+        hint = f"{hint} ({retried})"
     return UserError(message, hint=hint)
 
 

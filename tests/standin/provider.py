@@ -319,6 +319,20 @@ class StandIn:
         return values.conform(json.loads(raw_json), values.block_type(block))
 
 
+# --- failures on request (tests/standin/failures.py) --------------------------------------------
+
+FAIL_CREATES_ENV = "STANDIN_FAIL_CREATES"
+
+
+def _requested_failure(request: Any, codec: Any) -> str | None:
+    """The Google error a test asked this create to fail with, or None (an update, or no rule left)."""
+    if codec.decode(request.prior_state.msgpack) is not None:
+        return None
+    import failures  # beside this file; loaded only when a test asks for failures
+
+    return failures.failure(request.type_name, codec.decode(request.planned_state.msgpack))
+
+
 # --- the gRPC service -----------------------------------------------------------------------------
 
 
@@ -399,6 +413,10 @@ def _servicer(standin: StandIn, pb: Any, rpc: Any) -> Any:
             )
 
         def ApplyResourceChange(self, request: Any, context: Any) -> Any:
+            refused = _requested_failure(request, values) if os.environ.get(FAIL_CREATES_ENV) else None
+            if refused is not None:  # a test's eventually consistent error (tests/standin/failures.py)
+                error = pb.Diagnostic(severity=pb.Diagnostic.ERROR, summary=refused)
+                return pb.ApplyResourceChange.Response(new_state=dynamic(None), diagnostics=[error])
             try:
                 new = standin.apply(
                     request.type_name,
