@@ -8,12 +8,15 @@ review` reads. Before planning, the stacks are synthesized again into a
 temporary directory and compared with the ones on disk, so a plan is never
 made from output the config no longer generates.
 
-`apply` applies exactly the saved plan file, never a new plan: it refuses one
-made from another `cdk.tf.json` than the one in the directory now (read from
-the configuration snapshot inside the plan file, or by modification time when
-the snapshot cannot be read), and a production stack inside a change freeze
+`apply` applies exactly the saved plan file: it refuses one made from another
+`cdk.tf.json` than the one in the directory now (read from the configuration
+snapshot inside the plan file, or by modification time when the snapshot
+cannot be read), and a production stack inside a change freeze
 (generator/freeze.py) unless overridden with a reason. The confirmation itself
-is the CLI's.
+is the CLI's. It plans again only after a failure Google documents as
+eventually consistent (generator/eventual.py): it waits, plans what the
+partial apply left, checks that the new plan only finishes what was reviewed,
+and applies that.
 
 Terraform is found on PATH by name: `terraform`, or `--binary` /
 TERRAFORM_BINARY_NAME (`tofu`). It runs with the caller's environment, so its
