@@ -25,10 +25,13 @@ import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierstack.generator.errors import UserError
 from tierstack.modules import base
+
+if TYPE_CHECKING:  # the review prices plans with this module: its model is read here only for types
+    from tierstack.generator.analysis.review.model import CostChange
 
 PRICES = Path(__file__).resolve().parent / "data" / "prices.yaml"
 ESTIMATE_NOTE = (
@@ -53,6 +56,9 @@ NO_CHARGE_TYPES = frozenset(
         "google_compute_subnetwork",
         "google_compute_firewall",
         "google_monitoring_notification_channel",
+        # Google Cloud Observability pricing (https://cloud.google.com/stackdriver/pricing) bills metric
+        # volume, API calls, uptime checks and alerting conditions; a dashboard is none of them
+        "google_monitoring_dashboard",
         "google_vertex_ai_endpoint",  # billed through the models deployed on it: see the deployment pool
     }
 )
@@ -892,6 +898,9 @@ class CostDelta:
     before: float
     after: float
     resources: tuple[ResourceDelta, ...]  # only resources whose monthly figure changes, or that are not priced
+    # per capability, (before, after) over the resources priced on both sides (like with like); a side is
+    # None when the capability has resources there and not one of them is priced
+    by_capability: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def delta(self) -> float:
@@ -996,7 +1005,37 @@ def _delta(before: list[Resource], after: list[Resource], table: PriceTable, reg
         changes.append(ResourceDelta(address, cap_b or cap_a, amount_a, amount_b, address in old, address in new, why))
     before_total = sum(v[1] or 0.0 for v in old.values())
     after_total = sum(v[1] or 0.0 for v in new.values())
-    return CostDelta(table.currency, before_total, after_total, tuple(changes))
+    unpriced = {r.address for r in changes if r.not_priced}
+    capabilities = _by_capability(old, new, unpriced)
+    return CostDelta(table.currency, before_total, after_total, tuple(changes), capabilities)
+
+
+def _by_capability(
+    old: Mapping[str, tuple[str, float | None, str | None]],
+    new: Mapping[str, tuple[str, float | None, str | None]],
+    unpriced: set[str],
+) -> dict[str, tuple[float | None, float | None]]:
+    """Each capability's (before, after): the sum over its resources priced on both sides; None for a side
+    where it has resources and none of them is priced (not priced, never 0.00)."""
+    sums: dict[str, list[float]] = {}
+    seen: dict[str, list[bool]] = {}  # [priced before, unpriced before, priced after, unpriced after]
+    for address in set(old) | set(new):
+        capability = (new.get(address) or old.get(address) or ("other",))[0]
+        totals = sums.setdefault(capability, [0.0, 0.0])
+        flags = seen.setdefault(capability, [False, False, False, False])
+        for side, values in enumerate((old, new)):
+            if address not in values:
+                continue
+            if address in unpriced:
+                flags[2 * side + 1] = True
+            else:
+                totals[side] += values[address][1] or 0.0
+                flags[2 * side] = True
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for capability, (before, after) in sorted(sums.items()):
+        f = seen[capability]
+        out[capability] = (None if f[1] and not f[0] else before, None if f[3] and not f[2] else after)
+    return out
 
 
 def plan_cost_delta(plan: Mapping[str, Any], table: PriceTable | None = None) -> CostDelta:
@@ -1015,3 +1054,221 @@ def cost_delta(before: Mapping[str, Any], after: Mapping[str, Any], table: Price
     table = table or load_prices()
     region = _plan_region(after) or _plan_region(before)
     return _delta(_planned_resources(before), _planned_resources(after), table, region)
+
+
+# --- `tierstack cost --diff`: what plans change, per stack and capability ------------------------------------
+
+DIFF_NOTE = (
+    "Before and after are over what is priced on both sides of the plan; what is not priced is listed, "
+    "never counted as 0."
+)
+
+
+@dataclass(frozen=True)
+class CapabilityDiff:
+    """One capability's monthly figure before and after a plan (None: it has resources there, none priced)."""
+
+    capability: str
+    before: float | None
+    after: float | None
+    changes: tuple[CostChange, ...]  # its resources the review lists: priced and changing, or not priced
+
+    @property
+    def priced_change(self) -> float:
+        """The change over what is priced on both sides."""
+        return (self.after or 0.0) - (self.before or 0.0)
+
+    @property
+    def change(self) -> float | None:
+        """The priced change; None (not priced, never 0.00) when it is nothing and something not priced changes."""
+        if self.not_priced and abs(self.priced_change) < 0.005:
+            return None
+        return self.priced_change
+
+    @property
+    def not_priced(self) -> tuple[CostChange, ...]:
+        return tuple(c for c in self.changes if c.not_priced)
+
+    @property
+    def changed(self) -> bool:
+        """A priced figure moves, or something not priced is created, destroyed or changed."""
+        return abs(self.priced_change) >= 0.005 or bool(self.not_priced)
+
+
+@dataclass(frozen=True)
+class StackDiff:
+    stack: str
+    source: str
+    region: str
+    before: float  # over what is priced on both sides (the review's figures)
+    after: float
+    capabilities: tuple[CapabilityDiff, ...]
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+    @property
+    def not_priced(self) -> tuple[CostChange, ...]:
+        return tuple(c for cap in self.capabilities for c in cap.not_priced)
+
+
+@dataclass
+class Diff:
+    currency: str
+    stacks: list[StackDiff]
+    table: PriceTable
+
+    @property
+    def before(self) -> float:
+        return sum(s.before for s in self.stacks)
+
+    @property
+    def after(self) -> float:
+        return sum(s.after for s in self.stacks)
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "estimate": True,
+            "note": f"{ESTIMATE_NOTE} {DIFF_NOTE}",
+            "currency": self.currency,
+            "assumptions": self.table.assumptions,
+            "leaves_out": list(self.table.left_out),
+            "prices": {"origin": self.table.origin, "fetched": self.table.fetched, "notes": list(self.table.notes)},
+            "before": round(self.before, 2),
+            "after": round(self.after, 2),
+            "change": _rounded(self.after - self.before),
+            "not_priced": sum(len(s.not_priced) for s in self.stacks),
+            "stacks": [_stack_diff_data(s) for s in self.stacks],
+        }
+
+
+def _rounded(amount: float | None) -> float | None:
+    """Two decimals, and never -0.0 (a saving of nothing)."""
+    return None if amount is None else round(amount, 2) + 0.0
+
+
+def _stack_diff_data(s: StackDiff) -> dict[str, Any]:
+    return {
+        "stack": s.stack,
+        "plan": s.source,
+        "region": s.region,
+        "before": round(s.before, 2),
+        "after": round(s.after, 2),
+        "change": _rounded(s.change),
+        "not_priced": len(s.not_priced),
+        "capabilities": [
+            {
+                "capability": c.capability,
+                "before": _rounded(c.before),
+                "after": _rounded(c.after),
+                "change": _rounded(c.change),
+                "changed": c.changed,
+                "not_priced": len(c.not_priced),
+            }
+            for c in s.capabilities
+        ],
+        "resources": [
+            {
+                "address": ch.address,
+                "capability": ch.capability,
+                "action": ch.action,
+                "before": _rounded(ch.before),
+                "after": _rounded(ch.after),
+                "present_before": ch.present_before,
+                "present_after": ch.present_after,
+                "change": _rounded(ch.delta),
+                **({"not_priced": ch.not_priced} if ch.not_priced else {}),
+            }
+            for c in s.capabilities
+            for ch in c.changes
+        ],
+    }
+
+
+def diff_stack(plan: Mapping[str, Any], source: str, table: PriceTable) -> StackDiff:
+    """One plan's monthly cost change per capability, on the review's rules (generator/analysis/review/pricing.py):
+    a forgotten object keeps costing, an unpriced resource changed only in its labels is not listed, and what
+    is not priced on either side leaves both figures."""
+    from tierstack.generator.analysis.review import pricing, stack_name
+
+    listed = pricing.stack_cost(plan, table)
+    delta = pricing.billed_delta(plan, table)
+    capabilities = tuple(
+        CapabilityDiff(capability, before, after, tuple(c for c in listed.changes if c.capability == capability))
+        for capability, (before, after) in delta.by_capability.items()
+    )
+    return StackDiff(stack_name(plan, source), source, _plan_region(plan), listed.before, listed.after, capabilities)
+
+
+def diff_plans(sources: Sequence[str], table: PriceTable) -> Diff:
+    """`tierstack cost --diff`: each plan file (`terraform show -json`; `-`: standard input) read with the review's
+    bounded reader and priced per capability. Two plans of one stack would count its change twice: refused."""
+    from tierstack.generator.analysis.review import load_plan
+
+    stacks: list[StackDiff] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        result = diff_stack(load_plan(source), "<stdin>" if source == "-" else source, table)
+        if result.stack in seen:
+            raise UserError(
+                f"{seen[result.stack]} and {source} are both plans of stack {result.stack}: its change would be "
+                "counted twice",
+                file=source,
+                hint="give each stack's plan once (the newest), e.g. cdktf.out/stacks/*/*.tfplan.json",
+            )
+        seen[result.stack] = source
+        stacks.append(result)
+    return Diff(table.currency, stacks, table)
+
+
+def _signed(amount: float) -> str:
+    """+12.50, -3.00, or 0.00 (never -0.00)."""
+    return "0.00" if abs(amount) < 0.005 else f"{amount:+,.2f}"
+
+
+def _figure(amount: float | None) -> str:
+    return "not priced" if amount is None else f"{amount:,.2f}"
+
+
+def diff_to_text(result: Diff) -> str:
+    cur = result.currency
+    lines = [f"Monthly cost change ({cur}) of the plans, per stack and capability. {ESTIMATE_NOTE} {DIFF_NOTE}", ""]
+    for s in result.stacks:
+        lines.append(f"{s.stack} ({s.region or 'no default region'}; {s.source})")
+        changed = [c for c in s.capabilities if c.changed]
+        if not changed:
+            lines.append(f"  no change to the monthly cost: {cur} {s.before:,.2f} a month before and after")
+            lines.append("")
+            continue
+        width = max(20, *(len(c.capability) for c in changed))
+        lines.append(f"  {'capability':<{width}} {'before':>12} {'after':>12} {'change':>12}  not priced")
+        for c in changed:
+            change = "not priced" if c.change is None else _signed(c.change)
+            count = f"{len(c.not_priced):>10}" if c.not_priced else ""
+            figures = f"{_figure(c.before):>12} {_figure(c.after):>12} {change:>12}"
+            lines.append(f"  {c.capability:<{width}} {figures}  {count}".rstrip())
+        count = f"{len(s.not_priced):>10}" if s.not_priced else ""
+        lines.append(
+            f"  {'total':<{width}} {s.before:>12,.2f} {s.after:>12,.2f} {_signed(s.change):>12}  {count}".rstrip()
+        )
+        if s.not_priced:
+            lines.append("  not priced (left out of the figures above):")
+            for ch in s.not_priced:
+                lines.append(f"    {ch.capability}: {ch.address}, {ch.action}: {ch.not_priced}")
+        unchanged = [c.capability for c in s.capabilities if not c.changed]
+        if unchanged:
+            lines.append(f"  unchanged: {', '.join(unchanged)}")
+        lines.append("")
+    unpriced = sum(len(s.not_priced) for s in result.stacks)
+    change = _signed(result.after - result.before)
+    lines.append(
+        f"all plans: {cur} {result.before:,.2f} -> {cur} {result.after:,.2f} a month ({change})"
+        + (f" + {items_not_priced(unpriced)}" if unpriced else "")
+    )
+    assumptions = ", ".join(f"{k} = {v:g}" for k, v in result.table.assumptions.items())
+    lines.append(f"assumptions: {assumptions} (generator/data/prices.yaml)")
+    lines.append("leaves out: " + "; ".join(result.table.left_out))
+    lines.append(f"prices: {result.table.origin}")
+    lines.extend(f"note: {note}" for note in result.table.notes)
+    return "\n".join(lines) + "\n"

@@ -34,13 +34,14 @@ def prices() -> cost.PriceTable:
     return cost.load_prices()
 
 
-def stack_cost(plan: Mapping[str, Any]) -> StackCost:
+def stack_cost(plan: Mapping[str, Any], table: cost.PriceTable | None = None) -> StackCost:
     """The plan's estimated monthly cost change (cost.plan_cost_delta), as the review shows it.
 
     Only what may change a bill is listed: a priced resource whose figure changes, and a Google resource
     the table cannot price that the plan creates, destroys or updates in more than its labels.
+    `table`: the prices (`tierstack cost --diff` may use the catalog's); the shipped table by default.
     """
-    delta = cost.plan_cost_delta(_as_billed(plan), prices())
+    delta = billed_delta(plan, table)
     worth_listing: dict[str, bool] = {}
     actions: dict[str, str] = {}
     for raw in plan.get("resource_changes", []):
@@ -68,6 +69,12 @@ def stack_cost(plan: Mapping[str, Any]) -> StackCost:
     before = delta.before - sum(r.before or 0.0 for r in delta.resources if r.not_priced)
     after = delta.after - sum(r.after or 0.0 for r in delta.resources if r.not_priced)
     return StackCost(delta.currency, before, after, tuple(listed))
+
+
+def billed_delta(plan: Mapping[str, Any], table: cost.PriceTable | None = None) -> cost.CostDelta:
+    """cost.plan_cost_delta of the plan as the bill sees it (_as_billed): what stack_cost lists from, and
+    what `tierstack cost --diff` adds up per capability."""
+    return cost.plan_cost_delta(_as_billed(plan), table or prices())
 
 
 def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
