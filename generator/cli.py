@@ -1539,14 +1539,17 @@ def apply(
     environment in promotion order, or those of --env): `terraform apply
     <stack>.tfplan`.
 
-    Nothing is planned again. Before anything is applied, every chosen stack
+    Nothing new is planned. Before anything is applied, every chosen stack
     must have a saved plan made from the cdk.tf.json now in its directory (a
     regeneration since the plan makes it stale: plan again), and no change
     freeze from tierstack.yaml may be on for it (production, unless the
     freeze names environments) without --override-freeze REASON. Each plan's
     summary is shown and confirmed before it is applied; without a terminal,
     only --auto-approve applies. A plan without changes is skipped. Once
-    applied, a stack's plan files are removed.
+    applied, a stack's plan files are removed. When Google refuses a resource
+    where it documents a delay (a grant made seconds before, docs/operate.md),
+    apply says what it waits for, waits, plans what is left of the reviewed
+    plan (nothing more) and applies that.
 
     \b
     Examples:
