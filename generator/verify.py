@@ -34,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from tierstack.generator import data_sources_check
 
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.stacks import stack_file
@@ -93,6 +94,7 @@ class StackExpectation:
     project: str
     region: str
     source: str  # the cdk.tf.json, as shown
+    data_sources: tuple[dict[str, Any], ...] = ()  # what training reads, as the stack records it (data_sources)
     resources: tuple[Expected, ...]
 
 
@@ -207,7 +209,8 @@ def expectation(stack: str, environment: str, use_case: str, data: dict[str, Any
         serving = {**pools[0].spec, "pool": pools[0].resource_id}
         found = [replace(r, spec={**r.spec, "serving": serving}) if r.kind == "endpoint" else r for r in found]
     use = next((r.labels["use-case"] for r in found if r.labels and "use-case" in r.labels), use_case)
-    return StackExpectation(stack, environment, use, project, region, shown, tuple(found))
+    sources = tuple(data_sources_check.recorded(data))
+    return StackExpectation(stack, environment, use, project, region, shown, tuple(found), sources)
 
 
 def _providers(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -676,6 +679,7 @@ class Reader:
         self._local = threading.local()
         self._lock = threading.Lock()
         self.requests = 0
+        self.credentials = credentials  # also the data sources' (generator/data_sources_check.py)
 
     def api_host(self, region: str) -> str:
         return self._endpoint or f"https://{region}-aiplatform.googleapis.com"
@@ -977,9 +981,22 @@ def verify(
 
 
 # --- output -----------------------------------------------------------------------------------------
+    _check_data_sources(stacks, reports, reader)
 
 
 def to_data(report: Report) -> dict[str, Any]:
+def _check_data_sources(stacks: Sequence[StackExpectation], reports: list[StackReport], reader: Reader) -> None:
+    """Each declared data source exists and is fresh (generator/data_sources_check.py), each read once."""
+    if not any(s.data_sources for s in stacks):
+        return
+    sources = data_sources_check.SourceReader(reader.credentials)
+    with _quiet():
+        for s, report in zip(stacks, reports, strict=True):
+            report.checked += data_sources_check.checked(s.data_sources, sources)
+            report.findings += [Finding(**f) for f in data_sources_check.findings(s.stack, s.data_sources, sources)]
+    reader.requests += sources.requests
+
+
     return {
         "ok": not report.differences,
         "differences": len(report.differences),

@@ -9,11 +9,14 @@ and google-cloud-bigquery clients against a local Cloud Storage emulator and a l
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes.bigquery import FakeBigQuery
 
 from conftest import run
 from synth_support import read_stack
@@ -290,3 +293,302 @@ def test_an_alert_nobody_receives_is_said(write: Callable[..., Path], synthesize
     result = run("explain", str(write(silent)))
     assert result.exit_code == 0, result.output
     assert "data_sources: the alert on missing or stale data sources in dev, prod notifies nobody" in result.output
+
+
+# --- verify: the real clients against local servers ---------------------------------------------------
+
+HOUR = 3600
+
+
+@pytest.fixture
+def bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQuery]:
+    """The fake BigQuery REST API (tests/fakes/bigquery.py), with verify's BigQuery client pointed at it."""
+    from tierstack.generator import data_sources_check
+
+    fake = FakeBigQuery().start()
+    monkeypatch.setenv(data_sources_check.BIGQUERY_ENDPOINT_ENV, fake.url)
+    yield fake
+    fake.stop()
+
+
+def a_table(name: str, staleness: str) -> dict[str, Any]:
+    from tierstack.generator.spec import DataSource
+    from tierstack.modules.data_sources import Source
+
+    return Source.of(DataSource(table=name, max_staleness=staleness)).data()
+
+
+def a_prefix(uri: str, staleness: str) -> dict[str, Any]:
+    from tierstack.generator.spec import DataSource
+    from tierstack.modules.data_sources import Source
+
+    return Source.of(DataSource(uri=uri, max_staleness=staleness)).data()
+
+
+def put_objects(bucket: str, *names: str) -> None:
+    from google.cloud import storage
+
+    client = storage.Client()
+    target = client.bucket(bucket)
+    if not target.exists():
+        client.create_bucket(bucket)
+    for name in names:
+        target.blob(name).upload_from_string(b"{}")
+
+
+def test_a_table_is_read_with_the_bigquery_client(bigquery: FakeBigQuery) -> None:
+    from tierstack.generator.data_sources_check import SourceReader
+
+    now = time.time()
+    bigquery.tables["acme-data.sales.orders"] = int((now - 2 * HOUR) * 1000)
+    bigquery.tables["acme-data.sales.returns"] = int((now - 30 * HOUR) * 1000)
+    reader = SourceReader(now=lambda: now)
+    fresh = reader.state(a_table("acme-data.sales.orders", "26h"))
+    assert (fresh.problem, fresh.age_seconds, fresh.detail) == (None, 2 * HOUR, "last changed 2h ago")
+    stale = reader.state(a_table("acme-data.sales.returns", "26h"))
+    assert stale.problem == "stale" and stale.detail == "last changed 1d 6h ago"
+    gone = reader.state(a_table("acme-data.sales.refunds", "26h"))
+    assert (gone.problem, gone.detail) == ("missing", "no such table")
+    no_dataset = reader.state(a_table("acme-data.crm.accounts", "26h"))
+    assert (no_dataset.problem, no_dataset.detail) == ("missing", "no such dataset")
+    assert all(path.startswith("/bigquery/v2/projects/acme-data/datasets/") for path in bigquery.requests)
+    reader.state(a_table("acme-data.sales.orders", "26h"))
+    assert len(bigquery.requests) == 4  # each source read once
+
+
+def test_a_table_verify_may_not_read_stops_with_the_roles_to_ask_for(bigquery: FakeBigQuery) -> None:
+    from tierstack.generator.data_sources_check import SourceReader
+
+    bigquery.refuse.add("acme-data")
+    with pytest.raises(UserError) as error:
+        SourceReader().state(a_table("acme-data.sales.orders", "26h"))
+    assert "could not read the data source acme-data.sales.orders" in str(error.value)
+    assert "roles/bigquery.metadataViewer" in (error.value.hint or "")
+
+
+def test_a_prefix_is_read_with_the_storage_client(storage_emulator: str) -> None:
+    from tierstack.generator.data_sources_check import SourceReader
+
+    put_objects("acme-raw", "clicks/2026-12-06.json", "clicks/2026-12-07.json", "views/2026-12-07.json")
+    put_objects("acme-empty")
+    now = time.time()
+    fresh = SourceReader(now=lambda: now).state(a_prefix("gs://acme-raw/clicks/", "2d"))
+    assert fresh.problem is None and fresh.age_seconds is not None and fresh.age_seconds < HOUR
+    later = SourceReader(now=lambda: now + 3 * 86400)  # three days on, nothing new under the prefix
+    stale = later.state(a_prefix("gs://acme-raw/clicks/", "2d"))
+    assert stale.problem == "stale" and stale.detail.startswith("last changed 3d")
+    empty = later.state(a_prefix("gs://acme-raw/carts/", "2d"))
+    assert (empty.problem, empty.detail) == ("missing", "no object under the prefix")
+    assert later.state(a_prefix("gs://acme-empty/", "2d")).detail == "no object under the prefix"
+    assert later.state(a_prefix("gs://acme-gone/clicks/", "2d")).detail == "no such bucket"
+
+
+def test_verify_reports_a_missing_and_a_stale_source(
+    bigquery: FakeBigQuery,
+    storage_emulator: str,
+    write: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    synthesizes: None,
+) -> None:
+    """`tierstack verify` end to end: generate, then read the sources back (no Vertex AI resource in these stacks)."""
+    from fakes.vertex.server import FakeVertex
+
+    from tierstack.generator import verify as checking
+
+    config = write(
+        "name: demo-case\nteam: ml-platform\nuse_case: {stage: production}\n"
+        "variables: {alert_email: team@example.com}\n"
+        "data_sources:\n"
+        "  - {table: acme-data.sales.orders, max_staleness: 26h}\n"
+        "  - {table: acme-data.sales.returns, max_staleness: 26h}\n"
+        "  - {uri: 'gs://acme-raw/clicks/', max_staleness: 2d}\n"
+        "  - {uri: 'gs://acme-raw/carts/', max_staleness: 2d}\n"
+    )
+    assert run("generate", str(config)).exit_code == 0
+    now = time.time()
+    bigquery.tables["acme-data.sales.orders"] = int((now - HOUR) * 1000)
+    bigquery.tables["acme-data.sales.returns"] = int((now - 40 * HOUR) * 1000)
+    put_objects("acme-raw", "clicks/part-0.json")
+    vertex = FakeVertex().start()
+    try:
+        for env in ("dev", "prod"):
+            vertex.project(f"demo-case-{env}")
+        monkeypatch.setenv(checking.ENDPOINT_ENV, vertex.url)
+        result = run("verify", str(config), "--format", "json")
+    finally:
+        vertex.stop()
+    assert result.exit_code == 6, result.output
+    data = json.loads(result.stdout)
+    for stack in data["stacks"]:
+        assert stack["checked"] == ["data source acme-data.sales.orders", "data source gs://acme-raw/clicks/"]
+        by_source = {f["resource"]: f for f in stack["findings"]}
+        assert set(by_source) == {"data source acme-data.sales.returns", "data source gs://acme-raw/carts/"}
+        stale = by_source["data source acme-data.sales.returns"]
+        assert (stale["kind"], stale["field"], stale["expected"], stale["actual"]) == (
+            "differs",
+            "max_staleness",
+            "26h",
+            "1d 16h",
+        )
+        missing = by_source["data source gs://acme-raw/carts/"]
+        assert (missing["kind"], missing["message"]) == ("missing", "no object under the prefix")
+    table_reads = [p for p in bigquery.requests if "/tables/" in p]
+    assert len(table_reads) == 2  # read once for both stacks
+
+
+# --- real Terraform, and the workflow as Terraform evaluates it -------------------------------------
+
+
+def workflow_steps(definition: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Per (sub)workflow, every step at any depth: (name, body)."""
+
+    def walk(steps: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        out = []
+        for step in steps:
+            ((name, body),) = step.items()
+            out.append((name, body))
+            nested = [body.get("steps") or [], (body.get("for") or {}).get("steps") or []]
+            nested += [(body.get("except") or {}).get("steps") or []]
+            nested += [c.get("steps") or [] for c in body.get("switch") or []]
+            for inner in nested:
+                out += walk(inner)
+        return out
+
+    return {name: walk(sub["steps"]) for name, sub in definition.items()}
+
+
+def problems_in(definition: dict[str, Any], known_calls: set[str]) -> list[str]:
+    """What Workflows would refuse or run wrong: a jump to no step, a call to nothing, a bad expression."""
+    problems = []
+    for sub, steps in workflow_steps(definition).items():
+        names = [name for name, _ in steps]
+        problems += [f"{sub}: step {n} twice" for n in sorted(set(names)) if names.count(n) > 1]
+        jumps = [body.get("next") for _, body in steps] + [
+            c.get("next") for _, body in steps for c in body.get("switch") or []
+        ]
+        problems += [
+            f"{sub}: next {j} names no step" for j in jumps if j and j not in {*names, "continue", "break", "end"}
+        ]
+        calls = [body.get("call") for _, body in steps] + [(body.get("try") or {}).get("call") for _, body in steps]
+        problems += [f"{sub}: calls {c}" for c in calls if c and c not in {*definition, *known_calls}]
+    problems += [f"expression {e!r}" for e in expressions(definition) if not balanced(e)]
+    return problems
+
+
+def expressions(data: Any) -> list[str]:
+    """Every `${...}` string in a workflow definition, keys included."""
+    if isinstance(data, dict):
+        return [e for k, v in data.items() for e in (*expressions(k), *expressions(v))]
+    if isinstance(data, list):
+        return [e for item in data for e in expressions(item)]
+    return [data] if isinstance(data, str) and data.startswith("${") else []
+
+
+def balanced(expression: str) -> bool:
+    """A whole expression: `${` ... `}`, its brackets and quotes closed (strings skipped)."""
+    if not expression.endswith("}"):
+        return False
+    depth, quoted = 0, False
+    for i, char in enumerate(expression[2:-1]):
+        if quoted:
+            quoted = char != '"' or expression[1 + i] == "\\"
+        elif char == '"':
+            quoted = True
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0 and not quoted
+
+
+@pytest.fixture
+def planned(
+    synth: Callable[[str], dict[str, dict[str, Any]]], terraform: Any, tmp_path: Path, synthesizes: None
+) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """stack -> (terraform validate's verdict, terraform plan's JSON) for SOURCES' stacks."""
+    from standin import mirror
+
+    synth(SOURCES)
+    out: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for stack_dir in sorted((tmp_path / "out" / "stacks").iterdir()):
+        workdir = mirror.workdir_for(stack_dir, tmp_path / "tf" / stack_dir.name)
+        verdict = mirror.validate(terraform, workdir)
+        out[stack_dir.name] = (verdict, mirror.plan(terraform, workdir) if verdict.get("valid") else {})
+    return out
+
+
+def planned_resources(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {r["address"]: r["values"] for r in plan["planned_values"]["root_module"]["resources"]}
+
+
+def test_terraform_validates_and_plans_every_new_resource(planned: dict[str, Any]) -> None:
+    from standin import plans
+
+    for stack, (verdict, plan) in planned.items():
+        assert verdict["valid"] is True and verdict["error_count"] == 0, (stack, verdict)
+        mine = {a: acts for a, acts in plans.actions(plan).items() if ".data_sources_" in a}
+        types = {address.split(".")[0] for address in mine}
+        assert types == {
+            "google_bigquery_table_iam_member",
+            "google_storage_bucket_iam_member",
+            "google_workflows_workflow",
+            "google_cloud_scheduler_job",
+            "google_project_iam_member",
+            "google_logging_metric",
+            "google_monitoring_alert_policy",
+            "google_monitoring_notification_channel",
+        }, stack
+        assert set(map(tuple, mine.values())) == {("create",)}, stack
+
+
+def test_the_check_workflow_as_terraform_evaluates_it(planned: dict[str, Any]) -> None:
+    from tierstack.modules.data_sources import EVENT, RUN_CHECK
+
+    for stack, (_, plan) in planned.items():
+        workflow = planned_resources(plan)["google_workflows_workflow.data_sources_check"]
+        definition = json.loads(workflow["source_contents"])  # a string Workflows parses as JSON or YAML
+        assert problems_in(definition, {"sys.log", "http.get", RUN_CHECK}) == [], stack
+        init = dict(next(iter(a.items())) for a in definition["main"]["steps"][0]["init"]["assign"])
+        assert init["sources"] == [
+            {
+                "name": "acme-data.sales.orders",
+                "kind": "table",
+                "max_staleness": "26h",
+                "max_staleness_seconds": 93600,
+                "project": "acme-data",
+                "dataset": "sales",
+                "table": "orders",
+            },
+            {
+                "name": "gs://acme-raw/clicks/",
+                "kind": "prefix",
+                "max_staleness": "2d",
+                "max_staleness_seconds": 172800,
+                "bucket": "acme-raw",
+                "prefix": "clicks/",
+            },
+        ]
+        steps = dict(workflow_steps(definition)["main"])
+        entry = dict(next(iter(a.items())) for a in steps["report"]["assign"])["entry"]
+        metric = planned_resources(plan)["google_logging_metric.data_sources_problems"]
+        # what the entry carries is what the metric and the alert match
+        assert f'jsonPayload.event = "{entry["event"]}"' in metric["filter"] and entry["event"] == EVENT
+        assert f'jsonPayload.check = "{entry["check"]}"' in metric["filter"] and entry["check"] == workflow["name"]
+        assert steps["log"] == {"call": "sys.log", "args": {"severity": "ERROR", "json": "${entry}"}}
+        reads = dict(workflow_steps(definition)["read_table"])
+        assert reads["get"]["try"]["args"]["url"].startswith(
+            '${"https://bigquery.googleapis.com/bigquery/v2/projects/"'
+        )
+        lists = dict(workflow_steps(definition)["read_prefix"])
+        assert (
+            lists["list_page"]["try"]["args"]["url"]
+            == '${"https://storage.googleapis.com/storage/v1/b/" + source.bucket + "/o"}'
+        )
+
+
+def test_the_workflow_judge_can_fail() -> None:
+    broken = {"main": {"steps": [{"a": {"next": "b"}}, {"a": {"call": "nothing"}}, {"c": {"return": "${len(x}"}}]}}
+    assert len(problems_in(broken, set())) == 4
