@@ -12,6 +12,8 @@ from typing import Any, Literal, get_args
 
 Stage = Literal["research", "production"]
 Retraining = Literal["none", "on_degradation", "scheduled"]
+# on_degradation: "manual" (monitoring tells the owners, who retrain) or "automatic" (the alert starts a pipeline)
+RetrainingTrigger = Literal["manual", "automatic"]
 CodeChanges = Literal["rare", "frequent"]
 Serving = Literal["none", "batch", "online"]
 ServingClass = Literal["experimental", "production"]
@@ -29,6 +31,7 @@ FORMATS = choices(Format)
 ANSWER_CHOICES: dict[str, tuple[str, ...]] = {
     "stage": choices(Stage),
     "retraining": choices(Retraining),
+    "retraining_trigger": choices(RetrainingTrigger),
     "code_changes": choices(CodeChanges),
     "serving": choices(Serving),
 }

@@ -106,7 +106,12 @@ def option(key: str) -> str:
 @click.option(
     "--retraining",
     type=SuggestingChoice(CHOICES["retraining"]),
-    help="none, on_degradation (monitoring starts a pipeline) or scheduled (a pipeline on --schedule).",
+    help="none, on_degradation (monitoring notices; see --retraining-trigger) or scheduled (a pipeline on --schedule).",
+)
+@click.option(
+    "--retraining-trigger",
+    type=SuggestingChoice(CHOICES["retraining_trigger"]),
+    help="With on_degradation: manual (monitoring tells the owners, who retrain) or automatic (a pipeline run).",
 )
 @click.option(
     "--schedule",
@@ -237,7 +242,7 @@ class Questionnaire:
         if a["stage"] == "production":
             self._production()
         else:
-            for key in (*PRODUCTION_ANSWERS, "schedule", "serving_network", *BATCH_ANSWERS):
+            for key in (*PRODUCTION_ANSWERS, "retraining_trigger", "schedule", "serving_network", *BATCH_ANSWERS):
                 self.skip(key, self.said("stage"), RESEARCH_ONLY, True, "pass --stage production")
             a.update({"mission_critical": False, "reusable": False, "retraining": "none", "schedule": None})
             a.update({"code_changes": "rare", "serving": "none", "online_experimentation": False})
@@ -265,6 +270,11 @@ class Questionnaire:
         self.ask("mission_critical", "Mission critical?", default=False)
         self.ask("reusable", "Reused by other teams?", default=False)
         self.ask("retraining", "Retraining", default="none")
+        if a["retraining"] == "on_degradation":
+            self.ask("retraining_trigger", "When it degrades, retrain", default="manual")
+        else:
+            why = "a retraining trigger is for retraining on degradation"
+            self.skip("retraining_trigger", self.said("retraining"), why, True, "pass --retraining on_degradation")
         if a["retraining"] == "scheduled":
             self.ask(
                 "schedule",
@@ -594,7 +604,8 @@ class Questionnaire:
         from tierstack.generator.spec import LoadedSpec, Spec
 
         a = self.answers
-        use_case = {k: a[k] for k in ("stage", *PRODUCTION_ANSWERS, "schedule", "accelerator") if a.get(k) is not None}
+        keys = ("stage", *PRODUCTION_ANSWERS, "retraining_trigger", "schedule", "accelerator")
+        use_case = {k: a[k] for k in keys if a.get(k) is not None}
         data = {"name": a["name"], "team": a["team"], "use_case": use_case, "region": a.get("region", "us-central1")}
         catalog = load_catalog()
         spec = Spec.model_validate(data, context={"catalog": catalog})
@@ -821,7 +832,8 @@ def render(answers: dict[str, Any]) -> str:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True)
     env.globals["yesno"] = lambda v: "yes" if v else "no"
     env.filters["q"] = lambda v: json.dumps(str(v), ensure_ascii=False)
-    optional = ("schedule", "serving_network", "batch_schedule", "batch_model", "batch_input", "alert_email")
+    optional: tuple[str, ...] = ("retraining_trigger", "schedule", "serving_network", "batch_schedule")
+    optional += ("batch_model", "batch_input", "alert_email")
     ci = ("ci_repository", "ci_repository_id", "ci_repository_owner_id")
     blanks = dict.fromkeys((*optional, *ci, "budget", "billing_account", "currency"))
     return env.from_string(source).render(**{**blanks, **{k: v for k, v in answers.items() if v is not None}})

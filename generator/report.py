@@ -550,7 +550,8 @@ def _scheduled(plan: PlanView) -> bool:
 
 def _on_degradation(plan: PlanView) -> bool:
     """Retraining on degradation is the use case's way of retraining, or the environment asks for it anyway."""
-    return plan.resolved.loaded.spec.use_case.retraining == "on_degradation" or bool(
+    use_case = plan.resolved.loaded.spec.use_case
+    return (use_case.retraining == "on_degradation" and use_case.retraining_trigger == "automatic") or bool(
         plan.value("capabilities", "ml_pipelines", "retrain_on_degradation")
     )
 

@@ -76,8 +76,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "retraining",
         "on_degradation",
-        ("model_training", "model_monitoring", "ml_pipelines"),
-        why="retraining on degradation needs monitoring to notice, a pipeline the alert starts, and training",
+        ("model_training", "model_monitoring"),
+        why="retraining on degradation is ad hoc: monitoring notices and tells the owners, who retrain with the "
+        "training service (a pipeline and its trigger only with retraining_trigger: automatic)",
+    ),
+    Rule(
+        "retraining_trigger",
+        "automatic",
+        ("ml_pipelines",),
+        why="an automatic retraining trigger: monitoring's alerts start the training pipeline (a topic, Eventarc, "
+        "a workflow)",
     ),
     Rule(
         "retraining",
@@ -135,6 +143,7 @@ PRODUCTION_ONLY_DEFAULTS: dict[str, Any] = {
     "mission_critical": False,
     "reusable": False,
     "retraining": "none",
+    "retraining_trigger": "manual",
     "code_changes": "rare",
     "serving": "none",
     "online_experimentation": False,

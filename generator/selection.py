@@ -260,6 +260,15 @@ def check_contradictions(loaded: LoadedSpec, catalog: Catalog) -> None:
                 hint="set use_case.retraining: scheduled, or remove the schedule",
             )
         )
+    if uc.retraining_trigger == "automatic" and uc.retraining != "on_degradation":
+        errors.append(
+            loaded.error(
+                f"an automatic retraining trigger starts a pipeline when monitoring sees degradation, but "
+                f"use_case.retraining is '{uc.retraining}'",
+                "use_case.retraining_trigger",
+                hint="set use_case.retraining: on_degradation, or remove use_case.retraining_trigger",
+            )
+        )
     if uc.stage == "research":
         for key, default in PRODUCTION_ONLY_DEFAULTS.items():
             if getattr(uc, key) != default:

@@ -30,7 +30,7 @@ from pydantic import (
 from tierstack.generator import ci as ci_names
 from tierstack.generator import freeze, grammars
 from tierstack.generator.catalog import Catalog, load_catalog
-from tierstack.generator.choices import CodeChanges, Retraining, Role, Serving, ServingClass, Stage
+from tierstack.generator.choices import CodeChanges, Retraining, RetrainingTrigger, Role, Serving, ServingClass, Stage
 from tierstack.generator.errors import UserError, did_you_mean, one_of
 from tierstack.generator.gitsource import GitSource
 from tierstack.generator.pydantic_errors import retell
@@ -210,6 +210,10 @@ class UseCase(_Strict):
     mission_critical: bool = False
     reusable: bool = False
     retraining: Retraining = "none"
+    retraining_trigger: RetrainingTrigger = Field(
+        default="manual",
+        description="on_degradation: manual (monitoring tells the owners, who retrain) or automatic (a pipeline run)",
+    )
     schedule: Cron | None = Field(default=None, description="cron for scheduled retraining")
     code_changes: CodeChanges = "rare"
     serving: Serving = "none"

@@ -24,7 +24,11 @@ ROWS = [
     ({"stage": "research"}, {"experimentation", "data_processing"}),
     ({"mission_critical": True}, {"model_monitoring", "model_evaluation", "model_registry", "metadata_tracking"}),
     ({"reusable": True}, {"model_registry", "metadata_tracking", "feature_repository"}),
-    ({"retraining": "on_degradation"}, {"model_training", "model_monitoring", "ml_pipelines"}),
+    ({"retraining": "on_degradation"}, {"model_training", "model_monitoring"}),  # ad hoc: the owners retrain
+    (
+        {"retraining": "on_degradation", "retraining_trigger": "automatic"},
+        {"model_training", "model_monitoring", "ml_pipelines"},
+    ),
     (
         {"retraining": "scheduled", "schedule": "0 3 * * 1"},
         {
@@ -194,3 +198,26 @@ def test_the_spec_and_the_questionnaire_share_one_list_of_choices() -> None:
     assert CHOICES is ANSWER_CHOICES
     for name, values in ANSWER_CHOICES.items():
         assert typing.get_args(UseCase.model_fields[name].annotation) == values
+
+
+def test_retraining_on_degradation_is_ad_hoc_unless_the_use_case_asks(spec_of: Callable[..., LoadedSpec]) -> None:
+    """Google's guide: retraining on degradation needs training and monitoring, not a pipeline; the automatic
+    trigger (and ml_pipelines with it) only when the use case says so, with the reason explain shows."""
+    ad_hoc = select(spec_of(use_case(retraining="on_degradation")))
+    assert not ad_hoc.has("ml_pipelines") and ad_hoc.has("model_monitoring")
+    [why] = [r.why for r in ad_hoc.capabilities["model_monitoring"] if r.field == "use_case.retraining"]
+    assert "tells the owners" in why
+    automatic = select(spec_of(use_case(retraining="on_degradation", retraining_trigger="automatic")))
+    [reason] = automatic.capabilities["ml_pipelines"]
+    assert reason.field == "use_case.retraining_trigger" and "start the training pipeline" in reason.why
+
+
+@pytest.mark.parametrize("retraining", ["none", "scheduled"])
+def test_an_automatic_trigger_without_retraining_on_degradation_is_a_contradiction(
+    retraining: str, spec_of: Callable[..., LoadedSpec]
+) -> None:
+    extra = {"schedule": "0 3 * * 1"} if retraining == "scheduled" else {}
+    with pytest.raises(UserError) as err:
+        select(spec_of(use_case(retraining=retraining, retraining_trigger="automatic", **extra)))
+    assert err.value.field == "use_case.retraining_trigger"
+    assert "retraining: on_degradation" in err.value.render()
