@@ -382,6 +382,11 @@ def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
     for key, value in given.items():
         prov = {(key, *p): _spec_line(loaded, spec_file, (key, *p)) for p in bp.leaf_paths(value)}
         layer = bp.merge(layer, bp.Layer({key: value}, prov))
+    if spec.data_sources:  # the data_sources capability's settings, set where tierstack.yaml lists them
+        sources = [source.model_dump(exclude_none=True) for source in spec.data_sources]
+        path: tuple[str, ...] = ("capabilities", "data_sources", "sources")
+        written = {path: _spec_line(loaded, spec_file, ("data_sources",))}
+        layer = bp.merge(layer, bp.Layer({path[0]: {path[1]: {path[2]: sources}}}, written))
     # overrides are deep overrides of the resolved settings: they win over the spec's own fields too
     return bp.merge(layer, bp.layer_from(doc, spec_file, ("overrides",)))
 
@@ -391,11 +396,6 @@ def _spec_line(loaded: LoadedSpec, spec_file: str, path: tuple[str, ...]) -> Pro
     return Provenance.in_file(spec_file, loaded.line(*path))
 
 
-    if spec.data_sources:  # the data_sources capability's settings, set where tierstack.yaml lists them
-        sources = [source.model_dump(exclude_none=True) for source in spec.data_sources]
-        path: tuple[str, ...] = ("capabilities", "data_sources", "sources")
-        written = {path: _spec_line(loaded, spec_file, ("data_sources",))}
-        layer = bp.merge(layer, bp.Layer({path[0]: {path[1]: {path[2]: sources}}}, written))
 def _resolve_env(
     loaded: LoadedSpec,
     selection: Selection,

@@ -111,16 +111,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "serving",
         "batch",
-        ("model_serving",),
+        ("model_serving", "serving_slos"),
         features=("batch_serving",),
-        why="batch prediction needs an output location and an identity to run it",
+        why="batch prediction needs an output location, an identity to run it and an objective for its freshness",
     ),
     Rule(
         "serving",
         "online",
-        ("model_serving", "model_monitoring"),
+        ("model_serving", "model_monitoring", "serving_slos"),
         features=("online_serving",),
-        why="an online endpoint must be served and watched for errors, latency and drift",
+        why="an online endpoint must be served, held to objectives, and watched for errors, latency and drift",
     ),
     Rule(
         "online_experimentation",
@@ -138,15 +138,6 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# Answers that only mean something in production; giving them for research is a contradiction.
-PRODUCTION_ONLY_DEFAULTS: dict[str, Any] = {
-    "mission_critical": False,
-    "reusable": False,
-    "retraining": "none",
-    "retraining_trigger": "manual",
-    "code_changes": "rare",
-    "serving": "none",
-    "online_experimentation": False,
 
 @dataclass(frozen=True)
 class Declared:
@@ -167,4 +158,13 @@ DECLARED: tuple[Declared, ...] = (
     ),
 )
 
+# Answers that only mean something in production; giving them for research is a contradiction.
+PRODUCTION_ONLY_DEFAULTS: dict[str, Any] = {
+    "mission_critical": False,
+    "reusable": False,
+    "retraining": "none",
+    "retraining_trigger": "manual",
+    "code_changes": "rare",
+    "serving": "none",
+    "online_experimentation": False,
 }

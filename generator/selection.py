@@ -288,6 +288,7 @@ def check_contradictions(loaded: LoadedSpec, catalog: Catalog) -> None:
             )
         )
     errors.extend(_accelerator_regions(loaded, catalog))
+    errors.extend(data_source_errors(loaded))  # a source listed twice
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
 
@@ -297,7 +298,6 @@ def _accelerator_regions(loaded: LoadedSpec, catalog: Catalog) -> list[UserError
     acc = spec.use_case.accelerator
     if acc.type is None:
         return []
-    errors.extend(data_source_errors(loaded))  # a source listed twice
     known = catalog.accelerator(acc.type)
     assert known is not None  # parse_accelerator checked it
     errors = []

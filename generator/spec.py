@@ -384,10 +384,6 @@ class Freeze(_Strict):
         return self
 
 
-class CapabilityChanges(_Strict):
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
-
 class DataSource(_Strict):
     """Something training reads, declared so it can be granted, watched and checked (modules/data_sources.py).
 
@@ -447,6 +443,10 @@ def data_source_errors(loaded: LoadedSpec) -> list[UserError]:
     return errors
 
 
+class CapabilityChanges(_Strict):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
     @field_validator("add", "remove")
     @classmethod
     def _known(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -483,13 +483,13 @@ class Spec(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
     waivers: list[Waiver] = Field(default_factory=list)
     freezes: list[Freeze] = Field(default_factory=list)
+    data_sources: list[DataSource] = Field(
+        default_factory=list, description="what training reads: granted, watched for staleness, checked before runs"
+    )
 
     @field_validator("freezes")
     @classmethod
     def _freeze_environments(cls, value: list[Freeze], info: ValidationInfo) -> list[Freeze]:
-    data_sources: list[DataSource] = Field(
-        default_factory=list, description="what training reads: granted, watched for staleness, checked before runs"
-    )
         names = [f.name for f in value]
         for name in names:
             if names.count(name) > 1:
@@ -569,5 +569,5 @@ REQUIRED_HINTS = {
     "use_case": "describe the use case; 'tierstack init' asks the questions",
     "use_case.stage": "research or production",
     "waivers[].environments": "the environments the waiver applies to, e.g. environments: [prod]",
-}
     "data_sources[].max_staleness": "how long the source may go unchanged before it is stale, e.g. max_staleness: 26h",
+}

@@ -34,8 +34,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from tierstack.generator import data_sources_check
 
+from tierstack.generator import data_sources_check
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.stacks import stack_file
 
@@ -94,8 +94,8 @@ class StackExpectation:
     project: str
     region: str
     source: str  # the cdk.tf.json, as shown
-    data_sources: tuple[dict[str, Any], ...] = ()  # what training reads, as the stack records it (data_sources)
     resources: tuple[Expected, ...]
+    data_sources: tuple[dict[str, Any], ...] = ()  # what training reads, as the stack records it (data_sources)
 
 
 def synthesized_stacks(
@@ -675,11 +675,11 @@ class Reader:
 
         self._module = aiplatform_v1
         self._credentials = credentials
+        self.credentials = credentials  # also the data sources' (generator/data_sources_check.py)
         self._endpoint = endpoint  # None: the regional endpoint, https://<region>-aiplatform.googleapis.com
         self._local = threading.local()
         self._lock = threading.Lock()
         self.requests = 0
-        self.credentials = credentials  # also the data sources' (generator/data_sources_check.py)
 
     def api_host(self, region: str) -> str:
         return self._endpoint or f"https://{region}-aiplatform.googleapis.com"
@@ -977,14 +977,10 @@ def verify(
                     f"`tierstack apply --env {s.environment}`",
                 )
             )
+    _check_data_sources(stacks, reports, reader)
     return Report(reports, scanned, reader.requests)
 
 
-# --- output -----------------------------------------------------------------------------------------
-    _check_data_sources(stacks, reports, reader)
-
-
-def to_data(report: Report) -> dict[str, Any]:
 def _check_data_sources(stacks: Sequence[StackExpectation], reports: list[StackReport], reader: Reader) -> None:
     """Each declared data source exists and is fresh (generator/data_sources_check.py), each read once."""
     if not any(s.data_sources for s in stacks):
@@ -997,6 +993,10 @@ def _check_data_sources(stacks: Sequence[StackExpectation], reports: list[StackR
     reader.requests += sources.requests
 
 
+# --- output -----------------------------------------------------------------------------------------
+
+
+def to_data(report: Report) -> dict[str, Any]:
     return {
         "ok": not report.differences,
         "differences": len(report.differences),
