@@ -292,8 +292,16 @@ class Variables(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-# A reason for the record: at least 10 characters once the spaces around it are gone ("          " is none)
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10)]
+def _in_words(value: str) -> str:
+    """A reason says something: punctuation or digits alone ("............", "1234567890") are no reason."""
+    if sum(c.isalpha() for c in value) < 5:
+        raise ValueError("a reason is written in words (at least 5 letters), e.g. 'INC-123: card payments fail'")
+    return value
+
+
+# A reason for the record: at least 10 characters once the spaces around it are gone ("          " is none),
+# in words
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10), AfterValidator(_in_words)]
 
 
 def _named_environments(value: list[str]) -> list[str]:
