@@ -556,6 +556,33 @@ def _on_degradation(plan: PlanView) -> bool:
     )
 
 
+def _not_private(plan: PlanView) -> Absence | None:
+    """Why the endpoint is not reached through Private Service Connect, though the stack has a network."""
+    path = ("capabilities", "model_serving", "private")
+    if plan.value(*path) == "psc":
+        return None
+    if plan.value("capabilities", "model_serving", "network"):
+        return plan.absence(
+            "the endpoint is VPC-peered with capabilities.model_serving.network instead (one or the other)",
+            None,
+            "capabilities",
+            "model_serving",
+            "network",
+        )
+    return plan.absence(
+        f"the endpoint is public ({plan.setting(*path)}), though private serving is available: the stack has "
+        "a network (experimentation's) where a forwarding rule can reach it",
+        "add variables: {serving_private: psc} to tierstack.yaml (Private Service Connect; the forwarding rule "
+        "goes in that network once a model is deployed)",
+        *path,
+    )
+
+
+def _online_with_network(plan: PlanView) -> bool:
+    """An online endpoint in a stack that has a network: experimentation's (its own or the one it names)."""
+    return plan.online and plan.selected("experimentation")
+
+
 def _accelerated(plan: PlanView) -> bool:
     return plan.resolved.loaded.spec.use_case.accelerator.kind != "none"
 
@@ -624,6 +651,15 @@ PROVISIONS: tuple[Provision, ...] = (
         ("serving_logs_dataset",),
         _no_request_logs,
         applies=_online,
+    ),
+    Provision(
+        "model_serving",
+        "private serving: the endpoint through Private Service Connect",
+        "google_vertex_ai_endpoint",
+        ("endpoint",),
+        _not_private,
+        attribute="private_service_connect_config",
+        applies=_online_with_network,
     ),
     Provision(
         "model_serving",

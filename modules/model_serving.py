@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from tierstack.generator import naming
 from tierstack.generator.errors import UserError
@@ -29,9 +29,24 @@ class RequestLogging(Settings):
     sampling_rate: Annotated[float, Field(gt=0, le=1)]
 
 
+# How an online endpoint is reached (Vertex AI, "Use dedicated private endpoints based on Private Service
+# Connect for online inference"; the provider's google_vertex_ai_endpoint.network):
+# - none: the public endpoint (IAM-authenticated), as before;
+# - psc: Private Service Connect, `private_service_connect_config` with the stack's project allowed; after a
+#   model is deployed, a forwarding rule in a network of that project (experimentation's, when the stack has
+#   one) reaches its service attachment. Google recommends it for private, low-latency serving, and it needs
+#   nothing set up first;
+# - vpc: VPC Network Peering with `network` (projects/NUMBER/global/networks/NAME), whose private services
+#   access "must already be configured" (the provider); a network the blueprint names, never one made here.
+# Unset: vpc when `network` is set (what a blueprint naming one always meant), else none. The provider: "Only
+# one of the fields, 'network' or 'privateServiceConnectConfig', can be set."
+Private = Literal["none", "psc", "vpc"]
+
+
 class ModelServingSettings(ReplicaRange):
     mode: Literal["online", "batch"]
     network: Network | None = None
+    private: Private | None = None
     machine_type: MachineType
     min_replicas: Replicas
     max_replicas: Replicas
@@ -40,6 +55,30 @@ class ModelServingSettings(ReplicaRange):
     time_zone: TimeZone = "Etc/UTC"
     batch_model: str | None = None
     batch_input: str | None = None
+
+    @field_validator("private")
+    @classmethod
+    def _private(cls, private: Private | None, info: ValidationInfo) -> Private | None:
+        """Checked at `private` (network comes first), so the error names the line that set it."""
+        network = info.data.get("network")
+        if private == "psc" and network:
+            raise ValueError(
+                "private: psc and network exclude each other (the provider sets one of network or "
+                "private_service_connect_config): remove network, or use private: vpc"
+            )
+        if private == "vpc" and not network:
+            raise ValueError(
+                "private: vpc needs network: the VPC-peered network, projects/NUMBER/global/networks/NAME, "
+                "with private services access configured; or use private: psc, which needs none"
+            )
+        if private == "none" and network:
+            raise ValueError("private: none and a network: remove network, or use private: vpc")
+        return private
+
+    @property
+    def access(self) -> Private:
+        """How the endpoint is reached: the setting, or vpc when only network is given."""
+        return self.private or ("vpc" if self.network else "none")
 
 
 # a Vertex AI model id (custom ids: [a-z0-9_-], up to 63; or the numeric id), with a version id or alias
@@ -128,6 +167,10 @@ class ModelServing(CapabilityModule):
     process = "prediction serving"
     provisions = (
         "online: Vertex AI endpoint, deployment resource pool, request/response logging to BigQuery",
+        (
+            "online: private serving on request (private): through Private Service Connect (psc), or "
+            "VPC-peered with a network the blueprint names (vpc)"
+        ),
         "batch: output bucket and dataset, batch prediction identity",
         (
             "batch: with batch_schedule (cron), a Cloud Scheduler job that starts a Vertex AI batch prediction job "
@@ -146,6 +189,7 @@ class ModelServing(CapabilityModule):
         "predictions_dataset": "batch prediction output dataset",
         "endpoint": "Vertex AI endpoint id",
         "deployment_pool": "deployment resource pool id",
+        "endpoint_access": "how the private endpoint is reached: psc (a forwarding rule) or vpc (peering)",
     }
 
     def build(self) -> None:
@@ -306,8 +350,9 @@ class ModelServing(CapabilityModule):
             display_name=f"{inputs.name}-{inputs.environment}",
             description=f"{inputs.name} online predictions ({inputs.serving_class} serving class)",
             predict_request_response_logging_config=log_config,
-            # a VPC-peered private endpoint when the blueprint names the network (projects/N/global/networks/X)
-            network=settings.network,
+            # private serving (ModelServingSettings.private): VPC-peered with the blueprint's network, or PSC
+            network=settings.network if settings.access == "vpc" else None,
+            private_service_connect_config=self._psc() if settings.access == "psc" else None,
             encryption_spec=VertexAiEndpointEncryptionSpec(kms_key_name=inputs.kms_key) if inputs.kms_key else None,
             labels={**self.labels, "serving-class": inputs.serving_class},
             deletion_policy=self.deletion_policy,
@@ -334,4 +379,18 @@ class ModelServing(CapabilityModule):
         )
         self.endpoint = endpoint
         self.expose("endpoint", endpoint.id)
+        if settings.access != "none":
+            self.expose("endpoint_access", settings.access)
         self.expose("deployment_pool", pool.id)
+
+    def _psc(self) -> Any:
+        """Private Service Connect for the endpoint: forwarding rules of the stack's own project may reach it.
+
+        The forwarding rule itself is made after a model is deployed (the service attachment exists only
+        then), in the network the caller uses: experimentation's, when the stack has one.
+        """
+        from cdktn_provider_google.vertex_ai_endpoint import VertexAiEndpointPrivateServiceConnectConfig
+
+        return VertexAiEndpointPrivateServiceConnectConfig(
+            enable_private_service_connect=True, project_allowlist=[self.inputs.project]
+        )
