@@ -566,10 +566,15 @@ def _base64_text(value: str) -> str | None:
 
 
 def _json_or_text(text: str) -> Any:
+    """The JSON a value encodes, compared as data; text that is not JSON, or JSON nested past what
+    fsio lets a file nest (so no walk over it runs out of stack), is compared as text."""
+    from tierstack.generator.fsio import too_deep
+
     try:
-        return json.loads(text)
-    except ValueError:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
         return text
+    return text if too_deep(data) else data
 
 
 def _whole_interpolation(value: str) -> str | None:
@@ -601,13 +606,15 @@ def _decode_expression(expression: str) -> tuple[Any] | None:
 
 def _hcl_value(source: str) -> tuple[Any] | None:
     """One HCL expression as data, or None when it is not one expression (`jsonencode(a), b`)."""
+    from tierstack.generator.fsio import too_deep
+
     try:
         parser = _Hcl(source, 0)
         value = parser.value()
         parser.blank()
-    except _NotHcl:
+    except (_NotHcl, RecursionError, ValueError):  # nested past the parser's stack; a number json refuses
         return None
-    return (value,) if parser.at == len(source) else None
+    return (value,) if parser.at == len(source) and not too_deep(value) else None
 
 
 class _NotHcl(Exception):
@@ -1010,17 +1017,25 @@ def load_synthesis(root: Path, label: str | None = None, stacks: list[str] | Non
         path = directory / STACK_FILE
         if stacks is not None and directory.name not in stacks:
             continue
-        if not path.is_file():
+        if not (path.exists() or path.is_symlink()):  # a folder without a stack; a FIFO there is read, refused
             continue
-        try:
-            found[directory.name] = parse_stack(directory.name, json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UserError(
-                f"not Terraform JSON: {exc}",
-                file=f"{shown}/stacks/{directory.name}/{STACK_FILE}",
-                hint="regenerate it with `tierstack generate`",
-            ) from None
+        found[directory.name] = _read_stack(root, directory.name, f"{shown}/stacks/{directory.name}/{STACK_FILE}")
     return found
+
+
+def _read_stack(root: Path, name: str, shown: str) -> Stack:
+    """One stack of an output directory, through the bounded reader: a FIFO, a sparse 4 GB file, JSON
+    nested past any walk's depth or a link to a file outside `root` is a UserError naming it."""
+    from tierstack.generator import fsio
+
+    hint = "regenerate it with `tierstack generate`"
+    data = fsio.read_json(
+        root / "stacks" / name / STACK_FILE, "Terraform JSON stack", fsio.MAX_JSON_BYTES, hint, shown=shown, within=root
+    )
+    try:
+        return parse_stack(name, data)
+    except ValueError as exc:
+        raise UserError(f"not Terraform JSON: {exc}", file=shown, hint=hint) from None
 
 
 def git_toplevel(repo: Path) -> Path:

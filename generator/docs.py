@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 PAGE = "README.md"  # beside cdk.tf.json, in stacks/<stack>/
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page is tens of KiB; the README.md read back to compare is bounded by this
 MARK = "<!-- Written by tierstack"  # the first line of every page starts with it
 
 # Resources that are plumbing rather than parts of the picture: in the resource table, not in the diagram.
@@ -950,15 +951,33 @@ def blueprint_chain(chain: list[str], config: Path) -> list[str]:
 def pages(resolved: Any, out: Path, stacks: list[str] | None = None) -> dict[str, str]:
     """Stack name -> its page, for the stacks of `resolved` (or those named) synthesized in `out`."""
     from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.stacks import stack_file
 
     about = summary(resolved, load_catalog())
     result = {}
     for stack, env in about["environments"].items():
         if stacks is None or stack in stacks:
-            data = json.loads(stack_file(out, stack).read_text(encoding="utf-8"))
-            result[stack] = page(StackDoc(stack, about, env, data))
+            result[stack] = page(StackDoc(stack, about, env, _stack_data(out, stack)))
     return result
+
+
+def _stack_data(out: Path, stack: str) -> Any:
+    """A synthesized stack through the bounded reader (a FIFO, a sparse 4 GB file, JSON nested deeper than
+    any walk over it can go, a link out of `out`: a UserError naming it); not a JSON object, too."""
+    from tierstack.generator import fsio
+    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.stacks import stack_file
+
+    path = stack_file(out, stack)
+    hint = "run `tierstack generate` again"
+    data = fsio.read_json(path, "Terraform JSON stack", fsio.MAX_JSON_BYTES, hint, shown=display_path(path), within=out)
+    if not isinstance(data, dict):
+        raise UserError("not a Terraform JSON stack (no top-level object)", file=display_path(path), hint=hint)
+    return data
+
+
+def _anything_at(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
 def write_stack_docs(resolved: Any, tree: Path, stacks: list[str]) -> None:
@@ -971,6 +990,7 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
     """`tierstack docs`: the pages of the stacks generate wrote in `out` (every environment, or those named),
     in promotion order, and a warning for each page that differs from the README.md generate wrote beside
     its stack (the config changed since: generate again)."""
+    from tierstack.generator import fsio
     from tierstack.generator.blueprint import display_path
     from tierstack.generator.errors import UserError, did_you_mean
     from tierstack.generator.stacks import stack_file
@@ -981,7 +1001,8 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
             hint = did_you_mean(env, list(known)) or "environments: " + ", ".join(known)
             raise UserError(f"no environment '{env}' in this use case", field="--env", hint=hint)
     stacks = [known[env] for env in environments] if environments else list(known.values())
-    missing = [stack for stack in stacks if not stack_file(out, stack).is_file()]
+    # anything there (a FIFO, a directory, a link) is read, and so refused by name; only nothing is missing
+    missing = [stack for stack in stacks if not _anything_at(stack_file(out, stack))]
     if missing:
         config = display_path(resolved.loaded.path)
         raise UserError(
@@ -994,7 +1015,14 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
     warnings = []
     for stack in stacks:
         written = out / "stacks" / stack / PAGE
-        if written.is_file() and written.read_text(encoding="utf-8") != texts[stack]:
+        if not written.is_file():
+            continue
+        try:
+            same = fsio.read_text(written, PAGE, max(MAX_PAGE_BYTES, 4 * len(texts[stack]))) == texts[stack]
+        except UserError as err:  # too large, not UTF-8, unreadable: it cannot be this page
+            warnings.append(f"{display_path(written)} is not this page: {err.message}; run `tierstack generate`")
+            continue
+        if not same:
             warnings.append(
                 f"{display_path(written)} differs from this page: the config changed since generate wrote "
                 f"{display_path(out)}; run `tierstack generate` (the stacks may be stale too)"

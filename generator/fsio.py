@@ -4,7 +4,8 @@ Reading: configs, blueprints, lock files, manifests, stack files, plans and pric
 requests and other people's machines, so each is read by `read_bytes_bounded`: a regular file (a FIFO
 would block, /dev/zero never end), opened without blocking, at most its kind's limit read, whatever its
 size claims (a sparse file of 4 GB is refused at limit + 1 bytes). Standard input (a plan piped to
-`review -`) is read the same way by `read_stdin_bounded`.
+`review -`) is read the same way by `read_stdin_bounded`. JSON (`read_json`, `loads`) is bounded in depth too:
+a document nested past what any walk over it can take is refused, so no caller meets a RecursionError.
 
 Writing: a temporary file beside the target, fsync, rename, with the permissions any other file gets.
 """
@@ -150,13 +151,94 @@ def read_text(path: Path, what: str, limit: int, **limits: str | None) -> str:
     return _decoded(data, what, path).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def read_json(path: Path, what: str, limit: int, hint: str | None = None) -> Any:
-    """A bounded JSON file tierstack wrote or reads (a manifest, a stack): damaged JSON is a UserError."""
-    text = _decoded(read_bytes_bounded(path, what, limit, limit_of=what, too_large_hint=hint), what, path)
+def read_json(
+    path: Path,
+    what: str,
+    limit: int,
+    hint: str | None = None,
+    *,
+    shown: str | Path | None = None,
+    missing_hint: str | None = None,
+    within: Path | None = None,
+) -> Any:
+    """A bounded JSON file tierstack wrote or reads (a manifest, a stack): damaged JSON is a UserError.
+
+    `shown` is the name messages give the file (default: `path`); `hint` says what to do about a file that
+    is too large, damaged or nested too deeply, `missing_hint` about one that is not there. With `within`
+    (the output directory a stack file belongs to), a file whose links lead outside that directory is
+    refused: an output directory checked out from a pull request could link its cdk.tf.json to the
+    reader's credentials, which `diff` would then print attribute by attribute. A document
+    nested more than MAX_JSON_DEPTH levels is refused here, once, so no caller's recursive walk over it
+    can end in a RecursionError.
+    """
+    label = path if shown is None else shown
+    if within is not None:
+        _inside(path, within, what, label, hint)
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise UserError(f"{what} is not valid JSON ({exc})", file=path, hint=hint) from None
+        data = read_bytes_bounded(
+            path, what, limit, limit_of=f"a {what}", too_large_hint=hint, missing_hint=missing_hint
+        )
+    except UserError as err:  # not there, not a regular file, too large: named as the caller names it
+        err.file = label
+        raise
+    text = _decoded(data, what, label)
+    return loads(text, what, label, hint)
+
+
+def _inside(path: Path, within: Path, what: str, label: str | Path, hint: str | None) -> None:
+    """Refuse `path` when, its symbolic links followed, it is not inside `within` (also followed)."""
+    target = os.path.realpath(path)
+    root = os.path.realpath(within)
+    if os.path.commonpath([target, root]) != root:
+        raise UserError(
+            f"{what} leads outside {within} through a symbolic link (to {target}): not read",
+            file=label,
+            hint=hint or "replace the link with the file itself",
+        )
+
+
+# The deepest JSON tierstack reads (a plan, the provider schema) nests under 20 levels; a walk over a value
+# takes a few Python frames a level, so this keeps every walk far from the interpreter's recursion limit
+MAX_JSON_DEPTH = 128
+_TOO_DEEP = object()  # json.loads ran out of stack
+
+
+def loads(text: str, what: str, file: str | Path, hint: str | None = None) -> Any:
+    """JSON text read from `file`, nested at most MAX_JSON_DEPTH levels: anything else a UserError naming it.
+
+    json's own errors say where (line, column); a document nested past Python's recursion limit
+    (`[[[[...` a hundred thousand times) makes json raise RecursionError, which is bad input here too.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{what} is not valid JSON: {exc.msg}", file=file, line=exc.lineno, hint=hint) from None
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise UserError(f"{what} is not valid JSON: {exc}", file=file, hint=hint) from None
+    except RecursionError:
+        data = _TOO_DEEP
+    if data is _TOO_DEEP or too_deep(data):
+        raise UserError(
+            f"{what} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep: no file tierstack reads "
+            "is nested like this",
+            file=file,
+            hint=hint or "is this the right file?",
+        )
+    return data
+
+
+def too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON value nests lists and dicts more than `limit` levels (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _decoded(data: bytes, what: str, path: Path | str) -> str:

@@ -24,7 +24,6 @@ anonymous credentials, as STORAGE_EMULATOR_HOST does for Cloud Storage.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import threading
@@ -135,7 +134,8 @@ def synthesized_stacks(
                 continue
             chosen_env = plan.environments[name]
             path = stack_file(root, chosen_env.stack)
-            (found if path.is_file() else missing).append((chosen_env, path))
+            # anything there (a FIFO, a directory, a link) is read, so refused by name; only nothing is missing
+            (found if path.exists() or path.is_symlink() else missing).append((chosen_env, path))
     if missing:
         command = f"tierstack generate {display_path(config)}" + (f" --out {display_path(out)}" if out else "")
         raise UserError(
@@ -161,15 +161,19 @@ def _fleet_plans(config: Path, out: Path | None, members: Sequence[str]) -> list
     return plans
 
 
+REGENERATE = "regenerate it with `tierstack generate`"
+
+
 def load_stack(path: Path, shown: str | None = None) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"not a readable Terraform JSON stack: {exc}",
-            file=shown or str(path),
-            hint="regenerate it with `tierstack generate`",
-        ) from None
+    """A synthesized stack, read through the bounded reader: a FIFO, a sparse 4 GB file or JSON nested a
+    hundred thousand levels deep is a UserError naming the file, never a hang or a crash."""
+    from tierstack.generator import fsio
+
+    # the output directory it belongs to (DIR/stacks/<stack>/cdk.tf.json): no link may lead out of it
+    root = path.parents[2] if path.parent.parent.name == "stacks" else path.parent
+    data = fsio.read_json(
+        path, "Terraform JSON stack", fsio.MAX_JSON_BYTES, hint=REGENERATE, shown=shown or str(path), within=root
+    )
     if not isinstance(data, dict):
         raise UserError("not a Terraform JSON stack (no top-level object)", file=shown or str(path))
     return data

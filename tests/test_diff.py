@@ -320,7 +320,7 @@ def test_a_stack_that_is_not_json_is_a_clear_error(
     (broken / "cdk.tf.json").write_text("{", encoding="utf-8")
     result = run("diff", str(out), str(tmp_path / "broken"))
     assert result.exit_code == 2
-    assert f"stacks/{STACK}/cdk.tf.json: not Terraform JSON" in result.stderr
+    assert f"stacks/{STACK}/cdk.tf.json:1: Terraform JSON stack is not valid JSON" in result.stderr
 
 
 def test_a_ref_needs_config() -> None:
