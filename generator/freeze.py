@@ -14,7 +14,6 @@ standard library is imported here.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -253,11 +252,7 @@ def find_config(plan: str | Path) -> Path | None:
     if stack_dir.parent.name != "stacks":
         return None
     out = stack_dir.parent.parent
-    cdktf = out.parent / "cdktf.json"
-    try:
-        data = json.loads(cdktf.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = None
+    data = _cdktf_json(out.parent / "cdktf.json")
     if isinstance(data, dict) and str(data.get("//", "")).startswith(CDKTF_MARK) and data.get("output") == out.name:
         app = str(data.get("app", ""))
         config = app.removeprefix("tierstack generate ").rsplit(" --out ", 1)[0]
@@ -265,6 +260,31 @@ def find_config(plan: str | Path) -> Path | None:
             return out.parent / config
     beside = out.parent / "tierstack.yaml"
     return beside if beside.is_file() else None
+
+
+# cdktf.json is a few hundred bytes; one of the CDK CLI's own projects a few KiB
+MAX_CDKTF_JSON_BYTES = 1024 * 1024
+
+
+def _cdktf_json(path: Path) -> Any:
+    """cdktf.json beside an output directory, through the bounded reader; None when there is none.
+
+    It decides which tierstack.yaml's freezes a plan is checked against, so one that is there but cannot be
+    read (a FIFO, a sparse 4 GB file, not JSON, JSON nested a hundred thousand levels) is a UserError naming
+    it, never a hang, a crash, or a silent fall back to another config.
+    """
+    from tierstack.generator import fsio
+    from tierstack.generator.blueprint import display_path
+
+    if not (path.exists() or path.is_symlink()):
+        return None
+    return fsio.read_json(
+        path,
+        "cdktf.json",
+        MAX_CDKTF_JSON_BYTES,
+        hint="it names the tierstack.yaml whose freezes apply: fix or remove it, or give --config",
+        shown=display_path(path),
+    )
 
 
 def targets(spec: Spec, stacks: Iterable[tuple[str, str | None]], config: Path) -> list[Target]:
