@@ -423,20 +423,37 @@ def write_schema(path: Path, text: str) -> None:
     from tierstack.generator.errors import UserError
     from tierstack.generator.fsio import write_atomic
 
-    if path.exists() or path.is_symlink():
-        try:
-            current = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            current = None
-        title = current.get("title") if isinstance(current, dict) else None
-        if path.is_symlink() or not path.is_file() or title not in TITLES:
-            raise UserError(
-                "exists and is not a schema tierstack wrote; not replacing it",
-                file=path,
-                field="--out",
-                hint="give another file, or move that one away",
-            )
+    exists = path.exists() or path.is_symlink()
+    if exists and (path.is_symlink() or _title(path) not in TITLES):
+        raise UserError(
+            "exists and is not a schema tierstack wrote; not replacing it",
+            file=path,
+            field="--out",
+            hint="give another file, or move that one away",
+        )
     write_atomic(path, text)
+
+
+# the largest schema tierstack writes (the config's) is about 60 KiB; a larger file is not one of them
+MAX_SCHEMA_BYTES = 4 * 1024 * 1024
+
+
+def _title(path: Path) -> Any:
+    """The `title` of the JSON schema at `path`, read through the bounded reader (a FIFO given as --out
+    would block a plain read forever; /dev/zero never end); None for anything that is not a JSON object,
+    and a UserError for a path that is no regular file (a FIFO, a device, a directory), naming it."""
+    from tierstack.generator import fsio
+    from tierstack.generator.errors import UserError
+
+    try:
+        current = fsio.read_json(path, "schema file", MAX_SCHEMA_BYTES)
+    except fsio.Unreadable as err:
+        if err.reason == "not found":  # gone since it was seen: not a schema tierstack wrote either
+            return None
+        raise UserError(f"{err.reason}; not replacing it", file=path, field="--out", hint="give another file") from None
+    except UserError:  # too large, not UTF-8, not JSON: not a schema tierstack wrote
+        return None
+    return current.get("title") if isinstance(current, dict) else None
 
 
 def write_beside(document: Path, kind: str) -> tuple[Path, bool]:
