@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from tierstack.generator import __version__
+from tierstack.generator import __version__, fsio
 from tierstack.generator.errors import UserError
 from tierstack.generator.exit_codes import EXIT_DESTRUCTIVE_CHANGE, EXIT_FROZEN, EXIT_PLAN_CHANGED
 from tierstack.generator.fsio import write_atomic
@@ -578,6 +578,9 @@ def ownership(text: str) -> Literal["ours", "edited", "foreign"]:
     return "ours" if hashlib.sha256(lines[-1].encode("utf-8")).hexdigest() == digest else "edited"
 
 
+MAX_CI_FILE_BYTES = 1024 * 1024  # the CI files tierstack writes are a few KiB each
+
+
 def write(files: dict[str, str], out: Path, force: bool, command: str) -> list[Written]:
     """Write every file into `out` atomically, after checking them all: nothing is written if one is refused."""
     if out.exists() and not out.is_dir():
@@ -589,12 +592,14 @@ def write(files: dict[str, str], out: Path, force: bool, command: str) -> list[W
         if path.is_symlink() or (path.exists() and not path.is_file()):
             foreign.append(path)
             continue
-        try:
-            current = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        try:  # bounded: a sparse 4 GB file there is not tierstack's either
+            current = fsio.read_text(path, "CI file", MAX_CI_FILE_BYTES)
+        except fsio.Unreadable as err:
+            if err.reason != "not found":
+                raise
             plan.append((path, text, "created"))
             continue
-        except UnicodeDecodeError:
+        except UserError:  # too large, not UTF-8: not written by tierstack
             foreign.append(path)
             continue
         owner = ownership(current)
