@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator import blueprint as bp
+from tierstack.generator import yamlio
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError
 from tierstack.generator.gitsource import GitFailed, GitSource, newest_tag
@@ -413,7 +414,7 @@ def _replace_ref(line: str, old: str, new: str) -> str | None:
 
 def _edit_config_ref(loaded: Any, old: str, new: str) -> str:
     """tierstack.yaml with `blueprint.ref` moved: only that line changes."""
-    text = loaded.path.read_text(encoding="utf-8")
+    text = yamlio.read_text(loaded.path, "config")  # bounded, as when it was loaded
     line = loaded.line("blueprint", "ref")
     lines = text.split("\n")
     edited = _replace_ref(lines[line - 1], old, new) if line else None
@@ -435,7 +436,7 @@ def _edit_overlay_ref(path: Path, old: str, new: str, target: Pinned) -> str:
 
     from tierstack.generator import fork
 
-    text = path.read_text(encoding="utf-8")
+    text = yamlio.read_text(path, "blueprint")  # bounded, as when it was loaded
     if fork.is_ours(path) and not re.search(r"\{[{%]", text):
         doc, head = fork.read_overlay(text, display_path(path))
         extends = doc.get("extends")
@@ -460,7 +461,7 @@ def _reannotate(overlay: Path | None, config: Path) -> None:
 
     if overlay is None or not fork.is_ours(overlay):
         return
-    text = overlay.read_text(encoding="utf-8")
+    text = yamlio.read_text(overlay, "blueprint")
     if re.search(r"\{[{%]", text):
         return
     with session(Pins(config.parent)):
