@@ -367,10 +367,14 @@ class MlPipelines(CapabilityModule):
         from cdktn_provider_google.project_iam_member import ProjectIamMember
         from cdktn_provider_google.workflows_workflow import WorkflowsWorkflow
 
+        from tierstack.modules import data_sources
+
         inputs = self.inputs
         self.apis = (*self.apis, "workflows.googleapis.com", "workflowexecutions.googleapis.com")
         window = int(self.settings.data_window_days or 30) * 86400
         prefix = f"{inputs.name}-{inputs.environment}"[:60].rstrip("-")
+        gate = data_sources.gate_steps(inputs)  # the source check, where tierstack.yaml declares data sources
+        start = next(iter(gate[0])) if gate else "start_pipeline_run"
         steps: list[dict[str, Any]] = [
             {
                 "per_run": {
@@ -385,7 +389,7 @@ class MlPipelines(CapabilityModule):
             },
             {
                 "what_started_it": {
-                    "switch": [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": "start_pipeline_run"}]
+                    "switch": [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": start}]
                 }
             },
         ]
@@ -411,6 +415,7 @@ class MlPipelines(CapabilityModule):
             ]
         else:
             steps.append({"not_a_schedule": {"return": "started by neither the schedule nor an alert: ignored"}})
+        steps += gate  # the declared data sources first: no run on a missing or stale one (data_sources)
         steps += [
             # retried only where the API did not process it (429, 503); the job id makes a repeat a 409, not a run
             {

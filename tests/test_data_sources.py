@@ -592,3 +592,45 @@ def test_the_check_workflow_as_terraform_evaluates_it(planned: dict[str, Any]) -
 def test_the_workflow_judge_can_fail() -> None:
     broken = {"main": {"steps": [{"a": {"next": "b"}}, {"a": {"call": "nothing"}}, {"c": {"return": "${len(x}"}}]}}
     assert len(problems_in(broken, set())) == 4
+
+
+def test_continuous_training_checks_the_sources_first(planned: dict[str, Any], tmp_path: Path) -> None:
+    """The retraining workflow (the schedule and the degradation trigger) runs the check, then starts a run only
+    when every source is fresh; the check's own ERROR entries raise the alert. Its body holds references (the
+    pipelines identity, the pipeline root), unknown until apply, so it is read from the stack with the HCL
+    literal reader of tests/test_continuous_training.py."""
+    from test_continuous_training import encoded
+
+    from tierstack.modules.data_sources import RUN_CHECK
+
+    stacks = {p.name: read_stack(tmp_path / "out", p.name) for p in (tmp_path / "out" / "stacks").iterdir()}
+    workflows = {s: data["resource"]["google_workflows_workflow"] for s, data in stacks.items()}
+    assert "ml_pipelines_retraining" not in workflows["demo-case-dev"]  # development runs by hand: nothing to gate
+    definition = encoded(workflows["demo-case-prod"]["ml_pipelines_retraining"]["source_contents"])
+    assert problems_in(definition, {"http.post", RUN_CHECK}) == []
+    names = [next(iter(step)) for step in definition["main"]["steps"]]
+    assert names.index("check_data_sources") < names.index("only_on_fresh_sources") < names.index("start_pipeline_run")
+    steps = dict(workflow_steps(definition)["main"])
+    assert steps["what_started_it"]["switch"][0]["next"] == "check_data_sources"  # the schedule goes through it too
+    check = steps["check_data_sources"]
+    assert check["call"] == RUN_CHECK
+    assert check["args"] == {
+        "workflow_id": "demo-case-prod-data-sources",
+        "location": "us-central1",
+        "project_id": "demo-case-prod",
+        "argument": {"trigger": "training"},
+    }
+    gate = steps["only_on_fresh_sources"]["switch"][0]
+    assert gate["condition"] == "${not sources.ok}" and "return" in gate["steps"][0]["no_run_on_stale_sources"]
+    check_workflow = planned_resources(planned["demo-case-prod"][1])["google_workflows_workflow.data_sources_check"]
+    assert check_workflow["name"] == check["args"]["workflow_id"]
+    done = dict(workflow_steps(json.loads(check_workflow["source_contents"]))["main"])["done"]
+    assert set(done["return"]) == {"ok", "checked", "problems"}  # what the gate reads
+
+
+def test_without_sources_the_retraining_workflow_is_unchanged(
+    synth: Callable[[str], dict[str, dict[str, Any]]], synthesizes: None
+) -> None:
+    stacks = synth(SOURCES.split("data_sources:")[0])
+    text = json.dumps(stacks["demo-case-prod"]["resource"]["google_workflows_workflow"])
+    assert "check_data_sources" not in text and "data_sources_check" not in text
