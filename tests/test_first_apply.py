@@ -403,3 +403,23 @@ def test_tierstack_apply_waits_for_a_newly_enabled_api(
     stack = json.loads((tmp_path / "cdktf.out/stacks/ledger-dev/cdk.tf.json").read_text())
     declared = [name for kind in ("resource", "data") for items in stack.get(kind, {}).values() for name in items]
     assert states()["ledger-dev/default.tfstate"] == len(declared)  # all of it, the instance among them
+
+
+def test_a_signal_during_the_wait_ends_the_run_at_once() -> None:
+    """SIGTERM (a CI runner cancelling the job) while apply waits: nothing runs, so tierstack stops at once
+    with 128 + the signal, saying so; its own handlers are put back."""
+    import signal
+    import threading
+
+    said: list[str] = []
+    before = signal.getsignal(signal.SIGTERM)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            operate._wait(600, said.append)  # without the handler: ten minutes, then no SystemExit
+    finally:
+        timer.cancel()
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert said == ["SIGTERM received while waiting: nothing is running; tierstack stops"]
+    assert signal.getsignal(signal.SIGTERM) == before
