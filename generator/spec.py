@@ -486,7 +486,8 @@ class Spec(_Strict):
     )
     tier: int | None = Field(default=None, ge=0, le=2, strict=True)  # strict: `tier: true` is not tier 1
     allow_gaps: bool = False
-    capabilities: CapabilityChanges = CapabilityChanges()
+    # built when a Spec is, not at import: the catalog it checks against imports the modules, which import this
+    capabilities: CapabilityChanges = Field(default_factory=CapabilityChanges)
     variables: Variables = Field(default_factory=lambda: Variables())
     overrides: dict[str, Any] = Field(default_factory=dict)
     waivers: list[Waiver] = Field(default_factory=list)

@@ -88,3 +88,24 @@ def test_a_checker_that_can_fail() -> None:
     probe = REPO / "generator" / "analysis" / "review" / "read.py"
     assert "cdktn" not in " ".join(imported(probe))
     assert offenders(("json",), ()) != []  # every file importing json is reported when nothing is allowed
+
+
+def test_every_product_module_imports_first_in_a_fresh_interpreter(spawns: None) -> None:
+    """No import cycle hides behind import order: each module is the first tierstack module a new
+    interpreter imports (a cycle through the catalog once made `tierstack review` an internal error,
+    while the in-process tests, which had imported the spec earlier, passed)."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted(
+        "tierstack." + ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__") for p in PRODUCT
+    )
+
+    def first_import(name: str) -> str | None:
+        done = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=120)
+        return None if done.returncode == 0 else f"{name}: {done.stderr.strip().splitlines()[-1]}"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [f for f in pool.map(first_import, names) if f]
+    assert len(names) > 60 and failures == []
