@@ -5,7 +5,8 @@ data/metric_types.yaml (real metric types with their kind, value type, unit,
 monitored resource and labels, and the source they were read from): the
 model_monitoring module builds its filters only from these entries, and the
 tests check every generated alert against the same table. `planned_alerts()`
-decides which alert policies model_monitoring creates; `unreceived_alerts()`
+decides which alert policies model_monitoring creates, `retraining_alerts()`
+the one ml_pipelines creates on its retraining workflow; `unreceived_alerts()`
 turns environments whose policies have no notification channel into a warning
 for `explain` and `generate`.
 """
@@ -40,6 +41,12 @@ class MetricType:
         if allowed is not None and value not in allowed:
             raise KeyError(f"{self.type}: {key} is one of {', '.join(allowed)} in {TABLE}, not {value!r}")
         return f'metric.labels.{key} = "{value}"'
+
+    def label_prefix(self, key: str, prefix: str) -> str:
+        """A filter term matching a label's values that start with `prefix` (Monitoring's starts_with)."""
+        if key not in self.labels:
+            raise KeyError(f"{self.type} has no label {key!r} in {TABLE} (it has {', '.join(self.labels)})")
+        return f'metric.labels.{key} = starts_with("{prefix}")'
 
     def filter(self, *terms: str) -> str:
         """A Monitoring filter selecting this metric on its own monitored resource, AND the given terms."""
@@ -103,6 +110,28 @@ def environment_alerts(capabilities: dict[str, Any]) -> list[str]:
     return planned_alerts(settings.get("alerts") or {}, online, "ml_pipelines" in capabilities)
 
 
+def retraining_alerts(capabilities: dict[str, Any]) -> list[str]:
+    """The alert ml_pipelines makes on its retraining workflow's failed executions, where it makes the workflow
+    (a schedule, or retraining on degradation)."""
+    if "ml_pipelines" not in capabilities:
+        return []
+    settings = capabilities["ml_pipelines"] or {}
+    return ["retraining_failures"] if settings.get("schedule") or settings.get("retrain_on_degradation") else []
+
+
+def team_channel(settings: dict[str, Any]) -> str | None:
+    """Which capability's channel the team's alerts reach in an environment's resolved `settings`, if any:
+    model_monitoring's alert email, else cost_controls' budget email (made only with a budget). The order
+    is modules/ml_pipelines.py's TEAM_CHANNELS."""
+    capabilities = settings.get("capabilities") or {}
+    if "model_monitoring" in capabilities and (capabilities["model_monitoring"] or {}).get("notification_email"):
+        return "model_monitoring"
+    budget = settings.get("budget") or {}
+    if "cost_controls" in capabilities and (capabilities["cost_controls"] or {}).get("notification_email"):
+        return "cost_controls" if budget.get("enabled") else None
+    return None
+
+
 def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
     """A warning when alert policies would be created with no notification channel: nobody would hear them.
 
@@ -114,9 +143,21 @@ def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
         if environment_alerts(settings.get("capabilities") or {})
         and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))
     ]
-    if not silent:
-        return []
-    return [
-        f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
-        "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"
+    unheard = [
+        name
+        for name, settings in environments.items()
+        if retraining_alerts(settings.get("capabilities") or {}) and team_channel(settings) is None
     ]
+    warnings = []
+    if silent:
+        warnings.append(
+            f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
+            "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"
+        )
+    if unheard:
+        warnings.append(
+            f"ml_pipelines: the alert on failed retraining executions of {', '.join(unheard)} notifies nobody: "
+            "the stack has no team channel (model_monitoring's alert email, or cost_controls' budget email, "
+            "which needs a budget); set variables.alert_email, and a budget where model_monitoring is not selected"
+        )
+    return warnings

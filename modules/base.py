@@ -72,6 +72,9 @@ class Upstream:
     datasets: dict[str, Any] | None = None  # data_processing's BigQuery datasets by purpose, once built
     endpoint: Any = None  # model_serving's Vertex AI endpoint, once built (online serving only)
     retraining_topic: Any = None  # ml_pipelines' topic whose messages start a retraining run, once built
+    # the team's notification channels by capability (model_monitoring's alerts, cost_controls' budget), once
+    # built: where an alert of another capability notifies (ml_pipelines' failed retraining executions)
+    team_channels: dict[str, Any] = field(default_factory=dict)
 
     @property
     def serving_online(self) -> bool:

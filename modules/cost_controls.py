@@ -6,7 +6,7 @@ The cost labels themselves are applied by every module (base.CapabilityModule.la
 from __future__ import annotations
 
 from tierstack.generator.settings import Email, Settings
-from tierstack.modules.base import CapabilityModule
+from tierstack.modules.base import CapabilityModule, Upstream
 
 
 class CostControlsSettings(Settings):
@@ -46,6 +46,12 @@ class CostControls(CapabilityModule):
         "budget_subscription": "pull subscription on the budget topic, for automation that acts on the budget",
         "budget_channel": "Cloud Monitoring notification channel the budget notifies",
     }
+
+    team_channel: str | None = None  # the email channel build() made, for provide()
+
+    def provide(self, upstream: Upstream) -> None:
+        if self.team_channel is not None:
+            upstream.team_channels["cost_controls"] = self.team_channel
 
     def build(self) -> None:
         from cdktn_provider_google.billing_budget import (
@@ -103,6 +109,7 @@ class CostControls(CapabilityModule):
             )
             channels = [channel.id]
             self.expose("budget_channel", channel.id)
+            self.team_channel = channel.id  # provide(): other capabilities' alerts may notify the team here
         amount = float(budget["amount"])
         units, nanos = int(amount), round((amount - int(amount)) * 1e9)
         rules = [

@@ -105,22 +105,8 @@ PERSONA_GRANTS: dict[str, tuple[str, ...]] = {
 }
 # Who may run as whom: the pipeline runner launches training jobs; CI deploys pipelines.
 # CI deploys what runs as pipelines and serving (scheduled batch prediction jobs carry the serving identity).
-# The pipelines identity on itself: pipelineJobs.create with serviceAccount set needs
-# iam.serviceAccounts.actAs on that account from the caller (Vertex AI PipelineJob reference), and the
-# retraining workflow calls it as the pipelines identity. Granted wherever that identity exists, so a
-# development environment, which runs pipelines by hand, tests the grants production runs with (issue 20.6e).
-ACT_AS = (
-    ("pipelines", "training"),
-    ("pipelines", "serving"),
-    ("pipelines", "pipelines"),
-    ("ci", "pipelines"),
-    ("ci", "serving"),
-)
-# Grants that moved here from another capability: construct id -> the address they had, a `moved` block each,
-# so Terraform keeps the binding instead of removing one address's copy after creating the other's.
-MOVED_HERE = {
-    "pipelines_actas_pipelines": "google_service_account_iam_member.ml_pipelines_pipelines_actas_itself",
-}
+# (The pipelines identity acting as itself, which its pipeline runs need, is ml_pipelines' grant: see there.)
+ACT_AS = (("pipelines", "training"), ("pipelines", "serving"), ("ci", "pipelines"), ("ci", "serving"))
 # The Google service agents that encrypt with the CMEK key: whichever services the capabilities' classes
 # name (`key_services`, `service_agents`). On a fresh project none of them exists until something asks
 # for it, and a grant to an agent that does not exist fails. So each is materialised first, the way
@@ -197,9 +183,6 @@ class Foundation(CapabilityModule):
                     role="roles/iam.serviceAccountUser",
                     member=identities.member(runner),
                 )
-                moved = MOVED_HERE.get(f"{runner}_actas_{target}")
-                if moved:
-                    self.moves.append((moved, self.address(ServiceAccountIamMember, f"{runner}_actas_{target}")))
         for persona, group in sorted(self.settings.persona_groups.model_dump().items()):
             for grant in PERSONA_GRANTS.get(persona, ()) if group else ():
                 self.add(

@@ -24,7 +24,7 @@ compiled template in the stack's KFP repository (`https://{region}-kfp.pkg.dev/{
 
 Both call pipelineJobs.create as the pipelines identity with `serviceAccount` = that identity, and
 "users starting the pipeline must have iam.serviceAccounts.actAs on this service account" (the
-PipelineJob reference): foundation grants the identity roles/iam.serviceAccountUser on itself, in every
+PipelineJob reference): the identity is granted roles/iam.serviceAccountUser on itself, in every
 environment, so development tests the grant production runs with.
 """
 
@@ -96,6 +96,18 @@ WORKFLOW_EXECUTIONS = "https://workflowexecutions.googleapis.com/v1"
 # The pipeline parameters every run gets (runtimeConfig.parameterValues), from the workflow's variables: the
 # compiled template declares them (KFP pipeline inputs of type str) and reads its data window from them.
 RUN_PARAMETERS = {"run_date": "run_date", "data_window_start": "window_start", "data_window_end": "window_end"}
+
+
+# Cloud Monitoring's count of a workflow's finished executions, labelled by the state they finished in
+FINISHED_EXECUTIONS = "workflows.googleapis.com/finished_execution_count"
+# Whose channel a failed retraining execution notifies, first found: the team's alert channel, else its budget's
+TEAM_CHANNELS = ("model_monitoring", "cost_controls")
+
+
+def team_channel(upstream: Upstream) -> str | None:
+    """The notification channel the team reads (TEAM_CHANNELS): None where the stack has none, and then
+    `explain` and `generate` warn (tierstack.generator.monitoring.unreceived_alerts)."""
+    return next((upstream.team_channels[c] for c in TEAM_CHANNELS if c in upstream.team_channels), None)
 
 
 def vertex_endpoint(project: str, region: str, collection: str) -> str:
@@ -230,6 +242,10 @@ class MlPipelines(CapabilityModule):
             "ml_pipelines_retraining_topic) whose messages start the same pipeline run through Eventarc and "
             "the retraining workflow; model monitoring's retraining channel publishes to it"
         ),
+        (
+            "with a schedule or retraining on degradation, an alert policy on the retraining workflow's failed "
+            "executions, notifying the team's channel (model monitoring's alerts, else the budget's)"
+        ),
     )
     min_tier = 1
     settings_model = MlPipelinesSettings
@@ -257,6 +273,11 @@ class MlPipelines(CapabilityModule):
     def provide(self, upstream: Upstream) -> None:
         upstream.retraining_topic = self.retraining_topic  # model monitoring's retraining channel publishes to it
 
+    def connect(self, upstream: Upstream) -> None:
+        """The retraining workflow's failed executions alert the team, once every module made its channels."""
+        if self.workflow is not None:
+            self._failed_retraining_alert(self.workflow, team_channel(upstream))
+
     def build(self) -> None:
         from cdktn_provider_google.artifact_registry_repository import ArtifactRegistryRepository
         from cdktn_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
@@ -265,6 +286,7 @@ class MlPipelines(CapabilityModule):
         inputs, settings = self.inputs, self.settings
         field = f"environments.{inputs.environment}.capabilities.ml_pipelines"
         self.retraining_topic: PubsubTopic | None = None  # for model monitoring's pubsub notification channel
+        self.workflow: Any = None  # the retraining workflow, once made: connect() alerts on its failures
         root = self.bucket("pipeline_root", writers=("pipelines", "training"), readers=("ci",))
         self.expose("pipeline_root", root.url)
         repositories = settings.repositories
@@ -295,6 +317,8 @@ class MlPipelines(CapabilityModule):
                     )
             self.expose("{repo}_repository", repository.id, repo=repo, format=REPOSITORY_FORMATS[repo])
 
+        if inputs.identities.has("pipelines"):
+            self._act_as_itself()
         cron = settings.schedule
         time_zone = settings.time_zone or "Etc/UTC"
         on_degradation = bool(settings.retrain_on_degradation)
@@ -309,10 +333,8 @@ class MlPipelines(CapabilityModule):
                 field=f"{field}.repositories",
                 hint="add kfp to ml_pipelines.repositories",
             )
-        # pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity: foundation
-        # grants it act-as on itself in every environment (its ACT_AS table), so dev tests what prod runs
         job = self._pipeline_job(root.url, str(template), str(tag))
-        workflow = self._run_workflow(job, str(template), on_degradation)
+        workflow = self.workflow = self._run_workflow(job, str(template), on_degradation)
         if cron:
             # Cloud Scheduler sends the same body every time, so it starts the workflow, which gives each run
             # its own date, data window and job id (Workflow Executions API: executions.create)
@@ -335,6 +357,26 @@ class MlPipelines(CapabilityModule):
             )
         if on_degradation:
             self._degradation_trigger(workflow)
+
+    def _act_as_itself(self) -> None:
+        """The pipelines identity may act as itself, in every environment (issue 20.6e).
+
+        pipelineJobs.create with serviceAccount = the pipelines identity, called as that identity (the
+        retraining workflow, or a person or CI step running the identity's runs), needs
+        iam.serviceAccounts.actAs on it. Not only where a trigger exists: a development environment, which
+        runs its pipelines by hand, tests the grants production runs with. Its address is the one it had
+        when only triggers made it, so deployed stacks keep the binding untouched.
+        """
+        from cdktn_provider_google.service_account_iam_member import ServiceAccountIamMember
+
+        inputs = self.inputs
+        self.add(
+            ServiceAccountIamMember,
+            "pipelines_actas_itself",
+            service_account_id=f"projects/{inputs.project}/serviceAccounts/{inputs.identities.emails['pipelines']}",
+            role="roles/iam.serviceAccountUser",
+            member=inputs.identities.member("pipelines"),
+        )
 
     def _pipeline_job(self, pipeline_root: str, template: str, tag: str) -> dict[str, Any]:
         """The PipelineJob resource that pipelineJobs.create takes as its request body."""
@@ -461,6 +503,51 @@ class MlPipelines(CapabilityModule):
         )
         self.expose("enable_caching", bool(self.settings.enable_caching))
         return workflow
+
+    def _failed_retraining_alert(self, workflow: Any, channel: str | None) -> None:
+        """Alert on the retraining workflow's failed executions: a run that was due and never started.
+
+        The workflow retries its pipelineJobs.create call where the API did not process it, and then fails
+        the execution: nothing else would tell anyone that no run started. The count of finished executions
+        by state (FAILED_EXECUTIONS, generator/data/metric_types.yaml) over 5 minutes, for this workflow;
+        any failure opens an incident, notifying the team's channel (team_channel()).
+        """
+        from cdktn_provider_google.monitoring_alert_policy import (
+            MonitoringAlertPolicyConditionsConditionThreshold,
+            MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+        )
+
+        from tierstack.generator.monitoring import metric, resource_labels
+        from tierstack.modules.model_monitoring import WINDOW, alert_policy
+
+        executions = metric(FINISHED_EXECUTIONS)
+        assert "workflow_id" in resource_labels(executions.resource)
+        inputs = self.inputs
+        alert_policy(
+            self,
+            "retraining_failures",
+            "failed retraining executions",
+            [channel] if channel else [],
+            f"An execution of the retraining workflow ({inputs.name}-{inputs.environment}-retraining, "
+            f"{inputs.region}) failed, so no pipeline run started: see its error with `gcloud workflows "
+            f"executions list {inputs.name}-{inputs.environment}-retraining --location {inputs.region}`.",
+            threshold=MonitoringAlertPolicyConditionsConditionThreshold(
+                filter=executions.filter(
+                    f'resource.labels.workflow_id = "{workflow.name}"', executions.label("status", "FAILED")
+                ),
+                aggregations=[
+                    MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                        alignment_period=WINDOW,
+                        per_series_aligner="ALIGN_DELTA",
+                        cross_series_reducer="REDUCE_SUM",
+                        group_by_fields=["resource.label.workflow_id"],
+                    )
+                ],
+                comparison="COMPARISON_GT",
+                threshold_value=0,
+                duration="0s",
+            ),
+        )
 
     def _degradation_trigger(self, workflow: Any) -> None:
         """Topic -> Eventarc -> the retraining workflow, for alerts that mean the model degraded."""

@@ -141,6 +141,7 @@ class ModelMonitoring(CapabilityModule):
             )
             channels = [channel.id]
             self.expose("notification_channel", channel.id)
+        self.channels = channels
         alerts = settings.alerts
         online, pipelines = inputs.upstream.serving_online, "ml_pipelines" in inputs.upstream.selected
         planned = planned_alerts(alerts.model_dump(), online, pipelines)
@@ -150,6 +151,11 @@ class ModelMonitoring(CapabilityModule):
             self._endpoint_latency(channels, alerts.endpoint_latency_p99_ms)
         if "pipeline_failures" in planned:
             self._pipeline_failures(channels)
+
+    def provide(self, upstream: Upstream) -> None:
+        """The team's alert channel, for other capabilities' alerts (ml_pipelines' failed retraining runs)."""
+        if self.channels:
+            upstream.team_channels["model_monitoring"] = self.channels[0]
 
     def connect(self, upstream: Upstream) -> None:
         """Retraining on degradation: the anomalies reach ml_pipelines' trigger topic, when it made one.
@@ -298,36 +304,55 @@ class ModelMonitoring(CapabilityModule):
         doc: str,
         matched_log: Any = None,
     ) -> None:
-        from cdktn_provider_google.monitoring_alert_policy import (
-            MonitoringAlertPolicy,
-            MonitoringAlertPolicyAlertStrategy,
-            MonitoringAlertPolicyAlertStrategyNotificationRateLimit,
-            MonitoringAlertPolicyConditions,
-            MonitoringAlertPolicyDocumentation,
-        )
+        alert_policy(self, key, what, channels, doc, threshold=threshold, matched_log=matched_log)
 
-        inputs = self.inputs
-        condition = (
-            MonitoringAlertPolicyConditions(display_name=what, condition_matched_log=matched_log)
-            if matched_log is not None
-            else MonitoringAlertPolicyConditions(display_name=what, condition_threshold=threshold)
-        )
-        # a log-match policy must limit its notifications: at most one per failed run every 5 minutes
-        rate_limit = (
-            MonitoringAlertPolicyAlertStrategyNotificationRateLimit(period=WINDOW) if matched_log is not None else None
-        )
-        self.add(
-            MonitoringAlertPolicy,
-            f"{key}_alert",
-            project=inputs.project,
-            display_name=f"{inputs.name} {inputs.environment}: {what}",
-            combiner="OR",
-            conditions=[condition],
-            notification_channels=channels or None,
-            alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s", notification_rate_limit=rate_limit),
-            documentation=MonitoringAlertPolicyDocumentation(
-                content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"
-            ),
-            severity="ERROR" if inputs.serving_class == "production" else "WARNING",
-            user_labels=self.labels,
-        )
+
+def alert_policy(
+    module: CapabilityModule,
+    key: str,
+    what: str,
+    channels: list[str],
+    doc: str,
+    *,
+    threshold: MonitoringAlertPolicyConditionsConditionThreshold | None = None,
+    matched_log: Any = None,
+) -> Any:
+    """One alert policy the way every tierstack alert is made: one condition (a threshold, or a log match),
+    the team's channels, closed after 30 minutes without the condition, ERROR in a production serving class.
+
+    Shared with the capabilities whose own resources are watched (ml_pipelines' retraining workflow), so an
+    alert reads the same wherever it is made; `key` names it: `<capability>_<key>_alert`.
+    """
+    from cdktn_provider_google.monitoring_alert_policy import (
+        MonitoringAlertPolicy,
+        MonitoringAlertPolicyAlertStrategy,
+        MonitoringAlertPolicyAlertStrategyNotificationRateLimit,
+        MonitoringAlertPolicyConditions,
+        MonitoringAlertPolicyDocumentation,
+    )
+
+    inputs = module.inputs
+    condition = (
+        MonitoringAlertPolicyConditions(display_name=what, condition_matched_log=matched_log)
+        if matched_log is not None
+        else MonitoringAlertPolicyConditions(display_name=what, condition_threshold=threshold)
+    )
+    # a log-match policy must limit its notifications: at most one per failed run every 5 minutes
+    rate_limit = (
+        MonitoringAlertPolicyAlertStrategyNotificationRateLimit(period=WINDOW) if matched_log is not None else None
+    )
+    return module.add(
+        MonitoringAlertPolicy,
+        f"{key}_alert",
+        project=inputs.project,
+        display_name=f"{inputs.name} {inputs.environment}: {what}",
+        combiner="OR",
+        conditions=[condition],
+        notification_channels=channels or None,
+        alert_strategy=MonitoringAlertPolicyAlertStrategy(auto_close="1800s", notification_rate_limit=rate_limit),
+        documentation=MonitoringAlertPolicyDocumentation(
+            content=f"{inputs.name} in {inputs.environment}: {doc}", mime_type="text/markdown"
+        ),
+        severity="ERROR" if inputs.serving_class == "production" else "WARNING",
+        user_labels=module.labels,
+    )

@@ -204,6 +204,8 @@ def test_every_alert_names_a_real_metric_with_its_labels_and_resource(synthesize
                     problems.append(f"{where}: only threshold conditions are checked against the table: {other}")
                     continue
                 threshold = condition["condition_threshold"]
+                if threshold["filter"].startswith("select_slo_"):  # an SLO's burn rate: test_serving_slos.py
+                    continue
                 seen += 1
                 _check_series(where, threshold["filter"], threshold.get("aggregations", []), data, problems)
                 if "denominator_filter" in threshold:
@@ -353,3 +355,105 @@ def test_a_drift_threshold_outside_zero_to_one_is_an_error(tmp_path: Path, thres
     result = run("generate", str(config), "--env", "dev", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert "drift_threshold" in result.output
+
+
+# --- issue 20, 9: a failed retraining execution alerts the team ----------------------------------------
+
+WORKFLOW_METRIC = "workflows.googleapis.com/finished_execution_count"
+
+
+def test_the_workflows_metric_is_in_the_table_with_its_source() -> None:
+    """The metric and label names come from Google's metrics list (section "workflows"), cited in the table
+    beside the entry, with the states a finished execution ends in (Workflow Executions API, Execution.State)."""
+    text = TABLE_FILE.read_text(encoding="utf-8")
+    assert "https://cloud.google.com/monitoring/api/metrics_gcp_p_z#gcp-workflows" in text
+    entry = table()["metrics"][WORKFLOW_METRIC]
+    assert (entry["kind"], entry["value_type"], entry["resource"]) == (
+        "DELTA",
+        "INT64",
+        "workflows.googleapis.com/Workflow",
+    )
+    assert "FAILED" in entry["label_values"]["status"]
+    assert "workflow_id" in table()["resources"]["workflows.googleapis.com/Workflow"]["labels"]
+
+
+def _team_channel(data: dict[str, Any]) -> str | None:
+    """The team's email channel in a stack: model monitoring's alerts, else the budget's; None without one."""
+    channels = data.get("resource", {}).get("google_monitoring_notification_channel", {})
+    for name in ("model_monitoring_email", "cost_controls_budget_email"):
+        if name in channels and channels[name]["type"] == "email":
+            return f"${{google_monitoring_notification_channel.{name}.id}}"
+    return None
+
+
+def test_every_retraining_workflow_alerts_on_its_failed_executions(synthesized: dict[str, Path]) -> None:
+    """The workflow retries its call, then fails the execution: without this alert nobody learns that a due
+    run never started (issue 20, item 9). One threshold condition on the workflow's FAILED executions, any
+    one of them an incident, to the team's channel wherever the stack has one."""
+    seen = notified = 0
+    for stack, data in stacks(synthesized):
+        workflows = data.get("resource", {}).get("google_workflows_workflow", {})
+        if "ml_pipelines_retraining" not in workflows:
+            assert "ml_pipelines_retraining_failures_alert" not in policies(data), stack
+            continue
+        policy = policies(data)["ml_pipelines_retraining_failures_alert"]
+        (condition,) = conditions(policy)
+        threshold = condition["condition_threshold"]
+        found = terms(threshold["filter"])
+        assert ("metric", "type", WORKFLOW_METRIC) in found, stack
+        assert ("metric", "status", "FAILED") in found, stack
+        assert ("resource", "workflow_id", "${google_workflows_workflow.ml_pipelines_retraining.name}") in found
+        assert threshold["comparison"] == "COMPARISON_GT" and threshold.get("threshold_value", 0) == 0, stack
+        (agg,) = threshold["aggregations"]
+        assert agg["per_series_aligner"] in {"ALIGN_DELTA", "ALIGN_SUM"} and agg["alignment_period"] == "300s"
+        channel = _team_channel(data)
+        assert policy.get("notification_channels") == ([channel] if channel else None), stack
+        seen += 1
+        notified += bool(channel)
+    assert seen and notified, f"{seen} retraining workflows, {notified} alerting a channel"
+
+
+def test_the_weekly_recommender_hears_of_a_failed_retraining(synthesized: dict[str, Path]) -> None:
+    """recommender-prod retrains weekly through the workflow and selects no model_monitoring: its failed
+    executions reach the team through the budget's email channel, the only channel it has."""
+    data = read_stack(synthesized["examples/recommender/tierstack.yaml"], "recommender-prod")
+    policy = policies(data)["ml_pipelines_retraining_failures_alert"]
+    assert policy["notification_channels"] == [
+        "${google_monitoring_notification_channel.cost_controls_budget_email.id}"
+    ]
+    channel = data["resource"]["google_monitoring_notification_channel"]["cost_controls_budget_email"]
+    assert channel["labels"] == {"email_address": "personalization@example.com"}
+
+
+SCHEDULED_NO_EMAIL = """\
+name: quiet-batch
+team: ml-platform
+use_case:
+  stage: production
+  serving: batch
+  retraining: scheduled
+  schedule: "0 4 * * 1"
+environments:
+  dev: {project: acme-quietb-dev}
+  prod: {project: acme-quietb-prod}
+"""
+
+
+def test_explain_warns_when_a_failed_retraining_reaches_nobody(tmp_path: Path, synthesizes: None) -> None:
+    """Where no team channel exists, the alert is still made (as model_monitoring's are) and explain says so."""
+    config = tmp_path / "tierstack.yaml"
+    config.write_text(SCHEDULED_NO_EMAIL, encoding="utf-8")
+    result = run("explain", str(config))
+    assert result.exit_code == 0, result.output
+    warnings = result.output.split("\nWarnings\n", 1)[-1]
+    assert "failed retraining executions of prod notifies nobody" in warnings, warnings
+    assert "alert_email" in warnings
+
+    # an address alone is not a channel here: batch serving selects no model_monitoring, and the budget's
+    # email channel exists only with a budget
+    email = "variables:\n  alert_email: oncall@example.com\n"
+    config.write_text(SCHEDULED_NO_EMAIL + email, encoding="utf-8")
+    assert "failed retraining executions of prod notifies nobody" in run("explain", str(config)).output
+    budget = "budget:\n  amount: 100\n  billing_account: 01A2B3-C4D5E6-F7A8B9\n"
+    config.write_text(SCHEDULED_NO_EMAIL + email + budget, encoding="utf-8")
+    assert "failed retraining" not in run("explain", str(config)).output
