@@ -5,12 +5,15 @@
 Each fleet is examples/churn-fleet's file with its members repeated over five regions, written to a
 temporary folder beside a copy of its blueprint. Each run is a fresh `tierstack validate` process (start-up
 included, as a user sees it); the figures are the wall time, the time per member and the peak memory of the
-process (ru_maxrss of the child). Not a test: it prints, it asserts nothing.
+process (ru_maxrss of the child), with the CPU seconds of the child beside the wall time: on a shared machine
+the wall time moves with everyone else's work, so the load average before the runs is printed too. Not a test:
+it prints, it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -37,16 +40,19 @@ def write_fleet(folder: Path, members: int) -> Path:
     return path
 
 
-def run_once(path: Path) -> tuple[float, int, int]:
-    """Wall seconds, exit code and the child's peak memory in KiB of one `tierstack validate`."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_once(path: Path) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds, exit code and peak memory in KiB of one `tierstack validate` process.
+
+    The CPU seconds (user + system of the child) say more than the wall time on a machine others share."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([TIERSTACK, "validate", str(path)], capture_output=True, text=True)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         print(done.stderr[-2000:], file=sys.stderr)
-    return elapsed, done.returncode, max(peak, before)
+    return elapsed, cpu, done.returncode, max(after.ru_maxrss, before.ru_maxrss)
 
 
 def main() -> None:
@@ -54,13 +60,14 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[300, 1000, 3000])
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    print(f"{'members':>8} {'seconds':>9} {'ms/member':>10} {'peak MiB':>9}  exit")
+    print(f"load average before: {os.getloadavg()[0]:.1f} (2 cores here: above 2, others' work slows every figure)")
+    print(f"{'members':>8} {'seconds':>9} {'cpu s':>7} {'ms/member':>10} {'peak MiB':>9}  exit")
     with tempfile.TemporaryDirectory(prefix="tierstack-fleet-bench-") as tmp:
         for size in args.sizes:
             path = write_fleet(Path(tmp), size)
             results = [run_once(path) for _ in range(args.runs)]
-            best = min(results)
-            print(f"{size:>8} {best[0]:>9.2f} {1000 * best[0] / size:>10.1f} {best[2] / 1024:>9.0f}  {best[1]}")
+            wall, cpu, code, peak = min(results)
+            print(f"{size:>8} {wall:>9.2f} {cpu:>7.2f} {1000 * wall / size:>10.1f} {peak / 1024:>9.0f}  {code}")
     print("goal (issue 19): 3,000 members under 5 s, time linear in members")
 
 

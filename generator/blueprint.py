@@ -941,7 +941,7 @@ def load(
     """
     pins = pins or pins_for(relative_to)
     notes_before = len(pins.notes)
-    layers: list[Layer] = []
+    rendered: list[_Rendered] = []
     chain: list[str] = []
     links: list[Link] = []
     meta: dict[str, Any] = {}
@@ -977,7 +977,7 @@ def load(
             doc = parsed.doc
             _check_top(doc, name, line_map)
             passed_on = _passed_on(references, variables, origins or {})
-            layers.append(_layer_of(parsed, found.origin, line_map, passed_on))
+            rendered.append(_Rendered(parsed, found.origin, line_map, references, passed_on))
             parent, parent_lines = _extends(doc, name, line_map)
         except UserError as err:  # an error in a built-in blueprint: say how to read it
             err.hint = join_hints(err.hint, found.origin.show_hint())
@@ -1005,10 +1005,7 @@ def load(
         current_ref, current_referrer, current_field = parent, name, "extends"
         current_rel, current_line, parent_found = found.path, _line(doc, "extends", line_map), found
         current_lines = parent_lines
-    merged = Layer({}, {})
-    for layer in reversed(layers):
-        merged = merge(merged, layer)
-    merged.data.pop("extends", None)
+    merged = _merged_chain(rendered)
     tier = meta.get("tier")
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
         raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=tier_at[0], line=tier_at[1], field="tier")
@@ -1168,6 +1165,139 @@ def _layer_of(parsed: rendercache.Parsed, origin: Source, line_map: dict[int, in
 @functools.lru_cache(maxsize=4096)
 def _provenance_at(origin: Source, line: int | None) -> Provenance:
     return Provenance.of(origin.at(line))
+
+
+# --- one merge of a chain, shared by the renders that differ only in a few values --------------------------
+#
+# Merging a chain's layers walks every leaf of every layer, for every member of a fleet, though members
+# mostly render the same chain but for a few values (level-0's `<name>-tfstate`) and for where a value they
+# wrote themselves is attributed (a line that passes a variable on). So the chain is merged once from its
+# full parses with nothing passed on (_Shared), and each render's differences are set on a copy: a value
+# that differs, and the provenance of each leaf whose line passes on the user's value. That is what merge()
+# gives as long as no blueprint merged later writes that leaf, a key above it, one below it, or appends to
+# it (`name+:`): then the leaf is the later blueprint's, or combined with it, and the chain is merged anew.
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """One blueprint of a chain as load() read it."""
+
+    parsed: rendercache.Parsed
+    origin: Source
+    line_map: dict[int, int]
+    references: References
+    passed_on: PassedOn
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """A chain merged from its full parses, nothing passed on (read-only), and what says how a render differs."""
+
+    layer: Layer
+    candidates: tuple[tuple[int, ...], ...]  # per blueprint: its leaves on lines that may pass a variable on
+    later: tuple[tuple[frozenset[Key], frozenset[Key]], ...]  # per blueprint: the leaves merged after it, and
+    # every key above them (names without the '+')
+
+
+_SHARED: OrderedDict[tuple[Any, ...], _Shared | None] = OrderedDict()
+MAX_SHARED = 64  # chains kept: a fleet's few blueprint chains
+
+
+def _merged_chain(rendered: list[_Rendered]) -> Layer:
+    """The chain's layers merged, the first blueprint's last (it wins); `extends` dropped."""
+    shared = _shared(rendered)
+    found = _differing(shared, rendered) if shared is not None else None
+    if found is not None:
+        return found
+    return _merge_layers([_layer_of(r.parsed, r.origin, r.line_map, r.passed_on) for r in rendered])
+
+
+def _merge_layers(layers: list[Layer]) -> Layer:
+    merged = Layer({}, {})
+    for layer in reversed(layers):
+        merged = merge(merged, layer)
+    merged.data.pop("extends", None)
+    return merged
+
+
+def _shared(rendered: list[_Rendered]) -> _Shared | None:
+    """The chain merged from its full parses, once per chain; None when that merge fails (each render's says
+    why, with its own provenance)."""
+    key = tuple((r.parsed.root, r.origin, tuple(r.line_map.values())) for r in rendered)
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return _SHARED[key]
+    try:
+        layer = _merge_layers([_layer_of(r.parsed.root, r.origin, r.line_map, _nothing_passed_on) for r in rendered])
+    except UserError:
+        found = None
+    else:
+        candidates = tuple(_passing_on(r.parsed.root, r.line_map, r.references) for r in rendered)
+        leaves = [frozenset(_unappended(leaf.path) for leaf in r.parsed.root.leaves) for r in rendered]
+        later = tuple(_later(leaves[:index]) for index in range(len(leaves)))
+        found = _Shared(layer, candidates, later)
+    _SHARED[key] = found
+    if len(_SHARED) > MAX_SHARED:
+        _SHARED.popitem(last=False)
+    return found
+
+
+def _nothing_passed_on(line: int, value: Any) -> Source | None:
+    return None
+
+
+def _passing_on(parsed: rendercache.Parsed, line_map: dict[int, int], references: References) -> tuple[int, ...]:
+    """The leaves on template lines that write a variable out (only those can be attributed to the user)."""
+    return tuple(
+        index
+        for index, leaf in enumerate(parsed.leaves)
+        if leaf.line and line_map.get(leaf.line, leaf.line) in references
+    )
+
+
+def _unappended(path: Key) -> Key:
+    return (*path[:-1], path[-1].removesuffix(APPEND)) if path else path
+
+
+def _later(leaf_sets: list[frozenset[Key]]) -> tuple[frozenset[Key], frozenset[Key]]:
+    """The leaves of the blueprints merged after one, and every key path above them."""
+    leaves = frozenset().union(*leaf_sets)
+    return leaves, frozenset(path[:end] for path in leaves for end in range(1, len(path)))
+
+
+def _differing(shared: _Shared, rendered: list[_Rendered]) -> Layer | None:
+    """The shared merge with this chain's own values and attributions set; None when a later blueprint
+    writes one of those leaves (then only a merge of its own says what wins)."""
+    changes: list[tuple[Key, Any, Provenance]] = []
+    for index, r in enumerate(rendered):
+        changed = set(r.parsed.changed)
+        for leaf_index in sorted(changed.union(shared.candidates[index])):
+            leaf = r.parsed.leaves[leaf_index]
+            line = r.line_map.get(leaf.line, leaf.line) if leaf.line else None
+            written = r.passed_on(line, leaf.value) if line else None
+            if written is None and leaf_index not in changed:
+                continue
+            if not _own(leaf.path, shared.later[index]):
+                return None
+            where = Provenance.of(written) if written is not None else _provenance_at(r.origin, line)
+            changes.append((leaf.path, leaf.value, where))
+    data, prov = rendercache.copied(shared.layer.data), dict(shared.layer.prov)
+    for path, value, where in changes:
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = rendercache.copied(value)
+        prov[path] = where
+    return Layer(data, prov)
+
+
+def _own(path: Key, later: tuple[frozenset[Key], frozenset[Key]]) -> bool:
+    """Whether a leaf is the merged chain's as its blueprint wrote it: no later blueprint writes it, a key
+    above it or below it; not an append (`name+:`) nor under `extends` (which the merge drops)."""
+    leaves, above = later
+    if not path or path[0] == "extends" or any(part.endswith(APPEND) for part in path):
+        return False
+    return path not in above and not any(path[:end] in leaves for end in range(1, len(path) + 1))
 
 
 def layer_from(doc: Any, file: str, path: Key = ()) -> Layer:

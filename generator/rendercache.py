@@ -58,7 +58,7 @@ class Leaf:
     value: Any  # to_plain of the value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal only to itself: a key of the caches that share merges (blueprint.py)
 class Parsed:
     """A rendered blueprint's document, its leaves in document order, and its plain data."""
 
@@ -67,6 +67,13 @@ class Parsed:
     leaves: tuple[Leaf, ...]
     plain: dict[str, Any]
     scalars: Mapping[int, int] | None  # 0-based line -> the leaf whose scalar is written on it; None: never patched
+    base: Parsed | None = None  # the full parse this one is patched from; None: it is one
+    changed: tuple[int, ...] = ()  # the leaves whose values differ from the base's
+
+    @property
+    def root(self) -> Parsed:
+        """The full parse: this one, or the one it was patched from (same leaves, same lines)."""
+        return self.base if self.base is not None else self
 
 
 def parsed(text: str, doc: CommentedMap) -> Parsed:
@@ -108,7 +115,7 @@ def _tree(doc: CommentedMap) -> bool:
 
 def patched(base: Parsed, text: str) -> Parsed | None:
     """`text` parsed as `base` with the values of its changed lines replaced; None when it must be parsed in full."""
-    if base.scalars is None:
+    if base.scalars is None or base.base is not None:  # only a full parse is compared with
         return None
     old, new = base.text.split("\n"), text.split("\n")
     if len(old) != len(new):
@@ -169,7 +176,7 @@ def _replaced(base: Parsed, text: str, changes: dict[int, Any]) -> Parsed:
         doc = _with(doc, leaf.keys, value)
         plain = _with_plain(plain, leaf.path, to_plain(value))
         leaves[index] = Leaf(leaf.path, leaf.keys, leaf.line, to_plain(value))
-    return Parsed(text, doc, tuple(leaves), plain, base.scalars)
+    return Parsed(text, doc, tuple(leaves), plain, base.scalars, base.root, tuple(sorted(changes)))
 
 
 def _with(node: CommentedMap, keys: tuple[Any, ...], value: Any) -> CommentedMap:

@@ -11,6 +11,7 @@ rendered text for every patched document. Speed is measured in bench/fleet_valid
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,22 @@ def fleet_file(tmp_path: Path, members: list[dict[str, Any]], blueprint: str | N
 
 
 @pytest.fixture
-def empty_caches() -> Any:
-    """The render caches emptied, so that a resolve parses every blueprint itself."""
+def cold(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """Runs its argument as before any sharing: the render caches emptied (every blueprint parsed in full) and
+    every chain merged layer by layer."""
 
     def empty() -> None:
         bp._RENDERED.clear()
         bp._BASES.clear()
+        bp._SHARED.clear()
 
-    empty()
-    yield empty
+    def run_cold(work: Callable[..., Any], *args: Any) -> Any:
+        empty()
+        with monkeypatch.context() as patch:
+            patch.setattr(bp, "_shared", lambda rendered: None)
+            return work(*args)
+
+    yield run_cold
     empty()
 
 
@@ -103,15 +111,14 @@ def test_validate_of_200_members_names_each_bad_one_at_its_line(tmp_path: Path) 
     assert valid[-1]["stacks"] == ["prop-m199-dev", "prop-m199-prod"]
 
 
-def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, empty_caches: Any) -> None:
+def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, cold: Any) -> None:
     members = [member(i) for i in range(40)]
     fleet = fleets.load_fleet(fleet_file(tmp_path, members))
     buckets = set()
     for i, (entry, found) in enumerate(zip(members, fleet.members, strict=True)):
         assert found.resolved is not None, found.error
         single = write(tmp_path / f"single-{i}" / "tierstack.yaml", dump(merged(DEFAULTS, entry)))
-        empty_caches()
-        alone = resolve(load_spec(single))
+        alone = cold(lambda path: resolve(load_spec(path)), single)
         assert found.resolved.to_data() == alone.to_data(), entry["name"]
         for env in found.resolved.environments.values():
             assert env.region == entry["region"]
@@ -120,29 +127,49 @@ def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, empty_
     assert len(buckets) == len(members)  # no member got another's render
 
 
-@pytest.mark.parametrize("blueprint", [None, "./org.yaml.j2"])
-def test_members_resolved_with_warm_caches_equal_the_same_resolved_cold(
-    tmp_path: Path, empty_caches: Any, blueprint: str | None
-) -> None:
-    write(
-        tmp_path / "org.yaml.j2",
-        "extends: level-1-pipeline-automation\n"
-        "defaults:\n"
-        "  labels:\n"
-        "    region: {{ region | tojson }}\n"  # a line that passes the member's own value on
-        "    owner: {{ (team ~ '-owner') | tojson }}\n",
-    )
+ORG = "extends: level-1-pipeline-automation\ndefaults:\n"
+CHAINS: dict[str, dict[str, str]] = {  # the blueprints beside the fleet file; the members use org.yaml.j2
+    "built-in": {},
+    # a line that passes the member's own value on: attributed to the member's line
+    "passes-on": {"org.yaml.j2": ORG + "  labels:\n    region: {{ region | tojson }}\n"},
+    # the leaf level-0 writes per member, written again above it: the later blueprint's wins
+    "rewrites": {"org.yaml.j2": ORG + "  state:\n    bucket: {{ (name ~ '-org') | tojson }}\n"},
+    # a list passed on from the member's variables, appended to by the blueprint above
+    "appends": {
+        "base.yaml.j2": ORG + "  capabilities:\n    foundation:\n      apis: {{ apis | tojson }}\n",
+        "org.yaml.j2": "extends: ./base.yaml.j2\ndefaults:\n  capabilities:\n    foundation:\n"
+        "      apis+: [bigquery.googleapis.com]\n",
+    },
+}
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_members_resolved_with_warm_caches_equal_the_same_resolved_cold(tmp_path: Path, cold: Any, chain: str) -> None:
+    for name, text in CHAINS[chain].items():
+        write(tmp_path / name, text)
+    blueprint = "./org.yaml.j2" if CHAINS[chain] else None
     members = [member(i) for i in range(30)]
+    if chain == "appends":
+        for entry in members:
+            entry["variables"] = {
+                **entry.get("variables", {}),
+                "apis": ["aiplatform.googleapis.com", f"{entry['name']}.googleapis.com"],
+            }
     fleet = fleets.load_fleet(fleet_file(tmp_path, members, blueprint))
     for found in fleet.members:
-        assert found.loaded is not None and found.resolved is not None, found.error
-        empty_caches()
-        assert seen(found.resolved) == seen(resolve(found.loaded)), found.label
-    if blueprint is not None:  # a value passed on unchanged is where the member wrote it
-        first = fleet.members[0].resolved
-        assert first is not None
+        loaded = found.loaded
+        assert loaded is not None and found.resolved is not None, found.error
+        assert seen(found.resolved) == seen(cold(resolve, loaded)), found.label
+    first = fleet.members[0].resolved
+    assert first is not None
+    if chain == "passes-on":
         where = first.provenance()["environments.dev.labels.region"]
         assert str(where).endswith(f":{line_of(fleet.path, 'region: us-central1')}")
+    if chain == "rewrites":
+        assert first.environments["dev"].settings["state"]["bucket"] == "prop-m000-org"
+    if chain == "appends":
+        apis = first.environments["dev"].settings["capabilities"]["foundation"]["apis"]
+        assert apis == ["aiplatform.googleapis.com", "prop-m000.googleapis.com", "bigquery.googleapis.com"]
 
 
 # --- rendercache: a patched document is the document yamlio.parse reads -------------------------------------
