@@ -94,6 +94,15 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
         grammars.check_kms_key: {"pattern": grammars.KMS_KEY_RE.pattern},
         grammars.check_network: {"pattern": grammars.NETWORK_RE.pattern},
         grammars.check_repository_id: {"pattern": grammars.REPOSITORY_ID_RE.pattern},
+        # data_sources: the shapes; a duration's range (1m to 366d) is tierstack's to check
+        grammars.check_table: {"pattern": grammars.TABLE_RE.pattern, "not": {"pattern": "^[^.]*google"}},
+        grammars.check_gcs_prefix: {
+            "pattern": grammars.GCS_PREFIX_RE.pattern,
+            "not": {
+                "anyOf": [{"pattern": "^gs://goog"}, {"pattern": "^gs://[^/]*google"}, {"pattern": "/[.][.]?(/|$)"}]
+            },
+        },
+        grammars.check_duration: {"pattern": grammars.DURATION_RE.pattern, "minLength": 2},
     }
 
 

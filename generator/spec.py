@@ -399,6 +399,16 @@ class DataSource(_Strict):
     with how long it may go without changing before it counts as stale. Another project's source is fine.
     """
 
+    # for editors (tierstack schema): one of the two, as _one_kind says
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["table"], "properties": {"table": {"type": "string"}}},
+                {"required": ["uri"], "properties": {"uri": {"type": "string"}}},
+            ]
+        }
+    )
+
     table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
         default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
     )

@@ -664,7 +664,8 @@ class DataSourcesModule(CapabilityModule):
             documentation=MonitoringAlertPolicyDocumentation(
                 content=f"{inputs.name} in {inputs.environment}: the workflow {check} found a data source training "
                 "reads missing, unreadable or older than its max_staleness (the incident's source label names it; "
-                f"the log entry says why). No training run starts on it until it is fresh again.\n\n{listed}",
+                "the log entry says why). Where this environment retrains automatically, no training run starts "
+                f"until every source is fresh again.\n\n{listed}",
                 mime_type="text/markdown",
             ),
             severity="ERROR" if inputs.serving_class == "production" else "WARNING",
