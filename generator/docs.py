@@ -1018,7 +1018,8 @@ def synthesized_pages(resolved: Any, out: Path, environments: list[str]) -> tupl
         if not written.is_file():
             continue
         try:
-            same = fsio.read_text(written, PAGE, max(MAX_PAGE_BYTES, 4 * len(texts[stack]))) == texts[stack]
+            limit = max(MAX_PAGE_BYTES, 4 * len(texts[stack]))
+            same = fsio.read_text(written, PAGE, limit, limit_of="a stack's page") == texts[stack]
         except UserError as err:  # too large, not UTF-8, unreadable: it cannot be this page
             warnings.append(f"{display_path(written)} is not this page: {err.message}; run `tierstack generate`")
             continue
