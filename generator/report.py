@@ -24,7 +24,7 @@ from tierstack.generator.resolve import Resolved, ResolvedEnvironment
 from tierstack.generator.selection import Reason, answer_text
 from tierstack.generator.stacks import STACK_FILE
 from tierstack.generator.yamlio import dump
-from tierstack.modules import base
+from tierstack.modules import base, serving_slos
 
 
 def as_data(data: Any, fmt: str) -> str:
@@ -121,10 +121,11 @@ def explain_data(
 
 def delivery_warnings(resolved: Resolved) -> list[str]:
     """Warnings about what the stacks will create but nobody will see (alerts without a channel)."""
+    environments = {env.name: env.settings for env in resolved.environments.values()}
     from tierstack.modules import data_sources
 
-    environments = {env.name: env.settings for env in resolved.environments.values()}
-    return [*unreceived_alerts(environments), *data_sources.unreceived(environments)]
+    silent = [*unreceived_alerts(environments), *serving_slos.unpaged(environments)]
+    return [*silent, *data_sources.unreceived(environments)]
 
 
 def _serving_class_reason(env: Any, serving: str) -> str:
@@ -237,7 +238,8 @@ def _no_lines(stacks: Mapping[str, Mapping[str, Any]], envs: list[str]) -> list[
 
 # What a capability provides that is not a resource, read from the stacks (the label set is the provider's)
 STACK_LINES: dict[str, Callable[[Mapping[str, Mapping[str, Any]], list[str]], list[str]]] = {
-    "cost_controls": _label_lines
+    "cost_controls": _label_lines,
+    "serving_slos": serving_slos.explain_lines,  # the objectives each stack carries, and who they page
 }
 
 
@@ -732,6 +734,7 @@ PROVISIONS: tuple[Provision, ...] = (
         attribute="encryption_spec",
     ),
 )
+
 
 def _no_source_channel(plan: PlanView) -> Absence | None:
     from tierstack.modules.data_sources import team_email

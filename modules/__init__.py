@@ -34,6 +34,7 @@ BUILT_IN = (
     "model_serving",
     "online_experimentation",
     "model_monitoring",
+    "serving_slos",
     "ml_pipelines",
     "model_registry",
     "feature_repository",

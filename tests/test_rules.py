@@ -41,11 +41,11 @@ ROWS = [
         },
     ),
     ({"code_changes": "frequent"}, {"ml_pipelines"}),
-    ({"serving": "batch"}, {"model_serving"}),
-    ({"serving": "online"}, {"model_serving", "model_monitoring"}),
+    ({"serving": "batch"}, {"model_serving", "serving_slos"}),
+    ({"serving": "online"}, {"model_serving", "model_monitoring", "serving_slos"}),
     (
         {"serving": "online", "online_experimentation": True},
-        {"model_serving", "model_monitoring", "online_experimentation", "model_registry"},
+        {"model_serving", "model_monitoring", "serving_slos", "online_experimentation", "model_registry"},
     ),
     ({"accelerator": "gpu:NVIDIA_L4×1"}, {"model_training"}),
 ]
