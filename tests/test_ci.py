@@ -29,7 +29,7 @@ from fakes.github import GitHubStandIn
 from ruamel.yaml import YAML
 
 from conftest import REPO, git, run, skip_or_fail
-from tierstack.generator import ci
+from tierstack.generator import ci, operate
 from tierstack.generator.exit_codes import EXIT_FROZEN, EXIT_PLAN_CHANGED
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
@@ -347,13 +347,20 @@ def test_the_freeze_gate_runs_before_the_apply_with_the_override_wired(fraud_git
     assert reason["type"] == "string" and reason["required"] is False and reason["default"] == ""
     for name, job in deploy_jobs(deploy):
         gate, step = step_named(job, "Change freeze and review")
-        apply, applying = step_named(job, "terraform apply")
-        plan, _ = step_named(job, "terraform plan")
+        apply, applying = step_named(job, "tierstack apply")
+        plan, planning = step_named(job, "terraform plan")
         assert plan < gate < apply, name
         assert step["env"]["OVERRIDE_FREEZE_REASON"] == "${{ inputs.override_freeze_reason }}"
         assert 'override=(--override-freeze "$OVERRIDE_FREEZE_REASON")' in step["run"]
         assert '"${override[@]}"' in step["run"].split("tierstack review", 1)[1].splitlines()[0]
-        assert "apply -input=false plan.tfplan" in applying["run"]  # exactly the saved plan
+        # exactly the saved plan, applied by tierstack apply (which waits out Google's documented delays):
+        # the plan step saves it where apply looks for it
+        command = applying["run"].strip().splitlines()[-1]
+        assert command.startswith('tierstack apply "$TIERSTACK_CONFIG" --env "$TIERSTACK_ENVIRONMENT" --auto-approve')
+        assert applying["env"]["OVERRIDE_FREEZE_REASON"] == "${{ inputs.override_freeze_reason }}"
+        env = job["env"]
+        run = operate.StackRun(env["TIERSTACK_ENVIRONMENT"], "", "", env["STACK"], Path(env["STACK_DIR"]))
+        assert '-out="$STACK.tfplan"' in planning["run"] and run.plan_file.name == f"{env['STACK']}.tfplan"
 
 
 def test_one_comment_per_pull_request(fraud_github: dict[str, Any]) -> None:
@@ -930,7 +937,7 @@ def test_a_freeze_override_is_recorded_in_the_pull_request(fraud_github: dict[st
     index, record = step_named(job, "Record the freeze override")
     assert record["if"] == "${{ inputs.override_freeze_reason != '' }}"
     review_index, _ = step_named(job, "Change freeze and review")
-    apply_index, _ = step_named(job, "terraform apply")
+    apply_index, _ = step_named(job, "tierstack apply")
     assert review_index < index < apply_index
     marker = record["env"]["MARKER"]
     env = {"MARKER": marker, "TIERSTACK_ENVIRONMENT": "prod"}
@@ -1323,7 +1330,7 @@ def test_the_deploy_applies_only_the_reviewed_plan(fraud_github: dict[str, Any],
     assert (
         names.index("terraform plan")
         < compare
-        < next(i for i, n in enumerate(names) if n.startswith("terraform apply"))
+        < next(i for i, n in enumerate(names) if n.startswith("tierstack apply"))
     )
     plan = PLANS / "fraud-detection-prod.json"
     code, text = run_compare(fraud_github, tmp_path / "same", plan, plan)
