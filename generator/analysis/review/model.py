@@ -57,8 +57,8 @@ class Change:
         """Terraform would destroy the object (a delete, or a replacement in either order)."""
         return "delete" in self.actions
 
-    @property
-    def data_at_risk(self) -> str | None:
+    @functools.cached_property
+    def data_at_risk(self) -> str | None:  # asked by every rendering and the verdict: computed once
         """What is lost: a resource that holds data (or of a type tierstack does not know) destroyed, or an
         in-place update that loses data (a column dropped, a retention shortened); None otherwise."""
         if self.destructive:
