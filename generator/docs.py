@@ -616,15 +616,15 @@ def mermaid(graph: Graph) -> str:
         label = f'|"{mermaid_text(edge.label)}"|' if edge.label else ""
         lines.append(f"  {edge.source} {ARROWS[edge.style]}{label} {edge.target}")
     # invisible links, for the layout only: the groups off the flow below its last stage, one under the
-    # other (identities last), rather than side by side; the identities in rows of ROW boxes
+    # other (identities last), rather than side by side; the boxes of every group in rows of ROW boxes (a
+    # capability with many alerts or grants would otherwise widen the page past a screen)
     staged = [g.id for g in graph.groups if g.stage is not None]
     below = [g.id for g in graph.groups if g.stage is None]
     chain = [*staged[-1:], *below]
     lines += [f"  {above} ~~~ {under}" for above, under in itertools.pairwise(chain)]
     for group in graph.groups:
-        if group.capability is None:
-            boxes = [n.id for n in graph.nodes if n.group == group.id]
-            lines += [f"  {above} ~~~ {under}" for above, under in zip(boxes, boxes[ROW:], strict=False)]
+        boxes = [n.id for n in graph.nodes if n.group == group.id]
+        lines += [f"  {above} ~~~ {under}" for above, under in zip(boxes, boxes[ROW:], strict=False)]
     for kind, style in CLASSES.items():
         members = [n.id for n in graph.nodes if n.kind == kind]
         if members:

@@ -103,6 +103,7 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
             },
         },
         grammars.check_duration: {"pattern": grammars.DURATION_RE.pattern, "minLength": 2},
+        spec._in_words: {"pattern": spec.REASON_WORDS_RE.pattern},
     }
 
 

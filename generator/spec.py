@@ -292,9 +292,14 @@ class Variables(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
+# a letter, as the JSON Schema (ECMA-262 without the u flag) can say it too: A-Z, a-z or anything from U+00C0
+# on (accented Latin, Cyrillic, CJK...); punctuation, digits and spaces of ASCII are not
+REASON_WORDS_RE = re.compile("(?:[^A-Za-z\u00c0-\uffff]*[A-Za-z\u00c0-\uffff]){5}")
+
+
 def _in_words(value: str) -> str:
     """A reason says something: punctuation or digits alone ("............", "1234567890") are no reason."""
-    if sum(c.isalpha() for c in value) < 5:
+    if not REASON_WORDS_RE.match(value):
         raise ValueError("a reason is written in words (at least 5 letters), e.g. 'INC-123: card payments fail'")
     return value
 

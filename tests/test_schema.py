@@ -53,8 +53,6 @@ SCHEMA_GAPS = {
     "83-cron-out-of-range.yaml": "the schema checks a cron's shape (five fields), not each field's range",
     "84-unknown-time-zone.yaml": "the tz database differs between machines; the schema would not be the same file",
     "d31-variable-name.yaml": "a template variable's name is a Python identifier, Unicode letters included",
-    "d42-waiver-reason-of-spaces.yaml": "a reason counts without the spaces around it; minLength counts them",
-    "d46-freeze-reason-of-spaces.yaml": "a reason counts without the spaces around it; minLength counts them",
 }
 
 
