@@ -387,6 +387,10 @@ def _spec_layer(loaded: LoadedSpec, spec_file: str) -> bp.Layer:
         path: tuple[str, ...] = ("capabilities", "data_sources", "sources")
         written = {path: _spec_line(loaded, spec_file, ("data_sources",))}
         layer = bp.merge(layer, bp.Layer({path[0]: {path[1]: {path[2]: sources}}}, written))
+    if spec.golden_set is not None:  # the golden_set capability's settings, set where tierstack.yaml declares it
+        golden = spec.golden_set.model_dump(exclude_none=True)
+        prov = {("capabilities", "golden_set", k): _spec_line(loaded, spec_file, ("golden_set", k)) for k in golden}
+        layer = bp.merge(layer, bp.Layer({"capabilities": {"golden_set": golden}}, prov))
     # overrides are deep overrides of the resolved settings: they win over the spec's own fields too
     return bp.merge(layer, bp.layer_from(doc, spec_file, ("overrides",)))
 

@@ -144,7 +144,7 @@ class Declared:
     """A top-level list of tierstack.yaml that switches capabilities on when it has entries: what the use case
     declares it has (its data sources), not a questionnaire answer. In every stage: research reads data too."""
 
-    field: str  # a list field of the spec
+    field: str  # a list field of the spec, or one that is a single declaration (golden_set)
     capabilities: tuple[str, ...]
     why: str
 
@@ -155,6 +155,13 @@ DECLARED: tuple[Declared, ...] = (
         ("data_sources",),
         why="training reads only what is declared: each source is granted to the identities that read training "
         "data, watched for being missing or stale, and checked before a training run starts",
+    ),
+    Declared(
+        "golden_set",
+        ("golden_set",),
+        why="a candidate model is promoted only after an evaluation on the current golden set that differs by no "
+        "more than max_difference: the golden set is readable by the pipelines and CI, writable by its owners, "
+        "and every evaluation is recorded in a results table the promotion check reads",
     ),
 )
 

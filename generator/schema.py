@@ -104,6 +104,7 @@ def _checks() -> dict[Callable[..., Any], JsonSchemaValue]:
         },
         grammars.check_duration: {"pattern": grammars.DURATION_RE.pattern, "minLength": 2},
         spec._in_words: {"pattern": spec.REASON_WORDS_RE.pattern},
+        spec._max_difference: {"exclusiveMinimum": 0, "maximum": 1},
     }
 
 
@@ -178,6 +179,9 @@ def config_schema() -> dict[str, Any]:
         defs["AcceleratorChoice"] = _accelerator(catalog, defs["AcceleratorChoice"])
     if "Budget" in defs:
         _budget_when_on(defs["Budget"])
+    if "GoldenSet" in defs:  # one of uri or table; create_in makes a bucket, so a prefix only
+        defs["GoldenSet"]["oneOf"] = [{"required": ["uri"]}, {"required": ["table"]}]
+        defs["GoldenSet"]["dependentSchemas"] = {"table": {"not": {"required": ["create_in"]}}}
     capability = {"type": "string", "enum": list(_capability_ids())}
     for name in ("add", "remove"):
         field = defs.get("CapabilityChanges", {}).get("properties", {}).get(name)

@@ -115,6 +115,7 @@ def declared_reasons(loaded: LoadedSpec) -> list[tuple[Any, Reason]]:
     out = []
     for declared in DECLARED:
         items = getattr(loaded.spec, declared.field)
+        items = items if isinstance(items, list) else [items] if items is not None else []  # golden_set: one
         if items:
             listed = ", ".join(str(getattr(item, "summary", item)) for item in items)
             out.append((declared, Reason(declared.field, listed, declared.why, loaded.line(declared.field))))

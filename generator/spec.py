@@ -285,6 +285,7 @@ class Variables(BaseModel):
     data_scientists_group: Annotated[str | None, check(grammars.check_email)] = None
     ml_engineers_group: Annotated[str | None, check(grammars.check_email)] = None
     viewers_group: Annotated[str | None, check(grammars.check_email)] = None
+    golden_set_owners_group: Annotated[str | None, check(grammars.check_email)] = None  # who writes the golden set
     serving_network: Annotated[str | None, check(grammars.check_network)] = None
 
     def given(self) -> dict[str, Any]:
@@ -466,6 +467,65 @@ def data_source_errors(loaded: LoadedSpec) -> list[UserError]:
     return errors
 
 
+def _max_difference(value: float) -> float:
+    """A difference is a fraction: 0 would refuse every candidate, more than 1 would let any through."""
+    if not 0 < value <= 1:
+        raise ValueError(
+            f"max_difference {value:g} is outside (0, 1]: give the largest difference from the golden answers "
+            "that may ship, as a fraction such as 0.02 (a little different may be an improvement)"
+        )
+    return value
+
+
+class GoldenSet(_Strict):
+    """Questions with defined answers a candidate model is run through before it ships (modules/golden_set.py).
+
+    Exactly one of `uri` (a Cloud Storage prefix) or `table` (BigQuery PROJECT.DATASET.TABLE), owned by the model
+    team, and the largest difference from the expected answers a candidate may show and still be promoted.
+    `create_in` (a prefix only): the environment whose stack creates the bucket, with a retention policy.
+    """
+
+    uri: Annotated[str, AfterValidator(grammars.check_gcs_prefix)] | None = Field(
+        default=None, description="a Cloud Storage prefix, gs://BUCKET/PREFIX/"
+    )
+    table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
+        default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
+    )
+    max_difference: Annotated[float, Field(strict=True), AfterValidator(_max_difference)] = Field(
+        description="the largest difference from the golden answers that may ship, in (0, 1], e.g. 0.02"
+    )
+    create_in: EnvironmentName | None = Field(
+        default=None,
+        description="a prefix only: the environment whose stack creates the bucket, with a retention policy; "
+        "absent: the bucket exists and tierstack only grants on it",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> GoldenSet:
+        if (self.table is None) == (self.uri is None):
+            given = "both table and uri" if self.table is not None else "neither table nor uri"
+            raise ValueError(
+                f"a golden set is one table or one prefix, and this one has {given}: write table: "
+                "PROJECT.DATASET.TABLE or uri: gs://BUCKET/PREFIX/"
+            )
+        if self.table is not None and self.create_in is not None:
+            raise ValueError(
+                "create_in creates a golden set bucket, and this golden set is a table: tierstack grants on an "
+                "existing table only; remove create_in"
+            )
+        return self
+
+    @property
+    def name(self) -> str:
+        """How it is named in messages: the table as written, or the gs:// prefix."""
+        return self.table if self.table is not None else str(self.uri)
+
+    @property
+    def summary(self) -> str:
+        """`prefix gs://acme-golden/demand/ (max difference 0.02)`, for explain."""
+        return f"{'table' if self.table is not None else 'prefix'} {self.name} (max difference {self.max_difference})"
+
+
 class CapabilityChanges(_Strict):
     add: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
@@ -510,6 +570,9 @@ class Spec(_Strict):
     data_sources: list[DataSource] = Field(
         default_factory=list, description="what training reads: granted, watched for staleness, checked before runs"
     )
+    golden_set: GoldenSet | None = Field(
+        default=None, description="the golden set a candidate model is evaluated on before it is promoted"
+    )
 
     @field_validator("freezes")
     @classmethod
@@ -527,6 +590,16 @@ class Spec(_Strict):
                     raise ValueError(f"freeze '{item.name}' names environment '{env}', which this spec lacks; {hint}")
                 if known is None and not ENV_RE.fullmatch(env):
                     raise ValueError(f"freeze '{item.name}': '{env}' cannot name an environment")
+        return value
+
+    @field_validator("golden_set")
+    @classmethod
+    def _golden_set_environment(cls, value: GoldenSet | None, info: ValidationInfo) -> GoldenSet | None:
+        environments = info.data.get("environments")
+        if value is not None and value.create_in is not None and environments and value.create_in not in environments:
+            known = list(environments)
+            hint = did_you_mean(value.create_in, known) or one_of(known)
+            raise ValueError(f"create_in names environment '{value.create_in}', which this spec lacks; {hint}")
         return value
 
     @field_validator("environments")
@@ -594,4 +667,6 @@ REQUIRED_HINTS = {
     "use_case.stage": "research or production",
     "waivers[].environments": "the environments the waiver applies to, e.g. environments: [prod]",
     "data_sources[].max_staleness": "how long the source may go unchanged before it is stale, e.g. max_staleness: 26h",
+    "golden_set.max_difference": "the largest difference from the golden answers that may ship, e.g. "
+    "max_difference: 0.02",
 }

@@ -31,6 +31,7 @@ BUILT_IN = (
     "data_sources",
     "model_training",
     "model_evaluation",
+    "golden_set",
     "model_serving",
     "online_experimentation",
     "model_monitoring",

@@ -53,6 +53,7 @@ SCHEMA_GAPS = {
     "83-cron-out-of-range.yaml": "the schema checks a cron's shape (five fields), not each field's range",
     "84-unknown-time-zone.yaml": "the tz database differs between machines; the schema would not be the same file",
     "d31-variable-name.yaml": "a template variable's name is a Python identifier, Unicode letters included",
+    "gs6-golden-set-create-in-unknown-environment.yaml": "create_in names one of the file's own environments",
 }
 
 

@@ -1,0 +1,395 @@
+"""Golden sets gate promotion (issue 22, item 2): declared, granted, kept immutable, recorded, checked.
+
+The judges: the real google-cloud-storage client against gcp-storage-emulator for the golden set's version, the
+real google-cloud-bigquery client against a local server speaking BigQuery's REST API (tests/fakes/
+bigquery_query.py: tables.get and jobs.query) for the results, real Terraform against the provider stand-in for the
+resources, and actionlint, zizmor and shellcheck (tests/test_ci.py) for the workflow step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.bigquery_query import FakeBigQueryQueries
+
+from conftest import run
+from synth_support import read_stack
+from tierstack.generator.errors import UserError
+from tierstack.generator.selection import select
+from tierstack.generator.spec import LoadedSpec
+
+PREFIX = """\
+name: demo-case
+team: ml-platform
+use_case: {stage: production, retraining: scheduled, schedule: "0 3 * * 1", code_changes: frequent}
+environments:
+  dev: {project: acme-demo-dev}
+  staging: {project: acme-demo-stg}
+  prod: {project: acme-demo-prod}
+variables:
+  ci_repository: acme/demo
+  ci_repository_id: 812345678
+  ci_repository_owner_id: 51234567
+  golden_set_owners_group: model-team@example.com
+golden_set:
+  uri: gs://acme-golden/demand/   # owned by the model team
+  max_difference: 0.02
+  create_in: prod
+"""
+TABLE = """\
+name: demo-case
+team: ml-platform
+use_case: {stage: production}
+golden_set:
+  table: acme-ml.golden.demand
+  max_difference: 0.05
+"""
+PIPELINES = "serviceAccount:${google_service_account.foundation_pipelines_sa.email}"
+CI = "serviceAccount:${google_service_account.foundation_ci_sa.email}"
+TRAINING = "serviceAccount:${google_service_account.foundation_training_sa.email}"
+OWNERS = "group:model-team@example.com"
+
+
+@pytest.fixture
+def spec_of(write: Callable[..., Path]) -> Callable[[str], LoadedSpec]:
+    from tierstack.generator.spec import load_spec
+
+    return lambda text: load_spec(write(text))
+
+
+# --- the declaration ------------------------------------------------------------------------------------
+
+
+def test_a_golden_set_selects_the_capability_and_says_why(spec_of: Callable[[str], LoadedSpec]) -> None:
+    selection = select(spec_of(PREFIX))
+    assert "golden_set" in selection.ids
+    [reason] = selection.capabilities["golden_set"]
+    assert reason.field == "golden_set" and reason.line == 13
+    assert reason.value == "prefix gs://acme-golden/demand/ (max difference 0.02)"
+    assert "promoted only after an evaluation on the current golden set" in reason.text()
+
+
+def test_no_golden_set_no_capability(spec_of: Callable[[str], LoadedSpec]) -> None:
+    assert "golden_set" not in select(spec_of(TABLE.split("golden_set:")[0])).ids
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("  uri: gs://acme-golden/demand/\n  max_difference: 0\n", "is outside (0, 1]"),
+        ("  uri: gs://acme-golden/demand/\n  max_difference: 1.5\n", "is outside (0, 1]"),
+        ("  uri: gs://acme-golden/demand/\n  max_difference: true\n", "valid number"),
+        ("  max_difference: 0.02\n", "neither table nor uri"),
+        ("  table: acme-ml.golden\n  max_difference: 0.02\n", "is not a BigQuery table"),
+        ("  uri: gs://acme-golden/demand/\n", "max_difference"),
+    ],
+)
+def test_a_bad_golden_set_is_refused_at_its_line(spec_of: Callable[[str], LoadedSpec], body: str, message: str) -> None:
+    with pytest.raises(UserError) as caught:
+        spec_of(TABLE.split("golden_set:")[0] + "golden_set:\n" + body)
+    assert message in str(caught.value)
+    assert caught.value.line is not None and caught.value.line >= 4
+
+
+def test_max_difference_one_is_allowed(spec_of: Callable[[str], LoadedSpec]) -> None:
+    loaded = spec_of(TABLE.replace("0.05", "1"))
+    assert loaded.spec.golden_set is not None and loaded.spec.golden_set.max_difference == 1
+
+
+def test_the_golden_set_is_the_capabilitys_settings_with_its_owners(spec_of: Callable[[str], LoadedSpec]) -> None:
+    from tierstack.generator.resolve import resolve
+
+    resolved = resolve(spec_of(PREFIX))
+    for env in resolved.environments.values():
+        settings = env.settings["capabilities"]["golden_set"]
+        assert settings["uri"] == "gs://acme-golden/demand/" and settings["max_difference"] == 0.02
+        assert settings["create_in"] == "prod" and settings["owners_group"] == "model-team@example.com"
+        assert settings["retention_days"] == 365
+        [where] = env.provenance.get(("capabilities", "golden_set", "max_difference")).sources
+        assert where.line == 15
+
+
+def test_the_schema_has_the_field() -> None:
+    from tierstack.generator.schema import schema
+
+    body = schema("config")
+    assert "golden_set" in body["properties"]
+    golden = body["$defs"]["GoldenSet"]
+    assert set(golden["properties"]) == {"uri", "table", "max_difference", "create_in"}
+    assert golden["required"] == ["max_difference"] and golden["additionalProperties"] is False
+
+
+# --- the stacks -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def synth(write: Callable[..., Path], tmp_path: Path) -> Callable[[str], dict[str, dict[str, Any]]]:
+    from tierstack.generator.generate import generate
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    def _synth(text: str) -> dict[str, dict[str, Any]]:
+        out = tmp_path / "out"
+        generate(resolve(load_spec(write(text))), out)
+        return {p.name: read_stack(out, p.name) for p in sorted((out / "stacks").iterdir())}
+
+    return _synth
+
+
+def mine(stack: dict[str, Any], terraform_type: str) -> dict[str, Any]:
+    bodies = stack.get("resource", {}).get(terraform_type) or {}
+    return {name: body for name, body in bodies.items() if name.startswith("golden_set_")}
+
+
+def test_a_prefix_is_read_by_pipelines_and_ci_and_written_by_its_owners_only(
+    synth: Callable[[str], dict[str, dict[str, Any]]], synthesizes: None
+) -> None:
+    stacks = synth(PREFIX)
+    for name, stack in stacks.items():
+        grants = mine(stack, "google_storage_bucket_iam_member")
+        assert {g["member"]: g["role"] for g in grants.values()} == {
+            PIPELINES: "roles/storage.objectViewer",
+            CI: "roles/storage.objectViewer",
+            OWNERS: "roles/storage.objectAdmin",
+        }, name
+        for grant in grants.values():
+            expression = grant["condition"]["expression"]
+            assert 'startsWith("projects/_/buckets/acme-golden/objects/demand/")' in expression
+            assert 'objectListPrefix", "").startsWith("demand/")' in expression
+        assert stack["//"]["tierstack_golden_set"]["name"] == "gs://acme-golden/demand/"
+        assert stack["//"]["tierstack_golden_set"]["max_difference"] == 0.02
+
+
+def test_the_bucket_tierstack_creates_keeps_every_object_for_its_retention(
+    synth: Callable[[str], dict[str, dict[str, Any]]], synthesizes: None
+) -> None:
+    stacks = synth(PREFIX)
+    assert mine(stacks["demo-case-dev"], "google_storage_bucket") == {}  # dev grants on prod's bucket only
+    [bucket] = mine(stacks["demo-case-prod"], "google_storage_bucket").values()
+    assert bucket["name"] == "acme-golden"
+    assert bucket["retention_policy"] == {"retention_period": str(365 * 86400)}
+    assert "versioning" not in bucket  # Object Versioning cannot be enabled with a retention policy
+    assert bucket["force_destroy"] is False and bucket["deletion_policy"] == "PREVENT"
+    assert bucket["uniform_bucket_level_access"] is True and bucket["public_access_prevention"] == "enforced"
+    grants = mine(stacks["demo-case-prod"], "google_storage_bucket_iam_member")
+    assert {g["bucket"] for g in grants.values()} == {"${google_storage_bucket.golden_set_bucket.name}"}
+
+
+def test_evaluations_are_recorded_in_a_results_table_pipelines_write_and_ci_reads(
+    synth: Callable[[str], dict[str, dict[str, Any]]], synthesizes: None
+) -> None:
+    import json
+
+    stack = synth(PREFIX)["demo-case-prod"]
+    [dataset] = mine(stack, "google_bigquery_dataset").values()
+    assert dataset["dataset_id"] == "demo_case_golden_results" and dataset["project"] == "acme-demo-prod"
+    [table] = mine(stack, "google_bigquery_table").values()
+    assert table["table_id"] == "evaluations" and table["deletion_protection"] is True
+    columns = {c["name"]: (c["type"], c["mode"]) for c in json.loads(table["schema"])}
+    assert columns == {
+        "model": ("STRING", "REQUIRED"),
+        "model_version": ("STRING", "REQUIRED"),
+        "golden_set_version": ("STRING", "REQUIRED"),
+        "metric": ("STRING", "REQUIRED"),
+        "difference": ("FLOAT64", "REQUIRED"),
+        "passed": ("BOOL", "REQUIRED"),
+        "evaluated_at": ("TIMESTAMP", "REQUIRED"),
+    }
+    dataset_grants = mine(stack, "google_bigquery_dataset_iam_member")
+    assert {(g["member"], g["role"]) for g in dataset_grants.values()} == {
+        (PIPELINES, "roles/bigquery.dataEditor"),
+        (CI, "roles/bigquery.dataViewer"),
+    }
+    assert stack["//"]["tierstack_golden_set"]["results_table"] == "acme-demo-prod.demo_case_golden_results.evaluations"
+
+
+def test_a_table_is_granted_on_the_table_and_nothing_is_created_for_it(
+    synth: Callable[[str], dict[str, dict[str, Any]]], synthesizes: None
+) -> None:
+    for name, stack in synth(TABLE).items():
+        grants = mine(stack, "google_bigquery_table_iam_member")
+        members = {g["member"]: g["role"] for g in grants.values()}
+        assert set(members.values()) == {"roles/bigquery.dataViewer"}, name  # no owners group: nobody writes
+        assert all(g["table_id"] == "demand" and g["project"] == "acme-ml" for g in grants.values())
+        assert mine(stack, "google_storage_bucket") == {} and mine(stack, "google_storage_bucket_iam_member") == {}
+
+
+# --- the check, with the real clients against local servers -----------------------------------------------
+
+SCHEMA = [  # as BigQuery describes the results table's columns in a query response (legacy type names)
+    {"name": "model", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "model_version", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "golden_set_version", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "metric", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "difference", "type": "FLOAT", "mode": "REQUIRED"},
+    {"name": "passed", "type": "BOOLEAN", "mode": "REQUIRED"},
+    {"name": "evaluated_at", "type": "TIMESTAMP", "mode": "REQUIRED"},
+]
+RESULTS = "acme-demo-prod.demo_case_golden_results.evaluations"
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQueryQueries]:
+    from tierstack.generator import golden_set_check
+
+    fake = FakeBigQueryQueries().start()
+    monkeypatch.setenv(golden_set_check.BIGQUERY_ENDPOINT_ENV, fake.url)
+    yield fake
+    fake.stop()
+
+
+def golden_objects(*names: str) -> int:
+    """Put objects under the golden set prefix in the emulator; the newest generation (its version)."""
+    from google.cloud import storage
+
+    client = storage.Client()
+    bucket = client.bucket("acme-golden")
+    if not bucket.exists():
+        client.create_bucket("acme-golden")
+    for name in names:
+        bucket.blob(f"demand/{name}").upload_from_string(b'{"question": 1, "answer": 2}')
+    client.bucket("acme-golden").blob("elsewhere/newer.json").upload_from_string(b"{}")  # not the golden set
+    return max(int(b.generation) for b in client.list_blobs("acme-golden", prefix="demand/"))
+
+
+def evaluation(
+    version: str, golden: int | str, metric: str, difference: float, passed: bool = True, at: int = 0
+) -> dict[str, Any]:
+    return {
+        "model": "demand",
+        "model_version": version,
+        "golden_set_version": str(golden),
+        "metric": metric,
+        "difference": difference,
+        "passed": passed,
+        "evaluated_at": NOW + timedelta(minutes=at),
+    }
+
+
+def check(write: Callable[..., Path], *args: str) -> Any:
+    config = write(PREFIX)
+    return run("golden-set", "check", str(config), "--model", "demand", *args)
+
+
+def test_a_candidate_within_max_difference_on_the_current_golden_set_may_be_promoted(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    current = golden_objects("a.json", "b.json")
+    bigquery.put(RESULTS, SCHEMA, [evaluation("7", current, "accuracy", 0.011), evaluation("7", current, "mae", 0.02)])
+    result = check(write, "--version", "7")
+    assert result.exit_code == 0, result.output
+    assert f"demand 7 on golden set gs://acme-golden/demand/@{current}: may be promoted" in result.output
+    assert "accuracy: difference 0.011 <= max_difference 0.02" in result.output
+    [request] = bigquery.queries
+    assert {p["name"]: p["parameterValue"]["value"] for p in request["queryParameters"]} == {
+        "model": "demand",
+        "model_version": "7",
+    }
+    assert "demand" not in request["query"]  # values travel as parameters, never in the SQL
+
+
+def test_a_difference_above_max_difference_exits_8_with_the_numbers(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    current = golden_objects("a.json")
+    bigquery.put(RESULTS, SCHEMA, [evaluation("7", current, "accuracy", 0.034), evaluation("7", current, "mae", 0.01)])
+    result = check(write, "--version", "7")
+    assert result.exit_code == 8, result.output
+    assert f"accuracy: difference 0.034 > max_difference 0.02 on golden set gs://acme-golden/demand/@{current}" in (
+        result.output
+    )
+    assert "does not ship until the difference is understood" in result.output
+
+
+def test_the_newest_evaluation_of_a_metric_counts(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    current = golden_objects("a.json")
+    rows = [evaluation("7", current, "accuracy", 0.05, at=0), evaluation("7", current, "accuracy", 0.01, at=5)]
+    bigquery.put(RESULTS, SCHEMA, rows)
+    assert check(write, "--version", "7").exit_code == 0
+    bigquery.put(RESULTS, SCHEMA, [dict(rows[0], evaluated_at=NOW + timedelta(minutes=9)), rows[1]])
+    assert check(write, "--version", "7").exit_code == 8
+
+
+def test_no_evaluation_on_the_current_golden_set_is_refused(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    before = golden_objects("a.json")
+    bigquery.put(RESULTS, SCHEMA, [evaluation("7", before, "accuracy", 0.001), evaluation("6", before, "mae", 0.0)])
+    current = golden_objects("c.json")  # the model team added questions: a new version
+    assert current > before
+    result = check(write, "--version", "7")
+    assert result.exit_code == 8, result.output
+    assert f"demand 7: no evaluation on the current golden set gs://acme-golden/demand/@{current}" in result.output
+    assert f"it was evaluated on other versions only: {before}" in result.output
+    other = check(write, "--version", "8")
+    assert other.exit_code == 8 and "no evaluation on the current golden set" in other.output
+    assert "other versions" not in other.output
+
+
+def test_an_evaluation_the_model_team_failed_is_refused(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    current = golden_objects("a.json")
+    bigquery.put(RESULTS, SCHEMA, [evaluation("7", current, "accuracy", 0.01, passed=False)])
+    result = check(write, "--version", "7")
+    assert result.exit_code == 8 and "recorded as not passed" in result.output
+
+
+def test_a_missing_golden_set_or_results_table_is_exit_2_and_says_what_to_do(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries, storage_emulator: str
+) -> None:
+    result = check(write, "--version", "7")
+    assert result.exit_code == 2 and "the golden set gs://acme-golden/demand/ cannot be read" in result.output
+    golden_objects("a.json")
+    result = check(write, "--version", "7")
+    assert result.exit_code == 2, result.output
+    assert f"the results table {RESULTS} does not exist" in result.output
+    assert "tierstack apply --env prod" in result.output
+
+
+def test_the_version_command_prints_what_an_evaluation_records(
+    write: Callable[..., Path], storage_emulator: str
+) -> None:
+    current = golden_objects("a.json", "b.json")
+    result = run("golden-set", "version", str(write(PREFIX)))
+    assert result.exit_code == 0 and result.output == f"{current}\n"
+
+
+def test_a_table_golden_sets_version_is_its_last_modified_time(
+    write: Callable[..., Path], bigquery: FakeBigQueryQueries
+) -> None:
+    modified = 1_765_000_000_000
+    bigquery.tables["acme-ml.golden.demand"] = modified
+    bigquery.put(
+        "acme-demo-prod.demo_case_golden_results.evaluations",
+        SCHEMA,
+        [evaluation("3", modified, "accuracy", 0.049)],
+    )
+    config = write(
+        TABLE.replace(
+            "use_case: {stage: production}",
+            "use_case: {stage: production}\nenvironments: {prod: {project: acme-demo-prod}}",
+        )
+    )
+    assert run("golden-set", "version", str(config)).output == f"{modified}\n"
+    result = run("golden-set", "check", str(config), "--model", "demand", "--version", "3")
+    assert result.exit_code == 0, result.output
+    assert f"on golden set acme-ml.golden.demand@{modified}: may be promoted" in result.output
+
+
+def test_a_config_without_a_golden_set_has_nothing_to_check(write: Callable[..., Path]) -> None:
+    config = write(TABLE.split("golden_set:")[0])
+    result = run("golden-set", "check", str(config), "--model", "demand", "--version", "3")
+    assert result.exit_code == 2 and "declares no golden set" in result.output
+
+
+def test_an_unknown_environment_is_exit_2(write: Callable[..., Path]) -> None:
+    result = check(write, "--version", "7", "--env", "qa")
+    assert result.exit_code == 2 and "'qa' is not an environment of this config" in result.output
