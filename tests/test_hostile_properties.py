@@ -9,7 +9,9 @@ shown escaped (`\\x1b`); `NO_COLOR` turns tierstack's own colours off on a real 
 The property tests at the end build configs, blueprints and plans from their schemas (`tierstack schema`
 for the first two, the shape of `terraform show -json` from tests/fixtures/plans for plans), put hostile
 strings in their string fields, run validate, explain and review in-process, and check the outcome:
-exit 0 or 2, no traceback, no control character that tierstack did not write itself.
+exit 0 or 2, no traceback, no control character that tierstack did not write itself. A few examples run the
+real CLI in a subprocess under a memory and CPU limit (the in-process runs have neither), and `generate` gets
+a hostile value in every string field: each is refused, or is in cdk.tf.json as Terraform reads it literally.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from __future__ import annotations
 import os
 import pty
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -415,3 +419,129 @@ def test_review_of_a_plan_with_hostile_strings(changes: list[tuple[tuple[str | i
         check_outcome(result, allowed=(0, 2, 3, 4))
         if fmt == "markdown" and result.exit_code != 2:
             assert result.stdout.count("<!--") == result.stdout.count("-->")  # no comment left open or closed early
+
+
+# --- the same properties in a subprocess, under a time and a memory limit ----------------------------------
+
+
+def _limited_run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """tierstack ARGS in a child bounded like `_review`'s (1 GiB of address space, 60 s of CPU); the timeout
+    only guards a hang. An input that makes tierstack allocate without bound is then a MemoryError (exit 1,
+    `internal error`) or a kill by signal, a loop a kill by SIGXCPU: each fails the outcome check."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TIERSTACK_DEBUG")}
+    return subprocess.run([TIERSTACK, *args], capture_output=True, text=True, preexec_fn=_limited, timeout=180, env=env)
+
+
+def check_limited(out: subprocess.CompletedProcess[str], allowed: tuple[int, ...] = (0, 2)) -> None:
+    """check_outcome for a child: a negative return code is a kill (SIGXCPU, SIGKILL, SIGSEGV)."""
+    text = out.stdout + out.stderr
+    assert out.returncode in allowed, f"exit {out.returncode}: {text[-3000:]}"
+    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
+    assert steering(text) == [], text[-3000:]
+    assert EVALUATED not in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="rlimits as on POSIX")
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    config_changes=st.lists(st.tuples(st.sampled_from(CONFIG_PATHS), _hostile()), min_size=1, max_size=4),
+    plan_changes=st.lists(st.tuples(st.sampled_from(PLAN_PATHS), _hostile()), min_size=1, max_size=4),
+    fmt=st.sampled_from(["markdown", "text", "json"]),
+)
+def test_validate_and_review_of_hostile_input_under_resource_limits(
+    config_changes: list[tuple[tuple[str, ...], str]],
+    plan_changes: list[tuple[tuple[str | int, ...], str]],
+    fmt: str,
+    spawns: None,
+) -> None:
+    """The in-process properties above have no bound on time or memory: here the real CLI runs in a child that
+    has both, so input that expands without bound fails the test instead of the machine."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = _config_with(Path(tmp), config_changes)
+        check_limited(_limited_run(["validate", str(config)]))
+        plan = Path(tmp) / "plan.json"
+        plan.write_text(json.dumps(_plan_with(plan_changes)), encoding="utf-8")
+        check_limited(
+            _limited_run(["review", str(plan), "--format", fmt, "--at", "2026-01-01T00:00:00Z"]),
+            allowed=(0, 2, 3, 4),
+        )
+
+
+# --- generate: a hostile value is refused, or carried into cdk.tf.json literally -----------------------------
+
+# Fields that reach a stack as written, beyond the schema's (a capability's settings are not in it): the
+# notification channel's address and an IAM member, where tests/test_terraform_literals.py has real terraform
+# read hostile-but-valid values back.
+CARRIERS: list[tuple[str, ...]] = [
+    ("overrides", "capabilities", "model_monitoring", "notification_email"),
+    ("overrides", "capabilities", "foundation", "persona_groups", "viewers"),
+]
+GENERATED = [
+    "\x1b]0;pwned\x07",  # refused everywhere it could reach a stack
+    "${7*7919}",  # a Terraform expression: refused
+    "x{{7*7919}}@example.com",  # a valid address holding a Jinja expression: 55433 if anything ran it
+    "a$b%c{d}e@example.com",  # every character Terraform treats specially, never as `${` or `%{`
+    "{%raw%}|~&@example.com",  # a Jinja statement, valid as an address
+]
+
+
+def _terraform_literal(value: str) -> str:
+    """How Terraform JSON writes `value` so that it reads it back as the text itself."""
+    return value.replace("${", "$${").replace("%{", "%%{")
+
+
+def _strings(node: Any) -> Iterator[str]:
+    """Every string in a parsed JSON document, keys too."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hostile", GENERATED, ids=[repr(h) for h in GENERATED])
+def test_generate_refuses_a_hostile_value_or_writes_it_literally(hostile: str, synthesizes: None) -> None:
+    """Each string field (the schema's, and CARRIERS) gets the value behind a tag of its own; those validate
+    takes alone are generated together (one synthesis). Every stack string holding a tag holds that field's
+    value as Terraform reads it literally: not cut, not slugged, not evaluated."""
+    import json
+
+    paths = [*CONFIG_PATHS, *CARRIERS]
+    values = {f"zq{i:03d}": f"zq{i:03d}{hostile}" for i in range(len(paths))}
+    accepted: list[tuple[tuple[str, ...], str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path, value in zip(paths, values.values(), strict=True):
+            alone = Path(tmp) / "alone"
+            alone.mkdir()
+            if invoke("validate", str(_config_with(alone, [(path, value)]))).exit_code == 0:
+                accepted.append((path, value))
+            shutil.rmtree(alone)
+        config = _config_with(Path(tmp), accepted)
+        out = Path(tmp) / "cdktf.out"
+        result = invoke("generate", str(config), "--out", str(out))
+        check_outcome(result)
+        if result.exit_code != 0:
+            return
+        reached = set()
+        for stack in sorted(out.glob("stacks/*/cdk.tf.json")):
+            text = stack.read_text(encoding="utf-8")
+            assert EVALUATED not in text
+            for string in _strings(json.loads(text)):
+                for tag in re.findall(r"zq\d{3}", string):
+                    assert _terraform_literal(values[tag]) in string, (stack.name, tag, string)
+                    reached.add(tag)
+    if "@" in hostile:  # a valid address reaches the stacks through CARRIERS: the literal check was made
+        assert reached, accepted
