@@ -33,7 +33,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tierstack.generator import __version__, fsio
 from tierstack.generator.errors import UserError
-from tierstack.generator.exit_codes import EXIT_DESTRUCTIVE_CHANGE, EXIT_FROZEN, EXIT_PLAN_CHANGED
+from tierstack.generator.exit_codes import (
+    EXIT_DESTRUCTIVE_CHANGE,
+    EXIT_FROZEN,
+    EXIT_NOT_PROMOTABLE,
+    EXIT_PLAN_CHANGED,
+)
 from tierstack.generator.fsio import write_atomic
 
 if TYPE_CHECKING:
@@ -157,6 +162,7 @@ class CiPlan:
     requirement: str = ""  # what the workflows `pip install`: a pinned tierstack (see `requirement`)
     # the reason production may deploy without a required reviewer (a production_reviewers waiver), or ''
     unprotected_production: str = ""
+    golden_set: str = ""  # the golden set production's promotion is checked against (golden_set:), or ''
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -307,6 +313,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
         branch=branch,
         environments=tuple(environments),
         requirement=install,
+        golden_set=spec.golden_set.name if spec.golden_set is not None else "",
         unprotected_production=next(
             (
                 w.reason
@@ -514,6 +521,7 @@ def _context(plan: CiPlan, command: str) -> dict[str, Any]:
         "destructive": EXIT_DESTRUCTIVE_CHANGE,  # the exit codes of `tierstack review` the workflows act on
         "frozen": EXIT_FROZEN,
         "plan_changed": EXIT_PLAN_CHANGED,
+        "not_promotable": EXIT_NOT_PROMOTABLE,  # `tierstack golden-set check`'s refusal
         "env_names": " ".join(env.name for env in plan.environments),
         "scripts": _scripts(),
         "pr_workflow": f"tierstack-{plan.name}-pr.yml",

@@ -38,7 +38,8 @@ FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"  # tier 2: dev,
 RECOMMENDER = REPO / "examples" / "recommender" / "tierstack.yaml"  # tier 1: no CI identity
 CHURN = REPO / "examples" / "churn-emea" / "tierstack.yaml"  # a fork blueprint beside the config
 PROTOTYPE = REPO / "examples" / "research-prototype" / "tierstack.yaml"  # tier 0
-CONFIGS = [FRAUD, RECOMMENDER, CHURN, PROTOTYPE]
+GOLDEN = REPO / "tests" / "golden_set" / "tierstack.yaml"  # tier 2, production gated by a golden set
+CONFIGS = [FRAUD, RECOMMENDER, CHURN, PROTOTYPE, GOLDEN]
 ACTIONLINT_DIR = REPO / "tests" / "actionlint"
 PLANS = REPO / "tests" / "fixtures" / "plans"
 PROJECTS = {"dev": "dev", "staging": "stg", "prod": "prod"}  # fraud-detection's projects: acme-fraud-<this>
@@ -159,7 +160,7 @@ def shellcheck() -> str:
 
 
 def test_github_workflows_pass_actionlint(written: dict[str, list[Path]], actionlint: Any, spawns: None) -> None:
-    assert len(written["github"]) == 5  # fraud-detection: pr + deploy; the three others: pr only
+    assert len(written["github"]) == 7  # fraud-detection, golden_set: pr + deploy; the three others: pr only
     assert actionlint(written["github"]) == []
 
 
@@ -181,7 +182,7 @@ def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schem
 
 
 def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
-    assert len(written["cloudbuild"]) == 8  # fraud-detection: pr, 3 deploys, prod's apply; the others: pr only
+    assert len(written["cloudbuild"]) == 13  # fraud-detection, golden_set: pr, 3 deploys, prod's apply; others: pr
     done = check_jsonschema("vendor.cloudbuild", written["cloudbuild"])
     assert done.returncode == 0, done.stdout + done.stderr
     broken = tmp_path / "broken.yaml"  # the judge judges: a step without an image is invalid

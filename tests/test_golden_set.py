@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fakes.bigquery_query import FakeBigQueryQueries
 
-from conftest import run
+from conftest import REPO, run
 from synth_support import read_stack
 from tierstack.generator.errors import UserError
 from tierstack.generator.selection import select
@@ -463,3 +463,110 @@ def test_checkov_finds_nothing_but_the_versioning_a_retention_policy_excludes(
         failed = unexplained(scan(root, skip=skips_for(group)), group)
         left += [(f["check_id"], f["resource"].split(".")[-1], f["file_path"]) for f in failed]
     assert left == [("CKV_GCP_78", "golden_set_bucket", "/demo-case-prod/cdk.tf.json")]
+
+
+# --- the generated CI runs the check before the production apply -------------------------------------------
+
+GOLDEN_CI = REPO / "tests" / "golden_set" / "tierstack.yaml"  # tier 2, create_in prod; tests/test_ci.py lints its files
+GOLDEN_RESULTS = "acme-demand-prod.demand_forecast_golden_results.evaluations"
+STEP = "The candidate passed the golden set"
+
+
+def ci_files(config: Path, target: str) -> dict[str, Any]:
+    import yaml
+
+    from tierstack.generator import ci
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    install = "tierstack @ git+https://github.com/example-org/tierstack@" + "0123456789abcdef" * 2 + "01234567"
+    plan = ci.plan_for(resolve(load_spec(config)), config, "main", install)
+    return {name: yaml.safe_load(text) for name, text in ci.render(plan, target).items()}  # type: ignore[arg-type]
+
+
+def step_index(job: dict[str, Any], prefix: str) -> int:
+    names = [str(s.get("name") or s.get("uses") or s.get("id")) for s in job["steps"]]
+    found = [i for i, name in enumerate(names) if name.startswith(prefix)]
+    assert len(found) == 1, (prefix, names)
+    return found[0]
+
+
+def test_the_deploy_workflow_checks_the_candidate_after_sign_in_and_before_the_production_apply() -> None:
+    workflow = ci_files(GOLDEN_CI, "github")["tierstack-demand-forecast-deploy.yml"]
+    prod = workflow["jobs"]["deploy-prod"]
+    check, apply = step_index(prod, STEP), step_index(prod, "tierstack apply")
+    sign_in = step_index(prod, "google-github-actions/auth")
+    assert sign_in < check < step_index(prod, "terraform init") < apply
+    assert (
+        'tierstack golden-set check "$TIERSTACK_CONFIG" --env "$TIERSTACK_ENVIRONMENT"' in prod["steps"][check]["run"]
+    )
+    assert "continue-on-error" not in prod["steps"][check] and "if" not in prod["steps"][check]
+    for env in ("dev", "staging"):  # promotion to production is what the golden set gates
+        assert not [s for s in workflow["jobs"][f"deploy-{env}"]["steps"] if str(s.get("name", "")).startswith(STEP)]
+    inputs = workflow[True]["workflow_dispatch"]["inputs"]  # YAML 1.1 reads the key `on` as True
+    assert {"candidate_model", "candidate_version"} <= set(inputs)
+    assert "gs://acme-golden/demand/" in (REPO / "tests" / "golden_set" / "tierstack.yaml").read_text()
+
+
+def test_without_a_golden_set_the_workflow_has_no_such_step_or_inputs() -> None:
+    workflow = ci_files(REPO / "examples" / "fraud-detection" / "tierstack.yaml", "github")
+    deploy = workflow["tierstack-fraud-detection-deploy.yml"]
+    assert not [s for s in deploy["jobs"]["deploy-prod"]["steps"] if str(s.get("name", "")).startswith(STEP)]
+    assert "candidate_model" not in deploy[True]["workflow_dispatch"]["inputs"]
+    apply = ci_files(REPO / "examples" / "fraud-detection" / "tierstack.yaml", "cloudbuild")
+    assert "golden-set" not in [s["id"] for s in apply["fraud-detection-apply-prod.yaml"]["steps"]]
+
+
+def test_the_cloud_build_apply_checks_the_candidate_before_it_applies() -> None:
+    config = ci_files(GOLDEN_CI, "cloudbuild")["demand-forecast-apply-prod.yaml"]
+    ids = [step["id"] for step in config["steps"]]
+    assert ids.index("fetch-plan") < ids.index("golden-set") < ids.index("apply")
+    [step] = [s for s in config["steps"] if s["id"] == "golden-set"]
+    assert "MODEL=${_CANDIDATE_MODEL}" in step["env"] and "golden-set check" in step["script"]
+    assert {"_CANDIDATE_MODEL", "_CANDIDATE_VERSION"} <= set(config["substitutions"])
+
+
+def run_check_step(inputs: dict[str, str], variables: dict[str, str]) -> Any:
+    """The production job's check step, run with bash as GitHub runs it: its env with `inputs.X || vars.Y`
+    filled in from `inputs` and `variables`, the clients pointed at the local servers."""
+    import os
+    import subprocess
+    import sys
+
+    workflow = ci_files(GOLDEN_CI, "github")["tierstack-demand-forecast-deploy.yml"]
+    job = workflow["jobs"]["deploy-prod"]
+    step = job["steps"][step_index(job, STEP)]
+    env = {**workflow["env"], **job["env"], **step["env"]}
+    for key, value in env.items():
+        if "${{" in str(value):
+            terms = [t.strip() for t in str(value).strip()[3:-2].split("||")]
+            known = {**{f"inputs.{k}": v for k, v in inputs.items()}, **{f"vars.{k}": v for k, v in variables.items()}}
+            assert all(t.startswith(("inputs.", "vars.")) for t in terms), value
+            env[key] = next((known[t] for t in terms if known.get(t)), "")
+    passed = ("STORAGE_EMULATOR_HOST", "TIERSTACK_BIGQUERY_API_ENDPOINT", "HOME")
+    env.update({k: os.environ[k] for k in passed if k in os.environ})
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        cwd=REPO,
+        env={k: str(v) for k, v in env.items()},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_workflow_step_refuses_and_lets_through_as_the_command_does(
+    bigquery: FakeBigQueryQueries, storage_emulator: str, spawns: None
+) -> None:
+    current = golden_objects("a.json")
+    rows = [evaluation("7", current, "accuracy", 0.034), evaluation("8", current, "accuracy", 0.004)]
+    bigquery.put(GOLDEN_RESULTS, SCHEMA, [dict(r, model="demand-forecast") for r in rows])
+    refused = run_check_step({"candidate_model": "demand-forecast", "candidate_version": "7"}, {})
+    assert refused.returncode == 8, refused.stdout + refused.stderr
+    assert "accuracy: difference 0.034 > max_difference 0.02" in refused.stdout
+    assert "::error::demand-forecast 7 may not be promoted to prod" in refused.stdout
+    through = run_check_step({}, {"TIERSTACK_CANDIDATE_MODEL": "demand-forecast", "TIERSTACK_CANDIDATE_VERSION": "8"})
+    assert through.returncode == 0, through.stdout + through.stderr
+    unnamed = run_check_step({}, {})
+    assert unnamed.returncode == 1 and "name the candidate" in unnamed.stdout
