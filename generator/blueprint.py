@@ -126,6 +126,9 @@ class Blueprint:
     description: str
     links: list[Link] = field(default_factory=list)  # the chain, with what each link is
     notes: list[str] = field(default_factory=list)  # for the user: an upstream tag moved, fetched offline, ...
+    # the merge this layer is a copy of, with `changes` (path, value, provenance) set: see _Shared
+    shared: _Shared | None = field(default=None, repr=False, compare=False)
+    changes: tuple[tuple[Key, Any, Provenance], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def upstreams(self) -> list[Pinned]:
@@ -138,7 +141,8 @@ class Blueprint:
 
     def environment_layer(self, role: str) -> Layer:
         """defaults merged with the overrides for `role`."""
-        return merge(self.layer.sub("defaults"), self.layer.sub("roles", role))
+        found = self.shared.environment_layer(role, self.changes) if self.shared is not None else None
+        return found if found is not None else merge(self.layer.sub("defaults"), self.layer.sub("roles", role))
 
 
 # --- locating blueprints -------------------------------------------------------------------------
@@ -765,7 +769,8 @@ MAX_BASES = 4  # full parses kept per template, that other renders are compared 
 def _rendered(
     name: str, source: str, variables: dict[str, Any]
 ) -> tuple[dict[int, int], References, rendercache.Parsed]:
-    """render() and parse, once per blueprint and values of the variables it reads: shared, never to be changed.
+    """render() and parse, once per blueprint and values of the variables it reads: the line map, the
+    references and the parse are shared, never to be changed.
 
     Parsing the rendered YAML (round-trip, for the lines) is most of `validate`'s time; the members of a
     fleet mostly render a blueprint with the same values, so they share one parse, and a render that
@@ -776,7 +781,8 @@ def _rendered(
     except Exception:
         _render(name, source, variables)  # compiles again, and says what is wrong as a UserError
         raise
-    key = (name, source, json.dumps({k: variables.get(k) for k in sorted(used)}, sort_keys=True, default=repr))
+    given = {k: variables[k] for k in sorted(used) if k in variables}  # a variable not given is not one set to null
+    key = (name, source, json.dumps(given, sort_keys=True, default=repr))
     found = _RENDERED.get(key)
     if found is None:
         text, line_map, references = _render(name, source, variables)
@@ -785,8 +791,7 @@ def _rendered(
         if len(_RENDERED) > MAX_RENDERED:
             _RENDERED.popitem(last=False)
     _RENDERED.move_to_end(key)
-    line_map, references, parsed = found
-    return dict(line_map), references, parsed
+    return found
 
 
 def _parsed(name: str, source: str, text: str, line_map: dict[int, int]) -> rendercache.Parsed:
@@ -1005,13 +1010,14 @@ def load(
         current_ref, current_referrer, current_field = parent, name, "extends"
         current_rel, current_line, parent_found = found.path, _line(doc, "extends", line_map), found
         current_lines = parent_lines
-    merged = _merged_chain(rendered)
+    merged, shared, changes = _merged_chain(rendered)
     tier = meta.get("tier")
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
         raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=tier_at[0], line=tier_at[1], field="tier")
     shown = ref if isinstance(ref, str) else chain[0]
     notes = pins.notes[notes_before:]
-    return Blueprint(shown, chain, merged, tier, str(meta.get("description") or ""), links, notes)
+    description = str(meta.get("description") or "")
+    return Blueprint(shown, chain, merged, tier, description, links, notes, shared, changes)
 
 
 def _extends(
@@ -1087,6 +1093,8 @@ def _passed_on(references: References, variables: dict[str, Any], origins: Mappi
 
 def _same(a: Any, b: Any) -> bool:
     """Equal as the YAML they write: True is not 1, 1 is not 1.0."""
+    if type(a) is str and type(b) is str:  # most values passed on: as JSON they are equal when they are
+        return a == b
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
@@ -1189,27 +1197,67 @@ class _Rendered:
     passed_on: PassedOn
 
 
+Change = tuple[Key, Any, Provenance]  # a leaf of a render that differs from the shared merge's: path, value, where
+Written = tuple[frozenset[Key], frozenset[Key]]  # the leaves of layers (names without the '+'), and every key above
+
+
 @dataclass(frozen=True)
 class _Shared:
     """A chain merged from its full parses, nothing passed on (read-only), and what says how a render differs."""
 
     layer: Layer
     candidates: tuple[tuple[int, ...], ...]  # per blueprint: its leaves on lines that may pass a variable on
-    later: tuple[tuple[frozenset[Key], frozenset[Key]], ...]  # per blueprint: the leaves merged after it, and
-    # every key above them (names without the '+')
+    later: tuple[Written, ...]  # per blueprint: what the blueprints merged after it write
+    roles: dict[str, _Role] = field(default_factory=dict)
+
+    def environment_layer(self, role: str, changes: tuple[Change, ...]) -> Layer | None:
+        """Blueprint.environment_layer of a render with these changes: the shared one's, with them set; None when
+        the role's overrides write one of them otherwise than by replacing it (then only a merge of its own says
+        what wins)."""
+        if role not in self.roles:
+            over = self.layer.sub("roles", role)
+            self.roles[role] = _Role(merge(self.layer.sub("defaults"), over), over)
+        found = self.roles[role]
+        own: list[Change] = []
+        for path, value, where in changes:
+            if path[0] == "defaults" and _own(path[1:], found.written):
+                own.append((path[1:], value, where))
+            elif path[0] == "defaults" and found.replaces(path[1:]):
+                continue  # the role's value and place win, whatever the default
+            elif path[:2] == ("roles", role) and len(path) > 2:
+                own.append((path[2:], value, where))
+            elif path[0] == "defaults" or path[:2] == ("roles", role):
+                return None
+        return _with_changes(found.layer, own)
+
+
+class _Role:
+    """A shared chain's environment_layer for one role, and what the role's overrides write."""
+
+    def __init__(self, layer: Layer, over: Layer) -> None:
+        self.layer = layer
+        self.leaves = frozenset(leaf_paths(over.data)) | frozenset(over.prov)  # as written, '+' kept
+        self.written = _later([_written(over)])
+        self.replacing = frozenset(leaf_paths(over.data)) & frozenset(over.prov)
+
+    def replaces(self, path: Key) -> bool:
+        """Whether the role writes this very leaf, not appending to it: merge() then gives the role's value
+        and provenance there, whatever the default was."""
+        return path in self.replacing and _append_key(path) not in self.leaves
 
 
 _SHARED: OrderedDict[tuple[Any, ...], _Shared | None] = OrderedDict()
 MAX_SHARED = 64  # chains kept: a fleet's few blueprint chains
 
 
-def _merged_chain(rendered: list[_Rendered]) -> Layer:
-    """The chain's layers merged, the first blueprint's last (it wins); `extends` dropped."""
+def _merged_chain(rendered: list[_Rendered]) -> tuple[Layer, _Shared | None, tuple[Change, ...]]:
+    """The chain's layers merged, the first blueprint's last (it wins); `extends` dropped. With the shared merge
+    it is a copy of, and the changes set on it."""
     shared = _shared(rendered)
-    found = _differing(shared, rendered) if shared is not None else None
-    if found is not None:
-        return found
-    return _merge_layers([_layer_of(r.parsed, r.origin, r.line_map, r.passed_on) for r in rendered])
+    changes = _differing(shared, rendered) if shared is not None else None
+    if shared is not None and changes is not None:
+        return _with_changes(shared.layer, changes), shared, changes
+    return _merge_layers([_layer_of(r.parsed, r.origin, r.line_map, r.passed_on) for r in rendered]), None, ()
 
 
 def _merge_layers(layers: list[Layer]) -> Layer:
@@ -1234,7 +1282,7 @@ def _shared(rendered: list[_Rendered]) -> _Shared | None:
     else:
         candidates = tuple(_passing_on(r.parsed.root, r.line_map, r.references) for r in rendered)
         leaves = [frozenset(_unappended(leaf.path) for leaf in r.parsed.root.leaves) for r in rendered]
-        later = tuple(_later(leaves[:index]) for index in range(len(leaves)))
+        later = tuple(_later(leaves[:index]) for index in range(len(leaves)))  # merged after: those before
         found = _Shared(layer, candidates, later)
     _SHARED[key] = found
     if len(_SHARED) > MAX_SHARED:
@@ -1259,16 +1307,21 @@ def _unappended(path: Key) -> Key:
     return (*path[:-1], path[-1].removesuffix(APPEND)) if path else path
 
 
-def _later(leaf_sets: list[frozenset[Key]]) -> tuple[frozenset[Key], frozenset[Key]]:
+def _written(layer: Layer) -> frozenset[Key]:
+    """The leaves a layer writes (its data's and its provenance's), names without the '+'."""
+    return frozenset(_unappended(path) for path in (*leaf_paths(layer.data), *layer.prov))
+
+
+def _later(leaf_sets: list[frozenset[Key]]) -> Written:
     """The leaves of the blueprints merged after one, and every key path above them."""
     leaves = frozenset().union(*leaf_sets)
     return leaves, frozenset(path[:end] for path in leaves for end in range(1, len(path)))
 
 
-def _differing(shared: _Shared, rendered: list[_Rendered]) -> Layer | None:
-    """The shared merge with this chain's own values and attributions set; None when a later blueprint
-    writes one of those leaves (then only a merge of its own says what wins)."""
-    changes: list[tuple[Key, Any, Provenance]] = []
+def _differing(shared: _Shared, rendered: list[_Rendered]) -> tuple[Change, ...] | None:
+    """This chain's own values and attributions, where they differ from the shared merge's; None when a later
+    blueprint writes one of those leaves (then only a merge of its own says what wins)."""
+    changes: list[Change] = []
     for index, r in enumerate(rendered):
         changed = set(r.parsed.changed)
         for leaf_index in sorted(changed.union(shared.candidates[index])):
@@ -1281,7 +1334,12 @@ def _differing(shared: _Shared, rendered: list[_Rendered]) -> Layer | None:
                 return None
             where = Provenance.of(written) if written is not None else _provenance_at(r.origin, line)
             changes.append((leaf.path, leaf.value, where))
-    data, prov = rendercache.copied(shared.layer.data), dict(shared.layer.prov)
+    return tuple(changes)
+
+
+def _with_changes(layer: Layer, changes: Iterable[Change]) -> Layer:
+    """A copy of a shared layer (its caller's to change) with these leaves set; each leaf is in the layer."""
+    data, prov = rendercache.copied(layer.data), dict(layer.prov)
     for path, value, where in changes:
         node = data
         for part in path[:-1]:
@@ -1291,7 +1349,7 @@ def _differing(shared: _Shared, rendered: list[_Rendered]) -> Layer | None:
     return Layer(data, prov)
 
 
-def _own(path: Key, later: tuple[frozenset[Key], frozenset[Key]]) -> bool:
+def _own(path: Key, later: Written) -> bool:
     """Whether a leaf is the merged chain's as its blueprint wrote it: no later blueprint writes it, a key
     above it or below it; not an append (`name+:`) nor under `extends` (which the merge drops)."""
     leaves, above = later

@@ -172,6 +172,16 @@ def test_members_resolved_with_warm_caches_equal_the_same_resolved_cold(tmp_path
         assert apis == ["aiplatform.googleapis.com", "prop-m000.googleapis.com", "bigquery.googleapis.com"]
 
 
+def test_a_variable_set_to_null_is_not_one_left_out(tmp_path: Path) -> None:
+    """The render cache keys on the variables a template reads: `kms_key: null` is defined, a missing one is not."""
+    write(tmp_path / "org.yaml.j2", ORG + '  labels:\n    keyed: {{ "yes" if kms_key is defined else "no" }}\n')
+    members = [member(i) for i in range(3)]
+    members[0]["variables"] = members[2]["variables"] = {"kms_key": None}
+    fleet = fleets.load_fleet(fleet_file(tmp_path, members, "./org.yaml.j2"))
+    keyed = [m.resolved.environments["dev"].settings["labels"]["keyed"] for m in fleet.members if m.resolved]
+    assert keyed == ["yes", "no", "yes"]
+
+
 # --- rendercache: a patched document is the document yamlio.parse reads -------------------------------------
 
 BASE = """\
