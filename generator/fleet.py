@@ -399,28 +399,41 @@ def _is_fleet_or_usage(path: Path) -> None:
 
 def validate_fleet(path: Path) -> tuple[list[UserError], list[tuple[Member, Any]]]:
     """`validate FLEET`: the fleet file's own problems, else every member checked as `validate` checks a
-    tierstack.yaml: (member, Validation)."""
+    tierstack.yaml: (member, Validation).
+
+    Each member is resolved in turn and its plan let go once its result is taken: a plan is some tens of
+    KB, and thousands kept alive only make every collection of Python's garbage collector longer."""
+    from tierstack.generator.catalog import load_catalog
     from tierstack.generator.lockfile import session
-    from tierstack.generator.report import delivery_warnings
-    from tierstack.generator.validate import Validation, flatten
+    from tierstack.generator.validate import flatten
 
     try:
         with session(Pins(path.parent)):  # one read-only session over the fleet's lock, as generate uses
-            fleet = load_fleet(path)
+            fleet = load_fleet(path, members=())
+            catalog = load_catalog()
+            found = [(item, _validated(item, path, catalog)) for item in fleet.members]
     except UserError as err:
         return flatten(err), []
-    found = []
-    for item in fleet.members:
-        result = Validation(path, name=item.name)
-        if item.error is not None:
-            result.problems = flatten(item.error)
-        elif item.resolved is not None:
-            plan = item.resolved
-            result.tier = plan.selection.tier
-            result.stacks = [env.stack for env in plan.environments.values()]
-            result.warnings = [*plan.selection.warnings, *delivery_warnings(plan)]
-        found.append((item, result))
     return [], found
+
+
+def _validated(item: Member, path: Path, catalog: Any) -> Any:
+    """One member loaded, resolved and checked as `validate` checks a tierstack.yaml (a Validation)."""
+    from tierstack.generator.report import delivery_warnings
+    from tierstack.generator.validate import Validation, flatten
+
+    result = Validation(path, name=item.name)
+    if item.error is None:
+        _load_member(item, path, catalog)
+    if item.error is not None:
+        result.problems = flatten(item.error)
+    elif item.resolved is not None:
+        plan = item.resolved
+        result.tier = plan.selection.tier
+        result.stacks = [env.stack for env in plan.environments.values()]
+        result.warnings = [*plan.selection.warnings, *delivery_warnings(plan)]
+    item.resolved = None
+    return result
 
 
 def validation_data(path: Path, problems: list[UserError], members: list[tuple[Member, Any]]) -> dict[str, Any]:
