@@ -216,7 +216,7 @@ def _with_default_settings(base: bp.Layer, selection: Selection) -> bp.Layer:
     if not defaults:
         return base
     prov = {
-        ("capabilities", c, *path): Provenance.by_tierstack(f"the defaults of {c}")
+        ("capabilities", c, *path): _rule(f"the defaults of {c}")
         for c, values in defaults.items()
         for path in bp.leaf_paths(values)
     }
@@ -440,7 +440,7 @@ def _resolve_env(
     selected = set(selection.ids)
     prov = {p: v for p, v in layer.prov.items() if p[0] != "capabilities" or p[1] in selected}
     for key in labels:
-        prov.setdefault(("labels", key), Provenance.by_tierstack("automatic label"))
+        prov.setdefault(("labels", key), _rule("automatic label"))
     project = (settings.project if settings and settings.project else None) or f"{spec.name}-{env}"
     try:  # the default <name>-<env> can reach 31 characters, or hold 'google'
         check_project(project)
@@ -452,19 +452,25 @@ def _resolve_env(
             hint=f"give environments.{env}.project, or change the name",
         ) from None
     region = (settings.region if settings and settings.region else None) or spec.region
-    named = Provenance.by_tierstack("<name>-<environment>")
+    named = _rule("<name>-<environment>")
     prov.update(
         {
             ("stack",): named,
             ("role",): _where(loaded, spec_file, ("environments", env, "role"))
-            or Provenance.by_tierstack("from the name or order"),
+            or _rule("from the name or order"),
             ("project",): _where(loaded, spec_file, ("environments", env, "project")) or named,
             ("region",): _where(loaded, spec_file, ("environments", env, "region"))
             or _where(loaded, spec_file, ("region",))
-            or Provenance.by_tierstack("default region"),
+            or _rule("default region"),
         }
     )
     return ResolvedEnvironment(env, role, f"{spec.name}-{env}", project, region, dict(sorted_settings(data)), prov)
+
+
+@functools.lru_cache(maxsize=256)
+def _rule(rule: str) -> Provenance:
+    """Provenance.by_tierstack, made once per rule: immutable, so every environment of every member shares it."""
+    return Provenance.by_tierstack(rule)
 
 
 def sorted_settings(data: dict[str, Any]) -> list[tuple[str, Any]]:
