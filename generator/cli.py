@@ -14,6 +14,7 @@ environment did, produces a traceback. The exit codes (README, "Errors and exit 
   5    generate --check: the output directory is not what the config generates now
   6    verify: the live Vertex AI resources differ from the stacks (missing, differing, unmanaged)
   7    review --reviewed: the new plans differ from the reviewed plans (resource, action or attribute)
+  8    golden-set check: no evaluation of the candidate on the current golden set, or too different
   130  interrupted (Ctrl-C, SIGINT): "Aborted!"
   141  the reader of our output went away (a closed pipe): no message
 """

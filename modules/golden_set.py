@@ -34,7 +34,6 @@ from pydantic import Field
 from tierstack.generator import naming
 from tierstack.generator.settings import Email, Settings
 from tierstack.modules.base import CapabilityModule
-from tierstack.modules.data_sources import PREFIX_CONDITION
 
 READERS = ("pipelines", "ci")  # who reads the golden set: the evaluation pipeline and the promotion check
 RESULTS = "golden_results"  # the results dataset's purpose: <name>_golden_results
@@ -171,6 +170,8 @@ class GoldenSetModule(CapabilityModule):
             StorageBucketIamMember,
             StorageBucketIamMemberCondition,
         )
+
+        from tierstack.modules.data_sources import PREFIX_CONDITION  # here: modules load in catalog order
 
         name = bucket.name if bucket is not None else data["bucket"]  # a reference: the grant waits for the bucket
         condition = StorageBucketIamMemberCondition(

@@ -509,12 +509,12 @@ def test_the_deploy_workflow_checks_the_candidate_after_sign_in_and_before_the_p
 
 
 def test_without_a_golden_set_the_workflow_has_no_such_step_or_inputs() -> None:
-    workflow = ci_files(REPO / "examples" / "fraud-detection" / "tierstack.yaml", "github")
-    deploy = workflow["tierstack-fraud-detection-deploy.yml"]
+    config = REPO / "tests" / "cases" / "tier2-cicd.yaml"  # tier 2, no golden set
+    deploy = ci_files(config, "github")["tierstack-tier2-cicd-deploy.yml"]
     assert not [s for s in deploy["jobs"]["deploy-prod"]["steps"] if str(s.get("name", "")).startswith(STEP)]
     assert "candidate_model" not in deploy[True]["workflow_dispatch"]["inputs"]
-    apply = ci_files(REPO / "examples" / "fraud-detection" / "tierstack.yaml", "cloudbuild")
-    assert "golden-set" not in [s["id"] for s in apply["fraud-detection-apply-prod.yaml"]["steps"]]
+    apply = ci_files(config, "cloudbuild")["tier2-cicd-apply-prod.yaml"]
+    assert "golden-set" not in [s["id"] for s in apply["steps"]]
 
 
 def test_the_cloud_build_apply_checks_the_candidate_before_it_applies() -> None:
