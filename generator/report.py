@@ -253,6 +253,16 @@ def _data_source_lines(stacks: Mapping[str, Mapping[str, Any]], envs: list[str])
 STACK_LINES["data_sources"] = _data_source_lines
 
 
+def _golden_set_lines(stacks: Mapping[str, Mapping[str, Any]], envs: list[str]) -> list[str]:
+    """The golden set, who reads and writes it, and where evaluations go (modules/golden_set.py)."""
+    from tierstack.modules import golden_set
+
+    return golden_set.explain_lines(stacks, envs)
+
+
+STACK_LINES["golden_set"] = _golden_set_lines
+
+
 @dataclass(frozen=True)
 class Absence:
     """Why a plan does not generate something its capability can provision, and how to have it."""

@@ -27,6 +27,7 @@ provisions what the gate needs:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import Field
@@ -249,3 +250,46 @@ class GoldenSetModule(CapabilityModule):
             deletion_policy=self.deletion_policy,
         )
         self.expose("results_table", results_table(inputs.name, inputs.project))
+
+
+# --- what explain shows, read from the stacks ---------------------------------------------------------
+
+
+def explain_lines(stacks: Any, envs: list[str]) -> list[str]:
+    """The golden set, who reads and writes it, where a bucket is created, where evaluations go; each line
+    with its environments."""
+    groups: dict[str, list[str]] = {}
+    for env in envs:
+        for line in _stack_lines(stacks[env]):
+            groups.setdefault(line, []).append(env)
+    return [f"{line} ({', '.join(names)})" for line, names in groups.items()]
+
+
+def _stack_lines(stack: Any) -> list[str]:
+    recorded = (stack.get("//") or {}).get(RECORD)
+    if not recorded:
+        return []
+    resources = stack.get("resource") or {}
+    grants = {
+        **(resources.get("google_storage_bucket_iam_member") or {}),
+        **(resources.get("google_bigquery_table_iam_member") or {}),
+    }
+    mine = [body for name, body in grants.items() if name.startswith("golden_set_")]
+    readers = sorted(_who(b["member"]) for b in mine if str(b["role"]).endswith(("objectViewer", "dataViewer")))
+    writers = sorted(_who(b["member"]) for b in mine if str(b["role"]).endswith(("objectAdmin", "dataEditor")))
+    lines = [
+        f"golden set {recorded['kind']} {recorded['name']}, max difference {recorded['max_difference']:g}: read by "
+        f"{', '.join(readers) or 'no identity'}; written by {', '.join(writers) or 'nobody tierstack grants'}"
+    ]
+    bucket = (resources.get("google_storage_bucket") or {}).get("golden_set_bucket")
+    if bucket:
+        days = int(bucket["retention_policy"]["retention_period"]) // 86400
+        lines.append(f"golden set bucket {bucket['name']} created here: no object deleted or replaced for {days}d")
+    lines.append(f"evaluations recorded in {recorded['results_table']}; promotion: tierstack golden-set check")
+    return lines
+
+
+def _who(member: str) -> str:
+    """`pipelines` for the stack's service account, the group's address for a group."""
+    match = re.match(r"^serviceAccount:\$\{google_service_account\.foundation_([a-z]+)_sa\.email\}$", member)
+    return match.group(1) if match else member.removeprefix("group:")

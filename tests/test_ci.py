@@ -526,7 +526,12 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> No
             ["bash", "-c", body], cwd=frozen_repo, env={**os.environ, **env}, capture_output=True, text=True
         )
         assert done.returncode == expected, done.stdout + done.stderr
-    assert config["substitutions"] == {"_PLAN_BUILD": "", "_OVERRIDE_FREEZE_REASON": ""}
+    assert config["substitutions"] == {
+        "_PLAN_BUILD": "",
+        "_OVERRIDE_FREEZE_REASON": "",
+        "_CANDIDATE_MODEL": "",  # fraud-detection's golden set gates the apply (docs/golden-sets.md)
+        "_CANDIDATE_VERSION": "",
+    }
     assert config["serviceAccount"] == (
         "projects/acme-fraud-prod/serviceAccounts/fraud-detection-ci@acme-fraud-prod.iam.gserviceaccount.com"
     )

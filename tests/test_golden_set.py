@@ -570,3 +570,14 @@ def test_the_workflow_step_refuses_and_lets_through_as_the_command_does(
     assert through.returncode == 0, through.stdout + through.stderr
     unnamed = run_check_step({}, {})
     assert unnamed.returncode == 1 and "name the candidate" in unnamed.stdout
+
+
+def test_explain_shows_who_reads_and_writes_it_and_where_evaluations_go(synthesizes: None) -> None:
+    result = run("explain", str(GOLDEN_CI))
+    assert result.exit_code == 0, result.output
+    assert (
+        "provisions: golden set prefix gs://acme-golden/demand/, max difference 0.02: read by ci, pipelines; "
+        "written by demand-model-team@example.com (dev, staging, prod)"
+    ) in result.output
+    assert "golden set bucket acme-golden created here: no object deleted or replaced for 365d (prod)" in result.output
+    assert f"evaluations recorded in {GOLDEN_RESULTS}; promotion: tierstack golden-set check (prod)" in result.output
