@@ -23,6 +23,7 @@ from conftest import run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import fleet as fleets
 from tierstack.generator import rendercache
+from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import Resolved, resolve
 from tierstack.generator.spec import load_spec
 from tierstack.generator.yamlio import dump, parse, to_plain
@@ -275,3 +276,61 @@ def test_a_member_whose_render_the_parser_refuses_gets_the_full_parse_error_at_t
     assert "(in the rendered template)" in result.output
     assert "1 of 12 members has problems" in result.output
     assert "members[prop-m008]: valid" in result.output
+
+
+# --- rendering again only the lines that read what differs: the judge is the full render ---------------------
+
+
+def rendered_both(source: str, first: dict[str, Any], second: dict[str, Any]) -> tuple[Any, Any]:
+    """(second rendered from the first's render, or None; second rendered in full) of one template."""
+    name = "org.yaml.j2"
+    bp._ROOTS.clear()
+    used = bp._compiled(name, source)[2]
+    text, line_map, _ = bp._render(name, source, first)
+    bp._remember(name, source, first, bp._given(first, used), text, line_map)
+    again = bp._rerendered(name, source, second, bp._given(second, used))
+    try:
+        full: Any = bp._render(name, source, second)[:2]
+    except UserError as err:
+        full = err
+    bp._ROOTS.clear()
+    return again, full
+
+
+LINE_OF_ITS_OWN = [
+    "a: 1\nbucket: {{ name | tojson }}\nb: {{ team | tojson }}\n",
+    "{% if team == 'x' %}\nt: 1\n{% endif %}\nbucket: {{ (name ~ '-state') | tojson }}  # the name's\nend: 2\n",
+    "{% for i in range(2) %}\n- {{ i }}\n{% endfor %}\nb: {{ name }}-{{ team }}\n",
+]
+READ_ELSEWHERE = [
+    "{% if name == 'x' %}a: 1\n{% endif %}bucket: {{ name | tojson }}\n",  # in a tag
+    "{% set n = name %}bucket: {{ n | tojson }}\nother: {{ name | tojson }}\n",  # set from it
+    "{% macro name() %}m{% endmacro %}x: {{ name() }}\n",  # a name the template defines
+    "a: {{ team }}\n{{- name | tojson }}\n",  # a trim marker that joins it to the line above
+    "a: {{ name\n  | tojson }}\n",  # an output over two lines
+    "{% for i in range(2) %}{{ name }}\n{% endfor %}",  # in a loop
+]
+
+
+@pytest.mark.parametrize("source", LINE_OF_ITS_OWN)
+def test_a_line_of_its_own_is_rendered_again_as_the_full_render_writes_it(source: str) -> None:
+    again, full = rendered_both(source, {"name": "first", "team": "x"}, {"name": "second-one", "team": "x"})
+    assert again is not None
+    assert again == full
+
+
+@pytest.mark.parametrize("source", READ_ELSEWHERE)
+def test_a_variable_read_anywhere_else_is_rendered_in_full(source: str) -> None:
+    again, full = rendered_both(source, {"name": "x", "team": "t"}, {"name": "y", "team": "t"})
+    assert again is None or again == full
+    assert again is None
+
+
+def test_a_line_that_would_break_the_render_is_rendered_in_full() -> None:
+    source = "a: 1\nb: {{ name }}\nc: 2\n"
+    again, full = rendered_both(source, {"name": "x"}, {"name": "two\nlines"})
+    assert again is None and full[0] == "a: 1\nb: two\nlines\nc: 2\n"
+    padded = "pad: " + "a" * (bp.MAX_OUTPUT - 1000) + "\n" + source
+    again, full = rendered_both(padded, {"name": "x"}, {"name": "y" * 2000})  # alone, the line is within limits
+    assert again is None
+    assert isinstance(full, UserError) and "renders to more than" in full.message
