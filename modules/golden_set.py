@@ -120,6 +120,7 @@ class GoldenSetModule(CapabilityModule):
     settings: GoldenSetSettings
     apis = ("bigquery.googleapis.com", "storage.googleapis.com")
     identities = ()  # grants to pipelines and ci where foundation makes them, else training (tier 0)
+    key_services = {"google_bigquery_table": "bigquery"}  # the results table's CMEK, as feature_repository's
     outputs = {
         "results_table": "the table evaluations on the golden set are recorded in (PROJECT.DATASET.TABLE)",
         "bucket": "the golden set bucket tierstack created, with its retention policy",
