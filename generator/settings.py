@@ -118,17 +118,24 @@ class EnvironmentSettings(Settings):
 
 def settings_model(capability: str) -> type[Settings] | None:
     """The settings model a capability declares (modules/), or None for an id that is no capability."""
-    from tierstack.modules import registry
+    return _settings_models().get(capability)
 
-    cls = registry().get(capability)
-    return cls.settings_model if cls is not None else None
+
+_MODELS: dict[tuple[Any, ...], dict[str, type[Settings]]] = {}  # the classes registered -> their settings models
 
 
 def _settings_models() -> dict[str, type[Settings]]:
-    """Every capability's settings model, from one look at the registry (which builds a new mapping each time)."""
+    """Every capability's settings model. registry() builds two mappings each call, and resolving a member asks
+    some forty times: the models are kept for as long as the same classes are registered (a test may add one)."""
     from tierstack.modules import registry
+    from tierstack.modules.base import registered
 
-    return {name: cls.settings_model for name, cls in registry().items()}
+    found = _MODELS.get(tuple(registered().values()))
+    if found is None:
+        found = {name: cls.settings_model for name, cls in registry().items()}  # loads the package the first time
+        _MODELS.clear()
+        _MODELS[tuple(registered().values())] = found
+    return found
 
 
 def validated(capability: str, values: dict[str, Any]) -> dict[str, Any]:
