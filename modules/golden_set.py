@@ -292,5 +292,5 @@ def _stack_lines(stack: Any) -> list[str]:
 
 def _who(member: str) -> str:
     """`pipelines` for the stack's service account, the group's address for a group."""
-    match = re.match(r"^serviceAccount:\$\{google_service_account\.foundation_([a-z]+)_sa\.email\}$", member)
+    match = re.fullmatch(r"serviceAccount:\$\{google_service_account\.foundation_([a-z]+)_sa\.email\}", member)
     return match.group(1) if match else member.removeprefix("group:")
