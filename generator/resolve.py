@@ -200,6 +200,12 @@ def default_settings(cap_id: str) -> dict[str, Any] | None:
     return None if defaults is None else copied(defaults)
 
 
+def _without_defaults(cap_id: str) -> bool:
+    """Whether default_settings(cap_id) is None, without the copy it makes."""
+    model = typed_settings.settings_model(cap_id)
+    return model is None or _model_defaults(model) is None
+
+
 @functools.lru_cache(maxsize=256)
 def _model_defaults(model: type[typed_settings.Settings]) -> dict[str, Any] | None:
     """A model's defaults, made once per model (every member of a fleet asks for them); callers get a copy."""
@@ -317,9 +323,10 @@ def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blu
     _check_blueprint_shapes(blueprint)
     configured = (blueprint.layer.data.get("defaults") or {}).get("capabilities") or {}
     where = blueprint.layer.prov
+    known = catalog.ids  # a tuple made anew at each look
     for cap_id in configured:
-        if cap_id not in catalog.ids:
-            hint = did_you_mean(cap_id, catalog.ids) or "capabilities: " + ", ".join(catalog.ids)
+        if cap_id not in known:
+            hint = did_you_mean(cap_id, known) or "capabilities: " + ", ".join(known)
             path = ("defaults", "capabilities", cap_id)
             # the capability's key is a leaf when it holds nothing; else its first setting, in document order
             src = where.get(path) or next((where[p] for p in where if p[:3] == path), None)
@@ -328,7 +335,7 @@ def _check_blueprint(loaded: LoadedSpec, selection: Selection, blueprint: bp.Blu
                 raise UserError(message, file=blueprint.chain[0], field=field, hint=hint)
             raise src.error(message, field=field, hint=hint)
     for cap_id in selection.ids:
-        if cap_id not in configured and default_settings(cap_id) is None:
+        if cap_id not in configured and _without_defaults(cap_id):
             raise UserError(
                 f"the blueprint does not configure {cap_id}, which this use case needs",
                 file=blueprint.chain[0],
