@@ -463,8 +463,7 @@ def _resolve_env(
     prov.update(
         {
             ("stack",): named,
-            ("role",): _where(loaded, spec_file, ("environments", env, "role"))
-            or _rule("from the name or order"),
+            ("role",): _where(loaded, spec_file, ("environments", env, "role")) or _rule("from the name or order"),
             ("project",): _where(loaded, spec_file, ("environments", env, "project")) or named,
             ("region",): _where(loaded, spec_file, ("environments", env, "region"))
             or _where(loaded, spec_file, ("region",))
