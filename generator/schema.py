@@ -288,9 +288,18 @@ def _accelerator(catalog: Any, definition: dict[str, Any]) -> dict[str, Any]:
         "anyOf": [
             {"type": "string", "enum": written},
             {"type": "string", "pattern": accelerator_pattern(catalog)},
-            {k: v for k, v in definition.items() if k != "description"},
+            _accelerator_object(catalog, definition),
         ],
     }
+
+
+def _accelerator_object(catalog: Any, definition: dict[str, Any]) -> dict[str, Any]:
+    """The object form, its type one of the table's (spec.AcceleratorChoice checks it as the text form)."""
+    shape = {k: v for k, v in definition.items() if k != "description"}
+    properties = dict(shape.get("properties") or {})
+    names = sorted(acc.name for acc in catalog.accelerators)
+    properties["type"] = {"anyOf": [{"type": "string", "enum": names}, {"type": "null"}]}
+    return {**shape, "properties": properties}
 
 
 def accelerator_pattern(catalog: Any) -> str:
