@@ -143,6 +143,11 @@ class AcceleratorChoice(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, dict) and set(value) <= {"kind", "type", "count"}:
+            if value.get("kind", "none") == "none" and value.get("type") is None:
+                return {"kind": "none"}  # the default, built at import: no catalog needed
+            # the object form ({type: X}, or a dump read back) gets the text form's checks, not fewer
+            value = str(cls.model_construct(**{"kind": "gpu", **value}))
         if not isinstance(value, str):
             return value
         return parse_accelerator(value, _catalog(info))
