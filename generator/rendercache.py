@@ -7,9 +7,10 @@ differs per member. So a render is compared with an earlier one of the same temp
 the only lines that differ each write one scalar of a mapping, in both texts, with the same key and the
 same kind of value (a double-quoted string, or one of null, true, false and a number), the document is the
 earlier one with those values replaced. Each new value is parsed alone by the same parser (yamlio.parse),
-so its type and its checks are the same as in a full parse. Anything else (a line added or removed, a
-value in a list, a key written twice on a line, an anchor or a merge key anywhere, a line break other than
-\\n, a value the parser refuses) is parsed in full, which gives the errors their lines.
+so its type and its checks are the same as in a full parse (a quoted string of printable ASCII without
+escapes is its text, which is what the parser reads). Anything else (a line added or removed, a value in a
+list, two keys on one line, an anchor or a merge key anywhere, a line break other than \\n, a value the
+parser refuses) is parsed in full, which gives the errors their lines.
 
 Why a changed line cannot change anything but its own value: the key, its indentation and what follows
 the value are the same in both texts; a double-quoted scalar ends on its line, and a plain scalar of the

@@ -1,11 +1,13 @@
 """A large fleet (issue 19, scale): what the members share is parsed once, and no member gets another's values.
 
-`validate` of thousands of members is fast because a blueprint's render is parsed once and shared by the
-members that render it alike, and a render that differs only in a few scalars (level-0's state bucket is
-`<name>-tfstate`) is the earlier parse with those values replaced (generator/rendercache.py). The judges
-here are not that cache: each member written as a tierstack.yaml of its own and resolved alone, with the
-caches emptied; the same member resolved again with the caches emptied; and yamlio.parse of the whole
-rendered text for every patched document. Speed is measured in bench/fleet_validate_bench.py, not here.
+`validate` of thousands of members is fast because what members render alike is done once: a render that
+differs from an earlier one only in lines of their own is that one with those lines rendered again; its
+parse is the earlier parse with the few scalars replaced (level-0's state bucket is `<name>-tfstate`,
+generator/rendercache.py); the chain is merged once and each member's differing leaves are set on a copy
+(generator/blueprint.py). The judges here are not those caches: each member written as a tierstack.yaml of
+its own and resolved alone, cold (caches emptied, every chain merged layer by layer); the same member
+resolved again cold; yamlio.parse of the whole rendered text for every patched document; and the full render
+for every line rendered again. Speed is measured in bench/fleet_validate_bench.py, not here.
 """
 
 from __future__ import annotations
