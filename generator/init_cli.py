@@ -346,17 +346,19 @@ class Questionnaire:
 
     def _receivers(self, selection: Selection) -> None:
         """Who hears the alerts, and which repository CI deploys from: what the stacks cannot invent."""
-        if selection.has("model_monitoring"):
+        a = self.answers
+        retrains = a.get("retraining") == "scheduled" or a.get("retraining_trigger") == "automatic"
+        if selection.has("model_monitoring") or retrains:
             self.ask(
                 "alert_email",
                 "Email for alerts",
-                help="model monitoring's notification channel, e.g. ml-oncall@example.com",
-                required="these answers select model_monitoring, whose alert policies need a receiver: "
-                "pass --alert-email",
+                help="the team's notification channel, e.g. ml-oncall@example.com",
+                required="these answers make alert policies (monitoring, failed retraining runs), which need a "
+                "receiver: pass --alert-email",
                 hint="e.g. --alert-email ml-oncall@example.com",
             )
         else:
-            self.skip("alert_email", "these answers", "they select no model_monitoring, so no alert is sent")
+            self.skip("alert_email", "these answers", "they make no alert policy, so no alert is sent")
         tier = self.tier(selection)
         if tier.ci_cd:
             self.ask(

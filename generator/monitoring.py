@@ -121,14 +121,13 @@ def retraining_alerts(capabilities: dict[str, Any]) -> list[str]:
 
 def team_channel(settings: dict[str, Any]) -> str | None:
     """Which capability's channel the team's alerts reach in an environment's resolved `settings`, if any:
-    model_monitoring's alert email, else cost_controls' budget email (made only with a budget). The order
+    model_monitoring's alert email, else cost_controls' team email (made with or without a budget). The order
     is modules/ml_pipelines.py's TEAM_CHANNELS."""
     capabilities = settings.get("capabilities") or {}
     if "model_monitoring" in capabilities and (capabilities["model_monitoring"] or {}).get("notification_email"):
         return "model_monitoring"
-    budget = settings.get("budget") or {}
     if "cost_controls" in capabilities and (capabilities["cost_controls"] or {}).get("notification_email"):
-        return "cost_controls" if budget.get("enabled") else None
+        return "cost_controls"
     return None
 
 
@@ -157,7 +156,7 @@ def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
     if unheard:
         warnings.append(
             f"ml_pipelines: the alert on failed retraining executions of {', '.join(unheard)} notifies nobody: "
-            "the stack has no team channel (model_monitoring's alert email, or cost_controls' budget email, "
-            "which needs a budget); set variables.alert_email, and a budget where model_monitoring is not selected"
+            "the stack has no team channel (model_monitoring's alert email, or cost_controls' team email); "
+            "set variables.alert_email"
         )
     return warnings

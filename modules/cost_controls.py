@@ -66,10 +66,28 @@ class CostControls(CapabilityModule):
         from cdktn_provider_google.pubsub_subscription import PubsubSubscription, PubsubSubscriptionExpirationPolicy
         from cdktn_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 
+        inputs = self.inputs
+        # the team's email channel, with a budget or without: other capabilities' alerts (a failed retraining,
+        # a stale data source) reach the team here where model_monitoring has no channel of its own
+        channels = []
+        email = self.settings.notification_email
+        if email:
+            channel = self.add(
+                MonitoringNotificationChannel,
+                "budget_email",
+                project=inputs.project,
+                type="email",
+                display_name=f"{inputs.name} {inputs.environment} budget",
+                labels={"email_address": email},
+                user_labels=self.labels,
+            )
+            channels = [channel.id]
+            self.team_channel = channel.id  # provide(): other capabilities' alerts may notify the team here
         budget = self.inputs.upstream.budget
         if not budget.get("enabled"):
             return
-        inputs = self.inputs
+        if channels:
+            self.expose("budget_channel", channels[0])
         topic = None
         if self.settings.budget_topic:
             # for automation (a function that caps spend, a chat notifier) to subscribe to
@@ -95,21 +113,6 @@ class CostControls(CapabilityModule):
                 labels=self.labels,
             )
             self.expose("budget_subscription", subscription.id)
-        channels = []
-        email = self.settings.notification_email
-        if email:
-            channel = self.add(
-                MonitoringNotificationChannel,
-                "budget_email",
-                project=inputs.project,
-                type="email",
-                display_name=f"{inputs.name} {inputs.environment} budget",
-                labels={"email_address": email},
-                user_labels=self.labels,
-            )
-            channels = [channel.id]
-            self.expose("budget_channel", channel.id)
-            self.team_channel = channel.id  # provide(): other capabilities' alerts may notify the team here
         amount = float(budget["amount"])
         units, nanos = int(amount), round((amount - int(amount)) * 1e9)
         rules = [

@@ -256,7 +256,9 @@ def test_every_retraining_schedule_starts_a_vertex_pipeline_run(synthesized: dic
             source, steps = workflow_steps(stack)
             assert source["main"]["params"] == ["args"]
             switch = steps["what_started_it"]["switch"]
-            assert switch == [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": "start_pipeline_run"}]
+            # a stack that declares data sources checks them first (tests/test_data_sources.py follows that path)
+            first = "check_data_sources" if "check_data_sources" in steps else "start_pipeline_run"
+            assert switch == [{"condition": '${map.get(args, "trigger") == "schedule"}', "next": first}]
             call = steps["start_pipeline_run"]["try"]
             assert call["args"]["url"] == pipeline_job_endpoint(project, region), env.stack
             check_pipeline_job(call["args"]["body"], stack, env.stack)
@@ -358,7 +360,7 @@ def test_a_bad_cron_in_an_environment_override_is_a_user_error(synth: Callable[[
 def degradation_spec() -> str:
     """On degradation, at tier 2 (frequent code changes select the pipelines)."""
     return (
-        use_case(retraining="on_degradation", code_changes="frequent", serving="online")
+        use_case(retraining="on_degradation", retraining_trigger="automatic", code_changes="frequent", serving="online")
         + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n"
         + "  ci_repository_id: 1\n  ci_repository_owner_id: 2\n"
     )

@@ -598,7 +598,9 @@ def test_a_change_inside_a_scheduler_jobs_base64_body_is_shown_key_by_key(synth:
 
 def test_a_change_inside_a_workflows_jsonencoded_source_is_shown_key_by_key(synth: Callable[..., Path]) -> None:
     """Retraining on degradation: the workflow's source (`${jsonencode({...})}`) holds the PipelineJob."""
-    config = SCHEDULED.split("overrides:")[0].replace("retraining: scheduled", "retraining: on_degradation")
+    config = SCHEDULED.split("overrides:")[0].replace(
+        "retraining: scheduled", "retraining: on_degradation\n  retraining_trigger: automatic"
+    )
     config = config.replace('  schedule: "0 4 * * *"\n', "") + "overrides:\n  capabilities:\n    ml_pipelines:\n"
     before = synth(config + "      template_tag: latest\n", "a")
     after = synth(config + "      template_tag: stable\n", "b")

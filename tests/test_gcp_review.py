@@ -175,7 +175,12 @@ def test_a_tpu_never_goes_on_a_persistent_pool(synthesized: dict[str, Path], wri
     tier1 = read_stack(synthesized["tests/cases/tier1-online.yaml"], "tier1-online-prod")
     assert "google_vertex_ai_persistent_resource" not in tier1["resource"]
     config = write(
-        use_case(retraining="on_degradation", serving="online", accelerator="tpu:TPU_V5_LITEPOD")
+        use_case(
+            retraining="on_degradation",
+            retraining_trigger="automatic",
+            serving="online",
+            accelerator="tpu:TPU_V5_LITEPOD",
+        )
         + "region: us-central1\noverrides:\n  capabilities:\n    model_training:\n"
         "      training_pool:\n        enabled: true\n"
     )
@@ -337,7 +342,7 @@ def test_explain_says_which_serving_class_and_why(synthesizes: None) -> None:
 
 def test_experimental_in_production_only_when_asked(write: Any, synthesizes: None) -> None:
     config = write(
-        use_case(retraining="on_degradation", serving="online")
+        use_case(retraining="on_degradation", retraining_trigger="automatic", serving="online")
         + "environments:\n  dev:\n    project: acme-demo-dev\n  prod:\n    project: acme-demo-prod\n"
         "    overrides:\n      serving_class: experimental\n"
         "      capabilities:\n        model_serving:\n          min_replicas: 1\n"
@@ -357,7 +362,7 @@ def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path, synt
     from tierstack.generator.spec import load_spec
 
     config = write(
-        use_case(retraining="on_degradation", serving="online")
+        use_case(retraining="on_degradation", retraining_trigger="automatic", serving="online")
         + "environments: {dev: {}, prod: {}}\nvariables: {alert_email: oncall@example.com}\n"
     )
     generate(resolve(load_spec(config)), tmp_path / "out")
@@ -545,7 +550,7 @@ def test_the_eventarc_trigger_waits_for_its_agent_and_its_role(write: Any, tmp_p
     from tierstack.generator.spec import load_spec
 
     config = write(
-        use_case(retraining="on_degradation", code_changes="frequent", serving="online")
+        use_case(retraining="on_degradation", retraining_trigger="automatic", code_changes="frequent", serving="online")
         + "region: europe-west4\nvariables:\n  ci_repository: acme/demo\n"
         + "  ci_repository_id: 1\n  ci_repository_owner_id: 2\n"
     )

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_scheduled_retraining_without_a_schedule_names_the_flag(tmp_path: Path) 
 
 def test_scheduled_retraining_asks_for_the_schedule_until_one_is_given(tmp_path: Path) -> None:
     answers = ["churn", "growth", "production", "n", "n", "scheduled", "", "every monday", "0 4 * * *"]
-    answers += ["rare", "none", "none", "us-central1", "", ""]
+    answers += ["rare", "none", "none", "us-central1", "", "ml-oncall@example.com", ""]  # alerts: failed runs
     result, path = init(tmp_path, input="\n".join(answers) + "\n")
     assert result.exit_code == 0, result.output
     assert result.output.count("Retraining schedule (cron") == 3  # blank: asked again; a bad cron: asked again
@@ -87,7 +88,7 @@ def test_scheduled_retraining_asks_for_the_schedule_until_one_is_given(tmp_path:
         (["--stage", "production", "--batch-schedule", "0 2 * * *"], ["--batch-schedule", "--serving none"]),
         (["--stage", "production", "--serving", "batch", "--batch-model", "m@default"], ["--batch-model"]),
         (["--stage", "production", "--billing-account", ACCOUNT], ["--billing-account", "--budget"]),
-        (["--stage", "production", "--alert-email", "a@example.com"], ["--alert-email", "model_monitoring"]),
+        (["--stage", "production", "--alert-email", "a@example.com"], ["--alert-email", "no alert policy"]),
         (["--stage", "production", "--ci-repository", "acme/churn"], ["--ci-repository", "tier 0"]),
     ],
 )
@@ -431,6 +432,7 @@ def test_the_prompts_take_the_forms_people_paste(tmp_path: Path) -> None:
         "n",
         "n",
         "On-Degradation",
+        " Automatic ",  # the retraining trigger
         "FREQUENT",
         " none ",
         "gpu:NVIDIA_L4×2",
@@ -496,8 +498,17 @@ class Terminal:
         self.until(prompt)
         os.write(self.fd, answer.encode() + b"\r")
 
-    def close(self) -> int:
-        _, status = os.waitpid(self.pid, 0)
+    def close(self, grace: float = 30) -> int:
+        """The child's exit code; a child still waiting at a prompt (a test that failed) is killed, not waited
+        for forever."""
+        end = time.monotonic() + grace
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        while pid == 0 and time.monotonic() < end:
+            time.sleep(0.1)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            os.kill(self.pid, signal.SIGKILL)
+            _, status = os.waitpid(self.pid, 0)
         os.close(self.fd)
         return os.waitstatus_to_exitcode(status)
 
@@ -546,6 +557,7 @@ TIER2_SESSION = [
     ("Mission critical?", "n"),
     ("Reused by other teams?", "n"),
     ("Retraining (none, on_degradation, scheduled) [none]", "on_degradation"),
+    ("When it degrades, retrain (manual, automatic) [manual]", "automatic"),
     ("Code changes (rare, frequent) [rare]", "frequnt"),
     ("Did you mean 'frequent'?", "frequent"),
     ("Serving (none, batch, online) [none]", "online"),
