@@ -85,6 +85,19 @@ NAME_KEYS = (
     "display_name",
     "service",
 )
+# a resource whose name is inside a JSON argument (a dashboard's `displayName`): type -> (argument, key)
+NAME_IN_JSON = {"google_monitoring_dashboard": ("dashboard_json", "displayName")}
+# the arguments of each kind of IAM grant that name what it is on, most specific last (a kind not listed: all
+# but member, role and condition); a grant on a resource outside the stack is named by their values
+GRANTED_ON = {
+    "google_storage_bucket_iam_member": ("bucket",),
+    "google_bigquery_dataset_iam_member": ("project", "dataset_id"),
+    "google_bigquery_table_iam_member": ("project", "dataset_id", "table_id"),
+    "google_pubsub_topic_iam_member": ("topic",),
+    "google_artifact_registry_repository_iam_member": ("repository",),
+    "google_kms_crypto_key_iam_member": ("crypto_key_id",),
+    "google_service_account_iam_member": ("service_account_id",),
+}
 READ_ROLES = ("viewer", "reader", "subscriber", "accessor")
 WRITE_ROLES = ("admin", "editor", "creator", "writer", "publisher", "owner")
 # `google_x.y` inside an interpolation; not `data.google_x.y`, not `googleapis.com`
@@ -155,23 +168,36 @@ ACCESS = "identities and access"
 AGENTS = frozenset({"google_project_service_identity"})  # Google's service agents: alike, so grouped
 KEYS = frozenset({"google_kms_crypto_key"})  # referenced by every encrypted resource: counted, not drawn
 LINE_WIDTH = 20  # characters of a label line before a list wraps (Mermaid wraps a box at about that)
+
+
+class _ShortNames(dict[str, str]):
+    """What an identity's box calls each capability; one this table does not know (a new module, a
+    plugin's) is called by its id in words, so a grant on a new capability is drawn, not a KeyError."""
+
+    def __missing__(self, capability: str) -> str:
+        return capability.replace("_", " ")
+
+
 # what an identity's box calls each capability it may touch (the group's title says the rest)
-SHORT_NAMES = {
-    "data_processing": "data",
-    "feature_repository": "features",
-    "experimentation": "notebooks",
-    "model_training": "training",
-    "model_evaluation": "evaluation",
-    "model_registry": "registry",
-    "model_serving": "serving",
-    "online_experimentation": "A/B tests",
-    "model_monitoring": "monitoring",
-    "ml_pipelines": "pipelines",
-    "metadata_tracking": "metadata",
-    "cost_controls": "budget",
-    "foundation": "foundation",
-}
-ROW = 4  # identities side by side, at most, in their group
+SHORT_NAMES = _ShortNames(
+    {
+        "data_processing": "data",
+        "feature_repository": "features",
+        "experimentation": "notebooks",
+        "model_training": "training",
+        "model_evaluation": "evaluation",
+        "model_registry": "registry",
+        "model_serving": "serving",
+        "online_experimentation": "A/B tests",
+        "model_monitoring": "monitoring",
+        "ml_pipelines": "pipelines",
+        "metadata_tracking": "metadata",
+        "cost_controls": "budget",
+        "foundation": "foundation",
+    }
+)
+# boxes side by side, at most, in a group: with 4, fraud-detection prod's identities and SLOs passed 2,400 px
+ROW = 3
 
 
 @dataclass(frozen=True)
@@ -275,6 +301,8 @@ def google_name(resource: Resource) -> str | None:
     (an IAM binding is its resource, role and member)."""
     if resource.type.endswith("_iam_member"):
         return None
+    if resource.type in NAME_IN_JSON:
+        return _name_in_json(resource)
     for key in NAME_KEYS:
         value = resource.body.get(key)
         if isinstance(value, str) and value and "${" not in value:
@@ -286,8 +314,21 @@ def google_name(resource: Resource) -> str | None:
     return None
 
 
+def _name_in_json(resource: Resource) -> str | None:
+    """The name inside a JSON argument (a dashboard's displayName), when the argument is JSON that has it."""
+    argument, key = NAME_IN_JSON[resource.type]
+    try:
+        value = json.loads(str(resource.body.get(argument) or "")).get(key)
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def cloud_name(resource: Resource) -> str:
     """What names the resource in Google Cloud, when the stack says it plainly; else its Terraform name."""
+    if resource.type in NAME_IN_JSON:
+        named = _name_in_json(resource)
+        return named if named and "${" not in named else resource.name
     for key in NAME_KEYS:
         value = resource.body.get(key)
         if isinstance(value, str) and value and "${" not in value:
@@ -487,19 +528,37 @@ def _access(
             for access in found:
                 access.project_roles.add(role)
             continue
-        targets = {
-            a
-            for key, value in res.body.items()
-            if key not in ("member", "role", "condition")
-            for _, a in references(value)
-            if a in by_address
-        }
-        for target in sorted(targets):
-            what = by_address[target]
-            for holder, access in zip(keys, found, strict=True):
-                if target != holder:  # a service account that may act as itself: nothing to draw
-                    access.verbs.setdefault(_verb(role), set()).add(_what(what, prefix))
+        targets = [a for a in _grant_targets(res) if a in by_address]
+        for holder, access in zip(keys, found, strict=True):
+            # a service account that may act as itself: nothing to draw; a grant on a resource outside the
+            # stack (a data source's table): shown on the capability that grants it
+            on = {_what(by_address[t], prefix) for t in targets if t != holder} if targets else {_what(res, prefix)}
+            if on:
+                access.verbs.setdefault(_verb(role), set()).update(on)
     return inside, outside
+
+
+def _grant_arguments(res: Resource) -> list[tuple[str, Any]]:
+    """The arguments of an IAM grant that name what it is on (GRANTED_ON; for another kind, all but who and what)."""
+    wanted = GRANTED_ON.get(res.type)
+    if wanted is None:
+        return [(k, v) for k, v in res.body.items() if k not in ("member", "role", "condition", *SKIPPED_KEYS)]
+    return [(k, res.body[k]) for k in wanted if k in res.body]
+
+
+def _grant_targets(res: Resource) -> list[str]:
+    """The addresses of the stack's resources an IAM grant is on (none when it is on something outside)."""
+    return sorted({a for _, value in _grant_arguments(res) for _, a in references(value)})
+
+
+def _granted_on(res: Resource) -> list[str]:
+    """What an IAM grant is on, for the Identities table: the stack's resources by address, or, outside the
+    stack, the resource as the grant names it (`acme-data-lake.storefront.orders`)."""
+    targets = _grant_targets(res)
+    if targets:
+        return [code(t) for t in targets]
+    written = [str(v) for _, v in _grant_arguments(res) if isinstance(v, str) and v]
+    return [code(".".join(written))] if written else []
 
 
 def _what(resource: Resource, prefix: str) -> str:
@@ -510,7 +569,7 @@ def _what(resource: Resource, prefix: str) -> str:
     if resource.type in IDENTITIES:
         name = cloud_name(resource)
         return name.removeprefix(prefix) or name
-    return SHORT_NAMES.get(resource.capability, resource.capability)
+    return SHORT_NAMES[resource.capability]
 
 
 def _account_prefix(resources: list[Resource]) -> str:
@@ -822,8 +881,7 @@ def _identities(resources: list[Resource]) -> list[str]:
             if res.type == "google_project_iam_member":
                 roles[holder].add(role)
             else:
-                targets = {a for k, v in res.body.items() if k not in ("member", "role") for _, a in references(v)}
-                grants[holder] |= {f"{_role_name(role)} on {code(t)}" for t in targets}
+                grants[holder] |= {f"{_role_name(role)} on {on}" for on in _granted_on(res)}
     out = ["## Identities", "", "| service account | capability | project roles | grants on resources |"]
     out.append("|---|---|---|---|")
     for res in accounts:

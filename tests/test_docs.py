@@ -81,6 +81,7 @@ def mermaid_blocks(page: str) -> list[str]:
 GRANTED_ON = {
     "google_storage_bucket_iam_member": "bucket",
     "google_bigquery_dataset_iam_member": "dataset_id",
+    "google_bigquery_table_iam_member": "table_id",
     "google_pubsub_topic_iam_member": "topic",
     "google_artifact_registry_repository_iam_member": "repository",
     "google_kms_crypto_key_iam_member": "crypto_key_id",
@@ -328,6 +329,8 @@ def test_the_resource_table_gives_each_resources_google_name(config: Path, spawn
                 assert name == "-", address
                 continue
             own = {v for k, v in body.items() if (k in ("name", "display_name", "service") or k.endswith("_id"))}
+            if rtype == "google_monitoring_dashboard":  # named by its JSON's displayName (Google gives the id)
+                own.add(json.loads(body["dashboard_json"])["displayName"])
             assert name in own, f"{stack_name}: {address} shows {name!r}, not one of its names {sorted(own)}"
         if stack_name == "fraud-detection-prod":
             assert {a: rows[a][0] for a in FRAUD_PROD_NAMES} == FRAUD_PROD_NAMES
