@@ -57,8 +57,11 @@ NO_CHARGE_TYPES = frozenset(
         "google_compute_firewall",
         "google_monitoring_notification_channel",
         # Google Cloud Observability pricing (https://cloud.google.com/stackdriver/pricing) bills metric
-        # volume, API calls, uptime checks and alerting conditions; a dashboard is none of them
+        # volume, API calls, uptime checks and alerting conditions; a dashboard, a custom service and an
+        # SLO are none of them (an SLO's burn-rate alert is a google_monitoring_alert_policy: usage, below)
         "google_monitoring_dashboard",
+        "google_monitoring_custom_service",
+        "google_monitoring_slo",
         "google_vertex_ai_endpoint",  # billed through the models deployed on it: see the deployment pool
     }
 )
