@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -295,3 +297,20 @@ def storage_emulator(storage_emulator_server: str, monkeypatch: pytest.MonkeyPat
     for name in ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "API_ENDPOINT_OVERRIDE"):
         monkeypatch.delenv(name, raising=False)
     return storage_emulator_server
+
+
+@contextlib.contextmanager
+def hang_guard(seconds: float = 120) -> Iterator[None]:
+    """Interrupt a run that blocks (a FIFO opened for reading waits for a writer forever): far above the
+    second these take, only there so that a regression fails instead of hanging the suite."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -22,19 +22,17 @@ beside it (review).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from conftest import run
+from conftest import hang_guard, run
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = sorted(CORPUS.glob("*.yaml"))
@@ -303,20 +301,3 @@ def test_review_refuses_a_bad_cdktf_json_beside_the_plan(
     assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
     assert "Traceback" not in result.output and "internal error" not in result.output, result.output
     assert result.stderr.startswith("error: case/cdktf.json") and expected in result.stderr, result.stderr
-
-
-@contextlib.contextmanager
-def hang_guard(seconds: float = 120) -> Iterator[None]:
-    """Interrupt a run that blocks (a FIFO opened for reading waits for a writer forever): far above the
-    second these take, only there so that a regression fails instead of hanging."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

@@ -9,39 +9,20 @@ are in tests/test_bad_inputs.py, run through every command that reads them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import hang_guard, run
 from tierstack.generator import fsio
 from tierstack.generator.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recommender"
 GIB = 1024**3
-
-
-@contextlib.contextmanager
-def hang_guard(seconds: float = 120) -> Iterator[None]:
-    """Interrupt a run that blocks (a FIFO opened for reading waits for a writer forever); far above the
-    second any of these takes."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def sparse(path: Path, size: int = 4 * GIB) -> None:

@@ -12,17 +12,16 @@ alias bomb 79 s and 2.3 GB), they do not benchmark.
 from __future__ import annotations
 
 import ast
-import contextlib
 import os
 import signal
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
-from conftest import run
+from conftest import hang_guard, run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import yamlio
 from tierstack.generator.errors import UserError
@@ -31,28 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC = "name: demo-case\nteam: ml\nuse_case: {stage: research}\n"
 # Far above the second any of these takes, on a busy machine too: only there so that a regression (input that
 # expands without bound, a FIFO that blocks) fails instead of hanging. How fast they are is bench/'s to say.
-HANG_GUARD_SECONDS = 120
 
 posix_only = pytest.mark.skipif(
     not hasattr(signal, "setitimer") or not hasattr(os, "mkfifo"),
     reason="needs POSIX: FIFOs, /dev/zero and an interval timer",
 )
-
-
-@contextlib.contextmanager
-def hang_guard(seconds: float = HANG_GUARD_SECONDS) -> Iterator[None]:
-    """Interrupt a run that blocks (a FIFO opened for reading waits for a writer forever)."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def cli(*args: str, trace_memory: bool = True) -> tuple[Result, int]:
