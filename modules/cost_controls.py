@@ -71,7 +71,8 @@ class CostControls(CapabilityModule):
         # a stale data source) reach the team here where model_monitoring has no channel of its own
         channels = []
         email = self.settings.notification_email
-        if email:
+        budgeted = bool(self.inputs.upstream.budget.get("enabled"))
+        if email and (budgeted or "model_monitoring" not in self.inputs.upstream.selected):
             channel = self.add(
                 MonitoringNotificationChannel,
                 "budget_email",
