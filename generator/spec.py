@@ -403,7 +403,36 @@ class Freeze(_Strict):
         return self
 
 
-class DataSource(_Strict):
+class _TableOrPrefix(_Strict):
+    """A BigQuery table (PROJECT.DATASET.TABLE) or a Cloud Storage prefix (gs://BUCKET/PREFIX/), exactly one:
+    what a data source and a golden set both are."""
+
+    table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
+        default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
+    )
+    uri: Annotated[str, AfterValidator(grammars.check_gcs_prefix)] | None = Field(
+        default=None, description="a Cloud Storage prefix, gs://BUCKET/PREFIX/"
+    )
+
+    def _check_one_kind(self, what: str, after: str = "") -> None:
+        if (self.table is None) == (self.uri is None):
+            given = "both table and uri" if self.table is not None else "neither table nor uri"
+            raise ValueError(
+                f"{what} is one table or one prefix, and this one has {given}: write table: "
+                f"PROJECT.DATASET.TABLE or uri: gs://BUCKET/PREFIX/{after}"
+            )
+
+    @property
+    def kind(self) -> str:
+        return "table" if self.table is not None else "prefix"
+
+    @property
+    def name(self) -> str:
+        """How it is named in messages, logs and alerts: the table as written, or the gs:// prefix."""
+        return self.table if self.table is not None else str(self.uri)
+
+
+class DataSource(_TableOrPrefix):
     """Something training reads, declared so it can be granted, watched and checked (modules/data_sources.py).
 
     Exactly one of `table` (BigQuery, PROJECT.DATASET.TABLE) or `uri` (a Cloud Storage prefix, gs://BUCKET/PREFIX/),
@@ -420,35 +449,19 @@ class DataSource(_Strict):
         }
     )
 
-    table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
-        default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
-    )
-    uri: Annotated[str, AfterValidator(grammars.check_gcs_prefix)] | None = Field(
-        default=None, description="a Cloud Storage prefix, gs://BUCKET/PREFIX/"
-    )
     max_staleness: Annotated[str, AfterValidator(grammars.check_duration)] = Field(
         description="how long it may go unchanged before it is stale: 26h, 2d, 90m, 1d12h"
     )
 
     @model_validator(mode="after")
     def _one_kind(self) -> DataSource:
-        if (self.table is None) == (self.uri is None):
-            given = "both table and uri" if self.table is not None else "neither table nor uri"
-            raise ValueError(
-                f"a data source is one table or one prefix, and this one has {given}: write table: "
-                "PROJECT.DATASET.TABLE or uri: gs://BUCKET/PREFIX/ (one entry each)"
-            )
+        self._check_one_kind("a data source", " (one entry each)")
         return self
-
-    @property
-    def name(self) -> str:
-        """How it is named in messages, logs and alerts: the table as written, or the gs:// prefix."""
-        return self.table if self.table is not None else str(self.uri)
 
     @property
     def summary(self) -> str:
         """`table acme-data.sales.orders (max 26h)`, for explain."""
-        return f"{'table' if self.table is not None else 'prefix'} {self.name} (max {self.max_staleness})"
+        return f"{self.kind} {self.name} (max {self.max_staleness})"
 
     @property
     def max_staleness_seconds(self) -> int:
@@ -482,7 +495,7 @@ def _max_difference(value: float) -> float:
     return value
 
 
-class GoldenSet(_Strict):
+class GoldenSet(_TableOrPrefix):
     """Questions with defined answers a candidate model is run through before it ships (modules/golden_set.py).
 
     Exactly one of `uri` (a Cloud Storage prefix) or `table` (BigQuery PROJECT.DATASET.TABLE), owned by the model
@@ -490,12 +503,6 @@ class GoldenSet(_Strict):
     `create_in` (a prefix only): the environment whose stack creates the bucket, with a retention policy.
     """
 
-    uri: Annotated[str, AfterValidator(grammars.check_gcs_prefix)] | None = Field(
-        default=None, description="a Cloud Storage prefix, gs://BUCKET/PREFIX/"
-    )
-    table: Annotated[str, AfterValidator(grammars.check_table)] | None = Field(
-        default=None, description="a BigQuery table, PROJECT.DATASET.TABLE"
-    )
     max_difference: Annotated[float, Field(strict=True), AfterValidator(_max_difference)] = Field(
         description="the largest difference from the golden answers that may ship, in (0, 1], e.g. 0.02"
     )
@@ -507,12 +514,7 @@ class GoldenSet(_Strict):
 
     @model_validator(mode="after")
     def _one_kind(self) -> GoldenSet:
-        if (self.table is None) == (self.uri is None):
-            given = "both table and uri" if self.table is not None else "neither table nor uri"
-            raise ValueError(
-                f"a golden set is one table or one prefix, and this one has {given}: write table: "
-                "PROJECT.DATASET.TABLE or uri: gs://BUCKET/PREFIX/"
-            )
+        self._check_one_kind("a golden set")
         if self.table is not None and self.create_in is not None:
             raise ValueError(
                 "create_in creates a golden set bucket, and this golden set is a table: tierstack grants on an "
@@ -521,14 +523,9 @@ class GoldenSet(_Strict):
         return self
 
     @property
-    def name(self) -> str:
-        """How it is named in messages: the table as written, or the gs:// prefix."""
-        return self.table if self.table is not None else str(self.uri)
-
-    @property
     def summary(self) -> str:
         """`prefix gs://acme-golden/demand/ (max difference 0.02)`, for explain."""
-        return f"{'table' if self.table is not None else 'prefix'} {self.name} (max difference {self.max_difference})"
+        return f"{self.kind} {self.name} (max difference {self.max_difference})"
 
 
 class CapabilityChanges(_Strict):
