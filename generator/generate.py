@@ -60,7 +60,7 @@ from typing import Any
 from tierstack.generator import __version__, providers
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
-from tierstack.generator.fsio import MAX_JSON_BYTES, follow_umask, read_bytes_bounded, write_atomic
+from tierstack.generator.fsio import MAX_JSON_BYTES, follow_umask, read_bytes_bounded, sha256_bounded, write_atomic
 from tierstack.generator.resolve import Resolved
 
 try:
@@ -439,9 +439,8 @@ def _sha256(data: bytes) -> str:
 def _digest(path: Path) -> str:
     if path.is_symlink():  # tierstack writes no symlinks; vouch for where one points, never follow it
         return "symlink:" + _sha256(os.readlink(path).encode())
-    if not path.is_file():  # a FIFO or a device where tierstack wrote a file: never read it
-        return "not a regular file"
-    return _sha256(path.read_bytes())
+    digest = sha256_bounded(path)  # a FIFO, a device or a file of gigabytes where tierstack wrote one: not read
+    return "not a regular file of tierstack's size" if digest is None else digest
 
 
 def _walk_outside_terraform(root: Path) -> Iterator[tuple[Path, tuple[str, ...], list[str], list[str]]]:
@@ -671,7 +670,7 @@ def _write_cdktf_manifest(out: Path, new: Path, written: list[str], carry_over: 
     only for HCL output. For JSON output the stack metadata is in cdk.tf.json under "//", and the CDK CLI
     reads `stackMetadataPath` only when the stack is not a .tf.json file. So the entry is dropped.
     """
-    new_manifest = json.loads((new / "manifest.json").read_text(encoding="utf-8"))
+    new_manifest = json.loads(read_bytes_bounded(new / "manifest.json", "manifest.json", MAX_JSON_BYTES))
     carried = []
     if carry_over and (out / "manifest.json").is_file():
         old_manifest = _carried_manifest(out)
@@ -773,7 +772,10 @@ def _cdktf_json_action(out: Path, text: str, recorded: str | None) -> tuple[str,
         return "write", None
     if target.is_symlink() or not target.is_file():
         return "foreign", "left cdktf.json as it is: it is not tierstack's (not a regular file)"
-    current = target.read_bytes()
+    try:
+        current = read_bytes_bounded(target, "cdktf.json", MAX_JSON_BYTES)
+    except UserError:  # far larger than tierstack writes it, or gone since: not tierstack's
+        return "foreign", "left cdktf.json as it is: it is not tierstack's (larger than tierstack writes it)"
     if current == text.encode():
         return "same", None
     if recorded == _sha256(current):
@@ -794,7 +796,7 @@ def _cdktf_json_action(out: Path, text: str, recorded: str | None) -> tuple[str,
 
 
 def summarize(out: Path, stack: str, order: list[str]) -> StackSummary:
-    data = json.loads((out / "stacks" / stack / "cdk.tf.json").read_text(encoding="utf-8"))
+    data = json.loads(read_bytes_bounded(out / "stacks" / stack / "cdk.tf.json", "cdk.tf.json", MAX_JSON_BYTES))
     counts: dict[str, int] = {}
     for resources in data.get("resource", {}).values():
         for body in resources.values():
@@ -895,6 +897,6 @@ def stale_files(new: Preview, environments: list[str] | None = None) -> list[Sta
     if not environments and new.cdktf_json is not None:
         if not beside.exists():
             found.append(StaleFile(display_path(beside), "missing"))
-        elif beside.read_bytes() != new.cdktf_json.encode():
+        elif sha256_bounded(beside) != _sha256(new.cdktf_json.encode()):
             found.append(StaleFile(display_path(beside), "stale"))
     return found

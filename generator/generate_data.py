@@ -30,12 +30,12 @@ working directory when below it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import ErrorList, UserError
+from tierstack.generator.fsio import sha256_bounded
 
 if TYPE_CHECKING:
     from tierstack.generator.diff import Report, StackDiff
@@ -116,7 +116,7 @@ def generated(
     written = [s.name for s in summaries]
     recorded = recorded_files(out)
     own = [_file(out, rel, digest) for rel, digest in recorded.items() if not rel.startswith("stacks/")]
-    own.append(_file(out, MANIFEST, hashlib.sha256((out / MANIFEST).read_bytes()).hexdigest()))
+    own.append(_file(out, MANIFEST, sha256_bounded(out / MANIFEST) or "not a regular file"))
     carried = sorted({rel.split("/")[1] for rel in recorded if rel.startswith("stacks/")} - set(written))
     return {
         "status": "written",

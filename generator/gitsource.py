@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tierstack.generator import fsio
 from tierstack.generator.errors import UserError, did_you_mean
 from tierstack.generator.yamlio import MAX_FILE_BYTES, size_text
 
@@ -487,8 +488,8 @@ class Mirror:
     @property
     def fetched_at(self) -> int | None:
         try:
-            return int((self.path / "tierstack-fetched").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return int(fsio.read_bytes_bounded(self.path / "tierstack-fetched", "fetch record", 64))
+        except (UserError, ValueError):
             return None
 
     def has_commit(self, commit: str) -> bool:

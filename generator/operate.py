@@ -31,6 +31,7 @@ text is part of the message.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError, did_you_mean
+from tierstack.generator.fsio import sha256_bounded
 from tierstack.generator.resolve import Resolved
 from tierstack.generator.stacks import STACK_FILE, stack_file
 
@@ -182,7 +184,8 @@ def stale_stacks(resolved: Resolved, runs: Sequence[StackRun]) -> list[StackRun]
 
     with tempfile.TemporaryDirectory(prefix="tierstack-plan-") as tmp:
         synthesize(resolved, Path(tmp), [run.environment for run in runs])
-        return [run for run in runs if stack_file(Path(tmp), run.stack).read_bytes() != run.config_file.read_bytes()]
+        fresh = {run.stack: sha256_bounded(stack_file(Path(tmp), run.stack)) for run in runs}
+        return [run for run in runs if fresh[run.stack] != sha256_bounded(run.config_file)]
 
 
 def check_current(resolved: Resolved, runs: Sequence[StackRun], config: Path, out: Path) -> None:
@@ -536,7 +539,7 @@ def plan_matches_synthesis(run: StackRun) -> bool:
             snapshot = archive.read(SNAPSHOT)
     except (zipfile.BadZipFile, KeyError, OSError):
         return run.plan_file.stat().st_mtime >= run.config_file.stat().st_mtime
-    return snapshot == run.config_file.read_bytes()
+    return hashlib.sha256(snapshot).hexdigest() == sha256_bounded(run.config_file)  # a FIFO there: no match
 
 
 def check_plan_current(run: StackRun, config: Path) -> None:

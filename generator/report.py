@@ -18,6 +18,7 @@ from tierstack.generator import guarantees
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog
 from tierstack.generator.errors import json_printable
+from tierstack.generator.fsio import MAX_JSON_BYTES, read_bytes_bounded
 from tierstack.generator.monitoring import environment_alerts, unreceived_alerts
 from tierstack.generator.provenance import Provenance, Source
 from tierstack.generator.resolve import Resolved, ResolvedEnvironment
@@ -181,7 +182,7 @@ def synthesized_stacks(resolved: Resolved) -> dict[str, dict[str, Any]]:
         synthesize(resolved, Path(tmp))
         stacks = Path(tmp) / "stacks"
         return {
-            env.name: json.loads((stacks / env.stack / STACK_FILE).read_text(encoding="utf-8"))
+            env.name: json.loads(read_bytes_bounded(stacks / env.stack / STACK_FILE, STACK_FILE, MAX_JSON_BYTES))
             for env in resolved.environments.values()
         }
 

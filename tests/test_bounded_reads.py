@@ -168,3 +168,39 @@ def test_docs_reads_each_stack_it_prints(tmp_path: Path, monkeypatch: pytest.Mon
     assert result.exit_code == 0, result.output
     stacks = json.loads(Path("cdktf.out/manifest.json").read_text(encoding="utf-8"))["stacks"]
     assert result.stdout.count("<!-- Written by tierstack") == len(stacks)
+
+
+# --- the output tree: files generate vouches for by their digest --------------------------------------
+
+
+def test_sha256_bounded_hashes_regular_files_only(tmp_path: Path) -> None:
+    import hashlib
+
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"x" * 3_000_000)  # more than one chunk
+    assert fsio.sha256_bounded(plain) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+    assert fsio.sha256_bounded(plain, limit=2_999_999) is None
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to(plain)
+    sparse(tmp_path / "sparse")
+    with hang_guard():
+        found = [fsio.sha256_bounded(tmp_path / name) for name in ("fifo", "link", "sparse", "gone", "a\0b")]
+    assert found == [None] * 5
+
+
+@pytest.mark.parametrize("kind", ["fifo", "sparse"])
+def test_generate_check_calls_a_fifo_or_a_huge_file_in_the_output_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None, kind: str
+) -> None:
+    """A pull request may put anything where tierstack wrote a page or cdktf.json: `--check` never reads it whole."""
+    shutil.copytree(EXAMPLE, tmp_path / "case", symlinks=True)
+    monkeypatch.chdir(tmp_path / "case")
+    page, beside = Path("cdktf.out/stacks/recommender-dev/README.md"), Path("cdktf.json")
+    for path in (page, beside):
+        path.unlink()
+        os.mkfifo(path) if kind == "fifo" else sparse(path)
+    with hang_guard():
+        result = run("generate", "--check", "tierstack.yaml")
+    assert result.exit_code == 5, result.output
+    assert f"stale: {page}\n" in result.output, result.output
+    assert os.stat(beside).st_size == (0 if kind == "fifo" else 4 * GIB)  # foreign: left as it is
