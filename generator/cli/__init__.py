@@ -2420,7 +2420,3 @@ init.epilog = exit_codes(  # init's module imports click only: its exit codes ar
     }
 )
 main.add_command(init)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
