@@ -7,6 +7,9 @@ A blueprint document has these top-level keys:
                  (generator/gitsource.py fetches it; generator/lockfile.py records its commit)
     tier:        the maturity tier it implements
     description: one line for humans
+    region:      the region of a config that writes none (default: the first of allowed_regions)
+    allowed_regions: the only regions a config (and each of its environments) may be in; a regional
+                 fork pins its region with the two (`tierstack fork --region`)
     defaults:    settings for every environment (capabilities, labels, budget, ...)
     roles:       deep overrides per environment role: development, staging, production
 
@@ -77,7 +80,7 @@ from tierstack.generator.yamlio import (
     to_plain,
 )
 
-TOP_KEYS = ("extends", "tier", "description", "defaults", "roles")
+TOP_KEYS = ("extends", "tier", "description", "region", "allowed_regions", "defaults", "roles")
 ROLES = choices(Role)
 APPEND = "+"
 _MARK = re.compile(r"\x1f(\d+)\x1e")
@@ -143,6 +146,40 @@ class Blueprint:
         """defaults merged with the overrides for `role`."""
         found = self.shared.environment_layer(role, self.changes) if self.shared is not None else None
         return found if found is not None else merge(self.layer.sub("defaults"), self.layer.sub("roles", role))
+
+    @property
+    def regions(self) -> Regions:
+        """The chain's `region:` and `allowed_regions:` (the nearest blueprint that writes each), checked by load."""
+        return regions_of(self.layer)
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Where a blueprint lets its configs be: the default region and the allowed ones, each with where it is set.
+
+    `default` is the blueprint's `region:`, else the first of `allowed_regions`, else None (tierstack's own
+    default applies); `allowed` is None when the blueprint allows every region.
+    """
+
+    default: str | None = None
+    default_at: Provenance | None = None
+    allowed: tuple[str, ...] | None = None
+    allowed_at: Provenance | None = None
+
+    def allows(self, region: str) -> bool:
+        return self.allowed is None or region in self.allowed
+
+
+def regions_of(layer: Layer) -> Regions:
+    """The Regions a merged blueprint layer sets (values as load checked them)."""
+    region, allowed = layer.data.get("region"), layer.data.get("allowed_regions")
+    allowed_at = layer.prov.get(("allowed_regions",))
+    listed = tuple(str(r) for r in allowed) if isinstance(allowed, list) else None
+    if isinstance(region, str):
+        return Regions(region, layer.prov.get(("region",)), listed, allowed_at)
+    if listed:
+        return Regions(listed[0], allowed_at, listed, allowed_at)
+    return Regions(None, None, listed, allowed_at)
 
 
 # --- locating blueprints -------------------------------------------------------------------------
@@ -1141,6 +1178,7 @@ def load(
         current_rel, current_line, parent_found = found.path, _line(doc, "extends", line_map), found
         current_lines = parent_lines
     merged, shared, changes = _merged_chain(rendered)
+    _check_regions(merged, chain[0])
     tier = meta.get("tier")
     if tier is not None and (not isinstance(tier, int) or isinstance(tier, bool) or not 0 <= tier <= 2):
         raise UserError(f"tier must be 0, 1 or 2, not {tier!r}", file=tier_at[0], line=tier_at[1], field="tier")
@@ -1148,6 +1186,50 @@ def load(
     notes = pins.notes[notes_before:]
     description = str(meta.get("description") or "")
     return Blueprint(shown, chain, merged, tier, description, links, notes, shared, changes)
+
+
+def _check_regions(layer: Layer, name: str) -> None:
+    """`region:` a Google Cloud region, `allowed_regions:` a list of them, once each, the default among them;
+    each error at the line that writes the value (the nearest blueprint that does)."""
+    from tierstack.generator import gcp_facts
+    from tierstack.generator.spec import check_region
+
+    def error(key: str, message: str, hint: str | None = None) -> UserError:
+        where = layer.prov.get((key,))
+        if where is None:
+            return UserError(message, file=name, field=key, hint=hint)
+        return where.error(message, fallback=name, field=key, hint=hint)
+
+    def checked(key: str, value: Any) -> None:
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"{json.dumps(value, default=str)} is not a region name such as europe-west2")
+            check_region(value)
+            gcp_facts.check_region(value)
+        except ValueError as err:
+            raise error(key, str(err), "write a region, e.g. region: europe-west2") from None
+        except gcp_facts.FactError as err:  # no such region: with the nearest
+            raise error(key, err.message, err.hint) from None
+
+    region, allowed = layer.data.get("region"), layer.data.get("allowed_regions")
+    if "region" in layer.data:
+        checked("region", region)
+    if "allowed_regions" not in layer.data:
+        return
+    example = f"allowed_regions: [{region if isinstance(region, str) else 'europe-west2'}]"
+    if not isinstance(allowed, list) or not allowed:
+        raise error("allowed_regions", "allowed_regions must be a list of one or more regions", f"e.g. {example}")
+    for item in allowed:
+        checked("allowed_regions", item)
+        if allowed.count(item) > 1:
+            raise error("allowed_regions", f"allowed_regions names {item} twice", "name each region once")
+    if isinstance(region, str) and region not in allowed:
+        raise error(
+            "region",
+            f"the default region {region} is not one of allowed_regions ({', '.join(allowed)}, at "
+            f"{layer.prov.get(('allowed_regions',)) or name})",
+            f"add {region} to allowed_regions, or make region one of them",
+        )
 
 
 def _extends(

@@ -372,7 +372,113 @@ def _known_settings(upstream: bp.Blueprint, override: Override, selected: Iterab
 # --- the overlay ------------------------------------------------------------------------------------
 
 
-def header(name: str, region: str | None) -> list[str]:
+# --- the fork's regions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForkRegions:
+    """What the overlay writes at its top: `region:` (the default of its configs) and `allowed_regions:`
+    (None: the key is not written, so the upstream's list, if any, holds)."""
+
+    region: str | None = None
+    allowed: tuple[str, ...] | None = None
+
+
+REGION_KEYS = ("region", "allowed_regions")
+_NEW_REGIONS = {
+    "region": "new: the upstream sets no region (its configs default to us-central1)",
+    "allowed_regions": "new: the upstream allows every region",
+}
+
+
+def region_sets(sets: Iterable[str]) -> tuple[list[str], tuple[str, ...] | None, bool]:
+    """The --set items that are settings, and `--set allowed_regions=[...]` taken out of them: (the rest,
+    the regions it lists, whether it was given). `allowed_regions=null` (or empty) writes no list of the
+    fork's own: its configs may then be in any region the upstream allows. `--set region=` is refused:
+    the fork's region is --region."""
+    from tierstack.generator import gcp_facts
+    from tierstack.generator.spec import check_region
+
+    rest: list[str] = []
+    allowed: tuple[str, ...] | None = None
+    given = False
+    for item in sets:
+        key, sep, text = item.partition("=")
+        key = key.strip().removeprefix("defaults.")
+        if not sep or key.removesuffix(bp.APPEND) not in REGION_KEYS:
+            rest.append(item)
+            continue
+        if key.removesuffix(bp.APPEND) == "region":
+            raise UserError(
+                f"'{item}': the fork's region is given with --region",
+                field="--set",
+                hint=f"--region {text.strip() or 'REGION'}: it becomes the fork's region: and allowed_regions:",
+            )
+        if key.endswith(bp.APPEND) or given:
+            raise UserError(
+                f"'{item}': allowed_regions is set once, as the whole list",
+                field="--set",
+                hint="e.g. --set 'allowed_regions=[europe-west2, europe-west1]'",
+            )
+        value = to_plain(parse(text, "--set")) if text.strip() else None
+        given = True
+        if value is None:
+            continue
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise UserError(
+                f"'{item}': allowed_regions is a list of regions",
+                field="--set",
+                hint="e.g. --set 'allowed_regions=[europe-west2, europe-west1]'",
+            )
+        for region in value:
+            try:
+                check_region(region)
+                gcp_facts.check_region(region)
+            except ValueError as err:
+                raise UserError(str(err), field=f"--set {item}") from None
+            except gcp_facts.FactError as err:
+                raise UserError(err.message, field=f"--set {item}", hint=err.hint) from None
+        if len(set(value)) != len(value):
+            raise UserError(f"'{item}': a region is listed twice", field="--set", hint="name each region once")
+        allowed = tuple(value)
+    return rest, allowed, given
+
+
+def fork_regions(region: str | None, allowed: tuple[str, ...] | None, given: bool) -> ForkRegions:
+    """--region R pins the fork to R: region: R and allowed_regions: [R], unless --set allowed_regions says
+    otherwise (then R must be one of them; without --region, its first is the region)."""
+    if not given:
+        return ForkRegions(region, (region,) if region else None)
+    if allowed is None:
+        return ForkRegions(region, None)
+    if region is not None and region not in allowed:
+        raise UserError(
+            f"--region {region} is not one of the regions --set allowed_regions lists ({', '.join(allowed)})",
+            field="--set allowed_regions",
+            hint=f"add {region} to the list, or give --region one of them",
+        )
+    return ForkRegions(region or allowed[0], allowed)
+
+
+def region_warnings(regions: ForkRegions, upstream: bp.Blueprint, out_dir: Path) -> list[str]:
+    """The upstream allows regions, and the fork's list lets its configs be elsewhere: said, since the
+    fork's allowed_regions replaces the upstream's."""
+    theirs = upstream.regions
+    if regions.allowed is None or theirs.allowed is None or set(regions.allowed) <= set(theirs.allowed):
+        return []
+    outside = [r for r in regions.allowed if r not in theirs.allowed]
+    place = (
+        " (" + " + ".join(show_place(s, upstream, out_dir) for s in theirs.allowed_at.sources) + ")"
+        if theirs.allowed_at
+        else ""
+    )
+    return [
+        f"the upstream allows only {', '.join(theirs.allowed)}{place}; this fork's allowed_regions replaces "
+        f"that list and lets its configs be in {', '.join(outside)}"
+    ]
+
+
+def header(name: str, region: str | None, allowed: tuple[str, ...] | None = None) -> list[str]:
     from tierstack.generator.schema import DEFAULT_FILES, MODELINE
 
     lines = [
@@ -381,8 +487,12 @@ def header(name: str, region: str | None) -> list[str]:
         "# Only the overrides are here: everything else, and every upstream fix, comes through `extends`.",
         "# `tierstack upstream` shows what a newer upstream release changes; `--accept REF` moves the pin.",
     ]
-    if region:
-        lines.append(f"# For configs in {region} (region: {region} in tierstack.yaml).")
+    if region and allowed == (region,):
+        lines.append(f"# Pinned to {region}: configs that write no region: are in it, and may write no other.")
+    elif region and allowed:
+        lines.append(f"# For {region}: configs that write no region: are in it; they may write {', '.join(allowed)}.")
+    elif region:
+        lines.append(f"# For {region}: configs that write no region: are in it.")
     return lines
 
 
@@ -393,8 +503,11 @@ def build(
     overrides: list[Override],
     region: str | None,
     out_dir: Path,
+    regions: ForkRegions | None = None,
 ) -> str:
-    """The overlay's text: header, extends (pinned), tier, description, then the overrides, commented."""
+    """The overlay's text: header, extends (pinned), tier, description, its regions (default: pinned to
+    `region`), then the overrides, commented."""
+    regions = regions if regions is not None else ForkRegions(region, (region,) if region else None)
     doc = CommentedMap()
     if isinstance(upstream_written, GitSource):
         extends = CommentedMap(upstream_written.model_dump())
@@ -411,7 +524,11 @@ def build(
         if origin.pin is not None and origin.repo_path
         else upstream.chain[0]
     )
-    doc["description"] = f"{name}: a fork of {what}" + (f" for {region}" if region else "")
+    doc["description"] = f"{name}: a fork of {what}" + (f" for {regions.region}" if regions.region else "")
+    if regions.region:
+        doc["region"] = regions.region
+    if regions.allowed:
+        doc["allowed_regions"] = _yaml_value(list(regions.allowed))
     for override in overrides:
         node = doc
         for part in override.key[:-1]:
@@ -421,7 +538,7 @@ def build(
         node[override.key[-1]] = _yaml_value(override.value)
     annotate(doc, upstream, out_dir)
     text = dump_round_trip(doc)
-    return "\n".join(header(name, region)) + "\n" + text
+    return "\n".join(header(name, regions.region, regions.allowed)) + "\n" + text
 
 
 def _yaml_value(value: Any) -> Any:
@@ -440,6 +557,12 @@ def annotate(doc: CommentedMap, upstream: bp.Blueprint, out_dir: Path) -> None:
     """Give every override in `defaults:` and `roles:` a comment: what it replaces in the upstream, and where
     that was set (an existing comment of ours is brought up to date; the user's own comments stay)."""
     texts = {link.name: link.text for link in upstream.links}
+    for key in REGION_KEYS:  # the fork's regions: what they replace of the upstream's, like any override
+        if key in doc:
+            comment = _replaces((key,), upstream.layer, texts, upstream, out_dir)
+            if comment.startswith("new:"):
+                comment = _NEW_REGIONS[key]
+            set_comment(doc, key, comment)
     for section_key in ("defaults", "roles"):
         section = doc.get(section_key)
         if not isinstance(section, CommentedMap):
@@ -584,12 +707,24 @@ class Written:
     warnings: tuple[str, ...]
 
 
+HEAD_BYTES = 4096  # the header lines tierstack writes take a few hundred bytes
+
+
 def is_ours(path: Path) -> bool:
+    """Whether `tierstack fork` wrote the file: its mark in one of its first HEADER_LINES lines.
+
+    Only the first HEAD_BYTES are read, through the bounded reader: what stands at the fork's path may be
+    a FIFO (which would block an open() for ever) or a file of one huge line (which readline() would read
+    whole); neither is ours.
+    """
+    from tierstack.generator.fsio import read_head
+
     try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            first = [handle.readline() for _ in range(HEADER_LINES)]
-    except OSError:
+        head = read_head(path, "fork", HEAD_BYTES)
+    except UserError:
         return False
+    text = head.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")  # as open() reads
+    first = text.split("\n")[:HEADER_LINES]
     return any(line.startswith(MARK) for line in first)
 
 
@@ -606,6 +741,7 @@ def fork(
     force: bool = False,
 ) -> Written:
     """Write the overlay (see the module docstring); a UserError, and nothing written, when anything is wrong."""
+    from tierstack.generator import gcp_facts
     from tierstack.generator.fsio import write_atomic
     from tierstack.generator.spec import check_name, check_region
 
@@ -613,8 +749,13 @@ def fork(
         check_name(name)
         if region is not None:
             check_region(region)
+            gcp_facts.check_region(region)
     except ValueError as err:
         raise UserError(str(err), field="--region" if region and str(region) in str(err) else "--name") from None
+    except gcp_facts.FactError as err:
+        raise UserError(err.message, field="--region", hint=err.hint) from None
+    sets, allowed, allowed_given = region_sets(sets)
+    regions = fork_regions(region, allowed, allowed_given)
     target = out if out is not None else Path(f"{name}.yaml.j2")
     if target.exists() or target.is_symlink():
         if not force:
@@ -636,17 +777,30 @@ def fork(
     overrides = [parse_set(item) for item in sets]
     written_ref = upstream_ref(upstream, ref, path, out_dir)
     pins = Pins(None)
-    the_region = region or "us-central1"
     with session(pins):
-        loaded_upstream = load_upstream(written_ref, out_dir, the_region, pins, variables)
+        the_region, loaded_upstream = _upstream_in_region(written_ref, out_dir, regions.region, pins, variables)
         spec = check_spec(out_dir, the_region, loaded_upstream.tier, None, variables)
         from tierstack.generator.selection import select
 
         check_overrides(overrides, loaded_upstream, select(spec).ids)
-        text = build(name, written_ref, loaded_upstream, overrides, region, out_dir)
-        warnings = _check_overlay(text, target, out_dir, the_region, loaded_upstream.tier, variables, pins)
+        text = build(name, written_ref, loaded_upstream, overrides, regions.region, out_dir, regions)
+        warnings = region_warnings(regions, loaded_upstream, out_dir)
+        warnings += _check_overlay(text, target, out_dir, the_region, loaded_upstream.tier, variables, pins)
     write_atomic(target, text)
     return Written(target, loaded_upstream, written_ref, tuple(warnings))
+
+
+def _upstream_in_region(
+    ref: bp.BlueprintRef, out_dir: Path, region: str | None, pins: Pins, variables: Mapping[str, Any] | None
+) -> tuple[str, bp.Blueprint]:
+    """The region the fork is checked in (its own, else the upstream's default, else us-central1) and the
+    upstream rendered for it."""
+    first = region or "us-central1"
+    upstream = load_upstream(ref, out_dir, first, pins, variables)
+    default = upstream.regions.default
+    if region is not None or default is None or default == first:
+        return first, upstream
+    return default, load_upstream(ref, out_dir, default, pins, variables)
 
 
 def _check_overlay(

@@ -366,3 +366,39 @@ def require_working_directory() -> Path:
             file=gone,
             hint='cd to a directory that exists (cd "$PWD" again if it was made anew) and run the command again',
         ) from None
+
+
+def read_head(path: Path, what: str, size: int) -> bytes:
+    """The first `size` bytes (or fewer) of a regular file; anything else is the Unreadable of read_bytes_bounded.
+
+    For a look at a file's top (is this a file tierstack wrote?) that must not hang or read a whole file:
+    a FIFO is refused before it is opened and the open never blocks, and a file of one 100 MB line, sparse
+    or not, costs `size` bytes read, whatever its size.
+    """
+    if "\0" in os.fspath(path):
+        raise _unreadable(what, "cannot be read: its name holds a NUL character (\\x00)", path)
+    try:
+        reason = _not_regular(os.stat(path).st_mode)
+    except OSError as exc:
+        reason = _os_reason(exc)
+    if reason is not None:
+        raise _unreadable(what, reason, path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    try:
+        reason = _not_regular(os.fstat(fd).st_mode)
+        if reason is not None:
+            raise _unreadable(what, reason, path)
+        chunks: list[bytes] = []
+        got = 0
+        while got < size and (chunk := os.read(fd, size - got)):
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _unreadable(what, _os_reason(exc), path) from None
+    finally:
+        os.close(fd)

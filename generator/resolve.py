@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tierstack.generator import blueprint as bp
-from tierstack.generator import gcp_facts, guarantees
+from tierstack.generator import gcp_facts, guarantees, regions
 from tierstack.generator import settings as typed_settings
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.catalog import Catalog, load_catalog
@@ -169,14 +169,10 @@ def _written_line(loaded: LoadedSpec, path: tuple[str, ...]) -> int | None:
 
 def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     catalog = catalog or load_catalog()
-    selection = select(loaded, catalog)
-    spec = loaded.spec
+    # a config without region: is in its blueprint's default region; one that writes a region is allowed there
+    loaded, selection, blueprint = regions.in_blueprint_region(loaded, lambda at: _selected_blueprint(at, catalog))
+    regions.check_allowed(loaded, blueprint)
     spec_file = display_path(loaded.path)
-    ref = spec.blueprint or catalog.tier(selection.tier).blueprint
-    variables = template_variables(loaded, selection)
-    origins = variable_origins(loaded, spec_file)
-    line = _written_line(loaded, ("blueprint",))
-    blueprint = bp.load(ref, variables, loaded.path, spec_file, origins=origins, line=line)
     _check_blueprint(loaded, selection, blueprint, catalog)
 
     names = _environment_names(loaded, selection, catalog)
@@ -189,6 +185,17 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     typed_settings.check_resolved(resolved)  # typed settings: every environment, every capability, all errors at once
     guarantees.check(resolved)  # production guarantees hold, or a waiver says why not
     return resolved
+
+
+def _selected_blueprint(loaded: LoadedSpec, catalog: Catalog) -> tuple[Selection, bp.Blueprint]:
+    """The selection and the blueprint chain rendered for it (the config's blueprint, else its tier's)."""
+    selection = select(loaded, catalog)
+    spec_file = display_path(loaded.path)
+    ref = loaded.spec.blueprint or catalog.tier(selection.tier).blueprint
+    variables = template_variables(loaded, selection)
+    origins = variable_origins(loaded, spec_file)
+    line = _written_line(loaded, ("blueprint",))
+    return selection, bp.load(ref, variables, loaded.path, spec_file, origins=origins, line=line)
 
 
 def default_settings(cap_id: str) -> dict[str, Any] | None:
@@ -467,6 +474,7 @@ def _resolve_env(
             ("project",): _where(loaded, spec_file, ("environments", env, "project")) or named,
             ("region",): _where(loaded, spec_file, ("environments", env, "region"))
             or _where(loaded, spec_file, ("region",))
+            or blueprint.regions.default_at
             or _rule("default region"),
         }
     )

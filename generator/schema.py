@@ -388,6 +388,14 @@ def _blueprint_model() -> type[BaseModel]:
             Field(default=None, description="the maturity tier it implements"),
         ),
         "description": (str | None, Field(default=None, description="one line for humans")),
+        "region": (
+            str | None,
+            Field(default=None, description="the region of a config that writes none (a regional fork's region)"),
+        ),
+        "allowed_regions": (
+            list[str] | None,
+            Field(default=None, description="the only regions its configs and their environments may be in"),
+        ),
         "defaults": (layer, Field(default=None, description="settings for every environment")),
         "roles": (roles | None, Field(default=None, description="settings per role: development, staging, production")),
     }

@@ -75,6 +75,8 @@ def test_fork_of_a_built_in_writes_only_the_overrides_each_commented(here: Path)
         extends: level-1-pipeline-automation
         tier: 1
         description: 'acme-emea: a fork of tierstack:level-1-pipeline-automation for europe-west4'
+        region: europe-west4  # new: the upstream sets no region (its configs default to us-central1)
+        allowed_regions: [europe-west4]  # new: the upstream allows every region
         defaults:
           labels:
             data-residency: eu  # new: the upstream does not set it
