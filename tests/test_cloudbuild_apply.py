@@ -4,8 +4,11 @@ The prod deploy config plans, reviews and saves the plan file in the state bucke
 the apply config (its trigger has --require-approval) fetches that plan, only if it was made from the
 commit the build checked out, and applies exactly that file. Their scripts run here as Cloud Build runs
 them: the save and fetch steps with the real google-cloud-storage client against gcp-storage-emulator on
-127.0.0.1, the apply step with the real `terraform`, which refuses a saved plan once the state changed
-after it was made. The stack is builtin `terraform_data`, so no provider is involved.
+127.0.0.1, the apply step's `tierstack apply` (this tierstack) with the real `terraform`, which refuses a
+saved plan once the state changed after it was made. The stack is builtin `terraform_data`, so no provider
+is involved; for Google's eventual consistency, tests/test_first_apply.py's Eventarc stack on the provider
+stand-in, asked to refuse the trigger's first create (tests/standin/failures.py) with Google's own error
+(waited out, the rest applied) or with an unrelated one (failed at once).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,9 +25,14 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from test_first_apply import EVENTARC, UNRELATED
+from test_first_apply import RESOURCES as FIRST_APPLY_RESOURCES
+from test_first_apply import STACK as FIRST_APPLY
 
 from conftest import REPO
-from tierstack.generator import ci
+from standin import failures
+from tierstack.generator import ci, eventual
+from tierstack.generator.exit_codes import EXIT_FROZEN, EXIT_USER_ERROR
 from tierstack.generator.resolve import resolve
 from tierstack.generator.spec import load_spec
 
@@ -63,100 +72,221 @@ def test_production_plans_and_saves_and_only_its_approved_build_applies() -> Non
     assert "fraud-detection-apply-dev.yaml" not in built
 
 
-def run_script(body: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A Cloud Build script step: bash, or sh for the terraform image's, with the venv's Python."""
-    body = body.replace("/workspace/.tierstack/bin/python", sys.executable)
+def run_script(body: str, env: dict[str, str], workspace: Path) -> subprocess.CompletedProcess[str]:
+    """A Cloud Build script step, run in the build's /workspace (the checkout, with tierstack's venv in
+    .tierstack/): bash, or sh for the terraform image's, with this venv's Python."""
+    body = body.replace("/workspace/.tierstack/bin/python", sys.executable).replace("/workspace/", f"{workspace}/")
     shell = "sh" if body.startswith("#!/bin/sh") else "bash"
-    return subprocess.run([shell, "-c", body], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([shell, "-c", body], cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
 
 
 def step_env(config: dict[str, Any], step_id: str, **values: str) -> dict[str, str]:
-    """The step's env, with what Cloud Build substitutes (${COMMIT_SHA}, ${BUILD_ID}, ${_PLAN_BUILD}) given."""
-    env = dict(item.split("=", 1) for item in step(config, step_id)["env"])
-    return {key: values.get(key, value) for key, value in env.items()}
+    """The step's env as Cloud Build substitutes it: the values given (${COMMIT_SHA}, ${BUILD_ID},
+    ${_PLAN_BUILD}), and any other user substitution its default in the config (the trigger's own)."""
+    env = dict(item.split("=", 1) for item in step(config, step_id).get("env", []))
+    out = {}
+    for key, value in env.items():
+        substitution = re.fullmatch(r"\$\{(_[A-Z0-9_]+)\}", value)
+        if key in values:
+            out[key] = values[key]
+        elif substitution:
+            out[key] = config["substitutions"][substitution.group(1)]
+        else:
+            out[key] = value
+    return out
 
 
 STACK = {
     "terraform": {"required_version": ">= 1.7"},
     "resource": {"terraform_data": {"model": {"input": "v2"}}},
 }
+STACK_DIR = "examples/fraud-detection/cdktf.out/stacks/fraud-detection-prod"  # the steps' STACK_DIR
+ALWAYS = """
+freezes:
+  - name: always
+    reason: a freeze that is on whenever this test runs
+    start: 2000-01-01
+    end: 2099-12-31
+"""
+
+
+def workspace(root: Path, stack: dict[str, Any], extra_config: str = "") -> Path:
+    """A build's /workspace: the checkout (the config, the prod stack's cdk.tf.json) and the install step's
+    venv, whose `tierstack` is this one."""
+    config = root / "examples" / "fraud-detection" / "tierstack.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text(FRAUD.read_text() + extra_config)
+    (root / STACK_DIR).mkdir(parents=True)
+    (root / STACK_DIR / "cdk.tf.json").write_text(json.dumps(stack, indent=2))
+    venv = root / ".tierstack" / "bin"
+    venv.mkdir(parents=True)
+    (venv / "tierstack").write_text(f'#!/bin/sh\nexec "{Path(sys.executable).parent / "tierstack"}" "$@"\n')
+    (venv / "tierstack").chmod(0o755)
+    return root
+
+
+class Builds:
+    """The production deploy build (plan, save) and the apply build (fetch, init, review, apply), their
+    scripts run as Cloud Build runs them, against the storage emulator and with the real terraform."""
+
+    def __init__(self, base: dict[str, str], tmp_path: Path) -> None:
+        from google.cloud import storage
+
+        built = configs()
+        self.deploy, self.apply = built["fraud-detection-deploy-prod.yaml"], built["fraud-detection-apply-prod.yaml"]
+        self.bucket = step_env(self.deploy, "save-plan")["STATE_BUCKET"]
+        storage.Client(project="acme-fraud-prod").create_bucket(self.bucket)
+        self.base, self.tmp_path = base, tmp_path
+
+    def run(
+        self, config: dict[str, Any], step_id: str, root: Path, env: dict[str, str] | None = None, **values: str
+    ) -> subprocess.CompletedProcess[str]:
+        body = step(config, step_id)["script"]
+        return run_script(body, {**self.base, **step_env(config, step_id, **values), **(env or {})}, root)
+
+    def plan_and_save(self, root: Path, build: str) -> None:
+        """The deploy build's plan step, then its save step: the plan in the bucket, made from COMMIT."""
+        for step_id in ("plan-prod", "save-plan"):
+            done = self.run(self.deploy, step_id, root, REVISION=COMMIT, PLAN_BUILD=build)
+            assert done.returncode == 0, done.stdout + done.stderr
+
+    def apply_build(
+        self, planned: Path, revision: str, plan_build: str, env: dict[str, str] | None = None, name: str = ""
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
+        """The approved apply build: a fresh checkout holding the state, the plan fetched, checked, applied."""
+        root = self.tmp_path / f"apply-{name or revision[:4]}-{plan_build or 'none'}"
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.copytree(planned, root, ignore=shutil.ignore_patterns("plan.*", ".terraform", "terraform"))
+        done = subprocess.CompletedProcess[str]([], 0, "", "")
+        for step_id in ("fetch-plan", "init", "review", "terraform-cli", "apply"):
+            done = self.run(self.apply, step_id, root, env, REVISION=revision, PLAN_BUILD=plan_build)
+            if done.returncode != 0:
+                break
+        return done, root / STACK_DIR
+
+
+def local_env(terraform: Any, storage_emulator: str) -> dict[str, str]:
+    base = {**terraform.env(), "STORAGE_EMULATOR_HOST": storage_emulator}
+    base["PATH"] = f"{Path(terraform.binary).parent}{os.pathsep}{base['PATH']}"  # the terraform image's terraform
+    return base
 
 
 def test_the_approved_plan_is_applied_and_a_stale_or_foreign_one_is_refused(
-    terraform: Any, storage_emulator: str, tmp_path: Path
+    terraform: Any, storage_emulator: str, tmp_path: Path, spawns: None
 ) -> None:
-    from google.cloud import storage
-
-    built = configs()
-    deploy, apply = built["fraud-detection-deploy-prod.yaml"], built["fraud-detection-apply-prod.yaml"]
-    bucket = step_env(deploy, "save-plan")["STATE_BUCKET"]
-    storage.Client(project="acme-fraud-prod").create_bucket(bucket)
-    base = {**terraform.env(), "STORAGE_EMULATOR_HOST": storage_emulator, "PATH": os.environ["PATH"]}
-    base["PATH"] = f"{Path(terraform.binary).parent}{os.pathsep}{base['PATH']}"
-
-    planned = tmp_path / "deploy-build" / "stack"  # the deploy build's checkout: plan, then save
-    planned.mkdir(parents=True)
-    (planned / "main.tf.json").write_text(
-        json.dumps({**STACK, "resource": {"terraform_data": {"model": {"input": "v1"}}}})
+    base = local_env(terraform, storage_emulator)
+    builds = Builds(base, tmp_path)
+    planned = workspace(
+        tmp_path / "deploy-build", {**STACK, "resource": {"terraform_data": {"model": {"input": "v1"}}}}
     )
+    stack_dir = planned / STACK_DIR
     for command in (["init", "-input=false"], ["apply", "-input=false", "-auto-approve"]):
-        assert subprocess.run([terraform.binary, *command], cwd=planned, env=base, capture_output=True).returncode == 0
-    (planned / "main.tf.json").write_text(json.dumps(STACK))
-    done = subprocess.run(
-        [terraform.binary, "plan", "-input=false", "-out=plan.tfplan"], cwd=planned, env=base, capture_output=True
-    )
-    assert done.returncode == 0, done.stderr
-    show = subprocess.run(
-        [terraform.binary, "show", "-json", "plan.tfplan"], cwd=planned, env=base, capture_output=True
-    )
-    (planned / "plan.json").write_bytes(show.stdout)
-    save = step(deploy, "save-plan")["script"]
-    env = {**base, **step_env(deploy, "save-plan", REVISION=COMMIT, PLAN_BUILD="build-1"), "STACK_DIR": str(planned)}
-    done = run_script(save, env, tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"saved: gs://{bucket}/tierstack-plans/fraud-detection-prod/build-1/plan.tfplan" in done.stdout
+        done = subprocess.run([terraform.binary, *command], cwd=stack_dir, env=base, capture_output=True)
+        assert done.returncode == 0, done.stderr
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(STACK, indent=2))
+    builds.plan_and_save(planned, "build-1")
     # (the upload's ifGenerationMatch=0, Cloud Storage's create-only precondition, is sent but not judged
     # here: gcp-storage-emulator ignores preconditions)
 
-    def apply_build(revision: str, plan_build: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-        """The approved apply build: a fresh checkout holding the state, the plan fetched, then applied."""
-        checkout = tmp_path / f"apply-{revision[:4]}-{plan_build or 'none'}"
-        shutil.rmtree(checkout, ignore_errors=True)
-        shutil.copytree(planned, checkout / "stack", ignore=shutil.ignore_patterns("plan.*"))
-        stack = checkout / "stack"
-        fetch = {
-            **base,
-            **step_env(apply, "fetch-plan", REVISION=revision, PLAN_BUILD=plan_build),
-            "STACK_DIR": str(stack),
-        }
-        done = run_script(step(apply, "fetch-plan")["script"], fetch, checkout)
-        if done.returncode != 0:
-            return done, stack
-        return run_script(step(apply, "apply")["script"], {**base, "STACK_DIR": str(stack)}, checkout), stack
-
-    refused, _ = apply_build(OTHER, "build-1")  # run with another commit than the plan was made from
+    refused, _ = builds.apply_build(planned, OTHER, "build-1")  # run with another commit than the plan was made from
     assert refused.returncode != 0 and f"run the trigger with --sha={COMMIT}" in refused.stderr
-    missing, _ = apply_build(COMMIT, "build-9")
+    missing, _ = builds.apply_build(planned, COMMIT, "build-9")
     assert missing.returncode != 0 and "build build-9 saved no plan" in missing.stderr
-    none, _ = apply_build(COMMIT, "")
+    none, _ = builds.apply_build(planned, COMMIT, "")
     assert none.returncode != 0 and "no _PLAN_BUILD" in none.stderr
 
-    done, stack = apply_build(COMMIT, "build-1")
+    done, stack = builds.apply_build(planned, COMMIT, "build-1")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "fraud-detection-prod: applied" in done.stdout  # by tierstack apply
     state = json.loads((stack / "terraform.tfstate").read_text())
     assert state["resources"][0]["instances"][0]["attributes"]["input"]["value"] == "v2"
+    assert not list(stack.glob("*.tfplan"))  # applied once: the plan file is gone
 
     # the state changed after the plan was made (someone applied in between): Terraform refuses the file
-    (planned / "main.tf.json").write_text(
+    (stack_dir / "cdk.tf.json").write_text(
         json.dumps({**STACK, "resource": {"terraform_data": {"model": {"input": "v3"}}}})
     )
     between = subprocess.run(
-        [terraform.binary, "apply", "-input=false", "-auto-approve"], cwd=planned, env=base, capture_output=True
+        [terraform.binary, "apply", "-input=false", "-auto-approve"], cwd=stack_dir, env=base, capture_output=True
     )
     assert between.returncode == 0, between.stderr
-    (planned / "main.tf.json").write_text(json.dumps(STACK))
-    stale, _ = apply_build(COMMIT, "build-1")
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(STACK, indent=2))
+    stale, _ = builds.apply_build(planned, COMMIT, "build-1")
     assert stale.returncode != 0 and "Saved plan is stale" in stale.stdout + stale.stderr
+    assert "to plan again, run this environment's deploy trigger" in stale.stdout
+
+
+def test_the_apply_step_keeps_its_own_freeze_gate(
+    terraform: Any, storage_emulator: str, tmp_path: Path, spawns: None
+) -> None:
+    """A freeze that began after the review step (here: the apply step alone) stops the apply, exit 4;
+    the trigger's _OVERRIDE_FREEZE_REASON lets it through."""
+    base = local_env(terraform, storage_emulator)
+    builds = Builds(base, tmp_path)
+    planned = workspace(tmp_path / "deploy-build", STACK, ALWAYS)
+    builds.plan_and_save(planned, "build-1")
+    fetched, _ = builds.apply_build(planned, COMMIT, "build-1", name="fetched")
+    assert fetched.returncode == EXIT_FROZEN, fetched.stdout + fetched.stderr  # the review step's gate, first
+    root = tmp_path / "apply-fetched-build-1"
+    copied = builds.run(builds.apply, "terraform-cli", root)
+    assert copied.returncode == 0 and (root / ".tierstack" / "bin" / "terraform").is_file(), copied.stderr
+    frozen = builds.run(builds.apply, "apply", root)
+    assert frozen.returncode == EXIT_FROZEN, frozen.stdout + frozen.stderr
+    assert "change freeze 'always' is on for fraud-detection-prod" in frozen.stderr
+    assert not (root / STACK_DIR / "terraform.tfstate").exists()
+    (root / STACK_DIR / "fraud-detection-prod.tfplan").rename(root / STACK_DIR / "plan.tfplan")
+    reason = {"OVERRIDE_FREEZE_REASON": "INC-4711: a fix that cannot wait"}
+    done = builds.run(builds.apply, "apply", root, reason)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((root / STACK_DIR / "terraform.tfstate").read_text())["resources"]
+
+
+def google_stack(builds: Builds, tmp_path: Path) -> Path:
+    """tests/test_first_apply.py's stack (an Eventarc trigger after its agent's fresh grant, on the provider
+    stand-in) planned and saved by the deploy build."""
+    planned = workspace(tmp_path / "deploy-build", FIRST_APPLY)
+    builds.plan_and_save(planned, "build-1")
+    return planned
+
+
+def test_a_refusal_google_documents_is_waited_out_and_the_rest_applied(
+    terraform: Any, storage_emulator: str, tmp_path: Path, spawns: None
+) -> None:
+    """The stand-in refuses the trigger's first create as Eventarc does right after its agent's grant; the
+    apply step's tierstack apply says what it waits for, plans what is left of the approved plan and
+    applies that."""
+    base = local_env(terraform, storage_emulator)
+    builds = Builds(base, tmp_path)
+    planned = google_stack(builds, tmp_path)
+    rule = {"type": "google_eventarc_trigger", "times": 1, "message": EVENTARC}
+    rules = failures.write(tmp_path / "failures.json", [rule])
+    done, stack = builds.apply_build(planned, COMMIT, "build-1", {**rules, eventual.WAIT_ENV: "0"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert failures.fired(tmp_path / "failures.json") == [1]
+    assert (
+        "fraud-detection-prod: google_eventarc_trigger.retrain was refused right after "
+        "google_project_iam_member.agent_role was created: eventarc-service-agent"
+    ) in done.stderr
+    assert "waiting 0 s for Eventarc's service agent to get its permissions" in done.stderr
+    assert "Apply complete! Resources: 1 added, 0 changed, 0 destroyed." in done.stderr  # what was left: the trigger
+    assert len(json.loads((stack / "terraform.tfstate").read_text())["resources"]) == FIRST_APPLY_RESOURCES
+
+
+def test_any_other_error_fails_the_apply_at_once(
+    terraform: Any, storage_emulator: str, tmp_path: Path, spawns: None
+) -> None:
+    base = local_env(terraform, storage_emulator)
+    builds = Builds(base, tmp_path)
+    planned = google_stack(builds, tmp_path)
+    rule = {"type": "google_eventarc_trigger", "times": 2, "message": UNRELATED}
+    rules = failures.write(tmp_path / "failures.json", [rule])
+    done, stack = builds.apply_build(planned, COMMIT, "build-1", {**rules, eventual.WAIT_ENV: "0"})
+    assert done.returncode == EXIT_USER_ERROR, done.stdout + done.stderr
+    assert failures.fired(tmp_path / "failures.json") == [1]  # one attempt, no retry
+    assert "Invalid value for field 'resource.name'" in done.stderr  # terraform's words
+    assert "waiting" not in done.stderr
+    assert "fraud-detection-prod: tierstack apply stopped (exit 2, above)" in done.stdout
+    assert len(json.loads((stack / "terraform.tfstate").read_text())["resources"]) == FIRST_APPLY_RESOURCES - 1
 
 
 @pytest.mark.parametrize("name", ["fraud-detection-deploy-prod.yaml", "fraud-detection-apply-prod.yaml"])
