@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -57,6 +58,18 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by its fields, not its message: `validate FLEET` brings errors back from worker processes,
+        and a subclass's own __init__ (ErrorList's) cannot be called with the rendered text."""
+        return (_restored, (type(self), dict(self.__dict__)))
+
+
+def _restored(cls: type[UserError], state: dict[str, Any]) -> UserError:
+    err = cls.__new__(cls)
+    err.__dict__.update(state)
+    Exception.__init__(err, err.render())
+    return err
 
 
 class ErrorList(UserError):

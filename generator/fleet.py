@@ -40,6 +40,7 @@ are left out is generated as `generate --env` does (the other stacks are carried
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import sys
@@ -397,12 +398,14 @@ def _is_fleet_or_usage(path: Path) -> None:
         raise click.UsageError(f"--member names a member of a fleet file; {display_path(path)} is not one")
 
 
-def validate_fleet(path: Path) -> tuple[list[UserError], list[tuple[Member, Any]]]:
+def validate_fleet(path: Path, jobs: int | None = None) -> tuple[list[UserError], list[tuple[Member, Any]]]:
     """`validate FLEET`: the fleet file's own problems, else every member checked as `validate` checks a
     tierstack.yaml: (member, Validation).
 
     Each member is resolved in turn and its plan let go once its result is taken: a plan is some tens of
-    KB, and thousands kept alive only make every collection of Python's garbage collector longer."""
+    KB, and thousands kept alive only make every collection of Python's garbage collector longer. A large
+    fleet is shared out over `jobs` worker processes (default: the usable cores); the results are the
+    same, in the same order, whatever the number."""
     from tierstack.generator.catalog import load_catalog
     from tierstack.generator.lockfile import session
     from tierstack.generator.validate import flatten
@@ -411,10 +414,55 @@ def validate_fleet(path: Path) -> tuple[list[UserError], list[tuple[Member, Any]
         with session(Pins(path.parent)):  # one read-only session over the fleet's lock, as generate uses
             fleet = load_fleet(path, members=())
             catalog = load_catalog()
-            found = [(item, _validated(item, path, catalog)) for item in fleet.members]
+            results = _validated_all(fleet.members, path, catalog, validation_jobs(len(fleet.members), jobs))
     except UserError as err:
         return flatten(err), []
-    return [], found
+    return [], list(zip(fleet.members, results, strict=True))
+
+
+# A worker process pays for itself from about this many members (its start is a fork: milliseconds, but each
+# worker warms its own render caches, some 20 ms); smaller fleets are checked in this process
+MIN_MEMBERS_PER_JOB = 150
+
+
+def validation_jobs(members: int, jobs: int | None) -> int:
+    """The worker processes for `members` members: `jobs` if given, else the usable cores, never more
+    than the members fill (MIN_MEMBERS_PER_JOB each). 1: no worker, this process checks them all."""
+    if jobs is None:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        jobs = min(jobs, members // MIN_MEMBERS_PER_JOB)
+    forks = "fork" in multiprocessing.get_all_start_methods()  # Windows and macOS' default: one process
+    return max(1, min(jobs, members)) if forks else 1
+
+
+_SHARED_WORK: tuple[list[Member], Path, Any] | None = None  # what forked workers read (never pickled)
+
+
+def _validated_all(members: list[Member], path: Path, catalog: Any, jobs: int) -> list[Any]:
+    """Each member's Validation, in order: in this process, or in `jobs` forked workers, each taking
+    contiguous slices (so its render caches serve neighbours, which mostly share a blueprint)."""
+    global _SHARED_WORK
+    if jobs <= 1:
+        return [_validated(item, path, catalog) for item in members]
+    size = max(1, -(-len(members) // (jobs * 4)))  # four slices a worker: one slow slice does not hold the rest
+    slices = [(start, min(start + size, len(members))) for start in range(0, len(members), size)]
+    _SHARED_WORK = (members, path, catalog)
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = pool.map(_validated_slice, slices, chunksize=1)
+    finally:
+        _SHARED_WORK = None
+    return [result for part in parts for result in part]
+
+
+def _validated_slice(bounds: tuple[int, int]) -> list[Any]:
+    """In a forked worker: the Validations of members[start:end], under the parent's lock session."""
+    from tierstack.generator.lockfile import session
+
+    assert _SHARED_WORK is not None, "set by _validated_all before the fork"
+    members, path, catalog = _SHARED_WORK
+    with session(Pins(path.parent)):
+        return [_validated(item, path, catalog) for item in members[bounds[0] : bounds[1]]]
 
 
 def _validated(item: Member, path: Path, catalog: Any) -> Any:

@@ -13,6 +13,7 @@ for every line rendered again. Speed is measured in bench/fleet_validate_bench.p
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,29 @@ def test_validate_of_200_members_names_each_bad_one_at_its_line(tmp_path: Path) 
     valid = [m for m in data["members"] if m["valid"]]
     assert len(valid) == 198
     assert valid[-1]["stacks"] == ["prop-m199-dev", "prop-m199-prod"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="worker processes are forked; without fork one process checks all")
+def test_validate_in_worker_processes_finds_exactly_what_one_process_finds(tmp_path: Path) -> None:
+    """Members checked in three forked workers come back in order, each problem with its file, line, field and
+    hint (UserError pickled by its fields), each warning and summary as one process gives them."""
+    members = [member(i) for i in range(60)]
+    members[37]["region"] = "mars-north1"
+    members[11]["labels"] = {"Bad Label": "x"}
+    members[58]["use_case"] = {"schedule": "61 * * * *"}
+    path = fleet_file(tmp_path, members)
+    alone, together = fleets.validate_fleet(path, jobs=1), fleets.validate_fleet(path, jobs=3)
+    assert fleets.validation_data(path, *together) == fleets.validation_data(path, *alone)
+    assert fleets.validation_lines(path, together[1]) == fleets.validation_lines(path, alone[1])
+    bad = [(item.name, [p.render() for p in result.problems]) for item, result in together[1] if result.problems]
+    assert [name for name, _ in bad] == ["prop-m011", "prop-m037", "prop-m058"]
+    assert all(f"{path}:" in text for _, problems in bad for text in problems)
+
+
+def test_the_worker_count_follows_the_members_and_what_is_asked() -> None:
+    assert fleets.validation_jobs(3, jobs=8) == 3  # never more workers than members
+    assert fleets.validation_jobs(fleets.MIN_MEMBERS_PER_JOB - 1, jobs=None) == 1  # a small fleet: this process
+    assert fleets.validation_jobs(10_000, jobs=1) == 1
 
 
 def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, cold: Any) -> None:
