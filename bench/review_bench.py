@@ -156,6 +156,13 @@ def many_stacks(count: int) -> list[Any]:
     return out
 
 
+def render_json(result: Any) -> str:
+    """`review --format json`'s document: compact, as the command writes it."""
+    from tierstack.generator.analysis import review
+
+    return json.dumps(review.to_data(result), ensure_ascii=False, separators=(",", ":"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=10_000)
@@ -204,6 +211,9 @@ def main() -> None:
             print(f"{label:<52}{seconds:>8.2f} s {mb:>6.0f} MB  (CPU {statistics.median(cpu):.2f} s)  {verdict}")
 
         runs = max(args.runs, 5)
+        from tierstack.generator.errors import json_printable
+
+        document = render_json(result)
         data = review.load_plan(str(path))
         steps: list[tuple[str, Callable[[], object]]] = [
             ("read and check the JSON (load_plan)", lambda: review.load_plan(str(path))),
@@ -211,7 +221,8 @@ def main() -> None:
             ("  of which the cost delta (stack_cost)", lambda: review.stack_cost(data)),
             ("render Markdown (to_markdown)", lambda: review.to_markdown(result)),
             ("render text (to_text)", lambda: review.to_text(result)),
-            ("render JSON (to_data + json.dumps)", lambda: json.dumps(review.to_data(result), indent=2)),
+            ("render JSON (to_data + json.dumps, as review does)", lambda: render_json(result)),
+            ("then the terminal-safe escapes (json_printable)", lambda: json_printable(document)),
         ]
         for label, action in steps:
             print(f"{label:<52}{median_time(action, runs) * 1000:>8.0f} ms")

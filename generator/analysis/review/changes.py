@@ -146,7 +146,7 @@ def capabilities_in(plan: Mapping[str, Any]) -> frozenset[str]:
     for raw in plan.get("resource_changes", []):
         change = raw.get("change") or {}
         for side in ("before", "after"):
-            value = _labels(change.get(side)).get("capability")
+            value = _capability_label(_raw_labels(change.get(side)))
             if value:
                 found.add(value)
     return frozenset(found)
@@ -158,16 +158,40 @@ def capability_of(name: str, labels: Mapping[str, str], known: Iterable[str]) ->
     tierstack names every resource `<capability>_<construct id>` (modules/base.py), so the IAM bindings
     and service accounts, which carry no labels, group with the capability that made them.
     """
-    if labels.get("capability"):
-        return labels["capability"]
+    return _capability(name, labels.get("capability"), known)
+
+
+def _capability(name: str, label: str | None, known: Iterable[str]) -> str:
+    """capability_of, given the `capability` label alone (the rest of a resource's labels is not read)."""
+    if label:
+        return label
     return base.capability_of(name, known) or OTHER
 
 
 def _labels(values: Any) -> dict[str, str]:
+    labels = _raw_labels(values)
+    return {str(k): str(v) for k, v in labels.items()} if labels else {}
+
+
+def _raw_labels(values: Any) -> dict[Any, Any] | None:
+    """The `labels` object of a resource's values as the plan has it, or None; not copied (most are only
+    asked for their `capability`)."""
     if not isinstance(values, dict):
-        return {}
+        return None
     labels = values.get("labels")
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    return labels if isinstance(labels, dict) else None
+
+
+def _capability_label(labels: dict[Any, Any] | None) -> str | None:
+    """The `capability` label as _labels gives it (a string), or None."""
+    if not labels or "capability" not in labels:
+        return None
+    return str(labels["capability"])
+
+
+def _side_labels(change: Mapping[str, Any], first: str, then: str) -> dict[Any, Any] | None:
+    """The labels of one side of a change, else (when it has none) of the other: `_labels(a) or _labels(b)`."""
+    return _raw_labels(change.get(first)) or _raw_labels(change.get(then))
 
 
 def _change(raw: Mapping[str, Any], known: Iterable[str]) -> Change:
@@ -178,7 +202,7 @@ def _change(raw: Mapping[str, Any], known: Iterable[str]) -> Change:
     import_id = None
     if isinstance(importing, dict):
         import_id = str(importing.get("id") or "(by identity)")
-    labels = _labels(change.get("after")) or _labels(change.get("before"))
+    label = _capability_label(_side_labels(change, "after", "before"))
     address = str(raw["address"])
     if raw.get("deposed"):
         address += f" (deposed object {raw['deposed']})"
@@ -194,7 +218,7 @@ def _change(raw: Mapping[str, Any], known: Iterable[str]) -> Change:
     return Change(
         address=address,
         type=str(raw.get("type", "")),
-        capability=capability_of(str(raw.get("name", "")), labels, known),
+        capability=_capability(str(raw.get("name", "")), label, known),
         kind=kind,
         actions=actions,
         previous_address=raw.get("previous_address"),
@@ -237,23 +261,25 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
         return out
 
     def walk(b: Any, a: Any, u: Any, s: tuple[Any, Any], path: list[Any]) -> None:
-        if b == a and not any_true(u):
-            return  # nothing below differs, and nothing is unknown: no change to list
-        if isinstance(b, dict) and isinstance(a, dict) and u is not True and not any(x is True for x in s):
-            for key in sorted(set(b) | set(a) | (set(u) if isinstance(u, dict) else set())):
-                walk(
-                    b.get(key, MISSING),
-                    a.get(key, MISSING),
-                    u.get(key) if isinstance(u, dict) else None,
-                    (_child(s[0], key), _child(s[1], key)),
-                    [*path, key],
-                )
+        """b and a differ, or u marks something unknown: descend into objects, list the leaves."""
+        if isinstance(b, dict) and isinstance(a, dict) and u is not True and s[0] is not True and s[1] is not True:
+            marks = u if isinstance(u, dict) else None
+            for key in sorted(b.keys() | a.keys() | (marks.keys() if marks is not None else _NO_KEYS)):
+                child_b, child_a = b.get(key, MISSING), a.get(key, MISSING)
+                child_u = marks.get(key) if marks is not None else None
+                if child_b == child_a and (child_u is None or not any_true(child_u)):
+                    continue  # the common case, checked here rather than in a call per attribute
+                walk(child_b, child_a, child_u, (_child(s[0], key), _child(s[1], key)), [*path, key])
             return
-        if b != a or any_true(u):
-            out.append(_attribute(path_text(path), b, a, u, s))
+        out.append(_attribute(path_text(path), b, a, u, s))
 
-    walk(before if before is not None else {}, after if after is not None else {}, unknown, sensitive, [])
+    b, a = before if before is not None else {}, after if after is not None else {}
+    if b != a or any_true(unknown):  # nothing differs, and nothing is unknown: no change to list
+        walk(b, a, unknown, sensitive, [])
     return out
+
+
+_NO_KEYS: frozenset[Any] = frozenset()
 
 
 def _child(value: Any, key: Any) -> Any:
@@ -319,12 +345,12 @@ def _drift(plan: Mapping[str, Any], known: Iterable[str], everything: bool = Fal
         if not attributes:
             ignored += 1
             continue
-        labels = _labels(change.get("before"))
+        label = _capability_label(_raw_labels(change.get("before")))
         kept.append(
             Drift(
                 address=str(raw.get("address")),
                 type=str(raw.get("type", "")),
-                capability=capability_of(str(raw.get("name", "")), labels, known),
+                capability=_capability(str(raw.get("name", "")), label, known),
                 kind=action_kind(change.get("actions") or []),
                 attributes=tuple(attributes[:MAX_ATTRIBUTES]),
             )
