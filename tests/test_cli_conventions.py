@@ -32,6 +32,10 @@ import pytest
 from conftest import REPO, run
 from tierstack.generator import cli
 from tierstack.generator.cli import main
+from tierstack.generator.cli import operate as cli_operate
+from tierstack.generator.cli import options as cli_options
+from tierstack.generator.cli import views as cli_views
+from tierstack.generator.cli.options import DEFAULT_CONFIG
 
 EXIT_CODES = {value for name, value in vars(cli).items() if name.startswith("EXIT_") and isinstance(value, int)}
 EVERY_COMMAND = {cli.EXIT_OK, cli.EXIT_BUG, cli.EXIT_USER_ERROR, cli.EXIT_INTERRUPTED, cli.EXIT_BROKEN_PIPE}
@@ -113,13 +117,13 @@ def option_problems(path: str, command: click.Command) -> list[str]:
     if env is not None and not config:
         problems.append(f"{path}: takes --env but not the config as its positional argument [CONFIG]")
     for arg in config:
-        if arg.required or arg.default != cli.DEFAULT_CONFIG or _shown_metavar(path, command, arg) != "[CONFIG]":
-            problems.append(f"{path}: its config argument is not [CONFIG], default {cli.DEFAULT_CONFIG}")
+        if arg.required or arg.default != DEFAULT_CONFIG or _shown_metavar(path, command, arg) != "[CONFIG]":
+            problems.append(f"{path}: its config argument is not [CONFIG], default {DEFAULT_CONFIG}")
     return problems
 
 
 def _format_problems(path: str, command: click.Command, option: click.Option) -> list[str]:
-    order = list(cli.FORMAT_USES)
+    order = list(cli_options.FORMAT_USES)
     choices = list(option.type.choices) if isinstance(option.type, click.Choice) else []
     problems = []
     if option.name != "fmt" or option.metavar != "FORMAT":
@@ -180,14 +184,14 @@ def test_the_readme_table_names_the_commands_that_list_each_code() -> None:
 
 
 def _command(
-    *params: click.Parameter, epilog: str | None = cli.exit_codes({0: "done", 2: "bad input"})
+    *params: click.Parameter, epilog: str | None = cli_options.exit_codes({0: "done", 2: "bad input"})
 ) -> click.Command:
     return click.Command("new", params=list(params), epilog=epilog, help="A new command.")
 
 
 def test_the_checks_pass_a_command_that_keeps_the_convention() -> None:
     good = _command(
-        click.Argument(["config"], required=False, default=cli.DEFAULT_CONFIG, type=click.Path(dir_okay=False)),
+        click.Argument(["config"], required=False, default=DEFAULT_CONFIG, type=click.Path(dir_okay=False)),
         click.Option(["--env", "environments"], multiple=True, metavar="ENV", help="Only these."),
         click.Option(["--format", "fmt"], type=click.Choice(["text", "json"]), metavar="FORMAT", help="text, json."),
     )
@@ -199,8 +203,8 @@ def test_the_checks_pass_a_command_that_keeps_the_convention() -> None:
     [
         (_command(epilog=None), "'Exit codes' sections"),
         (_command(epilog="\b\nExit codes:\n  0    done\n  7    ours"), "leaves out"),
-        (_command(epilog=cli.exit_codes({0: "done", 9: "new"})), "no EXIT_* constant"),
-        (_command(epilog=cli.exit_codes({0: "done"}) + "\n\nMore words."), "goes on after its exit codes"),
+        (_command(epilog=cli_options.exit_codes({0: "done", 9: "new"})), "no EXIT_* constant"),
+        (_command(epilog=cli_options.exit_codes({0: "done"}) + "\n\nMore words."), "goes on after its exit codes"),
         (_command(click.Option(["--name"])), "--name: no help text"),
         (
             _command(click.Option(["--format", "fmt"], type=click.Choice(["txt", "json"]), metavar="FORMAT", help="x")),
@@ -280,9 +284,9 @@ def test_an_unknown_env_is_named_as_the_option(recommender: Path) -> None:
 
 
 def test_several_envs_run_in_promotion_order(recommender: Path) -> None:
-    _resolved, _target, runs = cli._operate(recommender, None, ("prod", "dev"))
+    _resolved, _target, runs = cli_operate._operate(recommender, None, ("prod", "dev"))
     assert [run.stack for run in runs] == ["recommender-dev", "recommender-prod"]
-    _resolved, _target, runs = cli._operate(recommender, None, ())
+    _resolved, _target, runs = cli_operate._operate(recommender, None, ())
     assert [run.stack for run in runs] == ["recommender-dev", "recommender-prod"]
 
 
@@ -300,9 +304,9 @@ def test_review_help_names_the_file_plan_writes() -> None:
 
 
 def test_counts_agree_with_their_nouns_and_verbs() -> None:
-    assert [cli.counted(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
-    assert cli.counted(1, "stack") == "1 stack" and cli.counted(3, "member") == "3 members"
-    assert [cli.agrees(n, "differs", "differ") for n in (1, 2)] == ["differs", "differ"]
+    assert [cli_views.counted(n, "file") for n in (0, 1, 2)] == ["0 files", "1 file", "2 files"]
+    assert cli_views.counted(1, "stack") == "1 stack" and cli_views.counted(3, "member") == "3 members"
+    assert [cli_views.agrees(n, "differs", "differ") for n in (1, 2)] == ["differs", "differ"]
 
 
 def test_one_stale_file_differs(write: Callable[..., Path], synthesizes: None) -> None:

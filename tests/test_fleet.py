@@ -362,10 +362,10 @@ def test_a_bad_member_is_reported_and_the_others_generated(tmp_path: Path, synth
 
 def test_the_progress_bar_is_for_terminals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None) -> None:
     """With a terminal, rich draws the bar; each member's result is printed above it all the same."""
-    from tierstack.generator import cli
+    from tierstack.generator.cli import generate as cli_generate
 
     path = write(tmp_path / "fleet.yaml", fleet_text([MEMBERS[0]]))
-    monkeypatch.setattr(cli, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(cli_generate, "stderr_is_tty", lambda: True)  # where generate looks it up
     result = run("generate", str(path), "--out", str(tmp_path / "out"), "--check")
     assert result.exit_code == 5, result.output
     assert "prop-us: " in result.output and "is stale: " in result.output
