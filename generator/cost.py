@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tierstack.generator import resource_types
 from tierstack.generator.errors import UserError
 from tierstack.modules import base
 
@@ -41,47 +42,14 @@ ESTIMATE_NOTE = (
 
 ACCOUNT_CURRENCY = "the billing account's"  # a budget's currency when tierstack.yaml gives none
 
-# no charge of their own: access, APIs, identities, budgets, networks without traffic
-NO_CHARGE_SUFFIXES = ("_iam_member", "_iam_binding", "_iam_policy", "_iam_audit_config")
-NO_CHARGE_TYPES = frozenset(
-    {
-        "google_project_service",
-        "google_project_service_identity",
-        "google_service_account",
-        "google_billing_budget",
-        "google_iam_workload_identity_pool",
-        "google_iam_workload_identity_pool_provider",
-        "google_kms_key_ring",
-        "google_compute_network",
-        "google_compute_subnetwork",
-        "google_compute_firewall",
-        "google_monitoring_notification_channel",
-        # Google Cloud Observability pricing (https://cloud.google.com/stackdriver/pricing) bills metric
-        # volume, API calls, uptime checks and alerting conditions; a dashboard, a custom service and an
-        # SLO are none of them (an SLO's burn-rate alert is a google_monitoring_alert_policy: usage, below)
-        "google_monitoring_dashboard",
-        "google_monitoring_custom_service",
-        "google_monitoring_slo",
-        "google_vertex_ai_endpoint",  # billed through the models deployed on it: see the deployment pool
-    }
-)
+# How each type is billed is its `billing` in the resource-type table (generator/resource_types.py):
+# no charge of their own (access, APIs, identities, budgets, networks without traffic; every IAM grant)
+NO_CHARGE_SUFFIXES = resource_types.NO_CHARGE_SUFFIXES
+NO_CHARGE_TYPES = resource_types.with_billing("free")
 # given no line of their own, but read to price another resource's (a workflow that a schedule starts)
-CONTEXT_TYPES = frozenset({"google_workflows_workflow"})
+CONTEXT_TYPES = resource_types.with_billing("context")
 # billed only by what flows through them: named in the estimate's "leaves out"
-USAGE_ONLY_TYPES = frozenset(
-    {
-        "google_pubsub_topic",
-        "google_bigquery_dataset",
-        "google_bigquery_table",
-        "google_artifact_registry_repository",
-        "google_logging_metric",
-        "google_monitoring_alert_policy",
-        "google_eventarc_trigger",
-        "google_workflows_workflow",
-        "google_vertex_ai_feature_group",
-        "google_vertex_ai_feature_online_store_featureview",
-    }
-)
+USAGE_ONLY_TYPES = resource_types.with_billing("usage", "context")
 
 
 # --- the price table ----------------------------------------------------------------------------------
@@ -555,7 +523,7 @@ class _Pricer:
     def unknown(self, resource: Resource) -> Line:
         """A resource type the table has no rule for: excluded on purpose (with the reason) or a gap."""
         t = resource.type
-        reason = self.table.excluded.get(t)
+        reason = self.table.excluded.get(t) or resource_types.not_priced_reason(t)
         return Line(
             resource.address,
             resource.capability,

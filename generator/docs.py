@@ -44,35 +44,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tierstack.generator import resource_types
+
 PAGE = "README.md"  # beside cdk.tf.json, in stacks/<stack>/
 MAX_PAGE_BYTES = 4 * 1024 * 1024  # a page is tens of KiB; the README.md read back to compare is bounded by this
 MARK = "<!-- Written by tierstack"  # the first line of every page starts with it
 
-# Resources that are plumbing rather than parts of the picture: in the resource table, not in the diagram.
-PLUMBING = frozenset({"google_project_service", "google_project_iam_member", "google_project_iam_audit_config"})
-IDENTITIES = frozenset(
-    {
-        "google_service_account",
-        "google_project_service_identity",
-        "google_iam_workload_identity_pool",
-        "google_iam_workload_identity_pool_provider",
-    }
-)
-STORES = frozenset(
-    {
-        "google_storage_bucket",
-        "google_bigquery_dataset",
-        "google_bigquery_table",
-        "google_artifact_registry_repository",
-        "google_pubsub_topic",
-        "google_kms_key_ring",
-        "google_kms_crypto_key",
-        "google_vertex_ai_metadata_store",
-        "google_vertex_ai_feature_online_store",
-        "google_vertex_ai_feature_group",
-        "google_vertex_ai_tensorboard",
-    }
-)
+# Each type's part in the diagram is its `diagram` in the resource-type table (generator/resource_types.py):
+# plumbing is in the resource table, not in the diagram; identities (agents among them) are drawn in the
+# access group; stores (keys among them) are the capabilities' data.
+PLUMBING = resource_types.with_role("plumbing")
+IDENTITIES = resource_types.with_role("identity", "agent")
+STORES = resource_types.with_role("store", "key")
 # the attributes that name a resource in Google Cloud, in the order a label prefers them
 NAME_KEYS = (
     "account_id",
@@ -163,10 +146,10 @@ SOURCES_LABEL = "raw data"
 # Off the flow: the capabilities that run, record, pay for and secure it (in this order, after the flow).
 SUPPORT = ("ml_pipelines", "metadata_tracking", "cost_controls", "foundation")
 # ml_pipelines starts training runs (its scheduler job or workflow calls pipelineJobs.create)
-TRIGGERS = frozenset({"google_cloud_scheduler_job", "google_workflows_workflow"})
+TRIGGERS = resource_types.with_role("trigger")
 ACCESS = "identities and access"
-AGENTS = frozenset({"google_project_service_identity"})  # Google's service agents: alike, so grouped
-KEYS = frozenset({"google_kms_crypto_key"})  # referenced by every encrypted resource: counted, not drawn
+AGENTS = resource_types.with_role("agent")  # Google's service agents: alike, so grouped
+KEYS = resource_types.with_role("key")  # referenced by every encrypted resource: counted, not drawn
 LINE_WIDTH = 20  # characters of a label line before a list wraps (Mermaid wraps a box at about that)
 
 

@@ -1,8 +1,14 @@
-"""What each resource type holds, and which in-place updates lose data: generator/data/resource_types.yaml.
+"""The one resource-type table: generator/data/resource_types.yaml, extended by the capabilities.
 
-One table for every check that guards state: `tierstack review`, `diff`, `generate` and the state-safety
-tests. A type the table does not know counts as possibly holding data: a new capability's resource is
-guarded until someone classifies it, never silently "holds no data".
+For every resource type the stacks can create, one entry says what it holds and how it can lose it (the
+checks that guard state: `tierstack review`, `diff`, `generate` and the state-safety tests), how Google
+bills it (`cost` and the review's cost lines), what part it plays in a page's diagram (`docs`) and, where
+the type's own prefix does not say it, the API it needs (the stack assembler). A capability that creates
+a type the file does not list declares the type's entry on its class (`resource_types`, modules/base.py):
+registering the class adds it here, so every reader learns the type from the capability alone.
+
+A type the table does not know counts as possibly holding data: a new capability's resource is guarded
+until someone classifies it, never silently "holds no data".
 
 The update rules read a plan's `before` and `after` values (`terraform show -json`): a retention
 shortened, an expiration added or lowered, a BigQuery schema that loses a column, a lifecycle rule that
@@ -15,15 +21,39 @@ import functools
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 Holds = Literal["data", "config", "identity", "none"]
-HOLDS: tuple[str, ...] = ("data", "config", "identity", "none")
+HOLDS: tuple[str, ...] = get_args(Holds)
+# How Google bills it, as `cost` reads it:
+#   rule        a price rule in generator/cost.py prices it from the price table
+#   free        no charge of its own (access, APIs, identities, budgets, networks without traffic)
+#   usage       billed only by what flows through it: named in the estimate's "leaves out", no line
+#   context     usage, and read to price another resource's line (a workflow a schedule starts)
+#   not_priced  billed, but not estimated on purpose: a line "not priced" with the reason
+#               (`not_priced:`, or generator/data/prices.yaml's `excluded` list)
+# A type with no billing class is a gap in the price table: "tierstack has no price rule for it yet".
+Billing = Literal["rule", "free", "usage", "context", "not_priced"]
+BILLING: tuple[str, ...] = get_args(Billing)
+# Its part in a page's diagram (generator/docs.py):
+#   part      a box of its capability (the default)
+#   store     a store of its capability's data, drawn as one
+#   key       a store every encrypted resource references: counted, not drawn
+#   identity  a service account or an identity pool: drawn in the access group
+#   agent     one of Google's service agents: an identity, all of them grouped
+#   trigger   it starts its capability's runs (a schedule, a workflow): an arrow into training
+#   plumbing  in the resource table, not in the diagram (APIs, project-wide grants)
+Diagram = Literal["part", "store", "key", "identity", "agent", "trigger", "plumbing"]
+DIAGRAM: tuple[str, ...] = get_args(Diagram)
 WHEN: tuple[str, ...] = ("shortened", "added_or_lowered", "changed", "columns_dropped", "delete_rule")
+# types that cost nothing of their own whatever they are on: every kind of IAM grant
+NO_CHARGE_SUFFIXES = ("_iam_member", "_iam_binding", "_iam_policy", "_iam_audit_config")
+NO_API = "none"  # the `api` of a type that needs no API of its own (enabling one: Service Usage is always on)
 DATA_FILE = "generator/data/resource_types.yaml"
 _MISSING: Any = object()
+_API = re.compile(r"^[a-z0-9-]+\.googleapis\.com$")
 
 
 @dataclass(frozen=True)
@@ -37,15 +67,42 @@ class UpdateRule:
 
 @dataclass(frozen=True)
 class ResourceType:
-    name: str
+    """One row of the table. A capability declares one per type it adds: `ResourceType(holds="data", ...)`."""
+
     holds: Holds
     loses: str = ""  # what destroying it loses (holds: data)
     update_rules: tuple[UpdateRule, ...] = ()
+    billing: Billing | None = None  # None: a gap in the price table
+    not_priced: str = ""  # billing not_priced: why, as the estimate says it (else prices.yaml's `excluded`)
+    diagram: Diagram = "part"
+    api: str | None = None  # the API it needs, where its prefix's (`api_by_prefix`) is not it; "none": none
+    name: str = ""  # filled in from the table's key
+
+    def problems(self) -> list[str]:
+        """What is wrong with the entry, one phrase each (none for a good one)."""
+        out = []
+        if self.holds not in HOLDS or (self.holds == "data") != bool(self.loses):
+            out.append(f"holds must be one of {HOLDS}, with `loses` exactly for data")
+        if self.billing is not None and self.billing not in BILLING:
+            out.append(f"billing must be one of {BILLING}")
+        if self.not_priced and self.billing != "not_priced":
+            out.append("`not_priced` (a reason) goes with billing: not_priced")
+        if self.diagram not in DIAGRAM:
+            out.append(f"diagram must be one of {DIAGRAM}")
+        if self.api is not None and self.api != NO_API and not _API.fullmatch(self.api):
+            out.append(f"api must be an API name such as aiplatform.googleapis.com, or '{NO_API}'")
+        return out
+
+
+@dataclass(frozen=True)
+class _Shipped:
+    types: dict[str, ResourceType]
+    api_by_prefix: tuple[tuple[str, str], ...]
 
 
 @functools.lru_cache(maxsize=1)
-def table() -> dict[str, ResourceType]:
-    """The table, read and checked once per process (a malformed entry is a bug in tierstack: RuntimeError)."""
+def _shipped() -> _Shipped:
+    """The file, read and checked once per process (a malformed entry is a bug in tierstack: RuntimeError)."""
     from tierstack.generator.yamlio import parse, to_plain
 
     text = (
@@ -57,16 +114,64 @@ def table() -> dict[str, ResourceType]:
     raw = to_plain(parse(text, "tierstack/" + DATA_FILE))
     out: dict[str, ResourceType] = {}
     for name, entry in (raw.get("types") or {}).items():
-        holds = entry.get("holds")
-        if holds not in HOLDS or (holds == "data") != bool(entry.get("loses")):
-            raise RuntimeError(f"{DATA_FILE}: {name}: holds must be one of {HOLDS}, with `loses` exactly for data")
         rules = []
         for rule in entry.get("update_losses") or ():
             if rule.get("when") not in WHEN or not rule.get("path") or not rule.get("loses"):
                 raise RuntimeError(f"{DATA_FILE}: {name}: an update_losses entry needs path, loses, when in {WHEN}")
             rules.append(UpdateRule(tuple(str(rule["path"]).split(".")), str(rule["when"]), str(rule["loses"])))
-        out[str(name)] = ResourceType(str(name), holds, str(entry.get("loses") or ""), tuple(rules))
-    return out
+        row = ResourceType(
+            holds=entry.get("holds"),
+            loses=str(entry.get("loses") or ""),
+            update_rules=tuple(rules),
+            billing=entry.get("billing"),
+            not_priced=str(entry.get("not_priced") or ""),
+            diagram=entry.get("diagram") or "part",
+            api=entry.get("api"),
+            name=str(name),
+        )
+        if row.problems():
+            raise RuntimeError(f"{DATA_FILE}: {name}: {'; '.join(row.problems())}")
+        out[str(name)] = row
+    prefixes = tuple((str(p), str(a)) for p, a in (raw.get("api_by_prefix") or {}).items())
+    return _Shipped(out, prefixes)
+
+
+# --- what the capabilities add ----------------------------------------------------------------------
+
+_ADDED: dict[str, tuple[str, ResourceType]] = {}  # type -> (the class that declared it, its entry)
+
+
+def extend(types: Mapping[str, ResourceType], by: str) -> None:
+    """Add a capability's entries (its class's `resource_types`); `by` names the class in messages.
+
+    A type the file or another capability already classifies is refused (TypeError, for the class's
+    author): two entries for one type would make the readers disagree.
+    """
+    for name, row in types.items():
+        wrong: list[str] = [] if isinstance(row, ResourceType) else ["it is not a ResourceType"]
+        wrong = wrong or row.problems()
+        if wrong:
+            raise TypeError(f"{by}.resource_types['{name}']: {'; '.join(wrong)}")
+        owner = _ADDED.get(name, (by, row))[0]
+        if name in _shipped().types or owner != by:
+            where = DATA_FILE if name in _shipped().types else owner
+            raise TypeError(f"{by}.resource_types['{name}']: {where} classifies {name} already; declare it once")
+    for name, row in types.items():
+        _ADDED[name] = (by, replace(row, name=name))
+    table.cache_clear()
+
+
+def retract(by: str) -> None:
+    """Forget the entries a class added (a test's throwaway capability cleans up with this)."""
+    for name in [n for n, (owner, _) in _ADDED.items() if owner == by]:
+        del _ADDED[name]
+    table.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def table() -> dict[str, ResourceType]:
+    """Every type: the file's, then the capabilities'."""
+    return {**_shipped().types, **{name: row for name, (_, row) in _ADDED.items()}}
 
 
 def known(resource_type: str) -> bool:
@@ -87,6 +192,72 @@ def holds_data(resource_type: str) -> str | None:
 def stateful_types() -> dict[str, str]:
     """type -> what is lost, for every type the table says holds data."""
     return {name: t.loses for name, t in table().items() if t.holds == "data"}
+
+
+# --- billing, the diagram, the API ------------------------------------------------------------------
+
+
+def billing(resource_type: str) -> Billing | None:
+    """How Google bills it; None for a type the table has no class for (a gap in the price table)."""
+    entry = table().get(resource_type)
+    if entry is not None and entry.billing is not None:
+        return entry.billing
+    return "free" if resource_type.endswith(NO_CHARGE_SUFFIXES) else None
+
+
+def not_priced_reason(resource_type: str) -> str:
+    """Why a type billed but not estimated is left out, where its entry says it ('' otherwise)."""
+    entry = table().get(resource_type)
+    return entry.not_priced if entry is not None else ""
+
+
+def diagram_role(resource_type: str) -> Diagram:
+    entry = table().get(resource_type)
+    return entry.diagram if entry is not None else "part"
+
+
+def api_prefixes() -> tuple[tuple[str, str], ...]:
+    """(type prefix, API) pairs, for the types whose entry names no API of its own."""
+    return _shipped().api_by_prefix
+
+
+def api_of(resource_type: str) -> str | None:
+    """The API a type needs: its entry's, else its prefix's; None when neither says (or it needs none)."""
+    entry = table().get(resource_type)
+    if entry is not None and entry.api is not None:
+        return None if entry.api == NO_API else entry.api
+    return next((api for prefix, api in api_prefixes() if resource_type.startswith(prefix)), None)
+
+
+def needs_no_api(resource_type: str) -> bool:
+    entry = table().get(resource_type)
+    return entry is not None and entry.api == NO_API
+
+
+class Having:
+    """The types whose entry has a property: `t in Having(...)` reads the table when asked, so a type a
+    capability adds after the reader's module was imported is seen."""
+
+    def __init__(self, test: Any, what: str) -> None:
+        self._test, self._what = test, what
+
+    def __contains__(self, resource_type: object) -> bool:
+        return isinstance(resource_type, str) and bool(self._test(resource_type))
+
+    def __iter__(self) -> Any:
+        return iter(sorted(t for t in table() if self._test(t)))
+
+    def __repr__(self) -> str:
+        return f"<resource types: {self._what}>"
+
+
+def with_billing(*classes: str) -> Having:
+    """The types billed as one of these classes (explicitly in the table; IAM grants are `free` by suffix)."""
+    return Having(lambda t: t in table() and table()[t].billing in classes, f"billing in {classes}")
+
+
+def with_role(*roles: str) -> Having:
+    return Having(lambda t: t in table() and table()[t].diagram in roles, f"diagram in {roles}")
 
 
 # --- in-place updates that lose data ---------------------------------------------------------------

@@ -30,7 +30,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from tierstack.generator import naming
+from tierstack.generator import resource_types as type_table
 from tierstack.generator.errors import UserError
+from tierstack.generator.resource_types import ResourceType
 from tierstack.generator.settings import Identity
 
 if TYPE_CHECKING:
@@ -112,29 +114,10 @@ class Output:
 
 # --- what a capability needs from the project --------------------------------------------------------
 
-# Which API a resource type needs enabled before it can be created (Google's, for every capability; a
-# capability whose types are not here declares them in its class's `resource_apis`).
-API_BY_PREFIX: tuple[tuple[str, str], ...] = (
-    ("google_storage_", "storage.googleapis.com"),
-    ("google_bigquery_", "bigquery.googleapis.com"),
-    ("google_vertex_ai_", "aiplatform.googleapis.com"),
-    ("google_workbench_", "notebooks.googleapis.com"),
-    ("google_artifact_registry_", "artifactregistry.googleapis.com"),
-    ("google_cloud_scheduler_", "cloudscheduler.googleapis.com"),
-    ("google_pubsub_", "pubsub.googleapis.com"),
-    ("google_monitoring_", "monitoring.googleapis.com"),
-    ("google_billing_budget", "billingbudgets.googleapis.com"),
-    ("google_kms_", "cloudkms.googleapis.com"),
-    ("google_service_account", "iam.googleapis.com"),
-    ("google_iam_workload_identity_pool", "iam.googleapis.com"),  # pools are IAM resources; STS only exchanges tokens
-    ("google_project_iam_", "cloudresourcemanager.googleapis.com"),
-    ("google_logging_", "logging.googleapis.com"),
-    ("google_workflows_", "workflows.googleapis.com"),
-    ("google_eventarc_", "eventarc.googleapis.com"),
-    ("google_compute_", "compute.googleapis.com"),
-)
-# Resource types that need no API of their own: enabling an API (Service Usage is always on)
-NO_API = frozenset({"google_project_service"})
+# Which API a resource type needs enabled before it can be created, and which need none: the resource-type
+# table's `api` and `api_by_prefix` (generator/data/resource_types.yaml); a capability whose types are not
+# there declares them in its class's `resource_types` (or `resource_apis`, by prefix).
+NO_API = type_table.Having(type_table.needs_no_api, "no API of their own")
 # The Google service agents that use the CMEK key, by service: the API each belongs to (foundation
 # materialises the agent through it). A capability whose `key_services` name another service declares
 # that service's API in its class's `service_agents`.
@@ -155,10 +138,10 @@ _RESOURCE_TYPE = re.compile(r"^google_[a-z0-9_]+$")
 
 def api_for(resource_type: str, declared: Mapping[str, str] | None = None) -> str | None:
     """The API a resource type needs: a capability's own declaration (`resource_apis`), else the table."""
-    for prefix, api in [*(declared or {}).items(), *API_BY_PREFIX]:
+    for prefix, api in (declared or {}).items():
         if resource_type.startswith(prefix):
             return api
-    return None
+    return type_table.api_of(resource_type)
 
 
 class CapabilityError(UserError):
@@ -190,8 +173,11 @@ def registered() -> Mapping[str, type[CapabilityModule]]:
 
 
 def unregister(capability: str) -> None:
-    """Forget a capability (tests that define a throwaway one clean up with this)."""
-    _REGISTRY.pop(capability, None)
+    """Forget a capability and the resource types it added (tests that define a throwaway one clean up
+    with this)."""
+    cls = _REGISTRY.pop(capability, None)
+    if cls is not None:
+        type_table.retract(f"{cls.__module__}.{cls.__qualname__}")
 
 
 def _register(cls: type[CapabilityModule]) -> None:
@@ -204,10 +190,17 @@ def _register(cls: type[CapabilityModule]) -> None:
     _check_needs(cls, name)
     cls.key_services = {**CapabilityModule.key_services, **cls.key_services}
     cls.service_agents = {**CapabilityModule.service_agents, **cls.service_agents}
-    _check_key_services(cls, name)
     existing = _REGISTRY.get(cls.capability)
     if existing is not None and f"{existing.__module__}.{existing.__qualname__}" != name:
         raise TypeError(f"capability '{cls.capability}' is defined twice: {existing.__module__} and {cls.__module__}")
+    if not isinstance(cls.resource_types, Mapping):
+        raise TypeError(f"{name}.resource_types must be a mapping {{type: ResourceType(...)}}: {cls.resource_types!r}")
+    type_table.extend(cls.resource_types, by=name)  # first: its key_services may name a type it adds
+    try:
+        _check_key_services(cls, name)
+    except TypeError:
+        type_table.retract(name)
+        raise
     _REGISTRY[cls.capability] = cls
 
 
@@ -292,9 +285,14 @@ class CapabilityModule:
     # APIs it needs at run time beyond those its resource types imply (jobs, not resources); an
     # instance may add what its settings need
     apis: tuple[str, ...] = ()
-    # the API of each resource type it creates that the assembler's table (API_BY_PREFIX) lacks:
-    # {type or type prefix: API}; assembling a resource of a type with no API is an error
+    # the API of each resource type it creates that the resource-type table lacks: {type or type
+    # prefix: API}; assembling a resource of a type with no API is an error
     resource_apis: ClassVar[Mapping[str, str]] = {}
+    # The entries of the resource-type table (generator/resource_types.py) for the types it creates that
+    # generator/data/resource_types.yaml does not list: {type: ResourceType(holds=..., billing=...,
+    # diagram=..., api=...)}. Registering the class adds them, so review, diff, cost, docs and the
+    # assembler learn the types from the capability alone.
+    resource_types: ClassVar[Mapping[str, ResourceType]] = {}
     identities: ClassVar[tuple[str, ...]] = ()  # service accounts it runs as or grants to (foundation makes them)
     # The resource types it gives the CMEK key, and the service whose agent then uses the key: the
     # assembler grants those agents on the key and makes the resources wait for the grant. Buckets and
