@@ -211,7 +211,40 @@ def _upstream_changes(old: Any, new: Any, index: int, pin: Pinned, target: Pinne
             key = (".".join(path), json.dumps(was, default=str), json.dumps(now, default=str), str(kept))
             by_path.setdefault(key, []).append(env.name)
             found[key] = UpstreamChange(".".join(path), was, now, a.prov.get(path) or b.prov.get(path), (), kept)
-    return [UpstreamChange(c.path, c.before, c.after, c.at, tuple(by_path[key]), c.kept_by) for key, c in found.items()]
+    changes = [
+        UpstreamChange(c.path, c.before, c.after, c.at, tuple(by_path[key]), c.kept_by) for key, c in found.items()
+    ]
+    return _region_changes(before, after, new, upstream_files) + changes
+
+
+REGION_CHANGES = {"region": "the default region", "allowed_regions": "the regions it allows"}
+
+
+def _region_changes(
+    before: bp.Blueprint, after: bp.Blueprint, new: Any, upstream_files: set[str]
+) -> list[UpstreamChange]:
+    """The upstream's `region:` and `allowed_regions:` at the two refs, each change a line of its own: where
+    this fork's configs may be, and where those that write no region land. The fork keeps its own value
+    (a conflict) when its overlay writes the key, or, for the region, when tierstack.yaml writes one."""
+    from tierstack.generator.regions import writes_region
+
+    out: list[UpstreamChange] = []
+    spec = new.loaded.spec
+    for key in REGION_CHANGES:
+        was, now = before.layer.data.get(key, MISSING), after.layer.data.get(key, MISSING)
+        if _same(was, now) and (was is MISSING) == (now is MISSING):
+            continue
+        mine = new.blueprint.layer.prov.get((key,))
+        kept = mine if mine is not None and not _from(mine.innermost, upstream_files) else None
+        environments = tuple(new.environments)
+        if key == "region":
+            if kept is None and writes_region(new.loaded):
+                kept = Provenance.in_file(display_path(new.loaded.path), new.loaded.line("region"))
+            own = {env for env, settings in (spec.environments or {}).items() if settings.region}
+            environments = tuple(env for env in new.environments if env not in own) or environments
+        at = after.layer.prov.get((key,)) or before.layer.prov.get((key,))
+        out.append(UpstreamChange(key, was, now, at, environments, kept))
+    return out
 
 
 def _at(data: Any, path: tuple[str, ...]) -> Any:
@@ -282,7 +315,8 @@ def render_text(c: Comparison) -> str:
     for change in c.upstream_changes:
         mark = "!" if change.conflict else " "
         where = f"  ({change.at})" if change.at else ""
-        lines.append(f"  {mark} {change.path}: {_value(change.before)} -> {_value(change.after)}{where}")
+        about = f" ({REGION_CHANGES[change.path]})" if change.path in REGION_CHANGES else ""
+        lines.append(f"  {mark} {change.path}{about}: {_value(change.before)} -> {_value(change.after)}{where}")
         lines.append(f"      in {', '.join(change.environments)}")
         if change.kept_by is not None:
             lines.append(
