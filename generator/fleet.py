@@ -40,7 +40,6 @@ are left out is generated as `generate --env` does (the other stacks are carried
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import sys
@@ -406,6 +405,7 @@ def validate_fleet(path: Path, jobs: int | None = None) -> tuple[list[UserError]
     KB, and thousands kept alive only make every collection of Python's garbage collector longer. A large
     fleet is shared out over `jobs` worker processes (default: the usable cores); the results are the
     same, in the same order, whatever the number."""
+    from tierstack.generator import fleet_workers
     from tierstack.generator.catalog import load_catalog
     from tierstack.generator.lockfile import session
     from tierstack.generator.validate import flatten
@@ -414,55 +414,11 @@ def validate_fleet(path: Path, jobs: int | None = None) -> tuple[list[UserError]
         with session(Pins(path.parent)):  # one read-only session over the fleet's lock, as generate uses
             fleet = load_fleet(path, members=())
             catalog = load_catalog()
-            results = _validated_all(fleet.members, path, catalog, validation_jobs(len(fleet.members), jobs))
+            workers = fleet_workers.validation_jobs(len(fleet.members), jobs)
+            results = fleet_workers.validations(fleet.members, path, catalog, workers)
     except UserError as err:
         return flatten(err), []
     return [], list(zip(fleet.members, results, strict=True))
-
-
-# A worker process pays for itself from about this many members (its start is a fork: milliseconds, but each
-# worker warms its own render caches, some 20 ms); smaller fleets are checked in this process
-MIN_MEMBERS_PER_JOB = 150
-
-
-def validation_jobs(members: int, jobs: int | None) -> int:
-    """The worker processes for `members` members: `jobs` if given, else the usable cores, never more
-    than the members fill (MIN_MEMBERS_PER_JOB each). 1: no worker, this process checks them all."""
-    if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        jobs = min(jobs, members // MIN_MEMBERS_PER_JOB)
-    forks = "fork" in multiprocessing.get_all_start_methods()  # Windows and macOS' default: one process
-    return max(1, min(jobs, members)) if forks else 1
-
-
-_SHARED_WORK: tuple[list[Member], Path, Any] | None = None  # what forked workers read (never pickled)
-
-
-def _validated_all(members: list[Member], path: Path, catalog: Any, jobs: int) -> list[Any]:
-    """Each member's Validation, in order: in this process, or in `jobs` forked workers, each taking
-    contiguous slices (so its render caches serve neighbours, which mostly share a blueprint)."""
-    global _SHARED_WORK
-    if jobs <= 1:
-        return [_validated(item, path, catalog) for item in members]
-    size = max(1, -(-len(members) // (jobs * 4)))  # four slices a worker: one slow slice does not hold the rest
-    slices = [(start, min(start + size, len(members))) for start in range(0, len(members), size)]
-    _SHARED_WORK = (members, path, catalog)
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            parts = pool.map(_validated_slice, slices, chunksize=1)
-    finally:
-        _SHARED_WORK = None
-    return [result for part in parts for result in part]
-
-
-def _validated_slice(bounds: tuple[int, int]) -> list[Any]:
-    """In a forked worker: the Validations of members[start:end], under the parent's lock session."""
-    from tierstack.generator.lockfile import session
-
-    assert _SHARED_WORK is not None, "set by _validated_all before the fork"
-    members, path, catalog = _SHARED_WORK
-    with session(Pins(path.parent)):
-        return [_validated(item, path, catalog) for item in members[bounds[0] : bounds[1]]]
 
 
 def _validated(item: Member, path: Path, catalog: Any) -> Any:
@@ -920,8 +876,10 @@ def run(
     tty: bool = False,
     stdout: bool = True,
     update: bool = False,
+    jobs: int | None = None,
 ) -> tuple[Fleet, list[MemberResult]]:
-    """`tierstack generate FLEET`: every selected member, one after another, in one process; their results.
+    """`tierstack generate FLEET`: every selected member, in this process or over `jobs` worker processes
+    (generator/fleet_workers.py; default: as many as the cores and memory hold); their results, in order.
 
     Prints a line per member as it is done (plain, or above a progress bar on a terminal: `tty`) and,
     on stderr, a summary at the end. With `stdout=False`, the members' lines go to stderr too.
@@ -934,7 +892,7 @@ def run(
     from tierstack.generator.lockfile import Pins, session
 
     with session(Pins(path.parent, update=update)) as pins:
-        fleet, results = _run(path, out, only, force, mode, tty, stdout, pins)
+        fleet, results = _run(path, out, only, force, mode, tty, stdout, pins, jobs)
     return fleet, results
 
 
@@ -947,7 +905,10 @@ def _run(
     tty: bool,
     stdout: bool,
     pins: Pins,
+    jobs: int | None = None,
 ) -> tuple[Fleet, list[MemberResult]]:
+    from tierstack.generator import fleet_workers
+
     start = time.perf_counter()
     # by name and team, members are chosen from their configs; by region or environment, from their plans
     by_plan = any(item.partition("=")[0].strip() in PLANNED for item in only)
@@ -964,23 +925,72 @@ def _run(
     )
     results = []
     clashes = shared_outputs(fleet, root)
+    workers = fleet_workers.synthesis_jobs(len(chosen), jobs)
     with reporter.running():
-        for item in _resolving(fleet, chosen):
+        if workers > 1:
+            results = _over_workers(fleet, chosen, root, force, mode, clashes, reporter, (pins, notes), workers)
+        for item in _resolving(fleet, chosen) if workers <= 1 else ():
             notes = _print_notes(pins, notes, reporter)
             reporter.start(shown_name(item.member))
-            clash = clashes.get(str(item.member.name))
-            if clash is not None:
-                result = MemberResult(shown_name(item.member), "error", error=clash)
-            elif mode == "generate":
-                result = generate_member(fleet, item, root, force, reporter.note)
-            elif mode == "check":
-                result = check_member(fleet, item, root)
-            else:
-                result = diff_member(fleet, item, root)
+            result = _member_result(fleet, item, root, force, mode, clashes, reporter.note)
             reporter.finish(result)
             results.append(result)
     click.echo(summary(fleet, results, time.perf_counter() - start), err=True)
     return fleet, results
+
+
+def _member_result(
+    fleet: Fleet,
+    item: Chosen,
+    root: Path,
+    force: bool,
+    mode: Literal["generate", "check", "diff"],
+    clashes: dict[str, UserError],
+    note: Callable[[str], None],
+) -> MemberResult:
+    """One member's result in this process: its output clash, or it generated, checked or compared."""
+    clash = clashes.get(str(item.member.name))
+    if clash is not None:
+        return MemberResult(shown_name(item.member), "error", error=clash)
+    if mode == "generate":
+        return generate_member(fleet, item, root, force, note)
+    if mode == "check":
+        return check_member(fleet, item, root)
+    return diff_member(fleet, item, root)
+
+
+def _over_workers(
+    fleet: Fleet,
+    chosen: list[Chosen],
+    root: Path,
+    force: bool,
+    mode: Literal["generate", "check", "diff"],
+    clashes: dict[str, UserError],
+    reporter: Reporter,
+    notes: tuple[Pins, int],
+    workers: int,
+) -> list[MemberResult]:
+    """Every chosen member resolved here first (so the notes and the errors come as in one process), those
+    that can be synthesized handed to the workers, and the results reported in member order."""
+    from tierstack.generator import fleet_workers
+
+    resolved = list(_resolving(fleet, chosen))
+    _print_notes(notes[0], notes[1], reporter)  # the pinning session's notes not shown yet: all there will be
+    sent = [item for item in resolved if item.member.resolved is not None and str(item.member.name) not in clashes]
+    done = fleet_workers.member_results(fleet, sent, root, force, mode, workers) if sent else iter(())
+    to_workers = {id(item) for item in sent}
+    results = []
+    for item in resolved:
+        reporter.start(shown_name(item.member))
+        if id(item) in to_workers:
+            _, result, printed = next(done)
+            for text in printed:
+                reporter.note(text)
+        else:
+            result = _member_result(fleet, item, root, force, mode, clashes, reporter.note)
+        reporter.finish(result)
+        results.append(result)
+    return results
 
 
 def _lock_first(fleet: Fleet, chosen: list[Chosen], pins: Pins) -> int:

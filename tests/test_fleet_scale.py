@@ -25,6 +25,7 @@ from test_fleet import line_of, merged, write
 from conftest import run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import fleet as fleets
+from tierstack.generator import fleet_workers
 from tierstack.generator import rendercache
 from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import Resolved, resolve
@@ -133,9 +134,9 @@ def test_validate_in_worker_processes_finds_exactly_what_one_process_finds(tmp_p
 
 
 def test_the_worker_count_follows_the_members_and_what_is_asked() -> None:
-    assert fleets.validation_jobs(3, jobs=8) == 3  # never more workers than members
-    assert fleets.validation_jobs(fleets.MIN_MEMBERS_PER_JOB - 1, jobs=None) == 1  # a small fleet: this process
-    assert fleets.validation_jobs(10_000, jobs=1) == 1
+    assert fleet_workers.validation_jobs(3, jobs=8) == 3  # never more workers than members
+    assert fleet_workers.validation_jobs(fleet_workers.MIN_MEMBERS_PER_JOB - 1, jobs=None) == 1  # small: here
+    assert fleet_workers.validation_jobs(10_000, jobs=1) == 1
 
 
 def test_each_member_equals_its_own_config_resolved_alone(tmp_path: Path, cold: Any) -> None:

@@ -19,6 +19,7 @@ from tierstack.generator.cli.options import (
     environments_option,
     exit_codes,
     format_option,
+    jobs_option,
 )
 from tierstack.generator.cli.views import (
     agrees,
@@ -90,6 +91,7 @@ from tierstack.generator.exit_codes import (
     help="Resolve every git upstream from its ref again (fetching) and record the commits in tierstack.lock, "
     "instead of building from the locked ones.",
 )
+@jobs_option("A fleet file: synthesize the members in N worker processes, each loading the bindings")
 @format_option()
 def generate(
     config: Path,
@@ -100,6 +102,7 @@ def generate(
     show_diff: bool,
     only: tuple[str, ...],
     update: bool,
+    jobs: int | None,
     fmt: str,
 ) -> None:
     """Generate CDK-for-Terraform stacks, one per environment, as Terraform JSON.
@@ -135,7 +138,8 @@ def generate(
     stderr, and the document says "status": "error" with its "problems".
     See docs/stacks.md.
 
-    A fleet file (docs/fleets.md) generates every member, in one process,
+    A fleet file (docs/fleets.md) generates every member, over --jobs
+    worker processes (byte for byte what one process writes),
     into DIR/<member>/cdktf.out (DIR: --out, default the fleet file's
     folder), with a line per member (a progress bar on a terminal); a member
     with errors is reported and the others are still generated (exit 2).
@@ -156,7 +160,7 @@ def generate(
     data_wanted = fmt != "text"
     try:
         code, data = _generate(
-            config, out, list(environments), force, check, show_diff, list(only), update, data_wanted
+            config, out, list(environments), force, check, show_diff, list(only), update, data_wanted, jobs
         )
     except Exception as exc:
         failed = _generate_error_data(exc, config, out, mode) if data_wanted else None
@@ -180,6 +184,7 @@ def _generate(
     only: list[str],
     update: bool,
     data_wanted: bool,
+    jobs: int | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """generate's run: its exit code and, with `data_wanted` (--format json|yaml), its document.
 
@@ -198,7 +203,9 @@ def _generate(
         raise click.UsageError(f"--update writes tierstack.lock, and --{'check' if check else 'diff'} writes nothing")
     if fleets.is_fleet_file(config):
         selected = [*only, *(f"environment={env}" for env in environments)]
-        return _generate_fleet(config, out, selected, force, check, show_diff, data_wanted, update)
+        return _generate_fleet(config, out, selected, force, check, show_diff, data_wanted, update, jobs)
+    if jobs is not None and jobs > 1:
+        raise click.UsageError(f"--jobs shares a fleet's members out; {shown_path(config)} is one use case")
     if only:
         raise click.UsageError(f"--only selects members of a fleet file; {shown_path(config)} is one use case (--env)")
     plan, pins = _pinned_resolve(config, update)
@@ -264,14 +271,16 @@ def _generate_fleet(
     diff: bool,
     data_wanted: bool,
     update: bool = False,
+    jobs: int | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
-    """generate FLEET: each member in turn; exit 2 if one failed, else 5 (--check: stale), 3 (--diff: data at risk)."""
+    """generate FLEET: each member, over `jobs` workers; exit 2 if one failed, else 5 (--check: stale),
+    3 (--diff: data at risk)."""
     from tierstack.generator import fleet as fleets
     from tierstack.generator import generate_data
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
     fleet, results = fleets.run(
-        config, out, only, force, mode, tty=stderr_is_tty(), stdout=not data_wanted, update=update
+        config, out, only, force, mode, tty=stderr_is_tty(), stdout=not data_wanted, update=update, jobs=jobs
     )
     code = EXIT_OK
     if any(r.status == "error" for r in results):

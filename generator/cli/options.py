@@ -189,3 +189,15 @@ def command_line(command: str, config: Path | None, environments: list[str]) -> 
         ["tierstack", command, *([shown_path(config)] if config is not None else [])]
         + [f"--env {env}" for env in dict.fromkeys(environments)]
     )
+
+
+def jobs_option(what: str) -> Callable[[_F], _F]:
+    """--jobs N: a fleet's members over N worker processes (generator/fleet_workers.py); the output is the same
+    whatever N. Default: as many as the cores (and, for synthesis, the memory) hold, one for a small fleet."""
+    return click.option(
+        "--jobs",
+        type=click.IntRange(1, 256),
+        default=None,
+        metavar="N",
+        help=f"{what} [default: the usable cores that fit in memory; one process for a small fleet].",
+    )

@@ -10,6 +10,7 @@ from tierstack.generator.cli.options import (
     config_argument,
     exit_codes,
     format_option,
+    jobs_option,
 )
 from tierstack.generator.cli.views import (
     print_error,
@@ -30,8 +31,9 @@ from tierstack.generator.exit_codes import (
     ),
 )
 @config_argument
+@jobs_option("A fleet file: check the members in N worker processes")
 @format_option(("text", "json"), note="(the problems with file, line, field, message and hint)")
-def validate(config: Path, fmt: str) -> None:
+def validate(config: Path, jobs: int | None, fmt: str) -> None:
     """Run every check that needs no synthesis and report every problem found:
     the spec's fields, contradictions between answers, the blueprint, Google
     Cloud facts (zones, machines, GPUs, networks), every capability's typed
@@ -50,7 +52,7 @@ def validate(config: Path, fmt: str) -> None:
     from tierstack.generator.report import as_data
 
     if fleet.is_fleet_file(config):
-        _validate_fleet(config, fmt)
+        _validate_fleet(config, fmt, jobs)
         return
     result = checks.validate(config)
     if fmt == "json":
@@ -65,12 +67,12 @@ def validate(config: Path, fmt: str) -> None:
         raise click.exceptions.Exit(EXIT_USER_ERROR)
 
 
-def _validate_fleet(config: Path, fmt: str) -> None:
+def _validate_fleet(config: Path, fmt: str, jobs: int | None = None) -> None:
     """validate FLEET: every member, each problem with its member's field (members[NAME].FIELD)."""
     from tierstack.generator import fleet
     from tierstack.generator.report import as_data
 
-    problems, members = fleet.validate_fleet(config)
+    problems, members = fleet.validate_fleet(config, jobs)
     data = fleet.validation_data(config, problems, members)
     if fmt == "json":
         click.echo(as_data(data, "json"), nl=False)
