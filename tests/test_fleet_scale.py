@@ -25,8 +25,7 @@ from test_fleet import line_of, merged, write
 from conftest import run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import fleet as fleets
-from tierstack.generator import fleet_workers
-from tierstack.generator import rendercache
+from tierstack.generator import fleet_workers, rendercache
 from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import Resolved, resolve
 from tierstack.generator.spec import load_spec
