@@ -1,6 +1,6 @@
 """Fleet benchmark: `tierstack generate FLEET` of 50 members x 3 environments; prints figures, asserts nothing.
 
-    python bench/fleet_bench.py [--members 50] [--again] [--profile FILE]
+    python bench/fleet_bench.py [--members 50] [--jobs N] [--again] [--profile FILE]
 
 Writes a fleet file of tier-2 members (dev, staging, prod: 150 stacks) into a temporary folder and runs
 `tierstack generate` on it in a fresh process, as a user would:
@@ -12,6 +12,8 @@ Writes a fleet file of tier-2 members (dev, staging, prod: 150 stacks) into a te
   its jsii Node child (ru_maxrss), and the peak of the two summed, sampled from /proc every 50 ms;
 - one member as a tierstack.yaml of its own, generated in a fresh process: what a fleet saves over one
   `generate` per member (each loads the bindings);
+- with --jobs N, `generate --jobs N` (default: tierstack's own choice, the cores that fit in memory);
+  the peak summed RSS then counts every worker and its Node child;
 - with --again, a second run over the first one's output (the regeneration path: manifests, hand-edit
   checks and the comparison with the last generation);
 - with --profile FILE, the same fleet generated in this process under cProfile, the statistics written to
@@ -102,12 +104,12 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-def run(config: Path, out: Path) -> tuple[float, int, str]:
+def run(config: Path, out: Path, jobs: int | None = None) -> tuple[float, int, str]:
     """`tierstack generate` in a fresh process: (seconds, peak summed RSS in KB, its stderr's last line)."""
     exe = shutil.which("tierstack", path=str(Path(sys.executable).parent)) or "tierstack"
     start = time.perf_counter()
     process = subprocess.Popen(
-        [exe, "generate", str(config), "--out", str(out)],
+        [exe, "generate", str(config), "--out", str(out), *(["--jobs", str(jobs)] if jobs else [])],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -143,6 +145,7 @@ def profile(fleet: Path, out: Path, stats_file: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--jobs", type=int, help="worker processes (generate --jobs); default: tierstack's choice")
     parser.add_argument("--again", action="store_true", help="also time a regeneration over the first output")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="profile in-process; write the stats to FILE")
     args = parser.parse_args()
@@ -153,7 +156,7 @@ def main() -> None:
         if args.profile:
             profile(fleet, Path(tmp) / "out", args.profile)
             return
-        seconds, peak, last = run(fleet, Path(tmp) / "out")
+        seconds, peak, last = run(fleet, Path(tmp) / "out", args.jobs)
         stacks = args.members * 3
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         largest, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime  # KB on Linux; seconds
@@ -170,7 +173,7 @@ def main() -> None:
         print(f"{'one member alone, tierstack.yaml in a fresh process':<58}{alone:>8.1f} s")
         print(f"{f'  so {args.members} separate generate runs, about':<58}{alone * args.members:>8.0f} s")
         if args.again:
-            seconds, peak, last = run(fleet, Path(tmp) / "out")
+            seconds, peak, last = run(fleet, Path(tmp) / "out", args.jobs)
             print(f"{'regeneration over that output':<58}{seconds:>8.1f} s")
             print(f"{'  peak RSS, tierstack + Node summed (/proc)':<58}{peak / 1024:>8.0f} MB")
             print(f"  {last}")
