@@ -1,4 +1,4 @@
-"""Fleets: one file, several use cases sharing a blueprint, generated in one process.
+"""Fleets: one file, several use cases sharing a blueprint, generated in one run.
 
 A fleet file is a tierstack.yaml for many teams, regions or business units at once:
 
@@ -27,7 +27,8 @@ provenance name the fleet file, the line, and the field as the fleet file writes
 as two members with one name, stops it before anything is written), then generates each member as
 `generate` does a tierstack.yaml, into `<out>/<member>/cdktf.out` (`<out>` is the fleet file's folder
 unless --out), with the same atomic, manifest-keeping writes. A member whose config is wrong is reported
-with its error and the others are still generated; the exit code is then 2. The cdktn bindings load once.
+with its error and the others are still generated; the exit code is then 2. The cdktn bindings load once
+per process: this one, or each worker of `--jobs N` (generator/fleet_workers.py), which write the same files.
 
 Git upstreams are pinned in one tierstack.lock beside the fleet file (generator/lockfile.py): every member
 resolves in one pinning session, and generate writes the lock before any stacks, keeping the entries of
