@@ -267,7 +267,7 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
             for key in sorted(b.keys() | a.keys() | (marks.keys() if marks is not None else _NO_KEYS)):
                 child_b, child_a = b.get(key, MISSING), a.get(key, MISSING)
                 child_u = marks.get(key) if marks is not None else None
-                if child_b == child_a and (child_u is None or not any_true(child_u)):
+                if child_b == child_a and not _marked(child_u):
                     continue  # the common case, checked here rather than in a call per attribute
                 walk(child_b, child_a, child_u, (_child(s[0], key), _child(s[1], key)), [*path, key])
             return
@@ -280,6 +280,11 @@ def attribute_changes(change: Mapping[str, Any], only: Sequence[Sequence[Any]] |
 
 
 _NO_KEYS: frozenset[Any] = frozenset()
+
+
+def _marked(mark: Any) -> bool:
+    """any_true, without a call for what most marks are: absent, false, or empty."""
+    return mark is True or (isinstance(mark, (dict, list)) and bool(mark) and any_true(mark))
 
 
 def _child(value: Any, key: Any) -> Any:
@@ -302,7 +307,7 @@ def _at(value: Any, path: Sequence[Any]) -> Any:
 
 
 def _attribute(path: str, before: Any, after: Any, unknown: Any, sensitive: Iterable[Any]) -> AttributeChange:
-    before_sensitive, after_sensitive = (any_true(s) for s in sensitive)
+    before_sensitive, after_sensitive = (_marked(s) for s in sensitive)
     hidden = before_sensitive or after_sensitive  # sensitive on one side: neither side is shown
     shown_before = "(sensitive)" if hidden and before is not MISSING else value_text(before)
     if hidden and after is not MISSING:

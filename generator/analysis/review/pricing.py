@@ -42,22 +42,23 @@ def stack_cost(plan: Mapping[str, Any], table: cost.PriceTable | None = None) ->
     `table`: the prices (`tierstack cost --diff` may use the catalog's); the shipped table by default.
     """
     delta = billed_delta(plan, table)
-    worth_listing: dict[str, bool] = {}
-    actions: dict[str, str] = {}
+    changes: dict[str, Mapping[str, Any]] = {}  # address -> its resource change (the last, as Terraform has one)
     for raw in plan.get("resource_changes", []):
         if raw.get("mode", "managed") == "managed" and not raw.get("deposed"):
-            address, change = str(raw["address"]), raw.get("change") or {}
-            actions[address] = action_words([str(a) for a in change.get("actions") or ()])
-            worth_listing[address] = str(raw.get("type", "")).startswith("google_") and _may_change_cost(change)
+            changes[str(raw["address"])] = raw
     listed = []
-    for r in delta.resources:
-        if r.not_priced and not worth_listing.get(r.address):
+    for r in delta.resources:  # the few the cost delta lists, not every change of the plan
+        raw = changes.get(r.address)
+        change = (raw.get("change") or {}) if raw is not None else {}
+        if r.not_priced and not (
+            raw is not None and str(raw.get("type", "")).startswith("google_") and _may_change_cost(change)
+        ):
             continue  # not priced, and the plan leaves what it costs alone (or it is not Google's to bill)
         listed.append(
             CostChange(
                 address=r.address,
                 capability=r.capability,
-                action=actions.get(r.address, ""),
+                action=action_words([str(a) for a in change.get("actions") or ()]) if raw is not None else "",
                 before=r.before if r.present_before else None,
                 after=r.after if r.present_after else None,
                 present_before=r.present_before,
