@@ -418,3 +418,39 @@ def test_read_head_refuses_what_read_bytes_bounded_refuses(tmp_path: Path) -> No
     (tmp_path / "short").write_bytes(b"abc")
     assert fsio.read_head(tmp_path / "short", "fork", 10) == b"abc"
     assert fsio.read_head(tmp_path / "short", "fork", 2) == b"ab"
+
+
+def test_a_fleet_member_without_region_is_in_the_blueprints_and_one_outside_is_told_at_its_line(
+    folder: Path,
+) -> None:
+    (folder / "uk.yaml.j2").write_text(UK, encoding="utf-8")
+    fleet = folder / "fleet.yaml"
+    fleet.write_text(
+        textwrap.dedent(
+            """\
+            fleet: propensity
+            blueprint: ./uk.yaml.j2
+            defaults:
+              team: growth
+              use_case: {stage: production, retraining: scheduled, schedule: "0 4 * * *", serving: batch}
+            members:
+              - name: propensity-a
+              - name: propensity-b
+                region: us-east1
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = run("validate", "fleet.yaml")
+    assert result.exit_code == 2, result.output
+    allowed = line_holding(folder / "uk.yaml.j2", "allowed_regions:")
+    assert (
+        "fleet.yaml:9, field 'members[propensity-b].region': us-east1 is not a region the blueprint allows: "
+        f"uk.yaml.j2:{allowed} allows europe-west2, europe-west1"
+    ) in result.output, result.output
+    from tierstack.generator.fleet import loaded_member
+
+    plan = resolve(loaded_member(fleet, "propensity-a"))
+    assert {env.region for env in plan.environments.values()} == {"europe-west2"}
+    region = line_holding(folder / "uk.yaml.j2", "region: europe-west2")
+    assert str(plan.environments["prod"].provenance[("region",)]) == f"uk.yaml.j2:{region}"
