@@ -12,11 +12,17 @@ writes `propensity-uk.yaml.j2`:
       path: blueprints/org.yaml.j2
     tier: 1
     description: 'propensity-uk: a fork of ... for europe-west2'
+    region: europe-west2  # new: the upstream sets no region (...)
+    allowed_regions: [europe-west2]  # new: the upstream allows every region
     defaults:
       labels:
         data-residency: uk  # replaces "us" (blueprints/org.yaml.j2:12 @ v1.0.0)
       encryption:
         cmek: true  # replaces a value computed at tierstack:level-0-manual:14
+
+`--region R` pins the fork to R: the configs that use it and write no region: are in R, and a config (or
+an environment) in another region is an error (generator/regions.py); `--set allowed_regions=[...]`
+allows more, `=null` writes no list of the fork's own.
 
 The upstream is a built-in blueprint, a local file or a git source; a git source without `--ref` is
 pinned to its newest tag. Each `--set KEY=VALUE` is checked against the upstream's settings (an unknown
