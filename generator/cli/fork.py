@@ -41,7 +41,10 @@ from tierstack.generator.exit_codes import (
     help="A git upstream's blueprint, as a path in the repository [default: its only *.yaml.j2].",
 )
 @click.option(
-    "--region", metavar="REGION", help="The region the fork is for: the upstream is rendered and checked for it."
+    "--region",
+    metavar="REGION",
+    help="The region the fork is for: the upstream is rendered and checked for it, and the fork is pinned to "
+    "it (region:, allowed_regions:).",
 )
 @click.option(
     "--set",
@@ -124,7 +127,8 @@ def fork(
         what = f"{pin.location.written} {pin.source.path} at {pin.ref} (commit {pin.commit[:12]})"
     click.echo(f"wrote {shown_path(written.path)}: {counted(len(sets), 'override')} of {what}")
     click.echo(
-        f"use it from tierstack.yaml: blueprint: ./{written.path.name}" + (f" and region: {region}" if region else "")
+        f"use it from tierstack.yaml: blueprint: ./{written.path.name}"
+        + (f" (its configs are in {region} unless they write region:)" if region else "")
     )
     from tierstack.generator.schema import write_beside
 
