@@ -36,7 +36,6 @@ LIGHT_TIERSTACK_MODULES = {
     "tierstack.generator",
     "tierstack.generator.cli",
     *(f"tierstack.generator.cli.{p.stem}" for p in (REPO / "generator" / "cli").glob("*.py") if p.stem[0] != "_"),
-    "tierstack.generator.init_cli",
     "tierstack.generator.choices",
     "tierstack.generator.exit_codes",  # constants only, no imports
 }

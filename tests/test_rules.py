@@ -192,7 +192,7 @@ def test_the_spec_and_the_questionnaire_share_one_list_of_choices() -> None:
     import typing
 
     from tierstack.generator.choices import ANSWER_CHOICES
-    from tierstack.generator.init_cli import CHOICES
+    from tierstack.generator.cli.init import CHOICES
     from tierstack.generator.spec import UseCase
 
     assert CHOICES is ANSWER_CHOICES

@@ -47,6 +47,7 @@ from tierstack.generator.cli import (
     fork,
     generate,
     golden_set,
+    init,
     operate,
     review,
     schema,
@@ -70,7 +71,6 @@ from tierstack.generator.exit_codes import (
     EXIT_STALE,
     EXIT_USER_ERROR,
 )
-from tierstack.generator.init_cli import init
 
 
 class TierstackGroup(click.Group):
@@ -250,11 +250,11 @@ for command in (
 ):
     main.add_command(command)
 
-init.epilog = exit_codes(  # init's module imports click only: its exit codes are given here
+init.init.epilog = exit_codes(  # init's module imports click only: its exit codes are given here
     {
         EXIT_OK: "written",
         EXIT_USER_ERROR: "a bad answer or flag, an existing file (without --force), input that\n"
         "ended before the last question (use --no-input with flags)",
     }
 )
-main.add_command(init)
+main.add_command(init.init)
