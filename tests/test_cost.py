@@ -143,12 +143,38 @@ def test_a_stack_recomputed_from_the_table(optimized_recommender: Path) -> None:
     }
 
 
-def test_a_bigtable_online_store_is_not_priced_not_zero(spawns: None) -> None:
-    """The shipped recommender serves features from Bigtable: a gap in the table, shown as one, never as 0."""
+def _store_line(stack: dict) -> dict:
+    (store,) = [line for line in stack["lines"] if line["address"].startswith("google_vertex_ai_feature_online_store.")]
+    return store
+
+
+def test_a_bigtable_online_store_is_priced_where_the_table_has_its_node(spawns: None) -> None:
+    """The shipped recommender (us-central1) serves features from Bigtable: its min nodes at the table's
+    Bigtable online-serving node price, recomputed here from prices.yaml and the stack's cdk.tf.json."""
+    table = _table()
     (prod,) = estimate_json(str(RECOMMENDER / "tierstack.yaml"), "--env", "prod")["stacks"]
+    stack = json.loads((RECOMMENDER / "cdktf.out/stacks/recommender-prod/cdk.tf.json").read_text(encoding="utf-8"))
+    (resource,) = stack["resource"]["google_vertex_ai_feature_online_store"].values()
+    assert resource["region"] == "us-central1" and "optimized" not in resource
+    (bigtable,) = resource["bigtable"] if isinstance(resource["bigtable"], list) else [resource["bigtable"]]
+    (scaling,) = bigtable["auto_scaling"] if isinstance(bigtable["auto_scaling"], list) else [bigtable["auto_scaling"]]
+    node = _price(table, "feature_store_bigtable_node", "node", "us-central1")
+    expected = scaling["min_node_count"] * table["assumptions"]["hours_per_month"] * node
+    store = _store_line(prod)
+    assert "Bigtable" in store["what"] and store["monthly"] == pytest.approx(expected, abs=0.01)
+    assert prod["by_capability"]["feature_repository"] == pytest.approx(expected, abs=0.01)
+
+
+def test_a_bigtable_online_store_is_not_priced_not_zero(spawns: None) -> None:
+    """churn-emea serves features from Bigtable in europe-west4, where the table has no node price: a gap
+    shown as one, with the entry's note, never as 0."""
+    (prod,) = [s for s in estimate_json(str(CHURN / "tierstack.yaml"))["stacks"] if s["environment"] == "prod"]
+    assert prod["region"] == "europe-west4"
+    entry = cost.load_prices().entries[("feature_store_bigtable_node", "node", "europe-west4")]
+    assert entry.price is None and entry.note
     assert prod["by_capability"]["feature_repository"] is None
-    (store,) = [line for line in prod["lines"] if line["address"].startswith("google_vertex_ai_feature_online_store.")]
-    assert store["monthly"] is None and "Bigtable" in store["what"]
+    store = _store_line(prod)
+    assert store["monthly"] is None and "Bigtable" in store["what"] and store["not_priced"] == entry.note
     assert any(w.endswith("not priced: the real figure is higher than shown") for w in prod["warnings"])
 
 
@@ -256,10 +282,26 @@ def test_an_unpriced_capability_is_none_not_zero(config: Path) -> None:
 
 
 def test_a_partly_priced_capability_says_what_it_leaves_out() -> None:
+    """A capability with priced and unpriced lines shows its figure and how many lines it leaves out; one with
+    nothing priced shows "not priced". Which capability is which follows from the lines (the table changes)."""
     (prod,) = _stack(FRAUD, "prod")
-    figure = prod.capability_figure("ml_pipelines")  # the scheduler job is priced, the bucket (europe-west4) is not
-    assert re.fullmatch(r"\d+\.\d\d \+ 1 item not priced", figure), figure
+    # the training bucket is priced, the training pool (g2-standard-8 + L4 in europe-west4) is not
+    assert re.fullmatch(r"\d+\.\d\d \+ 1 item not priced", prod.capability_figure("model_training"))
     assert prod.capability_figure("model_serving") == "not priced"
+    mixed = 0
+    for capability in {line.capability for line in prod.lines}:
+        lines = [line for line in prod.lines if line.capability == capability]
+        unpriced = sum(1 for line in lines if line.monthly is None)
+        figure = prod.capability_figure(capability)
+        if unpriced == len(lines):
+            assert figure == "not priced", capability
+        elif unpriced:
+            mixed += 1
+            noun = "item" if unpriced == 1 else "items"
+            assert re.fullmatch(rf"\d+\.\d\d \+ {unpriced} {noun} not priced", figure), (capability, figure)
+        else:
+            assert re.fullmatch(r"\d+\.\d\d", figure), (capability, figure)
+    assert mixed
 
 
 def _stack(example: Path, env: str) -> list[cost.StackEstimate]:
@@ -393,7 +435,9 @@ def test_a_missing_price_points_to_the_catalog_once() -> None:
     data = estimate_json(str(FRAUD / "tierstack.yaml"), "--env", "prod", "--prices", "table")
     (prod,) = data["stacks"]
     catalog = [line for line in prod["lines"] if line["monthly"] is None and not line.get("left_out")]
-    assert data["prices"]["catalog_may_price"] == len(catalog) >= 6  # pool, training pool, four buckets
+    # the deployment pool and the training pool (europe-west4 has no table price for either; its buckets
+    # have one since 2026-12-07, so they are priced and no longer counted here)
+    assert data["prices"]["catalog_may_price"] == len(catalog) >= 2
     assert text.count("--prices catalog") == 1
     assert f"note: {len(catalog)} items not priced may have a price in Google's Cloud Billing Catalog" in text
 
