@@ -26,7 +26,7 @@ import pytest
 from conftest import run
 from tierstack.generator import cli
 from tierstack.generator.catalog import load_catalog
-from tierstack.generator.cli.init import (
+from tierstack.generator.cli.init_answers import (
     answer_of,
     ascii_accelerator,
     billing_account_id,

@@ -247,14 +247,6 @@ for command in (
     schema.schema,
     fork.fork,
     upstream.upstream,
+    init.init,
 ):
     main.add_command(command)
-
-init.init.epilog = exit_codes(  # init's module imports click only: its exit codes are given here
-    {
-        EXIT_OK: "written",
-        EXIT_USER_ERROR: "a bad answer or flag, an existing file (without --force), input that\n"
-        "ended before the last question (use --no-input with flags)",
-    }
-)
-main.add_command(init.init)
