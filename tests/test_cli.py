@@ -404,7 +404,7 @@ def test_completing_gen_offers_generate(spawns: None) -> None:
 
 
 def _exit_codes() -> dict[int, str]:
-    """The EXIT_* constants of generator/cli.py: code -> name."""
+    """The EXIT_* constants the CLI's group imports (generator/exit_codes.py): code -> name."""
     return {
         value: name for name, value in vars(cli_module).items() if name.startswith("EXIT_") and isinstance(value, int)
     }
@@ -417,7 +417,7 @@ def test_the_readme_has_one_exit_code_table_and_it_lists_every_code() -> None:
     documented = [int(code) for code in re.findall(r"^\| `(\d+)` \|", section, re.MULTILINE)]
     assert documented == sorted(documented), "the table is in numeric order"
     assert set(documented) == set(_exit_codes()), (
-        f"README lists {sorted(documented)}; generator/cli.py defines {sorted(_exit_codes().items())}"
+        f"README lists {sorted(documented)}; generator/exit_codes.py defines {sorted(_exit_codes().items())}"
     )
 
 
