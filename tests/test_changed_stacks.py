@@ -103,6 +103,14 @@ def test_only_the_stacks_whose_output_changes_are_planned(repo: Path, spawns: No
     assert status["uc-prod"] == "changed" and status["uc-dev"] == "unchanged" and status["uc-staging"] == "unchanged"
     assert status["uc-qa"] == "added" and status["uc-old"] == "removed"
 
+    # the command the PR workflow calls: the same scope through `diff --changed-stacks`
+    args = ("diff", base, head, "--repo", str(repo), "--config", "uc/tierstack.yaml", "--committed")
+    shown = run(*args, "--changed-stacks", "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == json.loads(changed_stacks.render(scope, "json"))
+    refused = run(*args[:-1], "--changed-stacks")
+    assert refused.exit_code == 2 and "--changed-stacks goes with two git refs" in refused.output
+
 
 def test_a_fleet_plans_the_members_a_shared_change_touches_and_no_other(repo: Path, spawns: None) -> None:
     fleet = repo / "fleets"

@@ -78,8 +78,15 @@ def _signals_end_the_run() -> Iterator[None]:
     help="With git refs: compare the output committed beside the config at each ref (its cdktf.out/) "
     "instead of synthesizing the config: what a regenerated output in a pull request would do.",
 )
+@click.option(
+    "--changed-stacks",
+    "changed",
+    is_flag=True,
+    help="With git refs and --committed: the stacks whose committed Terraform changes (the ones to plan), "
+    "and the others with why (output unchanged, removed); a fleet's members each count.",
+)
 @format_option(DIFF_FORMATS)
-def diff(base: str, head: str, config_path: str | None, repo: Path, committed: bool, fmt: str) -> None:
+def diff(base: str, head: str, config_path: str | None, repo: Path, committed: bool, changed: bool, fmt: str) -> None:
     """Compare two syntheses: resources added, removed, changed (attribute by
     attribute) and renamed, per stack and capability, with the data at risk.
 
@@ -106,11 +113,20 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
       tierstack diff main HEAD --config examples/recommender/tierstack.yaml
       tierstack diff main HEAD --config tierstack.yaml --committed
       tierstack diff origin/main HEAD --config tierstack.yaml --format markdown > comment.md
+      tierstack diff origin/main HEAD --config fleet.yaml --committed --changed-stacks --format json
     """
     from tierstack.generator import diff as diffing
     from tierstack.generator.report import as_data
 
     sides = [(arg, Path(arg).is_dir()) for arg in (base, head)]
+    if changed:
+        if not committed or config_path is None or any(is_dir for _, is_dir in sides):
+            raise click.UsageError("--changed-stacks goes with two git refs, --config and --committed")
+        from tierstack.generator import changed_stacks
+
+        scope = changed_stacks.changed_stacks(repo, base, head, config_path)
+        click.echo(changed_stacks.render(scope, fmt), nl=False)
+        return
     if all(is_dir for _, is_dir in sides) and (config_path or committed):
         raise click.UsageError("--config and --committed go with git refs, and BASE and HEAD are both directories")
     for arg, is_dir in sides:
