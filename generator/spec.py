@@ -550,7 +550,11 @@ class Spec(_Strict):
     team: Team
     description: str = ""
     use_case: UseCase
-    region: Region = "us-central1"
+    region: Region = Field(
+        default="us-central1",
+        description="the GCP region of every environment that sets none [default: the blueprint's region:, or "
+        "the first of its allowed_regions:, else us-central1]",
+    )
     environments: dict[EnvironmentName, Environment] | None = None
     labels: Labels
     budget: Budget | None = None
