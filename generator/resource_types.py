@@ -158,20 +158,54 @@ def extend(types: Mapping[str, ResourceType], by: str) -> None:
             raise TypeError(f"{by}.resource_types['{name}']: {where} classifies {name} already; declare it once")
     for name, row in types.items():
         _ADDED[name] = (by, replace(row, name=name))
-    table.cache_clear()
+    _rows.cache_clear()
 
 
 def retract(by: str) -> None:
     """Forget the entries a class added (a test's throwaway capability cleans up with this)."""
     for name in [n for n, (owner, _) in _ADDED.items() if owner == by]:
         del _ADDED[name]
-    table.cache_clear()
+    _rows.cache_clear()
+
+
+def table() -> dict[str, ResourceType]:
+    """Every type: the file's, then the capabilities' (loaded first, see _load_capabilities)."""
+    _load_capabilities()
+    return _rows()
 
 
 @functools.lru_cache(maxsize=1)
-def table() -> dict[str, ResourceType]:
-    """Every type: the file's, then the capabilities'."""
+def _rows() -> dict[str, ResourceType]:
+    """The file's rows and those of the capabilities registered so far, without loading any: what a
+    class's registration and the assembler (which run with the capabilities imported) read."""
     return {**_shipped().types, **{name: row for name, (_, row) in _ADDED.items()}}
+
+
+_loading = False
+_loaded = False
+
+
+def _load_capabilities() -> None:
+    """Load the built-in and installed capabilities, whose classes add their rows when they register.
+
+    A process that only reads a plan or a stack (`review`, `diff`, `cost`) imports no capability by
+    itself; without this, a type a built-in capability declares would be unknown there. Importing the
+    capabilities is cheap (no cdktn); one that fails to load is blamed as `tierstack.modules.registry()`
+    blames it.
+    """
+    global _loading, _loaded
+    if _loading or _loaded:
+        return  # loaded, or a capability's import asked for the table while the capabilities load
+    _loading = True
+    try:
+        # the loading alone (registry() would also list them, and a module half imported, whose class has
+        # not registered yet, is not listed: it adds its rows when it does)
+        from tierstack.modules import _load_package
+
+        _load_package()
+        _loaded = True
+    finally:
+        _loading = False
 
 
 def known(resource_type: str) -> bool:
@@ -222,15 +256,18 @@ def api_prefixes() -> tuple[tuple[str, str], ...]:
 
 
 def api_of(resource_type: str) -> str | None:
-    """The API a type needs: its entry's, else its prefix's; None when neither says (or it needs none)."""
-    entry = table().get(resource_type)
+    """The API a type needs: its entry's, else its prefix's; None when neither says (or it needs none).
+
+    Asked while a capability class registers (its key check) and by the assembler: the rows registered
+    so far, without loading the capabilities."""
+    entry = _rows().get(resource_type)
     if entry is not None and entry.api is not None:
         return None if entry.api == NO_API else entry.api
     return next((api for prefix, api in api_prefixes() if resource_type.startswith(prefix)), None)
 
 
 def needs_no_api(resource_type: str) -> bool:
-    entry = table().get(resource_type)
+    entry = _rows().get(resource_type)
     return entry is not None and entry.api == NO_API
 
 

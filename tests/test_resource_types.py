@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +193,23 @@ def test_a_class_refused_for_its_keys_leaves_no_rows_behind(forget: list[str]) -
             key_services={"google_widget": "widgets"},
         )
     assert not rt.known("google_widget")
+
+
+def test_a_process_that_reads_only_plans_knows_the_capabilities_rows(spawns: None, tmp_path: Path) -> None:
+    """`review` and `diff` import no capability themselves: asking the table loads the capabilities, so a
+    row a built-in or an installed one declares is there. Shown in a fresh interpreter with the toy
+    installed as a package's capability is: a dist-info declaring it in the `tierstack.capabilities` group."""
+    dist = tmp_path / "toy_capability-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-capability\nVersion: 1.0\n", encoding="utf-8")
+    (dist / "entry_points.txt").write_text(
+        "[tierstack.capabilities]\nvector_search = plugins.vector_search\n", encoding="utf-8"
+    )
+    script = f"from tierstack.generator import resource_types as rt; print(rt.holds_data('{TOY_TYPE}'))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "the indexes deployed on it and the address clients query"
 
 
 # --- the toy capability: nothing but its module --------------------------------------------------------------
