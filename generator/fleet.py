@@ -43,15 +43,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-import click
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml.comments import CommentedMap
 
@@ -395,7 +393,10 @@ def loaded_member(path: Path, name: str) -> LoadedSpec:
 def _is_fleet_or_usage(path: Path) -> None:
     doc = _parsed(path, "fleet file")  # a file that cannot be read or parsed: that error, at its line
     if not (isinstance(doc, dict) and FLEET_KEY in doc):
-        raise click.UsageError(f"--member names a member of a fleet file; {display_path(path)} is not one")
+        raise UserError(
+            f"--member names a member of a fleet file; {display_path(path)} is one use case",
+            hint="leave --member out, or give the fleet file",
+        )
 
 
 def validate_fleet(path: Path, jobs: int | None = None) -> tuple[list[UserError], list[tuple[Member, Any]]]:
@@ -768,83 +769,48 @@ def _dry(
 # --- what the user sees ----------------------------------------------------------------------------
 
 
-class Reporter:
-    """Plain lines: one per member as it is done (what CI logs and pipes get).
+class Reporter(Protocol):
+    """What a run tells as it goes. The command line prints it (generator/cli/fleet_view.py: plain lines, or
+    a progress bar on a terminal), so this module stays free of click and rich and can run without a
+    terminal at all (the benchmarks, a library caller)."""
 
-    With `stdout=False` (`generate --format json`: stdout is the data), every line goes to stderr.
-    """
+    def running(self) -> AbstractContextManager[object]:
+        """Around the members' loop: a progress bar lives as long as this."""
+        ...
 
-    def __init__(self, total: int, stdout: bool = True) -> None:
+    def say(self, text: str) -> None:
+        """A line of the run itself, on stderr, outside the loop: its first and last lines, the lock written."""
+
+    def start(self, member: str) -> None:
+        """A member is about to be generated, checked or compared."""
+
+    def note(self, text: str) -> None:
+        """A warning or note, on stderr, inside the loop (above a progress bar)."""
+
+    def finish(self, result: MemberResult) -> None:
+        """A member is done: its result (result_lines says it in words)."""
+
+
+class Silent:
+    """A Reporter that prints nothing: `run` called from code rather than the command line."""
+
+    def __init__(self, total: int) -> None:
         self.total = total
-        self.done = 0
-        self.stdout = stdout
 
-    @contextmanager
-    def running(self) -> Iterator[Reporter]:
-        yield self
+    def running(self) -> AbstractContextManager[object]:
+        return nullcontext()
+
+    def say(self, text: str) -> None:
+        pass
 
     def start(self, member: str) -> None:
         pass
 
     def note(self, text: str) -> None:
-        click.echo(text, err=True)
+        pass
 
     def finish(self, result: MemberResult) -> None:
-        self.done += 1
-        width = len(str(self.total))
-        prefix = f"[{self.done:>{width}}/{self.total}] "
-        head, *rest = result_lines(result)
-        colour = "red" if result.status == "error" else None
-        err = result.status == "error" or not self.stdout
-        click.secho(prefix + head, err=err, fg=colour)
-        for line in rest:
-            click.secho(" " * len(prefix) + line, err=err, fg=colour)
-        for risk in result.at_risk:
-            click.secho(f"{' ' * len(prefix)}DATA AT RISK: {risk}", err=True, fg="red", bold=True)
-
-
-class RichReporter(Reporter):
-    """On a terminal: a progress bar on stderr, each member's result printed above it."""
-
-    @contextmanager
-    def running(self) -> Iterator[Reporter]:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        console = Console(stderr=True, highlight=False)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            redirect_stdout=sys.stdout.isatty(),  # only our own terminal: a redirected stdout stays a file
-            redirect_stderr=False,
-        )
-        self.task = self.progress.add_task("members", total=self.total)
-        with self.progress:
-            yield self
-
-    def start(self, member: str) -> None:
-        self.progress.update(self.task, description=member)
-
-    def note(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, style="yellow" if text.startswith("warning") else None)
-
-    def finish(self, result: MemberResult) -> None:
-        self.done += 1
-        style = "red" if result.status == "error" else "green" if result.status in ("ok", "up to date") else "yellow"
-        head, *rest = result_lines(result)
-        if result.status != "error" and self.stdout and not sys.stdout.isatty():  # to a redirected stdout, plain
-            click.echo("\n".join([head, *("  " + line for line in rest)]))
-        else:  # the terminal: above the bar
-            self.progress.console.print(head, markup=False, style=style)
-            for line in rest:
-                self.progress.console.print("  " + line, markup=False)
-        for risk in result.at_risk:
-            self.progress.console.print(f"  DATA AT RISK: {risk}", markup=False, style="bold red")
-        self.progress.advance(self.task)
+        pass
 
 
 def result_lines(result: MemberResult) -> list[str]:
@@ -874,16 +840,15 @@ def run(
     only: list[str],
     force: bool = False,
     mode: Literal["generate", "check", "diff"] = "generate",
-    tty: bool = False,
-    stdout: bool = True,
+    report: Callable[[int], Reporter] = Silent,
     update: bool = False,
     jobs: int | None = None,
 ) -> tuple[Fleet, list[MemberResult]]:
     """`tierstack generate FLEET`: every selected member, in this process or over `jobs` worker processes
     (generator/fleet_workers.py; default: as many as the cores and memory hold); their results, in order.
 
-    Prints a line per member as it is done (plain, or above a progress bar on a terminal: `tty`) and,
-    on stderr, a summary at the end. With `stdout=False`, the members' lines go to stderr too.
+    `report(members)` makes the Reporter that is told each member as it is done, and the run's first and last
+    lines (the command line's prints them, plain or above a progress bar; the default prints nothing).
 
     Every member resolves in one pinning session over the tierstack.lock beside the fleet file, as a
     tierstack.yaml does (generator/lockfile.py): the locked commits are used, a ref that disagrees with
@@ -893,7 +858,7 @@ def run(
     from tierstack.generator.lockfile import Pins, session
 
     with session(Pins(path.parent, update=update)) as pins:
-        fleet, results = _run(path, out, only, force, mode, tty, stdout, pins, jobs)
+        fleet, results = _run(path, out, only, force, mode, report, pins, jobs)
     return fleet, results
 
 
@@ -903,8 +868,7 @@ def _run(
     only: list[str],
     force: bool,
     mode: Literal["generate", "check", "diff"],
-    tty: bool,
-    stdout: bool,
+    report: Callable[[int], Reporter],
     pins: Pins,
     jobs: int | None = None,
 ) -> tuple[Fleet, list[MemberResult]]:
@@ -915,14 +879,13 @@ def _run(
     by_plan = any(item.partition("=")[0].strip() in PLANNED for item in only)
     fleet = load_fleet(path, members=None if by_plan else ())
     chosen = select(fleet, only)
-    notes = _lock_first(fleet, chosen, pins) if mode == "generate" else 0
+    reporter = report(len(chosen))
+    notes = _lock_first(fleet, chosen, pins, reporter) if mode == "generate" else 0
     root = out if out is not None else path.parent
-    reporter = RichReporter(len(chosen), stdout) if tty else Reporter(len(chosen), stdout)
     verb = {"generate": "generating", "check": "checking", "diff": "comparing"}[mode]
-    click.echo(
+    reporter.say(
         f"fleet {fleet.name}: {verb} {len(chosen)} of {len(fleet.members)} members"
-        + (" (loading the Google provider bindings takes a few seconds)..." if chosen else "..."),
-        err=True,
+        + (" (loading the Google provider bindings takes a few seconds)..." if chosen else "...")
     )
     results = []
     clashes = shared_outputs(fleet, root)
@@ -931,12 +894,12 @@ def _run(
         if workers > 1:
             results = _over_workers(fleet, chosen, root, force, mode, clashes, reporter, (pins, notes), workers)
         for item in _resolving(fleet, chosen) if workers <= 1 else ():
-            notes = _print_notes(pins, notes, reporter)
+            notes = _print_notes(pins, notes, reporter.note)
             reporter.start(shown_name(item.member))
             result = _member_result(fleet, item, root, force, mode, clashes, reporter.note)
             reporter.finish(result)
             results.append(result)
-    click.echo(summary(fleet, results, time.perf_counter() - start), err=True)
+    reporter.say(summary(fleet, results, time.perf_counter() - start))
     return fleet, results
 
 
@@ -976,7 +939,7 @@ def _over_workers(
     from tierstack.generator import fleet_workers
 
     resolved = list(_resolving(fleet, chosen))
-    _print_notes(notes[0], notes[1], reporter)  # the pinning session's notes not shown yet: all there will be
+    _print_notes(notes[0], notes[1], reporter.note)  # the pinning session's notes not shown yet: all there will be
     sent = [item for item in resolved if item.member.resolved is not None and str(item.member.name) not in clashes]
     done = fleet_workers.member_results(fleet, sent, root, force, mode, workers) if sent else iter(())
     to_workers = {id(item) for item in sent}
@@ -994,31 +957,31 @@ def _over_workers(
     return results
 
 
-def _lock_first(fleet: Fleet, chosen: list[Chosen], pins: Pins) -> int:
+def _lock_first(fleet: Fleet, chosen: list[Chosen], pins: Pins, reporter: Reporter) -> int:
     """generate: resolve the chosen members and write tierstack.lock before any member's stacks, as for a
     tierstack.yaml (a stale lock entry stops it with nothing written). The number of notes shown."""
     for _ in _resolving(fleet, chosen):
         pass
-    shown = _print_notes(pins, 0, Reporter(0))
-    _record_pins(fleet, pins)
+    shown = _print_notes(pins, 0, reporter.say)  # before the loop: no progress bar yet
+    _record_pins(fleet, pins, reporter.say)
     return shown
 
 
-def _print_notes(pins: Pins, shown: int, reporter: Reporter) -> int:
+def _print_notes(pins: Pins, shown: int, say: Callable[[str], None]) -> int:
     """The pinning session's notes not shown yet (a tag moved, an upstream offline); how many are shown now."""
     for text in pins.notes[shown:]:
-        reporter.note(f"note: {text}")
+        say(f"note: {text}")
     return len(pins.notes)
 
 
-def _record_pins(fleet: Fleet, pins: Pins) -> None:
+def _record_pins(fleet: Fleet, pins: Pins, say: Callable[[str], None]) -> None:
     """Write tierstack.lock beside the fleet file. Pins of the members not resolved this time (left out by
     --only, or with errors) are kept; when every member resolved, an entry none of them used is an error."""
     complete = all(m.resolved is not None for m in fleet.members)
     if pins.write_lock(keep=not complete):
         count = len(pins.locked)
         where = display_path(pins.lock_path or fleet.path)
-        click.echo(f"wrote {where} ({count} upstream{'s' if count != 1 else ''})", err=True)
+        say(f"wrote {where} ({count} upstream{'s' if count != 1 else ''})")
 
 
 def _resolving(fleet: Fleet, chosen: list[Chosen]) -> Iterator[Chosen]:

@@ -277,11 +277,11 @@ def _generate_fleet(
     3 (--diff: data at risk)."""
     from tierstack.generator import fleet as fleets
     from tierstack.generator import generate_data
+    from tierstack.generator.cli.fleet_view import reporter
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
-    fleet, results = fleets.run(
-        config, out, only, force, mode, tty=stderr_is_tty(), stdout=not data_wanted, update=update, jobs=jobs
-    )
+    view = reporter(tty=stderr_is_tty(), stdout=not data_wanted)
+    fleet, results = fleets.run(config, out, only, force, mode, report=view, update=update, jobs=jobs)
     code = EXIT_OK
     if any(r.status == "error" for r in results):
         code = EXIT_USER_ERROR
