@@ -95,6 +95,45 @@ def test_a_usage_error_quoting_what_was_typed_is_shown_escaped() -> None:
     assert steering(result.stderr) == []
 
 
+# --- notes, warnings and "wrote" lines go through the same renderer -------------------------------------
+
+CLI = Path(__file__).parents[1] / "generator" / "cli"
+RAW_ECHO = re.compile(r"\bclick\.s?echo\(")
+# modules other helpers of this step still print from directly; each is listed until it goes through views
+RAW_ECHO_LEFT = {"ci.py", "cost.py", "explain.py", "fleet_view.py", "generate.py", "upstream.py"}
+
+
+def test_a_written_file_name_with_terminal_escapes_is_shown_escaped(tmp_path: Path) -> None:
+    """Not an error: `schema --out` reports the file it wrote, and its name is shown, never obeyed."""
+    out = tmp_path / "s\x1b]0;pwned\x07\x1b[2J.json"
+    result = invoke("schema", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    assert "s\\x1b]0;pwned\\x07\\x1b[2J.json" in result.stderr
+    assert steering(result.output + result.stderr) == []
+
+
+def test_a_tool_line_keeps_its_colours_and_loses_every_other_control(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """terraform's output is relayed: its SGR colours stay (it colours only on a terminal that asked),
+    a value it quotes from a config or plan (an OSC title, a screen clear) is escaped."""
+    from tierstack.generator.cli.views import relay
+
+    monkeypatch.setattr("click.utils.should_strip_ansi", lambda stream=None, color=None: False)  # a terminal
+
+    relay("\x1b[31mError:\x1b[0m name \x1b]0;pwned\x07 and \x1b[2J\x9b here")
+    shown = capsys.readouterr().err
+    assert shown == "\x1b[31mError:\x1b[0m name \\x1b]0;pwned\\x07 and \\x1b[2J\\x9b here\n"
+    assert steering(shown) == []
+
+
+def test_every_command_prints_through_the_views_renderer() -> None:
+    """The shared mechanism: a command module that called click.echo itself would print a hostile name raw."""
+    raw = sorted(p.name for p in CLI.glob("*.py") if p.name != "views.py" and RAW_ECHO.search(p.read_text("utf-8")))
+    assert raw == sorted(RAW_ECHO_LEFT), "print with views.echo (or views.relay for another tool's lines)"
+
+
 # --- NO_COLOR on a real terminal -----------------------------------------------------------------------
 
 

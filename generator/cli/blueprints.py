@@ -11,6 +11,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
     format_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -76,21 +77,21 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
             raise click.UsageError(
                 "--show prints the blueprint's own text; --format goes with the list, as do --config and --dir"
             )
-        click.echo(builtin_text(name), nl=False)
+        echo(builtin_text(name), nl=False)
         return
     data = builtin_summaries()
     if configs or folders:
         _blueprint_lineage(data, configs, folders, fmt)
         return
     if fmt != "text":
-        click.echo(as_data(data, fmt), nl=False)
+        echo(as_data(data, fmt), nl=False)
         return
     width = max(len(b["name"]) for b in data)
     for blueprint in data:
         extends = f", extends {blueprint['extends']}" if blueprint["extends"] else ""
-        click.echo(f"{blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
-        click.echo(f"{'':<{width}}  {blueprint['description']}")
-    click.echo("\nprint one with: tierstack blueprints --show NAME")
+        echo(f"{blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
+        echo(f"{'':<{width}}  {blueprint['description']}")
+    echo("\nprint one with: tierstack blueprints --show NAME")
 
 
 def _blueprint_lineage(
@@ -103,13 +104,13 @@ def _blueprint_lineage(
     for folder in folders:
         local += upstreams.lineage_of_folder(folder)
     if fmt != "text":
-        click.echo(as_data({"builtin": builtins, "local": local}, fmt), nl=False)
+        echo(as_data({"builtin": builtins, "local": local}, fmt), nl=False)
         return
     width = max(len(b["name"]) for b in builtins)
-    click.echo("built-in:")
+    echo("built-in:")
     for blueprint in builtins:
         extends = f", extends {blueprint['extends']}" if blueprint["extends"] else ""
-        click.echo(f"  {blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
-    click.echo("\nlocal, with their lineage:")
+        echo(f"  {blueprint['name']:<{width}}  tier {blueprint['tier']}{extends}")
+    echo("\nlocal, with their lineage:")
     for line in upstreams.lineage_text(local):
-        click.echo(f"  {line}")
+        echo(f"  {line}")

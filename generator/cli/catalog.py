@@ -8,6 +8,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
     format_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -31,12 +32,12 @@ def capabilities(fmt: str) -> None:
 
     catalog = load_catalog()
     if fmt != "text":
-        click.echo(as_data(catalog_data(catalog), fmt), nl=False)
+        echo(as_data(catalog_data(catalog), fmt), nl=False)
         return
     for cap in catalog.capabilities:
         note = "always" if cap.always else f"tier {cap.min_tier}+"
-        click.echo(f"{cap.id:<24}{cap.name} ({note}; {cap.process})")
-        click.echo(f"{'':<24}{cap.definition}")
+        echo(f"{cap.id:<24}{cap.name} ({note}; {cap.process})")
+        echo(f"{'':<24}{cap.definition}")
 
 
 @click.command(
@@ -56,10 +57,10 @@ def tiers(fmt: str) -> None:
 
     data = tiers_data(load_catalog())
     if fmt != "text":
-        click.echo(as_data(data, fmt), nl=False)
+        echo(as_data(data, fmt), nl=False)
         return
     for tier in data:
-        click.echo(f"tier {tier['level']}: {tier['name']} (blueprint {tier['blueprint']})")
-        click.echo(f"  {tier['summary']}")
-        click.echo(f"  environments: {', '.join(tier['environments'])}; CI/CD: {'yes' if tier['ci_cd'] else 'no'}")
-        click.echo(f"  capabilities: {', '.join(tier['capabilities'])}")
+        echo(f"tier {tier['level']}: {tier['name']} (blueprint {tier['blueprint']})")
+        echo(f"  {tier['summary']}")
+        echo(f"  environments: {', '.join(tier['environments'])}; CI/CD: {'yes' if tier['ci_cd'] else 'no'}")
+        echo(f"  capabilities: {', '.join(tier['capabilities'])}")

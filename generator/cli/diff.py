@@ -14,6 +14,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
     format_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_OK,
@@ -125,7 +126,7 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
         from tierstack.generator import changed_stacks
 
         scope = changed_stacks.changed_stacks(repo, base, head, config_path)
-        click.echo(changed_stacks.render(scope, fmt), nl=False)
+        echo(changed_stacks.render(scope, fmt), nl=False)
         return
     if all(is_dir for _, is_dir in sides) and (config_path or committed):
         raise click.UsageError("--config and --committed go with git refs, and BASE and HEAD are both directories")
@@ -149,15 +150,15 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
                 continue
             assert config_path is not None
             if not committed:
-                click.echo(f"synthesizing {config_path} at {arg}...", err=True)
+                echo(f"synthesizing {config_path} at {arg}...", err=True)
             out = stack.enter_context(diffing.synthesis_of_ref(repo, arg, config_path, committed))
             synthesized.append(diffing.load_synthesis(out, arg))
         report = diffing.compare(synthesized[0], synthesized[1], base, head)
     if fmt == "text":
-        click.echo(diffing.render_text(report), nl=False)
+        echo(diffing.render_text(report), nl=False)
     elif fmt == "markdown":
-        click.echo(diffing.render_markdown(report), nl=False)
+        echo(diffing.render_markdown(report), nl=False)
     else:
-        click.echo(as_data(diffing.to_data(report), fmt), nl=False)
+        echo(as_data(diffing.to_data(report), fmt), nl=False)
     if report.at_risk:
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)

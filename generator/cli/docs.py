@@ -14,6 +14,7 @@ from tierstack.generator.cli.options import (
 )
 from tierstack.generator.cli.views import (
     agrees,
+    echo,
     shown_path,
 )
 from tierstack.generator.exit_codes import (
@@ -63,8 +64,8 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
     texts, warnings = synthesized_pages(resolved, target, list(environments))
     stacks = [env.stack for env in resolved.environments.values() if not environments or env.name in environments]
     for warning in [*_config_newer(config, target, stacks, out), *warnings]:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo("\n".join(texts), nl=False)
+        echo(f"warning: {warning}", err=True)
+    echo("\n".join(texts), nl=False)
 
 
 # how much newer than a stack the config must be to count as changed since: a git checkout or an unpacked

@@ -12,6 +12,7 @@ from tierstack.generator.cli.options import (
 )
 from tierstack.generator.cli.views import (
     counted,
+    echo,
     shown_path,
 )
 from tierstack.generator.exit_codes import (
@@ -119,14 +120,14 @@ def fork(
         force=force,
     )
     for warning in written.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     origin = written.upstream.links[0]
     what = origin.name
     if origin.pin is not None:
         pin = origin.pin
         what = f"{pin.location.written} {pin.source.path} at {pin.ref} (commit {pin.commit[:12]})"
-    click.echo(f"wrote {shown_path(written.path)}: {counted(len(sets), 'override')} of {what}")
-    click.echo(
+    echo(f"wrote {shown_path(written.path)}: {counted(len(sets), 'override')} of {what}")
+    echo(
         f"use it from tierstack.yaml: blueprint: ./{written.path.name}"
         + (f" (its configs are in {region} unless they write region:)" if region else "")
     )
@@ -134,4 +135,4 @@ def fork(
 
     schema_file, wrote = write_beside(written.path, "blueprint")
     if not wrote:
-        click.echo(f"note: {shown_path(schema_file)} is not a schema tierstack wrote; left as it is", err=True)
+        echo(f"note: {shown_path(schema_file)} is not a schema tierstack wrote; left as it is", err=True)

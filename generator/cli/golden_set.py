@@ -12,6 +12,7 @@ from tierstack.generator.cli.options import (
     environments_option,
     exit_codes,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_NOT_PROMOTABLE,
     EXIT_OK,
@@ -77,7 +78,7 @@ def golden_set_check(config: Path, environments: tuple[str, ...], model: str, mo
     checked = gate.gate_for(resolve(load_spec(config)), environments[0] if environments else None)
     verdict = gate.check(checked, model, model_version)
     for line in verdict.lines:
-        click.echo(line)
+        echo(line)
     if not verdict.promotable:
         raise click.exceptions.Exit(EXIT_NOT_PROMOTABLE)
 
@@ -108,4 +109,4 @@ def golden_set_version(config: Path) -> None:
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
-    click.echo(gate.version(gate.gate_for(resolve(load_spec(config)), None)))
+    echo(gate.version(gate.gate_for(resolve(load_spec(config)), None)))

@@ -36,6 +36,7 @@ from tierstack.generator.cli.init_answers import (
 )
 from tierstack.generator.cli.init_questions import Questionnaire
 from tierstack.generator.cli.options import exit_codes
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import EXIT_OK, EXIT_USER_ERROR
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
     from tierstack.generator.fsio import write_atomic
 
     write_atomic(path, text)
-    click.echo(f"wrote {path}; next: tierstack validate {path}, tierstack explain {path}", err=True)
+    echo(f"wrote {path}; next: tierstack validate {path}, tierstack explain {path}", err=True)
     _write_schema_beside(path)
 
 
@@ -172,9 +173,9 @@ def _write_schema_beside(config: Path) -> None:
 
     target, written = write_beside(config, "config")
     if written:
-        click.echo(f"wrote {target} (for editors: the schema tierstack.yaml's first line names)", err=True)
+        echo(f"wrote {target} (for editors: the schema tierstack.yaml's first line names)", err=True)
     else:
-        click.echo(f"note: {target} is not a schema tierstack wrote; left as it is", err=True)
+        echo(f"note: {target} is not a schema tierstack wrote; left as it is", err=True)
 
 
 def render(answers: dict[str, Any]) -> str:

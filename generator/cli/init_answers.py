@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tierstack.generator.cli.views import echo
+
 if TYPE_CHECKING:
     from tierstack.generator.errors import UserError
 
@@ -116,7 +118,7 @@ def end_of_input(question: str) -> Iterator[None]:
         closed = isinstance(abort, RuntimeError) and sys.stdin is None
         if not closed and not isinstance(abort.__context__, EOFError):  # Ctrl-C: "Aborted!", exit 130
             raise
-        click.echo()  # end the unanswered prompt's line
+        echo()  # end the unanswered prompt's line
         raise UserError(
             f"init needs answers: stdin closed before '{question}'; nothing was written",
             hint="answer at a terminal, or pass --no-input with the answers as flags, e.g. "

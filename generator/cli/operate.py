@@ -22,7 +22,9 @@ from tierstack.generator.cli.options import (
 from tierstack.generator.cli.views import (
     agrees,
     counted,
+    echo,
     print_error,
+    relay,
     shown_path,
     stderr_is_tty,
     stdin_is_tty,
@@ -83,7 +85,7 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
     failed = 0
     for outcome in state.bootstrap(buckets, dry_run):
         for line in state.report(outcome):
-            click.echo(line)
+            echo(line)
         failed += outcome.failed
     if failed:
         print_error(f"error: {counted(failed, 'state bucket')} cannot be used as {agrees(failed, 'is', 'they are')}")
@@ -160,19 +162,19 @@ def plan(config: Path, old_config: Path | None, environments: tuple[str, ...], o
     not_an_environment("plan", config, old_config, environments)
     resolved, target, runs = _operate(config, out, environments)
     tf_binary = operate.find_binary(binary)
-    click.echo("checking that the stacks are current (synthesizing takes a few seconds)...", err=True)
+    echo("checking that the stacks are current (synthesizing takes a few seconds)...", err=True)
     operate.check_current(resolved, runs, config, target)
-    terraform = operate.Terraform(tf_binary, lambda line: click.echo(line, err=True), stderr_is_tty())
+    terraform = operate.Terraform(tf_binary, relay, stderr_is_tty())
     reviewed = []
     for run in runs:
-        click.echo(f"{run.stack}: terraform init", err=True)
+        echo(f"{run.stack}: terraform init", err=True)
         operate.init(terraform, run, config)
-        click.echo(f"{run.stack}: terraform plan -out={run.plan_file.name}", err=True)
+        echo(f"{run.stack}: terraform plan -out={run.plan_file.name}", err=True)
         reviewed.append(operate.stack_review(operate.plan(terraform, run, config), run))
-        click.echo(f"{run.stack}: saved {shown_path(run.plan_file)} and {shown_path(run.plan_json)}", err=True)
+        echo(f"{run.stack}: saved {shown_path(run.plan_file)} and {shown_path(run.plan_json)}", err=True)
     changing = [run for run, stack in zip(runs, reviewed, strict=True) if stack.has_changes]
     check = operate.freeze_check(resolved, changing, config, _freeze_clock())
-    click.echo(operate.review_text(reviewed, check), nl=False)
+    echo(operate.review_text(reviewed, check), nl=False)
 
 
 @click.command(
@@ -235,7 +237,7 @@ def apply(
     for run in runs:
         operate.check_plan_saved(run)
         operate.check_plan_current(run, config)
-    terraform = operate.Terraform(tf_binary, lambda line: click.echo(line, err=True), stderr_is_tty())
+    terraform = operate.Terraform(tf_binary, relay, stderr_is_tty())
     saved = [operate.stack_review(operate.show(terraform, run, config)[0], run) for run in runs]
     changing = [run for run, stack in zip(runs, saved, strict=True) if stack.has_changes]
     reason = override.strip() if override is not None else None
@@ -251,9 +253,9 @@ def apply(
             hint="review the plans (`tierstack review`), then pass --auto-approve",
         )
     for run, stack in zip(runs, saved, strict=True):
-        click.echo(operate.review_text([stack], check if run in changing else None), nl=False)
+        echo(operate.review_text([stack], check if run in changing else None), nl=False)
         if not stack.has_changes:
-            click.echo(f"{run.stack}: nothing to apply")
+            echo(f"{run.stack}: nothing to apply")
             continue
         question = f"Apply this plan to {run.stack} (project {run.project})?"
         if not auto_approve and not click.confirm(question, default=False):
@@ -263,7 +265,7 @@ def apply(
                 hint=f"run `{command_line('apply', _given_config(config), [run.environment])}` when ready",
             )
         operate.apply(terraform, run, config)
-        click.echo(f"{run.stack}: applied")
+        echo(f"{run.stack}: applied")
 
 
 def _given_config(config: Path) -> Path | None:

@@ -11,6 +11,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
     format_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_FROZEN,
@@ -96,7 +97,7 @@ def review(
         old = [(source, plan_review.load_plan(source)) for source in reviewed]
         new = [(source, plan_review.load_plan(source)) for source in plans]
         differences = review_compare.compare(old, new)
-        click.echo(review_compare.to_text(differences, len(old), len(new)), nl=False)
+        echo(review_compare.to_text(differences, len(old), len(new)), nl=False)
         if differences:
             raise click.exceptions.Exit(EXIT_PLAN_CHANGED)
         return
@@ -116,11 +117,11 @@ def review(
     result = plan_review.Review(tuple(stacks), check)
     if fmt == "json":
         # compact, as `terraform show -json` writes: the C encoder, a third of the time on a large plan
-        click.echo(json_printable(json.dumps(plan_review.to_data(result), ensure_ascii=False, separators=(",", ":"))))
+        echo(json_printable(json.dumps(plan_review.to_data(result), ensure_ascii=False, separators=(",", ":"))))
     elif fmt == "text":
-        click.echo(printable(plan_review.to_text(result)), nl=False)  # a plan's strings: shown, never obeyed
+        echo(printable(plan_review.to_text(result)), nl=False)  # a plan's strings: shown, never obeyed
     else:
-        click.echo(printable(plan_review.to_markdown(result)), nl=False)
+        echo(printable(plan_review.to_markdown(result)), nl=False)
     if result.blocked:
         raise click.exceptions.Exit(EXIT_FROZEN)
     if result.approval_required:

@@ -9,6 +9,7 @@ import click
 from tierstack.generator.cli.options import (
     exit_codes,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -56,7 +57,7 @@ def schema(kind: str, out: Path | None) -> None:
 
     text = schema_text(kind)
     if out is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     write_schema(out, text)
-    click.echo(f"wrote {out}", err=True)
+    echo(f"wrote {out}", err=True)

@@ -13,6 +13,7 @@ from tierstack.generator.cli.options import (
     jobs_option,
 )
 from tierstack.generator.cli.views import (
+    echo,
     print_error,
 )
 from tierstack.generator.exit_codes import (
@@ -56,13 +57,13 @@ def validate(config: Path, jobs: int | None, fmt: str) -> None:
         return
     result = checks.validate(config)
     if fmt == "json":
-        click.echo(as_data(checks.to_data(result), "json"), nl=False)
+        echo(as_data(checks.to_data(result), "json"), nl=False)
     else:
         for problem in result.problems:
             print_error(f"error: {problem.render()}")
         for warning in result.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        click.echo(checks.summary(result), err=not result.valid)
+            echo(f"warning: {warning}", err=True)
+        echo(checks.summary(result), err=not result.valid)
     if not result.valid:
         raise click.exceptions.Exit(EXIT_USER_ERROR)
 
@@ -75,7 +76,7 @@ def _validate_fleet(config: Path, fmt: str, jobs: int | None = None) -> None:
     problems, members = fleet.validate_fleet(config, jobs)
     data = fleet.validation_data(config, problems, members)
     if fmt == "json":
-        click.echo(as_data(data, "json"), nl=False)
+        echo(as_data(data, "json"), nl=False)
     else:
         for problem in problems:
             print_error(f"error: {problem.render()}")
@@ -83,8 +84,8 @@ def _validate_fleet(config: Path, fmt: str, jobs: int | None = None) -> None:
             if kind == "error":
                 print_error(f"error: {text}")
             elif kind == "warning":
-                click.echo(f"warning: {text}", err=True)
+                echo(f"warning: {text}", err=True)
             else:
-                click.echo(text, err=not data["valid"])
+                echo(text, err=not data["valid"])
     if not data["valid"]:
         raise click.exceptions.Exit(EXIT_USER_ERROR)

@@ -16,6 +16,7 @@ from tierstack.generator.cli.options import (
     old_config_option,
     stacks_out_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.exit_codes import (
     EXIT_DRIFT,
     EXIT_OK,
@@ -88,10 +89,10 @@ def verify(
         use_case = env.settings.get("labels", {}).get("use-case", "")
         stacks.append(checking.expectation(env.stack, env.name, use_case, data, shown))
     reader = checking.connect()
-    report = checking.verify(stacks, reader, regions, progress=lambda text: click.echo(text, err=True))
+    report = checking.verify(stacks, reader, regions, progress=lambda text: echo(text, err=True))
     if fmt == "text":
-        click.echo(checking.to_text(report), nl=False)
+        echo(checking.to_text(report), nl=False)
     else:
-        click.echo(as_data(checking.to_data(report), fmt), nl=False)
+        echo(as_data(checking.to_data(report), fmt), nl=False)
     if report.differences:
         raise click.exceptions.Exit(EXIT_DRIFT)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,32 @@ def stdin_is_tty() -> bool:
 
 def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+def echo(
+    text: str = "", *, err: bool = False, nl: bool = True, fg: str | None = None, bold: bool | None = None
+) -> None:
+    """What every command prints, on stdout or (err) stderr: the one way text reaches the terminal.
+
+    Control characters in it are escaped (errors.printable): a key, a value, a file name or a plan's string
+    is shown, never obeyed. JSON and YAML from report.as_data carry none left, so their text is unchanged.
+    """
+    from tierstack.generator.errors import printable
+
+    click.secho(printable(text), err=err, nl=nl, fg=fg, bold=bold)
+
+
+# A Select Graphic Rendition sequence (colour, bold): the only escape another tool's output may keep.
+_SGR = re.compile(r"(\x1b\[[0-9;]*m)")
+
+
+def relay(line: str) -> None:
+    """A line of another tool's output (terraform's) on stderr: its colours kept, every other control
+    character escaped as echo does, since the line may quote a value from a config or a plan."""
+    from tierstack.generator.errors import printable
+
+    parts = _SGR.split(line)
+    click.echo("".join(part if index % 2 else printable(part) for index, part in enumerate(parts)), err=True)
 
 
 def print_error(text: str, color: str | None = "red") -> None:
