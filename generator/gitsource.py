@@ -26,7 +26,7 @@ on a short leash:
   submodule is refused, and a path through a link is not found (trees are read, not a checkout);
 - a file over the blueprint size limit (yamlio.MAX_FILE_BYTES) is not read.
 
-What is read renders in the same Jinja2 sandbox as a local blueprint (generator/blueprint.py).
+What is read renders in the same Jinja2 sandbox as a local blueprint (generator/blueprint/sandbox.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ A regional fork (`tierstack fork --region europe-west2`) writes both at its top:
 so a config that uses it and says nothing lands in London, not in tierstack's us-central1 with a
 `data-residency: uk` label, and a config (or one of its environments) that says another region is an
 error at its own line, naming the blueprint line that allows the regions. The blueprint's values are
-checked where they are written (generator/blueprint.py, `_check_regions`); resolve() calls these two.
+checked where they are written (generator/blueprint/loader.py, `_check_regions`); resolve() calls these two.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Leaf:
     value: Any  # to_plain of the value
 
 
-@dataclass(frozen=True, eq=False)  # equal only to itself: a key of the caches that share merges (blueprint.py)
+@dataclass(frozen=True, eq=False)  # equal only to itself: a key of the caches that share merges (blueprint/shared.py)
 class Parsed:
     """A rendered blueprint's document, its leaves in document order, and its plain data."""
 

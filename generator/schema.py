@@ -10,7 +10,7 @@ itself never reads them: the pydantic models stay the judge, and the schemas fol
   `remove` may list. The YAML language server reads YAML 1.2, where `yes` and `no` are strings; the spec
   takes them as booleans (`tierstack init` writes them), so a boolean of the spec also accepts the words
   pydantic reads as one. `overrides:` (top level and per environment) gets the shape of a blueprint layer.
-- `blueprint`: a blueprint file after Jinja2 rendering: the top-level keys of generator/blueprint.py
+- `blueprint`: a blueprint file after Jinja2 rendering: the top-level keys of generator/blueprint/document.py
   (`TOP_KEYS`), `defaults:` and `roles.<role>:` holding an environment's settings
   (generator/settings.py `EnvironmentSettings`) with `capabilities.<id>:` typed by each capability's
   `settings_model` (modules/, `tierstack.modules.registry()`, plug-ins included). Nothing is required
@@ -49,7 +49,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 MODELINE = "# yaml-language-server: $schema="
 # the `title` of each schema: what --out may replace
 TITLES = ("tierstack.yaml", "tierstack blueprint", "tierstack fleet file")
-APPEND = "+"  # generator/blueprint.py's APPEND: `apis+:` appends to the inherited list
+APPEND = "+"  # generator/blueprint/layer.py's APPEND: `apis+:` appends to the inherited list
 
 # What pydantic's lax mode reads as a boolean besides true and false (pydantic's bool parsing; the words in
 # any case: the usual three spellings are listed, for completion).

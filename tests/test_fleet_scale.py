@@ -4,7 +4,7 @@
 differs from an earlier one only in lines of their own is that one with those lines rendered again; its
 parse is the earlier parse with the few scalars replaced (level-0's state bucket is `<name>-tfstate`,
 generator/rendercache.py); the chain is merged once and each member's differing leaves are set on a copy
-(generator/blueprint.py). The judges here are not those caches: each member written as a tierstack.yaml of
+(generator/blueprint/shared.py). The judges here are not those caches: each member written as a tierstack.yaml of
 its own and resolved alone, cold (caches emptied, every chain merged layer by layer); the same member
 resolved again cold; yamlio.parse of the whole rendered text for every patched document; and the full render
 for every line rendered again. Speed is measured in bench/fleet_validate_bench.py, not here.
@@ -26,6 +26,9 @@ from conftest import run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import fleet as fleets
 from tierstack.generator import fleet_workers, rendercache
+from tierstack.generator.blueprint import rendered as bp_rendered
+from tierstack.generator.blueprint import shared as bp_shared
+from tierstack.generator.blueprint import template as bp_template
 from tierstack.generator.errors import UserError
 from tierstack.generator.resolve import Resolved, resolve
 from tierstack.generator.spec import load_spec
@@ -71,14 +74,14 @@ def cold(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     every chain merged layer by layer."""
 
     def empty() -> None:
-        bp._RENDERED.clear()
-        bp._BASES.clear()
-        bp._SHARED.clear()
+        bp_rendered._RENDERED.clear()
+        bp_rendered._BASES.clear()
+        bp_shared._SHARED.clear()
 
     def run_cold(work: Callable[..., Any], *args: Any) -> Any:
         empty()
         with monkeypatch.context() as patch:
-            patch.setattr(bp, "_shared", lambda rendered: None)
+            patch.setattr(bp_shared, "_shared", lambda rendered: None)
             return work(*args)
 
     yield run_cold
@@ -310,16 +313,16 @@ def test_a_member_whose_render_the_parser_refuses_gets_the_full_parse_error_at_t
 def rendered_both(source: str, first: dict[str, Any], second: dict[str, Any]) -> tuple[Any, Any]:
     """(second rendered from the first's render, or None; second rendered in full) of one template."""
     name = "org.yaml.j2"
-    bp._ROOTS.clear()
-    used = bp._compiled(name, source)[2]
-    text, line_map, _ = bp._render(name, source, first)
-    bp._remember(name, source, first, bp._given(first, used), text, line_map)
-    again = bp._rerendered(name, source, second, bp._given(second, used))
+    bp_rendered._ROOTS.clear()
+    used = bp_template._compiled(name, source)[2]
+    text, line_map, _ = bp_template._render(name, source, first)
+    bp_rendered._remember(name, source, first, bp_rendered._given(first, used), text, line_map)
+    again = bp_rendered._rerendered(name, source, second, bp_rendered._given(second, used))
     try:
-        full: Any = bp._render(name, source, second)[:2]
+        full: Any = bp_template._render(name, source, second)[:2]
     except UserError as err:
         full = err
-    bp._ROOTS.clear()
+    bp_rendered._ROOTS.clear()
     return again, full
 
 

@@ -24,6 +24,8 @@ from click.testing import Result
 from conftest import hang_guard, run
 from tierstack.generator import blueprint as bp
 from tierstack.generator import yamlio
+from tierstack.generator.blueprint import sandbox as bp_sandbox
+from tierstack.generator.blueprint import template as bp_template
 from tierstack.generator.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,7 +194,8 @@ def test_range_within_the_limit_renders(write: Callable[..., Path], resolve_text
 
 
 def test_a_render_that_runs_out_of_time_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bp, "MAX_SECONDS", 0.0)
+    monkeypatch.setattr(bp_template, "MAX_SECONDS", 0.0)  # the render's deadline
+    monkeypatch.setattr(bp_sandbox, "MAX_SECONDS", 0.0)  # the limit the sandbox names
     with pytest.raises(UserError) as err:
         bp.render("t.yaml.j2", "a: 1\n{% for i in range(3) %}\nb{{ i }}: 1\n{% endfor %}\n", {})
     assert "rendering took more than 0 seconds" in err.value.message
