@@ -36,7 +36,7 @@ from tierstack.generator import yamlio
 from tierstack.generator.blueprint import display_path
 from tierstack.generator.errors import UserError
 from tierstack.generator.gitsource import GitFailed, GitSource, newest_tag
-from tierstack.generator.lockfile import LOCK_NAME, Pinned, Pins, session
+from tierstack.generator.lockfile import LOCK_NAME, Key, Pinned, Pins, session
 from tierstack.generator.provenance import Provenance, Source
 
 
@@ -103,15 +103,20 @@ def nearest_upstream(plan: Any) -> tuple[int, Pinned]:
     )
 
 
-def compare(config: Path, to: str | None = None, *, resources: bool = True) -> Comparison:
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+@dataclass(frozen=True)
+class Release:
+    """The ref an upstream is compared with, and what was learnt fetching it: found once per upstream file,
+    shared by every fleet member pinned to it."""
 
-    old_pins = Pins(config.parent)
-    with session(old_pins):
-        old = resolve(load_spec(config))
-    index, pin = nearest_upstream(old)
-    notes = list(old.blueprint.notes)
+    to: str
+    newer_tags: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def release_of(pin: Pinned, to: str | None) -> Release:
+    """Fetch the upstream (a note when it cannot be reached: the cached tags are used) and pick the ref:
+    `to`, else its newest tag."""
+    notes: list[str] = []
     try:
         pin.mirror.fetch()
     except GitFailed as err:
@@ -122,14 +127,41 @@ def compare(config: Path, to: str | None = None, *, resources: bool = True) -> C
         if newest is None:
             raise UserError(f"{pin.location.shown} has no tags", hint="compare with a branch or commit: --to REF")
         to = newest.name
-    new_pins = Pins(config.parent, refs={pin.key: to})
+    return Release(to, tuple(_newer(tags, pin)), tuple(notes))
+
+
+@contextlib.contextmanager
+def at_release(release: Release, pin: Pinned) -> Iterator[None]:
+    """A resolution at the new ref: its error says which ref it is about."""
     try:
-        with session(new_pins):
-            new = resolve(load_spec(config))
+        yield
     except UserError as err:
-        err.message = f"at {to} of {pin.location.shown}, this fork does not resolve: {err.message}"
+        err.message = f"at {release.to} of {pin.location.shown}, this fork does not resolve: {err.message}"
         raise
-    target = new_pins.pinned[pin.key]
+
+
+def compare(config: Path, to: str | None = None, *, resources: bool = True) -> Comparison:
+    from tierstack.generator.resolve import resolve
+    from tierstack.generator.spec import load_spec
+
+    with session(Pins(config.parent)):
+        old = resolve(load_spec(config))
+    index, pin = nearest_upstream(old)
+    release = release_of(pin, to)
+    new_pins = Pins(config.parent, refs={pin.key: release.to})
+    with session(new_pins), at_release(release, pin):
+        new = resolve(load_spec(config))
+    comparison = comparing(config, (old, new), index, pin, new_pins.pinned[pin.key], release)
+    if resources:
+        add_resources(comparison, old, new)
+    return comparison
+
+
+def comparing(
+    config: Path, plans: tuple[Any, Any], index: int, pin: Pinned, target: Pinned, release: Release
+) -> Comparison:
+    """The comparison of the plan at the pinned ref with the plan at the release (resources not yet)."""
+    old, new = plans
     comparison = Comparison(
         config,
         pin,
@@ -137,17 +169,26 @@ def compare(config: Path, to: str | None = None, *, resources: bool = True) -> C
         _upstream_changes(old, new, index, pin, target),
         _setting_changes(old, new),
         None,
-        notes,
-        _newer(tags, pin),
+        [*old.blueprint.notes, *release.notes],
+        list(release.newer_tags),
     )
     conflicts = {(c.path, env) for c in comparison.conflicts for env in c.environments}
     comparison.settings = [
         SettingChange(s.key, s.before, s.after, s.before_at, s.after_at, _env_path(s.key) in conflicts)
         for s in comparison.settings
     ]
-    if resources and not comparison.up_to_date:
-        comparison.resources = _resource_changes(old, new, pin.ref, to)
     return comparison
+
+
+def changed_environments(c: Comparison) -> list[str]:
+    """The environments some of whose resolved values differ at the two refs (one on a side only included)."""
+    return list(dict.fromkeys(_env_path(s.key)[1] for s in c.settings))
+
+
+def add_resources(c: Comparison, old: Any, new: Any) -> None:
+    """Both plans synthesized and compared: `c.resources` (left None when the pin is the release)."""
+    if not c.up_to_date:
+        c.resources = resource_changes(old, new, c.pin.ref, c.target.ref, changed_environments(c))
 
 
 def _env_path(key: str) -> tuple[str, str]:
@@ -269,19 +310,33 @@ def _temporary() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _resource_changes(old: Any, new: Any, from_ref: str, to_ref: str) -> Any:
+def resource_changes(old: Any, new: Any, from_ref: str, to_ref: str, changed: list[str]) -> Any:
+    """The two plans' stacks compared as `tierstack diff` compares two syntheses (a diff.Report).
+
+    Only the `changed` environments are synthesized. An environment whose resolved values are the same at
+    both refs has the same stack: build_stack (generator/stacks.py) reads the config and that environment's
+    values (its name, stack, role, project, region and settings: all in `Resolved.leaves`) and nothing
+    else, so its stack is `unchanged` without being built twice; a member the release does not change is
+    not synthesized at all. tests/test_upstream_fleet.py holds the report equal to a full synthesis's."""
+    from tierstack.generator import diff as diffing
+
+    same = {env.stack: diffing.Stack(env.stack, {}) for env in old.environments.values() if env.name not in changed}
+    with _temporary() as tmp:
+        before = _synthesized(old, tmp / "before", changed, from_ref)
+        after = _synthesized(new, tmp / "after", changed, to_ref)
+    return diffing.compare({**same, **before}, {**same, **after}, f"upstream {from_ref}", f"upstream {to_ref}")
+
+
+def _synthesized(plan: Any, out: Path, environments: list[str], label: str) -> dict[str, Any]:
+    """The stacks of `environments` (those the plan has), synthesized into `out` and read back."""
     from tierstack.generator import diff as diffing
     from tierstack.generator.stacks import synthesize
 
-    with _temporary() as tmp:
-        synthesize(old, tmp / "before")
-        synthesize(new, tmp / "after")
-        return diffing.compare(
-            diffing.load_synthesis(tmp / "before", from_ref),
-            diffing.load_synthesis(tmp / "after", to_ref),
-            f"upstream {from_ref}",
-            f"upstream {to_ref}",
-        )
+    names = [env.name for env in plan.environments.values() if env.name in environments] if environments else []
+    if not names:
+        return {}
+    synthesize(plan, out, names)
+    return diffing.load_synthesis(out, label)
 
 
 # --- showing ------------------------------------------------------------------------------------------
@@ -386,6 +441,331 @@ def to_data(c: Comparison) -> dict[str, Any]:
             for s in c.settings
         ],
         "resources": diffing.to_data(c.resources) if c.resources is not None else None,
+    }
+
+
+# --- a fleet -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class MemberComparison:
+    """One fleet member's comparison, or why there is none: its error, or no upstream in git (its chain)."""
+
+    member: str
+    comparison: Comparison | None = None
+    error: UserError | None = None
+    chain: list[str] | None = None  # the blueprint chain of a member that uses no blueprint from git
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.comparison is None:
+            return "no upstream"
+        if self.comparison.up_to_date:
+            return "up to date"
+        return "changes" if self.comparison.settings else "unchanged"
+
+    @property
+    def at_risk(self) -> tuple[Any, ...]:
+        """The stateful resources the release would destroy or replace (diff's classification, as `upstream`)."""
+        resources = self.comparison.resources if self.comparison is not None else None
+        return tuple(resources.at_risk) if resources is not None else ()
+
+
+@dataclass
+class FleetComparison:
+    path: Path
+    name: str
+    members: list[MemberComparison]
+    total: int  # the fleet's members, the compared ones among them
+    resources: bool  # whether the stacks were synthesized and compared
+
+    def having(self, status: str) -> list[str]:
+        return [m.member for m in self.members if m.status == status]
+
+    @property
+    def at_risk(self) -> list[str]:
+        return [m.member for m in self.members if m.at_risk]
+
+
+# what goes to a spawned worker: (member's index in the fleet, its upstream's key, the release, the changed
+# environments, the pinned ref)
+_Task = tuple[int, Key, Release, list[str], str]
+
+
+def compare_fleet(
+    path: Path,
+    to: str | None = None,
+    *,
+    resources: bool = True,
+    names: tuple[str, ...] = (),
+    jobs: int | None = None,
+) -> FleetComparison:
+    """`tierstack upstream FLEET`: each member (or those `names`) compared as `upstream` compares a config.
+
+    Work is shared by upstream file, which a fleet pins at one ref for every member (one tierstack.lock):
+    it is fetched and its release found once, and the members pinned to it resolve at the release in one
+    pinning session (the file at that commit read once). Synthesis cannot be shared: every resource carries
+    its member's name, project, region and labels. So a member synthesizes only the environments the release
+    changes (resource_changes), none when it changes none, over `jobs` worker processes
+    (generator/fleet_workers.py, as `generate FLEET --jobs`) when there are enough of them.
+    """
+    from tierstack.generator import fleet as fleets
+    from tierstack.generator.catalog import load_catalog
+
+    with session(Pins(path.parent)):
+        fleet = fleets.load_fleet(path, members=())
+        wanted = {id(fleets.member(fleet, name)) for name in names}
+        chosen = [m for m in fleet.members if not names or id(m) in wanted]
+        catalog = load_catalog()
+        for member in chosen:
+            if member.error is None:
+                fleets._load_member(member, path, catalog)
+    results = [MemberComparison(fleets.shown_name(m)) for m in chosen]
+    groups: dict[Key, list[int]] = {}
+    for i, member in enumerate(chosen):
+        plan = member.resolved
+        if member.error is not None or plan is None:
+            results[i].error = member.error or UserError("not resolved", file=path, field=member.label)
+        elif not any(link.pin is not None for link in plan.blueprint.links):
+            results[i].chain = list(plan.blueprint.chain)
+        else:
+            groups.setdefault(nearest_upstream(plan)[1].key, []).append(i)
+    tasks: list[tuple[int, _Task]] = []
+    plans: dict[int, Any] = {}  # a member's plan at its release, by its index in `chosen`
+    for indices in groups.values():
+        tasks += _compare_group(path, [chosen[i] for i in indices], indices, (results, plans), to, catalog)
+    if resources:
+        _fleet_resources(fleet, chosen, (results, plans), tasks, jobs)
+    return FleetComparison(path, fleet.name, results, len(fleet.members), resources)
+
+
+def _compare_group(
+    path: Path,
+    members: list[Any],
+    indices: list[int],
+    out: tuple[list[MemberComparison], dict[int, Any]],
+    to: str | None,
+    catalog: Any,
+) -> list[tuple[int, _Task]]:
+    """The members pinned to one upstream file, each resolved at its release in one pinning session and
+    compared; the synthesis each still needs, as (result index, task)."""
+    from tierstack.generator import fleet as fleets
+    from tierstack.generator.resolve import resolve
+
+    results, plans = out
+    _, first = nearest_upstream(members[0].resolved)
+    try:
+        release = release_of(first, to)
+    except UserError as err:
+        for i in indices:
+            results[i].error = err
+        return []
+    new_pins = Pins(path.parent, refs={first.key: release.to})
+    tasks: list[tuple[int, _Task]] = []
+    for i, member in zip(indices, members, strict=True):
+        old = member.resolved
+        index, pin = nearest_upstream(old)
+        try:
+            with session(new_pins), at_release(release, pin):
+                new = resolve(member.loaded, catalog)
+        except UserError as err:
+            results[i].error = fleets.in_fleet(err, member, path)
+            continue
+        comparison = comparing(path, (old, new), index, pin, new_pins.pinned[pin.key], release)
+        results[i].comparison = comparison
+        plans[i] = new  # for a synthesis in this process; a worker resolves it again
+        if not comparison.up_to_date:
+            tasks.append((i, (member.index, pin.key, release, changed_environments(comparison), pin.ref)))
+    return tasks
+
+
+def _fleet_resources(
+    fleet: Any,
+    chosen: list[Any],
+    out: tuple[list[MemberComparison], dict[int, Any]],
+    tasks: list[tuple[int, _Task]],
+    jobs: int | None,
+) -> None:
+    """Each member's effect on its resources, in this process or over worker processes; a member whose
+    synthesis fails gets that error."""
+    from tierstack.generator import fleet as fleets
+    from tierstack.generator import fleet_workers
+
+    results, plans = out
+    needed = []
+    for i, task in tasks:
+        comparison = results[i].comparison
+        assert comparison is not None, "a task is made for a comparison"
+        if task[3]:
+            needed.append((i, task))
+        else:  # the release changes none of its environments: every stack unchanged, nothing synthesized
+            comparison.resources = resource_changes(chosen[i].resolved, None, task[4], task[2].to, [])
+    workers = fleet_workers.synthesis_jobs(len(needed), jobs)
+    if workers > 1:
+        done: Iterator[tuple[Any, UserError | None]] = _over_workers(fleet.path, [task for _, task in needed], workers)
+    else:
+        done = (_synthesis_here(chosen[i].resolved, plans[i], task) for i, task in needed)
+    for (i, _), (report, error) in zip(needed, done, strict=True):
+        comparison = results[i].comparison
+        assert comparison is not None
+        if error is not None:
+            results[i].error = fleets.in_fleet(error, chosen[i], fleet.path)
+        else:
+            comparison.resources = report
+
+
+def _synthesis_here(old: Any, new: Any, task: _Task) -> tuple[Any, UserError | None]:
+    """A member's resource changes (a diff.Report), or the UserError that stopped its synthesis."""
+    _, _, release, changed, pinned = task
+    try:
+        return resource_changes(old, new, pinned, release.to, changed), None
+    except UserError as err:
+        return None, err
+
+
+def _over_workers(path: Path, tasks: list[_Task], workers: int) -> Iterator[tuple[Any, UserError | None]]:
+    """The tasks' results in order, from spawned workers: each its own interpreter and jsii runtime, as
+    `generate FLEET --jobs` spawns them (fleet_workers: a dead worker is an error, exit 2)."""
+    from tierstack.generator import fleet_workers
+
+    with fleet_workers._pool(workers, "spawn", initializer=_start_worker, initargs=(path,)) as pool:
+        yield from fleet_workers._unbroken(pool.map(_worker_task, tasks))
+
+
+_WORKER: tuple[Any, Any] | None = None  # a spawned worker's fleet and catalog
+_START_ERROR: Exception | None = None  # what stopped _start_worker, raised again by the first task
+_WORKER_SESSION = contextlib.ExitStack()  # its read-only pinning session over the fleet's lock, for its life
+
+
+def _start_worker(path: Path) -> None:
+    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.fleet import load_fleet
+
+    global _WORKER, _START_ERROR
+    try:
+        _WORKER_SESSION.enter_context(session(Pins(path.parent)))
+        _WORKER = (load_fleet(path, members=()), load_catalog())
+    except Exception as exc:  # the fleet file changed since the parent read it, say: the first task says why
+        _START_ERROR = exc
+
+
+def _worker_task(task: _Task) -> tuple[Any, UserError | None]:
+    """In a spawned worker: the member resolved at both refs, as the parent did, and synthesized."""
+    from tierstack.generator.fleet import _load_member
+    from tierstack.generator.resolve import resolve
+
+    if _START_ERROR is not None:
+        raise _START_ERROR
+    assert _WORKER is not None, "set by _start_worker"
+    fleet, catalog = _WORKER
+    member = fleet.members[task[0]]
+    _load_member(member, fleet.path, catalog)
+    if member.error is not None:
+        return None, member.error
+    try:
+        with session(Pins(fleet.path.parent, refs={task[1]: task[2].to})):
+            new = resolve(member.loaded, catalog)
+        return _synthesis_here(member.resolved, new, task)
+    except UserError as err:
+        return None, err
+    finally:
+        member.resolved = None  # a plan is tens of KB: let it go once its member is done
+
+
+def fleet_summary(f: FleetComparison) -> str:
+    """The last line: how many members the release changes, which it puts at risk, which use no upstream,
+    which failed ("fleet propensity: 3 of 12 members change, 1 puts data at risk: propensity-uk")."""
+
+    def named(names: list[str], one: str, many: str) -> str:
+        return f"{len(names)} {one if len(names) == 1 else many}: {', '.join(names)}"
+
+    changed = f.having("changes")
+    compared = len(f.members)
+    of = f"{compared} member{'s' if compared != 1 else ''}" + ("" if compared == f.total else f" (of {f.total})")
+    text = f"fleet {f.name}: {len(changed)} of {of} change{'s' if len(changed) == 1 else ''}"
+    if not f.resources:
+        text += ", data at risk not checked (--no-resources)"
+    elif f.at_risk:
+        text += ", " + named(f.at_risk, "puts data at risk", "put data at risk")
+    else:
+        text += ", none puts data at risk"
+    if f.having("no upstream"):
+        text += "; " + named(f.having("no upstream"), "uses no upstream in git", "use no upstream in git")
+    if f.having("error"):
+        text += "; " + named(f.having("error"), "failed", "failed")
+    return text
+
+
+def _member_head(m: MemberComparison) -> str:
+    if m.status == "error":
+        return f"{m.member}: error"
+    if m.status == "no upstream":
+        return f"{m.member}: no upstream in git: its blueprint chain is " + " -> ".join(m.chain or [])
+    c = m.comparison
+    assert c is not None
+    head = f"{m.member}: {m.status} ({c.pin.ref} -> {c.target.ref})"
+    if m.at_risk:
+        head += f"; DATA AT RISK: {len(m.at_risk)} stateful resource{'s' if len(m.at_risk) != 1 else ''}"
+    return head
+
+
+def render_fleet_text(f: FleetComparison) -> str:
+    """Each member's comparison, as `upstream` shows a config's, under a line saying what it comes to; then
+    the summary."""
+    lines: list[str] = []
+    for m in f.members:
+        lines.append(_member_head(m))
+        if m.error is not None:
+            lines += [f"  {line}" for line in m.error.render().splitlines()]
+        elif m.comparison is not None:
+            lines += [f"  {line}" if line else "" for line in render_text(m.comparison).splitlines()]
+        lines.append("")
+    lines.append(fleet_summary(f))
+    return "\n".join(lines) + "\n"
+
+
+def fleet_data(f: FleetComparison) -> dict[str, Any]:
+    """`upstream FLEET --format json|yaml`: per member its status, data at risk and comparison (as `upstream`
+    gives a config's), and the summary."""
+    from tierstack.generator.validate import flatten
+
+    def member(m: MemberComparison) -> dict[str, Any]:
+        return {
+            "member": m.member,
+            "status": m.status,
+            "at_risk": [
+                {"stack": r.stack, "address": r.address, "type": r.type, "reason": r.at_risk} for r in m.at_risk
+            ],
+            "blueprint_chain": m.chain,
+            "comparison": to_data(m.comparison) if m.comparison is not None else None,
+            "problems": [
+                {
+                    "file": None if e.file is None else str(e.file),
+                    "line": e.line,
+                    "field": e.field,
+                    "message": e.message,
+                    "hint": e.hint,
+                }
+                for e in (flatten(m.error) if m.error is not None else [])
+            ],
+        }
+
+    return {
+        "fleet": f.name,
+        "config": display_path(f.path),
+        "resources_compared": f.resources,
+        "members": [member(m) for m in f.members],
+        "summary": {
+            "text": fleet_summary(f),
+            "compared": len(f.members),
+            "members": f.total,
+            "changes": f.having("changes"),
+            "at_risk": f.at_risk,
+            "no_upstream": f.having("no upstream"),
+            "errors": f.having("error"),
+        },
     }
 
 

@@ -10,6 +10,8 @@ from tierstack.generator.cli.options import (
     config_argument,
     exit_codes,
     format_option,
+    jobs_option,
+    members_option,
 )
 from tierstack.generator.cli.views import (
     shown_path,
@@ -27,8 +29,10 @@ from tierstack.generator.exit_codes import (
     epilog=exit_codes(
         {
             EXIT_OK: "shown (and, with --accept, moved)",
-            EXIT_USER_ERROR: "bad input: no upstream in git, no such ref, unreachable and not cached",
-            EXIT_DESTRUCTIVE_CHANGE: "without --accept: the new upstream would destroy a stateful resource",
+            EXIT_USER_ERROR: "bad input: no upstream in git, no such ref, unreachable and not cached\n"
+            "(a fleet: a member failed, no member has one, or --accept)",
+            EXIT_DESTRUCTIVE_CHANGE: "without --accept: the new upstream would destroy a stateful resource\n"
+            "(a fleet: in some member)",
         }
     ),
 )
@@ -41,8 +45,18 @@ from tierstack.generator.exit_codes import (
     help="After showing the effect, move the pin to REF: the ref: in the file that writes it, and tierstack.lock.",
 )
 @click.option("--no-resources", is_flag=True, help="Compare the resolved plans only; do not synthesize (faster).")
+@members_option
+@jobs_option("A fleet file: synthesize the members in N worker processes, each loading the bindings")
 @format_option()
-def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resources: bool, fmt: str) -> None:
+def upstream(
+    config: Path,
+    to_ref: str | None,
+    accept_ref: str | None,
+    no_resources: bool,
+    members: tuple[str, ...],
+    jobs: int | None,
+    fmt: str,
+) -> None:
     """What changes between the upstream this fork is pinned to and its
     newest tag (or --to REF): the upstream's own changes, with the ones this
     fork overrides marked as conflicts (!); the effect on the resolved plan,
@@ -54,17 +68,32 @@ def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resour
     overlay `tierstack fork` wrote is rewritten round-trip with its comments
     brought up to date), and tierstack.lock.
 
+    A fleet file (docs/fleets.md) compares every member (--member NAME:
+    some) with the release of the upstream it is pinned to, as for a
+    config, and ends with a summary: how many members change, which the
+    release puts at risk, which use no upstream in git. Exit 3 when some
+    member is at risk, 2 when a member failed. --accept is refused: a fleet
+    pins each upstream file at one ref for all its members (docs/fleets.md).
+
     \b
     Examples:
       tierstack upstream examples/regional-propensity/us/tierstack.yaml
       tierstack upstream --to main --no-resources
       tierstack upstream --accept v1.1.0
+      tierstack upstream churn.fleet.yaml --jobs 2     # every member of a fleet
     """
+    from tierstack.generator import fleet
     from tierstack.generator import upstream as upstreams
     from tierstack.generator.report import as_data
 
     if to_ref and accept_ref and to_ref != accept_ref:
         raise click.UsageError("--to and --accept name two refs: give the one to accept")
+    if fleet.is_fleet_file(config):
+        _fleet(config, to_ref, accept_ref, no_resources, members, jobs, fmt)
+        return
+    if members or jobs is not None:
+        given = "--member" if members else "--jobs"
+        raise click.UsageError(f"{given} is for a fleet file; {shown_path(config)} is one config")
     if not no_resources:
         click.echo("synthesizing both (loading the Google provider bindings takes a few seconds)...", err=True)
     comparison = upstreams.compare(config, accept_ref or to_ref, resources=not no_resources)
@@ -86,4 +115,50 @@ def upstream(config: Path, to_ref: str | None, accept_ref: str | None, no_resour
         )
         return
     if at_risk:
+        raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
+
+
+def _fleet(
+    config: Path,
+    to_ref: str | None,
+    accept_ref: str | None,
+    no_resources: bool,
+    members: tuple[str, ...],
+    jobs: int | None,
+    fmt: str,
+) -> None:
+    """`upstream FLEET`: every member compared, the summary last; exit 2 (a member failed), else 3 (data at risk)."""
+    from tierstack.generator import upstream as upstreams
+    from tierstack.generator.errors import UserError
+    from tierstack.generator.report import as_data
+
+    if accept_ref:
+        raise UserError(
+            "--accept moves one config's pin, and a fleet pins each upstream file at one ref for all its members "
+            "(one tierstack.lock beside the fleet file): it cannot move for one member alone",
+            file=shown_path(config),
+            field="--accept",
+            hint=f"see what {accept_ref} does to each member with `tierstack upstream {shown_path(config)} --to "
+            f"{accept_ref}`, then edit the `ref:` where the fleet file (or the fork it names) writes it and run "
+            f"`tierstack generate {shown_path(config)} --update` (docs/fleets.md)",
+        )
+    if not no_resources:
+        click.echo(
+            "synthesizing what each member's release changes (loading the bindings takes a few seconds)...", err=True
+        )
+    result = upstreams.compare_fleet(config, to_ref, resources=not no_resources, names=members, jobs=jobs)
+    if not result.members or len(result.having("no upstream")) == len(result.members):
+        raise UserError(
+            "no member of this fleet has an upstream in git: " + ", ".join(result.having("no upstream")),
+            file=shown_path(config),
+            hint="a member's blueprint (or a fork it names) extends {git: URL, ref: REF, path: PATH} (docs/forks.md)",
+        )
+    if fmt == "text":
+        click.echo(upstreams.render_fleet_text(result), nl=False)
+    else:
+        click.echo(as_data(upstreams.fleet_data(result), fmt), nl=False)
+        click.echo(upstreams.fleet_summary(result), err=True)
+    if result.having("error"):
+        raise click.exceptions.Exit(EXIT_USER_ERROR)
+    if result.at_risk:
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
