@@ -8,6 +8,7 @@ capability or an environment never changes another resource's address.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,22 +48,62 @@ def state_bucket_name(resolved: Resolved, env: ResolvedEnvironment) -> str:
     return name
 
 
+# (Terraform type, logical id) -> the static addresses that resource waits for (its depends_on)
+Dependencies = dict[tuple[str, str], list[str]]
+
+
+class _NotAsCdktnWrites(Exception):
+    """A stack file whose text Python's JSON writer would not reproduce (a float's exponent, a lone surrogate)."""
+
+
 def synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None = None) -> list[str]:
-    """Build the app and write `stacks/<stack>/cdk.tf.json` and `manifest.json` into outdir."""
+    """Build the app and write `stacks/<stack>/cdk.tf.json` and `manifest.json` into outdir.
+
+    Each resource's depends_on is written into the synthesized file, not set through jsii: a round trip
+    to Node per resource (a sixth of a stack's) for a list of static addresses tierstack already holds.
+    A file Python would not write byte for byte as cdktn did is synthesized again the slow way.
+    """
+    try:
+        return _synthesize(resolved, outdir, environments, late=True)
+    except _NotAsCdktnWrites:
+        return _synthesize(resolved, outdir, environments, late=False)
+
+
+def _synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None, late: bool) -> list[str]:
     jsii_env.prepare()
     from cdktn import App
 
     app = App(outdir=str(outdir), skip_backend_validation=True)
-    names = []
+    waits: dict[str, Dependencies] = {}
     for env in resolved.environments.values():
         if environments is None or env.name in environments:
-            build_stack(app, resolved, env)
-            names.append(env.stack)
+            waits[env.stack] = build_stack(app, resolved, env, late)
     app.synth()
-    return names
+    for stack, dependencies in waits.items():
+        write_dependencies(stack_file(outdir, stack), dependencies)
+    return list(waits)
 
 
-def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
+def write_dependencies(path: Path, dependencies: Dependencies) -> None:
+    """Set each resource's depends_on in a synthesized stack file, written as cdktn writes it."""
+    if not dependencies:
+        return
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    if _as_cdktn_writes(data) != text:
+        raise _NotAsCdktnWrites(str(path))
+    for (terraform_type, name), addresses in dependencies.items():
+        data["resource"][terraform_type][name]["depends_on"] = addresses
+    path.write_text(_as_cdktn_writes(data), encoding="utf-8")
+
+
+def _as_cdktn_writes(data: Any) -> str:
+    """JSON as cdktn's synthesizer writes it (safe-stable-stringify: keys sorted, two spaces, no final newline)."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bool = False) -> Dependencies:
+    """Add the environment's stack to the app; with `late`, the depends_on lists to write after synthesis."""
     from cdktn import GcsBackend, TerraformStack
     from cdktn_provider_google.provider import GoogleProvider
 
@@ -154,7 +195,8 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
         module.connect(upstream)
     # the agents of the services whose resources were given the key, granted on it (a given key too)
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
-    _wire_dependencies(foundation, modules, settings["capabilities"]["foundation"].get("apis", []), grants)
+    apis = settings["capabilities"]["foundation"].get("apis", [])
+    dependencies = _wire_dependencies(foundation, modules, apis, grants, late)
     for module in modules:
         add_outputs(stack, module)
     waived = guarantees.applied(resolved, env.name)
@@ -163,7 +205,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment) -> Any:
     moves = sorted(move for module in modules for move in module.moves)
     if moves:
         stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])
-    return stack
+    return dependencies
 
 
 def key_service_by_type(modules: list[Any]) -> dict[str, str]:
@@ -199,7 +241,9 @@ def _check_apis(modules: list[Any], api_waits: Mapping[int, str]) -> None:
                 )
 
 
-def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], grants: dict[str, Any]) -> None:
+def _wire_dependencies(
+    foundation: Any, modules: list[Any], listed: list[str], grants: dict[str, Any], late: bool
+) -> Dependencies:
     """Enable the listed APIs plus every API a resource needs; make each resource wait for what it uses.
 
     A resource waits for its API, and, when it takes the CMEK key, for the grant that lets its
@@ -223,6 +267,8 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
         grant.grant.depends_on = [services["cloudkms.googleapis.com"], grant.agent_address]
     extra = {key: addresses for m in modules for key, addresses in m.waits.items()}
     key_service = key_service_by_type(modules)
+    logical_ids = {key: name for m in modules for key, name in m.logical_ids.items()}
+    dependencies: Dependencies = {}
     for resource, terraform_type, declared in created:
         if id(resource) in grant_resources:
             continue
@@ -231,5 +277,9 @@ def _wire_dependencies(foundation: Any, modules: list[Any], listed: list[str], g
         waits += extra.get(id(resource), [])
         if key_service.get(terraform_type) in grants:
             waits.append(grants[key_service[terraform_type]].address)
-        if waits:
+        name = logical_ids.get(id(resource)) if late else None
+        if waits and name is not None:
+            dependencies[(terraform_type, name)] = waits
+        elif waits:
             resource.depends_on = waits  # static addresses, as Terraform requires
+    return dependencies

@@ -344,6 +344,7 @@ class CapabilityModule:
         self.settings: Settings = self.settings_model.model_validate(inputs.settings)
         self.exposed: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
+        self.logical_ids: dict[int, str] = {}  # id(resource) -> its overridden logical id (add, add_beta)
         self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from
         self.waits: dict[int, list[str]] = {}  # id(resource) -> addresses it waits for beyond its API
         self.api_waits: dict[int, str] = {}  # id(resource) -> an API its type does not imply (service agents)
@@ -376,6 +377,7 @@ class CapabilityModule:
 
         resource = resource_type(self.scope, construct_id, **kwargs)
         resource.override_logical_id(self.logical_id(construct_id))
+        self.logical_ids[id(resource)] = self.logical_id(construct_id)
         if construct_id in self.moved_from:
             self.moves.append(
                 (self.address(resource_type, self.moved_from[construct_id]), self.address(resource_type, construct_id))
@@ -390,6 +392,7 @@ class CapabilityModule:
 
         resource = beta.resource(self.scope, construct_id, resource_type, attributes)
         resource.override_logical_id(self.logical_id(construct_id))
+        self.logical_ids[id(resource)] = self.logical_id(construct_id)
         return self.track(resource, resource_type)
 
     def pinned_labels(self) -> dict[str, Any]:
@@ -592,8 +595,16 @@ def short_role(role: str) -> str:
     return role.removeprefix("roles/").replace(".", "_").lower()
 
 
+_TERRAFORM_TYPES: dict[type, str] = {}
+
+
 def _terraform_type(resource_type: type) -> str:
-    return str(resource_type.TF_RESOURCE_TYPE)  # type: ignore[attr-defined]
+    """The binding class's Terraform type: a static property read through jsii (a round trip to Node),
+    so read once per class, not once per resource."""
+    known = _TERRAFORM_TYPES.get(resource_type)
+    if known is None:
+        known = _TERRAFORM_TYPES[resource_type] = str(resource_type.TF_RESOURCE_TYPE)  # type: ignore[attr-defined]
+    return known
 
 
 def add_outputs(scope: Construct, module: CapabilityModule) -> None:

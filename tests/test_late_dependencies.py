@@ -1,0 +1,59 @@
+"""depends_on is written into the synthesized stack file, not set through jsii (issue 23: a round trip to
+Node per resource). The file must stay byte for byte what cdktn would have written: the fast path and the
+jsii path produce the same stacks, and a file Python's JSON writer would not reproduce is left to jsii."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from tierstack.generator import stacks
+from tierstack.generator.resolve import resolve
+from tierstack.generator.spec import load_spec
+
+# safe-stable-stringify's text for a float Python writes as 1e-07: what a re-serialisation would change
+NODE_TEXT = '{\n  "resource": {\n    "google_x": {\n      "a": {\n        "n": 1e-7\n      }\n    }\n  }\n}'
+
+
+def test_depends_on_is_set_and_nothing_else_moves(tmp_path: Path) -> None:
+    data = {"resource": {"google_x": {"a": {"name": "a", "zeta": [1, {}]}, "b": {"name": "b"}}}}
+    path = tmp_path / "cdk.tf.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    stacks.write_dependencies(path, {("google_x", "a"): ["google_project_service.foundation_api_x"]})
+    written = path.read_text(encoding="utf-8")
+    assert json.loads(written)["resource"]["google_x"]["a"]["depends_on"] == ["google_project_service.foundation_api_x"]
+    assert written.index('"depends_on"') < written.index('"name": "a"')  # sorted in, as cdktn sorts its keys
+    assert json.loads(written)["resource"]["google_x"]["b"] == {"name": "b"}
+
+
+def test_a_file_python_would_write_differently_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "cdk.tf.json"
+    path.write_text(NODE_TEXT, encoding="utf-8")
+    with pytest.raises(stacks._NotAsCdktnWrites):
+        stacks.write_dependencies(path, {("google_x", "a"): ["google_project_service.foundation_api_x"]})
+    assert path.read_text(encoding="utf-8") == NODE_TEXT
+
+
+def test_the_jsii_path_writes_the_same_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
+) -> None:
+    """The recommender (tier 2, CMEK key grants, many APIs): depends_on through the file or through jsii,
+    the same bytes; and a refused file really falls back (the second synthesis sets them through jsii)."""
+    plan = resolve(load_spec(REPO / "examples" / "recommender" / "tierstack.yaml"))
+    fast = stacks.synthesize(plan, tmp_path / "fast")
+
+    def refuse(path: Path, dependencies: stacks.Dependencies) -> None:
+        if dependencies:
+            raise stacks._NotAsCdktnWrites(str(path))
+
+    monkeypatch.setattr(stacks, "write_dependencies", refuse)
+    slow = stacks.synthesize(plan, tmp_path / "slow")
+    assert fast == slow and fast
+    for stack in fast:
+        fast_text = stacks.stack_file(tmp_path / "fast", stack).read_bytes()
+        slow_text = stacks.stack_file(tmp_path / "slow", stack).read_bytes()
+        assert b'"depends_on"' in slow_text
+        assert fast_text == slow_text, stack
