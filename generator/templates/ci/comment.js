@@ -1,6 +1,7 @@
 // The review comment, in as many comments as GitHub's limit needs. The comment step wrote the sections as
 // files in COMMENT_DIR, named in the order a reviewer must read them (the verdict and the approval, data at
-// risk in the committed stacks, then each environment, production first); they are packed in that order,
+// risk in the committed stacks, the stacks not planned and why, then each planned stack's review, production
+// first); they are packed in that order,
 // each whole, into parts under PART_LIMIT characters (GitHub refuses a body over 65,536; the rest is room
 // for the records a deploy appends to the first part). Each part starts with its own marker line, which
 // tierstack alone writes (review escapes every HTML comment a plan could carry), and is found again by it and

@@ -1,7 +1,8 @@
 // The run of the pull-request workflow that reviewed what this commit deploys: the merged pull request that
 // holds the commit, and the newest successful run of PR_WORKFLOW on that pull request's last commit (a
-// successful run passed the gate: plans reviewed, destructive changes approved). Its plan artifacts are
-// what the deploy compares its own plans with; without one, nothing is applied.
+// successful run passed the gate: plans reviewed, destructive changes approved). Its changes artifact says
+// which stacks it planned; its plan artifact of each (tierstack-NAME-plan-STACK) is what the deploy compares
+// its own plan of that stack with; without one, nothing is applied.
 const { owner, repo } = context.repo;
 const workflow = process.env.PR_WORKFLOW;
 const { data: pulls } = await github.rest.repos.listPullRequestsAssociatedWithCommit({
