@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,10 @@ from tierstack.generator.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
+
+if TYPE_CHECKING:  # read lazily: `tierstack --help` need not load the estimate
+    from tierstack.generator.analysis.rollup import CostRollup
+    from tierstack.generator.cost import Estimate, PriceTable
 
 
 @click.command(
@@ -89,16 +94,25 @@ def cost(
     instead: per stack and capability, the monthly figure before and after
     the plan and the change, and what is not priced and why.
 
+    Given a fleet file, the estimate is followed by its roll-ups: per stack
+    against its budget, per member, per team, per cost label (each value,
+    and the stacks without it) and per capability, each group's estimate
+    against the sum of its stacks' budgets; the stacks without a budget are
+    named, and what is not priced is counted beside each figure, never as 0
+    (docs/fleets.md). The data (--format json) holds them under `rollup`.
+
     \b
     Examples:
       tierstack cost examples/fraud-detection/tierstack.yaml
       tierstack cost --env prod --format json | jq '.stacks[0].by_capability'
-      tierstack cost churn.fleet.yaml                       # every member of a fleet
+      tierstack cost churn.fleet.yaml                       # every member of a fleet, and the roll-ups
+      tierstack cost churn.fleet.yaml --format json | jq '.rollup.teams'
       tierstack cost --prices catalog --refresh-prices      # today's catalog prices (docs/operate.md)
       tierstack cost --diff cdktf.out/stacks/*/*.tfplan.json  # what the plans change, per capability
     """
     from tierstack.generator import cost as costing
     from tierstack.generator import price_catalog
+    from tierstack.generator.analysis import rollup as rollups
     from tierstack.generator.report import as_data
 
     paths = _cost_paths(config, plans, diff, out, environments, members)
@@ -111,16 +125,32 @@ def cost(
             for note in table.notes:
                 click.echo(f"note: {note}", err=True)
         return
-    result = costing.estimate(config, out, environments, members, table)
+    result, rollup = _estimate(config, out, environments, members, table)
     if fmt == "text":  # the warnings are in the text
-        click.echo(costing.to_text(result), nl=False)
+        click.echo(costing.to_text(result) + ("" if rollup is None else "\n" + rollups.cost_text(rollup)), nl=False)
         return
-    click.echo(as_data(result.to_data(), fmt), nl=False)
+    data = result.to_data()
+    if rollup is not None:
+        data["rollup"] = rollups.cost_data(rollup)
+    click.echo(as_data(data, fmt), nl=False)
     for stack in result.stacks:  # and beside the data, for the person running the script
         for warning in stack.warnings:
             click.echo(f"warning: {stack.stack}: {warning}", err=True)
     for note in table.notes:  # where the prices came from, when it is not what was asked
         click.echo(f"note: {note}", err=True)
+
+
+def _estimate(
+    config: Path, out: Path | None, environments: tuple[str, ...], members: tuple[str, ...], table: PriceTable
+) -> tuple[Estimate, CostRollup | None]:
+    """The estimate of a config's stacks; a fleet's with its roll-ups per member, team, label and capability."""
+    from tierstack.generator import cost as costing
+    from tierstack.generator import fleet as fleets
+    from tierstack.generator.analysis import rollup as rollups
+
+    if fleets.is_fleet_file(config):
+        return rollups.fleet_cost(config, out, environments, members, table)
+    return costing.estimate(config, out, environments, members, table), None
 
 
 def _cost_paths(

@@ -28,6 +28,22 @@ def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
     return fleet.resolved_member(config, name) if resolved else fleet.loaded_member(config, name)
 
 
+def _is_fleet(config: Path) -> bool:
+    from tierstack.generator import fleet
+
+    return str(config) != "-" and fleet.is_fleet_file(config)
+
+
+def _fleet_rollup(config: Path, fmt: str) -> str:
+    """explain FLEET: the roll-ups of every member's plan, as text or data (nothing synthesized)."""
+    from tierstack.generator.analysis import rollup
+    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.report import as_data
+
+    result = rollup.explain_rollup(rollup.resolved_fleet(config), load_catalog())
+    return rollup.explain_text(result) if fmt == "text" else as_data(rollup.explain_data(result), fmt)
+
+
 @click.command(
     short_help="Why each capability, which tier, which stacks.",
     epilog=exit_codes({EXIT_OK: "explained", EXIT_USER_ERROR: "bad input: the config, a blueprint, --member"}),
@@ -43,15 +59,27 @@ def explain(config: Path, fmt: str, member: str | None) -> None:
     setting and where it was set) and how to have it. For a check in about a
     second that never synthesizes, use `tierstack validate`.
 
+    Given a fleet file without --member, the fleet's roll-ups instead, read
+    from the members' plans without synthesis: each member's team, tier,
+    environments and budgets; per team and per cost label, the members and
+    the budgets their environments declare; per capability, the members
+    that select it and why. The estimate against those budgets is
+    `tierstack cost FLEET`'s (docs/fleets.md).
+
     \b
-    Example:
+    Examples:
       tierstack explain examples/fraud-detection/tierstack.yaml
+      tierstack explain examples/churn-fleet/churn.fleet.yaml             # the fleet's roll-ups
+      tierstack explain examples/churn-fleet/churn.fleet.yaml --member churn-de
     """
     from tierstack.generator.catalog import load_catalog
     from tierstack.generator.report import as_data, explain_data, explain_text
     from tierstack.generator.resolve import resolve
     from tierstack.generator.spec import load_spec
 
+    if member is None and _is_fleet(config):
+        click.echo(_fleet_rollup(config, fmt), nl=False)
+        return
     catalog = load_catalog()
     plan = _fleet_member(config, member) if member is not None else resolve(load_spec(config), catalog)
     data = explain_data(plan, catalog)
