@@ -655,8 +655,8 @@ def load_spec(path: Path) -> LoadedSpec:
             "this is a fleet file (several use cases); this command takes one",
             file=path,
             line=line_of(doc, ("fleet",)),
-            hint="generate and validate take a fleet file; explain and show take one member: --member NAME "
-            "(docs/fleets.md)",
+            hint="generate, validate, explain, cost and verify take a fleet file; show takes one member: "
+            "--member NAME (docs/fleets.md)",
         )
     try:
         spec = Spec.model_validate(to_plain(doc), context={"catalog": load_catalog()})
