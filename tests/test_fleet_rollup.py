@@ -388,3 +388,11 @@ def test_over_under_and_unknown() -> None:
     assert check.status == "other_currency" and check.difference is None
     account = BudgetCheck("a-dev", "a", Amount(80.0, 1, 0), Budget(100.0, None), "USD")
     assert account.status == "under" and account.difference == -20.0
+
+
+def test_a_long_list_of_members_is_cut_in_text_only() -> None:
+    from tierstack.generator.analysis.rollup.render import SHOWN_NAMES, _names
+
+    names = [f"m{i}" for i in range(SHOWN_NAMES + 3)]
+    assert _names(names, 20) == f"{len(names)} of 20: {', '.join(names[:SHOWN_NAMES])} and 3 more"
+    assert _names(names[:2], 20) == "2 of 20: m0, m1" and _names(names, len(names)) == f"all {len(names)}"

@@ -295,8 +295,16 @@ def _sum_text(currency: str | None, amount: float) -> str:
     return f"{currency} {amount:,.2f}" if currency else f"{amount:,.2f} in the billing account's currency"
 
 
+SHOWN_NAMES = 8  # in a row of text; the data lists every member
+
+
 def _names(names: Sequence[str], of: int) -> str:
-    return f"{len(names)} of {of}: {', '.join(names)}" if len(names) < of else f"all {of}"
+    """ "2 of 3: churn-us, churn-de", "all 3", or the first few of a long list and how many more."""
+    if len(names) >= of:
+        return f"all {of}"
+    more = len(names) - SHOWN_NAMES
+    shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {more} more" if more > 0 else "")
+    return f"{len(names)} of {of}: {shown}"
 
 
 def _declared_rows(groups: Sequence[DeclaredGroup], total: int) -> list[list[str]]:
