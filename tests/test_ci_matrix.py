@@ -438,11 +438,15 @@ def test_the_gate_fails_a_planned_stack_without_its_review_and_a_missing_changes
 # --- the deploy: exactly the stacks the review planned ------------------------------------------------------
 
 
-def run_scope(workflows: dict[str, Any], temp: Path, changes: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+def run_scope(
+    workflows: dict[str, Any], temp: Path, changes: Path | None
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The deploy's review job's scope step as GitHub runs it, on the review run's changes list (None: none)."""
     job = workflows[DEPLOY]["jobs"]["review"]
     _, step = step_named(job, "The stacks the review planned")
     (temp / "changes").mkdir(parents=True, exist_ok=True)
-    shutil.copy(changes, temp / "changes" / "changes.json")
+    if changes is not None:
+        shutil.copy(changes, temp / "changes" / "changes.json")
     (temp / "output").write_text("")
     env = {**step["env"], "PULL": "12", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(temp / "output")}
     done = bash(step["run"], temp, env)
@@ -471,6 +475,11 @@ def test_the_deploy_applies_only_the_stacks_the_review_planned(
     scope, _ = run_scope(workflows, tmp_path / "older", older)
     assert scope.returncode == 1
     assert f"::error::staging: pull request #12's review says nothing of {STACKS['staging']}" in scope.stdout
+    missing = tmp_path / "none" / "changes"  # a review by an older workflow: no list at all
+    missing.mkdir(parents=True)
+    scope, out = run_scope(workflows, tmp_path / "none", None)
+    assert scope.returncode == 1 and out == "", scope.stdout + scope.stderr
+    assert "review run has no list of the stacks it planned" in scope.stdout and "nothing is deployed" in scope.stdout
     deploy = workflows[DEPLOY]["jobs"]
     assert deploy["review"]["needs"] == "check" and "id-token" not in deploy["review"]["permissions"]
     for env in ENVS:  # a deploy job runs only after its review was found, and none after a failure before it
