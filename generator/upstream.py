@@ -26,7 +26,7 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,6 +501,7 @@ def compare_fleet(
     resources: bool = True,
     names: tuple[str, ...] = (),
     jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FleetComparison:
     """`tierstack upstream FLEET`: each member (or those `names`) compared as `upstream` compares a config.
 
@@ -509,7 +510,8 @@ def compare_fleet(
     pinning session (the file at that commit read once). Synthesis cannot be shared: every resource carries
     its member's name, project, region and labels. So a member synthesizes only the environments the release
     changes (resource_changes), none when it changes none, over `jobs` worker processes
-    (generator/fleet_workers.py, as `generate FLEET --jobs`) when there are enough of them.
+    (generator/fleet_workers.py, as `generate FLEET --jobs`) when there are enough of them. `progress` is
+    told as each member's synthesis is done (a long fleet is not silent).
     """
     from tierstack.generator import fleet as fleets
     from tierstack.generator.catalog import load_catalog
@@ -537,7 +539,7 @@ def compare_fleet(
     for indices in groups.values():
         tasks += _compare_group(path, [chosen[i] for i in indices], indices, (results, plans), to, catalog)
     if resources:
-        _fleet_resources(fleet, chosen, (results, plans), tasks, jobs)
+        _fleet_resources(fleet, chosen, (results, plans), tasks, (jobs, progress or (lambda text: None)))
     return FleetComparison(path, fleet.name, results, len(fleet.members), resources)
 
 
@@ -586,14 +588,15 @@ def _fleet_resources(
     chosen: list[Any],
     out: tuple[list[MemberComparison], dict[int, Any]],
     tasks: list[tuple[int, _Task]],
-    jobs: int | None,
+    run: tuple[int | None, Callable[[str], None]],
 ) -> None:
-    """Each member's effect on its resources, in this process or over worker processes; a member whose
-    synthesis fails gets that error."""
+    """Each member's effect on its resources, in this process or over `run`'s jobs worker processes, its
+    progress told; a member whose synthesis fails gets that error."""
     from tierstack.generator import fleet as fleets
     from tierstack.generator import fleet_workers
 
     results, plans = out
+    jobs, progress = run
     needed = []
     for i, task in tasks:
         comparison = results[i].comparison
@@ -607,7 +610,8 @@ def _fleet_resources(
         done: Iterator[tuple[Any, UserError | None]] = _over_workers(fleet.path, [task for _, task in needed], workers)
     else:
         done = (_synthesis_here(chosen[i].resolved, plans[i], task) for i, task in needed)
-    for (i, _), (report, error) in zip(needed, done, strict=True):
+    for count, ((i, task), (report, error)) in enumerate(zip(needed, done, strict=True), start=1):
+        progress(f"[{count}/{len(needed)}] {results[i].member}: {', '.join(task[3])} synthesized at both refs")
         comparison = results[i].comparison
         assert comparison is not None
         if error is not None:

@@ -203,13 +203,10 @@ def test_a_member_with_errors_is_reported_and_the_others_compared(fleet: Path, s
     assert result.output.rstrip().endswith("1 failed: prop-pinned")
 
 
-def test_a_fleet_without_any_upstream_is_an_error(tmp_path: Path, org: Repo, spawns: None) -> None:
-    text = (
-        FLEET.split("blueprint:")[0]
-        + "blueprint: level-1-pipeline-automation\n"
-        + FLEET.split("path: blueprints/org.yaml.j2\n")[1]
-    )
+def test_a_fleet_without_any_upstream_is_an_error(tmp_path: Path) -> None:
+    text = FLEET.replace(GIT, "blueprint: level-1-pipeline-automation\n", 1)
     text = text.replace("    blueprint: level-1-pipeline-automation\n", "")
+    assert "git:" not in text
     path = write_fleet(tmp_path / "builtin", text)
     result = run("upstream", str(path), "--no-resources")
     assert result.exit_code == 2, result.output
@@ -252,6 +249,8 @@ def test_the_member_the_release_puts_at_risk_is_named_as_upstream_names_it(
     assert result.exit_code == 3, result.output
     data = json.loads(result.stdout)
     assert data["summary"]["at_risk"] == ["prop-moves"]
+    assert "[1/2] prop-moves: dev, prod synthesized at both refs" in result.stderr  # prop-builtin: nothing to do
+    assert data["summary"]["text"] in result.stderr
     assert data["summary"]["text"] == (
         "fleet propensity: 2 of 3 members change, 1 puts data at risk: prop-moves; "
         "1 uses no upstream in git: prop-builtin"

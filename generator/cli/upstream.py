@@ -146,7 +146,14 @@ def _fleet(
         click.echo(
             "synthesizing what each member's release changes (loading the bindings takes a few seconds)...", err=True
         )
-    result = upstreams.compare_fleet(config, to_ref, resources=not no_resources, names=members, jobs=jobs)
+    result = upstreams.compare_fleet(
+        config,
+        to_ref,
+        resources=not no_resources,
+        names=members,
+        jobs=jobs,
+        progress=lambda text: click.echo(text, err=True),
+    )
     if not result.members or len(result.having("no upstream")) == len(result.members):
         raise UserError(
             "no member of this fleet has an upstream in git: " + ", ".join(result.having("no upstream")),
