@@ -709,6 +709,9 @@ def _member_head(m: MemberComparison) -> str:
         return f"{m.member}: no upstream in git: its blueprint chain is " + " -> ".join(m.chain or [])
     c = m.comparison
     assert c is not None
+    if c.up_to_date:
+        same = c.pin.ref == c.target.ref
+        return f"{m.member}: up to date " + (f"at {c.pin.ref}" if same else f"({c.pin.ref} is {c.target.ref}'s commit)")
     head = f"{m.member}: {m.status} ({c.pin.ref} -> {c.target.ref})"
     if m.at_risk:
         head += f"; DATA AT RISK: {len(m.at_risk)} stateful resource{'s' if len(m.at_risk) != 1 else ''}"

@@ -160,6 +160,14 @@ def test_the_json_document_has_each_members_comparison_and_the_summary(fleet: Pa
     assert data["resources_compared"] is False
 
 
+def test_members_pinned_to_the_release_are_up_to_date(fleet: Path, spawns: None) -> None:
+    result = run("upstream", "fleet/props.fleet.yaml", "--no-resources", "--to", "v1.0.0")
+    assert result.exit_code == 0, result.output
+    assert "prop-moves: up to date at v1.0.0\n" in result.output
+    assert "prop-pinned: up to date at v1.0.0\n" in result.output
+    assert "fleet propensity: 0 of 3 members change" in result.output
+
+
 def test_member_selects_some_and_a_wrong_name_is_an_error(fleet: Path, spawns: None) -> None:
     result = run("upstream", "fleet/props.fleet.yaml", "--no-resources", "--member", "prop-pinned")
     assert result.exit_code == 0, result.output
