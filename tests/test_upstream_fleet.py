@@ -4,8 +4,9 @@ The upstream is a real git repository in tmp_path with two tags (as tests/test_u
 v1.1.0 moves the default region from us-central1 to europe-west2 and lengthens a bucket's retention. Of
 the fleet's three members, one writes no region (the release moves it: its buckets, datasets and
 repositories are replaced, data at risk), one writes its own (only the retention changes, in place) and
-one uses a built-in blueprint (no upstream). The judge for the resources is the single-config
-`tierstack upstream`, run through the installed CLI on each member's own tierstack.yaml; no test reaches
+one uses a built-in blueprint (no upstream). The judges for the resources: the single-config
+`tierstack upstream`, run through the installed CLI on each member's own tierstack.yaml, and real
+terraform planning each member's release over its applied stack (the offline stand-in); no test reaches
 the network.
 """
 
