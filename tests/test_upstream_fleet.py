@@ -220,7 +220,7 @@ def test_a_fleet_without_any_upstream_is_an_error(tmp_path: Path) -> None:
     path = write_fleet(tmp_path / "builtin", text)
     result = run("upstream", str(path), "--no-resources")
     assert result.exit_code == 2, result.output
-    assert "no member of this fleet has an upstream in git: prop-moves, prop-pinned, prop-builtin" in result.output
+    assert "none of the members compared has an upstream in git: prop-moves, prop-pinned, prop-builtin" in result.output
 
 
 def test_member_and_jobs_are_for_a_fleet_file(tmp_path: Path) -> None:

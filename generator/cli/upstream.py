@@ -156,7 +156,7 @@ def _fleet(
     )
     if not result.members or len(result.having("no upstream")) == len(result.members):
         raise UserError(
-            "no member of this fleet has an upstream in git: " + ", ".join(result.having("no upstream")),
+            "none of the members compared has an upstream in git: " + ", ".join(result.having("no upstream")),
             file=shown_path(config),
             hint="a member's blueprint (or a fork it names) extends {git: URL, ref: REF, path: PATH} (docs/forks.md)",
         )
