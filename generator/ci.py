@@ -164,6 +164,10 @@ class CiPlan:
     unprotected_production: str = ""
     golden_set: str = ""  # the golden set production's promotion is checked against (golden_set:), or ''
     notes: tuple[str, ...] = field(default=())
+    # Cloud Build's per-stack triggers: the local blueprint files of the chain (from the repository's top) and
+    # the repository the triggers build (variables.ci_repository, OWNER/NAME), or ''
+    blueprints: tuple[str, ...] = ()
+    repository: str = ""
 
     @property
     def applies(self) -> bool:
@@ -301,7 +305,8 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
             )
         )
     watch = [] if str(config_dir) == "." else [f"{config_dir}/**"]
-    for blueprint in _local_blueprints(resolved.blueprint.chain, top):
+    blueprints = _local_blueprints(resolved.blueprint.chain, top)
+    for blueprint in blueprints:
         if not any(PurePosixPath(blueprint).is_relative_to(PurePosixPath(w.removesuffix("/**"))) for w in watch):
             watch.append(blueprint)
     plan = CiPlan(
@@ -314,6 +319,8 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
         environments=tuple(environments),
         requirement=install,
         golden_set=spec.golden_set.name if spec.golden_set is not None else "",
+        blueprints=tuple(blueprints),
+        repository=spec.variables.ci_repository or "",
         unprotected_production=next(
             (
                 w.reason
@@ -544,9 +551,13 @@ def render(plan: CiPlan, target: Target) -> dict[str, str]:
                 following = plan.environments[index + 1] if index + 1 < len(plan.environments) else None
                 previous = plan.environments[index - 1] if index else None
                 extra = {"env": environment, "next": following, "previous": previous, "position": index + 1}
+                jobs.append((f"{plan.name}-pr-{environment.name}.yaml", "cloudbuild-pr-stack.yaml.j2", extra))
                 jobs.append((f"{plan.name}-deploy-{environment.name}.yaml", "cloudbuild-deploy.yaml.j2", extra))
                 if environment.production:  # applies only the saved plan an approver approved
                     jobs.append((f"{plan.name}-apply-{environment.name}.yaml", "cloudbuild-apply.yaml.j2", extra))
+            for index, environment in enumerate(plan.environments):  # each project's triggers, one build a stack
+                extra = {"env": environment, "first": index == 0}
+                jobs.append((f"{plan.name}-triggers-{environment.name}.yaml", "cloudbuild-triggers.yaml.j2", extra))
     for name, template, extra in jobs:
         body = env.get_template(template).render(**_context(plan, target), file_name=name, **extra)
         files[name] = _with_header(body, target, plan.config)

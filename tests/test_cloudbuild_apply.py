@@ -1,10 +1,12 @@
 """Cloud Build production applies only the saved plan an approver approved, judged by real Terraform.
 
 The prod deploy config plans, reviews and saves the plan file in the state bucket, and applies nothing;
-the apply config (its trigger has --require-approval) fetches that plan, only if it was made from the
-commit the build checked out, and applies exactly that file. Their scripts run here as Cloud Build runs
-them: the save and fetch steps with the real google-cloud-storage client against gcp-storage-emulator on
-127.0.0.1, the apply step's `tierstack apply` (this tierstack) with the real `terraform`, which refuses a
+the apply config (its trigger requires approval) fetches that plan, only if it was made from the
+commit the build checked out, and applies exactly that file. Each stack has builds of its own and keeps its
+plans under its own prefix: every environment's deploy saves and applies its own stack's plan, and the
+production apply refuses the plan another stack's build saved, even of the same commit. Their scripts run
+here as Cloud Build runs them: the save and fetch steps with the real google-cloud-storage client against
+gcp-storage-emulator on 127.0.0.1, the apply step's `tierstack apply` (this tierstack) with the real `terraform`, which refuses a
 saved plan once the state changed after it was made. The stack is builtin `terraform_data`, so no provider
 is involved; for Google's eventual consistency, tests/test_first_apply.py's Eventarc stack on the provider
 stand-in, asked to refuse the trigger's first create (tests/standin/failures.py) with Google's own error
@@ -42,11 +44,19 @@ COMMIT, OTHER = "c" * 40, "d" * 40
 
 
 def configs() -> dict[str, Any]:
+    """The build configs (the trigger files are BuildTrigger resources: tests/test_cloudbuild_fanout.py)."""
     plan = ci.plan_for(resolve(load_spec(FRAUD)), FRAUD, "main", PINNED)
     return {
         name: YAML(typ="safe", pure=True).load(io.StringIO(text))
         for name, text in ci.render(plan, "cloudbuild").items()
+        if "-triggers-" not in name
     }
+
+
+def prod_triggers() -> dict[str, Any]:
+    plan = ci.plan_for(resolve(load_spec(FRAUD)), FRAUD, "main", PINNED)
+    text = ci.render(plan, "cloudbuild")["fraud-detection-triggers-prod.yaml"]
+    return {doc["name"]: doc for doc in YAML(typ="safe", pure=True).load_all(io.StringIO(text))}
 
 
 def step(config: dict[str, Any], step_id: str) -> dict[str, Any]:
@@ -65,8 +75,12 @@ def test_production_plans_and_saves_and_only_its_approved_build_applies() -> Non
     assert not any(i.startswith("plan-") for i in ids)  # it plans nothing: it applies the approved file
     assert apply["substitutions"]["_PLAN_BUILD"] == ""
     assert apply["serviceAccount"] == deploy["serviceAccount"]
-    text = ci.render(ci.plan_for(resolve(load_spec(FRAUD)), FRAUD, "main", PINNED), "cloudbuild")
-    assert "--require-approval" in text["fraud-detection-apply-prod.yaml"]
+    triggers = prod_triggers()  # the apply build waits for an approver; so does the prod deploy
+    assert triggers["tierstack-fraud-detection-prod-apply"]["approvalConfig"] == {"approvalRequired": True}
+    assert triggers["tierstack-fraud-detection-prod-apply"]["gitFileSource"]["path"] == (
+        "cloudbuild/fraud-detection-apply-prod.yaml"
+    )
+    assert triggers["tierstack-fraud-detection-prod"]["approvalConfig"] == {"approvalRequired": True}
     dev = [s["id"] for s in built["fraud-detection-deploy-dev.yaml"]["steps"]]
     assert dev.index("save-plan") < dev.index("apply")  # no person in dev: the plan in its own log
     assert "fraud-detection-apply-dev.yaml" not in built
@@ -299,3 +313,94 @@ def test_the_plan_is_kept_where_the_state_is(name: str) -> None:
                 env["STATE_BUCKET"] == "fraud-detection-tfstate"
                 and env["PLANS"] == "tierstack-plans/fraud-detection-prod"
             )
+
+
+# --- per stack: each stack's builds save and apply its own plan, and no other ------------------------------
+
+
+STACKS = {env: f"examples/fraud-detection/cdktf.out/stacks/fraud-detection-{env}" for env in ("dev", "staging", "prod")}
+
+
+def fleet_workspace(root: Path, inputs: dict[str, str]) -> Path:
+    """A checkout holding every stack of the config (terraform_data, one input each) and tierstack's venv."""
+    workspace(root, STACK)
+    for env, directory in STACKS.items():
+        (root / directory).mkdir(parents=True, exist_ok=True)
+        stack = {**STACK, "resource": {"terraform_data": {"model": {"input": inputs[env]}}}}
+        (root / directory / "cdk.tf.json").write_text(json.dumps(stack, indent=2))
+    return root
+
+
+def run_steps(
+    config: dict[str, Any], step_ids: tuple[str, ...], root: Path, base: dict[str, str], **values: str
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.CompletedProcess[str]([], 0, "", "")
+    for step_id in step_ids:
+        body = step(config, step_id)["script"]
+        done = run_script(body, {**base, **step_env(config, step_id, **values)}, root)
+        if done.returncode != 0:
+            break
+    return done
+
+
+def input_of(root: Path, env: str) -> str:
+    state = json.loads((root / STACKS[env] / "terraform.tfstate").read_text())
+    return str(state["resources"][0]["instances"][0]["attributes"]["input"]["value"])
+
+
+def test_each_stack_applies_its_own_approved_plan_and_never_another_stacks(
+    terraform: Any, storage_emulator: str, tmp_path: Path, spawns: None
+) -> None:
+    from google.cloud import storage
+
+    base = local_env(terraform, storage_emulator)
+    built = configs()
+    buckets = {step_env(built[f"fraud-detection-deploy-{env}.yaml"], "save-plan")["STATE_BUCKET"] for env in STACKS}
+    client = storage.Client(project="acme-fraud-prod")
+    for name in buckets:
+        client.create_bucket(name)
+    inputs = {"dev": "dev-v1", "staging": "staging-v1", "prod": "prod-v1"}
+    root = fleet_workspace(tmp_path / "deploy", inputs)
+
+    # dev and staging: each deploy build plans its stack, saves the plan under its stack and applies it
+    for env in ("dev", "staging"):
+        deploy = built[f"fraud-detection-deploy-{env}.yaml"]
+        steps = (f"plan-{env}", "review", "save-plan", "terraform-cli", "apply")
+        done = run_steps(deploy, steps, root, base, REVISION=COMMIT, PLAN_BUILD=f"build-{env}")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"fraud-detection-{env}: applied" in done.stdout
+        assert input_of(root, env) == inputs[env]
+    # prod: planned and saved, applied only by the approved apply build
+    deploy = built["fraud-detection-deploy-prod.yaml"]
+    done = run_steps(deploy, ("plan-prod", "save-plan"), root, base, REVISION=COMMIT, PLAN_BUILD="build-prod")
+    assert done.returncode == 0, done.stdout + done.stderr
+    saved = sorted(blob.name for name in buckets for blob in client.bucket(name).list_blobs())
+    assert saved == sorted(
+        f"tierstack-plans/fraud-detection-{env}/build-{env}/{file}"
+        for env in STACKS
+        for file in ("plan.json", "plan.tfplan")
+    )
+    for name in buckets:  # each made from the commit it names
+        for blob in client.bucket(name).list_blobs():
+            assert client.bucket(name).get_blob(blob.name).metadata == {"commit": COMMIT}
+
+    apply = built["fraud-detection-apply-prod.yaml"]
+    steps = ("fetch-plan", "init", "review", "terraform-cli", "apply")
+
+    def approved(plan_build: str, revision: str, name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        checkout = tmp_path / name  # a fresh checkout of the commit, with the state the deploys left
+        shutil.copytree(root, checkout, ignore=shutil.ignore_patterns("plan.*", "*.tfplan", ".terraform", "terraform"))
+        return run_steps(apply, steps, checkout, base, REVISION=revision, PLAN_BUILD=plan_build), checkout
+
+    other_stack, checkout = approved("build-staging", COMMIT, "apply-staging-plan")  # staging's plan, same commit
+    assert other_stack.returncode != 0 and "build build-staging saved no plan" in other_stack.stderr
+    assert "tierstack-plans/fraud-detection-prod/build-staging" in other_stack.stderr
+    assert not (checkout / STACKS["prod"] / "terraform.tfstate").exists()
+    other_commit, checkout = approved("build-prod", OTHER, "apply-other-commit")
+    assert other_commit.returncode != 0 and f"run the trigger with --sha={COMMIT}" in other_commit.stderr
+    assert not (checkout / STACKS["prod"] / "terraform.tfstate").exists()
+    done, checkout = approved("build-prod", COMMIT, "apply-prod")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fraud-detection-prod: applied" in done.stdout
+    assert input_of(checkout, "prod") == inputs["prod"]
+    assert {env: input_of(checkout, env) for env in ("dev", "staging")} == {"dev": "dev-v1", "staging": "staging-v1"}
