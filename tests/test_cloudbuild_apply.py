@@ -1,16 +1,16 @@
 """Cloud Build production applies only the saved plan an approver approved, judged by real Terraform.
 
-The prod deploy config plans, reviews and saves the plan file in the state bucket, and applies nothing;
-the apply config (its trigger requires approval) fetches that plan, only if it was made from the
-commit the build checked out, and applies exactly that file. Each stack has builds of its own and keeps its
-plans under its own prefix: every environment's deploy saves and applies its own stack's plan, and the
-production apply refuses the plan another stack's build saved, even of the same commit. Their scripts run
-here as Cloud Build runs them: the save and fetch steps with the real google-cloud-storage client against
-gcp-storage-emulator on 127.0.0.1, the apply step's `tierstack apply` (this tierstack) with the real `terraform`, which refuses a
-saved plan once the state changed after it was made. The stack is builtin `terraform_data`, so no provider
-is involved; for Google's eventual consistency, tests/test_first_apply.py's Eventarc stack on the provider
-stand-in, asked to refuse the trigger's first create (tests/standin/failures.py) with Google's own error
-(waited out, the rest applied) or with an unrelated one (failed at once).
+The prod deploy config plans, reviews and saves the plan file in the state bucket, and applies nothing; the
+apply config (its trigger requires approval) fetches that plan, only if it was made from the commit the build
+checked out, and applies exactly that file. Each stack has builds of its own and keeps its plans under its own
+prefix: every environment's deploy saves and applies its own stack's plan, and the production apply refuses
+the plan another stack's build saved, even of the same commit. Their scripts run here as Cloud Build runs
+them: the save and fetch steps with the real google-cloud-storage client against gcp-storage-emulator on
+127.0.0.1, the apply step's `tierstack apply` (this tierstack) with the real `terraform`, which refuses a
+saved plan once the state changed after it was made. The stack is builtin `terraform_data`, so no provider is
+involved; for Google's eventual consistency, tests/test_first_apply.py's Eventarc stack on the provider
+stand-in, asked to refuse the trigger's first create (tests/standin/failures.py) with Google's own error (waited
+out, the rest applied) or with an unrelated one (failed at once).
 """
 
 from __future__ import annotations
