@@ -513,6 +513,20 @@ def compare_fleet(
     (generator/fleet_workers.py, as `generate FLEET --jobs`) when there are enough of them. `progress` is
     told as each member's synthesis is done (a long fleet is not silent).
     """
+    fleet, chosen, catalog = _resolved_members(path, names)
+    results, groups = _by_upstream(path, chosen)
+    tasks: list[tuple[int, _Task]] = []
+    plans: dict[int, Any] = {}  # a member's plan at its release, by its index in `chosen`
+    for indices in groups.values():
+        tasks += _compare_group(path, [chosen[i] for i in indices], indices, (results, plans), to, catalog)
+    if resources:
+        _fleet_resources(fleet, chosen, (results, plans), tasks, (jobs, progress or (lambda text: None)))
+    return FleetComparison(path, fleet.name, results, len(fleet.members), resources)
+
+
+def _resolved_members(path: Path, names: tuple[str, ...]) -> tuple[Any, list[Any], Any]:
+    """The fleet (its own problems raised, at their lines) and its chosen members, each resolved at its pins or
+    holding its error, in one pinning session over the fleet's lock; and the catalog."""
     from tierstack.generator import fleet as fleets
     from tierstack.generator.catalog import load_catalog
 
@@ -524,6 +538,14 @@ def compare_fleet(
         for member in chosen:
             if member.error is None:
                 fleets._load_member(member, path, catalog)
+    return fleet, chosen, catalog
+
+
+def _by_upstream(path: Path, chosen: list[Any]) -> tuple[list[MemberComparison], dict[Key, list[int]]]:
+    """A result for each member, with its error or its chain when it has no upstream in git; the others'
+    indices, by the upstream file each is pinned to."""
+    from tierstack.generator import fleet as fleets
+
     results = [MemberComparison(fleets.shown_name(m)) for m in chosen]
     groups: dict[Key, list[int]] = {}
     for i, member in enumerate(chosen):
@@ -534,13 +556,7 @@ def compare_fleet(
             results[i].chain = list(plan.blueprint.chain)
         else:
             groups.setdefault(nearest_upstream(plan)[1].key, []).append(i)
-    tasks: list[tuple[int, _Task]] = []
-    plans: dict[int, Any] = {}  # a member's plan at its release, by its index in `chosen`
-    for indices in groups.values():
-        tasks += _compare_group(path, [chosen[i] for i in indices], indices, (results, plans), to, catalog)
-    if resources:
-        _fleet_resources(fleet, chosen, (results, plans), tasks, (jobs, progress or (lambda text: None)))
-    return FleetComparison(path, fleet.name, results, len(fleet.members), resources)
+    return results, groups
 
 
 def _compare_group(
