@@ -308,7 +308,7 @@ def _api_error(exc: Exception, host: str) -> Exception:
     from google.api_core import exceptions
     from google.auth import exceptions as auth_exceptions
 
-    from tierstack.generator.verify import _unreachable
+    from tierstack.generator.verify.live import _unreachable
 
     if _unreachable(exc):
         return UserError(f"cannot reach the {API} at {host}: {_first_line(exc)}", hint=NETWORK_HINT)
