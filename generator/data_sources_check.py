@@ -30,6 +30,7 @@ from tierstack.generator.errors import UserError
 
 BIGQUERY_ENDPOINT_ENV = "TIERSTACK_BIGQUERY_API_ENDPOINT"
 RECORD = "tierstack_data_sources"  # the key under "//" in cdk.tf.json (modules/data_sources.py)
+TIMEOUT = 30  # seconds a request may take, as verify's Vertex AI reads
 MAX_OBJECTS = 50_000  # as the stacks' check workflow: a prefix holding more is too large to judge
 READ_HINT = (
     "the identity verify runs as needs roles/bigquery.metadataViewer on each declared table and "
@@ -90,12 +91,16 @@ class SourceReader:
         client = self._bigquery_client(str(source["project"]))
         self.requests += 1
         try:
-            table = client.get_table(f"{source['project']}.{source['dataset']}.{source['table']}")
+            table = client.get_table(
+                f"{source['project']}.{source['dataset']}.{source['table']}", retry=_retry(), timeout=TIMEOUT
+            )
         except exceptions.NotFound as exc:  # BigQuery says which: "Not found: Dataset p:d" or "... Table p:d.t"
             gone = "dataset" if "not found: dataset" in str(exc.message).lower() else "table"
             return ("missing", f"no such {gone}")
         except exceptions.GoogleAPICallError as exc:
             raise _unreadable(source, exc) from None
+        except Exception as exc:
+            raise _unreached(source, exc) from None
         modified: datetime | None = table.modified
         if modified is None:  # a table always has one; a view or an external table may not say
             return ("missing", "BigQuery gives no lastModifiedTime for it")
@@ -109,7 +114,11 @@ class SourceReader:
         self.requests += 1
         try:
             blobs = client.list_blobs(
-                str(source["bucket"]), prefix=str(source["prefix"]), fields="items(updated),nextPageToken"
+                str(source["bucket"]),
+                prefix=str(source["prefix"]),
+                fields="items(updated),nextPageToken",
+                retry=_retry(),
+                timeout=TIMEOUT,
             )
             for count, blob in enumerate(blobs, start=1):
                 if count > MAX_OBJECTS:
@@ -121,6 +130,8 @@ class SourceReader:
             return ("missing", "no such bucket")
         except exceptions.GoogleAPICallError as exc:
             raise _unreadable(source, exc) from None
+        except Exception as exc:
+            raise _unreached(source, exc) from None
         return ("missing", "no object under the prefix") if newest is None else newest
 
     def _bigquery_client(self, project: str) -> Any:
@@ -160,6 +171,39 @@ def _age(seconds: int) -> str:
     if days:
         return f"{days}d {hours}h" if hours else f"{days}d"
     return f"{hours}h" if hours else f"{rest // 60}m"
+
+
+def _retry() -> Any:
+    """Retry what Google asks to be retried (429, 500, 502, 503), for a minute at most. The clients' own
+    default also retries a connection that fails, for up to ten minutes: verify without a network hung."""
+    from google.api_core import exceptions
+    from google.api_core.retry import Retry, if_exception_type
+
+    transient = (
+        exceptions.TooManyRequests,
+        exceptions.InternalServerError,
+        exceptions.BadGateway,
+        exceptions.ServiceUnavailable,
+    )
+    return Retry(predicate=if_exception_type(*transient), deadline=60)
+
+
+def _unreached(source: dict[str, Any], exc: Exception) -> Exception:
+    """A source verify could not reach (no network, no name resolution, no credentials) is the user's to
+    fix, with one message; anything else stays a bug."""
+    from google.auth import exceptions as auth_exceptions
+
+    from tierstack.generator.verify.live import ADC_HINT, NETWORK_HINT, _first_line, _unreachable
+
+    if _unreachable(exc):
+        return UserError(
+            f"verify could not reach the data source {source['name']}: {_first_line(exc)}", hint=NETWORK_HINT
+        )
+    if isinstance(exc, auth_exceptions.GoogleAuthError):
+        return UserError(
+            f"no usable Google Cloud credentials to read {source['name']}: {_first_line(exc)}", hint=ADC_HINT
+        )
+    return exc
 
 
 def _unreadable(source: dict[str, Any], exc: Any) -> UserError:

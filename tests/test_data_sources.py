@@ -366,6 +366,33 @@ def test_a_table_verify_may_not_read_stops_with_the_roles_to_ask_for(bigquery: F
     assert "roles/bigquery.metadataViewer" in (error.value.hint or "")
 
 
+def _closed_port() -> str:
+    """An address on 127.0.0.1 where nothing listens: a connection there is refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("kind", ["table", "prefix"])
+def test_a_source_verify_cannot_reach_stops_at_once_with_what_to_check(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network: the clients' default retry would try the connection again for up to ten minutes."""
+    from conftest import hang_guard
+    from tierstack.generator import data_sources_check
+    from tierstack.generator.data_sources_check import SourceReader
+
+    monkeypatch.setenv(data_sources_check.BIGQUERY_ENDPOINT_ENV, _closed_port())
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", _closed_port())
+    source = a_table("acme-data.sales.orders", "26h") if kind == "table" else a_prefix("gs://acme-raw/clicks/", "2d")
+    with hang_guard(50), pytest.raises(UserError) as error:
+        SourceReader().state(source)
+    assert f"verify could not reach the data source {source['name']}" in str(error.value)
+    assert "check the network connection" in (error.value.hint or "")
+
+
 def test_a_prefix_is_read_with_the_storage_client(storage_emulator: str) -> None:
     from tierstack.generator.data_sources_check import SourceReader
 
