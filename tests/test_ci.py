@@ -74,7 +74,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
             folder = tmp_path_factory.mktemp(f"{config.parent.name}-{target}")
             result = run("ci", target, str(config), "--out", str(folder))
             assert result.exit_code == 0, result.output
-            out[target] += sorted(folder.iterdir())
+            # Cloud Build's trigger files are BuildTrigger resources, not builds (tests/test_cloudbuild_fanout.py)
+            out[target] += sorted(p for p in folder.iterdir() if "-triggers-" not in p.name)
     return out
 
 
@@ -170,7 +171,9 @@ def test_actionlint_finds_a_broken_workflow(
     """The judge judges: the deploy workflow with one `needs:` pointing nowhere is a finding."""
     deploy = next(p for p in written["github"] if p.name == "tierstack-fraud-detection-deploy.yml")
     broken = tmp_path / "broken.yml"
-    broken.write_text(deploy.read_text().replace('needs: "deploy-dev"', 'needs: "deploy-qa"'))
+    broken.write_text(
+        deploy.read_text().replace("needs: [check, review, deploy-dev]", "needs: [check, review, deploy-qa]")
+    )
     findings = actionlint([broken])
     assert [f["kind"] for f in findings] == ["job-needs"], findings
 
@@ -182,7 +185,8 @@ def test_github_workflows_match_the_schema(written: dict[str, list[Path]], schem
 
 
 def test_cloudbuild_configs_match_the_schema(written: dict[str, list[Path]], tmp_path: Path, spawns: None) -> None:
-    assert len(written["cloudbuild"]) == 13  # fraud-detection, golden_set: pr, 3 deploys, prod's apply; others: pr
+    # fraud-detection, golden_set: pr, a pr build per stack, 3 deploys, prod's apply; others: pr
+    assert len(written["cloudbuild"]) == 19
     done = check_jsonschema("vendor.cloudbuild", written["cloudbuild"])
     assert done.returncode == 0, done.stdout + done.stderr
     broken = tmp_path / "broken.yaml"  # the judge judges: a step without an image is invalid
@@ -237,7 +241,13 @@ def test_deploy_jobs_follow_the_promotion_order(fraud_github: dict[str, Any], sy
     order = promotion_order(FRAUD)
     assert order == ["dev", "staging", "prod"]
     assert [name for name, _ in jobs] == [f"deploy-{env}" for env in order]
-    assert [job["needs"] for _, job in jobs] == ["check", "deploy-dev", "deploy-staging"]
+    # each after every environment before it, so one that failed stops the later ones even when the one
+    # between them had nothing to deploy (skipped)
+    assert [job["needs"] for _, job in jobs] == [
+        ["check", "review"],
+        ["check", "review", "deploy-dev"],
+        ["check", "review", "deploy-dev", "deploy-staging"],
+    ]
     assert workflow["on"]["push"]["branches"] == ["main"]
     assert workflow["jobs"]["check"]["if"] == "github.ref == 'refs/heads/main'"  # a run by hand elsewhere: nothing
     trunk = load_yaml(generate(FRAUD, "github", branch="trunk")["tierstack-fraud-detection-deploy.yml"])
@@ -263,7 +273,7 @@ def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
     workflow = load_yaml(generate(config, "github")["tierstack-ordered-deploy.yml"])
     jobs = deploy_jobs(workflow)
     assert [name for name, _ in jobs] == ["deploy-sandbox", "deploy-preprod", "deploy-live"]
-    assert [job["needs"] for _, job in jobs] == ["check", "deploy-sandbox", "deploy-preprod"]
+    assert [job["needs"][-1] for _, job in jobs] == ["review", "deploy-sandbox", "deploy-preprod"]
     assert [job["environment"] for _, job in jobs] == ["sandbox", "preprod", "live"]
     pr = load_yaml(generate(config, "github")["tierstack-ordered-pr.yml"])
     assert [n for n in pr["jobs"] if n.startswith("plan-")] == ["plan-sandbox", "plan-preprod", "plan-live"]
@@ -271,10 +281,16 @@ def test_an_order_that_is_not_alphabetical(write: Any, tmp_path: Path) -> None:
     cloudbuild = generate(config, "cloudbuild")
     assert list(cloudbuild) == [
         "ordered-pr.yaml",
+        "ordered-pr-sandbox.yaml",  # one pull-request build per stack
         "ordered-deploy-sandbox.yaml",
+        "ordered-pr-preprod.yaml",
         "ordered-deploy-preprod.yaml",
+        "ordered-pr-live.yaml",
         "ordered-deploy-live.yaml",
         "ordered-apply-live.yaml",  # production applies only a saved plan an approver approved
+        "ordered-triggers-sandbox.yaml",  # each project's triggers
+        "ordered-triggers-preprod.yaml",
+        "ordered-triggers-live.yaml",
     ]
     sandbox = load_yaml(cloudbuild["ordered-deploy-sandbox.yaml"])
     promote = sandbox["steps"][-1]  # says how to promote; starts nothing in another project
@@ -368,7 +384,7 @@ def test_one_comment_per_pull_request(fraud_github: dict[str, Any]) -> None:
     pr = fraud_github["tierstack-fraud-detection-pr.yml"]
     comment = pr["jobs"]["comment"]
     assert comment["permissions"] == {"pull-requests": "write"}
-    assert comment["needs"] == ["plan-dev", "plan-staging", "plan-prod"]
+    assert comment["needs"] == ["check", "changes", "plan-dev", "plan-staging", "plan-prod"]
     assert comment["env"]["MARKER"] == "<!-- tierstack-review:fraud-detection -->"
     _, post = step_named(comment, "Post the comment")
     script = post["with"]["script"]
@@ -540,7 +556,7 @@ def test_the_cloudbuild_deploy_blocks_too(frozen_repo: Path, spawns: None) -> No
 def test_the_cloudbuild_pull_request_gate_sees_a_destruction_inside_a_freeze(frozen_repo: Path, spawns: None) -> None:
     """Inside a freeze `review` exits 4 even when a stateful resource is replaced (3 would be the other
     finding): the PR build reads both from the JSON verdict, so the freeze cannot hide the replacement."""
-    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-pr.yaml"])
+    config = load_yaml(generate(FRAUD, "cloudbuild")["fraud-detection-pr-prod.yaml"])  # prod's own build
     review = next(s for s in config["steps"] if s["id"] == "review")
     bin_dir = shim(frozen_repo.parent / "bin", INSIDE)
     body = review["script"].replace("/workspace/.tierstack/bin/tierstack", str(bin_dir / "tierstack"))
@@ -583,7 +599,9 @@ def test_every_job_installs_the_pinned_requirement(fraud_github: dict[str, Any])
         command, requirement = install_step(workflow)
         assert requirement == PINNED and '"$TIERSTACK_REQUIREMENT"' in command
     cloudbuild = generate(FRAUD, "cloudbuild")
-    assert all(f"TIERSTACK_REQUIREMENT={PINNED}" in text for text in cloudbuild.values())
+    assert all(
+        f"TIERSTACK_REQUIREMENT={PINNED}" in text for name, text in cloudbuild.items() if "-triggers-" not in name
+    )
 
 
 def test_pip_resolves_the_install_step_to_the_commit(tmp_path: Path, spawns: None) -> None:
@@ -868,8 +886,11 @@ def write_comment(fraud_github: dict[str, Any], temp: Path, reviews: dict[str, s
     (temp / "approval.md").write_text("_Approval: the label is not set._\n")
     (temp / "diff" / "diff.md").write_text(diff)
     (temp / "diff" / "verdict").write_text("data_at_risk=true\n")
+    (temp / "changes").mkdir()  # the changes job's list: every stack planned
+    (temp / "changes" / "planned").write_text("".join(f"{env} fraud-detection-{env}\n" for env in reviews))
+    (temp / "changes" / "not-planned.md").write_text("_Every stack planned (3): each one's output changes._\n")
     for env, text in reviews.items():
-        folder = temp / "reviews" / f"tierstack-fraud-detection-review-{env}"
+        folder = temp / "reviews" / f"tierstack-fraud-detection-plan-fraud-detection-{env}"
         folder.mkdir(parents=True)
         (folder / "review.md").write_text(text)
         (folder / "verdict").write_text(f"approval_required={'true' if env == 'prod' else 'false'}\nblocked=false\n")
@@ -912,13 +933,16 @@ def test_a_review_of_250_stacks_is_split_over_comments_with_the_verdict_and_prod
     assert len(ours) >= 4 and all(len(body) <= 65_536 for body in ours)
     first = ours[0]
     assert first.startswith(f"{marker}\n## tierstack: fraud-detection\n") and "_Approval:" in first
-    assert first.index("| committed stacks | **data at risk**") < first.index("| prod | **puts data at risk")
-    assert first.index("| prod |") < first.index("| staging |") < first.index("| dev |")
+    assert first.index("| committed stacks | **data at risk**") < first.index(
+        "| prod: fraud-detection-prod | **puts data at risk"
+    )
+    assert first.index("| prod: ") < first.index("| staging: ") < first.index("| dev: ")
     assert f"goes on in the next {len(ours) - 1} comment(s)" in first
     for k, body in enumerate(ours[1:], start=2):
         assert body.startswith(f"{marker.removesuffix(' -->')} part {k} -->\n_Part {k} of {len(ours)}")
     whole = "\n".join(ours)
-    assert whole.index("### What the change does") < whole.index("### prod") < whole.index("### staging")
+    assert whole.index("### What the change does") < whole.index("### Not planned") < whole.index("### prod")
+    assert whole.index("### prod") < whole.index("### staging")
     assert whole.index("### staging") < whole.index("### dev") < whole.index("<sub>Plans of")
     assert "_(continued in the next comment)_" in whole  # the diff, longer than a comment, is cut at line ends
     assert all(f"| uc{i:04d}-prod |" in whole for i in (0, 999, 1999))
@@ -1076,7 +1100,7 @@ def test_pull_requests_plan_as_the_planner_and_deploys_run_as_the_deployer(fraud
         assert "environment" not in job, name  # no pull-request job enters a deploy environment
     for env in ("dev", "staging", "prod"):
         job = pr["jobs"][f"plan-{env}"]
-        assert job["if"] == "github.event.pull_request.head.repo.id == github.event.repository.id"
+        assert job["if"].endswith("&& github.event.pull_request.head.repo.id == github.event.repository.id }}")
         auth = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("google-github-actions/auth@"))
         assert "planner" in auth["with"]["service_account"]
         _, deployed = deploy_jobs(deploy)[["dev", "staging", "prod"].index(env)]
@@ -1262,7 +1286,7 @@ def test_a_waiver_accepts_an_unprotected_production_and_says_so(write: Any, gith
 def test_the_deploy_finds_the_review_of_the_merged_pull_request(
     fraud_github: dict[str, Any], github_script: Any
 ) -> None:
-    step = deploy_step(fraud_github, "dev", "Find the pull request's review")
+    _, step = step_named(fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]["review"], "Find the pull")
     env = {"PR_WORKFLOW": step["env"]["PR_WORKFLOW"]}
     assert env["PR_WORKFLOW"] == "tierstack-fraud-detection-pr.yml"
     head = "b" * 40
@@ -1291,13 +1315,16 @@ def test_the_deploy_finds_the_review_of_the_merged_pull_request(
     reviewed.state.pulls.append(pull)
     done = github_script(step, env, CONTEXT, reviewed)
     assert done.returncode == 0, done.stdout + done.stderr
-    job = fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]["deploy-dev"]
+    deploy = fraud_github["tierstack-fraud-detection-deploy.yml"]["jobs"]
+    assert deploy["review"]["outputs"]["run_id"] == "${{ steps.review_run.outputs.run_id }}"
+    job = deploy["deploy-dev"]
     download = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact@"))
-    assert download["with"]["run-id"] == "${{ steps.review_run.outputs.run_id }}"
-    assert download["with"]["name"] == "tierstack-fraud-detection-plan-dev"
+    assert download["with"]["run-id"] == "${{ needs.review.outputs.run_id }}"
+    assert download["with"]["name"] == "tierstack-fraud-detection-plan-fraud-detection-dev"
     pr = fraud_github["tierstack-fraud-detection-pr.yml"]["jobs"]["plan-dev"]
     uploads = [s["with"]["name"] for s in pr["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
-    assert "tierstack-fraud-detection-plan-dev" in uploads  # the PR uploads what the deploy downloads
+    # the PR uploads what the deploy downloads: one artifact per stack of its matrix
+    assert uploads == ["tierstack-fraud-detection-plan-${{ matrix.stack }}"]
 
 
 def run_compare(fraud_github: dict[str, Any], root: Path, reviewed: Path | None, new: Path) -> tuple[int, str]:

@@ -31,7 +31,8 @@ def ci() -> None:
 
     \b
     On a pull request: generate --check, checkov, terraform plan of every
-    stack in promotion order, each plan through `tierstack review`, and the
+    stack in promotion order (on GitHub, of each stack whose committed output
+    changes, a matrix job each), each plan through `tierstack review`, and the
     result as one comment (GitHub) or in the build log (Cloud Build). On the
     default branch: apply per environment in promotion order, production
     behind an approval, change freezes enforced (an emergency override is an
@@ -138,12 +139,13 @@ def ci_github(config: Path, out: Path | None, branch: str, install: str | None, 
 @_ci_options("cloudbuild", "cloudbuild/")
 def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
     """Write Cloud Build configs for CONFIG: NAME-pr.yaml and, from tier 2,
-    NAME-deploy-ENV.yaml per environment, each starting the next one's
-    trigger in promotion order.
+    per stack NAME-pr-ENV.yaml (its pull-request plan), NAME-deploy-ENV.yaml
+    (promoted in order) and production's NAME-apply-ENV.yaml, with each
+    project's triggers in NAME-triggers-ENV.yaml.
 
-    Each deploy build runs as its environment's CI service account; the
-    header of each file has the `gcloud builds triggers create` command
-    (production's with --require-approval).
+    Import the triggers with `gcloud builds triggers import`: a pull request
+    builds only the stacks it touches (includedFiles), as the planner; the
+    deploy and apply builds run as the deployer, production's after approval.
 
     \b
     Examples:
