@@ -65,6 +65,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 ## refresh: rewrite the checked-in generated files (examples' outputs and stacks, docs/capabilities.md,
 ## the plan fixtures made by real terraform against the provider stand-in)
