@@ -65,10 +65,10 @@ def main() -> None:
     args = parser.parse_args()
     exe = shutil.which("tierstack", path=str(Path(sys.executable).parent)) or "tierstack"
 
-    from tierstack.generator import diff
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.analysis import diff
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "repo"

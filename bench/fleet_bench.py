@@ -132,7 +132,7 @@ def run(config: Path, out: Path, jobs: int | None = None) -> tuple[float, int, s
 
 
 def profile(fleet: Path, out: Path, stats_file: Path) -> None:
-    from tierstack.generator import fleet as fleets
+    from tierstack.generator.services import fleet as fleets
 
     profiler = cProfile.Profile()
     profiler.enable()

@@ -17,7 +17,7 @@ any workers, from getrusage, which a busy machine does not inflate):
 - `tierstack upstream FLEET --no-resources` (the plans only);
 - `tierstack upstream FLEET --jobs N` for each N of --jobs (the default: 1 and 2);
 - the same with `--jobs 1` but every environment of every member synthesized, as before the shortcut of
-  generator/upstream.py's resource_changes (what skipping the environments a release does not change saves);
+  generator/services/upstream.py's resource_changes (what skipping the environments a release does not change saves);
 - one `keeps` member as a tierstack.yaml of its own, `tierstack upstream` on it: what one run per member
   would cost, times the members that have an upstream.
 
@@ -110,7 +110,7 @@ def single_config(root: Path) -> Path:
 # tierstack's CLI with every environment counted as changed: each member synthesized in full at both refs
 EVERY_ENVIRONMENT = """\
 import sys
-from tierstack.generator import upstream
+from tierstack.generator.services import upstream
 from tierstack.generator.cli import main
 upstream.changed_environments = lambda c: ["dev", "staging", "prod"]
 sys.argv[0] = "tierstack"

@@ -211,7 +211,7 @@ def main() -> None:
             print(f"{label:<52}{seconds:>8.2f} s {mb:>6.0f} MB  (CPU {statistics.median(cpu):.2f} s)  {verdict}")
 
         runs = max(args.runs, 5)
-        from tierstack.generator.errors import json_printable
+        from tierstack.generator.core.errors import json_printable
 
         document = render_json(result)
         data = review.load_plan(str(path))

@@ -78,9 +78,9 @@ def fleet(n_cases: int = 10) -> tuple[float, float, int, int]:
     start = time.perf_counter()
     exec(FLOOR, {})  # the same imports the floor measures
     loaded = time.perf_counter()
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     template = (REPO / TIERS[2]).read_text()
     stacks = 0

@@ -30,9 +30,9 @@ def main() -> int:
 
     from standin import mirror
     from synth_support import example_configs
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     binary, version = mirror.find_terraform()
     print(f"terraform {'.'.join(map(str, version))} at {binary}; {args.runs} runs, median")

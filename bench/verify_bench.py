@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from fakes.vertex.server import FakeVertex  # noqa: E402
 from fakes.vertex.world import fill  # noqa: E402
 
-from tierstack.generator import verify as checking  # noqa: E402
-from tierstack.generator.verify import live  # noqa: E402
+from tierstack.generator.analysis import verify as checking  # noqa: E402
+from tierstack.generator.analysis.verify import live  # noqa: E402
 
 TEMPLATES = [
     ("fraud-detection", "prod", "acme-fraud-prod"),

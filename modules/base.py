@@ -29,11 +29,11 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
-from tierstack.generator import naming
-from tierstack.generator import resource_types as type_table
-from tierstack.generator.errors import UserError
-from tierstack.generator.resource_types import ResourceType
-from tierstack.generator.settings import Identity
+from tierstack.generator.config.settings import Identity
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts import resource_types as type_table
+from tierstack.generator.facts.resource_types import ResourceType
 
 if TYPE_CHECKING:
     from cdktn_provider_google.bigquery_dataset import BigqueryDataset
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from cdktn_provider_google.storage_bucket import StorageBucket
     from constructs import Construct
 
-    from tierstack.generator.settings import Settings
+    from tierstack.generator.config.settings import Settings
 
 
 @dataclass
@@ -288,7 +288,7 @@ class CapabilityModule:
     # the API of each resource type it creates that the resource-type table lacks: {type or type
     # prefix: API}; assembling a resource of a type with no API is an error
     resource_apis: ClassVar[Mapping[str, str]] = {}
-    # The entries of the resource-type table (generator/resource_types.py) for the types it creates that
+    # The entries of the resource-type table (generator/facts/resource_types.py) for the types it creates that
     # generator/data/resource_types.yaml does not list: {type: ResourceType(holds=..., billing=...,
     # diagram=..., api=...)}. Registering the class adds them, so review, diff, cost, docs and the
     # assembler learn the types from the capability alone.
@@ -322,7 +322,7 @@ class CapabilityModule:
 
     @classmethod
     def catalog_entry(cls) -> dict[str, Any]:
-        """The fields of the catalog's Capability model (generator/catalog.py validates them)."""
+        """The fields of the catalog's Capability model (generator/facts/catalog.py validates them)."""
         return {
             "id": cls.capability,
             "name": cls.title,

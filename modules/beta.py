@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, SOURCES
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION, SOURCES
 
 if TYPE_CHECKING:
     from cdktn import TerraformResource, TerraformStack

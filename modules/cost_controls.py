@@ -5,7 +5,7 @@ The cost labels themselves are applied by every module (base.CapabilityModule.la
 
 from __future__ import annotations
 
-from tierstack.generator.settings import Email, Settings
+from tierstack.generator.config.settings import Email, Settings
 from tierstack.modules.base import CapabilityModule, Upstream
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
-from tierstack.generator import naming
-from tierstack.generator.settings import Purpose, Settings, Unique
+from tierstack.generator.config.settings import Purpose, Settings, Unique
+from tierstack.generator.core import naming
 from tierstack.modules.base import CapabilityModule, Identities, short_role
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Google's ML SREs, looking back at a decade of ML outages, found most of them were not about the model: "three
 of the 26 data sources don't exist anymore". So the sources are declared (`data_sources:` in tierstack.yaml,
-generator/spec.py DataSource) and this capability owns everything about them:
+generator/config/spec.py DataSource) and this capability owns everything about them:
 
 - Access, exactly: the identities that read training data (training and pipelines, where foundation makes
   them) get read on each source and nothing broader. A BigQuery table: roles/bigquery.dataViewer on the table
@@ -38,9 +38,9 @@ from typing import Any
 
 from pydantic import Field
 
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import Cron, Email, Settings, TimeZone
-from tierstack.generator.spec import DataSource
+from tierstack.generator.config.settings import Cron, Email, Settings, TimeZone
+from tierstack.generator.config.spec import DataSource
+from tierstack.generator.core.errors import UserError
 from tierstack.modules.base import CapabilityModule, ModuleInputs
 
 READERS = ("training", "pipelines")  # the identities that read training data, where foundation makes them
@@ -69,7 +69,7 @@ PREFIX_CONDITION = (
 
 
 class DataSourcesSettings(Settings):
-    # tierstack.yaml's data_sources, put here where it lists them (generator/resolve.py)
+    # tierstack.yaml's data_sources, put here where it lists them (generator/plan/resolve.py)
     sources: list[DataSource] = Field(default_factory=list)
     check_schedule: Cron = "0 * * * *"  # how often the sources are checked (Cloud Scheduler), hourly
     time_zone: TimeZone = "Etc/UTC"

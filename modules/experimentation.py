@@ -2,7 +2,7 @@
 and a Vertex AI TensorBoard.
 
 The notebook's zone and machine type come from Google Cloud facts (generator/data/zones.yaml and
-machine_families.yaml, through generator/gcp_facts.py): a real zone of the region that offers the machine,
+machine_families.yaml, through generator/plan/gcp_facts.py): a real zone of the region that offers the machine,
 and a machine type that takes the GPU. Without a public IP the VM reaches Google APIs through Private Google
 Access on its subnetwork: an existing one from the settings, or a network and subnetwork created here.
 """
@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from tierstack.generator import gcp_facts, naming
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import MachineType, Settings, check, cidr
+from tierstack.generator.config.settings import MachineType, Settings, check, cidr
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan import gcp_facts
 from tierstack.modules.base import CapabilityModule
 
 if TYPE_CHECKING:

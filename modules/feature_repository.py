@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from tierstack.generator import naming
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import Cron, Purpose, Settings
+from tierstack.generator.config.settings import Cron, Purpose, Settings
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
 from tierstack.modules.base import CapabilityModule
 
 
@@ -72,7 +72,7 @@ class FeatureRepository(CapabilityModule):
         """`bigtable` (autoscaled nodes; the only type that takes CMEK) or `optimized` (deprecated by Google).
 
         The serving type cannot change after the store is created, so a CMEK stack on Optimized serving is
-        refused here (and by `validate`, generator/gcp_facts.py) rather than at the first apply.
+        refused here (and by `validate`, generator/plan/gcp_facts.py) rather than at the first apply.
         """
         from cdktn_provider_google.vertex_ai_feature_online_store import (
             VertexAiFeatureOnlineStoreBigtable,
@@ -80,7 +80,7 @@ class FeatureRepository(CapabilityModule):
             VertexAiFeatureOnlineStoreOptimized,
         )
 
-        from tierstack.generator.gcp_facts import feature_store_problem
+        from tierstack.generator.plan.gcp_facts import feature_store_problem
 
         problem = feature_store_problem(kind, cmek=bool(self.inputs.kms_key))
         if problem is not None:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from tierstack.generator import ci as ci_names
-from tierstack.generator import grammars, naming
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import ApiName, Email, Identity, Settings, Unique, check
+from tierstack.generator.config.settings import ApiName, Email, Identity, Settings, Unique, check
+from tierstack.generator.core import grammars, naming
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.output import ci as ci_names
 from tierstack.modules import beta
 from tierstack.modules.base import SERVICE_AGENTS, CapabilityModule, Identities, short_role
 
@@ -433,7 +433,7 @@ def _agent_data_source(service: str) -> type:
 
 def service_agent_roles() -> Mapping[str, Mapping[str, str | None]]:
     """generator/data/service_agents.yaml: by API, its primary agent's name, email domain and role."""
-    from tierstack.generator.catalog import _data
+    from tierstack.generator.facts.catalog import _data
 
     agents: Mapping[str, Mapping[str, str | None]] = _data("service_agents.yaml")["agents"]
     return agents

@@ -3,7 +3,7 @@
 Google's ML SREs run golden sets, questions with defined answers, through a candidate model before it ships: a
 little different may be an improvement, a lot different does not ship until understood. The comparison itself is
 the model team's; tierstack makes it impossible to skip. tierstack.yaml declares the golden set (`golden_set:`,
-generator/spec.py GoldenSet: a Cloud Storage prefix or a BigQuery table, and max_difference) and this capability
+generator/config/spec.py GoldenSet: a Cloud Storage prefix or a BigQuery table, and max_difference) and this capability
 provisions what the gate needs:
 
 - Access: the pipelines and CI identities (training where foundation makes neither) read the golden set, and
@@ -19,7 +19,7 @@ provisions what the gate needs:
   The policy is not locked (locking is permanent, and the model team's decision: docs/golden-sets.md).
 - Results: a BigQuery dataset (the base helper: region, CMEK, labels, delete protection) with one table,
   `evaluations` (model, model_version, golden_set_version, metric, difference, passed, evaluated_at), which the
-  pipelines identity writes and CI reads. `tierstack golden-set check` (generator/golden_set_check.py) reads it
+  pipelines identity writes and CI reads. `tierstack golden-set check` (generator/analysis/golden_set_check.py) reads it
   and refuses a candidate without an evaluation on the current golden set or with a difference above
   max_difference; at tier 2 the generated deploy workflow runs it before the production apply.
 """
@@ -32,8 +32,8 @@ from typing import Any
 
 from pydantic import Field
 
-from tierstack.generator import naming
-from tierstack.generator.settings import Email, Settings
+from tierstack.generator.config.settings import Email, Settings
+from tierstack.generator.core import naming
 from tierstack.modules.base import CapabilityModule
 
 READERS = ("pipelines", "ci")  # who reads the golden set: the evaluation pipeline and the promotion check
@@ -64,7 +64,7 @@ RESULTS_SCHEMA = [
 
 
 class GoldenSetSettings(Settings):
-    # tierstack.yaml's golden_set, put here where it declares it (generator/resolve.py)
+    # tierstack.yaml's golden_set, put here where it declares it (generator/plan/resolve.py)
     uri: str | None = None
     table: str | None = None
     max_difference: float = Field(default=0.02, gt=0, le=1)

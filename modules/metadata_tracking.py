@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from tierstack.generator.settings import Settings, matching
+from tierstack.generator.config.settings import Settings, matching
 from tierstack.modules.base import CapabilityModule
 
 

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from tierstack.generator import naming
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import Cron, Settings, TimeZone, Unique, matching
+from tierstack.generator.config.settings import Cron, Settings, TimeZone, Unique, matching
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
 from tierstack.modules.base import CapabilityModule, Upstream
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ TEAM_CHANNELS = ("model_monitoring", "cost_controls")
 
 def team_channel(upstream: Upstream) -> str | None:
     """The notification channel the team reads (TEAM_CHANNELS): None where the stack has none, and then
-    `explain` and `generate` warn (tierstack.generator.monitoring.unreceived_alerts)."""
+    `explain` and `generate` warn (tierstack.generator.facts.monitoring.unreceived_alerts)."""
     return next((upstream.team_channels[c] for c in TEAM_CHANNELS if c in upstream.team_channels), None)
 
 
@@ -517,7 +517,7 @@ class MlPipelines(CapabilityModule):
             MonitoringAlertPolicyConditionsConditionThresholdAggregations,
         )
 
-        from tierstack.generator.monitoring import metric, resource_labels
+        from tierstack.generator.facts.monitoring import metric, resource_labels
         from tierstack.modules.model_monitoring import WINDOW, alert_policy
 
         executions = metric(FINISHED_EXECUTIONS)

@@ -2,7 +2,7 @@
 
 Every metric an alert reads comes from generator/data/metric_types.yaml (real
 Cloud Monitoring metric types, with their source), through
-`tierstack.generator.monitoring.metric()`, so a filter cannot name a metric,
+`tierstack.generator.facts.monitoring.metric()`, so a filter cannot name a metric,
 label or resource type that does not exist. What each alert means:
 
 - endpoint errors: a ratio, errors over responses, per endpoint
@@ -38,7 +38,7 @@ environment, instead of a constant in pipeline code.
 
 Without `notification_email` (the blueprints set it from `alert_email`) the
 policies have no channel: `explain` and `generate` warn, see
-`tierstack.generator.monitoring.unreceived_alerts`.
+`tierstack.generator.facts.monitoring.unreceived_alerts`.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
-from tierstack.generator.monitoring import metric, planned_alerts, resource_labels
-from tierstack.generator.settings import Email, Purpose, Settings
+from tierstack.generator.config.settings import Email, Purpose, Settings
+from tierstack.generator.facts.monitoring import metric, planned_alerts, resource_labels
 from tierstack.modules.base import CapabilityModule, Upstream
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from tierstack.generator import naming
-from tierstack.generator.settings import Email, Settings, matching
+from tierstack.generator.config.settings import Email, Settings, matching
+from tierstack.generator.core import naming
 from tierstack.modules.base import CapabilityModule
 
 

@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from tierstack.generator import naming
-from tierstack.generator.errors import UserError
-from tierstack.generator.gcp_facts import FactError
-from tierstack.generator.settings import Cron, MachineType, Network, ReplicaRange, Replicas, Settings, TimeZone
+from tierstack.generator.config.settings import Cron, MachineType, Network, ReplicaRange, Replicas, Settings, TimeZone
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.gcp_facts import FactError
 from tierstack.modules.base import CapabilityModule, Upstream
 
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tierstack.generator import naming
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import MachineType, Purpose, ReplicaRange, Replicas, Settings, Unique
+from tierstack.generator.config.settings import MachineType, Purpose, ReplicaRange, Replicas, Settings, Unique
+from tierstack.generator.core import naming
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.catalog import load_catalog
 from tierstack.modules.base import CapabilityModule
 
 

@@ -11,8 +11,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tierstack.generator.errors import UserError
-from tierstack.generator.settings import Purpose, Settings
+from tierstack.generator.config.settings import Purpose, Settings
+from tierstack.generator.core.errors import UserError
 from tierstack.modules.base import CapabilityModule
 
 

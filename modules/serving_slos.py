@@ -36,10 +36,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tierstack.generator import naming
-from tierstack.generator.monitoring import metric, team_channel
-from tierstack.generator.settings import Email, Settings
-from tierstack.generator.yamlio import parse, to_plain
+from tierstack.generator.config.settings import Email, Settings
+from tierstack.generator.core import naming
+from tierstack.generator.core.yamlio import parse, to_plain
+from tierstack.generator.facts.monitoring import metric, team_channel
 from tierstack.modules.base import CapabilityModule
 
 TABLE = "serving_classes.yaml"

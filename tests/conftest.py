@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tierstack.generator.cli import main
-from tierstack.generator.resolve import Resolved, resolve
-from tierstack.generator.spec import LoadedSpec, load_spec
+from tierstack.generator.config.spec import LoadedSpec, load_spec
+from tierstack.generator.plan.resolve import Resolved, resolve
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -81,7 +81,7 @@ CASES = sorted((REPO / "tests" / "cases").glob("*.yaml"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Blueprints from git are fetched into a cache (generator/gitsource.py): the tests get their own, in a
+    """Blueprints from git are fetched into a cache (generator/config/gitsource.py): the tests get their own, in a
     temporary folder, never the user's; subprocesses inherit it."""
     import tempfile
 
@@ -113,7 +113,7 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     In-process, so the cdktn bindings load once (seconds) for the whole suite.
     """
     from synth_support import example_configs
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     root = tmp_path_factory.mktemp("synth")
     outputs = {}
@@ -133,7 +133,7 @@ OPTIMIZED_STORE = "overrides:\n  capabilities:\n    feature_repository:\n      o
 @pytest.fixture(scope="session")
 def optimized_recommender(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tierstack.yaml of that variant, generated beside it into cdktf.out/ (once per run)."""
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     config = tmp_path_factory.mktemp("optimized") / "tierstack.yaml"
     text = (REPO / "examples" / "recommender" / "tierstack.yaml").read_text(encoding="utf-8")
@@ -215,7 +215,7 @@ def _inner_loop_guard(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
         return
     import subprocess as subprocess_module
 
-    from tierstack.generator import stacks
+    from tierstack.generator.synth import stacks
 
     report = os.environ.get("TIERSTACK_GUARD_REPORT")  # a maintainer's survey: record and let it run
 

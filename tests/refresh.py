@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from synth_support import example_configs
-from tierstack.generator.catalog import Catalog, load_catalog
-from tierstack.generator.errors import UserError
-from tierstack.generator.fsio import write_atomic
-from tierstack.generator.report import explain_data, explain_text, resolved_text
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.fsio import write_atomic
+from tierstack.generator.facts.catalog import Catalog, load_catalog
+from tierstack.generator.output.report import explain_data, explain_text, resolved_text
+from tierstack.generator.plan.resolve import resolve
 
 EXAMPLES = Path("examples")
 
@@ -40,15 +40,15 @@ CATALOG_DOC = Path("docs/capabilities.md")
 
 def catalog_doc(catalog: Catalog | None = None) -> str:
     """docs/capabilities.md: the catalog, the rules and the tiers, from the data the code uses."""
-    from tierstack.generator.rules import RULES
-    from tierstack.generator.selection import answer_text
+    from tierstack.generator.plan.rules import RULES
+    from tierstack.generator.plan.selection import answer_text
 
     catalog = catalog or load_catalog()
     out = [
         "# Capability catalog",
         "",
         "Generated from the capability classes in `modules/`, `generator/data/tiers.yaml` and "
-        "`generator/rules.py` by `make refresh`; do not edit.",
+        "`generator/plan/rules.py` by `make refresh`; do not edit.",
         "",
         "| id | name | tier | lifecycle process | definition |",
         "|---|---|---|---|---|",

@@ -80,7 +80,7 @@ def load_inventory(path: Path) -> dict[str, Any]:
 
 def capability_ids() -> list[str]:
     """The catalog's capability ids, as `tierstack capabilities` lists them."""
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     return [capability.id for capability in load_catalog().capabilities]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from synth_support import read_stack, resources
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
 
 BASE = """\
 name: stable

@@ -31,7 +31,7 @@ from conftest import REPO
 PRODUCT = sorted([*(REPO / "generator").rglob("*.py"), *(REPO / "modules").rglob("*.py")])
 SYNTH_PACKAGES = ("cdktn", "cdktn_provider_google", "cdktn_provider_google_beta", "constructs", "jsii")
 # where each import is allowed (paths relative to the repository)
-SYNTH_ALLOWED = ("generator/stacks.py", "generator/jsii_env.py", "modules/")  # synthesis, its jsii runtime
+SYNTH_ALLOWED = ("generator/synth/stacks.py", "generator/synth/jsii_env.py", "modules/")  # synthesis, its jsii runtime
 CLI = "generator/cli/"
 CLICK_ALLOWED = (CLI,)  # no exception: fleet.py tells a Reporter, which generator/cli/fleet_view.py prints
 CLI_MODULE_LINES = 600
@@ -63,7 +63,7 @@ def offenders(packages: tuple[str, ...], allowed: tuple[str, ...]) -> list[str]:
 
 
 def test_the_product_files_are_found() -> None:
-    assert len(PRODUCT) > 60 and any(relative(p) == "generator/stacks.py" for p in PRODUCT)
+    assert len(PRODUCT) > 60 and any(relative(p) == "generator/synth/stacks.py" for p in PRODUCT)
 
 
 def test_cdktn_only_in_synthesis_and_the_modules() -> None:
@@ -115,7 +115,7 @@ def test_exit_codes_have_one_definition() -> None:
         and isinstance(node.value, ast.Constant)
         and isinstance(node.value.value, int)
     ]
-    assert set(defining) == {"generator/exit_codes.py"}
+    assert set(defining) == {"generator/core/exit_codes.py"}
 
 
 def test_a_checker_that_can_fail() -> None:
@@ -178,11 +178,19 @@ def scratch_copy(tmp_path: Path) -> Path:
 
 # each: the file of the copy changed, the line added, the contract that must then be broken
 FORBIDDEN = {
-    "click outside cli": ("generator/fsio.py", "import click", "click and rich (the progress bar) only in"),
-    "rich outside cli": ("generator/fleet.py", "import rich.progress", "click and rich (the progress bar) only in"),
-    "cdktn in output": ("generator/report.py", "import cdktn", "cdktn, jsii, constructs and the provider bindings"),
+    "click outside cli": ("generator/core/fsio.py", "import click", "click and rich (the progress bar) only in"),
+    "rich outside cli": (
+        "generator/services/fleet.py",
+        "import rich.progress",
+        "click and rich (the progress bar) only in",
+    ),
+    "cdktn in output": (
+        "generator/output/report.py",
+        "import cdktn",
+        "cdktn, jsii, constructs and the provider bindings",
+    ),
     "core importing the cli": (
-        "generator/errors.py",
+        "generator/core/errors.py",
         "from tierstack.generator import cli",
         "generator/ in layers, each importing only those below it BROKEN",
     ),
@@ -193,11 +201,11 @@ FORBIDDEN = {
     ),
     "a capability importing an output": (
         "modules/base.py",
-        "from tierstack.generator import report",
+        "from tierstack.generator.output import report",
         "modules/ imports only the layers below synthesis BROKEN",
     ),
     "plan importing a capability": (
-        "generator/selection.py",
+        "generator/plan/selection.py",
         "from tierstack.modules import foundation",
         "the layers below synthesis import modules/ only through the listed registry",
     ),
@@ -209,7 +217,7 @@ def test_the_scratch_copy_is_judged_and_holds(spawns: None, tmp_path: Path) -> N
     root = scratch_copy(tmp_path)
     done = lint_imports(root, pythonpath=root)
     assert done.returncode == 0, done.stdout + done.stderr
-    (root / "tierstack" / "generator" / "fsio.py").write_text("import click\n", encoding="utf-8")
+    (root / "tierstack" / "generator" / "core" / "fsio.py").write_text("import click\n", encoding="utf-8")
     assert lint_imports(root, pythonpath=root).returncode != 0, "the copy is not what import-linter read"
 
 
@@ -246,7 +254,7 @@ def test_the_capabilities_sit_between_synthesis_and_plan() -> None:
     """The two contracts that place tierstack.modules name exactly the layers above and below it: a module
     placed in the layers contract is placed for them too, or this fails."""
     layers = layer_modules()
-    synth = next(i for i, layer in enumerate(layers) if "tierstack.generator.stacks" in layer)
+    synth = next(i for i, layer in enumerate(layers) if "tierstack.generator.synth" in layer)
     above = [name for layer in layers[: synth + 1] for name in layer]
     below = [name for layer in layers[synth + 1 :] for name in layer]
     found = contracts()

@@ -102,8 +102,8 @@ def test_every_command_that_reads_a_config_refuses_it(
 def _spec_error(path: Path) -> bool:
     """Whether the case is wrong in the spec itself (what `review --config` reads for its freezes), not only
     in what resolving it finds (a blueprint, a capability's settings)."""
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.errors import UserError
 
     try:
         load_spec(path)

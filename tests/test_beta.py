@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tierstack.generator import jsii_env
+from tierstack.generator.synth import jsii_env
 
 
 @pytest.mark.slow  # loads the google-beta bindings (720 MB)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import use_case
-from tierstack.generator import blueprint as bp
-from tierstack.generator.errors import UserError
-from tierstack.generator.provenance import Provenance, Source
-from tierstack.generator.resolve import Resolved
+from tierstack.generator.config import blueprint as bp
+from tierstack.generator.config.provenance import Provenance, Source
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.resolve import Resolved
 
 VARS = {"flag": True, "items": ["a", "b"], "name": "x"}
 

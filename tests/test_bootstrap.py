@@ -36,10 +36,10 @@ from google.api_core import exceptions
 
 from conftest import run
 from synth_support import example_configs
-from tierstack.generator import bootstrap
-from tierstack.generator.bootstrap import DAY, Observed, StateBucket
-from tierstack.generator.resolve import Resolved, resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.plan.resolve import Resolved, resolve
+from tierstack.generator.services import bootstrap
+from tierstack.generator.services.bootstrap import DAY, Observed, StateBucket
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 

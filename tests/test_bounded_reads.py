@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import hang_guard, run
-from tierstack.generator import fsio
-from tierstack.generator.errors import UserError
+from tierstack.generator.core import fsio
+from tierstack.generator.core.errors import UserError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recommender"
 GIB = 1024**3

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from conftest import REPO
-from tierstack.generator.blueprint import builtin_names, load
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.spec import REGION_RE
+from tierstack.generator.config.blueprint import builtin_names, load
+from tierstack.generator.config.spec import REGION_RE
+from tierstack.generator.facts.catalog import load_catalog
 from tierstack.modules import BUILT_IN
 
 DESIGN = REPO / "docs" / "design.md"  # the repository's own: a clone has nothing beside it

@@ -1,4 +1,4 @@
-"""Which stacks a pull request plans (generator/changed_stacks.py, issue 23), on a real git repository.
+"""Which stacks a pull request plans (generator/services/changed_stacks.py, issue 23), on a real git repository.
 
 Two commits made with git in a temporary repository, their stacks the real Terraform JSON of an example.
 git is the judge of what each commit holds; `tierstack diff --committed` (the command the PR workflow
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from conftest import REPO, git, run
-from tierstack.generator import changed_stacks
-from tierstack.generator.errors import UserError
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.services import changed_stacks
 
 REAL = REPO / "examples" / "fraud-detection" / "cdktf.out" / "stacks" / "fraud-detection-dev" / "cdk.tf.json"
 LOCK = 'provider "registry.terraform.io/hashicorp/google" {\n  version = "{v}"\n}\n'

@@ -29,10 +29,11 @@ from fakes.github import GitHubStandIn
 from ruamel.yaml import YAML
 
 from conftest import REPO, git, run, skip_or_fail
-from tierstack.generator import ci, operate
-from tierstack.generator.exit_codes import EXIT_FROZEN, EXIT_PLAN_CHANGED
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.exit_codes import EXIT_FROZEN, EXIT_PLAN_CHANGED
+from tierstack.generator.output import ci
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.services import operate
 
 FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"  # tier 2: dev, staging, prod
 RECOMMENDER = REPO / "examples" / "recommender" / "tierstack.yaml"  # tier 1: no CI identity
@@ -1110,7 +1111,7 @@ def test_pull_requests_plan_as_the_planner_and_deploys_run_as_the_deployer(fraud
 def test_the_stacks_bind_each_identity_to_its_kind_of_run(tmp_path: Path, synthesizes: None) -> None:
     """The provider trusts the repository's ids, never its name alone; the deployer only deploy tokens
     (the default branch's deploy workflow), the planner only pull requests, and the planner writes nothing."""
-    from tierstack.generator.stacks import synthesize
+    from tierstack.generator.synth.stacks import synthesize
     from tierstack.modules.foundation import PLANNER_ROLES
 
     synthesize(resolve(load_spec(FRAUD)), tmp_path)

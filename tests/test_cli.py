@@ -36,8 +36,8 @@ LIGHT_TIERSTACK_MODULES = {
     "tierstack.generator",
     "tierstack.generator.cli",
     *(f"tierstack.generator.cli.{p.stem}" for p in (REPO / "generator" / "cli").glob("*.py") if p.stem[0] != "_"),
-    "tierstack.generator.choices",
-    "tierstack.generator.exit_codes",  # constants only, no imports
+    "tierstack.generator.config.choices",
+    "tierstack.generator.core.exit_codes",  # constants only, no imports
 }
 
 
@@ -178,7 +178,7 @@ def test_missing_default_config_says_how_to_start(tmp_path: Path, monkeypatch: p
 
 
 def test_a_bug_is_reported_as_a_bug_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    import tierstack.generator.resolve as resolve_mod
+    import tierstack.generator.plan.resolve as resolve_mod
 
     def boom(*_: object, **__: object) -> None:
         raise RuntimeError("kaput")
@@ -367,7 +367,7 @@ def test_validate_loads_no_bindings(spawns: None) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
-    assert "tierstack.modules.model_serving" in loaded and "tierstack.generator.resolve" in loaded
+    assert "tierstack.modules.model_serving" in loaded and "tierstack.generator.plan.resolve" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
     assert heavy == [], f"validate loads the bindings: {heavy[:5]}"
 
@@ -404,7 +404,7 @@ def test_completing_gen_offers_generate(spawns: None) -> None:
 
 
 def _exit_codes() -> dict[int, str]:
-    """The EXIT_* constants the CLI's group imports (generator/exit_codes.py): code -> name."""
+    """The EXIT_* constants the CLI's group imports (generator/core/exit_codes.py): code -> name."""
     return {
         value: name for name, value in vars(cli_module).items() if name.startswith("EXIT_") and isinstance(value, int)
     }
@@ -417,7 +417,7 @@ def test_the_readme_has_one_exit_code_table_and_it_lists_every_code() -> None:
     documented = [int(code) for code in re.findall(r"^\| `(\d+)` \|", section, re.MULTILINE)]
     assert documented == sorted(documented), "the table is in numeric order"
     assert set(documented) == set(_exit_codes()), (
-        f"README lists {sorted(documented)}; generator/exit_codes.py defines {sorted(_exit_codes().items())}"
+        f"README lists {sorted(documented)}; generator/core/exit_codes.py defines {sorted(_exit_codes().items())}"
     )
 
 

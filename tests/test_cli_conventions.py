@@ -3,7 +3,7 @@
 Every command and group, subcommands included (`tierstack ci github`):
 
 - its `--help` ends with an "Exit codes:" section listing the codes it can return, each one of the EXIT_*
-  constants of generator/exit_codes.py; the commands the README's "Errors and exit codes" table names for a
+  constants of generator/core/exit_codes.py; the commands the README's "Errors and exit codes" table names for a
   code are the commands that list it;
 - every option it shows has help text;
 - `--format FORMAT` is one option: the name `fmt`, the metavar FORMAT, choices from text, markdown,
@@ -76,7 +76,9 @@ def exit_codes(path: str, command: click.Command) -> tuple[list[int], list[str]]
     if codes != sorted(set(codes)):
         problems.append(f"{path}: the exit codes are not listed once each, in order: {codes}")
     if unknown := set(codes) - EXIT_CODES:
-        problems.append(f"{path}: exit codes that are no EXIT_* constant of generator/exit_codes.py: {sorted(unknown)}")
+        problems.append(
+            f"{path}: exit codes that are no EXIT_* constant of generator/core/exit_codes.py: {sorted(unknown)}"
+        )
     if missing := EVERY_COMMAND - set(codes):
         problems.append(f"{path}: every command can end with {sorted(missing)}, which its --help leaves out")
     problems += [f"{path}: an exit-code line over {WIDTH} columns: {line!r}" for line in rest if len(line) > WIDTH]
@@ -291,7 +293,7 @@ def test_several_envs_run_in_promotion_order(recommender: Path) -> None:
 
 
 def test_review_help_names_the_file_plan_writes() -> None:
-    from tierstack.generator.operate import StackRun
+    from tierstack.generator.services.operate import StackRun
 
     written = StackRun("prod", "production", "p", "churn-prod", Path("cdktf.out/stacks/churn-prod")).plan_json.name
     assert written == "churn-prod.tfplan.json"

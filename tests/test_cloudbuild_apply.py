@@ -33,10 +33,11 @@ from test_first_apply import STACK as FIRST_APPLY
 
 from conftest import REPO
 from standin import failures
-from tierstack.generator import ci, eventual
-from tierstack.generator.exit_codes import EXIT_FROZEN, EXIT_USER_ERROR
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.exit_codes import EXIT_FROZEN, EXIT_USER_ERROR
+from tierstack.generator.output import ci
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.services import eventual
 
 FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"
 PINNED = "tierstack @ git+https://github.com/example-org/tierstack@" + "0123456789abcdef" * 2 + "01234567"

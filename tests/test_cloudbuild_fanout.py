@@ -28,10 +28,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import REPO, git, skip_or_fail
-from tierstack.generator import ci
-from tierstack.generator.changed_stacks import changed_stacks
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output import ci
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.services.changed_stacks import changed_stacks
 
 FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"  # tier 2: dev, staging, prod
 CONFIGS = [

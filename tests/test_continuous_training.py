@@ -22,10 +22,10 @@ import pytest
 
 from conftest import REPO, use_case
 from synth_support import read_stack
-from tierstack.generator.errors import UserError
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
 
 PIPELINES_SA = "${google_service_account.foundation_pipelines_sa.email}"
 SERVING_SA = "${google_service_account.foundation_serving_sa.email}"

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import REPO, run
 from synth_support import example_configs
-from tierstack.generator import cost, price_catalog
-from tierstack.generator.yamlio import load_file, to_plain
+from tierstack.generator.analysis import cost, price_catalog
+from tierstack.generator.core.yamlio import load_file, to_plain
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 RECOMMENDER = REPO / "examples" / "recommender"
@@ -474,7 +474,7 @@ def test_every_exclusion_names_a_resource_type() -> None:
 
 
 def test_a_malformed_exclusion_is_one_clear_error(tmp_path: Path) -> None:
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     text = (REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8")
     broken = tmp_path / "prices.yaml"

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator import cost, price_catalog
-from tierstack.generator.analysis import review
-from tierstack.generator.yamlio import load_file, to_plain
+from tierstack.generator.analysis import cost, price_catalog, review
+from tierstack.generator.core.yamlio import load_file, to_plain
 
 REVIEW = REPO / "tests" / "fixtures" / "review"
 PLANS = REPO / "tests" / "fixtures" / "plans"

@@ -20,11 +20,11 @@ from fakes.bigquery import FakeBigQuery
 
 from conftest import run
 from synth_support import read_stack
-from tierstack.generator import grammars
-from tierstack.generator.errors import UserError
-from tierstack.generator.resolve import Resolved
-from tierstack.generator.selection import select
-from tierstack.generator.spec import LoadedSpec
+from tierstack.generator.config.spec import LoadedSpec
+from tierstack.generator.core import grammars
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.resolve import Resolved
+from tierstack.generator.plan.selection import select
 
 SOURCES = """\
 name: demo-case
@@ -171,7 +171,7 @@ def test_bad_sources_exit_2_at_their_line(write: Callable[..., Path]) -> None:
 
 
 def test_the_schema_has_the_field() -> None:
-    from tierstack.generator.schema import schema
+    from tierstack.generator.output.schema import schema
 
     body = schema("config")
     assert body["properties"]["data_sources"]["type"] == "array"
@@ -186,9 +186,9 @@ def test_the_schema_has_the_field() -> None:
 @pytest.fixture
 def synth(write: Callable[..., Path], tmp_path: Path) -> Callable[[str], dict[str, dict[str, Any]]]:
     """synth(tierstack.yaml text) -> {stack: its cdk.tf.json}; the output is in tmp_path/out."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     def _synth(text: str) -> dict[str, dict[str, Any]]:
         out = tmp_path / "out"
@@ -303,7 +303,7 @@ HOUR = 3600
 @pytest.fixture
 def bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQuery]:
     """The fake BigQuery REST API (tests/fakes/bigquery.py), with verify's BigQuery client pointed at it."""
-    from tierstack.generator import data_sources_check
+    from tierstack.generator.analysis import data_sources_check
 
     fake = FakeBigQuery().start()
     monkeypatch.setenv(data_sources_check.BIGQUERY_ENDPOINT_ENV, fake.url)
@@ -312,14 +312,14 @@ def bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQuery]:
 
 
 def a_table(name: str, staleness: str) -> dict[str, Any]:
-    from tierstack.generator.spec import DataSource
+    from tierstack.generator.config.spec import DataSource
     from tierstack.modules.data_sources import Source
 
     return Source.of(DataSource(table=name, max_staleness=staleness)).data()
 
 
 def a_prefix(uri: str, staleness: str) -> dict[str, Any]:
-    from tierstack.generator.spec import DataSource
+    from tierstack.generator.config.spec import DataSource
     from tierstack.modules.data_sources import Source
 
     return Source.of(DataSource(uri=uri, max_staleness=staleness)).data()
@@ -337,7 +337,7 @@ def put_objects(bucket: str, *names: str) -> None:
 
 
 def test_a_table_is_read_with_the_bigquery_client(bigquery: FakeBigQuery) -> None:
-    from tierstack.generator.data_sources_check import SourceReader
+    from tierstack.generator.analysis.data_sources_check import SourceReader
 
     now = time.time()
     bigquery.tables["acme-data.sales.orders"] = int((now - 2 * HOUR) * 1000)
@@ -357,7 +357,7 @@ def test_a_table_is_read_with_the_bigquery_client(bigquery: FakeBigQuery) -> Non
 
 
 def test_a_table_verify_may_not_read_stops_with_the_roles_to_ask_for(bigquery: FakeBigQuery) -> None:
-    from tierstack.generator.data_sources_check import SourceReader
+    from tierstack.generator.analysis.data_sources_check import SourceReader
 
     bigquery.refuse.add("acme-data")
     with pytest.raises(UserError) as error:
@@ -381,8 +381,8 @@ def test_a_source_verify_cannot_reach_stops_at_once_with_what_to_check(
 ) -> None:
     """No network: the clients' default retry would try the connection again for up to ten minutes."""
     from conftest import hang_guard
-    from tierstack.generator import data_sources_check
-    from tierstack.generator.data_sources_check import SourceReader
+    from tierstack.generator.analysis import data_sources_check
+    from tierstack.generator.analysis.data_sources_check import SourceReader
 
     monkeypatch.setenv(data_sources_check.BIGQUERY_ENDPOINT_ENV, _closed_port())
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", _closed_port())
@@ -394,7 +394,7 @@ def test_a_source_verify_cannot_reach_stops_at_once_with_what_to_check(
 
 
 def test_a_prefix_is_read_with_the_storage_client(storage_emulator: str) -> None:
-    from tierstack.generator.data_sources_check import SourceReader
+    from tierstack.generator.analysis.data_sources_check import SourceReader
 
     put_objects("acme-raw", "clicks/2026-12-06.json", "clicks/2026-12-07.json", "views/2026-12-07.json")
     put_objects("acme-empty")
@@ -421,7 +421,7 @@ def test_verify_reports_a_missing_and_a_stale_source(
     """`tierstack verify` end to end: generate, then read the sources back (no Vertex AI resource in these stacks)."""
     from fakes.vertex.server import FakeVertex
 
-    from tierstack.generator import verify as checking
+    from tierstack.generator.analysis import verify as checking
 
     config = write(
         "name: demo-case\nteam: ml-platform\nuse_case: {stage: production}\n"

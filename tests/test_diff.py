@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 import pytest
 
 from conftest import REPO, git, run, skip_or_fail
-from tierstack.generator import diff as diffing
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.analysis import diff as diffing
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
 from tierstack.modules import base
 
 # research: experimentation (Workbench, TensorBoard) and data_processing (a dataset, a Dataflow bucket)
@@ -167,7 +167,7 @@ def test_moving_the_region_replaces_the_stateful_resources(synth: Callable[..., 
 @pytest.fixture
 def scores() -> Iterator[Any]:
     """A capability with one dataset; its construct id (the address) and `moved_from` are changed by tests."""
-    from tierstack.generator.settings import Settings
+    from tierstack.generator.config.settings import Settings
     from tierstack.modules.base import CapabilityModule
 
     class ScoresSettings(Settings):

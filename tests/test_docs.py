@@ -26,10 +26,10 @@ import pytest
 
 from conftest import ON_CI, REPO, run
 from synth_support import example_configs
-from tierstack.generator import docs
-from tierstack.generator.jsii_env import wheel_node
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output import docs
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.synth.jsii_env import wheel_node
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 MERMAID_DIR = REPO / ".cache" / "mermaid"
@@ -65,7 +65,7 @@ def checked_in(config: Path) -> dict[str, dict[str, Any]]:
 
 
 def titles(config: Path) -> list[tuple[str, str]]:
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     catalog = load_catalog()
     return [(c, catalog.capability(c).name) for c in resolve(load_spec(config)).selection.ids]
@@ -77,7 +77,7 @@ def mermaid_blocks(page: str) -> list[str]:
 
 # --- the diagram comes from the stack ------------------------------------------------------------
 
-# where each IAM member type names what it grants a role on (read here independently of generator/docs.py)
+# where each IAM member type names what it grants a role on (read here independently of generator/output/docs.py)
 GRANTED_ON = {
     "google_storage_bucket_iam_member": "bucket",
     "google_bigquery_dataset_iam_member": "dataset_id",
@@ -588,7 +588,7 @@ def test_every_diagram_renders(
     renderer: Renderer, synthesized: dict[str, Path], write: Callable[..., Path], tmp_path: Path
 ) -> None:
     """Every page of every example and test case, plus a hostile config's, through the real renderer."""
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     diagrams = {}
     for rel, out in sorted(synthesized.items()):
@@ -626,7 +626,7 @@ def test_a_diagram_the_renderer_rejects_fails(renderer: Renderer, tmp_path: Path
 
 def test_the_page_text_around_the_diagram_is_escaped(tmp_path: Path) -> None:
     """The hostile config's description and names on a page: no HTML, no code fence, no broken table."""
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     config = tmp_path / "tierstack.yaml"
     config.write_text(HOSTILE)
@@ -649,8 +649,8 @@ def test_each_page_carries_the_cost_estimate_tierstack_cost_prints(
 ) -> None:
     """Issue 9: the estimate appears in the stack's page, the same figures `tierstack cost` gives; what is not
     priced is named beside the total and a capability with nothing priced reads "not priced", never 0.00."""
-    from tierstack.generator import cost
-    from tierstack.generator.generate import generate
+    from tierstack.generator.analysis import cost
+    from tierstack.generator.output.generate import generate
 
     config = REPO / "examples" / example / "tierstack.yaml"
     out = tmp_path / "cdktf.out"

@@ -252,7 +252,7 @@ def test_init_that_cannot_write_names_the_path_and_the_problem(
 def test_generate_on_a_full_disk_is_exit_2_and_keeps_the_old_tree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
 ) -> None:
-    import tierstack.generator.stacks as stacks
+    import tierstack.generator.synth.stacks as stacks
 
     def full(*_: object, **__: object) -> list[str]:
         raise failure
@@ -281,7 +281,7 @@ def test_output_redirected_to_a_full_disk_names_stdout(spawns: None) -> None:
 
 def test_other_os_errors_are_still_bugs(monkeypatch: pytest.MonkeyPatch) -> None:
     """An errno the environment does not explain (a bad descriptor) stays a bug report."""
-    import tierstack.generator.resolve as resolve_mod
+    import tierstack.generator.plan.resolve as resolve_mod
 
     monkeypatch.setattr(resolve_mod, "resolve", _fail(errno.EBADF))
     result = run("explain", str(FRAUD / "tierstack.yaml"))
@@ -379,7 +379,7 @@ def test_node_running_out_of_memory_is_exit_2_and_its_dump_kept_back(tmp_path: P
     The heap is made small through JSII_NODE, a wrapper adding a later --max-old-space-size (the last one
     wins), so the failure is the same on every machine; a cap near the bindings' need would be a race.
     """
-    from tierstack.generator.jsii_env import wheel_node
+    from tierstack.generator.synth.jsii_env import wheel_node
 
     config, wrapper = _small_config(tmp_path), tmp_path / "node"
     wrapper.write_text(f'#!/bin/sh\nexec "{wheel_node()}" "$1" --max-old-space-size=48 "$2"\n', encoding="utf-8")
@@ -396,8 +396,8 @@ def test_node_out_of_memory_under_a_cap_names_the_cap(monkeypatch: pytest.Monkey
     """What V8 says when the address space (ulimit -v) runs out, and what tierstack makes of it."""
     import resource
 
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.jsii_env import node_stopped
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.synth.jsii_env import node_stopped
 
     said = [
         "FATAL ERROR: MarkCompactCollector: young object promotion failed Allocation failed - "
@@ -416,8 +416,8 @@ def test_node_out_of_memory_under_a_cap_names_the_cap(monkeypatch: pytest.Monkey
 
 def test_node_killed_or_dying_says_why() -> None:
     """SIGKILL (the OOM killer, a container's limit) is the environment; any other death stays a bug."""
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.jsii_env import node_stopped
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.synth.jsii_env import node_stopped
 
     for code in (-9, 137):  # killed; jsii's host reports its kernel child's signal as 128 + N
         killed = node_stopped(code, [])
@@ -478,7 +478,7 @@ def test_home_a_file_is_the_git_blueprint_cache_and_what_to_do(tmp_path: Path, s
 def test_the_readme_exit_code_table_is_the_cli_s() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     rows = dict(re.findall(r"^\| `(\d+)` \| (.+?) \|", readme, flags=re.MULTILINE))
-    from tierstack.generator import exit_codes
+    from tierstack.generator.core import exit_codes
 
     defined = {value for name, value in vars(exit_codes).items() if name.startswith("EXIT_")}
     assert len(defined) >= 10 and cli.EXIT_PLAN_CHANGED in defined  # the CLI's own, from their one definition

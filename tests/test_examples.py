@@ -18,8 +18,8 @@ CONFIGS = example_configs(REPO / "examples")
 
 @pytest.mark.slow  # one process per example
 def test_there_are_at_least_three_examples_across_all_tiers() -> None:
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     tiers = {resolve(load_spec(config)).selection.tier for config in CONFIGS}  # what explain reports, unsynthesized
     assert len(CONFIGS) >= 3

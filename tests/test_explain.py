@@ -18,9 +18,10 @@ import pytest
 
 from conftest import CASES, REPO, run, use_case
 from synth_support import example_configs, read_stack
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.generate import generate
-from tierstack.generator.report import (
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.facts.catalog import load_catalog
+from tierstack.generator.output.generate import generate
+from tierstack.generator.output.report import (
     UNEXPLAINED,
     explain_data,
     explain_text,
@@ -28,8 +29,7 @@ from tierstack.generator.report import (
     provision_checks,
     resource_counts,
 )
-from tierstack.generator.resolve import Resolved, resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.plan.resolve import Resolved, resolve
 
 BILLING = "budget:\n  amount: 120\n  billing_account: 01A2B3-C4D5E6-F7A8B9\n"
 ALERTS = "variables:\n  alert_email: oncall@example.com\n"

@@ -2,7 +2,7 @@
 eventually consistent, plans again and applies, and reports anything else at once.
 
 The table is generator/data/eventual_consistency.yaml (each entry with its source); the decision is
-generator/eventual.py; the loop is operate.apply. The judges are Google's own error messages (quoted from
+generator/services/eventual.py; the loop is operate.apply. The judges are Google's own error messages (quoted from
 the sources the table names) and the real terraform binary against the provider stand-in, which a test
 asks to fail the first creates of a resource with such a message (tests/standin/failures.py), as the API
 does until the grant has propagated. Waits are made tiny with TIERSTACK_RETRY_WAIT_SECONDS; nothing here
@@ -21,8 +21,8 @@ from test_operate import generated, states, terraform_env, tierstack  # noqa: F4
 
 from conftest import REPO, run
 from standin import failures
-from tierstack.generator import eventual, operate
-from tierstack.generator.errors import UserError
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.services import eventual, operate
 
 # Google's messages, as the sources in the table quote them
 EVENTARC = (

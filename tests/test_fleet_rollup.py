@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO, run
 from tierstack.generator.analysis import rollup
 from tierstack.generator.analysis.rollup.model import Amount, Budget, BudgetCheck, of_lines, status
-from tierstack.generator.yamlio import dump, load_file, to_plain
+from tierstack.generator.core.yamlio import dump, load_file, to_plain
 
 EXAMPLE = REPO / "examples" / "churn-fleet"
 FLEET = EXAMPLE / "churn.fleet.yaml"
@@ -231,7 +231,7 @@ def test_the_rollup_is_deterministic_and_the_same_in_yaml() -> None:
     assert first.exit_code == 0 and first.stdout == second.stdout
     yaml_out = run("cost", str(FLEET), *PRICES, "--format", "yaml")
     assert yaml_out.exit_code == 0, yaml_out.output
-    from tierstack.generator.yamlio import parse
+    from tierstack.generator.core.yamlio import parse
 
     assert to_plain(parse(yaml_out.stdout, Path("-")))["rollup"] == cost_json(FLEET)["rollup"]
     assert [g["team"] for g in cost_json(FLEET)["rollup"]["teams"]] == ["retail", "retail-br", "retail-de"]
@@ -361,7 +361,7 @@ def test_the_fleet_rollups_load_no_bindings(command: str, spawns: None) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     loaded = set(json.loads(out.stdout))
-    assert "tierstack.generator.analysis.rollup" in loaded and "tierstack.generator.fleet" in loaded
+    assert "tierstack.generator.analysis.rollup" in loaded and "tierstack.generator.services.fleet" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in {"cdktn", "cdktn_provider_google", "constructs", "jsii"})
     assert heavy == [], f"{command} of a fleet loads the bindings: {heavy[:5]}"
 

@@ -3,8 +3,8 @@
 `validate` of thousands of members is fast because what members render alike is done once: a render that
 differs from an earlier one only in lines of their own is that one with those lines rendered again; its
 parse is the earlier parse with the few scalars replaced (level-0's state bucket is `<name>-tfstate`,
-generator/rendercache.py); the chain is merged once and each member's differing leaves are set on a copy
-(generator/blueprint/shared.py). The judges here are not those caches: each member written as a tierstack.yaml of
+generator/config/rendercache.py); the chain is merged once and each member's differing leaves are set on a copy
+(generator/config/blueprint/shared.py). The judges here are not those caches: each member written as a tierstack.yaml of
 its own and resolved alone, cold (caches emptied, every chain merged layer by layer); the same member
 resolved again cold; yamlio.parse of the whole rendered text for every patched document; and the full render
 for every line rendered again. Speed is measured in bench/fleet_validate_bench.py, not here.
@@ -23,16 +23,17 @@ from ruamel.yaml.comments import CommentedMap
 from test_fleet import line_of, merged, write
 
 from conftest import run
-from tierstack.generator import blueprint as bp
-from tierstack.generator import fleet as fleets
-from tierstack.generator import fleet_workers, rendercache
-from tierstack.generator.blueprint import rendered as bp_rendered
-from tierstack.generator.blueprint import shared as bp_shared
-from tierstack.generator.blueprint import template as bp_template
-from tierstack.generator.errors import UserError
-from tierstack.generator.resolve import Resolved, resolve
-from tierstack.generator.spec import load_spec
-from tierstack.generator.yamlio import dump, parse, to_plain
+from tierstack.generator.config import blueprint as bp
+from tierstack.generator.config import rendercache
+from tierstack.generator.config.blueprint import rendered as bp_rendered
+from tierstack.generator.config.blueprint import shared as bp_shared
+from tierstack.generator.config.blueprint import template as bp_template
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.yamlio import dump, parse, to_plain
+from tierstack.generator.plan.resolve import Resolved, resolve
+from tierstack.generator.services import fleet as fleets
+from tierstack.generator.services import fleet_workers
 
 REGIONS = ("us-central1", "europe-west3", "europe-west4", "us-east1", "asia-south1", "europe-west1")
 DEFAULTS: dict[str, Any] = {

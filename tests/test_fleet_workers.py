@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tierstack.generator import fleet as fleets
-from tierstack.generator import fleet_workers
-from tierstack.generator.errors import UserError
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.services import fleet as fleets
+from tierstack.generator.services import fleet_workers
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "churn-fleet"
 TIERSTACK = str(Path(sys.executable).with_name("tierstack"))

@@ -9,8 +9,8 @@ import pytest
 from test_upstream import CONFIG, Repo, git, pinned_resolve
 
 from conftest import REPO, run
-from tierstack.generator.fork import MARK, is_ours
-from tierstack.generator.lockfile import LOCK_NAME, read_lock
+from tierstack.generator.config.lockfile import LOCK_NAME, read_lock
+from tierstack.generator.services.fork import MARK, is_ours
 
 
 @pytest.fixture
@@ -285,7 +285,7 @@ def test_the_overlay_names_the_blueprint_schema_and_fork_writes_it_beside(here: 
     import jsonschema
     from ruamel.yaml import YAML
 
-    from tierstack.generator.schema import DEFAULT_FILES, MODELINE, schema_text
+    from tierstack.generator.output.schema import DEFAULT_FILES, MODELINE, schema_text
 
     result = run("fork", "level-1-pipeline-automation", "--name", "acme-emea", "--set", "labels.data-residency=eu")
     assert result.exit_code == 0, result.output

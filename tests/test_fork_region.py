@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from conftest import run
-from tierstack.generator import fsio
-from tierstack.generator.catalog import Catalog
-from tierstack.generator.errors import ErrorList, UserError
-from tierstack.generator.fork import MARK, is_ours
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
-from tierstack.generator.yamlio import load_file, to_plain
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core import fsio
+from tierstack.generator.core.errors import ErrorList, UserError
+from tierstack.generator.core.yamlio import load_file, to_plain
+from tierstack.generator.facts.catalog import Catalog
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.services.fork import MARK, is_ours
 
 USE_CASE = textwrap.dedent(
     """\
@@ -448,7 +448,7 @@ def test_a_fleet_member_without_region_is_in_the_blueprints_and_one_outside_is_t
         "fleet.yaml:9, field 'members[propensity-b].region': us-east1 is not a region the blueprint allows: "
         f"uk.yaml.j2:{allowed} allows europe-west2, europe-west1"
     ) in result.output, result.output
-    from tierstack.generator.fleet import loaded_member
+    from tierstack.generator.services.fleet import loaded_member
 
     plan = resolve(loaded_member(fleet, "propensity-a"))
     assert {env.region for env in plan.environments.values()} == {"europe-west2"}

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import run
-from tierstack.generator.catalog import load_gcp_facts
+from tierstack.generator.facts.catalog import load_gcp_facts
 
 REGION = "europe-west2"
 CONFIG = """\
@@ -66,9 +66,9 @@ MULTI_REGIONS = {"us", "eu", "asia", "global", "nam4", "eur4", "eur3", "asia1", 
 @pytest.fixture(scope="module")
 def uk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
     """The fork, the config beside it, its plan and its output: (config, plan)."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     folder = tmp_path_factory.mktemp("uk")
     fork = folder / "team-uk.yaml.j2"
@@ -143,7 +143,7 @@ def test_each_regional_resource_is_in_the_region(uk: tuple[Path, Any], synthesiz
 
 
 def test_the_state_bucket_and_the_plan_are_in_the_region(uk: tuple[Path, Any], synthesizes: None) -> None:
-    from tierstack.generator.bootstrap import wanted_buckets
+    from tierstack.generator.services.bootstrap import wanted_buckets
 
     _, plan = uk
     assert {env.region for env in plan.environments.values()} == {REGION}

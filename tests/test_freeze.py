@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator import freeze
-from tierstack.generator.errors import UserError
-from tierstack.generator.spec import Freeze, load_spec
+from tierstack.generator.config import freeze
+from tierstack.generator.config.spec import Freeze, load_spec
+from tierstack.generator.core.errors import UserError
 
 PLANS = REPO / "tests" / "fixtures" / "review"
 PROD = str(PLANS / "update-labels-prod.json")

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator import gcp_facts
-from tierstack.generator.catalog import ZONE_RE, load_catalog, load_gcp_facts
-from tierstack.generator.errors import UserError
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.catalog import ZONE_RE, load_catalog, load_gcp_facts
+from tierstack.generator.plan import gcp_facts
+from tierstack.generator.plan.resolve import resolve
 
 DATA = REPO / "generator" / "data"
 RESEARCH = """\
@@ -284,7 +284,7 @@ def test_a_region_without_known_zones_names_the_region_and_the_known_ones(write:
 def test_a_zone_and_an_existing_subnetwork_from_the_config_are_used(
     write: Callable[..., Path], synthesizes: None
 ) -> None:
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     subnet = "projects/acme-net/regions/europe-west1/subnetworks/notebooks"
     config = write(

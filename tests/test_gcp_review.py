@@ -47,9 +47,9 @@ def test_budgets_leave_the_currency_to_the_billing_account(synthesized: dict[str
 
 
 def test_a_currency_the_user_gives_is_kept(write: Any, tmp_path: Path, synthesizes: None) -> None:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = write(
         use_case(serving="batch") + "budget:\n  amount: 100\n  currency: EUR\n  billing_account: 01A2B3-C4D5E6-F7A8B9\n"
@@ -357,9 +357,9 @@ def test_experimental_in_production_only_when_asked(write: Any, synthesizes: Non
 
 def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path, synthesizes: None) -> None:
     """The pipeline's model monitoring job notifies a Pub/Sub channel on the topic whose messages retrain."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = write(
         use_case(retraining="on_degradation", retraining_trigger="automatic", serving="online")
@@ -385,7 +385,7 @@ def test_anomalies_reach_the_retraining_trigger(write: Any, tmp_path: Path, synt
 def test_providers_are_built_before_the_modules_that_read_them() -> None:
     """Typed inputs between modules: a capability is built after those it declares in `after`, whatever
     the order it is listed in, and the catalog's order holds wherever it can."""
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
     from tierstack.modules import build_order
 
     ids = list(load_catalog().ids)
@@ -545,9 +545,9 @@ def test_the_agent_table_matches_fabric_on_the_roles_we_grant() -> None:
 def test_the_eventarc_trigger_waits_for_its_agent_and_its_role(write: Any, tmp_path: Path, synthesizes: None) -> None:
     """Eventarc creates its agent on first use and refuses triggers until it can act: the agent is made
     first, after its API, and granted roles/eventarc.serviceAgent, and the trigger waits for that grant."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = write(
         use_case(retraining="on_degradation", retraining_trigger="automatic", code_changes="frequent", serving="online")
@@ -622,8 +622,8 @@ def test_cmek_production_audits_vertex_ai_and_kms_data_access(synthesized: dict[
     """A mission-critical CMEK production's data lives in Vertex AI as much as in Cloud Storage, and every use
     of its key is a Cloud KMS data access (Cloud Audit Logs: Data Access logs are off by default, BigQuery's
     excepted), so both are audited beside Cloud Storage."""
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     seen = 0
     for config, out in sorted(synthesized.items()):

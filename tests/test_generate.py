@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run, use_case
-from tierstack.generator import generate as generate_mod
-from tierstack.generator.errors import UserError
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION
+from tierstack.generator.output import generate as generate_mod
+from tierstack.generator.plan.resolve import resolve
 
 TWO_ENVS = "environments:\n  dev:\n    project: acme-gen-dev\n  prod:\n    project: acme-gen-prod\n"
 SPEC = use_case(serving="online", retraining="on_degradation") + TWO_ENVS
@@ -134,7 +134,7 @@ def test_a_crash_during_synthesis_leaves_the_previous_output_intact(
         (outdir / "stacks" / "half.json").write_text("{")
         raise RuntimeError("killed mid-synthesis")
 
-    import tierstack.generator.stacks as stacks
+    import tierstack.generator.synth.stacks as stacks
 
     monkeypatch.setattr(stacks, "synthesize", crash)
     with pytest.raises(RuntimeError):
@@ -281,7 +281,7 @@ def test_jsii_node_that_does_not_exist_is_a_clear_error(
     write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JSII_NODE", "/nowhere/node")
-    from tierstack.generator import jsii_env
+    from tierstack.generator.synth import jsii_env
 
     with pytest.raises(UserError, match="JSII_NODE points at '/nowhere/node'"):
         jsii_env.prepare()
@@ -333,7 +333,7 @@ def test_output_follows_the_umask(
 
 
 def test_write_atomic_keeps_the_mode_of_the_file_it_replaces(tmp_path: Path) -> None:
-    from tierstack.generator.fsio import write_atomic
+    from tierstack.generator.core.fsio import write_atomic
 
     target = tmp_path / "cdktf.json"
     previous = os.umask(0o022)

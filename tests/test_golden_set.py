@@ -18,9 +18,9 @@ from fakes.bigquery_query import FakeBigQueryQueries
 
 from conftest import REPO, run
 from synth_support import read_stack
-from tierstack.generator.errors import UserError
-from tierstack.generator.selection import select
-from tierstack.generator.spec import LoadedSpec
+from tierstack.generator.config.spec import LoadedSpec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.selection import select
 
 PREFIX = """\
 name: demo-case
@@ -56,7 +56,7 @@ OWNERS = "group:model-team@example.com"
 
 @pytest.fixture
 def spec_of(write: Callable[..., Path]) -> Callable[[str], LoadedSpec]:
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
 
     return lambda text: load_spec(write(text))
 
@@ -101,7 +101,7 @@ def test_max_difference_one_is_allowed(spec_of: Callable[[str], LoadedSpec]) -> 
 
 
 def test_the_golden_set_is_the_capabilitys_settings_with_its_owners(spec_of: Callable[[str], LoadedSpec]) -> None:
-    from tierstack.generator.resolve import resolve
+    from tierstack.generator.plan.resolve import resolve
 
     resolved = resolve(spec_of(PREFIX))
     for env in resolved.environments.values():
@@ -114,7 +114,7 @@ def test_the_golden_set_is_the_capabilitys_settings_with_its_owners(spec_of: Cal
 
 
 def test_the_schema_has_the_field() -> None:
-    from tierstack.generator.schema import schema
+    from tierstack.generator.output.schema import schema
 
     body = schema("config")
     assert "golden_set" in body["properties"]
@@ -128,9 +128,9 @@ def test_the_schema_has_the_field() -> None:
 
 @pytest.fixture
 def synth(write: Callable[..., Path], tmp_path: Path) -> Callable[[str], dict[str, dict[str, Any]]]:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     def _synth(text: str) -> dict[str, dict[str, Any]]:
         out = tmp_path / "out"
@@ -235,7 +235,7 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def bigquery(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBigQueryQueries]:
-    from tierstack.generator import golden_set_check
+    from tierstack.generator.analysis import golden_set_check
 
     fake = FakeBigQueryQueries().start()
     monkeypatch.setenv(golden_set_check.BIGQUERY_ENDPOINT_ENV, fake.url)
@@ -401,9 +401,9 @@ def test_an_unknown_environment_is_exit_2(write: Callable[..., Path]) -> None:
 @pytest.fixture
 def both(write: Callable[..., Path], tmp_path: Path, synthesizes: None) -> dict[str, Path]:
     """stack -> its folder, for the prefix config (the bucket created in prod) and the table config."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     out: dict[str, Path] = {}
     for name, text in (("prefix", PREFIX), ("table", TABLE.replace("demo-case", "demo-table"))):
@@ -475,9 +475,9 @@ STEP = "The candidate passed the golden set"
 def ci_files(config: Path, target: str) -> dict[str, Any]:
     import yaml
 
-    from tierstack.generator import ci
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output import ci
+    from tierstack.generator.plan.resolve import resolve
 
     install = "tierstack @ git+https://github.com/example-org/tierstack@" + "0123456789abcdef" * 2 + "01234567"
     plan = ci.plan_for(resolve(load_spec(config)), config, "main", install)

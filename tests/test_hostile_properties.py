@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tierstack.generator.cli import main
-from tierstack.generator.errors import UserError, printable
+from tierstack.generator.core.errors import UserError, printable
 
 TIERSTACK = str(Path(sys.executable).with_name("tierstack"))
 
@@ -360,7 +360,7 @@ def test_the_schemas_have_string_fields_to_attack() -> None:
 
 
 def _config_with(tmp: Path, changes: list[tuple[tuple[str, ...], str]], blueprint: str | None = None) -> Path:
-    from tierstack.generator.yamlio import dump, load_file, to_plain
+    from tierstack.generator.core.yamlio import dump, load_file, to_plain
 
     doc = to_plain(load_file(BASE_CONFIG))
     for path, value in changes:
@@ -387,7 +387,7 @@ def test_validate_of_a_config_with_hostile_strings(changes: list[tuple[tuple[str
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changes=st.lists(st.tuples(st.sampled_from(BLUEPRINT_PATHS), _hostile()), min_size=1, max_size=4))
 def test_validate_of_a_blueprint_with_hostile_strings(changes: list[tuple[tuple[str, ...], str]]) -> None:
-    from tierstack.generator.yamlio import dump
+    from tierstack.generator.core.yamlio import dump
 
     layer: dict[str, Any] = {"extends": "level-2-cicd"}
     for path, value in changes:

@@ -25,7 +25,6 @@ import pytest
 
 from conftest import run
 from tierstack.generator import cli
-from tierstack.generator.catalog import load_catalog
 from tierstack.generator.cli.init_answers import (
     answer_of,
     ascii_accelerator,
@@ -33,7 +32,8 @@ from tierstack.generator.cli.init_answers import (
     github_repository,
     nearest_accelerator,
 )
-from tierstack.generator.spec import parse_accelerator
+from tierstack.generator.config.spec import parse_accelerator
+from tierstack.generator.facts.catalog import load_catalog
 
 BASE = ["--no-input", "--name", "churn", "--team", "growth"]
 ACCOUNT = "01A2B3-C4D5E6-F7A8B9"
@@ -302,7 +302,7 @@ def test_init_under_a_file_names_the_path_and_the_file_in_the_way(
 @pytest.mark.parametrize("code", [errno.ENOTDIR, errno.EEXIST])
 def test_a_file_in_the_way_elsewhere_is_the_environment_s_error_too(code: int) -> None:
     """The same failures outside write_atomic (any command's mkdir under a file) are exit 2, naming the path."""
-    from tierstack.generator.errors import environment_error
+    from tierstack.generator.core.errors import environment_error
 
     found = environment_error(OSError(code, os.strerror(code), "z6.yaml/out"))
     assert found is not None and found.file == "z6.yaml/out"
@@ -415,7 +415,7 @@ def test_the_accelerator_is_written_in_ascii(tmp_path: Path, typed: str) -> None
 
 def test_every_accelerator_init_writes_reads_back_the_same() -> None:
     """The ASCII form is the spec's own (spec.parse_accelerator takes x, × and *), for every type and count."""
-    from tierstack.generator.spec import AcceleratorChoice
+    from tierstack.generator.config.spec import AcceleratorChoice
 
     for acc in load_catalog().accelerators:
         for count in acc.counts:
@@ -696,9 +696,9 @@ TIERS = {
 @pytest.mark.parametrize("tier", sorted(TIERS))
 def test_a_stack_generated_from_init_is_complete(tmp_path: Path, tier: int) -> None:
     from synth_support import read_stack, resources
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     result, path = init(tmp_path, *BASE, *TIERS[tier])
     assert result.exit_code == 0, result.output

@@ -81,8 +81,8 @@ def test_every_generated_resource_is_in_its_capabilitys_inventory(synthesized: d
 def test_every_example_and_tier_case_has_an_inventory(spawns: None) -> None:
     """Each example and tier case, in the inventory of everything it selects, for every stack; and no more."""
     from conftest import CASES as TIER_CASES
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     listed, problems = inventories(), []
     configs = sorted([*example_configs(), *TIER_CASES])
@@ -109,9 +109,9 @@ def test_every_example_and_tier_case_has_an_inventory(spawns: None) -> None:
 def test_the_checker_reads_an_inventory_from_any_folder(tmp_path: Path, synthesized: dict[str, Path]) -> None:
     """A test package keeps its capability's inventory next to its module: `./` configs resolve there,
     others from the repository root; one config may be written `config:` + `stacks:`."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     package = tmp_path / "package"
     package.mkdir()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from tierstack.generator import stacks
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.synth import stacks
 
 # safe-stable-stringify's text for a float Python writes as 1e-07: what a re-serialisation would change
 NODE_TEXT = '{\n  "resource": {\n    "google_x": {\n      "a": {\n        "n": 1e-7\n      }\n    }\n  }\n}'

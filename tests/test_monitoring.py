@@ -52,8 +52,8 @@ def stacks(synthesized: dict[str, Path]) -> list[tuple[str, dict[str, Any]]]:
 
 def monitoring_settings(synthesized: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """Stack name -> the resolved model_monitoring settings of its environment (what the stack must carry)."""
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     out = {}
     for config in synthesized:
@@ -295,7 +295,7 @@ def test_drift_threshold_reaches_the_stack_as_an_output(synthesized: dict[str, P
 
 
 def test_explain_promises_only_what_model_monitoring_provisions(spawns: None) -> None:
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     bindings = Path(__import__("cdktn_provider_google").__file__).parent
     monitors = [p.name for p in bindings.iterdir() if "model_monitor" in p.name or "monitoring_job" in p.name]

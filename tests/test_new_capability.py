@@ -20,10 +20,10 @@ import pytest
 
 from conftest import REPO, run
 from synth_support import check_capability_inventory, inventory_configs, read_stack
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.errors import UserError
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.catalog import load_catalog
+from tierstack.generator.plan.resolve import resolve
 from tierstack.modules import base
 
 PLUGINS = REPO / "tests" / "plugins"
@@ -100,7 +100,7 @@ def test_two_classes_cannot_claim_one_id() -> None:
 
 
 def test_its_stacks_match_its_inventory(data_validation: Any, tmp_path: Path, synthesizes: None) -> None:
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     (key, config), *others = inventory_configs(INVENTORY).items()
     assert config.resolve() == EXAMPLE.resolve() and not others
@@ -122,7 +122,7 @@ def test_its_stacks_match_its_inventory(data_validation: Any, tmp_path: Path, sy
 
 def test_terraform_validates_its_stacks(data_validation: Any, terraform: Any, tmp_path: Path) -> None:
     from standin import mirror
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     out = tmp_path / "cdktf.out"
     generate(resolve(load_spec(EXAMPLE)), out)
@@ -163,7 +163,7 @@ def forget() -> Iterator[list[str]]:
 
 
 def test_a_new_key_service_gets_its_agent_and_grant(secret_store: Any, tmp_path: Path, synthesizes: None) -> None:
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     config = tmp_path / "tierstack.yaml"
     config.write_text(SECRET_CONFIG, encoding="utf-8")
@@ -195,7 +195,7 @@ def test_a_new_key_service_gets_its_agent_and_grant(secret_store: Any, tmp_path:
 
 def declare(name: str, capability: str, bases: tuple[type, ...] = (base.CapabilityModule,), **attributes: Any) -> type:
     """Define a capability class, as a `class` statement in a plugin would."""
-    from tierstack.generator.settings import Settings
+    from tierstack.generator.config.settings import Settings
 
     declared = {"title": "x", "definition": "x", "process": "x", "provisions": ("x",), "settings_model": Settings}
     return type(name, bases, {"capability": capability, **declared, **attributes})
@@ -265,7 +265,7 @@ def test_declarations_are_checked_when_the_class_is_defined(
 # --- a broken plugin is blamed, not tierstack ------------------------------------------------------
 
 BROKEN_PLUGIN = """\
-from tierstack.generator.settings import Settings
+from tierstack.generator.config.settings import Settings
 from tierstack.modules.base import CapabilityModule
 
 

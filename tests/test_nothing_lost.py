@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run, use_case
-from tierstack.generator import fleet as fleet_mod
-from tierstack.generator import generate as generate_mod
+from tierstack.generator.output import generate as generate_mod
+from tierstack.generator.services import fleet as fleet_mod
 
 SPEC = use_case(serving="batch")
 FLEET = """\

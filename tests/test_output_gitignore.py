@@ -15,9 +15,9 @@ import pytest
 
 from conftest import git
 from standin import mirror
-from tierstack.generator.generate import GITIGNORE, generate, recorded_files
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output.generate import GITIGNORE, generate, recorded_files
+from tierstack.generator.plan.resolve import resolve
 
 EXAMPLE = "examples/research-prototype/tierstack.yaml"
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator import cost, price_catalog
+from tierstack.generator.analysis import cost, price_catalog
 
 FIXTURES = REPO / "tests" / "fixtures" / "billing_catalog"
 FRAUD = REPO / "examples" / "fraud-detection" / "tierstack.yaml"  # europe-west4: a prediction pool, an L4 training pool

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tierstack.generator import cost
+from tierstack.generator.analysis import cost
 
 
 def test_the_shipped_table_is_read_once() -> None:
@@ -32,7 +32,7 @@ def test_an_edited_table_is_read_again(tmp_path: Path) -> None:
 def test_a_missing_table_is_still_the_users_error(tmp_path: Path) -> None:
     import pytest
 
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     with pytest.raises(UserError):
         cost.load_prices(tmp_path / "missing.yaml")

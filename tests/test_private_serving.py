@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
 
 ENDPOINT = "model_serving_endpoint"
 

@@ -1,6 +1,6 @@
 """Provenance as a typed value: attributed to the innermost place, shown where the user can go.
 
-A value's provenance stays data (generator/provenance.py) from the blueprint loader to the commands;
+A value's provenance stays data (generator/config/provenance.py) from the blueprint loader to the commands;
 `show --provenance` formats it as text or writes it as JSON/YAML data. Built-in blueprints are shown
 as `tierstack:NAME:LINE`, and `tierstack blueprints --show NAME` prints the file those lines count in.
 """
@@ -19,12 +19,12 @@ from ruamel.yaml import YAML
 
 from conftest import REPO, run, use_case
 from synth_support import example_configs
-from tierstack.generator import blueprint as bp
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.errors import UserError
-from tierstack.generator.provenance import Provenance, Source
-from tierstack.generator.resolve import Resolved, resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config import blueprint as bp
+from tierstack.generator.config.provenance import Provenance, Source
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.catalog import load_catalog
+from tierstack.generator.plan.resolve import Resolved, resolve
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 WINDOWS = "C:\\work\\x.yaml"
@@ -341,8 +341,8 @@ def test_blueprints_lists_every_built_in_with_its_tier_and_parent() -> None:
 
 
 def _variables() -> dict[str, object]:
-    from tierstack.generator.resolve import template_variables
-    from tierstack.generator.selection import select
+    from tierstack.generator.plan.resolve import template_variables
+    from tierstack.generator.plan.selection import select
 
     loaded = load_spec(REPO / "examples/fraud-detection/tierstack.yaml")
     return template_variables(loaded, select(loaded, load_catalog()))

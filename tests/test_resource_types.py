@@ -1,7 +1,7 @@
 """One resource-type table, which a capability extends for a type it adds (issue 21).
 
 generator/data/resource_types.yaml says, per type, what it holds and how it can lose it, how Google bills
-it, its part in a page's diagram and its API; generator/resource_types.py is its one reader. A capability
+it, its part in a page's diagram and its API; generator/facts/resource_types.py is its one reader. A capability
 declares the rows of the types it adds (`resource_types` on its class). The toy capability
 tests/plugins/vector_search.py creates a type nothing else in the repository names, and review (a real
 plan of deleting it), diff, cost, docs and the assembler learn the type from that file alone.
@@ -23,11 +23,12 @@ import pytest
 
 from conftest import REPO
 from synth_support import read_stack
-from tierstack.generator import cost, docs
-from tierstack.generator import resource_types as rt
-from tierstack.generator.resolve import resolve
-from tierstack.generator.settings import Settings
-from tierstack.generator.spec import load_spec
+from tierstack.generator.analysis import cost
+from tierstack.generator.config.settings import Settings
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.facts import resource_types as rt
+from tierstack.generator.output import docs
+from tierstack.generator.plan.resolve import resolve
 from tierstack.modules import base
 
 PLUGINS = REPO / "tests" / "plugins"
@@ -216,7 +217,7 @@ def test_a_process_that_reads_only_plans_knows_the_capabilities_rows(spawns: Non
 
 
 def generated(text: str, root: Path) -> Path:
-    from tierstack.generator.generate import generate
+    from tierstack.generator.output.generate import generate
 
     root.mkdir(parents=True)
     (root / "tierstack.yaml").write_text(text, encoding="utf-8")
@@ -248,8 +249,7 @@ def test_the_toy_capabilitys_type_is_known_to_every_reader(
     vector_search: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None, spawns: None
 ) -> None:
     from standin import mirror
-    from tierstack.generator import diff
-    from tierstack.generator.analysis import review
+    from tierstack.generator.analysis import diff, review
 
     with_toy, without = generated(WITH_TOY, tmp_path / "with"), generated(WITHOUT_TOY, tmp_path / "without")
     stack = read_stack(with_toy, "dv-demo-dev")

@@ -25,9 +25,8 @@ import yaml
 
 from conftest import REPO, run
 from refresh import review_markdown, review_plans
-from tierstack.generator import cost
-from tierstack.generator.analysis import review
-from tierstack.generator.errors import UserError
+from tierstack.generator.analysis import cost, review
+from tierstack.generator.core.errors import UserError
 
 FIXTURES = REPO / "tests" / "fixtures" / "review"
 SCENARIOS = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -312,7 +311,7 @@ def test_a_plan_read_from_stdin() -> None:
     assert "1 to move" in result.output
 
 
-# --- the estimated monthly cost change (generator/cost.py's price table) ------------------------
+# --- the estimated monthly cost change (generator/analysis/cost.py's price table) ------------------------
 
 
 SUBSCRIPTION = "google_pubsub_subscription.cost_controls_budget_subscription"
@@ -324,7 +323,7 @@ def example_plan(name: str) -> dict[str, Any]:
 
 
 def table_price(item: str, key: str, region: str) -> float:
-    """A price read straight from generator/data/prices.yaml, not through generator/cost.py."""
+    """A price read straight from generator/data/prices.yaml, not through generator/analysis/cost.py."""
     table = yaml.safe_load((REPO / "generator" / "data" / "prices.yaml").read_text(encoding="utf-8"))
     (entry,) = [p for p in table["prices"] if (p["item"], p["key"], p["region"]) == (item, key, region)]
     return float(entry["price"])

@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from tierstack.generator import diff as diffing
-from tierstack.generator import resource_types
+from tierstack.generator.analysis import diff as diffing
 from tierstack.generator.analysis import review
-from tierstack.generator.stateful import STATEFUL_TYPES, is_stateful
+from tierstack.generator.facts import resource_types
+from tierstack.generator.facts.stateful import STATEFUL_TYPES, is_stateful
 
 FIXTURES = REPO / "tests" / "fixtures" / "review"
 GITHUB_LIMIT = 65_536
-MARKER = "<!-- tierstack-review:review-case -->"  # what generator/ci.py writes before the comment
+MARKER = "<!-- tierstack-review:review-case -->"  # what generator/output/ci.py writes before the comment
 
 
 def plan(name: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tierstack.generator import errors
 from tierstack.generator.analysis import review
 from tierstack.generator.analysis.review import read
+from tierstack.generator.core import errors
 
 
 @pytest.fixture

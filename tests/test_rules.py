@@ -1,7 +1,7 @@
 """Every row of docs/design.md's 'From use case to capabilities' table, on and off.
 
 The expected sets are written out here from the design document, not read
-from generator/rules.py, so a change to the rules that disagrees with the
+from generator/plan/rules.py, so a change to the rules that disagrees with the
 design fails.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from conftest import use_case
-from tierstack.generator.errors import UserError
-from tierstack.generator.resolve import Resolved
-from tierstack.generator.selection import select
-from tierstack.generator.spec import LoadedSpec
+from tierstack.generator.config.spec import LoadedSpec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.resolve import Resolved
+from tierstack.generator.plan.selection import select
 
 ALWAYS = {"foundation", "cost_controls"}
 
@@ -182,7 +182,7 @@ def test_online_experimentation_without_online_serving_is_a_contradiction(
     ],
 )
 def test_a_rule_row_names_only_answers_the_spec_can_hold(row: dict[str, object]) -> None:
-    from tierstack.generator.rules import Rule
+    from tierstack.generator.plan.rules import Rule
 
     with pytest.raises(ValueError, match="not among the spec's choices"):
         Rule(capabilities=("model_serving",), why="a typo", **row)  # type: ignore[arg-type]
@@ -191,9 +191,9 @@ def test_a_rule_row_names_only_answers_the_spec_can_hold(row: dict[str, object])
 def test_the_spec_and_the_questionnaire_share_one_list_of_choices() -> None:
     import typing
 
-    from tierstack.generator.choices import ANSWER_CHOICES
     from tierstack.generator.cli.init import CHOICES
-    from tierstack.generator.spec import UseCase
+    from tierstack.generator.config.choices import ANSWER_CHOICES
+    from tierstack.generator.config.spec import UseCase
 
     assert CHOICES is ANSWER_CHOICES
     for name, values in ANSWER_CHOICES.items():

@@ -25,13 +25,13 @@ from ruamel.yaml import YAML
 
 from conftest import CASES, REPO, run
 from synth_support import example_configs
-from tierstack.generator import blueprint as bp
-from tierstack.generator.catalog import load_catalog
-from tierstack.generator.errors import UserError
-from tierstack.generator.gitsource import GitSource
-from tierstack.generator.jsii_env import wheel_node
-from tierstack.generator.resolve import resolve, template_variables
-from tierstack.generator.schema import (
+from tierstack.generator.config import blueprint as bp
+from tierstack.generator.config.gitsource import GitSource
+from tierstack.generator.config.spec import UseCase, load_spec, parse_accelerator
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.yamlio import load_file, parse, to_plain
+from tierstack.generator.facts.catalog import load_catalog
+from tierstack.generator.output.schema import (
     _BOOLEAN_WORDS,
     DEFAULT_FILES,
     MODELINE,
@@ -39,9 +39,9 @@ from tierstack.generator.schema import (
     schema,
     schema_text,
 )
-from tierstack.generator.selection import select
-from tierstack.generator.spec import UseCase, load_spec, parse_accelerator
-from tierstack.generator.yamlio import load_file, parse, to_plain
+from tierstack.generator.plan.resolve import resolve, template_variables
+from tierstack.generator.plan.selection import select
+from tierstack.generator.synth.jsii_env import wheel_node
 
 EXAMPLES = example_configs()  # every example, the regional forks (examples/*/*/tierstack.yaml) too
 CONFIGS = [*EXAMPLES, *CASES]

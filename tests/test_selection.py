@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from conftest import use_case
-from tierstack.generator.errors import ErrorList, UserError
-from tierstack.generator.selection import select
-from tierstack.generator.spec import LoadedSpec
+from tierstack.generator.config.spec import LoadedSpec
+from tierstack.generator.core.errors import ErrorList, UserError
+from tierstack.generator.plan.selection import select
 
 SCHEDULED = {"retraining": "scheduled", "schedule": "0 3 * * 1"}
 
@@ -112,7 +112,7 @@ def test_accelerator_unknown_in_an_environment_region_names_that_environment(
 
 
 def test_selection_is_in_catalog_order_whatever_the_rule_order(spec_of: Callable[..., LoadedSpec]) -> None:
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     ids = select(spec_of(use_case(mission_critical=True, serving="online", **SCHEDULED))).ids
     order = load_catalog().ids

@@ -20,7 +20,7 @@ from test_monitoring import _check_series, conditions, terms
 
 from conftest import REPO, run, use_case
 from synth_support import read_stack
-from tierstack.generator.errors import UserError
+from tierstack.generator.core.errors import UserError
 from tierstack.modules.serving_slos import ServingSlosSettings, table, targets, unpaged
 
 FRAUD = "examples/fraud-detection/tierstack.yaml"  # online, production class in prod, experimental elsewhere
@@ -213,9 +213,9 @@ def test_every_sli_reads_a_real_metric_of_this_endpoint(synthesized: dict[str, P
 
 @pytest.fixture(scope="module")
 def batch_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     root = tmp_path_factory.mktemp("batch")
     config = root / "tierstack.yaml"
@@ -266,9 +266,9 @@ def test_experimental_batch_shows_the_rows_and_pages_nobody(batch_out: Path, syn
 def test_overrides_change_the_targets_per_use_case_and_per_environment(
     write: Any, tmp_path: Path, synthesizes: None
 ) -> None:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = write(
         use_case(serving="online") + "environments:\n  dev: {}\n  prod:\n    overrides:\n      capabilities:\n"
@@ -287,9 +287,9 @@ def test_overrides_change_the_targets_per_use_case_and_per_environment(
 
 
 def test_a_page_email_pages_an_on_call_address_of_its_own(write: Any, tmp_path: Path, synthesizes: None) -> None:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = write(
         use_case(serving="online")

@@ -15,10 +15,10 @@ import pytest
 
 from conftest import CASES, REPO
 from synth_support import example_configs
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
-from tierstack.generator.stacks import ASSEMBLER_SETTINGS
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
+from tierstack.generator.synth.stacks import ASSEMBLER_SETTINGS
 
 
 class Recorder(dict):  # type: ignore[type-arg]

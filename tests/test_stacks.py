@@ -12,8 +12,8 @@ import pytest
 
 from conftest import REPO
 from synth_support import example_configs, read_stack, resources
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
-from tierstack.generator.stateful import is_stateful
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
+from tierstack.generator.facts.stateful import is_stateful
 
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 COST_LABELS = {"use-case", "team", "environment", "tier", "managed-by", "capability"}
@@ -53,7 +53,7 @@ def test_every_stack_has_pinned_providers_and_its_own_state_prefix(synthesized: 
 
 
 def test_every_address_is_readable_and_names_its_capability(synthesized: dict[str, Path]) -> None:
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     ids = load_catalog().ids
     for _, stack, data in all_stacks(synthesized):
@@ -130,7 +130,7 @@ def test_cmek_reaches_every_stateful_resource_when_on(synthesized: dict[str, Pat
 
 
 def test_every_resource_waits_for_its_api(synthesized: dict[str, Path]) -> None:
-    from tierstack.generator.stacks import api_for
+    from tierstack.generator.synth.stacks import api_for
 
     for _, stack, data in all_stacks(synthesized):
         apis = {body["service"] for a, body in resources(data).items() if a.startswith("google_project_service.")}

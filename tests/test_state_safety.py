@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from standin import mirror, plans
-from tierstack.generator.generate import generate
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
-from tierstack.generator.stateful import is_stateful
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.facts.stateful import is_stateful
+from tierstack.generator.output.generate import generate
+from tierstack.generator.plan.resolve import resolve
 
 pytestmark = pytest.mark.slow  # terraform apply and plan on generated stacks
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import CASES, REPO
 from standin import extract, mirror, plans
 from synth_support import dynamic_meta_arguments, example_configs, read_stack
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION
 
 pytestmark = pytest.mark.slow  # the real terraform binary on every stack
 

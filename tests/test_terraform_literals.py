@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from conftest import run
 from standin import mirror
 
-# What an email's local part may hold (generator/grammars.py, EMAIL_RE) that Terraform treats specially.
+# What an email's local part may hold (generator/core/grammars.py, EMAIL_RE) that Terraform treats specially.
 SPECIAL = "${}%"
 LOCAL_PART = st.text(
     alphabet=string.ascii_letters + string.digits + ".!#&*+/=?^_`|~-" + SPECIAL, min_size=1, max_size=20
@@ -95,9 +95,9 @@ def _planned(plan: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
 @pytest.mark.slow  # synthesizes and runs terraform
 @pytest.mark.parametrize("value", LITERALS)
 def test_terraform_reads_a_valid_value_literally(value: str, terraform: Any, tmp_path: Path) -> None:
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     config = tmp_path / "tierstack.yaml"
     config.write_text(_config(value, value), encoding="utf-8")

@@ -22,11 +22,11 @@ import pytest
 from click.testing import Result
 
 from conftest import hang_guard, run
-from tierstack.generator import blueprint as bp
-from tierstack.generator import yamlio
-from tierstack.generator.blueprint import sandbox as bp_sandbox
-from tierstack.generator.blueprint import template as bp_template
-from tierstack.generator.errors import UserError
+from tierstack.generator.config import blueprint as bp
+from tierstack.generator.config.blueprint import sandbox as bp_sandbox
+from tierstack.generator.config.blueprint import template as bp_template
+from tierstack.generator.core import yamlio
+from tierstack.generator.core.errors import UserError
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC = "name: demo-case\nteam: ml\nuse_case: {stage: research}\n"
@@ -413,7 +413,7 @@ GOOD_VALUES = [
 
 @pytest.mark.parametrize(("check", "value"), GOOD_VALUES, ids=[c for c, _ in GOOD_VALUES])
 def test_a_trailing_newline_is_not_part_of_a_valid_value(check: str, value: str) -> None:
-    from tierstack.generator import grammars
+    from tierstack.generator.core import grammars
 
     getattr(grammars, check)(value)  # the value itself is valid
     with pytest.raises(ValueError):
@@ -432,7 +432,7 @@ SPEC_VALUES = [
 
 @pytest.mark.parametrize(("check", "value"), SPEC_VALUES, ids=[c for c, _ in SPEC_VALUES])
 def test_a_trailing_newline_is_not_part_of_a_valid_spec_value(check: str, value: str) -> None:
-    from tierstack.generator import spec
+    from tierstack.generator.config import spec
 
     getattr(spec, check)(value)
     with pytest.raises(ValueError, match=r"\\n'"):  # and the message shows the newline as \n
@@ -445,7 +445,7 @@ OTHER_DIGITS = {"arabic-indic": "\u0660\u0664", "fullwidth": "\uff10\uff14", "de
 
 @pytest.mark.parametrize("digits", OTHER_DIGITS.values(), ids=list(OTHER_DIGITS))
 def test_a_cron_written_with_other_digits_is_refused(digits: str) -> None:
-    from tierstack.generator import grammars
+    from tierstack.generator.core import grammars
 
     assert int(digits) == 4  # what a check built on int() would have taken
     for value in (f"0 {digits} * * *", f"*/{digits} * * * *", f"0 4 * * {digits[1]}", f"0 4 1-{digits} * *"):
@@ -455,7 +455,7 @@ def test_a_cron_written_with_other_digits_is_refused(digits: str) -> None:
 
 @pytest.mark.parametrize("digits", OTHER_DIGITS.values(), ids=list(OTHER_DIGITS))
 def test_a_freeze_moment_written_with_other_digits_is_refused(digits: str) -> None:
-    from tierstack.generator import freeze
+    from tierstack.generator.config import freeze
 
     freeze.check_moment("2026-11-04")
     freeze.check_week_time("fri 04:00")
@@ -467,7 +467,7 @@ def test_a_freeze_moment_written_with_other_digits_is_refused(digits: str) -> No
 
 @pytest.mark.parametrize("value", ["0 4 * * *\n", " 0 4 * * *", "0 4 * * *\u00a0", "0\t4 * * *", "0 4 * * *\r"])
 def test_a_cron_with_other_whitespace_is_refused(value: str) -> None:
-    from tierstack.generator import grammars
+    from tierstack.generator.core import grammars
 
     grammars.check_cron("0  4 * * *")  # spaces between fields are fine
     with pytest.raises(ValueError, match="five fields separated by spaces"):
@@ -476,7 +476,7 @@ def test_a_cron_with_other_whitespace_is_refused(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["google-ml-prod", "acme-google", "my-googleproj"])
 def test_a_project_id_holding_google_is_refused(value: str) -> None:
-    from tierstack.generator import grammars
+    from tierstack.generator.core import grammars
 
     with pytest.raises(ValueError, match="cannot contain 'google'"):
         grammars.check_project(value)

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run
-from tierstack.generator import gitsource
-from tierstack.generator.errors import UserError
-from tierstack.generator.lockfile import LOCK_NAME, Pins, read_lock, session
-from tierstack.generator.resolve import resolve
-from tierstack.generator.spec import load_spec
+from tierstack.generator.config import gitsource
+from tierstack.generator.config.lockfile import LOCK_NAME, Pins, read_lock, session
+from tierstack.generator.config.spec import load_spec
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.plan.resolve import resolve
 
 ORG = textwrap.dedent(
     """\

@@ -24,7 +24,7 @@ import pytest
 from test_upstream import Repo
 
 from conftest import run
-from tierstack.generator.lockfile import LOCK_NAME, Pins, session
+from tierstack.generator.config.lockfile import LOCK_NAME, Pins, session
 
 ORG = textwrap.dedent(
     """\
@@ -85,7 +85,7 @@ def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
 
 def write_fleet(folder: Path, text: str = FLEET) -> Path:
     """The fleet file in `folder` (beside the upstream), its tierstack.lock written as generate writes it."""
-    from tierstack.generator.fleet import load_fleet
+    from tierstack.generator.services.fleet import load_fleet
 
     folder.mkdir(exist_ok=True)
     path = folder / "props.fleet.yaml"
@@ -295,10 +295,10 @@ def test_an_unchanged_environment_is_not_synthesized_and_the_report_is_a_full_on
 ) -> None:
     """The shortcut of resource_changes: dev keeps its own region and retention, so only prod is synthesized;
     the report is the one both environments synthesized at both refs give."""
-    from tierstack.generator import diff as diffing
-    from tierstack.generator import upstream as upstreams
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.analysis import diff as diffing
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
+    from tierstack.generator.services import upstream as upstreams
 
     own = (
         "environments:\n  dev:\n    region: us-central1\n"
@@ -323,9 +323,9 @@ def test_terraform_plans_the_replacements_the_fleet_report_names(
     (which replaces what the provider cannot update in place), its stack at v1.1.0 planned against that
     state. The stateful resources Terraform would delete are exactly those the fleet report puts at risk."""
     from standin import mirror
-    from tierstack.generator.fleet import resolved_member
-    from tierstack.generator.stacks import synthesize
-    from tierstack.generator.stateful import is_stateful
+    from tierstack.generator.facts.stateful import is_stateful
+    from tierstack.generator.services.fleet import resolved_member
+    from tierstack.generator.synth.stacks import synthesize
 
     names = ["prop-moves", "prop-pinned"]
     result = run("upstream", "fleet/props.fleet.yaml", "--format", "json", *(f"--member={n}" for n in names))

@@ -14,7 +14,7 @@ from test_bad_inputs import CASES, CORPUS, assert_as_expected
 
 from conftest import run
 from tierstack.generator import cli as cli_module
-from tierstack.generator.gcp_facts import FactError
+from tierstack.generator.plan.gcp_facts import FactError
 from tierstack.modules.model_serving import batch_input_table, batch_model_name, batch_problems
 
 
@@ -90,11 +90,11 @@ def test_synthesis_refuses_with_the_same_rule_when_validate_is_bypassed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """model_serving's build() is the last line, and it applies the very rule validate does (one definition)."""
-    from tierstack.generator import gcp_facts
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan import gcp_facts
+    from tierstack.generator.plan.resolve import resolve
 
     config = CORPUS / "c3-batch-model-in-another-region.yaml"
     monkeypatch.setattr(gcp_facts, "_batch_problems", lambda *_: [])

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conftest import run, use_case
-from tierstack.generator import grammars
+from tierstack.generator.core import grammars
 
 
 def test_init_refuses_a_budget_that_is_not_a_finite_amount(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

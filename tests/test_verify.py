@@ -21,7 +21,7 @@ from fakes.vertex.server import SHAPES, FakeVertex, shape
 from fakes.vertex.world import fill
 
 from conftest import REPO, run
-from tierstack.generator import verify as checking
+from tierstack.generator.analysis import verify as checking
 
 FRAUD = REPO / "examples" / "fraud-detection"
 CHURN = REPO / "examples" / "churn-emea"

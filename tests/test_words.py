@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO, run
 from synth_support import example_configs
-from tierstack.generator import cost
+from tierstack.generator.analysis import cost
 
 # a word, a space, the same word: "node node"; letters only, so "1 1" in a table is not a word said twice
 DOUBLED = re.compile(r"\b([A-Za-z]+) \1\b", re.IGNORECASE)

@@ -1,6 +1,7 @@
 """Analysis: what a plan, a change or a live project means, computed and rendered for a person.
 
-One subpackage per command family (review here; diff, cost and verify are to follow), each split into
-reading its input, its model and its renderings. It may import generator's core (errors, file I/O),
-its facts (resource types, prices) and other analyses; never the CLI (click), never cdktn.
+review/ (a Terraform plan), rollup/ (a fleet's cost and explain), verify/ (a live project against its
+stacks), diff.py (two generations), cost.py and price_catalog.py (the estimate), the data-source and
+golden-set checks. It may import output, synth's readers, plan, config, facts and core, and other analyses;
+never the services or the CLI (click), never cdktn.
 """

@@ -58,7 +58,7 @@ from tierstack.generator.cli import (
 from tierstack.generator.cli.context import PARAMS, CommandContext, interrupted, out_as_given
 from tierstack.generator.cli.options import exit_codes
 from tierstack.generator.cli.views import echo_stream, flush_outputs, output_closed, print_error, silence_closed_outputs
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_BROKEN_PIPE,
     EXIT_BUG,
     EXIT_DESTRUCTIVE_CHANGE,
@@ -99,7 +99,7 @@ class TierstackGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         with _ctrl_c_handled(), _handled(ctx):  # the handler is restored after "Aborted!" is out
-            from tierstack.generator.fsio import require_working_directory
+            from tierstack.generator.core.fsio import require_working_directory
 
             require_working_directory()  # every relative path and every message needs it
             return super().invoke(ctx)
@@ -127,7 +127,7 @@ def _handled(ctx: click.Context | None) -> Iterator[None]:
 
 def _failure(ctx: click.Context | None, exc: Exception) -> int:
     """Report exc; return its exit code (or re-raise it, with TIERSTACK_DEBUG)."""
-    from tierstack.generator.errors import UserError, environment_error
+    from tierstack.generator.core.errors import UserError, environment_error
 
     if isinstance(exc, click.ClickException):  # a usage error: click's message, click's code
         import io
@@ -188,7 +188,7 @@ def _ctrl_c_handled() -> Iterator[None]:
 def _on_sigint(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     interrupted.set()
-    runtime = sys.modules.get("tierstack.generator.jsii_env")
+    runtime = sys.modules.get("tierstack.generator.synth.jsii_env")
     if runtime is not None:  # imported only by generate, before the bindings
         runtime.interrupt()
     raise KeyboardInterrupt

@@ -12,7 +12,7 @@ from tierstack.generator.cli.options import (
     format_option,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -69,8 +69,8 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
       tierstack blueprints --config examples/regional-propensity/us/tierstack.yaml
       tierstack blueprints --dir blueprints/ --format json
     """
-    from tierstack.generator.blueprint import builtin_summaries, builtin_text
-    from tierstack.generator.report import as_data
+    from tierstack.generator.config.blueprint import builtin_summaries, builtin_text
+    from tierstack.generator.output.report import as_data
 
     if name is not None:
         if fmt != "text" or configs or folders:
@@ -97,8 +97,8 @@ def blueprints(name: str | None, configs: tuple[Path, ...], folders: tuple[Path,
 def _blueprint_lineage(
     builtins: list[dict[str, Any]], configs: tuple[Path, ...], folders: tuple[Path, ...], fmt: str
 ) -> None:
-    from tierstack.generator import upstream as upstreams
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
+    from tierstack.generator.services import upstream as upstreams
 
     local = [upstreams.lineage_of_config(config) for config in configs]
     for folder in folders:

@@ -9,7 +9,7 @@ from tierstack.generator.cli.options import (
     format_option,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -27,8 +27,8 @@ def capabilities(fmt: str) -> None:
     Example:
       tierstack capabilities --format yaml
     """
-    from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.report import as_data, catalog_data
+    from tierstack.generator.facts.catalog import load_catalog
+    from tierstack.generator.output.report import as_data, catalog_data
 
     catalog = load_catalog()
     if fmt != "text":
@@ -52,8 +52,8 @@ def tiers(fmt: str) -> None:
     Example:
       tierstack tiers
     """
-    from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.report import as_data, tiers_data
+    from tierstack.generator.facts.catalog import load_catalog
+    from tierstack.generator.output.report import as_data, tiers_data
 
     data = tiers_data(load_catalog())
     if fmt != "text":

@@ -13,7 +13,7 @@ from tierstack.generator.cli.options import (
     config_argument,
     exit_codes,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -85,10 +85,10 @@ def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
 
 
 def _write_ci(target: str, config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
-    from tierstack.generator import ci as ci_files
-    from tierstack.generator.blueprint import display_path
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output import ci as ci_files
+    from tierstack.generator.plan.resolve import resolve
 
     kind: ci_files.Target = "github" if target == "github" else "cloudbuild"
     requirement = ci_files.requirement(install)

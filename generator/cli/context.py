@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:  # errors is imported by the commands that need it, not at start
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
 
 PARAMS = "tierstack.command"  # ctx.meta key: the running command's name and parameters
@@ -49,7 +49,7 @@ def out_as_given(exc: UserError, command: str | None, params: dict[str, Any], sa
     """
     from dataclasses import replace
 
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     if type(exc) is not UserError or exc.field != "--out" or "out" not in params or params["out"] is not None:
         return exc

@@ -15,14 +15,14 @@ from tierstack.generator.cli.options import (
     members_option,
     stacks_out_option,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
 
 if TYPE_CHECKING:  # read lazily: `tierstack --help` need not load the estimate
+    from tierstack.generator.analysis.cost import Estimate, PriceTable
     from tierstack.generator.analysis.rollup import CostRollup
-    from tierstack.generator.cost import Estimate, PriceTable
 
 
 @click.command(
@@ -110,10 +110,10 @@ def cost(
       tierstack cost --prices catalog --refresh-prices      # today's catalog prices (docs/operate.md)
       tierstack cost --diff cdktf.out/stacks/*/*.tfplan.json  # what the plans change, per capability
     """
-    from tierstack.generator import cost as costing
-    from tierstack.generator import price_catalog
+    from tierstack.generator.analysis import cost as costing
+    from tierstack.generator.analysis import price_catalog
     from tierstack.generator.analysis import rollup as rollups
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
 
     paths = _cost_paths(config, plans, diff, out, environments, members)
     mode: price_catalog.Mode = "catalog" if prices == "catalog" else "table" if prices == "table" else "auto"
@@ -144,9 +144,9 @@ def _estimate(
     config: Path, out: Path | None, environments: tuple[str, ...], members: tuple[str, ...], table: PriceTable
 ) -> tuple[Estimate, CostRollup | None]:
     """The estimate of a config's stacks; a fleet's with its roll-ups per member, team, label and capability."""
-    from tierstack.generator import cost as costing
-    from tierstack.generator import fleet as fleets
+    from tierstack.generator.analysis import cost as costing
     from tierstack.generator.analysis import rollup as rollups
+    from tierstack.generator.services import fleet as fleets
 
     if fleets.is_fleet_file(config):
         return rollups.fleet_cost(config, out, environments, members, table)

@@ -15,7 +15,7 @@ from tierstack.generator.cli.options import (
     format_option,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -116,14 +116,14 @@ def diff(base: str, head: str, config_path: str | None, repo: Path, committed: b
       tierstack diff origin/main HEAD --config tierstack.yaml --format markdown > comment.md
       tierstack diff origin/main HEAD --config fleet.yaml --committed --changed-stacks --format json
     """
-    from tierstack.generator import diff as diffing
-    from tierstack.generator.report import as_data
+    from tierstack.generator.analysis import diff as diffing
+    from tierstack.generator.output.report import as_data
 
     sides = [(arg, Path(arg).is_dir()) for arg in (base, head)]
     if changed:
         if not committed or config_path is None or any(is_dir for _, is_dir in sides):
             raise click.UsageError("--changed-stacks goes with two git refs, --config and --committed")
-        from tierstack.generator import changed_stacks
+        from tierstack.generator.services import changed_stacks
 
         scope = changed_stacks.changed_stacks(repo, base, head, config_path)
         echo(changed_stacks.render(scope, fmt), nl=False)

@@ -17,7 +17,7 @@ from tierstack.generator.cli.views import (
     echo,
     shown_path,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -55,9 +55,9 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
       tierstack docs examples/recommender/tierstack.yaml
       tierstack docs --env prod > prod.md
     """
-    from tierstack.generator.docs import synthesized_pages
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.docs import synthesized_pages
+    from tierstack.generator.plan.resolve import resolve
 
     target = out or config.parent / "cdktf.out"
     resolved = resolve(load_spec(config))
@@ -76,7 +76,7 @@ NEWER_BY = 2.0  # seconds
 def _config_newer(config: Path, target: Path, stacks: list[str], out: Path | None) -> list[str]:
     """A warning when the config was saved after generate wrote these stacks: the pages describe the
     stacks as they were generated then, not what the config says now (docs never synthesizes)."""
-    from tierstack.generator.stacks import stack_file
+    from tierstack.generator.synth.stacks import stack_file
 
     changed = config.stat().st_mtime
     older = [stack for stack in stacks if stack_file(target, stack).stat().st_mtime + NEWER_BY < changed]

@@ -15,7 +15,7 @@ from tierstack.generator.cli.options import (
     format_option,
     member_option,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -23,13 +23,13 @@ from tierstack.generator.exit_codes import (
 
 def _fleet_member(config: Path, name: str, resolved: bool = True) -> Any:
     """A fleet member's plan (or, not resolved, its validated config), as a tierstack.yaml's would be."""
-    from tierstack.generator import fleet
+    from tierstack.generator.services import fleet
 
     return fleet.resolved_member(config, name) if resolved else fleet.loaded_member(config, name)
 
 
 def _is_fleet(config: Path) -> bool:
-    from tierstack.generator import fleet
+    from tierstack.generator.services import fleet
 
     return str(config) != "-" and fleet.is_fleet_file(config)
 
@@ -37,8 +37,8 @@ def _is_fleet(config: Path) -> bool:
 def _fleet_rollup(config: Path, fmt: str) -> str:
     """explain FLEET: the roll-ups of every member's plan, as text or data (nothing synthesized)."""
     from tierstack.generator.analysis import rollup
-    from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.report import as_data
+    from tierstack.generator.facts.catalog import load_catalog
+    from tierstack.generator.output.report import as_data
 
     result = rollup.explain_rollup(rollup.resolved_fleet(config), load_catalog())
     return rollup.explain_text(result) if fmt == "text" else as_data(rollup.explain_data(result), fmt)
@@ -72,10 +72,10 @@ def explain(config: Path, fmt: str, member: str | None) -> None:
       tierstack explain examples/churn-fleet/churn.fleet.yaml             # the fleet's roll-ups
       tierstack explain examples/churn-fleet/churn.fleet.yaml --member churn-de
     """
-    from tierstack.generator.catalog import load_catalog
-    from tierstack.generator.report import as_data, explain_data, explain_text
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.facts.catalog import load_catalog
+    from tierstack.generator.output.report import as_data, explain_data, explain_text
+    from tierstack.generator.plan.resolve import resolve
 
     if member is None and _is_fleet(config):
         click.echo(_fleet_rollup(config, fmt), nl=False)
@@ -117,9 +117,9 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str |
     """
     from click.core import ParameterSource
 
-    from tierstack.generator.report import as_data, resolved_provenance_data, resolved_text
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.report import as_data, resolved_provenance_data, resolved_text
+    from tierstack.generator.plan.resolve import resolve
 
     if provenance and not resolved:
         raise click.UsageError("--provenance goes with --resolved")

@@ -1,6 +1,6 @@
-"""What `generate FLEET` prints as its members are done: the fleet's Reporter (generator/fleet.py).
+"""What `generate FLEET` prints as its members are done: the fleet's Reporter (generator/services/fleet.py).
 
-generator/fleet.py runs the members and tells a Reporter; printing is the command line's, so click (and rich,
+generator/services/fleet.py runs the members and tells a Reporter; printing is the command line's, so click (and rich,
 for the progress bar) stay in generator/cli/. `reporter(tty, stdout)` picks the view: plain lines (CI logs,
 pipes) or, on a terminal, a progress bar on stderr with each member's result printed above it.
 """
@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 import click
 
-from tierstack.generator.fleet import MemberResult, Reporter, result_lines
+from tierstack.generator.services.fleet import MemberResult, Reporter, result_lines
 
 
 def reporter(tty: bool, stdout: bool) -> Callable[[int], Reporter]:

@@ -15,7 +15,7 @@ from tierstack.generator.cli.views import (
     echo,
     shown_path,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -98,9 +98,9 @@ def fork(
       tierstack fork https://github.com/acme/platform-blueprints.git --ref v1.4.0 \\
           --path blueprints/org.yaml.j2 --name propensity-uk --region europe-west2
     """
-    from tierstack.generator import fork as forks
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.yamlio import parse, to_plain
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.core.yamlio import parse, to_plain
+    from tierstack.generator.services import fork as forks
 
     given: dict[str, Any] = {}
     for item in variables:
@@ -131,7 +131,7 @@ def fork(
         f"use it from tierstack.yaml: blueprint: ./{written.path.name}"
         + (f" (its configs are in {region} unless they write region:)" if region else "")
     )
-    from tierstack.generator.schema import write_beside
+    from tierstack.generator.output.schema import write_beside
 
     schema_file, wrote = write_beside(written.path, "blueprint")
     if not wrote:

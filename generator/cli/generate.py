@@ -31,7 +31,7 @@ from tierstack.generator.cli.views import (
     stderr_is_tty,
     warn_data_at_risk,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_OK,
     EXIT_STALE,
@@ -154,7 +154,7 @@ def generate(
       tierstack generate --check                            # in CI: is the committed output current?
       tierstack generate --format json | jq '.stacks[].changes'
     """
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if show_diff else "generate"
     data_wanted = fmt != "text"
@@ -190,10 +190,10 @@ def _generate(
 
     What the text output prints on stdout goes to stderr when the document is wanted.
     """
-    from tierstack.generator import fleet as fleets
-    from tierstack.generator import generate_data
-    from tierstack.generator.generate import generate as run_generate
-    from tierstack.generator.report import delivery_warnings
+    from tierstack.generator.output.generate import generate as run_generate
+    from tierstack.generator.output.report import delivery_warnings
+    from tierstack.generator.services import fleet as fleets
+    from tierstack.generator.services import generate_data
 
     if check and show_diff:
         raise click.UsageError("--check and --diff are two different runs: give one")
@@ -243,8 +243,8 @@ def _generate_error_data(
 ) -> dict[str, Any] | None:
     """generate --format json|yaml stopped by an error: the document saying so, or None (a bug, Ctrl-C, a
     closed pipe: no document)."""
-    from tierstack.generator import generate_data
-    from tierstack.generator.errors import UserError, environment_error
+    from tierstack.generator.core.errors import UserError, environment_error
+    from tierstack.generator.services import generate_data
 
     if interrupted.is_set() or output_closed(exc):
         return None
@@ -275,9 +275,9 @@ def _generate_fleet(
 ) -> tuple[int, dict[str, Any] | None]:
     """generate FLEET: each member, over `jobs` workers; exit 2 if one failed, else 5 (--check: stale),
     3 (--diff: data at risk)."""
-    from tierstack.generator import fleet as fleets
-    from tierstack.generator import generate_data
     from tierstack.generator.cli.fleet_view import reporter
+    from tierstack.generator.services import fleet as fleets
+    from tierstack.generator.services import generate_data
 
     mode: Literal["generate", "check", "diff"] = "check" if check else "diff" if diff else "generate"
     view = reporter(tty=stderr_is_tty(), stdout=not data_wanted)
@@ -296,8 +296,8 @@ def _print_changes(old: Path, new: Path, stacks: list[str] | None, err: bool = F
     """Before generate swaps the new tree in: per stack, what changes since the last generation (on stderr
     with `err`). Returns the diff.Report (the first generation's: every stack added), or None when the last
     generation cannot be read."""
-    from tierstack.generator import diff as diffing
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.analysis import diff as diffing
+    from tierstack.generator.core.errors import UserError
 
     after = diffing.load_synthesis(new, stacks=stacks)
     if not (old / "stacks").is_dir():  # the first generation: nothing to compare with
@@ -326,10 +326,10 @@ def _generate_dry_run(
     warnings: list[str] | None = None,
 ) -> tuple[int, dict[str, Any] | None]:
     """generate --check and --diff: synthesize to a temporary directory and compare; write nothing."""
-    from tierstack.generator import diff as diffing
-    from tierstack.generator import generate_data
-    from tierstack.generator.blueprint import display_path
-    from tierstack.generator.generate import preview, stale_files
+    from tierstack.generator.analysis import diff as diffing
+    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.output.generate import preview, stale_files
+    from tierstack.generator.services import generate_data
 
     click.echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
     shown = display_path(target)
@@ -371,9 +371,9 @@ def _generate_dry_run(
 
 def _pinned_resolve(config: Path, update: bool) -> tuple[Any, Any]:
     """resolve() with the config's tierstack.lock (or, with update, every ref anew); notes go to stderr."""
-    from tierstack.generator.lockfile import Pins, session
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.lockfile import Pins, session
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     with session(Pins(config.parent, update=update)) as pins:
         plan = resolve(load_spec(config))

@@ -13,7 +13,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_NOT_PROMOTABLE,
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -69,9 +69,9 @@ def golden_set_check(config: Path, environments: tuple[str, ...], model: str, mo
       tierstack golden-set check --model demand --version 7
       tierstack golden-set check examples/fraud-detection/tierstack.yaml --env prod --model fraud --version 12
     """
-    from tierstack.generator import golden_set_check as gate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.analysis import golden_set_check as gate
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     if len(environments) > 1:
         raise click.UsageError("golden-set check gates one promotion: give one --env (the environment promoted to)")
@@ -105,8 +105,8 @@ def golden_set_version(config: Path) -> None:
     Examples:
       tierstack golden-set version
     """
-    from tierstack.generator import golden_set_check as gate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.analysis import golden_set_check as gate
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
 
     echo(gate.version(gate.gate_for(resolve(load_spec(config)), None)))

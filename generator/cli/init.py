@@ -7,7 +7,7 @@ the stacks of its file are complete: the alerts' receiver when the answers
 select monitoring, the CI repository at tier 2, the budget's billing account,
 a VPC network for a private endpoint, a batch prediction schedule and its
 model. Each answer is checked when it is given, with the spec's own types
-(generator/spec.py): at a prompt a bad answer is asked again with what would be
+(generator/config/spec.py): at a prompt a bad answer is asked again with what would be
 valid, and a flag is an error naming it. An answer that contradicts another
 (`--stage research --serving online`) is an error naming both; an answer that
 would do nothing is one too. Then the whole file is resolved as `explain`
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tierstack.generator.choices import ANSWER_CHOICES as CHOICES
 from tierstack.generator.cli.init_answers import (
     NOT_WRITTEN,
     SuggestingChoice,
@@ -37,7 +36,8 @@ from tierstack.generator.cli.init_answers import (
 from tierstack.generator.cli.init_questions import Questionnaire
 from tierstack.generator.cli.options import exit_codes
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import EXIT_OK, EXIT_USER_ERROR
+from tierstack.generator.config.choices import ANSWER_CHOICES as CHOICES
+from tierstack.generator.core.exit_codes import EXIT_OK, EXIT_USER_ERROR
 
 if TYPE_CHECKING:
     pass
@@ -151,7 +151,7 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
       tierstack init --no-input --name churn --team growth --stage production \\
           --retraining scheduled --schedule "0 4 * * *" --serving batch
     """
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     if path.exists() and not force:
         raise UserError(
@@ -160,7 +160,7 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
     answers = Questionnaire(given, no_input).run()
     text = render(answers)
     _validate(text, path)
-    from tierstack.generator.fsio import write_atomic
+    from tierstack.generator.core.fsio import write_atomic
 
     write_atomic(path, text)
     echo(f"wrote {path}; next: tierstack validate {path}, tierstack explain {path}", err=True)
@@ -168,8 +168,8 @@ def init(path: Path, no_input: bool, force: bool, **given: Any) -> None:
 
 
 def _write_schema_beside(config: Path) -> None:
-    """The JSON Schema the config's first line names, beside it (generator/schema.py's write_beside)."""
-    from tierstack.generator.schema import write_beside
+    """The JSON Schema the config's first line names, beside it (generator/output/schema.py's write_beside)."""
+    from tierstack.generator.output.schema import write_beside
 
     target, written = write_beside(config, "config")
     if written:
@@ -204,10 +204,10 @@ def _validate(text: str, path: Path) -> None:
     """
     import tempfile
 
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.report import delivery_warnings
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.output.report import delivery_warnings
+    from tierstack.generator.plan.resolve import resolve
 
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / path.name

@@ -18,7 +18,7 @@ import click
 from tierstack.generator.cli.views import echo
 
 if TYPE_CHECKING:
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
 
 NOT_WRITTEN = " (nothing was written)"
@@ -34,7 +34,7 @@ RESEARCH_ONLY = "research selects only experimentation and data_processing"
 ACCELERATOR_FORMAT = "none, gpu:TYPExN or tpu:TYPE; e.g. gpu:nvidia-l4x2, tpu:tpu-v5-litepodx4"
 
 
-# answers that only apply in production, with the value that says nothing (generator/rules.py)
+# answers that only apply in production, with the value that says nothing (generator/plan/rules.py)
 BATCH_ANSWERS = ("batch_schedule", "batch_model", "batch_input")
 
 
@@ -64,7 +64,7 @@ def choice_key(text: str) -> str:
 
 def nearest_choice(typed: str, choices: list[str]) -> str | None:
     """The one choice that starts with what was typed (prod -> production), else the closest spelling."""
-    from tierstack.generator.errors import did_you_mean
+    from tierstack.generator.core.errors import did_you_mean
 
     text = typed.strip().lower()
     starting = [c for c in choices if text and c.lower().startswith(text)]
@@ -109,7 +109,7 @@ def click_confirm(text: str, default: bool) -> bool:
 @contextlib.contextmanager
 def end_of_input(question: str) -> Iterator[None]:
     """End of input at a prompt (stdin closed, Ctrl-D) is a UserError naming the question; Ctrl-C stays Abort."""
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     try:
         yield
@@ -130,7 +130,7 @@ def as_spec_type(name: str, value: Any) -> Any:
     """value through one of the spec's Annotated types (spec.Name, spec.Cron...), or ValueError with its message."""
     from pydantic import TypeAdapter, ValidationError
 
-    from tierstack.generator import spec
+    from tierstack.generator.config import spec
 
     try:
         return TypeAdapter(getattr(spec, name)).validate_python(value)
@@ -142,7 +142,7 @@ def as_spec_field(model: str, field: str, value: Any) -> Any:
     """value as one field of a spec model (spec.Variables.alert_email, spec.Budget.currency), checked as there."""
     from pydantic import ValidationError
 
-    from tierstack.generator import spec
+    from tierstack.generator.config import spec
 
     try:
         return getattr(getattr(spec, model).model_validate({field: value}), field)
@@ -151,7 +151,7 @@ def as_spec_field(model: str, field: str, value: Any) -> Any:
 
 
 def first_error_message(exc: Any) -> str:
-    from tierstack.generator.pydantic_errors import validator_message
+    from tierstack.generator.core.pydantic_errors import validator_message
 
     return validator_message(exc.errors()[0])
 
@@ -218,7 +218,7 @@ def ascii_accelerator(choice: Any) -> str:
 
 def check_batch_input(value: str) -> str:
     """model_serving's own rule (batch_input_table) on a table given."""
-    from tierstack.generator.gcp_facts import FactError
+    from tierstack.generator.plan.gcp_facts import FactError
     from tierstack.modules.model_serving import batch_input_table
 
     try:
@@ -233,7 +233,7 @@ def nearest_accelerator(text: str) -> str | None:
     import difflib
     import re
 
-    from tierstack.generator.catalog import load_catalog
+    from tierstack.generator.facts.catalog import load_catalog
 
     kind, sep, rest = text.strip().partition(":")
     if not sep:
@@ -324,7 +324,7 @@ def answer_of(field: str | None) -> str | None:
 
 def about_answers(err: UserError) -> UserError:
     """An error found in the file init would write, told by the answers' flags: the file does not exist."""
-    from tierstack.generator.errors import ErrorList, UserError
+    from tierstack.generator.core.errors import ErrorList, UserError
 
     if isinstance(err, ErrorList):
         return ErrorList([about_answers(e) for e in err.errors])

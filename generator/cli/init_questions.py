@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tierstack.generator.choices import ANSWER_CHOICES as CHOICES
 from tierstack.generator.cli.init_answers import (
     ABSENT,
     ACCELERATOR_FORMAT,
@@ -41,10 +40,11 @@ from tierstack.generator.cli.init_answers import (
     nearest_accelerator,
     option,
 )
+from tierstack.generator.config.choices import ANSWER_CHOICES as CHOICES
 
 if TYPE_CHECKING:
-    from tierstack.generator.catalog import Tier
-    from tierstack.generator.selection import Selection
+    from tierstack.generator.facts.catalog import Tier
+    from tierstack.generator.plan.selection import Selection
 
 
 class Questionnaire:
@@ -256,7 +256,7 @@ class Questionnaire:
         hint: str | None = None,
     ) -> Any:
         """The flag's value if given, else the default (--no-input), else the answer at the prompt; checked."""
-        from tierstack.generator.errors import UserError
+        from tierstack.generator.core.errors import UserError
 
         check = self.checker(key)
         if self.given.get(key) is None and not self.no_input:
@@ -295,8 +295,8 @@ class Questionnaire:
         self, key: str, because: str, why: str, production_default: bool = False, instead: str | None = None
     ) -> None:
         """A question that does not apply: its flag, if given (and not the answer that says nothing), is an error."""
-        from tierstack.generator.errors import UserError
-        from tierstack.generator.rules import PRODUCTION_ONLY_DEFAULTS
+        from tierstack.generator.core.errors import UserError
+        from tierstack.generator.plan.rules import PRODUCTION_ONLY_DEFAULTS
 
         value = self.given.get(key)
         if value is None or (production_default and value == PRODUCTION_ONLY_DEFAULTS.get(key)):
@@ -349,7 +349,7 @@ class Questionnaire:
     def _check_accelerator(self, value: str) -> str:
         from pydantic import TypeAdapter, ValidationError
 
-        from tierstack.generator.spec import AcceleratorChoice
+        from tierstack.generator.config.spec import AcceleratorChoice
 
         try:
             choice = TypeAdapter(AcceleratorChoice).validate_python(value)
@@ -368,8 +368,8 @@ class Questionnaire:
         return ascii_accelerator(choice)
 
     def _check_region(self, value: str) -> str:
-        from tierstack.generator.catalog import load_catalog
-        from tierstack.generator.gcp_facts import FactError, check_region
+        from tierstack.generator.facts.catalog import load_catalog
+        from tierstack.generator.plan.gcp_facts import FactError, check_region
 
         region = str(as_spec_type("Region", value))
         try:  # a region that is none first: a misspelled region is not an accelerator's fault
@@ -390,7 +390,7 @@ class Questionnaire:
     def _check_environments(self, value: str) -> list[str]:
         from pydantic import ValidationError
 
-        from tierstack.generator.spec import Spec
+        from tierstack.generator.config.spec import Spec
 
         names = [e.strip() for e in str(value).split(",") if e.strip()]
         if not names:
@@ -421,7 +421,7 @@ class Questionnaire:
 
     def _check_batch_model(self, value: str) -> str:
         """model_serving's own rule (batch_model_name), in the region answered before."""
-        from tierstack.generator.gcp_facts import FactError
+        from tierstack.generator.plan.gcp_facts import FactError
         from tierstack.modules.model_serving import batch_model_name
 
         try:
@@ -434,10 +434,10 @@ class Questionnaire:
 
     def selection(self) -> Selection:
         """The capabilities, features and tier these answers select, as explain will show them."""
-        from tierstack.generator.catalog import load_catalog
-        from tierstack.generator.errors import UserError
-        from tierstack.generator.selection import select
-        from tierstack.generator.spec import LoadedSpec, Spec
+        from tierstack.generator.config.spec import LoadedSpec, Spec
+        from tierstack.generator.core.errors import UserError
+        from tierstack.generator.facts.catalog import load_catalog
+        from tierstack.generator.plan.selection import select
 
         a = self.answers
         keys = ("stage", *PRODUCTION_ANSWERS, "retraining_trigger", "schedule", "accelerator")
@@ -452,6 +452,6 @@ class Questionnaire:
 
     @staticmethod
     def tier(selection: Selection) -> Tier:
-        from tierstack.generator.catalog import load_catalog
+        from tierstack.generator.facts.catalog import load_catalog
 
         return load_catalog().tier(selection.tier)

@@ -29,7 +29,7 @@ from tierstack.generator.cli.views import (
     stderr_is_tty,
     stdin_is_tty,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_FROZEN,
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -77,9 +77,9 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
       tierstack bootstrap --dry-run
       tierstack bootstrap examples/recommender/tierstack.yaml --env prod
     """
-    from tierstack.generator import bootstrap as state
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
+    from tierstack.generator.services import bootstrap as state
 
     buckets = state.wanted_buckets(resolve(load_spec(config)), environments or None, soft_delete_days)
     failed = 0
@@ -94,8 +94,8 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
 
 def _chosen_environments(resolved: Any, environments: tuple[str, ...]) -> list[str] | None:
     """The environments named with --env, checked against the config (None: every environment)."""
-    from tierstack.generator.blueprint import display_path
-    from tierstack.generator.errors import UserError, did_you_mean
+    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.core.errors import UserError, did_you_mean
 
     known = list(resolved.environments)
     for env in environments:
@@ -112,9 +112,9 @@ def _chosen_environments(resolved: Any, environments: tuple[str, ...]) -> list[s
 def _operate(config: Path, out: Path | None, environments: tuple[str, ...]) -> tuple[Any, Path, list[Any]]:
     """The resolved config, the output directory and the stacks to run (promotion order), checked to be
     synthesized."""
-    from tierstack.generator import operate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.plan.resolve import resolve
+    from tierstack.generator.services import operate
 
     resolved = resolve(load_spec(config))
     target = out or config.parent / "cdktf.out"
@@ -157,7 +157,7 @@ def plan(config: Path, old_config: Path | None, environments: tuple[str, ...], o
       tierstack plan examples/fraud-detection/tierstack.yaml --env prod
       tierstack plan --binary tofu         # OpenTofu
     """
-    from tierstack.generator import operate
+    from tierstack.generator.services import operate
 
     not_an_environment("plan", config, old_config, environments)
     resolved, target, runs = _operate(config, out, environments)
@@ -226,8 +226,8 @@ def apply(
       tierstack apply --auto-approve                  # CI, every environment
       tierstack apply --env prod --override-freeze "INC-4711: revert the bad model"
     """
-    from tierstack.generator import operate
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.services import operate
 
     not_an_environment("apply", config, old_config, environments)
     if override is not None and not override.strip():
@@ -274,6 +274,6 @@ def _given_config(config: Path) -> Path | None:
 
 
 def _freeze_clock() -> Any:
-    from tierstack.generator import freeze
+    from tierstack.generator.config import freeze
 
     return freeze.now()

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import click
 
-from tierstack.generator.choices import FORMATS
 from tierstack.generator.cli.views import shown_path
-from tierstack.generator.exit_codes import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED
+from tierstack.generator.config.choices import FORMATS
+from tierstack.generator.core.exit_codes import EXIT_BROKEN_PIPE, EXIT_BUG, EXIT_INTERRUPTED
 
 DEFAULT_CONFIG = "tierstack.yaml"
 
@@ -141,7 +141,7 @@ def not_an_environment(command: str, config: Path, old_config: Path | None, envi
     CONFIG used to be an environment: `prod` that is no file but an environment of the config is said to
     be one. Anything else is left to load_spec, whose message names the missing file.
     """
-    from tierstack.generator.errors import UserError
+    from tierstack.generator.core.errors import UserError
 
     given = config != Path(DEFAULT_CONFIG)
     if old_config is not None:
@@ -172,9 +172,9 @@ def not_an_environment(command: str, config: Path, old_config: Path | None, envi
 
 def _environment_names(config: Path) -> list[str]:
     """The environments of a config, or none when it cannot be read (its own error comes later)."""
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.plan.resolve import resolve
 
     if not config.is_file():
         return []
@@ -192,7 +192,7 @@ def command_line(command: str, config: Path | None, environments: list[str]) -> 
 
 
 def jobs_option(what: str) -> Callable[[_F], _F]:
-    """--jobs N: a fleet's members over N worker processes (generator/fleet_workers.py); the output is the same
+    """--jobs N: a fleet's members over N worker processes (generator/services/fleet_workers.py); the output is the same
     whatever N. Default: as many as the cores (and, for synthesis, the memory) hold, one for a small fleet."""
     return click.option(
         "--jobs",

@@ -12,7 +12,7 @@ from tierstack.generator.cli.options import (
     format_option,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_FROZEN,
     EXIT_OK,
@@ -87,9 +87,9 @@ def review(
       tierstack review churn-prod.tfplan.json --format text --at 2026-11-27T09:00:00Z
       tierstack review --reviewed pr/plan.json deploy/plan.json   # at deploy: the plan reviewed, or exit 7
     """
-    from tierstack.generator import freeze
     from tierstack.generator.analysis import review as plan_review
-    from tierstack.generator.errors import json_printable, printable
+    from tierstack.generator.config import freeze
+    from tierstack.generator.core.errors import json_printable, printable
 
     if reviewed:
         from tierstack.generator.analysis.review import compare as review_compare

@@ -10,7 +10,7 @@ from tierstack.generator.cli.options import (
     exit_codes,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -53,7 +53,7 @@ def schema(kind: str, out: Path | None) -> None:
       tierstack schema --kind fleet --out fleet.schema.json
       check-jsonschema --schemafile tierstack.schema.json tierstack.yaml
     """
-    from tierstack.generator.schema import schema_text, write_schema
+    from tierstack.generator.output.schema import schema_text, write_schema
 
     text = schema_text(kind)
     if out is None:

@@ -17,7 +17,7 @@ from tierstack.generator.cli.views import (
     shown_path,
     warn_data_at_risk,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_DESTRUCTIVE_CHANGE,
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -82,9 +82,9 @@ def upstream(
       tierstack upstream --accept v1.1.0
       tierstack upstream churn.fleet.yaml --jobs 2     # every member of a fleet
     """
-    from tierstack.generator import fleet
-    from tierstack.generator import upstream as upstreams
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
+    from tierstack.generator.services import fleet
+    from tierstack.generator.services import upstream as upstreams
 
     if to_ref and accept_ref and to_ref != accept_ref:
         raise click.UsageError("--to and --accept name two refs: give the one to accept")
@@ -128,9 +128,9 @@ def _fleet(
     fmt: str,
 ) -> None:
     """`upstream FLEET`: every member compared, the summary last; exit 2 (a member failed), else 3 (data at risk)."""
-    from tierstack.generator import upstream as upstreams
-    from tierstack.generator.errors import UserError
-    from tierstack.generator.report import as_data
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.output.report import as_data
+    from tierstack.generator.services import upstream as upstreams
 
     if accept_ref:
         raise UserError(

@@ -16,7 +16,7 @@ from tierstack.generator.cli.views import (
     echo,
     print_error,
 )
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
 )
@@ -48,9 +48,9 @@ def validate(config: Path, jobs: int | None, fmt: str) -> None:
       tierstack validate
       tierstack validate examples/fraud-detection/tierstack.yaml --format json | jq '.problems'
     """
-    from tierstack.generator import fleet
-    from tierstack.generator import validate as checks
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
+    from tierstack.generator.services import fleet
+    from tierstack.generator.services import validate as checks
 
     if fleet.is_fleet_file(config):
         _validate_fleet(config, fmt, jobs)
@@ -70,8 +70,8 @@ def validate(config: Path, jobs: int | None, fmt: str) -> None:
 
 def _validate_fleet(config: Path, fmt: str, jobs: int | None = None) -> None:
     """validate FLEET: every member, each problem with its member's field (members[NAME].FIELD)."""
-    from tierstack.generator import fleet
-    from tierstack.generator.report import as_data
+    from tierstack.generator.output.report import as_data
+    from tierstack.generator.services import fleet
 
     problems, members = fleet.validate_fleet(config, jobs)
     data = fleet.validation_data(config, problems, members)

@@ -17,7 +17,7 @@ from tierstack.generator.cli.options import (
     stacks_out_option,
 )
 from tierstack.generator.cli.views import echo
-from tierstack.generator.exit_codes import (
+from tierstack.generator.core.exit_codes import (
     EXIT_DRIFT,
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -77,9 +77,9 @@ def verify(
       tierstack verify --format json | jq '.stacks[].findings'
       tierstack verify churn.fleet.yaml --env prod --member churn-de
     """
-    from tierstack.generator import verify as checking
-    from tierstack.generator.blueprint import display_path
-    from tierstack.generator.report import as_data
+    from tierstack.generator.analysis import verify as checking
+    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.output.report import as_data
 
     not_an_environment("verify", config, old_config, environments)
     stacks = []

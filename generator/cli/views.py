@@ -19,7 +19,7 @@ import click
 if TYPE_CHECKING:
     from pathlib import Path
 
-from tierstack.generator.exit_codes import EXIT_BROKEN_PIPE, EXIT_USER_ERROR
+from tierstack.generator.core.exit_codes import EXIT_BROKEN_PIPE, EXIT_USER_ERROR
 
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
@@ -33,7 +33,7 @@ def agrees(count: int, singular: str, plural: str) -> str:
 
 
 def shown_path(path: Path) -> str:
-    from tierstack.generator.blueprint import display_path
+    from tierstack.generator.config.blueprint import display_path
 
     return display_path(path)
 
@@ -54,7 +54,7 @@ def echo(
     Control characters in it are escaped (errors.printable): a key, a value, a file name or a plan's string
     is shown, never obeyed. JSON and YAML from report.as_data carry none left, so their text is unchanged.
     """
-    from tierstack.generator.errors import printable
+    from tierstack.generator.core.errors import printable
 
     click.secho(printable(text), err=err, nl=nl, fg=fg, bold=bold)
 
@@ -66,7 +66,7 @@ _SGR = re.compile(r"(\x1b\[[0-9;]*m)")
 def relay(line: str) -> None:
     """A line of another tool's output (terraform's) on stderr: its colours kept, every other control
     character escaped as echo does, since the line may quote a value from a config or a plan."""
-    from tierstack.generator.errors import printable
+    from tierstack.generator.core.errors import printable
 
     parts = _SGR.split(line)
     click.echo("".join(part if index % 2 else printable(part) for index, part in enumerate(parts)), err=True)
@@ -77,7 +77,7 @@ def print_error(text: str, color: str | None = "red") -> None:
 
     Control characters in it (from a key, a value, a file name) are escaped: shown, never obeyed.
     """
-    from tierstack.generator.errors import printable
+    from tierstack.generator.core.errors import printable
 
     try:
         click.secho(printable(text), err=True, fg=color)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tierstack.generator.settings import Settings
+from tierstack.generator.config.settings import Settings
 from tierstack.modules.base import CapabilityModule
 
 

@@ -9,7 +9,7 @@ page: the key's Encrypter/Decrypter role goes to the agent of secretmanager.goog
 
 from __future__ import annotations
 
-from tierstack.generator.settings import Settings
+from tierstack.generator.config.settings import Settings
 from tierstack.modules.base import CapabilityModule
 
 

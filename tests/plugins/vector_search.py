@@ -13,8 +13,8 @@ indexes deployed on it (Vertex AI pricing, "Vector Search"), which this toy does
 
 from __future__ import annotations
 
-from tierstack.generator.resource_types import ResourceType
-from tierstack.generator.settings import Settings
+from tierstack.generator.config.settings import Settings
+from tierstack.generator.facts.resource_types import ResourceType
 from tierstack.modules.base import CapabilityModule
 
 TYPE = "google_vertex_ai_index_endpoint"

@@ -2,7 +2,7 @@
 
 No Google provider binary can be downloaded here, but the prebuilt bindings
 (`cdktn-provider-google` / `-google-beta`, pinned in pyproject.toml; provider version in
-generator/providers.py) were
+generator/facts/providers.py) were
 generated from the real provider's schema, and their wheels ship it in two
 forms inside `_jsii/*.jsii.tgz`:
 
@@ -35,7 +35,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -322,9 +322,9 @@ def emitted_types() -> dict[str, set[str]]:
 
     sys.path.insert(0, str(REPO / "tests"))
     from synth_support import example_configs
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     found: dict[str, set[str]] = {"google": set(), "google-beta": set()}
     configs = [*example_configs(REPO / "examples"), *sorted((REPO / "tests" / "cases").glob("*.yaml"))]

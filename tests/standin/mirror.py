@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION, PROVIDER_NAMES
 
 HERE = Path(__file__).resolve().parent
 PROVIDERS = PROVIDER_NAMES

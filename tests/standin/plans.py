@@ -54,9 +54,9 @@ def main() -> int:
     sys.path.insert(0, str(HERE.parent))
     from standin import mirror
     from synth_support import example_configs
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     binary, _ = mirror.find_terraform()
     configs = [*example_configs(REPO / "examples"), *sorted((REPO / "tests" / "cases").glob("*.yaml"))]

@@ -3,7 +3,7 @@
 Run by Terraform itself (from the filesystem mirror `mirror.py` builds), as
 `provider.py google` or `provider.py google-beta`. It serves the schema
 extracted from the pinned bindings (`schema/<provider>-<version>.json`, the version in
-generator/providers.py) over
+generator/facts/providers.py) over
 tfplugin6 (gRPC, go-plugin handshake, mutual TLS), so the real `terraform`
 binary can run init, validate, plan and apply with no network and no
 credentials:
@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE))
 import values  # noqa: E402  (a script run by Terraform: its folder is not on the path otherwise)
 from values import UNKNOWN  # noqa: E402
 
-from tierstack.generator.providers import GOOGLE_PROVIDER_VERSION  # noqa: E402
+from tierstack.generator.facts.providers import GOOGLE_PROVIDER_VERSION  # noqa: E402
 
 VERSION = GOOGLE_PROVIDER_VERSION
 MAGIC_COOKIE_KEY = "TF_PLUGIN_MAGIC_COOKIE"

@@ -186,9 +186,9 @@ def build_drifting_mirror(root: Path) -> Path:
 
 def synth(text: str, root: Path) -> Path:
     """Generate the config's stacks under root; the cdktf output directory."""
-    from tierstack.generator.generate import generate
-    from tierstack.generator.resolve import resolve
-    from tierstack.generator.spec import load_spec
+    from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.output.generate import generate
+    from tierstack.generator.plan.resolve import resolve
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "tierstack.yaml").write_text(text, encoding="utf-8")

@@ -12,12 +12,12 @@ block with `destroy = false`. Drift is shown as Terraform shows it: only the
 attributes in `relevant_attributes`, the ones the planned changes depend on.
 
 What Terraform would destroy (a delete, either order of replacement) is
-destructive; destroying a type in generator/stateful.py loses data and needs
+destructive; destroying a type in generator/facts/stateful.py loses data and needs
 an approval (`tierstack review` exits 3). Every value from a plan is data from
 a pull request: Markdown escapes it, so no plan can write HTML or mentions into
 the comment.
 
-The estimated monthly cost change of each plan comes from generator/cost.py
+The estimated monthly cost change of each plan comes from generator/analysis/cost.py
 (`plan_cost_delta`, the price table generator/data/prices.yaml): shown only when
 a priced resource's figure changes or a resource the table cannot price is
 created, destroyed or changed in more than its labels. A forgotten object keeps

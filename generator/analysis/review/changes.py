@@ -22,8 +22,8 @@ from tierstack.generator.analysis.review.model import (
 )
 from tierstack.generator.analysis.review.pricing import stack_cost
 from tierstack.generator.analysis.review.words import action_kind
-from tierstack.generator.errors import UserError
-from tierstack.generator.resource_types import any_true, update_losses
+from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.resource_types import any_true, update_losses
 from tierstack.modules import base
 
 MAX_ATTRIBUTES = 25  # attribute changes listed per resource

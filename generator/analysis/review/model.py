@@ -6,8 +6,8 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from tierstack.generator.freeze import FreezeCheck
-from tierstack.generator.resource_types import holds_data
+from tierstack.generator.config.freeze import FreezeCheck
+from tierstack.generator.facts.resource_types import holds_data
 
 COUNTED = ("create", "update", "replace", "delete", "import", "move", "forget")
 

@@ -1,4 +1,4 @@
-"""The monthly cost change of a plan, priced by generator/cost.py from the shipped price table."""
+"""The monthly cost change of a plan, priced by generator/analysis/cost.py from the shipped price table."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from tierstack.generator import cost
+from tierstack.generator.analysis import cost
 from tierstack.generator.analysis.review.escape import md_code, md_text
 from tierstack.generator.analysis.review.model import MISSING, CostChange, StackCost
 from tierstack.generator.analysis.review.words import action_words
-from tierstack.generator.resource_types import any_true
+from tierstack.generator.facts.resource_types import any_true
 
 # attributes whose change never changes a bill: a resource the price table cannot price is listed
 # in the cost section only when it is created, destroyed, or updated in something else
@@ -103,7 +103,7 @@ def _as_billed(plan: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @functools.lru_cache(maxsize=512)
 def _never_billed(resource_type: str) -> bool:
-    """Access, APIs, identities and the like: generator/cost.py gives them no line at all (and reads none of
+    """Access, APIs, identities and the like: generator/analysis/cost.py gives them no line at all (and reads none of
     them to price another resource, as it reads a workflow to price the schedule that starts it)."""
     return resource_type not in cost.CONTEXT_TYPES and (
         resource_type in cost.NO_CHARGE_TYPES

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tierstack.generator.errors import UserError
+from tierstack.generator.core.errors import UserError
 
 MIN_FORMAT = (1, 2)  # plan JSON format written by Terraform 1.6+ (and OpenTofu 1.7+); `removed` needs 1.7
 
@@ -32,7 +32,7 @@ PLAN_HINT = (  # the names `tierstack plan` saves, which the .gitignore generate
 
 def load_plan(source: str) -> dict[str, Any]:
     """Read and check a plan file (`-`: standard input); every failure is a UserError naming the file."""
-    from tierstack.generator import fsio  # the one bounded reader: a FIFO, /dev/zero, a sparse 4 GB file refused
+    from tierstack.generator.core import fsio  # the one bounded reader: a FIFO, /dev/zero, a sparse 4 GB file refused
 
     if source == "-":
         raw = fsio.read_stdin_bounded("plan", MAX_PLAN_BYTES, limit_of="a plan", too_large_hint=PLAN_TOO_LARGE)

@@ -1,6 +1,6 @@
 """Fleet roll-ups: `tierstack cost FLEET` and `tierstack explain FLEET` per member, team, label and capability.
 
-read    the fleet through generator/fleet.py (its errors, at their lines), its stacks estimated (cost) or
+read    the fleet through generator/services/fleet.py (its errors, at their lines), its stacks estimated (cost) or
         its members' plans (explain); nothing is synthesized, the cdktn bindings never load;
 model   a stack's facts (member, team, the cost labels it carries, its declared budget), the Amount of a
         figure (what is priced, and how many items are not: never counted as 0) and the groups summed

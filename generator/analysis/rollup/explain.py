@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from tierstack.generator.analysis.rollup.model import Budget, StackFacts, stack_facts
 
 if TYPE_CHECKING:
-    from tierstack.generator.catalog import Catalog
-    from tierstack.generator.fleet import Fleet
-    from tierstack.generator.resolve import Resolved
+    from tierstack.generator.facts.catalog import Catalog
+    from tierstack.generator.plan.resolve import Resolved
+    from tierstack.generator.services.fleet import Fleet
 
 
 @dataclass(frozen=True)

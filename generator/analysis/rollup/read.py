@@ -1,6 +1,6 @@
 """Reading a fleet for its roll-ups: the members' plans (explain), or their synthesized stacks estimated (cost).
 
-Both read the fleet file with generator/fleet.py, so a problem with it, or with a member, is the fleet
+Both read the fleet file with generator/services/fleet.py, so a problem with it, or with a member, is the fleet
 reader's own error at its line (exit 2). Neither synthesizes: explain's roll-up reads the resolved plans,
 cost's the stacks `generate` wrote; the cdktn bindings never load.
 """
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tierstack.generator.analysis.rollup.model import CostRollup, StackCost, cost_rollup, of_lines, stack_facts
-from tierstack.generator.errors import ErrorList, UserError
+from tierstack.generator.core.errors import ErrorList, UserError
 
 if TYPE_CHECKING:
-    from tierstack.generator.cost import Estimate, PriceTable, StackEstimate
-    from tierstack.generator.fleet import Fleet
-    from tierstack.generator.resolve import ResolvedEnvironment
+    from tierstack.generator.analysis.cost import Estimate, PriceTable, StackEstimate
+    from tierstack.generator.plan.resolve import ResolvedEnvironment
+    from tierstack.generator.services.fleet import Fleet
 
 
 def member_of(env: ResolvedEnvironment) -> str:
@@ -45,10 +45,10 @@ def fleet_cost(
 
     The stacks are estimated here rather than by `cost.estimate` because each one's resolved environment
     (its labels, its budget) is needed beside it, and resolving the fleet twice would double the time."""
-    from tierstack.generator import cost as costing
-    from tierstack.generator import fleet as fleets
-    from tierstack.generator.blueprint import display_path
-    from tierstack.generator.verify import load_stack, synthesized_stacks
+    from tierstack.generator.analysis import cost as costing
+    from tierstack.generator.analysis.verify import load_stack, synthesized_stacks
+    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.services import fleet as fleets
 
     fleet = fleets.load_fleet(config, members=())  # its own keys checked, no member resolved: for its name
     stacks: list[StackEstimate] = []
@@ -64,7 +64,7 @@ def fleet_cost(
 
 def resolved_fleet(config: Path) -> Fleet:
     """Every member of the fleet resolved; the members' errors, all of them, otherwise (as validate lists them)."""
-    from tierstack.generator import fleet as fleets
+    from tierstack.generator.services import fleet as fleets
 
     fleet = fleets.load_fleet(config)
     errors: list[UserError] = [m.error for m in fleet.members if m.error is not None]

@@ -20,7 +20,7 @@ from tierstack.generator.analysis.rollup.model import (
     GroupBudget,
     Status,
 )
-from tierstack.generator.errors import printable
+from tierstack.generator.core.errors import printable
 
 ACCOUNT_NOTE = "a budget without a currency is in the billing account's; it is compared as the estimate's currency"
 NOT_PRICED_NOTE = "the estimate is what is priced; items not priced are counted beside it, never as 0"

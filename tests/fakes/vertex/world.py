@@ -1,6 +1,6 @@
 """Fill the fake Vertex AI with what a synthesized stack says exists: the "all good" world.
 
-Written apart from generator/verify/ (it reads cdk.tf.json its own way and writes API shapes from
+Written apart from generator/analysis/verify/ (it reads cdk.tf.json its own way and writes API shapes from
 shapes/), so a test that verifies against it compares two independent readings of the stack.
 """
 

@@ -1,0 +1,162 @@
+"""Cloud Monitoring facts as data, and the one rule for which alerts an environment gets.
+
+Imports no cdktn binding, so `explain` can use it. `metric()` reads
+data/metric_types.yaml (real metric types with their kind, value type, unit,
+monitored resource and labels, and the source they were read from): the
+model_monitoring module builds its filters only from these entries, and the
+tests check every generated alert against the same table. `planned_alerts()`
+decides which alert policies model_monitoring creates, `retraining_alerts()`
+the one ml_pipelines creates on its retraining workflow; `unreceived_alerts()`
+turns environments whose policies have no notification channel into a warning
+for `explain` and `generate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from tierstack.generator.core.yamlio import parse, to_plain
+
+TABLE = "metric_types.yaml"
+
+
+@dataclass(frozen=True)
+class MetricType:
+    type: str
+    kind: str  # GAUGE, DELTA, CUMULATIVE
+    value_type: str  # INT64, DOUBLE, DISTRIBUTION, ...
+    unit: str
+    resource: str  # the monitored resource type the metric is written against
+    labels: tuple[str, ...]
+    label_values: dict[str, tuple[str, ...]]
+
+    def label(self, key: str, value: str) -> str:
+        """A filter term on one of the metric's labels, refused unless the table lists the label and value."""
+        if key not in self.labels:
+            raise KeyError(f"{self.type} has no label {key!r} in {TABLE} (it has {', '.join(self.labels)})")
+        allowed = self.label_values.get(key)
+        if allowed is not None and value not in allowed:
+            raise KeyError(f"{self.type}: {key} is one of {', '.join(allowed)} in {TABLE}, not {value!r}")
+        return f'metric.labels.{key} = "{value}"'
+
+    def label_prefix(self, key: str, prefix: str) -> str:
+        """A filter term matching a label's values that start with `prefix` (Monitoring's starts_with)."""
+        if key not in self.labels:
+            raise KeyError(f"{self.type} has no label {key!r} in {TABLE} (it has {', '.join(self.labels)})")
+        return f'metric.labels.{key} = starts_with("{prefix}")'
+
+    def filter(self, *terms: str) -> str:
+        """A Monitoring filter selecting this metric on its own monitored resource, AND the given terms."""
+        return " AND ".join((f'metric.type = "{self.type}"', f'resource.type = "{self.resource}"', *terms))
+
+
+@cache
+def _table() -> dict[str, Any]:
+    text = resources.files("tierstack.generator").joinpath("data").joinpath(TABLE).read_text(encoding="utf-8")
+    table: dict[str, Any] = to_plain(parse(text, f"tierstack/generator/data/{TABLE}"))
+    return table
+
+
+def metric(metric_type: str) -> MetricType:
+    """The table's entry for a metric type; a KeyError names the table when the type is not a real one."""
+    entry = _table()["metrics"].get(metric_type)
+    if entry is None:
+        raise KeyError(f"{metric_type} is not in {TABLE}: add it from Google's metric list, with its source")
+    return MetricType(
+        metric_type,
+        entry["kind"],
+        entry["value_type"],
+        str(entry["unit"]),
+        entry["resource"],
+        tuple(entry["labels"]),
+        {k: tuple(v) for k, v in (entry.get("label_values") or {}).items()},
+    )
+
+
+def resource_labels(resource_type: str) -> tuple[str, ...]:
+    return tuple(_table()["resources"][resource_type]["labels"])
+
+
+def log_metric_type(name: str) -> str:
+    """The metric type of a log-based metric (a google_logging_metric) called `name`."""
+    return f"{_table()['log_based']['prefix']}{name}"
+
+
+# --- which alert policies, and who receives them ---------------------------------------------------
+
+
+def planned_alerts(alerts: dict[str, Any], online: bool, pipelines: bool) -> list[str]:
+    """The alert policies model_monitoring creates, by key, from its `alerts` settings and what it watches."""
+    out = []
+    if online and alerts.get("endpoint_error_rate") is not None:
+        out.append("endpoint_errors")
+    if online and alerts.get("endpoint_latency_p99_ms") is not None:
+        out.append("endpoint_latency")
+    if pipelines and alerts.get("pipeline_failures"):
+        out.append("pipeline_failures")
+    return out
+
+
+def environment_alerts(capabilities: dict[str, Any]) -> list[str]:
+    """planned_alerts() for an environment's resolved `capabilities` settings."""
+    if "model_monitoring" not in capabilities:
+        return []
+    settings = capabilities["model_monitoring"] or {}
+    serving = capabilities.get("model_serving")
+    online = "model_serving" in capabilities and (serving or {}).get("mode", "online") == "online"
+    return planned_alerts(settings.get("alerts") or {}, online, "ml_pipelines" in capabilities)
+
+
+def retraining_alerts(capabilities: dict[str, Any]) -> list[str]:
+    """The alert ml_pipelines makes on its retraining workflow's failed executions, where it makes the workflow
+    (a schedule, or retraining on degradation)."""
+    if "ml_pipelines" not in capabilities:
+        return []
+    settings = capabilities["ml_pipelines"] or {}
+    return ["retraining_failures"] if settings.get("schedule") or settings.get("retrain_on_degradation") else []
+
+
+def team_channel(settings: dict[str, Any]) -> str | None:
+    """Which capability's channel the team's alerts reach in an environment's resolved `settings`, if any:
+    model_monitoring's alert email, else cost_controls' team email (made with or without a budget). The order
+    is modules/ml_pipelines.py's TEAM_CHANNELS."""
+    capabilities = settings.get("capabilities") or {}
+    if "model_monitoring" in capabilities and (capabilities["model_monitoring"] or {}).get("notification_email"):
+        return "model_monitoring"
+    if "cost_controls" in capabilities and (capabilities["cost_controls"] or {}).get("notification_email"):
+        return "cost_controls"
+    return None
+
+
+def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning when alert policies would be created with no notification channel: nobody would hear them.
+
+    `environments` maps an environment name to its resolved settings.
+    """
+    silent = [
+        name
+        for name, settings in environments.items()
+        if environment_alerts(settings.get("capabilities") or {})
+        and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))
+    ]
+    unheard = [
+        name
+        for name, settings in environments.items()
+        if retraining_alerts(settings.get("capabilities") or {}) and team_channel(settings) is None
+    ]
+    warnings = []
+    if silent:
+        warnings.append(
+            f"model_monitoring: the alert policies of {', '.join(silent)} notify nobody: no notification "
+            "channel; set variables.alert_email (or overrides: capabilities.model_monitoring.notification_email)"
+        )
+    if unheard:
+        warnings.append(
+            f"ml_pipelines: the alert on failed retraining executions of {', '.join(unheard)} notifies nobody: "
+            "the stack has no team channel (model_monitoring's alert email, or cost_controls' team email); "
+            "set variables.alert_email"
+        )
+    return warnings
