@@ -159,7 +159,9 @@ def _command_path(ctx: click.Context | None) -> Path | None:
         return None
     name, params = ctx.meta[PARAMS]
     if name == "generate":
-        out: Path = params.get("out") or params["config"].parent / "cdktf.out"
+        from tierstack.generator.core.paths import default_out
+
+        out: Path = params.get("out") or default_out(params["config"])
         return out
     given: Path | None = params.get("path") or params.get("config")
     return given

@@ -56,10 +56,11 @@ def docs(config: Path, out: Path | None, environments: tuple[str, ...]) -> None:
       tierstack docs --env prod > prod.md
     """
     from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.paths import default_out
     from tierstack.generator.output.docs import synthesized_pages
     from tierstack.generator.plan.resolve import resolve
 
-    target = out or config.parent / "cdktf.out"
+    target = out or default_out(config)
     resolved = resolve(load_spec(config))
     texts, warnings = synthesized_pages(resolved, target, list(environments))
     stacks = [env.stack for env in resolved.environments.values() if not environments or env.name in environments]

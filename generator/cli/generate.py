@@ -190,6 +190,7 @@ def _generate(
 
     What the text output prints on stdout goes to stderr when the document is wanted.
     """
+    from tierstack.generator.core.paths import default_out
     from tierstack.generator.output.generate import generate as run_generate
     from tierstack.generator.output.report import delivery_warnings
     from tierstack.generator.services import fleet as fleets
@@ -212,7 +213,7 @@ def _generate(
     warnings = delivery_warnings(plan)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    target = out or config.parent / "cdktf.out"
+    target = out or default_out(config)
     chosen = environments or None
     if check or show_diff:
         return _generate_dry_run(plan, config, out, target, chosen, check, data_wanted, warnings)
@@ -244,6 +245,7 @@ def _generate_error_data(
     """generate --format json|yaml stopped by an error: the document saying so, or None (a bug, Ctrl-C, a
     closed pipe: no document)."""
     from tierstack.generator.core.errors import UserError, environment_error
+    from tierstack.generator.core.paths import default_out
     from tierstack.generator.services import generate_data
 
     if interrupted.is_set() or output_closed(exc):
@@ -254,7 +256,7 @@ def _generate_error_data(
     elif isinstance(exc, UserError):
         problem = exc
     else:
-        problem = environment_error(exc, echo_stream(exc) or out or config.parent / "cdktf.out")
+        problem = environment_error(exc, echo_stream(exc) or out or default_out(config))
     if problem is None:
         return None
     return generate_data.error(

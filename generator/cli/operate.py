@@ -113,11 +113,12 @@ def _operate(config: Path, out: Path | None, environments: tuple[str, ...]) -> t
     """The resolved config, the output directory and the stacks to run (promotion order), checked to be
     synthesized."""
     from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.paths import default_out
     from tierstack.generator.plan.resolve import resolve
     from tierstack.generator.services import operate
 
     resolved = resolve(load_spec(config))
-    target = out or config.parent / "cdktf.out"
+    target = out or default_out(config)
     chosen = _chosen_environments(resolved, environments)
     runs = [run for run in operate.stack_runs(resolved, target) if chosen is None or run.environment in chosen]
     operate.check_synthesized(runs, config, target)

@@ -26,9 +26,9 @@ from typing import Any, Literal
 
 from tierstack.generator.analysis import diff as diffing
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import DEFAULT_OUT
 from tierstack.generator.synth.stacks import STACK_FILE
 
-OUTPUT = "cdktf.out"  # generate's output directory beside a config (and beside each fleet member's folder)
 LOCK_FILE = ".terraform.lock.hcl"  # the providers' versions: a plan of the same JSON with others is another plan
 PLANNED_FILES = (STACK_FILE, LOCK_FILE)  # what a stack's plan reads; its README.md page is for people
 
@@ -140,7 +140,9 @@ def _stack_files(top: Path, commit: str, folder: str, fleet: bool) -> Tree:
         parts = PurePosixPath(path[len(prefix) :]).parts
         # <output>/stacks/<stack>/<file>; a fleet member's output is one folder down: <member>/<output>/...
         at = 1 if fleet else 0
-        if len(parts) != at + 4 or parts[at] != OUTPUT or parts[at + 1] != "stacks" or parts[-1] not in PLANNED_FILES:
+        if len(parts) != at + 4 or parts[at] != DEFAULT_OUT or parts[at + 1] != "stacks":
+            continue
+        if parts[-1] not in PLANNED_FILES:
             continue
         directory = prefix + "/".join(parts[:-1])
         out.setdefault(directory, {})[parts[-1]] = blob

@@ -56,7 +56,7 @@ from ruamel.yaml.comments import CommentedMap
 from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.config.lockfile import Pins
 from tierstack.generator.config.spec import LoadedSpec, Name
-from tierstack.generator.core import fsio
+from tierstack.generator.core import fsio, paths
 from tierstack.generator.core.errors import ErrorList, UserError, did_you_mean, environment_error
 from tierstack.generator.core.yamlio import MAX_FILE_BYTES, key_line, line_of, parse, read_text, to_plain
 from tierstack.generator.plan.resolve import Resolved
@@ -65,7 +65,6 @@ FLEET_KEY = "fleet"
 SELECTORS = ("name", "team", "region", "environment")  # what --only selects by
 PLANNED = ("region", "environment")  # known from a member's plan: --only by them resolves every member first
 UNKNOWN_MATCHES = PLANNED  # unknown for a member with errors: it is selected, so its error shows
-OUTPUT = "cdktf.out"  # each member's output directory, in <out>/<member>/
 
 
 class FleetFile(BaseModel):
@@ -575,7 +574,7 @@ class MemberResult:
 
 
 def member_out(root: Path, member: Member) -> Path:
-    return root / str(member.name) / OUTPUT
+    return paths.member_out(root, str(member.name))
 
 
 def shared_outputs(fleet: Fleet, root: Path) -> dict[str, UserError]:
@@ -588,11 +587,11 @@ def shared_outputs(fleet: Fleet, root: Path) -> dict[str, UserError]:
     """
     top = Path(os.path.realpath(root))
     names = [str(m.name) for m in fleet.members if m.name is not None]
-    lexical = {name: Path(os.path.abspath(root)) / name / OUTPUT for name in names}
+    lexical = {name: paths.member_out(Path(os.path.abspath(root)), name) for name in names}
     real = {name: Path(os.path.realpath(lexical[name])) for name in names}
     found: dict[str, UserError] = {}
     for name, target in real.items():
-        if target == top / name / OUTPUT:
+        if target == paths.member_out(top, name):
             continue  # no link below the root: its own directory
         other = next((o for o, t in real.items() if o != name and _overlap(target, t)), None)
         if other is not None:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.core.errors import UserError, did_you_mean
 from tierstack.generator.core.fsio import sha256_bounded
+from tierstack.generator.core.paths import default_out
 from tierstack.generator.plan.resolve import Resolved
 from tierstack.generator.synth.stacks import STACK_FILE, stack_file
 
@@ -161,7 +162,7 @@ def stack_runs(resolved: Resolved, out: Path, environment: str | None = None) ->
 
 
 def generate_command(config: Path, out: Path) -> str:
-    default = config.parent / "cdktf.out"
+    default = default_out(config)
     flags = "" if out == default else f" --out {display_path(out)}"
     return f"tierstack generate {display_path(config)}{flags}"
 

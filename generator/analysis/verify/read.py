@@ -18,6 +18,7 @@ from typing import Any
 from tierstack.generator.analysis import data_sources_check
 from tierstack.generator.analysis.verify.model import LABELLED, TYPES, Expected, Kind, StackExpectation
 from tierstack.generator.core.errors import UserError, did_you_mean
+from tierstack.generator.core.paths import default_out
 from tierstack.generator.synth.stacks import stack_file
 
 
@@ -42,7 +43,7 @@ def synthesized_stacks(
             f"{display_path(config)} is one use case, not a fleet file", field="--member", hint="leave out --member"
         )
     else:
-        plans = [(resolve(load_spec(config)), out or config.parent / "cdktf.out")]
+        plans = [(resolve(load_spec(config)), out or default_out(config))]
     every = [name for plan, _ in plans for name in plan.environments]
     for env in environments:
         if env not in every:
