@@ -17,11 +17,17 @@ from conftest import REPO
 
 PRODUCT = sorted([*(REPO / "generator").rglob("*.py"), *(REPO / "modules").rglob("*.py")])
 PATHS = "generator/core/paths.py"
+CATALOG = "generator/facts/catalog.py"
 
 # "cdktf.out" still written out; each goes to core.paths (DEFAULT_OUT, default_out, member_out)
 OUT_NOT_YET = {
     "generator/analysis/diff.py",  # the committed output beside a config, at a git ref: default_out
     "generator/output/ci.py",  # the stacks directory the CI plans: default_out(config) / "stacks"
+}
+
+# still pick the always-selected capabilities out themselves; each goes to Catalog.always_selected
+ALWAYS_NOT_YET = {
+    "generator/plan/selection.py",  # select(): `for always in catalog.always_selected`
 }
 
 
@@ -65,3 +71,26 @@ def test_the_scan_sees_a_value_and_not_prose(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text('"""Writes cdktf.out."""\nA = "cdktf.out"\nB = f"{A}/x"\nC = "see cdktf.out"\n', encoding="utf-8")
     assert lines_of(probe, is_literal("cdktf.out")) == [2]
+
+
+def filters_on_always(node: ast.AST) -> bool:
+    """A comprehension that keeps the capabilities whose `always` is set: `(c for c in ... if c.always)`."""
+    return isinstance(node, ast.comprehension) and any(
+        isinstance(part, ast.Attribute) and part.attr == "always" for test in node.ifs for part in ast.walk(test)
+    )
+
+
+def test_the_always_selected_capabilities_are_picked_out_once() -> None:
+    found = holding(filters_on_always)
+    assert CATALOG in found, "facts/catalog.py picks them out (Catalog.always_selected)"
+    others = {file for file in found if file != CATALOG}
+    assert others - ALWAYS_NOT_YET == set(), f"read Catalog.always_selected: {found}"
+    assert ALWAYS_NOT_YET - others == set(), "converted: take it off ALWAYS_NOT_YET"
+
+
+def test_the_always_scan_sees_a_filter_and_not_a_flag(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "ids = [c.id for c in caps if c.always]\nnote = 'always' if cap.always else 'tier'\n", encoding="utf-8"
+    )
+    assert len(lines_of(probe, filters_on_always)) == 1

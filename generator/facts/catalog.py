@@ -81,6 +81,14 @@ class Catalog(_Strict):
     def ids(self) -> tuple[str, ...]:
         return tuple(c.id for c in self.capabilities)
 
+    @property
+    def always_selected(self) -> tuple[Capability, ...]:
+        """The capabilities every stack has, whatever the use case: the modules that say so (`always`).
+
+        The one place that picks them out: selection adds them, review counts them in every plan.
+        """
+        return tuple(c for c in self.capabilities if c.always)
+
     def capability(self, cap_id: str) -> Capability:
         for cap in self.capabilities:
             if cap.id == cap_id:

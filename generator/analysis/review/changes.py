@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import PurePath
@@ -23,6 +22,7 @@ from tierstack.generator.analysis.review.model import (
 from tierstack.generator.analysis.review.pricing import stack_cost
 from tierstack.generator.analysis.review.words import action_kind
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.catalog import load_catalog
 from tierstack.generator.facts.resource_types import any_true, update_losses
 from tierstack.modules import base
 
@@ -132,17 +132,14 @@ def stack_name(plan: Mapping[str, Any], source: str) -> str:
     return path.name.removesuffix(".json") if source != "-" else "stdin"
 
 
-@functools.cache
-def _always_on() -> tuple[str, ...]:
-    """The capabilities every stack has: the modules that say so (`always`)."""
-    from tierstack.modules import registry
-
-    return tuple(name for name, cls in registry().items() if cls.always)
+def _always_selected() -> tuple[str, ...]:
+    """The capabilities every stack has (the catalog says which)."""
+    return tuple(cap.id for cap in load_catalog().always_selected)
 
 
 def capabilities_in(plan: Mapping[str, Any]) -> frozenset[str]:
     """The capability ids a plan's resources carry in their `capability` label, and the ones every stack has."""
-    found = set(_always_on())
+    found = set(_always_selected())
     for raw in plan.get("resource_changes", []):
         change = raw.get("change") or {}
         for side in ("before", "after"):
