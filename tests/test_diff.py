@@ -397,7 +397,7 @@ def test_an_interrupted_diff_leaves_the_repository_and_no_temporary_files(
             raise KeyboardInterrupt
         real(config, out)
 
-    monkeypatch.setattr(diffing, "_synthesize", second_is_interrupted)
+    monkeypatch.setattr("tierstack.generator.analysis.diff.refs._synthesize", second_is_interrupted)
     result = run("diff", "HEAD~1", "HEAD", "--config", "use-cases/demo.yaml", "--repo", str(repo))
     assert result.exit_code == 130 and "Aborted!" in result.stderr
     assert len(calls) == 2
@@ -415,7 +415,9 @@ def test_an_interrupted_diff_leaves_the_repository_and_no_temporary_files(
 def test_a_ref_that_does_not_exist_is_exit_2_before_any_synthesis(
     repo: Path, args: tuple[str, ...], message: str, monkeypatch: pytest.MonkeyPatch, spawns: None
 ) -> None:
-    monkeypatch.setattr(diffing, "_synthesize", lambda config, out: pytest.fail("synthesized"))
+    monkeypatch.setattr(
+        "tierstack.generator.analysis.diff.refs._synthesize", lambda config, out: pytest.fail("synthesized")
+    )
     result = run("diff", "--config", "use-cases/demo.yaml", "--repo", str(repo), *args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr
