@@ -329,7 +329,7 @@ def _generate_dry_run(
 ) -> tuple[int, dict[str, Any] | None]:
     """generate --check and --diff: synthesize to a temporary directory and compare; write nothing."""
     from tierstack.generator.analysis import diff as diffing
-    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.core.paths import display_path
     from tierstack.generator.output.generate import preview, stale_files
     from tierstack.generator.services import generate_data
 

@@ -94,8 +94,8 @@ def bootstrap(config: Path, environments: tuple[str, ...], dry_run: bool, soft_d
 
 def _chosen_environments(resolved: Any, environments: tuple[str, ...]) -> list[str] | None:
     """The environments named with --env, checked against the config (None: every environment)."""
-    from tierstack.generator.config.blueprint import display_path
     from tierstack.generator.core.errors import UserError, did_you_mean
+    from tierstack.generator.core.paths import display_path
 
     known = list(resolved.environments)
     for env in environments:

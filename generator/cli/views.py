@@ -33,7 +33,7 @@ def agrees(count: int, singular: str, plural: str) -> str:
 
 
 def shown_path(path: Path) -> str:
-    from tierstack.generator.config.blueprint import display_path
+    from tierstack.generator.core.paths import display_path
 
     return display_path(path)
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tierstack.generator.core.paths import display_path
+
 
 @dataclass
 class UserError(Exception):
@@ -201,7 +203,7 @@ def _from_jsii_cache_error(exc: BaseException) -> UserError | None:
     root, why = match.group(1), match.group(2)
     return UserError(
         f"jsii cannot use its package cache, where it unpacks the Google provider bindings: {why}",
-        file=_shown(root),
+        file=display_path(root),
         hint="fix that directory (or HOME, which it is under by default), point JSII_RUNTIME_PACKAGE_CACHE_ROOT "
         "at a directory of your own that you can write, or set JSII_RUNTIME_PACKAGE_CACHE=disabled "
         "(each run then unpacks the bindings again, which takes longer)",
@@ -212,7 +214,7 @@ def out_of_memory(message: str, path: str | Path | None = None) -> UserError:
     """The run hit a memory limit: say which limits are set, and how to raise them."""
     return UserError(
         message,
-        file=_shown(path) if path is not None else None,
+        file=display_path(path) if path is not None else None,
         hint=f"{memory_limits()}; raise the limit or run where more memory is free, then run again",
     )
 
@@ -251,14 +253,14 @@ def _from_os_error(exc: OSError, path: str | Path | None) -> UserError | None:
     code = errno.errorcode[exc.errno]
     names = [os.fsdecode(n) for n in (exc.filename, exc.filename2) if n is not None]
     if not names:
-        return UserError(f"{problem} ({code})", file=_shown(path) if path is not None else None, hint=hint)
+        return UserError(f"{problem} ({code})", file=display_path(path) if path is not None else None, hint=hint)
     if path is not None and not any(os.path.lexists(n) for n in names):
         # a temporary file that is gone now (removed by the cleanup, or never created): name the
         # user's path, and the temporary one only beside it
         return UserError(
-            f"{problem} ({code}, at {' -> '.join(_shown(n) for n in names)})", file=_shown(path), hint=hint
+            f"{problem} ({code}, at {' -> '.join(display_path(n) for n in names)})", file=display_path(path), hint=hint
         )
-    return UserError(f"{problem} ({code})", file=" -> ".join(_shown(n) for n in names), hint=hint)
+    return UserError(f"{problem} ({code})", file=" -> ".join(display_path(n) for n in names), hint=hint)
 
 
 def _from_node_error(exc: BaseException, path: str | Path | None) -> UserError | None:
@@ -277,7 +279,7 @@ def _from_node_error(exc: BaseException, path: str | Path | None) -> UserError |
         )
     return UserError(
         f"{problem} ({match.group(1)}, while Node.js synthesized the stacks: {match.group(2)})",
-        file=_shown(where) if where is not None else None,
+        file=display_path(where) if where is not None else None,
         hint=hint,
     )
 
@@ -288,18 +290,9 @@ def unwritable(path: str | Path, exc: OSError) -> UserError:
     code = errno.errorcode.get(exc.errno or 0, "OSError")
     blocker = next((p for p in Path(path).parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        message = f"cannot create the file: {_shown(blocker)} is a file, not a directory ({code})"
-        hint = f"give a path whose directories are directories, or move {_shown(blocker)} away"
+        message = f"cannot create the file: {display_path(blocker)} is a file, not a directory ({code})"
+        hint = f"give a path whose directories are directories, or move {display_path(blocker)} away"
     else:
-        message = f"cannot create a file in {_shown(Path(path).parent)} ({code}: {exc.strerror or exc})"
+        message = f"cannot create a file in {display_path(Path(path).parent)} ({code}: {exc.strerror or exc})"
         hint = "write somewhere else: a directory you can create files in"
-    return UserError(message, file=_shown(path), hint=hint)
-
-
-def _shown(path: str | Path) -> str:
-    """Relative to the working directory when below it, as everywhere else in tierstack's messages."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
+    return UserError(message, file=display_path(path), hint=hint)

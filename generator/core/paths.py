@@ -8,6 +8,7 @@ same run prints the same text wherever the repository is checked out. Imports no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DEFAULT_OUT = "cdktf.out"  # generate's output directory, beside a config (and in each fleet member's folder)
@@ -21,3 +22,12 @@ def default_out(config: Path) -> Path:
 def member_out(root: Path, member: str) -> Path:
     """A fleet member's output directory: `<root>/<member>/cdktf.out/` (root: the fleet file's folder or --out)."""
     return root / member / DEFAULT_OUT
+
+
+def display_path(path: Path | str) -> str:
+    """A path relative to the working directory when it is below it, so output is the same everywhere."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel

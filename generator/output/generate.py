@@ -58,9 +58,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tierstack.generator import __version__
-from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.core.errors import UserError, did_you_mean
 from tierstack.generator.core.fsio import MAX_JSON_BYTES, follow_umask, read_bytes_bounded, sha256_bounded, write_atomic
+from tierstack.generator.core.paths import display_path
 from tierstack.generator.facts import providers
 from tierstack.generator.plan.resolve import Resolved
 

@@ -53,11 +53,11 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml.comments import CommentedMap
 
-from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.config.lockfile import Pins
 from tierstack.generator.config.spec import LoadedSpec, Name
 from tierstack.generator.core import fsio, paths
 from tierstack.generator.core.errors import ErrorList, UserError, did_you_mean, environment_error
+from tierstack.generator.core.paths import display_path
 from tierstack.generator.core.yamlio import MAX_FILE_BYTES, key_line, line_of, parse, read_text, to_plain
 from tierstack.generator.plan.resolve import Resolved
 

@@ -33,9 +33,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.core.errors import ErrorList, UserError
 from tierstack.generator.core.fsio import sha256_bounded
+from tierstack.generator.core.paths import display_path
 
 if TYPE_CHECKING:
     from tierstack.generator.analysis.diff import Report, StackDiff

@@ -47,10 +47,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.core.errors import UserError, did_you_mean
 from tierstack.generator.core.fsio import sha256_bounded
-from tierstack.generator.core.paths import default_out
+from tierstack.generator.core.paths import default_out, display_path
+from tierstack.generator.facts.terraform import MIN_TERRAFORM, version_text
 from tierstack.generator.plan.resolve import Resolved
 from tierstack.generator.synth.stacks import STACK_FILE, stack_file
 
@@ -59,7 +59,6 @@ if TYPE_CHECKING:
     from tierstack.generator.config.freeze import FreezeCheck
 
 BINARY_ENV = "TERRAFORM_BINARY_NAME"
-OLDEST = (1, 7, 0)  # plan JSON format 1.2 with `removed` blocks, what `tierstack review` reads
 INSTALL_HINT = (
     "tierstack runs the Terraform CLI in each stack directory and checks for it first: install Terraform "
     "(https://developer.hashicorp.com/terraform/install) or OpenTofu (https://opentofu.org/docs/intro/install/), "
@@ -82,7 +81,7 @@ class Binary:
 
 
 def find_binary(name: str | None = None) -> Binary:
-    """The terraform (or tofu) binary on PATH, at least OLDEST; a UserError says where to get it."""
+    """The terraform (or tofu) binary on PATH, at least MIN_TERRAFORM; a UserError says where to get it."""
     name = name or os.environ.get(BINARY_ENV) or "terraform"
     path = shutil.which(name)
     if path is None:
@@ -96,8 +95,8 @@ def find_binary(name: str | None = None) -> Binary:
     version = _version(result.stdout)
     if version is None:
         raise UserError(f"{path} did not report a version: is it Terraform or OpenTofu?", hint=INSTALL_HINT)
-    if version < OLDEST:
-        shown, oldest = ".".join(map(str, version)), ".".join(map(str, OLDEST))
+    if version < MIN_TERRAFORM:
+        shown, oldest = version_text(version), version_text(MIN_TERRAFORM)
         raise UserError(f"{path} is version {shown}; tierstack needs {oldest} or newer", hint=INSTALL_HINT)
     return Binary(path, name, version)
 

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator.config import blueprint as bp
-from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.config.gitsource import GitFailed, GitSource, newest_tag
 from tierstack.generator.config.lockfile import LOCK_NAME, Key, Pinned, Pins, session
 from tierstack.generator.config.provenance import Provenance, Source
 from tierstack.generator.core import yamlio
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import display_path
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.facts.terraform import MIN_TERRAFORM_TEXT
 
 MIN_FORMAT = (1, 2)  # plan JSON format written by Terraform 1.6+ (and OpenTofu 1.7+); `removed` needs 1.7
+AGAIN = f"plan again with Terraform {MIN_TERRAFORM_TEXT} or newer (or OpenTofu {MIN_TERRAFORM_TEXT} or newer)"
 
 
 # A plan of 10,000 resource changes is tens of MB; this leaves room and still bounds the memory json takes
@@ -137,9 +139,7 @@ def read_plan(data: Any, source: str) -> dict[str, Any]:
                 else f"older than {MIN_FORMAT[0]}.{MIN_FORMAT[1]}, the oldest tierstack reads"
             ),
             file=source,
-            hint="upgrade tierstack"
-            if newer
-            else "plan again with Terraform 1.7 or newer (or OpenTofu 1.7 or newer), then terraform show -json",
+            hint="upgrade tierstack" if newer else f"{AGAIN}, then terraform show -json",
         )
     for key in ("resource_changes", "resource_drift", "relevant_attributes"):
         if not isinstance(data.get(key, []), list):

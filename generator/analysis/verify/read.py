@@ -31,8 +31,8 @@ def synthesized_stacks(
     output `<out or the fleet file's folder>/<name>/cdktf.out`. Stops with one message naming
     `tierstack generate` when a stack was never synthesized.
     """
-    from tierstack.generator.config.blueprint import display_path
     from tierstack.generator.config.spec import load_spec
+    from tierstack.generator.core.paths import display_path
     from tierstack.generator.plan.resolve import resolve
     from tierstack.generator.services import fleet as fleets
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,20 +14,12 @@ from tierstack.generator.config.gitsource import GitFailed, GitSource, check_pat
 from tierstack.generator.config.lockfile import Pinned, Pins, pins_for
 from tierstack.generator.config.provenance import Source
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import display_path as display_path  # re-exported: blueprint.display_path
 from tierstack.generator.core.yamlio import Unreadable, read_text
 
 
 def _is_path(ref: str) -> bool:
     return "/" in ref or ref.endswith((".j2", ".yaml", ".yml"))
-
-
-def display_path(path: Path | str) -> str:
-    """A path relative to the working directory when it is below it, so output is the same everywhere."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 @dataclass(frozen=True)
