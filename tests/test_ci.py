@@ -417,7 +417,7 @@ def test_tier_1_writes_the_pull_request_checks_only(tmp_path: Path) -> None:
     assert "tier 1 has no CI identity" in result.output and "tier 2" in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["tierstack-recommender-pr.yml"]
     workflow = load_yaml((tmp_path / "tierstack-recommender-pr.yml").read_text())
-    assert list(workflow["jobs"]) == ["check", "validate-dev", "validate-prod"]
+    assert list(workflow["jobs"]) == ["check", "changes", "validate"]  # a validate job per changed stack
     assert "id-token" not in (tmp_path / "tierstack-recommender-pr.yml").read_text()
 
 

@@ -24,11 +24,22 @@ from typing import Any
 
 import pytest
 from fakes.github import GitHubStandIn
-from test_ci import CONTEXT, FRAUD, PLANS, actionlint, generate, github_script, load_yaml, shellcheck, step_named
+from test_ci import (
+    CONTEXT,
+    FRAUD,
+    PLANS,
+    actionlint,
+    generate,
+    github_script,
+    load_yaml,
+    pinned_install,
+    shellcheck,
+    step_named,
+)
 
 from conftest import git, run
 
-assert actionlint and github_script  # fixtures, imported to be asked for by name
+assert actionlint and github_script and pinned_install  # fixtures: asked for by name, or autouse (the pin)
 
 PR = "tierstack-fraud-detection-pr.yml"
 DEPLOY = "tierstack-fraud-detection-deploy.yml"
@@ -487,3 +498,103 @@ def test_the_deploy_applies_only_the_stacks_the_review_planned(
         assert "needs.review.result == 'success'" in condition and "!contains(needs.*.result, 'failure')" in condition
         _, compare = step_named(deploy[f"deploy-{env}"], "The plan is the one the pull request reviewed")
         assert compare["env"]["PULL"] == "${{ needs.review.outputs.pull }}"
+
+
+# --- tiers 0 and 1: a validate job per changed stack, no identity ------------------------------------------
+
+RECOMMENDER = FRAUD.parent.parent / "recommender" / "tierstack.yaml"  # tier 1: dev, prod, no CI identity
+TIER_1_PR = "tierstack-recommender-pr.yml"
+
+
+@pytest.fixture(scope="module")
+def tier_1() -> dict[str, Any]:
+    files = generate(RECOMMENDER, "github")
+    assert list(files) == [TIER_1_PR]  # no deploy: nothing can sign in
+    return load_yaml(files[TIER_1_PR])
+
+
+def test_below_tier_2_each_changed_stack_gets_its_own_validate_job(tier_1: dict[str, Any]) -> None:
+    jobs = tier_1["jobs"]
+    assert list(jobs) == ["check", "changes", "validate"]
+    validate = jobs["validate"]
+    assert validate["needs"] == ["check", "changes"]
+    assert validate["strategy"] == {
+        "fail-fast": False,
+        "max-parallel": 8,
+        "matrix": "${{ fromJSON(needs.changes.outputs.validate) }}",
+    }
+    assert "needs.changes.outputs.count-validate != '0'" in validate["if"]
+    assert jobs["changes"]["outputs"] == {
+        "count": "${{ steps.changes.outputs.count }}",
+        "validate": "${{ steps.changes.outputs.validate }}",
+        "count-validate": "${{ steps.changes.outputs.count-validate }}",
+    }
+    assert validate["permissions"] == {"contents": "read"} and validate["env"]["STACK_DIR"] == "${{ matrix.directory }}"
+    _, step = step_named(validate, "terraform validate")
+    assert step["run"].splitlines()[0] == 'terraform -chdir="$STACK_DIR" init -input=false -backend=false'
+    for job in jobs.values():  # no job of a tier without a CI identity asks for a token
+        assert "id-token" not in job["permissions"]
+
+
+def test_below_tier_2_the_validate_matrix_holds_exactly_the_changed_stacks(
+    tier_1: dict[str, Any], tmp_path: Path, spawns: None
+) -> None:
+    root = tmp_path / "repo"
+    folder = root / "examples" / "recommender"
+    folder.mkdir(parents=True)
+    shutil.copy(RECOMMENDER, folder / "tierstack.yaml")
+    shutil.copytree(RECOMMENDER.parent / "cdktf.out", folder / "cdktf.out")
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "base")
+    base = git(root, "rev-parse", "HEAD").strip()
+    stack = folder / "cdktf.out" / "stacks" / "recommender-prod" / "cdk.tf.json"
+    data = json.loads(stack.read_text())
+    data["output"] = {**data.get("output", {}), "added_by_the_change": {"value": "x"}}
+    stack.write_text(json.dumps(data, indent=2))
+    commit(root, "prod's output changes")
+    _, step = step_named(tier_1["jobs"]["changes"], "The stacks whose committed output changes")
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    (temp / "output").write_text("")
+    env = {**tier_1["env"], **step["env"], "BASE_SHA": base, "RUNNER_TEMP": str(temp)}
+    env.update(GITHUB_OUTPUT=str(temp / "output"), GITHUB_STEP_SUMMARY=str(temp / "summary.md"))
+    done = bash(step["run"], root, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = outputs(temp)
+    directory = "examples/recommender/cdktf.out/stacks/recommender-prod"
+    assert json.loads(out["validate"]) == {"include": [{"stack": "recommender-prod", "directory": directory}]}
+    assert (out["count"], out["count-validate"]) == ("0", "1")  # nothing planned: no identity to plan with
+    assert "| `recommender-dev` | output unchanged" in (temp / "changes" / "not-planned.md").read_text()
+
+
+# --- --max-parallel ----------------------------------------------------------------------------------------
+
+
+def test_max_parallel_sets_every_matrix(tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path / "a"), "--max-parallel", "3")
+    assert result.exit_code == 0, result.output
+    jobs = load_yaml((tmp_path / "a" / PR).read_text())["jobs"]
+    assert [jobs[f"plan-{env}"]["strategy"]["max-parallel"] for env in ENVS] == [3, 3, 3]
+    result = run("ci", "github", str(RECOMMENDER), "--out", str(tmp_path / "b"), "--max-parallel", "2")
+    assert result.exit_code == 0, result.output
+    assert load_yaml((tmp_path / "b" / TIER_1_PR).read_text())["jobs"]["validate"]["strategy"]["max-parallel"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-4"])
+def test_max_parallel_must_be_a_positive_integer(value: str, tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), "--max-parallel", value)
+    assert result.exit_code == 2
+    assert f"field '--max-parallel': '{value}' is not a number of jobs: give a positive integer" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.iterdir())  # nothing written
+
+
+def test_max_parallel_that_is_not_a_number_is_refused_by_name(tmp_path: Path) -> None:
+    result = run("ci", "github", str(FRAUD), "--out", str(tmp_path), "--max-parallel", "many")
+    assert result.exit_code == 2
+    assert "--max-parallel" in result.output and "'many' is not a valid integer" in result.output
+
+
+def test_cloud_build_has_no_max_parallel(tmp_path: Path) -> None:
+    """One build a stack, each from its own trigger: Cloud Build's own concurrency runs them (docs/ci.md)."""
+    result = run("ci", "cloudbuild", str(FRAUD), "--out", str(tmp_path), "--max-parallel", "3")
+    assert result.exit_code == 2 and "No such option '--max-parallel'" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from tierstack.generator.cli.options import (
     config_argument,
     exit_codes,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -84,22 +86,40 @@ def _ci_options(target: str, folder: str) -> Callable[[_F], _F]:
     return decorate
 
 
-def _write_ci(target: str, config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
+def _write_ci(
+    target: str,
+    config: Path,
+    out: Path | None,
+    branch: str,
+    install: str | None,
+    force: bool,
+    max_parallel: int | None = None,
+) -> None:
     from tierstack.generator.config.blueprint import display_path
     from tierstack.generator.config.spec import load_spec
     from tierstack.generator.output import ci as ci_files
+    from tierstack.generator.output import ci_fleet
     from tierstack.generator.plan.resolve import resolve
+    from tierstack.generator.services import fleet as fleets
 
     kind: ci_files.Target = "github" if target == "github" else "cloudbuild"
+    parallel = ci_files.check_max_parallel(ci_files.DEFAULT_MAX_PARALLEL if max_parallel is None else max_parallel)
     requirement = ci_files.requirement(install)
-    plan = ci_files.plan_for(resolve(load_spec(config)), config, branch, requirement)
-    files = ci_files.render(plan, kind)
+    if fleets.is_fleet_file(config):
+        ci_files.check_branch_option(branch)
+        plan, members = ci_fleet.fleet_plan(config, fleets.load_fleet(config), branch, requirement)
+        files = ci_fleet.render(plan, members, kind, parallel)
+        if kind == "cloudbuild":
+            plan = dataclasses.replace(plan, notes=(ci_fleet.CLOUDBUILD_NOTE,))
+    else:
+        plan = ci_files.plan_for(resolve(load_spec(config)), config, branch, requirement)
+        files = ci_files.render(plan, kind, parallel)
     folder = out if out is not None else ci_files.default_out(config, kind)
     written = ci_files.write(files, folder, force, f"tierstack ci {target} {display_path(config)}")
     for note in plan.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     for item in written:
-        click.echo(f"{item.status}: {display_path(item.path)}")
+        echo(f"{item.status}: {display_path(item.path)}")
 
 
 @ci.command(
@@ -110,9 +130,21 @@ def _write_ci(target: str, config: Path, out: Path | None, branch: str, install:
     ),
 )
 @_ci_options("github", ".github/workflows")
-def ci_github(config: Path, out: Path | None, branch: str, install: str | None, force: bool) -> None:
+@click.option(
+    "--max-parallel",
+    type=int,
+    default=8,
+    show_default=True,
+    metavar="N",
+    help="How many plan (and deploy) jobs of one environment run at once: a positive integer.",
+)
+def ci_github(config: Path, out: Path | None, branch: str, install: str | None, force: bool, max_parallel: int) -> None:
     """Write GitHub Actions workflows for CONFIG: tierstack-NAME-pr.yml and,
     from tier 2, tierstack-NAME-deploy.yml.
+
+    A fleet file (docs/fleets.md) gets one pull-request and one deploy
+    workflow for every member's stacks: a matrix of member and stack per
+    environment, each member signing in with its own identities.
 
     Each environment's jobs run in the GitHub environment of the same name
     and sign in with google-github-actions/auth through the workload identity
@@ -126,7 +158,7 @@ def ci_github(config: Path, out: Path | None, branch: str, install: str | None, 
       tierstack ci github                                  # .github/workflows/
       tierstack ci github services/churn/tierstack.yaml --branch trunk
     """
-    _write_ci("github", config, out, branch, install, force)
+    _write_ci("github", config, out, branch, install, force, max_parallel)
 
 
 @ci.command(

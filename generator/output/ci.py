@@ -169,10 +169,15 @@ class CiPlan:
     # the repository the triggers build (variables.ci_repository, OWNER/NAME), or ''
     blueprints: tuple[str, ...] = ()
     repository: str = ""
+    # a fleet's plan (output/ci_fleet.py): whether any member plans and applies; None for one config
+    fleet_applies: bool | None = None
 
     @property
     def applies(self) -> bool:
-        """Plans and applies need a CI identity in every environment (tier 2's foundation makes one)."""
+        """Plans and applies need a CI identity in every environment (tier 2's foundation makes one); a
+        fleet plans and applies the members that have one."""
+        if self.fleet_applies is not None:
+            return self.fleet_applies
         return all(env.ci_identity for env in self.environments)
 
 
@@ -261,6 +266,12 @@ def repository_top(config: Path) -> Path:
     return start
 
 
+def check_branch_option(branch: str) -> None:
+    """--branch: a branch name (see check_branch), else a UserError."""
+    if not _BRANCH_RE.fullmatch(branch):
+        raise UserError(f"'{branch}' is not a branch name", field="--branch", hint="give the default branch, e.g. main")
+
+
 def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiPlan:
     """The CI plan of a resolved config; bad input is a UserError naming the field and the fix.
 
@@ -269,8 +280,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
     from tierstack.generator.config import freeze as freezes
     from tierstack.generator.synth.stacks import state_bucket_name
 
-    if not _BRANCH_RE.fullmatch(branch):
-        raise UserError(f"'{branch}' is not a branch name", field="--branch", hint="give the default branch, e.g. main")
+    check_branch_option(branch)
     spec = resolved.loaded.spec
     if not resolved.environments:
         raise UserError(
@@ -307,7 +317,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
         )
     watch = [] if str(config_dir) == "." else [f"{config_dir}/**"]
     blueprints = _local_blueprints(resolved.blueprint.chain, top)
-    for blueprint in blueprints:
+    for blueprint in blueprints if watch else ():  # a config at the top: the whole repository is watched
         if not any(PurePosixPath(blueprint).is_relative_to(PurePosixPath(w.removesuffix("/**"))) for w in watch):
             watch.append(blueprint)
     plan = CiPlan(
@@ -508,9 +518,27 @@ def _environment(target: Target) -> Any:
     return env
 
 
+DEFAULT_MAX_PARALLEL = 8  # the plan jobs of one environment at once: each holds a runner and reads state
+MAX_MATRIX_JOBS = 256  # GitHub's limit of jobs a matrix
+
+
+def check_max_parallel(value: int) -> int:
+    """--max-parallel: a positive integer (GitHub runs at most 256 jobs of a matrix, so more changes nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(
+            f"'{value}' is not a number of jobs: give a positive integer",
+            field="--max-parallel",
+            hint=f"e.g. --max-parallel {DEFAULT_MAX_PARALLEL} (the default); GitHub runs at most "
+            f"{MAX_MATRIX_JOBS} jobs of one matrix",
+        )
+    return value
+
+
 def _context(plan: CiPlan, command: str) -> dict[str, Any]:
     return {
         "command": command,
+        "max_parallel": DEFAULT_MAX_PARALLEL,
+        "fleet": None,
         "version": __version__,
         "requirement": plan.requirement,
         "plan": plan,
@@ -531,20 +559,27 @@ def _context(plan: CiPlan, command: str) -> dict[str, Any]:
         "plan_changed": EXIT_PLAN_CHANGED,
         "not_promotable": EXIT_NOT_PROMOTABLE,  # `tierstack golden-set check`'s refusal
         "env_names": " ".join(env.name for env in plan.environments),
+        "validate_envs": " ".join(env.name for env in plan.environments if not env.ci_identity),
         "scripts": _scripts(),
         "pr_workflow": f"tierstack-{plan.name}-pr.yml",
     }
 
 
-def render(plan: CiPlan, target: Target) -> dict[str, str]:
-    """File name -> content, each with tierstack's header; in the order they are listed to the user."""
+def render(
+    plan: CiPlan, target: Target, max_parallel: int = DEFAULT_MAX_PARALLEL, fleet: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """File name -> content, each with tierstack's header; in the order they are listed to the user.
+
+    `fleet` (output/ci_fleet.py's fleet_context): one pull-request and one deploy workflow for every member."""
     env = _environment(target)
     files: dict[str, str] = {}
     jobs: list[tuple[str, str, dict[str, Any]]]
+    common = {"max_parallel": check_max_parallel(max_parallel), "fleet": fleet}
     if target == "github":
-        jobs = [(f"tierstack-{plan.name}-pr.yml", "github-pr.yml.j2", {})]
+        jobs = [(f"tierstack-{plan.name}-pr.yml", "github-pr.yml.j2", common)]
         if plan.applies:
-            jobs.append((f"tierstack-{plan.name}-deploy.yml", "github-deploy.yml.j2", {}))
+            deploy = "github-fleet-deploy.yml.j2" if fleet else "github-deploy.yml.j2"
+            jobs.append((f"tierstack-{plan.name}-deploy.yml", deploy, common))
     else:
         jobs = [(f"{plan.name}-pr.yaml", "cloudbuild-pr.yaml.j2", {})]
         if plan.applies:
@@ -560,7 +595,8 @@ def render(plan: CiPlan, target: Target) -> dict[str, str]:
                 extra = {"env": environment, "first": index == 0}
                 jobs.append((f"{plan.name}-triggers-{environment.name}.yaml", "cloudbuild-triggers.yaml.j2", extra))
     for name, template, extra in jobs:
-        body = env.get_template(template).render(**_context(plan, target), file_name=name, **extra)
+        context = {**_context(plan, target), **extra}
+        body = env.get_template(template).render(**context, file_name=name)
         files[name] = _with_header(body, target, plan.config)
     return files
 
