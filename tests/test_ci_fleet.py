@@ -509,3 +509,15 @@ def test_the_sign_in_steps_read_the_members_variables_by_name(
                 assert output.read_text() == expected
             else:
                 assert next(iter(names.values())) in done.stdout and done.stdout.startswith("::error::set ")
+
+
+def test_a_fleet_too_large_for_one_workflow_is_refused_with_the_fix() -> None:
+    """The stacks' data reaches a step as one environment variable, which Linux bounds (128 KiB)."""
+    many = [
+        ci_fleet.CiMember(f"m{i:03d}", 2, f"fleet/m{i:03d}/cdktf.out/stacks", member.environments)
+        for i, member in enumerate(members(*[("dev", "staging", "prod")] * 400))
+    ]
+    with pytest.raises(UserError, match="more than one workflow's steps can be handed") as caught:
+        ci_fleet.fleet_context(tuple(many), "fleet.yaml")
+    assert caught.value.hint == "split the fleet into two fleet files, each with its own workflows"
+    assert len(ci_fleet.fleet_context(tuple(many[:100]), "fleet.yaml")["stacks_json"]) < ci_fleet.MAX_STACKS_JSON

@@ -42,7 +42,9 @@ def ci() -> None:
     Workload Identity Federation or the build's own service account: no keys.
 
     Below tier 2 there is no CI identity: only the pull-request checks are
-    written (generate --check, checkov, terraform validate). See docs/ci.md.
+    written (generate --check, checkov, terraform validate of each changed
+    stack). A fleet file gets one pull-request and one deploy workflow for
+    every member's stacks. See docs/ci.md.
     """
 
 
@@ -135,7 +137,7 @@ def _write_ci(
     type=int,
     default=8,
     show_default=True,
-    metavar="N",
+    metavar="N",  # checked by output.ci.check_max_parallel: a UserError naming the option
     help="How many plan (and deploy) jobs of one environment run at once: a positive integer.",
 )
 def ci_github(config: Path, out: Path | None, branch: str, install: str | None, force: bool, max_parallel: int) -> None:
@@ -174,6 +176,8 @@ def ci_cloudbuild(config: Path, out: Path | None, branch: str, install: str | No
     per stack NAME-pr-ENV.yaml (its pull-request plan), NAME-deploy-ENV.yaml
     (promoted in order) and production's NAME-apply-ENV.yaml, with each
     project's triggers in NAME-triggers-ENV.yaml.
+
+    A fleet file gets the pull-request build of checks only (docs/ci.md says why).
 
     Import the triggers with `gcloud builds triggers import`: a pull request
     builds only the stacks it touches (includedFiles), as the planner; the

@@ -183,13 +183,29 @@ def stacks_data(members: tuple[CiMember, ...]) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def fleet_context(members: tuple[CiMember, ...]) -> dict[str, Any]:
+# The stacks' JSON reaches the changes and review steps as one environment variable; Linux refuses a
+# single one over 128 KiB (MAX_ARG_STRLEN) when it starts the step's shell. About 400 bytes a stack: some
+# 300 stacks fit, 100 members of 3 environments.
+MAX_STACKS_JSON = 120 * 1024
+
+
+def fleet_context(members: tuple[CiMember, ...], path: str = "the fleet file") -> dict[str, Any]:
     """What the GitHub templates read of a fleet (ci.render's `fleet`)."""
     checks_only = [m.name for m in members if not m.applies]
+    stacks = stacks_data(members)
+    if len(stacks) > MAX_STACKS_JSON:
+        count = sum(len(m.environments) for m in members)
+        raise UserError(
+            f"{count} stacks are more than one workflow's steps can be handed ({len(stacks)} bytes of stack "
+            f"data; a runner starts a step with at most {MAX_STACKS_JSON} in one variable)",
+            file=path,
+            field="members",
+            hint="split the fleet into two fleet files, each with its own workflows",
+        )
     return {
         "members": [m.name for m in members],
         "stacks": [env.stack for m in members for env in m.environments],
-        "stacks_json": stacks_data(members),
+        "stacks_json": stacks,
         "validates": bool(checks_only),
         "checks_only": ", ".join(checks_only),
     }
@@ -198,7 +214,7 @@ def fleet_context(members: tuple[CiMember, ...]) -> dict[str, Any]:
 def render(plan: ci.CiPlan, members: tuple[CiMember, ...], target: ci.Target, max_parallel: int) -> dict[str, str]:
     """The fleet's files: GitHub's two workflows for every member's stacks; Cloud Build's checks."""
     if target == "github":
-        return ci.render(plan, target, max_parallel, fleet_context(members))
+        return ci.render(plan, target, max_parallel, fleet_context(members, plan.config))
     # Cloud Build's per-stack plan and deploy builds run `tierstack review --config` and `tierstack apply`,
     # which read one tierstack.yaml: for a fleet, the pull-request build of checks only (generate --check of
     # every member, checkov), which reads the fleet file through generate
