@@ -100,7 +100,7 @@ def test_a_usage_error_quoting_what_was_typed_is_shown_escaped() -> None:
 CLI = Path(__file__).parents[1] / "generator" / "cli"
 RAW_ECHO = re.compile(r"\bclick\.s?echo\(")
 # modules other helpers of this step still print from directly; each is listed until it goes through views
-RAW_ECHO_LEFT = {"cost.py", "explain.py", "fleet_view.py", "generate.py", "upstream.py"}
+RAW_ECHO_LEFT: set[str] = set()
 
 
 def test_a_written_file_name_with_terminal_escapes_is_shown_escaped(tmp_path: Path) -> None:
@@ -132,6 +132,78 @@ def test_every_command_prints_through_the_views_renderer() -> None:
     """The shared mechanism: a command module that called click.echo itself would print a hostile name raw."""
     raw = sorted(p.name for p in CLI.glob("*.py") if p.name != "views.py" and RAW_ECHO.search(p.read_text("utf-8")))
     assert raw == sorted(RAW_ECHO_LEFT), "print with views.echo (or views.relay for another tool's lines)"
+
+
+# --- each command that printed with click.echo itself: a value from its input, shown escaped ------------
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+OSC = "\x1b]0;pwned\x07"  # retitles the terminal
+OSC_SHOWN = "\\x1b]0;pwned\\x07"
+
+
+def _shown_escaped(result: Result) -> None:
+    text = result.output + result.stderr
+    assert result.exit_code == 0, text[-3000:]
+    assert OSC_SHOWN in text and steering(text) == [], text[-3000:]
+
+
+def test_cost_diff_shows_a_plan_address_escaped(tmp_path: Path) -> None:
+    """cost.py: an address in the plan (Terraform takes it from the configuration) is in the text."""
+    import json
+
+    data = json.loads((PLANS / "recommender-dev.json").read_text(encoding="utf-8"))
+    [change] = [c for c in data["resource_changes"] if c["address"].endswith(".metadata_tracking_store")]
+    change["address"] += OSC
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(data), encoding="utf-8")
+    _shown_escaped(invoke("cost", "--diff", str(plan), "--prices", "table"))
+
+
+def test_show_provenance_names_a_config_folder_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """explain.py (show): each value's provenance names the file, with the folder it is in."""
+    folder = tmp_path / f"case{OSC}"
+    folder.mkdir()
+    shutil.copy(EXAMPLES / "fraud-detection" / "tierstack.yaml", folder / "tierstack.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("show", f"case{OSC}/tierstack.yaml", "--resolved", "--provenance")
+    _shown_escaped(result)
+    assert f"  # case{OSC_SHOWN}/tierstack.yaml:" in result.output
+
+
+def test_upstream_shows_a_fork_file_name_escaped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spawns: None) -> None:
+    """upstream.py: a conflict names the fork's file where it keeps its own value."""
+    from synth_support import prepare_examples
+
+    prepare_examples()
+    example = EXAMPLES / "regional-propensity"
+    shutil.copytree(example / "us", tmp_path / "us")
+    shutil.copytree(example / "org-blueprints.git", tmp_path / "org-blueprints.git")
+    (tmp_path / "us" / "propensity-us.yaml.j2").rename(tmp_path / "us" / f"fork{OSC}.yaml.j2")
+    config = tmp_path / "us" / "tierstack.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("./propensity-us.yaml.j2", '"./fork\\e]0;pwned\\a.yaml.j2"'), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke("upstream", "us/tierstack.yaml", "--no-resources")
+    _shown_escaped(result)
+    assert f"CONFLICT: this fork sets it itself at us/fork{OSC_SHOWN}.yaml.j2:" in result.output
+
+
+def test_generate_shows_the_directory_it_wrote_escaped(tmp_path: Path, synthesizes: None) -> None:
+    """generate.py: `wrote DIR/` names the --out directory as given."""
+    out = tmp_path / f"out{OSC}"
+    result = invoke("generate", str(EXAMPLES / "research-prototype" / "tierstack.yaml"), "--out", str(out))
+    _shown_escaped(result)
+    assert (out / "stacks").is_dir() and f"wrote {out}/".replace(OSC, OSC_SHOWN) in result.output
+
+
+def test_generate_of_a_fleet_shows_each_member_s_directory_escaped(tmp_path: Path, synthesizes: None) -> None:
+    """fleet_view.py: a member's line names its output directory, below --out."""
+    out = tmp_path / f"out{OSC}"
+    fleet = str(EXAMPLES / "churn-fleet" / "churn.fleet.yaml")
+    result = invoke("generate", fleet, "--only", "name=churn-us", "--out", str(out))
+    _shown_escaped(result)
+    assert (out / "churn-us" / "cdktf.out" / "stacks").is_dir()
+    assert f"-> {out}/churn-us/cdktf.out/".replace(OSC, OSC_SHOWN) in result.output
 
 
 # --- NO_COLOR on a real terminal -----------------------------------------------------------------------

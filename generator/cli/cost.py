@@ -15,6 +15,7 @@ from tierstack.generator.cli.options import (
     members_option,
     stacks_out_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -117,27 +118,27 @@ def cost(
 
     paths = _cost_paths(config, plans, diff, out, environments, members)
     mode: price_catalog.Mode = "catalog" if prices == "catalog" else "table" if prices == "table" else "auto"
-    table = price_catalog.price_table(mode, refresh_prices, progress=lambda text: click.echo(text, err=True))
+    table = price_catalog.price_table(mode, refresh_prices, progress=lambda text: echo(text, err=True))
     if diff:
         change = costing.diff_plans(paths, table)
-        click.echo(costing.diff_to_text(change) if fmt == "text" else as_data(change.to_data(), fmt), nl=False)
+        echo(costing.diff_to_text(change) if fmt == "text" else as_data(change.to_data(), fmt), nl=False)
         if fmt != "text":
             for note in table.notes:
-                click.echo(f"note: {note}", err=True)
+                echo(f"note: {note}", err=True)
         return
     result, rollup = _estimate(config, out, environments, members, table)
     if fmt == "text":  # the warnings are in the text
-        click.echo(costing.to_text(result) + ("" if rollup is None else "\n" + rollups.cost_text(rollup)), nl=False)
+        echo(costing.to_text(result) + ("" if rollup is None else "\n" + rollups.cost_text(rollup)), nl=False)
         return
     data = result.to_data()
     if rollup is not None:
         data["rollup"] = rollups.cost_data(rollup)
-    click.echo(as_data(data, fmt), nl=False)
+    echo(as_data(data, fmt), nl=False)
     for stack in result.stacks:  # and beside the data, for the person running the script
         for warning in stack.warnings:
-            click.echo(f"warning: {stack.stack}: {warning}", err=True)
+            echo(f"warning: {stack.stack}: {warning}", err=True)
     for note in table.notes:  # where the prices came from, when it is not what was asked
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
 
 
 def _estimate(

@@ -15,6 +15,7 @@ from tierstack.generator.cli.options import (
     format_option,
     member_option,
 )
+from tierstack.generator.cli.views import echo
 from tierstack.generator.core.exit_codes import (
     EXIT_OK,
     EXIT_USER_ERROR,
@@ -78,12 +79,12 @@ def explain(config: Path, fmt: str, member: str | None) -> None:
     from tierstack.generator.plan.resolve import resolve
 
     if member is None and _is_fleet(config):
-        click.echo(_fleet_rollup(config, fmt), nl=False)
+        echo(_fleet_rollup(config, fmt), nl=False)
         return
     catalog = load_catalog()
     plan = _fleet_member(config, member) if member is not None else resolve(load_spec(config), catalog)
     data = explain_data(plan, catalog)
-    click.echo(explain_text(data) if fmt == "text" else as_data(data, fmt), nl=False)
+    echo(explain_text(data) if fmt == "text" else as_data(data, fmt), nl=False)
 
 
 @click.command(
@@ -128,13 +129,13 @@ def show(config: Path, resolved: bool, provenance: bool, fmt: str, member: str |
     else:
         loaded = _fleet_member(config, member, resolved=False) if member is not None else load_spec(config)
         if not resolved:
-            click.echo(as_data(loaded.spec.model_dump(mode="json"), "json" if fmt == "json" else "yaml"), nl=False)
+            echo(as_data(loaded.spec.model_dump(mode="json"), "json" if fmt == "json" else "yaml"), nl=False)
             return
         plan = resolve(loaded)
     listing = fmt == "yaml" and click.get_current_context().get_parameter_source("fmt") is ParameterSource.DEFAULT
     if fmt == "text" or (provenance and listing):
-        click.echo(resolved_text(plan, provenance), nl=False)
+        echo(resolved_text(plan, provenance), nl=False)
     elif provenance:
-        click.echo(as_data(resolved_provenance_data(plan), fmt), nl=False)
+        echo(as_data(resolved_provenance_data(plan), fmt), nl=False)
     else:
-        click.echo(as_data(plan.to_data(), fmt), nl=False)
+        echo(as_data(plan.to_data(), fmt), nl=False)

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
-import click
-
+from tierstack.generator.cli.views import echo
+from tierstack.generator.core.errors import printable
 from tierstack.generator.services.fleet import MemberResult, Reporter, result_lines
 
 
@@ -43,13 +43,13 @@ class Lines:
         yield self
 
     def say(self, text: str) -> None:
-        click.echo(text, err=True)
+        echo(text, err=True)
 
     def start(self, member: str) -> None:
         pass
 
     def note(self, text: str) -> None:
-        click.echo(text, err=True)
+        echo(text, err=True)
 
     def finish(self, result: MemberResult) -> None:
         self.done += 1
@@ -58,11 +58,11 @@ class Lines:
         head, *rest = result_lines(result)
         colour = "red" if result.status == "error" else None
         err = result.status == "error" or not self.stdout
-        click.secho(prefix + head, err=err, fg=colour)
+        echo(prefix + head, err=err, fg=colour)
         for line in rest:
-            click.secho(" " * len(prefix) + line, err=err, fg=colour)
+            echo(" " * len(prefix) + line, err=err, fg=colour)
         for risk in result.at_risk:
-            click.secho(f"{' ' * len(prefix)}DATA AT RISK: {risk}", err=True, fg="red", bold=True)
+            echo(f"{' ' * len(prefix)}DATA AT RISK: {risk}", err=True, fg="red", bold=True)
 
 
 class ProgressBar(Lines):
@@ -92,18 +92,20 @@ class ProgressBar(Lines):
         self.progress.update(self.task, description=member)
 
     def note(self, text: str) -> None:
-        self.progress.console.print(text, markup=False, style="yellow" if text.startswith("warning") else None)
+        self.progress.console.print(
+            printable(text), markup=False, style="yellow" if text.startswith("warning") else None
+        )
 
     def finish(self, result: MemberResult) -> None:
         self.done += 1
         style = "red" if result.status == "error" else "green" if result.status in ("ok", "up to date") else "yellow"
         head, *rest = result_lines(result)
         if result.status != "error" and self.stdout and not sys.stdout.isatty():  # to a redirected stdout, plain
-            click.echo("\n".join([head, *("  " + line for line in rest)]))
+            echo("\n".join([head, *("  " + line for line in rest)]))
         else:  # the terminal: above the bar
-            self.progress.console.print(head, markup=False, style=style)
+            self.progress.console.print(printable(head), markup=False, style=style)
             for line in rest:
-                self.progress.console.print("  " + line, markup=False)
+                self.progress.console.print(printable("  " + line), markup=False)
         for risk in result.at_risk:
-            self.progress.console.print(f"  DATA AT RISK: {risk}", markup=False, style="bold red")
+            self.progress.console.print(printable(f"  DATA AT RISK: {risk}"), markup=False, style="bold red")
         self.progress.advance(self.task)

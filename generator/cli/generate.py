@@ -24,6 +24,7 @@ from tierstack.generator.cli.options import (
 from tierstack.generator.cli.views import (
     agrees,
     counted,
+    echo,
     echo_stream,
     output_closed,
     print_error,
@@ -166,10 +167,10 @@ def generate(
         failed = _generate_error_data(exc, config, out, mode) if data_wanted else None
         if failed is not None:
             with contextlib.suppress(OSError):  # stdout itself may be what failed: the message still goes out
-                click.echo(as_data(failed, fmt), nl=False)
+                echo(as_data(failed, fmt), nl=False)
         raise
     if data is not None:
-        click.echo(as_data(data, fmt), nl=False)
+        echo(as_data(data, fmt), nl=False)
     if code:
         raise click.exceptions.Exit(code)
 
@@ -212,7 +213,7 @@ def _generate(
     plan, pins = _pinned_resolve(config, update)
     warnings = delivery_warnings(plan)
     for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     target = out or default_out(config)
     chosen = environments or None
     if check or show_diff:
@@ -224,15 +225,15 @@ def _generate(
         target,
         chosen,
         force,
-        progress=lambda text: click.echo(text, err=True),
+        progress=lambda text: echo(text, err=True),
         before_swap=lambda old, new, names: reports.append(
             _print_changes(old, new, None if chosen is None else names, err=data_wanted)
         ),
     )
     for summary in summaries:
         parts = ", ".join(f"{cap} {n}" for cap, n in summary.resources_by_capability.items())
-        click.echo(f"{summary.name}: {summary.total} resources ({parts})", err=data_wanted)
-    click.echo(f"wrote {target}/ ({counted(len(summaries), 'stack')})", err=data_wanted)
+        echo(f"{summary.name}: {summary.total} resources ({parts})", err=data_wanted)
+    echo(f"wrote {target}/ ({counted(len(summaries), 'stack')})", err=data_wanted)
     if not data_wanted:
         return EXIT_OK, None
     result = generate_data.generated(plan, target, summaries, reports[0] if reports else None, warnings)
@@ -307,12 +308,12 @@ def _print_changes(old: Path, new: Path, stacks: list[str] | None, err: bool = F
     try:
         before = diffing.load_synthesis(old, stacks=stacks)
     except UserError as exc:  # a hand edit replaced with --force, say: no comparison, generate goes on
-        click.echo(f"warning: cannot compare with the last generation: {exc.message}", err=True)
+        echo(f"warning: cannot compare with the last generation: {exc.message}", err=True)
         return None
     report = diffing.compare(before, after, "last generation", "this one")
-    click.echo("since the last generation:", err=err)
+    echo("since the last generation:", err=err)
     for line in diffing.summary_lines(report):
-        click.echo(f"  {line}", err=err)
+        echo(f"  {line}", err=err)
     warn_data_at_risk(report, "generate writes the new stacks anyway: `tierstack generate --diff` shows every change")
     return report
 
@@ -333,7 +334,7 @@ def _generate_dry_run(
     from tierstack.generator.output.generate import preview, stale_files
     from tierstack.generator.services import generate_data
 
-    click.echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
+    echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
     shown = display_path(target)
     with preview(plan, target, environments) as new:
         stacks = list(new.stacks)
@@ -345,7 +346,7 @@ def _generate_dry_run(
             after = diffing.load_synthesis(new.tree, shown, chosen)
             report = diffing.compare(before, after, shown, f"generate {display_path(config)}")
     if not check:
-        click.echo(diffing.render_text(report), nl=False, err=data_wanted)
+        echo(diffing.render_text(report), nl=False, err=data_wanted)
         code = EXIT_DESTRUCTIVE_CHANGE if report.at_risk else EXIT_OK
         result = generate_data.diffed(plan, target, stacks, report, warnings or []) if data_wanted else None
         return code, None if result is None else generate_data.document(config, "diff", code, result)
@@ -355,10 +356,10 @@ def _generate_dry_run(
         result = generate_data.checked(plan, target, stacks, stale, warnings or [])
         data = generate_data.document(config, "check", code, result)
     if not stale:
-        click.echo(f"{shown}/ is up to date with {display_path(config)}", err=data_wanted)
+        echo(f"{shown}/ is up to date with {display_path(config)}", err=data_wanted)
         return code, data
     for file in stale:
-        click.echo(f"{file.status}: {file.path}", err=data_wanted)
+        echo(f"{file.status}: {file.path}", err=data_wanted)
     command = " ".join(
         ["tierstack generate", display_path(config)]
         + ([f"--out {display_path(out)}"] if out else [])
@@ -380,14 +381,14 @@ def _pinned_resolve(config: Path, update: bool) -> tuple[Any, Any]:
     with session(Pins(config.parent, update=update)) as pins:
         plan = resolve(load_spec(config))
     for note in pins.notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     return plan, pins
 
 
 def _record_pins(pins: Any) -> None:
     """Write tierstack.lock when what was pinned differs from it (before the stacks are written)."""
     if pins.write_lock():
-        click.echo(
+        echo(
             f"wrote {shown_path(pins.lock_path)} ({counted(len(pins.pinned), 'upstream')})",
             err=True,
         )

@@ -14,6 +14,7 @@ from tierstack.generator.cli.options import (
     members_option,
 )
 from tierstack.generator.cli.views import (
+    echo,
     shown_path,
     warn_data_at_risk,
 )
@@ -95,22 +96,22 @@ def upstream(
         given = "--member" if members else "--jobs"
         raise click.UsageError(f"{given} is for a fleet file; {shown_path(config)} is one config")
     if not no_resources:
-        click.echo("synthesizing both (loading the Google provider bindings takes a few seconds)...", err=True)
+        echo("synthesizing both (loading the Google provider bindings takes a few seconds)...", err=True)
     comparison = upstreams.compare(config, accept_ref or to_ref, resources=not no_resources)
     if fmt == "text":
-        click.echo(upstreams.render_text(comparison), nl=False)
+        echo(upstreams.render_text(comparison), nl=False)
     else:
-        click.echo(as_data(upstreams.to_data(comparison), fmt), nl=False)
+        echo(as_data(upstreams.to_data(comparison), fmt), nl=False)
     at_risk = comparison.resources is not None and comparison.resources.at_risk
     if accept_ref:
         if comparison.up_to_date and comparison.pin.ref == comparison.target.ref:
-            click.echo(f"already pinned to {accept_ref}: nothing to move", err=True)
+            echo(f"already pinned to {accept_ref}: nothing to move", err=True)
             return
         if at_risk:
             warn_data_at_risk(comparison.resources, "the pin moves anyway: review before `tierstack generate`")
         for path in upstreams.accept(comparison):
-            click.echo(f"wrote {path}", err=True)
-        click.echo(
+            echo(f"wrote {path}", err=True)
+        echo(
             f"pinned to {accept_ref}: run `tierstack generate {shown_path(config)}` to regenerate the stacks", err=True
         )
         return
@@ -143,16 +144,14 @@ def _fleet(
             f"`tierstack generate {shown_path(config)} --update` (docs/fleets.md)",
         )
     if not no_resources:
-        click.echo(
-            "synthesizing what each member's release changes (loading the bindings takes a few seconds)...", err=True
-        )
+        echo("synthesizing what each member's release changes (loading the bindings takes a few seconds)...", err=True)
     result = upstreams.compare_fleet(
         config,
         to_ref,
         resources=not no_resources,
         names=members,
         jobs=jobs,
-        progress=lambda text: click.echo(text, err=True),
+        progress=lambda text: echo(text, err=True),
     )
     if not result.members or len(result.having("no upstream")) == len(result.members):
         raise UserError(
@@ -161,10 +160,10 @@ def _fleet(
             hint="a member's blueprint (or a fork it names) extends {git: URL, ref: REF, path: PATH} (docs/forks.md)",
         )
     if fmt == "text":
-        click.echo(upstreams.render_fleet_text(result), nl=False)
+        echo(upstreams.render_fleet_text(result), nl=False)
     else:
-        click.echo(as_data(upstreams.fleet_data(result), fmt), nl=False)
-        click.echo(upstreams.fleet_summary(result), err=True)
+        echo(as_data(upstreams.fleet_data(result), fmt), nl=False)
+        echo(upstreams.fleet_summary(result), err=True)
     if result.having("error"):
         raise click.exceptions.Exit(EXIT_USER_ERROR)
     if result.at_risk:

@@ -56,7 +56,10 @@ def echo(
     """
     from tierstack.generator.core.errors import printable
 
-    click.secho(printable(text), err=err, nl=nl, fg=fg, bold=bold)
+    if fg is None and bold is None:  # plain text as click.echo writes it: no reset code on a terminal
+        click.echo(printable(text), err=err, nl=nl)
+    else:
+        click.secho(printable(text), err=err, nl=nl, fg=fg, bold=bold)
 
 
 # A Select Graphic Rendition sequence (colour, bold): the only escape another tool's output may keep.
@@ -91,7 +94,7 @@ def warn_data_at_risk(report: Any, note: str) -> None:
     at_risk = report.at_risk
     if not at_risk:
         return
-    click.secho(
+    echo(
         f"warning: DATA AT RISK: {counted(len(at_risk), 'stateful resource')} would be destroyed by "
         f"`terraform apply`; {note}",
         err=True,
@@ -99,7 +102,7 @@ def warn_data_at_risk(report: Any, note: str) -> None:
         bold=True,
     )
     for change in at_risk:
-        click.secho(f"  {change.stack}: {change.address}: {change.at_risk}", err=True, fg="red")
+        echo(f"  {change.stack}: {change.address}: {change.at_risk}", err=True, fg="red")
 
 
 def output_closed(exc: BaseException) -> bool:
