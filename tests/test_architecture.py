@@ -185,7 +185,7 @@ FORBIDDEN = {
         "click and rich (the progress bar) only in",
     ),
     "cdktn in output": (
-        "generator/output/report.py",
+        "generator/output/report/__init__.py",
         "import cdktn",
         "cdktn, jsii, constructs and the provider bindings",
     ),
