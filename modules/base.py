@@ -97,7 +97,7 @@ class ModuleInputs:
     kms_key: str | None  # CMEK key id (or a reference to one); None for Google-managed keys
     delete_protection: bool
     serving_class: str
-    settings: dict[str, Any]  # this capability's resolved settings
+    settings: Settings  # this capability's resolved settings: an instance of its model, validated in resolve
     identities: Identities
     source: str = "tierstack.yaml"  # for error messages
     upstream: Upstream = field(default_factory=lambda: Upstream())  # what the stack and earlier modules provide
@@ -336,12 +336,17 @@ class CapabilityModule:
         }
 
     def __init__(self, scope: Construct, inputs: ModuleInputs) -> None:
+        # its settings as its model reads them: attributes mypy checks, defaults filled; validated once, in resolve
+        if not isinstance(inputs.settings, self.settings_model):
+            raise TypeError(
+                f"{type(self).__name__} takes its settings as a {self.settings_model.__name__} (the plan's "
+                f"env.capabilities['{self.capability}']), not a {type(inputs.settings).__name__}"
+            )
         from constructs import Construct
 
         self.scope = Construct(scope, self.capability)  # the construct the resources are made in
         self.inputs = inputs
-        # its settings as its model reads them: attributes mypy checks, defaults filled by the model
-        self.settings: Settings = self.settings_model.model_validate(inputs.settings)
+        self.settings: Settings = inputs.settings
         self.exposed: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.logical_ids: dict[int, str] = {}  # id(resource) -> its overridden logical id (add, add_beta)

@@ -268,7 +268,9 @@ def test_bad_workbench_settings_name_their_field(
 ) -> None:
     with pytest.raises(UserError) as caught:
         resolve(load_spec(write(research(workbench=workbench))))
-    assert caught.value.field == f"environments.dev.capabilities.experimentation.workbench.{key}"
+    # a range its settings model refuses is refused there, before the facts, at the path the user wrote
+    where = "overrides" if key == "subnet_range" else "environments.dev"
+    assert caught.value.field == f"{where}.capabilities.experimentation.workbench.{key}"
     assert message in caught.value.message, caught.value.render()
     assert caught.value.line is not None
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from conftest import CASES, REPO
 from synth_support import example_configs
@@ -45,6 +46,38 @@ class Recorder(dict):  # type: ignore[type-arg]
         return iter([self._wrap(k, v) for k, v in super().items()])
 
 
+_RECORDING: dict[type[BaseModel], type[BaseModel]] = {}
+
+
+def recorded(settings: BaseModel, path: str, seen: set[str]) -> BaseModel:
+    """The settings instance, as an instance of its own model that notes each field read through it (nested
+    models too); model_dump() reads them all. The modules get the plan's instance: what they read is what
+    their code reads, nothing else (validation happened once, in resolve)."""
+    model = type(settings)
+    recording = _RECORDING.get(model)
+    if recording is None:
+
+        def __getattribute__(self: BaseModel, name: str) -> Any:
+            value = super(recording, self).__getattribute__(name)  # type: ignore[arg-type]
+            if name in model.model_fields:
+                where, notes = object.__getattribute__(self, "__recording__")
+                notes.add(f"{where}.{name}")
+                if isinstance(value, BaseModel):
+                    return recorded(value, f"{where}.{name}", notes)
+            return value
+
+        def model_dump(self: BaseModel, **kwargs: Any) -> dict[str, Any]:
+            where, notes = object.__getattribute__(self, "__recording__")
+            notes.update(leaves(super(recording, self).model_dump(), where))  # type: ignore[arg-type]
+            return super(recording, self).model_dump(**kwargs)  # type: ignore[arg-type]
+
+        recording = type(model.__name__, (model,), {"__getattribute__": __getattribute__, "model_dump": model_dump})
+        _RECORDING[model] = recording
+    copy = recording.model_construct(_fields_set=settings.model_fields_set, **dict(settings))
+    object.__setattr__(copy, "__recording__", (path, seen))
+    return copy
+
+
 def leaves(data: dict[str, Any], path: str) -> set[str]:
     out = set()
     for key, value in data.items():
@@ -64,7 +97,7 @@ def reads(tmp_path_factory: pytest.TempPathFactory) -> tuple[set[str], set[str]]
     original = CapabilityModule.__init__
 
     def recording_init(self: CapabilityModule, scope: Any, inputs: Any) -> None:
-        inputs.settings = Recorder(inputs.settings, self.capability, seen)
+        inputs.settings = recorded(inputs.settings, self.capability, seen)
         original(self, scope, inputs)
 
     root = tmp_path_factory.mktemp("consumed")
@@ -91,3 +124,19 @@ def test_the_recorder_notices_an_unread_setting() -> None:
     settings = Recorder({"read": {"inner": 1}, "unread": 2}, "cap", seen)
     assert settings.get("read")["inner"] == 1
     assert leaves({"read": {"inner": 1}, "unread": 2}, "cap") - seen == {"cap.unread"}
+
+
+def test_the_recorder_notices_an_unread_attribute() -> None:
+    from tierstack.generator.config.settings import Settings
+
+    class Inner(Settings):
+        depth: int = 1
+
+    class Some(Settings):
+        read: Inner
+        unread: int = 2
+
+    seen: set[str] = set()
+    settings = recorded(Some.model_validate({"read": {}}), "cap", seen)
+    assert isinstance(settings, Some) and settings.read.depth == 1
+    assert leaves(Some.model_validate({"read": {}}).model_dump(), "cap") - seen == {"cap.unread"}

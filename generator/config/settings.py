@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,6 +22,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from tierstack.generator.config.choices import ServingClass
 from tierstack.generator.core import grammars
 from tierstack.generator.core.pydantic_errors import described
+from tierstack.generator.facts import settings_shapes as shapes
 
 
 class Settings(BaseModel):
@@ -138,48 +140,65 @@ def _settings_models() -> dict[str, type[Settings]]:
     return found
 
 
-def validated(capability: str, values: dict[str, Any]) -> dict[str, Any]:
-    """A capability's settings as its model reads them, defaults filled: the one place a default lives
-    besides the blueprints. Called after check_resolved, so it does not fail on a resolved plan."""
-    model = settings_model(capability)
-    return model.model_validate(values).model_dump() if model is not None else values
+Problem = tuple[tuple[str | int, ...], str]  # (path in the resolved settings, message)
 
 
-def problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+def problems(settings: dict[str, Any]) -> list[Problem]:
     """(path in the resolved settings, message) for everything invalid, all at once."""
-    found: list[tuple[tuple[str | int, ...], str]] = []
-    serving = (settings.get("capabilities") or {}).get("model_serving") or {}
-    replicas = serving.get("min_replicas")
-    if (
-        settings.get("serving_class") == "production"
-        and serving.get("mode") == "online"
-        and isinstance(replicas, int)
-        and replicas < 2
-    ):
-        found.append(
-            (
-                ("capabilities", "model_serving", "min_replicas"),
-                f"the production serving class needs at least 2 replicas, not {replicas}; raise "
-                "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)",
-            )
-        )
-    checks: list[tuple[tuple[str, ...], type[Settings], Any]] = [((), EnvironmentSettings, settings)]
+    return checked(settings)[1]
+
+
+def checked(settings: dict[str, Any]) -> tuple[dict[str, Settings], list[Problem]]:
+    """Each capability's settings as an instance of its model, validated here once for the whole plan, and
+    everything invalid (the capabilities whose settings are invalid have no instance)."""
+    found: list[Problem] = []
+    typed: dict[str, Settings] = {}
     models = _settings_models()
+    found += _located((), EnvironmentSettings, settings)
     for capability, values in (settings.get("capabilities") or {}).items():
         model = models.get(capability)
-        if model is not None:
-            checks.append((("capabilities", capability), model, values or {}))
-    for prefix, model, values in checks:
+        if model is None:
+            continue
         try:
-            model.model_validate(values)
+            typed[capability] = model.model_validate(values or {})
         except ValidationError as error:
-            for item in error.errors(include_url=False):
-                loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
-                found.append(((*prefix, *loc), _message(item)))
-    return found + _template_problems(settings)
+            found += _errors(("capabilities", capability), error)
+    return typed, _serving_class_problems(settings, typed) + found + _template_problems(settings)
 
 
-def _template_problems(settings: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+def _located(prefix: tuple[str, ...], model: type[Settings], values: Any) -> list[Problem]:
+    try:
+        model.model_validate(values)
+    except ValidationError as error:
+        return _errors(prefix, error)
+    return []
+
+
+def _errors(prefix: tuple[str, ...], error: ValidationError) -> list[Problem]:
+    found: list[Problem] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
+        found.append(((*prefix, *loc), _message(item)))
+    return found
+
+
+def _serving_class_problems(settings: dict[str, Any], typed: Mapping[str, Settings]) -> list[Problem]:
+    """The production serving class serves online from at least 2 replicas."""
+    serving = shapes.serving(typed)
+    if serving is None or settings.get("serving_class") != "production" or serving.mode != "online":
+        return []
+    if serving.min_replicas >= 2:
+        return []
+    return [
+        (
+            ("capabilities", "model_serving", "min_replicas"),
+            f"the production serving class needs at least 2 replicas, not {serving.min_replicas}; raise "
+            "min_replicas, or ask for serving_class: experimental (in production, a waiver-worthy choice)",
+        )
+    ]
+
+
+def _template_problems(settings: dict[str, Any]) -> list[Problem]:
     """grammars.template_problems, walked only when the settings written as JSON hold a '${' or '%{': JSON
     escapes neither character and writes every string and key whole, so a string holding one shows it there,
     and '$' or '%' occurs nowhere else. One C call instead of a walk over every value, per environment."""
@@ -205,20 +224,22 @@ def _message(item: Any) -> str:
 
 from tierstack.generator.config.provenance import Provenance  # noqa: E402  (what the checks below report at)
 
+Typed = dict[str, dict[str, Settings]]  # environment -> capability -> its settings, an instance of its model
 
-def check_resolved(resolved: Any) -> None:
-    """Every environment's settings against the models, and no override for an unselected capability."""
+
+def check_resolved(resolved: Any) -> Typed:
+    """Every environment's settings against the models, and no override for an unselected capability: all
+    errors at once. Returns each environment's capability settings as instances of their models, the only
+    validation they get (the plan carries them to the modules)."""
     from tierstack.generator.core.errors import ErrorList, UserError
 
     loaded = resolved.loaded
-    errors: list[UserError] = [
-        *_unselected_overrides(resolved),
-        *_missing_identities(resolved),
-        *_ci_repository(resolved),
-    ]
+    typed: Typed = {}
+    found_errors: list[UserError] = []
     seen: set[tuple[object, str]] = set()
     for env in resolved.environments.values():
-        for path, message in problems(env.settings):
+        typed[env.name], found = checked(env.settings)
+        for path, message in found:
             where = _provenance(env.provenance, path)
             written = _written_path(loaded, where) or f"environments.{env.name}." + ".".join(map(str, path))
             key = (".".join(map(str, path)), message)
@@ -226,11 +247,18 @@ def check_resolved(resolved: Any) -> None:
                 continue
             seen.update({key, (where, message)})
             if where is None:
-                errors.append(UserError(message, file=str(loaded.path), field=written, hint=_hint(path)))
+                found_errors.append(UserError(message, file=str(loaded.path), field=written, hint=_hint(path)))
             else:
-                errors.append(where.error(message, fallback=str(loaded.path), field=written, hint=_hint(path)))
+                found_errors.append(where.error(message, fallback=str(loaded.path), field=written, hint=_hint(path)))
+    errors: list[UserError] = [
+        *_unselected_overrides(resolved),
+        *_missing_identities(resolved, typed),
+        *_ci_repository(resolved, typed),
+        *found_errors,
+    ]
     if errors:
         raise errors[0] if len(errors) == 1 else ErrorList(errors)
+    return typed
 
 
 def _provenance(provenance: dict[tuple[str, ...], Provenance], path: tuple[str | int, ...]) -> Provenance | None:
@@ -276,17 +304,17 @@ def _hint(path: tuple[str | int, ...]) -> str | None:
     return None
 
 
-def _missing_identities(resolved: Any) -> list[Any]:
+def _missing_identities(resolved: Any, typed: Typed) -> list[Any]:
     from tierstack.generator.core.errors import UserError
     from tierstack.modules import registry
 
     out: list[Any] = []
     classes = registry()  # the identities each capability needs (its class's `identities`)
     for env in resolved.environments.values():
-        accounts = (env.settings["capabilities"].get("foundation") or {}).get("service_accounts")
-        if not isinstance(accounts, list):  # the model reports the wrong type
+        foundation = shapes.foundation(typed[env.name])
+        if foundation is None:  # invalid: its model's errors say why
             return out
-        made = {str(a) for a in accounts}
+        made = set(foundation.service_accounts)
         for capability in env.settings["capabilities"]:
             cls = classes.get(capability)
             missing = [i for i in (cls.identities if cls is not None else ()) if i not in made]
@@ -311,14 +339,14 @@ def _missing_identities(resolved: Any) -> list[Any]:
     return out
 
 
-def _ci_repository(resolved: Any) -> list[Any]:
+def _ci_repository(resolved: Any, typed: Typed) -> list[Any]:
     """A CI identity needs the repository it trusts: the user's to give, so the error points at tierstack.yaml."""
     for env in resolved.environments.values():
-        foundation = env.settings["capabilities"].get("foundation") or {}
-        accounts, ci = foundation.get("service_accounts"), foundation.get("ci")
-        if not isinstance(accounts, list) or (ci is not None and not isinstance(ci, dict)):
-            return []  # the model reports the wrong type
-        if "ci" in accounts and not (ci or {}).get("repository"):
+        foundation = shapes.foundation(typed[env.name])
+        if foundation is None:
+            return []  # invalid: its model's errors say why
+        ci = foundation.ci
+        if "ci" in foundation.service_accounts and not (ci is not None and ci.repository):
             return [
                 resolved.loaded.error(
                     "CI deploys this tier, and needs the repository allowed to deploy (OWNER/NAME)",
@@ -326,8 +354,9 @@ def _ci_repository(resolved: Any) -> list[Any]:
                     hint="add variables: {ci_repository: your-org/your-repo} to tierstack.yaml",
                 )
             ]
-        wanted = ("repository_id", "repository_owner_id") if "ci" in accounts else ()
-        missing = [key for key in wanted if not (ci or {}).get(key)]
+        ids = {"repository_id": ci.repository_id, "repository_owner_id": ci.repository_owner_id} if ci else {}
+        wanted = ("repository_id", "repository_owner_id") if "ci" in foundation.service_accounts else ()
+        missing = [key for key in wanted if not ids.get(key)]
         if missing:  # the provider trusts these numbers, never the name alone (a name can be renamed and reused)
             return [
                 resolved.loaded.error(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tierstack.generator.config.blueprint import display_path
 from tierstack.generator.core import grammars
 from tierstack.generator.core.errors import ErrorList, UserError, did_you_mean
+from tierstack.generator.facts import settings_shapes as shapes
 from tierstack.generator.facts.catalog import ZONE_RE, Zone, load_gcp_facts
 
 if TYPE_CHECKING:
@@ -295,21 +296,20 @@ def _environment_errors(resolved: Resolved, env: ResolvedEnvironment) -> list[Us
     except FactError as err:
         return [_user_error(resolved, env, err)]  # zones, models and tables in a region that is not one: moot
     errors: list[UserError] = []
-    capabilities = env.settings.get("capabilities") or {}
-    workbench = (capabilities.get("experimentation") or {}).get("workbench")
-    if workbench is not None:
+    experimentation = shapes.experimentation(env.capabilities)
+    if experimentation is not None:
         try:
-            place_workbench(env.region, workbench)
+            place_workbench(env.region, experimentation.workbench.model_dump())
         except FactError as err:
             errors.append(_user_error(resolved, env, err))
-    serving = capabilities.get("model_serving")
-    if isinstance(serving, Mapping):
+    serving = shapes.serving(env.capabilities)
+    if serving is not None:
         errors += [_serving_error(resolved, env, err) for err in _batch_problems(resolved, env, serving)]
-    features = capabilities.get("feature_repository")
-    if isinstance(features, Mapping):
+    features = shapes.feature_store(env.capabilities)
+    if features is not None:
         encryption = env.settings.get("encryption") or {}
         cmek = bool(encryption.get("cmek") or encryption.get("kms_key"))
-        problem = feature_store_problem(str(features.get("online_store")), cmek)
+        problem = feature_store_problem(features.online_store, cmek)
         if problem is not None:
             errors.append(_feature_store_error(resolved, env, problem))
     return errors
@@ -362,19 +362,21 @@ def _feature_store_error(resolved: Resolved, env: ResolvedEnvironment, err: Fact
     return source.error(err.message, fallback=display_path(resolved.loaded.path), field=field, hint=err.hint)
 
 
-def _batch_problems(resolved: Resolved, env: ResolvedEnvironment, serving: Mapping[str, Any]) -> list[FactError]:
-    from tierstack.modules.model_serving import batch_problems
+def _batch_problems(resolved: Resolved, env: ResolvedEnvironment, serving: object) -> list[FactError]:
+    from tierstack.modules.model_serving import ModelServingSettings, batch_problems
 
-    datasets = (env.settings["capabilities"].get("data_processing") or {}).get("datasets")
-    prepared = isinstance(datasets, list) and "prepared" in datasets
-    return batch_problems(serving, env.project, env.region, resolved.loaded.spec.name, prepared)
+    if not isinstance(serving, ModelServingSettings):
+        return []
+    processing = shapes.data_processing(env.capabilities)
+    prepared = processing is not None and "prepared" in processing.datasets
+    return batch_problems(serving.model_dump(), env.project, env.region, resolved.loaded.spec.name, prepared)
 
 
 def _serving_error(resolved: Resolved, env: ResolvedEnvironment, err: FactError) -> UserError:
     """A batch rule broken, at what the user wrote: the value, or (a value missing) the batch_schedule that needs it."""
     from tierstack.generator.config.settings import _provenance, _written_path
 
-    serving = env.settings["capabilities"]["model_serving"]
+    serving = env.capabilities["model_serving"].model_dump()
     at = err.key if serving.get(err.key) else "batch_schedule"
     where = _provenance(env.provenance, ("capabilities", "model_serving", at))
     written = _written_path(resolved.loaded, where)

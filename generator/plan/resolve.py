@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,71 +25,16 @@ from tierstack.generator.core.errors import UserError, did_you_mean
 from tierstack.generator.core.grammars import shown
 from tierstack.generator.facts.catalog import Catalog, load_catalog
 from tierstack.generator.plan import gcp_facts, regions
+from tierstack.generator.plan.plan import Resolved, ResolvedEnvironment, typed
 from tierstack.generator.plan.selection import Selection, answer_text, select
+
+__all__ = ["Resolved", "ResolvedEnvironment", "resolve"]  # the plan's types, where callers have imported them
 
 ROLE_NAMES = {
     "development": ("dev", "development", "sandbox", "sbx", "test"),
     "staging": ("staging", "stage", "stg", "qa", "preprod", "uat"),
     "production": ("prod", "production", "prd", "live"),
 }
-
-
-@dataclass
-class ResolvedEnvironment:
-    name: str
-    role: str
-    stack: str
-    project: str
-    region: str
-    settings: dict[str, Any]
-    provenance: dict[tuple[str, ...], Provenance]
-
-
-@dataclass
-class Resolved:
-    loaded: LoadedSpec
-    selection: Selection
-    blueprint: bp.Blueprint
-    environments: dict[str, ResolvedEnvironment]
-
-    def to_data(self) -> dict[str, Any]:
-        spec, sel = self.loaded.spec, self.selection
-        return {
-            "name": spec.name,
-            "team": spec.team,
-            "tier": sel.tier,
-            "recommended_tier": sel.recommended_tier,
-            "blueprint": self.blueprint.chain,
-            "capabilities": list(sel.ids),
-            "features": sorted(sel.features),
-            "environments": {
-                env.name: {
-                    "stack": env.stack,
-                    "role": env.role,
-                    "project": env.project,
-                    "region": env.region,
-                    **env.settings,
-                }
-                for env in self.environments.values()
-            },
-        }
-
-    def leaves(self) -> list[tuple[str, Any, Provenance]]:
-        """(dotted key, value, where it was set) for every resolved value, in output order."""
-        spec_file = Provenance.in_file(display_path(self.loaded.path))
-        out: list[tuple[str, Any, Provenance]] = []
-        for env in self.environments.values():
-            for key in ("stack", "role", "project", "region"):
-                out.append((f"environments.{env.name}.{key}", getattr(env, key), env.provenance.get((key,), spec_file)))
-            for path in bp.leaf_paths(env.settings):
-                value: Any = env.settings
-                for part in path:
-                    value = value[part]
-                out.append((".".join(("environments", env.name, *path)), value, env.provenance.get(path, spec_file)))
-        return out
-
-    def provenance(self) -> dict[str, Provenance]:
-        return {key: source for key, _, source in self.leaves()}
 
 
 def template_variables(loaded: LoadedSpec, selection: Selection) -> dict[str, Any]:
@@ -182,8 +126,9 @@ def resolve(loaded: LoadedSpec, catalog: Catalog | None = None) -> Resolved:
     for index, env in enumerate(names):
         environments[env] = _resolve_env(loaded, selection, blueprint, spec_layer, env, index, len(names), spec_file)
     resolved = Resolved(loaded, selection, blueprint, environments)
+    # typed settings: every environment, every capability, all errors at once; the only validation they get
+    resolved = typed(resolved, typed_settings.check_resolved(resolved))
     gcp_facts.check_resolved(resolved)  # zones, machine types and GPUs, networks: what Google would reject
-    typed_settings.check_resolved(resolved)  # typed settings: every environment, every capability, all errors at once
     guarantees.check(resolved)  # production guarantees hold, or a waiver says why not
     return resolved
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from tierstack.generator.config import guarantees
-from tierstack.generator.config import settings as typed_settings
 from tierstack.generator.core.errors import UserError
 from tierstack.generator.core.grammars import check_bucket_name
 from tierstack.generator.plan.resolve import Resolved, ResolvedEnvironment
@@ -154,7 +153,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
     GcsBackend(stack, bucket=state_bucket, prefix=env.stack)
 
     identities = Identities()  # none before foundation makes them; then foundation's, for every other module
-    selected = list(settings["capabilities"])
+    selected = list(env.capabilities)
     upstream = Upstream(
         budget=settings.get("budget") or {},
         selected={capability: settings["capabilities"][capability] or {} for capability in selected},
@@ -171,7 +170,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
             kms_key=kms_key,
             delete_protection=bool(settings.get("delete_protection")),
             serving_class=settings["serving_class"],  # validated: every blueprint resolves one
-            settings=typed_settings.validated(capability, settings["capabilities"][capability] or {}),
+            settings=env.capabilities[capability],  # validated once, in resolve
             identities=identities,
             source=source,
             upstream=upstream,
@@ -196,7 +195,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
         module.connect(upstream)
     # the agents of the services whose resources were given the key, granted on it (a given key too)
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
-    apis = settings["capabilities"]["foundation"].get("apis", [])
+    apis = list(foundation.settings.apis)
     dependencies = _wire_dependencies(foundation, modules, apis, grants, late)
     for module in modules:
         add_outputs(stack, module)
