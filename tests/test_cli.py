@@ -36,7 +36,9 @@ LIGHT_TIERSTACK_MODULES = {
     "tierstack.generator",
     "tierstack.generator.cli",
     *(f"tierstack.generator.cli.{p.stem}" for p in (REPO / "generator" / "cli").glob("*.py") if p.stem[0] != "_"),
+    "tierstack.generator.config",  # a layer's package: its docstring only
     "tierstack.generator.config.choices",
+    "tierstack.generator.core",
     "tierstack.generator.core.exit_codes",  # constants only, no imports
 }
 

@@ -206,7 +206,7 @@ def test_a_process_that_reads_only_plans_knows_the_capabilities_rows(spawns: Non
     (dist / "entry_points.txt").write_text(
         "[tierstack.capabilities]\nvector_search = plugins.vector_search\n", encoding="utf-8"
     )
-    script = f"from tierstack.generator import resource_types as rt; print(rt.holds_data('{TOY_TYPE}'))"
+    script = f"from tierstack.generator.facts import resource_types as rt; print(rt.holds_data('{TOY_TYPE}'))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO / "tests")])}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
