@@ -104,6 +104,9 @@ class ModuleInputs:
     # The google provider without default_labels, for resources whose labels Google cannot change in
     # place (see CapabilityModule.pinned_labels); made on first use, so other stacks do not carry it.
     pinned_labels_provider: Callable[[], Any] | None = None
+    # Made for edits after synthesis (generator/synth/stacks.py): each resource in the stack itself, named by
+    # its logical id (no overrideLogicalId round trip), its construct path written into the file afterwards
+    late: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,12 +347,14 @@ class CapabilityModule:
             )
         from constructs import Construct
 
-        self.scope = Construct(scope, self.capability)  # the construct the resources are made in
+        # the construct the resources are made in: the capability's own, or with `late` the stack
+        self.scope = scope if inputs.late else Construct(scope, self.capability)
         self.inputs = inputs
         self.settings: Settings = inputs.settings
         self.exposed: dict[str, Output] = {}
         self.created: list[tuple[Any, str]] = []  # (resource, Terraform type), kept here to spare jsii calls
         self.logical_ids: dict[int, str] = {}  # id(resource) -> its overridden logical id (add, add_beta)
+        self.paths: dict[str, str] = {}  # with `late`: logical id -> the construct path below the stack
         self.moves: list[tuple[str, str]] = []  # (previous address, address), from moved_from
         self.waits: dict[int, list[str]] = {}  # id(resource) -> addresses it waits for beyond its API
         self.api_waits: dict[int, str] = {}  # id(resource) -> an API its type does not imply (service agents)
@@ -380,9 +385,7 @@ class CapabilityModule:
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
         from cdktn import TerraformDataSource
 
-        resource = resource_type(self.scope, construct_id, **kwargs)
-        resource.override_logical_id(self.logical_id(construct_id))
-        self.logical_ids[id(resource)] = self.logical_id(construct_id)
+        resource = self.place(construct_id, lambda scope, name: resource_type(scope, name, **kwargs))
         if construct_id in self.moved_from:
             self.moves.append(
                 (self.address(resource_type, self.moved_from[construct_id]), self.address(resource_type, construct_id))
@@ -395,10 +398,26 @@ class CapabilityModule:
         """A google-beta resource (modules/beta.py), addressed and tracked like add()'s."""
         from tierstack.modules import beta
 
-        resource = beta.resource(self.scope, construct_id, resource_type, attributes)
-        resource.override_logical_id(self.logical_id(construct_id))
-        self.logical_ids[id(resource)] = self.logical_id(construct_id)
+        resource = self.place(construct_id, lambda scope, name: beta.resource(scope, name, resource_type, attributes))
         return self.track(resource, resource_type)
+
+    def place(self, construct_id: str, make: Callable[[Any, str], Any]) -> Any:
+        """Make a resource addressed `<capability>_<construct_id>` under the construct path `<capability>/<id>`.
+
+        cdktn names a construct made directly in the stack by its id, so with `late` the resource is made
+        there under its logical id and its path is written into the stack file after synthesis, saving
+        the overrideLogicalId round trip (a third of a stack's); otherwise it is made in the capability's
+        construct and renamed through jsii.
+        """
+        name = self.logical_id(construct_id)
+        if self.inputs.late:
+            resource = make(self.scope, name)
+            self.paths[name] = f"{self.capability}/{construct_id}"
+        else:
+            resource = make(self.scope, construct_id)
+            resource.override_logical_id(name)
+        self.logical_ids[id(resource)] = name
+        return resource
 
     def pinned_labels(self) -> dict[str, Any]:
         """Arguments for a resource whose labels cannot change without replacing it.
@@ -612,9 +631,20 @@ def _terraform_type(resource_type: type) -> str:
     return known
 
 
-def add_outputs(scope: Construct, module: CapabilityModule) -> None:
-    """One Terraform output per exposed attribute: `<capability>_<key>`."""
+def add_outputs(scope: Construct, module: CapabilityModule, taken: Iterable[str] = ()) -> dict[str, str]:
+    """One Terraform output per exposed attribute: `<capability>_<key>`.
+
+    `taken`: the construct ids already used in the stack (the resources `late` makes there). Outputs have
+    their own namespace in Terraform but not in the construct tree, so an output named like one of them is
+    made as `output_<name>`; the returned {construct id: name} is renamed in the stack file after synthesis.
+    """
     from cdktn import TerraformOutput
 
+    used, renamed = set(taken), {}
     for key, out in module.exposed.items():
-        TerraformOutput(scope, f"{module.capability}_{key}", value=out.value, description=out.description)
+        name = f"{module.capability}_{key}"
+        construct_id = f"output_{name}" if name in used else name
+        TerraformOutput(scope, construct_id, value=out.value, description=out.description)
+        if construct_id != name:
+            renamed[construct_id] = name
+    return renamed

@@ -1,6 +1,8 @@
-"""depends_on is written into the synthesized stack file, not set through jsii (issue 23: a round trip to
-Node per resource). The file must stay byte for byte what cdktn would have written: the fast path and the
-jsii path produce the same stacks, and a file Python's JSON writer would not reproduce is left to jsii."""
+"""What a stack file says that tierstack already knows is written into it after synthesis, not set through
+jsii (issue 23: each is a round trip to Node per resource): depends_on, each resource's construct path (it is
+made in the stack under its logical id, with no overrideLogicalId), and the outputs made under another id.
+The file must stay byte for byte what cdktn would have written: the fast path and the jsii path produce the
+same stacks, and a file Python's JSON writer would not reproduce is left to jsii."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ def test_depends_on_is_set_and_nothing_else_moves(tmp_path: Path) -> None:
     data = {"resource": {"google_x": {"a": {"name": "a", "zeta": [1, {}]}, "b": {"name": "b"}}}}
     path = tmp_path / "cdk.tf.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
-    stacks.write_dependencies(path, {("google_x", "a"): ["google_project_service.foundation_api_x"]})
+    stacks.write_late_edits(
+        path, stacks.LateEdits({("google_x", "a"): ["google_project_service.foundation_api_x"]}), "s"
+    )
     written = path.read_text(encoding="utf-8")
     assert json.loads(written)["resource"]["google_x"]["a"]["depends_on"] == ["google_project_service.foundation_api_x"]
     assert written.index('"depends_on"') < written.index('"name": "a"')  # sorted in, as cdktn sorts its keys
@@ -33,23 +37,46 @@ def test_a_file_python_would_write_differently_is_refused_untouched(tmp_path: Pa
     path = tmp_path / "cdk.tf.json"
     path.write_text(NODE_TEXT, encoding="utf-8")
     with pytest.raises(stacks._NotAsCdktnWrites):
-        stacks.write_dependencies(path, {("google_x", "a"): ["google_project_service.foundation_api_x"]})
+        stacks.write_late_edits(
+            path, stacks.LateEdits({("google_x", "a"): ["google_project_service.foundation_api_x"]}), "s"
+        )
     assert path.read_text(encoding="utf-8") == NODE_TEXT
 
 
+def test_paths_and_renamed_outputs_are_written_as_cdktn_would(tmp_path: Path) -> None:
+    data = {
+        "//": {"outputs": {"s": {"output_a_x": "output_a_x"}}},
+        "data": {"google_d": {"a_d": {"//": {"metadata": {"path": "s/a_d", "uniqueId": "a_d"}}}}},
+        "output": {"output_a_x": {"value": "v"}},
+        "resource": {"google_x": {"a_x": {"//": {"metadata": {"path": "s/a_x", "uniqueId": "a_x"}}}}},
+    }
+    path = tmp_path / "cdk.tf.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+    edits = stacks.LateEdits(paths={"a_x": "a/x", "a_d": "a/d"}, outputs={"output_a_x": "a_x"})
+    stacks.write_late_edits(path, edits, "s")
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["resource"]["google_x"]["a_x"]["//"]["metadata"] == {"path": "s/a/x", "uniqueId": "a_x"}
+    assert written["data"]["google_d"]["a_d"]["//"]["metadata"]["path"] == "s/a/d"
+    assert written["output"] == {"a_x": {"value": "v"}}
+    assert written["//"]["outputs"] == {"s": {"a_x": "a_x"}}
+
+
+@pytest.mark.parametrize("example", ["recommender", "fraud-detection"])
 def test_the_jsii_path_writes_the_same_stacks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, synthesizes: None, example: str
 ) -> None:
-    """The recommender (tier 2, CMEK key grants, many APIs): depends_on through the file or through jsii,
-    the same bytes; and a refused file really falls back (the second synthesis sets them through jsii)."""
-    plan = resolve(load_spec(REPO / "examples" / "recommender" / "tierstack.yaml"))
+    """The recommender (tier 2, CMEK key grants, many APIs) and fraud detection (every serving capability,
+    outputs named like resources): the late edits or cdktn through jsii (capability constructs,
+    overrideLogicalId, depends_on set on the resource), the same bytes; and a refused file really falls
+    back (the second synthesis does it all through jsii)."""
+    plan = resolve(load_spec(REPO / "examples" / example / "tierstack.yaml"))
     fast = stacks.synthesize(plan, tmp_path / "fast")
 
-    def refuse(path: Path, dependencies: stacks.Dependencies) -> None:
-        if dependencies:
+    def refuse(path: Path, edits: stacks.LateEdits, stack: str) -> None:
+        if edits.dependencies or edits.paths:
             raise stacks._NotAsCdktnWrites(str(path))
 
-    monkeypatch.setattr(stacks, "write_dependencies", refuse)
+    monkeypatch.setattr(stacks, "write_late_edits", refuse)
     slow = stacks.synthesize(plan, tmp_path / "slow")
     assert fast == slow and fast
     for stack in fast:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,26 +75,38 @@ def _synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None
     from cdktn import App
 
     app = App(outdir=str(outdir), skip_backend_validation=True)
-    waits: dict[str, Dependencies] = {}
+    edits: dict[str, LateEdits] = {}
     for env in resolved.environments.values():
         if environments is None or env.name in environments:
-            waits[env.stack] = build_stack(app, resolved, env, late)
+            edits[env.stack] = build_stack(app, resolved, env, late)
     app.synth()
-    for stack, dependencies in waits.items():
-        write_dependencies(stack_file(outdir, stack), dependencies)
-    return list(waits)
+    for stack, edit in edits.items():
+        write_late_edits(stack_file(outdir, stack), edit, stack)
+    return list(edits)
 
 
-def write_dependencies(path: Path, dependencies: Dependencies) -> None:
-    """Set each resource's depends_on in a synthesized stack file, written as cdktn writes it."""
-    if not dependencies:
+def write_late_edits(path: Path, edits: LateEdits, stack: str) -> None:
+    """Write what build_stack left for after synthesis into a stack file, as cdktn writes it: each
+    resource's depends_on and construct path `<stack>/<capability>/<id>` (CapabilityModule.place), and the
+    outputs made under another id (add_outputs) under their own name."""
+    if not (edits.dependencies or edits.paths or edits.outputs):
         return
     text = path.read_text(encoding="utf-8")
     data = json.loads(text)
     if _as_cdktn_writes(data) != text:
         raise _NotAsCdktnWrites(str(path))
-    for (terraform_type, name), addresses in dependencies.items():
+    for (terraform_type, name), addresses in edits.dependencies.items():
         data["resource"][terraform_type][name]["depends_on"] = addresses
+    for section in ("data", "resource"):
+        for blocks in data.get(section, {}).values():
+            for name, block in blocks.items():
+                if name in edits.paths:
+                    block["//"]["metadata"]["path"] = f"{stack}/{edits.paths[name]}"
+    listed = data["//"]["outputs"][stack] if edits.outputs else {}
+    for construct_id, name in edits.outputs.items():
+        data["output"][name] = data["output"].pop(construct_id)
+        del listed[construct_id]
+        listed[name] = name
     path.write_text(_as_cdktn_writes(data), encoding="utf-8")
 
 
@@ -102,8 +115,17 @@ def _as_cdktn_writes(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False)
 
 
-def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bool = False) -> Dependencies:
-    """Add the environment's stack to the app; with `late`, the depends_on lists to write after synthesis."""
+@dataclass(frozen=True)
+class LateEdits:
+    """What build_stack leaves to write into the stack file after synthesis (with `late`)."""
+
+    dependencies: Dependencies = field(default_factory=dict)
+    paths: Mapping[str, str] = field(default_factory=dict)  # logical id -> construct path below the stack
+    outputs: Mapping[str, str] = field(default_factory=dict)  # construct id -> output name
+
+
+def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bool = False) -> LateEdits:
+    """Add the environment's stack to the app; with `late`, what to write into its file after synthesis."""
     from cdktn import GcsBackend, TerraformStack
     from cdktn_provider_google.provider import GoogleProvider
 
@@ -175,6 +197,7 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
             source=source,
             upstream=upstream,
             pinned_labels_provider=pinned_labels_provider,
+            late=late,
         )
 
     encryption = settings.get("encryption") or {}
@@ -197,15 +220,15 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
     grants = foundation.grant_key(kms_key, key_services(modules)) if kms_key else {}
     apis = list(foundation.settings.apis)
     dependencies = _wire_dependencies(foundation, modules, apis, grants, late)
-    for module in modules:
-        add_outputs(stack, module)
+    paths = {name: path for module in modules for name, path in module.paths.items()}
+    outputs = {renamed: name for module in modules for renamed, name in add_outputs(stack, module, paths).items()}
     waived = guarantees.applied(resolved, env.name)
     if waived:  # recorded in the stack, where a reviewer reads it
         stack.add_override("//.tierstack_waivers", waived)
     moves = sorted(move for module in modules for move in module.moves)
     if moves:
         stack.add_override("moved", [{"from": before, "to": after} for before, after in moves])
-    return dependencies
+    return LateEdits(dependencies, paths, outputs)
 
 
 def key_service_by_type(modules: list[Any]) -> dict[str, str]:
