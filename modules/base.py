@@ -385,23 +385,29 @@ class CapabilityModule:
         """Create a resource whose Terraform address is `<type>.<capability>_<construct_id>`, stable and readable."""
         from cdktn import TerraformDataSource
 
-        resource = self.place(construct_id, lambda scope, name: resource_type(scope, name, **kwargs))
+        data = issubclass(resource_type, TerraformDataSource)
+        terraform_type = _terraform_type(resource_type)
+        resource = self.place(
+            construct_id, lambda scope, name: resource_type(scope, name, **kwargs), terraform_type, data
+        )
         if construct_id in self.moved_from:
             self.moves.append(
                 (self.address(resource_type, self.moved_from[construct_id]), self.address(resource_type, construct_id))
             )
-        if not issubclass(resource_type, TerraformDataSource):  # reads must not wait for apply
-            self.track(resource, _terraform_type(resource_type))
+        if not data:  # reads must not wait for apply
+            self.track(resource, terraform_type)
         return resource
 
     def add_beta(self, construct_id: str, resource_type: str, attributes: dict[str, Any]) -> Any:
         """A google-beta resource (modules/beta.py), addressed and tracked like add()'s."""
         from tierstack.modules import beta
 
-        resource = self.place(construct_id, lambda scope, name: beta.resource(scope, name, resource_type, attributes))
+        resource = self.place(
+            construct_id, lambda scope, name: beta.resource(scope, name, resource_type, attributes), resource_type
+        )
         return self.track(resource, resource_type)
 
-    def place(self, construct_id: str, make: Callable[[Any, str], Any]) -> Any:
+    def place(self, construct_id: str, make: Callable[[Any, str], Any], terraform_type: str, data: bool = False) -> Any:
         """Make a resource addressed `<capability>_<construct_id>` under the construct path `<capability>/<id>`.
 
         cdktn names a construct made directly in the stack by its id, so with `late` the resource is made
@@ -409,10 +415,13 @@ class CapabilityModule:
         the overrideLogicalId round trip (a third of a stack's); otherwise it is made in the capability's
         construct and renamed through jsii.
         """
+        from tierstack.modules import references
+
         name = self.logical_id(construct_id)
         if self.inputs.late:
             resource = make(self.scope, name)
             self.paths[name] = f"{self.capability}/{construct_id}"
+            references.address(resource, f"{'data.' if data else ''}{terraform_type}.{name}")
         else:
             resource = make(self.scope, construct_id)
             resource.override_logical_id(name)
@@ -443,11 +452,11 @@ class CapabilityModule:
 
         Returns the resource and its email (a reference). Grants to an agent fail until it exists.
         """
-        from tierstack.modules import beta
+        from tierstack.modules import beta, references
 
         agent = self.add_beta(construct_id, beta.SERVICE_IDENTITY, {"project": self.inputs.project, "service": service})
         self.api_waits[id(agent)] = service
-        return agent, agent.get_string_attribute("email")
+        return agent, references.string_attribute(agent, "email")
 
     def wait_for(self, resource: Any, *addresses: str) -> None:
         """Make a resource wait for others (static addresses); the assembler adds its API and key grant."""
@@ -631,20 +640,31 @@ def _terraform_type(resource_type: type) -> str:
     return known
 
 
-def add_outputs(scope: Construct, module: CapabilityModule, taken: Iterable[str] = ()) -> dict[str, str]:
+@dataclass
+class StackOutputs:
+    """The outputs add_outputs leaves for the stack file (written after synthesis, as cdktn writes them)."""
+
+    written: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> {"description", "value"}
+    renamed: dict[str, str] = field(default_factory=dict)  # construct id -> output name
+
+
+def add_outputs(scope: Construct, module: CapabilityModule, taken: Mapping[str, Any], into: StackOutputs) -> None:
     """One Terraform output per exposed attribute: `<capability>_<key>`.
 
-    `taken`: the construct ids already used in the stack (the resources `late` makes there). Outputs have
-    their own namespace in Terraform but not in the construct tree, so an output named like one of them is
-    made as `output_<name>`; the returned {construct id: name} is renamed in the stack file after synthesis.
+    With late edits (`module.inputs.late`), an output whose value is plain text (a reference written in
+    Python, modules/references.py) is left in `into.written` for the stack file, a round trip to Node
+    spared. Any other is a TerraformOutput. Outputs have their own namespace in Terraform but not in the
+    construct tree, so one named like a construct of the stack (`taken`: the resources `late` makes there)
+    is made as `output_<name>` and renamed in the file (`into.renamed`).
     """
     from cdktn import TerraformOutput
 
-    used, renamed = set(taken), {}
     for key, out in module.exposed.items():
         name = f"{module.capability}_{key}"
-        construct_id = f"output_{name}" if name in used else name
+        if module.inputs.late and isinstance(out.value, str) and "TfToken[" not in out.value:
+            into.written[name] = {"description": out.description, "value": out.value}
+            continue
+        construct_id = f"output_{name}" if name in taken else name
         TerraformOutput(scope, construct_id, value=out.value, description=out.description)
         if construct_id != name:
-            renamed[construct_id] = name
-    return renamed
+            into.renamed[construct_id] = name

@@ -123,13 +123,17 @@ def hcl_json(value: Any) -> str:
     """
     from cdktn import Fn, Token
 
+    from tierstack.modules import references
+
     def literal(item: Any) -> Any:
         if isinstance(item, dict):
             return {key: literal(v) for key, v in item.items()}
         if isinstance(item, list):
             return [literal(v) for v in item]
-        if isinstance(item, str) and not Token.is_unresolved(item):
-            return Fn.raw_string(item)
+        if isinstance(item, str):
+            item = references.as_tokens(item)  # a reference written in Python is a token again here
+            if not Token.is_unresolved(item):
+                return Fn.raw_string(item)
         return item
 
     return Fn.jsonencode(literal(value))

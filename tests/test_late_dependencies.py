@@ -15,6 +15,7 @@ from conftest import REPO
 from tierstack.generator.config.spec import load_spec
 from tierstack.generator.plan.resolve import resolve
 from tierstack.generator.synth import stacks
+from tierstack.modules.base import StackOutputs
 
 # safe-stable-stringify's text for a float Python writes as 1e-07: what a re-serialisation would change
 NODE_TEXT = '{\n  "resource": {\n    "google_x": {\n      "a": {\n        "n": 1e-7\n      }\n    }\n  }\n}'
@@ -52,13 +53,15 @@ def test_paths_and_renamed_outputs_are_written_as_cdktn_would(tmp_path: Path) ->
     }
     path = tmp_path / "cdk.tf.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False), encoding="utf-8")
-    edits = stacks.LateEdits(paths={"a_x": "a/x", "a_d": "a/d"}, outputs={"output_a_x": "a_x"})
+    outputs = StackOutputs(written={"b_y": {"description": "d", "value": "${google_y.b_y.id}"}})
+    outputs.renamed["output_a_x"] = "a_x"
+    edits = stacks.LateEdits(paths={"a_x": "a/x", "a_d": "a/d"}, outputs=outputs)
     stacks.write_late_edits(path, edits, "s")
     written = json.loads(path.read_text(encoding="utf-8"))
     assert written["resource"]["google_x"]["a_x"]["//"]["metadata"] == {"path": "s/a/x", "uniqueId": "a_x"}
     assert written["data"]["google_d"]["a_d"]["//"]["metadata"]["path"] == "s/a/d"
-    assert written["output"] == {"a_x": {"value": "v"}}
-    assert written["//"]["outputs"] == {"s": {"a_x": "a_x"}}
+    assert written["output"] == {"a_x": {"value": "v"}, "b_y": {"description": "d", "value": "${google_y.b_y.id}"}}
+    assert written["//"]["outputs"] == {"s": {"a_x": "a_x", "b_y": "b_y"}}
 
 
 @pytest.mark.parametrize("example", ["recommender", "fraud-detection"])

@@ -8,6 +8,7 @@ capability or an environment never changes another resource's address.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from tierstack.generator.core.errors import UserError
 from tierstack.generator.core.grammars import check_bucket_name
 from tierstack.generator.plan.resolve import Resolved, ResolvedEnvironment
 from tierstack.generator.synth import jsii_env
-from tierstack.modules.base import NO_API, CapabilityError, class_file
+from tierstack.modules.base import NO_API, CapabilityError, StackOutputs, class_file
 from tierstack.modules.base import api_for as api_for  # where tests and tools look for it
 
 STACK_FILE = "cdk.tf.json"  # cdktn's name for a synthesized stack; Atlantis and CI key on the layout
@@ -74,12 +75,15 @@ def _synthesize(resolved: Resolved, outdir: Path, environments: list[str] | None
     jsii_env.prepare()
     from cdktn import App
 
+    from tierstack.modules import references
+
     app = App(outdir=str(outdir), skip_backend_validation=True)
     edits: dict[str, LateEdits] = {}
-    for env in resolved.environments.values():
-        if environments is None or env.name in environments:
-            edits[env.stack] = build_stack(app, resolved, env, late)
-    app.synth()
+    with references.session() if late else contextlib.nullcontext():
+        for env in resolved.environments.values():
+            if environments is None or env.name in environments:
+                edits[env.stack] = build_stack(app, resolved, env, late)
+        app.synth()
     for stack, edit in edits.items():
         write_late_edits(stack_file(outdir, stack), edit, stack)
     return list(edits)
@@ -89,7 +93,7 @@ def write_late_edits(path: Path, edits: LateEdits, stack: str) -> None:
     """Write what build_stack left for after synthesis into a stack file, as cdktn writes it: each
     resource's depends_on and construct path `<stack>/<capability>/<id>` (CapabilityModule.place), and the
     outputs made under another id (add_outputs) under their own name."""
-    if not (edits.dependencies or edits.paths or edits.outputs):
+    if not (edits.dependencies or edits.paths or edits.outputs.written or edits.outputs.renamed):
         return
     text = path.read_text(encoding="utf-8")
     data = json.loads(text)
@@ -102,11 +106,16 @@ def write_late_edits(path: Path, edits: LateEdits, stack: str) -> None:
             for name, block in blocks.items():
                 if name in edits.paths:
                     block["//"]["metadata"]["path"] = f"{stack}/{edits.paths[name]}"
-    listed = data["//"]["outputs"][stack] if edits.outputs else {}
-    for construct_id, name in edits.outputs.items():
-        data["output"][name] = data["output"].pop(construct_id)
-        del listed[construct_id]
-        listed[name] = name
+    if edits.outputs.written or edits.outputs.renamed:
+        listed = data["//"].setdefault("outputs", {}).setdefault(stack, {})
+        outputs = data.setdefault("output", {})
+        for construct_id, name in edits.outputs.renamed.items():
+            outputs[name] = outputs.pop(construct_id)
+            del listed[construct_id]
+            listed[name] = name
+        for name, output in edits.outputs.written.items():
+            outputs[name] = output
+            listed[name] = name
     path.write_text(_as_cdktn_writes(data), encoding="utf-8")
 
 
@@ -121,7 +130,7 @@ class LateEdits:
 
     dependencies: Dependencies = field(default_factory=dict)
     paths: Mapping[str, str] = field(default_factory=dict)  # logical id -> construct path below the stack
-    outputs: Mapping[str, str] = field(default_factory=dict)  # construct id -> output name
+    outputs: StackOutputs = field(default_factory=StackOutputs)
 
 
 def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bool = False) -> LateEdits:
@@ -221,7 +230,9 @@ def build_stack(app: Any, resolved: Resolved, env: ResolvedEnvironment, late: bo
     apis = list(foundation.settings.apis)
     dependencies = _wire_dependencies(foundation, modules, apis, grants, late)
     paths = {name: path for module in modules for name, path in module.paths.items()}
-    outputs = {renamed: name for module in modules for renamed, name in add_outputs(stack, module, paths).items()}
+    outputs = StackOutputs()
+    for module in modules:
+        add_outputs(stack, module, paths, outputs)
     waived = guarantees.applied(resolved, env.name)
     if waived:  # recorded in the stack, where a reviewer reads it
         stack.add_override("//.tierstack_waivers", waived)
