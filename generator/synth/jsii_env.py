@@ -365,12 +365,39 @@ def _check_address_space() -> None:
         )
 
 
+TYPE_CHECKS = "TIERSTACK_JSII_TYPECHECKS"  # "1": the bindings check each argument at run time (the tests)
+
+
+def _skip_type_checks() -> None:
+    """Turn off the bindings' run-time argument checks (typeguard), unless TIERSTACK_JSII_TYPECHECKS=1.
+
+    Every binding call checks its arguments against the binding's annotations: a quarter of synthesis' Python
+    time. mypy checks tierstack's calls against the same annotations before a release, and the test suite
+    runs with the checks on (tests/conftest.py), so a user's generate does not repeat them; a value the
+    config decides is validated by the settings models first. jsii skips the checks under `python -O`; this
+    is the same switch, set where jsii keeps its resolved checker.
+    """
+    if os.environ.get(TYPE_CHECKS) == "1":
+        return
+    try:
+        from jsii import _type_checking
+    except ImportError:  # a jsii without it: its checks stay on
+        return
+    if hasattr(_type_checking, "_resolved_check"):
+        _type_checking._resolved_check = _no_check
+
+
+def _no_check(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 def prepare() -> str:
     """Set JSII_NODE (unless set) and the banner switches, filter Node's stderr; return the Node used."""
     check_environment()
     for name in SILENCE:
         os.environ.setdefault(name, "1")
     _install_filter()
+    _skip_type_checks()
     chosen = os.environ.get("JSII_NODE")
     if chosen:
         if not (Path(chosen).exists() or shutil.which(chosen)):
