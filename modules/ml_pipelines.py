@@ -121,7 +121,7 @@ def hcl_json(value: Any) -> str:
     Literal strings go through Fn.raw_string: cdktn writes them into an HCL expression, where a quote
     or `${` would otherwise end the string or start an interpolation.
     """
-    from cdktn import Fn, Token
+    from cdktn import Fn
 
     from tierstack.modules import references
 
@@ -132,7 +132,7 @@ def hcl_json(value: Any) -> str:
             return [literal(v) for v in item]
         if isinstance(item, str):
             item = references.as_tokens(item)  # a reference written in Python is a token again here
-            if not Token.is_unresolved(item):
+            if not references.is_unresolved(item):
                 return Fn.raw_string(item)
         return item
 

@@ -94,6 +94,15 @@ def _python_name(prop: str) -> str:
     return _CAMEL.sub("_", prop).lower()
 
 
+# cdktn's STRING_TOKEN_REGEX (lib/tokens/private/encoding.js): what Token.is_unresolved looks for in a string
+_STRING_TOKEN = re.compile(r"\$\{TfToken\[[a-zA-Z0-9:._-]+\]\}")
+
+
+def is_unresolved(text: str) -> bool:
+    """cdktn's Token.is_unresolved for a string, without the round trip: whether it holds a string token."""
+    return _STRING_TOKEN.search(text) is not None
+
+
 def as_tokens(value: str) -> str:
     """`value` with each reference handed out in Python replaced by jsii's token for it, for the places
     cdktn reads a string as a token (Fn.jsonencode's arguments, Token.is_unresolved)."""
