@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args
 Holds = Literal["data", "config", "identity", "none"]
 HOLDS: tuple[str, ...] = get_args(Holds)
 # How Google bills it, as `cost` reads it:
-#   rule        a price rule in generator/analysis/cost.py prices it from the price table
+#   rule        a price rule in generator/analysis/cost/pricing.py prices it from the price table
 #   free        no charge of its own (access, APIs, identities, budgets, networks without traffic)
 #   usage       billed only by what flows through it: named in the estimate's "leaves out", no line
 #   context     usage, and read to price another resource's line (a workflow a schedule starts)
@@ -37,7 +37,7 @@ HOLDS: tuple[str, ...] = get_args(Holds)
 # A type with no billing class is a gap in the price table: "tierstack has no price rule for it yet".
 Billing = Literal["rule", "free", "usage", "context", "not_priced"]
 BILLING: tuple[str, ...] = get_args(Billing)
-# Its part in a page's diagram (generator/output/docs.py):
+# Its part in a page's diagram (generator/output/docs/model.py):
 #   part      a box of its capability (the default)
 #   store     a store of its capability's data, drawn as one
 #   key       a store every encrypted resource references: counted, not drawn
