@@ -144,7 +144,7 @@ class ModelMonitoring(CapabilityModule):
         self.channels = channels
         alerts = settings.alerts
         online, pipelines = inputs.upstream.serving_online, "ml_pipelines" in inputs.upstream.selected
-        planned = planned_alerts(alerts.model_dump(), online, pipelines)
+        planned = planned_alerts(alerts, online, pipelines)
         if "endpoint_errors" in planned and alerts.endpoint_error_rate is not None:
             self._endpoint_errors(channels, alerts.endpoint_error_rate)
         if "endpoint_latency" in planned and alerts.endpoint_latency_p99_ms is not None:

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field
 
@@ -41,6 +41,9 @@ from tierstack.generator.core import naming
 from tierstack.generator.core.yamlio import parse, to_plain
 from tierstack.generator.facts.monitoring import metric, team_channel
 from tierstack.modules.base import CapabilityModule
+
+if TYPE_CHECKING:
+    from tierstack.generator.plan.plan import ResolvedEnvironment
 
 TABLE = "serving_classes.yaml"
 Goal = Annotated[float, Field(gt=0, le=0.999)]  # google_monitoring_slo.goal: 0 < goal <= 0.999
@@ -128,16 +131,15 @@ def serving_mode(capabilities: Mapping[str, Any]) -> str | None:
     return str((capabilities.get("model_serving") or {}).get("mode", "online"))
 
 
-def unpaged(environments: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """A warning for the environments whose SLO alerts would page nobody (resolved settings by name)."""
+def unpaged(environments: Mapping[str, ResolvedEnvironment]) -> list[str]:
+    """A warning for the environments whose SLO alerts would page nobody (the plan's environments by name)."""
     silent = []
-    for name, settings in environments.items():
-        capabilities = settings.get("capabilities") or {}
-        if "serving_slos" not in capabilities or serving_mode(capabilities) is None:
+    for name, env in environments.items():
+        own = env.capabilities.get("serving_slos")
+        if not isinstance(own, ServingSlosSettings) or "model_serving" not in env.capabilities:
             continue
-        own = ServingSlosSettings.model_validate(capabilities["serving_slos"] or {})
-        paged = own.page_email or team_channel(dict(settings))
-        if targets(str(settings.get("serving_class")), own).pages and not paged:
+        paged = own.page_email or team_channel(env.capabilities)
+        if targets(str(env.settings.get("serving_class")), own).pages and not paged:
             silent.append(name)
     if not silent:
         return []

@@ -103,17 +103,24 @@ def test_a_target_google_would_refuse_is_an_error_at_its_line(
 
 
 def test_production_without_anyone_to_page_is_a_warning() -> None:
-    online = {"mode": "online"}
-    environments = {
-        "prod": {"serving_class": "production", "capabilities": {"model_serving": online, "serving_slos": {}}},
-        "dev": {"serving_class": "experimental", "capabilities": {"model_serving": online, "serving_slos": {}}},
-    }
+    from types import SimpleNamespace
+
+    from tierstack.modules.model_monitoring import ModelMonitoringSettings
+    from tierstack.modules.model_serving import ModelServingSettings
+
+    online = ModelServingSettings.model_construct(mode="online")  # the plan's typed settings, only what is read
+
+    def env(serving_class: str, **capabilities: Any) -> Any:
+        given = {"model_serving": online, "serving_slos": ServingSlosSettings(), **capabilities}
+        return SimpleNamespace(settings={"serving_class": serving_class}, capabilities=given)
+
+    environments = {"prod": env("production"), "dev": env("experimental")}
     (warning,) = unpaged(environments)
     assert "prod" in warning and "dev" not in warning and "alert_email" in warning
-    environments["prod"]["capabilities"]["serving_slos"] = {"page_email": "oncall@example.com"}
+    environments["prod"] = env("production", serving_slos=ServingSlosSettings(page_email="oncall@example.com"))
     assert unpaged(environments) == []
-    environments["prod"]["capabilities"]["serving_slos"] = {}
-    environments["prod"]["capabilities"]["model_monitoring"] = {"notification_email": "team@example.com"}
+    team = ModelMonitoringSettings.model_construct(notification_email="team@example.com")
+    environments["prod"] = env("production", model_monitoring=team)
     assert unpaged(environments) == [], "the team's alert address is the pager's default"
 
 

@@ -143,20 +143,21 @@ def typed(env: ResolvedEnvironment) -> int:
     return serving.min_replicas
 """
 # the layers below the capabilities read their settings through Protocols: each model must be its shape
-SHAPES = {
-    "ServingShape": "tierstack.modules.model_serving.ModelServingSettings",
-    "MonitoringShape": "tierstack.modules.model_monitoring.ModelMonitoringSettings",
-    "PipelinesShape": "tierstack.modules.ml_pipelines.MlPipelinesSettings",
-    "EmailShape": "tierstack.modules.cost_controls.CostControlsSettings",
-    "FoundationShape": "tierstack.modules.foundation.FoundationSettings",
-    "DataProcessingShape": "tierstack.modules.data_processing.DataProcessingSettings",
-    "FeatureStoreShape": "tierstack.modules.feature_repository.FeatureRepositorySettings",
-    "ExperimentationShape": "tierstack.modules.experimentation.ExperimentationSettings",
-}
+SHAPES = [
+    ("ServingShape", "tierstack.modules.model_serving.ModelServingSettings"),
+    ("MonitoringShape", "tierstack.modules.model_monitoring.ModelMonitoringSettings"),
+    ("EmailShape", "tierstack.modules.model_monitoring.ModelMonitoringSettings"),
+    ("EmailShape", "tierstack.modules.cost_controls.CostControlsSettings"),
+    ("PipelinesShape", "tierstack.modules.ml_pipelines.MlPipelinesSettings"),
+    ("FoundationShape", "tierstack.modules.foundation.FoundationSettings"),
+    ("DataProcessingShape", "tierstack.modules.data_processing.DataProcessingSettings"),
+    ("FeatureStoreShape", "tierstack.modules.feature_repository.FeatureRepositorySettings"),
+    ("ExperimentationShape", "tierstack.modules.experimentation.ExperimentationSettings"),
+]
 CONFORMS = "".join(
     f"from {model.rpartition('.')[0]} import {model.rpartition('.')[2]}\n"
-    f"def _{model.rpartition('.')[2]}(s: {model.rpartition('.')[2]}) -> shapes.{shape}:\n    return s\n"
-    for shape, model in SHAPES.items()
+    f"def _{shape}_{model.rpartition('.')[2]}(s: {model.rpartition('.')[2]}) -> shapes.{shape}:\n    return s\n"
+    for shape, model in SHAPES
 )
 
 

@@ -13,12 +13,15 @@ for `explain` and `generate`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from tierstack.generator.core.yamlio import parse, to_plain
+from tierstack.generator.facts import settings_shapes as shapes
+from tierstack.generator.facts.settings_shapes import AlertsShape
 
 TABLE = "metric_types.yaml"
 
@@ -88,64 +91,62 @@ def log_metric_type(name: str) -> str:
 # --- which alert policies, and who receives them ---------------------------------------------------
 
 
-def planned_alerts(alerts: dict[str, Any], online: bool, pipelines: bool) -> list[str]:
+def planned_alerts(alerts: AlertsShape, online: bool, pipelines: bool) -> list[str]:
     """The alert policies model_monitoring creates, by key, from its `alerts` settings and what it watches."""
     out = []
-    if online and alerts.get("endpoint_error_rate") is not None:
+    if online and alerts.endpoint_error_rate is not None:
         out.append("endpoint_errors")
-    if online and alerts.get("endpoint_latency_p99_ms") is not None:
+    if online and alerts.endpoint_latency_p99_ms is not None:
         out.append("endpoint_latency")
-    if pipelines and alerts.get("pipeline_failures"):
+    if pipelines and alerts.pipeline_failures:
         out.append("pipeline_failures")
     return out
 
 
-def environment_alerts(capabilities: dict[str, Any]) -> list[str]:
-    """planned_alerts() for an environment's resolved `capabilities` settings."""
-    if "model_monitoring" not in capabilities:
+def environment_alerts(capabilities: Mapping[str, object]) -> list[str]:
+    """planned_alerts() for an environment's capabilities (the plan's typed settings, by id)."""
+    monitoring = shapes.monitoring(capabilities)
+    if monitoring is None:
         return []
-    settings = capabilities["model_monitoring"] or {}
-    serving = capabilities.get("model_serving")
-    online = "model_serving" in capabilities and (serving or {}).get("mode", "online") == "online"
-    return planned_alerts(settings.get("alerts") or {}, online, "ml_pipelines" in capabilities)
+    serving = shapes.serving(capabilities)
+    online = serving is not None and serving.mode == "online"
+    return planned_alerts(monitoring.alerts, online, "ml_pipelines" in capabilities)
 
 
-def retraining_alerts(capabilities: dict[str, Any]) -> list[str]:
+def retraining_alerts(capabilities: Mapping[str, object]) -> list[str]:
     """The alert ml_pipelines makes on its retraining workflow's failed executions, where it makes the workflow
     (a schedule, or retraining on degradation)."""
-    if "ml_pipelines" not in capabilities:
+    pipelines = shapes.pipelines(capabilities)
+    if pipelines is None:
         return []
-    settings = capabilities["ml_pipelines"] or {}
-    return ["retraining_failures"] if settings.get("schedule") or settings.get("retrain_on_degradation") else []
+    return ["retraining_failures"] if pipelines.schedule or pipelines.retrain_on_degradation else []
 
 
-def team_channel(settings: dict[str, Any]) -> str | None:
-    """Which capability's channel the team's alerts reach in an environment's resolved `settings`, if any:
-    model_monitoring's alert email, else cost_controls' team email (made with or without a budget). The order
-    is modules/ml_pipelines.py's TEAM_CHANNELS."""
-    capabilities = settings.get("capabilities") or {}
-    if "model_monitoring" in capabilities and (capabilities["model_monitoring"] or {}).get("notification_email"):
-        return "model_monitoring"
-    if "cost_controls" in capabilities and (capabilities["cost_controls"] or {}).get("notification_email"):
-        return "cost_controls"
+def team_channel(capabilities: Mapping[str, object]) -> str | None:
+    """Which capability's channel the team's alerts reach in an environment (its capabilities' typed settings),
+    if any: model_monitoring's alert email, else cost_controls' team email (made with or without a budget). The
+    order is modules/ml_pipelines.py's TEAM_CHANNELS."""
+    for capability in ("model_monitoring", "cost_controls"):
+        settings = shapes.team_email(capabilities, capability)
+        if settings is not None and settings.notification_email:
+            return capability
     return None
 
 
-def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
+def unreceived_alerts(environments: Mapping[str, Mapping[str, object]]) -> list[str]:
     """A warning when alert policies would be created with no notification channel: nobody would hear them.
 
-    `environments` maps an environment name to its resolved settings.
+    `environments` maps an environment name to its capabilities' typed settings (the plan's `capabilities`).
     """
     silent = [
         name
-        for name, settings in environments.items()
-        if environment_alerts(settings.get("capabilities") or {})
-        and not ((settings["capabilities"]["model_monitoring"] or {}).get("notification_email"))
+        for name, capabilities in environments.items()
+        if environment_alerts(capabilities) and not _monitoring_email(capabilities)
     ]
     unheard = [
         name
-        for name, settings in environments.items()
-        if retraining_alerts(settings.get("capabilities") or {}) and team_channel(settings) is None
+        for name, capabilities in environments.items()
+        if retraining_alerts(capabilities) and team_channel(capabilities) is None
     ]
     warnings = []
     if silent:
@@ -160,3 +161,8 @@ def unreceived_alerts(environments: dict[str, dict[str, Any]]) -> list[str]:
             "set variables.alert_email"
         )
     return warnings
+
+
+def _monitoring_email(capabilities: Mapping[str, object]) -> str | None:
+    monitoring = shapes.monitoring(capabilities)
+    return monitoring.notification_email if monitoring is not None else None

@@ -136,7 +136,7 @@ def _no_batch_schedule(plan: PlanView) -> Absence | None:
 
 
 def _alerts(plan: PlanView) -> list[str]:
-    return environment_alerts(plan.env.settings.get("capabilities") or {})
+    return environment_alerts(plan.env.capabilities)
 
 
 def _no_alert_channel(plan: PlanView) -> Absence | None:

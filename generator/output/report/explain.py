@@ -104,7 +104,8 @@ def delivery_warnings(resolved: Resolved) -> list[str]:
     environments = {env.name: env.settings for env in resolved.environments.values()}
     from tierstack.modules import data_sources
 
-    silent = [*unreceived_alerts(environments), *serving_slos.unpaged(environments)]
+    typed = {env.name: env.capabilities for env in resolved.environments.values()}
+    silent = [*unreceived_alerts(typed), *serving_slos.unpaged(resolved.environments)]
     return [*silent, *data_sources.unreceived(environments)]
 
 
