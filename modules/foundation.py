@@ -32,6 +32,8 @@ class Ci(Settings):
     repository_id: Annotated[int, Field(gt=0)] | None = None
     repository_owner_id: Annotated[int, Field(gt=0)] | None = None
     branch: Annotated[str, check(ci_names.check_branch)] = "main"  # the only ref the deployer runs from
+    # the workflow file the deployer runs in; None: tierstack-NAME-deploy.yml, what `tierstack ci` writes
+    deploy_workflow: Annotated[str, check(grammars.check_workflow_file)] | None = None
     subject: Annotated[str, check(grammars.check_subject)] | None = None
 
 
@@ -239,7 +241,8 @@ class Foundation(CapabilityModule):
             display_name=f"{inputs.name} CI",
             description="tierstack: CI/CD federation",
         )
-        workflow = f"{repository}/.github/workflows/tierstack-{inputs.name}-deploy.yml@refs/heads/{branch}"
+        workflow_file = ci.get("deploy_workflow") or ci_names.deploy_workflow_file(inputs.name)
+        workflow = f"{repository}/.github/workflows/{workflow_file}@refs/heads/{branch}"
         deploying = (
             f"assertion.ref == 'refs/heads/{branch}' && assertion.job_workflow_ref == '{workflow}' && "
             "assertion.event_name in ['push', 'workflow_dispatch']"

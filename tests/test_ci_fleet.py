@@ -45,8 +45,9 @@ def stack_dir(member: str, env: str) -> str:
     return f"{member}/cdktf.out/stacks/{member}-{env}"
 
 
-def make_fleet(root: Path) -> Path:
-    """The churn-fleet example at tier 2 (churn-br at tier 1), in `root`: the fleet file's path."""
+def make_fleet(root: Path, deploy_workflow: str | None = DEPLOY) -> Path:
+    """The churn-fleet example at tier 2 (churn-br at tier 1), in `root`: the fleet file's path. Its members'
+    deployers trust `deploy_workflow` (variables.ci_deploy_workflow; None: each member's own default)."""
     root.mkdir(parents=True)
     blueprint = (EXAMPLE / "acme-churn.yaml.j2").read_text()
     (root / "acme-churn-t1.yaml.j2").write_text(blueprint)
@@ -57,7 +58,8 @@ def make_fleet(root: Path) -> Path:
     text = text.replace(
         "    alert_email: ml-oncall@acme.example\n",
         "    alert_email: ml-oncall@acme.example\n    ci_repository: acme/ml-platform\n"
-        "    ci_repository_id: 7001\n    ci_repository_owner_id: 7002\n",
+        "    ci_repository_id: 7001\n    ci_repository_owner_id: 7002\n"
+        + (f"    ci_deploy_workflow: {deploy_workflow}\n" if deploy_workflow else ""),
     )
     text = text.replace(
         "    region: southamerica-east1\n",
@@ -433,6 +435,65 @@ def test_the_deploy_applies_each_reviewed_plan_of_the_members_with_an_identity(
     _, apply = step_named(apply_job, "terraform apply")
     assert apply["run"] == 'terraform -chdir="$STACK_DIR" apply -input=false "$STACK.tfplan"'
     assert str(apply_job["steps"][0]["name"]).startswith("Production requires a reviewer")
+
+
+def token_job(stack: dict[str, Any], claims: dict[str, str]) -> str:
+    """What the stack's workload identity provider maps a GitHub token with these claims to (`attribute.job`:
+    deploy, plan or none), evaluated by cel-python, an implementation of the CEL Google's STS evaluates."""
+    import celpy
+
+    [provider] = stack["resource"]["google_iam_workload_identity_pool_provider"].values()
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(provider["attribute_mapping"]["attribute.job"]))
+    return str(program.evaluate({"assertion": celpy.json_to_cel(claims)}))
+
+
+def test_each_deployer_trusts_the_fleets_deploy_workflow_and_no_other(
+    workflows: dict[str, Any], base_repo: Path
+) -> None:
+    assert DEPLOY in workflows
+    push = {"ref": "refs/heads/main", "event_name": "push", "repository_id": "7001", "repository_owner_id": "7002"}
+    for member in PLANNING:
+        for env in ENVS:
+            stack = json.loads((base_repo / stack_dir(member, env) / "cdk.tf.json").read_text())
+            fleet_run = {**push, "job_workflow_ref": f"acme/ml-platform/.github/workflows/{DEPLOY}@refs/heads/main"}
+            own_run = {**fleet_run, "job_workflow_ref": fleet_run["job_workflow_ref"].replace("churn", member)}
+            assert token_job(stack, fleet_run) == "deploy", (member, env)
+            assert token_job(stack, own_run) == "none", (member, env)
+            assert token_job(stack, {**fleet_run, "event_name": "pull_request"}) == "plan"
+
+
+def test_members_that_trust_their_own_workflow_are_refused_with_the_fix(tmp_path: Path, spawns: None) -> None:
+    """Without variables.ci_deploy_workflow each member's deployer trusts tierstack-<member>-deploy.yml, which
+    the fleet never writes: its deploys could not sign in, so `ci` says what to add instead of writing them."""
+    fleet = make_fleet(tmp_path / "repo", deploy_workflow=None)
+    result = run("ci", "github", str(fleet), "--out", str(tmp_path / "out"), "--install", PINNED)
+    assert result.exit_code == 2, result.output
+    assert "defaults.variables.ci_deploy_workflow" in result.output
+    assert f"add ci_deploy_workflow: {DEPLOY} under the fleet's defaults.variables" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_config_whose_deployer_trusts_another_workflow_is_refused(tmp_path: Path, spawns: None) -> None:
+    config = tmp_path / "tierstack.yaml"
+    text = (REPO / "examples" / "fraud-detection" / "tierstack.yaml").read_text()
+    config.write_text(
+        text.replace("  ci_repository_owner_id:", "  ci_deploy_workflow: other.yml\n  ci_repository_owner_id:")
+    )
+    result = run("ci", "github", str(config), "--out", str(tmp_path / "out"), "--install", PINNED)
+    assert result.exit_code == 2, result.output
+    assert "variables.ci_deploy_workflow" in result.output and "tierstack-fraud-detection-deploy.yml" in result.output
+
+
+def test_a_deploy_workflow_that_is_no_file_name_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "tierstack.yaml"
+    text = (REPO / "examples" / "fraud-detection" / "tierstack.yaml").read_text()
+    config.write_text(
+        text.replace("  ci_repository_owner_id:", "  ci_deploy_workflow: ../x.yml\n  ci_repository_owner_id:")
+    )
+    result = run("validate", str(config))
+    assert result.exit_code == 2, result.output
+    assert "ci_deploy_workflow" in result.output and "is not a workflow file name" in result.output
 
 
 # --- tiers, order and bad input ---------------------------------------------------------------------------

@@ -291,6 +291,8 @@ class Variables(BaseModel):
     ci_repository_id: Annotated[int, Field(gt=0, strict=True)] | None = None
     ci_repository_owner_id: Annotated[int, Field(gt=0, strict=True)] | None = None
     ci_branch: Annotated[str | None, check(ci_names.check_branch)] = None
+    # the deploy workflow the deployer trusts (default tierstack-NAME-deploy.yml; a fleet's: tierstack-FLEET-...)
+    ci_deploy_workflow: Annotated[str | None, check(grammars.check_workflow_file)] = None
     ci_subject: Annotated[str | None, check(grammars.check_subject)] = None
     kms_key: Annotated[str | None, check(grammars.check_kms_key)] = None
     time_zone: Annotated[str | None, check(grammars.check_time_zone)] = None

@@ -46,6 +46,8 @@ def ascii_int(text: str) -> int | None:
 GITHUB_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?"
 GITHUB_REPO = r"[A-Za-z0-9._-]{1,100}"
 REPOSITORY_RE = grammar(rf"^{GITHUB_OWNER}/{GITHUB_REPO}$")
+# a workflow file in .github/workflows/: a name, no folder (GitHub reads only that folder)
+WORKFLOW_FILE_RE = grammar(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.ya?ml$")
 # what may follow `repo:OWNER/NAME:` in a GitHub OIDC subject (environment:prod, ref:refs/heads/main, ...)
 SUBJECT_RE = grammar(
     r"^(environment:[A-Za-z0-9._-]{1,255}|ref:refs/(heads|tags)/[A-Za-z0-9._/-]{1,255}"
@@ -118,6 +120,15 @@ def check_repository(value: str) -> str:
     if not REPOSITORY_RE.fullmatch(value):
         raise ValueError(
             f"{shown(value)} is not a GitHub repository: write OWNER/NAME (letters, digits, '-', '.', '_')"
+        )
+    return value
+
+
+def check_workflow_file(value: str) -> str:
+    if not WORKFLOW_FILE_RE.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not a workflow file name such as tierstack-churn-deploy.yml (a file in "
+            ".github/workflows/: letters, digits, '.', '_', '-', ending .yml or .yaml)"
         )
     return value
 

@@ -266,16 +266,47 @@ def repository_top(config: Path) -> Path:
     return start
 
 
+def deploy_workflow_file(name: str) -> str:
+    """The deploy workflow `tierstack ci github` writes for a config (or a fleet) named `name`."""
+    return f"tierstack-{name}-deploy.yml"
+
+
+def _check_deploy_workflow(name: str, ci: dict[str, Any], deploy_workflow: str | None, config: Path) -> None:
+    """The deployer the stacks create trusts one workflow file (modules/foundation.py): the one that deploys."""
+    own = deploy_workflow_file(name)
+    trusted = ci.get("deploy_workflow") or own
+    wanted = deploy_workflow or own
+    if trusted == wanted:
+        return
+    if deploy_workflow is None:  # a config of its own
+        raise UserError(
+            f"the stacks' deployer trusts {trusted}, but `tierstack ci github` writes {own}: its deploys could "
+            "not sign in",
+            file=config,
+            field="variables.ci_deploy_workflow",
+            hint=f"remove variables.ci_deploy_workflow (the default is {own}), or set it to {own}",
+        )
+    raise UserError(
+        f"member {name}'s deployer trusts {trusted}, but the fleet deploys from {wanted}: its deploys could "
+        "not sign in",
+        file=config,
+        field="defaults.variables.ci_deploy_workflow",
+        hint=f"add ci_deploy_workflow: {wanted} under the fleet's defaults.variables, then run tierstack "
+        "generate on the fleet and apply: each member's deployer then trusts the fleet's deploy workflow",
+    )
+
+
 def check_branch_option(branch: str) -> None:
     """--branch: a branch name (see check_branch), else a UserError."""
     if not _BRANCH_RE.fullmatch(branch):
         raise UserError(f"'{branch}' is not a branch name", field="--branch", hint="give the default branch, e.g. main")
 
 
-def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiPlan:
+def plan_for(resolved: Resolved, config: Path, branch: str, install: str, deploy_workflow: str | None = None) -> CiPlan:
     """The CI plan of a resolved config; bad input is a UserError naming the field and the fix.
 
-    `install` is the pinned requirement the workflows install (checked by `requirement`).
+    `install` is the pinned requirement the workflows install (checked by `requirement`); `deploy_workflow`
+    the deploy workflow file that will run the config's deploys (a fleet's; default the config's own).
     """
     from tierstack.generator.config import freeze as freezes
     from tierstack.generator.synth.stacks import state_bucket_name
@@ -299,6 +330,8 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str) -> CiP
         ci = foundation.get("ci") or {}
         subject = ci.get("subject") if isinstance(ci, dict) else None
         has_ci = "ci" in (foundation.get("service_accounts") or [])
+        if has_ci and isinstance(ci, dict):
+            _check_deploy_workflow(spec.name, ci, deploy_workflow, config)
         applying = [f.name for f in spec.freezes if freezes.applies_to(f, env.name, env.role)]
         environments.append(
             CiEnvironment(
@@ -579,7 +612,7 @@ def render(
         jobs = [(f"tierstack-{plan.name}-pr.yml", "github-pr.yml.j2", common)]
         if plan.applies:
             deploy = "github-fleet-deploy.yml.j2" if fleet else "github-deploy.yml.j2"
-            jobs.append((f"tierstack-{plan.name}-deploy.yml", deploy, common))
+            jobs.append((deploy_workflow_file(plan.name), deploy, common))
     else:
         jobs = [(f"{plan.name}-pr.yaml", "cloudbuild-pr.yaml.j2", {})]
         if plan.applies:

@@ -66,7 +66,7 @@ def fleet_plan(path: Path, loaded: Any, branch: str, install: str) -> tuple[ci.C
     for member in loaded.members:
         if member.error is not None or member.resolved is None:
             raise member.error or UserError("not resolved", file=path, field=member.label)
-        own = ci.plan_for(member.resolved, path, branch, install)
+        own = ci.plan_for(member.resolved, path, branch, install, ci.deploy_workflow_file(loaded.name))
         stacks_dir = str(folder / str(member.name) / OUTPUT / "stacks")
         plans.append(dataclasses.replace(own, stacks_dir=stacks_dir))
         members.append(CiMember(own.name, own.tier, stacks_dir, own.environments))
@@ -148,11 +148,6 @@ def _notes(name: str, members: list[CiMember], plans: list[ci.CiPlan]) -> list[s
             "validated (terraform validate), not planned or applied; set tier: 2 for plans and applies"
         )
     if any(m.applies for m in members):
-        notes.append(
-            f"each member's deployer trusts only tierstack-<member>-deploy.yml (modules/foundation.py): the "
-            f"fleet's tierstack-{name}-deploy.yml cannot sign in as a deployer until the foundation trusts it "
-            "(the pull-request plans are not affected: a pull request's token maps to the planner)"
-        )
         notes.append(
             "tierstack review and apply read one tierstack.yaml: the fleet's plan and deploy jobs review "
             "each plan without its member's change freezes (the freezes are not checked) and apply the "
