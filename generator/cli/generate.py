@@ -300,17 +300,15 @@ def _print_changes(old: Path, new: Path, stacks: list[str] | None, err: bool = F
     with `err`). Returns the diff.Report (the first generation's: every stack added), or None when the last
     generation cannot be read."""
     from tierstack.generator.analysis import diff as diffing
-    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.services.generation import since_last
 
-    after = diffing.load_synthesis(new, stacks=stacks)
-    if not (old / "stacks").is_dir():  # the first generation: nothing to compare with
-        return diffing.compare({}, after, "last generation", "this one")
-    try:
-        before = diffing.load_synthesis(old, stacks=stacks)
-    except UserError as exc:  # a hand edit replaced with --force, say: no comparison, generate goes on
-        echo(f"warning: cannot compare with the last generation: {exc.message}", err=True)
+    since = since_last(old, new, stacks)
+    report = since.report
+    if since.first:
+        return report
+    if report is None:  # a hand edit replaced with --force, say: no comparison, generate goes on
+        echo(f"warning: cannot compare with the last generation: {since.unreadable}", err=True)
         return None
-    report = diffing.compare(before, after, "last generation", "this one")
     echo("since the last generation:", err=err)
     for line in diffing.summary_lines(report):
         echo(f"  {line}", err=err)
@@ -333,6 +331,7 @@ def _generate_dry_run(
     from tierstack.generator.core.paths import display_path
     from tierstack.generator.output.generate import preview, stale_files
     from tierstack.generator.services import generate_data
+    from tierstack.generator.services.generation import preview_diff
 
     echo("synthesizing (loading the Google provider bindings takes a few seconds)...", err=True)
     shown = display_path(target)
@@ -341,10 +340,7 @@ def _generate_dry_run(
         if check:
             stale = stale_files(new, environments)
         else:
-            chosen = None if environments is None else new.stacks
-            before = diffing.load_synthesis(new.out, shown, chosen) if (new.out / "stacks").is_dir() else {}
-            after = diffing.load_synthesis(new.tree, shown, chosen)
-            report = diffing.compare(before, after, shown, f"generate {display_path(config)}")
+            report = preview_diff(new, environments, shown, f"generate {display_path(config)}")
     if not check:
         echo(diffing.render_text(report), nl=False, err=data_wanted)
         code = EXIT_DESTRUCTIVE_CHANGE if report.at_risk else EXIT_OK

@@ -60,6 +60,7 @@ from tierstack.generator.core.errors import ErrorList, UserError, did_you_mean, 
 from tierstack.generator.core.paths import display_path
 from tierstack.generator.core.yamlio import MAX_FILE_BYTES, key_line, line_of, parse, read_text, to_plain
 from tierstack.generator.plan.resolve import Resolved
+from tierstack.generator.services.generation import SinceLast, preview_diff, since_last
 
 FLEET_KEY = "fleet"
 SELECTORS = ("name", "team", "region", "environment")  # what --only selects by
@@ -642,7 +643,9 @@ def generate_member(fleet: Fleet, chosen: Chosen, root: Path, force: bool, note:
         note(f"warning: {result.member}: {warning}")
 
     def before_swap(old: Path, new: Path, names: list[str]) -> None:
-        result.lines, result.at_risk, result.report = _changes(old, new, None if chosen.environments is None else names)
+        result.lines, result.at_risk, result.report = _changes(
+            since_last(old, new, None if chosen.environments is None else names)
+        )
 
     start = time.perf_counter()
     try:
@@ -672,22 +675,17 @@ def generate_member(fleet: Fleet, chosen: Chosen, root: Path, force: bool, note:
     return result
 
 
-def _changes(old: Path, new: Path, stacks: list[str] | None) -> tuple[list[str], list[str], Any]:
-    """Since the last generation: a line per stack that changed, the data at risk, and the diff.Report.
-
-    The first generation has no lines; its report has every stack added. None when the last generation
-    cannot be read.
-    """
+def _changes(since: SinceLast) -> tuple[list[str], list[str], Any]:
+    """Since the last generation, in a member's words: a line per stack that changed, the data at risk, and
+    the diff.Report (the first generation has no lines; its report has every stack added; None when the
+    last generation cannot be read)."""
     from tierstack.generator.analysis import diff as diffing
 
-    after = diffing.load_synthesis(new, stacks=stacks)
-    if not (old / "stacks").is_dir():
-        return [], [], diffing.compare({}, after, "last generation", "this one")
-    try:
-        before = diffing.load_synthesis(old, stacks=stacks)
-    except UserError as exc:
-        return [f"cannot compare with the last generation: {exc.message}"], [], None
-    report = diffing.compare(before, after, "last generation", "this one")
+    report = since.report
+    if report is None:
+        return [f"cannot compare with the last generation: {since.unreadable}"], [], None
+    if since.first:
+        return [], [], report
     changed = [f"{stack.name}: {diffing.counts_text(stack)}" for stack in report.stacks if stack.status != "unchanged"]
     return changed, diffing.risk_lines(report), report
 
@@ -719,11 +717,8 @@ def diff_member(fleet: Fleet, chosen: Chosen, root: Path) -> MemberResult:
     reports: list[Any] = []
 
     def compare(new: Any) -> list[str]:
-        shown = display_path(new.out)
-        stacks = None if chosen.environments is None else new.stacks
-        before = diffing.load_synthesis(new.out, shown, stacks) if (new.out / "stacks").is_dir() else {}
         head = f"generate {fleet.shown} --only name={chosen.member.name}"
-        report = diffing.compare(before, diffing.load_synthesis(new.tree, shown, stacks), shown, head)
+        report = preview_diff(new, chosen.environments, display_path(new.out), head)
         reports.append(report)
         risks.extend(diffing.risk_lines(report))
         if all(stack.status == "unchanged" for stack in report.stacks):
