@@ -20,7 +20,6 @@ are made, so `explain` and the settings checks read the registry without them.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 from tierstack.generator.config.settings import Identity
 from tierstack.generator.core import naming
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import display_path
 from tierstack.generator.facts import resource_types as type_table
 from tierstack.generator.facts.resource_types import ResourceType
 
@@ -159,7 +159,7 @@ def class_file(cls: type) -> str | None:
     """The file a class is defined in, for messages that blame it."""
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
-    return os.path.relpath(path) if path and not os.path.relpath(path).startswith("..") else path
+    return display_path(path) if path else None
 
 
 # --- the registry ---------------------------------------------------------------------------------

@@ -22,22 +22,13 @@ CATALOG = "generator/facts/catalog.py"
 TERRAFORM = "generator/facts/terraform.py"
 
 # "cdktf.out" still written out; each goes to core.paths (DEFAULT_OUT, default_out, member_out)
-OUT_NOT_YET = {
-    "generator/analysis/diff",  # the committed output beside a config, at a git ref: default_out
-    "generator/output/ci",  # the stacks directory the CI plans: default_out(config) / "stacks"
-}
+OUT_NOT_YET: set[str] = set()
 
 # still pick the always-selected capabilities out themselves; each goes to Catalog.always_selected
-ALWAYS_NOT_YET = {
-    "generator/plan/selection.py",  # select(): `for always in catalog.always_selected`
-}
+ALWAYS_NOT_YET: set[str] = set()
 
 # still work out a path's display themselves (a one-argument os.path.relpath); each goes to core.paths
-DISPLAY_NOT_YET = {
-    "generator/analysis/diff",  # _relabelled's prefixes: {str(source), display_path(source)}
-    "generator/output/ci",  # the folder the workflow runs in: Path(display_path(folder))
-    "modules/base.py",  # class_file: display_path(path) if path else None
-}
+DISPLAY_NOT_YET: set[str] = set()
 
 
 def relative(path: Path) -> str:

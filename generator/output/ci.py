@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from tierstack.generator.core.exit_codes import (
     EXIT_PLAN_CHANGED,
 )
 from tierstack.generator.core.fsio import write_atomic
+from tierstack.generator.core.paths import DEFAULT_OUT, display_path
 
 if TYPE_CHECKING:
     from tierstack.generator.plan.resolve import Resolved
@@ -357,7 +357,7 @@ def plan_for(resolved: Resolved, config: Path, branch: str, install: str, deploy
         name=spec.name,
         tier=resolved.selection.tier,
         config=config_rel,
-        stacks_dir=str(config_dir / "cdktf.out" / "stacks"),
+        stacks_dir=str(config_dir / DEFAULT_OUT / "stacks"),
         watch=tuple(watch),
         branch=branch,
         environments=tuple(environments),
@@ -721,4 +721,4 @@ def write(files: dict[str, str], out: Path, force: bool, command: str) -> list[W
 def default_out(config: Path, target: Target) -> Path:
     top = repository_top(config)
     folder = top / (".github/workflows" if target == "github" else "cloudbuild")
-    return Path(os.path.relpath(folder)) if not os.path.relpath(folder).startswith("..") else folder
+    return Path(display_path(folder))

@@ -23,9 +23,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import DEFAULT_OUT
 from tierstack.generator.output import ci
 
-OUTPUT = "cdktf.out"  # each member's output, in <fleet folder>/<member>/ (services/fleet.py)
+OUTPUT = DEFAULT_OUT  # each member's output, in <fleet folder>/<member>/ (services/fleet.py)
 
 
 @dataclass(frozen=True)

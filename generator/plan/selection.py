@@ -65,7 +65,7 @@ def select(loaded: LoadedSpec, catalog: Catalog | None = None) -> Selection:
     answers = _answers(spec.use_case)
     chosen: dict[str, list[Reason]] = {}
     features: dict[str, list[Reason]] = {}
-    for always in (c for c in catalog.capabilities if c.always):  # the modules say which, and why
+    for always in catalog.always_selected:  # the modules say which, and why
         chosen.setdefault(always.id, []).append(Reason("always", "", always.always_because))
     for rule in fired_rules(spec.use_case):
         reason = _reason(rule, answers, loaded)

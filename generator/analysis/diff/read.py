@@ -12,6 +12,7 @@ from typing import Any
 from tierstack.generator.analysis.diff.model import METADATA_KEY, Resource, Stack
 from tierstack.generator.analysis.diff.ownership import _capability
 from tierstack.generator.core.errors import UserError
+from tierstack.generator.core.paths import DEFAULT_OUT
 from tierstack.generator.synth.stacks import STACK_FILE
 
 
@@ -72,8 +73,8 @@ def load_synthesis(root: Path, label: str | None = None, stacks: list[str] | Non
     `label` names the directory in messages; `stacks` keeps only those stacks.
     """
     shown = label or str(root)
-    if not (root / "stacks").is_dir() and (root / "cdktf.out" / "stacks").is_dir():
-        root = root / "cdktf.out"
+    if not (root / "stacks").is_dir() and (root / DEFAULT_OUT / "stacks").is_dir():
+        root = root / DEFAULT_OUT
     folder = root / "stacks"
     if not folder.is_dir():
         raise UserError(

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from tierstack.generator.core.errors import ErrorList, UserError
+from tierstack.generator.core.paths import DEFAULT_OUT, default_out, display_path
 
 
 def git_toplevel(repo: Path) -> Path:
@@ -98,17 +99,17 @@ def synthesis_of_ref(repo: Path, ref: str, config: str, committed: bool = False)
                 hint="give the config's path from the top of the repository",
             )
         if committed:
-            out = path.parent / "cdktf.out"
+            out = default_out(path)
             if not (out / "stacks").is_dir():
                 raise UserError(
                     f"no generated output is committed beside the config at {ref}",
-                    file=f"{ref}:{PurePosixPath(config).parent / 'cdktf.out'}",
+                    file=f"{ref}:{PurePosixPath(config).parent / DEFAULT_OUT}",
                     field="--committed",
                     hint="commit the output of `tierstack generate`, or leave out --committed to synthesize",
                 )
             yield out
             return
-        out = tmp / "cdktf.out"
+        out = tmp / DEFAULT_OUT
         try:
             _synthesize(path, out)
         except UserError as exc:
@@ -164,7 +165,7 @@ def _relabelled(exc: UserError, source: Path, label: str) -> UserError:
     """An error from a ref's temporary copy, naming `REF:path` instead of the temporary directory."""
     if isinstance(exc, ErrorList):
         return ErrorList([_relabelled(e, source, label) for e in exc.errors])
-    prefixes = sorted({str(source) + os.sep, os.path.relpath(source) + os.sep}, key=len, reverse=True)
+    prefixes = sorted({str(source) + os.sep, display_path(source) + os.sep}, key=len, reverse=True)
 
     def fix(text: str | None) -> str | None:
         if text is None:
