@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TIERS = {0: "tests/cases/tier0-batch.yaml", 1: "tests/cases/tier1-online.yaml", 2: "tests/cases/tier2-cicd.yaml"}
 FLOOR = (
-    "from tierstack.generator import jsii_env; jsii_env.prepare()\n"
+    "from tierstack.generator.synth import jsii_env; jsii_env.prepare()\n"
     "import cdktn\n"
     "from cdktn_provider_google.provider import GoogleProvider\n"
 )
