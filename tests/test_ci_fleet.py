@@ -496,6 +496,36 @@ def test_a_deploy_workflow_that_is_no_file_name_is_a_clear_error(tmp_path: Path)
     assert "ci_deploy_workflow" in result.output and "is not a workflow file name" in result.output
 
 
+def test_the_deploy_stops_inside_a_members_freeze_and_goes_outside_it(
+    workflows: dict[str, Any], repo: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The freeze step as GitHub runs it, with the real tierstack: a freeze on churn-de's production (read
+    from the fleet file) stops its apply; churn-us, without one, goes on. The plan is a real one."""
+    job = workflows[DEPLOY]["jobs"]["deploy-prod"]
+    names = [s.get("name") for s in job["steps"]]
+    assert names.index("No change freeze is on for the stack") < names.index(
+        "terraform apply (the plan file compared above, nothing else)"
+    )
+    _, step = step_named(job, "No change freeze is on for the stack")
+    fleet = repo[0] / "churn.fleet.yaml"
+    text = fleet.read_text()
+    marker = "    labels:\n      data-residency: eu\n"
+    freeze = (
+        "    freezes:\n      - name: de-freeze\n        reason: production changes wait for the audit\n"
+        "        start: 2020-01-01\n        end: 2099-12-31\n"
+    )
+    fleet.write_text(text.replace(marker, marker + freeze))
+    for member, expected in (("churn-de", 4), ("churn-us", 0)):
+        temp = tmp_path / member
+        stack = tmp_path / member / "stacks" / f"{member}-prod"
+        stack.mkdir(parents=True)
+        shutil.copy(REPO / "tests" / "fixtures" / "review" / "update-labels-prod.json", temp / "plan.json")
+        env = {"RUNNER_TEMP": str(temp), "STACK": f"{member}-prod", "STACK_DIR": str(stack)}
+        done = bash(step["run"], tmp_path, {**env, "TIERSTACK_CONFIG": str(fleet)})
+        assert done.returncode == expected, done.stdout + done.stderr
+        assert ("a change freeze is on" in done.stdout) is (expected == 4), done.stdout
+
+
 # --- tiers, order and bad input ---------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,7 +42,8 @@ REVIEW_FORMATS = ("text", "markdown", "json")
 @click.option(
     "--config",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The tierstack.yaml whose freezes apply [default: found from each plan's stack directory].",
+    help="The tierstack.yaml (or fleet file: each stack's member) whose freezes apply [default: found from each "
+    "plan's stack directory].",
 )
 @click.option(
     "--at",
@@ -113,7 +115,12 @@ def review(
     stacks = [plan_review.review_stack(plan_review.load_plan(source), source) for source in plans]
     plan_review.check_one_plan_per_stack(stacks)
     changing = [(s.stack, s.environment, s.source) for s in stacks if s.has_changes]
-    check = freeze.check_plans(changing, config, when, override.strip() if override else None)
+    reason = override.strip() if override else None
+    check = (
+        _fleet_freezes(changing, config, when, reason)
+        if config is not None and _is_fleet(config)
+        else freeze.check_plans(changing, config, when, reason)
+    )
     result = plan_review.Review(tuple(stacks), check)
     if fmt == "json":
         # compact, as `terraform show -json` writes: the C encoder, a third of the time on a large plan
@@ -126,3 +133,27 @@ def review(
         raise click.exceptions.Exit(EXIT_FROZEN)
     if result.approval_required:
         raise click.exceptions.Exit(EXIT_DESTRUCTIVE_CHANGE)
+
+
+def _is_fleet(config: Path) -> bool:
+    from tierstack.generator.services.fleet import is_fleet_file
+
+    return is_fleet_file(config)
+
+
+def _fleet_freezes(changing: list[tuple[str, str | None, str]], config: Path, when: Any, reason: str | None) -> Any:
+    """The freezes of the fleet members whose stacks the plans change (only those are loaded)."""
+    from tierstack.generator.config import freeze
+    from tierstack.generator.core.errors import UserError
+    from tierstack.generator.services.fleet import load_fleet
+
+    names = {m.name for m in load_fleet(config, members=()).members if m.name}
+    owning = {name for name in names for stack, _, _ in changing if stack.startswith(f"{name}-")}
+    fleet = load_fleet(config, members=owning)
+    members = []
+    for member in fleet.members:
+        if member.name in owning:
+            if member.error is not None or member.loaded is None:
+                raise member.error or UserError("the member does not load", file=config, field=member.label)
+            members.append((member.loaded.spec, f"{fleet.shown}:{member.label}"))
+    return freeze.check_member_plans(changing, members, config, when, reason)

@@ -311,6 +311,34 @@ def targets(spec: Spec, stacks: Iterable[tuple[str, str | None]], config: Path) 
     return out
 
 
+def check_member_plans(
+    stacks: Sequence[tuple[str, str | None, str]],
+    members: Sequence[tuple[Spec, str]],
+    fleet: Path,
+    at: datetime,
+    override: str | None,
+) -> FreezeCheck:
+    """The freezes of a fleet's members (each spec with how the fleet names it), checked at `at` for the
+    stacks given, each against the member whose stacks it is (`<name>-<environment>`)."""
+    from tierstack.generator.core.errors import UserError
+
+    by_member: dict[str, list[tuple[str, str | None]]] = {label: [] for _, label in members}
+    for stack, environment, _ in stacks:
+        owners = [(len(spec.name), label) for spec, label in members if stack.startswith(f"{spec.name}-")]
+        owner = max(owners)[1] if owners else None  # the longest name: churn-us-east-dev is churn-us-east's
+        if owner is None:
+            raise UserError(
+                f"the plan of stack '{stack}' is of no member of the fleet",
+                file=fleet,
+                hint="review it with the tierstack.yaml or fleet file it was generated from (--config)",
+            )
+        by_member[owner].append((stack, environment))
+    hits: list[Hit] = []
+    for spec, label in members:
+        hits += check(spec.freezes, targets(spec, by_member[label], fleet), at)
+    return FreezeCheck(at=at, configs=tuple(by_member), hits=tuple(hits), override=override)
+
+
 def check_plans(
     stacks: Sequence[tuple[str, str | None, str]], config: Path | None, at: datetime, override: str | None
 ) -> FreezeCheck:

@@ -150,9 +150,9 @@ def _notes(name: str, members: list[CiMember], plans: list[ci.CiPlan]) -> list[s
         )
     if any(m.applies for m in members):
         notes.append(
-            "tierstack review and apply read one tierstack.yaml: the fleet's plan and deploy jobs review "
-            "each plan without its member's change freezes (the freezes are not checked) and apply the "
-            "reviewed plan file with terraform apply"
+            "tierstack apply reads one tierstack.yaml: the fleet's deploy applies each reviewed plan file "
+            "with terraform apply, after checking its member's change freezes (no freeze override, no "
+            "golden-set gate, no waits for eventually consistent grants)"
         )
     for own in plans:
         notes += [f"{own.name}: {note}" for note in own.notes if "no CI identity" not in note]
