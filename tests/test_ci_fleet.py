@@ -366,15 +366,15 @@ def test_the_comment_gathers_every_members_plans(
             stack = f"{member}-{env}"
             job = workflows[PR]["jobs"][f"plan-{env}"]
             _, step = step_named(job, "tierstack review")
-            folder = temp / "checkout" / stack
-            folder.mkdir(parents=True)
+            folder = root / stack_dir(member, env)  # in the checkout, as the job runs: its member's freezes apply
+            assert folder.is_dir()
             shutil.copy(PLANS / f"propensity-us-{env}.json", folder / "plan.json")
             (folder / "plan.tfplan").write_bytes(b"saved plan")
             job_temp = temp / f"job-{stack}"
-            job_temp.mkdir()
+            job_temp.mkdir(parents=True)
             env_vars = {**workflows[PR]["env"], **job["env"], "STACK": stack, "STACK_DIR": str(folder)}
             env_vars.update(RUNNER_TEMP=str(job_temp), GITHUB_STEP_SUMMARY=str(job_temp / "summary.md"))
-            ran = bash(step["run"], temp, env_vars)
+            ran = bash(step["run"], root, env_vars)
             assert ran.returncode == 0, ran.stdout + ran.stderr
             shutil.copytree(job_temp / "plan", reviews / f"tierstack-churn-plan-{stack}")
     (temp / "diff").mkdir()
