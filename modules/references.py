@@ -21,8 +21,8 @@ from typing import Any
 # id(resource) -> (the resource, its address `type.name` or `data.type.name`); the resource is held so that
 # its id is not reused while the session lasts
 _addressed: dict[int, tuple[Any, str]] = {}
-# the reference text handed out -> (resource, jsii property), to ask jsii for the token where one is needed
-_handed_out: dict[str, tuple[Any, str]] = {}
+# the reference text handed out -> how to ask jsii for its token, where one is needed (as_tokens)
+_handed_out: dict[str, Callable[[], str]] = {}
 _attributes: dict[tuple[type, str], str | None] = {}  # (binding class, jsii property) -> attribute, or None
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _jsii_get: list[Callable[[Any, str], Any]] = []  # jsii's own getter while a session is open
@@ -40,9 +40,7 @@ def session() -> Iterator[None]:
         attribute = _attribute(type(obj), prop) if held is not None else None
         if held is None or attribute is None:
             return original(obj, prop)
-        text = "${" + held[1] + "." + attribute + "}"
-        _handed_out[text] = (obj, prop)  # the latest: the stack being built
-        return text
+        return _hand_out(held[1], attribute, lambda: str(original(obj, prop)))
 
     jsii.get = get
     _jsii_get.append(original)
@@ -67,8 +65,14 @@ def string_attribute(resource: Any, attribute: str) -> str:
     held = _addressed.get(id(resource))
     if held is None:
         return str(resource.get_string_attribute(attribute))
-    text = "${" + held[1] + "." + attribute + "}"
-    _handed_out[text] = (resource, "\0" + attribute)
+    return _hand_out(held[1], attribute, lambda: str(resource.get_string_attribute(attribute)))
+
+
+def _hand_out(terraform_address: str, attribute: str, token: Callable[[], str]) -> str:
+    """The reference text cdktn would render, remembered with how to get its token (the latest wins: the
+    same address is in every environment's stack, and the one being built asks)."""
+    text = "${" + terraform_address + "." + attribute + "}"
+    _handed_out[text] = token
     return text
 
 
@@ -79,18 +83,18 @@ def _attribute(cls: type, prop: str) -> str | None:
     if key not in _attributes:
         found = None
         for klass in cls.__mro__:
-            member = klass.__dict__.get(_python_name(prop))
+            member = klass.__dict__.get(_snake(prop))
             if isinstance(member, property) and klass.__module__.startswith("cdktn_provider_google"):
                 returns = getattr(member.fget, "__annotations__", {}).get("return")
                 if returns in ("builtins.str", str) and not prop.endswith("Input"):
-                    found = _CAMEL.sub("_", prop).lower()
+                    found = _snake(prop)
                 break
         _attributes[key] = found
     return _attributes[key]
 
 
-def _python_name(prop: str) -> str:
-    """jsii's Python name of a property (`datasetId` -> `dataset_id`)."""
+def _snake(prop: str) -> str:
+    """`datasetId` -> `dataset_id`: jsii's Python name of a property, and the Terraform attribute it reads."""
     return _CAMEL.sub("_", prop).lower()
 
 
@@ -108,8 +112,7 @@ def as_tokens(value: str) -> str:
     cdktn reads a string as a token (Fn.jsonencode's arguments, Token.is_unresolved)."""
     if "${" not in value or not _handed_out:
         return value
-    for text, (obj, prop) in _handed_out.items():
+    for text, token in _handed_out.items():
         if text in value:
-            token = obj.get_string_attribute(prop[1:]) if prop.startswith("\0") else _jsii_get[0](obj, prop)
-            value = value.replace(text, token)
+            value = value.replace(text, token())
     return value
