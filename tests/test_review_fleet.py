@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 from conftest import REPO, run
 from tierstack.generator.core.exit_codes import EXIT_FROZEN, EXIT_OK, EXIT_USER_ERROR
@@ -42,82 +43,38 @@ def plan_of(root: Path, member: str, env: str) -> Path:
     return directory / "plan.json"
 
 
+def review(root: Path, member: str, env: str, at: str = IN_WINDOW, *extra: str) -> Any:
+    """`tierstack review` of a plan of the member's stack, with the fleet (made in `root`) as --config."""
+    fleet = fleet_with_a_freeze(root)
+    plan = plan_of(root, member, env)
+    return run("review", str(plan), "--config", str(fleet), "--format", "text", "--at", at, *extra)
+
+
 def test_the_member_with_the_freeze_is_blocked_and_the_others_are_not(tmp_path: Path) -> None:
-    fleet = fleet_with_a_freeze(tmp_path / "fleet")
-    frozen = run(
-        "review",
-        str(plan_of(tmp_path / "fleet", "churn-de", "prod")),
-        "--config",
-        str(fleet),
-        "--format",
-        "text",
-        "--at",
-        IN_WINDOW,
-    )
+    frozen = review(tmp_path / "de", "churn-de", "prod")
     assert frozen.exit_code == EXIT_FROZEN, frozen.output
     assert "de-quarter-close" in frozen.output
-    free = run(
-        "review",
-        str(plan_of(tmp_path / "fleet", "churn-us", "prod")),
-        "--config",
-        str(fleet),
-        "--format",
-        "text",
-        "--at",
-        IN_WINDOW,
-    )
+    free = review(tmp_path / "us", "churn-us", "prod")
     assert free.exit_code == EXIT_OK, free.output
     assert "de-quarter-close" not in free.output
 
 
 def test_the_freeze_ends_and_an_override_is_recorded(tmp_path: Path) -> None:
-    fleet = fleet_with_a_freeze(tmp_path / "fleet")
-    plan = str(plan_of(tmp_path / "fleet", "churn-de", "prod"))
-    after = run("review", plan, "--config", str(fleet), "--format", "text", "--at", AFTER)
+    after = review(tmp_path / "after", "churn-de", "prod", AFTER)
     assert after.exit_code == EXIT_OK, after.output
-    overridden = run(
-        "review",
-        plan,
-        "--config",
-        str(fleet),
-        "--format",
-        "text",
-        "--at",
-        IN_WINDOW,
-        "--override-freeze",
-        "the fraud model is broken in production",
-    )
+    reason = "the fraud model is broken in production"
+    overridden = review(tmp_path / "override", "churn-de", "prod", IN_WINDOW, "--override-freeze", reason)
     assert overridden.exit_code == EXIT_OK, overridden.output
-    assert "the fraud model is broken in production" in overridden.output
+    assert reason in overridden.output
 
 
 def test_the_dev_stack_of_the_frozen_member_is_not_frozen(tmp_path: Path) -> None:
     """A dated freeze applies to production unless it names environments (docs/freezes)."""
-    fleet = fleet_with_a_freeze(tmp_path / "fleet")
-    dev = run(
-        "review",
-        str(plan_of(tmp_path / "fleet", "churn-de", "dev")),
-        "--config",
-        str(fleet),
-        "--format",
-        "text",
-        "--at",
-        IN_WINDOW,
-    )
+    dev = review(tmp_path / "fleet", "churn-de", "dev")
     assert dev.exit_code == EXIT_OK, dev.output
 
 
 def test_a_stack_of_no_member_is_a_clear_error(tmp_path: Path) -> None:
-    fleet = fleet_with_a_freeze(tmp_path / "fleet")
-    stray = run(
-        "review",
-        str(plan_of(tmp_path / "fleet", "fraud-detection", "prod")),
-        "--config",
-        str(fleet),
-        "--format",
-        "text",
-        "--at",
-        IN_WINDOW,
-    )
+    stray = review(tmp_path / "fleet", "fraud-detection", "prod")
     assert stray.exit_code == EXIT_USER_ERROR, stray.output
     assert "is of no member of the fleet" in stray.output
